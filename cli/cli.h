@@ -1,0 +1,90 @@
+/* Command-line front end: the only place that parses argv, prints for humans,
+ * shows progress or exits. Each sub-command lives in cmd_<name>.c and exports a
+ * struct cli_cmd listed in main.c. */
+#ifndef SPARSEGRAIN_CLI_H
+#define SPARSEGRAIN_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sparsegrain/sparsegrain.h"
+
+struct cli_opt {
+    const char *name; /* long name without "--" */
+    char short_name;  /* 0 if none */
+    const char *arg;  /* NULL for a flag, else the argument's placeholder ("N", "FILE") */
+    const char *help;
+    const char *def; /* default shown in --help and returned by cli_str, or NULL */
+};
+
+#define CLI_MAX_POS 16
+struct cli_args {
+    const char *cmd;
+    const struct cli_opt *opts;
+    const char *val[64]; /* per option: its value ("" for a set flag), NULL if absent */
+    const char *pos[CLI_MAX_POS];
+    int npos;
+    char *argv_line; /* the whole command line, for provenance */
+};
+
+struct cli_cmd {
+    const char *name;
+    const char *summary;  /* one line for the tool's --help */
+    const char *usage;    /* "MODEL [options]" */
+    const char *details;  /* paragraph(s) for the command's --help, or NULL */
+    const struct cli_opt *opts; /* terminated by {0} */
+    int min_pos, max_pos;
+    int (*run)(struct cli_args *a);
+};
+
+/* Parsing (exits 2 on usage errors, 0 after printing --help). */
+void cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a);
+_Noreturn void cli_usage_error(const struct cli_args *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *cli_str(const struct cli_args *a, const char *name); /* value or default or NULL */
+int cli_has(const struct cli_args *a, const char *name);         /* given on the command line */
+int cli_flag(const struct cli_args *a, const char *name);
+long cli_int(const struct cli_args *a, const char *name, long lo, long hi);
+double cli_num(const struct cli_args *a, const char *name, double lo, double hi);
+/* Comma-separated list of numbers; returns the count (exits 2 on bad input). */
+int cli_num_list(const struct cli_args *a, const char *name, double *out, int max, double lo,
+                 double hi);
+
+/* Errors: "sparsegrain: error: <detail>" on stderr; returns 1 for `return cli_fail(...)`. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_fail_status(enum sg_status st); /* uses sg_last_error() */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Progress line on a terminal (stderr), nothing when stderr is not a tty.
+ * Ctrl-C sets a flag that makes the callback ask the library to stop. */
+void cli_progress_init(void);
+int cli_progress_cb(void *ctx, const struct sg_progress *p);
+void cli_progress_done(void);
+void cli_progress_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_interrupted(void);
+int cli_is_tty(void);
+
+/* Aligned text tables, or CSV. */
+struct cli_table {
+    int ncols, nrows, cap;
+    char **cells; /* row-major, nrows * ncols */
+    unsigned right_align; /* bit per column */
+};
+void cli_table_init(struct cli_table *t, int ncols);
+void cli_table_row(struct cli_table *t, ...); /* ncols strings */
+void cli_table_rowf(struct cli_table *t, const char *const *cells);
+void cli_table_print(const struct cli_table *t, FILE *f, int csv);
+void cli_table_free(struct cli_table *t);
+const char *cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* ring of buffers */
+
+/* Shared helpers. */
+int cli_load_model(const char *path, struct sg_model **m);  /* prints the error; 0 on success */
+/* Data set from --data/--data-dir, defaulting to the model's "data" metadata. */
+int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
+                  struct sg_dataset **d);
+void cli_set_threads(const struct cli_args *a);
+void cli_print_json(struct sg_json *j); /* prints and frees */
+int cli_has_suffix(const char *s, const char *suffix); /* case-insensitive */
+int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 */
+
+#endif

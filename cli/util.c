@@ -1,0 +1,238 @@
+/* Errors, progress line, tables and shared loading helpers of the CLI. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_fail(const char *fmt, ...) {
+    va_list ap;
+    cli_progress_done();
+    fprintf(stderr, "sparsegrain: error: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_fail_status(enum sg_status st) {
+    const char *msg = sg_last_error();
+    return cli_fail("%s", *msg ? msg : sg_status_name(st));
+}
+
+void cli_warn(const char *fmt, ...) {
+    va_list ap;
+    cli_progress_done();
+    fprintf(stderr, "sparsegrain: warning: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* ---- progress ---- */
+static volatile sig_atomic_t g_stop;
+static int g_tty = -1, g_line_open;
+static double g_last;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_stop) _exit(130); /* second Ctrl-C: leave now */
+    g_stop = 1;
+}
+
+int cli_is_tty(void) {
+    if (g_tty < 0) g_tty = isatty(STDERR_FILENO) && !getenv("SG_NO_PROGRESS");
+    return g_tty;
+}
+
+void cli_progress_init(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_interrupted(void) { return g_stop != 0; }
+
+static void fmt_time(char *out, size_t cap, double s) {
+    if (s < 0) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+int cli_progress_cb(void *ctx, const struct sg_progress *p) {
+    const char *prefix = ctx ? (const char *)ctx : "";
+    if (cli_is_tty()) {
+        double now = sg_now();
+        if (now - g_last >= 0.1 || p->step == p->total) {
+            g_last = now;
+            char eta[32];
+            fmt_time(eta, sizeof eta, p->eta_s);
+            char ep[32] = "";
+            if (p->epochs > 0) snprintf(ep, sizeof ep, "epoch %d/%d  ", p->epoch, p->epochs);
+            char acc[32] = "";
+            if (p->accuracy >= 0) snprintf(acc, sizeof acc, "  acc %.2f%%", 100 * p->accuracy);
+            fprintf(stderr, "\r\033[K%s%s %sbatch %lld/%lld  loss %.4f%s  %.0f img/s  left %s",
+                    prefix, p->stage, ep, (long long)p->step, (long long)p->total, p->loss, acc,
+                    p->images_per_s, eta);
+            fflush(stderr);
+            g_line_open = 1;
+        }
+    }
+    return g_stop != 0;
+}
+
+void cli_progress_note(const char *fmt, ...) {
+    if (!cli_is_tty()) return;
+    va_list ap;
+    fprintf(stderr, "\r\033[K");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+    g_line_open = 1;
+}
+
+void cli_progress_done(void) {
+    if (g_line_open) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+        g_line_open = 0;
+    }
+}
+
+/* ---- tables ---- */
+void cli_table_init(struct cli_table *t, int ncols) {
+    memset(t, 0, sizeof *t);
+    t->ncols = ncols;
+}
+
+void cli_table_rowf(struct cli_table *t, const char *const *cells) {
+    if (t->nrows == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 16;
+        char **c = realloc(t->cells, (size_t)cap * t->ncols * sizeof *c);
+        if (!c) return;
+        t->cells = c;
+        t->cap = cap;
+    }
+    for (int i = 0; i < t->ncols; i++)
+        t->cells[(size_t)t->nrows * t->ncols + i] = strdup(cells[i] ? cells[i] : "");
+    t->nrows++;
+}
+
+void cli_table_row(struct cli_table *t, ...) {
+    const char *cells[64];
+    va_list ap;
+    va_start(ap, t);
+    for (int i = 0; i < t->ncols && i < 64; i++) cells[i] = va_arg(ap, const char *);
+    va_end(ap);
+    cli_table_rowf(t, cells);
+}
+
+void cli_table_print(const struct cli_table *t, FILE *f, int csv) {
+    int width[64] = {0};
+    for (int r = 0; r < t->nrows; r++)
+        for (int c = 0; c < t->ncols && c < 64; c++) {
+            int n = (int)strlen(t->cells[(size_t)r * t->ncols + c]);
+            if (n > width[c]) width[c] = n;
+        }
+    for (int r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[(size_t)r * t->ncols + c];
+            if (csv) {
+                int quote = strpbrk(s, ",\"\n") != NULL;
+                if (c) fputc(',', f);
+                if (quote) {
+                    fputc('"', f);
+                    for (const char *p = s; *p; p++) {
+                        if (*p == '"') fputc('"', f);
+                        fputc(*p, f);
+                    }
+                    fputc('"', f);
+                } else {
+                    fputs(s, f);
+                }
+            } else {
+                int last = c == t->ncols - 1;
+                if (c) fputs("  ", f);
+                if ((t->right_align >> c) & 1) fprintf(f, "%*s", width[c], s);
+                else if (last) fputs(s, f);
+                else fprintf(f, "%-*s", width[c], s);
+            }
+        }
+        fputc('\n', f);
+        if (!csv && r == 0 && t->nrows > 1) { /* rule under the header */
+            int total = 0;
+            for (int c = 0; c < t->ncols; c++) total += width[c] + (c ? 2 : 0);
+            for (int i = 0; i < total; i++) fputc('-', f);
+            fputc('\n', f);
+        }
+    }
+}
+
+void cli_table_free(struct cli_table *t) {
+    for (int i = 0; i < t->nrows * t->ncols; i++) free(t->cells[i]);
+    free(t->cells);
+    memset(t, 0, sizeof *t);
+}
+
+const char *cli_fmt(const char *fmt, ...) {
+    static char ring[64][128];
+    static int at;
+    char *b = ring[at++ % 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, 128, fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+/* ---- shared helpers ---- */
+int cli_load_model(const char *path, struct sg_model **m) {
+    enum sg_status st = sg_model_load_any(path, m);
+    return st == SG_OK ? 0 : cli_fail_status(st);
+}
+
+int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
+                  struct sg_dataset **d) {
+    const char *name = cli_str(a, "data");
+    const char *dir = cli_str(a, "data-dir");
+    if (!name && m) name = sg_meta_get(m, "data");
+    if (!name && dir) name = "custom";
+    if (!name) return cli_fail("no data set given: use --data mnist|fashion or --data-dir DIR");
+    enum sg_status st = sg_dataset_load(name, dir, train, d);
+    return st == SG_OK ? 0 : cli_fail_status(st);
+}
+
+void cli_set_threads(const struct cli_args *a) {
+    const char *s = cli_str(a, "threads");
+    sg_set_threads(s ? (int)cli_int(a, "threads", 0, 256) : 0);
+}
+
+void cli_print_json(struct sg_json *j) {
+    printf("%s\n", sg_json_cstr(j));
+    sg_json_free(j);
+}
+
+int cli_has_suffix(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+int cli_parse_augment(const char *s) {
+    if (strcmp(s, "none") == 0) return SG_AUG_NONE;
+    if (strcmp(s, "shift") == 0) return SG_AUG_SHIFT;
+    if (strcmp(s, "flip") == 0) return SG_AUG_FLIP;
+    if (strcmp(s, "shift+flip") == 0 || strcmp(s, "flip+shift") == 0) return SG_AUG_SHIFT_FLIP;
+    return -1;
+}

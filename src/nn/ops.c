@@ -1,0 +1,261 @@
+/* Fully connected, pooling, batch normalisation, ReLU, flatten and softmax kernels
+ * on channel-major activations (see ops.h). */
+#include <float.h>
+#include <math.h>
+
+#include "core/sgi.h"
+#include "nn/ops.h"
+
+void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
+                    float *y) {
+    sgi_sgemm(0, 0, k, n, c, 1.0f, w, c, x, n, 0.0f, y, n);
+    if (b)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < n; j++) y[(size_t)i * n + j] += b[i];
+}
+
+void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const float *dy,
+                     float *dx, float *dw, float *db) {
+    sgi_sgemm(0, 1, k, c, n, 1.0f, dy, n, x, n, 0.0f, dw, c);
+    if (dx)
+        sgi_sgemm(1, 0, c, n, k, 1.0f, w, c, dy, n, 1.0f, dx,
+                    n);
+    if (db)
+        for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
+}
+
+/* 2x2 windows with stride 2 and no padding (the common case): branch-free. */
+static void maxpool_2x2(const struct sgi_pool *g, const float *restrict x, float *restrict y,
+                        int32_t *restrict arg) {
+    const int P = g->p, Q = g->q, W = g->w, planes = g->planes;
+    const size_t in_sz = (size_t)g->h * W, out_sz = (size_t)P * Q;
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * in_sz;
+        float *yp = y + pl * out_sz;
+        int32_t *ap = arg + pl * out_sz;
+        for (int p = 0; p < P; p++) {
+            const float *r0 = xp + (size_t)(2 * p) * W, *r1 = r0 + W;
+            const int32_t base = 2 * p * W;
+            for (int q = 0; q < Q; q++) {
+                const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
+                /* arithmetic selects: a branch here mispredicts half the time */
+                const int32_t ab = b > a, cd = d > c;
+                const float m0 = b > a ? b : a, m1 = d > c ? d : c;
+                const int32_t i0 = base + 2 * q + ab, i1 = base + W + 2 * q + cd;
+                const int32_t top = m1 > m0;
+                yp[p * Q + q] = m1 > m0 ? m1 : m0;
+                ap[p * Q + q] = i0 + top * (i1 - i0);
+            }
+        }
+    }
+}
+
+void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg) {
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pt && !g->pl &&
+        2 * g->p <= g->h && 2 * g->q <= g->w) {
+        maxpool_2x2(g, x, y, arg);
+        return;
+    }
+    const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < g->planes; pl++) {
+        const float *xp = x + pl * in_sz;
+        float *yp = y + pl * out_sz;
+        int32_t *ap = arg + pl * out_sz;
+        for (int p = 0; p < g->p; p++) {
+            const int h0 = p * g->sh - g->pt;
+            const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
+            for (int q = 0; q < g->q; q++) {
+                const int w0 = q * g->sw - g->pl;
+                const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
+                float best = xp[ha * g->w + wa];
+                int32_t bi = ha * g->w + wa;
+                for (int i = ha; i < hb; i++)
+                    for (int j = wa; j < wb; j++) {
+                        const float v = xp[i * g->w + j];
+                        const int32_t gt = v > best;
+                        best = v > best ? v : best;
+                        bi += gt * (i * g->w + j - bi);
+                    }
+                yp[p * g->q + q] = best;
+                ap[p * g->q + q] = bi;
+            }
+        }
+    }
+}
+
+void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
+                          float *dx) {
+    const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < g->planes; pl++) {
+        float *dxp = dx + pl * in_sz;
+        const float *dyp = dy + pl * out_sz;
+        const int32_t *ap = arg + pl * out_sz;
+        for (size_t i = 0; i < out_sz; i++) dxp[ap[i]] += dyp[i];
+    }
+}
+
+/* Window [h0, h0+kh) clipped to the input, and the divisor of its average. */
+static inline int avg_div(const struct sgi_pool *g, int h0, int w0, int ha, int hb, int wa,
+                          int wb) {
+    if (!g->count_include_pad) return (hb - ha) * (wb - wa);
+    int hc = h0 + g->kh > g->h + g->pb ? g->h + g->pb : h0 + g->kh;
+    int wc = w0 + g->kw > g->w + g->pr ? g->w + g->pr : w0 + g->kw;
+    return (hc - h0) * (wc - w0);
+}
+
+void sgi_avgpool_forward(const struct sgi_pool *g, const float *x, float *y) {
+    const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < g->planes; pl++) {
+        const float *xp = x + pl * in_sz;
+        float *yp = y + pl * out_sz;
+        for (int p = 0; p < g->p; p++) {
+            const int h0 = p * g->sh - g->pt;
+            const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
+            for (int q = 0; q < g->q; q++) {
+                const int w0 = q * g->sw - g->pl;
+                const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
+                float s = 0;
+                for (int i = ha; i < hb; i++)
+                    for (int j = wa; j < wb; j++) s += xp[i * g->w + j];
+                int d = avg_div(g, h0, w0, ha, hb, wa, wb);
+                yp[p * g->q + q] = d > 0 ? s / (float)d : 0.0f;
+            }
+        }
+    }
+}
+
+void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx) {
+    const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < g->planes; pl++) {
+        float *dxp = dx + pl * in_sz;
+        const float *dyp = dy + pl * out_sz;
+        for (int p = 0; p < g->p; p++) {
+            const int h0 = p * g->sh - g->pt;
+            const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
+            for (int q = 0; q < g->q; q++) {
+                const int w0 = q * g->sw - g->pl;
+                const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
+                int d = avg_div(g, h0, w0, ha, hb, wa, wb);
+                if (d <= 0) continue;
+                const float v = dyp[p * g->q + q] / (float)d;
+                for (int i = ha; i < hb; i++)
+                    for (int j = wa; j < wb; j++) dxp[i * g->w + j] += v;
+            }
+        }
+    }
+}
+
+void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
+                          const float *gamma, const float *beta, float *rmean, float *rvar,
+                          float *mean, float *invstd, float *y) {
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * m;
+        const double mu = sgi_sum(xc, m) / (double)m;
+        const double s2 = sgi_sum_sqdev(xc, m, (float)mu);
+        const double var = s2 / (double)m;
+        const float is = (float)(1.0 / sqrt(var + eps));
+        mean[ch] = (float)mu;
+        invstd[ch] = is;
+        const float a = gamma[ch] * is, bb = beta[ch] - (float)mu * a;
+        float *yc = y + (size_t)ch * m;
+        for (size_t i = 0; i < m; i++) yc[i] = xc[i] * a + bb;
+        const double unbiased = m > 1 ? s2 / (double)(m - 1) : var;
+        rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * (float)mu;
+        rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * (float)unbiased;
+    }
+}
+
+void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float *gamma,
+                         const float *beta, const float *rmean, const float *rvar, float *y) {
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const float a = gamma[ch] / sqrtf(rvar[ch] + eps), bb = beta[ch] - rmean[ch] * a;
+        const float *xc = x + (size_t)ch * m;
+        float *yc = y + (size_t)ch * m;
+        for (size_t i = 0; i < m; i++) yc[i] = xc[i] * a + bb;
+    }
+}
+
+void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
+                     const float *invstd, const float *dy, float *dx, float *dgamma,
+                     float *dbeta) {
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
+        const float mu = mean[ch], is = invstd[ch];
+        double sdy = 0, sdyx = 0;
+        for (size_t i = 0; i < m; i++) {
+            sdy += dyc[i];
+            sdyx += (double)dyc[i] * (xc[i] - mu) * is;
+        }
+        dgamma[ch] = (float)sdyx;
+        dbeta[ch] = (float)sdy;
+        if (!dx) continue;
+        /* dx = gamma*is/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)) */
+        const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m),
+                    k3 = (float)(sdyx / (double)m);
+        float *dxc = dx + (size_t)ch * m;
+        for (size_t i = 0; i < m; i++) {
+            const float xhat = (xc[i] - mu) * is;
+            dxc[i] += k1 * (dyc[i] - k2 - xhat * k3);
+        }
+    }
+}
+
+void sgi_relu_forward(size_t n, const float *x, float *y) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        if (y[i] > 0) dx[i] += dy[i];
+}
+
+void sgi_flatten_forward(int c, int n, int hw, const float *x, float *y) {
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++) {
+            const float *src = x + ((size_t)ch * n + b) * hw;
+            for (int i = 0; i < hw; i++) y[((size_t)ch * hw + i) * n + b] = src[i];
+        }
+}
+
+void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx) {
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++) {
+            float *dst = dx + ((size_t)ch * n + b) * hw;
+            for (int i = 0; i < hw; i++) dst[i] += dy[((size_t)ch * hw + i) * n + b];
+        }
+}
+
+void sgi_softmax_forward(int k, int n, const float *x, float *y) {
+    for (int j = 0; j < n; j++) {
+        float mx = -FLT_MAX;
+        for (int i = 0; i < k; i++) mx = x[(size_t)i * n + j] > mx ? x[(size_t)i * n + j] : mx;
+        double s = 0;
+        for (int i = 0; i < k; i++) {
+            const float e = expf(x[(size_t)i * n + j] - mx);
+            y[(size_t)i * n + j] = e;
+            s += e;
+        }
+        for (int i = 0; i < k; i++) y[(size_t)i * n + j] = (float)(y[(size_t)i * n + j] / s);
+    }
+}
+
+void sgi_softmax_backward(int k, int n, const float *y, const float *dy, float *dx) {
+    for (int j = 0; j < n; j++) {
+        double dot = 0;
+        for (int i = 0; i < k; i++) dot += (double)y[(size_t)i * n + j] * dy[(size_t)i * n + j];
+        for (int i = 0; i < k; i++)
+            dx[(size_t)i * n + j] += y[(size_t)i * n + j] * (dy[(size_t)i * n + j] - (float)dot);
+    }
+}

@@ -1,0 +1,60 @@
+/* Forward/backward kernels on raw pointers. Activations are channel-major:
+ * X[C][N][H][W]. Backward functions ADD into dx (the caller zeroes it once), so a
+ * tensor read by several nodes collects all their gradients; parameter gradients
+ * are overwritten. Every kernel has a plain reference in tests/test_ops.c. */
+#ifndef SPARSEGRAIN_NN_OPS_H
+#define SPARSEGRAIN_NN_OPS_H
+
+#include "sparsegrain/nn.h"
+
+/* Floats of im2col workspace for geometry g: per group, chunked over N to about
+ * 16 MB, or (full != 0) the whole batch at once. */
+size_t sgi_conv_workspace(const struct sg_conv_geom *g, int full);
+/* full != 0: col has the whole-batch size, and backward may then reuse the
+ * columns forward left in it (training keeps one such buffer per layer). */
+void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                      const float *b, float *y, float *col, int full);
+/* dx may be NULL (input gradient not needed); db may be NULL (no bias). With
+ * full != 0, col must hold what the forward pass of the same batch left there. */
+void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                       const float *dy, float *dx, float *dw, float *db, float *col, int full);
+
+/* y[K][N] = W[K][C] x[C][N] + b */
+void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
+                    float *y);
+void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const float *dy,
+                     float *dx, float *dw, float *db);
+
+struct sgi_pool {
+    int planes, h, w;          /* planes = C * N */
+    int kh, kw, sh, sw, pt, pl, pb, pr;
+    int p, q;                  /* output extent */
+    int count_include_pad;
+};
+void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg);
+void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
+                          float *dx);
+void sgi_avgpool_forward(const struct sgi_pool *g, const float *x, float *y);
+void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx);
+
+/* BN over x[C][M] (M = N*H*W). Train: batch statistics into mean/invstd and the
+ * running averages updated; eval: running statistics. */
+void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
+                          const float *gamma, const float *beta, float *rmean, float *rvar,
+                          float *mean, float *invstd, float *y);
+void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float *gamma,
+                         const float *beta, const float *rmean, const float *rvar, float *y);
+void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
+                     const float *invstd, const float *dy, float *dx, float *dgamma,
+                     float *dbeta);
+
+void sgi_relu_forward(size_t n, const float *x, float *y);
+void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx);
+/* [C][N][HW] <-> [C*HW][N] */
+void sgi_flatten_forward(int c, int n, int hw, const float *x, float *y);
+void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx);
+/* softmax over the K rows of x[K][N], per column */
+void sgi_softmax_forward(int k, int n, const float *x, float *y);
+void sgi_softmax_backward(int k, int n, const float *y, const float *dy, float *dx);
+
+#endif

@@ -1,0 +1,251 @@
+/* SGD with momentum and weight decay under a mask, learning-rate schedules, the
+ * training loop (resumable at epoch boundaries) and evaluation. */
+#include <math.h>
+
+#include "core/sgi.h"
+#include "sparsegrain/nn.h"
+
+static const char *const SCHED_NAMES[SG_LR_SCHEDULE_COUNT] = {"constant", "step", "cosine"};
+
+const char *sg_lr_schedule_name(enum sg_lr_schedule s) {
+    return (unsigned)s < SG_LR_SCHEDULE_COUNT ? SCHED_NAMES[s] : "?";
+}
+
+int sg_lr_schedule_from_name(const char *name) {
+    for (int i = 0; i < SG_LR_SCHEDULE_COUNT; i++)
+        if (strcmp(name, SCHED_NAMES[i]) == 0) return i;
+    return -1;
+}
+
+void sg_train_cfg_default(struct sg_train_cfg *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epochs = 10;
+    cfg->batch = 64;
+    cfg->lr = 0.05f;
+    cfg->momentum = 0.9f;
+    cfg->weight_decay = 5e-4f;
+    cfg->schedule = SG_LR_COSINE;
+    cfg->step_every = 5;
+    cfg->step_gamma = 0.1f;
+    cfg->lr_min = 0.0f;
+    cfg->seed = 1;
+    cfg->stage = "train";
+}
+
+float sg_train_lr(const struct sg_train_cfg *cfg, double pos) {
+    double lr = cfg->lr;
+    switch (cfg->schedule) {
+    case SG_LR_STEP:
+        if (cfg->step_every > 0) lr *= pow(cfg->step_gamma, floor(pos / cfg->step_every));
+        break;
+    case SG_LR_COSINE:
+        if (cfg->epochs > 0) {
+            double t = pos / cfg->epochs;
+            if (t > 1) t = 1;
+            lr = cfg->lr_min + 0.5 * (cfg->lr - cfg->lr_min) * (1 + cos(M_PI * t));
+        }
+        break;
+    default: break;
+    }
+    if (cfg->warmup_epochs > 0 && pos < cfg->warmup_epochs)
+        lr *= (pos + 1.0 / 64) / cfg->warmup_epochs;
+    return (float)lr;
+}
+
+enum sg_status sg_train_state_new(const struct sg_model *m, struct sg_train_state **out) {
+    struct sg_train_state *st = calloc(1, sizeof *st);
+    if (!st) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    st->len = m->arena_len;
+    st->velocity = sgi_zalloc(m->arena_len, sizeof(float));
+    if (!st->velocity) {
+        free(st);
+        return SG_ERR_NOMEM;
+    }
+    *out = st;
+    return SG_OK;
+}
+
+void sg_train_state_free(struct sg_train_state *st) {
+    if (!st) return;
+    free(st->velocity);
+    free(st);
+}
+
+/* v = mu v + g + wd w; w -= lr v; pruned entries of weights stay exactly 0. */
+static void sgd_step(struct sg_model *m, const float *grad, float *vel, float lr, float mu,
+                     float wd) {
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const struct sg_param *pp = &m->params[p];
+        if (pp->kind == SG_PARAM_BN_MEAN || pp->kind == SG_PARAM_BN_VAR ||
+            pp->kind == SG_PARAM_OTHER)
+            continue;
+        float *w = m->arena + pp->offset, *v = vel + pp->offset;
+        const float *g = grad + pp->offset;
+        const uint8_t *mk = m->mask + pp->offset;
+        const float decay = pp->kind == SG_PARAM_WEIGHT ? wd : 0.0f;
+        const ptrdiff_t cnt = (ptrdiff_t)pp->count;
+#pragma omp parallel for schedule(static) if (cnt > 65536)
+        for (ptrdiff_t i = 0; i < cnt; i++) {
+            const float keep = mk[i] ? 1.0f : 0.0f;
+            const float vi = (mu * v[i] + g[i] + decay * w[i]) * keep;
+            v[i] = vi;
+            w[i] = (w[i] - lr * vi) * keep;
+        }
+    }
+}
+
+static uint64_t mix(uint64_t a, uint64_t b) {
+    uint64_t z = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6) + (a >> 2));
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    return z ^ (z >> 31);
+}
+
+enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
+                        const struct sg_train_cfg *cfg, struct sg_train_state *st_in) {
+    if (!sg_model_runnable(m))
+        return sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph", m->arch);
+    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
+        return sgi_error(SG_ERR_MISMATCH,
+                         "data set '%s' has %dx%dx%d images, model '%s' expects %dx%dx%d", d->name,
+                         d->c, d->h, d->w, m->arch, m->in_c, m->in_h, m->in_w);
+    if (d->classes > m->n_classes)
+        return sgi_error(SG_ERR_MISMATCH, "data set '%s' has %d classes, model outputs %d",
+                         d->name, d->classes, m->n_classes);
+    if (cfg->batch <= 0 || cfg->epochs < 0 || !(cfg->lr >= 0))
+        return sgi_error(SG_ERR_ARG, "batch %d, epochs %d, lr %g", cfg->batch, cfg->epochs,
+                         cfg->lr);
+    struct sg_train_state *st = st_in, *own = NULL;
+    if (!st) {
+        enum sg_status s = sg_train_state_new(m, &own);
+        if (s != SG_OK) return s;
+        st = own;
+    }
+    if (st->len != m->arena_len) {
+        sg_train_state_free(own);
+        return sgi_error(SG_ERR_MISMATCH, "optimizer state does not match the model");
+    }
+    const int64_t n_all = d->n;
+    const int64_t n_ep = cfg->max_images > 0 && cfg->max_images < n_all ? cfg->max_images : n_all;
+    const int bs = cfg->batch;
+    const size_t img = (size_t)d->c * d->h * d->w;
+    struct sg_exec *e = NULL;
+    uint32_t *idx = sgi_alloc((size_t)n_all, sizeof *idx);
+    float *x = sgi_alloc((size_t)bs * img, sizeof *x);
+    float *grad = sgi_alloc(m->arena_len, sizeof *grad);
+    uint8_t *y = sgi_alloc((size_t)bs, 1);
+    enum sg_status status = SG_OK;
+    if (!idx || !x || !grad || !y) {
+        status = SG_ERR_NOMEM;
+        goto done;
+    }
+    if ((status = sg_exec_new(m, bs, 1, &e)) != SG_OK) goto done;
+    sg_model_apply_masks(m);
+    const int64_t nbatches = (n_ep + bs - 1) / bs;
+    for (int epoch = st->epochs_done; epoch < cfg->epochs; epoch++) {
+        sg_rng shuf, aug;
+        sg_rng_seed(&shuf, mix(cfg->seed, (uint64_t)epoch * 2 + 1));
+        sg_rng_seed(&aug, mix(cfg->seed, (uint64_t)epoch * 2 + 2));
+        for (int64_t i = 0; i < n_all; i++) idx[i] = (uint32_t)i;
+        sg_rng_shuffle(&shuf, idx, (size_t)n_all);
+        double loss_sum = 0, t0 = sg_now();
+        int64_t correct = 0, seen = 0;
+        for (int64_t b = 0; b < nbatches; b++) {
+            const int nb = (int)((b + 1) * bs <= n_ep ? bs : n_ep - b * bs);
+            sg_dataset_batch(d, idx + b * bs, nb, cfg->augment, &aug, x, y);
+            if ((status = sg_forward(m, e, x, nb, 1, &aug)) != SG_OK) goto done;
+            int top1;
+            const double loss = sg_exec_loss(e, y, &top1, NULL);
+            if (!isfinite(loss)) {
+                status = sgi_error(SG_ERR_ARG,
+                                   "training diverged at epoch %d batch %lld (loss %g); lower "
+                                   "the learning rate",
+                                   epoch + 1, (long long)b, loss);
+                goto done;
+            }
+            if ((status = sg_backward(m, e, grad)) != SG_OK) goto done;
+            const float lr = sg_train_lr(cfg, epoch + (double)b / nbatches);
+            sgd_step(m, grad, st->velocity, lr, cfg->momentum, cfg->weight_decay);
+            loss_sum += loss * nb;
+            correct += top1;
+            seen += nb;
+            if (cfg->progress) {
+                const double el = sg_now() - t0;
+                struct sg_progress p = {cfg->stage ? cfg->stage : "train",
+                                        b + 1,
+                                        nbatches,
+                                        epoch + 1,
+                                        cfg->epochs,
+                                        loss_sum / seen,
+                                        (double)correct / seen,
+                                        seen / (el > 1e-9 ? el : 1e-9),
+                                        el / (b + 1) * (nbatches - b - 1) +
+                                            el / (b + 1) * nbatches * (cfg->epochs - epoch - 1)};
+                if (cfg->progress(cfg->progress_ctx, &p)) {
+                    status = sgi_error(SG_ERR_INTERRUPTED, "training interrupted");
+                    goto done;
+                }
+            }
+        }
+        st->epochs_done = epoch + 1;
+        st->last_loss = loss_sum / (seen ? seen : 1);
+        st->last_acc = (double)correct / (seen ? seen : 1);
+        if (cfg->on_epoch && (status = cfg->on_epoch(cfg->on_epoch_ctx, m, st)) != SG_OK)
+            goto done;
+    }
+done:
+    sg_exec_free(e);
+    free(idx);
+    free(x);
+    free(grad);
+    free(y);
+    sg_train_state_free(own);
+    return status;
+}
+
+enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int batch,
+                           struct sg_eval_result *r) {
+    memset(r, 0, sizeof *r);
+    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
+        return sgi_error(SG_ERR_MISMATCH,
+                         "data set '%s' has %dx%dx%d images, model '%s' expects %dx%dx%d", d->name,
+                         d->c, d->h, d->w, m->arch, m->in_c, m->in_h, m->in_w);
+    if (d->classes > m->n_classes)
+        return sgi_error(SG_ERR_MISMATCH, "data set '%s' has %d classes, model outputs %d",
+                         d->name, d->classes, m->n_classes);
+    if (batch <= 0) batch = 256;
+    const size_t img = (size_t)d->c * d->h * d->w;
+    struct sg_exec *e = NULL;
+    enum sg_status st = sg_exec_new(m, batch, 0, &e);
+    if (st != SG_OK) return st;
+    float *x = sgi_alloc((size_t)batch * img, sizeof *x);
+    uint32_t *idx = sgi_alloc((size_t)batch, sizeof *idx);
+    uint8_t *y = sgi_alloc((size_t)batch, 1);
+    if (!x || !idx || !y) {
+        st = SG_ERR_NOMEM;
+        goto done;
+    }
+    const double t0 = sg_now();
+    double loss = 0;
+    int64_t c1 = 0, c5 = 0;
+    for (int64_t b0 = 0; b0 < d->n; b0 += batch) {
+        const int nb = (int)(d->n - b0 < batch ? d->n - b0 : batch);
+        for (int i = 0; i < nb; i++) idx[i] = (uint32_t)(b0 + i);
+        sg_dataset_batch(d, idx, nb, SG_AUG_NONE, NULL, x, y);
+        if ((st = sg_forward(m, e, x, nb, 0, NULL)) != SG_OK) goto done;
+        int t1, t5;
+        loss += sg_exec_loss(e, y, &t1, &t5) * nb;
+        c1 += t1;
+        c5 += t5;
+    }
+    r->n = d->n;
+    r->top1 = d->n ? (double)c1 / d->n : 0;
+    r->top5 = d->n ? (double)c5 / d->n : 0;
+    r->loss = d->n ? loss / d->n : 0;
+    r->seconds = sg_now() - t0;
+done:
+    sg_exec_free(e);
+    free(x);
+    free(idx);
+    free(y);
+    return st;
+}

@@ -1,0 +1,333 @@
+/* nn ops: forward against naive references, backward against finite differences. */
+#include <float.h>
+
+#include "harness.h"
+#include "nn/ops.h"
+#include "sparsegrain/nn.h"
+
+static void fill(sg_rng *r, float *x, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = scale * sg_rng_normal(r);
+}
+
+/* NCHW <-> CNHW */
+static void to_cnhw(const float *x, float *y, int n, int c, int hw) {
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            memcpy(y + ((size_t)ch * n + b) * hw, x + ((size_t)b * c + ch) * hw, hw * sizeof *y);
+}
+
+static void check_conv(struct sg_conv_geom g, uint64_t seed) {
+    CHECK_OK(sg_conv_geom_finish(&g));
+    sg_rng r;
+    sg_rng_seed(&r, seed);
+    const int cg = g.c / g.groups;
+    size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.k * cg * g.r * g.s,
+           ny = (size_t)g.n * g.k * g.p * g.q;
+    float *x = malloc(nx * 4), *xc = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(g.k * 4);
+    float *yref = malloc(ny * 4), *yc = malloc(ny * 4), *y = malloc(ny * 4);
+    float *col = malloc((sgi_conv_workspace(&g, 0) + 1) * 4);
+    fill(&r, x, nx, 1);
+    fill(&r, w, nw, 0.5f);
+    fill(&r, b, g.k, 1);
+    sg_conv2d_ref(&g, x, w, b, yref);
+    to_cnhw(x, xc, g.n, g.c, g.h * g.w);
+    sgi_conv_forward(&g, xc, w, b, yc, col, 0);
+    to_cnhw(yref, y, g.n, g.k, g.p * g.q); /* reference in CNHW */
+    double err = sgt_max_rel_err(yc, y, ny);
+    CHECK_MSG(err < 1e-5, "conv n%d c%d %dx%d k%d %dx%d s%d,%d p%d,%d,%d,%d d%d g%d: rel err %g",
+              g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh,
+              g.groups, err);
+    free(x), free(xc), free(w), free(b), free(yref), free(yc), free(y), free(col);
+}
+
+SG_TEST(conv_forward_matches_reference) {
+    /* n c h w k r s sh sw pt pl pb pr dh dw groups */
+    struct sg_conv_geom cases[] = {
+        {2, 1, 28, 28, 20, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {3, 4, 9, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {2, 3, 10, 10, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {2, 6, 8, 8, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* pointwise path */
+        {2, 6, 8, 8, 4, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 2, 0, 0},  /* strided 1x1, groups */
+        {1, 4, 11, 9, 8, 3, 2, 1, 2, 2, 0, 1, 1, 2, 1, 2, 0, 0}, /* asym pads, dilation */
+        {2, 6, 7, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, 0, 0},  /* depthwise */
+        {1, 2, 5, 5, 3, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* 1x1 output */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(cases[i], 10 + i);
+}
+
+SG_TEST(pool_forward_matches_reference) {
+    sg_rng r;
+    sg_rng_seed(&r, 5);
+    struct sgi_pool cases[] = {
+        {6, 8, 8, 2, 2, 2, 2, 0, 0, 0, 0, 4, 4, 1},
+        {4, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 4, 5, 1},
+        {4, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 4, 5, 0},
+        {3, 5, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        struct sgi_pool g = cases[t];
+        size_t nx = (size_t)g.planes * g.h * g.w, ny = (size_t)g.planes * g.p * g.q;
+        float *x = malloc(nx * 4), *ymax = malloc(ny * 4), *yavg = malloc(ny * 4);
+        int32_t *arg = malloc(ny * 4);
+        fill(&r, x, nx, 1);
+        sgi_maxpool_forward(&g, x, ymax, arg);
+        sgi_avgpool_forward(&g, x, yavg);
+        for (int pl = 0; pl < g.planes; pl++)
+            for (int p = 0; p < g.p; p++)
+                for (int q = 0; q < g.q; q++) {
+                    float mx = -FLT_MAX;
+                    double s = 0;
+                    int cnt = 0, cntpad = 0;
+                    for (int i = 0; i < g.kh; i++)
+                        for (int j = 0; j < g.kw; j++) {
+                            int ih = p * g.sh - g.pt + i, iw = q * g.sw - g.pl + j;
+                            if (ih < g.h + g.pb && iw < g.w + g.pr) cntpad++;
+                            if (ih < 0 || iw < 0 || ih >= g.h || iw >= g.w) continue;
+                            float v = x[((size_t)pl * g.h + ih) * g.w + iw];
+                            mx = v > mx ? v : mx;
+                            s += v;
+                            cnt++;
+                        }
+                    size_t o = ((size_t)pl * g.p + p) * g.q + q;
+                    CHECK(ymax[o] == mx);
+                    CHECK(x[(size_t)pl * g.h * g.w + arg[o]] == mx);
+                    CHECK_NEAR(yavg[o], s / (g.count_include_pad ? cntpad : cnt), 1e-5);
+                }
+        free(x), free(ymax), free(yavg), free(arg);
+    }
+}
+
+/* ---- gradients: small graphs, analytic gradient of the loss vs central differences ---- */
+
+typedef int32_t (*graph_fn)(struct sg_model *m, int32_t x);
+
+static int32_t node(struct sg_model *m, enum sg_op op, const char *name, int32_t prev) {
+    struct sg_node n;
+    sg_node_init(&n, op, name);
+    n.n_in = 1;
+    n.in[0] = prev;
+    return sg_model_add(m, &n);
+}
+
+static int32_t conv_node(struct sg_model *m, const char *name, int32_t prev, int k, int ks,
+                         int stride, int pad, int groups) {
+    int32_t i = node(m, SG_OP_CONV, name, prev);
+    struct sg_node *n = &m->nodes[i];
+    n->k = k;
+    n->kh = n->kw = ks;
+    n->sh = n->sw = stride;
+    n->pt = n->pl = n->pb = n->pr = pad;
+    n->groups = groups;
+    n->has_bias = 1;
+    return i;
+}
+
+/* Hash of the piecewise-linear pattern of the last forward: which ReLU outputs are
+ * positive and where each max-pool window has its maximum. A finite difference
+ * that crosses a kink says nothing about the derivative, so such points are skipped. */
+static uint64_t pattern(const struct sg_model *m, const struct sg_exec *e) {
+    uint64_t h = 1469598103934665603ull;
+    int n;
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        const struct sg_node *nd = &m->nodes[i];
+        if (nd->op == SG_OP_RELU) {
+            const float *y = sg_exec_output(e, i, &n);
+            for (size_t t = 0; t < (size_t)nd->c * nd->h * nd->w * n; t++)
+                h = (h ^ (y[t] > 0)) * 1099511628211ull;
+        } else if (nd->op == SG_OP_MAXPOOL) {
+            const struct sg_node *xn = &m->nodes[nd->in[0]];
+            const float *x = sg_exec_output(e, nd->in[0], &n);
+            for (int pl = 0; pl < xn->c * n; pl++)
+                for (int p = 0; p < nd->h; p++)
+                    for (int q = 0; q < nd->w; q++) {
+                        int best = -1;
+                        float bv = -FLT_MAX;
+                        for (int a = 0; a < nd->kh; a++)
+                            for (int b = 0; b < nd->kw; b++) {
+                                int ih = p * nd->sh - nd->pt + a, iw = q * nd->sw - nd->pl + b;
+                                if (ih < 0 || iw < 0 || ih >= xn->h || iw >= xn->w) continue;
+                                float v = x[((size_t)pl * xn->h + ih) * xn->w + iw];
+                                if (v > bv) bv = v, best = ih * xn->w + iw;
+                            }
+                        h = (h ^ (uint64_t)best) * 1099511628211ull;
+                    }
+        }
+    }
+    return h;
+}
+
+static double loss_at(struct sg_model *m, struct sg_exec *e, const float *x, int n,
+                      const uint8_t *y, uint64_t *pat) {
+    CHECK_OK(sg_forward(m, e, x, n, 1, NULL));
+    if (pat) *pat = pattern(m, e);
+    return sg_exec_loss(e, y, NULL, NULL);
+}
+
+/* Builds input(c,h,w) -> body -> flatten -> fc(classes); checks every parameter's
+ * gradient (all of them for small tensors, a sample otherwise). */
+static void gradcheck(const char *what, int c, int h, int w, graph_fn body, uint64_t seed) {
+    struct sg_model *m = sg_model_new(what, c, h, w);
+    struct sg_node in;
+    sg_node_init(&in, SG_OP_INPUT, "input");
+    int32_t x = sg_model_add(m, &in);
+    x = body(m, x);
+    x = node(m, SG_OP_FLATTEN, "flatten", x);
+    int32_t f = node(m, SG_OP_FC, "fc", x);
+    m->nodes[f].k = 5;
+    m->nodes[f].has_bias = 1;
+    CHECK_OK(sg_model_finalize(m));
+    sg_model_init_weights(m, seed);
+    sg_rng r;
+    sg_rng_seed(&r, seed + 1);
+    for (size_t i = 0; i < m->arena_len; i++) /* non-trivial BN parameters and biases */
+        if (m->arena[i] == 0.0f || m->arena[i] == 1.0f) m->arena[i] += 0.3f * sg_rng_normal(&r);
+    for (int32_t p = 0; p < m->n_params; p++)
+        if (m->params[p].kind == SG_PARAM_BN_VAR) {
+            float *v = sg_param_data(m, p);
+            for (size_t i = 0; i < m->params[p].count; i++) v[i] = fabsf(v[i]) + 0.5f;
+        }
+    const int n = 3;
+    float *xin = malloc(sizeof(float) * n * c * h * w);
+    fill(&r, xin, (size_t)n * c * h * w, 1);
+    uint8_t y[3] = {1, 4, 0};
+    struct sg_exec *e;
+    CHECK_OK(sg_exec_new(m, n, 1, &e));
+    float *grad = malloc(m->arena_len * 4);
+    /* BN running statistics change in every training forward: keep a copy and restore */
+    float *saved = malloc(m->arena_len * 4);
+    memcpy(saved, m->arena, m->arena_len * 4);
+    uint64_t base, pp1, pm1;
+    loss_at(m, e, xin, n, y, &base);
+    CHECK_OK(sg_backward(m, e, grad));
+    int checked = 0, bad = 0, skipped = 0;
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const struct sg_param *pp = &m->params[p];
+        if (pp->kind == SG_PARAM_BN_MEAN || pp->kind == SG_PARAM_BN_VAR) continue;
+        size_t stride = pp->count > 40 ? pp->count / 40 : 1;
+        for (size_t i = 0; i < pp->count; i += stride) {
+            const size_t at = pp->offset + i;
+            const float eps = 1e-3f;
+            memcpy(m->arena, saved, m->arena_len * 4);
+            m->arena[at] = saved[at] + eps;
+            double lp = loss_at(m, e, xin, n, y, &pp1);
+            memcpy(m->arena, saved, m->arena_len * 4);
+            m->arena[at] = saved[at] - eps;
+            double lm = loss_at(m, e, xin, n, y, &pm1);
+            if (pp1 != base || pm1 != base) {
+                skipped++;
+                continue;
+            }
+            double fd = (lp - lm) / (2 * eps), an = grad[at];
+            double tol = 2e-3 + 1e-2 * fabs(fd);
+            checked++;
+            if (fabs(fd - an) > tol) {
+                bad++;
+                fprintf(stderr, "    %s %s[%zu]: analytic %.6g, numeric %.6g\n", what, pp->name, i,
+                        an, fd);
+            }
+        }
+    }
+    memcpy(m->arena, saved, m->arena_len * 4);
+    CHECK_MSG(bad == 0, "%s: %d of %d gradients differ", what, bad, checked);
+    CHECK_MSG(checked >= 3 * skipped, "%s: %d checked, %d skipped at kinks", what, checked,
+              skipped);
+    free(xin), free(grad), free(saved);
+    sg_exec_free(e);
+    sg_model_free(m);
+}
+
+static int32_t g_conv(struct sg_model *m, int32_t x) { return conv_node(m, "c", x, 4, 3, 1, 1, 1); }
+static int32_t g_conv_stride(struct sg_model *m, int32_t x) {
+    x = conv_node(m, "c1", x, 4, 3, 2, 1, 1);
+    return conv_node(m, "c2", x, 4, 2, 1, 0, 2);
+}
+static int32_t g_conv_1x1(struct sg_model *m, int32_t x) {
+    x = conv_node(m, "c1", x, 4, 3, 1, 0, 1);
+    return conv_node(m, "c2", x, 6, 1, 1, 0, 2);
+}
+static int32_t g_relu(struct sg_model *m, int32_t x) {
+    return node(m, SG_OP_RELU, "r", conv_node(m, "c", x, 4, 3, 1, 1, 1));
+}
+static int32_t g_maxpool(struct sg_model *m, int32_t x) {
+    int32_t p = node(m, SG_OP_MAXPOOL, "p", conv_node(m, "c", x, 3, 3, 1, 1, 1));
+    m->nodes[p].kh = m->nodes[p].kw = 3;
+    m->nodes[p].sh = m->nodes[p].sw = 2;
+    m->nodes[p].pt = m->nodes[p].pl = m->nodes[p].pb = m->nodes[p].pr = 1;
+    return p;
+}
+static int32_t g_avgpool(struct sg_model *m, int32_t x) {
+    int32_t p = node(m, SG_OP_AVGPOOL, "p", conv_node(m, "c", x, 3, 3, 1, 1, 1));
+    m->nodes[p].kh = m->nodes[p].kw = 3;
+    m->nodes[p].sh = m->nodes[p].sw = 2;
+    m->nodes[p].pt = m->nodes[p].pl = m->nodes[p].pb = m->nodes[p].pr = 1;
+    m->nodes[p].count_include_pad = 0;
+    return p;
+}
+static int32_t g_gap(struct sg_model *m, int32_t x) {
+    return node(m, SG_OP_GAP, "g", conv_node(m, "c", x, 6, 3, 1, 1, 1));
+}
+static int32_t g_bn(struct sg_model *m, int32_t x) {
+    return node(m, SG_OP_BN, "bn", conv_node(m, "c", x, 4, 3, 1, 1, 1));
+}
+static int32_t g_residual(struct sg_model *m, int32_t x) {
+    int32_t a = conv_node(m, "a", x, 4, 3, 1, 1, 1);
+    int32_t b = node(m, SG_OP_RELU, "r", a);
+    int32_t c = conv_node(m, "b", b, 4, 3, 1, 1, 1);
+    int32_t s = node(m, SG_OP_ADD, "add", c);
+    m->nodes[s].n_in = 2;
+    m->nodes[s].in[1] = a; /* a feeds two consumers: gradients must add up */
+    return s;
+}
+static int32_t g_concat(struct sg_model *m, int32_t x) {
+    int32_t a = conv_node(m, "a", x, 3, 3, 1, 1, 1);
+    int32_t b = conv_node(m, "b", x, 2, 1, 1, 0, 1);
+    int32_t c = node(m, SG_OP_CONCAT, "cat", a);
+    m->nodes[c].n_in = 2;
+    m->nodes[c].in[1] = b;
+    return c;
+}
+static int32_t g_fc_stack(struct sg_model *m, int32_t x) {
+    x = node(m, SG_OP_FLATTEN, "f0", conv_node(m, "c", x, 2, 3, 1, 0, 1));
+    int32_t f = node(m, SG_OP_FC, "fc0", x);
+    m->nodes[f].k = 7;
+    m->nodes[f].has_bias = 1;
+    return node(m, SG_OP_SOFTMAX, "sm", node(m, SG_OP_RELU, "r", f));
+}
+
+SG_TEST(grad_conv) { gradcheck("conv", 2, 6, 5, g_conv, 1); }
+SG_TEST(grad_conv_stride_groups) { gradcheck("conv_stride", 2, 7, 7, g_conv_stride, 2); }
+SG_TEST(grad_conv_pointwise) { gradcheck("conv_1x1", 2, 6, 6, g_conv_1x1, 3); }
+SG_TEST(grad_relu) { gradcheck("relu", 2, 5, 5, g_relu, 4); }
+SG_TEST(grad_maxpool) { gradcheck("maxpool", 2, 7, 6, g_maxpool, 5); }
+SG_TEST(grad_avgpool) { gradcheck("avgpool", 2, 7, 6, g_avgpool, 6); }
+SG_TEST(grad_gap) { gradcheck("gap", 2, 5, 4, g_gap, 7); }
+SG_TEST(grad_batchnorm) { gradcheck("bn", 2, 4, 4, g_bn, 8); }
+SG_TEST(grad_residual_add) { gradcheck("residual", 2, 5, 5, g_residual, 9); }
+SG_TEST(grad_concat) { gradcheck("concat", 2, 5, 5, g_concat, 10); }
+SG_TEST(grad_fc_softmax) { gradcheck("fc_softmax", 1, 6, 6, g_fc_stack, 11); }
+
+SG_TEST(builtin_models_have_the_published_shapes) {
+    struct sg_model *m;
+    CHECK_OK(sg_model_build("lenet5", 1, 28, 28, 10, 1, &m));
+    size_t total = 0;
+    for (int32_t i = 0; i < m->n_params; i++) total += m->params[i].count;
+    CHECK_EQ_INT(total, 431080); /* Caffe LeNet-5 */
+    CHECK(sg_model_find_param(m, "conv2.weight") >= 0);
+    CHECK_EQ_INT(m->params[sg_model_find_param(m, "conv2.weight")].dims[1], 20);
+    CHECK_EQ_INT(m->n_classes, 10);
+    sg_model_free(m);
+    CHECK_OK(sg_model_build("lenet300", 1, 28, 28, 10, 1, &m));
+    total = 0;
+    for (int32_t i = 0; i < m->n_params; i++) total += m->params[i].count;
+    CHECK_EQ_INT(total, 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10);
+    sg_model_free(m);
+    CHECK_OK(sg_model_build("vgg7", 1, 28, 28, 10, 1, &m));
+    CHECK_EQ_INT(m->params[sg_model_find_param(m, "fc1.weight")].dims[1], 128 * 3 * 3);
+    sg_model_free(m);
+    CHECK_OK(sg_model_build("resnet8", 1, 28, 28, 10, 1, &m));
+    CHECK(sg_model_find_param(m, "block2_proj.weight") >= 0);
+    CHECK(sg_model_find_param(m, "block1_proj.weight") < 0);
+    CHECK_EQ_INT(m->nodes[m->output].c, 10);
+    sg_model_free(m);
+    CHECK_ERR(sg_model_build("alexnet", 1, 28, 28, 10, 1, &m), SG_ERR_ARG);
+}
