@@ -91,6 +91,26 @@ void sg_writer_abort(struct sg_writer *w);
 /* Writes len bytes to path atomically (open + write + commit). */
 enum sg_status sg_file_write_atomic(const char *path, const void *buf, size_t len);
 
+/* ---- weight tensors as every subsystem sees them ---- */
+/* A layer's weights viewed as W[K][C][R][S], row-major (fully connected: R = S = 1;
+ * grouped conv: C is the channels per group). mask has the same length (1 kept,
+ * 0 pruned); pruned weights are 0 in w. */
+struct sg_wview {
+    const char *name;
+    int64_t k, c, r, s;
+    float *w;
+    uint8_t *mask;
+    int is_fc;
+};
+static inline int64_t sg_wview_count(const struct sg_wview *v) { return v->k * v->c * v->r * v->s; }
+
+/* A pruning group as a tile of W[K][C][R][S], gk x gc x gr x gs; tiles at the
+ * tensor's edges are clipped. fine 1x1x1x1, vector (rows) 1x1x1xS, vector
+ * (columns) 1x1xRx1, kernel 1x1xRxS, filter 1xCxRxS, channel Kx1xRxS. */
+struct sg_tile {
+    int64_t k, c, r, s;
+};
+
 /* ---- progress reporting (the library never prints) ---- */
 struct sg_progress {
     const char *stage;  /* "train", "retrain", "eval", ... */

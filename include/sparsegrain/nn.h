@@ -161,6 +161,11 @@ int32_t sg_model_find_param(const struct sg_model *m, const char *name);
 void sg_model_apply_masks(struct sg_model *m);
 /* Total elements and kept elements over weights of conv/fc layers. */
 void sg_model_count(const struct sg_model *m, size_t *weights, size_t *kept);
+/* View of weight parameter p (kind SG_PARAM_WEIGHT, layer conv or fc). */
+struct sg_wview sg_model_wview(struct sg_model *m, int32_t p);
+/* Indices of the conv/fc weight parameters in graph order; returns the count.
+ * out may be NULL to count only. */
+int32_t sg_model_weight_params(const struct sg_model *m, int32_t *out);
 /* 1 when the model has a graph we can run. */
 int sg_model_runnable(const struct sg_model *m);
 

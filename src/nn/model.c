@@ -353,6 +353,31 @@ void sg_model_count(const struct sg_model *m, size_t *weights, size_t *kept) {
     if (kept) *kept = k;
 }
 
+struct sg_wview sg_model_wview(struct sg_model *m, int32_t p) {
+    const struct sg_param *pp = &m->params[p];
+    struct sg_wview v = {pp->name, pp->dims[0], pp->dims[1], 1, 1, sg_param_data(m, p),
+                         sg_param_mask(m, p), pp->layer == SG_LAYER_FC};
+    if (pp->ndim == 4) {
+        v.r = pp->dims[2];
+        v.s = pp->dims[3];
+    } else if (pp->ndim == 1) {
+        v.c = 1;
+    } else if (pp->ndim == 3) { /* conv1d-like: K x C x S */
+        v.s = pp->dims[2];
+    }
+    return v;
+}
+
+int32_t sg_model_weight_params(const struct sg_model *m, int32_t *out) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (m->params[i].kind == SG_PARAM_WEIGHT && m->params[i].layer != SG_LAYER_NONE) {
+            if (out) out[n] = i;
+            n++;
+        }
+    return n;
+}
+
 int sg_model_runnable(const struct sg_model *m) { return m->n_nodes > 0 && m->output >= 0; }
 
 const char *sg_meta_get(const struct sg_model *m, const char *key) {
