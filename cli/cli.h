@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "sparsegrain/sparsegrain.h"
 
@@ -88,3 +89,30 @@ int cli_has_suffix(const char *s, const char *suffix); /* case-insensitive */
 int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 */
 
 #endif
+
+/* Pruning options shared by prune, sensitivity and study (cli/prune_opts.c). The
+ * command's option table must contain CLI_PRUNE_OPTS. */
+#define CLI_PRUNE_OPTS                                                                        \
+    {"granularity", 'g', "G", "fine, vector, kernel, filter, channel, block:KxCxRxS, nm:N:M", \
+     "fine"},                                                                                 \
+    {"vector-axis", 0, "AXIS", "vector groups run along rows (S) or columns (R)", "row"},     \
+    {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random", "l1"},                 \
+    {"include-first", 0, NULL, "prune the first conv layer too (default: keep it dense)",     \
+     NULL},                                                                                   \
+    {"fc", 0, "MODE", "fully connected layers: dense, fine, same (as conv)", NULL},           \
+    {"selection", 0, "SEL", "layer (same density per layer) or global (one threshold)",       \
+     "layer"},                                                                                \
+    {"profile", 0, "FILE", "per-layer densities (CSV with layer,density; see sensitivity)",   \
+     NULL},                                                                                   \
+    {"prune-seed", 0, "N", "seed of the random criterion", "1"}
+void cli_prune_cfg(const struct cli_args *a, struct sg_prune_cfg *pc, enum sg_fc_mode fc_default,
+                   struct sg_profile **profile_out);
+/* Training options shared by commands that retrain (CLI_TRAIN_OPTS in their table). */
+#define CLI_TRAIN_OPTS                                                                        \
+    {"batch", 'b', "N", "batch size", "64"},                                                  \
+    {"lr", 0, "X", "learning rate of (re)training", "0.01"},                                  \
+    {"momentum", 0, "X", "SGD momentum", "0.9"},                                              \
+    {"weight-decay", 0, "X", "L2 weight decay", "5e-4"},                                      \
+    {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},                          \
+    {"max-images", 0, "N", "training images per epoch (0 = all)", "0"}
+void cli_train_cfg(const struct cli_args *a, struct sg_train_cfg *tc);

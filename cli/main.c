@@ -4,10 +4,10 @@
 
 #include "cli.h"
 
-extern const struct cli_cmd cmd_train, cmd_eval, cmd_info;
+extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats, cmd_sensitivity;
 
 static const struct cli_cmd *const COMMANDS[] = {
-    &cmd_train, &cmd_eval, &cmd_info, NULL,
+    &cmd_train, &cmd_eval, &cmd_info, &cmd_prune, &cmd_stats, &cmd_sensitivity, NULL,
 };
 
 static void usage(FILE *f) {

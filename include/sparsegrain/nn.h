@@ -192,6 +192,11 @@ double sg_exec_loss(struct sg_exec *e, const uint8_t *labels, int *top1, int *to
 /* Backward pass: gradients of the mean loss into grad (arena-parallel, overwritten). */
 enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad);
 
+/* Per-node timing (for benchmarks): after sg_exec_profile(e, 1), every forward
+ * and backward adds the seconds spent in each node. */
+void sg_exec_profile(struct sg_exec *e, int on);
+void sg_exec_profile_get(const struct sg_exec *e, int32_t node, double *fwd, double *bwd);
+
 /* ---- training ---- */
 enum sg_lr_schedule { SG_LR_CONSTANT = 0, SG_LR_STEP = 1, SG_LR_COSINE = 2, SG_LR_SCHEDULE_COUNT };
 const char *sg_lr_schedule_name(enum sg_lr_schedule s);
@@ -216,6 +221,10 @@ struct sg_train_cfg {
     sg_progress_fn progress;  /* called every few batches; may stop the run */
     void *progress_ctx;
     const char *stage;        /* label passed to progress, default "train" */
+    /* Called before every batch with the position in epochs (e.g. to prune on a
+     * schedule; the trainer itself knows nothing of pruning). */
+    enum sg_status (*on_batch)(void *ctx, struct sg_model *m, double epoch_pos);
+    void *on_batch_ctx;
     /* Called after each finished epoch (e.g. to write a checkpoint). */
     enum sg_status (*on_epoch)(void *ctx, struct sg_model *m, const struct sg_train_state *st);
     void *on_epoch_ctx;

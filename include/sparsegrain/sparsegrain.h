@@ -7,6 +7,7 @@
 #include "sparsegrain/data.h"
 #include "sparsegrain/io.h"
 #include "sparsegrain/nn.h"
+#include "sparsegrain/prune.h"
 #include "sparsegrain/report.h"
 
 #endif

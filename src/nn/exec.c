@@ -18,6 +18,7 @@ struct sg_exec {
                       conv in training: its own whole-batch im2col buffer */
     float *col;
     size_t col_len;
+    double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
 };
 
 static size_t node_size(const struct sg_node *n, int batch) {
@@ -58,7 +59,21 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->arg);
     free(e->aux);
     free(e->col);
+    free(e->t_fwd);
+    free(e->t_bwd);
     free(e);
+}
+
+void sg_exec_profile(struct sg_exec *e, int on) {
+    if (on && !e->t_fwd) {
+        e->t_fwd = calloc((size_t)e->m->n_nodes, sizeof(double));
+        e->t_bwd = calloc((size_t)e->m->n_nodes, sizeof(double));
+    }
+}
+
+void sg_exec_profile_get(const struct sg_exec *e, int32_t node, double *fwd, double *bwd) {
+    *fwd = e->t_fwd ? e->t_fwd[node] : 0;
+    *bwd = e->t_bwd ? e->t_bwd[node] : 0;
 }
 
 enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struct sg_exec **out) {
@@ -136,6 +151,7 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
         const float *xi = e->out[nd->in[0]];
         float *y = e->out[i];
         const size_t sz = node_size(nd, n);
+        const double t0 = e->t_fwd ? sg_now() : 0;
         switch (nd->op) {
         case SG_OP_CONV: {
             struct sg_conv_geom g = conv_geom(m, nd, n);
@@ -205,6 +221,7 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
         case SG_OP_SOFTMAX: sgi_softmax_forward(nd->c, n, xi, y); break;
         default: return sgi_error(SG_ERR_UNSUPPORTED, "op %s in forward", sg_op_name(nd->op));
         }
+        if (e->t_fwd) e->t_fwd[i] += sg_now() - t0;
     }
     return SG_OK;
 }
@@ -263,6 +280,7 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
         float *dx = nd->in[0] > 0 ? e->grad[nd->in[0]] : NULL;
         const float *dy = e->grad[i];
         const size_t sz = node_size(nd, n);
+        const double t0 = e->t_bwd ? sg_now() : 0;
         switch (nd->op) {
         case SG_OP_CONV: {
             struct sg_conv_geom g = conv_geom(m, nd, n);
@@ -337,6 +355,7 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
         default:
             return sgi_error(SG_ERR_UNSUPPORTED, "op %s in backward", sg_op_name(nd->op));
         }
+        if (e->t_bwd) e->t_bwd[i] += sg_now() - t0;
     }
     /* The gradient of a pruned weight is zero: masked weights never move. */
     for (int32_t p = 0; p < m->n_params; p++) {

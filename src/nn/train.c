@@ -151,6 +151,9 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
         int64_t correct = 0, seen = 0;
         for (int64_t b = 0; b < nbatches; b++) {
             const int nb = (int)((b + 1) * bs <= n_ep ? bs : n_ep - b * bs);
+            if (cfg->on_batch &&
+                (status = cfg->on_batch(cfg->on_batch_ctx, m, epoch + (double)b / nbatches)) != SG_OK)
+                goto done;
             sg_dataset_batch(d, idx + b * bs, nb, cfg->augment, &aug, x, y);
             if ((status = sg_forward(m, e, x, nb, 1, &aug)) != SG_OK) goto done;
             int top1;
