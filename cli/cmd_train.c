@@ -11,7 +11,7 @@ static const struct cli_opt OPTS[] = {
     {"data-dir", 0, "DIR", "folder with {train,t10k}-{images,labels} IDX files", NULL},
     {"epochs", 'e', "N", "epochs", "15"},
     {"batch", 'b', "N", "batch size", "64"},
-    {"lr", 0, "X", "initial learning rate", "0.05"},
+    {"lr", 0, "X", "initial learning rate (default 0.05 with batch norm, else 0.01)", NULL},
     {"momentum", 0, "X", "SGD momentum", "0.9"},
     {"weight-decay", 0, "X", "L2 weight decay (conv and fc weights)", "5e-4"},
     {"schedule", 0, "NAME", "learning-rate schedule: constant, step, cosine", "cosine"},
@@ -45,7 +45,6 @@ static int run(struct cli_args *a) {
     sg_train_cfg_default(&cfg);
     cfg.epochs = (int)cli_int(a, "epochs", 0, 100000);
     cfg.batch = (int)cli_int(a, "batch", 1, 65536);
-    cfg.lr = (float)cli_num(a, "lr", 0, 100);
     cfg.momentum = (float)cli_num(a, "momentum", 0, 0.9999);
     cfg.weight_decay = (float)cli_num(a, "weight-decay", 0, 1);
     int sch = sg_lr_schedule_from_name(cli_str(a, "schedule"));
@@ -96,6 +95,7 @@ static int run(struct cli_args *a) {
             goto done;
         }
     }
+    cfg.lr = cli_has(a, "lr") ? (float)cli_num(a, "lr", 0, 100) : sg_model_default_lr(m);
     sg_meta_set(m, "data", "%s", train->name);
     sg_meta_set(m, "seed", "%llu", (unsigned long long)cfg.seed);
     sg_meta_set(m, "train", "%s", a->argv_line ? a->argv_line : "");

@@ -4,10 +4,12 @@
 
 #include "cli.h"
 
-extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats, cmd_sensitivity;
+extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats, cmd_sensitivity,
+    cmd_study;
 
 static const struct cli_cmd *const COMMANDS[] = {
-    &cmd_train, &cmd_eval, &cmd_info, &cmd_prune, &cmd_stats, &cmd_sensitivity, NULL,
+    &cmd_train, &cmd_eval, &cmd_info, &cmd_study, &cmd_prune, &cmd_stats, &cmd_sensitivity,
+    NULL,
 };
 
 static void usage(FILE *f) {

@@ -175,3 +175,10 @@ void sg_model_init_weights(struct sg_model *m, uint64_t seed) {
     }
     sg_model_apply_masks(m);
 }
+
+float sg_model_default_lr(const struct sg_model *m) {
+    /* nets without normalisation (LeNet) diverge above ~0.01 with SGD + momentum 0.9 */
+    for (int32_t i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == SG_OP_BN) return 0.05f;
+    return 0.01f;
+}

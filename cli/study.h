@@ -1,0 +1,48 @@
+/* The granularity study (cmd_study.c: settings and phases; study_work.c: the
+ * workers that train baselines and walk the density grid). */
+#ifndef SPARSEGRAIN_CLI_STUDY_H
+#define SPARSEGRAIN_CLI_STUDY_H
+
+#include "cli.h"
+
+#define STUDY_MAX_GRANS 16
+#define STUDY_MAX_GRID 64
+
+struct study {
+    const char *dir;
+    const char *model_name;
+    const char *baseline_file; /* --baseline: one dense model for every seed */
+    char grans[STUDY_MAX_GRANS][48];
+    int ngran;
+    double grid[STUDY_MAX_GRID]; /* densities below 1, falling */
+    int ngrid;
+    double ext[STUDY_MAX_GRID]; /* extension below the grid, used while no loss */
+    int next;
+    int retrain_epochs, baseline_epochs, seeds, jobs, threads;
+    double tol; /* fraction */
+    int control_reinit;
+    float lr_base, lr_retrain;
+    struct sg_train_cfg tc; /* batch, momentum, decay, augmentation, max images */
+    struct sg_prune_cfg pc; /* criterion, scope; granularity set per chain */
+    struct sg_dataset *train, *test;
+    const char *argv_line;
+};
+
+/* One unit of work for a worker. */
+enum task_kind { TASK_BASELINE, TASK_CHAIN, TASK_CONTROL };
+struct task {
+    enum task_kind kind;
+    char gran[48]; /* "dense" for the reference chain */
+    int seed;
+};
+
+/* Runs tasks over st->jobs forked workers (single-threaded each, so every task is
+ * deterministic whatever the job count); shows progress; returns 0 or 1. */
+int study_run_tasks(struct study *st, const struct task *tasks, int n, const char *phase);
+/* Path of a study file (into a static ring buffer). */
+const char *study_path(const struct study *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Loads points.jsonl (dropping a damaged last line for good). */
+int study_load_points(const struct study *st, struct sg_points *pts);
+
+#endif

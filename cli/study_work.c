@@ -1,0 +1,433 @@
+/* Study workers: forked processes that train baselines, walk the density grid of
+ * a granularity (prune, retrain, evaluate, append the point) and run controls.
+ * Each finished point is appended to points.jsonl with one write and an fsync,
+ * after its model file is in place, so a killed study resumes exactly there. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "study.h"
+
+const char *study_path(const struct study *st, const char *fmt, ...) {
+    static char ring[8][4096];
+    static int at;
+    char *b = ring[at++ % 8];
+    int n = snprintf(b, sizeof ring[0], "%s/", st->dir);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b + n, sizeof ring[0] - (size_t)n, fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+int study_load_points(const struct study *st, struct sg_points *pts) {
+    const char *path = study_path(st, "points.jsonl");
+    size_t valid;
+    enum sg_status s = sg_points_load(path, pts, &valid);
+    if (s != SG_OK) return cli_fail_status(s);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (size_t)sb.st_size > valid) {
+        /* a line cut short by a crash: drop it so appends start on a fresh line */
+        if (truncate(path, (off_t)valid) != 0)
+            return cli_fail("%s: cannot drop a damaged last line: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+static uint64_t mix(uint64_t a, uint64_t b) {
+    uint64_t z = (a + 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull ^ (b * 0x94d049bb133111ebull);
+    return z ^ (z >> 31);
+}
+
+/* ---- progress shared between workers and the parent ---- */
+struct slot {
+    char label[80];
+    double frac; /* of the current task step */
+    int active;
+};
+struct board {
+    struct slot slot[64];
+    int points; /* points appended in this run */
+};
+static struct board *g_board;
+static int g_worker;
+
+static int worker_progress(void *ctx, const struct sg_progress *p) {
+    (void)ctx;
+    if (g_board) {
+        struct slot *s = &g_board->slot[g_worker];
+        double f = p->total > 0 ? (double)p->step / (double)p->total : 0;
+        if (p->epochs > 0) f = ((p->epoch - 1) + f) / p->epochs;
+        s->frac = f;
+    }
+    return cli_interrupted();
+}
+
+static void set_label(const char *fmt, ...) {
+    if (!g_board) return;
+    struct slot *s = &g_board->slot[g_worker];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->label, sizeof s->label, fmt, ap);
+    va_end(ap);
+    s->frac = 0;
+    s->active = 1;
+}
+
+/* ---- points ---- */
+static int append_point(const struct study *st, const struct sg_point *p) {
+    struct sg_json j;
+    sg_json_init(&j);
+    sg_point_json(p, &j);
+    const char *path = study_path(st, "points.jsonl");
+    int rc = 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    size_t len = strlen(sg_json_cstr(&j));
+    char *line = malloc(len + 2);
+    if (fd < 0 || !line) {
+        rc = cli_fail("%s: cannot append: %s", path, strerror(errno));
+    } else {
+        memcpy(line, sg_json_cstr(&j), len);
+        line[len] = '\n';
+        /* one write: concurrent appenders never interleave inside a line */
+        if (write(fd, line, len + 1) != (ssize_t)(len + 1) || fsync(fd) != 0)
+            rc = cli_fail("%s: write failed: %s", path, strerror(errno));
+    }
+    if (fd >= 0) close(fd);
+    free(line);
+    sg_json_free(&j);
+    if (!rc && g_board) __atomic_add_fetch(&g_board->points, 1, __ATOMIC_SEQ_CST);
+    return rc;
+}
+
+static void fill_point(const struct study *st, struct sg_model *m, const struct sg_prune_cfg *pc,
+                       struct sg_point *p, const char *gran, int seed, int step, double target) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->model, sizeof p->model, "%s", m->arch);
+    snprintf(p->data, sizeof p->data, "%s", st->test->name);
+    snprintf(p->gran, sizeof p->gran, "%s", gran);
+    snprintf(p->crit, sizeof p->crit, "%s", sg_criterion_name(pc->spec.crit));
+    p->seed = seed;
+    p->step = step;
+    p->target = target;
+    struct sg_prune_result r;
+    sg_prune_measure(m, pc, &r);
+    p->density = r.density;
+    struct sg_prune_spec buf;
+    for (int32_t i = 0; i < m->n_params && p->n_layers < SG_POINT_MAX_LAYERS; i++) {
+        if (!sg_prune_scope(m, pc, i, &buf)) continue;
+        const struct sg_param *pp = &m->params[i];
+        snprintf(p->layer[p->n_layers], sizeof p->layer[0], "%s", pp->name);
+        char *dot = strrchr(p->layer[p->n_layers], '.');
+        if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
+        size_t kept = 0;
+        for (size_t k = 0; k < pp->count; k++) kept += m->mask[pp->offset + k] != 0;
+        p->layer_density[p->n_layers++] = (double)kept / (double)pp->count;
+    }
+}
+
+static int evaluate(const struct study *st, struct sg_model *m, struct sg_point *p) {
+    struct sg_eval_result r;
+    enum sg_status s = sg_evaluate(m, st->test, 500, &r);
+    if (s != SG_OK) return cli_fail_status(s);
+    p->top1 = r.top1;
+    p->top5 = r.top5;
+    p->loss = r.loss;
+    return 0;
+}
+
+/* ---- baseline ---- */
+static enum sg_status ckpt(void *ctx, struct sg_model *m, const struct sg_train_state *s) {
+    sg_meta_set(m, "epochs", "%d", s->epochs_done);
+    return sg_model_save(m, (const char *)ctx, s);
+}
+
+static int task_baseline(const struct study *st, int seed) {
+    const char *file = study_path(st, "models/baseline-s%d.sgm", seed);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", file);
+    struct sg_model *m = NULL;
+    struct sg_train_state *ts = NULL;
+    struct stat sb;
+    enum sg_status s;
+    set_label("baseline s%d", seed);
+    if (stat(path, &sb) == 0) { /* resume an interrupted baseline */
+        if ((s = sg_model_load_state(path, &m, &ts)) != SG_OK) return cli_fail_status(s);
+    } else {
+        if ((s = sg_model_build(st->model_name, st->train->c, st->train->h, st->train->w,
+                                st->train->classes, (uint64_t)seed, &m)) != SG_OK)
+            return cli_fail_status(s);
+    }
+    if (!ts && !sg_meta_get(m, "complete") && (s = sg_train_state_new(m, &ts)) != SG_OK) {
+        sg_model_free(m);
+        return cli_fail_status(s);
+    }
+    if (ts) {
+        struct sg_train_cfg tc = st->tc;
+        tc.epochs = st->baseline_epochs;
+        tc.lr = st->lr_base;
+        tc.schedule = SG_LR_COSINE;
+        tc.seed = (uint64_t)seed;
+        tc.progress = worker_progress;
+        tc.on_epoch = ckpt;
+        tc.on_epoch_ctx = path;
+        sg_meta_set(m, "data", "%s", st->train->name);
+        sg_meta_set(m, "study", "%s", st->argv_line);
+        s = sg_train(m, st->train, &tc, ts);
+        if (s == SG_OK) {
+            sg_meta_set(m, "complete", "1");
+            sg_meta_set(m, "epochs", "%d", st->baseline_epochs);
+            s = sg_model_save(m, path, NULL);
+        }
+        sg_train_state_free(ts);
+        if (s != SG_OK) {
+            sg_model_free(m);
+            return s == SG_ERR_INTERRUPTED ? 1 : cli_fail_status(s);
+        }
+    }
+    struct sg_point p;
+    fill_point(st, m, &st->pc, &p, "dense", seed, 0, 1.0);
+    p.density = 1.0;
+    p.epochs = st->baseline_epochs;
+    snprintf(p.file, sizeof p.file, "models/baseline-s%d.sgm", seed);
+    int rc = evaluate(st, m, &p) || append_point(st, &p);
+    sg_model_free(m);
+    return rc;
+}
+
+/* ---- a chain: one granularity (or the dense reference) down the grid ---- */
+static const struct sg_point *find_point(const struct sg_points *pts, const char *gran,
+                                         const char *control, int seed, int step) {
+    for (int i = 0; i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (!strcmp(p->gran, gran) && !strcmp(p->control, control) && p->seed == seed &&
+            p->step == step)
+            return p;
+    }
+    return NULL;
+}
+
+static int load_baseline(const struct study *st, int seed, struct sg_model **m) {
+    const char *path = st->baseline_file ? st->baseline_file
+                                         : study_path(st, "models/baseline-s%d.sgm", seed);
+    enum sg_status s = sg_model_load_any(path, m);
+    return s == SG_OK ? 0 : cli_fail_status(s);
+}
+
+static int task_chain(const struct study *st, const char *gran, int seed) {
+    struct sg_points pts;
+    size_t valid;
+    if (sg_points_load(study_path(st, "points.jsonl"), &pts, &valid) != SG_OK)
+        return cli_fail_status(SG_ERR_FORMAT);
+    const int dense = strcmp(gran, "dense") == 0;
+    struct sg_prune_cfg pc = st->pc;
+    if (!dense && sg_prune_spec_parse(gran, &pc.spec) != SG_OK) {
+        sg_points_free(&pts);
+        return cli_fail_status(SG_ERR_ARG);
+    }
+    const struct sg_point *base = find_point(&pts, "dense", "", seed, 0);
+    if (!base) {
+        sg_points_free(&pts);
+        return cli_fail("%s: no baseline point for seed %d", study_path(st, "points.jsonl"), seed);
+    }
+    const double base_top1 = base->top1;
+    /* resume after the last finished step */
+    int last = 0;
+    while (find_point(&pts, gran, "", seed, last + 1)) last++;
+    struct sg_model *m = NULL;
+    int rc = 0;
+    int lost_in_ext = 0;
+    if (last > 0) {
+        const struct sg_point *lp = find_point(&pts, gran, "", seed, last);
+        enum sg_status s = sg_model_load(study_path(st, "%s", lp->file), &m);
+        if (s != SG_OK) rc = cli_fail_status(s);
+        if (last > st->ngrid && lp->top1 < base_top1 - st->tol - 1e-12) lost_in_ext = 1;
+    } else {
+        rc = load_baseline(st, seed, &m);
+    }
+    const int total_steps = st->ngrid + (dense ? 0 : st->next);
+    for (int step = last + 1; !rc && !lost_in_ext && step <= total_steps; step++) {
+        const double target = step <= st->ngrid ? st->grid[step - 1] : st->ext[step - st->ngrid - 1];
+        if (step > st->ngrid) { /* the extension runs only while accuracy holds */
+            const struct sg_point *prev = find_point(&pts, gran, "", seed, step - 1);
+            if (!prev || prev->top1 < base_top1 - st->tol - 1e-12) break;
+        }
+        set_label("%s s%d d=%.3g", gran, seed, target);
+        const double t0 = sg_now();
+        enum sg_status s = SG_OK;
+        if (!dense) s = sg_prune_model(m, &pc, target, NULL);
+        if (s == SG_OK && st->retrain_epochs > 0) {
+            struct sg_train_cfg tc = st->tc;
+            tc.epochs = st->retrain_epochs;
+            tc.lr = st->lr_retrain;
+            tc.schedule = SG_LR_COSINE;
+            tc.seed = mix((uint64_t)seed, (uint64_t)step);
+            tc.progress = worker_progress;
+            s = sg_train(m, st->train, &tc, NULL);
+        }
+        if (s != SG_OK) {
+            rc = s == SG_ERR_INTERRUPTED ? 1 : cli_fail_status(s);
+            break;
+        }
+        struct sg_point p;
+        fill_point(st, m, &pc, &p, gran, seed, step, target);
+        if (dense) p.density = 1.0;
+        p.epochs = base->epochs + step * st->retrain_epochs;
+        snprintf(p.file, sizeof p.file, "models/%s-s%d-%02d.sgm", gran, seed, step);
+        for (char *c = p.file; *c; c++)
+            if (*c == ':') *c = '_';
+        if ((rc = evaluate(st, m, &p))) break;
+        p.seconds = sg_now() - t0;
+        sg_meta_set(m, "top1", "%.4f", p.top1);
+        sg_meta_set(m, "study_step", "%d", step);
+        if ((s = sg_model_save(m, study_path(st, "%s", p.file), NULL)) != SG_OK) {
+            rc = cli_fail_status(s);
+            break;
+        }
+        if ((rc = append_point(st, &p))) break;
+        if (sg_points_add(&pts, &p) != SG_OK) rc = 1;
+    }
+    sg_model_free(m);
+    sg_points_free(&pts);
+    return rc;
+}
+
+/* ---- the control: the no-loss mask with re-initialised weights, trained from scratch ---- */
+static int task_control(const struct study *st, const char *gran, int seed) {
+    struct sg_points pts;
+    size_t valid;
+    if (sg_points_load(study_path(st, "points.jsonl"), &pts, &valid) != SG_OK)
+        return cli_fail_status(SG_ERR_FORMAT);
+    int rc = 0;
+    const struct sg_point *base = find_point(&pts, "dense", "", seed, 0), *best = NULL;
+    for (int i = 0; base && i < pts.n; i++) {
+        const struct sg_point *p = &pts.p[i];
+        if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
+        if (p->top1 >= base->top1 - st->tol - 1e-12 && (!best || p->density < best->density)) best = p;
+    }
+    if (!best || find_point(&pts, gran, "reinit", seed, best->step)) { /* nothing to do */
+        sg_points_free(&pts);
+        return 0;
+    }
+    struct sg_model *m = NULL;
+    set_label("control %s s%d d=%.3g", gran, seed, best->target);
+    enum sg_status s = sg_model_load(study_path(st, "%s", best->file), &m);
+    if (s == SG_OK) {
+        sg_model_init_weights(m, mix((uint64_t)seed, 0xC0417201ull)); /* keeps the mask */
+        struct sg_train_cfg tc = st->tc;
+        tc.epochs = best->epochs;
+        tc.lr = st->lr_base;
+        tc.schedule = SG_LR_COSINE;
+        tc.seed = mix((uint64_t)seed, 7919);
+        tc.progress = worker_progress;
+        const double t0 = sg_now();
+        s = sg_train(m, st->train, &tc, NULL);
+        if (s == SG_OK) {
+            struct sg_prune_cfg pc = st->pc;
+            sg_prune_spec_parse(gran, &pc.spec);
+            struct sg_point p;
+            fill_point(st, m, &pc, &p, gran, seed, best->step, best->target);
+            snprintf(p.control, sizeof p.control, "reinit");
+            p.epochs = best->epochs;
+            snprintf(p.file, sizeof p.file, "models/%s-s%d-%02d-reinit.sgm", gran, seed, best->step);
+            for (char *c = p.file; *c; c++)
+                if (*c == ':') *c = '_';
+            rc = evaluate(st, m, &p);
+            p.seconds = sg_now() - t0;
+            if (!rc && (s = sg_model_save(m, study_path(st, "%s", p.file), NULL)) != SG_OK)
+                rc = cli_fail_status(s);
+            if (!rc) rc = append_point(st, &p);
+        }
+    }
+    if (s != SG_OK && !rc) rc = s == SG_ERR_INTERRUPTED ? 1 : cli_fail_status(s);
+    sg_model_free(m);
+    sg_points_free(&pts);
+    return rc;
+}
+
+static int run_task(const struct study *st, const struct task *t) {
+    switch (t->kind) {
+    case TASK_BASELINE: return task_baseline(st, t->seed);
+    case TASK_CHAIN: return task_chain(st, t->gran, t->seed);
+    case TASK_CONTROL: return task_control(st, t->gran, t->seed);
+    }
+    return 1;
+}
+
+static void fmt_eta(char *b, size_t cap, double s) {
+    long t = (long)(s + 0.5);
+    snprintf(b, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+int study_run_tasks(struct study *st, const struct task *tasks, int n, const char *phase) {
+    if (n == 0) return 0;
+    int workers = st->jobs < n ? st->jobs : n;
+    if (workers > 64) workers = 64;
+    /* threads per worker: share the cores the user gave us */
+    int threads = st->threads / workers;
+    if (threads < 1) threads = 1;
+    g_board = mmap(NULL, sizeof *g_board, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (g_board == MAP_FAILED) g_board = NULL;
+    else memset(g_board, 0, sizeof *g_board);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pids[64];
+    for (int w = 0; w < workers; w++) {
+        pid_t pid = fork();
+        if (pid < 0) return cli_fail("cannot start a worker: %s", strerror(errno));
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* a killed study takes its workers along */
+            if (getppid() == 1) _exit(1);
+            g_worker = w;
+            sg_set_threads(threads);
+            int rc = 0;
+            for (int i = w; i < n && !rc && !cli_interrupted(); i += workers) rc = run_task(st, &tasks[i]);
+            if (g_board) g_board->slot[w].active = 0;
+            fflush(stdout);
+            _exit(rc || cli_interrupted() ? 1 : 0);
+        }
+        pids[w] = pid;
+    }
+    int alive = workers, failed = 0;
+    const double t0 = sg_now();
+    while (alive > 0) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            alive--;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                if (!failed)
+                    for (int w = 0; w < workers; w++) kill(pids[w], SIGTERM); /* stop the others */
+                failed = 1;
+            }
+            continue;
+        }
+        if (pid < 0 && errno != EINTR) break;
+        if (g_board && cli_is_tty()) {
+            char line[1024];
+            int len = snprintf(line, sizeof line, "%s: %d points", phase, g_board->points);
+            for (int w = 0; w < workers && len < (int)sizeof line - 100; w++)
+                if (g_board->slot[w].active)
+                    len += snprintf(line + len, sizeof line - (size_t)len, "  [%s %2.0f%%]",
+                                    g_board->slot[w].label, 100 * g_board->slot[w].frac);
+            char el[32];
+            fmt_eta(el, sizeof el, sg_now() - t0);
+            cli_progress_note("%s  %s", line, el);
+        }
+        usleep(200000);
+    }
+    cli_progress_done();
+    if (g_board) munmap(g_board, sizeof *g_board);
+    g_board = NULL;
+    if (cli_interrupted())
+        return cli_fail("interrupted; run the same command again to resume where it stopped");
+    return failed;
+}

@@ -1,0 +1,135 @@
+/* Study points as JSON lines: writing one, reading a file of them. */
+#include <cjson/cJSON.h>
+
+#include "core/sgi.h"
+#include "sparsegrain/report.h"
+
+void sg_point_json(const struct sg_point *p, struct sg_json *j) {
+    sg_json_obj(j);
+    sg_json_key(j, "model"), sg_json_str(j, p->model);
+    sg_json_key(j, "data"), sg_json_str(j, p->data);
+    sg_json_key(j, "granularity"), sg_json_str(j, p->gran);
+    sg_json_key(j, "criterion"), sg_json_str(j, p->crit);
+    sg_json_key(j, "control"), sg_json_str(j, p->control);
+    sg_json_key(j, "seed"), sg_json_int(j, p->seed);
+    sg_json_key(j, "step"), sg_json_int(j, p->step);
+    sg_json_key(j, "target"), sg_json_num(j, p->target);
+    sg_json_key(j, "density"), sg_json_num(j, p->density);
+    sg_json_key(j, "layers"), sg_json_obj(j);
+    for (int i = 0; i < p->n_layers; i++) sg_json_key(j, p->layer[i]), sg_json_num(j, p->layer_density[i]);
+    sg_json_end(j);
+    sg_json_key(j, "top1"), sg_json_num(j, p->top1);
+    sg_json_key(j, "top5"), sg_json_num(j, p->top5);
+    sg_json_key(j, "loss"), sg_json_num(j, p->loss);
+    sg_json_key(j, "epochs"), sg_json_int(j, p->epochs);
+    sg_json_key(j, "seconds"), sg_json_num(j, p->seconds);
+    sg_json_key(j, "file"), sg_json_str(j, p->file);
+    sg_json_end(j);
+}
+
+static int get_str(const cJSON *o, const char *k, char *dst, size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap) return 0;
+    strcpy(dst, v->valuestring);
+    return 1;
+}
+
+static int get_num(const cJSON *o, const char *k, double *dst) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsNull(v)) {
+        *dst = 0.0 / 0.0;
+        return 1;
+    }
+    if (!cJSON_IsNumber(v)) return 0;
+    *dst = v->valuedouble;
+    return 1;
+}
+
+static int parse_point(const char *line, struct sg_point *p) {
+    memset(p, 0, sizeof *p);
+    cJSON *o = cJSON_Parse(line);
+    if (!o) return 0;
+    double seed, step, epochs;
+    int ok = cJSON_IsObject(o) && get_str(o, "model", p->model, sizeof p->model) &&
+             get_str(o, "data", p->data, sizeof p->data) &&
+             get_str(o, "granularity", p->gran, sizeof p->gran) &&
+             get_str(o, "criterion", p->crit, sizeof p->crit) &&
+             get_str(o, "control", p->control, sizeof p->control) && get_num(o, "seed", &seed) &&
+             get_num(o, "step", &step) && get_num(o, "target", &p->target) &&
+             get_num(o, "density", &p->density) && get_num(o, "top1", &p->top1) &&
+             get_num(o, "top5", &p->top5) && get_num(o, "loss", &p->loss) &&
+             get_num(o, "epochs", &epochs) && get_num(o, "seconds", &p->seconds) &&
+             get_str(o, "file", p->file, sizeof p->file);
+    if (ok) {
+        p->seed = (int)seed;
+        p->step = (int)step;
+        p->epochs = (int)epochs;
+        const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers"), *it;
+        if (!cJSON_IsObject(layers)) ok = 0;
+        else
+            cJSON_ArrayForEach(it, layers) {
+                if (p->n_layers == SG_POINT_MAX_LAYERS || !cJSON_IsNumber(it) ||
+                    strlen(it->string) >= sizeof p->layer[0]) {
+                    ok = 0;
+                    break;
+                }
+                strcpy(p->layer[p->n_layers], it->string);
+                p->layer_density[p->n_layers++] = it->valuedouble;
+            }
+    }
+    cJSON_Delete(o);
+    return ok;
+}
+
+enum sg_status sg_points_add(struct sg_points *pts, const struct sg_point *p) {
+    if (pts->n == pts->cap) {
+        int cap = pts->cap ? pts->cap * 2 : 64;
+        struct sg_point *np = realloc(pts->p, (size_t)cap * sizeof *np);
+        if (!np) return sgi_error(SG_ERR_NOMEM, "out of memory");
+        pts->p = np;
+        pts->cap = cap;
+    }
+    pts->p[pts->n++] = *p;
+    return SG_OK;
+}
+
+void sg_points_free(struct sg_points *pts) {
+    free(pts->p);
+    memset(pts, 0, sizeof *pts);
+}
+
+enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *valid) {
+    memset(out, 0, sizeof *out);
+    *valid = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return SG_OK; /* no points yet */
+    fclose(f);
+    uint8_t *buf;
+    size_t len;
+    enum sg_status st = sg_file_read(path, (size_t)1 << 30, 0, &buf, &len);
+    if (st != SG_OK) return st;
+    size_t off = 0;
+    int lineno = 0;
+    while (off < len) {
+        char *nl = memchr(buf + off, '\n', len - off);
+        lineno++;
+        struct sg_point p;
+        if (!nl) break; /* an unterminated last line was cut short */
+        *nl = 0;
+        if (!parse_point((char *)buf + off, &p)) {
+            if ((size_t)(nl - (char *)buf) + 1 == len) break; /* damaged last line */
+            free(buf);
+            sg_points_free(out);
+            return sgi_error(SG_ERR_FORMAT, "%s: line %d is not a valid point", path, lineno);
+        }
+        if ((st = sg_points_add(out, &p)) != SG_OK) {
+            free(buf);
+            sg_points_free(out);
+            return st;
+        }
+        off = (size_t)(nl - (char *)buf) + 1;
+        *valid = off;
+    }
+    free(buf);
+    return SG_OK;
+}
