@@ -25,13 +25,13 @@ static void check_conv(struct sg_conv_geom g, uint64_t seed) {
            ny = (size_t)g.n * g.k * g.p * g.q;
     float *x = malloc(nx * 4), *xc = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(g.k * 4);
     float *yref = malloc(ny * 4), *yc = malloc(ny * 4), *y = malloc(ny * 4);
-    float *col = malloc((sgi_conv_workspace(&g, 0) + 1) * 4);
+    float *col = malloc((sgi_conv_workspace(&g) + 1) * 4);
     fill(&r, x, nx, 1);
     fill(&r, w, nw, 0.5f);
     fill(&r, b, g.k, 1);
     sg_conv2d_ref(&g, x, w, b, yref);
     to_cnhw(x, xc, g.n, g.c, g.h * g.w);
-    sgi_conv_forward(&g, xc, w, b, yc, col, 0);
+    sgi_conv_forward(&g, xc, w, b, yc, col);
     to_cnhw(yref, y, g.n, g.k, g.p * g.q); /* reference in CNHW */
     double err = sgt_max_rel_err(yc, y, ny);
     CHECK_MSG(err < 1e-5, "conv n%d c%d %dx%d k%d %dx%d s%d,%d p%d,%d,%d,%d d%d g%d: rel err %g",

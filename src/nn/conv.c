@@ -5,7 +5,11 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 
-#define CHUNK_FLOATS ((size_t)4 << 20) /* im2col workspace target: 16 MB */
+/* im2col works on slices of the batch whose columns fit in L2 (1 MB): the GEMM then
+ * reads them from cache. Measured on LeNet-5, VGG-7 and ResNet-8 (bench notes in
+ * docs/architecture.md): faster than one whole-batch slice or keeping the columns
+ * from forward to backward. */
+#define CHUNK_FLOATS ((size_t)256 << 10)
 
 static int is_pointwise(const struct sg_conv_geom *g) {
     return g->r == 1 && g->s == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
@@ -16,8 +20,7 @@ static size_t rows_of(const struct sg_conv_geom *g) {
     return (size_t)(g->c / g->groups) * g->r * g->s;
 }
 
-static int chunk_of(const struct sg_conv_geom *g, int full) {
-    if (full) return g->n;
+static int chunk_of(const struct sg_conv_geom *g) {
     size_t per = rows_of(g) * g->p * g->q;
     size_t nb = per ? CHUNK_FLOATS / per : 1;
     if (nb < 1) nb = 1;
@@ -25,9 +28,9 @@ static int chunk_of(const struct sg_conv_geom *g, int full) {
     return (int)nb;
 }
 
-size_t sgi_conv_workspace(const struct sg_conv_geom *g, int full) {
+size_t sgi_conv_workspace(const struct sg_conv_geom *g) {
     if (is_pointwise(g)) return 0;
-    return rows_of(g) * (size_t)chunk_of(g, full) * g->p * g->q;
+    return rows_of(g) * (size_t)chunk_of(g) * g->p * g->q;
 }
 
 /* col[(cc*R + r)*S + s][b*P*Q + p*Q + q] for samples n0..n0+nb of group grp. */
@@ -111,10 +114,10 @@ static void col2im(const struct sg_conv_geom *g, const float *col, int grp, int 
 }
 
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                      const float *b, float *y, float *col, int full) {
+                      const float *b, float *y, float *col) {
     const int cg = g->c / g->groups, kg = g->k / g->groups;
     const size_t hw = (size_t)g->h * g->w, pq = (size_t)g->p * g->q, crs = rows_of(g);
-    const int nb = chunk_of(g, full), pw = is_pointwise(g);
+    const int nb = chunk_of(g), pw = is_pointwise(g);
     for (int n0 = 0; n0 < g->n; n0 += nb) {
         const int bsz = g->n - n0 < nb ? g->n - n0 : nb;
         for (int grp = 0; grp < g->groups; grp++) {
@@ -145,10 +148,10 @@ void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float 
 }
 
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, float *db, float *col, int full) {
+                       const float *dy, float *dx, float *dw, float *db, float *col) {
     const int cg = g->c / g->groups, kg = g->k / g->groups;
     const size_t hw = (size_t)g->h * g->w, pq = (size_t)g->p * g->q, crs = rows_of(g);
-    const int nb = chunk_of(g, full), pw = is_pointwise(g);
+    const int nb = chunk_of(g), pw = is_pointwise(g);
     const int ldy = g->n * (int)pq;
     for (int n0 = 0; n0 < g->n; n0 += nb) {
         const int bsz = g->n - n0 < nb ? g->n - n0 : nb;
@@ -162,8 +165,7 @@ void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float
                 B = x + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw;
                 ldb = (size_t)g->n * hw;
             } else {
-                /* full: col still holds the forward pass's columns (one group only) */
-                if (!full || g->groups > 1) im2col(g, x, grp, n0, bsz, col);
+                im2col(g, x, grp, n0, bsz, col);
                 B = col;
                 ldb = (size_t)bsz * pq;
             }

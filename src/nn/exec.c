@@ -6,16 +6,13 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 
-#define KEEP_COLS_MAX ((size_t)64 << 20) /* floats: 256 MB per layer at most */
-
 struct sg_exec {
     const struct sg_model *m;
     int cap, train, n;
     int32_t loss_node; /* node holding the logits (the output, or a final softmax's input) */
     float **out, **grad;
     int32_t **arg; /* maxpool argmax */
-    float **aux;   /* BN: mean and invstd [2C]; dropout: per-element scale;
-                      conv in training: its own whole-batch im2col buffer */
+    float **aux;   /* BN: mean and invstd [2C]; dropout: per-element scale */
     float *col;
     size_t col_len;
     double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
@@ -107,14 +104,8 @@ enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struc
             goto nomem;
         if (n->op == SG_OP_CONV) {
             struct sg_conv_geom g = conv_geom(m, n, batch);
-            size_t full = sgi_conv_workspace(&g, 1);
-            if (train && full > 0 && full <= KEEP_COLS_MAX) {
-                /* keep this layer's columns from forward to backward */
-                if (!(e->aux[i] = sgi_alloc(full, sizeof(float)))) goto nomem;
-            } else {
-                size_t ws = sgi_conv_workspace(&g, 0);
-                if (ws > e->col_len) e->col_len = ws;
-            }
+            size_t ws = sgi_conv_workspace(&g);
+            if (ws > e->col_len) e->col_len = ws;
         }
     }
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
@@ -155,10 +146,8 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
         switch (nd->op) {
         case SG_OP_CONV: {
             struct sg_conv_geom g = conv_geom(m, nd, n);
-            float *col = e->aux[i] ? e->aux[i] : e->col;
             sgi_conv_forward(&g, xi, sg_param_data(m, nd->param[0]),
-                             nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y, col,
-                             e->aux[i] != NULL);
+                             nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y, e->col);
             break;
         }
         case SG_OP_FC:
@@ -287,7 +276,7 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
             sgi_conv_backward(&g, xi, sg_param_data(m, nd->param[0]), dy, dx,
                               grad + m->params[nd->param[0]].offset,
                               nd->param[1] >= 0 ? grad + m->params[nd->param[1]].offset : NULL,
-                              e->aux[i] ? e->aux[i] : e->col, e->aux[i] != NULL);
+                              e->col);
             break;
         }
         case SG_OP_FC:

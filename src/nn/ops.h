@@ -7,17 +7,13 @@
 
 #include "sparsegrain/nn.h"
 
-/* Floats of im2col workspace for geometry g: per group, chunked over N to about
- * 16 MB, or (full != 0) the whole batch at once. */
-size_t sgi_conv_workspace(const struct sg_conv_geom *g, int full);
-/* full != 0: col has the whole-batch size, and backward may then reuse the
- * columns forward left in it (training keeps one such buffer per layer). */
+/* Floats of im2col workspace for geometry g (per group, a slice of the batch). */
+size_t sgi_conv_workspace(const struct sg_conv_geom *g);
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                      const float *b, float *y, float *col, int full);
-/* dx may be NULL (input gradient not needed); db may be NULL (no bias). With
- * full != 0, col must hold what the forward pass of the same batch left there. */
+                      const float *b, float *y, float *col);
+/* dx may be NULL (input gradient not needed); db may be NULL (no bias). */
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, float *db, float *col, int full);
+                       const float *dy, float *dx, float *dw, float *db, float *col);
 
 /* y[K][N] = W[K][C] x[C][N] + b */
 void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
