@@ -62,6 +62,7 @@ static int run(struct cli_args *a) {
     struct sg_model *m = NULL;
     struct sg_train_state *st = NULL;
     int rc = 1;
+    double secs = 0; /* training time of this run (excluding loading and evaluation) */
     if (cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test)) goto done;
     struct stat sb;
     if (cli_flag(a, "resume") && stat(out, &sb) == 0) {
@@ -115,7 +116,7 @@ static int run(struct cli_args *a) {
         cli_fail_status(s);
         goto done;
     }
-    double secs = sg_now() - t0;
+    secs = sg_now() - t0;
 report:;
     struct sg_eval_result r;
     s = sg_evaluate(m, test, 500, &r);
@@ -141,6 +142,7 @@ report:;
         sg_json_key(&j, "top5"), sg_json_num(&j, r.top5);
         sg_json_key(&j, "loss"), sg_json_num(&j, r.loss);
         sg_json_key(&j, "n"), sg_json_int(&j, r.n);
+        sg_json_key(&j, "train_seconds"), sg_json_num(&j, secs);
         sg_json_key(&j, "output"), sg_json_str(&j, out);
         sg_json_end(&j);
         cli_print_json(&j);
@@ -150,7 +152,6 @@ report:;
         if (st && st->epochs_done) printf("trained %d epochs\n", st->epochs_done);
         printf("wrote %s\n", out);
     }
-    (void)secs;
     rc = 0;
 done:
     sg_train_state_free(st);

