@@ -1,0 +1,128 @@
+/* Internals of the sparse layer plans (sparse_plan.c builds and dispatches,
+ * sparse_block.c runs the block-sparse kinds, sparse_csr.c the CSR rows).
+ * Not installed; the public side is include/sparsegrain/infer.h. */
+#ifndef SPARSEGRAIN_NN_SPARSE_PLAN_H
+#define SPARSEGRAIN_NN_SPARSE_PLAN_H
+
+#include "core/sgi.h"
+#include "sparsegrain/infer.h"
+
+/* ---- 16-float vectors: AVX-512 intrinsics when the compiler targets them,
+ * else GCC vector extensions (same results up to rounding: no fused multiply-add,
+ * since ISO C mode turns contraction off) ---- */
+#define SGV_W 16
+#if defined(__AVX512F__)
+#include <immintrin.h>
+typedef __m512 sgv;
+static inline sgv sgv_zero(void) { return _mm512_setzero_ps(); }
+static inline sgv sgv_set1(float a) { return _mm512_set1_ps(a); }
+static inline sgv sgv_load(const float *p) { return _mm512_load_ps(p); }
+static inline sgv sgv_loadu(const float *p) { return _mm512_loadu_ps(p); }
+static inline void sgv_store(float *p, sgv v) { _mm512_store_ps(p, v); }
+static inline void sgv_storeu(float *p, sgv v) { _mm512_storeu_ps(p, v); }
+static inline sgv sgv_fma(sgv a, sgv b, sgv c) { return _mm512_fmadd_ps(a, b, c); }
+static inline sgv sgv_add(sgv a, sgv b) { return _mm512_add_ps(a, b); }
+/* First n lanes (0 <= n <= 16); the others read nothing and are 0. */
+static inline sgv sgv_loadu_n(const float *p, int n) {
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+}
+static inline void sgv_storeu_n(float *p, sgv v, int n) {
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), v);
+}
+#else
+typedef float sgv __attribute__((vector_size(64)));
+static inline sgv sgv_zero(void) { return (sgv){0}; }
+static inline sgv sgv_set1(float a) { return (sgv){0} + a; }
+static inline sgv sgv_load(const float *p) { sgv v; memcpy(&v, p, sizeof v); return v; }
+static inline sgv sgv_loadu(const float *p) { sgv v; memcpy(&v, p, sizeof v); return v; }
+static inline void sgv_store(float *p, sgv v) { memcpy(p, &v, sizeof v); }
+static inline void sgv_storeu(float *p, sgv v) { memcpy(p, &v, sizeof v); }
+static inline sgv sgv_fma(sgv a, sgv b, sgv c) { return a * b + c; }
+static inline sgv sgv_add(sgv a, sgv b) { return a + b; }
+static inline sgv sgv_loadu_n(const float *p, int n) {
+    float t[SGV_W] = {0};
+    memcpy(t, p, (size_t)n * sizeof *t);
+    return sgv_loadu(t);
+}
+static inline void sgv_storeu_n(float *p, sgv v, int n) {
+    float t[SGV_W];
+    sgv_storeu(t, v);
+    memcpy(p, t, (size_t)n * sizeof *t);
+}
+#endif
+
+/* Filters per chunk of the block kinds: the chunk's output tile (SGI_KC x up to
+ * 48 floats = 12 KB) stays in L1 while every input channel streams past it. */
+#define SGI_KC 64
+
+/* Block-sparse weights (kinds kernel, vector, fine, nm), input-stationary: for
+ * each chunk of SGI_KC filters, a list of groups (an input channel, or one row of
+ * it for vector, or a block of M channels for nm); each group lists the filters
+ * of the chunk that use it ("entries") with their weights. */
+struct sgi_blk {
+    int32_t nchunk;
+    int64_t ngroups, nentries, nvalues;
+    int64_t *chunk_g;   /* [nchunk+1] groups of chunk i: [chunk_g[i], chunk_g[i+1]) */
+    int32_t *g_c;       /* [ngroups] input channel (nm: first channel of the block) */
+    int32_t *g_t0;      /* [ngroups] first tap r*S+s of the group (vector), else 0 */
+    int64_t *g_e;       /* [ngroups+1] entries of group i: [g_e[i], g_e[i+1]) */
+    int64_t *g_v;       /* [ngroups] fine: index of the group's first value */
+    uint16_t *e_k;      /* [nentries] filter, relative to the chunk's first */
+    uint8_t *e_n;       /* [nentries] fine: taps of the entry */
+    uint8_t *tap;       /* [nvalues] fine: tap r*S+s of each value */
+    uint8_t *meta;      /* nm: per (entry, tap) nm_mb bytes of packed channel indices */
+    float *w;           /* [nvalues] (kernel/vector: G per entry; nm: R*S*N per entry) */
+    int G, tstride;     /* kernel: G = R*S, stride 1; vector rows: S, 1; columns: R, S */
+    int nm_n, nm_m, nm_bits, nm_mb;
+};
+
+/* CSR rows for 1x1 stride-1 convolutions and fully connected layers: row k has
+ * values [rp[k], rp[k+1]); each value's column is the previous one's plus dc (the
+ * first is relative to column 0). A gap beyond 65535 inserts filler values of 0. */
+struct sgi_csr {
+    int64_t *rp;        /* [K+1] */
+    uint16_t *dc;       /* [nvalues] column deltas */
+    float *w;           /* [nvalues] */
+    int64_t nvalues;
+};
+
+struct sg_conv_plan {
+    struct sg_conv_geom g; /* n unused */
+    int is_fc;
+    enum sg_conv_kind kind;
+    struct sg_conv_plan_info info;
+    float *bias;           /* [K] or NULL */
+    /* dense */
+    float *w;              /* dense: [K][C/g][R][S]; thin: [K'][C'][R][S] */
+    /* thin */
+    int32_t kk, cc;        /* kept filters and channels */
+    int32_t *k_idx, *c_idx;
+    float *bias_thin;      /* [K'] or NULL */
+    /* sparse */
+    int use_csr;
+    struct sgi_blk blk;
+    struct sgi_csr csr;
+    /* scratch grown on demand (run is not reentrant) */
+    float *ws;
+    size_t ws_len;         /* floats */
+};
+
+/* Bytes of scratch the block kinds need per thread for tile width TW floats. */
+size_t sgi_blk_scratch(const struct sg_conv_plan *p, int tw);
+/* Runs a block kind: y[K][n*P*Q]; scratch holds nthreads * sgi_blk_scratch floats. */
+void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
+                 int nthreads);
+/* Builds p->blk from dense weights wm (masked: pruned entries are exactly 0) and
+ * the keep test kept[i] (1 kept). */
+enum sg_status sgi_blk_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept);
+void sgi_blk_free(struct sgi_blk *b);
+
+void sgi_csr_run(const struct sg_conv_plan *p, int n, const float *x, float *y);
+enum sg_status sgi_csr_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept);
+void sgi_csr_free(struct sgi_csr *c);
+
+/* Tile width (floats, a multiple of 16 up to 48) for L output columns: the one
+ * wasting the fewest lanes in the last tile, wider on ties. */
+int sgi_tile_width(int64_t L);
+
+#endif
