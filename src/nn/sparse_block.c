@@ -1,5 +1,6 @@
 /* Block-sparse convolution: kinds kernel (1 x R*S blocks), vector (1 x S or R x 1),
- * fine (single weights, CSR of channel blocks) and nm (N of every M along C).
+ * fine (single weights: one group per input channel and tap, CSC-like) and nm (N
+ * of every M along C).
  *
  * The product is Y[K][L] = W[K][C*R*S] * X[C*R*S][L] with X the im2col matrix
  * (L = N*P*Q output positions), computed input-stationary on tiles of TW <= 48
@@ -33,7 +34,7 @@ struct seg { /* one output row's run of columns inside a tile */
 size_t sgi_blk_scratch(const struct sg_conv_plan *p, int tw) {
     const size_t C = (size_t)p->g.c, RS = (size_t)p->g.r * p->g.s;
     return round16(C * RS * tw) + round16((size_t)SGI_KC * tw) + round16(2 * C) +
-           round16(5 * (size_t)tw + 5);
+           round16(10 * (size_t)tw + 5); /* segments of this tile and the next */
 }
 
 void sgi_blk_free(struct sgi_blk *b) {
@@ -41,10 +42,7 @@ void sgi_blk_free(struct sgi_blk *b) {
     free(b->g_c);
     free(b->g_t0);
     free(b->g_e);
-    free(b->g_v);
     free(b->e_k);
-    free(b->e_n);
-    free(b->tap);
     free(b->meta);
     free(b->w);
     memset(b, 0, sizeof *b);
@@ -62,6 +60,7 @@ static int64_t ngroups_of(const struct bctx *x) {
     switch (x->kind) {
     case SG_KIND_VECTOR: return x->C * (x->cols ? x->S : x->R);
     case SG_KIND_NM: return (x->C + x->M - 1) / x->M;
+    case SG_KIND_FINE: return x->C * x->RS;
     default: return x->C;
     }
 }
@@ -76,6 +75,8 @@ static int64_t members(const struct bctx *x, int64_t k, int64_t gi) {
             for (int64_t r = 0; r < x->R; r++) n += kr[r * x->S + j];
         else
             for (int64_t s = 0; s < x->S; s++) n += kr[j * x->S + s];
+    } else if (x->kind == SG_KIND_FINE) {
+        n = x->kept[(k * x->C + gi / x->RS) * x->RS + gi % x->RS];
     } else if (x->kind == SG_KIND_NM) {
         const int64_t c0 = gi * x->M, len = x->C - c0 < x->M ? x->C - c0 : x->M;
         const uint8_t *kr = x->kept + (k * x->C + c0) * x->RS;
@@ -97,6 +98,7 @@ enum sg_status sgi_blk_build(struct sg_conv_plan *p, const float *wm, const uint
     switch (x.kind) {
     case SG_KIND_KERNEL: b->G = (int)RS, b->tstride = 1; break;
     case SG_KIND_VECTOR: b->G = (int)(x.cols ? R : S), b->tstride = x.cols ? (int)S : 1; break;
+    case SG_KIND_FINE: b->G = 1, b->tstride = 1; break;
     case SG_KIND_NM:
         b->nm_n = N, b->nm_m = x.M;
         for (b->nm_bits = 0; (1 << b->nm_bits) < x.M; b->nm_bits++) {}
@@ -112,35 +114,23 @@ enum sg_status sgi_blk_build(struct sg_conv_plan *p, const float *wm, const uint
         const int64_t k0 = ch * SGI_KC, k1 = k0 + SGI_KC < K ? k0 + SGI_KC : K;
         for (int64_t gi = 0; gi < ngr; gi++) {
             int64_t ne = 0;
-            for (int64_t k = k0; k < k1; k++) {
-                const int64_t m = members(&x, k, gi);
-                if (!m) continue;
-                ne++;
-                nval += x.kind == SG_KIND_FINE ? m : 0;
-            }
+            for (int64_t k = k0; k < k1; k++) ne += members(&x, k, gi) != 0;
             ngroups += ne > 0;
             nent += ne;
         }
     }
-    if (x.kind == SG_KIND_KERNEL || x.kind == SG_KIND_VECTOR) nval = nent * b->G;
+    if (x.kind != SG_KIND_NM) nval = nent * b->G;
     if (x.kind == SG_KIND_NM) nval = nent * RS * N;
     b->ngroups = ngroups, b->nentries = nent, b->nvalues = nval;
     b->chunk_g = sgi_alloc((size_t)b->nchunk + 1, sizeof *b->chunk_g);
     b->g_c = sgi_alloc((size_t)ngroups + 1, sizeof *b->g_c);
     b->g_t0 = sgi_alloc((size_t)ngroups + 1, sizeof *b->g_t0);
     b->g_e = sgi_alloc((size_t)ngroups + 1, sizeof *b->g_e);
-    b->g_v = sgi_alloc((size_t)ngroups + 1, sizeof *b->g_v);
     b->e_k = sgi_alloc((size_t)nent + 1, sizeof *b->e_k);
     b->w = sgi_alloc((size_t)nval + 16, sizeof *b->w);
-    if (!b->chunk_g || !b->g_c || !b->g_t0 || !b->g_e || !b->g_v || !b->e_k || !b->w)
+    if (!b->chunk_g || !b->g_c || !b->g_t0 || !b->g_e || !b->e_k || !b->w)
         return SG_ERR_NOMEM;
     size_t extra = 0;
-    if (x.kind == SG_KIND_FINE) {
-        b->e_n = sgi_alloc((size_t)nent + 1, 1);
-        b->tap = sgi_alloc((size_t)nval + 1, 1);
-        if (!b->e_n || !b->tap) return SG_ERR_NOMEM;
-        extra = (size_t)nent + (size_t)nval;
-    }
     if (x.kind == SG_KIND_NM) {
         size_t nm;
         /* + 4: the reader may load a whole u32 at the last entry */
@@ -161,13 +151,15 @@ enum sg_status sgi_blk_build(struct sg_conv_plan *p, const float *wm, const uint
                 if (!m) continue;
                 if (en == e_start) { /* the group's first entry opens the group */
                     b->g_e[gn] = en;
-                    b->g_v[gn] = vn;
                     b->g_t0[gn] = 0;
                     b->g_c[gn] = (int32_t)gi;
                     if (x.kind == SG_KIND_VECTOR) {
                         const int64_t per = x.cols ? S : R, j = gi % per;
                         b->g_c[gn] = (int32_t)(gi / per);
                         b->g_t0[gn] = (int32_t)(x.cols ? j : j * S);
+                    } else if (x.kind == SG_KIND_FINE) {
+                        b->g_c[gn] = (int32_t)(gi / RS);
+                        b->g_t0[gn] = (int32_t)(gi % RS);
                     } else if (x.kind == SG_KIND_NM) {
                         b->g_c[gn] = (int32_t)(gi * x.M);
                     }
@@ -182,12 +174,7 @@ enum sg_status sgi_blk_build(struct sg_conv_plan *p, const float *wm, const uint
                     for (int i = 0; i < b->G; i++)
                         b->w[vn++] = wm[(k * C + c) * RS + t0 + (int64_t)i * b->tstride];
                 } else if (x.kind == SG_KIND_FINE) {
-                    b->e_n[en] = (uint8_t)m;
-                    for (int64_t t = 0; t < RS; t++)
-                        if (kept[(k * C + gi) * RS + t]) {
-                            b->tap[vn] = (uint8_t)t;
-                            b->w[vn++] = wm[(k * C + gi) * RS + t];
-                        }
+                    b->w[vn++] = wm[(k * C + gi / RS) * RS + gi % RS];
                 } else { /* nm: per tap, the kept channels of the block (N slots) */
                     const int64_t c0 = gi * x.M, len = C - c0 < x.M ? C - c0 : x.M;
                     for (int64_t t = 0; t < RS; t++) {
@@ -248,7 +235,9 @@ static inline void copy_f(float *d, const float *s, int64_t n) {
 }
 
 /* dst[r*S+s][lane] = x[c][img][p*sh-pt+r*dh][q*sw-pl+s*dw] for the tile's lanes
- * (0 outside the image and past tw). xc: channel c of the batch. */
+ * (0 outside the image and past tw). xc: channel c of the batch. With stride 1
+ * each 16 lanes of a tap are one masked load: the mask drops the columns that
+ * fall in the padding, so nothing outside the image is read. */
 static void gather(const struct sg_conv_geom *g, const float *xc, const struct seg *sg, int nseg,
                    int tw, int TW, float *dst) {
     const int R = g->r, S = g->s, H = g->h, W = g->w;
@@ -264,17 +253,29 @@ static void gather(const struct sg_conv_geom *g, const float *xc, const struct s
                 continue;
             }
             const float *row = xi + (int64_t)ih * W;
-            for (int q = 0; q < S; q++) {
-                float *d = d0 + (int64_t)q * TW;
-                const int iw0 = s->q * g->sw - g->pl + q * g->dw;
-                if (g->sw == 1) {
-                    int lo = -iw0, hi = W - iw0;
-                    lo = lo < 0 ? 0 : lo > s->len ? s->len : lo;
-                    hi = hi < lo ? lo : hi > s->len ? s->len : hi;
-                    if (lo) zero_f(d, lo);
-                    copy_f(d + lo, row + iw0 + lo, hi - lo);
-                    if (hi < s->len) zero_f(d + hi, s->len - hi);
-                } else {
+            if (g->sw == 1) {
+                const uintptr_t ra = (uintptr_t)row;
+                for (int l = 0; l < s->len; l += SGV_W) {
+                    const int n = s->len - l < SGV_W ? s->len - l : SGV_W;
+                    for (int q = 0; q < S; q++) {
+                        const int iw = s->q - g->pl + q * g->dw + l; /* column of lane 0 */
+                        int lo = -iw, hi = W - iw;
+                        lo = lo < 0 ? 0 : lo > n ? n : lo;
+                        hi = hi < lo ? lo : hi > n ? n : hi;
+                        /* masked loads that split cache lines are slow: only the
+                         * vectors touching the padding use one */
+                        const sgv v = lo == 0 && hi == SGV_W
+                                          ? sgv_loadu(row + iw)
+                                          : sgv_load_range(ra + (uintptr_t)((intptr_t)iw * 4), lo, hi);
+                        float *d = d0 + (int64_t)q * TW + l;
+                        if (n == SGV_W) sgv_storeu(d, v);
+                        else sgv_storeu_n(d, v, n);
+                    }
+                }
+            } else {
+                for (int q = 0; q < S; q++) {
+                    float *d = d0 + (int64_t)q * TW;
+                    const int iw0 = s->q * g->sw - g->pl + q * g->dw;
                     for (int l = 0; l < s->len; l++) {
                         const int iw = iw0 + l * g->sw;
                         d[l] = iw >= 0 && iw < W ? row[iw] : 0.0f;
@@ -287,6 +288,33 @@ static void gather(const struct sg_conv_geom *g, const float *xc, const struct s
         for (int t = 0; t < R * S; t++) zero_f(dst + (int64_t)t * TW + tw, TW - tw);
 }
 
+/* Asks for the lines gather() will read for channel xc, so that they arrive
+ * from L2 while the current group computes. */
+static void prefetch_rows(const struct sg_conv_geom *g, const float *xc, const struct seg *sg,
+                          int nseg, int l2) {
+    const int64_t hw = (int64_t)g->h * g->w;
+    for (int i = 0; i < nseg; i++) {
+        const struct seg *s = &sg[i];
+        int w0 = s->q * g->sw - g->pl, w1 = (s->q + s->len - 1) * g->sw - g->pl +
+                                              (g->s - 1) * g->dw + 1;
+        w0 = w0 < 0 ? 0 : w0;
+        w1 = w1 > g->w ? g->w : w1;
+        if (w1 <= w0) continue;
+        for (int r = 0; r < g->r; r++) {
+            const int ih = s->p * g->sh - g->pt + r * g->dh;
+            if (ih < 0 || ih >= g->h) continue;
+            const float *row = xc + s->img * hw + (int64_t)ih * g->w;
+            if (l2) { /* the next tile's rows: early, into L2 only (L1 is too small) */
+                for (int l = w0; l < w1; l += SGV_W) __builtin_prefetch(row + l, 0, 2);
+                __builtin_prefetch(row + w1 - 1, 0, 2);
+            } else {
+                for (int l = w0; l < w1; l += SGV_W) __builtin_prefetch(row + l, 0, 3);
+                __builtin_prefetch(row + w1 - 1, 0, 3);
+            }
+        }
+    }
+}
+
 /* What one group's kernel needs. */
 struct grp {
     const float *xb;       /* gathered rows: the group's first tap of its first channel */
@@ -296,7 +324,6 @@ struct grp {
     const float *w;        /* the entries' values, in order */
     float *yt;             /* output tile [SGI_KC][TW] */
     int TW, G;
-    const uint8_t *en, *tap;   /* fine: taps per entry, tap of each value */
     const uint8_t *meta;       /* nm */
     int RS, N, bits, mb;
 };
@@ -345,29 +372,6 @@ AI void mem_body(const struct grp *a, const int T) {
     }
 }
 
-/* Fine: each entry (filter, channel) lists its taps. */
-AI void fine_body(const struct grp *a, const int T) {
-    const float *restrict w = a->w;
-    const uint8_t *tp = a->tap;
-    for (int64_t e = 0; e < a->ne; e++) {
-        float *restrict y = a->yt + (size_t)a->ek[e] * a->TW;
-        const int n = a->en[e];
-        sgv acc[3];
-#pragma GCC unroll 3
-        for (int t = 0; t < T; t++) acc[t] = sgv_load(y + t * SGV_W);
-        for (int i = 0; i < n; i++) {
-            const sgv wv = sgv_set1(w[i]);
-            const float *xg = a->xb + (size_t)tp[i] * a->TW;
-#pragma GCC unroll 3
-            for (int t = 0; t < T; t++) acc[t] = sgv_fma(wv, sgv_load(xg + t * SGV_W), acc[t]);
-        }
-        w += n;
-        tp += n;
-#pragma GCC unroll 3
-        for (int t = 0; t < T; t++) sgv_store(y + t * SGV_W, acc[t]);
-    }
-}
-
 /* N:M: per entry and tap, N values whose channels inside the block are packed
  * in nm_bits each. */
 AI void nm_body(const struct grp *a, const int T) {
@@ -408,7 +412,6 @@ INST(reg9, reg_body, 9, )
 INST(reg3, reg_body, 3, )
 INST(reg1, reg_body, 1, )
 INST(mem, mem_body, )
-INST(fine, fine_body, )
 INST(nmk, nm_body, )
 
 void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
@@ -426,7 +429,7 @@ void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, 
     case SG_KIND_VECTOR:
         fn = b->G == 9 ? reg9[T] : b->G == 3 ? reg3[T] : b->G == 1 ? reg1[T] : mem[T];
         break;
-    case SG_KIND_FINE: fn = fine[T]; break;
+    case SG_KIND_FINE: fn = reg1[T]; break;
     default: fn = nmk[T]; break;
     }
     /* Tasks are (tile, range of chunks); small layers split the filters too so
@@ -440,6 +443,10 @@ void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, 
     int64_t grain = ntask / (16 * (int64_t)nthreads);
     if (grain < 1) grain = 1;
     const int span = p->kind == SG_KIND_NM ? b->nm_m : 1;
+    /* A task of one chunk visits each group once: its gathered rows can live in
+     * one slot (per channel of the group) that stays in L1. Tasks of several
+     * chunks keep every channel's rows (in L2) to gather each only once. */
+    const int single = cpp == 1;
 #pragma omp parallel num_threads(nthreads)
     {
 #ifdef _OPENMP
@@ -448,8 +455,10 @@ void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, 
         const int tid = 0;
 #endif
         float *xbuf = scratch + (size_t)tid * per, *yt = xbuf + xb_len;
+        /* stamp[slot] = task * C + channel whose rows the slot holds */
         int64_t *stamp = (int64_t *)(void *)(yt + yt_len);
         struct seg *sg = (struct seg *)(void *)(yt + yt_len + round16(2 * (size_t)C));
+        struct seg *sg_next = sg + TW;
         for (int64_t c = 0; c < C; c++) stamp[c] = -1;
         struct grp a;
         memset(&a, 0, sizeof a);
@@ -461,31 +470,48 @@ void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, 
 #pragma omp for schedule(dynamic, grain)
         for (int64_t task = 0; task < ntask; task++) {
             const int64_t tile = task / parts, part = task % parts;
-            const int64_t j0 = tile * TW;
+            const int64_t j0 = tile * TW, j1 = j0 + TW;
             const int tw = (int)(L - j0 < TW ? L - j0 : TW);
             const int nseg = make_segs(g, j0, tw, sg);
+            const int nseg_next =
+                j1 < L ? make_segs(g, j1, (int)(L - j1 < TW ? L - j1 : TW), sg_next) : 0;
             const int64_t ch1 = (part + 1) * cpp < nch ? (part + 1) * cpp : nch;
             for (int64_t ch = part * cpp; ch < ch1; ch++) {
                 const int64_t k0 = ch * SGI_KC, kn = K - k0 < SGI_KC ? K - k0 : SGI_KC;
+                /* Fetch the output lines for writing now: stores that miss the cache
+                 * at write-out would otherwise stall the next tile's input loads
+                 * that alias them in the low 12 address bits (x and y rows are
+                 * often the same distance apart), measured 3x slower on 224x224. */
+                for (int64_t kl = 0; kl < kn; kl++) {
+                    const float *yr = y + (k0 + kl) * L + j0;
+                    for (int l = 0; l < tw; l += SGV_W) __builtin_prefetch(yr + l, 1, 3);
+                    __builtin_prefetch(yr + tw - 1, 1, 3);
+                }
                 memset(yt, 0, (size_t)kn * TW * sizeof(float));
                 for (int64_t gi = b->chunk_g[ch]; gi < b->chunk_g[ch + 1]; gi++) {
                     const int64_t c = b->g_c[gi];
                     const int64_t len = C - c < span ? C - c : span;
-                    for (int64_t cc = c; cc < c + len; cc++)
-                        if (stamp[cc] != task) {
-                            gather(g, x + cc * lin, sg, nseg, tw, TW, xbuf + cc * RS * TW);
-                            stamp[cc] = task;
+                    for (int64_t cc = c; cc < c + len; cc++) {
+                        const int64_t slot = single ? cc - c : cc, key = task * C + cc;
+                        if (stamp[slot] != key) {
+                            /* inputs beyond L2 arrive too late for a prefetch one
+                             * channel ahead: ask for the next tile's now */
+                            if (nseg_next) prefetch_rows(g, x + cc * lin, sg_next, nseg_next, 1);
+                            gather(g, x + cc * lin, sg, nseg, tw, TW, xbuf + slot * RS * TW);
+                            stamp[slot] = key;
                         }
+                    }
+                    if (gi + 1 < b->chunk_g[ch + 1] && b->g_c[gi + 1] != c) {
+                        const int64_t c1 = b->g_c[gi + 1];
+                        const int64_t slot1 = single ? 0 : c1;
+                        if (stamp[slot1] != task * C + c1)
+                            prefetch_rows(g, x + c1 * lin, sg, nseg, 0);
+                    }
                     const int64_t e0 = b->g_e[gi];
-                    a.xb = xbuf + (c * RS + b->g_t0[gi]) * TW;
+                    a.xb = xbuf + ((single ? 0 : c) * RS + b->g_t0[gi]) * TW;
                     a.ek = b->e_k + e0;
                     a.ne = b->g_e[gi + 1] - e0;
                     switch (p->kind) {
-                    case SG_KIND_FINE:
-                        a.w = b->w + b->g_v[gi];
-                        a.tap = b->tap + b->g_v[gi];
-                        a.en = b->e_n + e0;
-                        break;
                     case SG_KIND_NM:
                         a.w = b->w + e0 * RS * b->nm_n;
                         a.meta = b->meta + (size_t)e0 * RS * b->nm_mb;

@@ -27,17 +27,17 @@ int sg_conv_kind_from_name(const char *s) {
 #define MAX_DIM ((int64_t)1 << 24)
 #define MAX_WEIGHTS ((int64_t)1 << 34)
 
+/* Cost model of a tile of T vectors: about T + 0.5 vector-steps (the half is the
+ * per-tile work: accumulator loads and stores, weight broadcasts, loop control),
+ * so narrow tiles win only when they waste fewer lanes at the end. */
+static double tiles_cost(int64_t cols, int t) {
+    return (double)((cols + 16 * t - 1) / (16 * t)) * (t + 0.5);
+}
+
 int sgi_tile_width(int64_t L) {
-    /* Cost model: a tile of T vectors costs about T + 0.5 vector-steps (the half is
-     * the per-tile work: accumulator loads and stores, weight broadcasts, loop
-     * control), so narrow tiles win only when they waste fewer lanes at the end. */
     int best = 3;
-    double best_cost = -1;
-    for (int t = 3; t >= 1; t--) {
-        const int64_t tiles = (L + 16 * t - 1) / (16 * t);
-        const double cost = (double)tiles * (t + 0.5);
-        if (best_cost < 0 || cost < best_cost) best = t, best_cost = cost;
-    }
+    for (int t = 2; t >= 1; t--)
+        if (tiles_cost(L, t) < tiles_cost(L, best)) best = t;
     return 16 * best;
 }
 
@@ -188,6 +188,7 @@ void sg_conv_plan_free(struct sg_conv_plan *p) {
     free(p->k_idx);
     free(p->c_idx);
     free(p->bias_thin);
+    free(p->k_pos);
     sgi_blk_free(&p->blk);
     sgi_csr_free(&p->csr);
     free(p->ws);
@@ -214,6 +215,24 @@ static enum sg_status build_thin(struct sg_conv_plan *p, const float *wm, const 
     if (p->bias && p->kk) {
         if (!(p->bias_thin = sgi_alloc((size_t)p->kk, sizeof(float)))) return SG_ERR_NOMEM;
         for (int32_t i = 0; i < p->kk; i++) p->bias_thin[i] = p->bias[p->k_idx[i]];
+    }
+    const struct sg_conv_geom *g = &p->g;
+    const int pointwise = RS == 1 && !g->pt && !g->pl && !g->pb && !g->pr;
+    if (!p->is_fc && g->sh == 1 && g->sw == 1 && !pointwise && p->kk) {
+        /* tap-major weights W[t][K'][C'] for the shifted sgemms (run_thin_shifted) */
+        p->k_pos = sgi_alloc((size_t)K, sizeof *p->k_pos);
+        if (!p->k_pos) return SG_ERR_NOMEM;
+        for (int64_t k = 0; k < K; k++) p->k_pos[k] = -1;
+        for (int32_t i = 0; i < p->kk; i++) p->k_pos[p->k_idx[i]] = i;
+        float *wt = sgi_alloc(n ? n : 1, sizeof(float));
+        if (!wt) return SG_ERR_NOMEM;
+        for (int32_t i = 0; i < p->kk; i++)
+            for (int32_t j = 0; j < p->cc; j++)
+                for (int64_t t = 0; t < RS; t++)
+                    wt[(t * p->kk + i) * p->cc + j] = p->w[((size_t)i * p->cc + j) * RS + t];
+        free(p->w);
+        p->w = wt;
+        p->w_taps = 1;
     }
     p->info.stored = (int64_t)n;
     p->info.bytes = n * sizeof(float) + ((size_t)p->kk + p->cc) * 4;
@@ -358,6 +377,70 @@ static void fill_rows(float *y, int64_t k, size_t len, const float *bias) {
     for (size_t i = 0; i < len; i++) yr[i] = v;
 }
 
+/* Thin stride-1 convolution without im2col: the kept input channels are copied
+ * once into a zero-padded buffer xp[C'][n][Hp][Wp], and every tap (r, s) is one
+ * sgemm Y[K'][j] += W_rs[K'][C'] * xp[C'][j + r*dh*Wp + s*dw], a shifted view of
+ * xp, over output columns j = image*Hp*Wp + p*Wp + q in padded-width
+ * coordinates (columns q >= Q and rows p >= P are computed and dropped). im2col
+ * would write R*S copies of the input; for a layer thinned to a fraction of its
+ * filters that copy, not the product, dominated. */
+static enum sg_status run_thin_shifted(struct sg_conv_plan *p, int n, const float *x, float *y) {
+    const struct sg_conv_geom *g = &p->g;
+    const int64_t Hp = (int64_t)g->h + g->pt + g->pb, Wp = (int64_t)g->w + g->pl + g->pr;
+    const int64_t RS = (int64_t)g->r * g->s, hw = (int64_t)g->h * g->w, PQ = (int64_t)g->p * g->q;
+    const int64_t plane = Hp * Wp, cs = (int64_t)n * plane;          /* channel stride in xp */
+    const int64_t ncols = (int64_t)(n - 1) * plane + (int64_t)g->p * Wp;
+    const int64_t slack = (int64_t)(g->s - 1) * g->dw + 16;          /* read past the last plane */
+    if (cs > INT32_MAX || ncols > INT32_MAX)
+        return sgi_error(SG_ERR_LIMIT, "thin: batch %d makes the padded input too large", n);
+    size_t nxp, nout;
+    if (!sgi_mul((size_t)p->cc, (size_t)cs, &nxp) || !sgi_add(nxp, (size_t)slack, &nxp) ||
+        !sgi_mul((size_t)p->kk, (size_t)ncols, &nout))
+        return sgi_error(SG_ERR_LIMIT, "thin: scratch size overflows");
+    nxp = round16(nxp);
+    enum sg_status st = ws_need(p, nxp + nout + 16);
+    if (st != SG_OK) return st;
+    float *xp = p->ws, *out = p->ws + nxp;
+    const int64_t planes = (int64_t)p->cc * n;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < planes; t++) {
+        const int64_t j = t / n, img = t % n;
+        const float *src = x + ((int64_t)p->c_idx[j] * n + img) * hw;
+        float *dst = xp + j * cs + img * plane;
+        memset(dst, 0, (size_t)(g->pt * Wp) * sizeof(float));
+        for (int64_t h = 0; h < g->h; h++) {
+            float *d = dst + (h + g->pt) * Wp;
+            memset(d, 0, (size_t)g->pl * sizeof(float));
+            memcpy(d + g->pl, src + h * g->w, (size_t)g->w * sizeof(float));
+            memset(d + g->pl + g->w, 0, (size_t)g->pr * sizeof(float));
+        }
+        memset(dst + (g->pt + g->h) * Wp, 0, (size_t)(g->pb * Wp) * sizeof(float));
+    }
+    memset(xp + (int64_t)p->cc * cs, 0, (size_t)slack * sizeof(float));
+    for (int64_t t = 0; t < RS; t++) {
+        const int64_t off = (t / g->s) * g->dh * Wp + (t % g->s) * g->dw;
+        sgi_sgemm(0, 0, p->kk, (int)ncols, p->cc, 1.0f, p->w + t * p->kk * p->cc, p->cc,
+                  xp + off, (int)cs, t ? 1.0f : 0.0f, out, (int)ncols);
+    }
+    /* keep the valid columns, add the bias; pruned filters give only their bias */
+    const int64_t lout = (int64_t)n * PQ, rows = (int64_t)g->k * n * g->p;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < rows; t++) {
+        const int64_t k = t / ((int64_t)n * g->p), ip = t % ((int64_t)n * g->p);
+        const int64_t img = ip / g->p, pp = ip % g->p;
+        float *d = y + k * lout + img * PQ + pp * g->q;
+        const float b = p->bias ? p->bias[k] : 0.0f;
+        const int32_t j = p->k_pos[k];
+        if (j < 0) {
+            for (int64_t q = 0; q < g->q; q++) d[q] = b;
+        } else {
+            const float *s0 = out + (int64_t)j * ncols + img * plane + pp * Wp;
+            for (int64_t q = 0; q < g->q; q++) d[q] = s0[q] + b;
+        }
+    }
+    return SG_OK;
+}
+
 static enum sg_status run_thin(struct sg_conv_plan *p, int n, const float *x, float *y) {
     const struct sg_conv_geom *g0 = &p->g;
     const size_t lin = (size_t)n * g0->h * g0->w, lout = (size_t)n * g0->p * g0->q;
@@ -365,6 +448,7 @@ static enum sg_status run_thin(struct sg_conv_plan *p, int n, const float *x, fl
         for (int64_t k = 0; k < g0->k; k++) fill_rows(y, k, lout, p->bias);
         return SG_OK;
     }
+    if (p->w_taps) return run_thin_shifted(p, n, x, y);
     struct sg_conv_geom g = *g0;
     g.n = n;
     g.c = p->cc;
