@@ -6,11 +6,11 @@
 
 extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats, cmd_sensitivity,
     cmd_study;
-extern const struct cli_cmd cmd_bench_conv;
+extern const struct cli_cmd cmd_infer, cmd_bench_conv;
 
 static const struct cli_cmd *const COMMANDS[] = {
     &cmd_train, &cmd_eval, &cmd_info, &cmd_study, &cmd_prune, &cmd_stats, &cmd_sensitivity,
-    &cmd_bench_conv,
+    &cmd_infer, &cmd_bench_conv,
     NULL,
 };
 

@@ -55,6 +55,11 @@ static void check_layer(struct sg_conv_geom g, int is_fc, const char *spec_text,
     sg_conv2d_ref(&g, x, w, b, yref);
     to_cnhw(x, xc, g.n, g.c, (size_t)g.h * g.w);
     to_cnhw(yref, yrefc, g.n, g.k, (size_t)g.p * g.q);
+    /* batch 1 (the first image): NCHW and CNHW coincide */
+    struct sg_conv_geom g1 = g;
+    g1.n = 1;
+    float *r1 = malloc((size_t)g.k * g.p * g.q * 4);
+    sg_conv2d_ref(&g1, x, w, b, r1);
     for (size_t i = 0; i < NKINDS + 3; i++) {
         enum sg_conv_kind kind = i < NKINDS ? KINDS[i] : i == NKINDS + 2 ? SG_KIND_NM
                                                                            : SG_KIND_VECTOR;
@@ -76,13 +81,8 @@ static void check_layer(struct sg_conv_geom g, int is_fc, const char *spec_text,
         CHECK(memcmp(y, y2, ny * 4) == 0);
         /* a smaller batch than the first run */
         if (g.n > 1) {
-            CHECK_OK(sg_conv_plan_run(p, 1, x, y2)); /* n = 1: NCHW is CNHW */
-            struct sg_conv_geom g1 = g;
-            g1.n = 1;
-            float *r1 = malloc((size_t)g.k * g.p * g.q * 4);
-            sg_conv2d_ref(&g1, x, w, b, r1);
+            CHECK_OK(sg_conv_plan_run(p, 1, x, y2));
             CHECK(sgt_max_rel_err(y2, r1, (size_t)g.k * g.p * g.q) < 2e-5);
-            free(r1);
         }
         free(y2);
         if (kind != SG_KIND_DENSE && kind != SG_KIND_THIN && kind != SG_KIND_AUTO) {
@@ -90,7 +90,7 @@ static void check_layer(struct sg_conv_geom g, int is_fc, const char *spec_text,
         }
         sg_conv_plan_free(p);
     }
-    free(x), free(xc), free(w), free(b), free(yref), free(yrefc), free(y), free(mask);
+    free(x), free(xc), free(w), free(b), free(yref), free(yrefc), free(y), free(mask), free(r1);
 }
 
 static const double DENSITIES[] = {0, 0.05, 0.3, 0.7, 1};
@@ -154,4 +154,227 @@ SG_TEST(infer_fc_long_gaps_use_fillers) {
     CHECK_EQ_INT(info.stored, 8); /* gaps of 70000 need one filler, 139999 two */
     sg_conv_plan_free(p);
     free(w), free(x);
+}
+
+/* ---- the executor ---- */
+
+/* Prunes every conv and fc weight of m at spec/density (the first conv layer too). */
+static void prune_all(struct sg_model *m, const char *spec_text, double density) {
+    struct sg_prune_cfg pc;
+    sg_prune_cfg_default(&pc);
+    CHECK_OK(sg_prune_spec_parse(spec_text, &pc.spec));
+    pc.include_first = 1;
+    pc.fc = SG_FC_SAME;
+    CHECK_OK(sg_prune_model(m, &pc, density, NULL));
+}
+
+/* BN statistics away from the identity, so that a wrong channel shows. */
+static void randomise_bn(struct sg_model *m, uint64_t seed) {
+    sg_rng r;
+    sg_rng_seed(&r, seed);
+    for (int32_t i = 0; i < m->n_params; i++) {
+        const struct sg_param *p = &m->params[i];
+        float *d = sg_param_data(m, i);
+        for (size_t j = 0; j < p->count; j++) {
+            if (p->kind == SG_PARAM_BN_MEAN || p->kind == SG_PARAM_BN_BETA || p->kind == SG_PARAM_BIAS)
+                d[j] = 0.2f * sg_rng_normal(&r);
+            else if (p->kind == SG_PARAM_BN_VAR || p->kind == SG_PARAM_BN_GAMMA)
+                d[j] = 0.5f + (float)sg_rng_uniform(&r);
+        }
+    }
+}
+
+/* Logits of sg_infer (engine e) against sg_forward on the same batch. */
+static void check_executor(struct sg_model *m, enum sg_engine e, const char *what) {
+    const int n = 3;
+    const size_t img = (size_t)m->in_c * m->in_h * m->in_w, k = (size_t)m->n_classes;
+    float *x = malloc(n * img * 4), *a = malloc(n * k * 4), *b = malloc(n * k * 4);
+    sg_rng r;
+    sg_rng_seed(&r, 77);
+    fill(&r, x, n * img, 1);
+    struct sg_exec *ex;
+    CHECK_OK(sg_exec_new(m, n, 0, &ex));
+    CHECK_OK(sg_forward(m, ex, x, n, 0, NULL));
+    sg_exec_logits(ex, a);
+    struct sg_infer_cfg cfg;
+    sg_infer_cfg_default(&cfg);
+    cfg.engine = e;
+    cfg.batch = n;
+    cfg.auto_repeats = 1;
+    struct sg_infer *inf;
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_OK(sg_infer_forward(inf, x, n));
+    sg_infer_logits(inf, b);
+    const double err = sgt_max_rel_err(b, a, n * k);
+    CHECK_MSG(err < 1e-4, "%s %s engine %s: logits rel err %g", m->arch, what, sg_engine_name(e), err);
+    /* every intermediate conv/fc output matches too */
+    for (int32_t i = 0; i < sg_infer_layer_count(inf); i++) {
+        struct sg_infer_layer l;
+        sg_infer_layer_get(inf, i, &l);
+        const struct sg_node *nd = &m->nodes[l.node];
+        const size_t sz = (size_t)nd->c * nd->h * nd->w * n;
+        const double le = sgt_max_rel_err(sg_infer_output(inf, l.node, NULL),
+                                          sg_exec_output(ex, l.node, NULL), sz);
+        CHECK_MSG(le < 1e-4, "%s %s engine %s layer %s (%s): rel err %g", m->arch, what,
+                  sg_engine_name(e), l.name, sg_conv_kind_name(l.plan.kind), le);
+    }
+    sg_infer_free(inf);
+    sg_exec_free(ex);
+    free(x), free(a), free(b);
+}
+
+SG_TEST(infer_executor_matches_forward_on_builtin_nets) {
+    const char *const nets[] = {"lenet300", "lenet5", "vgg7", "resnet8"};
+    const char *const grans[] = {"fine", "vector", "kernel", "filter", "channel", "nm:2:4"};
+    for (size_t i = 0; i < 4; i++)
+        for (size_t g = 0; g < 6; g++) {
+            struct sg_model *m;
+            CHECK_OK(sg_model_build(nets[i], 1, 28, 28, 10, 5 + i, &m));
+            randomise_bn(m, 9 + g);
+            prune_all(m, grans[g], 0.3);
+            /* dense and auto do not depend on the granularity: one is enough */
+            for (int e = 0; e < SG_ENGINE_COUNT; e++)
+                if (e == SG_ENGINE_SPARSE || g == 2) check_executor(m, (enum sg_engine)e, grans[g]);
+            sg_model_free(m);
+        }
+}
+
+SG_TEST(infer_thinning_a_filter_pruned_model) {
+    /* filter pruning: every conv layer runs as a smaller dense layer (thin), and
+     * the network computes what the masked dense network computes */
+    struct sg_model *m;
+    CHECK_OK(sg_model_build("vgg7", 1, 28, 28, 10, 3, &m));
+    randomise_bn(m, 4);
+    struct sg_prune_cfg pc;
+    sg_prune_cfg_default(&pc);
+    pc.spec.gran = SG_GRAN_FILTER;
+    pc.include_first = 1;
+    CHECK_OK(sg_prune_model(m, &pc, 0.4, NULL));
+    struct sg_infer_cfg cfg;
+    sg_infer_cfg_default(&cfg);
+    cfg.batch = 4;
+    struct sg_infer *inf;
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    int thin = 0;
+    for (int32_t i = 0; i < sg_infer_layer_count(inf); i++) {
+        struct sg_infer_layer l;
+        sg_infer_layer_get(inf, i, &l);
+        if (m->nodes[l.node].op != SG_OP_CONV) continue;
+        CHECK_MSG(l.plan.kind == SG_KIND_THIN, "%s runs %s", l.name, sg_conv_kind_name(l.plan.kind));
+        CHECK(l.plan.kept_filters < m->nodes[l.node].k);
+        CHECK_EQ_INT(l.plan.stored, l.plan.nnz); /* physically smaller: no zero stored */
+        thin++;
+    }
+    CHECK_EQ_INT(thin, 5);
+    sg_infer_free(inf);
+    check_executor(m, SG_ENGINE_SPARSE, "filter 0.4");
+    sg_model_free(m);
+}
+
+SG_TEST(infer_auto_cache_is_written_read_and_invalidated) {
+    char path[512], cache[600];
+    snprintf(path, sizeof path, "%s/l5.sgm", sgt_tmpdir());
+    snprintf(cache, sizeof cache, "%s.engine", path);
+    struct sg_model *m;
+    CHECK_OK(sg_model_build("lenet5", 1, 28, 28, 10, 1, &m));
+    prune_all(m, "kernel", 0.3);
+    CHECK_OK(sg_model_save(m, path, NULL));
+    struct sg_infer_cfg cfg;
+    sg_infer_cfg_default(&cfg);
+    cfg.engine = SG_ENGINE_AUTO;
+    cfg.batch = 8;
+    cfg.auto_repeats = 1;
+    cfg.model_path = path;
+    struct sg_infer *inf;
+    const char *note;
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_WRITTEN);
+    int engines[8], nl = sg_infer_layer_count(inf);
+    for (int i = 0; i < nl; i++) {
+        struct sg_infer_layer l;
+        sg_infer_layer_get(inf, i, &l);
+        engines[i] = l.engine;
+        CHECK(l.auto_dense_s > 0 && l.auto_sparse_s > 0);
+    }
+    sg_infer_free(inf);
+    /* read back: the same choices, from the file */
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_READ);
+    for (int i = 0; i < nl; i++) {
+        struct sg_infer_layer l;
+        sg_infer_layer_get(inf, i, &l);
+        CHECK_EQ_INT(l.engine, engines[i]);
+        CHECK(l.from_cache);
+    }
+    sg_infer_free(inf);
+    /* another batch size: measured again */
+    cfg.batch = 4;
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_WRITTEN);
+    sg_infer_free(inf);
+    /* a corrupted file is measured again and rewritten, never trusted */
+    static const char *const bad[] = {"", "garbage\n", "sparsegrain-engine-cache 1\nlayer x\n",
+                                      "sparsegrain-engine-cache 1\nbatch 4\nend\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_OK(sg_file_write_atomic(cache, bad[i], strlen(bad[i])));
+        CHECK_OK(sg_infer_new(m, &cfg, &inf));
+        CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_WRITTEN);
+        sg_infer_free(inf);
+    }
+    /* the model file changes (new masks, saved again): the cache is stale */
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_READ);
+    sg_infer_free(inf);
+    prune_all(m, "kernel", 0.2);
+    CHECK_OK(sg_model_save(m, path, NULL));
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_WRITTEN);
+    sg_infer_free(inf);
+    /* a cache that cannot be written (a directory is in the way): inference still
+     * works, with a note saying why */
+    CHECK(remove(cache) == 0 && mkdir(cache, 0700) == 0);
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_FAILED);
+    CHECK(note && *note);
+    sg_infer_free(inf);
+    /* no model file to key on: measured, nothing written */
+    snprintf(path, sizeof path, "%s/no/such/dir/l5.sgm", sgt_tmpdir());
+    CHECK_OK(sg_infer_new(m, &cfg, &inf));
+    CHECK_EQ_INT(sg_infer_cache_state(inf, &note), SG_CACHE_UNUSED);
+    sg_infer_free(inf);
+    sg_model_free(m);
+}
+
+SG_TEST(infer_rejects_bad_arguments) {
+    struct sg_conv_geom g = {1, 4, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    float w[4 * 3 * 9] = {0}, x[4 * 25], y[3 * 25];
+    memset(x, 0, sizeof x);
+    struct sg_conv_plan *p;
+    struct sg_conv_geom bad = g;
+    bad.p = 7; /* inconsistent output size */
+    CHECK_ERR(sg_conv_plan_new(&bad, 0, w, NULL, NULL, SG_KIND_AUTO, NULL, &p), SG_ERR_ARG);
+    CHECK(p == NULL);
+    CHECK_ERR(sg_conv_plan_new(&g, 0, w, NULL, NULL, (enum sg_conv_kind)99, NULL, &p), SG_ERR_ARG);
+    struct sg_conv_geom grp = g;
+    grp.c = 4, grp.k = 4, grp.groups = 2;
+    float w2[4 * 2 * 9] = {1};
+    CHECK_ERR(sg_conv_plan_new(&grp, 0, w2, NULL, NULL, SG_KIND_KERNEL, NULL, &p), SG_ERR_UNSUPPORTED);
+    CHECK_OK(sg_conv_plan_new(&grp, 0, w2, NULL, NULL, SG_KIND_AUTO, NULL, &p)); /* dense */
+    struct sg_conv_plan_info info;
+    sg_conv_plan_get_info(p, &info);
+    CHECK_EQ_INT(info.kind, SG_KIND_DENSE);
+    sg_conv_plan_free(p);
+    CHECK_OK(sg_conv_plan_new(&g, 0, w, NULL, NULL, SG_KIND_AUTO, NULL, &p));
+    CHECK_ERR(sg_conv_plan_run(p, 0, x, y), SG_ERR_ARG);
+    CHECK_OK(sg_conv_plan_run(p, 1, x, y)); /* all weights zero: output zero */
+    for (int i = 0; i < 75; i++) CHECK(y[i] == 0.0f);
+    sg_conv_plan_free(p);
+    sg_conv_plan_free(NULL);
+    sg_infer_free(NULL);
+    CHECK_EQ_INT(sg_conv_kind_from_name("kernel"), SG_KIND_KERNEL);
+    CHECK_EQ_INT(sg_conv_kind_from_name("bogus"), -1);
+    CHECK_EQ_INT(sg_engine_from_name("auto"), SG_ENGINE_AUTO);
+    for (int k = 0; k < SG_KIND_COUNT; k++)
+        CHECK_EQ_INT(sg_conv_kind_from_name(sg_conv_kind_name((enum sg_conv_kind)k)), k);
 }

@@ -166,9 +166,16 @@ struct sg_infer_layer {
 };
 int32_t sg_infer_layer_count(const struct sg_infer *inf);
 void sg_infer_layer_get(const struct sg_infer *inf, int32_t i, struct sg_infer_layer *out);
-/* Status of the cache: 1 read, 2 written, 0 not used; -1 written failed (the
- * message is in sg_last_error() right after sg_infer_new; inference still works). */
-int sg_infer_cache_state(const struct sg_infer *inf);
+/* What happened to the auto engine's cache file. A cache that cannot be read
+ * (missing, stale, malformed) is measured again and rewritten; one that cannot be
+ * written leaves inference working and says why in the note. */
+enum sg_cache_state {
+    SG_CACHE_UNUSED = 0,  /* engine is not auto, or no model_path */
+    SG_CACHE_READ = 1,    /* every choice came from the file */
+    SG_CACHE_WRITTEN = 2, /* measured now and saved */
+    SG_CACHE_FAILED = 3,  /* measured now; saving failed (see the note) */
+};
+enum sg_cache_state sg_infer_cache_state(const struct sg_infer *inf, const char **note);
 
 #ifdef __cplusplus
 }

@@ -440,14 +440,18 @@ void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, 
     const int64_t cpp = (nch + parts - 1) / parts;
     parts = (nch + cpp - 1) / cpp;
     const int64_t ntask = ntile * parts;
-    int64_t grain = ntask / (16 * (int64_t)nthreads);
+    int64_t grain = ntask / (16 * (int64_t)nthreads);  /* tasks per scheduling step */
     if (grain < 1) grain = 1;
     const int span = p->kind == SG_KIND_NM ? b->nm_m : 1;
     /* A task of one chunk visits each group once: its gathered rows can live in
      * one slot (per channel of the group) that stays in L1. Tasks of several
      * chunks keep every channel's rows (in L2) to gather each only once. */
     const int single = cpp == 1;
-#pragma omp parallel num_threads(nthreads)
+    /* a parallel region costs a few microseconds, and far more when the machine is
+     * shared and a thread waits for a core: small layers run on one thread */
+    const double work = (double)b->nvalues * (double)ntile * T;
+    const int nt = work < 65536.0 ? 1 : nthreads;
+#pragma omp parallel num_threads(nt)
     {
 #ifdef _OPENMP
         const int tid = omp_get_thread_num();

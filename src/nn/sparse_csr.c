@@ -97,7 +97,9 @@ void sgi_csr_run(const struct sg_conv_plan *p, int n, const float *x, float *y) 
     const int64_t L = (int64_t)n * p->g.h * p->g.w, K = p->g.k;
     const int TW = L >= 64 ? 64 : sgi_tile_width(L), T = TW / SGV_W;
     const int64_t ntile = (L + TW - 1) / TW, nkb = (K + ROWS - 1) / ROWS, ntask = ntile * nkb;
-#pragma omp parallel for schedule(dynamic, 1) if (ntask > 1)
+    /* small layers on one thread: see sgi_blk_run */
+    const double work = (double)s->nvalues * (double)ntile * T;
+#pragma omp parallel for schedule(dynamic, 1) if (ntask > 1 && work >= 65536.0)
     for (int64_t task = 0; task < ntask; task++) {
         const int64_t tile = task % ntile, kb = task / ntile;
         const int64_t j0 = tile * TW, k1 = (kb + 1) * ROWS < K ? (kb + 1) * ROWS : K;

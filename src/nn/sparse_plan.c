@@ -402,7 +402,7 @@ static enum sg_status run_thin_shifted(struct sg_conv_plan *p, int n, const floa
     if (st != SG_OK) return st;
     float *xp = p->ws, *out = p->ws + nxp;
     const int64_t planes = (int64_t)p->cc * n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane > 65536)
     for (int64_t t = 0; t < planes; t++) {
         const int64_t j = t / n, img = t % n;
         const float *src = x + ((int64_t)p->c_idx[j] * n + img) * hw;
@@ -424,7 +424,7 @@ static enum sg_status run_thin_shifted(struct sg_conv_plan *p, int n, const floa
     }
     /* keep the valid columns, add the bias; pruned filters give only their bias */
     const int64_t lout = (int64_t)n * PQ, rows = (int64_t)g->k * n * g->p;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * g->q > 65536)
     for (int64_t t = 0; t < rows; t++) {
         const int64_t k = t / ((int64_t)n * g->p), ip = t % ((int64_t)n * g->p);
         const int64_t img = ip / g->p, pp = ip % g->p;
