@@ -9,6 +9,8 @@ static const struct cli_opt OPTS[] = {
     {"data", 'd', "NAME", "data set: mnist or fashion (default: the one the model was trained on)", NULL},
     {"data-dir", 0, "DIR", "folder with t10k-{images,labels} IDX files", NULL},
     {"engine", 'e', "E", "dense, sparse (the kernel each mask suggests) or auto (faster per layer)", "auto"},
+    {"kernel", 'k', "K", "sparse kernel for every layer: auto (from its mask), thin, kernel, "
+                         "vector, nm, fine, winograd", "auto"},
     {"batch", 'b', "N", "images per forward pass", "256"},
     {"threads", 't', "N", "threads (0 = all cores)", "0"},
     {"repeat", 'r', "N", "auto: timed runs per engine and layer (the fastest counts)", "3"},
@@ -23,6 +25,10 @@ static int run(struct cli_args *a) {
     const int engine = sg_engine_from_name(cli_str(a, "engine"));
     if (engine < 0)
         cli_usage_error(a, "unknown --engine '%s' (dense, sparse, auto)", cli_str(a, "engine"));
+    const int kernel = sg_conv_kind_from_name(cli_str(a, "kernel"));
+    if (kernel < 0 || kernel == SG_KIND_DENSE)
+        cli_usage_error(a, "unknown --kernel '%s' (auto, thin, kernel, vector, nm, fine, winograd)",
+                        cli_str(a, "kernel"));
     const int batch = (int)cli_int(a, "batch", 1, 65536);
     const int repeat = (int)cli_int(a, "repeat", 1, 1000);
     const long max_images = cli_int(a, "max-images", 0, 1L << 31);
@@ -46,6 +52,7 @@ static int run(struct cli_args *a) {
     cfg.engine = (enum sg_engine)engine;
     cfg.batch = batch;
     cfg.auto_repeats = repeat;
+    cfg.kernel = (enum sg_conv_kind)kernel;
     cfg.model_path = cli_flag(a, "no-cache") ? NULL : a->pos[0];
     if (engine == SG_ENGINE_AUTO) cli_progress_note("measuring dense and sparse per layer ...");
     enum sg_status st = sg_infer_new(m, &cfg, &inf);

@@ -23,7 +23,7 @@ static void to_cnhw(const float *x, float *y, int n, int c, size_t hw) {
 
 static const enum sg_conv_kind KINDS[] = {SG_KIND_DENSE, SG_KIND_THIN,  SG_KIND_KERNEL,
                                           SG_KIND_VECTOR, SG_KIND_NM,   SG_KIND_FINE,
-                                          SG_KIND_AUTO};
+                                          SG_KIND_AUTO,   SG_KIND_WINOGRAD};
 #define NKINDS (sizeof KINDS / sizeof KINDS[0])
 
 /* Prunes random weights of geometry g at spec/density, then checks every kind
@@ -65,13 +65,21 @@ static void check_layer(struct sg_conv_geom g, int is_fc, const char *spec_text,
                                                                            : SG_KIND_VECTOR;
         struct sg_conv_plan_opts o = {i == NKINDS + 2 ? 2 : 0, i == NKINDS ? 0 : i == NKINDS + 1 ? 1 : -1};
         struct sg_conv_plan *p;
+        const int wino_fits = !is_fc && g.r == 3 && g.s == 3 && g.sh == 1 && g.sw == 1 &&
+                              g.dh == 1 && g.dw == 1;
+        if (kind == SG_KIND_WINOGRAD && !wino_fits) {
+            CHECK_ERR(sg_conv_plan_new(&g, is_fc, w, mask, b, kind, &o, &p), SG_ERR_UNSUPPORTED);
+            continue;
+        }
         CHECK_OK(sg_conv_plan_new(&g, is_fc, w, mask, b, kind, &o, &p));
         for (size_t t = 0; t < ny; t++) y[t] = NAN; /* every output must be written */
         CHECK_OK(sg_conv_plan_run(p, g.n, xc, y));
         struct sg_conv_plan_info info;
         sg_conv_plan_get_info(p, &info);
+        /* Winograd F(4x4,3x3) rounds through factors up to 8 and 1/24 */
+        const double tol = info.kind == SG_KIND_WINOGRAD ? 1e-4 : 2e-5;
         double err = sgt_max_rel_err(y, yrefc, ny);
-        CHECK_MSG(err < 2e-5,
+        CHECK_MSG(err < tol,
                   "%s n%d c%d %dx%d k%d %dx%d s%d p%d d%d %s@%g kind %s (ran %s): rel err %g",
                   is_fc ? "fc" : "conv", g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.sh, g.pt, g.dh,
                   spec_text, density, sg_conv_kind_name(kind), sg_conv_kind_name(info.kind), err);
@@ -82,7 +90,7 @@ static void check_layer(struct sg_conv_geom g, int is_fc, const char *spec_text,
         /* a smaller batch than the first run */
         if (g.n > 1) {
             CHECK_OK(sg_conv_plan_run(p, 1, x, y2));
-            CHECK(sgt_max_rel_err(y2, r1, (size_t)g.k * g.p * g.q) < 2e-5);
+            CHECK(sgt_max_rel_err(y2, r1, (size_t)g.k * g.p * g.q) < tol);
         }
         free(y2);
         if (kind != SG_KIND_DENSE && kind != SG_KIND_THIN && kind != SG_KIND_AUTO) {
@@ -184,8 +192,9 @@ static void randomise_bn(struct sg_model *m, uint64_t seed) {
     }
 }
 
-/* Logits of sg_infer (engine e) against sg_forward on the same batch. */
-static void check_executor(struct sg_model *m, enum sg_engine e, const char *what) {
+/* Logits of sg_infer (engine e, kernel kind) against sg_forward on the same batch. */
+static void check_executor_kind(struct sg_model *m, enum sg_engine e, enum sg_conv_kind kind,
+                                const char *what) {
     const int n = 3;
     const size_t img = (size_t)m->in_c * m->in_h * m->in_w, k = (size_t)m->n_classes;
     float *x = malloc(n * img * 4), *a = malloc(n * k * 4), *b = malloc(n * k * 4);
@@ -201,6 +210,7 @@ static void check_executor(struct sg_model *m, enum sg_engine e, const char *wha
     cfg.engine = e;
     cfg.batch = n;
     cfg.auto_repeats = 1;
+    cfg.kernel = kind;
     struct sg_infer *inf;
     CHECK_OK(sg_infer_new(m, &cfg, &inf));
     CHECK_OK(sg_infer_forward(inf, x, n));
@@ -221,6 +231,10 @@ static void check_executor(struct sg_model *m, enum sg_engine e, const char *wha
     sg_infer_free(inf);
     sg_exec_free(ex);
     free(x), free(a), free(b);
+}
+
+static void check_executor(struct sg_model *m, enum sg_engine e, const char *what) {
+    check_executor_kind(m, e, SG_KIND_AUTO, what);
 }
 
 SG_TEST(infer_executor_matches_forward_on_builtin_nets) {
@@ -253,6 +267,7 @@ SG_TEST(infer_thinning_a_filter_pruned_model) {
     struct sg_infer_cfg cfg;
     sg_infer_cfg_default(&cfg);
     cfg.batch = 4;
+    cfg.kernel = SG_KIND_THIN; /* auto would pick Winograd for the 3x3 layers */
     struct sg_infer *inf;
     CHECK_OK(sg_infer_new(m, &cfg, &inf));
     int thin = 0;
@@ -267,7 +282,9 @@ SG_TEST(infer_thinning_a_filter_pruned_model) {
     }
     CHECK_EQ_INT(thin, 5);
     sg_infer_free(inf);
-    check_executor(m, SG_ENGINE_SPARSE, "filter 0.4");
+    check_executor_kind(m, SG_ENGINE_SPARSE, SG_KIND_THIN, "filter 0.4 thin");
+    check_executor_kind(m, SG_ENGINE_SPARSE, SG_KIND_WINOGRAD, "filter 0.4 winograd");
+    check_executor(m, SG_ENGINE_SPARSE, "filter 0.4 auto");
     sg_model_free(m);
 }
 
@@ -377,4 +394,15 @@ SG_TEST(infer_rejects_bad_arguments) {
     CHECK_EQ_INT(sg_engine_from_name("auto"), SG_ENGINE_AUTO);
     for (int k = 0; k < SG_KIND_COUNT; k++)
         CHECK_EQ_INT(sg_conv_kind_from_name(sg_conv_kind_name((enum sg_conv_kind)k)), k);
+}
+
+SG_TEST(infer_winograd_on_larger_layers) {
+    /* several tile rows and chunks, ragged edges (P, Q not multiples of 4), batch 3,
+     * asymmetric padding, C > 256 (narrower chunks) */
+    check_layer((struct sg_conv_geom){3, 24, 30, 29, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+                0, "kernel", 0.3, 21);
+    check_layer((struct sg_conv_geom){1, 300, 9, 10, 70, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1, 0, 0},
+                0, "filter", 0.5, 22);
+    check_layer((struct sg_conv_geom){2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+                0, "channel", 0.4, 23);
 }

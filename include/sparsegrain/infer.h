@@ -32,9 +32,14 @@
  * input channels that still have weights); kernel (1 x R*S blocks), vector (1 x S
  * or R x 1 blocks), nm (N of every M along C, values plus packed indices) and
  * fine (CSR of single weights) are block-sparse products against a tile of the
- * im2col matrix built in L1 on the fly. Every kind computes the same function
- * for every mask (a kind that does not match the mask stores the zeros it needs),
- * so any kind may be forced; SG_KIND_AUTO picks the one that matches the mask.
+ * im2col matrix built in L1 on the fly; winograd (3x3 stride-1 layers) is
+ * Winograd F(4x4,3x3) where each kept 3x3 kernel is one sparse entry shared by
+ * the 36 transform points (kernel, filter and channel pruning). Every kind
+ * computes the same function for every mask (a kind that does not match the
+ * mask stores the zeros it needs), so any kind may be forced (winograd only on
+ * 3x3 stride-1 layers); SG_KIND_AUTO picks the one that matches the mask.
+ * Winograd rounds differently from a direct sum: differences of about 1e-5 of
+ * the output's largest magnitude, against about 1e-6 for the other kinds.
  *
  * Ownership: a plan copies what it needs from the weights; the caller's arrays
  * may be freed after sg_conv_plan_new. A plan owns scratch memory and is not
@@ -66,6 +71,7 @@ enum sg_conv_kind {
     SG_KIND_NM = 4,     /* N of every M weights along C: values + packed indices */
     SG_KIND_FINE = 5,   /* single weights (1x1 and fc: CSR rows with u16 deltas) */
     SG_KIND_AUTO = 6,   /* not a kernel: choose from the mask (sg_conv_plan_new) */
+    SG_KIND_WINOGRAD = 7, /* 3x3 stride 1: Winograd F(4x4,3x3) over the kept kernels */
     SG_KIND_COUNT
 };
 const char *sg_conv_kind_name(enum sg_conv_kind k);
@@ -124,8 +130,11 @@ struct sg_infer_cfg {
     const char *model_path; /* auto: the model's file; the choice is cached in PATH.engine.
                                NULL: measure every time, write nothing */
     int auto_repeats;       /* auto: timed runs per engine and layer (best is kept) */
+    enum sg_conv_kind kernel; /* sparse/auto: SG_KIND_AUTO (from each mask), or a kind forced
+                                 on every conv/fc layer that supports it (others: auto) */
 };
-void sg_infer_cfg_default(struct sg_infer_cfg *c); /* sparse, batch 256, no cache, 3 repeats */
+/* sparse, batch 256, no cache, 3 repeats, kernel auto */
+void sg_infer_cfg_default(struct sg_infer_cfg *c);
 
 struct sg_infer;
 /* Builds the plans (and, with auto, measures or reads the cache). */

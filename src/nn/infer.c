@@ -28,6 +28,7 @@ void sg_infer_cfg_default(struct sg_infer_cfg *c) {
     c->engine = SG_ENGINE_SPARSE;
     c->batch = 256;
     c->auto_repeats = 3;
+    c->kernel = SG_KIND_AUTO;
 }
 
 struct layer {
@@ -332,6 +333,8 @@ enum sg_status sg_infer_new(const struct sg_model *m, const struct sg_infer_cfg 
         return sgi_error(SG_ERR_ARG, "batch size %d", cfg->batch);
     if ((unsigned)cfg->engine >= SG_ENGINE_COUNT)
         return sgi_error(SG_ERR_ARG, "unknown engine %d", (int)cfg->engine);
+    if ((unsigned)cfg->kernel >= SG_KIND_COUNT)
+        return sgi_error(SG_ERR_ARG, "unknown kernel kind %d", (int)cfg->kernel);
     struct sg_infer *inf = calloc(1, sizeof *inf);
     if (!inf) return sgi_error(SG_ERR_NOMEM, "out of memory");
     inf->m = m;
@@ -353,8 +356,13 @@ enum sg_status sg_infer_new(const struct sg_model *m, const struct sg_infer_cfg 
         if ((n->op != SG_OP_CONV && n->op != SG_OP_FC) || n->param[0] < 0) continue;
         struct layer *l = &inf->layers[inf->nl];
         l->node = i;
-        const enum sg_conv_kind kind = cfg->engine == SG_ENGINE_DENSE ? SG_KIND_DENSE : SG_KIND_AUTO;
-        if ((st = build_plan(m, n, kind, &l->plan)) != SG_OK) goto fail;
+        const enum sg_conv_kind kind = cfg->engine == SG_ENGINE_DENSE ? SG_KIND_DENSE : cfg->kernel;
+        st = build_plan(m, n, kind, &l->plan);
+        if (st == SG_ERR_UNSUPPORTED && kind != SG_KIND_AUTO) { /* a forced kind that cannot */
+            sg_clear_error();
+            st = build_plan(m, n, SG_KIND_AUTO, &l->plan);
+        }
+        if (st != SG_OK) goto fail;
         sg_conv_plan_get_info(l->plan, &l->info.plan);
         l->info.name = n->name;
         l->info.node = i;

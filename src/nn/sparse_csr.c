@@ -58,24 +58,26 @@ enum sg_status sgi_csr_build(struct sg_conv_plan *p, const float *wm, const uint
 }
 
 /* One row on a tile of T vectors; full: all T*16 columns exist, else tw of them
- * (masked loads: nothing past the end of x is read). */
+ * (masked loads: nothing past the end of x is read). Two partial sums per
+ * vector so that consecutive non-zeros do not wait on each other's latency. */
 AI void row_tile(const struct sgi_csr *s, int64_t k, const float *x, int64_t L, int64_t j0,
                  int tw, const int T, const int full, float bias, float *y) {
-    sgv acc[4];
+    sgv acc[2][4];
 #pragma GCC unroll 4
-    for (int t = 0; t < T; t++) acc[t] = sgv_zero();
+    for (int t = 0; t < T; t++) acc[0][t] = acc[1][t] = sgv_zero();
     const float *xp = x + j0;
-    for (int64_t v = s->rp[k]; v < s->rp[k + 1]; v++) {
+    int h = 0;
+    for (int64_t v = s->rp[k]; v < s->rp[k + 1]; v++, h ^= 1) {
         xp += (int64_t)s->dc[v] * L;
         const sgv wv = sgv_set1(s->w[v]);
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
             const int lanes = tw - t * SGV_W;
             if (full)
-                acc[t] = sgv_fma(wv, sgv_loadu(xp + t * SGV_W), acc[t]);
+                acc[h][t] = sgv_fma(wv, sgv_loadu(xp + t * SGV_W), acc[h][t]);
             else if (lanes > 0)
-                acc[t] = sgv_fma(wv, sgv_loadu_n(xp + t * SGV_W, lanes < SGV_W ? lanes : SGV_W),
-                                 acc[t]);
+                acc[h][t] = sgv_fma(
+                    wv, sgv_loadu_n(xp + t * SGV_W, lanes < SGV_W ? lanes : SGV_W), acc[h][t]);
         }
     }
     float *yr = y + k * L + j0;
@@ -83,10 +85,11 @@ AI void row_tile(const struct sgi_csr *s, int64_t k, const float *x, int64_t L, 
 #pragma GCC unroll 4
     for (int t = 0; t < T; t++) {
         const int lanes = tw - t * SGV_W;
+        const sgv r = sgv_add(sgv_add(acc[0][t], acc[1][t]), bv);
         if (full || lanes >= SGV_W)
-            sgv_storeu(yr + t * SGV_W, sgv_add(acc[t], bv));
+            sgv_storeu(yr + t * SGV_W, r);
         else if (lanes > 0)
-            sgv_storeu_n(yr + t * SGV_W, sgv_add(acc[t], bv), lanes);
+            sgv_storeu_n(yr + t * SGV_W, r, lanes);
     }
 }
 

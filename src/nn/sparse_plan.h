@@ -101,6 +101,17 @@ struct sgi_csr {
     int64_t nvalues;
 };
 
+/* Sparse Winograd F(4x4,3x3) (sparse_wino.c): the kept (filter, channel) kernels
+ * as CSR rows per filter, transformed: u[xi][v] for each of the 36 points. */
+struct sgi_wino {
+    int64_t nnz;        /* kept kernels */
+    int64_t *rp;        /* [K+1] */
+    int32_t *col;       /* [nnz] position of the channel among the used ones */
+    float *u;           /* [36][nnz] */
+    int32_t *chans;     /* [nch] used input channels */
+    int64_t nch;
+};
+
 struct sg_conv_plan {
     struct sg_conv_geom g; /* n unused */
     int is_fc;
@@ -119,6 +130,7 @@ struct sg_conv_plan {
     int use_csr;
     struct sgi_blk blk;
     struct sgi_csr csr;
+    struct sgi_wino wino;
     /* scratch grown on demand (run is not reentrant) */
     float *ws;
     size_t ws_len;         /* floats */
@@ -137,6 +149,13 @@ void sgi_blk_free(struct sgi_blk *b);
 void sgi_csr_run(const struct sg_conv_plan *p, int n, const float *x, float *y);
 enum sg_status sgi_csr_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept);
 void sgi_csr_free(struct sgi_csr *c);
+
+int sgi_wino_fits(const struct sg_conv_geom *g, int is_fc);
+enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept);
+void sgi_wino_free(struct sgi_wino *w);
+size_t sgi_wino_scratch(const struct sg_conv_plan *p); /* floats per thread */
+void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
+                  int nthreads);
 
 /* Tile width (floats, a multiple of 16 up to 48) for L output columns: the one
  * wasting the fewest lanes in the last tile, wider on ties. */

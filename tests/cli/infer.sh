@@ -37,7 +37,8 @@ echo "garbage" > "$tmp/l5k.sgm.engine"
 # the human-readable form, with per-layer lines
 "$SG" infer "$tmp/l5k.sgm" --max-images 500 --verbose --threads 2 | grep -q "images/s"
 # bench-conv on one small VGG-16 layer
-"$SG" bench-conv --layers conv5_1 -g kernel -D 0.3 --repeat 1 --json | grep -q '"kind": "kernel"'
+"$SG" bench-conv --layers conv5_1 -g kernel -D 0.3 --repeat 1 --json | grep -q '"kind": "winograd"'
+"$SG" bench-conv --layers conv5_1 -g fine -D 0.3 --kind fine --repeat 1 --json | grep -q '"kind": "fine"'
 # usage errors exit 2
 set +e
 "$SG" infer "$tmp/l5k.sgm" --engine bogus > /dev/null 2>&1; rc1=$?
