@@ -49,9 +49,10 @@
  * Threads: kernels use OpenMP with the count set by sg_set_threads; results do
  * not depend on it for the sparse kinds (every output is summed by one thread in
  * a fixed order) and, for dense and thin, are deterministic for a given count.
- * Limits: sparse kinds need groups == 1 (other convolutions run dense); the
- * fine kind on convolutions needs R*S <= 255; the nm kind needs N * ceil(log2 M)
- * <= 32 and M <= 256.
+ * Limits: sparse kinds need groups == 1 (other convolutions run dense);
+ * winograd needs a 3x3 kernel, stride 1, no dilation, and n*H*W < 2^31; the nm
+ * kind needs N * ceil(log2 M) <= 32 and 2 <= M <= 256; dimensions up to 2^24
+ * and 2^34 weights per layer.
  */
 #ifndef SPARSEGRAIN_INFER_H
 #define SPARSEGRAIN_INFER_H
@@ -69,7 +70,7 @@ enum sg_conv_kind {
     SG_KIND_KERNEL = 2, /* 1 x (R*S) blocks: per filter its kept input channels */
     SG_KIND_VECTOR = 3, /* 1 x S blocks (rows), or R x 1 with vector columns */
     SG_KIND_NM = 4,     /* N of every M weights along C: values + packed indices */
-    SG_KIND_FINE = 5,   /* single weights (1x1 and fc: CSR rows with u16 deltas) */
+    SG_KIND_FINE = 5,   /* single weights (per-tap groups; 1x1 and fc: CSR rows, u16 deltas) */
     SG_KIND_AUTO = 6,   /* not a kernel: choose from the mask (sg_conv_plan_new) */
     SG_KIND_WINOGRAD = 7, /* 3x3 stride 1: Winograd F(4x4,3x3) over the kept kernels */
     SG_KIND_COUNT
