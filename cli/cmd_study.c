@@ -36,8 +36,8 @@ static const struct cli_opt OPTS[] = {
     {"weight-decay", 0, "X", "L2 weight decay", "5e-4"},
     {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},
     {"quick", 0, NULL, "a 6000-image subset, 2 baseline epochs and a short grid (~1 minute)", NULL},
-    {"jobs", 'j', "N", "parallel workers, one chain each (0 = one per core)", "0"},
-    {"threads", 't', "N", "threads in all (0 = all cores)", "0"},
+    {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core)", "0"},
+    {"threads", 't', "N", "threads of the baseline training (0 = all cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     {0},
@@ -332,7 +332,7 @@ static int run(struct cli_args *a) {
         }
         ntask = 0;
     }
-    if (study_run_tasks(&st, tasks, ntask, "baseline")) goto done;
+    if (study_run_tasks(&st, tasks, ntask, 1, st.threads, "baseline")) goto done;
     /* phase 2: the chains, the dense reference first (same epochs, no pruning) */
     ntask = 0;
     for (int s = 1; s <= st.seeds; s++) {
@@ -342,7 +342,7 @@ static int run(struct cli_args *a) {
             snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
         }
     }
-    if (study_run_tasks(&st, tasks, ntask, "study")) goto done;
+    if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "study")) goto done;
     /* phase 3: controls */
     if (st.control_reinit) {
         ntask = 0;
@@ -351,7 +351,7 @@ static int run(struct cli_args *a) {
                 tasks[ntask] = (struct task){TASK_CONTROL, "", s};
                 snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
             }
-        if (study_run_tasks(&st, tasks, ntask, "control")) goto done;
+        if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "control")) goto done;
     }
     sg_points_free(&pts);
     if (study_load_points(&st, &pts)) goto done;

@@ -36,9 +36,12 @@ struct task {
     int seed;
 };
 
-/* Runs tasks over st->jobs forked workers (single-threaded each, so every task is
- * deterministic whatever the job count); shows progress; returns 0 or 1. */
-int study_run_tasks(struct study *st, const struct task *tasks, int n, const char *phase);
+/* Runs tasks over `workers` forked processes with `threads` threads each; shows
+ * progress; returns 0 or 1. Results depend on the thread count of a task (float
+ * sums in another order), never on how many workers run, so the study runs chains
+ * single-threaded whatever --jobs is, and baselines one at a time with --threads. */
+int study_run_tasks(struct study *st, const struct task *tasks, int n, int workers, int threads,
+                    const char *phase);
 /* Path of a study file (into a static ring buffer). */
 const char *study_path(const struct study *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -367,13 +367,12 @@ static void fmt_eta(char *b, size_t cap, double s) {
     snprintf(b, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-int study_run_tasks(struct study *st, const struct task *tasks, int n, const char *phase) {
+int study_run_tasks(struct study *st, const struct task *tasks, int n, int workers, int threads,
+                    const char *phase) {
     if (n == 0) return 0;
-    int workers = st->jobs < n ? st->jobs : n;
+    if (workers > n) workers = n;
     if (workers > 64) workers = 64;
-    /* threads per worker: share the cores the user gave us */
-    int threads = st->threads / workers;
-    if (threads < 1) threads = 1;
+    if (workers < 1) workers = 1;
     g_board = mmap(NULL, sizeof *g_board, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (g_board == MAP_FAILED) g_board = NULL;
     else memset(g_board, 0, sizeof *g_board);

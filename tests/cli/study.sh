@@ -27,6 +27,10 @@ done
 "$SG" study --quick -o "$tmp/b" > /dev/null
 diff <(rows "$tmp/a") <(rows "$tmp/b")
 
+# one worker instead of two: the same rows, bit for bit
+"$SG" study --quick --jobs 1 -o "$tmp/c" > /dev/null
+diff <(rows "$tmp/a") <(rows "$tmp/c")
+
 # a rerun of a finished study redoes nothing
 before=$(md5sum < "$tmp/b/points.jsonl")
 "$SG" study --quick -o "$tmp/b" > /dev/null
@@ -39,4 +43,4 @@ rc=$?
 set -e
 test $rc -eq 1
 grep -q "other settings" "$tmp/err"
-echo "study quick, resume after kill -9 and settings check: ok"
+echo "study quick, resume after kill -9, --jobs independence and settings check: ok"
