@@ -9,14 +9,21 @@ OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Wshadow -fopenmp \
             -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-openmp
-LDLIBS   += -lz -lpng -lm -lpthread -ldl
+LDLIBS   += -lprotobuf-c -lcjson -lz -lpng -lm -lpthread -ldl
 LDFLAGS  += -fopenmp
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# C code for ONNX's protobuf schema, generated at build time from the onnx.proto that
+# Debian's libonnx-dev ships (each build folder makes its own copy).
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN_C    := $(BUILD)/gen/onnx.pb-c.c
+GEN_H    := $(BUILD)/gen/onnx.pb-c.h
+GEN_OBJ  := $(BUILD)/gen/onnx.pb-c.o
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -30,6 +37,16 @@ all: $(BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(GEN_C) $(GEN_H): $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+
+$(GEN_OBJ): $(GEN_C) $(GEN_H)
+	$(CC) $(CFLAGS) -Wno-shadow -MMD -MP -c $< -o $@
+
+# Sources that include the generated header must wait for it.
+$(LIB_SRC:%.c=$(BUILD)/%.o) $(CLI_OBJ) $(TEST_OBJ): | $(GEN_H)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
