@@ -24,6 +24,9 @@ struct mapper {
     int32_t cap_src;
     int32_t *fusable;        /* per node: 1 = fc made from MatMul that may take a bias */
     int32_t cap_fusable;
+    struct sgi_strmap padded; /* tensor -> index in pads: zero padding still to apply */
+    int32_t (*pads)[4];      /* top, left, bottom, right */
+    int32_t n_pads, cap_pads;
     int64_t batch;           /* static batch size of the graph input, -1 if symbolic */
     char unsup[400];         /* op types (with attributes) we lack, comma separated */
     char why[400];           /* first other reason the graph cannot run */
@@ -123,11 +126,20 @@ static int has_input(const Onnx__NodeProto *n, size_t i) {
 
 /* Activation read by a node: 0 and *node, *rank set; 1 when dead; -1 when nothing
  * produces it (reason recorded). */
-static int get_act(struct mapper *mp, const Onnx__NodeProto *n, size_t i, int32_t *node,
-                   int *rank) {
+static int get_act_pad(struct mapper *mp, const Onnx__NodeProto *n, size_t i, int32_t *node,
+                       int *rank, int32_t *pad) {
     const char *name = i < n->n_input ? n->input[i] : NULL;
     int32_t v = name ? sgi_strmap_get(&mp->act, name) : -1;
     if (v == DEAD) return 1;
+    const int32_t pi = name && v >= 0 ? sgi_strmap_get(&mp->padded, name) : -1;
+    if (pad) memset(pad, 0, 4 * sizeof *pad);
+    if (pi >= 0) {
+        if (!pad) { /* only Conv and AveragePool can absorb a Pad */
+            lack(mp, "Pad(before %s)", n->op_type);
+            return 1;
+        }
+        memcpy(pad, mp->pads[pi], 4 * sizeof *pad);
+    }
     if (v < 0) {
         if (name && find_const(mp, name) >= 0)
             lack(mp, "%s(constant input)", n->op_type);
@@ -139,6 +151,11 @@ static int get_act(struct mapper *mp, const Onnx__NodeProto *n, size_t i, int32_
     *node = v >> 3;
     *rank = v & 7;
     return 0;
+}
+
+static int get_act(struct mapper *mp, const Onnx__NodeProto *n, size_t i, int32_t *node,
+                   int *rank) {
+    return get_act_pad(mp, n, i, node, rank, NULL);
 }
 
 static int set_outputs(struct mapper *mp, const Onnx__NodeProto *n, int32_t v) {
@@ -412,7 +429,8 @@ static int map_node(struct mapper *mp, int32_t i) {
         return set_outputs(mp, n, ACT(x, rank)) ? 0 : -1;
     }
     if (strcmp(op, "Conv") == 0) {
-        NEED_X();
+        int32_t pad[4];
+        if (get_act_pad(mp, n, 0, &x, &rank, pad) != 0) return DEAD_OUT();
         if (rank < 3 || rank > 4) {
             lack(mp, "Conv(%dD)", rank - 2);
             return DEAD_OUT();
@@ -428,6 +446,7 @@ static int map_node(struct mapper *mp, int32_t i) {
         const struct sg_node *xn = &m->nodes[x];
         const int64_t in[2] = {rank == 4 ? xn->h : xn->w, xn->w};
         if (!window(mp, n, rank - 2, in, wc->dims + 2, 1, &w)) return DEAD_OUT();
+        w.p0[0] += pad[0], w.p0[1] += pad[1], w.p1[0] += pad[2], w.p1[1] += pad[3];
         int64_t g = attr_i(n, "group", 1);
         if (g < 1 || g > wc->dims[0] || wc->dims[0] > (1 << 24) || wc->dims[1] > (1 << 24)) {
             cannot(mp, "node '%s': group %lld with %lld filters", node_name(n), (long long)g,
@@ -538,7 +557,8 @@ static int map_node(struct mapper *mp, int32_t i) {
             lack(mp, "MaxPool(Indices output)");
             return DEAD_OUT();
         }
-        NEED_X();
+        int32_t pad[4];
+        if (get_act_pad(mp, n, 0, &x, &rank, maxp ? NULL : pad) != 0) return DEAD_OUT();
         if (rank < 3 || rank > 4) {
             lack(mp, "%s(%dD)", op, rank - 2);
             return DEAD_OUT();
@@ -550,6 +570,16 @@ static int map_node(struct mapper *mp, int32_t i) {
         set_window(&nd, &w);
         nd.ceil_mode = attr_i(n, "ceil_mode", 0) != 0;
         nd.count_include_pad = !maxp && attr_i(n, "count_include_pad", 0) != 0;
+        if (!maxp && (pad[0] | pad[1] | pad[2] | pad[3])) {
+            /* explicit zeros count in the average: fold them as counted padding */
+            const int own = nd.pt | nd.pl | nd.pb | nd.pr;
+            if (nd.ceil_mode || (own && !nd.count_include_pad)) {
+                lack(mp, "Pad(before AveragePool)");
+                return DEAD_OUT();
+            }
+            nd.pt += pad[0], nd.pl += pad[1], nd.pb += pad[2], nd.pr += pad[3];
+            nd.count_include_pad = 1;
+        }
         if (nd.pt >= nd.kh || nd.pb >= nd.kh || nd.pl >= nd.kw || nd.pr >= nd.kw) {
             lack(mp, "%s(pads >= kernel)", op);
             return DEAD_OUT();
@@ -649,6 +679,60 @@ static int map_node(struct mapper *mp, int32_t i) {
         nd.n_in = (int32_t)n->n_input;
         for (size_t t = 0; t < n->n_input; t++) nd.in[t] = ins[t];
         return add_node(mp, &nd, r0, n) < 0 ? (mp->why[0] ? DEAD_OUT() : -1) : 0;
+    }
+    if (strcmp(op, "Pad") == 0) {
+        NEED_X();
+        char mode[32];
+        attr_s(n, "mode", mode, sizeof mode);
+        if (mode[0] && strcmp(mode, "constant") != 0) {
+            lack(mp, "Pad(mode=%s)", mode);
+            return DEAD_OUT();
+        }
+        int64_t pv[8];
+        size_t np = 0;
+        float value = 0.0f;
+        if (mp->G->opset < 11) {
+            int cnt = attr_ints(n, "pads", pv, 8);
+            np = cnt < 0 ? 9 : (size_t)cnt;
+            value = attr_f(n, "value", 0.0f);
+        } else {
+            int32_t pc = has_input(n, 1) ? find_const(mp, n->input[1]) : -1;
+            if (pc < 0 || sgi_onnx_const_ints(mp->G, pc, pv, 8, &np) != SG_OK || has_input(n, 3)) {
+                lack(mp, "Pad(non-constant pads)");
+                return DEAD_OUT();
+            }
+            if (has_input(n, 2)) {
+                int32_t vc = find_const(mp, n->input[2]);
+                if (vc < 0 || mp->G->consts[vc].count != 1 || !mp->G->consts[vc].is_float ||
+                    sgi_onnx_const_float(mp->G, vc, &value) != SG_OK)
+                    value = 1.0f;
+            }
+        }
+        if (np != 2 * (size_t)rank || value != 0.0f || rank < 3) {
+            lack(mp, "Pad(non-zero value or not spatial)");
+            return DEAD_OUT();
+        }
+        int32_t pad[4] = {0, 0, 0, 0}; /* top, left, bottom, right */
+        for (int d = 0; d < rank; d++) {
+            const int64_t a = pv[d], b = pv[rank + d];
+            if (a < 0 || b < 0 || a > MAX_SPATIAL || b > MAX_SPATIAL || (d < 2 && (a || b))) {
+                lack(mp, "Pad(negative, batch or channel)");
+                return DEAD_OUT();
+            }
+            if (d == rank - 1) pad[1] = (int32_t)a, pad[3] = (int32_t)b;
+            else if (d == 2) pad[0] = (int32_t)a, pad[2] = (int32_t)b;
+        }
+        if (!set_outputs(mp, n, ACT(x, rank))) return -1;
+        if (!(pad[0] | pad[1] | pad[2] | pad[3])) return 0;
+        if (mp->n_pads == mp->cap_pads) {
+            int32_t cap = mp->cap_pads ? mp->cap_pads * 2 : 16;
+            int32_t(*pp)[4] = realloc(mp->pads, (size_t)cap * sizeof *pp);
+            if (!pp) return sgi_error(SG_ERR_NOMEM, "out of memory"), -1;
+            mp->pads = pp;
+            mp->cap_pads = cap;
+        }
+        memcpy(mp->pads[mp->n_pads], pad, sizeof pad);
+        return sgi_strmap_put(&mp->padded, n->output[0], mp->n_pads++) ? 0 : -1;
     }
     if (strcmp(op, "Flatten") == 0) {
         NEED_X();
@@ -954,6 +1038,10 @@ static void mapper_reset(struct mapper *mp) {
     mp->src = NULL, mp->param_const = NULL, mp->fusable = NULL;
     mp->cap_src = mp->cap_fusable = 0;
     sgi_strmap_free(&mp->act);
+    sgi_strmap_free(&mp->padded);
+    free(mp->pads);
+    mp->pads = NULL;
+    mp->n_pads = mp->cap_pads = 0;
     for (int32_t i = 0; i < mp->G->n_consts; i++) mp->const_param[i] = -1;
 }
 
