@@ -961,8 +961,19 @@ static enum sg_status weights_only(struct mapper *mp) {
             int slot = r - (c->rank - nd); /* leading axes fold into the first */
             d[slot < 0 ? 0 : slot] *= c->dims[r];
         }
-        if (new_param(mp, ci, SG_PARAM_OTHER, SG_LAYER_NONE, -1, nd, d, 0, 1.0f) < 0)
-            return SG_ERR_ARG;
+        /* a graph of initializers only (what we write for a weights-only model) has
+         * no nodes to tell the layout: the .npz convention applies */
+        enum sg_param_kind kind = SG_PARAM_OTHER;
+        enum sg_layer_kind layer = SG_LAYER_NONE;
+        if (g->n_node == 0 && (c->rank == 4 || c->rank == 2)) {
+            kind = SG_PARAM_WEIGHT;
+            layer = c->rank == 4 ? SG_LAYER_CONV : SG_LAYER_FC;
+        } else if (g->n_node == 0 && c->rank == 1) {
+            size_t l = strlen(c->name);
+            if (l >= 4 && strcmp(c->name + l - 4, "bias") == 0) kind = SG_PARAM_BIAS;
+            if (l >= 6 && strcmp(c->name + l - 6, "biases") == 0) kind = SG_PARAM_BIAS;
+        }
+        if (new_param(mp, ci, kind, layer, -1, nd, d, 0, 1.0f) < 0) return SG_ERR_ARG;
     }
     (void)m;
     return SG_OK;
