@@ -30,6 +30,7 @@ struct mapper {
     int64_t batch;           /* static batch size of the graph input, -1 if symbolic */
     char unsup[400];         /* op types (with attributes) we lack, comma separated */
     char why[400];           /* first other reason the graph cannot run */
+    enum sg_status hard;     /* status of an error that stops the import */
 };
 
 #define ACT(node, rank) ((int32_t)(node) << 3 | (rank))
@@ -213,6 +214,7 @@ static int want_const(struct mapper *mp, const Onnx__NodeProto *n, size_t i, con
     }
     const struct sgi_onnx_const *c = &mp->G->consts[*ci];
     if (!c->is_float) {
+        mp->hard = SG_ERR_UNSUPPORTED;
         sgi_error(SG_ERR_UNSUPPORTED,
                   "%s: %s '%s' of node '%s' (%s) is %s without a DequantizeLinear (scale and zero "
                   "point): not supported",
@@ -569,7 +571,7 @@ static int map_node(struct mapper *mp, int32_t i) {
         init_node(&nd, maxp ? SG_OP_MAXPOOL : SG_OP_AVGPOOL, n, i, x);
         set_window(&nd, &w);
         nd.ceil_mode = attr_i(n, "ceil_mode", 0) != 0;
-        nd.count_include_pad = !maxp && attr_i(n, "count_include_pad", 0) != 0;
+        if (!maxp) nd.count_include_pad = attr_i(n, "count_include_pad", 0) != 0;
         if (!maxp && (pad[0] | pad[1] | pad[2] | pad[3])) {
             /* explicit zeros count in the average: fold them as counted padding */
             const int own = nd.pt | nd.pl | nd.pb | nd.pr;
@@ -1062,7 +1064,7 @@ static enum sg_status build_runnable(struct mapper *mp) {
     int r = map_input(mp);
     if (r < 0) return sgi_error(SG_ERR_NOMEM, "out of memory");
     for (size_t i = 0; r > 0 && i < g->n_node; i++)
-        if (map_node(mp, (int32_t)i) < 0) return SG_ERR_FORMAT; /* hard error, text set */
+        if (map_node(mp, (int32_t)i) < 0) return mp->hard; /* text set */
     if (r == 0 || mp->unsup[0] || mp->why[0]) return SG_OK;
     if (g->n_output < 1) {
         cannot(mp, "the graph has no output");
@@ -1086,6 +1088,7 @@ enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_
     mp.G = G;
     mp.what = G->what;
     mp.batch = -1;
+    mp.hard = SG_ERR_FORMAT;
     enum sg_status st = SG_OK;
     const Onnx__GraphProto *g = G->g;
     mp.const_param = sgi_alloc(G->n_consts ? (size_t)G->n_consts : 1, sizeof *mp.const_param);
