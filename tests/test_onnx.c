@@ -66,7 +66,7 @@ static uint8_t *node_test_model(const char *dir, size_t *out_len, int out_rank) 
     Onnx__TensorProto **old_init = g->initializer;
     size_t old_n = g->n_initializer;
     Onnx__TensorProto **ni = malloc((old_n + n_extra + 1) * sizeof *ni);
-    memcpy(ni, old_init, old_n * sizeof *ni);
+    if (old_n) memcpy(ni, old_init, old_n * sizeof *ni);
     memcpy(ni + old_n, extra, n_extra * sizeof *ni);
     g->initializer = ni;
     g->n_initializer = old_n + n_extra;
