@@ -83,14 +83,17 @@ struct sgi_onnx_src {
 struct sgi_onnx_ext {
     uint8_t *bytes;    /* the original ModelProto */
     size_t len;
+    int mapped;        /* bytes is a read-only mapping of the file (munmap), else malloc */
     int32_t n_src;     /* = the model's n_params at import */
     struct sgi_onnx_src *src;
 };
 void sgi_onnx_ext_free(void *ext);
 void *sgi_onnx_ext_clone(const void *ext);
 
-/* onnx_map.c: builds the model; takes ownership of bytes (kept in m->ext). */
-enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_t len,
+/* onnx_map.c: builds the model; takes ownership of bytes (kept in m->ext, released
+ * with sgi_onnx_release on failure). */
+enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_t len, int mapped,
                                  struct sg_model **out);
+void sgi_onnx_release(uint8_t *bytes, size_t len, int mapped);
 
 #endif

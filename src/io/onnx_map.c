@@ -173,8 +173,10 @@ static int32_t new_param(struct mapper *mp, int32_t ci, enum sg_param_kind kind,
     struct sg_model *m = mp->m;
     const struct sgi_onnx_const *c = &mp->G->consts[ci];
     char name[SG_NAME_MAX];
-    if (strlen(c->name) < SG_NAME_MAX) snprintf(name, sizeof name, "%s", c->name);
-    else snprintf(name, sizeof name, "%.80s~%d", c->name, m->n_params);
+    if (strlen(c->name) < SG_NAME_MAX && mp->const_param[ci] < 0)
+        snprintf(name, sizeof name, "%s", c->name);
+    else
+        snprintf(name, sizeof name, "%.80s~%d", c->name, m->n_params);
     int32_t p = sg_model_add_param(m, name, kind, layer, node, ndim, dims);
     if (p < 0) return -1;
     if (p >= mp->cap_src) {
@@ -222,11 +224,8 @@ static int want_const(struct mapper *mp, const Onnx__NodeProto *n, size_t i, con
                   sgi_onnx_dtype_name(c->t->data_type));
         return -1;
     }
-    if (mp->const_param[*ci] >= 0) {
-        cannot(mp, "tensor '%s' is shared by several nodes (sparsegrain gives each layer its own)",
-               c->name);
-        return 0;
-    }
+    /* a tensor read by several nodes (exporters deduplicate equal initializers) gives
+     * each node its own copy; export checks that the copies still agree */
     return 1;
 }
 
@@ -1031,13 +1030,13 @@ static enum sg_status fill(struct mapper *mp) {
             for (size_t j = 0; j < pp->count; j++) {
                 size_t from = s->transpose ? (j % C) * K + j / C : j;
                 mk[j] = (mc->t->has_raw_data ? mc->t->raw_data.data[from] : mc->t->int32_data[from]) != 0;
+                if (!mk[j]) dst[j] = 0.0f; /* the invariant: pruned weights are zero */
             }
         } else if (pp->kind == SG_PARAM_WEIGHT && pp->layer != SG_LAYER_NONE) {
             for (size_t j = 0; j < pp->count; j++) mk[j] = dst[j] != 0.0f;
         }
     }
     free(tmp);
-    sg_model_apply_masks(m);
     return SG_OK;
 }
 
@@ -1080,7 +1079,7 @@ static enum sg_status build_runnable(struct mapper *mp) {
     return SG_OK;
 }
 
-enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_t len,
+enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_t len, int mapped,
                                  struct sg_model **out) {
     *out = NULL;
     struct mapper mp;
@@ -1093,7 +1092,7 @@ enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_
     const Onnx__GraphProto *g = G->g;
     mp.const_param = sgi_alloc(G->n_consts ? (size_t)G->n_consts : 1, sizeof *mp.const_param);
     if (!mp.const_param) {
-        free(bytes);
+        sgi_onnx_release(bytes, len, mapped);
         return SG_ERR_NOMEM;
     }
     for (int32_t i = 0; i < G->n_consts; i++) mp.const_param[i] = -1;
@@ -1139,6 +1138,7 @@ enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_
     if (!e) goto nomem;
     e->bytes = bytes;
     e->len = len;
+    e->mapped = mapped;
     e->n_src = m->n_params;
     e->src = mp.src; /* ownership moves; entries past n_params are unused */
     if (m->n_params < mp.cap_src)
@@ -1163,7 +1163,7 @@ fail:
     free(mp.const_param);
     sgi_strmap_free(&mp.uses);
     sgi_strmap_free(&mp.alias);
-    free(bytes);
+    sgi_onnx_release(bytes, len, mapped);
     return st;
 }
 

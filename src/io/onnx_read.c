@@ -1,7 +1,12 @@
 /* ONNX reading: the ModelProto is parsed by protobuf-c code generated from Debian's
  * onnx.proto; this file validates what the parser cannot (shapes against data sizes,
  * data types) and decodes constant tensors to float. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/onnx.h"
 
@@ -393,12 +398,17 @@ fail:
 }
 
 /* ---- what an imported model keeps ---- */
+void sgi_onnx_release(uint8_t *bytes, size_t len, int mapped) {
+    if (mapped) munmap(bytes, len);
+    else free(bytes);
+}
+
 void sgi_onnx_ext_free(void *p) {
     struct sgi_onnx_ext *e = p;
     if (!e) return;
     for (int32_t i = 0; i < e->n_src; i++) free(e->src[i].tensor);
     free(e->src);
-    free(e->bytes);
+    sgi_onnx_release(e->bytes, e->len, e->mapped);
     free(e);
 }
 
@@ -436,23 +446,50 @@ enum sg_status sg_onnx_load_mem(const uint8_t *buf, size_t len, const char *what
         free(copy);
         return st;
     }
-    st = sgi_onnx_to_model(&G, copy, len, out); /* owns copy from here */
+    st = sgi_onnx_to_model(&G, copy, len, 0, out); /* owns copy from here */
     sgi_onnx_close(&G);
     return st;
+}
+
+/* The file mapped read-only (no copy: the parser copies what it keeps anyway, and
+ * the mapping stays as the model's original bytes); a plain read where mapping fails. */
+static enum sg_status map_file(const char *path, uint8_t **out, size_t *len, int *mapped) {
+    *mapped = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sgi_error(SG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
+        if ((uint64_t)sb.st_size > SGI_ONNX_MAX_FILE) {
+            close(fd);
+            return sgi_error(SG_ERR_LIMIT, "%s: %lld bytes (at most %zu)", path,
+                             (long long)sb.st_size, SGI_ONNX_MAX_FILE);
+        }
+        void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (p != MAP_FAILED) {
+            close(fd);
+            *out = p;
+            *len = (size_t)sb.st_size;
+            *mapped = 1;
+            return SG_OK;
+        }
+    }
+    close(fd);
+    return sg_file_read(path, SGI_ONNX_MAX_FILE, 0, out, len);
 }
 
 enum sg_status sg_onnx_load(const char *path, struct sg_model **out) {
     *out = NULL;
     uint8_t *buf;
     size_t len;
-    enum sg_status st = sg_file_read(path, SGI_ONNX_MAX_FILE, 0, &buf, &len);
+    int mapped;
+    enum sg_status st = map_file(path, &buf, &len, &mapped);
     if (st != SG_OK) return st;
     struct sgi_onnx_graph G;
     if ((st = sgi_onnx_open(buf, len, path, &G)) != SG_OK) {
-        free(buf);
+        sgi_onnx_release(buf, len, mapped);
         return st;
     }
-    st = sgi_onnx_to_model(&G, buf, len, out);
+    st = sgi_onnx_to_model(&G, buf, len, mapped, out);
     sgi_onnx_close(&G);
     return st;
 }

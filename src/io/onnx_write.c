@@ -164,9 +164,19 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
         size_t len = 0;
         if ((st = encode_param(m, p, s, c, what, &bufs[p], &len)) != SG_OK) goto done;
         Onnx__TensorProto *t = (Onnx__TensorProto *)c->t;
-        int seen = 0; /* DequantizeLinear outputs share their tensor with nothing else */
-        for (int32_t k = 0; k < n_sv; k++) seen |= sv[k].t == t;
-        if (seen) continue;
+        int32_t seen = -1; /* a tensor read by several layers: their copies must agree */
+        for (int32_t k = 0; k < n_sv; k++)
+            if (sv[k].t == t) seen = k;
+        if (seen >= 0) {
+            if (sv[seen].t->raw_data.len != len || memcmp(sv[seen].t->raw_data.data, bufs[p], len)) {
+                st = sgi_error(SG_ERR_UNSUPPORTED,
+                               "tensor '%s' is shared by several layers whose weights now differ "
+                               "(pruned differently?): it cannot be written back into one tensor",
+                               c->name);
+                goto done;
+            }
+            continue;
+        }
         struct saved *v = &sv[n_sv++];
         v->t = t;
         v->has_raw_data = t->has_raw_data;
@@ -201,6 +211,10 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
             if (!s->tensor) continue;
             const struct sgi_onnx_const *c = &G.consts[sgi_onnx_const_find(&G, s->tensor)];
             if (c->count != pp->count) continue; /* broadcast: nothing to mask */
+            int dup = 0;
+            for (int32_t q = 0; q < p && !dup; q++)
+                dup = e->src[q].tensor && strcmp(e->src[q].tensor, s->tensor) == 0;
+            if (dup) continue;
             Onnx__TensorProto *t = pool_alloc(&P, sizeof *t);
             uint8_t *mk = pool_alloc(&P, pp->count);
             char *name = pool_alloc(&P, strlen(s->tensor) + 6);
