@@ -734,3 +734,37 @@ SG_TEST(onnx_hostile_attributes_do_not_crash) {
             free(buf);
         }
 }
+
+/* Exporters deduplicate equal initializers: two convs reading one weight tensor get a
+ * copy each; writing back works while the copies agree and is refused otherwise. */
+SG_TEST(onnx_shared_weight_tensor) {
+    struct gb b;
+    const int64_t xin[4] = {1, 2, 4, 4};
+    gb_init(&b, 13, xin);
+    float w[2 * 2 * 3 * 3];
+    for (int i = 0; i < 36; i++) w[i] = 0.1f * (float)(i % 5) - 0.2f;
+    const int64_t d[4] = {2, 2, 3, 3};
+    gb_init_tensor(&b, "w", 1, 4, d, w, sizeof w);
+    char *i1[2] = {(char *)"x", (char *)"w"}, *o1[1] = {(char *)"c1"};
+    char *i2[2] = {(char *)"c1", (char *)"w"}, *o2[1] = {(char *)"c2"}, *o3[1] = {(char *)"y"};
+    int64_t pads[4] = {1, 1, 1, 1};
+    gb_attr_ints(&b, gb_node(&b, "Conv", i1, 2, o1), "pads", pads, 4);
+    gb_attr_ints(&b, gb_node(&b, "Conv", i2, 2, o2), "pads", pads, 4);
+    gb_node(&b, "GlobalAveragePool", o2, 1, o3);
+    size_t len;
+    uint8_t *buf = gb_pack(&b, &len), *out;
+    size_t out_len;
+    struct sg_model *m;
+    CHECK_OK(sg_onnx_load_mem(buf, len, "s.onnx", &m));
+    CHECK_MSG(sg_model_runnable(m), "%s", sg_meta_get(m, "not_runnable"));
+    CHECK_EQ_INT(m->n_params, 2);
+    CHECK(strcmp(m->params[0].name, "w") == 0 && strcmp(m->params[1].name, "w~1") == 0);
+    CHECK_OK(sg_onnx_serialize(m, SG_ONNX_MASKS, &out, &out_len));
+    free(out);
+    sg_param_mask(m, 1)[0] = 0; /* prune one copy only */
+    sg_model_apply_masks(m);
+    CHECK_ERR(sg_onnx_serialize(m, 0, &out, &out_len), SG_ERR_UNSUPPORTED);
+    CHECK(strstr(sg_last_error(), "shared"));
+    free(buf);
+    sg_model_free(m);
+}
