@@ -4,11 +4,21 @@
 
 #include "cli.h"
 
-extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats, cmd_sensitivity,
-    cmd_study;
+/* One line per command: the order of --help. */
+extern const struct cli_cmd cmd_study, cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats,
+    cmd_sensitivity;
+extern const struct cli_cmd cmd_export, cmd_import;
 
 static const struct cli_cmd *const COMMANDS[] = {
-    &cmd_train, &cmd_eval, &cmd_info, &cmd_study, &cmd_prune, &cmd_stats, &cmd_sensitivity,
+    &cmd_study,
+    &cmd_train,
+    &cmd_eval,
+    &cmd_info,
+    &cmd_prune,
+    &cmd_stats,
+    &cmd_sensitivity,
+    &cmd_export,
+    &cmd_import,
     NULL,
 };
 
