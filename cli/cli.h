@@ -80,6 +80,8 @@ const char *cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Shared helpers. */
 int cli_load_model(const char *path, struct sg_model **m);  /* prints the error; 0 on success */
+/* Fails (printing which ops are missing) unless the model's graph can run. */
+int cli_need_runnable(const struct sg_model *m, const char *path);
 /* Data set from --data/--data-dir, defaulting to the model's "data" metadata. */
 int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
                   struct sg_dataset **d);

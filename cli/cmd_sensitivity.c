@@ -28,7 +28,9 @@ static int run(struct cli_args *a) {
     struct sg_model *m = NULL, *work = NULL;
     struct sg_dataset *test = NULL;
     int rc = 1;
-    if (cli_load_model(a->pos[0], &m) || cli_load_data(a, m, 0, &test)) goto done;
+    if (cli_load_model(a->pos[0], &m) || cli_need_runnable(m, a->pos[0]) ||
+        cli_load_data(a, m, 0, &test))
+        goto done;
     struct sg_eval_result r;
     enum sg_status st = sg_evaluate(m, test, 500, &r);
     if (st != SG_OK) {

@@ -203,6 +203,11 @@ int cli_load_model(const char *path, struct sg_model **m) {
     return st == SG_OK ? 0 : cli_fail_status(st);
 }
 
+int cli_need_runnable(const struct sg_model *m, const char *path) {
+    enum sg_status st = sg_model_check_runnable(m, path);
+    return st == SG_OK ? 0 : cli_fail_status(st);
+}
+
 int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
                   struct sg_dataset **d) {
     const char *name = cli_str(a, "data");
