@@ -5,9 +5,10 @@
 #include "cli.h"
 
 extern const struct cli_cmd cmd_train, cmd_eval, cmd_info;
+extern const struct cli_cmd cmd_storage, cmd_encode, cmd_decode;
 
 static const struct cli_cmd *const COMMANDS[] = {
-    &cmd_train, &cmd_eval, &cmd_info, NULL,
+    &cmd_train, &cmd_eval, &cmd_info, &cmd_storage, &cmd_encode, &cmd_decode, NULL,
 };
 
 static void usage(FILE *f) {
