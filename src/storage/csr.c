@@ -49,7 +49,7 @@ static enum sg_status read_rows(struct sgi_br *r, int64_t rows, int64_t max_stor
 static enum sg_status csr_size(const struct sgi_layer *L, struct sg_size *sz) {
     const uint8_t *m = L->v->mask;
     int64_t nnz = 0;
-    for (int64_t i = sgi_next_kept(m, 0, L->n); i < L->n; i = sgi_next_kept(m, i + 1, L->n)) nnz++;
+    SGI_FOR_KEPT(m, L->n, i, (void)i, nnz++);
     csr_like_size(L->k, L->c * L->r * L->s, nnz, nnz, L->vc.bits, sz);
     return SG_OK;
 }
@@ -64,17 +64,15 @@ static enum sg_status csr_encode(const struct sgi_layer *L, const struct sg_size
     int64_t end = 0;
     for (int64_t k = 0; k < L->k; k++) {
         const uint8_t *row = m + k * cols;
-        for (int64_t j = sgi_next_kept(row, 0, cols); j < cols; j = sgi_next_kept(row, j + 1, cols))
-            end++;
+        SGI_FOR_KEPT(row, cols, j, (void)j, end++);
         sgi_bw_put64(w, (uint64_t)end, pw);
     }
     for (int64_t k = 0; k < L->k; k++) {
         const uint8_t *row = m + k * cols;
-        for (int64_t j = sgi_next_kept(row, 0, cols); j < cols;
-             j = sgi_next_kept(row, j + 1, cols)) {
+        SGI_FOR_KEPT(row, cols, j, {
             sgi_bw_put64(w, (uint64_t)j, cw);
             sgi_bw_put(w, sgi_vc_code(&L->vc, x[k * cols + j]), L->vc.bits);
-        }
+        });
     }
     return SG_OK;
 }
@@ -121,58 +119,43 @@ const struct sgi_format_ops sgi_format_csr = {
 static enum sg_status bcsr_size(const struct sgi_layer *L, struct sg_size *sz) {
     struct sgi_grid g;
     sgi_grid_init(&g, L);
-    uint8_t *kept = sgi_alloc((size_t)g.units, 1);
-    if (!kept) return SG_ERR_NOMEM;
     int64_t nb = 0, slots = 0;
-    sgi_grid_kept(&g, L->v->mask, kept);
-    for (int64_t u = sgi_next_kept(kept, 0, g.units); u < g.units;
-         u = sgi_next_kept(kept, u + 1, g.units)) {
-        nb++;
-        slots += sgi_grid_vol(&g, u);
-    }
-    free(kept);
+    SGI_GRID_FOR(&g, u, off, e, {
+        if (sgi_unit_any(&g, L->v->mask, off, e)) {
+            nb++;
+            slots += e[0] * e[1] * e[2] * e[3];
+        }
+    });
     csr_like_size(g.nt[0], g.units / g.nt[0], nb, slots, L->vc.bits, sz);
     return SG_OK;
-}
-
-static void put_unit(const struct sgi_layer *L, const struct sgi_grid *g, int64_t u,
-                     struct sgi_bw *w) {
-    const uint8_t *m = L->v->mask;
-    const float *x = L->v->w;
-    const int64_t C = L->c, R = L->r, S = L->s;
-    int64_t off, e[4];
-    sgi_grid_unit(g, u, &off, e);
-    for (int64_t k = 0; k < e[0]; k++)
-        for (int64_t c = 0; c < e[1]; c++)
-            for (int64_t r = 0; r < e[2]; r++) {
-                const int64_t at = off + ((k * C + c) * R + r) * S;
-                for (int64_t s = 0; s < e[3]; s++)
-                    sgi_bw_put(w, m[at + s] ? sgi_vc_code(&L->vc, x[at + s]) : L->vc.reserved,
-                               L->vc.bits);
-            }
 }
 
 static enum sg_status bcsr_encode(const struct sgi_layer *L, const struct sg_size *sz,
                                   struct sgi_bw *w) {
     struct sgi_grid g;
     sgi_grid_init(&g, L);
-    uint8_t *kept = sgi_alloc((size_t)g.units, 1);
-    if (!kept) return SG_ERR_NOMEM;
-    sgi_grid_kept(&g, L->v->mask, kept);
     const int64_t rows = g.nt[0], cols = g.units / rows;
     const int pw = sgi_bits_for((uint64_t)sz->entries), cw = sgi_bits_for((uint64_t)(cols - 1));
+    int64_t *ends = sgi_zalloc((size_t)rows, sizeof *ends);
+    if (!ends) return SG_ERR_NOMEM;
+    SGI_GRID_FOR(&g, u, off, e, { ends[u / cols] += sgi_unit_any(&g, L->v->mask, off, e); });
     sgi_bw_put64(w, (uint64_t)sz->entries, 64);
-    int64_t end = 0;
-    for (int64_t i = 0; i < rows; i++) {
-        for (int64_t j = 0; j < cols; j++) end += kept[i * cols + j];
+    for (int64_t i = 0, end = 0; i < rows; i++) {
+        end += ends[i];
         sgi_bw_put64(w, (uint64_t)end, pw);
     }
-    for (int64_t u = sgi_next_kept(kept, 0, g.units); u < g.units;
-         u = sgi_next_kept(kept, u + 1, g.units)) {
-        sgi_bw_put64(w, (uint64_t)(u % cols), cw);
-        put_unit(L, &g, u, w);
-    }
-    free(kept);
+    free(ends);
+    const uint8_t *m = L->v->mask;
+    const float *x = L->v->w;
+    SGI_GRID_FOR(&g, u, off, e, {
+        if (sgi_unit_any(&g, m, off, e)) {
+            sgi_bw_put64(w, (uint64_t)(u % cols), cw);
+            SGI_TILE_SEGS(&g, off, e, at, len, {
+                for (int64_t i = at; i < at + len; i++)
+                    sgi_bw_put(w, sgi_vc_slot(&L->vc, m[i], x[i]), L->vc.bits);
+            });
+        }
+    });
     return SG_OK;
 }
 
@@ -180,7 +163,7 @@ static enum sg_status bcsr_decode(const struct sgi_layer *L, struct sgi_br *r, f
                                   uint8_t *mask) {
     struct sgi_grid g;
     sgi_grid_init(&g, L);
-    const int64_t rows = g.nt[0], cols = g.units / rows, C = L->c, R = L->r, S = L->s;
+    const int64_t rows = g.nt[0], cols = g.units / rows;
     const int cw = sgi_bits_for((uint64_t)(cols - 1));
     uint64_t count, *ends = sgi_alloc((size_t)rows, sizeof *ends);
     if (!ends) return SG_ERR_NOMEM;
@@ -204,13 +187,10 @@ static enum sg_status bcsr_decode(const struct sgi_layer *L, struct sgi_br *r, f
                 st = sgi_error(SG_ERR_FORMAT, "truncated in block %llu", (unsigned long long)e);
                 break;
             }
-            for (int64_t k = 0; k < ext[0]; k++)
-                for (int64_t c = 0; c < ext[1]; c++)
-                    for (int64_t rr = 0; rr < ext[2]; rr++) {
-                        const int64_t at = off + ((k * C + c) * R + rr) * S;
-                        for (int64_t s = 0; s < ext[3]; s++)
-                            sgi_store(&L->vc, w, mask, at + s, sgi_br_get(r, L->vc.bits));
-                    }
+            SGI_TILE_SEGS(&g, off, ext, at, len, {
+                for (int64_t x = at; x < at + len; x++)
+                    sgi_store(&L->vc, w, mask, x, sgi_br_get(r, L->vc.bits));
+            });
         }
     }
     free(ends);

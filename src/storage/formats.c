@@ -102,6 +102,10 @@ static inline int64_t ext_of(const struct sgi_grid *g, int d, int64_t i) {
 int64_t sgi_grid_vol(const struct sgi_grid *g, int64_t u) {
     int64_t v = 1;
     for (int d = 3; d >= 0; d--) {
+        if (g->nt[d] == 1) { /* one tile along d: no division */
+            v *= g->dim[d];
+            continue;
+        }
         v *= ext_of(g, d, u % g->nt[d]);
         u /= g->nt[d];
     }
@@ -111,31 +115,12 @@ int64_t sgi_grid_vol(const struct sgi_grid *g, int64_t u) {
 void sgi_grid_unit(const struct sgi_grid *g, int64_t u, int64_t *off, int64_t ext[4]) {
     int64_t first[4];
     for (int d = 3; d >= 0; d--) {
-        const int64_t i = u % g->nt[d];
-        u /= g->nt[d];
+        const int64_t i = g->nt[d] == 1 ? 0 : u % g->nt[d];
+        if (g->nt[d] != 1) u /= g->nt[d];
         first[d] = i * g->t[d];
         ext[d] = ext_of(g, d, i);
     }
     *off = ((first[0] * g->dim[1] + first[1]) * g->dim[2] + first[2]) * g->dim[3] + first[3];
-}
-
-int64_t sgi_grid_kept(const struct sgi_grid *g, const uint8_t *mask, uint8_t *kept) {
-    int64_t n = 0;
-    const int64_t C = g->dim[1], R = g->dim[2], S = g->dim[3];
-    for (int64_t u = 0; u < g->units; u++) {
-        int64_t off, e[4];
-        sgi_grid_unit(g, u, &off, e);
-        int any = 0;
-        for (int64_t k = 0; k < e[0] && !any; k++)
-            for (int64_t c = 0; c < e[1] && !any; c++)
-                for (int64_t r = 0; r < e[2] && !any; r++) {
-                    const uint8_t *m = mask + off + ((k * C + c) * R + r) * S;
-                    for (int64_t s = 0; s < e[3]; s++) any |= m[s];
-                }
-        kept[u] = any != 0;
-        n += kept[u];
-    }
-    return n;
 }
 
 /* ---- run formats ---- */

@@ -215,7 +215,7 @@ enum sg_status sgi_vc_fit(struct sgi_vc *vc, const struct sg_wview *v,
         size_t kept = 0;
         for (size_t i = 0; i < n; i++) kept += v->mask[i] != 0;
         float *x = sgi_alloc(kept, sizeof *x);
-        vc->codebook = sgi_alloc((size_t)vc->ncodes, sizeof *vc->codebook);
+        vc->codebook = sgi_zalloc((size_t)vc->ncodes + 1, sizeof *vc->codebook);
         if (!x || !vc->codebook) {
             free(x);
             sgi_vc_free(vc);
@@ -262,7 +262,7 @@ enum sg_status sgi_vc_read_meta(struct sgi_vc *vc, struct sgi_br *r, const char 
             return sgi_error(SG_ERR_FORMAT, "%s: 8-bit scale %g is not a finite non-negative "
                              "number", what, (double)vc->scale);
     } else if (vc->kind == SG_VALUES_CODEBOOK) {
-        vc->codebook = sgi_alloc((size_t)vc->ncodes, sizeof *vc->codebook);
+        vc->codebook = sgi_zalloc((size_t)vc->ncodes + 1, sizeof *vc->codebook);
         if (!vc->codebook) return SG_ERR_NOMEM;
         for (int j = 0; j < vc->ncodes; j++) {
             uint32_t u = sgi_br_get(r, 32);

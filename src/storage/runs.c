@@ -55,11 +55,11 @@ static enum sg_status read_count(const struct sgi_layer *L, struct sgi_br *r, in
 static enum sg_status relidx_size(const struct sgi_layer *L, struct sg_size *sz) {
     const uint8_t *m = L->v->mask;
     int64_t kept = 0, fill[17] = {0}, next = 0;
-    for (int64_t i = sgi_next_kept(m, 0, L->n); i < L->n; i = sgi_next_kept(m, i + 1, L->n)) {
+    SGI_FOR_KEPT(m, L->n, i, {
         add_run(fill, L->ib, i - next);
         kept++;
         next = i + 1;
-    }
+    });
     finish_single(L, kept, fill, sz);
     return SG_OK;
 }
@@ -70,10 +70,10 @@ static enum sg_status relidx_encode(const struct sgi_layer *L, const struct sg_s
     const float *x = L->v->w;
     sgi_bw_put64(w, (uint64_t)sz->entries, 64);
     int64_t next = 0;
-    for (int64_t i = sgi_next_kept(m, 0, L->n); i < L->n; i = sgi_next_kept(m, i + 1, L->n)) {
+    SGI_FOR_KEPT(m, L->n, i, {
         put_entry(w, i - next, L->ib, &L->vc, sgi_vc_code(&L->vc, x[i]));
         next = i + 1;
-    }
+    });
     return SG_OK;
 }
 
@@ -128,11 +128,10 @@ static inline int64_t scnn_flat(const struct scnn_order *o, int64_t q) {
             for (int64_t c_ = 0; c_ < C_; c_++)                                        \
                 for (int64_t k_ = k0_; k_ < k1_; k_++, q0_ += RS_) {                   \
                     const int64_t base_ = (k_ * C_ + c_) * RS_;                        \
-                    for (int64_t j_ = sgi_next_kept(m_ + base_, 0, RS_); j_ < RS_;     \
-                         j_ = sgi_next_kept(m_ + base_, j_ + 1, RS_)) {                \
+                    SGI_FOR_KEPT(m_ + base_, RS_, j_, {                                \
                         const int64_t q = q0_ + j_, flat = base_ + j_;                 \
                         BODY;                                                          \
-                    }                                                                  \
+                    });                                                                \
                 }                                                                      \
         }                                                                              \
     } while (0)
@@ -207,65 +206,60 @@ static int64_t filler_slots(const struct sgi_grid *g, int uniform, int64_t next,
 static enum sg_status group_size(const struct sgi_layer *L, struct sg_size *sz) {
     struct sgi_grid g;
     sgi_grid_init(&g, L);
-    uint8_t *kept = sgi_alloc((size_t)g.units, 1);
-    if (!kept) return SG_ERR_NOMEM;
-    sgi_grid_kept(&g, L->v->mask, kept);
     const int uniform = grid_uniform(&g);
+    const uint8_t *mask = L->v->mask;
     int64_t nk = 0, kvol = 0, fill[17] = {0}, fvol[17] = {0}, next = 0;
-    for (int64_t u = sgi_next_kept(kept, 0, g.units); u < g.units;
-         u = sgi_next_kept(kept, u + 1, g.units)) {
-        const int64_t r = u - next;
-        for (int b = L->ib ? L->ib : 1; b <= (L->ib ? L->ib : 16); b++) {
-            fill[b] += r >> b;
-            fvol[b] += filler_slots(&g, uniform, next, r, b);
+    SGI_GRID_FOR(&g, u, off, e, {
+        if (sgi_unit_any(&g, mask, off, e)) {
+            const int64_t r = u - next;
+            for (int b = L->ib ? L->ib : 1; b <= (L->ib ? L->ib : 16); b++) {
+                fill[b] += r >> b;
+                fvol[b] += filler_slots(&g, uniform, next, r, b);
+            }
+            nk++;
+            kvol += e[0] * e[1] * e[2] * e[3];
+            next = u + 1;
         }
-        nk++;
-        kvol += sgi_grid_vol(&g, u);
-        next = u + 1;
-    }
-    free(kept);
+    });
     const int b = L->ib ? L->ib : sgi_runs_best(nk, kvol, fill, fvol, L->vc.bits);
     sgi_runs_size(nk, kvol, fill[b], fvol[b], b, L->vc.bits, sz);
     return SG_OK;
+}
+
+/* Writes the slots of the tile at off with extents e: pruned weights as the reserved code. */
+static inline void put_tile(const struct sgi_layer *L, const struct sgi_grid *g, int64_t off,
+                            const int64_t e[4], struct sgi_bw *w) {
+    const uint8_t *m = L->v->mask;
+    const float *x = L->v->w;
+    SGI_TILE_SEGS(g, off, e, at, len, {
+        for (int64_t i = at; i < at + len; i++)
+            sgi_bw_put(w, sgi_vc_slot(&L->vc, m[i], x[i]), L->vc.bits);
+    });
 }
 
 static enum sg_status group_encode(const struct sgi_layer *L, const struct sg_size *sz,
                                    struct sgi_bw *w) {
     struct sgi_grid g;
     sgi_grid_init(&g, L);
-    uint8_t *kept = sgi_alloc((size_t)g.units, 1);
-    if (!kept) return SG_ERR_NOMEM;
-    sgi_grid_kept(&g, L->v->mask, kept);
-    const uint8_t *m = L->v->mask;
-    const float *x = L->v->w;
     const int b = L->ib;
-    const int64_t lmax = ((int64_t)1 << b) - 1, C = L->c, R = L->r, S = L->s;
+    const int64_t lmax = ((int64_t)1 << b) - 1;
     sgi_bw_put64(w, (uint64_t)sz->entries, 64);
     int64_t next = 0;
-    for (int64_t u = sgi_next_kept(kept, 0, g.units); u < g.units;
-         u = sgi_next_kept(kept, u + 1, g.units)) {
-        int64_t run = u - next;
-        while (run > lmax) {
-            sgi_bw_put(w, (uint32_t)lmax, b);
-            const int64_t slots = sgi_grid_vol(&g, next + lmax);
-            for (int64_t i = 0; i < slots; i++) sgi_bw_put(w, L->vc.reserved, L->vc.bits);
-            run -= lmax + 1;
-            next += lmax + 1;
+    SGI_GRID_FOR(&g, u, off, e, {
+        if (sgi_unit_any(&g, L->v->mask, off, e)) {
+            int64_t run = u - next;
+            while (run > lmax) { /* a filler: index lmax + the tile it lands on, all pruned */
+                sgi_bw_put(w, (uint32_t)lmax, b);
+                const int64_t slots = sgi_grid_vol(&g, next + lmax);
+                for (int64_t i = 0; i < slots; i++) sgi_bw_put(w, L->vc.reserved, L->vc.bits);
+                run -= lmax + 1;
+                next += lmax + 1;
+            }
+            sgi_bw_put(w, (uint32_t)run, b);
+            put_tile(L, &g, off, e, w);
+            next = u + 1;
         }
-        sgi_bw_put(w, (uint32_t)run, b);
-        int64_t off, e[4];
-        sgi_grid_unit(&g, u, &off, e);
-        for (int64_t k = 0; k < e[0]; k++)
-            for (int64_t c = 0; c < e[1]; c++)
-                for (int64_t r = 0; r < e[2]; r++) {
-                    const int64_t at = off + ((k * C + c) * R + r) * S;
-                    for (int64_t s = 0; s < e[3]; s++)
-                        sgi_bw_put(w, m[at + s] ? sgi_vc_code(&L->vc, x[at + s]) : L->vc.reserved,
-                                   L->vc.bits);
-                }
-        next = u + 1;
-    }
-    free(kept);
+    });
     return SG_OK;
 }
 
@@ -276,7 +270,6 @@ static enum sg_status group_decode(const struct sgi_layer *L, struct sgi_br *r, 
     uint64_t count;
     enum sg_status st = read_count(L, r, g.units, L->ib, &count);
     if (st != SG_OK) return st;
-    const int64_t C = L->c, R = L->r, S = L->s;
     uint64_t pos = 0;
     for (uint64_t e = 0; e < count && !r->bad; e++) {
         pos += sgi_br_get(r, L->ib);
@@ -287,13 +280,10 @@ static enum sg_status group_decode(const struct sgi_layer *L, struct sgi_br *r, 
         sgi_grid_unit(&g, (int64_t)pos, &off, ext);
         if ((uint64_t)(ext[0] * ext[1] * ext[2] * ext[3]) * (uint64_t)L->vc.bits > sgi_br_left(r))
             return sgi_error(SG_ERR_FORMAT, "truncated in entry %llu", (unsigned long long)e);
-        for (int64_t k = 0; k < ext[0]; k++)
-            for (int64_t c = 0; c < ext[1]; c++)
-                for (int64_t rr = 0; rr < ext[2]; rr++) {
-                    const int64_t at = off + ((k * C + c) * R + rr) * S;
-                    for (int64_t s = 0; s < ext[3]; s++)
-                        sgi_store(&L->vc, w, mask, at + s, sgi_br_get(r, L->vc.bits));
-                }
+        SGI_TILE_SEGS(&g, off, ext, at, len, {
+            for (int64_t i = at; i < at + len; i++)
+                sgi_store(&L->vc, w, mask, i, sgi_br_get(r, L->vc.bits));
+        });
         pos++;
     }
     return SG_OK;

@@ -13,7 +13,7 @@ static enum sg_status dense_encode(const struct sgi_layer *L, const struct sg_si
     const uint8_t *m = L->v->mask;
     const float *x = L->v->w;
     for (int64_t i = 0; i < L->n; i++)
-        sgi_bw_put(w, m[i] ? sgi_vc_code(&L->vc, x[i]) : L->vc.reserved, L->vc.bits);
+        sgi_bw_put(w, sgi_vc_slot(&L->vc, m[i], x[i]), L->vc.bits);
     return SG_OK;
 }
 
@@ -36,7 +36,7 @@ const struct sgi_format_ops sgi_format_dense = {
 static enum sg_status bitmap_size(const struct sgi_layer *L, struct sg_size *sz) {
     const uint8_t *m = L->v->mask;
     int64_t kept = 0;
-    for (int64_t i = sgi_next_kept(m, 0, L->n); i < L->n; i = sgi_next_kept(m, i + 1, L->n)) kept++;
+    SGI_FOR_KEPT(m, L->n, i, (void)i, kept++);
     sz->values = kept;
     sz->value_bits = kept * L->vc.bits;
     sz->index_bits = L->n;
@@ -53,8 +53,7 @@ static enum sg_status bitmap_encode(const struct sgi_layer *L, const struct sg_s
         for (int j = 0; j < nb; j++) bits |= (uint32_t)(m[i + j] != 0) << j;
         sgi_bw_put(w, bits, nb);
     }
-    for (int64_t i = sgi_next_kept(m, 0, L->n); i < L->n; i = sgi_next_kept(m, i + 1, L->n))
-        sgi_bw_put(w, sgi_vc_code(&L->vc, x[i]), L->vc.bits);
+    SGI_FOR_KEPT(m, L->n, i, sgi_bw_put(w, sgi_vc_code(&L->vc, x[i]), L->vc.bits));
     return SG_OK;
 }
 
@@ -195,7 +194,7 @@ static enum sg_status nm_encode(const struct sgi_layer *L, const struct sg_size 
                 sgi_bw_put(w, (uint32_t)rank, mb);
                 for (int i = 0; i < np; i++) {
                     const int64_t at = base + (int64_t)pos[i] * RS;
-                    sgi_bw_put(w, m[at] ? sgi_vc_code(&L->vc, x[at]) : L->vc.reserved, L->vc.bits);
+                    sgi_bw_put(w, sgi_vc_slot(&L->vc, m[at], x[at]), L->vc.bits);
                 }
             }
         }

@@ -28,8 +28,12 @@ static inline void sgi_bw_put(struct sgi_bw *w, uint32_t v, int nb) {
         /* The size pass fixed the buffer length; running past it is a bug. */
         SG_ASSERT(w->end - w->p >= 4);
         const uint32_t lo = (uint32_t)w->acc;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(w->p, &lo, 4);
+#else
         w->p[0] = (uint8_t)lo, w->p[1] = (uint8_t)(lo >> 8);
         w->p[2] = (uint8_t)(lo >> 16), w->p[3] = (uint8_t)(lo >> 24);
+#endif
         w->p += 4;
         w->acc >>= 32;
         w->n -= 32;
@@ -118,6 +122,62 @@ static inline uint64_t sgi_br_left(const struct sgi_br *r) {
 /* Bits needed to write every value in [0, x]: 0 for 0, else floor(log2 x) + 1. */
 static inline int sgi_bits_for(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 
+/* Index of the first non-zero byte of m[i, n), or n: skips 8 pruned weights at a time. */
+static inline int64_t sgi_next_kept(const uint8_t *m, int64_t i, int64_t n) {
+    while (i < n && (i & 7)) {
+        if (m[i]) return i;
+        i++;
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (i + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, m + i, 8);
+        if (x) return i + (__builtin_ctzll(x) >> 3);
+        i += 8;
+    }
+#endif
+    while (i < n && !m[i]) i++;
+    return i;
+}
+
+/* Runs the statements after (m, n, i) with i = the index of every non-zero byte
+ * of m[0, n), in order; eight mask bytes at a time, so a sparse mask costs one
+ * branch per kept weight rather than one per weight. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SGI_FOR_KEPT(m, n, i, ...)                                                         \
+    do {                                                                               \
+        const uint8_t *fkm_ = (m);                                                       \
+        const int64_t fkn_ = (n);                                                        \
+        int64_t fkb_ = 0;                                                                \
+        for (; fkb_ + 8 <= fkn_; fkb_ += 8) {                                                \
+            uint64_t fkx_;                                                               \
+            memcpy(&fkx_, fkm_ + fkb_, 8);                                                   \
+            /* bit 7 of each byte: set when the byte is non-zero */                    \
+            uint64_t fknz_ = (((fkx_ & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | fkx_) & \
+                           0x8080808080808080ull;                                      \
+            while (fknz_) {                                                              \
+                const int64_t i = fkb_ + (__builtin_ctzll(fknz_) >> 3);                    \
+                fknz_ &= fknz_ - 1;                                                        \
+                __VA_ARGS__;                                                           \
+            }                                                                          \
+        }                                                                              \
+        for (; fkb_ < fkn_; fkb_++)                                                          \
+            if (fkm_[fkb_]) {                                                              \
+                const int64_t i = fkb_;                                                  \
+                __VA_ARGS__;                                                           \
+            }                                                                          \
+    } while (0)
+#else
+#define SGI_FOR_KEPT(m, n, i, ...)                                                         \
+    do {                                                                               \
+        const uint8_t *fkm_ = (m);                                                       \
+        for (int64_t i = 0; i < (n); i++)                                              \
+            if (fkm_[i]) {                                                               \
+                __VA_ARGS__;                                                           \
+            }                                                                          \
+    } while (0)
+#endif
+
 /* ---- value coder (quant.c) ---- */
 struct sgi_vc {
     enum sg_values kind;
@@ -125,7 +185,8 @@ struct sgi_vc {
     uint32_t reserved; /* the "pruned" code: fillers and pruned slots of stored tiles */
     float scale;       /* q8: value = code * scale */
     int ncodes;        /* codebook: 2^k - 1 shared values */
-    float *codebook;   /* sorted ascending (encoder); as read (decoder) */
+    float *codebook;   /* ncodes values, sorted (encoder) or as read (decoder), then a 0
+                          so the reserved code can be looked up without a branch */
     int64_t meta_bits; /* in the stream: q8 32, codebook 32 * ncodes */
 };
 
@@ -193,8 +254,64 @@ int64_t sgi_grid_vol(const struct sgi_grid *g, int64_t u);
 /* First element and extents of unit u (the unit's rows are contiguous runs of
  * ext[3] weights at off + ((k*C + c)*R + r)*S for k, c, r below ext[0..2]). */
 void sgi_grid_unit(const struct sgi_grid *g, int64_t u, int64_t *off, int64_t ext[4]);
-/* kept[u] = 1 when unit u has a kept weight; returns the number of such units. */
-int64_t sgi_grid_kept(const struct sgi_grid *g, const uint8_t *mask, uint8_t *kept);
+/* Runs BODY for every unit in order, with u its index, off its first element and
+ * e[4] its extents (no divisions: the hot loops of group and bcsr). */
+#define SGI_GRID_FOR(g, u, off, e, BODY)                                                   \
+    do {                                                                               \
+        int64_t u = 0, e[4];                                                           \
+        const int64_t C_ = (g)->dim[1], R_ = (g)->dim[2], S_ = (g)->dim[3];            \
+        for (int64_t a_ = 0; a_ < (g)->nt[0]; a_++) {                                  \
+            const int64_t k0_ = a_ * (g)->t[0];                                        \
+            e[0] = (g)->dim[0] - k0_ < (g)->t[0] ? (g)->dim[0] - k0_ : (g)->t[0];      \
+            for (int64_t b_ = 0; b_ < (g)->nt[1]; b_++) {                              \
+                const int64_t c0_ = b_ * (g)->t[1];                                    \
+                e[1] = C_ - c0_ < (g)->t[1] ? C_ - c0_ : (g)->t[1];                    \
+                for (int64_t c_ = 0; c_ < (g)->nt[2]; c_++) {                          \
+                    const int64_t r0_ = c_ * (g)->t[2];                                \
+                    e[2] = R_ - r0_ < (g)->t[2] ? R_ - r0_ : (g)->t[2];                \
+                    for (int64_t d_ = 0; d_ < (g)->nt[3]; d_++, u++) {                 \
+                        const int64_t s0_ = d_ * (g)->t[3];                            \
+                        e[3] = S_ - s0_ < (g)->t[3] ? S_ - s0_ : (g)->t[3];            \
+                        const int64_t off = ((k0_ * C_ + c0_) * R_ + r0_) * S_ + s0_;  \
+                        BODY;                                                          \
+                    }                                                                  \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
+
+/* Runs the statements after (g, off, e, at, len) for each contiguous segment of
+ * the tile at off with extents e, in K, C, R, S order: at is the segment's first
+ * element, len its length. Dimensions the tile spans fully merge into longer
+ * segments (a 1x1xRxS kernel is one segment of R*S). */
+#define SGI_TILE_SEGS(g, off, e, at, len, ...)                                             \
+    do {                                                                               \
+        const int64_t tsC_ = (g)->dim[1], tsR_ = (g)->dim[2], tsS_ = (g)->dim[3];      \
+        int64_t len = (e)[3], tsn0_ = (e)[0], tsn1_ = (e)[1], tsn2_ = (e)[2];          \
+        if ((e)[3] == tsS_) {                                                          \
+            len *= tsn2_, tsn2_ = 1;                                                   \
+            if ((e)[2] == tsR_) {                                                      \
+                len *= tsn1_, tsn1_ = 1;                                               \
+                if ((e)[1] == tsC_) len *= tsn0_, tsn0_ = 1;                           \
+            }                                                                          \
+        }                                                                              \
+        for (int64_t tsa_ = 0; tsa_ < tsn0_; tsa_++)                                   \
+            for (int64_t tsb_ = 0; tsb_ < tsn1_; tsb_++)                               \
+                for (int64_t tsc_ = 0; tsc_ < tsn2_; tsc_++) {                         \
+                    const int64_t at = (off) + ((tsa_ * tsC_ + tsb_) * tsR_ + tsc_) * tsS_; \
+                    __VA_ARGS__;                                                       \
+                }                                                                      \
+    } while (0)
+
+/* 1 when some weight of the unit at off with extents e is kept. */
+static inline int sgi_unit_any(const struct sgi_grid *g, const uint8_t *mask, int64_t off,
+                               const int64_t e[4]) {
+    SGI_TILE_SEGS(g, off, e, at, len, {
+        if (sgi_next_kept(mask + at, 0, len) < len) return 1;
+    });
+    return 0;
+}
+
 
 /* Run formats (relidx, group, rle4): size for index width b, given the kept
  * units, their value slots, and fillers with their value slots. */
@@ -224,31 +341,21 @@ struct sgi_format_ops {
 extern const struct sgi_format_ops sgi_format_dense, sgi_format_relidx, sgi_format_group,
     sgi_format_csr, sgi_format_bitmap, sgi_format_rle4, sgi_format_nm, sgi_format_bcsr;
 
-/* Index of the first non-zero byte of m[i, n), or n: skips 8 pruned weights at a time. */
-static inline int64_t sgi_next_kept(const uint8_t *m, int64_t i, int64_t n) {
-    while (i < n && (i & 7)) {
-        if (m[i]) return i;
-        i++;
-    }
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (i + 8 <= n) {
-        uint64_t x;
-        memcpy(&x, m + i, 8);
-        if (x) return i + (__builtin_ctzll(x) >> 3);
-        i += 8;
-    }
-#endif
-    while (i < n && !m[i]) i++;
-    return i;
-}
-
 /* Stores a decoded slot: the reserved code means pruned (w and mask stay 0). */
 static inline void sgi_store(const struct sgi_vc *vc, float *w, uint8_t *mask, int64_t at,
                              uint32_t code) {
-    if (w && code != vc->reserved) {
-        w[at] = sgi_vc_value(vc, code);
-        mask[at] = 1;
+    if (w) { /* without a branch on the (data-dependent) kept flag */
+        const int keep = code != vc->reserved;
+        const float v = sgi_vc_value(vc, code); /* the codebook has a 0 behind its end */
+        w[at] = keep ? v : 0.0f;
+        mask[at] = (uint8_t)keep;
     }
+}
+
+/* The slot of weight x under mask byte m: its code, or the reserved code. */
+static inline uint32_t sgi_vc_slot(const struct sgi_vc *vc, uint8_t m, float x) {
+    const uint32_t c = sgi_vc_code(vc, x);
+    return m ? c : vc->reserved;
 }
 
 #endif
