@@ -8,7 +8,8 @@
  *   2:4     2 of every 4 weights along C kept (50%), the only mask nm accepts
  * Every decode is checked against the input (untimed).
  *
- * usage: storage_bench [--values f32|f16|q8] [--reps N] [--csv FILE --commit C --machine M] */
+ * usage: storage_bench [--values f32|f16|q8] [--reps N] [--csv FILE --commit C --machine M
+ *                      --load L] (L: the machine's load average, recorded with the rows) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +37,14 @@ static void die(const char *what) {
 }
 
 int main(int argc, char **argv) {
-    const char *csv = NULL, *commit = "?", *machine = "?", *values = "f32";
+    const char *csv = NULL, *commit = "?", *machine = "?", *values = "f32", *load = "?";
     int reps = 1;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--csv") == 0) csv = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--commit") == 0) commit = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--machine") == 0) machine = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--values") == 0) values = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--load") == 0) load = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) reps = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: storage_bench [--values f32|f16|q8] [--reps N] [--csv FILE "
@@ -90,8 +92,8 @@ int main(int argc, char **argv) {
         if (dt < best_copy) best_copy = dt;
     }
     const double gb = (double)n * 4 / 1e9, copy_gbps = gb / best_copy;
-    printf("VGG-16 shapes: %lld weights (%.3f GB dense float32), values %s, 1 thread\n",
-           (long long)n, gb, values);
+    printf("VGG-16 shapes: %lld weights (%.3f GB dense float32), values %s, 1 thread, load "
+           "average %s before the run\n", (long long)n, gb, values, load);
     printf("memcpy of %.3f GB: %.3f s, %.2f GB/s\n\n", gb, best_copy, copy_gbps);
     printf("%-7s %-7s %11s %7s %9s %9s %9s %9s\n", "mask", "format", "MB", "ratio", "enc GB/s",
            "dec GB/s", "enc/cpy", "dec/cpy");
@@ -104,7 +106,7 @@ int main(int argc, char **argv) {
         }
         fseek(out, 0, SEEK_END);
         if (ftell(out) == 0)
-            fprintf(out, "date,commit,machine,weights,mask,format,values,encoded_bytes,"
+            fprintf(out, "date,commit,machine,load1,weights,mask,format,values,encoded_bytes,"
                          "encode_gbps,decode_gbps,memcpy_gbps\n");
     }
     char date[32];
@@ -187,8 +189,8 @@ int main(int argc, char **argv) {
                    gb / dec, 100 * (gb / enc) / copy_gbps, 100 * (gb / dec) / copy_gbps);
             fflush(stdout);
             if (out)
-                fprintf(out, "%s,%s,\"%s\",%lld,%s,%s,%s,%zu,%.4f,%.4f,%.4f\n", date, commit,
-                        machine, (long long)n, MASKS[mk], sg_format_name((enum sg_format)f),
+                fprintf(out, "%s,%s,\"%s\",%s,%lld,%s,%s,%s,%zu,%.4f,%.4f,%.4f\n", date, commit,
+                        machine, load, (long long)n, MASKS[mk], sg_format_name((enum sg_format)f),
                         values, bytes, gb / enc, gb / dec, copy_gbps);
         }
     }

@@ -17,6 +17,9 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 machine="$(uname -n) $(nproc) cores $cpu"
 mkdir -p bench/results
-"$build/storage_bench" --csv bench/results/storage.csv --commit "$commit" --machine "$machine" "$@"
+# other work on the machine slows every number here: the load average goes with the rows
+load=$(cut -d' ' -f1 /proc/loadavg)
+"$build/storage_bench" --csv bench/results/storage.csv --commit "$commit" --machine "$machine" \
+    --load "$load" "$@"
 echo
 echo "appended to bench/results/storage.csv"
