@@ -55,7 +55,8 @@ static enum sg_status csr_size(const struct sgi_layer *L, struct sg_size *sz) {
 }
 
 static enum sg_status csr_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                 struct sgi_bw *w) {
+                                 struct sgi_bw *wp) {
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
     const uint8_t *m = L->v->mask;
     const float *x = L->v->w;
     const int64_t cols = L->c * L->r * L->s;
@@ -74,11 +75,13 @@ static enum sg_status csr_encode(const struct sgi_layer *L, const struct sg_size
             sgi_bw_put(w, sgi_vc_code(&L->vc, x[k * cols + j]), L->vc.bits);
         });
     }
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status csr_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status csr_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                  uint8_t *mask) {
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     const int64_t cols = L->c * L->r * L->s;
     const int cw = sgi_bits_for((uint64_t)(cols - 1));
     uint64_t count, *ends = sgi_alloc((size_t)L->k, sizeof *ends);
@@ -107,6 +110,7 @@ static enum sg_status csr_decode(const struct sgi_layer *L, struct sgi_br *r, fl
         }
     }
     free(ends);
+    *rp = rl;
     return st;
 }
 
@@ -116,7 +120,14 @@ const struct sgi_format_ops sgi_format_csr = {
 };
 
 /* ---- bcsr: struct sgi_grid units; unit u = row * columns + column ---- */
+/* 1x1x1x1 blocks: the bcsr stream is the csr stream, so take the fast path. */
+static int fine_tile(const struct sgi_layer *L) {
+    return !sgi_storage_generic && L->tile[0] == 1 && L->tile[1] == 1 && L->tile[2] == 1 &&
+           L->tile[3] == 1;
+}
+
 static enum sg_status bcsr_size(const struct sgi_layer *L, struct sg_size *sz) {
+    if (fine_tile(L)) return csr_size(L, sz);
     struct sgi_grid g;
     sgi_grid_init(&g, L);
     int64_t nb = 0, slots = 0;
@@ -131,7 +142,9 @@ static enum sg_status bcsr_size(const struct sgi_layer *L, struct sg_size *sz) {
 }
 
 static enum sg_status bcsr_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                  struct sgi_bw *w) {
+                                  struct sgi_bw *wp) {
+    if (fine_tile(L)) return csr_encode(L, sz, wp);
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
     struct sgi_grid g;
     sgi_grid_init(&g, L);
     const int64_t rows = g.nt[0], cols = g.units / rows;
@@ -156,11 +169,14 @@ static enum sg_status bcsr_encode(const struct sgi_layer *L, const struct sg_siz
             });
         }
     });
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status bcsr_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status bcsr_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                   uint8_t *mask) {
+    if (fine_tile(L)) return csr_decode(L, rp, w, mask);
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     struct sgi_grid g;
     sgi_grid_init(&g, L);
     const int64_t rows = g.nt[0], cols = g.units / rows;
@@ -194,6 +210,7 @@ static enum sg_status bcsr_decode(const struct sgi_layer *L, struct sgi_br *r, f
         }
     }
     free(ends);
+    *rp = rl;
     return st;
 }
 

@@ -6,6 +6,8 @@
 
 #include "storage_int.h"
 
+int sgi_storage_generic;
+
 static const struct sgi_format_ops *const FORMATS[SG_FORMAT_COUNT] = {
     [SG_FORMAT_DENSE] = &sgi_format_dense, [SG_FORMAT_RELIDX] = &sgi_format_relidx,
     [SG_FORMAT_GROUP] = &sgi_format_group, [SG_FORMAT_CSR] = &sgi_format_csr,

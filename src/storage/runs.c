@@ -65,7 +65,8 @@ static enum sg_status relidx_size(const struct sgi_layer *L, struct sg_size *sz)
 }
 
 static enum sg_status relidx_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                    struct sgi_bw *w) {
+                                    struct sgi_bw *wp) {
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
     const uint8_t *m = L->v->mask;
     const float *x = L->v->w;
     sgi_bw_put64(w, (uint64_t)sz->entries, 64);
@@ -74,11 +75,13 @@ static enum sg_status relidx_encode(const struct sgi_layer *L, const struct sg_s
         put_entry(w, i - next, L->ib, &L->vc, sgi_vc_code(&L->vc, x[i]));
         next = i + 1;
     });
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status relidx_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status relidx_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                     uint8_t *mask) {
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     uint64_t count;
     enum sg_status st = read_count(L, r, L->n, L->ib, &count);
     if (st != SG_OK) return st;
@@ -91,6 +94,7 @@ static enum sg_status relidx_decode(const struct sgi_layer *L, struct sgi_br *r,
         sgi_store(&L->vc, w, mask, (int64_t)pos, sgi_br_get(r, L->vc.bits));
         pos++;
     }
+    *rp = rl;
     return SG_OK;
 }
 
@@ -102,80 +106,118 @@ const struct sgi_format_ops sgi_format_relidx = {
 /* ---- rle4: SCNN's order. For each block of Kc filters (the last may be
  * shorter), for each input channel c, the Kc x R x S weights with k outermost.
  * Runs continue across blocks. ---- */
-struct scnn_order {
+struct scnn {
     int64_t C, RS, K, kc;
+    uint8_t *blk; /* the mask of one Kc x R x S block, gathered */
+    int64_t *off; /* block position j -> offset from W[k0][c][0][0] */
 };
 
-/* Flat K x C x R x S index of position q in SCNN order. */
-static inline int64_t scnn_flat(const struct scnn_order *o, int64_t q) {
-    const int64_t full = o->kc * o->C * o->RS; /* positions in a full block of filters */
-    const int64_t kg = q / full, rem = q - kg * full;
-    const int64_t kcg = o->K - kg * o->kc < o->kc ? o->K - kg * o->kc : o->kc;
-    const int64_t c = rem / (kcg * o->RS), rem2 = rem - c * kcg * o->RS;
-    const int64_t kl = rem2 / o->RS, rs = rem2 - kl * o->RS;
-    return ((kg * o->kc + kl) * o->C + c) * o->RS + rs;
+static enum sg_status scnn_init(struct scnn *o, const struct sgi_layer *L) {
+    o->C = L->c, o->RS = L->r * L->s, o->K = L->k, o->kc = L->kc;
+    const int64_t n = o->kc * o->RS;
+    o->blk = sgi_alloc((size_t)n, 1);
+    o->off = sgi_alloc((size_t)n, sizeof *o->off);
+    if (!o->blk || !o->off) {
+        free(o->blk), free(o->off);
+        return SG_ERR_NOMEM;
+    }
+    for (int64_t j = 0; j < n; j++) o->off[j] = (j / o->RS) * o->C * o->RS + j % o->RS;
+    return SG_OK;
 }
 
-/* Runs BODY for every kept weight in SCNN order, with q its position in that
- * order and flat its K x C x R x S index. */
-#define SCNN_FOR_KEPT(L, q, flat, BODY)                                                    \
+static void scnn_free(struct scnn *o) { free(o->blk), free(o->off); }
+
+/* Runs the statements after (o, mask, q, flat) for every kept weight in SCNN
+ * order, with q its position in that order and flat its K x C x R x S index.
+ * Each block's mask is gathered first, so even fc layers (R = S = 1, where a
+ * block is Kc bytes C apart) are scanned 8 mask bytes at a time. */
+#define SCNN_FOR_KEPT(o, mask, q, flat, ...)                                               \
     do {                                                                               \
-        const int64_t RS_ = (L)->r * (L)->s, C_ = (L)->c, K_ = (L)->k, KC_ = (L)->kc;     \
-        const uint8_t *m_ = (L)->v->mask;                                              \
         int64_t q0_ = 0;                                                               \
-        for (int64_t k0_ = 0; k0_ < K_; k0_ += KC_) {                                  \
-            const int64_t k1_ = k0_ + KC_ < K_ ? k0_ + KC_ : K_;                       \
-            for (int64_t c_ = 0; c_ < C_; c_++)                                        \
-                for (int64_t k_ = k0_; k_ < k1_; k_++, q0_ += RS_) {                   \
-                    const int64_t base_ = (k_ * C_ + c_) * RS_;                        \
-                    SGI_FOR_KEPT(m_ + base_, RS_, j_, {                                \
-                        const int64_t q = q0_ + j_, flat = base_ + j_;                 \
-                        BODY;                                                          \
-                    });                                                                \
-                }                                                                      \
+        for (int64_t k0_ = 0; k0_ < (o)->K; k0_ += (o)->kc) {                          \
+            const int64_t kcg_ = (o)->K - k0_ < (o)->kc ? (o)->K - k0_ : (o)->kc;      \
+            const int64_t blen_ = kcg_ * (o)->RS, cstep_ = (o)->C * (o)->RS;            \
+            for (int64_t c_ = 0; c_ < (o)->C; c_++, q0_ += blen_) {                    \
+                const int64_t base_ = (k0_ * (o)->C + c_) * (o)->RS;                   \
+                if ((o)->RS == 1)                                                      \
+                    for (int64_t kl_ = 0; kl_ < kcg_; kl_++)                           \
+                        (o)->blk[kl_] = (mask)[base_ + kl_ * cstep_];                  \
+                else                                                                   \
+                    for (int64_t kl_ = 0; kl_ < kcg_; kl_++)                           \
+                        memcpy((o)->blk + kl_ * (o)->RS, (mask) + base_ + kl_ * cstep_, \
+                               (size_t)(o)->RS);                                       \
+                SGI_FOR_KEPT((o)->blk, blen_, j_, {                                    \
+                    const int64_t q = q0_ + j_, flat = base_ + (o)->off[j_];           \
+                    __VA_ARGS__;                                                       \
+                });                                                                    \
+            }                                                                          \
         }                                                                              \
     } while (0)
 
 static enum sg_status rle4_size(const struct sgi_layer *L, struct sg_size *sz) {
+    struct scnn o;
+    if (scnn_init(&o, L) != SG_OK) return SG_ERR_NOMEM;
     int64_t kept = 0, fill[17] = {0}, next = 0;
-    SCNN_FOR_KEPT(L, q, flat, {
+    SCNN_FOR_KEPT(&o, L->v->mask, q, flat, {
         (void)flat;
         add_run(fill, L->ib, q - next);
         kept++;
         next = q + 1;
     });
+    scnn_free(&o);
     finish_single(L, kept, fill, sz);
     return SG_OK;
 }
 
 static enum sg_status rle4_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                  struct sgi_bw *w) {
+                                  struct sgi_bw *wp) {
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
+    struct scnn o;
+    if (scnn_init(&o, L) != SG_OK) return SG_ERR_NOMEM;
     const float *x = L->v->w;
     sgi_bw_put64(w, (uint64_t)sz->entries, 64);
     int64_t next = 0;
-    SCNN_FOR_KEPT(L, q, flat, {
+    SCNN_FOR_KEPT(&o, L->v->mask, q, flat, {
         put_entry(w, q - next, L->ib, &L->vc, sgi_vc_code(&L->vc, x[flat]));
         next = q + 1;
     });
+    scnn_free(&o);
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status rle4_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status rle4_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                   uint8_t *mask) {
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     uint64_t count;
     enum sg_status st = read_count(L, r, L->n, L->ib, &count);
     if (st != SG_OK) return st;
-    const struct scnn_order o = {L->c, L->r * L->s, L->k, L->kc};
+    struct scnn o;
+    if (scnn_init(&o, L) != SG_OK) return SG_ERR_NOMEM;
+    /* the block holding position pos: filters k0.., channel c, positions q0..q0+blen */
+    int64_t k0 = 0, c = 0, q0 = 0, blen = (o.kc < o.K ? o.kc : o.K) * o.RS;
     uint64_t pos = 0;
     for (uint64_t e = 0; e < count; e++) {
         pos += sgi_br_get(r, L->ib);
-        if (pos >= (uint64_t)L->n)
+        if (pos >= (uint64_t)L->n) {
+            scnn_free(&o);
             return sgi_error(SG_ERR_FORMAT, "entry %llu lands past the last weight",
                              (unsigned long long)e);
+        }
+        while ((int64_t)pos >= q0 + blen) { /* positions only grow: blocks are passed once */
+            q0 += blen;
+            if (++c == o.C) {
+                c = 0;
+                k0 += o.kc;
+                blen = (o.K - k0 < o.kc ? o.K - k0 : o.kc) * o.RS;
+            }
+        }
         const uint32_t code = sgi_br_get(r, L->vc.bits);
-        if (w) sgi_store(&L->vc, w, mask, scnn_flat(&o, (int64_t)pos), code);
+        sgi_store(&L->vc, w, mask, (k0 * o.C + c) * o.RS + o.off[(int64_t)pos - q0], code);
         pos++;
     }
+    scnn_free(&o);
+    *rp = rl;
     return SG_OK;
 }
 
@@ -203,7 +245,14 @@ static int64_t filler_slots(const struct sgi_grid *g, int uniform, int64_t next,
     return slots;
 }
 
+/* 1x1x1x1 tiles: the group stream is the relidx stream, so take the fast path. */
+static int fine_tile(const struct sgi_layer *L) {
+    return !sgi_storage_generic && L->tile[0] == 1 && L->tile[1] == 1 && L->tile[2] == 1 &&
+           L->tile[3] == 1;
+}
+
 static enum sg_status group_size(const struct sgi_layer *L, struct sg_size *sz) {
+    if (fine_tile(L)) return relidx_size(L, sz);
     struct sgi_grid g;
     sgi_grid_init(&g, L);
     const int uniform = grid_uniform(&g);
@@ -238,7 +287,9 @@ static inline void put_tile(const struct sgi_layer *L, const struct sgi_grid *g,
 }
 
 static enum sg_status group_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                   struct sgi_bw *w) {
+                                   struct sgi_bw *wp) {
+    if (fine_tile(L)) return relidx_encode(L, sz, wp);
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
     struct sgi_grid g;
     sgi_grid_init(&g, L);
     const int b = L->ib;
@@ -260,11 +311,14 @@ static enum sg_status group_encode(const struct sgi_layer *L, const struct sg_si
             next = u + 1;
         }
     });
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status group_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status group_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                    uint8_t *mask) {
+    if (fine_tile(L)) return relidx_decode(L, rp, w, mask);
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     struct sgi_grid g;
     sgi_grid_init(&g, L);
     uint64_t count;
@@ -286,6 +340,7 @@ static enum sg_status group_decode(const struct sgi_layer *L, struct sgi_br *r, 
         });
         pos++;
     }
+    *rp = rl;
     return SG_OK;
 }
 

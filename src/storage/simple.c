@@ -9,21 +9,25 @@ static enum sg_status dense_size(const struct sgi_layer *L, struct sg_size *sz) 
 }
 
 static enum sg_status dense_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                   struct sgi_bw *w) {
+                                   struct sgi_bw *wp) {
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
     const uint8_t *m = L->v->mask;
     const float *x = L->v->w;
     for (int64_t i = 0; i < L->n; i++)
         sgi_bw_put(w, sgi_vc_slot(&L->vc, m[i], x[i]), L->vc.bits);
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status dense_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status dense_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                    uint8_t *mask) {
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     if ((uint64_t)L->n * (uint64_t)L->vc.bits > sgi_br_left(r))
         return sgi_error(SG_ERR_FORMAT, "truncated: %lld values need %llu bits, %llu left",
                          (long long)L->n, (unsigned long long)L->n * L->vc.bits,
                          (unsigned long long)sgi_br_left(r));
     for (int64_t i = 0; i < L->n; i++) sgi_store(&L->vc, w, mask, i, sgi_br_get(r, L->vc.bits));
+    *rp = rl;
     return SG_OK;
 }
 
@@ -44,7 +48,8 @@ static enum sg_status bitmap_size(const struct sgi_layer *L, struct sg_size *sz)
 }
 
 static enum sg_status bitmap_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                    struct sgi_bw *w) {
+                                    struct sgi_bw *wp) {
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
     const uint8_t *m = L->v->mask;
     const float *x = L->v->w;
     for (int64_t i = 0; i < L->n; i += 32) {
@@ -54,11 +59,13 @@ static enum sg_status bitmap_encode(const struct sgi_layer *L, const struct sg_s
         sgi_bw_put(w, bits, nb);
     }
     SGI_FOR_KEPT(m, L->n, i, sgi_bw_put(w, sgi_vc_code(&L->vc, x[i]), L->vc.bits));
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status bitmap_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status bitmap_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                     uint8_t *mask) {
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     if ((uint64_t)L->n > sgi_br_left(r))
         return sgi_error(SG_ERR_FORMAT, "truncated in the bitmap (%lld bits)", (long long)L->n);
     int64_t kept = 0;
@@ -82,6 +89,7 @@ static enum sg_status bitmap_decode(const struct sgi_layer *L, struct sgi_br *r,
             i = sgi_next_kept(mask, i + 1, L->n);
         }
     }
+    *rp = rl;
     return SG_OK;
 }
 
@@ -163,7 +171,8 @@ static enum sg_status nm_size(const struct sgi_layer *L, struct sg_size *sz) {
 }
 
 static enum sg_status nm_encode(const struct sgi_layer *L, const struct sg_size *sz,
-                                struct sgi_bw *w) {
+                                struct sgi_bw *wp) {
+    struct sgi_bw wl = *wp, *w = &wl; /* in registers: the output bytes may alias *wp */
     struct nm_tab t;
     struct nm_shape sh;
     nm_tab_init(&t);
@@ -199,11 +208,13 @@ static enum sg_status nm_encode(const struct sgi_layer *L, const struct sg_size 
             }
         }
     (void)sz;
+    *wp = wl;
     return SG_OK;
 }
 
-static enum sg_status nm_decode(const struct sgi_layer *L, struct sgi_br *r, float *w,
+static enum sg_status nm_decode(const struct sgi_layer *L, struct sgi_br *rp, float *w,
                                 uint8_t *mask) {
+    struct sgi_br rl = *rp, *r = &rl; /* in registers: mask stores may alias *rp */
     struct nm_tab t;
     struct nm_shape sh;
     nm_tab_init(&t);
@@ -239,6 +250,7 @@ static enum sg_status nm_decode(const struct sgi_layer *L, struct sgi_br *r, flo
                               sgi_br_get(r, L->vc.bits));
             }
         }
+    *rp = rl;
     return SG_OK;
 }
 

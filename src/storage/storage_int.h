@@ -321,6 +321,11 @@ void sgi_runs_size(int64_t kept, int64_t kept_vol, int64_t fill, int64_t fill_vo
 int sgi_runs_best(int64_t kept, int64_t kept_vol, const int64_t fill[17],
                   const int64_t fill_vol[17], int vbits);
 
+/* Tests set this to 1 to run group and bcsr through their general tile code even
+ * for 1x1x1x1 tiles (which otherwise take the relidx and csr paths that give the
+ * same bytes). */
+extern int sgi_storage_generic;
+
 /* ---- the table of formats (formats.c), one entry per enum sg_format ---- */
 struct sgi_format_ops {
     const char *name;
