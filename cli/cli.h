@@ -118,3 +118,7 @@ void cli_prune_cfg(const struct cli_args *a, struct sg_prune_cfg *pc, enum sg_fc
     {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},                          \
     {"max-images", 0, "N", "training images per epoch (0 = all)", "0"}
 void cli_train_cfg(const struct cli_args *a, struct sg_train_cfg *tc);
+/* Quantises m (sg_quantize_model) and, when train and tc->epochs > 0, fine-tunes
+ * it with shared weights (cli/quantize.c). */
+enum sg_status cli_quantize(struct sg_model *m, int conv_bits, int fc_bits, int kmeans,
+                            const struct sg_dataset *train, const struct sg_train_cfg *tc);

@@ -26,6 +26,8 @@ static const struct cli_opt OPTS[] = {
     {"control", 0, "KIND", "also run Liu et al.'s control: reinit (no-loss mask, weights "
                            "re-initialised, trained as long)",
      NULL},
+    {"quantize", 0, "LIST", "codebook bits to quantise each no-loss model to (quantize.csv)",
+     "8,6,5,4"},
     {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random", "l1"},
     {"fc", 0, "MODE", "fully connected layers: dense, fine, same", "dense"},
     {"include-first", 0, NULL, "prune the first conv layer too", NULL},
@@ -155,7 +157,8 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
                "(last column: against the dense model retrained for the same epochs)\n\n",
                100 * st->tol);
         cli_table_print(&t, stdout, 0);
-        printf("\nresults in %s/: points.jsonl, curves.csv, no_loss.csv, models/\n", st->dir);
+        printf("\nresults in %s/: points.jsonl, curves.csv, no_loss.csv, storage.csv, "
+               "quantize.csv, models/\n", st->dir);
         cli_table_free(&t);
     }
     free(rows);
@@ -358,6 +361,13 @@ static int run(struct cli_args *a) {
     if (sg_study_write_tables(&pts, st.tol, st.dir) != SG_OK) {
         cli_fail_status(SG_ERR_IO);
         goto done;
+    }
+    {
+        double qbits[16];
+        int nq = 0;
+        if (strcmp(cli_str(a, "quantize"), "none") != 0)
+            nq = cli_num_list(a, "quantize", qbits, 16, 1, 16);
+        if (study_post(&st, &pts, qbits, nq)) goto done;
     }
     print_noloss(&st, &pts, cli_flag(a, "json"));
     rc = 0;

@@ -7,7 +7,8 @@
 /* One line per command: the order of --help. */
 extern const struct cli_cmd cmd_study, cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats,
     cmd_sensitivity;
-extern const struct cli_cmd cmd_storage, cmd_encode, cmd_decode, cmd_export, cmd_import;
+extern const struct cli_cmd cmd_quantize, cmd_storage, cmd_encode, cmd_decode, cmd_export,
+    cmd_import;
 
 static const struct cli_cmd *const COMMANDS[] = {
     &cmd_study,
@@ -17,6 +18,7 @@ static const struct cli_cmd *const COMMANDS[] = {
     &cmd_prune,
     &cmd_stats,
     &cmd_sensitivity,
+    &cmd_quantize,
     &cmd_storage,
     &cmd_encode,
     &cmd_decode,

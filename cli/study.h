@@ -45,6 +45,9 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
 /* Path of a study file (into a static ring buffer). */
 const char *study_path(const struct study *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Storage in every format (storage.csv) and accuracy after quantising to each of
+ * qbits (quantize.csv) of every granularity's no-loss model. */
+int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq);
 /* Loads points.jsonl (dropping a damaged last line for good). */
 int study_load_points(const struct study *st, struct sg_points *pts);
 

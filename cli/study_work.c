@@ -218,8 +218,7 @@ static const struct sg_point *find_point(const struct sg_points *pts, const char
 static int load_baseline(const struct study *st, int seed, struct sg_model **m) {
     const char *path = st->baseline_file ? st->baseline_file
                                          : study_path(st, "models/baseline-s%d.sgm", seed);
-    enum sg_status s = sg_model_load_any(path, m);
-    return s == SG_OK ? 0 : cli_fail_status(s);
+    return cli_load_model(path, m);
 }
 
 static int task_chain(const struct study *st, const char *gran, int seed) {

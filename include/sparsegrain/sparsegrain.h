@@ -9,5 +9,6 @@
 #include "sparsegrain/nn.h"
 #include "sparsegrain/prune.h"
 #include "sparsegrain/report.h"
+#include "sparsegrain/storage.h"
 
 #endif

@@ -149,6 +149,20 @@ float sg_f16_to_f32(uint16_t h);
 enum sg_status sg_kmeans_1d(const float *x, size_t n, int k, int max_iters, float *centroids,
                             int *iters);
 
+/* ---- weight sharing (quantised fine-tuning, Deep Compression) ---- */
+struct sg_share;
+/* Clusters the kept weights of an already quantised layer by value (at most
+ * max_clusters distinct values, else SG_ERR_ARG). */
+enum sg_status sg_share_new(const struct sg_wview *v, int max_clusters, struct sg_share **out);
+/* Sets every cluster to the mean of its members' current values (pruned stay 0). */
+void sg_share_project(struct sg_share *s, struct sg_wview *v);
+int32_t sg_share_clusters(const struct sg_share *s);
+/* Quantises every conv/fc weight of m in place to a per-layer codebook of
+ * 2^bits - 1 values (conv_bits for conv, fc_bits for fc layers), k-means or
+ * linear; masks are kept. Exactly what the codebook value coding stores. */
+enum sg_status sg_quantize_model(struct sg_model *m, int conv_bits, int fc_bits, int kmeans);
+void sg_share_free(struct sg_share *s);
+
 /* ---- .sgz: a whole model, weights encoded in one format ---- */
 struct sg_sgz_info {
     enum sg_format format;

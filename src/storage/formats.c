@@ -46,9 +46,16 @@ enum sg_status sg_storage_tile_parse(const char *name, struct sg_tile *out) {
         const char *name;
         struct sg_tile t;
     } NAMED[] = {
-        {"fine", {1, 1, 1, 1}},   {"vector", {1, 1, 1, 0}}, {"kernel", {1, 1, 0, 0}},
-        {"filter", {1, 0, 0, 0}}, {"channel", {0, 1, 0, 0}},
+        {"fine", {1, 1, 1, 1}},   {"vector", {1, 1, 1, 0}}, {"vector:row", {1, 1, 1, 0}},
+        {"vector:col", {1, 1, 0, 1}}, {"kernel", {1, 1, 0, 0}}, {"filter", {1, 0, 0, 0}},
+        {"channel", {0, 1, 0, 0}},
     };
+    /* N:M masks (as pruning records them, "nm:2:4" or "2:4") have no tile: every
+     * kept weight is its own group */
+    if (strncmp(name, "nm:", 3) == 0 || (isdigit((unsigned char)name[0]) && strchr(name, ':'))) {
+        *out = (struct sg_tile){1, 1, 1, 1};
+        return SG_OK;
+    }
     for (size_t i = 0; i < sizeof NAMED / sizeof NAMED[0]; i++)
         if (strcmp(name, NAMED[i].name) == 0) {
             *out = NAMED[i].t;

@@ -10,7 +10,7 @@ rows() { sed -E 's/"seconds": [^,]*, //' "$1/points.jsonl" | sort; }
 
 "$SG" study --quick -o "$tmp/a" > "$tmp/a.out"
 grep -q "no-loss density" "$tmp/a.out"
-for f in points.jsonl curves.csv no_loss.csv study.json; do test -s "$tmp/a/$f"; done
+for f in points.jsonl curves.csv no_loss.csv storage.csv quantize.csv study.json; do test -s "$tmp/a/$f"; done
 # 1 baseline + (dense reference + 4 granularities) x 3 grid steps
 test "$(wc -l < "$tmp/a/points.jsonl")" -eq 16
 test "$(grep -c '^fine\|^vector\|^kernel\|^filter' "$tmp/a/no_loss.csv")" -eq 4

@@ -1,0 +1,118 @@
+/* After the chains: measurements of each granularity's no-loss model (matched
+ * accuracy) that need no training: compressed storage in every format
+ * (storage.csv) and accuracy after quantisation (quantize.csv). */
+#include <math.h>
+#include <string.h>
+
+#include "study.h"
+
+/* The no-loss point of (granularity, seed): lowest density within tolerance. */
+static const struct sg_point *noloss_point(const struct study *st, const struct sg_points *pts,
+                                           const char *gran, int seed) {
+    const struct sg_point *base = NULL, *best = NULL;
+    for (int i = 0; i < pts->n; i++)
+        if (!strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == seed)
+            base = &pts->p[i];
+    for (int i = 0; base && i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
+        if (p->top1 >= base->top1 - st->tol - 1e-12 && (!best || p->density < best->density))
+            best = p;
+    }
+    return best;
+}
+
+struct vcase {
+    const char *name;
+    enum sg_values values;
+    int bits;
+};
+/* float32 as trained; Deep Compression's codebooks (8 bits conv) */
+static const struct vcase VALUES[] = {{"f32", SG_VALUES_F32, 32}, {"codebook8", SG_VALUES_CODEBOOK, 8}};
+
+int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq) {
+    char *csv = NULL, *qcsv = NULL;
+    size_t len = 0, qlen = 0;
+    FILE *f = open_memstream(&csv, &len), *q = open_memstream(&qcsv, &qlen);
+    if (!f || !q) return cli_fail("out of memory");
+    fprintf(f, "granularity,seed,density,top1,format,values,weights,kept,value_bits,index_bits,"
+               "filler_bits,meta_bits,bytes,ratio\n");
+    fprintf(q, "granularity,seed,density,bits,top1,top1_unquantized,drop_pp\n");
+    int rc = 0;
+    for (int g = 0; g < st->ngran && !rc; g++)
+        for (int seed = 1; seed <= st->seeds && !rc; seed++) {
+            const struct sg_point *p = noloss_point(st, pts, st->grans[g], seed);
+            if (!p) continue;
+            struct sg_model *m = NULL;
+            if (cli_load_model(study_path(st, "%s", p->file), &m)) {
+                rc = 1;
+                break;
+            }
+            struct sg_prune_cfg pc = st->pc;
+            sg_prune_spec_parse(st->grans[g], &pc.spec);
+            struct sg_tile tile = {1, 1, 1, 1};
+            sg_storage_tile_parse(st->grans[g], &tile);
+            cli_progress_note("storage and quantisation: %s s%d at density %.4f", p->gran, seed,
+                              p->density);
+            /* storage of the pruned layers in every format */
+            for (size_t vc = 0; vc < sizeof VALUES / sizeof VALUES[0] && !rc; vc++)
+                for (int fmt = 0; fmt < SG_FORMAT_COUNT && !rc; fmt++) {
+                    struct sg_storage_cfg cfg;
+                    sg_storage_cfg_default(&cfg);
+                    cfg.values = VALUES[vc].values;
+                    cfg.codebook_bits = VALUES[vc].bits;
+                    cfg.index_bits = SG_INDEX_BITS_AUTO;
+                    cfg.tile = tile;
+                    if (pc.spec.gran == SG_GRAN_NM) cfg.nm_n = pc.spec.nm_n, cfg.nm_m = pc.spec.nm_m;
+                    struct sg_size tot = {0};
+                    int64_t weights = 0, kept = 0, ok = 1;
+                    struct sg_prune_spec buf;
+                    for (int32_t i = 0; i < m->n_params && ok; i++) {
+                        if (!sg_prune_scope(m, &pc, i, &buf)) continue;
+                        struct sg_wview v = sg_model_wview(m, i);
+                        struct sg_size sz;
+                        if (sg_storage_size((enum sg_format)fmt, &v, &cfg, &sz) != SG_OK) {
+                            ok = 0; /* e.g. nm on a mask that is not N:M */
+                            break;
+                        }
+                        weights += sg_wview_count(&v);
+                        for (int64_t k = 0; k < sg_wview_count(&v); k++) kept += v.mask[k] != 0;
+                        tot.value_bits += sz.value_bits, tot.index_bits += sz.index_bits;
+                        tot.filler_bits += sz.filler_bits, tot.meta_bits += sz.meta_bits;
+                        tot.bytes += sz.bytes;
+                    }
+                    if (!ok) continue;
+                    fprintf(f, "%s,%d,%.6f,%.6f,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f\n",
+                            p->gran, seed, p->density, p->top1, sg_format_name((enum sg_format)fmt),
+                            VALUES[vc].name, (long long)weights, (long long)kept,
+                            (long long)tot.value_bits, (long long)tot.index_bits,
+                            (long long)tot.filler_bits, (long long)tot.meta_bits,
+                            (long long)tot.bytes, sg_size_ratio(&tot, weights));
+                }
+            /* accuracy after quantising every conv/fc layer, no fine-tuning */
+            for (int b = 0; b < nq && !rc; b++) {
+                struct sg_model *qm = NULL;
+                struct sg_eval_result r;
+                if (sg_model_clone(m, &qm) != SG_OK ||
+                    sg_quantize_model(qm, (int)qbits[b], (int)qbits[b], 1) != SG_OK ||
+                    sg_evaluate(qm, st->test, 500, &r) != SG_OK) {
+                    rc = cli_fail_status(SG_ERR_ARG);
+                } else {
+                    fprintf(q, "%s,%d,%.6f,%d,%.6f,%.6f,%.4f\n", p->gran, seed, p->density,
+                            (int)qbits[b], r.top1, p->top1, 100 * (p->top1 - r.top1));
+                }
+                sg_model_free(qm);
+            }
+            sg_model_free(m);
+        }
+    fclose(f);
+    fclose(q);
+    cli_progress_done();
+    if (!rc && sg_file_write_atomic(study_path(st, "storage.csv"), csv, len) != SG_OK)
+        rc = cli_fail_status(SG_ERR_IO);
+    if (!rc && nq && sg_file_write_atomic(study_path(st, "quantize.csv"), qcsv, qlen) != SG_OK)
+        rc = cli_fail_status(SG_ERR_IO);
+    free(csv);
+    free(qcsv);
+    return rc;
+}
