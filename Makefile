@@ -33,7 +33,8 @@ LIB  := $(BUILD)/libsparsegrain.a
 BIN  := $(BUILD)/sparsegrain
 TBIN := $(BUILD)/sg_tests
 
-.PHONY: all test unit deps study bench check-asan fuzz clean
+.PHONY: all test unit deps study bench check-asan fuzz clean tools
+tools: $(TOOLS)
 all: $(BIN) $(TOOLS)
 
 $(BUILD)/%.o: %.c
@@ -70,6 +71,7 @@ deps:
 
 # Unit tests (C) then command-line tests (shell); the last line is "N passed, N failed".
 test: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(BIN) $(TBIN) $(TOOLS)
 	@$(MAKE) --no-print-directory unit
 
 unit: $(BIN) $(TBIN) $(TOOLS)
@@ -82,6 +84,9 @@ bench: deps $(BIN)
 	@bash bench/run.sh $(BUILD)
 
 check-asan:
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer \
+	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" build-asan/sparsegrain build-asan/sg_tests tools
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer \
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" unit

@@ -38,6 +38,8 @@ static const struct cli_opt OPTS[] = {
     {"weight-decay", 0, "X", "L2 weight decay", "5e-4"},
     {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},
     {"quick", 0, NULL, "a 6000-image subset, 2 baseline epochs and a short grid (~1 minute)", NULL},
+    {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
+    {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core)", "0"},
     {"threads", 't', "N", "threads of the baseline training (0 = all cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
@@ -251,16 +253,27 @@ static int run(struct cli_args *a) {
     if (cli_load_data(a, NULL, 1, &train_all) || cli_load_data(a, NULL, 0, &test_all)) goto done;
     st.train = train_all;
     st.test = test_all;
-    if (quick) { /* the first 6000 training and 2000 test images */
-        struct sg_dataset *v1 = NULL, *v2 = NULL;
-        if (sg_dataset_view(train_all, 0, train_all->n < 6000 ? train_all->n : 6000, &v1) != SG_OK ||
-            sg_dataset_view(test_all, 0, test_all->n < 2000 ? test_all->n : 2000, &v2) != SG_OK) {
-            sg_dataset_free(v1);
-            cli_fail_status(SG_ERR_ARG);
-            goto done;
+    {
+        /* subsets: the first N images (--quick: 6000 training, 2000 test) */
+        int64_t ntr = cli_int(a, "train-images", 0, 1L << 31), nte = cli_int(a, "test-images", 0, 1L << 31);
+        if (quick && !cli_has(a, "train-images")) ntr = 6000;
+        if (quick && !cli_has(a, "test-images")) nte = 2000;
+        if (ntr > 0 && ntr < train_all->n) {
+            struct sg_dataset *v;
+            if (sg_dataset_view(train_all, 0, ntr, &v) != SG_OK) {
+                cli_fail_status(SG_ERR_ARG);
+                goto done;
+            }
+            st.train = v;
         }
-        st.train = v1;
-        st.test = v2;
+        if (nte > 0 && nte < test_all->n) {
+            struct sg_dataset *v;
+            if (sg_dataset_view(test_all, 0, nte, &v) != SG_OK) {
+                cli_fail_status(SG_ERR_ARG);
+                goto done;
+            }
+            st.test = v;
+        }
     }
     /* the baseline's learning rate depends on the architecture */
     {
