@@ -9,7 +9,7 @@ OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Wshadow -fopenmp \
             -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-openmp
-LDLIBS   += -lz -lpng -lm -lpthread -ldl
+LDLIBS   += -lz -lpng -lcjson -lm -lpthread -ldl
 LDFLAGS  += -fopenmp
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
