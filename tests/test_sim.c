@@ -465,3 +465,152 @@ SG_TEST(sim_energy_table) {
                    st.energy.acc + st.energy.out + st.energy.halo + st.energy.dram,
                1e-9);
 }
+
+/* ---- networks, pruning helper, runners ---- */
+
+static void net_totals(const char *net, int *nconv, int64_t *macs, int64_t *params) {
+    struct sg_scnn_shape *L;
+    int n;
+    CHECK_OK(sg_scnn_net_layers(net, &L, &n));
+    *nconv = 0, *macs = 0, *params = 0;
+    for (int i = 0; i < n; i++) {
+        if (L[i].is_fc) continue;
+        struct sg_conv_geom g = {1, L[i].c * L[i].groups, L[i].h, L[i].w, L[i].k, L[i].r, L[i].s,
+                                 L[i].stride, L[i].stride, L[i].pad, L[i].pad, L[i].pad, L[i].pad,
+                                 1, 1, L[i].groups, 0, 0};
+        CHECK_OK(sg_conv_geom_finish(&g));
+        ++*nconv;
+        *params += (int64_t)L[i].k * L[i].c * L[i].r * L[i].s;
+        *macs += (int64_t)L[i].k * L[i].c * L[i].r * L[i].s * g.p * g.q;
+    }
+    free(L);
+}
+
+/* Layer counts and multiply-accumulates against the published figures: VGG-16
+ * 15.35 G, AlexNet (two groups) 666 M with 2.33 M conv weights, ResNet-50 3.8 G,
+ * GoogLeNet 1.5 G, DenseNet-121 2.9 G. */
+SG_TEST(sim_net_tables) {
+    int n;
+    int64_t macs, params;
+    net_totals("vgg16", &n, &macs, &params);
+    CHECK_EQ_INT(n, 13);
+    CHECK_EQ_INT(macs, 15346630656LL);
+    CHECK_EQ_INT(params, 14710464);
+    net_totals("alexnet", &n, &macs, &params);
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(macs, 665784864);
+    CHECK_EQ_INT(params, 2332704);
+    net_totals("resnet50", &n, &macs, &params);
+    CHECK_EQ_INT(n, 53);
+    CHECK_MSG(macs > 3.7e9 && macs < 3.95e9, "resnet50 %lld MACs", (long long)macs);
+    net_totals("googlenet", &n, &macs, &params);
+    CHECK_EQ_INT(n, 57);
+    CHECK_MSG(macs > 1.4e9 && macs < 1.6e9, "googlenet %lld MACs", (long long)macs);
+    net_totals("densenet121", &n, &macs, &params);
+    CHECK_EQ_INT(n, 120);
+    CHECK_MSG(macs > 2.8e9 && macs < 2.95e9, "densenet121 %lld MACs", (long long)macs);
+    struct sg_scnn_shape *L;
+    CHECK_ERR(sg_scnn_net_layers("vgg19", &L, &n), SG_ERR_ARG);
+    for (const char *const *p = sg_scnn_net_names(); *p; p++) {
+        CHECK_OK(sg_scnn_net_layers(*p, &L, &n));
+        free(L);
+    }
+}
+
+SG_TEST(sim_prune_groups) {
+    const int64_t K = 6, C = 5, R = 3, S = 3, n = K * C * R * S;
+    float *w = malloc(sizeof(float) * n), *w0 = malloc(sizeof(float) * n);
+    sg_rng r;
+    sg_rng_seed(&r, 21);
+    for (int gr = 0; gr < SG_SCNN_GRAN_COUNT; gr++) {
+        for (int64_t i = 0; i < n; i++) w0[i] = w[i] = sg_rng_normal(&r);
+        const int64_t gs = gr == 0 ? 1 : gr == 1 ? S : gr == 2 ? R * S : C * R * S, ng = n / gs;
+        int64_t kept;
+        CHECK_OK(sg_scnn_prune_groups(w, K, C, R, S, (enum sg_scnn_gran)gr, 0.35, &kept));
+        CHECK_EQ_INT(kept, llround(0.35 * ng) * gs);
+        double min_kept = 1e30, max_pruned = 0;
+        for (int64_t g = 0; g < ng; g++) {
+            int nz = 0;
+            double l1 = 0;
+            for (int64_t i = 0; i < gs; i++) {
+                nz += w[g * gs + i] != 0.0f;
+                l1 += fabs(w0[g * gs + i]);
+                CHECK(w[g * gs + i] == 0.0f || w[g * gs + i] == w0[g * gs + i]);
+            }
+            CHECK(nz == 0 || nz == gs); /* all or nothing within a group */
+            if (nz) min_kept = l1 < min_kept ? l1 : min_kept;
+            else max_pruned = l1 > max_pruned ? l1 : max_pruned;
+        }
+        CHECK(min_kept >= max_pruned);
+    }
+    CHECK_ERR(sg_scnn_prune_groups(w, K, C, R, S, SG_SCNN_GRAN_FINE, 1.5, NULL), SG_ERR_ARG);
+    CHECK(sg_scnn_gran_from_name("kernel") == SG_SCNN_GRAN_KERNEL);
+    CHECK(sg_scnn_gran_from_name("block") == -1);
+    free(w), free(w0);
+}
+
+/* AlexNet conv4 and conv5 (two groups each) at kernel granularity, verified. */
+SG_TEST(sim_run_net_subset) {
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    struct sg_scnn_net_opts o = {"alexnet", SG_SCNN_GRAN_KERNEL, 0.35, 0.4, 1, "conv4,conv5",
+                                 0, 0, 1};
+    struct sg_scnn_run *run;
+    CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &run));
+    CHECK_EQ_INT(run->n, 2);
+    CHECK(strcmp(run->layers[0].name, "conv4") == 0);
+    CHECK_EQ_INT(run->layers[0].groups, 2);
+    CHECK_EQ_INT(run->layers[0].geom.c, 192);
+    CHECK_EQ_INT(run->layers[0].geom.k, 192);
+    int64_t products = 0;
+    for (int i = 0; i < run->n; i++) {
+        const struct sg_scnn_layer_result *l = &run->layers[i];
+        CHECK(l->verified);
+        CHECK_MSG(l->max_rel_err <= SG_SCNN_VERIFY_TOL, "%s: err %g", l->name, l->max_rel_err);
+        CHECK_NEAR(l->weight_density, 0.35, 1e-3);
+        CHECK_NEAR(l->act_density, 0.4, 1e-3);
+        products += l->st.products;
+    }
+    CHECK_EQ_INT(run->total.products, products);
+    /* the same seed gives the same run */
+    struct sg_scnn_run *again;
+    o.verify = 0;
+    CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &again));
+    CHECK_EQ_INT(again->total.cycles, run->total.cycles);
+    CHECK_EQ_INT(sg_scnn_memory_refs(&again->total), sg_scnn_memory_refs(&run->total));
+    sg_scnn_run_free(again);
+    sg_scnn_run_free(run);
+    o.layers = "conv9";
+    CHECK_ERR(sg_scnn_run_net(&c, &o, NULL, NULL, &run), SG_ERR_ARG);
+    CHECK(strstr(sg_last_error(), "conv9") != NULL);
+}
+
+/* A small model on real MNIST images: every conv layer's real input, verified. */
+SG_TEST(sim_run_model_mnist) {
+    const char *dir = sgt_mnist_dir();
+    if (!dir) {
+        printf("    (MNIST not found: skipped)\n");
+        return;
+    }
+    struct sg_dataset *d;
+    CHECK_OK(sg_dataset_load("mnist", dir, 0, &d));
+    struct sg_model *m;
+    CHECK_OK(sg_model_build("vgg7", 1, 28, 28, 10, 5, &m));
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.accumulate = SG_SCNN_ACC_MERGED;
+    struct sg_scnn_model_opts o = {2, "conv1,conv2,conv5", 0, 1};
+    struct sg_scnn_run *run;
+    CHECK_OK(sg_scnn_run_model(&c, m, d, &o, NULL, NULL, &run));
+    CHECK_EQ_INT(run->n, 3);
+    CHECK_EQ_INT(run->images, 2);
+    for (int i = 0; i < run->n; i++)
+        CHECK_MSG(run->layers[i].verified && run->layers[i].max_rel_err <= SG_SCNN_VERIFY_TOL,
+                  "%s: err %g", run->layers[i].name, run->layers[i].max_rel_err);
+    CHECK_NEAR(run->layers[0].act_density, 1.0, 0.01); /* a normalised image has no zeros */
+    CHECK(run->layers[1].act_density < 0.9);           /* after BN + ReLU */
+    CHECK_EQ_INT(run->layers[0].st.acts, 2 * 28 * 28);
+    sg_scnn_run_free(run);
+    sg_model_free(m);
+    sg_dataset_free(d);
+}
