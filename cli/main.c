@@ -4,10 +4,10 @@
 
 #include "cli.h"
 
-extern const struct cli_cmd cmd_train, cmd_eval, cmd_info;
+extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_scnn;
 
 static const struct cli_cmd *const COMMANDS[] = {
-    &cmd_train, &cmd_eval, &cmd_info, NULL,
+    &cmd_train, &cmd_eval, &cmd_info, &cmd_scnn, NULL,
 };
 
 static void usage(FILE *f) {

@@ -288,69 +288,87 @@ struct pe_out {
     int64_t cycles, steps, stalls, products, formed, acc, merge_adds, wreads, areads;
 };
 struct scratch {
-    uint32_t *stamp; /* per address: last step that touched it (merged mode) */
-    uint32_t *bank;  /* per bank: accesses in the current step */
+    uint32_t *stamp;      /* per address: last step that touched it (merged mode) */
+    uint32_t *bank_stamp; /* per bank: last step that touched it */
+    uint32_t *bank;       /* per bank: accesses in that step */
     uint32_t step;
     size_t n_stamp;
 };
+/* The current activation vector, unpacked into locals that no store can alias, so
+ * the compiler keeps them in registers across the scatter's stores. */
+#define MAX_I 64
+struct avec {
+    int32_t hh[MAX_I], ww[MAX_I], base[MAX_I];
+    double v[MAX_I];
+    int n;
+};
 
 /* One multiplier-array step; unit and merged are constants in each caller, so the
- * compiler emits four specialised loops. Returns the step's cycles. */
+ * compiler emits four specialised loops. Returns the step's cycles. Products are
+ * visited weight by weight; the counts do not depend on the order. */
 static inline __attribute__((always_inline)) int64_t
-step(const struct plan *pl, const struct pe *t, const struct act *a, int na, const struct wt *wv,
-     int nw, double *acc, struct scratch *sc, struct pe_out *o, const int unit, const int merged) {
-    const struct sg_conv_geom *g = pl->g;
-    const uint16_t *bank_of = pl->bank_of;
-    uint32_t touched[64 * 64];
-    int nt = 0, maxload = 0;
-    int64_t valid = 0, distinct = 0;
-    if (merged && ++sc->step == 0) { /* wrapped: forget every stamp */
-        memset(sc->stamp, 0, sc->n_stamp * sizeof *sc->stamp);
-        sc->step = 1;
+step(const struct plan *pl, const struct pe *t, const struct avec *A, const struct wt *wv,
+     int nw, double *restrict acc, struct scratch *sc, struct pe_out *o, const int unit,
+     const int merged) {
+    const uint32_t P = (uint32_t)pl->g->p, Q = (uint32_t)pl->g->q;
+    const int sh = pl->g->sh, sw = pl->g->sw, RW = pl->RW, rp0 = t->rp0, rq0 = t->rq0;
+    const uint16_t *restrict bank_of = pl->bank_of;
+    uint32_t *restrict stamp = sc->stamp, *restrict bst = sc->bank_stamp, *restrict bcnt = sc->bank;
+    uint32_t id = ++sc->step;
+    if (id == 0) { /* wrapped: forget every stamp */
+        memset(stamp, 0, sc->n_stamp * sizeof *stamp);
+        memset(bst, 0, (size_t)pl->c->banks * sizeof *bst);
+        id = sc->step = 1;
     }
-    for (int i = 0; i < na; i++) {
-        const struct act *ai = &a[i];
-        for (int j = 0; j < nw; j++) {
-            const struct wt *wj = &wv[j];
+    const int na = A->n;
+    uint32_t maxload = 0;
+    int64_t valid = 0, distinct = 0;
+    for (int j = 0; j < nw; j++) {
+        const int32_t rr = wv[j].rr, ss = wv[j].ss, wb = wv[j].base, kb = wv[j].kbase;
+        const double w = wv[j].v;
+        for (int i = 0; i < na; i++) {
             int32_t addr;
             if (unit) {
-                int32_t p = ai->hh - wj->rr, q = ai->ww - wj->ss;
-                if ((uint32_t)p >= (uint32_t)g->p || (uint32_t)q >= (uint32_t)g->q) continue;
-                addr = ai->base + wj->base;
+                const int32_t p = A->hh[i] - rr, q = A->ww[i] - ss;
+                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
+                addr = A->base[i] + wb;
             } else {
-                int32_t pn = ai->hh - wj->rr, qn = ai->ww - wj->ss;
-                if (pn < 0 || qn < 0 || pn % g->sh || qn % g->sw) continue;
-                int32_t p = pn / g->sh, q = qn / g->sw;
-                if (p >= g->p || q >= g->q) continue;
-                addr = wj->kbase + (p - t->rp0) * pl->RW + (q - t->rq0);
+                const int32_t pn = A->hh[i] - rr, qn = A->ww[i] - ss;
+                if (pn < 0 || qn < 0 || pn % sh || qn % sw) continue;
+                const int32_t p = pn / sh, q = qn / sw;
+                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
+                addr = kb + (p - rp0) * RW + (q - rq0);
             }
-            acc[addr] += (double)ai->v * (double)wj->v;
+            acc[addr] += A->v[i] * w;
             valid++;
             if (merged) {
-                if (sc->stamp[addr] == sc->step) continue;
-                sc->stamp[addr] = sc->step;
+                if (stamp[addr] == id) continue;
+                stamp[addr] = id;
                 distinct++;
             }
-            uint32_t b = bank_of[addr];
-            uint32_t l = ++sc->bank[b];
-            if (l == 1) touched[nt++] = b;
-            if ((int)l > maxload) maxload = (int)l;
+            const uint32_t b = bank_of[addr];
+            const uint32_t l = bst[b] == id ? bcnt[b] + 1 : 1;
+            bst[b] = id;
+            bcnt[b] = l;
+            maxload = l > maxload ? l : maxload;
         }
     }
-    for (int i = 0; i < nt; i++) sc->bank[touched[i]] = 0;
     o->products += valid;
     o->formed += (int64_t)na * nw;
     o->acc += merged ? distinct : valid;
     if (merged) o->merge_adds += valid - distinct;
-    return maxload > 1 ? maxload : 1;
+    return maxload > 1 ? (int64_t)maxload : 1;
 }
 
 static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
-                   struct pe_out *o, const int unit, const int merged) {
+                   struct pe_out *out, const int unit, const int merged) {
     const struct sg_conv_geom *g = pl->g;
     const struct pe *t = &pl->pe[e];
     const int I = pl->c->i;
-    memset(o, 0, sizeof *o);
+    /* counted locally: neighbouring PEs' results share cache lines */
+    struct pe_out o;
+    memset(&o, 0, sizeof o);
+    struct avec A;
     for (int ch = 0; ch < g->c; ch++) {
         const size_t pc = (size_t)e * g->c + ch, gc = (size_t)gi * g->c + ch;
         const struct act *a = pl->acts + pl->aoff[pc];
@@ -360,19 +378,26 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
         const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
         if (na == 0 || nv == 0) continue; /* nothing to multiply: the channel is skipped */
         const int nav = (na + I - 1) / I;
-        o->areads += pl->a_entries[pc];
-        o->wreads += (int64_t)nav * pl->w_entries[gc];
-        o->steps += (int64_t)nav * nv;
+        o.areads += pl->a_entries[pc];
+        o.wreads += (int64_t)nav * pl->w_entries[gc];
+        o.steps += (int64_t)nav * nv;
         for (int ai = 0; ai < na; ai += I) {
-            const int ni = na - ai < I ? na - ai : I;
+            A.n = na - ai < I ? na - ai : I;
+            for (int i = 0; i < A.n; i++) {
+                A.hh[i] = a[ai + i].hh;
+                A.ww[i] = a[ai + i].ww;
+                A.base[i] = a[ai + i].base;
+                A.v[i] = a[ai + i].v;
+            }
             for (int v = 0; v < nv; v++) {
-                const int64_t cyc = step(pl, t, a + ai, ni, w + vs[v], vs[v + 1] - vs[v], acc,
-                                         sc, o, unit, merged);
-                o->cycles += cyc;
-                o->stalls += cyc - 1;
+                const int64_t cyc = step(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc, &o,
+                                         unit, merged);
+                o.cycles += cyc;
+                o.stalls += cyc - 1;
             }
         }
     }
+    *out = o;
 }
 
 static void run_pe_any(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
@@ -414,6 +439,45 @@ static void count_outputs(const struct plan *pl, const float *y, struct sg_scnn_
     }
 }
 
+/* Adds the group's partial sums into the layer output and its counts into st;
+ * serial and in PE order, so nothing depends on the thread count. */
+static void merge_group(const struct plan *pl, int gi, double *accs, const struct pe_out *outs,
+                        double *ysum, struct sg_scnn_stats *st) {
+    const struct sg_conv_geom *g = pl->g;
+    const size_t region = (size_t)pl->kc * pl->area;
+    const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
+    int64_t slowest = 0, halo_max = 0;
+    for (int e = 0; e < pl->npe; e++) {
+        const struct pe *t = &pl->pe[e];
+        const struct pe_out *o = &outs[e];
+        double *acc = accs + (size_t)e * region;
+        for (int kk = 0; kk < kcg; kk++)
+            for (int p = t->rp0; p < t->rp1; p++)
+                for (int q = t->rq0; q < t->rq1; q++) {
+                    double *a = &acc[(size_t)kk * pl->area + (size_t)(p - t->rp0) * pl->RW +
+                                     (q - t->rq0)];
+                    ysum[((size_t)(k0 + kk) * g->p + p) * g->q + q] += *a;
+                    *a = 0.0;
+                }
+        slowest = o->cycles > slowest ? o->cycles : slowest;
+        const int64_t halo = t->halo_area * kcg;
+        halo_max = halo > halo_max ? halo : halo_max;
+        st->halo += halo;
+        st->steps += o->steps;
+        st->conflict_stalls += o->stalls;
+        st->products += o->products;
+        st->products_formed += o->formed;
+        st->acc_writes += o->acc;
+        st->acc_reads += o->acc;
+        st->merge_adds += o->merge_adds;
+        st->weight_reads += o->wreads;
+        st->act_reads += o->areads;
+    }
+    for (int e = 0; e < pl->npe; e++) st->idle_pe_cycles += slowest - outs[e].cycles;
+    st->compute_cycles += slowest;
+    st->halo_cycles += halo_max;
+}
+
 enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
                              const float *w, const float *x, float *y, struct sg_scnn_stats *st) {
     memset(st, 0, sizeof *st);
@@ -441,58 +505,30 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     if ((s = plan_acts(&pl, x, st)) != SG_OK || (s = plan_weights(&pl, w, st)) != SG_OK) goto done;
 
     int failed = 0;
-    for (int gi = 0; gi < pl.ngroups; gi++) {
 #pragma omp parallel
-        {
-            struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
-                                 sgi_zalloc((size_t)c->banks, sizeof(uint32_t)), 0, region};
-            if (!sc.stamp || !sc.bank) {
+    {
+        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)c->banks, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)c->banks, sizeof(uint32_t)), 0, region};
+        if (!sc.stamp || !sc.bank_stamp || !sc.bank) {
 #pragma omp atomic write
-                failed = 1;
-            } else {
+            failed = 1;
+        }
+#pragma omp barrier
+        for (int gi = 0; gi < pl.ngroups && !failed; gi++) {
 #pragma omp for schedule(dynamic, 1)
-                for (int e = 0; e < pl.npe; e++)
-                    run_pe_any(&pl, gi, e, accs + (size_t)e * region, &sc, &outs[e]);
-            }
-            free(sc.stamp);
-            free(sc.bank);
+            for (int e = 0; e < pl.npe; e++)
+                run_pe_any(&pl, gi, e, accs + (size_t)e * region, &sc, &outs[e]);
+#pragma omp single
+            merge_group(&pl, gi, accs, outs, ysum, st);
         }
-        if (failed) {
-            s = sgi_error(SG_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        /* serial and in PE order: the sums do not depend on the thread count */
-        const int k0 = gi * pl.kc, kcg = g->k - k0 < pl.kc ? g->k - k0 : pl.kc;
-        int64_t slowest = 0, halo_max = 0;
-        for (int e = 0; e < pl.npe; e++) {
-            const struct pe *t = &pl.pe[e];
-            const struct pe_out *o = &outs[e];
-            double *acc = accs + (size_t)e * region;
-            for (int kk = 0; kk < kcg; kk++)
-                for (int p = t->rp0; p < t->rp1; p++)
-                    for (int q = t->rq0; q < t->rq1; q++) {
-                        double *a = &acc[(size_t)kk * pl.area + (size_t)(p - t->rp0) * pl.RW +
-                                         (q - t->rq0)];
-                        ysum[((size_t)(k0 + kk) * g->p + p) * g->q + q] += *a;
-                        *a = 0.0;
-                    }
-            slowest = o->cycles > slowest ? o->cycles : slowest;
-            const int64_t halo = t->halo_area * kcg;
-            halo_max = halo > halo_max ? halo : halo_max;
-            st->halo += halo;
-            st->steps += o->steps;
-            st->conflict_stalls += o->stalls;
-            st->products += o->products;
-            st->products_formed += o->formed;
-            st->acc_writes += o->acc;
-            st->acc_reads += o->acc;
-            st->merge_adds += o->merge_adds;
-            st->weight_reads += o->wreads;
-            st->act_reads += o->areads;
-        }
-        for (int e = 0; e < pl.npe; e++) st->idle_pe_cycles += slowest - outs[e].cycles;
-        st->compute_cycles += slowest;
-        st->halo_cycles += halo_max;
+        free(sc.stamp);
+        free(sc.bank_stamp);
+        free(sc.bank);
+    }
+    if (failed) {
+        s = sgi_error(SG_ERR_NOMEM, "out of memory");
+        goto done;
     }
     for (size_t i = 0; i < ny; i++) y[i] = (float)ysum[i];
 
