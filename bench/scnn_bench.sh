@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SCNN model speed: all 13 conv layers of VGG-16 at weight density 0.3 (fine) and
+# activation density 0.4, --verify off. Prints seconds and products simulated per
+# second and appends a row to bench/results/scnn.csv. Target: <= 20 s on 2 cores.
+# Usage: bench/scnn_bench.sh [BUILD_DIR] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+threads=${2:-0}
+SG=$PWD/$build/sparsegrain
+[ -x "$SG" ] || { echo "build first: make -j2" >&2; exit 1; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+cmd=(scnn --net vgg16 --granularity fine --weight-density 0.3 --act-density 0.4 --seed 1
+     --threads "$threads" --json)
+load=$(cut -d' ' -f1 /proc/loadavg)
+t0=$(date +%s.%N)
+SG_NO_PROGRESS=1 "$SG" "${cmd[@]}" >"$out"
+t1=$(date +%s.%N)
+read -r products refs <<<"$(node -e '
+const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+console.log(d.total.products, d.total.memory_refs)' "$out")"
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
+rate=$(awk -v p="$products" -v s="$secs" 'BEGIN{printf "%.4g", p / s}')
+echo "VGG-16 conv layers (fine, w 0.3, a 0.4): $secs s, $products products, $rate products/s" \
+     "(memory refs $refs; load average before the run $load)"
+csv=bench/results/scnn.csv
+[ -f "$csv" ] || echo "date,commit,machine,threads,load_before,seconds,products,products_per_s,command" >"$csv"
+machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') x$(nproc)"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ),$commit,\"$machine\",$threads,$load,$secs,$products,$rate,\"sparsegrain ${cmd[*]}\"" >>"$csv"
