@@ -8,11 +8,11 @@
 
 static const struct cli_opt OPTS[] = {
     {"net", 'n', "NAME", "ImageNet shapes: alexnet, vgg16, googlenet, resnet50, densenet121", NULL},
-    {"granularity", 'g', "G", "--net: pruning granularity fine, vector, kernel, filter", "fine"},
-    {"weight-density", 0, "X", "--net: kept fraction of each pruned layer's weights", "0.35"},
+    {"granularity", 'g', "G", "pruning granularity fine, vector, kernel, filter (MODEL: see below)", "fine"},
+    {"weight-density", 0, "X", "kept fraction of each pruned layer's weights", "0.35"},
     {"act-density", 0, "X", "--net: non-zero fraction of each layer's input", "0.4"},
     {"seed", 's', "N", "--net: seed of the synthetic weights and activations", "1"},
-    {"prune-first", 0, NULL, "--net: prune the first layer too (default: dense, dense input)", NULL},
+    {"prune-first", 0, NULL, "prune the first conv layer too (--net: and sparsify its input)", NULL},
     {"layers", 'l', "A,B", "simulate only these layers (names as in the table)", NULL},
     {"fc", 0, NULL, "also simulate fully connected layers (1x1 on a 1x1 plane)", NULL},
     {"data", 'd', "NAME", "MODEL: data set mnist or fashion (default: the model's)", NULL},
@@ -43,6 +43,9 @@ static const char DETAILS[] =
     "real input activations) or --net NAME (the paper's ImageNet layer shapes with random\n"
     "normal weights pruned to --weight-density at --granularity by L1 norm, and random\n"
     "activation positions at --act-density). See docs/scnn-model.md for the model.\n"
+    "With MODEL, --granularity or --weight-density prunes a copy of the model one-shot by\n"
+    "L1 norm before the run (no retraining: accuracy is not matched), so granularities\n"
+    "can be compared with real activations.\n"
     "memory refs = weight + weight index + activation + activation index reads +\n"
     "accumulator reads (incl. drain) and writes + output writes + halo sums (on chip;\n"
     "DRAM is reported separately, in bytes).";
@@ -136,6 +139,13 @@ static void print_json(const struct cli_args *a, const struct sg_scnn_config *c,
         sg_json_key(&j, "model"), sg_json_str(&j, a->pos[0]);
         sg_json_key(&j, "data"), sg_json_str(&j, data_name);
         sg_json_key(&j, "images"), sg_json_int(&j, run->images);
+        const int pr = cli_has(a, "granularity") || cli_has(a, "weight-density");
+        sg_json_key(&j, "pruned_one_shot"), sg_json_bool(&j, pr);
+        if (pr) {
+            sg_json_key(&j, "granularity"), sg_json_str(&j, cli_str(a, "granularity"));
+            sg_json_key(&j, "weight_density"), sg_json_num(&j, cli_num(a, "weight-density", 0, 1));
+            sg_json_key(&j, "prune_first"), sg_json_bool(&j, cli_flag(a, "prune-first"));
+        }
     }
     sg_json_key(&j, "pe"), sg_json_str(&j, cli_fmt("%dx%d", c->pe_rows, c->pe_cols));
     sg_json_key(&j, "mult"), sg_json_str(&j, cli_fmt("%dx%d", c->f, c->i));
@@ -252,8 +262,7 @@ static int run(struct cli_args *a) {
     const int use_net = cli_has(a, "net");
     if (use_net == (a->npos == 1))
         cli_usage_error(a, "give either a MODEL file or --net NAME");
-    static const char *const NET_ONLY[] = {"granularity", "weight-density", "act-density", "seed",
-                                           "prune-first", NULL};
+    static const char *const NET_ONLY[] = {"act-density", "seed", NULL};
     static const char *const MODEL_ONLY[] = {"data", "data-dir", "images", NULL};
     for (const char *const *o = use_net ? MODEL_ONLY : NET_ONLY; *o; o++)
         if (cli_has(a, *o))
@@ -307,11 +316,24 @@ static int run(struct cli_args *a) {
             sg_model_free(m);
             return 1;
         }
-        struct sg_scnn_model_opts o = {(int)cli_int(a, "images", 1, 1 << 20), cli_str(a, "layers"),
-                                       cli_flag(a, "fc"), cli_flag(a, "verify")};
+        struct sg_scnn_model_opts o = {.images = (int)cli_int(a, "images", 1, 1 << 20),
+                                       .layers = cli_str(a, "layers"),
+                                       .include_fc = cli_flag(a, "fc"),
+                                       .verify = cli_flag(a, "verify"),
+                                       .prune = cli_has(a, "granularity") || cli_has(a, "weight-density"),
+                                       .weight_density = cli_num(a, "weight-density", 0, 1),
+                                       .prune_first = cli_flag(a, "prune-first")};
+        int gr = sg_scnn_gran_from_name(cli_str(a, "granularity"));
+        if (gr < 0) cli_usage_error(a, "--granularity must be fine, vector, kernel or filter");
+        o.gran = (enum sg_scnn_gran)gr;
+        if (o.prune_first && !o.prune)
+            cli_usage_error(a, "--prune-first with a MODEL needs --granularity or --weight-density");
         if (o.images > d->n) o.images = (int)d->n;
         st = sg_scnn_run_model(&c, m, d, &o, progress, NULL, &r);
-        what = cli_fmt("%s on %d %s test images (real activations)", a->pos[0], o.images, d->name);
+        what = o.prune ? cli_fmt("%s on %d %s test images, pruned one-shot: %s %g", a->pos[0],
+                                 o.images, d->name, sg_scnn_gran_name(o.gran), o.weight_density)
+                       : cli_fmt("%s on %d %s test images (real activations)", a->pos[0],
+                                 o.images, d->name);
     }
     cli_progress_done();
     int rc = 0;

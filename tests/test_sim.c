@@ -553,8 +553,9 @@ SG_TEST(sim_prune_groups) {
 SG_TEST(sim_run_net_subset) {
     struct sg_scnn_config c;
     sg_scnn_config_default(&c);
-    struct sg_scnn_net_opts o = {"alexnet", SG_SCNN_GRAN_KERNEL, 0.35, 0.4, 1, "conv4,conv5",
-                                 0, 0, 1};
+    struct sg_scnn_net_opts o = {.net = "alexnet", .gran = SG_SCNN_GRAN_KERNEL,
+                                 .weight_density = 0.35, .act_density = 0.4, .seed = 1,
+                                 .layers = "conv4,conv5", .verify = 1};
     struct sg_scnn_run *run;
     CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &run));
     CHECK_EQ_INT(run->n, 2);
@@ -599,7 +600,7 @@ SG_TEST(sim_run_model_mnist) {
     struct sg_scnn_config c;
     sg_scnn_config_default(&c);
     c.accumulate = SG_SCNN_ACC_MERGED;
-    struct sg_scnn_model_opts o = {2, "conv1,conv2,conv5", 0, 1};
+    struct sg_scnn_model_opts o = {.images = 2, .layers = "conv1,conv2,conv5", .verify = 1};
     struct sg_scnn_run *run;
     CHECK_OK(sg_scnn_run_model(&c, m, d, &o, NULL, NULL, &run));
     CHECK_EQ_INT(run->n, 3);
@@ -610,6 +611,22 @@ SG_TEST(sim_run_model_mnist) {
     CHECK_NEAR(run->layers[0].act_density, 1.0, 0.01); /* a normalised image has no zeros */
     CHECK(run->layers[1].act_density < 0.9);           /* after BN + ReLU */
     CHECK_EQ_INT(run->layers[0].st.acts, 2 * 28 * 28);
+    sg_scnn_run_free(run);
+    /* one-shot kernel pruning of a copy: conv1 stays dense, the others at 0.25, the
+     * model itself is untouched */
+    size_t w0, k0;
+    sg_model_count(m, &w0, &k0);
+    o.prune = 1, o.gran = SG_SCNN_GRAN_KERNEL, o.weight_density = 0.25;
+    CHECK_OK(sg_scnn_run_model(&c, m, d, &o, NULL, NULL, &run));
+    CHECK_NEAR(run->layers[0].weight_density, 1.0, 1e-9);
+    CHECK_NEAR(run->layers[1].weight_density, 0.25, 1e-3);
+    CHECK_NEAR(run->layers[2].weight_density, 0.25, 1e-3);
+    for (int i = 0; i < run->n; i++)
+        CHECK_MSG(run->layers[i].max_rel_err <= SG_SCNN_VERIFY_TOL, "%s pruned: err %g",
+                  run->layers[i].name, run->layers[i].max_rel_err);
+    size_t w1, k1;
+    sg_model_count(m, &w1, &k1);
+    CHECK(w1 == w0 && k1 == k0);
     sg_scnn_run_free(run);
     sg_model_free(m);
     sg_dataset_free(d);

@@ -236,10 +236,18 @@ struct sg_scnn_model_opts {
     const char *layers;  /* comma-separated node names to simulate, NULL = all */
     int include_fc;      /* also simulate the FC layers */
     int verify;          /* compare each output with sg_conv2d_ref */
+    /* Optional one-shot pruning of a copy of the model before the run (no
+     * retraining, so accuracy is not matched): every conv layer but the first
+     * (unless prune_first) to weight_density at gran, by L1 norm. */
+    int prune;
+    enum sg_scnn_gran gran;
+    double weight_density;
+    int prune_first;
 };
 /* Runs the images through m (evaluation mode) and simulates every convolution
  * (and FC layer) with its real input activations; counts are summed over images.
- * The post-processing ReLU is applied when a ReLU node reads the layer. */
+ * The post-processing ReLU is applied when a ReLU node reads the layer. m is not
+ * changed (pruning, if asked, works on a copy). */
 enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model *m,
                                  const struct sg_dataset *d, const struct sg_scnn_model_opts *o,
                                  sg_progress_fn progress, void *ctx, struct sg_scnn_run **out);

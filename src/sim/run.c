@@ -199,20 +199,59 @@ static struct sg_conv_geom node_geom(const struct sg_model *m, const struct sg_n
     return g;
 }
 
-enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model *m,
+/* One-shot pruning of a copy: conv weights only (FC stays dense, as in the
+ * paper's granularity study), masks follow the zeros so the copy stays valid. */
+static enum sg_status prune_copy(const struct sg_model *m, const struct sg_scnn_model_opts *o,
+                                 struct sg_model **out) {
+    if ((unsigned)o->gran >= SG_SCNN_GRAN_COUNT || !(o->weight_density >= 0 && o->weight_density <= 1))
+        return sgi_error(SG_ERR_ARG, "pruning: granularity or density out of range");
+    enum sg_status s = sg_model_clone(m, out);
+    if (s != SG_OK) return s;
+    struct sg_model *mm = *out;
+    int first = 1;
+    for (int32_t i = 0; i < mm->n_nodes && s == SG_OK; i++) {
+        const struct sg_node *nd = &mm->nodes[i];
+        if (nd->op != SG_OP_CONV || nd->param[0] < 0) continue;
+        const int skip = first && !o->prune_first;
+        first = 0;
+        if (skip) continue;
+        const struct sg_param *p = &mm->params[nd->param[0]];
+        float *w = sg_param_data(mm, nd->param[0]);
+        uint8_t *mask = sg_param_mask(mm, nd->param[0]);
+        s = sg_scnn_prune_groups(w, p->dims[0], p->dims[1], p->dims[2], p->dims[3], o->gran,
+                                 o->weight_density, NULL);
+        for (size_t j = 0; s == SG_OK && j < p->count; j++) mask[j] = mask[j] && w[j] != 0.0f;
+    }
+    if (s != SG_OK) {
+        sg_model_free(mm);
+        *out = NULL;
+    }
+    return s;
+}
+
+enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model *m_in,
                                  const struct sg_dataset *d, const struct sg_scnn_model_opts *o,
                                  sg_progress_fn progress, void *ctx, struct sg_scnn_run **out) {
     *out = NULL;
     enum sg_status s = sg_scnn_config_check(c);
     if (s != SG_OK) return s;
+    struct sg_model *m = m_in, *pruned = NULL;
+    if (o->prune) {
+        if ((s = prune_copy(m_in, o, &pruned)) != SG_OK) return s;
+        m = pruned;
+    }
     if (!sg_model_runnable(m))
-        return sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph", m->arch);
-    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
-        return sgi_error(SG_ERR_MISMATCH, "data set '%s' has %dx%dx%d images, the model takes %dx%dx%d",
-                         d->name, d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
-    if (o->images < 1 || o->images > d->n)
-        return sgi_error(SG_ERR_ARG, "images: %d asked, the data set has %lld", o->images,
-                         (long long)d->n);
+        s = sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph", m->arch);
+    else if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
+        s = sgi_error(SG_ERR_MISMATCH, "data set '%s' has %dx%dx%d images, the model takes %dx%dx%d",
+                      d->name, d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
+    else if (o->images < 1 || o->images > d->n)
+        s = sgi_error(SG_ERR_ARG, "images: %d asked, the data set has %lld", o->images,
+                      (long long)d->n);
+    if (s != SG_OK) {
+        sg_model_free(pruned);
+        return s;
+    }
     const int32_t nn = m->n_nodes;
     int32_t *sel = sgi_alloc((size_t)nn + 1, sizeof *sel);
     const char **names = sgi_alloc((size_t)nn + 1, sizeof *names);
@@ -286,6 +325,7 @@ enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model
     }
 done:
     sg_exec_free(e);
+    sg_model_free(pruned);
     free(sel), free(names), free(xb), free(yb), free(idx), free(xin);
     if (s == SG_OK) *out = run;
     else sg_scnn_run_free(run);

@@ -100,4 +100,12 @@ check_json "$tmp/m.json" 2 verified
 [ "$(field "$tmp/m.json" config.images)" = 4 ] || fail "images"
 $SG scnn "$tmp/m.sgm" --data mnist --images 2 --fc --accumulate merged >"$tmp/m.txt"
 grep -q '^fc1 ' "$tmp/m.txt" || fail "--fc did not simulate fc1"
+# one-shot pruning of a copy: conv1 stays dense, conv2 at the asked density
+$SG scnn "$tmp/m.sgm" --data mnist --images 2 --granularity kernel --weight-density 0.3 --verify \
+    --json >"$tmp/mp.json"
+check_json "$tmp/mp.json" 2 verified
+node -e "process.exit(Math.abs($(field "$tmp/mp.json" layers.1.weight_density) - 0.3) < 1e-3 &&
+                      $(field "$tmp/mp.json" layers.0.weight_density) == 1 ? 0 : 1)" ||
+    fail "one-shot pruning densities"
+expect_rc 2 "$SG" scnn "$tmp/m.sgm" --data mnist --act-density 0.5
 echo ok
