@@ -309,7 +309,7 @@ struct avec {
 static inline __attribute__((always_inline)) int64_t
 step(const struct plan *pl, const struct pe *t, const struct avec *A, const struct wt *wv,
      int nw, double *restrict acc, struct scratch *sc, struct pe_out *o, const int unit,
-     const int merged) {
+     const int merged, const int full4) {
     const uint32_t P = (uint32_t)pl->g->p, Q = (uint32_t)pl->g->q;
     const int sh = pl->g->sh, sw = pl->g->sw, RW = pl->RW, rp0 = t->rp0, rq0 = t->rq0;
     const uint16_t *restrict bank_of = pl->bank_of;
@@ -320,7 +320,10 @@ step(const struct plan *pl, const struct pe *t, const struct avec *A, const stru
         memset(bst, 0, (size_t)pl->c->banks * sizeof *bst);
         id = sc->step = 1;
     }
-    const int na = A->n;
+    /* full4: a full 4 x 4 step (the default array), constant trip counts that the
+     * compiler unrolls, so the loop branches cannot be mispredicted */
+    const int na = full4 ? 4 : A->n;
+    if (full4) nw = 4;
     uint32_t maxload = 0;
     int64_t valid = 0, distinct = 0;
     for (int j = 0; j < nw; j++) {
@@ -341,13 +344,14 @@ step(const struct plan *pl, const struct pe *t, const struct avec *A, const stru
             }
             acc[addr] += A->v[i] * w;
             valid++;
-            if (merged) {
-                if (stamp[addr] == id) continue;
+            uint32_t fresh = 1; /* a new access to the banks */
+            if (merged) {       /* masks, not branches: repeats are data */
+                fresh = stamp[addr] != id;
                 stamp[addr] = id;
-                distinct++;
+                distinct += fresh;
             }
             const uint32_t b = bank_of[addr];
-            const uint32_t l = bst[b] == id ? bcnt[b] + 1 : 1;
+            const uint32_t l = (bcnt[b] & -(uint32_t)(bst[b] == id)) + fresh;
             bst[b] = id;
             bcnt[b] = l;
             maxload = l > maxload ? l : maxload;
@@ -389,9 +393,13 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
                 A.base[i] = a[ai + i].base;
                 A.v[i] = a[ai + i].v;
             }
+            const int full_a = A.n == 4 && pl->c->f == 4;
             for (int v = 0; v < nv; v++) {
-                const int64_t cyc = step(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc, &o,
-                                         unit, merged);
+                const int nw = vs[v + 1] - vs[v];
+                const int64_t cyc =
+                    full_a && nw == 4
+                        ? step(pl, t, &A, w + vs[v], nw, acc, sc, &o, unit, merged, 1)
+                        : step(pl, t, &A, w + vs[v], nw, acc, sc, &o, unit, merged, 0);
                 o.cycles += cyc;
                 o.stalls += cyc - 1;
             }
