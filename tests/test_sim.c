@@ -352,7 +352,9 @@ SG_TEST(sim_fc_as_1x1) {
     CHECK_EQ_INT(st.idle_pe_cycles, 63 * st.compute_cycles);
 }
 
-/* The same layer on 1 and 2 threads: identical counts and identical output bits. */
+/* The same layer on 1 and 2 threads: identical counts and identical output bits.
+ * With Kc = 3 the layer has 6 groups: one thread runs it group by group, two
+ * threads PE by PE (fewer than 4 groups per thread), so both paths are compared. */
 SG_TEST(sim_thread_count_invariant) {
     struct sg_conv_geom g = {1, 8, 20, 20, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
     CHECK_OK(sg_conv_geom_finish(&g));
@@ -362,16 +364,23 @@ SG_TEST(sim_thread_count_invariant) {
     sg_rng_seed(&r, 11);
     fill_sparse(&r, w, nw, 0.4, 0);
     fill_sparse(&r, x, nx, 0.5, 1);
-    struct sg_scnn_config c;
-    sg_scnn_config_default(&c);
-    c.accumulate = SG_SCNN_ACC_MERGED;
-    struct sg_scnn_stats a, b;
-    sg_set_threads(1);
-    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y1, &a));
-    sg_set_threads(2);
-    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y2, &b));
-    check_same(&a, &b, "threads");
-    CHECK(memcmp(y1, y2, ny * 4) == 0);
+    for (int kc = 0; kc <= 3; kc += 3)
+        for (int acc = 0; acc < SG_SCNN_ACC_COUNT; acc++) {
+            struct sg_scnn_config c;
+            sg_scnn_config_default(&c);
+            c.accumulate = (enum sg_scnn_accum)acc;
+            c.kc = kc;
+            struct sg_scnn_stats a, b, ref;
+            sg_set_threads(1);
+            CHECK_OK(sg_scnn_layer(&c, &g, w, x, y1, &a));
+            sg_set_threads(2);
+            CHECK_OK(sg_scnn_layer(&c, &g, w, x, y2, &b));
+            check_same(&a, &b, "threads");
+            CHECK(memcmp(y1, y2, ny * 4) == 0);
+            CHECK_EQ_INT(a.groups, kc ? 6 : 1);
+            CHECK_OK(sg_scnn_layer_ref(&c, &g, w, x, y2, &ref));
+            check_same(&a, &ref, "reference");
+        }
     free(w), free(x), free(y1), free(y2);
 }
 

@@ -447,28 +447,32 @@ static void count_outputs(const struct plan *pl, const float *y, struct sg_scnn_
     }
 }
 
-/* Adds the group's partial sums into the layer output and its counts into st;
- * serial and in PE order, so nothing depends on the thread count. */
-static void merge_group(const struct plan *pl, int gi, double *accs, const struct pe_out *outs,
-                        double *ysum, struct sg_scnn_stats *st) {
+/* Adds a PE's partial sums of group gi into the layer output and clears them.
+ * Callers go through the PEs of a group in order, so the sums do not depend on
+ * the thread count; different groups write different output channels. */
+static void fold_pe(const struct plan *pl, int gi, int e, double *acc, double *ysum) {
     const struct sg_conv_geom *g = pl->g;
-    const size_t region = (size_t)pl->kc * pl->area;
+    const struct pe *t = &pl->pe[e];
+    const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
+    for (int kk = 0; kk < kcg; kk++)
+        for (int p = t->rp0; p < t->rp1; p++)
+            for (int q = t->rq0; q < t->rq1; q++) {
+                double *a = &acc[(size_t)kk * pl->area + (size_t)(p - t->rp0) * pl->RW + (q - t->rq0)];
+                ysum[((size_t)(k0 + kk) * g->p + p) * g->q + q] += *a;
+                *a = 0.0;
+            }
+}
+
+/* The counts of group gi from its PEs' results. */
+static void group_stats(const struct plan *pl, int gi, const struct pe_out *outs,
+                        struct sg_scnn_stats *st) {
+    const struct sg_conv_geom *g = pl->g;
     const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
     int64_t slowest = 0, halo_max = 0;
     for (int e = 0; e < pl->npe; e++) {
-        const struct pe *t = &pl->pe[e];
         const struct pe_out *o = &outs[e];
-        double *acc = accs + (size_t)e * region;
-        for (int kk = 0; kk < kcg; kk++)
-            for (int p = t->rp0; p < t->rp1; p++)
-                for (int q = t->rq0; q < t->rq1; q++) {
-                    double *a = &acc[(size_t)kk * pl->area + (size_t)(p - t->rp0) * pl->RW +
-                                     (q - t->rq0)];
-                    ysum[((size_t)(k0 + kk) * g->p + p) * g->q + q] += *a;
-                    *a = 0.0;
-                }
         slowest = o->cycles > slowest ? o->cycles : slowest;
-        const int64_t halo = t->halo_area * kcg;
+        const int64_t halo = pl->pe[e].halo_area * kcg;
         halo_max = halo > halo_max ? halo : halo_max;
         st->halo += halo;
         st->steps += o->steps;
@@ -486,6 +490,67 @@ static void merge_group(const struct plan *pl, int gi, double *accs, const struc
     st->halo_cycles += halo_max;
 }
 
+/* Many groups: one task per group (its PEs in order); no barrier between groups,
+ * which matters when the machine is shared and a waiting thread loses its core. */
+static int run_by_group(const struct plan *pl, size_t region, double *ysum,
+                        struct sg_scnn_stats *gst) {
+    int failed = 0;
+#pragma omp parallel
+    {
+        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)), 0, region};
+        double *acc = sgi_zalloc(region, sizeof *acc);
+        struct pe_out *outs = sgi_zalloc((size_t)pl->npe, sizeof *outs);
+        const int ok = sc.stamp && sc.bank_stamp && sc.bank && acc && outs;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int gi = 0; gi < pl->ngroups; gi++) {
+            if (!ok) continue;
+            for (int e = 0; e < pl->npe; e++) {
+                run_pe_any(pl, gi, e, acc, &sc, &outs[e]);
+                fold_pe(pl, gi, e, acc, ysum);
+            }
+            group_stats(pl, gi, outs, &gst[gi]);
+        }
+        free(sc.stamp), free(sc.bank_stamp), free(sc.bank), free(acc), free(outs);
+    }
+    return failed;
+}
+
+/* Few groups: the PEs of each group in parallel, then a serial fold in PE order. */
+static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct pe_out *outs,
+                     double *ysum, struct sg_scnn_stats *gst) {
+    int failed = 0;
+#pragma omp parallel
+    {
+        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)), 0, region};
+        if (!sc.stamp || !sc.bank_stamp || !sc.bank) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        for (int gi = 0; gi < pl->ngroups && !failed; gi++) {
+#pragma omp for schedule(dynamic, 1)
+            for (int e = 0; e < pl->npe; e++)
+                run_pe_any(pl, gi, e, accs + (size_t)e * region, &sc, &outs[e]);
+#pragma omp single
+            {
+                for (int e = 0; e < pl->npe; e++)
+                    fold_pe(pl, gi, e, accs + (size_t)e * region, ysum);
+                group_stats(pl, gi, outs, &gst[gi]);
+            }
+        }
+        free(sc.stamp), free(sc.bank_stamp), free(sc.bank);
+    }
+    return failed;
+}
+
 enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
                              const float *w, const float *x, float *y, struct sg_scnn_stats *st) {
     memset(st, 0, sizeof *st);
@@ -495,6 +560,7 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     double *ysum = NULL, *accs = NULL;
     float *yown = NULL;
     struct pe_out *outs = NULL;
+    struct sg_scnn_stats *gst = NULL;
     if ((s = plan_tiles(&pl)) != SG_OK || (s = choose_kc(c, g, pl.RH, pl.RW, &pl.kc)) != SG_OK)
         goto done;
     pl.area = pl.RH * pl.RW;
@@ -512,32 +578,20 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     for (size_t i = 0; i < region; i++) pl.bank_of[i] = (uint16_t)(i % (size_t)c->banks);
     if ((s = plan_acts(&pl, x, st)) != SG_OK || (s = plan_weights(&pl, w, st)) != SG_OK) goto done;
 
-    int failed = 0;
-#pragma omp parallel
-    {
-        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
-                             sgi_zalloc((size_t)c->banks, sizeof(uint32_t)),
-                             sgi_zalloc((size_t)c->banks, sizeof(uint32_t)), 0, region};
-        if (!sc.stamp || !sc.bank_stamp || !sc.bank) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp barrier
-        for (int gi = 0; gi < pl.ngroups && !failed; gi++) {
-#pragma omp for schedule(dynamic, 1)
-            for (int e = 0; e < pl.npe; e++)
-                run_pe_any(&pl, gi, e, accs + (size_t)e * region, &sc, &outs[e]);
-#pragma omp single
-            merge_group(&pl, gi, accs, outs, ysum, st);
-        }
-        free(sc.stamp);
-        free(sc.bank_stamp);
-        free(sc.bank);
+    /* per-group counts, summed in group order below */
+    gst = sgi_zalloc((size_t)pl.ngroups, sizeof *gst);
+    if (!gst) {
+        s = SG_ERR_NOMEM;
+        goto done;
     }
+    const int failed = pl.ngroups >= 4 * sg_get_threads()
+                           ? run_by_group(&pl, region, ysum, gst)
+                           : run_by_pe(&pl, region, accs, outs, ysum, gst);
     if (failed) {
         s = sgi_error(SG_ERR_NOMEM, "out of memory");
         goto done;
     }
+    for (int gi = 0; gi < pl.ngroups; gi++) sg_scnn_stats_add(st, &gst[gi]);
     for (size_t i = 0; i < ny; i++) y[i] = (float)ysum[i];
 
     st->kc = pl.kc;
@@ -555,6 +609,6 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     sg_scnn_energy_of(c, st);
 done:
     plan_free(&pl);
-    free(ysum), free(accs), free(outs), free(yown);
+    free(ysum), free(accs), free(outs), free(yown), free(gst);
     return s;
 }
