@@ -14,18 +14,21 @@ trap 'rm -f "$out"' EXIT
 cmd=(scnn --net vgg16 --granularity fine --weight-density 0.3 --act-density 0.4 --seed 1
      --threads "$threads" --json)
 load=$(cut -d' ' -f1 /proc/loadavg)
-t0=$(date +%s.%N)
-SG_NO_PROGRESS=1 "$SG" "${cmd[@]}" >"$out"
-t1=$(date +%s.%N)
+# wall time depends on what else runs on the machine; CPU time (user + sys) much less
+TIMEFORMAT='%R %U %S'
+{ time SG_NO_PROGRESS=1 "$SG" "${cmd[@]}" >"$out"; } 2>"$out.time"
+read -r wall user sys <"$out.time"
+rm -f "$out.time"
 read -r products refs <<<"$(node -e '
 const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 console.log(d.total.products, d.total.memory_refs)' "$out")"
-secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
+secs=$wall
+cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u + s}')
 rate=$(awk -v p="$products" -v s="$secs" 'BEGIN{printf "%.4g", p / s}')
-echo "VGG-16 conv layers (fine, w 0.3, a 0.4): $secs s, $products products, $rate products/s" \
-     "(memory refs $refs; load average before the run $load)"
+echo "VGG-16 conv layers (fine, w 0.3, a 0.4): $secs s wall, $cpu s CPU, $products products," \
+     "$rate products/s (memory refs $refs; load average before the run $load)"
 csv=bench/results/scnn.csv
-[ -f "$csv" ] || echo "date,commit,machine,threads,load_before,seconds,products,products_per_s,command" >"$csv"
+[ -f "$csv" ] || echo "date,commit,machine,threads,load_before,seconds,products,products_per_s,command,cpu_seconds" >"$csv"
 machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') x$(nproc)"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ),$commit,\"$machine\",$threads,$load,$secs,$products,$rate,\"sparsegrain ${cmd[*]}\"" >>"$csv"
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ),$commit,\"$machine\",$threads,$load,$secs,$products,$rate,\"sparsegrain ${cmd[*]}\",$cpu" >>"$csv"
