@@ -49,12 +49,15 @@ grep -q '^conv4 ' "$tmp/t.txt" || fail "no conv4 row"
 grep -q '^total ' "$tmp/t.txt" || fail "no total row"
 
 # 2. --json, verified, both accumulation modes and fetch orders on two layers
+# (--verify runs a naive reference convolution: two of the four runs are enough)
 for acc in product merged; do
     for fetch in stream aligned; do
+        v=""
+        [ "$acc-$fetch" = product-stream ] || [ "$acc-$fetch" = merged-aligned ] && v=--verify
         $SG scnn --net alexnet --layers conv4,conv5 --granularity vector --accumulate $acc \
-            --fetch $fetch --weight-density 0.35 --act-density 0.4 --verify --json \
+            --fetch $fetch --weight-density 0.35 --act-density 0.4 $v --json \
             >"$tmp/$acc-$fetch.json"
-        check_json "$tmp/$acc-$fetch.json" 2 verified
+        check_json "$tmp/$acc-$fetch.json" 2 ${v:+verified}
     done
 done
 p=$(field "$tmp/product-stream.json" total.products)
