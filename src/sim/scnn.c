@@ -8,8 +8,10 @@
  * col and bank = address mod A. Weights of each (channel group, input channel)
  * are one compressed stream in (k, r, s) order, cut into vectors of F non-zeros;
  * each PE's activations of a channel are one stream in row-major tile order, cut
- * into vectors of I. Then, per group (serially) and per PE (in parallel), the
- * loop nest of the paper: input channel > activation vector > weight vector.
+ * into vectors of I. Then, per group and per PE, the loop nest of the paper:
+ * input channel > activation vector > weight vector. Threads take whole groups
+ * when there are many, else the PEs of one group; sums are folded in PE order
+ * either way, so results do not depend on the thread count.
  * docs/scnn-model.md defines every count; src/sim/ref.c recomputes them slowly. */
 #include "sim/simi.h"
 
