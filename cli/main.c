@@ -8,7 +8,7 @@
 extern const struct cli_cmd cmd_study, cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats,
     cmd_sensitivity;
 extern const struct cli_cmd cmd_quantize, cmd_storage, cmd_encode, cmd_decode, cmd_export,
-    cmd_import;
+    cmd_import, cmd_scnn;
 
 static const struct cli_cmd *const COMMANDS[] = {
     &cmd_study,
@@ -22,6 +22,7 @@ static const struct cli_cmd *const COMMANDS[] = {
     &cmd_storage,
     &cmd_encode,
     &cmd_decode,
+    &cmd_scnn,
     &cmd_export,
     &cmd_import,
     NULL,
