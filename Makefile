@@ -34,8 +34,8 @@ BIN  := $(BUILD)/sparsegrain
 TBIN := $(BUILD)/sg_tests
 
 .PHONY: all test unit deps study bench check-asan fuzz clean tools
-tools: $(TOOLS)
 all: $(BIN) $(TOOLS)
+tools: $(TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

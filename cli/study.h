@@ -21,6 +21,8 @@ struct study {
     int retrain_epochs, baseline_epochs, seeds, jobs, threads;
     double tol; /* fraction */
     int control_reinit;
+    int scnn_images;     /* test images through the SCNN model (0 = no SCNN stage) */
+    double scnn_density; /* matched-density comparison: the grid point nearest this */
     float lr_base, lr_retrain;
     struct sg_train_cfg tc; /* batch, momentum, decay, augmentation, max images */
     struct sg_prune_cfg pc; /* criterion, scope; granularity set per chain */
@@ -45,8 +47,9 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
 /* Path of a study file (into a static ring buffer). */
 const char *study_path(const struct study *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Storage in every format (storage.csv) and accuracy after quantising to each of
- * qbits (quantize.csv) of every granularity's no-loss model. */
+/* Storage in every format (storage.csv), accuracy after quantising to each of
+ * qbits (quantize.csv) and SCNN memory references on real activations (scnn.csv)
+ * of every granularity's no-loss model; SCNN also at a matched density. */
 int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq);
 /* Loads points.jsonl (dropping a damaged last line for good). */
 int study_load_points(const struct study *st, struct sg_points *pts);

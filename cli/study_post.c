@@ -30,11 +30,72 @@ struct vcase {
 /* float32 as trained; Deep Compression's codebooks (8 bits conv) */
 static const struct vcase VALUES[] = {{"f32", SG_VALUES_F32, 32}, {"codebook8", SG_VALUES_CODEBOOK, 8}};
 
+/* The point of (granularity, seed) whose target is closest to density d. */
+static const struct sg_point *point_near(const struct sg_points *pts, const char *gran, int seed,
+                                         double d) {
+    const struct sg_point *best = NULL;
+    for (int i = 0; i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
+        if (!best || fabs(p->target - d) < fabs(best->target - d)) best = p;
+    }
+    return best;
+}
+
+struct scnn_mode {
+    enum sg_scnn_accum acc;
+    enum sg_scnn_fetch fetch;
+};
+static const struct scnn_mode MODES[] = {{SG_SCNN_ACC_PRODUCT, SG_SCNN_FETCH_STREAM},
+                                         {SG_SCNN_ACC_MERGED, SG_SCNN_FETCH_STREAM},
+                                         {SG_SCNN_ACC_MERGED, SG_SCNN_FETCH_ALIGNED}};
+
+/* SCNN on real activations of the test images, both accumulation modes. */
+static int scnn_rows(const struct study *st, FILE *f, const struct sg_point *p, const char *match) {
+    struct sg_model *m = NULL;
+    if (cli_load_model(study_path(st, "%s", p->file), &m)) return 1;
+    int rc = 0;
+    for (size_t k = 0; k < sizeof MODES / sizeof MODES[0] && !rc; k++) {
+        struct sg_scnn_config c;
+        sg_scnn_config_default(&c);
+        c.accumulate = MODES[k].acc;
+        c.fetch = MODES[k].fetch;
+        struct sg_scnn_model_opts o;
+        memset(&o, 0, sizeof o);
+        o.images = st->scnn_images;
+        struct sg_scnn_run *run = NULL;
+        enum sg_status s = sg_scnn_run_model(&c, m, st->test, &o, NULL, NULL, &run);
+        if (s != SG_OK) {
+            rc = cli_fail_status(s);
+            break;
+        }
+        const struct sg_scnn_stats *t = &run->total;
+        fprintf(f, "%s,%s,%d,%.6f,%.6f,%s,%s,%d,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,"
+                   "%lld,%lld,%.6g\n",
+                p->gran, match, p->seed, p->density, p->top1, sg_scnn_accum_name(c.accumulate),
+                sg_scnn_fetch_name(c.fetch), run->images, (long long)t->cycles,
+                (long long)t->products, (long long)t->weight_reads, (long long)t->weight_index_reads,
+                (long long)t->act_reads, (long long)t->act_index_reads, (long long)t->acc_reads,
+                (long long)t->acc_writes, (long long)t->out_writes, (long long)t->halo,
+                (long long)(sg_scnn_dram_bits(t) / 8), (long long)sg_scnn_memory_refs(t),
+                t->energy.total);
+        sg_scnn_run_free(run);
+    }
+    sg_model_free(m);
+    return rc;
+}
+
 int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq) {
     char *csv = NULL, *qcsv = NULL;
     size_t len = 0, qlen = 0;
-    FILE *f = open_memstream(&csv, &len), *q = open_memstream(&qcsv, &qlen);
-    if (!f || !q) return cli_fail("out of memory");
+    char *scsv = NULL;
+    size_t slen = 0;
+    FILE *f = open_memstream(&csv, &len), *q = open_memstream(&qcsv, &qlen),
+         *sc = open_memstream(&scsv, &slen);
+    if (!f || !q || !sc) return cli_fail("out of memory");
+    fprintf(sc, "granularity,match,seed,density,top1,accumulate,fetch,images,cycles,products,"
+                "weight,weight_index,act,act_index,acc_read,acc_write,out_write,halo,dram_bytes,"
+                "memory_refs,energy_pj\n");
     fprintf(f, "granularity,seed,density,top1,format,values,weights,kept,value_bits,index_bits,"
                "filler_bits,meta_bits,bytes,ratio\n");
     fprintf(q, "granularity,seed,density,bits,top1,top1_unquantized,drop_pp\n");
@@ -104,9 +165,20 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
                 sg_model_free(qm);
             }
             sg_model_free(m);
+            /* SCNN: at matched accuracy (the no-loss model) and matched density */
+            if (st->scnn_images > 0) {
+                cli_progress_note("SCNN model: %s s%d", p->gran, seed);
+                const struct sg_point *md = point_near(pts, st->grans[g], seed, st->scnn_density);
+                rc = scnn_rows(st, sc, p, "accuracy") || (md && scnn_rows(st, sc, md, "density"));
+            }
         }
     fclose(f);
     fclose(q);
+    fclose(sc);
+    if (!rc && st->scnn_images > 0 &&
+        sg_file_write_atomic(study_path(st, "scnn.csv"), scsv, slen) != SG_OK)
+        rc = cli_fail_status(SG_ERR_IO);
+    free(scsv);
     cli_progress_done();
     if (!rc && sg_file_write_atomic(study_path(st, "storage.csv"), csv, len) != SG_OK)
         rc = cli_fail_status(SG_ERR_IO);
