@@ -5,11 +5,11 @@
 #include "cli.h"
 
 extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats, cmd_sensitivity,
-    cmd_study;
+    cmd_study, cmd_report, cmd_draw;
 
 static const struct cli_cmd *const COMMANDS[] = {
     &cmd_train, &cmd_eval, &cmd_info, &cmd_study, &cmd_prune, &cmd_stats, &cmd_sensitivity,
-    NULL,
+    &cmd_report, &cmd_draw, NULL,
 };
 
 static void usage(FILE *f) {
