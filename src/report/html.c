@@ -669,9 +669,11 @@ static enum sg_status csv_charts(struct ctx *c, const struct sg_csv *t, const st
             free(vals), vals = NULL;
             if (st != SG_OK) goto out;
             char cap[512];
-            snprintf(cap, sizeof cap, "%s per row of %s%s%s, split into the table's columns %s...%s (%d).",
-                     v->stack_title, v->id, nf ? ", " : "", key, v->stack_prefix ? v->stack_prefix : "",
-                     v->stack_suffix ? v->stack_suffix : "", ns);
+            snprintf(cap, sizeof cap, "%s for each row of %s.csv%s%s%s: one segment per column %s %s%s, the "
+                                      "total at the end of each bar.",
+                     v->stack_title, v->id, nf ? " (" : "", key, nf ? ")" : "",
+                     v->stack_prefix ? "starting with" : "ending in", v->stack_prefix ? v->stack_prefix : "",
+                     v->stack_suffix ? v->stack_suffix : "");
             figure_close(c, cap);
             chart++;
         }
@@ -727,8 +729,8 @@ static enum sg_status csv_charts(struct ctx *c, const struct sg_csv *t, const st
             free(vals), vals = NULL;
             if (st != SG_OK) goto out;
             char cap[512];
-            snprintf(cap, sizeof cap, "%s: column %s by %s%s%s%s%s.", gr->title, gr->value, gr->cat,
-                     cs >= 0 ? " and " : "", cs >= 0 ? gr->series : "", nf ? "; " : "", key);
+            snprintf(cap, sizeof cap, "Column %s of %s.csv by %s%s%s%s%s%s.", gr->value, v->id, gr->cat,
+                     cs >= 0 ? " and " : "", cs >= 0 ? gr->series : "", nf ? " (" : "", key, nf ? ")" : "");
             figure_close(c, cap);
             chart++;
         }
@@ -797,7 +799,7 @@ static const struct csv_view STORAGE_VIEW = {
              "metadata bits, measured from the encoded bytes, and the compression ratio against dense float32. "
              "Coarse groups need one index per group (index saving), which is the paper's second finding.",
     .label_cols = {"granularity", "format"},
-    .facet_cols = {"match", "value_coding", "values"},
+    .facet_cols = {"match", "value_coding"},
     .stack_suffix = "_bits",
     .stack_exclude = {"total_bits", "dense_bits", "index_bits_per_entry", "b_i"},
     .stack_title = "Stored bits by kind",

@@ -342,17 +342,20 @@ enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart 
     const int n_leg = c->n_series + c->n_ref;
     if (n_leg) legend_w += 40;
     legend_w = fmin(legend_w, W * 0.4);
+    int Hh = H;
+    const double top0 = c->title && *c->title ? 38 : 14;
+    if (!c->height && top0 + 8 + 22.0 * n_leg + 8 > Hh) Hh = (int)(top0 + 16 + 22.0 * n_leg); /* legend fits */
     struct map m;
     m.x0 = 14 + (c->y_label ? 20 : 0) + ytw + 8;
     m.x1 = W - 16 - (n_leg ? legend_w + 14 : 0);
-    m.y0 = c->title && *c->title ? 38 : 14;
-    m.y1 = H - 22 - (c->x_label ? 22 : 0);
+    m.y0 = top0;
+    m.y1 = Hh - 22 - (c->x_label ? 22 : 0);
     m.pad_x = 12, m.pad_y = 8;
     m.tx = &tx, m.ty = &ty;
     if (m.x1 - m.x0 < 80 || m.y1 - m.y0 < 60)
         return sgi_error(SG_ERR_ARG, "line chart: %dx%d leaves no room for the plot", W, H);
 
-    svg_open(b, id, c->title, W, H);
+    svg_open(b, id, c->title, W, Hh);
     sgi_buf_printf(b, "<defs><clipPath id=\"%s-clip\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                       "height=\"%.1f\"/></clipPath></defs>\n",
                    id, m.x0, m.y0, m.x1 - m.x0, m.y1 - m.y0);
@@ -387,7 +390,7 @@ enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart 
     }
     if (c->x_label) {
         sgi_buf_printf(b, "<text class=\"axis-label\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">",
-                       (m.x0 + m.x1) / 2, H - 10);
+                       (m.x0 + m.x1) / 2, Hh - 10);
         sgi_xml_text(b, c->x_label);
         sgi_buf_printf(b, "</text>\n");
     }
@@ -573,13 +576,19 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
         m.y1 = H - 28 - (c->value_label ? 20 : 0);
         slot = (m.y1 - m.y0) / c->n_cats;
     } else {
-        H = c->height ? c->height : 400;
+        H = c->height ? c->height : 360;
         m.x0 = 14 + (c->value_label ? 20 : 0) + vtw + 8;
         m.x1 = W - 16 - (legend ? legend_w + 14 : 0);
         slot = (m.x1 - m.x0) / c->n_cats;
         if (cat_w > slot * 0.95) rot = 35; /* slanted labels when they would collide */
         m.y0 = top;
         m.y1 = H - 26 - (c->cat_label ? 20 : 0) - (rot ? fmin(cat_w, 200) * sin(rot * M_PI / 180) : 0);
+    }
+    if (legend && !c->height && top + 8 + 22.0 * c->n_series + 8 > m.y1) { /* room for the legend */
+        const double grow = top + 16 + 22.0 * c->n_series - m.y1;
+        H += (int)ceil(grow);
+        m.y1 += grow;
+        if (c->horizontal) slot = (m.y1 - m.y0) / c->n_cats;
     }
     if (W < 240 || W > 8000 || H < 120 || H > 30000 || m.x1 - m.x0 < 60 || m.y1 - m.y0 < 40)
         return sgi_error(SG_ERR_ARG, "bar chart: %dx%d pixels leave no room for %d bars", W, H, c->n_cats);
@@ -664,8 +673,10 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
     }
     sgi_buf_printf(b, "</g>\n");
     /* bars, one group per series */
-    const double group = slot * (c->horizontal ? 0.8 : 0.76);
-    const double thick = c->stacked ? fmin(group, c->horizontal ? 26 : 72) : group / per_cat;
+    /* bars no thicker than 26 (horizontal) or 56 px (vertical): a few wide slabs read as boxes */
+    const double tmax = c->horizontal ? 26 : 56;
+    const double thick = fmin(c->stacked ? slot * 0.8 : slot * (c->horizontal ? 0.8 : 0.76) / per_cat, tmax);
+    const double group = thick * per_cat;
     for (int s = 0; s < c->n_series; s++) {
         const char *col = sg_palette(c->colors ? c->colors[s] : s);
         sgi_buf_printf(b, "<g class=\"series\" data-series=\"%d\" fill=\"%s\"><title>", s, col);
@@ -703,7 +714,7 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
             double sum = 0;
             for (int s = 0; s < c->n_series; s++) sum += bar_val(c, k, s);
             char num[48];
-            sgi_fmt_num(num, sizeof num, sum, 4);
+            sgi_fmt_num(num, sizeof num, sum, 3);
             const double mid = (c->horizontal ? m.y0 : m.x0) + slot * (k + 0.5);
             if (c->horizontal)
                 sgi_buf_printf(b, "<text class=\"value\" x=\"%.1f\" y=\"%.1f\">%s</text>\n", VPOS(sum) + 5, mid + 4,
