@@ -53,6 +53,7 @@ unit: $(BIN) $(TBIN)
 
 study: deps $(BIN)
 	$(BIN) study --model lenet5 --data mnist -o study
+	$(BIN) report study
 
 bench: deps $(BIN)
 	@bash bench/run.sh $(BUILD)
