@@ -414,8 +414,7 @@ static enum sg_status section_noloss(struct ctx *c) {
         td_num(b, "no_loss_density_vs_dense_same_epochs", fmt6(e, sizeof e, r->fair_mean), s);
         sgi_buf_printf(b, "<td class=\"note\">");
         if (r->never_met) txt(b, "never met: no pruned point reached the tolerance, so 1 (dense) is shown");
-        else if (r->never_lost) txt(b, "never lost accuracy on this grid: the true no-loss density is lower "
-                                       "(extend the grid)");
+        else if (r->never_lost) txt(b, "never lost accuracy on this grid: the true value is lower");
         sgi_buf_printf(b, "</td></tr>\n");
     }
     sgi_buf_printf(b, "</tbody>\n</table>\n");
@@ -424,17 +423,19 @@ static enum sg_status section_noloss(struct ctx *c) {
     } else {
         /* the same numbers as bars: one colour per granularity, as in the curves */
         const char **cats = calloc((size_t)shown, sizeof *cats);
+        char(*names)[80] = calloc((size_t)shown, sizeof *names);
         double *v = calloc((size_t)shown * (size_t)shown, sizeof *v);
         int *cols = calloc((size_t)shown, sizeof *cols);
-        if (!cats || !v || !cols) {
-            free(cats), free(v), free(cols);
+        if (!cats || !v || !cols || !names) {
+            free(cats), free(v), free(cols), free(names);
             return sgi_error(SG_ERR_NOMEM, "out of memory");
         }
         int k = 0;
         for (int i = 0; i < shown * shown; i++) v[i] = NAN;
         for (int i = 0; i < c->n_nl; i++) {
             if (!c->nl[i].seeds) continue;
-            cats[k] = c->nl[i].gran;
+            cats[k] = c->nl[i].never_lost ? names[k] : c->nl[i].gran;
+            if (c->nl[i].never_lost) snprintf(names[k], sizeof names[k], "%s (never lost)", c->nl[i].gran);
             cols[k] = gran_index(c, c->nl[i].gran);
             v[(size_t)k * shown + k] = c->nl[i].mean;
             k++;
@@ -445,7 +446,7 @@ static enum sg_status section_noloss(struct ctx *c) {
                                   .v = v, .totals = 1, .width = 760, .no_legend = 1};
         figure_open(c, "noloss-bars");
         enum sg_status st = sgi_svg_bar_chart(b, &bc);
-        free(cats), free(v), free(cols);
+        free(cats), free(v), free(cols), free(names);
         if (st != SG_OK) return st;
         figure_close(c, "The no-loss densities of the table; a granularity marked \"never lost\" could go lower.");
     }
@@ -462,10 +463,10 @@ static void section_structure(struct ctx *c) {
     const struct sg_report_input *in = c->in;
     sgi_buf_printf(b, "<section id=\"structure\">\n<h2>3. Sparsity structure of the no-loss models</h2>\n<p>");
     txt(b, "For each granularity's no-loss model, per layer: the fraction of groups that still hold a non-zero "
-           "weight when the weights are grouped at each granularity (as sparsegrain stats prints it). A model "
-           "pruned at one granularity is dense at every coarser one it did not remove whole groups of, which "
-           "is what index saving and the accelerator exploit. Layers marked * are 1x1 or fully connected: "
-           "there fine, vector and kernel groups coincide.");
+           "weight when the weights are grouped at each granularity (as sparsegrain stats prints it). At the "
+           "granularity it was pruned at, a layer's group density equals its weight density; at coarser ones it "
+           "is higher, because a group survives when any of its weights does. Layers marked * are 1x1 or fully "
+           "connected: there fine, vector and kernel groups coincide.");
     sgi_buf_printf(b, "</p>\n");
     for (int m = 0; m < in->n_models; m++) {
         const struct sg_report_model *md = &in->models[m];
