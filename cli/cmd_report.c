@@ -273,6 +273,8 @@ static int run(struct cli_args *a) {
         cli_fail_status(st);
         goto done;
     }
+    char *dot = strrchr(mask_layer, '.');
+    if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
     if (cli_flag(a, "json")) {
         struct sg_json j;
         sg_json_init(&j);
@@ -287,8 +289,6 @@ static int run(struct cli_args *a) {
         sg_json_end(&j);
         cli_print_json(&j);
     } else {
-        char *dot = strrchr(mask_layer, '.');
-        if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
         printf("wrote %s (%.1f KB): %d points, %d granularities%s%s\n", out, (double)len / 1024, pts.n, n_models,
                mask_layer[0] ? ", mask pictures of layer " : "", mask_layer);
         if (storage) printf("  storage section from %s\n", stp);
