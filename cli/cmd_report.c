@@ -121,7 +121,8 @@ static int run(struct cli_args *a) {
         return cli_fail("%s: %s", dir, strerror(errno));
     if (!S_ISDIR(sb.st_mode))
         return cli_fail("%s is not a folder; give the folder a study wrote (sparsegrain study -o DIR)", dir);
-    const char *pts_path = join(dir, "points.jsonl");
+    char pts_path[4096];
+    snprintf(pts_path, sizeof pts_path, "%s", join(dir, "points.jsonl"));
     if (!exists(pts_path))
         return cli_fail("%s is not a study folder: it has no points.jsonl (make one with "
                         "'sparsegrain study -o %s')", dir, dir);
@@ -225,8 +226,9 @@ static int run(struct cli_args *a) {
         rm->seed = seed;
         const struct sg_point *p = seed >= 0 ? sg_study_noloss_point(&pts, nl[g].gran, seed, tol) : NULL;
         if (!p) {
-            snprintf(rm->note, sizeof rm->note, "No pruned point of seed %d met the tolerance: there is no "
-                     "no-loss model to describe.", seed);
+            if (seed < 0) snprintf(rm->note, sizeof rm->note, "The study has no dense baseline yet.");
+            else snprintf(rm->note, sizeof rm->note, "No pruned point of seed %d met the tolerance: there is no "
+                          "no-loss model to describe.", seed);
             continue;
         }
         rm->step = p->step;
@@ -254,7 +256,9 @@ static int run(struct cli_args *a) {
         sg_model_free(m);
     }
     /* tables other stages add to the folder */
-    const char *stp = join(dir, "storage.csv"), *scp = join(dir, "scnn.csv");
+    char stp[4096], scp[4096];
+    snprintf(stp, sizeof stp, "%s", join(dir, "storage.csv"));
+    snprintf(scp, sizeof scp, "%s", join(dir, "scnn.csv"));
     if (exists(stp) && sg_csv_load(stp, &storage) != SG_OK)
         cli_warn("%s; the storage section is left out", sg_last_error());
     if (exists(scp) && sg_csv_load(scp, &scnn) != SG_OK)

@@ -521,6 +521,30 @@ SG_TEST(report_html_is_well_formed_and_has_its_sections) {
     sg_points_free(&pts);
 }
 
+/* A table far longer than a chart can show: the table is kept, the chart is not. */
+SG_TEST(report_html_long_csv_table_without_a_chart) {
+    struct sg_points pts;
+    sample_points(&pts);
+    char *text = malloc(300 * 64 + 64);
+    CHECK(text);
+    strcpy(text, "granularity,format,value_bits,ratio\n");
+    for (int i = 0; i < 300; i++) sprintf(text + strlen(text), "fine,f%d,%d,%d.5\n", i, 1000 + i, i % 9);
+    struct sg_csv *t;
+    CHECK_OK(sg_csv_parse(text, strlen(text), "storage.csv", &t));
+    struct sg_report_input in = {.pts = &pts, .tol = 0.001, .storage = t};
+    char *html;
+    CHECK_OK(sg_report_html(&in, &html, NULL));
+    check_xml("long.html", html);
+    CHECK(strstr(html, "300 rows are too many bars for a chart"));
+    CHECK(!strstr(html, "id=\"storage-stack-0\""));
+    CHECK(!strstr(html, "id=\"storage-grouped-0-0\""));
+    CHECK_EQ_INT(count(html, "<td>fine</td><td>f"), 300);
+    free(html);
+    sg_csv_free(t);
+    free(text);
+    sg_points_free(&pts);
+}
+
 SG_TEST(report_html_without_points_or_baseline) {
     struct sg_points pts = {0};
     struct sg_report_input in = {.pts = &pts, .tol = 0.001};

@@ -561,6 +561,7 @@ static void section_masks(struct ctx *c, int number) {
 /* ---- generic CSV sections (storage, SCNN) ---- */
 
 #define MAX_LIST 8
+#define MAX_BARS 200
 struct csv_grouped {
     const char *value, *cat, *series; /* columns */
     const char *title, *label;        /* chart title and value axis */
@@ -637,8 +638,11 @@ static enum sg_status csv_charts(struct ctx *c, const struct sg_csv *t, const st
             txt(b, key);
             sgi_buf_printf(b, "</h3>\n");
         }
-        /* stacked: one bar per row, one segment per stack column */
-        if (ns > 0) {
+        /* stacked: one bar per row, one segment per stack column (a chart of
+         * hundreds of bars says nothing the table does not) */
+        if (ns > 0 && nr > MAX_BARS) {
+            sgi_buf_printf(b, "<p class=\"note\">%d rows are too many bars for a chart; the table lists them.</p>\n", nr);
+        } else if (ns > 0) {
             size_t cells;
             if (!sgi_mul((size_t)nr, (size_t)ns, &cells) || !(vals = calloc(cells + 1, sizeof *vals))) {
                 st = sgi_error(SG_ERR_NOMEM, "out of memory");
@@ -696,6 +700,7 @@ static enum sg_status csv_charts(struct ctx *c, const struct sg_csv *t, const st
                 for (k = 0; k < nser && strcmp(sers[k], y); k++) {}
                 if (k == nser) sers[nser++] = y;
             }
+            if (ncat > MAX_BARS || nser > 64) continue;
             size_t cells;
             if (!sgi_mul((size_t)ncat, (size_t)nser, &cells) || !(vals = calloc(cells + 1, sizeof *vals))) {
                 st = sgi_error(SG_ERR_NOMEM, "out of memory");

@@ -55,12 +55,26 @@ void sgi_xml_text(struct sgi_buf *b, const char *s) {
 }
 
 void sgi_xml_printf(struct sgi_buf *b, const char *fmt, ...) {
-    char tmp[1024];
+    char small[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    sgi_xml_text(b, tmp);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        sgi_xml_text(b, small);
+        return;
+    }
+    char *big = malloc((size_t)n + 1); /* long text: never cut inside a character */
+    if (!big) {
+        b->failed = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sgi_xml_text(b, big);
+    free(big);
 }
 
 /* Characters (code points) in s. */
