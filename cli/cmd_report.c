@@ -39,6 +39,13 @@ static int exists(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* A point's model file: relative to the study folder, except a baseline given
+ * with `study --baseline FILE`, which is recorded as the user wrote it. */
+static const char *model_path(const char *dir, const char *file) {
+    const char *p = join(dir, file);
+    return exists(p) || !exists(file) ? p : file;
+}
+
 /* The per-layer structure of one model (as `stats` computes it). */
 static int structure_of(struct sg_model *m, const struct sg_point *pt, struct sg_layer_structure **out, int *n_out) {
     static const enum sg_granularity G[SG_STRUCT_GRANS] = {SG_GRAN_FINE, SG_GRAN_VECTOR, SG_GRAN_KERNEL,
@@ -203,12 +210,12 @@ static int run(struct cli_args *a) {
     }
     if (base) { /* the command line that ran the study lives in the baseline's metadata */
         struct sg_model *m;
-        if (sg_model_load_any(join(dir, base->file), &m) == SG_OK) {
+        if (sg_model_load_any(model_path(dir, base->file), &m) == SG_OK) {
             const char *s = sg_meta_get(m, "study");
             if (s && *s) command = strdup(s);
             sg_model_free(m);
         } else {
-            cli_warn("%s: %s", join(dir, base->file), sg_last_error());
+            cli_warn("%s", sg_last_error());
         }
     }
     models = calloc((size_t)n_nl + 1, sizeof *models);
@@ -236,7 +243,7 @@ static int run(struct cli_args *a) {
         rm->top1 = p->top1;
         snprintf(rm->file, sizeof rm->file, "%s", p->file);
         struct sg_model *m;
-        if (sg_model_load_any(join(dir, p->file), &m) != SG_OK) {
+        if (sg_model_load_any(model_path(dir, p->file), &m) != SG_OK) {
             snprintf(rm->note, sizeof rm->note, "%.150s", sg_last_error());
             cli_warn("%s", sg_last_error());
             continue;
