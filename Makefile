@@ -79,6 +79,7 @@ unit: $(BIN) $(TBIN) $(TOOLS)
 
 study: deps $(BIN)
 	$(BIN) study --model lenet5 --data mnist -o study
+	$(BIN) report study
 
 bench: deps $(BIN)
 	@bash bench/run.sh $(BUILD)

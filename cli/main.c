@@ -8,7 +8,7 @@
 extern const struct cli_cmd cmd_study, cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats,
     cmd_sensitivity;
 extern const struct cli_cmd cmd_quantize, cmd_storage, cmd_encode, cmd_decode, cmd_export,
-    cmd_import, cmd_scnn;
+    cmd_import, cmd_scnn, cmd_report, cmd_draw;
 
 static const struct cli_cmd *const COMMANDS[] = {
     &cmd_study,
@@ -23,6 +23,8 @@ static const struct cli_cmd *const COMMANDS[] = {
     &cmd_encode,
     &cmd_decode,
     &cmd_scnn,
+    &cmd_report,
+    &cmd_draw,
     &cmd_export,
     &cmd_import,
     NULL,

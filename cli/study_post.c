@@ -70,9 +70,10 @@ static int scnn_rows(const struct study *st, FILE *f, const struct sg_point *p, 
             break;
         }
         const struct sg_scnn_stats *t = &run->total;
-        fprintf(f, "%s,%s,%d,%.6f,%.6f,%s,%s,%d,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,"
-                   "%lld,%lld,%.6g\n",
+        fprintf(f, "%s,%s,%d,%.6f,%.6f,%s%s,%s,%s,%d,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,"
+                   "%lld,%lld,%lld,%.6g\n",
                 p->gran, match, p->seed, p->density, p->top1, sg_scnn_accum_name(c.accumulate),
+                c.fetch == SG_SCNN_FETCH_ALIGNED ? "+aligned" : "", sg_scnn_accum_name(c.accumulate),
                 sg_scnn_fetch_name(c.fetch), run->images, (long long)t->cycles,
                 (long long)t->products, (long long)t->weight_reads, (long long)t->weight_index_reads,
                 (long long)t->act_reads, (long long)t->act_index_reads, (long long)t->acc_reads,
@@ -93,10 +94,10 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
     FILE *f = open_memstream(&csv, &len), *q = open_memstream(&qcsv, &qlen),
          *sc = open_memstream(&scsv, &slen);
     if (!f || !q || !sc) return cli_fail("out of memory");
-    fprintf(sc, "granularity,match,seed,density,top1,accumulate,fetch,images,cycles,products,"
-                "weight,weight_index,act,act_index,acc_read,acc_write,out_write,halo,dram_bytes,"
-                "memory_refs,energy_pj\n");
-    fprintf(f, "granularity,seed,density,top1,format,values,weights,kept,value_bits,index_bits,"
+    fprintf(sc, "granularity,match,seed,density,top1,mode,accumulate,fetch,images,cycles,products,"
+                "refs_weight,refs_weight_index,refs_act,refs_act_index,refs_acc_read,"
+                "refs_acc_write,refs_out_write,refs_halo,dram_bytes,memory_refs,energy_pj\n");
+    fprintf(f, "granularity,seed,density,top1,format,value_coding,weights,kept,value_bits,index_bits,"
                "filler_bits,meta_bits,bytes,ratio\n");
     fprintf(q, "granularity,seed,density,bits,top1,top1_unquantized,drop_pp\n");
     int rc = 0;

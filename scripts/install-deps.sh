@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS=(gcc make libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev
           libonnx-dev libcjson-dev dataset-fashion-mnist libonnx-testdata libxml2-utils nodejs npm)
+# Headless Chromium only on request (INSTALL_CHROMIUM=1): it is large (about 80 MB to
+# download, 350 MB installed) and only the report's browser test and
+# scripts/screenshot.sh use it; without it that test skips.
+if [ "${INSTALL_CHROMIUM:-0}" = 1 ]; then APT_PKGS+=(chromium); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
