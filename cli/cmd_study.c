@@ -353,15 +353,15 @@ static int run(struct cli_args *a) {
         ntask = 0;
     }
     if (study_run_tasks(&st, tasks, ntask, 1, st.threads, "baseline")) goto done;
-    /* phase 2: the chains, the dense reference first (same epochs, no pruning) */
+    /* phase 2: the chains; the pruned ones first since they may extend below the
+     * grid, the dense reference (same epochs, no pruning) after them */
     ntask = 0;
-    for (int s = 1; s <= st.seeds; s++) {
-        tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    for (int s = 1; s <= st.seeds; s++)
         for (int g = 0; g < st.ngran; g++) {
             tasks[ntask] = (struct task){TASK_CHAIN, "", s};
             snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
         }
-    }
+    for (int s = 1; s <= st.seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
     if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "study")) goto done;
     /* phase 3: controls */
     if (st.control_reinit) {
