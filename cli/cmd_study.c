@@ -43,7 +43,7 @@ static const struct cli_opt OPTS[] = {
     {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
     {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core)", "0"},
-    {"threads", 't', "N", "threads of the baseline training (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     {0},
@@ -246,9 +246,11 @@ static int run(struct cli_args *a) {
     st.lr_retrain = (float)cli_num(a, "retrain-lr", 0, 100);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     st.threads = (int)cli_int(a, "threads", 0, 256);
-    if (st.threads == 0) st.threads = cores > 0 ? (int)cores : 1;
+    /* rows do not depend on --jobs, but the baseline's do on --threads: an
+     * explicit value keeps results comparable between machines and loads */
+    if (st.threads == 0) st.threads = cli_auto_threads();
     st.jobs = (int)cli_int(a, "jobs", 0, 64);
-    if (st.jobs == 0) st.jobs = st.threads;
+    if (st.jobs == 0) st.jobs = cores > 0 ? (int)cores : 1;
 
     int rc = 1;
     struct sg_dataset *train_all = NULL, *test_all = NULL;

@@ -18,7 +18,7 @@ static const struct cli_opt OPTS[] = {
     {"step-every", 0, "N", "step schedule: epochs between decays", "5"},
     {"augment", 0, "KIND", "augmentation: none, shift, flip, shift+flip", "none"},
     {"seed", 's', "N", "seed of initialisation, shuffling and augmentation", "1"},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"max-images", 0, "N", "images per epoch (0 = the whole training set)", "0"},
     {"resume", 0, NULL, "continue an interrupted run from its last finished epoch", NULL},
     {"output", 'o', "FILE", "model file to write (.sgm)", NULL},
