@@ -9,27 +9,47 @@ OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Wshadow -fopenmp \
             -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-openmp
-LDLIBS   += -lcjson -lz -lpng -lm -lpthread -ldl
+LDLIBS   += -lprotobuf-c -lcjson -lz -lpng -lm -lpthread -ldl
 LDFLAGS  += -fopenmp
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# C code for ONNX's protobuf schema, generated at build time from the onnx.proto that
+# Debian's libonnx-dev ships (each build folder makes its own copy).
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN_C    := $(BUILD)/gen/onnx.pb-c.c
+GEN_H    := $(BUILD)/gen/onnx.pb-c.h
+GEN_OBJ  := $(BUILD)/gen/onnx.pb-c.o
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 LIB  := $(BUILD)/libsparsegrain.a
 BIN  := $(BUILD)/sparsegrain
 TBIN := $(BUILD)/sg_tests
 
-.PHONY: all test unit deps study bench check-asan fuzz clean
-all: $(BIN)
+.PHONY: all test unit deps study bench check-asan fuzz clean tools
+all: $(BIN) $(TOOLS)
+tools: $(TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(GEN_C) $(GEN_H): $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+
+$(GEN_OBJ): $(GEN_C) $(GEN_H)
+	$(CC) $(CFLAGS) -Wno-shadow -MMD -MP -c $< -o $@
+
+# Sources that include the generated header must wait for it.
+$(LIB_SRC:%.c=$(BUILD)/%.o) $(CLI_OBJ) $(TEST_OBJ) $(TOOL_SRC:%.c=$(BUILD)/%.o): | $(GEN_H)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -41,23 +61,33 @@ $(BIN): $(CLI_OBJ) $(LIB)
 $(TBIN): $(TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
 
+# Test-only helper programs (tests/tools/*.c), used by tests/cli/*.sh.
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 deps:
 	@bash scripts/install-deps.sh
 
 # Unit tests (C) then command-line tests (shell); the last line is "N passed, N failed".
 test: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(BIN) $(TBIN) $(TOOLS)
 	@$(MAKE) --no-print-directory unit
 
-unit: $(BIN) $(TBIN)
+unit: $(BIN) $(TBIN) $(TOOLS)
 	@bash tests/run.sh $(BUILD)
 
 study: deps $(BIN)
 	$(BIN) study --model lenet5 --data mnist -o study
+	$(BIN) report study
 
 bench: deps $(BIN)
 	@bash bench/run.sh $(BUILD)
 
 check-asan:
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer \
+	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" build-asan/sparsegrain build-asan/sg_tests tools
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer \
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" unit
@@ -65,4 +95,4 @@ check-asan:
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d)

@@ -80,10 +80,14 @@ const char *cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Shared helpers. */
 int cli_load_model(const char *path, struct sg_model **m);  /* prints the error; 0 on success */
+/* Fails (printing which ops are missing) unless the model's graph can run. */
+int cli_need_runnable(const struct sg_model *m, const char *path);
 /* Data set from --data/--data-dir, defaulting to the model's "data" metadata. */
 int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
                   struct sg_dataset **d);
+/* --threads N, or for 0 the cores idle when the command starts (cli_auto_threads). */
 void cli_set_threads(const struct cli_args *a);
+int cli_auto_threads(void);
 void cli_print_json(struct sg_json *j); /* prints and frees */
 int cli_has_suffix(const char *s, const char *suffix); /* case-insensitive */
 int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 */
@@ -116,3 +120,7 @@ void cli_prune_cfg(const struct cli_args *a, struct sg_prune_cfg *pc, enum sg_fc
     {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},                          \
     {"max-images", 0, "N", "training images per epoch (0 = all)", "0"}
 void cli_train_cfg(const struct cli_args *a, struct sg_train_cfg *tc);
+/* Quantises m (sg_quantize_model) and, when train and tc->epochs > 0, fine-tunes
+ * it with shared weights (cli/quantize.c). */
+enum sg_status cli_quantize(struct sg_model *m, int conv_bits, int fc_bits, int kmeans,
+                            const struct sg_dataset *train, const struct sg_train_cfg *tc);

@@ -15,7 +15,7 @@ static const struct cli_opt OPTS[] = {
     {"kind", 0, "K", "sparse kernel: auto (from the mask), thin, kernel, vector, nm, fine, winograd",
      "auto"},
     {"batch", 'b', "N", "images per run", "1"},
-    {"threads", 't', "N", "threads (0 = all cores)", "2"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "2"},
     {"repeat", 'r', "N", "timed runs of each kernel; the fastest counts", "5"},
     {"clock", 0, "C", "wall, or cpu: this thread's CPU time (needs --threads 1; leaves out "
                       "time spent waiting for a core on a shared machine)", "wall"},

@@ -5,7 +5,7 @@ static const struct cli_opt OPTS[] = {
     {"data", 'd', "NAME", "data set: mnist or fashion (default: the one the model was trained on)", NULL},
     {"data-dir", 0, "DIR", "folder with t10k-{images,labels} IDX files", NULL},
     {"batch", 'b', "N", "batch size", "500"},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"json", 0, NULL, "print one JSON object", NULL},
     {0},
 };
@@ -15,7 +15,9 @@ static int run(struct cli_args *a) {
     struct sg_model *m = NULL;
     struct sg_dataset *d = NULL;
     int rc = 1;
-    if (cli_load_model(a->pos[0], &m) || cli_load_data(a, m, 0, &d)) goto done;
+    if (cli_load_model(a->pos[0], &m) || cli_need_runnable(m, a->pos[0]) ||
+        cli_load_data(a, m, 0, &d))
+        goto done;
     struct sg_eval_result r;
     enum sg_status st = sg_evaluate(m, d, (int)cli_int(a, "batch", 1, 65536), &r);
     if (st != SG_OK) {

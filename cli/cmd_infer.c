@@ -12,7 +12,7 @@ static const struct cli_opt OPTS[] = {
     {"kernel", 'k', "K", "sparse kernel for every layer: auto (from its mask), thin, kernel, "
                          "vector, nm, fine, winograd", "auto"},
     {"batch", 'b', "N", "images per forward pass", "256"},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"repeat", 'r', "N", "auto: timed runs per engine and layer (the fastest counts)", "3"},
     {"no-cache", 0, NULL, "auto: measure again and do not read or write MODEL.engine", NULL},
     {"max-images", 0, "N", "test images to use (0 = all)", "0"},
@@ -37,7 +37,9 @@ static int run(struct cli_args *a) {
     struct sg_dataset *d = NULL, *view = NULL;
     struct sg_infer *inf = NULL;
     int rc = 1;
-    if (cli_load_model(a->pos[0], &m) || cli_load_data(a, m, 0, &d)) goto done;
+    if (cli_load_model(a->pos[0], &m) || cli_need_runnable(m, a->pos[0]) ||
+        cli_load_data(a, m, 0, &d))
+        goto done;
     const struct sg_dataset *test = d;
     if (max_images > 0 && max_images < d->n) {
         enum sg_status st = sg_dataset_view(d, 0, max_images, &view);

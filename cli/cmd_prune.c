@@ -16,7 +16,7 @@ static const struct cli_opt OPTS[] = {
     {"data-dir", 0, "DIR", "folder with IDX files", NULL},
     CLI_TRAIN_OPTS,
     {"seed", 's', "N", "seed of shuffling during retraining", "1"},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"output", 'o', "FILE", "output model (.sgm; other formats by suffix)", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
     {0},
@@ -81,10 +81,8 @@ static int run(struct cli_args *a) {
     if (cli_load_model(a->pos[0], &m)) goto done;
     int want_data = retrain > 0 || cli_has(a, "data") || cli_has(a, "data-dir");
     if (want_data) {
-        if (!sg_model_runnable(m)) {
-            cli_fail("%s: this model has no runnable graph, so it cannot be retrained or "
-                     "evaluated; prune without --retrain-epochs and --data",
-                     a->pos[0]);
+        if (cli_need_runnable(m, a->pos[0])) {
+            fprintf(stderr, "(prune without --retrain-epochs and --data to prune its weights)\n");
             goto done;
         }
         if ((retrain && cli_load_data(a, m, 1, &train)) || cli_load_data(a, m, 0, &test)) goto done;

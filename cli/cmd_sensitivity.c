@@ -11,7 +11,7 @@ static const struct cli_opt OPTS[] = {
     {"tolerance", 0, "PP", "allowed top-1 drop in percentage points for the profile", "0.5"},
     {"data", 'd', "NAME", "data set to evaluate on (test split)", NULL},
     {"data-dir", 0, "DIR", "folder with IDX files", NULL},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"output", 'o', "FILE", "write the profile CSV (layer,density,top1@...)", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
     {0},
@@ -28,7 +28,9 @@ static int run(struct cli_args *a) {
     struct sg_model *m = NULL, *work = NULL;
     struct sg_dataset *test = NULL;
     int rc = 1;
-    if (cli_load_model(a->pos[0], &m) || cli_load_data(a, m, 0, &test)) goto done;
+    if (cli_load_model(a->pos[0], &m) || cli_need_runnable(m, a->pos[0]) ||
+        cli_load_data(a, m, 0, &test))
+        goto done;
     struct sg_eval_result r;
     enum sg_status st = sg_evaluate(m, test, 500, &r);
     if (st != SG_OK) {

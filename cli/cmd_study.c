@@ -26,6 +26,10 @@ static const struct cli_opt OPTS[] = {
     {"control", 0, "KIND", "also run Liu et al.'s control: reinit (no-loss mask, weights "
                            "re-initialised, trained as long)",
      NULL},
+    {"quantize", 0, "LIST", "codebook bits to quantise each no-loss model to (quantize.csv)",
+     "8,6,5,4"},
+    {"scnn-images", 0, "N", "test images run through the SCNN model (0 = skip; scnn.csv)", "16"},
+    {"scnn-density", 0, "X", "matched-density SCNN comparison at the grid point nearest X", "0.3"},
     {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random", "l1"},
     {"fc", 0, "MODE", "fully connected layers: dense, fine, same", "dense"},
     {"include-first", 0, NULL, "prune the first conv layer too", NULL},
@@ -36,8 +40,10 @@ static const struct cli_opt OPTS[] = {
     {"weight-decay", 0, "X", "L2 weight decay", "5e-4"},
     {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},
     {"quick", 0, NULL, "a 6000-image subset, 2 baseline epochs and a short grid (~1 minute)", NULL},
-    {"jobs", 'j', "N", "parallel workers, one chain each (0 = one per core)", "0"},
-    {"threads", 't', "N", "threads in all (0 = all cores)", "0"},
+    {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
+    {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
+    {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core)", "0"},
+    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     {0},
@@ -155,7 +161,8 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
                "(last column: against the dense model retrained for the same epochs)\n\n",
                100 * st->tol);
         cli_table_print(&t, stdout, 0);
-        printf("\nresults in %s/: points.jsonl, curves.csv, no_loss.csv, models/\n", st->dir);
+        printf("\nresults in %s/: points.jsonl, curves.csv, no_loss.csv, storage.csv, "
+               "quantize.csv, scnn.csv, models/\n", st->dir);
         cli_table_free(&t);
     }
     free(rows);
@@ -206,6 +213,8 @@ static int run(struct cli_args *a) {
             if (ext[i] > 0 && ext[i] < (st.next ? st.ext[st.next - 1] : st.grid[st.ngrid - 1]))
                 st.ext[st.next++] = ext[i];
     }
+    st.scnn_images = (int)cli_int(a, "scnn-images", 0, 100000);
+    st.scnn_density = cli_num(a, "scnn-density", 0, 1);
     st.retrain_epochs = (int)cli_int(a, "retrain-epochs", 0, 10000);
     st.baseline_epochs = (int)cli_int(a, "baseline-epochs", 1, 10000);
     if (quick && !cli_has(a, "retrain-epochs")) st.retrain_epochs = 1;
@@ -237,9 +246,11 @@ static int run(struct cli_args *a) {
     st.lr_retrain = (float)cli_num(a, "retrain-lr", 0, 100);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     st.threads = (int)cli_int(a, "threads", 0, 256);
-    if (st.threads == 0) st.threads = cores > 0 ? (int)cores : 1;
+    /* rows do not depend on --jobs, but the baseline's do on --threads: an
+     * explicit value keeps results comparable between machines and loads */
+    if (st.threads == 0) st.threads = cli_auto_threads();
     st.jobs = (int)cli_int(a, "jobs", 0, 64);
-    if (st.jobs == 0) st.jobs = st.threads;
+    if (st.jobs == 0) st.jobs = cores > 0 ? (int)cores : 1;
 
     int rc = 1;
     struct sg_dataset *train_all = NULL, *test_all = NULL;
@@ -248,16 +259,27 @@ static int run(struct cli_args *a) {
     if (cli_load_data(a, NULL, 1, &train_all) || cli_load_data(a, NULL, 0, &test_all)) goto done;
     st.train = train_all;
     st.test = test_all;
-    if (quick) { /* the first 6000 training and 2000 test images */
-        struct sg_dataset *v1 = NULL, *v2 = NULL;
-        if (sg_dataset_view(train_all, 0, train_all->n < 6000 ? train_all->n : 6000, &v1) != SG_OK ||
-            sg_dataset_view(test_all, 0, test_all->n < 2000 ? test_all->n : 2000, &v2) != SG_OK) {
-            sg_dataset_free(v1);
-            cli_fail_status(SG_ERR_ARG);
-            goto done;
+    {
+        /* subsets: the first N images (--quick: 6000 training, 2000 test) */
+        int64_t ntr = cli_int(a, "train-images", 0, 1L << 31), nte = cli_int(a, "test-images", 0, 1L << 31);
+        if (quick && !cli_has(a, "train-images")) ntr = 6000;
+        if (quick && !cli_has(a, "test-images")) nte = 2000;
+        if (ntr > 0 && ntr < train_all->n) {
+            struct sg_dataset *v;
+            if (sg_dataset_view(train_all, 0, ntr, &v) != SG_OK) {
+                cli_fail_status(SG_ERR_ARG);
+                goto done;
+            }
+            st.train = v;
         }
-        st.train = v1;
-        st.test = v2;
+        if (nte > 0 && nte < test_all->n) {
+            struct sg_dataset *v;
+            if (sg_dataset_view(test_all, 0, nte, &v) != SG_OK) {
+                cli_fail_status(SG_ERR_ARG);
+                goto done;
+            }
+            st.test = v;
+        }
     }
     /* the baseline's learning rate depends on the architecture */
     {
@@ -332,17 +354,17 @@ static int run(struct cli_args *a) {
         }
         ntask = 0;
     }
-    if (study_run_tasks(&st, tasks, ntask, "baseline")) goto done;
-    /* phase 2: the chains, the dense reference first (same epochs, no pruning) */
+    if (study_run_tasks(&st, tasks, ntask, 1, st.threads, "baseline")) goto done;
+    /* phase 2: the chains; the pruned ones first since they may extend below the
+     * grid, the dense reference (same epochs, no pruning) after them */
     ntask = 0;
-    for (int s = 1; s <= st.seeds; s++) {
-        tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    for (int s = 1; s <= st.seeds; s++)
         for (int g = 0; g < st.ngran; g++) {
             tasks[ntask] = (struct task){TASK_CHAIN, "", s};
             snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
         }
-    }
-    if (study_run_tasks(&st, tasks, ntask, "study")) goto done;
+    for (int s = 1; s <= st.seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "study")) goto done;
     /* phase 3: controls */
     if (st.control_reinit) {
         ntask = 0;
@@ -351,13 +373,20 @@ static int run(struct cli_args *a) {
                 tasks[ntask] = (struct task){TASK_CONTROL, "", s};
                 snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
             }
-        if (study_run_tasks(&st, tasks, ntask, "control")) goto done;
+        if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "control")) goto done;
     }
     sg_points_free(&pts);
     if (study_load_points(&st, &pts)) goto done;
     if (sg_study_write_tables(&pts, st.tol, st.dir) != SG_OK) {
         cli_fail_status(SG_ERR_IO);
         goto done;
+    }
+    {
+        double qbits[16];
+        int nq = 0;
+        if (strcmp(cli_str(a, "quantize"), "none") != 0)
+            nq = cli_num_list(a, "quantize", qbits, 16, 1, 16);
+        if (study_post(&st, &pts, qbits, nq)) goto done;
     }
     print_noloss(&st, &pts, cli_flag(a, "json"));
     rc = 0;

@@ -4,13 +4,32 @@
 
 #include "cli.h"
 
-extern const struct cli_cmd cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats, cmd_sensitivity,
-    cmd_study;
+/* One line per command: the order of --help. */
+extern const struct cli_cmd cmd_study, cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats,
+    cmd_sensitivity;
+extern const struct cli_cmd cmd_quantize, cmd_storage, cmd_encode, cmd_decode, cmd_export,
+    cmd_import, cmd_scnn, cmd_report, cmd_draw;
 extern const struct cli_cmd cmd_infer, cmd_bench_conv;
 
 static const struct cli_cmd *const COMMANDS[] = {
-    &cmd_train, &cmd_eval, &cmd_info, &cmd_study, &cmd_prune, &cmd_stats, &cmd_sensitivity,
-    &cmd_infer, &cmd_bench_conv,
+    &cmd_study,
+    &cmd_train,
+    &cmd_eval,
+    &cmd_info,
+    &cmd_prune,
+    &cmd_stats,
+    &cmd_sensitivity,
+    &cmd_infer,
+    &cmd_bench_conv,
+    &cmd_quantize,
+    &cmd_storage,
+    &cmd_encode,
+    &cmd_decode,
+    &cmd_scnn,
+    &cmd_report,
+    &cmd_draw,
+    &cmd_export,
+    &cmd_import,
     NULL,
 };
 

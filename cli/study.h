@@ -21,6 +21,8 @@ struct study {
     int retrain_epochs, baseline_epochs, seeds, jobs, threads;
     double tol; /* fraction */
     int control_reinit;
+    int scnn_images;     /* test images through the SCNN model (0 = no SCNN stage) */
+    double scnn_density; /* matched-density comparison: the grid point nearest this */
     float lr_base, lr_retrain;
     struct sg_train_cfg tc; /* batch, momentum, decay, augmentation, max images */
     struct sg_prune_cfg pc; /* criterion, scope; granularity set per chain */
@@ -36,12 +38,19 @@ struct task {
     int seed;
 };
 
-/* Runs tasks over st->jobs forked workers (single-threaded each, so every task is
- * deterministic whatever the job count); shows progress; returns 0 or 1. */
-int study_run_tasks(struct study *st, const struct task *tasks, int n, const char *phase);
+/* Runs tasks over `workers` forked processes with `threads` threads each; shows
+ * progress; returns 0 or 1. Results depend on the thread count of a task (float
+ * sums in another order), never on how many workers run, so the study runs chains
+ * single-threaded whatever --jobs is, and baselines one at a time with --threads. */
+int study_run_tasks(struct study *st, const struct task *tasks, int n, int workers, int threads,
+                    const char *phase);
 /* Path of a study file (into a static ring buffer). */
 const char *study_path(const struct study *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Storage in every format (storage.csv), accuracy after quantising to each of
+ * qbits (quantize.csv) and SCNN memory references on real activations (scnn.csv)
+ * of every granularity's no-loss model; SCNN also at a matched density. */
+int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq);
 /* Loads points.jsonl (dropping a damaged last line for good). */
 int study_load_points(const struct study *st, struct sg_points *pts);
 

@@ -56,6 +56,8 @@ struct slot {
 struct board {
     struct slot slot[64];
     int points; /* points appended in this run */
+    int next;   /* next task to take: workers pull tasks, so long chains do not
+                   leave a worker idle while another still has a queue */
 };
 static struct board *g_board;
 static int g_worker;
@@ -218,8 +220,7 @@ static const struct sg_point *find_point(const struct sg_points *pts, const char
 static int load_baseline(const struct study *st, int seed, struct sg_model **m) {
     const char *path = st->baseline_file ? st->baseline_file
                                          : study_path(st, "models/baseline-s%d.sgm", seed);
-    enum sg_status s = sg_model_load_any(path, m);
-    return s == SG_OK ? 0 : cli_fail_status(s);
+    return cli_load_model(path, m);
 }
 
 static int task_chain(const struct study *st, const char *gran, int seed) {
@@ -367,13 +368,12 @@ static void fmt_eta(char *b, size_t cap, double s) {
     snprintf(b, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-int study_run_tasks(struct study *st, const struct task *tasks, int n, const char *phase) {
+int study_run_tasks(struct study *st, const struct task *tasks, int n, int workers, int threads,
+                    const char *phase) {
     if (n == 0) return 0;
-    int workers = st->jobs < n ? st->jobs : n;
+    if (workers > n) workers = n;
     if (workers > 64) workers = 64;
-    /* threads per worker: share the cores the user gave us */
-    int threads = st->threads / workers;
-    if (threads < 1) threads = 1;
+    if (workers < 1) workers = 1;
     g_board = mmap(NULL, sizeof *g_board, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (g_board == MAP_FAILED) g_board = NULL;
     else memset(g_board, 0, sizeof *g_board);
@@ -388,8 +388,14 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, const cha
             if (getppid() == 1) _exit(1);
             g_worker = w;
             sg_set_threads(threads);
-            int rc = 0;
-            for (int i = w; i < n && !rc && !cli_interrupted(); i += workers) rc = run_task(st, &tasks[i]);
+            int rc = 0, fixed = w; /* without shared memory: every workers-th task */
+            for (;;) {
+                const int i = g_board ? __atomic_fetch_add(&g_board->next, 1, __ATOMIC_SEQ_CST)
+                                      : fixed;
+                if (i >= n || rc || cli_interrupted()) break;
+                rc = run_task(st, &tasks[i]);
+                fixed += workers;
+            }
             if (g_board) g_board->slot[w].active = 0;
             fflush(stdout);
             _exit(rc || cli_interrupted() ? 1 : 0);

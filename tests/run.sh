@@ -18,12 +18,14 @@ for t in tests/cli/*.sh; do
     if [ $# -gt 0 ] && ! [[ " $* " == *" $name "* ]]; then continue; fi
     start=$(date +%s.%N)
     log=$(mktemp)
-    if timeout 900 bash "$t" >"$log" 2>&1; then
+    timeout 900 bash "$t" >"$log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then
         passed=$((passed + 1))
         printf "ok    %-48s %7.2f s\n" "cli/$name" "$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{print e-s}')"
     else
         failed=$((failed + 1))
-        printf "FAIL  %-48s\n" "cli/$name"
+        printf "FAIL  %-48s%s\n" "cli/$name" "$([ $rc -eq 124 ] && echo ' (timeout after 900 s)')"
         sed 's/^/    /' "$log" | tail -n 30
     fi
     rm -f "$log"

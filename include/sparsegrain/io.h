@@ -10,7 +10,25 @@
  * sizes, offsets, shapes and the checksum and names the file in every error.
  *
  * sg_model_load_any / sg_model_save_any choose the format from the file name
- * suffix (.sgm today; other formats register here as they are added).
+ * suffix, or, for an unknown suffix, from the first bytes of the file:
+ *   .sgm   our container (read and write)
+ *   .onnx  ONNX (read and write): a graph whose ops we all have becomes a runnable
+ *          model; any other graph becomes a weights-only model (n_nodes == 0) whose
+ *          metadata "unsupported_ops" lists what we lack. A model read from ONNX
+ *          keeps the original graph (m->ext): writing it to .onnx again puts the
+ *          masked weights back into that same graph.
+ *   .npz   NumPy zip (write: every tensor and its mask; read: weights only)
+ *   .npy   one NumPy array (read: weights only)
+ *   .json  a TF.js weights manifest with its .bin shards (read: weights only)
+ * Layouts on import: 4-D tensors are conv weights W[K][C][R][S] (OIHW), 2-D tensors
+ * fully connected weights W[K][C]; TF.js HWIO kernels and [in][out] dense kernels are
+ * transposed to these. docs/file-format.md has the details of every mapping.
+ *
+ *     struct sg_model *m;
+ *     if (sg_model_load_any("resnet.onnx", &m) != SG_OK) { ... sg_last_error() ... }
+ *     if (sg_model_check_runnable(m, "resnet.onnx") != SG_OK) { weights-only commands }
+ *     sg_model_save_any(m, "pruned.onnx");
+ *
  * Limits: 2^20 nodes and parameters, 2^36 elements, 64 GiB files.
  */
 #ifndef SPARSEGRAIN_IO_H
@@ -37,9 +55,37 @@ enum sg_status sg_model_serialize(const struct sg_model *m, const struct sg_trai
 enum sg_status sg_model_deserialize(const uint8_t *buf, size_t len, const char *what,
                                     struct sg_model **out, struct sg_train_state **st);
 
-/* Format dispatch by suffix. */
+/* Format dispatch by suffix (load: by content when the suffix is unknown). */
 enum sg_status sg_model_load_any(const char *path, struct sg_model **out);
 enum sg_status sg_model_save_any(const struct sg_model *m, const char *path);
+/* SG_OK when m can run forward; otherwise SG_ERR_UNSUPPORTED with a message such as
+ * "model.onnx: cannot run: ops Resize, Sigmoid are not supported (weights-only
+ * commands work)". what names the file in the message. */
+enum sg_status sg_model_check_runnable(const struct sg_model *m, const char *what);
+
+/* ---- ONNX ---- */
+#define SG_ONNX_MASKS 1u /* export: add each mask as a uint8 initializer "<tensor>.mask" */
+enum sg_status sg_onnx_load(const char *path, struct sg_model **out);
+enum sg_status sg_onnx_load_mem(const uint8_t *buf, size_t len, const char *what,
+                                struct sg_model **out);
+enum sg_status sg_onnx_save(const struct sg_model *m, const char *path, unsigned flags);
+enum sg_status sg_onnx_serialize(const struct sg_model *m, unsigned flags, uint8_t **buf,
+                                 size_t *len);
+
+/* ---- NumPy ---- */
+/* Every parameter as "<name>.npy" (float32, its shape) and "<name>.mask.npy" (uint8). */
+enum sg_status sg_npz_save(const struct sg_model *m, const char *path);
+enum sg_status sg_npz_serialize(const struct sg_model *m, uint8_t **buf, size_t *len);
+/* A weights-only model from a .npz (every float array) or a .npy (one array; its name
+ * is the file name without .npy). Arrays "<name>.mask" become the masks of "<name>". */
+enum sg_status sg_npy_load(const char *path, struct sg_model **out);
+enum sg_status sg_npy_load_mem(const uint8_t *buf, size_t len, const char *what,
+                               struct sg_model **out);
+
+/* ---- TF.js ---- */
+/* A weights-only model from a TF.js weights manifest and its shards (paths relative
+ * to the manifest). */
+enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out);
 
 #ifdef __cplusplus
 }

@@ -10,5 +10,7 @@
 #include "sparsegrain/nn.h"
 #include "sparsegrain/prune.h"
 #include "sparsegrain/report.h"
+#include "sparsegrain/sim.h"
+#include "sparsegrain/storage.h"
 
 #endif

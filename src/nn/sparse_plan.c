@@ -472,7 +472,8 @@ static enum sg_status run_thin(struct sg_conv_plan *p, int n, const float *x, fl
     g.c = p->cc;
     g.k = p->kk;
     const int gather = p->cc != g0->c, scatter = p->kk != g0->k;
-    const size_t col = p->is_fc ? 0 : sgi_conv_workspace(&g);
+    const int nt = max_threads();
+    const size_t col = p->is_fc ? 0 : sgi_conv_workspace(&g, nt);
     const size_t nx = gather ? round16((size_t)p->cc * lin) : 0;
     const size_t ny = scatter ? round16((size_t)p->kk * lout) : 0;
     enum sg_status st = ws_need(p, nx + ny + col + 16);
@@ -487,7 +488,7 @@ static enum sg_status run_thin(struct sg_conv_plan *p, int n, const float *x, fl
     if (p->is_fc)
         sgi_fc_forward(n, p->cc, p->kk, xs, p->w, p->bias_thin, ys);
     else
-        sgi_conv_forward(&g, xs, p->w, p->bias_thin, ys, cw);
+        sgi_conv_forward(&g, xs, p->w, p->bias_thin, ys, cw, nt);
     if (scatter) {
         /* walk the filters once: kept rows come from ys in order, the rest is bias */
         int32_t j = 0;
@@ -517,9 +518,10 @@ enum sg_status sg_conv_plan_run(struct sg_conv_plan *p, int n, const float *x, f
         }
         struct sg_conv_geom g = p->g;
         g.n = n;
-        enum sg_status st = ws_need(p, sgi_conv_workspace(&g) + 16);
+        const int nt = max_threads();
+        enum sg_status st = ws_need(p, sgi_conv_workspace(&g, nt) + 16);
         if (st != SG_OK) return st;
-        sgi_conv_forward(&g, x, p->w, p->bias, y, p->ws);
+        sgi_conv_forward(&g, x, p->w, p->bias, y, p->ws, nt);
         return SG_OK;
     }
     case SG_KIND_THIN: return run_thin(p, n, x, y);

@@ -121,32 +121,6 @@ enum sg_status sg_study_noloss(const struct sg_points *pts, double tol, struct s
     return SG_OK;
 }
 
-/* Curves: mean and spread of top-1 per (granularity, control, step). */
-static void write_curves(const struct sg_points *pts, struct sgi_buf *b) {
-    sgi_buf_printf(b, "granularity,control,step,target,seeds,density,top1_mean,top1_std,top1_min,"
-                      "top1_max,loss_mean,epochs\n");
-    uint8_t *done = calloc((size_t)pts->n + 1, 1);
-    for (int i = 0; i < pts->n; i++) {
-        if (done[i]) continue;
-        const struct sg_point *a = &pts->p[i];
-        double s = 0, sq = 0, mn = INFINITY, mx = -INFINITY, dens = 0, loss = 0;
-        int n = 0, epochs = 0;
-        for (int j = i; j < pts->n; j++) {
-            const struct sg_point *p = &pts->p[j];
-            if (done[j] || strcmp(p->gran, a->gran) || strcmp(p->control, a->control) ||
-                p->step != a->step)
-                continue;
-            done[j] = 1;
-            s += p->top1, sq += p->top1 * p->top1, mn = fmin(mn, p->top1), mx = fmax(mx, p->top1);
-            dens += p->density, loss += p->loss, epochs = p->epochs, n++;
-        }
-        double sd = n > 1 ? sqrt(fmax(0, (sq - s * s / n) / (n - 1))) : 0;
-        sgi_buf_printf(b, "%s,%s,%d,%g,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d\n", a->gran, a->control,
-                       a->step, a->target, n, dens / n, s / n, sd, mn, mx, loss / n, epochs);
-    }
-    free(done);
-}
-
 static int cmp_point(const void *x, const void *y) {
     const struct sg_point *a = x, *b = y;
     int c = strcmp(a->gran, "dense") == 0 ? -1 : 0;
@@ -158,17 +132,107 @@ static int cmp_point(const void *x, const void *y) {
     return c;
 }
 
+/* A sorted copy of the points (dense first, paper order, control, step, seed). */
+static enum sg_status sorted_copy(const struct sg_points *in, struct sg_points *out) {
+    *out = *in;
+    out->p = malloc(sizeof *out->p * (size_t)(in->n > 0 ? in->n : 1));
+    if (!out->p) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    if (in->n) memcpy(out->p, in->p, sizeof *out->p * (size_t)in->n);
+    qsort(out->p, (size_t)in->n, sizeof *out->p, cmp_point);
+    out->cap = in->n;
+    return SG_OK;
+}
+
+/* Curves: mean and spread of top-1 per (granularity, control, step), one row per
+ * group in the order its first point appears in the sorted points. */
+enum sg_status sg_study_curves(const struct sg_points *pts_in, struct sg_curve **out, int *nout) {
+    *out = NULL;
+    *nout = 0;
+    struct sg_points pts;
+    enum sg_status st = sorted_copy(pts_in, &pts);
+    if (st != SG_OK) return st;
+    uint8_t *done = calloc((size_t)pts.n + 1, 1);
+    struct sg_curve *rows = calloc((size_t)pts.n + 1, sizeof *rows);
+    if (!done || !rows) {
+        free(done), free(rows), free(pts.p);
+        return sgi_error(SG_ERR_NOMEM, "out of memory");
+    }
+    int nr = 0;
+    for (int i = 0; i < pts.n; i++) {
+        if (done[i]) continue;
+        const struct sg_point *a = &pts.p[i];
+        double s = 0, sq = 0, mn = INFINITY, mx = -INFINITY, dens = 0, loss = 0;
+        int n = 0, epochs = 0;
+        for (int j = i; j < pts.n; j++) {
+            const struct sg_point *p = &pts.p[j];
+            if (done[j] || strcmp(p->gran, a->gran) || strcmp(p->control, a->control) ||
+                p->step != a->step)
+                continue;
+            done[j] = 1;
+            s += p->top1, sq += p->top1 * p->top1, mn = fmin(mn, p->top1), mx = fmax(mx, p->top1);
+            dens += p->density, loss += p->loss, epochs = p->epochs, n++;
+        }
+        struct sg_curve *r = &rows[nr++];
+        snprintf(r->gran, sizeof r->gran, "%s", a->gran);
+        snprintf(r->control, sizeof r->control, "%s", a->control);
+        r->step = a->step;
+        r->target = a->target;
+        r->seeds = n;
+        r->density = dens / n;
+        r->mean = s / n;
+        r->std = n > 1 ? sqrt(fmax(0, (sq - s * s / n) / (n - 1))) : 0;
+        r->min = mn;
+        r->max = mx;
+        r->loss = loss / n;
+        r->epochs = epochs;
+    }
+    free(done);
+    free(pts.p);
+    *out = rows;
+    *nout = nr;
+    return SG_OK;
+}
+
+const struct sg_point *sg_study_noloss_point(const struct sg_points *pts, const char *gran, int seed,
+                                             double tol) {
+    const struct sg_point *base = dense_at(pts, seed, 0), *best = NULL;
+    if (!base) return NULL;
+    /* the same rule as sg_study_noloss: strictly below the best so far, from 1 down */
+    double best_d = 1.0;
+    for (int i = 0; i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (!is_pruned_curve(p) || strcmp(p->gran, gran) || p->seed != seed || p->step == 0) continue;
+        if (p->top1 >= base->top1 - tol - 1e-12 && p->density < best_d) best_d = p->density, best = p;
+    }
+    return best;
+}
+
+static enum sg_status write_curves(const struct sg_points *pts, struct sgi_buf *b) {
+    struct sg_curve *rows;
+    int n;
+    enum sg_status st = sg_study_curves(pts, &rows, &n);
+    if (st != SG_OK) return st;
+    sgi_buf_printf(b, "granularity,control,step,target,seeds,density,top1_mean,top1_std,top1_min,"
+                      "top1_max,loss_mean,epochs\n");
+    for (int i = 0; i < n; i++) {
+        const struct sg_curve *r = &rows[i];
+        sgi_buf_printf(b, "%s,%s,%d,%g,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d\n", r->gran, r->control,
+                       r->step, r->target, r->seeds, r->density, r->mean, r->std, r->min, r->max,
+                       r->loss, r->epochs);
+    }
+    free(rows);
+    return SG_OK;
+}
+
 enum sg_status sg_study_write_tables(const struct sg_points *pts_in, double tol, const char *dir) {
-    struct sg_points pts = *pts_in;
-    pts.p = malloc(sizeof *pts.p * (size_t)(pts.n ? pts.n : 1));
-    if (!pts.p) return sgi_error(SG_ERR_NOMEM, "out of memory");
-    if (pts.n) memcpy(pts.p, pts_in->p, sizeof *pts.p * (size_t)pts.n);
-    qsort(pts.p, (size_t)pts.n, sizeof *pts.p, cmp_point);
+    struct sg_points pts;
+    enum sg_status st = sorted_copy(pts_in, &pts);
+    if (st != SG_OK) return st;
     struct sgi_buf b = {0};
     char path[4096];
-    write_curves(&pts, &b);
+    st = write_curves(&pts, &b);
     snprintf(path, sizeof path, "%s/curves.csv", dir);
-    enum sg_status st = b.failed ? SG_ERR_NOMEM : sg_file_write_atomic(path, b.data, b.len);
+    if (st == SG_OK) st = b.failed ? SG_ERR_NOMEM : sg_file_write_atomic(path, b.data, b.len);
     sgi_buf_free(&b);
     struct sg_noloss *rows = NULL;
     int n = 0;

@@ -7,36 +7,42 @@ SG=${SG:-build/sparsegrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rows() { sed -E 's/"seconds": [^,]*, //' "$1/points.jsonl" | sort; }
+# a quick study on 2000 training and 1000 test images (seconds, also under ASan)
+Q="--quick --train-images 2000 --test-images 1000"
 
-"$SG" study --quick -o "$tmp/a" > "$tmp/a.out"
+"$SG" study $Q -o "$tmp/a" > "$tmp/a.out"
 grep -q "no-loss density" "$tmp/a.out"
-for f in points.jsonl curves.csv no_loss.csv study.json; do test -s "$tmp/a/$f"; done
+for f in points.jsonl curves.csv no_loss.csv storage.csv quantize.csv study.json; do test -s "$tmp/a/$f"; done
 # 1 baseline + (dense reference + 4 granularities) x 3 grid steps
 test "$(wc -l < "$tmp/a/points.jsonl")" -eq 16
 test "$(grep -c '^fine\|^vector\|^kernel\|^filter' "$tmp/a/no_loss.csv")" -eq 4
 ls "$tmp/a/models" | grep -q 'kernel-s1-03.sgm'
 
 # kill it while it works, twice, then let it finish
-for delay in 4 11; do
-    setsid "$SG" study --quick -o "$tmp/b" > /dev/null 2>&1 &
+for delay in 2 5; do
+    setsid "$SG" study $Q -o "$tmp/b" > /dev/null 2>&1 &
     pid=$!
     sleep "$delay"
     kill -9 -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 done
-"$SG" study --quick -o "$tmp/b" > /dev/null
+"$SG" study $Q -o "$tmp/b" > /dev/null
 diff <(rows "$tmp/a") <(rows "$tmp/b")
+
+# one worker instead of two: the same rows, bit for bit
+"$SG" study $Q --jobs 1 -o "$tmp/c" > /dev/null
+diff <(rows "$tmp/a") <(rows "$tmp/c")
 
 # a rerun of a finished study redoes nothing
 before=$(md5sum < "$tmp/b/points.jsonl")
-"$SG" study --quick -o "$tmp/b" > /dev/null
+"$SG" study $Q -o "$tmp/b" > /dev/null
 test "$(md5sum < "$tmp/b/points.jsonl")" = "$before"
 
 # other settings in the same folder are refused, with exit code 1
 set +e
-"$SG" study --quick --retrain-epochs 2 -o "$tmp/b" > /dev/null 2> "$tmp/err"
+"$SG" study $Q --retrain-epochs 2 -o "$tmp/b" > /dev/null 2> "$tmp/err"
 rc=$?
 set -e
 test $rc -eq 1
 grep -q "other settings" "$tmp/err"
-echo "study quick, resume after kill -9 and settings check: ok"
+echo "study quick, resume after kill -9, --jobs independence and settings check: ok"

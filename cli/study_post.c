@@ -1,0 +1,191 @@
+/* After the chains: measurements of each granularity's no-loss model (matched
+ * accuracy) that need no training: compressed storage in every format
+ * (storage.csv) and accuracy after quantisation (quantize.csv). */
+#include <math.h>
+#include <string.h>
+
+#include "study.h"
+
+/* The no-loss point of (granularity, seed): lowest density within tolerance. */
+static const struct sg_point *noloss_point(const struct study *st, const struct sg_points *pts,
+                                           const char *gran, int seed) {
+    const struct sg_point *base = NULL, *best = NULL;
+    for (int i = 0; i < pts->n; i++)
+        if (!strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == seed)
+            base = &pts->p[i];
+    for (int i = 0; base && i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
+        if (p->top1 >= base->top1 - st->tol - 1e-12 && (!best || p->density < best->density))
+            best = p;
+    }
+    return best;
+}
+
+struct vcase {
+    const char *name;
+    enum sg_values values;
+    int bits;
+};
+/* float32 as trained; Deep Compression's codebooks (8 bits conv) */
+static const struct vcase VALUES[] = {{"f32", SG_VALUES_F32, 32}, {"codebook8", SG_VALUES_CODEBOOK, 8}};
+
+/* The point of (granularity, seed) whose target is closest to density d. */
+static const struct sg_point *point_near(const struct sg_points *pts, const char *gran, int seed,
+                                         double d) {
+    const struct sg_point *best = NULL;
+    for (int i = 0; i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
+        if (!best || fabs(p->target - d) < fabs(best->target - d)) best = p;
+    }
+    return best;
+}
+
+struct scnn_mode {
+    enum sg_scnn_accum acc;
+    enum sg_scnn_fetch fetch;
+};
+static const struct scnn_mode MODES[] = {{SG_SCNN_ACC_PRODUCT, SG_SCNN_FETCH_STREAM},
+                                         {SG_SCNN_ACC_MERGED, SG_SCNN_FETCH_STREAM},
+                                         {SG_SCNN_ACC_MERGED, SG_SCNN_FETCH_ALIGNED}};
+
+/* SCNN on real activations of the test images, both accumulation modes. */
+static int scnn_rows(const struct study *st, FILE *f, const struct sg_point *p, const char *match) {
+    struct sg_model *m = NULL;
+    if (cli_load_model(study_path(st, "%s", p->file), &m)) return 1;
+    int rc = 0;
+    for (size_t k = 0; k < sizeof MODES / sizeof MODES[0] && !rc; k++) {
+        struct sg_scnn_config c;
+        sg_scnn_config_default(&c);
+        c.accumulate = MODES[k].acc;
+        c.fetch = MODES[k].fetch;
+        struct sg_scnn_model_opts o;
+        memset(&o, 0, sizeof o);
+        o.images = st->scnn_images;
+        struct sg_scnn_run *run = NULL;
+        enum sg_status s = sg_scnn_run_model(&c, m, st->test, &o, NULL, NULL, &run);
+        if (s != SG_OK) {
+            rc = cli_fail_status(s);
+            break;
+        }
+        const struct sg_scnn_stats *t = &run->total;
+        fprintf(f, "%s,%s,%d,%.6f,%.6f,%s%s,%s,%s,%d,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,"
+                   "%lld,%lld,%lld,%.6g\n",
+                p->gran, match, p->seed, p->density, p->top1, sg_scnn_accum_name(c.accumulate),
+                c.fetch == SG_SCNN_FETCH_ALIGNED ? "+aligned" : "", sg_scnn_accum_name(c.accumulate),
+                sg_scnn_fetch_name(c.fetch), run->images, (long long)t->cycles,
+                (long long)t->products, (long long)t->weight_reads, (long long)t->weight_index_reads,
+                (long long)t->act_reads, (long long)t->act_index_reads, (long long)t->acc_reads,
+                (long long)t->acc_writes, (long long)t->out_writes, (long long)t->halo,
+                (long long)(sg_scnn_dram_bits(t) / 8), (long long)sg_scnn_memory_refs(t),
+                t->energy.total);
+        sg_scnn_run_free(run);
+    }
+    sg_model_free(m);
+    return rc;
+}
+
+int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq) {
+    char *csv = NULL, *qcsv = NULL;
+    size_t len = 0, qlen = 0;
+    char *scsv = NULL;
+    size_t slen = 0;
+    FILE *f = open_memstream(&csv, &len), *q = open_memstream(&qcsv, &qlen),
+         *sc = open_memstream(&scsv, &slen);
+    if (!f || !q || !sc) return cli_fail("out of memory");
+    fprintf(sc, "granularity,match,seed,density,top1,mode,accumulate,fetch,images,cycles,products,"
+                "refs_weight,refs_weight_index,refs_act,refs_act_index,refs_acc_read,"
+                "refs_acc_write,refs_out_write,refs_halo,dram_bytes,memory_refs,energy_pj\n");
+    fprintf(f, "granularity,seed,density,top1,format,value_coding,weights,kept,value_bits,index_bits,"
+               "filler_bits,meta_bits,bytes,ratio\n");
+    fprintf(q, "granularity,seed,density,bits,top1,top1_unquantized,drop_pp\n");
+    int rc = 0;
+    for (int g = 0; g < st->ngran && !rc; g++)
+        for (int seed = 1; seed <= st->seeds && !rc; seed++) {
+            const struct sg_point *p = noloss_point(st, pts, st->grans[g], seed);
+            if (!p) continue;
+            struct sg_model *m = NULL;
+            if (cli_load_model(study_path(st, "%s", p->file), &m)) {
+                rc = 1;
+                break;
+            }
+            struct sg_prune_cfg pc = st->pc;
+            sg_prune_spec_parse(st->grans[g], &pc.spec);
+            struct sg_tile tile = {1, 1, 1, 1};
+            sg_storage_tile_parse(st->grans[g], &tile);
+            cli_progress_note("storage and quantisation: %s s%d at density %.4f", p->gran, seed,
+                              p->density);
+            /* storage of the pruned layers in every format */
+            for (size_t vc = 0; vc < sizeof VALUES / sizeof VALUES[0] && !rc; vc++)
+                for (int fmt = 0; fmt < SG_FORMAT_COUNT && !rc; fmt++) {
+                    struct sg_storage_cfg cfg;
+                    sg_storage_cfg_default(&cfg);
+                    cfg.values = VALUES[vc].values;
+                    cfg.codebook_bits = VALUES[vc].bits;
+                    cfg.index_bits = SG_INDEX_BITS_AUTO;
+                    cfg.tile = tile;
+                    if (pc.spec.gran == SG_GRAN_NM) cfg.nm_n = pc.spec.nm_n, cfg.nm_m = pc.spec.nm_m;
+                    struct sg_size tot = {0};
+                    int64_t weights = 0, kept = 0, ok = 1;
+                    struct sg_prune_spec buf;
+                    for (int32_t i = 0; i < m->n_params && ok; i++) {
+                        if (!sg_prune_scope(m, &pc, i, &buf)) continue;
+                        struct sg_wview v = sg_model_wview(m, i);
+                        struct sg_size sz;
+                        if (sg_storage_size((enum sg_format)fmt, &v, &cfg, &sz) != SG_OK) {
+                            ok = 0; /* e.g. nm on a mask that is not N:M */
+                            break;
+                        }
+                        weights += sg_wview_count(&v);
+                        for (int64_t k = 0; k < sg_wview_count(&v); k++) kept += v.mask[k] != 0;
+                        tot.value_bits += sz.value_bits, tot.index_bits += sz.index_bits;
+                        tot.filler_bits += sz.filler_bits, tot.meta_bits += sz.meta_bits;
+                        tot.bytes += sz.bytes;
+                    }
+                    if (!ok) continue;
+                    fprintf(f, "%s,%d,%.6f,%.6f,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f\n",
+                            p->gran, seed, p->density, p->top1, sg_format_name((enum sg_format)fmt),
+                            VALUES[vc].name, (long long)weights, (long long)kept,
+                            (long long)tot.value_bits, (long long)tot.index_bits,
+                            (long long)tot.filler_bits, (long long)tot.meta_bits,
+                            (long long)tot.bytes, sg_size_ratio(&tot, weights));
+                }
+            /* accuracy after quantising every conv/fc layer, no fine-tuning */
+            for (int b = 0; b < nq && !rc; b++) {
+                struct sg_model *qm = NULL;
+                struct sg_eval_result r;
+                if (sg_model_clone(m, &qm) != SG_OK ||
+                    sg_quantize_model(qm, (int)qbits[b], (int)qbits[b], 1) != SG_OK ||
+                    sg_evaluate(qm, st->test, 500, &r) != SG_OK) {
+                    rc = cli_fail_status(SG_ERR_ARG);
+                } else {
+                    fprintf(q, "%s,%d,%.6f,%d,%.6f,%.6f,%.4f\n", p->gran, seed, p->density,
+                            (int)qbits[b], r.top1, p->top1, 100 * (p->top1 - r.top1));
+                }
+                sg_model_free(qm);
+            }
+            sg_model_free(m);
+            /* SCNN: at matched accuracy (the no-loss model) and matched density */
+            if (st->scnn_images > 0) {
+                cli_progress_note("SCNN model: %s s%d", p->gran, seed);
+                const struct sg_point *md = point_near(pts, st->grans[g], seed, st->scnn_density);
+                rc = scnn_rows(st, sc, p, "accuracy") || (md && scnn_rows(st, sc, md, "density"));
+            }
+        }
+    fclose(f);
+    fclose(q);
+    fclose(sc);
+    if (!rc && st->scnn_images > 0 &&
+        sg_file_write_atomic(study_path(st, "scnn.csv"), scsv, slen) != SG_OK)
+        rc = cli_fail_status(SG_ERR_IO);
+    free(scsv);
+    cli_progress_done();
+    if (!rc && sg_file_write_atomic(study_path(st, "storage.csv"), csv, len) != SG_OK)
+        rc = cli_fail_status(SG_ERR_IO);
+    if (!rc && nq && sg_file_write_atomic(study_path(st, "quantize.csv"), qcsv, qlen) != SG_OK)
+        rc = cli_fail_status(SG_ERR_IO);
+    free(csv);
+    free(qcsv);
+    return rc;
+}

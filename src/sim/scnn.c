@@ -1,0 +1,616 @@
+/* The fast SCNN simulator: PT-IS-CP-sparse, one layer, one image.
+ *
+ * Plan (built once per layer): the input plane is split evenly over the PE grid,
+ * the output plane likewise (a PE owns the outputs it will hold as the next
+ * layer's input); each PE's accumulator region is the bounding box of the outputs
+ * its inputs reach plus the outputs it owns, and every PE uses one layout RH x RW
+ * per output channel (the largest region), so entry address = kk*RH*RW + row*RW +
+ * col and bank = address mod A. Weights of each (channel group, input channel)
+ * are one compressed stream in (k, r, s) order, cut into vectors of F non-zeros;
+ * each PE's activations of a channel are one stream in row-major tile order, cut
+ * into vectors of I. Then, per group and per PE, the loop nest of the paper:
+ * input channel > activation vector > weight vector. Threads take whole groups
+ * when there are many, else the PEs of one group; sums are folded in PE order
+ * either way, so results do not depend on the thread count.
+ * docs/scnn-model.md defines every count; src/sim/ref.c recomputes them slowly. */
+#include "sim/simi.h"
+
+struct act {
+    int32_t hh, ww; /* input row + top pad, column + left pad */
+    int32_t base;   /* stride 1: address part of the activation */
+    float v;
+};
+struct wt {
+    int32_t rr, ss; /* r * dil_h, s * dil_w */
+    int32_t base;   /* stride 1: kk*area - rr*RW - ss */
+    int32_t kbase;  /* kk*area */
+    float v;
+};
+struct pe {
+    int h0, h1, w0, w1;     /* input tile */
+    int p0, p1, q0, q1;     /* owned outputs */
+    int rp0, rp1, rq0, rq1; /* accumulator region (bounding box) */
+    int64_t halo_area;      /* reached outputs owned by another PE, per output channel */
+};
+struct plan {
+    const struct sg_scnn_config *c;
+    const struct sg_conv_geom *g;
+    int npe, kc, ngroups, RH, RW, area;
+    struct pe *pe;
+    int64_t *aoff, *a_entries; /* per (pe, c) */
+    struct act *acts;
+    int64_t *woff, *w_entries, *voff; /* per (group, c) */
+    struct wt *wts;
+    int32_t *vstart;            /* vector starts relative to woff, nv + 1 per (group, c) */
+    uint16_t *bank_of;          /* per address */
+};
+
+/* Entries of a compressed stream: non-zeros plus fillers for zero runs that do not
+ * fit the index (a run z needs z >> index_bits fillers; trailing zeros are free). */
+struct runc {
+    int64_t z, nnz, fill;
+};
+static inline void run_push(struct runc *r, int nonzero, int bits) {
+    if (nonzero) {
+        r->fill += r->z >> bits;
+        r->z = 0;
+        r->nnz++;
+    } else {
+        r->z++;
+    }
+}
+
+static void reach(int lo, int hi, int pad, int r, int dil, int stride, int n_out, uint8_t *out) {
+    memset(out, 0, (size_t)n_out);
+    for (int h = lo; h < hi; h++)
+        for (int k = 0; k < r; k++) {
+            int num = h + pad - k * dil;
+            if (num >= 0 && num % stride == 0 && num / stride < n_out) out[num / stride] = 1;
+        }
+}
+
+/* Bounding box of reached and owned positions; count of reached and reached-owned. */
+static void span(const uint8_t *re, int n, int own0, int own1, int *lo, int *hi, int64_t *nre,
+                 int64_t *nown) {
+    int a = own0 < own1 ? own0 : n, b = own0 < own1 ? own1 : 0;
+    *nre = *nown = 0;
+    for (int p = 0; p < n; p++)
+        if (re[p]) {
+            a = p < a ? p : a;
+            b = p + 1 > b ? p + 1 : b;
+            ++*nre;
+            *nown += p >= own0 && p < own1;
+        }
+    if (a >= b) a = b = 0;
+    *lo = a;
+    *hi = b;
+}
+
+static void split(int n, int parts, int i, int *lo, int *hi) {
+    *lo = (int)((int64_t)i * n / parts);
+    *hi = (int)((int64_t)(i + 1) * n / parts);
+}
+
+/* PE tiles, regions and the layout RH x RW. */
+static enum sg_status plan_tiles(struct plan *pl) {
+    const struct sg_scnn_config *c = pl->c;
+    const struct sg_conv_geom *g = pl->g;
+    pl->npe = c->pe_rows * c->pe_cols;
+    pl->pe = sgi_zalloc((size_t)pl->npe, sizeof *pl->pe);
+    uint8_t *rr = sgi_alloc((size_t)g->p + 1, 1), *rc = sgi_alloc((size_t)g->q + 1, 1);
+    if (!pl->pe || !rr || !rc) {
+        free(rr), free(rc);
+        return SG_ERR_NOMEM;
+    }
+    pl->RH = pl->RW = 0;
+    for (int i = 0; i < c->pe_rows; i++)
+        for (int j = 0; j < c->pe_cols; j++) {
+            struct pe *e = &pl->pe[i * c->pe_cols + j];
+            split(g->h, c->pe_rows, i, &e->h0, &e->h1);
+            split(g->w, c->pe_cols, j, &e->w0, &e->w1);
+            split(g->p, c->pe_rows, i, &e->p0, &e->p1);
+            split(g->q, c->pe_cols, j, &e->q0, &e->q1);
+            reach(e->h0, e->h1, g->pt, g->r, g->dh, g->sh, g->p, rr);
+            reach(e->w0, e->w1, g->pl, g->s, g->dw, g->sw, g->q, rc);
+            int64_t nr, nro, nc, nco;
+            span(rr, g->p, e->p0, e->p1, &e->rp0, &e->rp1, &nr, &nro);
+            span(rc, g->q, e->q0, e->q1, &e->rq0, &e->rq1, &nc, &nco);
+            e->halo_area = nr * nc - nro * nco;
+            if (e->rp1 - e->rp0 > pl->RH) pl->RH = e->rp1 - e->rp0;
+            if (e->rq1 - e->rq0 > pl->RW) pl->RW = e->rq1 - e->rq0;
+        }
+    free(rr), free(rc);
+    if (pl->RH < 1) pl->RH = 1;
+    if (pl->RW < 1) pl->RW = 1;
+    return SG_OK;
+}
+
+static enum sg_status choose_kc(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
+                                int RH, int RW, int *kc) {
+    const int64_t cap = (int64_t)c->banks * c->bank_entries, area = (int64_t)RH * RW;
+    if (area > cap)
+        return sgi_error(SG_ERR_LIMIT,
+                         "the partial sums of one output channel of a PE (%dx%d) do not fit "
+                         "the accumulator (%d banks x %d entries); use a larger PE grid or "
+                         "more entries per bank",
+                         RH, RW, c->banks, c->bank_entries);
+    if (c->kc > 0) {
+        *kc = c->kc < g->k ? c->kc : g->k;
+        if (*kc * area > cap)
+            return sgi_error(SG_ERR_ARG,
+                             "Kc = %d output channels x %dx%d partial sums exceed the "
+                             "accumulator (%lld entries); at most Kc = %lld fits",
+                             c->kc, RH, RW, (long long)cap, (long long)(cap / area));
+        return SG_OK;
+    }
+    int64_t k = cap / area;
+    *kc = (int)(k < g->k ? k : g->k);
+    return SG_OK;
+}
+
+enum sg_status sg_scnn_pick_kc(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
+                               int *kc) {
+    enum sg_status st = sgi_scnn_check_layer(c, g);
+    if (st != SG_OK) return st;
+    struct plan pl = {.c = c, .g = g};
+    st = plan_tiles(&pl);
+    if (st == SG_OK) st = choose_kc(c, g, pl.RH, pl.RW, kc);
+    free(pl.pe);
+    return st;
+}
+
+/* Activation streams of every PE and channel. */
+static enum sg_status plan_acts(struct plan *pl, const float *x, struct sg_scnn_stats *st) {
+    const struct sg_conv_geom *g = pl->g;
+    const size_t npc = (size_t)pl->npe * g->c;
+    size_t nnz = 0;
+    for (size_t i = 0; i < (size_t)g->c * g->h * g->w; i++) nnz += x[i] != 0.0f;
+    pl->aoff = sgi_alloc(npc + 1, sizeof *pl->aoff);
+    pl->a_entries = sgi_alloc(npc, sizeof *pl->a_entries);
+    pl->acts = sgi_alloc(nnz + 1, sizeof *pl->acts);
+    if (!pl->aoff || !pl->a_entries || !pl->acts) return SG_ERR_NOMEM;
+    const int64_t ebits = pl->c->value_bits + pl->c->index_bits;
+    size_t n = 0;
+    for (int e = 0; e < pl->npe; e++) {
+        const struct pe *t = &pl->pe[e];
+        int64_t bits = 0;
+        for (int ch = 0; ch < g->c; ch++) {
+            pl->aoff[(size_t)e * g->c + ch] = (int64_t)n;
+            struct runc rc = {0, 0, 0};
+            for (int h = t->h0; h < t->h1; h++)
+                for (int w = t->w0; w < t->w1; w++) {
+                    float v = x[((size_t)ch * g->h + h) * g->w + w];
+                    run_push(&rc, v != 0.0f, pl->c->index_bits);
+                    if (v == 0.0f) continue;
+                    struct act *a = &pl->acts[n++];
+                    a->hh = h + g->pt;
+                    a->ww = w + g->pl;
+                    a->base = (a->hh - t->rp0) * pl->RW + (a->ww - t->rq0);
+                    a->v = v;
+                }
+            pl->a_entries[(size_t)e * g->c + ch] = rc.nnz + rc.fill;
+            st->act_nnz += rc.nnz;
+            st->act_fillers += rc.fill;
+            bits += (rc.nnz + rc.fill) * ebits;
+        }
+        st->dram_act_in_bits += bits;
+        st->iaram_overflow += bits > pl->c->iaram_bytes * 8;
+    }
+    pl->aoff[npc] = (int64_t)n;
+    return SG_OK;
+}
+
+/* Cuts the non-zeros [0, n) of one (group, channel) stream into vectors. */
+static int32_t cut_vectors(const struct plan *pl, const int32_t *row_of, int32_t n,
+                           int32_t *starts) {
+    const int f = pl->c->f;
+    int32_t nv = 0;
+    if (pl->c->fetch == SG_SCNN_FETCH_STREAM) {
+        for (int32_t i = 0; i < n; i += f) starts[nv++] = i;
+    } else { /* aligned: a row's pieces (at most F non-zeros) never straddle vectors */
+        int fill = f;
+        for (int32_t i = 0; i < n;) {
+            int32_t j = i;
+            while (j < n && row_of[j] == row_of[i]) j++;
+            for (int32_t p = i; p < j; p += f) {
+                int piece = j - p < f ? (int)(j - p) : f;
+                if (fill + piece > f) {
+                    starts[nv++] = p;
+                    fill = 0;
+                }
+                fill += piece;
+            }
+            i = j;
+        }
+    }
+    starts[nv] = n;
+    return nv;
+}
+
+/* Weight streams of every (group, channel). */
+static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_scnn_stats *st) {
+    const struct sg_conv_geom *g = pl->g;
+    const struct sg_scnn_config *c = pl->c;
+    const size_t ngc = (size_t)pl->ngroups * g->c, rs = (size_t)g->r * g->s;
+    size_t nnz = 0;
+    for (size_t i = 0; i < (size_t)g->k * g->c * rs; i++) nnz += w[i] != 0.0f;
+    pl->woff = sgi_alloc(ngc + 1, sizeof *pl->woff);
+    pl->w_entries = sgi_alloc(ngc, sizeof *pl->w_entries);
+    pl->voff = sgi_alloc(ngc + 1, sizeof *pl->voff);
+    pl->wts = sgi_alloc(nnz + 1, sizeof *pl->wts);
+    pl->vstart = sgi_alloc(nnz + ngc + 1, sizeof *pl->vstart);
+    int32_t *row_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *row_of);
+    if (!pl->woff || !pl->w_entries || !pl->voff || !pl->wts || !pl->vstart || !row_of) {
+        free(row_of);
+        return SG_ERR_NOMEM;
+    }
+    const int64_t ebits = c->value_bits + c->index_bits;
+    size_t n = 0, nv = 0;
+    for (int gi = 0; gi < pl->ngroups; gi++) {
+        const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
+        for (int ch = 0; ch < g->c; ch++) {
+            const size_t gc = (size_t)gi * g->c + ch;
+            pl->woff[gc] = (int64_t)n;
+            pl->voff[gc] = (int64_t)nv;
+            struct runc rc = {0, 0, 0};
+            int32_t m = 0;
+            for (int kk = 0; kk < kcg; kk++) {
+                const float *wk = w + ((size_t)(k0 + kk) * g->c + ch) * rs;
+                for (int r = 0; r < g->r; r++)
+                    for (int s = 0; s < g->s; s++) {
+                        float v = wk[(size_t)r * g->s + s];
+                        run_push(&rc, v != 0.0f, c->index_bits);
+                        if (v == 0.0f) continue;
+                        struct wt *t = &pl->wts[n + m];
+                        t->rr = r * g->dh;
+                        t->ss = s * g->dw;
+                        t->kbase = kk * pl->area;
+                        t->base = t->kbase - t->rr * pl->RW - t->ss;
+                        t->v = v;
+                        row_of[m++] = kk * g->r + r;
+                    }
+            }
+            nv += (size_t)cut_vectors(pl, row_of, m, pl->vstart + nv) + 1;
+            n += (size_t)m;
+            pl->w_entries[gc] = rc.nnz + rc.fill;
+            st->weight_nnz += rc.nnz;
+            st->weight_fillers += rc.fill;
+            st->dram_weight_bits += (rc.nnz + rc.fill) * ebits;
+            st->wfifo_overflow += rc.nnz + rc.fill > c->wfifo_entries;
+        }
+    }
+    pl->woff[ngc] = (int64_t)n;
+    pl->voff[ngc] = (int64_t)nv;
+    free(row_of);
+    return SG_OK;
+}
+
+/* What one PE does for one group. */
+struct pe_out {
+    int64_t cycles, steps, stalls, products, formed, acc, merge_adds, wreads, areads;
+};
+struct scratch {
+    uint32_t *stamp;      /* per address: last step that touched it (merged mode) */
+    uint32_t *bank_stamp; /* per bank: last step that touched it */
+    uint32_t *bank;       /* per bank: accesses in that step */
+    uint32_t step;
+    size_t n_stamp;
+};
+/* The current activation vector, unpacked into locals that no store can alias, so
+ * the compiler keeps them in registers across the scatter's stores. */
+#define MAX_I 64
+struct avec {
+    int32_t hh[MAX_I], ww[MAX_I], base[MAX_I];
+    double v[MAX_I];
+    int n;
+};
+
+/* One multiplier-array step; unit and merged are constants in each caller, so the
+ * compiler emits four specialised loops. Returns the step's cycles. Products are
+ * visited weight by weight; the counts do not depend on the order. */
+static inline __attribute__((always_inline)) int64_t
+step(const struct plan *pl, const struct pe *t, const struct avec *A, const struct wt *wv,
+     int nw, double *restrict acc, struct scratch *sc, struct pe_out *o, const int unit,
+     const int merged, const int full4) {
+    const uint32_t P = (uint32_t)pl->g->p, Q = (uint32_t)pl->g->q;
+    const int sh = pl->g->sh, sw = pl->g->sw, RW = pl->RW, rp0 = t->rp0, rq0 = t->rq0;
+    const uint16_t *restrict bank_of = pl->bank_of;
+    uint32_t *restrict stamp = sc->stamp, *restrict bst = sc->bank_stamp, *restrict bcnt = sc->bank;
+    uint32_t id = ++sc->step;
+    if (id == 0) { /* wrapped: forget every stamp */
+        memset(stamp, 0, sc->n_stamp * sizeof *stamp);
+        memset(bst, 0, (size_t)pl->c->banks * sizeof *bst);
+        id = sc->step = 1;
+    }
+    /* full4: a full 4 x 4 step (the default array), constant trip counts that the
+     * compiler unrolls, so the loop branches cannot be mispredicted */
+    const int na = full4 ? 4 : A->n;
+    if (full4) nw = 4;
+    uint32_t maxload = 0;
+    int64_t valid = 0, distinct = 0;
+    for (int j = 0; j < nw; j++) {
+        const int32_t rr = wv[j].rr, ss = wv[j].ss, wb = wv[j].base, kb = wv[j].kbase;
+        const double w = wv[j].v;
+        for (int i = 0; i < na; i++) {
+            int32_t addr;
+            if (unit) {
+                const int32_t p = A->hh[i] - rr, q = A->ww[i] - ss;
+                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
+                addr = A->base[i] + wb;
+            } else {
+                const int32_t pn = A->hh[i] - rr, qn = A->ww[i] - ss;
+                if (pn < 0 || qn < 0 || pn % sh || qn % sw) continue;
+                const int32_t p = pn / sh, q = qn / sw;
+                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
+                addr = kb + (p - rp0) * RW + (q - rq0);
+            }
+            acc[addr] += A->v[i] * w;
+            valid++;
+            uint32_t fresh = 1; /* a new access to the banks */
+            if (merged) {       /* masks, not branches: repeats are data */
+                fresh = stamp[addr] != id;
+                stamp[addr] = id;
+                distinct += fresh;
+            }
+            const uint32_t b = bank_of[addr];
+            const uint32_t l = (bcnt[b] & -(uint32_t)(bst[b] == id)) + fresh;
+            bst[b] = id;
+            bcnt[b] = l;
+            maxload = l > maxload ? l : maxload;
+        }
+    }
+    o->products += valid;
+    o->formed += (int64_t)na * nw;
+    o->acc += merged ? distinct : valid;
+    if (merged) o->merge_adds += valid - distinct;
+    return maxload > 1 ? (int64_t)maxload : 1;
+}
+
+static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
+                   struct pe_out *out, const int unit, const int merged) {
+    const struct sg_conv_geom *g = pl->g;
+    const struct pe *t = &pl->pe[e];
+    const int I = pl->c->i;
+    /* counted locally: neighbouring PEs' results share cache lines */
+    struct pe_out o;
+    memset(&o, 0, sizeof o);
+    struct avec A;
+    for (int ch = 0; ch < g->c; ch++) {
+        const size_t pc = (size_t)e * g->c + ch, gc = (size_t)gi * g->c + ch;
+        const struct act *a = pl->acts + pl->aoff[pc];
+        const int na = (int)(pl->aoff[pc + 1] - pl->aoff[pc]);
+        const struct wt *w = pl->wts + pl->woff[gc];
+        const int32_t *vs = pl->vstart + pl->voff[gc];
+        const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
+        if (na == 0 || nv == 0) continue; /* nothing to multiply: the channel is skipped */
+        const int nav = (na + I - 1) / I;
+        o.areads += pl->a_entries[pc];
+        o.wreads += (int64_t)nav * pl->w_entries[gc];
+        o.steps += (int64_t)nav * nv;
+        for (int ai = 0; ai < na; ai += I) {
+            A.n = na - ai < I ? na - ai : I;
+            for (int i = 0; i < A.n; i++) {
+                A.hh[i] = a[ai + i].hh;
+                A.ww[i] = a[ai + i].ww;
+                A.base[i] = a[ai + i].base;
+                A.v[i] = a[ai + i].v;
+            }
+            const int full_a = A.n == 4 && pl->c->f == 4;
+            for (int v = 0; v < nv; v++) {
+                const int nw = vs[v + 1] - vs[v];
+                const int64_t cyc =
+                    full_a && nw == 4
+                        ? step(pl, t, &A, w + vs[v], nw, acc, sc, &o, unit, merged, 1)
+                        : step(pl, t, &A, w + vs[v], nw, acc, sc, &o, unit, merged, 0);
+                o.cycles += cyc;
+                o.stalls += cyc - 1;
+            }
+        }
+    }
+    *out = o;
+}
+
+static void run_pe_any(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
+                       struct pe_out *o) {
+    const int unit = pl->g->sh == 1 && pl->g->sw == 1;
+    const int merged = pl->c->accumulate == SG_SCNN_ACC_MERGED;
+    if (unit && merged) run_pe(pl, gi, e, acc, sc, o, 1, 1);
+    else if (unit) run_pe(pl, gi, e, acc, sc, o, 1, 0);
+    else if (merged) run_pe(pl, gi, e, acc, sc, o, 0, 1);
+    else run_pe(pl, gi, e, acc, sc, o, 0, 0);
+}
+
+static void plan_free(struct plan *pl) {
+    free(pl->pe), free(pl->aoff), free(pl->a_entries), free(pl->acts), free(pl->woff);
+    free(pl->w_entries), free(pl->voff), free(pl->wts), free(pl->vstart), free(pl->bank_of);
+}
+
+/* Post-processing: each PE compresses the outputs it owns (after ReLU if asked). */
+static void count_outputs(const struct plan *pl, const float *y, struct sg_scnn_stats *st) {
+    const struct sg_conv_geom *g = pl->g;
+    const int64_t ebits = pl->c->value_bits + pl->c->index_bits;
+    for (int e = 0; e < pl->npe; e++) {
+        const struct pe *t = &pl->pe[e];
+        int64_t bits = 0;
+        for (int k = 0; k < g->k; k++) {
+            struct runc rc = {0, 0, 0};
+            for (int p = t->p0; p < t->p1; p++)
+                for (int q = t->q0; q < t->q1; q++) {
+                    float v = y[((size_t)k * g->p + p) * g->q + q];
+                    run_push(&rc, pl->c->relu ? v > 0.0f : v != 0.0f, pl->c->index_bits);
+                }
+            st->out_nnz += rc.nnz;
+            st->out_fillers += rc.fill;
+            bits += (rc.nnz + rc.fill) * ebits;
+        }
+        st->out_writes += bits / ebits;
+        st->dram_act_out_bits += bits;
+        st->oaram_overflow += bits > pl->c->oaram_bytes * 8;
+    }
+}
+
+/* Adds a PE's partial sums of group gi into the layer output and clears them.
+ * Callers go through the PEs of a group in order, so the sums do not depend on
+ * the thread count; different groups write different output channels. */
+static void fold_pe(const struct plan *pl, int gi, int e, double *acc, double *ysum) {
+    const struct sg_conv_geom *g = pl->g;
+    const struct pe *t = &pl->pe[e];
+    const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
+    for (int kk = 0; kk < kcg; kk++)
+        for (int p = t->rp0; p < t->rp1; p++)
+            for (int q = t->rq0; q < t->rq1; q++) {
+                double *a = &acc[(size_t)kk * pl->area + (size_t)(p - t->rp0) * pl->RW + (q - t->rq0)];
+                ysum[((size_t)(k0 + kk) * g->p + p) * g->q + q] += *a;
+                *a = 0.0;
+            }
+}
+
+/* The counts of group gi from its PEs' results. */
+static void group_stats(const struct plan *pl, int gi, const struct pe_out *outs,
+                        struct sg_scnn_stats *st) {
+    const struct sg_conv_geom *g = pl->g;
+    const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
+    int64_t slowest = 0, halo_max = 0;
+    for (int e = 0; e < pl->npe; e++) {
+        const struct pe_out *o = &outs[e];
+        slowest = o->cycles > slowest ? o->cycles : slowest;
+        const int64_t halo = pl->pe[e].halo_area * kcg;
+        halo_max = halo > halo_max ? halo : halo_max;
+        st->halo += halo;
+        st->steps += o->steps;
+        st->conflict_stalls += o->stalls;
+        st->products += o->products;
+        st->products_formed += o->formed;
+        st->acc_writes += o->acc;
+        st->acc_reads += o->acc;
+        st->merge_adds += o->merge_adds;
+        st->weight_reads += o->wreads;
+        st->act_reads += o->areads;
+    }
+    for (int e = 0; e < pl->npe; e++) st->idle_pe_cycles += slowest - outs[e].cycles;
+    st->compute_cycles += slowest;
+    st->halo_cycles += halo_max;
+}
+
+/* Many groups: one task per group (its PEs in order); no barrier between groups,
+ * which matters when the machine is shared and a waiting thread loses its core. */
+static int run_by_group(const struct plan *pl, size_t region, double *ysum,
+                        struct sg_scnn_stats *gst) {
+    int failed = 0;
+#pragma omp parallel
+    {
+        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)), 0, region};
+        double *acc = sgi_zalloc(region, sizeof *acc);
+        struct pe_out *outs = sgi_zalloc((size_t)pl->npe, sizeof *outs);
+        const int ok = sc.stamp && sc.bank_stamp && sc.bank && acc && outs;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int gi = 0; gi < pl->ngroups; gi++) {
+            if (!ok) continue;
+            for (int e = 0; e < pl->npe; e++) {
+                run_pe_any(pl, gi, e, acc, &sc, &outs[e]);
+                fold_pe(pl, gi, e, acc, ysum);
+            }
+            group_stats(pl, gi, outs, &gst[gi]);
+        }
+        free(sc.stamp), free(sc.bank_stamp), free(sc.bank), free(acc), free(outs);
+    }
+    return failed;
+}
+
+/* Few groups: the PEs of each group in parallel, then a serial fold in PE order. */
+static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct pe_out *outs,
+                     double *ysum, struct sg_scnn_stats *gst) {
+    int failed = 0;
+#pragma omp parallel
+    {
+        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)),
+                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)), 0, region};
+        if (!sc.stamp || !sc.bank_stamp || !sc.bank) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        for (int gi = 0; gi < pl->ngroups && !failed; gi++) {
+#pragma omp for schedule(dynamic, 1)
+            for (int e = 0; e < pl->npe; e++)
+                run_pe_any(pl, gi, e, accs + (size_t)e * region, &sc, &outs[e]);
+#pragma omp single
+            {
+                for (int e = 0; e < pl->npe; e++)
+                    fold_pe(pl, gi, e, accs + (size_t)e * region, ysum);
+                group_stats(pl, gi, outs, &gst[gi]);
+            }
+        }
+        free(sc.stamp), free(sc.bank_stamp), free(sc.bank);
+    }
+    return failed;
+}
+
+enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
+                             const float *w, const float *x, float *y, struct sg_scnn_stats *st) {
+    memset(st, 0, sizeof *st);
+    enum sg_status s = sgi_scnn_check_layer(c, g);
+    if (s != SG_OK) return s;
+    struct plan pl = {.c = c, .g = g};
+    double *ysum = NULL, *accs = NULL;
+    float *yown = NULL;
+    struct pe_out *outs = NULL;
+    struct sg_scnn_stats *gst = NULL;
+    if ((s = plan_tiles(&pl)) != SG_OK || (s = choose_kc(c, g, pl.RH, pl.RW, &pl.kc)) != SG_OK)
+        goto done;
+    pl.area = pl.RH * pl.RW;
+    pl.ngroups = (g->k + pl.kc - 1) / pl.kc;
+    const size_t region = (size_t)pl.kc * pl.area, ny = (size_t)g->k * g->p * g->q;
+    pl.bank_of = sgi_alloc(region, sizeof *pl.bank_of);
+    ysum = sgi_zalloc(ny, sizeof *ysum);
+    accs = sgi_zalloc((size_t)pl.npe * region, sizeof *accs);
+    outs = sgi_zalloc((size_t)pl.npe, sizeof *outs);
+    if (!y) y = yown = sgi_alloc(ny, sizeof *y);
+    if (!pl.bank_of || !ysum || !accs || !outs || !y) {
+        s = SG_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < region; i++) pl.bank_of[i] = (uint16_t)(i % (size_t)c->banks);
+    if ((s = plan_acts(&pl, x, st)) != SG_OK || (s = plan_weights(&pl, w, st)) != SG_OK) goto done;
+
+    /* per-group counts, summed in group order below */
+    gst = sgi_zalloc((size_t)pl.ngroups, sizeof *gst);
+    if (!gst) {
+        s = SG_ERR_NOMEM;
+        goto done;
+    }
+    const int failed = pl.ngroups >= 4 * sg_get_threads()
+                           ? run_by_group(&pl, region, ysum, gst)
+                           : run_by_pe(&pl, region, accs, outs, ysum, gst);
+    if (failed) {
+        s = sgi_error(SG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int gi = 0; gi < pl.ngroups; gi++) sg_scnn_stats_add(st, &gst[gi]);
+    for (size_t i = 0; i < ny; i++) y[i] = (float)ysum[i];
+
+    st->kc = pl.kc;
+    st->groups = pl.ngroups;
+    st->cycles = st->compute_cycles + st->halo_cycles;
+    st->mult_slots = st->steps * c->f * c->i;
+    st->weight_index_reads = st->weight_reads;
+    st->act_index_reads = st->act_reads;
+    st->acc_drain = (int64_t)ny; /* every output is drained once by the PE owning it */
+    st->acc_reads += st->acc_drain;
+    st->weights = (int64_t)g->k * g->c * g->r * g->s;
+    st->acts = (int64_t)g->c * g->h * g->w;
+    st->outs = (int64_t)ny;
+    count_outputs(&pl, y, st);
+    sg_scnn_energy_of(c, st);
+done:
+    plan_free(&pl);
+    free(ysum), free(accs), free(outs), free(yown), free(gst);
+    return s;
+}

@@ -1,0 +1,17 @@
+/* Internals of the SCNN model shared by the files in src/sim (not installed). */
+#ifndef SPARSEGRAIN_SIMI_H
+#define SPARSEGRAIN_SIMI_H
+
+#include "core/sgi.h"
+#include "sparsegrain/sim.h"
+
+/* Checks shared by the fast simulator and the reference walk: one image, no
+ * conv groups, sizes the int-indexed loops can hold. */
+enum sg_status sgi_scnn_check_layer(const struct sg_scnn_config *c, const struct sg_conv_geom *g);
+
+/* Synthetic data (synth.c). */
+void sgi_scnn_synth_weights(float *w, size_t n, sg_rng *rng);
+enum sg_status sgi_scnn_synth_acts(float *x, size_t n, double density, int signed_vals,
+                                   sg_rng *rng);
+
+#endif

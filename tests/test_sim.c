@@ -1,0 +1,642 @@
+/* SCNN model: hand-computed counts for tiny layers, the fast simulator against the
+ * brute-force walk on random layers, outputs against the dense convolution. */
+#include "harness.h"
+#include "sparsegrain/nn.h"
+#include "sparsegrain/sim.h"
+
+/* The tiny layer of the hand-computed tests: one 4x4 input channel x = 1..16,
+ * one 3x3 filter w = 1..9, no padding, stride 1 -> a 2x2 output. All positive,
+ * so every output survives the ReLU. */
+static void tiny(struct sg_conv_geom *g, float *x, float *w) {
+    struct sg_conv_geom t = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0};
+    *g = t;
+    CHECK_OK(sg_conv_geom_finish(g));
+    for (int i = 0; i < 16; i++) x[i] = (float)(i + 1);
+    for (int i = 0; i < 9; i++) w[i] = (float)(i + 1);
+}
+
+static void check_output(const struct sg_conv_geom *g, const float *x, const float *w,
+                         const float *y) {
+    size_t ny = (size_t)g->k * g->p * g->q;
+    float *ref = malloc(ny * sizeof *ref);
+    sg_conv2d_ref(g, x, w, NULL, ref);
+    double e = sgt_max_rel_err(y, ref, ny);
+    CHECK_MSG(e <= SG_SCNN_VERIFY_TOL, "output differs from sg_conv2d_ref: rel err %g", e);
+    free(ref);
+}
+
+/* One PE, F = I = 4, stream fetch.
+ * Activations: 16 non-zeros -> 4 vectors, vector j = input row j.
+ * Weights (k, r, s order): 9 non-zeros -> vectors v0 = {(0,0) (0,1) (0,2) (1,0)},
+ * v1 = {(1,1) (1,2) (2,0) (2,1)}, v2 = {(2,2)}.  steps = 4 x 3 = 12.
+ * products formed = 16 x 9 = 144; useful = K C R S P Q = 9 x 4 = 36.
+ * Output (p, q) = (h - r, w - s). Region = the 2x2 output, address p*2 + q = bank.
+ * Product mode, cycles of each step = most products on one bank:
+ *   v0: row 0: (0,0) x3, (0,1) x3 -> 3; row 1: + (1,0)->(0,0),(0,1) once -> 3;
+ *       row 2: only (1,0) -> (1,0),(1,1) -> 1; row 3: nothing valid -> 1.   = 8
+ *   v1: row 0: nothing -> 1; row 1: (0,0) x2, (0,1) x2 -> 2; row 2: every output
+ *       x2 -> 2; row 3: (1,0) x2, (1,1) x2 -> 2.                             = 7
+ *   v2: 1 per step.                                                         = 4
+ *   cycles = 19, stalls = 19 - 12 = 7.
+ * Merged mode: distinct outputs per step v0: 2 + 4 + 2 + 0, v1: 0 + 2 + 4 + 2,
+ *   v2: 0 + 0 + 2 + 2 -> 20 accumulator writes, 36 - 20 = 16 merge adds, and at
+ *   most one access per bank per step -> 12 cycles.
+ * Reads: weights 4 act vectors x 9 entries = 36, activations 16; drain 4 outputs,
+ * so acc_reads = writes + 4. DRAM: 9, 16 and 4 entries of 16 + 4 bits. */
+SG_TEST(sim_hand_one_pe) {
+    struct sg_conv_geom g;
+    float x[16], w[9], y[4];
+    tiny(&g, x, w);
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 1;
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.kc, 1);
+    CHECK_EQ_INT(st.groups, 1);
+    CHECK_EQ_INT(st.steps, 12);
+    CHECK_EQ_INT(st.products_formed, 144);
+    CHECK_EQ_INT(st.products, 36);
+    CHECK_EQ_INT(st.mult_slots, 12 * 16);
+    CHECK_EQ_INT(st.cycles, 19);
+    CHECK_EQ_INT(st.conflict_stalls, 7);
+    CHECK_EQ_INT(st.acc_writes, 36);
+    CHECK_EQ_INT(st.acc_reads, 40);
+    CHECK_EQ_INT(st.acc_drain, 4);
+    CHECK_EQ_INT(st.merge_adds, 0);
+    CHECK_EQ_INT(st.weight_reads, 36);
+    CHECK_EQ_INT(st.weight_index_reads, 36);
+    CHECK_EQ_INT(st.act_reads, 16);
+    CHECK_EQ_INT(st.act_index_reads, 16);
+    CHECK_EQ_INT(st.halo, 0);
+    CHECK_EQ_INT(st.out_writes, 4);
+    CHECK_EQ_INT(st.dram_weight_bits, 9 * 20);
+    CHECK_EQ_INT(st.dram_act_in_bits, 16 * 20);
+    CHECK_EQ_INT(st.dram_act_out_bits, 4 * 20);
+    CHECK_EQ_INT(sg_scnn_memory_refs(&st), 36 + 36 + 16 + 16 + 40 + 36 + 4 + 0);
+
+    c.accumulate = SG_SCNN_ACC_MERGED;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.steps, 12);
+    CHECK_EQ_INT(st.products, 36);
+    CHECK_EQ_INT(st.acc_writes, 20);
+    CHECK_EQ_INT(st.acc_reads, 24);
+    CHECK_EQ_INT(st.merge_adds, 16);
+    CHECK_EQ_INT(st.cycles, 12);
+    CHECK_EQ_INT(st.conflict_stalls, 0);
+}
+
+/* Aligned fetch on the same layer: a kernel row (3 non-zeros) never shares a
+ * vector with the next row (3 + 3 > F), so the vectors are the three rows.
+ * Steps 4 x 3 = 12. Row r with input row h is useful iff 0 <= h - r < 2: 6 steps,
+ * each 6 products on 2 outputs (3 each); the other 6 steps do nothing.
+ * Product mode: 6 x 3 + 6 x 1 = 24 cycles, 36 writes.
+ * Merged: 6 x 2 = 12 writes, 24 merge adds, 12 cycles. */
+SG_TEST(sim_hand_aligned) {
+    struct sg_conv_geom g;
+    float x[16], w[9], y[4];
+    tiny(&g, x, w);
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 1;
+    c.fetch = SG_SCNN_FETCH_ALIGNED;
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.steps, 12);
+    CHECK_EQ_INT(st.products, 36);
+    CHECK_EQ_INT(st.cycles, 24);
+    CHECK_EQ_INT(st.acc_writes, 36);
+    c.accumulate = SG_SCNN_ACC_MERGED;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    CHECK_EQ_INT(st.acc_writes, 12);
+    CHECK_EQ_INT(st.merge_adds, 24);
+    CHECK_EQ_INT(st.cycles, 12);
+}
+
+/* 2x2 PEs on the tiny layer: each PE holds a 2x2 input tile (one activation
+ * vector) and owns one output; every PE's inputs reach all 4 outputs, so it sends
+ * 3 halo sums: halo = 4 x 3 = 12, halo cycles = 3. Steps 4 PEs x 1 x 3 = 12.
+ * Weights read: 4 PEs x 1 vector pass x 9 = 36; activations 16.
+ * Product mode, (cycles of v0, v1, v2) per PE, from the products per output:
+ *   PE(0,0) inputs (0..1, 0..1): v0 -> (0,0) x3, (0,1) x2, (1,0) x2, (1,1) x1 = 3;
+ *           v1 -> (0,0) x1 = 1; v2 -> none = 1; total 5, 9 products
+ *   PE(0,1) inputs (0..1, 2..3): 2 + 2 + 1 = 5;  PE(1,0): 1 + 3 + 1 = 5;
+ *   PE(1,1): 1 + 3 + 1 = 5.  Each PE forms 9 useful products (36 in all).
+ *   cycles = max 5 + halo 3 = 8; stalls 4 x 2 = 8; no idle PE.
+ * Merged: distinct outputs per PE 5, 6, 6, 7 -> 24 writes; every step 1 cycle,
+ *   cycles = 3 + 3 = 6. */
+SG_TEST(sim_hand_two_by_two) {
+    struct sg_conv_geom g;
+    float x[16], w[9], y[4];
+    tiny(&g, x, w);
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 2;
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.steps, 12);
+    CHECK_EQ_INT(st.products, 36);
+    CHECK_EQ_INT(st.halo, 12);
+    CHECK_EQ_INT(st.halo_cycles, 3);
+    CHECK_EQ_INT(st.compute_cycles, 5);
+    CHECK_EQ_INT(st.cycles, 8);
+    CHECK_EQ_INT(st.conflict_stalls, 8);
+    CHECK_EQ_INT(st.idle_pe_cycles, 0);
+    CHECK_EQ_INT(st.weight_reads, 36);
+    CHECK_EQ_INT(st.act_reads, 16);
+    CHECK_EQ_INT(st.acc_writes, 36);
+    CHECK_EQ_INT(st.acc_drain, 4);
+    CHECK_EQ_INT(st.out_writes, 4);
+    c.accumulate = SG_SCNN_ACC_MERGED;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.acc_writes, 24);
+    CHECK_EQ_INT(st.merge_adds, 12);
+    CHECK_EQ_INT(st.cycles, 6);
+}
+
+/* ---- fast simulator == brute-force walk ---- */
+
+static void fill_sparse(sg_rng *r, float *v, size_t n, double density, int positive) {
+    for (size_t i = 0; i < n; i++) {
+        float z = sg_rng_normal(r);
+        if (positive) z = fabsf(z) + 0.01f;
+        v[i] = sg_rng_uniform(r) < density ? (z != 0.0f ? z : 0.5f) : 0.0f;
+    }
+}
+
+static void check_same(const struct sg_scnn_stats *a, const struct sg_scnn_stats *b,
+                       const char *what) {
+#define SAME(f)                                                                        \
+    CHECK_MSG(a->f == b->f, "%s: " #f " fast %lld, reference %lld", what, (long long)a->f, \
+              (long long)b->f)
+    SAME(kc); SAME(groups); SAME(cycles); SAME(compute_cycles); SAME(halo_cycles); SAME(steps);
+    SAME(conflict_stalls); SAME(idle_pe_cycles); SAME(products); SAME(products_formed);
+    SAME(mult_slots); SAME(weight_reads); SAME(weight_index_reads); SAME(act_reads);
+    SAME(act_index_reads); SAME(acc_reads); SAME(acc_writes); SAME(acc_drain); SAME(merge_adds);
+    SAME(out_writes); SAME(halo); SAME(dram_weight_bits); SAME(dram_act_in_bits);
+    SAME(dram_act_out_bits); SAME(weights); SAME(weight_nnz); SAME(weight_fillers); SAME(acts);
+    SAME(act_nnz); SAME(act_fillers); SAME(outs); SAME(out_nnz); SAME(out_fillers);
+    SAME(iaram_overflow); SAME(oaram_overflow); SAME(wfifo_overflow);
+#undef SAME
+    CHECK_NEAR(a->energy.total, b->energy.total, 1e-9 * fabs(b->energy.total) + 1e-9);
+}
+
+struct rcase {
+    struct sg_conv_geom g;
+    int pr, pc, f, i, banks, entries, kc, index_bits;
+    double wd, ad;
+};
+
+static void compare_case(const struct rcase *t, uint64_t seed) {
+    struct sg_conv_geom g = t->g;
+    CHECK_OK(sg_conv_geom_finish(&g));
+    sg_rng r;
+    sg_rng_seed(&r, seed);
+    size_t nw = (size_t)g.k * g.c * g.r * g.s, nx = (size_t)g.c * g.h * g.w,
+           ny = (size_t)g.k * g.p * g.q;
+    float *w = malloc(nw * 4), *x = malloc(nx * 4), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
+    fill_sparse(&r, w, nw, t->wd, 0);
+    fill_sparse(&r, x, nx, t->ad, 1);
+    for (int acc = 0; acc < SG_SCNN_ACC_COUNT; acc++)
+        for (int fe = 0; fe < SG_SCNN_FETCH_COUNT; fe++) {
+            struct sg_scnn_config c;
+            sg_scnn_config_default(&c);
+            c.pe_rows = t->pr, c.pe_cols = t->pc, c.f = t->f, c.i = t->i;
+            if (t->banks) c.banks = t->banks;
+            if (t->entries) c.bank_entries = t->entries;
+            if (t->index_bits) c.index_bits = t->index_bits;
+            c.kc = t->kc;
+            c.wfifo_entries = 6;
+            c.iaram_bytes = c.oaram_bytes = 40;
+            c.accumulate = (enum sg_scnn_accum)acc;
+            c.fetch = (enum sg_scnn_fetch)fe;
+            struct sg_scnn_stats a, b;
+            CHECK_OK(sg_scnn_layer(&c, &g, w, x, y1, &a));
+            CHECK_OK(sg_scnn_layer_ref(&c, &g, w, x, y2, &b));
+            char what[200];
+            snprintf(what, sizeof what,
+                     "c%d %dx%d k%d %dx%d s%d,%d pad %d,%d,%d,%d dil %d PEs %dx%d FxI %dx%d %s %s",
+                     g.c, g.h, g.w, g.k, g.r, g.s, g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, t->pr,
+                     t->pc, t->f, t->i, sg_scnn_accum_name(c.accumulate),
+                     sg_scnn_fetch_name(c.fetch));
+            check_same(&a, &b, what);
+            check_output(&g, x, w, y1);
+            CHECK_MSG(sgt_max_rel_err(y2, y1, ny) <= SG_SCNN_VERIFY_TOL, "%s: ref output", what);
+        }
+    free(w), free(x), free(y1), free(y2);
+}
+
+SG_TEST(sim_matches_reference_random) {
+    /* g: n c h w k r s sh sw pt pl pb pr dh dw groups */
+    static const struct rcase cases[] = {
+        {{1, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 2, 2, 4, 4, 0, 0, 0, 0, 0.4, 0.5},
+        {{1, 2, 9, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 2, 3, 4, 4, 0, 0, 0, 0, 0.6, 0.6},
+        {{1, 3, 10, 10, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 3, 3, 4, 4, 0, 0, 0, 0, 0.5, 0.5},
+        {{1, 6, 8, 8, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, 2, 2, 4, 4, 0, 0, 0, 0, 0.3, 0.4},
+        {{1, 4, 8, 8, 3, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0}, 2, 2, 4, 4, 0, 0, 0, 0, 0.7, 0.7},
+        {{1, 2, 11, 9, 3, 3, 2, 1, 2, 2, 0, 1, 1, 2, 1, 1, 0, 0}, 2, 2, 2, 3, 0, 0, 0, 0, 0.6, 0.6},
+        {{1, 2, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 4, 4, 4, 4, 0, 0, 0, 0, 0.8, 0.9},
+        {{1, 2, 12, 12, 5, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0}, 3, 2, 4, 4, 8, 16, 2, 0, 0.5, 0.5},
+        {{1, 3, 7, 7, 6, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, 1, 1, 4, 4, 6, 12, 0, 2, 0.15, 0.1},
+        {{1, 9, 1, 1, 11, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, 2, 2, 4, 4, 0, 0, 4, 0, 0.5, 0.7},
+        {{1, 2, 13, 13, 4, 11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1, 0, 0}, 2, 2, 4, 4, 0, 0, 0, 0, 0.3, 0.5},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_case(&cases[i], 100 + i);
+}
+
+/* Dense weights and activations, no padding: every product is useful and their
+ * number is K C R S P Q, for any stride and any PE grid. */
+SG_TEST(sim_dense_product_count) {
+    static const struct sg_conv_geom gs[] = {
+        {1, 3, 12, 12, 4, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {1, 2, 13, 11, 3, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {1, 5, 9, 9, 6, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+    };
+    for (size_t t = 0; t < sizeof gs / sizeof gs[0]; t++) {
+        struct sg_conv_geom g = gs[t];
+        CHECK_OK(sg_conv_geom_finish(&g));
+        size_t nw = (size_t)g.k * g.c * g.r * g.s, nx = (size_t)g.c * g.h * g.w;
+        float *w = malloc(nw * 4), *x = malloc(nx * 4), *y = malloc((size_t)g.k * g.p * g.q * 4);
+        sg_rng r;
+        sg_rng_seed(&r, 7 + t);
+        fill_sparse(&r, w, nw, 1.0, 1);
+        fill_sparse(&r, x, nx, 1.0, 1);
+        struct sg_scnn_config c;
+        sg_scnn_config_default(&c);
+        c.pe_rows = 3, c.pe_cols = 2;
+        struct sg_scnn_stats st;
+        CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+        CHECK_EQ_INT(st.products, (int64_t)g.k * g.c * g.r * g.s * g.p * g.q);
+        CHECK_EQ_INT(st.weight_nnz, (int64_t)nw);
+        CHECK_EQ_INT(st.act_nnz, (int64_t)nx);
+        check_output(&g, x, w, y);
+        free(w), free(x), free(y);
+    }
+}
+
+/* With padding the useful products are the (k, c, r, s, p, q) whose input lies
+ * inside the plane. */
+SG_TEST(sim_dense_padded_products) {
+    struct sg_conv_geom g = {1, 2, 7, 6, 3, 3, 3, 2, 1, 1, 2, 1, 0, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    int64_t want = 0;
+    for (int p = 0; p < g.p; p++)
+        for (int q = 0; q < g.q; q++)
+            for (int r = 0; r < g.r; r++)
+                for (int s = 0; s < g.s; s++) {
+                    int h = p * g.sh - g.pt + r, w = q * g.sw - g.pl + s;
+                    want += h >= 0 && h < g.h && w >= 0 && w < g.w;
+                }
+    want *= (int64_t)g.k * g.c;
+    float w[54], x[84], y[3 * 4 * 8];
+    for (int i = 0; i < 54; i++) w[i] = 1.0f + i;
+    for (int i = 0; i < 84; i++) x[i] = 0.5f + i;
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    CHECK_EQ_INT(st.products, want);
+    check_output(&g, x, w, y);
+}
+
+SG_TEST(sim_all_zero_inputs) {
+    struct sg_conv_geom g = {1, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    float w[4 * 3 * 9], x[3 * 64], y[4 * 64];
+    sg_rng r;
+    sg_rng_seed(&r, 3);
+    for (int zero_w = 0; zero_w < 2; zero_w++) {
+        fill_sparse(&r, w, sizeof w / 4, zero_w ? 0.0 : 0.5, 0);
+        fill_sparse(&r, x, sizeof x / 4, zero_w ? 0.5 : 0.0, 1);
+        struct sg_scnn_config c;
+        sg_scnn_config_default(&c);
+        c.pe_rows = c.pe_cols = 2;
+        struct sg_scnn_stats st, ref;
+        CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+        CHECK_OK(sg_scnn_layer_ref(&c, &g, w, x, y, &ref));
+        check_same(&st, &ref, zero_w ? "zero weights" : "zero activations");
+        CHECK_EQ_INT(st.steps, 0);
+        CHECK_EQ_INT(st.products, 0);
+        CHECK_EQ_INT(st.compute_cycles, 0);
+        CHECK_EQ_INT(st.out_writes, 0);
+        CHECK_EQ_INT(st.acc_writes, 0);
+        CHECK_EQ_INT(st.acc_drain, 4 * 64);
+        for (int i = 0; i < 4 * 64; i++) CHECK(y[i] == 0.0f);
+    }
+}
+
+/* A fully connected layer is a 1x1 convolution of a C x 1 x 1 plane: one PE
+ * holds the whole input, the others idle. */
+SG_TEST(sim_fc_as_1x1) {
+    struct sg_conv_geom g = {1, 40, 1, 1, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    float w[24 * 40], x[40], y[24];
+    sg_rng r;
+    sg_rng_seed(&r, 9);
+    fill_sparse(&r, w, 24 * 40, 0.5, 0);
+    fill_sparse(&r, x, 40, 0.5, 1);
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    struct sg_scnn_stats st, ref;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_OK(sg_scnn_layer_ref(&c, &g, w, x, y, &ref));
+    check_same(&st, &ref, "fc");
+    CHECK_EQ_INT(st.halo, 0);
+    CHECK_EQ_INT(st.kc, 24);
+    CHECK_EQ_INT(st.idle_pe_cycles, 63 * st.compute_cycles);
+}
+
+/* The same layer on 1 and 2 threads: identical counts and identical output bits.
+ * With Kc = 3 the layer has 6 groups: one thread runs it group by group, two
+ * threads PE by PE (fewer than 4 groups per thread), so both paths are compared. */
+SG_TEST(sim_thread_count_invariant) {
+    struct sg_conv_geom g = {1, 8, 20, 20, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    size_t nw = (size_t)16 * 8 * 9, nx = (size_t)8 * 400, ny = (size_t)16 * 400;
+    float *w = malloc(nw * 4), *x = malloc(nx * 4), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
+    sg_rng r;
+    sg_rng_seed(&r, 11);
+    fill_sparse(&r, w, nw, 0.4, 0);
+    fill_sparse(&r, x, nx, 0.5, 1);
+    for (int kc = 0; kc <= 3; kc += 3)
+        for (int acc = 0; acc < SG_SCNN_ACC_COUNT; acc++) {
+            struct sg_scnn_config c;
+            sg_scnn_config_default(&c);
+            c.accumulate = (enum sg_scnn_accum)acc;
+            c.kc = kc;
+            struct sg_scnn_stats a, b, ref;
+            sg_set_threads(1);
+            CHECK_OK(sg_scnn_layer(&c, &g, w, x, y1, &a));
+            sg_set_threads(2);
+            CHECK_OK(sg_scnn_layer(&c, &g, w, x, y2, &b));
+            check_same(&a, &b, "threads");
+            CHECK(memcmp(y1, y2, ny * 4) == 0);
+            CHECK_EQ_INT(a.groups, kc ? 6 : 1);
+            CHECK_OK(sg_scnn_layer_ref(&c, &g, w, x, y2, &ref));
+            check_same(&a, &ref, "reference");
+        }
+    free(w), free(x), free(y1), free(y2);
+}
+
+SG_TEST(sim_rejects_bad_layers) {
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    float w[64] = {0}, x[64] = {0}, y[64];
+    struct sg_scnn_stats st;
+    struct sg_conv_geom g = {1, 2, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    CHECK_ERR(sg_scnn_layer(&c, &g, w, x, y, &st), SG_ERR_UNSUPPORTED); /* groups */
+    g.groups = 1;
+    g.n = 2;
+    CHECK_ERR(sg_scnn_layer(&c, &g, w, x, y, &st), SG_ERR_ARG);
+    g.n = 1;
+    c.pe_rows = c.pe_cols = 1;
+    c.banks = 2, c.bank_entries = 4; /* 8 entries, a 4x4 output needs 16 */
+    CHECK_ERR(sg_scnn_layer(&c, &g, w, x, y, &st), SG_ERR_LIMIT);
+    c.banks = 4, c.bank_entries = 4, c.kc = 2; /* 2 x 16 > 16 */
+    CHECK_ERR(sg_scnn_layer(&c, &g, w, x, y, &st), SG_ERR_ARG);
+    CHECK(strstr(sg_last_error(), "Kc") != NULL);
+    sg_scnn_config_default(&c);
+    c.f = 0;
+    CHECK_ERR(sg_scnn_layer(&c, &g, w, x, y, &st), SG_ERR_ARG);
+}
+
+/* Long zero runs: with 2-bit indices a run of z zeros costs z >> 2 fillers. */
+SG_TEST(sim_fillers) {
+    struct sg_conv_geom g = {1, 1, 1, 20, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    float x[20] = {0}, w[1] = {2.0f}, y[20];
+    x[0] = 1, x[9] = 1, x[19] = 1; /* runs 0, 8, 9 -> fillers 0 + 2 + 2 */
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 1;
+    c.index_bits = 2;
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    CHECK_EQ_INT(st.act_nnz, 3);
+    CHECK_EQ_INT(st.act_fillers, 4);
+    CHECK_EQ_INT(st.act_reads, 7);
+    CHECK_EQ_INT(st.out_fillers, 4);
+    CHECK_EQ_INT(st.dram_act_in_bits, 7 * 18);
+}
+
+SG_TEST(sim_energy_table) {
+    struct sg_energy_table t;
+    sg_energy_table_default(&t);
+    CHECK_NEAR(t.mult_pj, 1.1, 1e-12);
+    CHECK_NEAR(t.weight_bit_pj, 10.0 / 64, 1e-12);
+    const char *ok = "{\"mult_pj\": 0.5, \"source\": \"test\"}";
+    CHECK_OK(sg_energy_table_parse(ok, strlen(ok), "t.json", &t));
+    CHECK_NEAR(t.mult_pj, 0.5, 1e-12);
+    CHECK_NEAR(t.add_pj, 0.4, 1e-12); /* untouched keys keep their values */
+    CHECK(strcmp(t.source, "test") == 0);
+    const char *bad[] = {"{\"mul_pj\": 1}", "{\"add_pj\": -1}", "{\"add_pj\": \"1\"}", "[1]",
+                         "{\"add_pj\": 1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct sg_energy_table u = t;
+        CHECK_ERR(sg_energy_table_parse(bad[i], strlen(bad[i]), "bad.json", &u), SG_ERR_FORMAT);
+        CHECK(strstr(sg_last_error(), "bad.json") != NULL);
+        CHECK(u.mult_pj == t.mult_pj);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/e.json", sgt_tmpdir());
+    FILE *f = fopen(path, "w");
+    fputs("{\"dram_bit_pj\": 0}", f);
+    fclose(f);
+    CHECK_OK(sg_energy_table_load(path, &t));
+    CHECK(t.dram_bit_pj == 0.0);
+
+    /* the hand layer's energy, term by term */
+    struct sg_conv_geom g;
+    float x[16], w[9], y[4];
+    tiny(&g, x, w);
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 1;
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    const double b = 10.0 / 64;
+    CHECK_NEAR(st.energy.mult, 144 * 1.1, 1e-9);
+    CHECK_NEAR(st.energy.add, 36 * 0.4, 1e-9);
+    CHECK_NEAR(st.energy.weight, 36 * (16 + 4) * b, 1e-9);
+    CHECK_NEAR(st.energy.act, 16 * 20 * b, 1e-9);
+    CHECK_NEAR(st.energy.acc, (40 + 36) * 24 * b, 1e-9);
+    CHECK_NEAR(st.energy.out, 4 * 20 * b, 1e-9);
+    CHECK_NEAR(st.energy.dram, (9 + 16 + 4) * 20 * 1300.0 / 64, 1e-9);
+    CHECK_NEAR(st.energy.total,
+               st.energy.mult + st.energy.add + st.energy.weight + st.energy.act +
+                   st.energy.acc + st.energy.out + st.energy.halo + st.energy.dram,
+               1e-9);
+}
+
+/* ---- networks, pruning helper, runners ---- */
+
+static void net_totals(const char *net, int *nconv, int64_t *macs, int64_t *params) {
+    struct sg_scnn_shape *L;
+    int n;
+    CHECK_OK(sg_scnn_net_layers(net, &L, &n));
+    *nconv = 0, *macs = 0, *params = 0;
+    for (int i = 0; i < n; i++) {
+        if (L[i].is_fc) continue;
+        struct sg_conv_geom g = {1, L[i].c * L[i].groups, L[i].h, L[i].w, L[i].k, L[i].r, L[i].s,
+                                 L[i].stride, L[i].stride, L[i].pad, L[i].pad, L[i].pad, L[i].pad,
+                                 1, 1, L[i].groups, 0, 0};
+        CHECK_OK(sg_conv_geom_finish(&g));
+        ++*nconv;
+        *params += (int64_t)L[i].k * L[i].c * L[i].r * L[i].s;
+        *macs += (int64_t)L[i].k * L[i].c * L[i].r * L[i].s * g.p * g.q;
+    }
+    free(L);
+}
+
+/* Layer counts and multiply-accumulates against the published figures: VGG-16
+ * 15.35 G, AlexNet (two groups) 666 M with 2.33 M conv weights, ResNet-50 3.8 G,
+ * GoogLeNet 1.5 G, DenseNet-121 2.9 G. */
+SG_TEST(sim_net_tables) {
+    int n;
+    int64_t macs, params;
+    net_totals("vgg16", &n, &macs, &params);
+    CHECK_EQ_INT(n, 13);
+    CHECK_EQ_INT(macs, 15346630656LL);
+    CHECK_EQ_INT(params, 14710464);
+    net_totals("alexnet", &n, &macs, &params);
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(macs, 665784864);
+    CHECK_EQ_INT(params, 2332704);
+    net_totals("resnet50", &n, &macs, &params);
+    CHECK_EQ_INT(n, 53);
+    CHECK_MSG(macs > 3.7e9 && macs < 3.95e9, "resnet50 %lld MACs", (long long)macs);
+    net_totals("googlenet", &n, &macs, &params);
+    CHECK_EQ_INT(n, 57);
+    CHECK_MSG(macs > 1.4e9 && macs < 1.6e9, "googlenet %lld MACs", (long long)macs);
+    net_totals("densenet121", &n, &macs, &params);
+    CHECK_EQ_INT(n, 120);
+    CHECK_MSG(macs > 2.8e9 && macs < 2.95e9, "densenet121 %lld MACs", (long long)macs);
+    struct sg_scnn_shape *L;
+    CHECK_ERR(sg_scnn_net_layers("vgg19", &L, &n), SG_ERR_ARG);
+    for (const char *const *p = sg_scnn_net_names(); *p; p++) {
+        CHECK_OK(sg_scnn_net_layers(*p, &L, &n));
+        free(L);
+    }
+}
+
+SG_TEST(sim_prune_groups) {
+    const int64_t K = 6, C = 5, R = 3, S = 3, n = K * C * R * S;
+    float *w = malloc(sizeof(float) * n), *w0 = malloc(sizeof(float) * n);
+    sg_rng r;
+    sg_rng_seed(&r, 21);
+    for (int gr = 0; gr < SG_SCNN_GRAN_COUNT; gr++) {
+        for (int64_t i = 0; i < n; i++) w0[i] = w[i] = sg_rng_normal(&r);
+        const int64_t gs = gr == 0 ? 1 : gr == 1 ? S : gr == 2 ? R * S : C * R * S, ng = n / gs;
+        int64_t kept;
+        CHECK_OK(sg_scnn_prune_groups(w, K, C, R, S, (enum sg_scnn_gran)gr, 0.35, &kept));
+        CHECK_EQ_INT(kept, llround(0.35 * ng) * gs);
+        double min_kept = 1e30, max_pruned = 0;
+        for (int64_t g = 0; g < ng; g++) {
+            int nz = 0;
+            double l1 = 0;
+            for (int64_t i = 0; i < gs; i++) {
+                nz += w[g * gs + i] != 0.0f;
+                l1 += fabs(w0[g * gs + i]);
+                CHECK(w[g * gs + i] == 0.0f || w[g * gs + i] == w0[g * gs + i]);
+            }
+            CHECK(nz == 0 || nz == gs); /* all or nothing within a group */
+            if (nz) min_kept = l1 < min_kept ? l1 : min_kept;
+            else max_pruned = l1 > max_pruned ? l1 : max_pruned;
+        }
+        CHECK(min_kept >= max_pruned);
+    }
+    CHECK_ERR(sg_scnn_prune_groups(w, K, C, R, S, SG_SCNN_GRAN_FINE, 1.5, NULL), SG_ERR_ARG);
+    CHECK(sg_scnn_gran_from_name("kernel") == SG_SCNN_GRAN_KERNEL);
+    CHECK(sg_scnn_gran_from_name("block") == -1);
+    free(w), free(w0);
+}
+
+/* AlexNet conv4 and conv5 (two groups each) at kernel granularity, verified. */
+SG_TEST(sim_run_net_subset) {
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    struct sg_scnn_net_opts o = {.net = "alexnet", .gran = SG_SCNN_GRAN_KERNEL,
+                                 .weight_density = 0.35, .act_density = 0.4, .seed = 1,
+                                 .layers = "conv4,conv5", .verify = 1};
+    struct sg_scnn_run *run;
+    CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &run));
+    CHECK_EQ_INT(run->n, 2);
+    CHECK(strcmp(run->layers[0].name, "conv4") == 0);
+    CHECK_EQ_INT(run->layers[0].groups, 2);
+    CHECK_EQ_INT(run->layers[0].geom.c, 192);
+    CHECK_EQ_INT(run->layers[0].geom.k, 192);
+    int64_t products = 0;
+    for (int i = 0; i < run->n; i++) {
+        const struct sg_scnn_layer_result *l = &run->layers[i];
+        CHECK(l->verified);
+        CHECK_MSG(l->max_rel_err <= SG_SCNN_VERIFY_TOL, "%s: err %g", l->name, l->max_rel_err);
+        CHECK_NEAR(l->weight_density, 0.35, 1e-3);
+        CHECK_NEAR(l->act_density, 0.4, 1e-3);
+        products += l->st.products;
+    }
+    CHECK_EQ_INT(run->total.products, products);
+    /* the same seed gives the same run */
+    struct sg_scnn_run *again;
+    o.verify = 0;
+    CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &again));
+    CHECK_EQ_INT(again->total.cycles, run->total.cycles);
+    CHECK_EQ_INT(sg_scnn_memory_refs(&again->total), sg_scnn_memory_refs(&run->total));
+    sg_scnn_run_free(again);
+    sg_scnn_run_free(run);
+    o.layers = "conv9";
+    CHECK_ERR(sg_scnn_run_net(&c, &o, NULL, NULL, &run), SG_ERR_ARG);
+    CHECK(strstr(sg_last_error(), "conv9") != NULL);
+}
+
+/* A small model on real MNIST images: every conv layer's real input, verified. */
+SG_TEST(sim_run_model_mnist) {
+    const char *dir = sgt_mnist_dir();
+    if (!dir) {
+        printf("    (MNIST not found: skipped)\n");
+        return;
+    }
+    struct sg_dataset *d;
+    CHECK_OK(sg_dataset_load("mnist", dir, 0, &d));
+    struct sg_model *m;
+    CHECK_OK(sg_model_build("vgg7", 1, 28, 28, 10, 5, &m));
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.accumulate = SG_SCNN_ACC_MERGED;
+    struct sg_scnn_model_opts o = {.images = 2, .layers = "conv1,conv2,conv5", .verify = 1};
+    struct sg_scnn_run *run;
+    CHECK_OK(sg_scnn_run_model(&c, m, d, &o, NULL, NULL, &run));
+    CHECK_EQ_INT(run->n, 3);
+    CHECK_EQ_INT(run->images, 2);
+    for (int i = 0; i < run->n; i++)
+        CHECK_MSG(run->layers[i].verified && run->layers[i].max_rel_err <= SG_SCNN_VERIFY_TOL,
+                  "%s: err %g", run->layers[i].name, run->layers[i].max_rel_err);
+    CHECK_NEAR(run->layers[0].act_density, 1.0, 0.01); /* a normalised image has no zeros */
+    CHECK(run->layers[1].act_density < 0.9);           /* after BN + ReLU */
+    CHECK_EQ_INT(run->layers[0].st.acts, 2 * 28 * 28);
+    sg_scnn_run_free(run);
+    /* one-shot kernel pruning of a copy: conv1 stays dense, the others at 0.25, the
+     * model itself is untouched */
+    size_t w0, k0;
+    sg_model_count(m, &w0, &k0);
+    o.prune = 1, o.gran = SG_SCNN_GRAN_KERNEL, o.weight_density = 0.25;
+    CHECK_OK(sg_scnn_run_model(&c, m, d, &o, NULL, NULL, &run));
+    CHECK_NEAR(run->layers[0].weight_density, 1.0, 1e-9);
+    CHECK_NEAR(run->layers[1].weight_density, 0.25, 1e-3);
+    CHECK_NEAR(run->layers[2].weight_density, 0.25, 1e-3);
+    for (int i = 0; i < run->n; i++)
+        CHECK_MSG(run->layers[i].max_rel_err <= SG_SCNN_VERIFY_TOL, "%s pruned: err %g",
+                  run->layers[i].name, run->layers[i].max_rel_err);
+    size_t w1, k1;
+    sg_model_count(m, &w1, &k1);
+    CHECK(w1 == w0 && k1 == k0);
+    sg_scnn_run_free(run);
+    sg_model_free(m);
+    sg_dataset_free(d);
+}
