@@ -30,6 +30,8 @@ static const struct cli_opt OPTS[] = {
      "8,6,5,4"},
     {"scnn-images", 0, "N", "test images run through the SCNN model (0 = skip; scnn.csv)", "16"},
     {"scnn-density", 0, "X", "matched-density SCNN comparison at the grid point nearest X", "0.3"},
+    {"infer-batch", 0, "N", "batch of the CPU inference speed of each no-loss model, dense vs "
+                            "sparse kernels (0 = skip; infer.csv)", "256"},
     {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random", "l1"},
     {"fc", 0, "MODE", "fully connected layers: dense, fine, same", "dense"},
     {"include-first", 0, NULL, "prune the first conv layer too", NULL},
@@ -162,7 +164,7 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
                100 * st->tol);
         cli_table_print(&t, stdout, 0);
         printf("\nresults in %s/: points.jsonl, curves.csv, no_loss.csv, storage.csv, "
-               "quantize.csv, scnn.csv, models/\n", st->dir);
+               "quantize.csv, scnn.csv, infer.csv, models/\n", st->dir);
         cli_table_free(&t);
     }
     free(rows);
@@ -215,6 +217,7 @@ static int run(struct cli_args *a) {
     }
     st.scnn_images = (int)cli_int(a, "scnn-images", 0, 100000);
     st.scnn_density = cli_num(a, "scnn-density", 0, 1);
+    st.infer_batch = (int)cli_int(a, "infer-batch", 0, 65536);
     st.retrain_epochs = (int)cli_int(a, "retrain-epochs", 0, 10000);
     st.baseline_epochs = (int)cli_int(a, "baseline-epochs", 1, 10000);
     if (quick && !cli_has(a, "retrain-epochs")) st.retrain_epochs = 1;

@@ -23,6 +23,7 @@ struct study {
     int control_reinit;
     int scnn_images;     /* test images through the SCNN model (0 = no SCNN stage) */
     double scnn_density; /* matched-density comparison: the grid point nearest this */
+    int infer_batch;     /* batch of the inference-speed stage (0 = no infer.csv) */
     float lr_base, lr_retrain;
     struct sg_train_cfg tc; /* batch, momentum, decay, augmentation, max images */
     struct sg_prune_cfg pc; /* criterion, scope; granularity set per chain */
@@ -48,8 +49,9 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
 const char *study_path(const struct study *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Storage in every format (storage.csv), accuracy after quantising to each of
- * qbits (quantize.csv) and SCNN memory references on real activations (scnn.csv)
- * of every granularity's no-loss model; SCNN also at a matched density. */
+ * qbits (quantize.csv), SCNN memory references on real activations (scnn.csv)
+ * and CPU inference speed, dense against sparse kernels (infer.csv), of every
+ * granularity's no-loss model; SCNN also at a matched density. */
 int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq);
 /* Loads points.jsonl (dropping a damaged last line for good). */
 int study_load_points(const struct study *st, struct sg_points *pts);

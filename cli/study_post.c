@@ -1,6 +1,7 @@
 /* After the chains: measurements of each granularity's no-loss model (matched
  * accuracy) that need no training: compressed storage in every format
- * (storage.csv) and accuracy after quantisation (quantize.csv). */
+ * (storage.csv), accuracy after quantisation (quantize.csv), the SCNN model
+ * (scnn.csv) and CPU inference speed with dense and sparse kernels (infer.csv). */
 #include <math.h>
 #include <string.h>
 
@@ -86,14 +87,59 @@ static int scnn_rows(const struct study *st, FILE *f, const struct sg_point *p, 
     return rc;
 }
 
+/* Images/s of model m (no-loss point p) on the test set with every layer dense,
+ * then with the sparse kernel each mask suggests: the best of three passes (the
+ * first also warms the caches). Speed is measured on a shared machine as it is. */
+static int infer_rows(const struct study *st, FILE *f, const struct sg_model *m,
+                      const struct sg_point *p) {
+    static const enum sg_engine ENGINES[] = {SG_ENGINE_DENSE, SG_ENGINE_SPARSE};
+    double dense_ips = 0;
+    for (size_t e = 0; e < sizeof ENGINES / sizeof ENGINES[0]; e++) {
+        struct sg_infer_cfg cfg;
+        sg_infer_cfg_default(&cfg);
+        cfg.engine = ENGINES[e];
+        cfg.batch = st->infer_batch;
+        struct sg_infer *inf = NULL;
+        struct sg_infer_result r, best = {0};
+        enum sg_status s = sg_infer_new(m, &cfg, &inf);
+        for (int pass = 0; pass < 3 && s == SG_OK; pass++) {
+            s = sg_infer_evaluate(inf, st->test, &r);
+            if (s == SG_OK && r.images_per_s > best.images_per_s) best = r;
+        }
+        if (s != SG_OK) {
+            sg_infer_free(inf);
+            return cli_fail("%s: %s", p->file, sg_last_error());
+        }
+        if (ENGINES[e] == SG_ENGINE_DENSE) dense_ips = best.images_per_s;
+        /* what ran: layer:kernel for every conv/fc layer */
+        fprintf(f, "%s,%d,%.6f,%.6f,%s,%d,%d,%lld,%.6f,%.1f,%.5f,%.3f,", p->gran, p->seed,
+                p->density, p->top1, sg_engine_name(ENGINES[e]), st->infer_batch, sg_get_threads(),
+                (long long)best.n, best.top1, best.images_per_s,
+                best.n ? 1e3 * best.seconds / best.n : 0.0,
+                dense_ips > 0 ? best.images_per_s / dense_ips : 0.0);
+        for (int32_t i = 0; i < sg_infer_layer_count(inf); i++) {
+            struct sg_infer_layer l;
+            sg_infer_layer_get(inf, i, &l);
+            fprintf(f, "%s%s:%s", i ? " " : "", l.name,
+                    l.engine == SG_ENGINE_DENSE ? "dense" : sg_conv_kind_name(l.plan.kind));
+        }
+        fprintf(f, "\n");
+        sg_infer_free(inf);
+    }
+    return 0;
+}
+
 int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq) {
     char *csv = NULL, *qcsv = NULL;
     size_t len = 0, qlen = 0;
-    char *scsv = NULL;
-    size_t slen = 0;
+    char *scsv = NULL, *icsv = NULL;
+    size_t slen = 0, ilen = 0;
     FILE *f = open_memstream(&csv, &len), *q = open_memstream(&qcsv, &qlen),
-         *sc = open_memstream(&scsv, &slen);
-    if (!f || !q || !sc) return cli_fail("out of memory");
+         *sc = open_memstream(&scsv, &slen), *ic = open_memstream(&icsv, &ilen);
+    if (!f || !q || !sc || !ic) return cli_fail("out of memory");
+    fprintf(ic, "granularity,seed,density,top1,engine,batch,threads,images,top1_infer,images_per_s,"
+                "ms_per_image,speedup_vs_dense,kernels\n");
+    if (st->infer_batch > 0) sg_set_threads(st->threads);
     fprintf(sc, "granularity,match,seed,density,top1,mode,accumulate,fetch,images,cycles,products,"
                 "refs_weight,refs_weight_index,refs_act,refs_act_index,refs_acc_read,"
                 "refs_acc_write,refs_out_write,refs_halo,dram_bytes,memory_refs,energy_pj\n");
@@ -165,6 +211,10 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
                 }
                 sg_model_free(qm);
             }
+            if (!rc && st->infer_batch > 0) {
+                cli_progress_note("CPU inference: %s s%d, dense and sparse kernels", p->gran, seed);
+                rc = infer_rows(st, ic, m, p);
+            }
             sg_model_free(m);
             /* SCNN: at matched accuracy (the no-loss model) and matched density */
             if (st->scnn_images > 0) {
@@ -176,6 +226,11 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
     fclose(f);
     fclose(q);
     fclose(sc);
+    fclose(ic);
+    if (!rc && st->infer_batch > 0 &&
+        sg_file_write_atomic(study_path(st, "infer.csv"), icsv, ilen) != SG_OK)
+        rc = cli_fail_status(SG_ERR_IO);
+    free(icsv);
     if (!rc && st->scnn_images > 0 &&
         sg_file_write_atomic(study_path(st, "scnn.csv"), scsv, slen) != SG_OK)
         rc = cli_fail_status(SG_ERR_IO);

@@ -12,7 +12,13 @@ Q="--quick --train-images 2000 --test-images 1000"
 
 "$SG" study $Q -o "$tmp/a" > "$tmp/a.out"
 grep -q "no-loss density" "$tmp/a.out"
-for f in points.jsonl curves.csv no_loss.csv storage.csv quantize.csv study.json; do test -s "$tmp/a/$f"; done
+for f in points.jsonl curves.csv no_loss.csv storage.csv quantize.csv infer.csv study.json; do test -s "$tmp/a/$f"; done
+# infer.csv: dense and sparse kernels on each no-loss model, with the accuracy
+# the study measured (the sparse kernels compute what the masked model computes)
+test "$(tail -n +2 "$tmp/a/infer.csv" | wc -l)" -eq 8
+awk -F, 'NR > 1 && $4 != $9 { print "infer.csv: top1 " $4 " but top1_infer " $9 " (" $1 ", " $5 ")"; bad = 1 }
+         END { exit bad }' "$tmp/a/infer.csv"
+grep -q '^kernel,.*,sparse,.*conv2:kernel' "$tmp/a/infer.csv"
 # 1 baseline + (dense reference + 4 granularities) x 3 grid steps
 test "$(wc -l < "$tmp/a/points.jsonl")" -eq 16
 test "$(grep -c '^fine\|^vector\|^kernel\|^filter' "$tmp/a/no_loss.csv")" -eq 4
