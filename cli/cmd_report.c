@@ -143,7 +143,7 @@ static int run(struct cli_args *a) {
     int rc = 1;
     struct sg_points pts = {0};
     char *settings = NULL, *html = NULL, *command = NULL;
-    struct sg_csv *storage = NULL, *scnn = NULL;
+    struct sg_csv *storage = NULL, *scnn = NULL, *infer = NULL;
     struct sg_report_model *models = NULL;
     struct sg_layer_structure **layers = NULL;
     uint8_t **pngs = NULL;
@@ -263,19 +263,22 @@ static int run(struct cli_args *a) {
         sg_model_free(m);
     }
     /* tables other stages add to the folder */
-    char stp[4096], scp[4096];
+    char stp[4096], scp[4096], inp[4096];
     snprintf(stp, sizeof stp, "%s", join(dir, "storage.csv"));
     snprintf(scp, sizeof scp, "%s", join(dir, "scnn.csv"));
+    snprintf(inp, sizeof inp, "%s", join(dir, "infer.csv"));
     if (exists(stp) && sg_csv_load(stp, &storage) != SG_OK)
         cli_warn("%s; the storage section is left out", sg_last_error());
     if (exists(scp) && sg_csv_load(scp, &scnn) != SG_OK)
         cli_warn("%s; the SCNN section is left out", sg_last_error());
+    if (exists(inp) && sg_csv_load(inp, &infer) != SG_OK)
+        cli_warn("%s; the inference speed section is left out", sg_last_error());
 
     struct sg_report_env env;
     sg_report_env_probe(&env);
     struct sg_report_input in = {
         .dir = dir, .pts = &pts, .tol = tol, .settings_json = settings, .command = command, .env = &env,
-        .models = models, .n_models = n_models, .storage = storage, .scnn = scnn,
+        .models = models, .n_models = n_models, .storage = storage, .scnn = scnn, .infer = infer,
         .axes = cli_flag(a, "log-x") ? SG_REPORT_LOG_X : cli_flag(a, "linear-x") ? SG_REPORT_LINEAR_X
                                                                                : SG_REPORT_LINEAR_X | SG_REPORT_LOG_X,
         .band_std = strcmp(band, "std") == 0,
@@ -296,6 +299,7 @@ static int run(struct cli_args *a) {
         sg_json_key(&j, "tolerance"), sg_json_num(&j, tol);
         sg_json_key(&j, "storage"), sg_json_bool(&j, storage != NULL);
         sg_json_key(&j, "scnn"), sg_json_bool(&j, scnn != NULL);
+        sg_json_key(&j, "infer"), sg_json_bool(&j, infer != NULL);
         sg_json_key(&j, "mask_layer"), sg_json_str(&j, mask_layer);
         sg_json_end(&j);
         cli_print_json(&j);
@@ -304,6 +308,7 @@ static int run(struct cli_args *a) {
                mask_layer[0] ? ", mask pictures of layer " : "", mask_layer);
         if (storage) printf("  storage section from %s\n", stp);
         if (scnn) printf("  SCNN section from %s\n", scp);
+        if (infer) printf("  inference speed section from %s\n", inp);
     }
     rc = 0;
 done:
@@ -312,6 +317,7 @@ done:
     free(layers), free(pngs), free(models), free(nl), free(settings), free(html), free(command);
     sg_csv_free(storage);
     sg_csv_free(scnn);
+    sg_csv_free(infer);
     sg_points_free(&pts);
     return rc;
 }
@@ -319,7 +325,7 @@ done:
 const struct cli_cmd cmd_report = {
     "report", "the study folder as one HTML page: curves, tables, mask pictures, settings", "DIR [options]",
     "Reads a study folder (points.jsonl, study.json, the models of the no-loss points,\n"
-    "and storage.csv and scnn.csv when present) and writes one self-contained HTML page\n"
+    "and storage.csv, scnn.csv and infer.csv when present) and writes one self-contained HTML page\n"
     "with inline SVG charts: accuracy against density per granularity with the spread\n"
     "over seeds, the no-loss density table, the per-layer sparsity structure and a mask\n"
     "picture of each no-loss model, and the settings that produced the results. The\n"

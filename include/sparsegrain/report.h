@@ -311,6 +311,7 @@ struct sg_report_input {
     int n_models;
     const struct sg_csv *storage;    /* DIR/storage.csv, or NULL */
     const struct sg_csv *scnn;       /* DIR/scnn.csv, or NULL */
+    const struct sg_csv *infer;      /* DIR/infer.csv, or NULL */
     unsigned axes;                   /* SG_REPORT_LINEAR_X | SG_REPORT_LOG_X (0 = both) */
     int band_std;                    /* bands show mean +- std instead of min..max */
 };

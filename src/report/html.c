@@ -836,6 +836,22 @@ static const struct csv_view SCNN_VIEW = {
                  .title = "Memory references per granularity", .label = "memory references (all buffers)"}},
 };
 
+static const struct csv_view INFER_VIEW = {
+    .id = "infer",
+    .heading = "CPU inference speed at matched accuracy",
+    .intro = "Images per second of each granularity's no-loss model on the test set, on the processor that ran "
+             "the study: every layer with the dense kernel (im2col and sgemm), then every conv and fc layer with "
+             "the sparse kernel its mask suggests (thin for filter pruning, kernel, vector, nm or fine blocks; the "
+             "kernels column names them). top1_infer is the accuracy the sparse kernels give. Speed is measured "
+             "on the machine as it was (best of three passes), so it varies with its load.",
+    .label_cols = {"granularity", "engine"},
+    .grouped = {{.value = "images_per_s", .cat = "granularity", .series = "engine",
+                 .title = "Images/s per granularity, dense and sparse kernels (higher is better)",
+                 .label = "images/s"},
+                {.value = "speedup_vs_dense", .cat = "granularity", .series = "engine",
+                 .title = "Speed of the sparse kernels relative to the dense ones", .label = "speedup (x)"}},
+};
+
 /* ---- all points ---- */
 
 static void section_points(struct ctx *c, int number) {
@@ -1047,7 +1063,7 @@ enum sg_status sg_report_html(const struct sg_report_input *in, char **html, siz
     for (int m = 0; m < in->n_models; m++) any_png |= in->models[m].png != NULL;
     /* sections 1-3 always; the others are numbered as they appear */
     const int n_masks = 4, n_storage = n_masks + any_png, n_scnn = n_storage + (in->storage != NULL);
-    const int n_points = n_scnn + (in->scnn != NULL);
+    const int n_infer = n_scnn + (in->scnn != NULL), n_points = n_infer + (in->infer != NULL);
     sgi_buf_printf(&b, "<nav><strong>Contents</strong><ol>"
                        "<li><a href=\"#accuracy\">Accuracy against density</a></li>"
                        "<li><a href=\"#no-loss\">No-loss density</a></li>"
@@ -1055,6 +1071,7 @@ enum sg_status sg_report_html(const struct sg_report_input *in, char **html, siz
     if (any_png) sgi_buf_printf(&b, "<li><a href=\"#masks\">What each granularity removes</a></li>");
     if (in->storage) sgi_buf_printf(&b, "<li><a href=\"#storage\">Storage with indices</a></li>");
     if (in->scnn) sgi_buf_printf(&b, "<li><a href=\"#scnn\">SCNN memory references and energy</a></li>");
+    if (in->infer) sgi_buf_printf(&b, "<li><a href=\"#infer\">CPU inference speed</a></li>");
     sgi_buf_printf(&b, "<li><a href=\"#points\">Every measured point</a></li>"
                        "<li><a href=\"#settings\">Settings and provenance</a></li></ol></nav>\n<main>\n");
     if ((st = section_accuracy(&c)) != SG_OK) goto out;
@@ -1063,6 +1080,7 @@ enum sg_status sg_report_html(const struct sg_report_input *in, char **html, siz
     if (any_png) section_masks(&c, n_masks);
     if (in->storage && (st = section_csv(&c, in->storage, &STORAGE_VIEW, n_storage, "storage.csv")) != SG_OK) goto out;
     if (in->scnn && (st = section_csv(&c, in->scnn, &SCNN_VIEW, n_scnn, "scnn.csv")) != SG_OK) goto out;
+    if (in->infer && (st = section_csv(&c, in->infer, &INFER_VIEW, n_infer, "infer.csv")) != SG_OK) goto out;
     section_points(&c, n_points);
     section_settings(&c, n_points + 1);
     sgi_buf_printf(&b, "</main>\n<footer>");

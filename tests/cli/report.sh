@@ -101,6 +101,9 @@ grep -q "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "
 ! grep -q '<section id="storage"' "$html"
 ! grep -q '<section id="scnn"' "$html"
 ! grep -q '<script' "$html"
+# the study's CPU inference speed (infer.csv): its section shows every row
+test "$(xmllint --xpath "count(//table[@id='t-infer']/tbody/tr)" "$html")" -eq "$(($(wc -l < "$tmp/s/infer.csv") - 1))"
+test "$(xmllint --xpath "count(//*[local-name()='svg'][@id='infer-grouped-0-0']//*[local-name()='g'][@class='series'])" "$html")" -eq 2
 
 # ---- storage.csv and scnn.csv: sections with charts and the files' own cells
 # (synthetic tables: only the rendering is under test here)
