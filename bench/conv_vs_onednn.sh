@@ -40,6 +40,10 @@ if [ ! -f /usr/include/oneapi/dnnl/dnnl.h ]; then
 fi
 make -s "$build/sparsegrain"
 cc -O2 bench/onednn_conv.c -ldnnl -o "$build/onednn_conv"
+# the machine's limit: OpenBLAS sgemm (2048^3) at each thread count
+make -s "$build/libsparsegrain.a"
+cc -O2 -fopenmp -std=c11 -D_GNU_SOURCE -Iinclude -Isrc bench/sgemm_peak.c "$build/libsparsegrain.a" \
+    -lprotobuf-c -lcjson -lz -lpng -lm -lpthread -ldl -o "$build/sgemm_peak"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export SG_NO_PROGRESS=1
@@ -62,6 +66,7 @@ for cfg in "$threads wall" "1 cpu"; do
     echo "== VGG-16 conv layers, batch 1, $nt thread(s), $clk clock, fastest of $repeat runs; $machine"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     OMP_NUM_THREADS=$nt "$build/onednn_conv" --batch 1 --repeat "$repeat" --clock "$clk" > "$tmp/onednn.txt"
+    peak=$("$build/sgemm_peak" 2048 "$nt" "$clk")
     rm -f "$tmp"/sg_*.json
     for g in $grans; do
         for d in $dens; do
@@ -71,9 +76,10 @@ for cfg in "$threads wall" "1 cpu"; do
         done
     done
     echo "load average at end:   $(cut -d' ' -f1-3 /proc/loadavg)"
-    $py - "$tmp" "$date" "$commit" "$machine" "$csv" "$nt" "$clk" <<'EOF'
+    $py - "$tmp" "$date" "$commit" "$machine" "$csv" "$nt" "$clk" "$peak" <<'EOF'
 import glob, json, os, sys
-tmp, date, commit, machine, csv, nt, clk = sys.argv[1:]
+tmp, date, commit, machine, csv, nt, clk, peak = sys.argv[1:]
+peak = float(peak)
 onednn = {}
 for line in open(os.path.join(tmp, "onednn.txt")):
     name, ms, impl = line.split(None, 2)
@@ -114,6 +120,22 @@ for r in runs:
     dens = sum(l["density"] for l in ls) / len(ls)
     print("%-7s %7.3f %10.2f %9.2f %10.2f %7.2fx %7.2fx %7.2fx %14.2fx" % (r["granularity"], dens, o,
           dn, sp, best / sp, o / sp, dn / sp, best2 / sp2))
+print()
+# fraction of the machine's limit: direct-convolution GFLOP/s (2*K*C*R*S*P*Q per layer,
+# whatever algorithm ran: Winograd and sparse kernels do fewer real operations)
+ls = runs[0]["layers"]
+flop = {l["layer"]: l["dense_gflops"] * l["dense_ms"] * 1e-3 for l in ls}  # GFLOP per layer
+tot = sum(flop.values())
+print("sgemm peak (OpenBLAS, 2048^3, %s thread(s), %s clock): %.1f GFLOP/s" % (nt, clk, peak))
+print("dense conv GFLOP/s over the 13 layers: ours %.1f (%.0f%% of peak), oneDNN %.1f (%.0f%%)" % (
+      tot / (sum(l["dense_ms"] for l in ls) * 1e-3), 100 * tot / (sum(l["dense_ms"] for l in ls) * 1e-3) / peak,
+      tot / (sum(onednn[l["layer"]][0] for l in ls) * 1e-3),
+      100 * tot / (sum(onednn[l["layer"]][0] for l in ls) * 1e-3) / peak))
+for r in runs:
+    sp = sum(l["sparse_ms"] for l in r["layers"]) * 1e-3
+    useful = sum(flop[l["layer"]] * l["density"] for l in r["layers"])
+    print("  %-7s at %.2f: kept-weight GFLOP/s %.1f (%.0f%% of peak)" % (r["granularity"], r["target_density"],
+          useful / sp, 100 * useful / sp / peak))
 print()
 print("oneDNN implementations: " + ", ".join(sorted(set(v[1] for v in onednn.values()))))
 EOF
