@@ -17,8 +17,8 @@ static const struct cli_opt OPTS[] = {
      "1,0.7,0.5,0.4,0.3,0.2,0.15,0.1,0.07,0.05"},
     {"extend", 0, "LIST", "densities tried below the grid while a granularity keeps its "
                           "accuracy ('none' to stop at the grid)",
-     "0.03,0.02,0.015,0.01,0.007,0.005,0.003,0.002,0.001"},
-    {"retrain-epochs", 'r', "N", "masked retraining after each pruning step", "2"},
+     "0.03,0.02,0.01,0.005,0.002,0.001"},
+    {"retrain-epochs", 'r', "N", "masked retraining after each pruning step", "1"},
     {"baseline-epochs", 0, "N", "epochs of the dense baseline (cosine schedule)", "15"},
     {"baseline", 0, "FILE", "use this trained dense model instead of training one", NULL},
     {"seeds", 0, "N", "independent repetitions (baseline, shuffling)", "1"},
