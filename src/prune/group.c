@@ -262,6 +262,22 @@ static enum sg_status prune_nm(const struct sg_prune_spec *s, struct sg_wview *v
                         const float a = fabsf(w[i]);
                         sc[i] = mk[i] ? a : -1.0f;
                     }
+                if (RS < 8 && len <= 16) { /* short runs: one run at a time, in registers */
+                    const int64_t keep = s->nm_n < len ? s->nm_n : len;
+                    for (int64_t rs = 0; rs < RS; rs++) {
+                        float a[16];
+                        for (int64_t j = 0; j < len; j++) a[j] = sc[j * RS + rs];
+                        for (int64_t j = 0; j < len; j++) {
+                            int r = 0;
+                            for (int64_t o = 0; o < len; o++)
+                                r += (a[o] > a[j]) | ((a[o] == a[j]) & (o < j));
+                            const uint8_t kp = r < keep;
+                            mk[j * RS + rs] = kp;
+                            w[j * RS + rs] = kp ? w[j * RS + rs] : 0.0f;
+                        }
+                    }
+                    continue;
+                }
                 for (int64_t i = 0; i < n; i++) rank[i] = 0;
                 /* rank of member j = members that beat it: higher score, or equal and earlier */
                 for (int64_t j = 0; j < len; j++)
