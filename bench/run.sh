@@ -2,7 +2,7 @@
 # make bench: every benchmark against its peer on the same work in the same run.
 # Each script prints a table and appends rows to bench/results/*.csv. Takes about
 # 15 minutes on an idle 2-core machine; BENCH_RT=1 runs the timed parts at real-time
-# priority where the scripts support it (a shared machine). Usage: bench/run.sh [BUILD]
+# priority (a shared machine). Usage: bench/run.sh [BUILD]
 # [NAME...] where NAME is one of: train prune storage onnx scnn compare infer
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ all=(train prune storage onnx scnn compare infer)
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=("${all[@]}")
 failed=0
+rt=""
+[ "${BENCH_RT:-0}" = 1 ] && command -v chrt >/dev/null && rt="chrt -f 20"
 run() { # name, script, args...
     local name=$1
     shift
@@ -19,7 +21,7 @@ run() { # name, script, args...
     [ -e "$1" ] || return 0
     echo "== $name: $1"
     local start=$SECONDS
-    if ! bash "$@"; then
+    if ! $rt bash "$@"; then
         echo "!! $name failed" >&2
         failed=$((failed + 1))
     fi
