@@ -12,7 +12,7 @@
 #endif
 
 static int g_rank = 0, g_size = 1, g_local = 1;
-static double g_ar_seconds;
+static double g_ar_seconds, g_ar_wait;
 static int64_t g_ar_calls;
 
 /* The launchers we know set one of these in every process they start: Open MPI's
@@ -33,8 +33,9 @@ int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }
 int dist_local_size(void) { return g_local; }
 
-void dist_allreduce_stats(double *seconds, int64_t *calls) {
+void dist_allreduce_stats(double *seconds, double *wait, int64_t *calls) {
     *seconds = g_ar_seconds;
+    *wait = g_ar_wait;
     *calls = g_ar_calls;
 }
 
@@ -91,7 +92,16 @@ static int wait_req(MPI_Request *r, const char *what) {
 
 int dist_allreduce_sum_f32(float *buf, size_t n) {
     if (g_size == 1) return 0;
-    const double t0 = MPI_Wtime();
+    static int profile = -1;
+    if (profile < 0) profile = getenv("SG_DIST_PROFILE") && atoi(getenv("SG_DIST_PROFILE")) > 0;
+    double t0 = MPI_Wtime();
+    if (profile) {
+        int rc = MPI_Barrier(MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Barrier");
+        const double t1 = MPI_Wtime();
+        g_ar_wait += t1 - t0;
+        t0 = t1;
+    }
     for (size_t off = 0; off < n; off += CHUNK) {
         const int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
         int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, cnt, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);

@@ -50,8 +50,11 @@ int dist_flush(void);
 int dist_probe(int *src, int *tag, size_t *bytes);
 int dist_recv(int src, int tag, void *buf, size_t bytes);
 
-/* Seconds spent inside dist_allreduce_sum_f32 and its number of calls. */
-void dist_allreduce_stats(double *seconds, int64_t *calls);
+/* Seconds spent inside dist_allreduce_sum_f32 and its number of calls. With
+ * SG_DIST_PROFILE=1 in the environment a barrier precedes every reduction, so that
+ * *wait holds the time spent waiting for the slowest rank and *seconds the
+ * reduction alone (the barrier itself costs a little). */
+void dist_allreduce_stats(double *seconds, double *wait, int64_t *calls);
 
 /* Ends every rank of the job (MPI_Abort); without MPI, exit(code). */
 _Noreturn void dist_abort(int code);
