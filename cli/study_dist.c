@@ -150,9 +150,14 @@ int study_dist_phase(struct study *st, const struct task *tasks, int n, int work
     free(mine);
     if (!rc) rc = st->poll(st); /* what the last worker left */
     if (rc) {
-        cli_fail("rank %d of %d (%s): the %s phase failed; stopping every rank (run the same "
-                 "command again to resume)",
-                 rank, ranks, dist_host(), phase);
+        if (cli_interrupted()) /* Ctrl-C, or mpirun/srun ending the job after a rank died */
+            cli_fail("rank %d of %d (%s): stopped by a signal; stopping every rank (the same "
+                     "command resumes the study)",
+                     rank, ranks, dist_host());
+        else
+            cli_fail("rank %d of %d (%s): the %s phase failed; stopping every rank (the same "
+                     "command resumes the study)",
+                     rank, ranks, dist_host(), phase);
         dist_abort(1);
     }
     if (rank != 0) {
