@@ -44,7 +44,7 @@ static const struct cli_opt OPTS[] = {
     {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
     {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core; over MPI: per "
-                       "rank, cores / ranks on the machine)", "0"},
+                       "rank, its share of the cores)", "0"},
     {"threads", 't', "N", "threads of the baseline training (0 = all cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
@@ -315,10 +315,7 @@ static int run(struct cli_args *a) {
     ranks = dist_size();
     if (ranks > 1) {
         const int rank = dist_rank();
-        if (!cli_has(a, "jobs")) {
-            long per = cores / dist_local_size(); /* ranks on a machine share its cores */
-            st.jobs = per > 0 ? (int)per : 1;
-        }
+        if (!cli_has(a, "jobs")) st.jobs = dist_cores(); /* ranks on a machine share its cores */
         if (study_dist_setup(&st, rank == 0 ? prepare_folder(&st, a, &pts) : 0, &pts)) goto done;
         in_phases = 1;
     } else if (prepare_folder(&st, a, &pts)) {

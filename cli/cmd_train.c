@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "dist.h"
@@ -21,7 +20,7 @@ static const struct cli_opt OPTS[] = {
     {"step-every", 0, "N", "step schedule: epochs between decays", "5"},
     {"augment", 0, "KIND", "augmentation: none, shift, flip, shift+flip", "none"},
     {"seed", 's', "N", "seed of initialisation, shuffling and augmentation", "1"},
-    {"threads", 't', "N", "threads (0 = all cores; --distributed: cores / ranks on the machine)",
+    {"threads", 't', "N", "threads (0 = all cores; --distributed: the rank's share of them)",
      "0"},
     {"max-images", 0, "N", "images per epoch (0 = the whole training set)", "0"},
     {"resume", 0, NULL, "continue an interrupted run from its last finished epoch", NULL},
@@ -154,10 +153,7 @@ static int run(struct cli_args *a) {
         return 1;
     }
     if (ranks > 1 && !cli_has(a, "threads")) {
-        /* ranks that share a machine share its cores */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        long t = (cores > 0 ? cores : 1) / dist_local_size();
-        sg_set_threads(t > 0 ? (int)t : 1);
+        sg_set_threads(dist_cores()); /* ranks that share a machine share its cores */
     } else {
         cli_set_threads(a);
     }

@@ -1,5 +1,6 @@
 /* The MPI side of distributed runs (see dist.h), with serial stubs when the build
  * has no MPI. Nothing else in the project includes <mpi.h>. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,18 @@ const char *dist_host(void) {
     static char host[256];
     if (!host[0] && gethostname(host, sizeof host - 1) != 0) strcpy(host, "?");
     return host;
+}
+
+int dist_cores(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) online = 1;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int n = CPU_COUNT(&set);
+        if (n > 0 && n < online) return n;
+    }
+    const long per = online / g_local;
+    return per > 0 ? (int)per : 1;
 }
 
 int dist_rank(void) { return g_rank; }

@@ -33,6 +33,9 @@ int dist_init(void);          /* 0, or 1 after printing why not */
 int dist_rank(void);          /* 0 when not distributed */
 int dist_size(void);          /* 1 when not distributed */
 int dist_local_size(void);    /* ranks on this machine (1 when not distributed) */
+/* Cores this rank may use: the CPUs the launcher bound it to (srun -c N, mpirun
+ * --bind-to core), or else the machine's cores shared by its ranks; at least 1. */
+int dist_cores(void);
 int dist_available(void);     /* 1 in the MPI build */
 const char *dist_host(void);  /* this rank's host name, for messages */
 
