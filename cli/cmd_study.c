@@ -45,7 +45,7 @@ static const struct cli_opt OPTS[] = {
     {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core; over MPI: per "
                        "rank, its share of the cores)", "0"},
-    {"threads", 't', "N", "threads of the baseline training (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     {0},
@@ -266,9 +266,11 @@ static int run(struct cli_args *a) {
     st.lr_retrain = (float)cli_num(a, "retrain-lr", 0, 100);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     st.threads = (int)cli_int(a, "threads", 0, 256);
-    if (st.threads == 0) st.threads = cores > 0 ? (int)cores : 1;
+    /* rows do not depend on --jobs, but the baseline's do on --threads: an
+     * explicit value keeps results comparable between machines and loads */
+    if (st.threads == 0) st.threads = cli_auto_threads();
     st.jobs = (int)cli_int(a, "jobs", 0, 64);
-    if (st.jobs == 0) st.jobs = st.threads;
+    if (st.jobs == 0) st.jobs = cores > 0 ? (int)cores : 1;
 
     int rc = 1, ranks = 1, in_phases = 0;
     struct sg_dataset *train_all = NULL, *test_all = NULL;
@@ -315,7 +317,8 @@ static int run(struct cli_args *a) {
     ranks = dist_size();
     if (ranks > 1) {
         const int rank = dist_rank();
-        if (!cli_has(a, "jobs")) st.jobs = dist_cores(); /* ranks on a machine share its cores */
+        /* ranks that share a machine share its cores */
+        if (cli_int(a, "jobs", 0, 64) == 0) st.jobs = dist_cores();
         if (study_dist_setup(&st, rank == 0 ? prepare_folder(&st, a, &pts) : 0, &pts)) goto done;
         in_phases = 1;
     } else if (prepare_folder(&st, a, &pts)) {
@@ -376,15 +379,15 @@ static int run(struct cli_args *a) {
         ntask = 0;
     }
     if (run_phase(&st, tasks, ntask, 1, st.threads, "baseline", &pts)) goto done;
-    /* phase 2: the chains, the dense reference first (same epochs, no pruning) */
+    /* phase 2: the chains; the pruned ones first since they may extend below the
+     * grid, the dense reference (same epochs, no pruning) after them */
     ntask = 0;
-    for (int s = 1; s <= st.seeds; s++) {
-        tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    for (int s = 1; s <= st.seeds; s++)
         for (int g = 0; g < st.ngran; g++) {
             tasks[ntask] = (struct task){TASK_CHAIN, "", s};
             snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
         }
-    }
+    for (int s = 1; s <= st.seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
     if (run_phase(&st, tasks, ntask, st.jobs, 1, "study", &pts)) goto done;
     /* phase 3: controls */
     if (st.control_reinit) {

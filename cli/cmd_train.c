@@ -20,9 +20,10 @@ static const struct cli_opt OPTS[] = {
     {"step-every", 0, "N", "step schedule: epochs between decays", "5"},
     {"augment", 0, "KIND", "augmentation: none, shift, flip, shift+flip", "none"},
     {"seed", 's', "N", "seed of initialisation, shuffling and augmentation", "1"},
-    {"threads", 't', "N", "threads (0 = all cores; --distributed: the rank's share of them)",
-     "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start; --distributed: the "
+                               "CPUs the rank is bound to, or its share of the cores)", "0"},
     {"max-images", 0, "N", "images per epoch (0 = the whole training set)", "0"},
+    {"val", 0, "N", "hold out N training images (seeded) and report accuracy on them", "0"},
     {"resume", 0, NULL, "continue an interrupted run from its last finished epoch", NULL},
     {"output", 'o', "FILE", "model file to write (.sgm)", NULL},
     {"json", 0, NULL, "print one JSON object with the result", NULL},
@@ -120,6 +121,20 @@ static int dp_share_state(struct sg_model *m, struct sg_train_state *st) {
            dist_bcast(st->velocity, st->len * sizeof(float), 0);
 }
 
+/* --val N: hold out N training images (seeded, the same on every rank). */
+static int split_val(const struct cli_args *a, uint64_t seed, struct sg_dataset **train,
+                     struct sg_dataset **val) {
+    const int64_t nval = cli_int(a, "val", 0, 1L << 31);
+    if (nval <= 0) return 0;
+    struct sg_dataset *tr, *va;
+    enum sg_status s = sg_dataset_split(*train, nval, seed, &tr, &va);
+    if (s != SG_OK) return cli_fail_status(s), 1;
+    sg_dataset_free(*train);
+    *train = tr;
+    *val = va;
+    return 0;
+}
+
 static int run(struct cli_args *a) {
     const char *out = cli_str(a, "output");
     if (!out) cli_usage_error(a, "give the output model file with -o FILE.sgm");
@@ -152,13 +167,13 @@ static int run(struct cli_args *a) {
         dist_finish();
         return 1;
     }
-    if (ranks > 1 && !cli_has(a, "threads")) {
+    if (ranks > 1 && cli_int(a, "threads", 0, 256) == 0) {
         sg_set_threads(dist_cores()); /* ranks that share a machine share its cores */
     } else {
         cli_set_threads(a);
     }
 
-    struct sg_dataset *train = NULL, *test = NULL;
+    struct sg_dataset *train = NULL, *test = NULL, *val = NULL;
     struct sg_model *m = NULL;
     struct sg_train_state *st = NULL;
     int rc = 1;
@@ -168,7 +183,9 @@ static int run(struct cli_args *a) {
      * give up with rank 0 (0). */
     int ready = 1, told = 0;
     if (ranks > 1) {
-        if (cli_load_data(a, NULL, 1, &train) || (rank == 0 && cli_load_data(a, NULL, 0, &test)))
+        /* every rank splits off the same validation images, so the shards agree */
+        if (cli_load_data(a, NULL, 1, &train) || (rank == 0 && cli_load_data(a, NULL, 0, &test)) ||
+            split_val(a, cfg.seed, &train, &val))
             dist_abort(1);
         enum sg_status s = sg_model_build(cli_str(a, "model"), train->c, train->h, train->w,
                                           train->classes, cfg.seed, &m);
@@ -188,7 +205,8 @@ static int run(struct cli_args *a) {
         sg_train_state_free(st);
         m = NULL;
         st = NULL;
-    } else if (cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test)) {
+    } else if (cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test) ||
+               split_val(a, cfg.seed, &train, &val)) {
         goto done;
     }
     struct stat sb;
@@ -286,6 +304,12 @@ report:;
         cli_fail_status(s);
         goto done;
     }
+    struct sg_eval_result rv = {0};
+    if (val && (s = sg_evaluate(m, val, 500, &rv)) != SG_OK) {
+        cli_fail_status(s);
+        goto done;
+    }
+    if (val) sg_meta_set(m, "val_top1", "%.4f (%lld held-out training images)", rv.top1, (long long)rv.n);
     sg_meta_set(m, "epochs", "%d", st ? st->epochs_done : cfg.epochs);
     sg_meta_set(m, "top1", "%.4f", r.top1);
     sg_meta_set(m, "loss", "%.5f", r.loss);
@@ -304,6 +328,7 @@ report:;
         sg_json_key(&j, "top5"), sg_json_num(&j, r.top5);
         sg_json_key(&j, "loss"), sg_json_num(&j, r.loss);
         sg_json_key(&j, "n"), sg_json_int(&j, r.n);
+        if (val) sg_json_key(&j, "val_top1"), sg_json_num(&j, rv.top1);
         sg_json_key(&j, "train_seconds"), sg_json_num(&j, secs);
         if (ranks > 1) {
             double ar, wait;
@@ -321,6 +346,7 @@ report:;
     } else {
         printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld test images)\n", m->arch,
                test->name, 100 * r.top1, 100 * r.top5, r.loss, (long long)r.n);
+        if (val) printf("validation (%lld held-out training images): top-1 %.2f%%\n", (long long)rv.n, 100 * rv.top1);
         if (st && st->epochs_done) printf("trained %d epochs\n", st->epochs_done);
         printf("wrote %s\n", out);
     }
@@ -330,6 +356,7 @@ done:
     sg_model_free(m);
     sg_dataset_free(train);
     sg_dataset_free(test);
+    sg_dataset_free(val);
     if (ranks > 1) {
         /* rank 0 failed before telling the others what to do: tell them to stop */
         if (rank == 0 && !told) {

@@ -35,7 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 rows() { sed -E 's/"seconds": [^,]*, //' "$1/points.jsonl" | sort; }
-Q="--quick --train-images 2000 --test-images 1000"
+# the baseline's weights depend on its thread count: pin it (0 would take the idle cores)
+Q="--quick --train-images 2000 --test-images 1000 --threads 2"
 
 # ---- study: one process against two ranks ----
 "$SG" study $Q -o "$tmp/a" > "$tmp/a.out"
@@ -54,13 +55,14 @@ rank_pid() { # the pid of rank $1 among mpirun's children
     done
     return 0
 }
-# rank 1 runs the second chain (fine): wait for its first point, which reached
-# points.jsonl through rank 0, then kill rank 1 while it works on the next one
+# chain i of a phase runs on rank i mod 2, so rank 1 runs the second chain (vector):
+# wait for its first point, which reached points.jsonl through rank 0, then kill
+# rank 1 while it works on the next one
 for _ in $(seq 1200); do
-    grep -q '"granularity": "fine"' "$tmp/k/points.jsonl" 2>/dev/null && break
+    grep -q '"granularity": "vector"' "$tmp/k/points.jsonl" 2>/dev/null && break
     sleep 0.25
 done
-grep -q '"granularity": "fine"' "$tmp/k/points.jsonl"
+grep -q '"granularity": "vector"' "$tmp/k/points.jsonl"
 r1=$(rank_pid 1)
 test -n "$r1"
 kill -9 "$r1"
