@@ -45,7 +45,8 @@ static const struct cli_opt OPTS[] = {
     {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core; over MPI: per "
                        "rank, its share of the cores)", "0"},
-    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores)", "0"},
+    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores; over MPI: "
+                          "rank 0's share of the cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     {0},
@@ -317,8 +318,10 @@ static int run(struct cli_args *a) {
     ranks = dist_size();
     if (ranks > 1) {
         const int rank = dist_rank();
-        /* ranks that share a machine share its cores */
+        /* ranks that share a machine share its cores; rank 0's baseline thread
+         * count holds on every rank */
         if (cli_int(a, "jobs", 0, 64) == 0) st.jobs = dist_cores();
+        if (cli_int(a, "threads", 0, 256) == 0) st.threads = dist_cores();
         if (study_dist_setup(&st, rank == 0 ? prepare_folder(&st, a, &pts) : 0, &pts)) goto done;
         in_phases = 1;
     } else if (prepare_folder(&st, a, &pts)) {
