@@ -2,7 +2,11 @@
 #   make            library + CLI          make test        install deps, build, run all tests
 #   make study      the default study      make bench       benchmarks against peers
 #   make check-asan tests under ASan+UBSan make fuzz        libFuzzer targets (FUZZ_SECONDS=N)
+#   make MPI=1      the same in build-mpi/ with Open MPI (mpirun/srun: study, train --distributed)
 
+ifeq ($(MPI),1)
+BUILD    ?= build-mpi
+endif
 BUILD    ?= build
 CC       ?= cc
 OPT      ?= -O3 -march=native
@@ -11,6 +15,13 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-form
             -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-openmp
 LDLIBS   += -lprotobuf-c -lcjson -lz -lpng -lm -lpthread -ldl
 LDFLAGS  += -fopenmp
+
+# The optional MPI build: Open MPI's compiler wrapper adds its headers and library;
+# only cli/dist.c looks at SG_MPI. It builds into build-mpi/ unless BUILD says otherwise.
+ifeq ($(MPI),1)
+CC       := mpicc
+CFLAGS   += -DSG_MPI
+endif
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -93,6 +104,6 @@ check-asan:
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" unit
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-mpi
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d)

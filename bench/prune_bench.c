@@ -2,7 +2,7 @@
  * granularity at density 0.3, one layer after another as sg_prune_model does,
  * against a memcpy of the same bytes. Prints one CSV line per granularity:
  *   granularity,seconds,memcpy_seconds,ratio
- * Usage: prune_bench THREADS REPS */
+ * Usage: prune_bench THREADS REPS [GRANULARITY] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +46,7 @@ int main(int argc, char **argv) {
     const char *grans[] = {"fine", "vector", "kernel", "filter", "channel", "nm:2:4"};
     printf("granularity,seconds,memcpy_seconds,ratio\n");
     for (size_t g = 0; g < sizeof grans / sizeof grans[0]; g++) {
+        if (argc > 3 && strcmp(argv[3], grans[g]) != 0) continue;
         struct sg_prune_spec spec;
         sg_prune_spec_default(&spec);
         sg_prune_spec_parse(grans[g], &spec);

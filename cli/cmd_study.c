@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "study.h"
 
 static const struct cli_opt OPTS[] = {
@@ -17,8 +18,8 @@ static const struct cli_opt OPTS[] = {
      "1,0.7,0.5,0.4,0.3,0.2,0.15,0.1,0.07,0.05"},
     {"extend", 0, "LIST", "densities tried below the grid while a granularity keeps its "
                           "accuracy ('none' to stop at the grid)",
-     "0.03,0.02,0.015,0.01,0.007,0.005,0.003,0.002,0.001"},
-    {"retrain-epochs", 'r', "N", "masked retraining after each pruning step", "2"},
+     "0.03,0.02,0.01,0.005,0.002,0.001"},
+    {"retrain-epochs", 'r', "N", "masked retraining after each pruning step", "1"},
     {"baseline-epochs", 0, "N", "epochs of the dense baseline (cosine schedule)", "15"},
     {"baseline", 0, "FILE", "use this trained dense model instead of training one", NULL},
     {"seeds", 0, "N", "independent repetitions (baseline, shuffling)", "1"},
@@ -44,8 +45,10 @@ static const struct cli_opt OPTS[] = {
     {"quick", 0, NULL, "a 6000-image subset, 2 baseline epochs and a short grid (~1 minute)", NULL},
     {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
     {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
-    {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core)", "0"},
-    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores)", "0"},
+    {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core; over MPI: per "
+                       "rank, its share of the cores)", "0"},
+    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores; over MPI: "
+                          "rank 0's share of the cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     {0},
@@ -170,9 +173,27 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
     free(rows);
 }
 
+/* Creates the folder, checks or writes study.json, loads the points so far (rank 0
+ * alone in a run over MPI). */
+static int prepare_folder(struct study *st, const struct cli_args *a, struct sg_points *pts) {
+    if (mkdir(st->dir, 0755) != 0 && errno != EEXIST)
+        return cli_fail("%s: cannot create the study folder: %s", st->dir, strerror(errno));
+    if (mkdir(study_path(st, "models"), 0755) != 0 && errno != EEXIST)
+        return cli_fail("%s: cannot create: %s", study_path(st, "models"), strerror(errno));
+    return check_settings(st, a) || study_load_points(st, pts);
+}
+
+/* One phase: forked workers here, or spread over the MPI ranks. */
+static int run_phase(struct study *st, const struct task *tasks, int n, int workers, int threads,
+                     const char *phase, struct sg_points *pts) {
+    if (dist_size() > 1) return study_dist_phase(st, tasks, n, workers, threads, phase, pts);
+    return study_run_tasks(st, tasks, n, workers, threads, phase);
+}
+
 static int run(struct cli_args *a) {
     struct study st;
     memset(&st, 0, sizeof st);
+    st.point_fd = -1;
     st.dir = cli_str(a, "output");
     if (!st.dir) cli_usage_error(a, "give the study folder with -o DIR");
     st.argv_line = a->argv_line ? a->argv_line : "";
@@ -255,7 +276,7 @@ static int run(struct cli_args *a) {
     st.jobs = (int)cli_int(a, "jobs", 0, 64);
     if (st.jobs == 0) st.jobs = cores > 0 ? (int)cores : 1;
 
-    int rc = 1;
+    int rc = 1, ranks = 1, in_phases = 0;
     struct sg_dataset *train_all = NULL, *test_all = NULL;
     struct sg_points pts = {0};
     struct task *tasks = NULL;
@@ -294,15 +315,21 @@ static int run(struct cli_args *a) {
         st.lr_base = cli_has(a, "lr") ? (float)cli_num(a, "lr", 0, 100) : sg_model_default_lr(probe);
         sg_model_free(probe);
     }
-    if (mkdir(st.dir, 0755) != 0 && errno != EEXIST) {
-        cli_fail("%s: cannot create the study folder: %s", st.dir, strerror(errno));
+    /* Over MPI, rank 0 prepares the folder and owns points.jsonl; every rank runs
+     * its share of each phase; a failure inside the phases ends the whole job. */
+    if (dist_init()) goto done;
+    ranks = dist_size();
+    if (ranks > 1) {
+        const int rank = dist_rank();
+        /* ranks that share a machine share its cores; rank 0's baseline thread
+         * count holds on every rank */
+        if (cli_int(a, "jobs", 0, 64) == 0) st.jobs = dist_cores();
+        if (cli_int(a, "threads", 0, 256) == 0) st.threads = dist_cores();
+        if (study_dist_setup(&st, rank == 0 ? prepare_folder(&st, a, &pts) : 0, &pts)) goto done;
+        in_phases = 1;
+    } else if (prepare_folder(&st, a, &pts)) {
         goto done;
     }
-    if (mkdir(study_path(&st, "models"), 0755) != 0 && errno != EEXIST) {
-        cli_fail("%s: cannot create: %s", study_path(&st, "models"), strerror(errno));
-        goto done;
-    }
-    if (check_settings(&st, a) || study_load_points(&st, &pts)) goto done;
 
     /* phase 1: baselines (one per seed) */
     int ntask = 0, cap = st.seeds * (st.ngran + 2) + 4;
@@ -314,8 +341,8 @@ static int run(struct cli_args *a) {
         if (!have) tasks[ntask++] = (struct task){TASK_BASELINE, "dense", s};
     }
     if (st.baseline_file) {
-        /* a given baseline: record it as each seed's step 0 */
-        for (int i = 0; i < ntask; i++) {
+        /* a given baseline: record it as each seed's step 0 (rank 0 owns the file) */
+        for (int i = 0; i < ntask && dist_rank() == 0; i++) {
             struct sg_model *m;
             if (cli_load_model(st.baseline_file, &m)) goto done;
             struct sg_eval_result r;
@@ -357,7 +384,7 @@ static int run(struct cli_args *a) {
         }
         ntask = 0;
     }
-    if (study_run_tasks(&st, tasks, ntask, 1, st.threads, "baseline")) goto done;
+    if (run_phase(&st, tasks, ntask, 1, st.threads, "baseline", &pts)) goto done;
     /* phase 2: the chains; the pruned ones first since they may extend below the
      * grid, the dense reference (same epochs, no pruning) after them */
     ntask = 0;
@@ -367,7 +394,7 @@ static int run(struct cli_args *a) {
             snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
         }
     for (int s = 1; s <= st.seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
-    if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "study")) goto done;
+    if (run_phase(&st, tasks, ntask, st.jobs, 1, "study", &pts)) goto done;
     /* phase 3: controls */
     if (st.control_reinit) {
         ntask = 0;
@@ -376,7 +403,12 @@ static int run(struct cli_args *a) {
                 tasks[ntask] = (struct task){TASK_CONTROL, "", s};
                 snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
             }
-        if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "control")) goto done;
+        if (run_phase(&st, tasks, ntask, st.jobs, 1, "control", &pts)) goto done;
+    }
+    in_phases = 0;
+    if (dist_rank() != 0) { /* rank 0 writes the tables and runs the later stages */
+        rc = 0;
+        goto done;
     }
     sg_points_free(&pts);
     if (study_load_points(&st, &pts)) goto done;
@@ -400,6 +432,11 @@ done:
     if (st.test != test_all) sg_dataset_free(st.test);
     sg_dataset_free(train_all);
     sg_dataset_free(test_all);
+    if (ranks > 1) {
+        /* a rank that fails inside the phases leaves the others waiting for it */
+        if (rc && in_phases) dist_abort(1);
+        dist_finish(); /* the others wait here, asleep, while rank 0 finishes */
+    }
     return rc;
 }
 

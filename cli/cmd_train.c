@@ -1,9 +1,11 @@
-/* sparsegrain train: train a built-in network, checkpointing every epoch. */
+/* sparsegrain train: train a built-in network, checkpointing every epoch; with
+ * --distributed under mpirun/srun, synchronous data-parallel SGD over the ranks. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "dist.h"
 
 static const struct cli_opt OPTS[] = {
     {"model", 'm', "NAME", "built-in network: lenet300, lenet5, vgg7, resnet8", "lenet5"},
@@ -18,12 +20,17 @@ static const struct cli_opt OPTS[] = {
     {"step-every", 0, "N", "step schedule: epochs between decays", "5"},
     {"augment", 0, "KIND", "augmentation: none, shift, flip, shift+flip", "none"},
     {"seed", 's', "N", "seed of initialisation, shuffling and augmentation", "1"},
-    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start; --distributed: the "
+                               "CPUs the rank is bound to, or its share of the cores)", "0"},
     {"max-images", 0, "N", "images per epoch (0 = the whole training set)", "0"},
     {"val", 0, "N", "hold out N training images (seeded) and report accuracy on them", "0"},
     {"resume", 0, NULL, "continue an interrupted run from its last finished epoch", NULL},
     {"output", 'o', "FILE", "model file to write (.sgm)", NULL},
     {"json", 0, NULL, "print one JSON object with the result", NULL},
+    {"distributed", 0, NULL, "data-parallel over the MPI ranks (mpirun/srun; make MPI=1): each "
+                             "rank takes its share of every batch", NULL},
+    {"check-sync", 0, NULL, "distributed: check before every batch that weights, masks and "
+                            "momentum are the same on every rank (for tests)", NULL},
     {0},
 };
 
@@ -36,6 +43,96 @@ static enum sg_status save_ckpt(void *ctx, struct sg_model *m, const struct sg_t
     const struct ckpt *c = ctx;
     sg_meta_set(m, "epochs", "%d", st->epochs_done);
     return sg_model_save(m, c->path, st);
+}
+
+/* ---- distributed training: the MPI side of the trainer's data-parallel hook ---- */
+struct dp {
+    int failed;                    /* an MPI call failed (its error is printed) */
+    const struct sg_train_state *st;
+    int check;                     /* --check-sync */
+    struct ckpt *ck;               /* rank 0: where checkpoints go; NULL elsewhere */
+};
+
+static enum sg_status dp_reduce(void *ctx, float *buf, size_t n) {
+    struct dp *d = ctx;
+    /* the stop vote: a rank that saw Ctrl-C (or mpirun's SIGTERM) stops everyone at
+     * the same batch, so no rank waits for one that left */
+    buf[n - 1] = cli_interrupted() ? 1.0f : 0.0f;
+    if (dist_allreduce_sum_f32(buf, n)) {
+        d->failed = 1;
+        return SG_ERR_IO;
+    }
+    return SG_OK;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* --check-sync: the same weights (with batch-norm statistics), masks and momentum
+ * on every rank, bit for bit; the ranks learn the verdict together. */
+static enum sg_status dp_check(struct dp *d, struct sg_model *m, const char *when) {
+    uint64_t h = fnv(0xcbf29ce484222325ull, m->arena, m->arena_len * sizeof(float));
+    h = fnv(h, m->mask, m->arena_len);
+    if (d->st) h = fnv(h, d->st->velocity, d->st->len * sizeof(float));
+    int64_t v[2] = {(int64_t)(h >> 1), -(int64_t)(h >> 1)};
+    if (dist_allreduce_max_i64(v, 2)) {
+        d->failed = 1;
+        return SG_ERR_IO;
+    }
+    if (v[0] != -v[1]) {
+        if (dist_rank() == 0)
+            cli_fail("--check-sync: the ranks hold different weights, masks or momentum %s", when);
+        return SG_ERR_MISMATCH;
+    }
+    return SG_OK;
+}
+
+static enum sg_status dp_on_batch(void *ctx, struct sg_model *m, double epoch_pos) {
+    return dp_check(ctx, m, cli_fmt("before the batch at epoch %.4f", epoch_pos + 1));
+}
+
+static enum sg_status dp_on_epoch(void *ctx, struct sg_model *m, const struct sg_train_state *st) {
+    struct dp *d = ctx;
+    enum sg_status s = d->check ? dp_check(d, m, cli_fmt("after epoch %d", st->epochs_done)) : SG_OK;
+    return s == SG_OK && d->ck ? save_ckpt(d->ck, m, st) : s;
+}
+
+/* Rank 0's progress line; a rank stops only through the vote in dp_reduce. */
+static int dp_progress(void *ctx, const struct sg_progress *p) {
+    cli_progress_cb(ctx, p);
+    return 0;
+}
+
+/* Rank 0's model, momentum and epoch count on every rank (a resumed run starts from
+ * rank 0's checkpoint, whether or not the others can read that file). */
+static int dp_share_state(struct sg_model *m, struct sg_train_state *st) {
+    int64_t hdr[2] = {(int64_t)m->arena_len, st->epochs_done};
+    int64_t mine = hdr[0];
+    if (dist_bcast(hdr, sizeof hdr, 0)) return 1;
+    if (hdr[0] != mine)
+        return cli_fail("rank %d: the model has %lld parameters, rank 0's has %lld", dist_rank(),
+                        (long long)mine, (long long)hdr[0]);
+    st->epochs_done = (int)hdr[1];
+    return dist_bcast(m->arena, m->arena_len * sizeof(float), 0) ||
+           dist_bcast(m->mask, m->arena_len, 0) ||
+           dist_bcast(st->velocity, st->len * sizeof(float), 0);
+}
+
+/* --val N: hold out N training images (seeded, the same on every rank). */
+static int split_val(const struct cli_args *a, uint64_t seed, struct sg_dataset **train,
+                     struct sg_dataset **val) {
+    const int64_t nval = cli_int(a, "val", 0, 1L << 31);
+    if (nval <= 0) return 0;
+    struct sg_dataset *tr, *va;
+    enum sg_status s = sg_dataset_split(*train, nval, seed, &tr, &va);
+    if (s != SG_OK) return cli_fail_status(s), 1;
+    sg_dataset_free(*train);
+    *train = tr;
+    *val = va;
+    return 0;
 }
 
 static int run(struct cli_args *a) {
@@ -57,25 +154,60 @@ static int run(struct cli_args *a) {
     cfg.augment = (enum sg_augment)aug;
     cfg.seed = (uint64_t)cli_int(a, "seed", 0, 0x7fffffffL);
     cfg.max_images = cli_int(a, "max-images", 0, 1L << 31);
-    cli_set_threads(a);
+    const float lr = cli_has(a, "lr") ? (float)cli_num(a, "lr", 0, 100) : -1;
+    const int distributed = cli_flag(a, "distributed");
+    if (distributed && !dist_available())
+        return cli_fail("--distributed needs the MPI build ('make MPI=1') started by mpirun or srun");
+    if (dist_init()) return 1;
+    const int ranks = dist_size(), rank = dist_rank();
+    if (ranks > 1 && !distributed) {
+        if (rank == 0)
+            cli_fail("started as %d MPI ranks: add --distributed to train one model over them "
+                     "(otherwise every rank would train the same model into the same file)", ranks);
+        dist_finish();
+        return 1;
+    }
+    if (ranks > 1 && cli_int(a, "threads", 0, 256) == 0) {
+        sg_set_threads(dist_cores()); /* ranks that share a machine share its cores */
+    } else {
+        cli_set_threads(a);
+    }
 
     struct sg_dataset *train = NULL, *test = NULL, *val = NULL;
     struct sg_model *m = NULL;
     struct sg_train_state *st = NULL;
     int rc = 1;
     double secs = 0; /* training time of this run (excluding loading and evaluation) */
-    if (cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test)) goto done;
-    const int64_t nval = cli_int(a, "val", 0, 1L << 31);
-    if (nval > 0) {
-        struct sg_dataset *tr, *va;
-        enum sg_status s = sg_dataset_split(train, nval, cfg.seed, &tr, &va);
+    /* In a run of several ranks, rank 0 alone reads the checkpoint, evaluates and
+     * writes; `ready` tells the others whether to train (1), skip to the end (2) or
+     * give up with rank 0 (0). */
+    int ready = 1, told = 0;
+    if (ranks > 1) {
+        /* every rank splits off the same validation images, so the shards agree */
+        if (cli_load_data(a, NULL, 1, &train) || (rank == 0 && cli_load_data(a, NULL, 0, &test)) ||
+            split_val(a, cfg.seed, &train, &val))
+            dist_abort(1);
+        enum sg_status s = sg_model_build(cli_str(a, "model"), train->c, train->h, train->w,
+                                          train->classes, cfg.seed, &m);
+        if (s == SG_OK) s = sg_train_state_new(m, &st);
         if (s != SG_OK) {
             cli_fail_status(s);
-            goto done;
+            dist_abort(1);
         }
-        sg_dataset_free(train);
-        train = tr;
-        val = va;
+        if (rank != 0) {
+            if (dist_bcast(&ready, sizeof ready, 0)) dist_abort(1);
+            if (ready == 0) goto done;
+            if (ready == 2) goto report;
+            if (dp_share_state(m, st)) dist_abort(1);
+            goto train;
+        }
+        sg_model_free(m);
+        sg_train_state_free(st);
+        m = NULL;
+        st = NULL;
+    } else if (cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test) ||
+               split_val(a, cfg.seed, &train, &val)) {
+        goto done;
     }
     struct stat sb;
     if (cli_flag(a, "resume") && stat(out, &sb) == 0) {
@@ -94,6 +226,9 @@ static int run(struct cli_args *a) {
             if (ep && atoi(ep) >= cfg.epochs) {
                 fprintf(stderr, "%s: already trained for %s epochs; nothing to resume\n", out, ep);
                 rc = 0;
+                ready = 2;
+                if (ranks > 1 && dist_bcast(&ready, sizeof ready, 0)) dist_abort(1);
+                told = 1;
                 goto report;
             }
             cli_fail("%s: has no optimizer state to resume from", out);
@@ -109,17 +244,45 @@ static int run(struct cli_args *a) {
             goto done;
         }
     }
-    cfg.lr = cli_has(a, "lr") ? (float)cli_num(a, "lr", 0, 100) : sg_model_default_lr(m);
+    if (ranks > 1) {
+        if (dist_bcast(&ready, sizeof ready, 0) || dp_share_state(m, st)) dist_abort(1);
+        told = 1;
+    }
+train:;
+    cfg.lr = lr >= 0 ? lr : sg_model_default_lr(m);
     sg_meta_set(m, "data", "%s", train->name);
     sg_meta_set(m, "seed", "%llu", (unsigned long long)cfg.seed);
     sg_meta_set(m, "train", "%s", a->argv_line ? a->argv_line : "");
     struct ckpt ck = {out, a->argv_line};
-    cfg.on_epoch = save_ckpt;
-    cfg.on_epoch_ctx = &ck;
-    cfg.progress = cli_progress_cb;
+    struct dp dp = {0, st, cli_flag(a, "check-sync"), rank == 0 ? &ck : NULL};
+    if (ranks > 1) {
+        cfg.shard = rank;
+        cfg.shards = ranks;
+        cfg.reduce = dp_reduce;
+        cfg.reduce_ctx = &dp;
+        cfg.on_epoch = dp_on_epoch;
+        cfg.on_epoch_ctx = &dp;
+        if (dp.check) cfg.on_batch = dp_on_batch, cfg.on_batch_ctx = &dp;
+        cfg.progress = rank == 0 ? dp_progress : NULL;
+    } else {
+        cfg.on_epoch = save_ckpt;
+        cfg.on_epoch_ctx = &ck;
+        cfg.progress = cli_progress_cb;
+    }
     double t0 = sg_now();
     enum sg_status s = sg_train(m, train, &cfg, st);
     cli_progress_done();
+    if (ranks > 1 && s != SG_OK && s != SG_ERR_INTERRUPTED) {
+        /* one rank's failure (a checkpoint it could not write, a lost peer) leaves the
+         * others inside a reduction: end them all */
+        if (!dp.failed && s != SG_ERR_MISMATCH) cli_fail("rank %d: %s", rank, sg_last_error());
+        if (s == SG_ERR_MISMATCH) goto done; /* every rank saw it: end in order */
+        dist_abort(1);
+    }
+    if (ranks > 1 && rank != 0) {
+        rc = s == SG_OK ? 0 : 1;
+        goto done;
+    }
     if (s == SG_ERR_INTERRUPTED) {
         cli_fail("interrupted after epoch %d; '%s --resume' continues from there", st->epochs_done,
                  a->argv_line ? a->argv_line : "sparsegrain train");
@@ -131,6 +294,10 @@ static int run(struct cli_args *a) {
     }
     secs = sg_now() - t0;
 report:;
+    if (ranks > 1 && rank != 0) {
+        rc = 0;
+        goto done;
+    }
     struct sg_eval_result r;
     s = sg_evaluate(m, test, 500, &r);
     if (s != SG_OK) {
@@ -163,6 +330,16 @@ report:;
         sg_json_key(&j, "n"), sg_json_int(&j, r.n);
         if (val) sg_json_key(&j, "val_top1"), sg_json_num(&j, rv.top1);
         sg_json_key(&j, "train_seconds"), sg_json_num(&j, secs);
+        if (ranks > 1) {
+            double ar, wait;
+            int64_t calls;
+            dist_allreduce_stats(&ar, &wait, &calls);
+            sg_json_key(&j, "ranks"), sg_json_int(&j, ranks);
+            sg_json_key(&j, "threads_per_rank"), sg_json_int(&j, sg_get_threads());
+            sg_json_key(&j, "steps"), sg_json_int(&j, calls);
+            sg_json_key(&j, "allreduce_seconds"), sg_json_num(&j, ar);
+            sg_json_key(&j, "allreduce_wait_seconds"), sg_json_num(&j, wait);
+        }
         sg_json_key(&j, "output"), sg_json_str(&j, out);
         sg_json_end(&j);
         cli_print_json(&j);
@@ -180,6 +357,14 @@ done:
     sg_dataset_free(train);
     sg_dataset_free(test);
     sg_dataset_free(val);
+    if (ranks > 1) {
+        /* rank 0 failed before telling the others what to do: tell them to stop */
+        if (rank == 0 && !told) {
+            ready = 0;
+            if (dist_bcast(&ready, sizeof ready, 0)) dist_abort(1);
+        }
+        dist_finish(); /* the others wait here while rank 0 evaluates and writes */
+    }
     return rc;
 }
 

@@ -29,6 +29,11 @@ struct study {
     struct sg_prune_cfg pc; /* criterion, scope; granularity set per chain */
     struct sg_dataset *train, *test;
     const char *argv_line;
+    /* Set in a run over several MPI ranks (study_dist.c); NULL and -1 otherwise. */
+    const struct sg_points *known; /* the points as the phase began: workers read no file */
+    int point_fd;                  /* workers write finished points here (struct sg_point
+                                      records) instead of appending to points.jsonl */
+    int (*poll)(struct study *st); /* called while workers run; nonzero stops them */
 };
 
 /* One unit of work for a worker. */
@@ -55,5 +60,20 @@ const char *study_path(const struct study *st, const char *fmt, ...)
 int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq);
 /* Loads points.jsonl (dropping a damaged last line for good). */
 int study_load_points(const struct study *st, struct sg_points *pts);
+/* Appends one point to points.jsonl: one write, then fsync (the model file must be
+ * complete before). */
+int study_append_point(const struct study *st, const struct sg_point *p);
+
+/* ---- over MPI (study_dist.c; used when dist_size() > 1) ---- */
+/* After rank 0 prepared the folder (setup_rc is its verdict): the verdict, the
+ * baseline thread count and rank 0's points reach every rank, and every rank checks
+ * that it sees the study folder. Collective; returns 0 or 1 on every rank alike. */
+int study_dist_setup(struct study *st, int setup_rc, struct sg_points *pts);
+/* One phase over the ranks: task i runs on rank i mod ranks, in `workers` forked
+ * workers of `threads` threads there (as study_run_tasks); finished points travel to
+ * rank 0, which appends them; then every rank holds the points file's new content in
+ * pts. Returns 0; a failure anywhere ends the job (dist_abort). */
+int study_dist_phase(struct study *st, const struct task *tasks, int n, int workers, int threads,
+                     const char *phase, struct sg_points *pts);
 
 #endif

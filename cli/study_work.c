@@ -4,6 +4,7 @@
  * after its model file is in place, so a killed study resumes exactly there. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -85,7 +86,25 @@ static void set_label(const char *fmt, ...) {
 }
 
 /* ---- points ---- */
+/* A worker of a rank other than 0 hands its point to its parent, which sends it to
+ * rank 0 (study_dist.c). One record is smaller than PIPE_BUF, so one write is atomic
+ * even with several workers on the pipe. */
+static int relay_point(const struct study *st, const struct sg_point *p) {
+    _Static_assert(sizeof *p <= PIPE_BUF, "a point must fit one atomic pipe write");
+    ssize_t w;
+    do w = write(st->point_fd, p, sizeof *p);
+    while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)sizeof *p) return cli_fail("cannot pass a point to the rank: %s", strerror(errno));
+    if (g_board) __atomic_add_fetch(&g_board->points, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
 static int append_point(const struct study *st, const struct sg_point *p) {
+    if (st->point_fd >= 0) return relay_point(st, p);
+    return study_append_point(st, p);
+}
+
+int study_append_point(const struct study *st, const struct sg_point *p) {
     struct sg_json j;
     sg_json_init(&j);
     sg_point_json(p, &j);
@@ -217,6 +236,22 @@ static const struct sg_point *find_point(const struct sg_points *pts, const char
     return NULL;
 }
 
+/* The points a task starts from: the file, or in a run over MPI ranks the copy
+ * rank 0 sent when the phase began (the file is rank 0's alone). */
+static enum sg_status known_points(const struct study *st, struct sg_points *pts) {
+    size_t valid;
+    if (!st->known) return sg_points_load(study_path(st, "points.jsonl"), pts, &valid);
+    memset(pts, 0, sizeof *pts);
+    for (int i = 0; i < st->known->n; i++) {
+        enum sg_status s = sg_points_add(pts, &st->known->p[i]);
+        if (s != SG_OK) {
+            sg_points_free(pts);
+            return s;
+        }
+    }
+    return SG_OK;
+}
+
 static int load_baseline(const struct study *st, int seed, struct sg_model **m) {
     const char *path = st->baseline_file ? st->baseline_file
                                          : study_path(st, "models/baseline-s%d.sgm", seed);
@@ -225,9 +260,7 @@ static int load_baseline(const struct study *st, int seed, struct sg_model **m) 
 
 static int task_chain(const struct study *st, const char *gran, int seed) {
     struct sg_points pts;
-    size_t valid;
-    if (sg_points_load(study_path(st, "points.jsonl"), &pts, &valid) != SG_OK)
-        return cli_fail_status(SG_ERR_FORMAT);
+    if (known_points(st, &pts) != SG_OK) return cli_fail_status(SG_ERR_FORMAT);
     const int dense = strcmp(gran, "dense") == 0;
     struct sg_prune_cfg pc = st->pc;
     if (!dense && sg_prune_spec_parse(gran, &pc.spec) != SG_OK) {
@@ -304,9 +337,7 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
 /* ---- the control: the no-loss mask with re-initialised weights, trained from scratch ---- */
 static int task_control(const struct study *st, const char *gran, int seed) {
     struct sg_points pts;
-    size_t valid;
-    if (sg_points_load(study_path(st, "points.jsonl"), &pts, &valid) != SG_OK)
-        return cli_fail_status(SG_ERR_FORMAT);
+    if (known_points(st, &pts) != SG_OK) return cli_fail_status(SG_ERR_FORMAT);
     int rc = 0;
     const struct sg_point *base = find_point(&pts, "dense", "", seed, 0), *best = NULL;
     for (int i = 0; base && i < pts.n; i++) {
@@ -405,6 +436,10 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
     int alive = workers, failed = 0;
     const double t0 = sg_now();
     while (alive > 0) {
+        if (st->poll && !failed && st->poll(st)) { /* the ranks' traffic failed */
+            for (int w = 0; w < workers; w++) kill(pids[w], SIGTERM);
+            failed = 1;
+        }
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid > 0) {

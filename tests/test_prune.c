@@ -396,3 +396,78 @@ SG_TEST(short_training_run_learns) {
     sg_model_free(m);
     sg_dataset_free(trs), sg_dataset_free(tes), sg_dataset_free(tr), sg_dataset_free(te);
 }
+
+/* Large layers take the threaded paths (two-pass flat selection with a resolved
+ * boundary bucket, channel ranges per thread): masks against a sorted reference,
+ * with ties (quantised weights) and without, at 1 and 2 threads. */
+static const float *g_score;
+static int by_score_then_index(const void *a, const void *b) {
+    const int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
+    if (g_score[i] != g_score[j]) return g_score[i] > g_score[j] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+SG_TEST(prune_large_layers_match_sorted_reference) {
+    static const char *const specs[] = {"fine", "vector", "kernel", "filter",
+                                        "channel", "vector:col", "block:1x4x1x1"};
+    const int64_t K = 64, C = 128, R = 3, S = 3, N = K * C * R * S;
+    for (int quant = 0; quant < 2; quant++)
+        for (size_t si = 0; si < sizeof specs / sizeof specs[0]; si++)
+            for (int crit = 0; crit < 2; crit++) {
+                struct sg_prune_spec sp;
+                sg_prune_spec_default(&sp);
+                CHECK_OK(sg_prune_spec_parse(specs[si], &sp));
+                sp.crit = crit ? SG_CRIT_MAX : SG_CRIT_L1;
+                struct layer L = make_layer(K, C, R, S, 300 + si, quant);
+                const struct sg_tile t = sg_prune_tile(&sp, &L.v);
+                /* sums of unquantised floats depend on order: only short groups then */
+                if (!quant && crit == 0 && t.k * t.c * t.r * t.s > S) {
+                    free_layer(&L);
+                    continue;
+                }
+                for (int64_t i = 0; i < N; i += 7) L.v.mask[i] = 0, L.v.w[i] = 0;
+                const int64_t G = sg_prune_groups(&sp, &L.v);
+                float *score = calloc(G, 4), *w = malloc(N * 4);
+                uint8_t *live = calloc(G, 1), *m0 = malloc(N);
+                int64_t *order = malloc(G * 8), *gid = malloc(N * 8);
+                memcpy(w, L.v.w, N * 4), memcpy(m0, L.v.mask, N);
+                const int64_t nc = (C + t.c - 1) / t.c, nr = (R + t.r - 1) / t.r,
+                              ns = (S + t.s - 1) / t.s;
+                for (int64_t i = 0; i < N; i++) { /* members in flat order */
+                    const int64_t k = i / (C * R * S), c = i / (R * S) % C, r = i / S % R,
+                                  s = i % S;
+                    const int64_t g = ((k / t.k * nc + c / t.c) * nr + r / t.r) * ns + s / t.s;
+                    gid[i] = g;
+                    const float a = fabsf(w[i]);
+                    score[g] = crit ? (a > score[g] ? a : score[g]) : score[g] + a;
+                    live[g] |= m0[i];
+                }
+                for (int64_t g = 0; g < G; g++) {
+                    if (!live[g]) score[g] = -1;
+                    order[g] = g;
+                }
+                g_score = score;
+                qsort(order, G, 8, by_score_then_index);
+                uint8_t *kept = malloc(G);
+                const int64_t keeps[] = {1, G * 3 / 10, G * 7 / 10, G - 1};
+                for (int th = 1; th <= 2; th++) {
+                    sg_set_threads(th);
+                    for (size_t ki = 0; ki < 4; ki++) {
+                        memcpy(L.v.w, w, N * 4), memcpy(L.v.mask, m0, N);
+                        CHECK_OK(sg_prune_layer(&sp, &L.v, keeps[ki]));
+                        memset(kept, 0, G);
+                        for (int64_t j = 0; j < keeps[ki]; j++) kept[order[j]] = 1;
+                        int64_t bad = 0;
+                        for (int64_t i = 0; i < N; i++)
+                            bad += L.v.mask[i] != kept[gid[i]] ||
+                                   (L.v.mask[i] ? L.v.w[i] != w[i] : L.v.w[i] != 0.0f);
+                        CHECK_MSG(bad == 0, "%s %s quant %d threads %d keep %lld: %lld wrong",
+                                  specs[si], sg_criterion_name(sp.crit), quant, th,
+                                  (long long)keeps[ki], (long long)bad);
+                    }
+                }
+                sg_set_threads(0);
+                free(kept), free(score), free(w), free(live), free(m0), free(order), free(gid);
+                free_layer(&L);
+            }
+}

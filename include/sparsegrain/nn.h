@@ -231,6 +231,21 @@ struct sg_train_cfg {
     /* Called after each finished epoch (e.g. to write a checkpoint). */
     enum sg_status (*on_epoch)(void *ctx, struct sg_model *m, const struct sg_train_state *st);
     void *on_epoch_ctx;
+    /* Synchronous data parallelism; the trainer knows nothing of the transport (the
+     * CLI plugs in MPI). When reduce is set and shards > 1, this worker runs forward
+     * and backward on shard `shard` of every batch (contiguous slices whose sizes
+     * differ by at most one) and calls reduce(ctx, buf, n), which must replace
+     * buf[0..n) by its element-wise sum over all workers, the same on each. buf is
+     * the arena-parallel gradient already weighted by shard / batch (so the sum is
+     * the batch mean), batch-norm running statistics weighted the same way (so every
+     * worker keeps the same ones), then three floats: the shard's loss sum, its
+     * correct count and a stop vote (0; reduce may set it to 1 to stop every worker
+     * at this batch with SG_ERR_INTERRUPTED). Every worker must call sg_train with
+     * the same model, data, configuration and seed. Each worker normalises batch
+     * norm with its shard's statistics; dropout draws from a per-shard stream. */
+    int shard, shards;
+    enum sg_status (*reduce)(void *ctx, float *buf, size_t n);
+    void *reduce_ctx;
 };
 
 /* Optimizer state; enough to resume a run exactly where an epoch ended. */

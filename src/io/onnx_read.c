@@ -345,8 +345,21 @@ static enum sg_status add_dequant(struct sgi_onnx_graph *G, const Onnx__NodeProt
     return SG_OK;
 }
 
+static void *pb_alloc(void *data, size_t size) {
+    (void)data;
+    return size >= ((size_t)8 << 20) ? sgi_alloc(size, 1) : malloc(size);
+}
+
+static void pb_free(void *data, void *p) {
+    (void)data;
+    free(p);
+}
+
 void sgi_onnx_close(struct sgi_onnx_graph *G) {
-    if (G->model) onnx__model_proto__free_unpacked(G->model, NULL);
+    if (G->model) {
+        ProtobufCAllocator alloc = {pb_alloc, pb_free, NULL};
+        onnx__model_proto__free_unpacked(G->model, &alloc);
+    }
     free(G->consts);
     sgi_strmap_free(&G->const_idx);
     memset(G, 0, sizeof *G);
@@ -356,7 +369,10 @@ enum sg_status sgi_onnx_open(const uint8_t *buf, size_t len, const char *what,
                              struct sgi_onnx_graph *G) {
     memset(G, 0, sizeof *G);
     G->what = what;
-    G->model = onnx__model_proto__unpack(NULL, len, buf);
+    /* protobuf-c copies every tensor's bytes: let those copies come from sgi_alloc
+     * (large ones on huge pages) */
+    ProtobufCAllocator alloc = {pb_alloc, pb_free, NULL};
+    G->model = onnx__model_proto__unpack(&alloc, len, buf);
     if (!G->model)
         return BAD("%s: not an ONNX model (the protobuf does not parse: truncated or corrupted?)",
                    what);

@@ -94,6 +94,56 @@ static void sgd_step(struct sg_model *m, const float *grad, float *vel, float lr
     }
 }
 
+/* One data-parallel step of a worker (see struct sg_train_cfg): forward and
+ * backward on its shard of the batch x[nb], then the sum over workers of the
+ * weighted gradient, batch-norm running statistics, loss and correct count.
+ * Returns the batch's mean loss and correct count, the same on every worker. */
+static enum sg_status shard_step(struct sg_model *m, struct sg_exec *e,
+                                 const struct sg_train_cfg *cfg, const float *x, const uint8_t *y,
+                                 int nb, size_t img, sg_rng *drop, float *grad, double *loss,
+                                 int *top1) {
+    const int lo = (int)((int64_t)nb * cfg->shard / cfg->shards);
+    const int cnt = (int)((int64_t)nb * (cfg->shard + 1) / cfg->shards) - lo;
+    const size_t len = m->arena_len;
+    double l = 0;
+    int c = 0;
+    enum sg_status s;
+    if (cnt > 0) { /* the last batch of an epoch may leave a worker without images */
+        if ((s = sg_forward(m, e, x + (size_t)lo * img, cnt, 1, drop)) != SG_OK) return s;
+        l = sg_exec_loss(e, y + lo, &c, NULL);
+        /* a loss that is not finite on one shard must not stop this worker alone:
+         * the sum below carries it to every worker, which then stop together */
+        if ((s = sg_backward(m, e, grad)) != SG_OK) return s;
+    } else {
+        memset(grad, 0, len * sizeof *grad);
+    }
+    /* sg_backward gives the mean over this shard; the sum over shards of
+     * gradient x cnt / nb is the mean over the batch, as in one process. Running
+     * statistics (no gradient) travel the same way: a weighted mean of the
+     * workers' updates, the exact update with the batch mean for the running mean. */
+    const float share = (float)cnt / (float)nb;
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const struct sg_param *pp = &m->params[p];
+        float *g = grad + pp->offset;
+        const float *w = m->arena + pp->offset;
+        const int stat = pp->kind == SG_PARAM_BN_MEAN || pp->kind == SG_PARAM_BN_VAR;
+        for (size_t i = 0; i < pp->count; i++) g[i] = (stat ? w[i] : g[i]) * share;
+    }
+    grad[len] = (float)(l * cnt);
+    grad[len + 1] = (float)c;
+    grad[len + 2] = 0; /* the stop vote: reduce may raise it */
+    if ((s = cfg->reduce(cfg->reduce_ctx, grad, len + 3)) != SG_OK) return s;
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const struct sg_param *pp = &m->params[p];
+        if (pp->kind == SG_PARAM_BN_MEAN || pp->kind == SG_PARAM_BN_VAR)
+            memcpy(m->arena + pp->offset, grad + pp->offset, pp->count * sizeof *grad);
+    }
+    if (grad[len + 2] > 0) return sgi_error(SG_ERR_INTERRUPTED, "training interrupted");
+    *loss = grad[len] / nb;
+    *top1 = (int)lrintf(grad[len + 1]);
+    return SG_OK;
+}
+
 static uint64_t mix(uint64_t a, uint64_t b) {
     uint64_t z = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6) + (a >> 2));
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -114,6 +164,9 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     if (cfg->batch <= 0 || cfg->epochs < 0 || !(cfg->lr >= 0))
         return sgi_error(SG_ERR_ARG, "batch %d, epochs %d, lr %g", cfg->batch, cfg->epochs,
                          cfg->lr);
+    const int dp = cfg->reduce && cfg->shards > 1;
+    if (dp && (cfg->shard < 0 || cfg->shard >= cfg->shards))
+        return sgi_error(SG_ERR_ARG, "data-parallel shard %d of %d", cfg->shard, cfg->shards);
     struct sg_train_state *st = st_in, *own = NULL;
     if (!st) {
         enum sg_status s = sg_train_state_new(m, &own);
@@ -131,7 +184,8 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     struct sg_exec *e = NULL;
     uint32_t *idx = sgi_alloc((size_t)n_all, sizeof *idx);
     float *x = sgi_alloc((size_t)bs * img, sizeof *x);
-    float *grad = sgi_alloc(m->arena_len, sizeof *grad);
+    /* data parallel: three more floats ride along with the gradient (see nn.h) */
+    float *grad = sgi_alloc(m->arena_len + (dp ? 3 : 0), sizeof *grad);
     uint8_t *y = sgi_alloc((size_t)bs, 1);
     enum sg_status status = SG_OK;
     if (!idx || !x || !grad || !y) {
@@ -142,9 +196,12 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     sg_model_apply_masks(m);
     const int64_t nbatches = (n_ep + bs - 1) / bs;
     for (int epoch = st->epochs_done; epoch < cfg->epochs; epoch++) {
-        sg_rng shuf, aug;
+        sg_rng shuf, aug, drop;
         sg_rng_seed(&shuf, mix(cfg->seed, (uint64_t)epoch * 2 + 1));
         sg_rng_seed(&aug, mix(cfg->seed, (uint64_t)epoch * 2 + 2));
+        /* Data-parallel workers augment the whole batch from the shared stream (so
+         * an image is shifted as in one process) but drop out independently. */
+        sg_rng_seed(&drop, mix(mix(cfg->seed, (uint64_t)epoch * 2 + 2), (uint64_t)cfg->shard + 1));
         for (int64_t i = 0; i < n_all; i++) idx[i] = (uint32_t)i;
         sg_rng_shuffle(&shuf, idx, (size_t)n_all);
         double loss_sum = 0, t0 = sg_now();
@@ -155,9 +212,15 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
                 (status = cfg->on_batch(cfg->on_batch_ctx, m, epoch + (double)b / nbatches)) != SG_OK)
                 goto done;
             sg_dataset_batch(d, idx + b * bs, nb, cfg->augment, &aug, x, y);
-            if ((status = sg_forward(m, e, x, nb, 1, &aug)) != SG_OK) goto done;
-            int top1;
-            const double loss = sg_exec_loss(e, y, &top1, NULL);
+            int top1 = 0;
+            double loss = 0;
+            if (dp) {
+                if ((status = shard_step(m, e, cfg, x, y, nb, img, &drop, grad, &loss, &top1)) != SG_OK)
+                    goto done;
+            } else {
+                if ((status = sg_forward(m, e, x, nb, 1, &aug)) != SG_OK) goto done;
+                loss = sg_exec_loss(e, y, &top1, NULL);
+            }
             if (!isfinite(loss)) {
                 status = sgi_error(SG_ERR_ARG,
                                    "training diverged at epoch %d batch %lld (loss %g); lower "
@@ -165,7 +228,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
                                    epoch + 1, (long long)b, loss);
                 goto done;
             }
-            if ((status = sg_backward(m, e, grad)) != SG_OK) goto done;
+            if (!dp && (status = sg_backward(m, e, grad)) != SG_OK) goto done;
             const float lr = sg_train_lr(cfg, epoch + (double)b / nbatches);
             sgd_step(m, grad, st->velocity, lr, cfg->momentum, cfg->weight_decay);
             loss_sum += loss * nb;

@@ -1,6 +1,9 @@
 /* Groups of a layer: tiles of W[K][C][R][S] (or N of M along C), their scores,
  * and applying per-group decisions to the mask. */
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "prune_internal.h"
 
@@ -31,22 +34,6 @@ int64_t sg_prune_groups(const struct sg_prune_spec *s, const struct sg_wview *v)
     if (s->gran == SG_GRAN_NM) return v->k * ceil_div(v->c, s->nm_m) * v->r * v->s;
     struct sg_tile t = sg_prune_tile(s, v);
     return ceil_div(v->k, t.k) * ceil_div(v->c, t.c) * ceil_div(v->r, t.r) * ceil_div(v->s, t.s);
-}
-
-/* A fixed pseudo-random score per (layer, group): the ranking is the same at every
- * density, so random masks are nested like magnitude masks. */
-static float random_score(uint64_t seed, uint64_t layer, uint64_t g) {
-    uint64_t z = seed * 0x9e3779b97f4a7c15ull ^ layer * 0xc2b2ae3d27d4eb4full ^ g;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (float)(z >> 40) * 0x1.0p-24f;
-}
-
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; s && *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
 }
 
 /* Flat group index of element (k, c, r, s) for a tile. */
@@ -81,27 +68,9 @@ static inline void run_do(enum run_op op, float *restrict w, uint8_t *restrict m
         if (!kp) memset(w, 0, (size_t)len * sizeof *w);
     } else if (op == RUN_SCORE) {
         struct run_acc *a = ctx;
-        /* 16 independent lanes: a single float accumulator would not vectorise */
-        float ls[16] = {0}, lm[16] = {0};
-        uint8_t lv = 0;
-        int64_t i = 0;
-        for (; i + 16 <= len; i += 16)
-            for (int j = 0; j < 16; j++) {
-                const float x = fabsf(w[i + j]);
-                ls[j] += a->l2 ? x * x : x;
-                lm[j] = x > lm[j] ? x : lm[j];
-            }
-        float sm = 0, mx = 0;
-        for (; i < len; i++) {
-            const float x = fabsf(w[i]);
-            sm += a->l2 ? x * x : x;
-            mx = x > mx ? x : mx;
-        }
-        for (int j = 0; j < 16; j++) {
-            sm += ls[j];
-            mx = lm[j] > mx ? lm[j] : mx;
-        }
-        for (i = 0; i < len; i++) lv |= mk[i];
+        float sm, mx;
+        uint8_t lv;
+        sgi_run_stats(w, mk, len, a->l2, &sm, &mx, &lv);
         a->sum[g] += sm;
         a->mx[g] = mx > a->mx[g] ? mx : a->mx[g];
         a->live[g] |= lv;
@@ -120,6 +89,28 @@ static void runs_of(const struct sg_wview *v, const struct tiling *tg, int64_t k
     uint8_t *mk = v->mask + k * C * R * S;
     if (tg->gc >= C && tg->gr >= R && tg->gs >= S && c0 == 0 && c1 == C) {
         run_do(op, wk, mk, C * R * S, kb, ctx, keep); /* a whole filter is one run */
+        return;
+    }
+    if (R * S == 1 && tg->gc == 1) { /* 1x1 weights, one group per channel: no runs */
+        const int64_t g0 = kb * tg->nc;
+        if (op == RUN_APPLY) {
+            for (int64_t c = c0; c < c1; c++) {
+                const uint8_t kp = keep[g0 + c];
+                mk[c] = kp;
+                wk[c] = kp ? wk[c] : 0.0f;
+            }
+        } else if (op == RUN_SCORE) {
+            struct run_acc *a = ctx;
+            for (int64_t c = c0; c < c1; c++) {
+                const float x = fabsf(wk[c]);
+                a->sum[g0 + c] += a->l2 ? x * x : x;
+                a->mx[g0 + c] = x > a->mx[g0 + c] ? x : a->mx[g0 + c];
+                a->live[g0 + c] |= mk[c];
+            }
+        } else {
+            uint8_t *nz = ctx;
+            for (int64_t c = c0; c < c1; c++) nz[g0 + c] |= wk[c] != 0.0f;
+        }
         return;
     }
     for (int64_t c = c0; c < c1; c++) {
@@ -145,10 +136,20 @@ static void for_each_run(const struct sg_wview *v, const struct tiling *tg, enum
     if (tg->gk == 1) {
 #pragma omp parallel for schedule(static) if (total > 65536)
         for (int64_t k = 0; k < K; k++) runs_of(v, tg, k, 0, C, op, ctx, keep);
-    } else if (tg->gc == 1) { /* groups span filters (channel): split the channels */
-#pragma omp parallel for schedule(static) if (total > 65536)
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t k = 0; k < K; k++) runs_of(v, tg, k, c, c + 1, op, ctx, keep);
+    } else if (tg->gc == 1) {
+        /* groups span filters (channel): each thread owns a range of channels and
+         * walks the filters in order, so every group still accumulates in filter
+         * order (the same sums at any thread count) and memory is read in rows */
+#pragma omp parallel if (total > 65536)
+        {
+            int id = 0, nt = 1;
+#ifdef _OPENMP
+            id = omp_get_thread_num(), nt = omp_get_num_threads();
+#endif
+            const int64_t c0 = C * id / nt, c1 = C * (id + 1) / nt;
+            if (c1 > c0)
+                for (int64_t k = 0; k < K; k++) runs_of(v, tg, k, c0, c1, op, ctx, keep);
+        }
     } else { /* blocks of gk filters never share a group with another block */
         const int64_t nkb = (K + tg->gk - 1) / tg->gk;
 #pragma omp parallel for schedule(static) if (total > 65536)
@@ -163,7 +164,7 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
     const int64_t K = v->k, C = v->c, R = v->r, S = v->s;
     const float *w = v->w;
     const uint8_t *mk = v->mask;
-    const uint64_t lh = name_hash(v->name);
+    const uint64_t lh = sgi_name_hash(v->name);
     if (s->gran == SG_GRAN_NM) {
         /* groups run along C; a group's members score individually, but we report
          * the group's L1 here (used by statistics, not by nm selection) */
@@ -182,7 +183,7 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
     if (t.k == 1 && t.c == 1 && t.r == 1 && t.s == 1) { /* fine: the weight is the group */
 #pragma omp parallel for schedule(static) if (total > 65536)
         for (int64_t i = 0; i < total; i++) {
-            float sc = s->crit == SG_CRIT_RANDOM ? random_score(s->seed, lh, (uint64_t)i)
+            float sc = s->crit == SG_CRIT_RANDOM ? sgi_random_score(s->seed, lh, (uint64_t)i)
                                                  : fabsf(w[i]);
             scores[i] = mk[i] ? sc : -1.0f;
         }
@@ -202,7 +203,7 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
         switch (s->crit) {
         case SG_CRIT_L2: sc = sqrtf(sum[g]); break;
         case SG_CRIT_MAX: sc = mx[g]; break;
-        case SG_CRIT_RANDOM: sc = random_score(s->seed, lh, (uint64_t)g); break;
+        case SG_CRIT_RANDOM: sc = sgi_random_score(s->seed, lh, (uint64_t)g); break;
         case SG_CRIT_MEAN: {
             /* tiles at the edges are clipped: divide by the real member count */
             const int64_t kb = g / (tg.nc * tg.nr * tg.ns), cb = g / (tg.nr * tg.ns) % tg.nc;
@@ -229,35 +230,76 @@ void sgi_apply_groups(const struct sg_prune_spec *s, struct sg_wview *v, const u
 }
 
 /* N:M: in every run of M weights along C (fixed k, r, s), keep the N best live
- * ones (ties: lower c first). A short last run of L < M keeps min(N, L). */
+ * ones (ties: lower c first). A short last run of L < M keeps min(N, L). The runs
+ * of one (k, c0) block lie in one contiguous chunk of L*R*S weights, member j of
+ * run rs at j*R*S + rs: scores and ranks are computed for the whole chunk with
+ * rs innermost, loops the compiler vectorises. */
 static enum sg_status prune_nm(const struct sg_prune_spec *s, struct sg_wview *v) {
     const int64_t K = v->k, C = v->c, RS = v->r * v->s, M = s->nm_m;
-    const uint64_t lh = name_hash(v->name);
-#pragma omp parallel for schedule(static) if (K * C * RS > 65536)
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t c0 = 0; c0 < C; c0 += M)
-            for (int64_t rs = 0; rs < RS; rs++) {
-                const int64_t len = C - c0 < M ? C - c0 : M;
-                float sc[256];
-                int64_t idx[256];
-                for (int64_t j = 0; j < len; j++) {
-                    idx[j] = (k * C + c0 + j) * RS + rs;
-                    const float a = s->crit == SG_CRIT_RANDOM
-                                        ? random_score(s->seed, lh, (uint64_t)idx[j])
-                                        : fabsf(v->w[idx[j]]);
-                    sc[j] = v->mask[idx[j]] ? a : -1.0f;
+    const uint64_t lh = sgi_name_hash(v->name);
+    enum sg_status st = SG_OK;
+#pragma omp parallel if (K * C * RS > 65536)
+    {
+        float *sc = sgi_alloc((size_t)(M * RS), sizeof *sc);
+        uint16_t *rank = sgi_alloc((size_t)(M * RS), sizeof *rank);
+        if (!sc || !rank) {
+#pragma omp atomic write
+            st = SG_ERR_NOMEM;
+        }
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < K; k++) {
+            if (!sc || !rank) continue;
+            for (int64_t c0 = 0; c0 < C; c0 += M) {
+                const int64_t len = C - c0 < M ? C - c0 : M, n = len * RS;
+                const int64_t base = (k * C + c0) * RS;
+                float *restrict w = v->w + base;
+                uint8_t *restrict mk = v->mask + base;
+                if (s->crit == SG_CRIT_RANDOM)
+                    for (int64_t i = 0; i < n; i++)
+                        sc[i] = mk[i] ? sgi_random_score(s->seed, lh, (uint64_t)(base + i)) : -1.0f;
+                else
+                    for (int64_t i = 0; i < n; i++) {
+                        const float a = fabsf(w[i]);
+                        sc[i] = mk[i] ? a : -1.0f;
+                    }
+                if (RS < 8 && len <= 16) { /* short runs: one run at a time, in registers */
+                    const int64_t keep = s->nm_n < len ? s->nm_n : len;
+                    for (int64_t rs = 0; rs < RS; rs++) {
+                        float a[16];
+                        for (int64_t j = 0; j < len; j++) a[j] = sc[j * RS + rs];
+                        for (int64_t j = 0; j < len; j++) {
+                            int r = 0;
+                            for (int64_t o = 0; o < len; o++)
+                                r += (a[o] > a[j]) | ((a[o] == a[j]) & (o < j));
+                            const uint8_t kp = r < keep;
+                            mk[j * RS + rs] = kp;
+                            w[j * RS + rs] = kp ? w[j * RS + rs] : 0.0f;
+                        }
+                    }
+                    continue;
                 }
+                for (int64_t i = 0; i < n; i++) rank[i] = 0;
+                /* rank of member j = members that beat it: higher score, or equal and earlier */
+                for (int64_t j = 0; j < len; j++)
+                    for (int64_t o = 0; o < len; o++) {
+                        const float *so = sc + o * RS, *sj = sc + j * RS;
+                        uint16_t *rj = rank + j * RS;
+                        if (o < j)
+                            for (int64_t rs = 0; rs < RS; rs++) rj[rs] += so[rs] >= sj[rs];
+                        else if (o > j)
+                            for (int64_t rs = 0; rs < RS; rs++) rj[rs] += so[rs] > sj[rs];
+                    }
                 const int64_t keep = s->nm_n < len ? s->nm_n : len;
-                for (int64_t j = 0; j < len; j++) { /* rank = members that beat j */
-                    int64_t rank = 0;
-                    for (int64_t o = 0; o < len; o++)
-                        rank += sc[o] > sc[j] || (sc[o] == sc[j] && o < j);
-                    const uint8_t kp = rank < keep;
-                    v->mask[idx[j]] = kp;
-                    if (!kp) v->w[idx[j]] = 0.0f;
+                for (int64_t i = 0; i < n; i++) {
+                    const uint8_t kp = rank[i] < keep;
+                    mk[i] = kp;
+                    w[i] = kp ? w[i] : 0.0f;
                 }
             }
-    return SG_OK;
+        }
+        free(sc), free(rank);
+    }
+    return st == SG_OK ? SG_OK : sgi_error(st, "out of memory pruning %s", v->name);
 }
 
 enum sg_status sg_prune_layer(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep) {
@@ -265,6 +307,8 @@ enum sg_status sg_prune_layer(const struct sg_prune_spec *s, struct sg_wview *v,
     const int64_t n = sg_prune_groups(s, v);
     if (keep < 0) keep = 0;
     if (keep > n) keep = n;
+    enum sg_status fst = sgi_prune_flat(s, v, keep);
+    if (fst != SG_ERR_UNSUPPORTED) return fst;
     float *scores = sgi_alloc((size_t)n, sizeof *scores);
     uint8_t *kp = sgi_alloc((size_t)n, 1);
     if (!scores || !kp) {

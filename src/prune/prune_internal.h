@@ -2,6 +2,8 @@
 #ifndef SPARSEGRAIN_PRUNE_INTERNAL_H
 #define SPARSEGRAIN_PRUNE_INTERNAL_H
 
+#include <math.h>
+
 #include "core/sgi.h"
 #include "sparsegrain/prune.h"
 
@@ -24,6 +26,65 @@ void sgi_mark_kept(const float *x, size_t n, uint32_t t, uint64_t ties, uint8_t 
 
 /* Writes the mask of a layer from per-group decisions and zeroes pruned weights. */
 void sgi_apply_groups(const struct sg_prune_spec *s, struct sg_wview *v, const uint8_t *keep);
+
+/* Score statistics of one contiguous run of weights: sum of |w| (or w^2), max |w|,
+ * and whether any member is unmasked. Runs of 16 or more use 16 independent lanes
+ * (a single accumulator would not vectorise); every caller uses this one function,
+ * so a group scores the same bits whichever path prunes it. */
+static inline void sgi_run_stats(const float *restrict w, const uint8_t *restrict mk, int64_t len,
+                                 int l2, float *sum, float *mx, uint8_t *live) {
+    float sm = 0, m = 0;
+    uint8_t lv = 0;
+    int64_t i = 0;
+    if (len >= 16) {
+        float ls[16] = {0}, lm[16] = {0};
+        for (; i + 16 <= len; i += 16)
+            for (int j = 0; j < 16; j++) {
+                const float x = fabsf(w[i + j]);
+                ls[j] += l2 ? x * x : x;
+                lm[j] = x > lm[j] ? x : lm[j];
+            }
+        for (; i < len; i++) {
+            const float x = fabsf(w[i]);
+            sm += l2 ? x * x : x;
+            m = x > m ? x : m;
+        }
+        for (int j = 0; j < 16; j++) {
+            sm += ls[j];
+            m = lm[j] > m ? lm[j] : m;
+        }
+    } else {
+        for (; i < len; i++) {
+            const float x = fabsf(w[i]);
+            sm += l2 ? x * x : x;
+            m = x > m ? x : m;
+        }
+    }
+    for (i = 0; i < len; i++) lv |= mk[i];
+    *sum = sm, *mx = m, *live = lv;
+}
+
+/* A fixed pseudo-random score per (layer, group): the ranking is the same at every
+ * density, so random masks are nested like magnitude masks. */
+static inline float sgi_random_score(uint64_t seed, uint64_t layer, uint64_t g) {
+    uint64_t z = seed * 0x9e3779b97f4a7c15ull ^ layer * 0xc2b2ae3d27d4eb4full ^ g;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * 0x1.0p-24f;
+}
+
+static inline uint64_t sgi_name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; s && *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+/* One-layer pruning in two passes when every group is a contiguous run of weights
+ * numbered in flat order (see flat.c). Returns SG_ERR_UNSUPPORTED when the tiling is
+ * not of that kind or the boundary bucket is too crowded; the caller then takes the
+ * general path. */
+enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep);
 
 /* round(density * groups), clamped to [0, groups]. */
 int64_t sgi_keep_count(double density, int64_t groups);
