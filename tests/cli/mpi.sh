@@ -47,9 +47,9 @@ test "$(grep -c . "$tmp/m.out")" -eq "$(grep -c . "$tmp/a.out")" # rank 0 alone 
 echo "study: two ranks give the same $(wc -l < "$tmp/m/points.jsonl") rows as one process"
 
 # ---- study: kill -9 one rank, check what is left, resume ----
-# (the rows are what is compared: the storage, quantisation and SCNN stages after the
-# phases are left out, they ran above)
-K="$Q --scnn-images 0 --quantize none"
+# (the rows are what is compared: the storage, quantisation, SCNN and inference-speed
+# stages after the phases are left out, they ran above)
+K="$Q --scnn-images 0 --quantize none --infer-batch 0"
 setsid "${MPIRUN[@]}" "$SG" study $K -o "$tmp/k" > /dev/null 2> "$tmp/k.err" &
 mp=$!
 rank_pid() { # the pid of rank $1 among mpirun's children
