@@ -6,8 +6,9 @@
 # (bench/conv_vs_onednn.sh; rows in bench/results/conv_speedup.csv). Then, when
 # a study folder has infer.csv (make study writes it), images/s dense vs sparse
 # of the study's no-loss models (real speed at matched accuracy).
-# Default: 2 timed runs per layer, no model training (about 6 minutes on 2 idle
-# cores). --full: 5 runs and the VGG-7 images/s comparison (about 20 minutes).
+# Default: 2 timed runs per layer, no model training: about 2 minutes with
+# BENCH_RT=1 (bench/run.sh), 7 minutes without it on this 2-core machine at load
+# 6-11. --full: 5 runs and the VGG-7 images/s comparison (trains 2 epochs).
 # Usage: bench/infer_bench.sh [BUILD_DIR] [--full] [--study DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
