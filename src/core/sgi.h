@@ -102,6 +102,11 @@ static inline uint32_t sgi_ld32be(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+/* Inflates gzip data in[0..inlen) (what = name for messages); SG_ERR_LIMIT when the
+ * result would exceed max_bytes. *out is released with free(). */
+enum sg_status sgi_gunzip(const char *what, const uint8_t *in, size_t inlen, size_t max_bytes,
+                          uint8_t **out, size_t *len);
+
 /* CRC-32 (zlib polynomial), incremental: crc = sgi_crc32(crc, p, n), start at 0. */
 uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);
 

@@ -222,32 +222,28 @@ static enum sg_status convert(struct sg_model *m, const struct tensor *t, const 
     return SG_OK;
 }
 
-enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
+/* Where the shard bytes come from: files beside the manifest (dir), or one block in
+ * memory holding every group's shards back to back (blob). */
+struct source {
+    const char *dir;
+    const uint8_t *blob;
+    size_t blob_len, used;
+};
+
+static enum sg_status load(const char *text, size_t len, const char *manifest,
+                           struct source *src, struct sg_model **out) {
     *out = NULL;
-    uint8_t *text;
-    size_t len;
-    enum sg_status st = sg_file_read(manifest, MAX_MANIFEST, 0, &text, &len);
-    if (st != SG_OK) return st;
-    cJSON *root = cJSON_ParseWithLength((const char *)text, len);
-    free(text);
+    enum sg_status st = SG_OK;
+    cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root) return BAD("%s: not valid JSON", manifest);
     const cJSON *groups = root;
     if (cJSON_IsObject(root)) /* a model.json: its manifest is inside */
         groups = cJSON_GetObjectItemCaseSensitive(root, "weightsManifest");
     struct tensor *ts = NULL;
-    uint8_t **shards = NULL;
+    uint8_t **owned = NULL;
+    const uint8_t **shards = NULL;
     size_t *shard_len = NULL, n_t = 0, n_g = 0, skipped = 0;
     struct sg_model *m = NULL;
-    char dir[4096] = "";
-    const char *slash = strrchr(manifest, '/');
-    if (slash) {
-        if ((size_t)(slash - manifest + 1) >= sizeof dir) {
-            st = BAD("%s: path too long", manifest);
-            goto done;
-        }
-        memcpy(dir, manifest, (size_t)(slash - manifest + 1));
-        dir[slash - manifest + 1] = 0;
-    }
     if (!cJSON_IsArray(groups)) {
         st = BAD("%s: not a TF.js weights manifest (expected a list of {paths, weights} groups)",
                  manifest);
@@ -270,17 +266,24 @@ enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
         goto done;
     }
     ts = calloc(cap_t ? cap_t : 1, sizeof *ts);
+    owned = calloc(n_g ? n_g : 1, sizeof *owned);
     shards = calloc(n_g ? n_g : 1, sizeof *shards);
     shard_len = calloc(n_g ? n_g : 1, sizeof *shard_len);
-    if (!ts || !shards || !shard_len) {
+    if (!ts || !owned || !shards || !shard_len) {
         st = sgi_error(SG_ERR_NOMEM, "out of memory");
         goto done;
     }
     size_t gi = 0;
     cJSON_ArrayForEach(g, groups) {
-        if ((st = read_group(dir, cJSON_GetObjectItemCaseSensitive(g, "paths"), manifest,
-                             &shards[gi], &shard_len[gi])) != SG_OK)
-            goto done;
+        if (src->dir) {
+            if ((st = read_group(src->dir, cJSON_GetObjectItemCaseSensitive(g, "paths"), manifest,
+                                 &owned[gi], &shard_len[gi])) != SG_OK)
+                goto done;
+            shards[gi] = owned[gi];
+        } else { /* the group's bytes start where the previous group's ended */
+            shards[gi] = src->blob ? src->blob + src->used : (const uint8_t *)"";
+            shard_len[gi] = src->blob_len - src->used;
+        }
         size_t off = 0;
         const cJSON *w;
         cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(g, "weights")) {
@@ -301,12 +304,20 @@ enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
             off += t->bytes;
             n_t++;
         }
-        if (off != shard_len[gi]) {
+        if (!src->dir) {
+            shard_len[gi] = off;
+            src->used += off;
+        } else if (off != shard_len[gi]) {
             st = BAD("%s: group %zu: the shards hold %zu bytes, the manifest describes %zu",
                      manifest, gi, shard_len[gi], off);
             goto done;
         }
         gi++;
+    }
+    if (!src->dir && src->used != src->blob_len) {
+        st = BAD("%s: the shards hold %zu bytes, the manifest describes %zu", manifest,
+                 src->blob_len, src->used);
+        goto done;
     }
     if (!(m = sg_model_new("tfjs", 0, 0, 0))) {
         st = SG_ERR_NOMEM;
@@ -358,11 +369,44 @@ enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
     m = NULL;
 done:
     sg_model_free(m);
-    if (shards)
-        for (size_t i = 0; i < n_g; i++) free(shards[i]);
+    if (owned)
+        for (size_t i = 0; i < n_g; i++) free(owned[i]);
+    free(owned);
     free(shards);
     free(shard_len);
     free(ts);
     cJSON_Delete(root);
     return st;
+}
+
+enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
+    *out = NULL;
+    uint8_t *text;
+    size_t len;
+    enum sg_status st = sg_file_read(manifest, MAX_MANIFEST, 0, &text, &len);
+    if (st != SG_OK) return st;
+    char dir[4096] = "";
+    const char *slash = strrchr(manifest, '/');
+    if (slash) {
+        if ((size_t)(slash - manifest + 1) >= sizeof dir) {
+            free(text);
+            return BAD("%s: path too long", manifest);
+        }
+        memcpy(dir, manifest, (size_t)(slash - manifest + 1));
+        dir[slash - manifest + 1] = 0;
+    }
+    struct source src = {.dir = dir};
+    st = load((const char *)text, len, manifest, &src, out);
+    free(text);
+    return st;
+}
+
+enum sg_status sg_tfjs_load_mem(const uint8_t *manifest, size_t len, const uint8_t *shards,
+                                size_t shards_len, const char *what, struct sg_model **out) {
+    *out = NULL;
+    if (len > MAX_MANIFEST)
+        return sgi_error(SG_ERR_LIMIT, "%s: manifest of %zu bytes (at most %zu)", what, len,
+                         MAX_MANIFEST);
+    struct source src = {.blob = shards, .blob_len = shards_len};
+    return load((const char *)manifest, len, what, &src, out);
 }
