@@ -79,6 +79,9 @@ void sg_point_json(const struct sg_point *p, struct sg_json *j);
  * the read: *valid is the length of the well-formed prefix. A malformed line in
  * the middle is an error. A missing file gives zero points. */
 enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *valid);
+/* The same over text[0..len) already in memory (what names it in messages). */
+enum sg_status sg_points_parse(const char *text, size_t len, const char *what,
+                               struct sg_points *out, size_t *valid);
 enum sg_status sg_points_add(struct sg_points *pts, const struct sg_point *p);
 void sg_points_free(struct sg_points *pts);
 
