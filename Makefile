@@ -33,7 +33,7 @@ LIB  := $(BUILD)/libsparsegrain.a
 BIN  := $(BUILD)/sparsegrain
 TBIN := $(BUILD)/sg_tests
 
-.PHONY: all test unit deps study bench check-asan fuzz clean tools
+.PHONY: all test unit deps study bench check-asan fuzz fuzz-build fuzz-bins fuzz-corpus clean tools
 all: $(BIN) $(TOOLS)
 tools: $(TOOLS)
 
@@ -92,7 +92,36 @@ check-asan:
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" unit
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c, one per reader) linked against a clang build
+# of the library with ASan + UBSan and fuzzer coverage, in build-fuzz/. `make fuzz`
+# runs each for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/<target>/) and
+# fails on any crash, leak, timeout or oversized allocation (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 10
+FUZZ_CC      ?= clang
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link \
+                -Wno-unknown-warning-option
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-fuzz CC=$(FUZZ_CC) OPT="$(FUZZ_OPT)" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" fuzz-bins
+
+fuzz: fuzz-build
+	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# Regenerates the seed corpora from valid files our own code writes (commit the result).
+fuzz-corpus: $(BIN) $(BUILD)/tools/fuzz_corpus
+	@bash tests/fuzz/make-corpus.sh $(BUILD)
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d)
