@@ -92,3 +92,58 @@ SG_TEST(points_integer_fields_must_fit_an_int) {
         CHECK(pts.n == 0 && valid == 0);
     }
 }
+
+/* ---- .sgm and the model's shape inference ---- */
+/* input -> conv -> flatten -> fc, serialised after `edit` changed a node, then read */
+static enum sg_status sgm_with(void (*edit)(struct sg_model *m), struct sg_model **out) {
+    struct sg_model *m = sg_model_new("t", 1, 6, 6);
+    struct sg_node n;
+    sg_node_init(&n, SG_OP_INPUT, "input");
+    CHECK(sg_model_add(m, &n) == 0);
+    sg_node_init(&n, SG_OP_CONV, "conv");
+    n.n_in = 1, n.in[0] = 0, n.k = 2, n.kh = n.kw = 3;
+    CHECK(sg_model_add(m, &n) == 1);
+    sg_node_init(&n, SG_OP_FLATTEN, "flatten");
+    n.n_in = 1, n.in[0] = 1;
+    CHECK(sg_model_add(m, &n) == 2);
+    sg_node_init(&n, SG_OP_FC, "fc");
+    n.n_in = 1, n.in[0] = 2, n.k = 3, n.has_bias = 1;
+    CHECK(sg_model_add(m, &n) == 3);
+    CHECK_OK(sg_model_finalize(m));
+    edit(m);
+    uint8_t *buf;
+    size_t len;
+    CHECK_OK(sg_model_serialize(m, NULL, &buf, &len));
+    sg_model_free(m);
+    enum sg_status st = sg_model_deserialize(buf, len, "e.sgm", out, NULL);
+    free(buf);
+    return st;
+}
+
+static void fc_groups_zero(struct sg_model *m) { m->nodes[3].groups = 0; }
+static void input_huge(struct sg_model *m) { m->in_c = m->in_h = m->in_w = 65536; }
+static void dilation_huge(struct sg_model *m) {
+    m->nodes[1].dh = 1 << 24; /* dh * (kh - 1) overflowed an int */
+    m->nodes[1].kh = 4096;
+}
+
+/* fuzz_sgz: a fully connected node with groups = 0 (ignored by fc, not checked by
+ * the reader) made shape inference divide by zero (SIGFPE). */
+SG_TEST(sgm_fc_groups_zero_is_ignored) {
+    struct sg_model *m;
+    CHECK_OK(sgm_with(fc_groups_zero, &m));
+    CHECK_EQ_INT(m->params[m->nodes[3].param[0]].dims[1], 2 * 4 * 4);
+    sg_model_free(m);
+}
+
+/* An input of 65536^3 values per sample (C*H*W overflows an int in flatten and in
+ * activation sizes) is refused up front; a
+ * dilation of 2^24 with a 4096 kernel overflowed the window span. */
+SG_TEST(sgm_shape_arithmetic_cannot_overflow) {
+    struct sg_model *m;
+    CHECK_ERR(sgm_with(input_huge, &m), SG_ERR_FORMAT);
+    CHECK_MSG(strstr(sg_last_error(), "e.sgm") && strstr(sg_last_error(), "values per sample"),
+              "%s", sg_last_error());
+    CHECK_ERR(sgm_with(dilation_huge, &m), SG_ERR_FORMAT);
+    CHECK(strstr(sg_last_error(), "e.sgm"));
+}
