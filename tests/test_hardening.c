@@ -2,6 +2,8 @@
  * one test per bug, named after the reader, each with the smallest input that showed
  * it. Readers must answer hostile input with an error naming the file, never a crash,
  * a hang or an allocation the input does not justify. */
+#include <zlib.h>
+
 #include "core/sgi.h"
 #include "harness.h"
 #include "sparsegrain/sparsegrain.h"
@@ -146,4 +148,180 @@ SG_TEST(sgm_shape_arithmetic_cannot_overflow) {
               "%s", sg_last_error());
     CHECK_ERR(sgm_with(dilation_huge, &m), SG_ERR_FORMAT);
     CHECK(strstr(sg_last_error(), "e.sgm"));
+}
+
+/* ---- limits: claims of 10^12 elements are refused before any allocation ---- */
+/* The allocation limit is set to 64 MB while a reader sees a small file that claims
+ * 10^12 elements: an SG_ERR_NOMEM would mean it tried to allocate; the answer must be
+ * a format or limit error that names the file. */
+#define CLAIM 1000000000000ull
+
+static void refuses(enum sg_status st, const char *file) {
+    CHECK_MSG(st == SG_ERR_FORMAT || st == SG_ERR_LIMIT || st == SG_ERR_UNSUPPORTED,
+              "%s: %s (%s)", file, sg_status_name(st), sg_last_error());
+    CHECK_MSG(strstr(sg_last_error(), file), "%s", sg_last_error());
+}
+
+/* Replaces the first little-endian u64 equal to from by to. */
+static void patch_u64(uint8_t *buf, size_t len, uint64_t from, uint64_t to) {
+    for (size_t i = 0; i + 8 <= len; i++)
+        if (sgi_ld64(buf + i) == from) {
+            for (int k = 0; k < 8; k++) buf[i + k] = (uint8_t)(to >> (8 * k));
+            return;
+        }
+    CHECK(!"value not found");
+}
+
+static struct sg_model *weights_model(int64_t k, int64_t c) {
+    struct sg_model *m = sg_model_new("w", 0, 0, 0);
+    const int64_t d[2] = {k, c};
+    CHECK(sg_model_add_param(m, "fc.weight", SG_PARAM_WEIGHT, SG_LAYER_FC, -1, 2, d) == 0);
+    CHECK_OK(sg_model_finalize(m));
+    return m;
+}
+
+SG_TEST(readers_refuse_1e12_elements_before_allocating) {
+    sg_set_alloc_limit((size_t)64 << 20);
+    struct sg_model *m = NULL;
+    /* IDX: 10^6 x 1000 x 1000 bytes */
+    const uint8_t idx[16] = {0, 0, 8, 3, 0, 0x0f, 0x42, 0x40, 0, 0, 0x03, 0xe8, 0, 0, 0x03, 0xe8};
+    int nd;
+    int64_t dims[4];
+    const uint8_t *data;
+    refuses(sg_idx_parse(idx, sizeof idx, "big.idx", &nd, dims, &data), "big.idx");
+    /* .sgm: a 10^6 x 10^6 parameter */
+    struct sg_model *w = weights_model(7777, 3);
+    uint8_t *buf;
+    size_t len;
+    CHECK_OK(sg_model_serialize(w, NULL, &buf, &len));
+    patch_u64(buf, len, 7777, 1000000);
+    patch_u64(buf, len, 3, 1000000);
+    for (int k = 0; k < 4; k++) buf[len - 4 + k] = (uint8_t)(sgi_crc32(0, buf, len - 4) >> (8 * k));
+    refuses(sg_model_deserialize(buf, len, "big.sgm", &m, NULL), "big.sgm");
+    free(buf);
+    /* .sgz: the same claim in the copied parameter table and the header's counts */
+    struct sg_storage_cfg cfg;
+    sg_storage_cfg_default(&cfg);
+    CHECK_OK(sg_sgz_serialize(w, SG_FORMAT_RELIDX, &cfg, &buf, &len, NULL));
+    patch_u64(buf + 128, len - 128, 7777, 1000000);
+    patch_u64(buf + 128, len - 128, 3, 1000000);
+    for (int k = 0; k < 8; k++) buf[112 + k] = (uint8_t)(CLAIM >> (8 * k));
+    for (int k = 0; k < 4; k++) buf[len - 4 + k] = (uint8_t)(sgi_crc32(0, buf, len - 4) >> (8 * k));
+    refuses(sg_sgz_deserialize(buf, len, "big.sgz", &m, NULL), "big.sgz");
+    free(buf);
+    sg_model_free(w);
+    /* .npy */
+    char npy[128] = "\x93NUMPY\x01\x00";
+    const char *hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }";
+    npy[8] = (char)strlen(hdr), npy[9] = 0;
+    memcpy(npy + 10, hdr, strlen(hdr));
+    refuses(sg_npy_load_mem((const uint8_t *)npy, 10 + strlen(hdr), "big.npy", &m), "big.npy");
+    /* ONNX: a 10^6 x 10^6 initializer without data */
+    /* (a TensorProto: dims 1 = 10^6 twice, data_type 2 = float, name 8 = "w") */
+    uint8_t t[64], mp[96];
+    size_t tl = 0, ml = 0;
+    for (int i = 0; i < 2; i++) t[tl++] = 0x08, tl += put_varint(t + tl, 1000000);
+    t[tl++] = 0x10, t[tl++] = 1;
+    t[tl++] = 0x42, t[tl++] = 1, t[tl++] = 'w';
+    uint8_t g[80];
+    size_t gl = 0;
+    g[gl++] = 0x2a; /* GraphProto.initializer = 5 */
+    gl += put_varint(g + gl, tl);
+    memcpy(g + gl, t, tl), gl += tl;
+    mp[ml++] = 0x08, mp[ml++] = 7; /* ir_version */
+    mp[ml++] = 0x3a;              /* graph = 7 */
+    ml += put_varint(mp + ml, gl);
+    memcpy(mp + ml, g, gl), ml += gl;
+    refuses(sg_onnx_load_mem(mp, ml, "big.onnx", &m), "big.onnx");
+    /* TF.js */
+    const char *man = "[{\"paths\": [\"a.bin\"], \"weights\": [{\"name\": \"k\", \"shape\": "
+                      "[1000000, 1000000], \"dtype\": \"float32\"}]}]";
+    refuses(sg_tfjs_load_mem((const uint8_t *)man, strlen(man), (const uint8_t *)"", 0, "big.json",
+                             &m),
+            "big.json");
+    sg_set_alloc_limit(0);
+}
+
+/* sg_set_alloc_limit: a legitimate file larger than the limit is refused with
+ * SG_ERR_NOMEM and a message naming the limit, before the model is allocated. */
+SG_TEST(alloc_limit_is_honoured_by_readers) {
+    CHECK(sg_alloc_limit() > ((size_t)1 << 30)); /* the default: physical memory */
+    struct sg_model *w = weights_model(1024, 1024), *m; /* 4 MB of weights */
+    uint8_t *buf;
+    size_t len;
+    struct sg_storage_cfg cfg;
+    sg_storage_cfg_default(&cfg);
+    for (size_t i = 0; i < 1024 * 1024; i += 3) w->mask[i] = 0; /* a little sparse */
+    sg_model_apply_masks(w);
+    CHECK_OK(sg_sgz_serialize(w, SG_FORMAT_BITMAP, &cfg, &buf, &len, NULL));
+    sg_set_alloc_limit((size_t)1 << 20);
+    CHECK(sg_alloc_limit() == ((size_t)1 << 20));
+    CHECK_ERR(sg_sgz_deserialize(buf, len, "w.sgz", &m, NULL), SG_ERR_NOMEM);
+    CHECK_MSG(strstr(sg_last_error(), "memory limit"), "%s", sg_last_error());
+    sg_set_alloc_limit(0);
+    CHECK_OK(sg_sgz_deserialize(buf, len, "w.sgz", &m, NULL));
+    sg_model_free(m);
+    free(buf);
+    sg_model_free(w);
+}
+
+/* A .npz whose 200 entries all point at one deflated 1 MB array (a zip bomb) made the
+ * reader inflate and hold every copy; now the entries' total is checked first. */
+SG_TEST(npz_zip_bomb_is_refused) {
+    const size_t raw_len = (size_t)1 << 20;
+    char hdr[128];
+    int hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu,), }",
+                      raw_len / 4);
+    uint8_t *raw = calloc(1, raw_len + 10 + (size_t)hl);
+    memcpy(raw, "\x93NUMPY\x01\x00", 8);
+    raw[8] = (uint8_t)hl;
+    memcpy(raw + 10, hdr, (size_t)hl);
+    const size_t n = raw_len + 10 + (size_t)hl;
+    uint8_t z[1 << 16];
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    CHECK(deflateInit2(&zs, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    zs.next_in = raw, zs.avail_in = (uInt)n, zs.next_out = z, zs.avail_out = sizeof z;
+    CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+    const size_t zl = zs.total_out;
+    deflateEnd(&zs);
+    const uint32_t crc = sgi_crc32(0, raw, n);
+    struct sgi_buf b = {0};
+    /* one local header and its data */
+    sgi_buf_u32(&b, 0x04034b50u); /* version 20, flags 0, method 8 (deflate), time 0 */
+    sgi_buf_u8(&b, 20), sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 0);
+    sgi_buf_u8(&b, 8), sgi_buf_u8(&b, 0), sgi_buf_u32(&b, 0);
+    sgi_buf_u32(&b, crc), sgi_buf_u32(&b, (uint32_t)zl), sgi_buf_u32(&b, (uint32_t)n);
+    sgi_buf_u8(&b, 5), sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 0);
+    sgi_buf_put(&b, "a.npy", 5);
+    sgi_buf_put(&b, z, zl);
+    const size_t cd = b.len;
+    const int entries = 200;
+    for (int i = 0; i < entries; i++) {
+        char name[16];
+        const int nl = snprintf(name, sizeof name, "a%03d.npy", i);
+        sgi_buf_u32(&b, 0x02014b50u);
+        sgi_buf_u8(&b, 20), sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 20), sgi_buf_u8(&b, 0);
+        sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 8), sgi_buf_u8(&b, 0);
+        sgi_buf_u32(&b, 0), sgi_buf_u32(&b, crc), sgi_buf_u32(&b, (uint32_t)zl);
+        sgi_buf_u32(&b, (uint32_t)n);
+        sgi_buf_u8(&b, (uint8_t)nl), sgi_buf_u8(&b, 0);
+        for (int k = 0; k < 12; k++) sgi_buf_u8(&b, 0); /* extra, comment, disk, attrs */
+        sgi_buf_u32(&b, 0);                             /* local header at 0 */
+        sgi_buf_put(&b, name, (size_t)nl);
+    }
+    const size_t cd_len = b.len - cd;
+    sgi_buf_u32(&b, 0x06054b50u), sgi_buf_u32(&b, 0);
+    sgi_buf_u8(&b, entries), sgi_buf_u8(&b, 0), sgi_buf_u8(&b, entries), sgi_buf_u8(&b, 0);
+    sgi_buf_u32(&b, (uint32_t)cd_len), sgi_buf_u32(&b, (uint32_t)cd);
+    sgi_buf_u8(&b, 0), sgi_buf_u8(&b, 0);
+    CHECK(!b.failed);
+    sg_set_alloc_limit((size_t)64 << 20); /* 200 x 1 MB inflated > 64 MB */
+    struct sg_model *m;
+    CHECK_ERR(sg_npy_load_mem(b.data, b.len, "bomb.npz", &m), SG_ERR_LIMIT);
+    CHECK_MSG(strstr(sg_last_error(), "bomb.npz") && strstr(sg_last_error(), "memory limit"), "%s",
+              sg_last_error());
+    sg_set_alloc_limit(0);
+    sgi_buf_free(&b);
+    free(raw);
 }

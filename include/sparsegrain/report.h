@@ -53,6 +53,10 @@ void sg_json_escape(struct sg_json *j, const char *s);
 
 /* ---- study results ---- */
 #define SG_POINT_MAX_LAYERS 64
+/* A study's points: at most this many (a point takes about 4 KB in memory), from a
+ * points.jsonl of at most SG_POINTS_MAX_BYTES. */
+#define SG_POINTS_MAX (1 << 18)
+#define SG_POINTS_MAX_BYTES ((size_t)256 << 20)
 /* One measured point of a study: a model after pruning to `target` and retraining. */
 struct sg_point {
     char model[32], data[32];

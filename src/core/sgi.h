@@ -41,8 +41,11 @@ static inline int sgi_add(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* 1 when n * size bytes neither overflow nor exceed sg_alloc_limit(); else 0 with
+ * the SG_ERR_NOMEM message set. For sizes a file claims, before allocating them. */
+int sgi_alloc_ok(size_t n, size_t size);
 /* Allocation that sets SG_ERR_NOMEM text on failure. Aligned to 64 bytes;
- * release with free(). n * size is overflow-checked. */
+ * release with free(). n * size is overflow-checked and bounded by sg_alloc_limit(). */
 void *sgi_alloc(size_t n, size_t size);
 void *sgi_zalloc(size_t n, size_t size);
 

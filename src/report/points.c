@@ -91,6 +91,8 @@ static int parse_point(const char *line, struct sg_point *p) {
 }
 
 enum sg_status sg_points_add(struct sg_points *pts, const struct sg_point *p) {
+    if (pts->n >= SG_POINTS_MAX)
+        return sgi_error(SG_ERR_LIMIT, "more than %d points in one study", SG_POINTS_MAX);
     if (pts->n == pts->cap) {
         int cap = pts->cap ? pts->cap * 2 : 64;
         struct sg_point *np = realloc(pts->p, (size_t)cap * sizeof *np);
@@ -129,7 +131,10 @@ enum sg_status sg_points_parse(const char *text, size_t len, const char *what,
             st = sgi_error(SG_ERR_FORMAT, "%s: line %d is not a valid point", what, lineno);
             break;
         }
-        if ((st = sg_points_add(out, &p)) != SG_OK) break;
+        if ((st = sg_points_add(out, &p)) != SG_OK) {
+            st = sgi_error_prefix(st, what);
+            break;
+        }
         off = (size_t)(nl - buf) + 1;
         *valid = off;
     }
@@ -149,7 +154,7 @@ enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *v
     fclose(f);
     uint8_t *buf;
     size_t len;
-    enum sg_status st = sg_file_read(path, (size_t)1 << 30, 0, &buf, &len);
+    enum sg_status st = sg_file_read(path, SG_POINTS_MAX_BYTES, 0, &buf, &len);
     if (st != SG_OK) return st;
     st = sg_points_parse((const char *)buf, len, path, out, valid);
     free(buf);
