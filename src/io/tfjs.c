@@ -230,12 +230,28 @@ struct source {
     size_t blob_len, used;
 };
 
+/* What a file that is not JSON is, when its first bytes tell (for the message). */
+static const char *file_kind(const char *t, size_t len) {
+    if (len >= 8 && memcmp(t, "SGMODEL", 8) == 0) return "a sparsegrain model (.sgm)";
+    if (len >= 8 && memcmp(t, "SGZMODL", 8) == 0) return "a compressed sparsegrain model (.sgz)";
+    if (len >= 6 && memcmp(t, "\x93NUMPY", 6) == 0) return "a NumPy array (.npy)";
+    if (len >= 4 && memcmp(t, "PK\x03\x04", 4) == 0) return "a zip archive (.npz?)";
+    if (len >= 4 && t[0] == 0 && t[1] == 0 && t[2] == 8) return "an IDX data file";
+    if (len >= 2 && (uint8_t)t[0] == 0x1f && (uint8_t)t[1] == 0x8b) return "gzip data";
+    if (memchr(t, 0, len)) return "a binary file";
+    return NULL;
+}
+
 static enum sg_status load(const char *text, size_t len, const char *manifest,
                            struct source *src, struct sg_model **out) {
     *out = NULL;
     enum sg_status st = SG_OK;
     cJSON *root = cJSON_ParseWithLength(text, len);
-    if (!root) return BAD("%s: not valid JSON", manifest);
+    if (!root) {
+        const char *kind = file_kind(text, len);
+        if (kind) return BAD("%s: %s, not a TF.js weights manifest (JSON)", manifest, kind);
+        return BAD("%s: not valid JSON (a TF.js weights manifest is JSON text)", manifest);
+    }
     const cJSON *groups = root;
     if (cJSON_IsObject(root)) /* a model.json: its manifest is inside */
         groups = cJSON_GetObjectItemCaseSensitive(root, "weightsManifest");
