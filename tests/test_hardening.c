@@ -6,6 +6,7 @@
 
 #include "core/sgi.h"
 #include "harness.h"
+#include "io/onnx.h"
 #include "sparsegrain/sparsegrain.h"
 
 /* ---- ONNX ---- */
@@ -324,4 +325,61 @@ SG_TEST(npz_zip_bomb_is_refused) {
     sg_set_alloc_limit(0);
     sgi_buf_free(&b);
     free(raw);
+}
+
+/* fuzz_onnx_model: export --masks added "<tensor>.mask" although a node already read a
+ * tensor of that name (which nothing produced): the exported graph changed meaning and
+ * did not read back. Now that export is refused; without masks it still works. */
+SG_TEST(onnx_mask_name_collision_is_refused) {
+    float wv[1] = {0.5f};
+    int64_t wd[4] = {1, 1, 1, 1}, xd[4] = {1, 1, 3, 3};
+    Onnx__TensorProto w = ONNX__TENSOR_PROTO__INIT;
+    w.name = "w", w.has_data_type = 1, w.data_type = 1, w.n_dims = 4, w.dims = wd;
+    w.n_float_data = 1, w.float_data = wv;
+    Onnx__TensorShapeProto__Dimension dim[4];
+    Onnx__TensorShapeProto__Dimension *dimp[4];
+    for (int i = 0; i < 4; i++) {
+        onnx__tensor_shape_proto__dimension__init(&dim[i]);
+        dim[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        dim[i].dim_value = xd[i];
+        dimp[i] = &dim[i];
+    }
+    Onnx__TensorShapeProto shape = ONNX__TENSOR_SHAPE_PROTO__INIT;
+    shape.n_dim = 4, shape.dim = dimp;
+    Onnx__TypeProto__Tensor tt = ONNX__TYPE_PROTO__TENSOR__INIT;
+    tt.has_elem_type = 1, tt.elem_type = 1, tt.shape = &shape;
+    Onnx__TypeProto type = ONNX__TYPE_PROTO__INIT;
+    type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, type.tensor_type = &tt;
+    Onnx__ValueInfoProto in = ONNX__VALUE_INFO_PROTO__INIT;
+    in.name = "x", in.type = &type;
+    Onnx__ValueInfoProto *inp[1] = {&in};
+    char *i1[2] = {"x", "w"}, *o1[1] = {"c"}, *i2[2] = {"c", "w.mask"}, *o2[1] = {"y"};
+    Onnx__NodeProto n1 = ONNX__NODE_PROTO__INIT, n2 = ONNX__NODE_PROTO__INIT;
+    n1.op_type = "Conv", n1.n_input = 2, n1.input = i1, n1.n_output = 1, n1.output = o1;
+    n2.op_type = "Conv", n2.n_input = 2, n2.input = i2, n2.n_output = 1, n2.output = o2;
+    Onnx__NodeProto *nodes[2] = {&n1, &n2};
+    Onnx__TensorProto *inits[1] = {&w};
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    g.name = "g", g.n_node = 2, g.node = nodes, g.n_initializer = 1, g.initializer = inits;
+    g.n_input = 1, g.input = inp;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    op.domain = "", op.has_version = 1, op.version = 13;
+    Onnx__OperatorSetIdProto *ops[1] = {&op};
+    Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
+    mp.has_ir_version = 1, mp.ir_version = 7, mp.graph = &g, mp.n_opset_import = 1;
+    mp.opset_import = ops;
+    size_t len = onnx__model_proto__get_packed_size(&mp), out_len;
+    uint8_t *buf = malloc(len), *out;
+    onnx__model_proto__pack(&mp, buf);
+    struct sg_model *m, *m2;
+    CHECK_OK(sg_onnx_load_mem(buf, len, "c.onnx", &m));
+    CHECK_ERR(sg_onnx_serialize(m, SG_ONNX_MASKS, &out, &out_len), SG_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(sg_last_error(), "'w.mask'"), "%s", sg_last_error());
+    CHECK_OK(sg_onnx_serialize(m, 0, &out, &out_len));
+    CHECK_OK(sg_onnx_load_mem(out, out_len, "c2.onnx", &m2));
+    CHECK_EQ_INT(m2->n_params, m->n_params);
+    sg_model_free(m2);
+    sg_model_free(m);
+    free(out);
+    free(buf);
 }

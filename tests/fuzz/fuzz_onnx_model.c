@@ -11,6 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sg_model_count(m, &w, &k);
         FUZZ_CHECK(k <= w);
         sg_model_check_runnable(m, "fuzz.onnx");
+        fuzz_forward(m);
         for (unsigned flags = 0; flags <= SG_ONNX_MASKS; flags++) {
             uint8_t *out;
             size_t out_len;

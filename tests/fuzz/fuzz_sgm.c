@@ -31,6 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sg_model_count(m, &w, &k);
         FUZZ_CHECK(k <= w);
         sg_model_check_runnable(m, "fuzz.sgm");
+        fuzz_forward(m);
         free(out);
         free(out2);
         sg_train_state_free(ts2);

@@ -43,7 +43,9 @@ for t in "${targets[@]}"; do
     else
         failed=$((failed + 1))
         printf "%-22s %8s %12s %10s  FAILED (exit %d)\n" "$t" "$el" "${execs:-?}" "${rate:-?}" "$rc"
-        grep -E "ERROR|SUMMARY|runtime error|FUZZ_CHECK|Test unit written|^    #[0-9]" "$log" | head -n 40 | sed 's/^/    /'
+        grep -E "ERROR|SUMMARY|runtime error|FUZZ_CHECK|Test unit written|^ *#[0-9]" "$log" |
+            grep -vE "in fuzzer::|in __sanitizer|libc\.so|libc_start|in _start|in main " |
+            head -n 30 | sed 's/^/    /'
     fi
 done
 echo "fuzz: ${#targets[@]} targets, $total executions, $failed failed"
