@@ -85,7 +85,9 @@ int cli_need_runnable(const struct sg_model *m, const char *path);
 /* Data set from --data/--data-dir, defaulting to the model's "data" metadata. */
 int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
                   struct sg_dataset **d);
+/* --threads N, or for 0 the cores idle when the command starts (cli_auto_threads). */
 void cli_set_threads(const struct cli_args *a);
+int cli_auto_threads(void);
 void cli_print_json(struct sg_json *j); /* prints and frees */
 int cli_has_suffix(const char *s, const char *suffix); /* case-insensitive */
 int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 */

@@ -13,7 +13,7 @@ static const struct cli_opt OPTS[] = {
     {"data-dir", 0, "DIR", "folder with IDX files", NULL},
     CLI_TRAIN_OPTS,
     {"seed", 's', "N", "seed of shuffling", "1"},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"output", 'o', "FILE", "output model", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
     {0},

@@ -33,7 +33,7 @@ static const struct cli_opt OPTS[] = {
     {"acc-bits", 0, "N", "accumulator entry width", "24"},
     {"energy", 'e', "FILE", "energy table (JSON: mult_pj, add_pj, *_bit_pj, source)", NULL},
     {"verify", 0, NULL, "check every output against the dense reference convolution", NULL},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"json", 0, NULL, "print one JSON object", NULL},
     {0},
 };

@@ -11,7 +11,7 @@ static const struct cli_opt OPTS[] = {
     {"tolerance", 0, "PP", "allowed top-1 drop in percentage points for the profile", "0.5"},
     {"data", 'd', "NAME", "data set to evaluate on (test split)", NULL},
     {"data-dir", 0, "DIR", "folder with IDX files", NULL},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"output", 'o', "FILE", "write the profile CSV (layer,density,top1@...)", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
     {0},

@@ -43,7 +43,7 @@ static const struct cli_opt OPTS[] = {
     {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
     {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core)", "0"},
-    {"threads", 't', "N", "threads of the baseline training (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     {0},
@@ -250,9 +250,11 @@ static int run(struct cli_args *a) {
     st.lr_retrain = (float)cli_num(a, "retrain-lr", 0, 100);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     st.threads = (int)cli_int(a, "threads", 0, 256);
-    if (st.threads == 0) st.threads = cores > 0 ? (int)cores : 1;
+    /* rows do not depend on --jobs, but the baseline's do on --threads: an
+     * explicit value keeps results comparable between machines and loads */
+    if (st.threads == 0) st.threads = cli_auto_threads();
     st.jobs = (int)cli_int(a, "jobs", 0, 64);
-    if (st.jobs == 0) st.jobs = st.threads;
+    if (st.jobs == 0) st.jobs = cores > 0 ? (int)cores : 1;
 
     int rc = 1;
     struct sg_dataset *train_all = NULL, *test_all = NULL;
@@ -357,15 +359,15 @@ static int run(struct cli_args *a) {
         ntask = 0;
     }
     if (study_run_tasks(&st, tasks, ntask, 1, st.threads, "baseline")) goto done;
-    /* phase 2: the chains, the dense reference first (same epochs, no pruning) */
+    /* phase 2: the chains; the pruned ones first since they may extend below the
+     * grid, the dense reference (same epochs, no pruning) after them */
     ntask = 0;
-    for (int s = 1; s <= st.seeds; s++) {
-        tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    for (int s = 1; s <= st.seeds; s++)
         for (int g = 0; g < st.ngran; g++) {
             tasks[ntask] = (struct task){TASK_CHAIN, "", s};
             snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
         }
-    }
+    for (int s = 1; s <= st.seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
     if (study_run_tasks(&st, tasks, ntask, st.jobs, 1, "study")) goto done;
     /* phase 3: controls */
     if (st.control_reinit) {

@@ -18,8 +18,9 @@ static const struct cli_opt OPTS[] = {
     {"step-every", 0, "N", "step schedule: epochs between decays", "5"},
     {"augment", 0, "KIND", "augmentation: none, shift, flip, shift+flip", "none"},
     {"seed", 's', "N", "seed of initialisation, shuffling and augmentation", "1"},
-    {"threads", 't', "N", "threads (0 = all cores)", "0"},
+    {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"max-images", 0, "N", "images per epoch (0 = the whole training set)", "0"},
+    {"val", 0, "N", "hold out N training images (seeded) and report accuracy on them", "0"},
     {"resume", 0, NULL, "continue an interrupted run from its last finished epoch", NULL},
     {"output", 'o', "FILE", "model file to write (.sgm)", NULL},
     {"json", 0, NULL, "print one JSON object with the result", NULL},
@@ -68,12 +69,24 @@ static int run(struct cli_args *a) {
     cfg.max_images = cli_int(a, "max-images", 0, 1L << 31);
     cli_set_threads(a);
 
-    struct sg_dataset *train = NULL, *test = NULL;
+    struct sg_dataset *train = NULL, *test = NULL, *val = NULL;
     struct sg_model *m = NULL;
     struct sg_train_state *st = NULL;
     int rc = 1;
     double secs = 0; /* training time of this run (excluding loading and evaluation) */
     if (cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test)) goto done;
+    const int64_t nval = cli_int(a, "val", 0, 1L << 31);
+    if (nval > 0) {
+        struct sg_dataset *tr, *va;
+        enum sg_status s = sg_dataset_split(train, nval, cfg.seed, &tr, &va);
+        if (s != SG_OK) {
+            cli_fail_status(s);
+            goto done;
+        }
+        sg_dataset_free(train);
+        train = tr;
+        val = va;
+    }
     struct stat sb;
     if (cli_flag(a, "resume") && stat(out, &sb) == 0) {
         enum sg_status s = sg_model_load_state(out, &m, &st);
@@ -134,6 +147,12 @@ report:;
         cli_fail_status(s);
         goto done;
     }
+    struct sg_eval_result rv = {0};
+    if (val && (s = sg_evaluate(m, val, 500, &rv)) != SG_OK) {
+        cli_fail_status(s);
+        goto done;
+    }
+    if (val) sg_meta_set(m, "val_top1", "%.4f (%lld held-out training images)", rv.top1, (long long)rv.n);
     sg_meta_set(m, "epochs", "%d", st ? st->epochs_done : cfg.epochs);
     sg_meta_set(m, "top1", "%.4f", r.top1);
     sg_meta_set(m, "loss", "%.5f", r.loss);
@@ -152,6 +171,7 @@ report:;
         sg_json_key(&j, "top5"), sg_json_num(&j, r.top5);
         sg_json_key(&j, "loss"), sg_json_num(&j, r.loss);
         sg_json_key(&j, "n"), sg_json_int(&j, r.n);
+        if (val) sg_json_key(&j, "val_top1"), sg_json_num(&j, rv.top1);
         sg_json_key(&j, "train_seconds"), sg_json_num(&j, secs);
         sg_json_key(&j, "output"), sg_json_str(&j, out);
         sg_json_end(&j);
@@ -159,6 +179,7 @@ report:;
     } else {
         printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld test images)\n", m->arch,
                test->name, 100 * r.top1, 100 * r.top5, r.loss, (long long)r.n);
+        if (val) printf("validation (%lld held-out training images): top-1 %.2f%%\n", (long long)rv.n, 100 * rv.top1);
         if (st && st->epochs_done) printf("trained %d epochs\n", st->epochs_done);
         printf("wrote %s\n", out);
     }
@@ -168,6 +189,7 @@ done:
     sg_model_free(m);
     sg_dataset_free(train);
     sg_dataset_free(test);
+    sg_dataset_free(val);
     return rc;
 }
 

@@ -56,6 +56,8 @@ struct slot {
 struct board {
     struct slot slot[64];
     int points; /* points appended in this run */
+    int next;   /* next task to take: workers pull tasks, so long chains do not
+                   leave a worker idle while another still has a queue */
 };
 static struct board *g_board;
 static int g_worker;
@@ -386,8 +388,14 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
             if (getppid() == 1) _exit(1);
             g_worker = w;
             sg_set_threads(threads);
-            int rc = 0;
-            for (int i = w; i < n && !rc && !cli_interrupted(); i += workers) rc = run_task(st, &tasks[i]);
+            int rc = 0, fixed = w; /* without shared memory: every workers-th task */
+            for (;;) {
+                const int i = g_board ? __atomic_fetch_add(&g_board->next, 1, __ATOMIC_SEQ_CST)
+                                      : fixed;
+                if (i >= n || rc || cli_interrupted()) break;
+                rc = run_task(st, &tasks[i]);
+                fixed += workers;
+            }
             if (g_board) g_board->slot[w].active = 0;
             fflush(stdout);
             _exit(rc || cli_interrupted() ? 1 : 0);

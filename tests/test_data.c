@@ -119,3 +119,23 @@ SG_TEST(idx_rejects_broken_files) {
     CHECK(strstr(sg_last_error(), "train-images-idx3-ubyte"));
     CHECK_ERR(sg_dataset_load("cifar", NULL, 1, &d), SG_ERR_ARG);
 }
+
+SG_TEST(validation_split_is_seeded_and_disjoint) {
+    const char *dir = sgt_mnist_dir();
+    CHECK_MSG(dir, "MNIST is not installed");
+    struct sg_dataset *d, *tr, *va, *tr2, *va2;
+    CHECK_OK(sg_dataset_load("mnist", dir, 0, &d)); /* the 10k test file is enough here */
+    CHECK_OK(sg_dataset_split(d, 1000, 7, &tr, &va));
+    CHECK(tr->n == 9000 && va->n == 1000);
+    CHECK_OK(sg_dataset_split(d, 1000, 7, &tr2, &va2));
+    CHECK(memcmp(va->pixels, va2->pixels, 1000 * 784) == 0);
+    /* every image is in exactly one part: label histograms add up */
+    int h[10] = {0};
+    for (int64_t i = 0; i < d->n; i++) h[d->labels[i]]++;
+    for (int64_t i = 0; i < tr->n; i++) h[tr->labels[i]]--;
+    for (int64_t i = 0; i < va->n; i++) h[va->labels[i]]--;
+    for (int k = 0; k < 10; k++) CHECK(h[k] == 0);
+    CHECK_ERR(sg_dataset_split(d, 10000, 7, &tr2, &va2), SG_ERR_ARG);
+    sg_dataset_free(tr), sg_dataset_free(va), sg_dataset_free(tr2), sg_dataset_free(va2);
+    sg_dataset_free(d);
+}

@@ -25,13 +25,13 @@ static void check_conv(struct sg_conv_geom g, uint64_t seed) {
            ny = (size_t)g.n * g.k * g.p * g.q;
     float *x = malloc(nx * 4), *xc = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(g.k * 4);
     float *yref = malloc(ny * 4), *yc = malloc(ny * 4), *y = malloc(ny * 4);
-    float *col = malloc((sgi_conv_workspace(&g) + 1) * 4);
+    float *col = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
     fill(&r, x, nx, 1);
     fill(&r, w, nw, 0.5f);
     fill(&r, b, g.k, 1);
     sg_conv2d_ref(&g, x, w, b, yref);
     to_cnhw(x, xc, g.n, g.c, g.h * g.w);
-    sgi_conv_forward(&g, xc, w, b, yc, col);
+    sgi_conv_forward(&g, xc, w, b, yc, col, 2);
     to_cnhw(yref, y, g.n, g.k, g.p * g.q); /* reference in CNHW */
     double err = sgt_max_rel_err(yc, y, ny);
     CHECK_MSG(err < 1e-5, "conv n%d c%d %dx%d k%d %dx%d s%d,%d p%d,%d,%d,%d d%d g%d: rel err %g",
@@ -330,4 +330,74 @@ SG_TEST(builtin_models_have_the_published_shapes) {
     CHECK_EQ_INT(m->nodes[m->output].c, 10);
     sg_model_free(m);
     CHECK_ERR(sg_model_build("alexnet", 1, 28, 28, 10, 1, &m), SG_ERR_ARG);
+}
+
+/* Naive NCHW backward: dw[k][c][r][s] = sum dy * x, dx[n][c][h][w] = sum dy * w, db = sum dy. */
+static void conv_backward_ref(const struct sg_conv_geom *g, const float *x, const float *w,
+                              const float *dy, float *dx, float *dw, float *db) {
+    const int cg = g->c / g->groups, kg = g->k / g->groups;
+    memset(dx, 0, sizeof(float) * g->n * g->c * g->h * g->w);
+    memset(dw, 0, sizeof(float) * g->k * cg * g->r * g->s);
+    memset(db, 0, sizeof(float) * g->k);
+    for (int n = 0; n < g->n; n++)
+        for (int k = 0; k < g->k; k++)
+            for (int p = 0; p < g->p; p++)
+                for (int q = 0; q < g->q; q++) {
+                    const float d = dy[(((size_t)n * g->k + k) * g->p + p) * g->q + q];
+                    db[k] += d;
+                    for (int cc = 0; cc < cg; cc++)
+                        for (int r = 0; r < g->r; r++)
+                            for (int s = 0; s < g->s; s++) {
+                                int ih = p * g->sh - g->pt + r * g->dh, iw = q * g->sw - g->pl + s * g->dw;
+                                if (ih < 0 || iw < 0 || ih >= g->h || iw >= g->w) continue;
+                                size_t xi = (((size_t)n * g->c + (k / kg) * cg + cc) * g->h + ih) * g->w + iw;
+                                size_t wi = (((size_t)k * cg + cc) * g->r + r) * g->s + s;
+                                dw[wi] += d * x[xi];
+                                dx[xi] += d * w[wi];
+                            }
+                }
+}
+
+/* Both execution paths (threads over batch slices; one slice at a time with all
+ * threads) and 1 thread, forward and backward, against the naive loops. */
+SG_TEST(conv_paths_match_reference_forward_and_backward) {
+    struct sg_conv_geom cases[] = {
+        {40, 3, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* many slices */
+        {9, 20, 12, 12, 50, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, /* LeNet conv2 */
+        {3, 4, 9, 9, 6, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 2, 0, 0},     /* few slices, groups */
+        {17, 6, 7, 7, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},    /* pointwise */
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        struct sg_conv_geom g = cases[ci];
+        CHECK_OK(sg_conv_geom_finish(&g));
+        sg_rng r;
+        sg_rng_seed(&r, 40 + ci);
+        const int cg = g.c / g.groups;
+        size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.k * cg * g.r * g.s,
+               ny = (size_t)g.n * g.k * g.p * g.q;
+        float *x = malloc(nx * 4), *xc = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4),
+              *dyc = malloc(ny * 4), *y = malloc(ny * 4), *yref = malloc(ny * 4), *yrefc = malloc(ny * 4);
+        float *dx = malloc(nx * 4), *dxref = malloc(nx * 4), *dxrefc = malloc(nx * 4), *dw = malloc(nw * 4),
+              *dwref = malloc(nw * 4), *db = malloc(g.k * 4), *dbref = malloc(g.k * 4);
+        fill(&r, x, nx, 1), fill(&r, w, nw, 0.3f), fill(&r, dy, ny, 1);
+        to_cnhw(x, xc, g.n, g.c, g.h * g.w);
+        to_cnhw(dy, dyc, g.n, g.k, g.p * g.q);
+        sg_conv2d_ref(&g, x, w, NULL, yref);
+        to_cnhw(yref, yrefc, g.n, g.k, g.p * g.q);
+        conv_backward_ref(&g, x, w, dy, dxref, dwref, dbref);
+        to_cnhw(dxref, dxrefc, g.n, g.c, g.h * g.w);
+        for (int threads = 1; threads <= 2; threads++) {
+            float *ws = malloc((sgi_conv_workspace(&g, threads) + 16) * 4);
+            sgi_conv_forward(&g, xc, w, NULL, y, ws, threads);
+            CHECK_MSG(sgt_max_rel_err(y, yrefc, ny) < 1e-5, "case %zu threads %d: forward", ci, threads);
+            memset(dx, 0, nx * 4);
+            sgi_conv_backward(&g, xc, w, dyc, dx, dw, db, ws, threads);
+            CHECK_MSG(sgt_max_rel_err(dx, dxrefc, nx) < 1e-5, "case %zu threads %d: dx", ci, threads);
+            CHECK_MSG(sgt_max_rel_err(dw, dwref, nw) < 1e-5, "case %zu threads %d: dw", ci, threads);
+            CHECK_MSG(sgt_max_rel_err(db, dbref, g.k) < 1e-5, "case %zu threads %d: db", ci, threads);
+            free(ws);
+        }
+        free(x), free(xc), free(w), free(dy), free(dyc), free(y), free(yref), free(yrefc);
+        free(dx), free(dxref), free(dxrefc), free(dw), free(dwref), free(db), free(dbref);
+    }
 }

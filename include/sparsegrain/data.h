@@ -57,6 +57,11 @@ void sg_dataset_batch(const struct sg_dataset *d, const uint32_t *idx, int n, in
 enum sg_status sg_dataset_view(const struct sg_dataset *d, int64_t first, int64_t n,
                                struct sg_dataset **out);
 
+/* Splits d into a training part and a held-out validation part of n_val images
+ * chosen by a seeded shuffle (both own copies of their pixels). */
+enum sg_status sg_dataset_split(const struct sg_dataset *d, int64_t n_val, uint64_t seed,
+                                struct sg_dataset **train, struct sg_dataset **val);
+
 #ifdef __cplusplus
 }
 #endif

@@ -203,3 +203,49 @@ void sg_dataset_batch(const struct sg_dataset *d, const uint32_t *idx, int n, in
                 }
     }
 }
+
+static enum sg_status gather(const struct sg_dataset *d, const uint32_t *idx, int64_t n,
+                             const char *suffix, struct sg_dataset **out) {
+    const size_t img = (size_t)d->c * d->h * d->w;
+    struct sg_dataset *o = malloc(sizeof *o);
+    if (!o) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    *o = *d;
+    o->n = n;
+    o->owns = 1;
+    o->pixels = sgi_alloc((size_t)(n ? n : 1), img);
+    o->labels = sgi_alloc((size_t)(n ? n : 1), 1);
+    if (!o->pixels || !o->labels) {
+        free(o->pixels), free(o->labels), free(o);
+        return SG_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(o->pixels + (size_t)i * img, d->pixels + (size_t)idx[i] * img, img);
+        o->labels[i] = d->labels[idx[i]];
+    }
+    snprintf(o->name, sizeof o->name, "%.24s%s", d->name, suffix);
+    *out = o;
+    return SG_OK;
+}
+
+enum sg_status sg_dataset_split(const struct sg_dataset *d, int64_t n_val, uint64_t seed,
+                                struct sg_dataset **train, struct sg_dataset **val) {
+    *train = *val = NULL;
+    if (n_val <= 0 || n_val >= d->n)
+        return sgi_error(SG_ERR_ARG, "a validation split of %lld images from the %lld of %s",
+                         (long long)n_val, (long long)d->n, d->name);
+    uint32_t *idx = sgi_alloc((size_t)d->n, sizeof *idx);
+    if (!idx) return SG_ERR_NOMEM;
+    for (int64_t i = 0; i < d->n; i++) idx[i] = (uint32_t)i;
+    sg_rng r;
+    sg_rng_seed(&r, seed ^ 0x5EEDF00Dull);
+    sg_rng_shuffle(&r, idx, (size_t)d->n);
+    /* the validation images are the first n_val of the shuffle, kept in file order */
+    enum sg_status st = gather(d, idx + n_val, d->n - n_val, "", train);
+    if (st == SG_OK) st = gather(d, idx, n_val, "-val", val);
+    free(idx);
+    if (st != SG_OK) {
+        sg_dataset_free(*train);
+        *train = NULL;
+    }
+    return st;
+}

@@ -2,6 +2,10 @@
  * sgemm per group and chunk; 1x1 stride-1 unpadded convolutions skip im2col since
  * X[C][N*H*W] already is the column matrix. Also the naive NCHW reference. */
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "core/sgi.h"
 #include "nn/ops.h"
 
@@ -28,167 +32,280 @@ static int chunk_of(const struct sg_conv_geom *g) {
     return (int)nb;
 }
 
-size_t sgi_conv_workspace(const struct sg_conv_geom *g) {
-    if (is_pointwise(g)) return 0;
-    return rows_of(g) * (size_t)chunk_of(g) * g->p * g->q;
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Threads take whole slices of the batch when there are enough slices: im2col and
+ * a single-threaded GEMM then run on one core, in its own L2, with no hand-offs
+ * inside the GEMM. With fewer slices than threads (small batches), one slice at a
+ * time uses all threads instead. */
+static int by_slices(const struct sg_conv_geom *g, int threads) {
+    const int nb = chunk_of(g);
+    return threads <= 1 || (g->n + nb - 1) / nb >= threads;
 }
 
-/* col[(cc*R + r)*S + s][b*P*Q + p*Q + q] for samples n0..n0+nb of group grp. */
-static void im2col(const struct sg_conv_geom *g, const float *x, int grp, int n0, int nb,
-                   float *col) {
+static size_t col_floats(const struct sg_conv_geom *g) {
+    return is_pointwise(g) ? 0 : round16(rows_of(g) * (size_t)chunk_of(g) * g->p * g->q);
+}
+
+static size_t dw_floats(const struct sg_conv_geom *g) {
+    return round16((size_t)g->k * rows_of(g));
+}
+
+size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
+    if (threads < 1) threads = 1;
+    if (!by_slices(g, threads)) return col_floats(g);
+    /* per thread: a column slice, and (backward) its own weight-gradient sum */
+    return (size_t)threads * (col_floats(g) + (threads > 1 ? dw_floats(g) : 0));
+}
+
+/* Eight floats moved as one (unaligned) 256-bit value. A plain memcpy(d, s, 32) in
+ * a loop is turned back into a libc memmove call by GCC's loop-idiom pass, which
+ * costs more than the copy for the short rows of small feature maps. */
+typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* Copies n floats; blocks of 8 when n >= 8, the last block overlapping the
+ * previous one rather than falling back to scalar code. */
+static inline void copy_row(float *restrict d, const float *restrict s, int n) {
+    if (n >= 8) {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) *(v8f *)(d + i) = *(const v8f *)(s + i);
+        if (i < n) *(v8f *)(d + n - 8) = *(const v8f *)(s + n - 8);
+    } else {
+        for (int i = 0; i < n; i++) d[i] = s[i];
+    }
+}
+
+static inline void add_row(float *restrict d, const float *restrict s, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) *(v8f *)(d + i) += *(const v8f *)(s + i);
+    for (; i < n; i++) d[i] += s[i];
+}
+
+/* Row `row` = (cc, r, s) of the columns of samples n0..n0+nb of group grp:
+ * dst[b*P*Q + p*Q + q] = x[grp*cg + cc][n0 + b][p*sh - pt + r*dh][q*sw - pl + s*dw]. */
+static void im2col_row(const struct sg_conv_geom *g, const float *x, int grp, int n0, int nb,
+                       int row, float *restrict dst) {
     const int cg = g->c / g->groups, R = g->r, S = g->s, P = g->p, Q = g->q, H = g->h, W = g->w;
-    const size_t hw = (size_t)H * W, cols = (size_t)nb * P * Q;
-    const int rows = cg * R * S;
-#pragma omp parallel for schedule(static)
-    for (int row = 0; row < rows; row++) {
-        const int cc = row / (R * S), r = (row / S) % R, s = row % S;
-        const float *xc = x + (size_t)(grp * cg + cc) * g->n * hw;
-        float *dst = col + (size_t)row * cols;
-        const int off = s * g->dw - g->pl;
-        int q0 = 0, q1 = Q; /* for stride 1: q in [q0, q1) reads inside the row */
-        if (g->sw == 1) {
-            q0 = off < 0 ? -off : 0;
-            q1 = W - off < Q ? W - off : Q;
-            if (q1 < q0) q1 = q0;
-        }
-        for (int b = 0; b < nb; b++) {
-            const float *xs = xc + (size_t)(n0 + b) * hw;
-            for (int p = 0; p < P; p++) {
-                float *d = dst + ((size_t)b * P + p) * Q;
-                const int ih = p * g->sh - g->pt + r * g->dh;
-                if (ih < 0 || ih >= H) {
-                    memset(d, 0, (size_t)Q * sizeof *d);
-                    continue;
-                }
-                const float *xr = xs + (size_t)ih * W;
-                if (g->sw == 1) {
-                    for (int q = 0; q < q0; q++) d[q] = 0;
-                    for (int q = q0; q < q1; q++) d[q] = xr[q + off];
-                    for (int q = q1; q < Q; q++) d[q] = 0;
-                } else {
-                    for (int q = 0; q < Q; q++) {
-                        const int iw = q * g->sw + off;
-                        d[q] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
-                    }
+    const int sh = g->sh, sw = g->sw, pt = g->pt;
+    const size_t hw = (size_t)H * W;
+    const int cc = row / (R * S), r = (row / S) % R, s = row % S;
+    const float *xc = x + (size_t)(grp * cg + cc) * g->n * hw;
+    const int off = s * g->dw - g->pl;
+    int q0 = 0, q1 = Q; /* stride 1: q in [q0, q1) reads inside the input row */
+    if (sw == 1) {
+        q0 = off < 0 ? -off : 0;
+        q1 = W - off < Q ? W - off : Q;
+        if (q1 < q0) q1 = q0;
+    }
+    for (int b = 0; b < nb; b++) {
+        const float *xs = xc + (size_t)(n0 + b) * hw;
+        for (int p = 0; p < P; p++) {
+            float *restrict d = dst + ((size_t)b * P + p) * Q;
+            const int ih = p * sh - pt + r * g->dh;
+            if (ih < 0 || ih >= H) {
+                memset(d, 0, (size_t)Q * sizeof *d);
+                continue;
+            }
+            const float *xr = xs + (size_t)ih * W;
+            if (sw == 1) {
+                for (int q = 0; q < q0; q++) d[q] = 0;
+                copy_row(d + q0, xr + q0 + off, q1 - q0);
+                for (int q = q1; q < Q; q++) d[q] = 0;
+            } else {
+                for (int q = 0; q < Q; q++) {
+                    const int iw = q * sw + off;
+                    d[q] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
                 }
             }
         }
     }
 }
 
-/* dx += col2im(col): parallel over (channel, sample) so no two threads write the same dx. */
-static void col2im(const struct sg_conv_geom *g, const float *col, int grp, int n0, int nb,
-                   float *dx) {
+/* dx[grp*cg + cc][n0 + b] += the column entries of (cc, b): the inverse scatter. */
+static void col2im_task(const struct sg_conv_geom *g, const float *col, int grp, int n0, int nb,
+                        int cc, int b, float *dx) {
     const int cg = g->c / g->groups, R = g->r, S = g->s, P = g->p, Q = g->q, H = g->h, W = g->w;
     const size_t hw = (size_t)H * W, cols = (size_t)nb * P * Q;
-    const int tasks = cg * nb;
-#pragma omp parallel for schedule(static)
-    for (int t = 0; t < tasks; t++) {
-        const int cc = t / nb, b = t % nb;
-        float *xs = dx + (size_t)(grp * cg + cc) * g->n * hw + (size_t)(n0 + b) * hw;
-        for (int r = 0; r < R; r++)
-            for (int s = 0; s < S; s++) {
-                const float *src = col + (size_t)((cc * R + r) * S + s) * cols + (size_t)b * P * Q;
-                const int off = s * g->dw - g->pl;
-                int q0 = 0, q1 = Q;
+    float *xs = dx + (size_t)(grp * cg + cc) * g->n * hw + (size_t)(n0 + b) * hw;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            const float *src = col + (size_t)((cc * R + r) * S + s) * cols + (size_t)b * P * Q;
+            const int off = s * g->dw - g->pl;
+            int q0 = 0, q1 = Q;
+            if (g->sw == 1) {
+                q0 = off < 0 ? -off : 0;
+                q1 = W - off < Q ? W - off : Q;
+            }
+            for (int p = 0; p < P; p++) {
+                const int ih = p * g->sh - g->pt + r * g->dh;
+                if (ih < 0 || ih >= H) continue;
+                float *xr = xs + (size_t)ih * W;
+                const float *sr = src + (size_t)p * Q;
                 if (g->sw == 1) {
-                    q0 = off < 0 ? -off : 0;
-                    q1 = W - off < Q ? W - off : Q;
-                }
-                for (int p = 0; p < P; p++) {
-                    const int ih = p * g->sh - g->pt + r * g->dh;
-                    if (ih < 0 || ih >= H) continue;
-                    float *restrict xr = xs + (size_t)ih * W;
-                    const float *restrict sr = src + (size_t)p * Q;
-                    if (g->sw == 1) {
-                        for (int q = q0; q < q1; q++) xr[q + off] += sr[q];
-                    } else {
-                        for (int q = 0; q < Q; q++) {
-                            const int iw = q * g->sw + off;
-                            if (iw >= 0 && iw < W) xr[iw] += sr[q];
-                        }
+                    if (q1 > q0) add_row(xr + q0 + off, sr + q0, q1 - q0);
+                } else {
+                    for (int q = 0; q < Q; q++) {
+                        const int iw = q * g->sw + off;
+                        if (iw >= 0 && iw < W) xr[iw] += sr[q];
                     }
                 }
             }
+        }
+}
+
+/* Columns of one slice: serially (inside a thread's slice) or by all threads. */
+static void im2col(const struct sg_conv_geom *g, const float *x, int grp, int n0, int nb,
+                   float *col, int parallel) {
+    const int rows = (int)rows_of(g);
+    const size_t cols = (size_t)nb * g->p * g->q;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int row = 0; row < rows; row++) im2col_row(g, x, grp, n0, nb, row, col + (size_t)row * cols);
+}
+
+static void col2im(const struct sg_conv_geom *g, const float *col, int grp, int n0, int nb,
+                   float *dx, int parallel) {
+    const int cg = g->c / g->groups, tasks = cg * nb;
+    /* one task per (channel, sample): no two tasks write the same dx */
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int t = 0; t < tasks; t++) col2im_task(g, col, grp, n0, nb, t / nb, t % nb, dx);
+}
+
+/* The slice [n0, n0 + bsz) of one group: columns, then y = W col. */
+static void forward_slice(const struct sg_conv_geom *g, const float *x, const float *w, float *y,
+                          float *col, int n0, int bsz, int grp, int parallel) {
+    const int cg = g->c / g->groups, kg = g->k / g->groups;
+    const size_t hw = (size_t)g->h * g->w, pq = (size_t)g->p * g->q, crs = rows_of(g);
+    const float *B;
+    size_t ldb;
+    if (is_pointwise(g)) {
+        B = x + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw;
+        ldb = (size_t)g->n * hw;
+    } else {
+        im2col(g, x, grp, n0, bsz, col, parallel);
+        B = col;
+        ldb = (size_t)bsz * pq;
+    }
+    sgi_sgemm(0, 0, kg, bsz * (int)pq, (int)crs, 1.0f, w + (size_t)grp * kg * crs, (int)crs, B,
+              (int)ldb, 0.0f, y + (size_t)grp * kg * g->n * pq + (size_t)n0 * pq, g->n * (int)pq);
+}
+
+/* Backward of one slice: dw (+)= dy col^T (beta 0 for the first slice a sum sees),
+ * dx += col2im(W^T dy). */
+static void backward_slice(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const float *dy, float *dx, float *dw, float dw_beta, float *col,
+                           int n0, int bsz, int grp, int parallel) {
+    const int cg = g->c / g->groups, kg = g->k / g->groups;
+    const size_t hw = (size_t)g->h * g->w, pq = (size_t)g->p * g->q, crs = rows_of(g);
+    const int ldy = g->n * (int)pq;
+    const float *dyg = dy + (size_t)grp * kg * g->n * pq + (size_t)n0 * pq;
+    const float *wg = w + (size_t)grp * kg * crs;
+    const int pw = is_pointwise(g);
+    const float *B;
+    size_t ldb;
+    if (pw) {
+        B = x + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw;
+        ldb = (size_t)g->n * hw;
+    } else {
+        im2col(g, x, grp, n0, bsz, col, parallel);
+        B = col;
+        ldb = (size_t)bsz * pq;
+    }
+    sgi_sgemm(0, 1, kg, (int)crs, bsz * (int)pq, 1.0f, dyg, ldy, B, (int)ldb, dw_beta,
+              dw + (size_t)grp * kg * crs, (int)crs);
+    if (!dx) return;
+    if (pw) {
+        sgi_sgemm(1, 0, (int)crs, bsz * (int)pq, kg, 1.0f, wg, (int)crs, dyg, ldy, 1.0f,
+                  dx + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw, (int)ldb);
+    } else {
+        sgi_sgemm(1, 0, (int)crs, bsz * (int)pq, kg, 1.0f, wg, (int)crs, dyg, ldy, 0.0f, col,
+                  (int)ldb);
+        col2im(g, col, grp, n0, bsz, dx, parallel);
+    }
+}
+
+static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
+    const size_t len = (size_t)g->n * g->p * g->q;
+#pragma omp parallel for schedule(static) if (len * g->k > 65536)
+    for (int k = 0; k < g->k; k++) {
+        float *yk = y + (size_t)k * len;
+        const float bk = b[k];
+        for (size_t i = 0; i < len; i++) yk[i] += bk;
     }
 }
 
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                      const float *b, float *y, float *col) {
-    const int cg = g->c / g->groups, kg = g->k / g->groups;
-    const size_t hw = (size_t)g->h * g->w, pq = (size_t)g->p * g->q, crs = rows_of(g);
-    const int nb = chunk_of(g), pw = is_pointwise(g);
-    for (int n0 = 0; n0 < g->n; n0 += nb) {
-        const int bsz = g->n - n0 < nb ? g->n - n0 : nb;
-        for (int grp = 0; grp < g->groups; grp++) {
-            const float *B;
-            size_t ldb;
-            if (pw) {
-                B = x + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw;
-                ldb = (size_t)g->n * hw;
-            } else {
-                im2col(g, x, grp, n0, bsz, col);
-                B = col;
-                ldb = (size_t)bsz * pq;
-            }
-            sgi_sgemm(0, 0, kg, bsz * (int)pq, (int)crs,
-                        1.0f, w + (size_t)grp * kg * crs, (int)crs, B, (int)ldb, 0.0f,
-                        y + (size_t)grp * kg * g->n * pq + (size_t)n0 * pq, g->n * (int)pq);
+                      const float *b, float *y, float *ws, int threads) {
+    const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
+    if (by_slices(g, threads)) {
+        const size_t per = col_floats(g);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+        for (int sl = 0; sl < nslices; sl++) {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb;
+            for (int grp = 0; grp < g->groups; grp++)
+                forward_slice(g, x, w, y, ws + (size_t)t * per, n0, bsz, grp, 0);
+        }
+    } else {
+        for (int sl = 0; sl < nslices; sl++) {
+            const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb;
+            for (int grp = 0; grp < g->groups; grp++) forward_slice(g, x, w, y, ws, n0, bsz, grp, 1);
         }
     }
-    if (b) {
-        const size_t len = (size_t)g->n * pq;
-#pragma omp parallel for schedule(static)
-        for (int k = 0; k < g->k; k++) {
-            float *yk = y + (size_t)k * len;
-            const float bk = b[k];
-            for (size_t i = 0; i < len; i++) yk[i] += bk;
-        }
-    }
+    if (b) add_bias(g, b, y);
 }
 
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, float *db, float *col) {
-    const int cg = g->c / g->groups, kg = g->k / g->groups;
-    const size_t hw = (size_t)g->h * g->w, pq = (size_t)g->p * g->q, crs = rows_of(g);
-    const int nb = chunk_of(g), pw = is_pointwise(g);
-    const int ldy = g->n * (int)pq;
-    for (int n0 = 0; n0 < g->n; n0 += nb) {
-        const int bsz = g->n - n0 < nb ? g->n - n0 : nb;
-        for (int grp = 0; grp < g->groups; grp++) {
-            const float *dyg = dy + (size_t)grp * kg * g->n * pq + (size_t)n0 * pq;
-            const float *wg = w + (size_t)grp * kg * crs;
-            float *dwg = dw + (size_t)grp * kg * crs;
-            const float *B;
-            size_t ldb;
-            if (pw) {
-                B = x + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw;
-                ldb = (size_t)g->n * hw;
-            } else {
-                im2col(g, x, grp, n0, bsz, col);
-                B = col;
-                ldb = (size_t)bsz * pq;
+                       const float *dy, float *dx, float *dw, float *db, float *ws, int threads) {
+    const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
+    const size_t ndw = (size_t)g->k * rows_of(g);
+    if (by_slices(g, threads) && threads > 1) {
+        /* every thread sums its slices' weight gradients in its own buffer; the
+         * buffers are added in thread order, so the result depends on the thread
+         * count but not on timing */
+        const size_t per = col_floats(g) + dw_floats(g);
+        int used = 1;
+#pragma omp parallel num_threads(threads)
+        {
+            int t = 0, nt = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            nt = omp_get_num_threads();
+#endif
+#pragma omp single
+            used = nt;
+            float *col = ws + (size_t)t * per, *mydw = col + col_floats(g);
+            int first = 1;
+#pragma omp for schedule(static)
+            for (int sl = 0; sl < nslices; sl++) {
+                const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb;
+                for (int grp = 0; grp < g->groups; grp++)
+                    backward_slice(g, x, w, dy, dx, mydw, first ? 0.0f : 1.0f, col, n0, bsz, grp, 0);
+                first = 0;
             }
-            sgi_sgemm(0, 1, kg, (int)crs, bsz * (int)pq,
-                        1.0f, dyg, ldy, B, (int)ldb, n0 == 0 ? 0.0f : 1.0f, dwg, (int)crs);
-            if (!dx) continue;
-            if (pw) {
-                sgi_sgemm(1, 0, (int)crs, bsz * (int)pq, kg,
-                            1.0f, wg, (int)crs, dyg, ldy, 1.0f,
-                            dx + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw, (int)ldb);
-            } else {
-                sgi_sgemm(1, 0, (int)crs, bsz * (int)pq, kg,
-                            1.0f, wg, (int)crs, dyg, ldy, 0.0f, col, (int)ldb);
-                col2im(g, col, grp, n0, bsz, dx);
-            }
+            if (first) memset(mydw, 0, ndw * sizeof *mydw); /* a thread that got no slice */
+        }
+        const size_t per_t = per;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (size_t i = 0; i < ndw; i++) {
+            float s = 0;
+            for (int t = 0; t < used; t++) s += ws[(size_t)t * per_t + col_floats(g) + i];
+            dw[i] = s;
+        }
+    } else {
+        const int par = !by_slices(g, threads);
+        for (int sl = 0; sl < nslices; sl++) {
+            const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb;
+            for (int grp = 0; grp < g->groups; grp++)
+                backward_slice(g, x, w, dy, dx, dw, sl == 0 ? 0.0f : 1.0f, ws, n0, bsz, grp, par);
         }
     }
     if (db) {
-        const size_t len = (size_t)g->n * pq;
-#pragma omp parallel for schedule(static)
-        for (int k = 0; k < g->k; k++) {
-            db[k] = (float)sgi_sum(dy + (size_t)k * len, len);
-        }
+        const size_t len = (size_t)g->n * g->p * g->q;
+#pragma omp parallel for schedule(static) if (len * g->k > 65536)
+        for (int k = 0; k < g->k; k++) db[k] = (float)sgi_sum(dy + (size_t)k * len, len);
     }
 }
 

@@ -13,8 +13,9 @@ struct sg_exec {
     float **out, **grad;
     int32_t **arg; /* maxpool argmax */
     float **aux;   /* BN: mean and invstd [2C]; dropout: per-element scale */
-    float *col;
+    float *col;            /* convolution workspace */
     size_t col_len;
+    int threads;           /* thread count the workspace was sized for */
     double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
 };
 
@@ -82,6 +83,7 @@ enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struc
     struct sg_exec *e = calloc(1, sizeof *e);
     if (!e) return sgi_error(SG_ERR_NOMEM, "out of memory");
     e->m = m;
+    e->threads = sg_get_threads();
     e->cap = batch;
     e->train = train;
     const size_t nn = (size_t)m->n_nodes;
@@ -104,7 +106,7 @@ enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struc
             goto nomem;
         if (n->op == SG_OP_CONV) {
             struct sg_conv_geom g = conv_geom(m, n, batch);
-            size_t ws = sgi_conv_workspace(&g);
+            size_t ws = sgi_conv_workspace(&g, e->threads);
             if (ws > e->col_len) e->col_len = ws;
         }
     }
@@ -147,7 +149,8 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
         case SG_OP_CONV: {
             struct sg_conv_geom g = conv_geom(m, nd, n);
             sgi_conv_forward(&g, xi, sg_param_data(m, nd->param[0]),
-                             nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y, e->col);
+                             nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y, e->col,
+                             e->threads);
             break;
         }
         case SG_OP_FC:
@@ -276,7 +279,7 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
             sgi_conv_backward(&g, xi, sg_param_data(m, nd->param[0]), dy, dx,
                               grad + m->params[nd->param[0]].offset,
                               nd->param[1] >= 0 ? grad + m->params[nd->param[1]].offset : NULL,
-                              e->col);
+                              e->col, e->threads);
             break;
         }
         case SG_OP_FC:

@@ -7,13 +7,14 @@
 
 #include "sparsegrain/nn.h"
 
-/* Floats of im2col workspace for geometry g (per group, a slice of the batch). */
-size_t sgi_conv_workspace(const struct sg_conv_geom *g);
+/* Floats of workspace for geometry g run on `threads` threads (column slices of
+ * the batch and per-thread weight-gradient sums). */
+size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads);
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                      const float *b, float *y, float *col);
+                      const float *b, float *y, float *ws, int threads);
 /* dx may be NULL (input gradient not needed); db may be NULL (no bias). */
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, float *db, float *col);
+                       const float *dy, float *dx, float *dw, float *db, float *ws, int threads);
 
 /* y[K][N] = W[K][C] x[C][N] + b */
 void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,

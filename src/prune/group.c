@@ -60,6 +60,104 @@ static struct tiling tiling_of(const struct sg_tile *t, const struct sg_wview *v
     return g;
 }
 
+/* A group's members lie in contiguous runs of the flat K*C*R*S order: S-long
+ * chunks of a row (vector), whole R*S kernels (kernel), whole C*R*S filters
+ * (filter), gs-long pieces (tiles narrower than S). Walking runs instead of
+ * elements keeps divisions out of the inner loops, which then vectorise; work is
+ * split over filters (or, for tiles spanning all filters, over channels) so no two
+ * threads touch the same group. */
+enum run_op { RUN_SCORE, RUN_APPLY, RUN_NONZERO };
+struct run_acc {
+    float *sum, *mx;
+    uint8_t *live;
+    int l2;
+};
+
+static inline void run_do(enum run_op op, float *restrict w, uint8_t *restrict mk, int64_t len,
+                          int64_t g, void *ctx, const uint8_t *keep) {
+    if (op == RUN_APPLY) {
+        const uint8_t kp = keep[g];
+        memset(mk, kp, (size_t)len);
+        if (!kp) memset(w, 0, (size_t)len * sizeof *w);
+    } else if (op == RUN_SCORE) {
+        struct run_acc *a = ctx;
+        /* 16 independent lanes: a single float accumulator would not vectorise */
+        float ls[16] = {0}, lm[16] = {0};
+        uint8_t lv = 0;
+        int64_t i = 0;
+        for (; i + 16 <= len; i += 16)
+            for (int j = 0; j < 16; j++) {
+                const float x = fabsf(w[i + j]);
+                ls[j] += a->l2 ? x * x : x;
+                lm[j] = x > lm[j] ? x : lm[j];
+            }
+        float sm = 0, mx = 0;
+        for (; i < len; i++) {
+            const float x = fabsf(w[i]);
+            sm += a->l2 ? x * x : x;
+            mx = x > mx ? x : mx;
+        }
+        for (int j = 0; j < 16; j++) {
+            sm += ls[j];
+            mx = lm[j] > mx ? lm[j] : mx;
+        }
+        for (i = 0; i < len; i++) lv |= mk[i];
+        a->sum[g] += sm;
+        a->mx[g] = mx > a->mx[g] ? mx : a->mx[g];
+        a->live[g] |= lv;
+    } else {
+        uint8_t *nz = ctx, any = 0;
+        for (int64_t i = 0; i < len; i++) any |= w[i] != 0.0f;
+        nz[g] |= any;
+    }
+}
+
+/* Runs of filter k, channels [c0, c1). */
+static void runs_of(const struct sg_wview *v, const struct tiling *tg, int64_t k, int64_t c0,
+                    int64_t c1, enum run_op op, void *ctx, const uint8_t *keep) {
+    const int64_t C = v->c, R = v->r, S = v->s, kb = k / tg->gk;
+    float *wk = v->w + k * C * R * S;
+    uint8_t *mk = v->mask + k * C * R * S;
+    if (tg->gc >= C && tg->gr >= R && tg->gs >= S && c0 == 0 && c1 == C) {
+        run_do(op, wk, mk, C * R * S, kb, ctx, keep); /* a whole filter is one run */
+        return;
+    }
+    for (int64_t c = c0; c < c1; c++) {
+        const int64_t gkc = (kb * tg->nc + c / tg->gc) * tg->nr;
+        float *wc = wk + c * R * S;
+        uint8_t *mc = mk + c * R * S;
+        if (tg->gr >= R && tg->gs >= S) {
+            run_do(op, wc, mc, R * S, gkc * tg->ns, ctx, keep);
+            continue;
+        }
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t grow = (gkc + r / tg->gr) * tg->ns;
+            for (int64_t s0 = 0, sb = 0; s0 < S; s0 += tg->gs, sb++)
+                run_do(op, wc + r * S + s0, mc + r * S + s0, S - s0 < tg->gs ? S - s0 : tg->gs,
+                       grow + sb, ctx, keep);
+        }
+    }
+}
+
+static void for_each_run(const struct sg_wview *v, const struct tiling *tg, enum run_op op,
+                         void *ctx, const uint8_t *keep) {
+    const int64_t K = v->k, C = v->c, total = K * C * v->r * v->s;
+    if (tg->gk == 1) {
+#pragma omp parallel for schedule(static) if (total > 65536)
+        for (int64_t k = 0; k < K; k++) runs_of(v, tg, k, 0, C, op, ctx, keep);
+    } else if (tg->gc == 1) { /* groups span filters (channel): split the channels */
+#pragma omp parallel for schedule(static) if (total > 65536)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t k = 0; k < K; k++) runs_of(v, tg, k, c, c + 1, op, ctx, keep);
+    } else { /* blocks of gk filters never share a group with another block */
+        const int64_t nkb = (K + tg->gk - 1) / tg->gk;
+#pragma omp parallel for schedule(static) if (total > 65536)
+        for (int64_t kb = 0; kb < nkb; kb++)
+            for (int64_t k = kb * tg->gk; k < K && k < (kb + 1) * tg->gk; k++)
+                runs_of(v, tg, k, 0, C, op, ctx, keep);
+    }
+}
+
 enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wview *v,
                                float *scores) {
     const int64_t K = v->k, C = v->c, R = v->r, S = v->s;
@@ -90,34 +188,15 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
         }
         return SG_OK;
     }
-    const struct tiling tg = tiling_of(&t, v);
     float *sum = sgi_zalloc((size_t)n, sizeof *sum), *mx = sgi_zalloc((size_t)n, sizeof *mx);
-    uint32_t *live = sgi_zalloc((size_t)n, sizeof *live);
+    uint8_t *live = sgi_zalloc((size_t)n, 1);
     if (!sum || !mx || !live) {
         free(sum), free(mx), free(live);
         return SG_ERR_NOMEM;
     }
-    const int l2 = s->crit == SG_CRIT_L2;
-    const int64_t nkb = ceil_div(K, t.k);
-    /* parallel over blocks of filters: different kb never share a group */
-#pragma omp parallel for schedule(static) if (total > 65536)
-    for (int64_t kb = 0; kb < nkb; kb++)
-        for (int64_t k = kb * t.k; k < K && k < (kb + 1) * t.k; k++)
-            for (int64_t c = 0; c < C; c++) {
-                const int64_t gkc = (kb * tg.nc + c / tg.gc) * tg.nr;
-                const float *wr = w + (k * C + c) * R * S;
-                const uint8_t *mr = mk + (k * C + c) * R * S;
-                for (int64_t r = 0; r < R; r++) {
-                    const int64_t grow = (gkc + r / tg.gr) * tg.ns;
-                    for (int64_t q = 0; q < S; q++) {
-                        const int64_t g = grow + q / tg.gs;
-                        const float a = fabsf(wr[r * S + q]);
-                        sum[g] += l2 ? a * a : a;
-                        mx[g] = a > mx[g] ? a : mx[g];
-                        live[g] |= mr[r * S + q];
-                    }
-                }
-            }
+    const struct tiling tg = tiling_of(&t, v);
+    struct run_acc acc = {sum, mx, live, s->crit == SG_CRIT_L2};
+    for_each_run(v, &tg, RUN_SCORE, &acc, NULL);
     for (int64_t g = 0; g < n; g++) {
         float sc;
         switch (s->crit) {
@@ -144,25 +223,9 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
 }
 
 void sgi_apply_groups(const struct sg_prune_spec *s, struct sg_wview *v, const uint8_t *keep) {
-    const int64_t K = v->k, C = v->c, R = v->r, S = v->s;
     const struct sg_tile t = sg_prune_tile(s, v);
     const struct tiling tg = tiling_of(&t, v);
-    const int64_t total = K * C * R * S;
-#pragma omp parallel for schedule(static) if (total > 65536)
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t c = 0; c < C; c++) {
-            const int64_t gkc = ((k / tg.gk) * tg.nc + c / tg.gc) * tg.nr;
-            float *wr = v->w + (k * C + c) * R * S;
-            uint8_t *mr = v->mask + (k * C + c) * R * S;
-            for (int64_t r = 0; r < R; r++) {
-                const int64_t grow = (gkc + r / tg.gr) * tg.ns;
-                for (int64_t q = 0; q < S; q++) {
-                    const uint8_t kp = keep[grow + q / tg.gs];
-                    mr[r * S + q] = kp;
-                    if (!kp) wr[r * S + q] = 0.0f;
-                }
-            }
-        }
+    for_each_run(v, &tg, RUN_APPLY, NULL, keep);
 }
 
 /* N:M: in every run of M weights along C (fixed k, r, s), keep the N best live
@@ -250,14 +313,7 @@ double sg_group_density(const struct sg_wview *v, const struct sg_prune_spec *sp
     const int64_t n = sg_prune_groups(spec, v);
     uint8_t *nz = sgi_zalloc((size_t)n, 1);
     if (!nz) return -1;
-    const int64_t C = v->c, R = v->r, S = v->s;
-    for (int64_t k = 0; k < v->k; k++)
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t q = 0; q < S; q++)
-                    if (v->w[((k * C + c) * R + r) * S + q] != 0.0f)
-                        nz[(((k / tg.gk) * tg.nc + c / tg.gc) * tg.nr + r / tg.gr) * tg.ns +
-                           q / tg.gs] = 1;
+    for_each_run(v, &tg, RUN_NONZERO, nz, NULL);
     int64_t cnt = 0;
     for (int64_t g = 0; g < n; g++) cnt += nz[g];
     free(nz);
