@@ -44,7 +44,7 @@ vg train -m lenet5 --epochs 1 -b 32 -t 2 "${D[@]}" -o m.sgm
 vg eval m.sgm -t 2 "${D[@]}"
 vg prune m.sgm -g kernel -D 0.4 -o p.sgm
 vg prune m.sgm -g filter -D 0.5 -r 1 -t 2 "${D[@]}" -o pr.sgm
-vg quantize p.sgm --bits 4 -r 1 -t 2 "${D[@]}" -o q.sgm
+vg quantize p.sgm --bits 4 -t 2 "${D[@]}" -o q.sgm
 vg info q.sgm
 vg stats p.sgm
 vg storage p.sgm
