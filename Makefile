@@ -3,6 +3,7 @@
 #   make study      the default study      make bench       benchmarks against peers
 #   make check-asan tests under ASan+UBSan make fuzz        libFuzzer targets (FUZZ_SECONDS=N)
 #   make MPI=1      the same in build-mpi/ with Open MPI (mpirun/srun: study, train --distributed)
+#   make check-valgrind  a short pipeline under valgrind (no errors, no leaks)
 
 ifeq ($(MPI),1)
 BUILD    ?= build-mpi
@@ -44,7 +45,7 @@ LIB  := $(BUILD)/libsparsegrain.a
 BIN  := $(BUILD)/sparsegrain
 TBIN := $(BUILD)/sg_tests
 
-.PHONY: all test unit deps study bench check-asan fuzz clean tools
+.PHONY: all test unit deps deps-check study bench check-asan check-valgrind fuzz fuzz-build fuzz-bins fuzz-corpus clean tools
 all: $(BIN) $(TOOLS)
 tools: $(TOOLS)
 
@@ -80,6 +81,10 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 deps:
 	@bash scripts/install-deps.sh
 
+# clang + libFuzzer and valgrind, for make fuzz and make check-valgrind
+deps-check:
+	@bash scripts/install-deps.sh check
+
 # Unit tests (C) then command-line tests (shell); the last line is "N passed, N failed".
 test: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) $(BIN) $(TBIN) $(TOOLS)
@@ -103,7 +108,43 @@ check-asan:
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" unit
 
+# valgrind cannot run AVX-512 code: this build targets AVX2 (x86-64-v3).
+check-valgrind: deps-check
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-valgrind OPT="-O2 -march=x86-64-v3" \
+	  build-valgrind/sparsegrain
+	@bash tests/valgrind.sh build-valgrind
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c, one per reader) linked against a clang build
+# of the library with ASan + UBSan and fuzzer coverage, in build-fuzz/. `make fuzz`
+# runs each for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/<target>/) and
+# fails on any crash, leak, timeout or oversized allocation (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 10
+FUZZ_CC      ?= clang
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link \
+                -Wno-unknown-warning-option
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-fuzz CC=$(FUZZ_CC) OPT="$(FUZZ_OPT)" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" fuzz-bins
+
+fuzz: deps-check
+	@$(MAKE) --no-print-directory fuzz-build
+	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# Regenerates the seed corpora from valid files our own code writes (commit the result).
+fuzz-corpus: $(BIN) $(BUILD)/tools/fuzz_corpus
+	@bash tests/fuzz/make-corpus.sh $(BUILD)
+
 clean:
-	rm -rf build build-asan build-mpi
+	rm -rf build build-asan build-mpi build-fuzz build-valgrind
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d)

@@ -60,6 +60,8 @@ static int run(struct cli_args *a) {
     else if (cli_has(a, "sparsity")) density = 1 - cli_num(a, "sparsity", 0, 1);
     else if (pc.sel != SG_SEL_PROFILE && pc.spec.gran != SG_GRAN_NM)
         cli_usage_error(a, "give the target with --density X (or --sparsity X)");
+    if (cli_has(a, "sparsity") && !(density > 0))
+        cli_usage_error(a, "--sparsity must be in [0, 1) (the density, 1 - sparsity, in (0, 1])");
     if (pc.spec.gran == SG_GRAN_NM && !cli_has(a, "density") && !cli_has(a, "sparsity"))
         density = (double)pc.spec.nm_n / pc.spec.nm_m;
     if (density <= 0 && pc.sel != SG_SEL_PROFILE)

@@ -267,6 +267,16 @@ static int run(struct cli_args *a) {
     for (const char *const *o = use_net ? MODEL_ONLY : NET_ONLY; *o; o++)
         if (cli_has(a, *o))
             cli_usage_error(a, "--%s applies only %s", *o, use_net ? "to a MODEL" : "with --net");
+    if (use_net) { /* an unknown name is a usage error (exit 2), with the list */
+        const char *const *names = sg_scnn_net_names();
+        int known = 0;
+        char list[200] = "";
+        for (int i = 0; names[i]; i++) {
+            known |= strcmp(names[i], cli_str(a, "net")) == 0;
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+        }
+        if (!known) cli_usage_error(a, "unknown network '%s' (%s)", cli_str(a, "net"), list);
+    }
     cli_set_threads(a);
 
     struct sg_scnn_config c;

@@ -23,6 +23,8 @@ static int run(struct cli_args *a) {
     if (pc.sel != SG_SEL_LAYER) cli_usage_error(a, "sensitivity prunes one layer at a time; --selection and --profile do not apply");
     double dens[64];
     int nd = cli_num_list(a, "densities", dens, 64, 0, 1);
+    for (int i = 0; i < nd; i++)
+        if (dens[i] <= 0) cli_usage_error(a, "--densities must be in (0, 1], got %g", dens[i]);
     double tol = cli_num(a, "tolerance", 0, 100) / 100.0;
     cli_set_threads(a);
     struct sg_model *m = NULL, *work = NULL;

@@ -254,7 +254,9 @@ static int run(struct cli_args *a) {
     /* pruning scope and criterion; the granularity comes with each chain */
     sg_prune_cfg_default(&st.pc);
     int c = sg_criterion_from_name(cli_str(a, "criterion"));
-    if (c < 0) cli_usage_error(a, "unknown --criterion '%s'", cli_str(a, "criterion"));
+    if (c < 0)
+        cli_usage_error(a, "unknown --criterion '%s' (l1, l2, max, mean, random)",
+                        cli_str(a, "criterion"));
     st.pc.spec.crit = (enum sg_criterion)c;
     int f = sg_fc_mode_from_name(cli_str(a, "fc"));
     if (f < 0) cli_usage_error(a, "unknown --fc '%s' (dense, fine, same)", cli_str(a, "fc"));
@@ -265,7 +267,9 @@ static int run(struct cli_args *a) {
     st.tc.momentum = (float)cli_num(a, "momentum", 0, 0.9999);
     st.tc.weight_decay = (float)cli_num(a, "weight-decay", 0, 1);
     int aug = cli_parse_augment(cli_str(a, "augment"));
-    if (aug < 0) cli_usage_error(a, "unknown --augment '%s'", cli_str(a, "augment"));
+    if (aug < 0)
+        cli_usage_error(a, "unknown --augment '%s' (none, shift, flip, shift+flip)",
+                        cli_str(a, "augment"));
     st.tc.augment = (enum sg_augment)aug;
     st.lr_retrain = (float)cli_num(a, "retrain-lr", 0, 100);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -138,6 +138,16 @@ static int split_val(const struct cli_args *a, uint64_t seed, struct sg_dataset 
 static int run(struct cli_args *a) {
     const char *out = cli_str(a, "output");
     if (!out) cli_usage_error(a, "give the output model file with -o FILE.sgm");
+    {
+        const char *const *names = sg_model_builtin_names();
+        int known = 0;
+        char list[200] = "";
+        for (int i = 0; names[i]; i++) {
+            known |= strcmp(names[i], cli_str(a, "model")) == 0;
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+        }
+        if (!known) cli_usage_error(a, "unknown model '%s' (built-in: %s)", cli_str(a, "model"), list);
+    }
     if (!cli_has_suffix(out, ".sgm")) cli_usage_error(a, "-o %s: training writes .sgm files", out);
     struct sg_train_cfg cfg;
     sg_train_cfg_default(&cfg);

@@ -1,4 +1,5 @@
 /* sparsegrain: the command table and dispatch. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* Past a file-size limit (ulimit -f) a write fails with EFBIG and the command reports
+     * it (leaving no temporary file), instead of the default: killed by SIGXFSZ. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -51,7 +51,9 @@ void cli_train_cfg(const struct cli_args *a, struct sg_train_cfg *tc) {
     tc->momentum = (float)cli_num(a, "momentum", 0, 0.9999);
     tc->weight_decay = (float)cli_num(a, "weight-decay", 0, 1);
     int aug = cli_parse_augment(cli_str(a, "augment"));
-    if (aug < 0) cli_usage_error(a, "unknown --augment '%s'", cli_str(a, "augment"));
+    if (aug < 0)
+        cli_usage_error(a, "unknown --augment '%s' (none, shift, flip, shift+flip)",
+                        cli_str(a, "augment"));
     tc->augment = (enum sg_augment)aug;
     tc->max_images = cli_int(a, "max-images", 0, 1L << 31);
     tc->progress = cli_progress_cb;

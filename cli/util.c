@@ -228,7 +228,17 @@ int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
     if (!name && dir) name = "custom";
     if (!name) return cli_fail("no data set given: use --data mnist|fashion or --data-dir DIR");
     enum sg_status st = sg_dataset_load(name, dir, train, d);
-    return st == SG_OK ? 0 : cli_fail_status(st);
+    if (st != SG_OK) return cli_fail_status(st);
+    /* a model that runs must fit the images (checked here once for every command) */
+    const struct sg_dataset *x = *d;
+    if (m && sg_model_runnable(m) && (x->c != m->in_c || x->h != m->in_h || x->w != m->in_w)) {
+        cli_fail("%s: %dx%dx%d images, but model '%s' expects %dx%dx%d (trained on other data?)",
+                 x->source, x->c, x->h, x->w, m->arch, m->in_c, m->in_h, m->in_w);
+        sg_dataset_free(*d);
+        *d = NULL;
+        return 1;
+    }
+    return 0;
 }
 
 /* Cores idle right now, from two samples of /proc/stat 100 ms apart. OpenMP

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs what sparsegrain needs on a fresh Debian 12 machine; safe to run again
 # (it only installs what is missing). Run as root (or with sudo available).
+# `install-deps.sh check` also installs the checking tools: clang with libFuzzer
+# (libclang-rt-dev; `make fuzz`) and valgrind (`make check-valgrind`), about 400 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# strace: tests/cli/crash.sh kills writers at exact system calls with it
 APT_PKGS=(gcc make libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev
-          libonnx-dev libcjson-dev dataset-fashion-mnist libonnx-testdata libxml2-utils nodejs npm)
+          libonnx-dev libcjson-dev dataset-fashion-mnist libonnx-testdata libxml2-utils nodejs npm strace)
 # Open MPI for the optional MPI build (make MPI=1: study and train --distributed under
 # mpirun/srun; docs/mpi.md). On a fresh Debian 12 it pulls 31 packages, about 11 MB to
 # download and 50 MB installed (13 s measured here); INSTALL_MPI=0 leaves it out.
 if [ "${INSTALL_MPI:-1}" = 1 ]; then APT_PKGS+=(libopenmpi-dev openmpi-bin); fi
+if [ "${1:-}" = check ]; then APT_PKGS+=(clang libclang-rt-dev valgrind); fi
 # Headless Chromium only on request (INSTALL_CHROMIUM=1): it is large (about 80 MB to
 # download, 350 MB installed) and only the report's browser test and
 # scripts/screenshot.sh use it; without it that test skips.

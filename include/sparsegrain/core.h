@@ -75,6 +75,15 @@ const char *sg_blas_info(void);
 /* Monotonic wall time in seconds. */
 double sg_now(void);
 
+/* ---- memory limit ----
+ * No single allocation of the library may exceed this many bytes: a larger request
+ * fails with SG_ERR_NOMEM and a message naming the limit, before any memory is taken.
+ * Readers of untrusted files check the sizes a file claims against it before they
+ * allocate. The default is the machine's physical memory; 0 restores it. A program
+ * that opens files from strangers on a shared machine may set less. */
+void sg_set_alloc_limit(size_t bytes);
+size_t sg_alloc_limit(void);
+
 /* ---- checked file I/O ---- */
 /* Reads a whole file; gzip files (magic 1f 8b) are inflated when gunzip != 0.
  * Fails with SG_ERR_LIMIT when the (inflated) size exceeds max_bytes. */

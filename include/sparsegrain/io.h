@@ -86,6 +86,11 @@ enum sg_status sg_npy_load_mem(const uint8_t *buf, size_t len, const char *what,
 /* A weights-only model from a TF.js weights manifest and its shards (paths relative
  * to the manifest). */
 enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out);
+/* The same from memory: manifest[0..len) is the JSON text, shards[0..shards_len) the
+ * bytes of every group's shards back to back, in manifest order (paths are not opened;
+ * what names the input in messages). */
+enum sg_status sg_tfjs_load_mem(const uint8_t *manifest, size_t len, const uint8_t *shards,
+                                size_t shards_len, const char *what, struct sg_model **out);
 
 #ifdef __cplusplus
 }

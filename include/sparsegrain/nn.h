@@ -70,6 +70,8 @@ enum sg_param_kind {
 enum sg_layer_kind { SG_LAYER_NONE = 0, SG_LAYER_CONV = 1, SG_LAYER_FC = 2 };
 
 #define SG_NAME_MAX 96
+/* Values of one sample at any node's output (C*H*W): shape inference refuses more. */
+#define SG_MAX_ACTIVATION ((1 << 30) - 1)
 #define SG_MAX_INPUTS 16
 
 struct sg_node {

@@ -53,6 +53,10 @@ void sg_json_escape(struct sg_json *j, const char *s);
 
 /* ---- study results ---- */
 #define SG_POINT_MAX_LAYERS 64
+/* A study's points: at most this many (a point takes about 4 KB in memory), from a
+ * points.jsonl of at most SG_POINTS_MAX_BYTES. */
+#define SG_POINTS_MAX (1 << 18)
+#define SG_POINTS_MAX_BYTES ((size_t)256 << 20)
 /* One measured point of a study: a model after pruning to `target` and retraining. */
 struct sg_point {
     char model[32], data[32];
@@ -79,6 +83,9 @@ void sg_point_json(const struct sg_point *p, struct sg_json *j);
  * the read: *valid is the length of the well-formed prefix. A malformed line in
  * the middle is an error. A missing file gives zero points. */
 enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *valid);
+/* The same over text[0..len) already in memory (what names it in messages). */
+enum sg_status sg_points_parse(const char *text, size_t len, const char *what,
+                               struct sg_points *out, size_t *valid);
 enum sg_status sg_points_add(struct sg_points *pts, const struct sg_point *p);
 void sg_points_free(struct sg_points *pts);
 

@@ -45,8 +45,8 @@ static enum sg_status read_raw(const char *path, size_t max_bytes, uint8_t **out
     return SG_OK;
 }
 
-static enum sg_status gunzip_buf(const char *path, const uint8_t *in, size_t inlen,
-                                 size_t max_bytes, uint8_t **out, size_t *len) {
+enum sg_status sgi_gunzip(const char *path, const uint8_t *in, size_t inlen, size_t max_bytes,
+                          uint8_t **out, size_t *len) {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 15 + 16) != Z_OK)
@@ -115,7 +115,7 @@ enum sg_status sg_file_read(const char *path, size_t max_bytes, int gunzip, uint
     enum sg_status st = read_raw(path, raw_max, &raw, &rawlen);
     if (st != SG_OK) return st;
     if (gunzip && rawlen >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
-        st = gunzip_buf(path, raw, rawlen, max_bytes, out, len);
+        st = sgi_gunzip(path, raw, rawlen, max_bytes, out, len);
         free(raw);
         return st;
     }

@@ -1,6 +1,7 @@
 /* Checked allocation, growable byte buffers, bounds-checked cursors, CRC-32. */
 #include <ctype.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "sgi.h"
@@ -8,12 +9,45 @@
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HUGE_MIN ((size_t)8 << 20)
 
-void *sgi_alloc(size_t n, size_t size) {
-    size_t bytes;
-    if (!sgi_mul(n, size, &bytes) || bytes > ((size_t)1 << 47)) {
-        sgi_error(SG_ERR_NOMEM, "allocation of %zu x %zu bytes is too large", n, size);
-        return NULL;
+static size_t g_alloc_limit; /* 0: not set yet (the default) */
+
+static size_t default_limit(void) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return (size_t)1 << 47;
+    return (size_t)pages * (size_t)page;
+}
+
+void sg_set_alloc_limit(size_t bytes) { __atomic_store_n(&g_alloc_limit, bytes, __ATOMIC_RELAXED); }
+
+size_t sg_alloc_limit(void) {
+    static size_t deflt; /* computed once; every thread computes the same value */
+    size_t l = __atomic_load_n(&g_alloc_limit, __ATOMIC_RELAXED);
+    if (!l && !(l = __atomic_load_n(&deflt, __ATOMIC_RELAXED))) {
+        l = default_limit();
+        __atomic_store_n(&deflt, l, __ATOMIC_RELAXED);
     }
+    return l;
+}
+
+int sgi_alloc_ok(size_t n, size_t size) {
+    size_t bytes;
+    if (!sgi_mul(n, size, &bytes) || bytes > SIZE_MAX - 64) {
+        sgi_error(SG_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return 0;
+    }
+    if (bytes > sg_alloc_limit()) {
+        sgi_error(SG_ERR_NOMEM,
+                  "allocation of %zu bytes exceeds the memory limit of %zu bytes (the machine's "
+                  "memory, or sg_set_alloc_limit)",
+                  bytes, sg_alloc_limit());
+        return 0;
+    }
+    return 1;
+}
+
+void *sgi_alloc(size_t n, size_t size) {
+    if (!sgi_alloc_ok(n, size)) return NULL;
+    size_t bytes = n * size;
     if (bytes == 0) bytes = 1;
     size_t rounded = (bytes + 63) & ~(size_t)63;
     void *p;

@@ -41,8 +41,11 @@ static inline int sgi_add(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* 1 when n * size bytes neither overflow nor exceed sg_alloc_limit(); else 0 with
+ * the SG_ERR_NOMEM message set. For sizes a file claims, before allocating them. */
+int sgi_alloc_ok(size_t n, size_t size);
 /* Allocation that sets SG_ERR_NOMEM text on failure. Aligned to 64 bytes;
- * release with free(). n * size is overflow-checked. */
+ * release with free(). n * size is overflow-checked and bounded by sg_alloc_limit(). */
 void *sgi_alloc(size_t n, size_t size);
 void *sgi_zalloc(size_t n, size_t size);
 
@@ -101,6 +104,11 @@ static inline uint64_t sgi_ld64(const uint8_t *p) {
 static inline uint32_t sgi_ld32be(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
+
+/* Inflates gzip data in[0..inlen) (what = name for messages); SG_ERR_LIMIT when the
+ * result would exceed max_bytes. *out is released with free(). */
+enum sg_status sgi_gunzip(const char *what, const uint8_t *in, size_t inlen, size_t max_bytes,
+                          uint8_t **out, size_t *len);
 
 /* CRC-32 (zlib polynomial), incremental: crc = sgi_crc32(crc, p, n), start at 0. */
 uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);

@@ -79,6 +79,7 @@ static enum sg_status train_stats(const char *dir, const struct sg_dataset *d, i
 enum sg_status sg_dataset_load(const char *name, const char *dir, int train,
                                struct sg_dataset **out) {
     *out = NULL;
+    const int given = dir != NULL;
     if (!dir) dir = sg_dataset_default_dir(name);
     if (!dir)
         return sgi_error(SG_ERR_ARG,
@@ -86,9 +87,15 @@ enum sg_status sg_dataset_load(const char *name, const char *dir, int train,
     const char *pfx = train ? "train" : "t10k";
     char ipath[1024], lpath[1024], stem[64];
     snprintf(stem, sizeof stem, "%s-images-idx3-ubyte", pfx);
-    if (!find_file(dir, stem, ipath, sizeof ipath))
+    if (!find_file(dir, stem, ipath, sizeof ipath)) {
+        if (given)
+            return sgi_error(SG_ERR_IO,
+                             "%s/%s: not found (a data folder holds {train,t10k}-images-idx3-ubyte "
+                             "and {train,t10k}-labels-idx1-ubyte, raw or .gz)",
+                             dir, stem);
         return sgi_error(SG_ERR_IO, "%s/%s: not found (run scripts/install-deps.sh for %s)", dir,
                          stem, name);
+    }
     snprintf(stem, sizeof stem, "%s-labels-idx1-ubyte", pfx);
     if (!find_file(dir, stem, lpath, sizeof lpath))
         return sgi_error(SG_ERR_IO, "%s/%s: not found", dir, stem);

@@ -47,7 +47,19 @@ enum sg_status sg_model_load_any(const char *path, struct sg_model **out) {
     }
     FILE *f2 = fopen(path, "rb");
     if (!f2) return sgi_error(SG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t b[4] = {0};
+    const size_t n = fread(b, 1, sizeof b, f2);
     fclose(f2);
+    if (n == 4 && b[0] == 0 && b[1] == 0 && b[2] == 0x08 && b[3] >= 1 && b[3] <= 4)
+        return sgi_error(SG_ERR_UNSUPPORTED,
+                         "%s: an IDX data file (images or labels), not a model; data folders "
+                         "go to --data-dir",
+                         path);
+    if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+        return sgi_error(SG_ERR_UNSUPPORTED,
+                         "%s: gzip-compressed, not a model (expected .sgm, .onnx, .npz, .npy or "
+                         "a TF.js weights manifest .json)",
+                         path);
     return sgi_error(SG_ERR_UNSUPPORTED,
                      "%s: unknown model format (expected .sgm, .onnx, .npz, .npy or a TF.js "
                      "weights manifest .json)",

@@ -355,6 +355,66 @@ static void pb_free(void *data, void *p) {
     free(p);
 }
 
+/* ---- the wire format, checked before protobuf-c sees it ----
+ * protobuf-c (1.4) unpacks nested messages by recursion without a depth limit, so a
+ * small file of deeply nested messages (graph > node > attribute > graph > ...)
+ * overflows the stack; and it accepts an over-long encoded field number 0 as an
+ * unknown field, which it later writes back as a tag no parser reads. This walk
+ * follows the schema through protobuf-c's descriptors and refuses both. */
+#define WIRE_MAX_DEPTH 100
+
+static int wire_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v) {
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *i < len; shift += 7) {
+        const uint8_t b = p[(*i)++];
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 0: well-formed; else a reason. */
+static const char *wire_check(const uint8_t *p, size_t len, const ProtobufCMessageDescriptor *d,
+                              int depth) {
+    if (depth > WIRE_MAX_DEPTH) return "messages nested more than 100 deep";
+    size_t i = 0;
+    while (i < len) {
+        uint64_t key, v;
+        if (!wire_varint(p, len, &i, &key)) return "a field tag is truncated";
+        const uint64_t field = key >> 3;
+        if (field == 0 || field > 0x1fffffffu) return "a field number is out of range";
+        switch (key & 7) {
+        case 0:
+            if (!wire_varint(p, len, &i, &v)) return "a varint is truncated";
+            break;
+        case 1:
+            if (len - i < 8) return "a 64-bit field is truncated";
+            i += 8;
+            break;
+        case 5:
+            if (len - i < 4) return "a 32-bit field is truncated";
+            i += 4;
+            break;
+        case 2: {
+            if (!wire_varint(p, len, &i, &v) || v > len - i) return "a field runs past its end";
+            const ProtobufCFieldDescriptor *fd =
+                d ? protobuf_c_message_descriptor_get_field(d, (unsigned)field) : NULL;
+            if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+                const char *why = wire_check(p + i, (size_t)v, fd->descriptor, depth + 1);
+                if (why) return why;
+            }
+            i += (size_t)v;
+            break;
+        }
+        default: return "a field has an unknown wire type";
+        }
+    }
+    return NULL;
+}
+
 void sgi_onnx_close(struct sgi_onnx_graph *G) {
     if (G->model) {
         ProtobufCAllocator alloc = {pb_alloc, pb_free, NULL};
@@ -369,6 +429,8 @@ enum sg_status sgi_onnx_open(const uint8_t *buf, size_t len, const char *what,
                              struct sgi_onnx_graph *G) {
     memset(G, 0, sizeof *G);
     G->what = what;
+    const char *why = wire_check(buf, len, &onnx__model_proto__descriptor, 0);
+    if (why) return BAD("%s: not an ONNX model (the protobuf is malformed: %s)", what, why);
     /* protobuf-c copies every tensor's bytes: let those copies come from sgi_alloc
      * (large ones on huge pages) */
     ProtobufCAllocator alloc = {pb_alloc, pb_free, NULL};

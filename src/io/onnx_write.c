@@ -131,6 +131,25 @@ static enum sg_status encode_param(const struct sg_model *m, int32_t p,
     return SG_OK;
 }
 
+/* 1 when adding an initializer called name would change what the graph computes: a
+ * node or graph input reads that name without an initializer of it (a node or the
+ * graph produces it, or nothing does), or a node writes it. */
+static int name_taken(const Onnx__GraphProto *g, const char *name) {
+    int init = 0;
+    for (size_t i = 0; i < g->n_initializer && !init; i++)
+        init = g->initializer[i]->name && strcmp(g->initializer[i]->name, name) == 0;
+    for (size_t i = 0; i < g->n_input; i++)
+        if (g->input[i]->name && strcmp(g->input[i]->name, name) == 0 && !init) return 1;
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        for (size_t k = 0; k < n->n_output; k++)
+            if (n->output[k] && strcmp(n->output[k], name) == 0) return 1;
+        for (size_t k = 0; k < n->n_input && !init; k++)
+            if (n->input[k] && strcmp(n->input[k], name) == 0) return 1;
+    }
+    return 0;
+}
+
 static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx_ext *e,
                                  unsigned flags, uint8_t **out, size_t *out_len) {
     const char *what = "model";
@@ -222,6 +241,13 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
             if (!t || !mk || !name || !dims) goto nomem;
             onnx__tensor_proto__init(t);
             sprintf(name, "%s.mask", s->tensor);
+            if (name_taken(g, name)) {
+                st = sgi_error(SG_ERR_UNSUPPORTED,
+                               "cannot add the mask '%s': the graph already uses that name for "
+                               "another tensor (export without --masks)",
+                               name);
+                goto done;
+            }
             t->name = name;
             t->has_data_type = 1;
             t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;

@@ -222,32 +222,44 @@ static enum sg_status convert(struct sg_model *m, const struct tensor *t, const 
     return SG_OK;
 }
 
-enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
+/* Where the shard bytes come from: files beside the manifest (dir), or one block in
+ * memory holding every group's shards back to back (blob). */
+struct source {
+    const char *dir;
+    const uint8_t *blob;
+    size_t blob_len, used;
+};
+
+/* What a file that is not JSON is, when its first bytes tell (for the message). */
+static const char *file_kind(const char *t, size_t len) {
+    if (len >= 8 && memcmp(t, "SGMODEL", 8) == 0) return "a sparsegrain model (.sgm)";
+    if (len >= 8 && memcmp(t, "SGZMODL", 8) == 0) return "a compressed sparsegrain model (.sgz)";
+    if (len >= 6 && memcmp(t, "\x93NUMPY", 6) == 0) return "a NumPy array (.npy)";
+    if (len >= 4 && memcmp(t, "PK\x03\x04", 4) == 0) return "a zip archive (.npz?)";
+    if (len >= 4 && t[0] == 0 && t[1] == 0 && t[2] == 8) return "an IDX data file";
+    if (len >= 2 && (uint8_t)t[0] == 0x1f && (uint8_t)t[1] == 0x8b) return "gzip data";
+    if (memchr(t, 0, len)) return "a binary file";
+    return NULL;
+}
+
+static enum sg_status load(const char *text, size_t len, const char *manifest,
+                           struct source *src, struct sg_model **out) {
     *out = NULL;
-    uint8_t *text;
-    size_t len;
-    enum sg_status st = sg_file_read(manifest, MAX_MANIFEST, 0, &text, &len);
-    if (st != SG_OK) return st;
-    cJSON *root = cJSON_ParseWithLength((const char *)text, len);
-    free(text);
-    if (!root) return BAD("%s: not valid JSON", manifest);
+    enum sg_status st = SG_OK;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root) {
+        const char *kind = file_kind(text, len);
+        if (kind) return BAD("%s: %s, not a TF.js weights manifest (JSON)", manifest, kind);
+        return BAD("%s: not valid JSON (a TF.js weights manifest is JSON text)", manifest);
+    }
     const cJSON *groups = root;
     if (cJSON_IsObject(root)) /* a model.json: its manifest is inside */
         groups = cJSON_GetObjectItemCaseSensitive(root, "weightsManifest");
     struct tensor *ts = NULL;
-    uint8_t **shards = NULL;
+    uint8_t **owned = NULL;
+    const uint8_t **shards = NULL;
     size_t *shard_len = NULL, n_t = 0, n_g = 0, skipped = 0;
     struct sg_model *m = NULL;
-    char dir[4096] = "";
-    const char *slash = strrchr(manifest, '/');
-    if (slash) {
-        if ((size_t)(slash - manifest + 1) >= sizeof dir) {
-            st = BAD("%s: path too long", manifest);
-            goto done;
-        }
-        memcpy(dir, manifest, (size_t)(slash - manifest + 1));
-        dir[slash - manifest + 1] = 0;
-    }
     if (!cJSON_IsArray(groups)) {
         st = BAD("%s: not a TF.js weights manifest (expected a list of {paths, weights} groups)",
                  manifest);
@@ -270,17 +282,24 @@ enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
         goto done;
     }
     ts = calloc(cap_t ? cap_t : 1, sizeof *ts);
+    owned = calloc(n_g ? n_g : 1, sizeof *owned);
     shards = calloc(n_g ? n_g : 1, sizeof *shards);
     shard_len = calloc(n_g ? n_g : 1, sizeof *shard_len);
-    if (!ts || !shards || !shard_len) {
+    if (!ts || !owned || !shards || !shard_len) {
         st = sgi_error(SG_ERR_NOMEM, "out of memory");
         goto done;
     }
     size_t gi = 0;
     cJSON_ArrayForEach(g, groups) {
-        if ((st = read_group(dir, cJSON_GetObjectItemCaseSensitive(g, "paths"), manifest,
-                             &shards[gi], &shard_len[gi])) != SG_OK)
-            goto done;
+        if (src->dir) {
+            if ((st = read_group(src->dir, cJSON_GetObjectItemCaseSensitive(g, "paths"), manifest,
+                                 &owned[gi], &shard_len[gi])) != SG_OK)
+                goto done;
+            shards[gi] = owned[gi];
+        } else { /* the group's bytes start where the previous group's ended */
+            shards[gi] = src->blob ? src->blob + src->used : (const uint8_t *)"";
+            shard_len[gi] = src->blob_len - src->used;
+        }
         size_t off = 0;
         const cJSON *w;
         cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(g, "weights")) {
@@ -301,12 +320,20 @@ enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
             off += t->bytes;
             n_t++;
         }
-        if (off != shard_len[gi]) {
+        if (!src->dir) {
+            shard_len[gi] = off;
+            src->used += off;
+        } else if (off != shard_len[gi]) {
             st = BAD("%s: group %zu: the shards hold %zu bytes, the manifest describes %zu",
                      manifest, gi, shard_len[gi], off);
             goto done;
         }
         gi++;
+    }
+    if (!src->dir && src->used != src->blob_len) {
+        st = BAD("%s: the shards hold %zu bytes, the manifest describes %zu", manifest,
+                 src->blob_len, src->used);
+        goto done;
     }
     if (!(m = sg_model_new("tfjs", 0, 0, 0))) {
         st = SG_ERR_NOMEM;
@@ -358,11 +385,44 @@ enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
     m = NULL;
 done:
     sg_model_free(m);
-    if (shards)
-        for (size_t i = 0; i < n_g; i++) free(shards[i]);
+    if (owned)
+        for (size_t i = 0; i < n_g; i++) free(owned[i]);
+    free(owned);
     free(shards);
     free(shard_len);
     free(ts);
     cJSON_Delete(root);
     return st;
+}
+
+enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out) {
+    *out = NULL;
+    uint8_t *text;
+    size_t len;
+    enum sg_status st = sg_file_read(manifest, MAX_MANIFEST, 0, &text, &len);
+    if (st != SG_OK) return st;
+    char dir[4096] = "";
+    const char *slash = strrchr(manifest, '/');
+    if (slash) {
+        if ((size_t)(slash - manifest + 1) >= sizeof dir) {
+            free(text);
+            return BAD("%s: path too long", manifest);
+        }
+        memcpy(dir, manifest, (size_t)(slash - manifest + 1));
+        dir[slash - manifest + 1] = 0;
+    }
+    struct source src = {.dir = dir};
+    st = load((const char *)text, len, manifest, &src, out);
+    free(text);
+    return st;
+}
+
+enum sg_status sg_tfjs_load_mem(const uint8_t *manifest, size_t len, const uint8_t *shards,
+                                size_t shards_len, const char *what, struct sg_model **out) {
+    *out = NULL;
+    if (len > MAX_MANIFEST)
+        return sgi_error(SG_ERR_LIMIT, "%s: manifest of %zu bytes (at most %zu)", what, len,
+                         MAX_MANIFEST);
+    struct source src = {.blob = shards, .blob_len = shards_len};
+    return load((const char *)manifest, len, what, &src, out);
 }

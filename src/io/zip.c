@@ -76,6 +76,7 @@ enum sg_status sgi_zip_list(const uint8_t *buf, size_t len, const char *what,
     if (!ents) return sgi_error(SG_ERR_NOMEM, "out of memory");
     size_t p = (size_t)cd_off, end = (size_t)(cd_off + cd_size);
     enum sg_status st = SG_OK;
+    uint64_t total = 0; /* uncompressed bytes of every entry: a reader may hold them all */
     for (uint64_t k = 0; k < count; k++) {
         struct sgi_zip_entry *en = &ents[k];
         if (end - p < 46 || sgi_ld32(buf + p) != SIG_CDIR) {
@@ -134,6 +135,13 @@ enum sg_status sgi_zip_list(const uint8_t *buf, size_t len, const char *what,
             break;
         }
         en->data = buf + data;
+        /* entries may share their compressed bytes (a zip bomb): count each one */
+        total += en->size;
+        if (total > sg_alloc_limit()) {
+            st = sgi_error(SG_ERR_LIMIT, "%s: the entries inflate to more than the memory limit "
+                           "(%zu bytes)", what, sg_alloc_limit());
+            break;
+        }
     }
     if (st != SG_OK) {
         free(ents);
@@ -151,6 +159,7 @@ enum sg_status sgi_zip_extract(const struct sgi_zip_entry *e, const char *what,
         *data = e->data;
     } else {
         if (e->size > SIZE_MAX / 2) return sgi_error(SG_ERR_LIMIT, "%s: '%s' is too large", what, e->name);
+        if (!sgi_alloc_ok((size_t)e->size, 1)) return sgi_error_prefix(SG_ERR_LIMIT, what);
         uint8_t *o = malloc(e->size ? (size_t)e->size : 1);
         if (!o) return sgi_error(SG_ERR_NOMEM, "%s: '%s': out of memory", what, e->name);
         z_stream zs;

@@ -123,13 +123,14 @@ int32_t sg_model_find_param(const struct sg_model *m, const char *name) {
 
 /* Pool/conv output extent; 0 when the window does not fit. */
 static int out_extent(int in, int k, int stride, int p0, int p1, int dil, int ceil_mode) {
-    int span = dil * (k - 1) + 1;
-    int avail = in + p0 + p1 - span;
+    /* in 64 bits: a file may give a dilation and kernel whose span overflows an int */
+    const int64_t span = (int64_t)dil * (k - 1) + 1;
+    const int64_t avail = (int64_t)in + p0 + p1 - span;
     if (avail < 0 || stride <= 0) return 0;
-    int o = ceil_mode ? (avail + stride - 1) / stride + 1 : avail / stride + 1;
+    int64_t o = ceil_mode ? (avail + stride - 1) / stride + 1 : avail / stride + 1;
     /* ceil mode: the last window must start inside the input or left padding */
-    if (ceil_mode && (o - 1) * stride >= in + p0) o--;
-    return o;
+    if (ceil_mode && (o - 1) * stride >= (int64_t)in + p0) o--;
+    return o > INT32_MAX ? 0 : (int)o;
 }
 
 enum sg_status sg_conv_geom_finish(struct sg_conv_geom *g) {
@@ -151,8 +152,10 @@ static enum sg_status need_params(struct sg_model *m, int32_t ni) {
     char name[SG_NAME_MAX + 16];
     if (n->op == SG_OP_CONV || n->op == SG_OP_FC) {
         int64_t cin = n->op == SG_OP_CONV ? x->c : (int64_t)x->c * x->h * x->w;
+        /* fc ignores groups (a model file may hold anything there) */
+        const int64_t groups = n->op == SG_OP_CONV ? n->groups : 1;
         if (n->param[0] < 0) {
-            int64_t d[4] = {n->k, cin / n->groups, n->kh, n->kw};
+            int64_t d[4] = {n->k, cin / groups, n->kh, n->kw};
             snprintf(name, sizeof name, "%s.weight", n->name);
             n->param[0] = sg_model_add_param(m, name, SG_PARAM_WEIGHT,
                                              n->op == SG_OP_CONV ? SG_LAYER_CONV : SG_LAYER_FC,
@@ -168,7 +171,7 @@ static enum sg_status need_params(struct sg_model *m, int32_t ni) {
             if (n->param[1] < 0) return SG_ERR_ARG;
         }
         const struct sg_param *w = &m->params[n->param[0]];
-        int64_t want[4] = {n->k, cin / n->groups, n->op == SG_OP_CONV ? n->kh : 1,
+        int64_t want[4] = {n->k, cin / groups, n->op == SG_OP_CONV ? n->kh : 1,
                            n->op == SG_OP_CONV ? n->kw : 1};
         int64_t have[4] = {w->dims[0], w->dims[1], w->ndim == 4 ? w->dims[2] : 1,
                            w->ndim == 4 ? w->dims[3] : 1};
@@ -210,6 +213,9 @@ static enum sg_status infer_shape(struct sg_model *m, int32_t ni) {
         n->c = m->in_c;
         n->h = m->in_h;
         n->w = m->in_w;
+        if ((int64_t)n->c * n->h * n->w > SG_MAX_ACTIVATION)
+            return sgi_error(SG_ERR_LIMIT, "input %dx%dx%d has more than %d values per sample",
+                             n->c, n->h, n->w, SG_MAX_ACTIVATION);
         return SG_OK;
     }
     if (ni == 0) return sgi_error(SG_ERR_ARG, "node 0 ('%s') must be the input", n->name);
@@ -255,6 +261,9 @@ static enum sg_status infer_shape(struct sg_model *m, int32_t ni) {
         break;
     case SG_OP_GAP: n->h = n->w = 1; break;
     case SG_OP_FLATTEN:
+        if ((int64_t)x->c * x->h * x->w > SG_MAX_ACTIVATION)
+            return sgi_error(SG_ERR_LIMIT, "node '%s': %dx%dx%d values per sample (at most %d)",
+                             n->name, x->c, x->h, x->w, SG_MAX_ACTIVATION);
         n->c = x->c * x->h * x->w;
         n->h = n->w = 1;
         break;
@@ -272,6 +281,9 @@ static enum sg_status infer_shape(struct sg_model *m, int32_t ni) {
             if (y->h != x->h || y->w != x->w)
                 return sgi_error(SG_ERR_MISMATCH, "node '%s': concat of %dx%d and %dx%d maps",
                                  n->name, x->h, x->w, y->h, y->w);
+            if ((int64_t)n->c + y->c > SG_MAX_ACTIVATION)
+                return sgi_error(SG_ERR_LIMIT, "node '%s': concat of more than %d channels",
+                                 n->name, SG_MAX_ACTIVATION);
             n->c += y->c;
         }
         break;
@@ -284,6 +296,9 @@ static enum sg_status infer_shape(struct sg_model *m, int32_t ni) {
         break;
     default: break;
     }
+    if ((int64_t)n->c * n->h * n->w > SG_MAX_ACTIVATION)
+        return sgi_error(SG_ERR_LIMIT, "node '%s': output %dx%dx%d has more than %d values per "
+                         "sample", n->name, n->c, n->h, n->w, SG_MAX_ACTIVATION);
     return SG_OK;
 }
 

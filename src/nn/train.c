@@ -156,11 +156,12 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
         return sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph", m->arch);
     if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
         return sgi_error(SG_ERR_MISMATCH,
-                         "data set '%s' has %dx%dx%d images, model '%s' expects %dx%dx%d", d->name,
-                         d->c, d->h, d->w, m->arch, m->in_c, m->in_h, m->in_w);
+                         "%s: %dx%dx%d images, but model '%s' expects %dx%dx%d (trained on "
+                         "other data?)",
+                         d->source, d->c, d->h, d->w, m->arch, m->in_c, m->in_h, m->in_w);
     if (d->classes > m->n_classes)
-        return sgi_error(SG_ERR_MISMATCH, "data set '%s' has %d classes, model outputs %d",
-                         d->name, d->classes, m->n_classes);
+        return sgi_error(SG_ERR_MISMATCH, "%s: labels of %d classes, but model '%s' outputs %d",
+                         d->source, d->classes, m->arch, m->n_classes);
     if (cfg->batch <= 0 || cfg->epochs < 0 || !(cfg->lr >= 0))
         return sgi_error(SG_ERR_ARG, "batch %d, epochs %d, lr %g", cfg->batch, cfg->epochs,
                          cfg->lr);
@@ -273,11 +274,12 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
     memset(r, 0, sizeof *r);
     if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
         return sgi_error(SG_ERR_MISMATCH,
-                         "data set '%s' has %dx%dx%d images, model '%s' expects %dx%dx%d", d->name,
-                         d->c, d->h, d->w, m->arch, m->in_c, m->in_h, m->in_w);
+                         "%s: %dx%dx%d images, but model '%s' expects %dx%dx%d (trained on "
+                         "other data?)",
+                         d->source, d->c, d->h, d->w, m->arch, m->in_c, m->in_h, m->in_w);
     if (d->classes > m->n_classes)
-        return sgi_error(SG_ERR_MISMATCH, "data set '%s' has %d classes, model outputs %d",
-                         d->name, d->classes, m->n_classes);
+        return sgi_error(SG_ERR_MISMATCH, "%s: labels of %d classes, but model '%s' outputs %d",
+                         d->source, d->classes, m->arch, m->n_classes);
     if (batch <= 0) batch = 256;
     const size_t img = (size_t)d->c * d->h * d->w;
     struct sg_exec *e = NULL;

@@ -207,7 +207,9 @@ enum sg_status sg_profile_load(const char *path, struct sg_profile **out) {
     *out = NULL;
     uint8_t *buf;
     size_t len;
-    enum sg_status st = sg_file_read(path, 64 << 20, 0, &buf, &len);
+    /* a line per layer: 1 MB is thousands of layers (the table below has a name slot
+     * per line) */
+    enum sg_status st = sg_file_read(path, 1 << 20, 0, &buf, &len);
     if (st != SG_OK) return st;
     struct sg_profile *p = calloc(1, sizeof *p);
     size_t lines = 1;

@@ -9,6 +9,7 @@
 #define CSV_MAX_BYTES ((size_t)64 << 20)
 #define CSV_MAX_COLS 256
 #define CSV_MAX_ROWS 1000000
+#define CSV_MAX_CELLS (1 << 22) /* a cell costs about 40 bytes: 160 MB at most */
 
 struct row {
     char **f;
@@ -55,8 +56,9 @@ static enum sg_status add_row(struct sg_csv *t, size_t *cap_rows, struct row *r,
     } else if (r->n > t->ncols) {
         return sgi_error(SG_ERR_FORMAT, "%s: line %d has %d fields, the header %d", what, line, r->n,
                          t->ncols);
-    } else if (t->nrows >= CSV_MAX_ROWS) {
-        return sgi_error(SG_ERR_LIMIT, "%s: more than %d rows", what, CSV_MAX_ROWS);
+    } else if (t->nrows >= CSV_MAX_ROWS || (size_t)(t->nrows + 2) * (size_t)t->ncols > CSV_MAX_CELLS) {
+        return sgi_error(SG_ERR_LIMIT, "%s: more than %d rows or %d cells", what, CSV_MAX_ROWS,
+                         CSV_MAX_CELLS);
     }
     struct sgi_buf empty = {0};
     while (r->n < t->ncols) /* a short row: the missing fields are empty */

@@ -1,5 +1,7 @@
 /* Study points as JSON lines: writing one, reading a file of them. */
 #include <cjson/cJSON.h>
+#include <limits.h>
+#include <math.h>
 
 #include "core/sgi.h"
 #include "sparsegrain/report.h"
@@ -45,25 +47,32 @@ static int get_num(const cJSON *o, const char *k, double *dst) {
     return 1;
 }
 
+/* An integer field: a JSON number with an integral value that fits an int (the
+ * conversion of anything else to int would be undefined). */
+static int get_int(const cJSON *o, const char *k, int *dst) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX) ||
+        v->valuedouble != floor(v->valuedouble))
+        return 0;
+    *dst = (int)v->valuedouble;
+    return 1;
+}
+
 static int parse_point(const char *line, struct sg_point *p) {
     memset(p, 0, sizeof *p);
     cJSON *o = cJSON_Parse(line);
     if (!o) return 0;
-    double seed, step, epochs;
     int ok = cJSON_IsObject(o) && get_str(o, "model", p->model, sizeof p->model) &&
              get_str(o, "data", p->data, sizeof p->data) &&
              get_str(o, "granularity", p->gran, sizeof p->gran) &&
              get_str(o, "criterion", p->crit, sizeof p->crit) &&
-             get_str(o, "control", p->control, sizeof p->control) && get_num(o, "seed", &seed) &&
-             get_num(o, "step", &step) && get_num(o, "target", &p->target) &&
+             get_str(o, "control", p->control, sizeof p->control) && get_int(o, "seed", &p->seed) &&
+             get_int(o, "step", &p->step) && get_num(o, "target", &p->target) &&
              get_num(o, "density", &p->density) && get_num(o, "top1", &p->top1) &&
              get_num(o, "top5", &p->top5) && get_num(o, "loss", &p->loss) &&
-             get_num(o, "epochs", &epochs) && get_num(o, "seconds", &p->seconds) &&
+             get_int(o, "epochs", &p->epochs) && get_num(o, "seconds", &p->seconds) &&
              get_str(o, "file", p->file, sizeof p->file);
     if (ok) {
-        p->seed = (int)seed;
-        p->step = (int)step;
-        p->epochs = (int)epochs;
         const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers"), *it;
         if (!cJSON_IsObject(layers)) ok = 0;
         else
@@ -82,6 +91,8 @@ static int parse_point(const char *line, struct sg_point *p) {
 }
 
 enum sg_status sg_points_add(struct sg_points *pts, const struct sg_point *p) {
+    if (pts->n >= SG_POINTS_MAX)
+        return sgi_error(SG_ERR_LIMIT, "more than %d points in one study", SG_POINTS_MAX);
     if (pts->n == pts->cap) {
         int cap = pts->cap ? pts->cap * 2 : 64;
         struct sg_point *np = realloc(pts->p, (size_t)cap * sizeof *np);
@@ -98,16 +109,15 @@ void sg_points_free(struct sg_points *pts) {
     memset(pts, 0, sizeof *pts);
 }
 
-enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *valid) {
+enum sg_status sg_points_parse(const char *text, size_t len, const char *what,
+                               struct sg_points *out, size_t *valid) {
     memset(out, 0, sizeof *out);
     *valid = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return SG_OK; /* no points yet */
-    fclose(f);
-    uint8_t *buf;
-    size_t len;
-    enum sg_status st = sg_file_read(path, (size_t)1 << 30, 0, &buf, &len);
-    if (st != SG_OK) return st;
+    char *buf = malloc(len + 1); /* each line is parsed NUL-terminated in place */
+    if (!buf) return sgi_error(SG_ERR_NOMEM, "out of memory reading %s", what);
+    if (len) memcpy(buf, text, len);
+    buf[len] = 0;
+    enum sg_status st = SG_OK;
     size_t off = 0;
     int lineno = 0;
     while (off < len) {
@@ -116,20 +126,37 @@ enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *v
         struct sg_point p;
         if (!nl) break; /* an unterminated last line was cut short */
         *nl = 0;
-        if (!parse_point((char *)buf + off, &p)) {
-            if ((size_t)(nl - (char *)buf) + 1 == len) break; /* damaged last line */
-            free(buf);
-            sg_points_free(out);
-            return sgi_error(SG_ERR_FORMAT, "%s: line %d is not a valid point", path, lineno);
+        if (!parse_point(buf + off, &p)) {
+            if ((size_t)(nl - buf) + 1 == len) break; /* damaged last line */
+            st = sgi_error(SG_ERR_FORMAT, "%s: line %d is not a valid point", what, lineno);
+            break;
         }
         if ((st = sg_points_add(out, &p)) != SG_OK) {
-            free(buf);
-            sg_points_free(out);
-            return st;
+            st = sgi_error_prefix(st, what);
+            break;
         }
-        off = (size_t)(nl - (char *)buf) + 1;
+        off = (size_t)(nl - buf) + 1;
         *valid = off;
     }
     free(buf);
-    return SG_OK;
+    if (st != SG_OK) {
+        sg_points_free(out);
+        *valid = 0;
+    }
+    return st;
+}
+
+enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *valid) {
+    memset(out, 0, sizeof *out);
+    *valid = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return SG_OK; /* no points yet */
+    fclose(f);
+    uint8_t *buf;
+    size_t len;
+    enum sg_status st = sg_file_read(path, SG_POINTS_MAX_BYTES, 0, &buf, &len);
+    if (st != SG_OK) return st;
+    st = sg_points_parse((const char *)buf, len, path, out, valid);
+    free(buf);
+    return st;
 }

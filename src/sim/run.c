@@ -243,8 +243,10 @@ enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model
     if (!sg_model_runnable(m))
         s = sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph", m->arch);
     else if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
-        s = sgi_error(SG_ERR_MISMATCH, "data set '%s' has %dx%dx%d images, the model takes %dx%dx%d",
-                      d->name, d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
+        s = sgi_error(SG_ERR_MISMATCH,
+                      "%s: %dx%dx%d images, but model '%s' expects %dx%dx%d (trained on other "
+                      "data?)",
+                      d->source, d->c, d->h, d->w, m->arch, m->in_c, m->in_h, m->in_w);
     else if (o->images < 1 || o->images > d->n)
         s = sgi_error(SG_ERR_ARG, "images: %d asked, the data set has %lld", o->images,
                       (long long)d->n);

@@ -177,13 +177,23 @@ enum sg_status sg_sgz_write(const struct sg_model *m, enum sg_format f,
 /* ---- reading ---- */
 #define BAD(...) sgi_error(SG_ERR_FORMAT, __VA_ARGS__)
 
-/* Elements and mask bytes the PRMS section describes, found before anything is
- * allocated: weights may compress to almost nothing, so the file size does not
- * bound the model, and a damaged count must not turn into a huge allocation. */
-static enum sg_status arch_elems(const uint8_t *arch, uint64_t len, const char *what,
-                                 uint64_t *elems, uint64_t *mask_bytes) {
+/* What the PRMS section says of one parameter. */
+struct pinfo {
+    uint32_t kind, layer, ndim;
+    int64_t dims[4];
+};
+
+/* Elements, mask bytes and parameter shapes the PRMS section describes, found
+ * before anything is allocated: weights may compress to almost nothing, so the file
+ * size does not bound the model, and a damaged count must not turn into a huge
+ * allocation. *params (to free) has *n_params entries. */
+static enum sg_status arch_params(const uint8_t *arch, uint64_t len, const char *what,
+                                  uint64_t *elems, uint64_t *mask_bytes, struct pinfo **params,
+                                  uint32_t *n_params) {
     const uint32_t TAG_PRMS = TAG('P', 'R', 'M', 'S');
     *elems = *mask_bytes = 0;
+    *params = NULL;
+    *n_params = 0;
     for (uint64_t off = 0; off + 16 <= len;) {
         const uint64_t slen = sgi_ld64(arch + off + 8);
         if (slen > len - off - 16) break;
@@ -191,27 +201,80 @@ static enum sg_status arch_elems(const uint8_t *arch, uint64_t len, const char *
             struct sgi_cur c;
             sgi_cur_init(&c, arch + off + 16, (size_t)slen, what);
             const uint32_t n = sgi_cur_u32(&c);
+            /* each parameter takes at least 28 bytes of the section */
+            if (c.bad || n > (1u << 20) || n > slen / 28)
+                return BAD("%s: %u parameters do not fit the parameter table", what, n);
+            struct pinfo *pi = calloc(n ? n : 1, sizeof *pi);
+            if (!pi) return sgi_error(SG_ERR_NOMEM, "out of memory");
             for (uint32_t i = 0; i < n && !c.bad; i++) {
                 sgi_cur_bytes(&c, sgi_cur_u32(&c)); /* name */
-                sgi_cur_bytes(&c, 12);               /* kind, layer, node */
-                const uint32_t ndim = sgi_cur_u32(&c);
+                pi[i].kind = sgi_cur_u32(&c);
+                pi[i].layer = sgi_cur_u32(&c);
+                sgi_cur_u32(&c); /* node */
+                const uint32_t ndim = pi[i].ndim = sgi_cur_u32(&c);
                 uint64_t cnt = 1;
                 for (uint32_t d = 0; d < ndim && d < 4; d++) {
                     const uint64_t v = sgi_cur_u64(&c);
                     if (v == 0 || v > MAX_ELEMS || cnt > MAX_ELEMS / v) cnt = MAX_ELEMS + 1;
                     else cnt *= v;
+                    pi[i].dims[d] = (int64_t)v;
                 }
-                if (ndim < 1 || ndim > 4 || cnt > MAX_ELEMS || *elems + cnt > MAX_ELEMS)
+                if (ndim < 1 || ndim > 4 || cnt > MAX_ELEMS || *elems + cnt > MAX_ELEMS) {
+                    free(pi);
                     return BAD("%s: parameter %u has a bad shape", what, i);
+                }
                 *elems += cnt;
                 *mask_bytes += (cnt + 7) / 8;
             }
-            if (c.bad) return BAD("%s: truncated parameter table", what);
+            if (c.bad) {
+                free(pi);
+                return BAD("%s: truncated parameter table", what);
+            }
+            *params = pi;
+            *n_params = n;
             return SG_OK;
         }
         off += 16 + slen + pad8((size_t)(SGM_HEADER + off + 16 + slen));
     }
     return BAD("%s: no parameter table in the architecture", what);
+}
+
+/* Every layer stream checked (sg_validate) against the shape the parameter table
+ * gives it, before the model is allocated: a damaged or lying file fails here, at the
+ * cost of its own bytes, whatever size it claims. */
+static enum sg_status check_streams(const uint8_t *tab, uint32_t n, const uint8_t *streams,
+                                    enum sg_format f, struct sg_storage_cfg cfg,
+                                    const struct pinfo *pi, uint32_t n_params, const char *what) {
+    const int uses = f == SG_FORMAT_RELIDX || f == SG_FORMAT_GROUP || f == SG_FORMAT_RLE4;
+    uint32_t next = 0; /* layers are the conv/fc weights in parameter order */
+    const uint8_t *s = streams;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint32_t p = sgi_ld32(tab + i * SGZ_ENTRY), width = sgi_ld32(tab + i * SGZ_ENTRY + 4);
+        const uint64_t l = sgi_ld64(tab + i * SGZ_ENTRY + 8);
+        while (next < n_params &&
+               !(pi[next].kind == SG_PARAM_WEIGHT && pi[next].layer != SG_LAYER_NONE))
+            next++;
+        if (p != next || next >= n_params)
+            return BAD("%s: layer %u is parameter %u, not a conv/fc weight in order", what, i, p);
+        next++;
+        if (uses ? width < 1 || width > 16 : width != 0)
+            return BAD("%s: layer %u: index width %u", what, i, width);
+        cfg.index_bits = uses ? (int)width : SG_INDEX_BITS_PAPER;
+        const struct pinfo *q = &pi[p];
+        /* the view sg_model_wview makes of this parameter */
+        struct sg_wview v = {"layer", q->dims[0], q->ndim >= 2 ? q->dims[1] : 1, 1, 1, NULL, NULL,
+                             q->layer == SG_LAYER_FC};
+        if (q->ndim == 4) v.r = q->dims[2], v.s = q->dims[3];
+        else if (q->ndim == 3) v.s = q->dims[2];
+        enum sg_status st = sg_validate(f, s, (size_t)l, &cfg, &v);
+        if (st != SG_OK) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "%s: layer %u", what, i);
+            return sgi_error_prefix(st == SG_ERR_ARG ? SG_ERR_FORMAT : st, msg);
+        }
+        s += l;
+    }
+    return SG_OK;
 }
 
 /* A .sgm image: header, the copied sections, zero DATA and MASK, END, CRC. */
@@ -224,6 +287,8 @@ static enum sg_status skeleton(const uint8_t *arch, uint64_t arch_len, uint32_t 
     at += 16 + (size_t)mask_bytes + pad8((size_t)mask_bytes);
     const size_t end_at = at;
     at += 16 + 4;
+    /* the model needs as much again (arena and masks): both must fit the limit */
+    if (!sgi_alloc_ok(at, 1) || !sgi_alloc_ok(elems, 5)) return SG_ERR_NOMEM;
     uint8_t *p = calloc(1, at); /* mostly zeros: let the kernel supply them lazily */
     if (!p) return sgi_error(SG_ERR_NOMEM, "out of memory: %zu bytes for the model image", at);
     memcpy(p, "SGMODEL\0", 8);
@@ -297,11 +362,18 @@ enum sg_status sg_sgz_deserialize(const uint8_t *buf, size_t len, const char *wh
                    (unsigned long long)(body - table - arch_len - other - stream_total));
 
     uint64_t want_elems, want_mask;
-    enum sg_status st = arch_elems(arch, arch_len, what, &want_elems, &want_mask);
+    struct pinfo *pi;
+    uint32_t n_pi;
+    enum sg_status st = arch_params(arch, arch_len, what, &want_elems, &want_mask, &pi, &n_pi);
     if (st != SG_OK) return st;
-    if (want_elems != elems || want_mask != mask_bytes)
+    if (want_elems != elems || want_mask != mask_bytes) {
+        free(pi);
         return BAD("%s: header says %llu parameter values, the parameter table %llu", what,
                    (unsigned long long)elems, (unsigned long long)want_elems);
+    }
+    st = check_streams(tab, n, streams, (enum sg_format)f, cfg, pi, n_pi, what);
+    free(pi);
+    if (st != SG_OK) return st;
     uint8_t *img = NULL, *flags = NULL;
     int32_t *idx = NULL, nw = 0;
     size_t img_len = 0;

@@ -32,6 +32,11 @@ for delay in 2 5; do
     kill -9 -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 done
+# what the killed runs recorded is whole: every complete line names a valid model
+if [ -e "$tmp/b/points.jsonl" ]; then
+    sed '$!b; /}$/!d' "$tmp/b/points.jsonl" | sed -nE 's/.*"file": "([^"]*)".*/\1/p' |
+        while read -r f; do "$SG" info "$tmp/b/$f" > /dev/null; done
+fi
 "$SG" study $Q -o "$tmp/b" > /dev/null
 diff <(rows "$tmp/a") <(rows "$tmp/b")
 
