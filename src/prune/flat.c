@@ -3,7 +3,7 @@
  * (L = S), kernels (L = R*S), filters (L = C*R*S), and blocks of those shapes.
  *
  * Two passes over the weights, scores recomputed on the fly (no score array):
- *   1. a histogram of the top 16 bits of every group's score key, per thread;
+ *   1. a histogram of the top 16 bits of every group's score key, per chunk;
  *   2. groups whose top bits are above the boundary bucket keep, those below are
  *      pruned, and groups in the bucket keep for now and are collected in position
  *      order; the bucket is then resolved exactly on its low 16 bits, ties in
@@ -150,28 +150,33 @@ enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v,
         free(hist), free(hist2), free(sum);
         return SG_ERR_NOMEM;
     }
-    /* pass 1: per-thread histograms over fixed chunks (pass 2 uses the same chunks) */
+    /* pass 1: a histogram per chunk (pass 2 uses the same chunks). A thread takes
+     * chunks id, id + team, ...: every chunk is done even when the runtime gives
+     * fewer threads than asked (nested in another parallel region, say). */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0;
+        int id = 0, team = 1;
 #ifdef _OPENMP
-        id = omp_get_thread_num();
+        id = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
-        uint32_t *h = hist + (size_t)id * NB;
-        const int64_t lo = n * id / nt, hi = n * (id + 1) / nt;
-        if (single) {
-            /* two histograms, alternate weights: neighbours often share a bucket and
-             * one counter would serialise on its own increments */
-            uint32_t *h2 = hist2 + (size_t)id * NB;
-            int64_t i = lo;
-            for (; i + 2 <= hi; i += 2) {
-                h[weight_key(v->w, v->mask, i) >> 16]++;
-                h2[weight_key(v->w, v->mask, i + 1) >> 16]++;
+        for (int c = id; c < nt; c += team) {
+            uint32_t *h = hist + (size_t)c * NB;
+            const int64_t lo = n * c / nt, hi = n * (c + 1) / nt;
+            if (single) {
+                /* two histograms, alternate weights: neighbours often share a bucket
+                 * and one counter would serialise on its own increments */
+                uint32_t *h2 = hist2 + (size_t)c * NB;
+                int64_t i = lo;
+                for (; i + 2 <= hi; i += 2) {
+                    h[weight_key(v->w, v->mask, i) >> 16]++;
+                    h2[weight_key(v->w, v->mask, i + 1) >> 16]++;
+                }
+                for (; i < hi; i++) h[weight_key(v->w, v->mask, i) >> 16]++;
+                for (int j = 0; j < NB; j++) h[j] += h2[j];
+            } else {
+                for (int64_t g = lo; g < hi; g++) h[group_key(&f, g) >> 16]++;
             }
-            for (; i < hi; i++) h[weight_key(v->w, v->mask, i) >> 16]++;
-            for (int j = 0; j < NB; j++) h[j] += h2[j];
-        } else
-            for (int64_t g = lo; g < hi; g++) h[group_key(&f, g) >> 16]++;
+        }
     }
     free(hist2);
     for (int i = 0; i < nt; i++)
@@ -198,23 +203,26 @@ enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v,
     const uint32_t bucket = (uint32_t)b;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0;
+        int id = 0, team = 1;
 #ifdef _OPENMP
-        id = omp_get_thread_num();
+        id = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
-        size_t at = 0;
-        for (int i = 0; i < id; i++) at += hist[(size_t)i * NB + bucket];
-        const int64_t lo = n * id / nt, hi = n * (id + 1) / nt;
-        if (single)
-            weights_pass2(v->w, v->mask, lo, hi, bucket, cand, low, at);
-        else
-        for (int64_t g = lo; g < hi; g++) {
-            const uint32_t k = group_key(&f, g), top = k >> 16;
-            if (top == bucket) {
-                cand[at] = g;
-                low[at++] = (uint16_t)(k & 0xffff);
+        for (int c = id; c < nt; c += team) {
+            size_t at = 0; /* candidates of the chunks before this one */
+            for (int i = 0; i < c; i++) at += hist[(size_t)i * NB + bucket];
+            const int64_t lo = n * c / nt, hi = n * (c + 1) / nt;
+            if (single) {
+                weights_pass2(v->w, v->mask, lo, hi, bucket, cand, low, at);
+                continue;
             }
-            set_group(&f, g, top >= bucket);
+            for (int64_t g = lo; g < hi; g++) {
+                const uint32_t k = group_key(&f, g), top = k >> 16;
+                if (top == bucket) {
+                    cand[at] = g;
+                    low[at++] = (uint16_t)(k & 0xffff);
+                }
+                set_group(&f, g, top >= bucket);
+            }
         }
     }
     free(hist);
