@@ -8,7 +8,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rows() { sed -E 's/"seconds": [^,]*, //' "$1/points.jsonl" | sort; }
 # a quick study on 2000 training and 1000 test images (seconds, also under ASan)
-Q="--quick --train-images 2000 --test-images 1000"
+Q="--quick --train-images 2000 --test-images 1000 --threads 2"
 
 "$SG" study $Q -o "$tmp/a" > "$tmp/a.out"
 grep -q "no-loss density" "$tmp/a.out"
