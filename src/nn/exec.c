@@ -30,20 +30,6 @@ static struct sg_conv_geom conv_geom(const struct sg_model *m, const struct sg_n
     return g;
 }
 
-static struct sgi_pool pool_geom(const struct sg_model *m, const struct sg_node *n, int batch) {
-    const struct sg_node *x = &m->nodes[n->in[0]];
-    struct sgi_pool g = {x->c * batch, x->h, x->w, n->kh, n->kw, n->sh, n->sw, n->pt, n->pl,
-                         n->pb, n->pr, n->h, n->w, n->count_include_pad};
-    if (n->op == SG_OP_GAP) {
-        g.kh = x->h;
-        g.kw = x->w;
-        g.sh = g.sw = 1;
-        g.pt = g.pl = g.pb = g.pr = 0;
-        g.p = g.q = 1;
-    }
-    return g;
-}
-
 void sg_exec_free(struct sg_exec *e) {
     if (!e) return;
     for (int32_t i = 0; i < e->m->n_nodes; i++) {
@@ -159,13 +145,13 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
             break;
         case SG_OP_RELU: sgi_relu_forward(sz, xi, y); break;
         case SG_OP_MAXPOOL: {
-            struct sgi_pool g = pool_geom(m, nd, n);
+            struct sgi_pool g = sgi_pool_of(m, nd, n);
             sgi_maxpool_forward(&g, xi, y, e->arg[i]);
             break;
         }
         case SG_OP_AVGPOOL:
         case SG_OP_GAP: {
-            struct sgi_pool g = pool_geom(m, nd, n);
+            struct sgi_pool g = sgi_pool_of(m, nd, n);
             sgi_avgpool_forward(&g, xi, y);
             break;
         }
@@ -292,14 +278,14 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
             break;
         case SG_OP_MAXPOOL:
             if (dx) {
-                struct sgi_pool g = pool_geom(m, nd, n);
+                struct sgi_pool g = sgi_pool_of(m, nd, n);
                 sgi_maxpool_backward(&g, dy, e->arg[i], dx);
             }
             break;
         case SG_OP_AVGPOOL:
         case SG_OP_GAP:
             if (dx) {
-                struct sgi_pool g = pool_geom(m, nd, n);
+                struct sgi_pool g = sgi_pool_of(m, nd, n);
                 sgi_avgpool_backward(&g, dy, dx);
             }
             break;

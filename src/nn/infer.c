@@ -70,20 +70,6 @@ static struct sg_conv_geom layer_geom(const struct sg_model *m, const struct sg_
     return g;
 }
 
-static struct sgi_pool pool_geom(const struct sg_model *m, const struct sg_node *n, int batch) {
-    const struct sg_node *x = &m->nodes[n->in[0]];
-    struct sgi_pool g = {x->c * batch, x->h, x->w, n->kh, n->kw, n->sh, n->sw, n->pt, n->pl,
-                         n->pb, n->pr, n->h, n->w, n->count_include_pad};
-    if (n->op == SG_OP_GAP) {
-        g.kh = x->h;
-        g.kw = x->w;
-        g.sh = g.sw = 1;
-        g.pt = g.pl = g.pb = g.pr = 0;
-        g.p = g.q = 1;
-    }
-    return g;
-}
-
 void sg_infer_free(struct sg_infer *inf) {
     if (!inf) return;
     for (int32_t i = 0; i < inf->m->n_nodes; i++) {
@@ -421,13 +407,13 @@ enum sg_status sg_infer_forward(struct sg_infer *inf, const float *x, int n) {
         }
         case SG_OP_RELU: sgi_relu_forward(sz, xi, y); break;
         case SG_OP_MAXPOOL: {
-            struct sgi_pool g = pool_geom(m, nd, n);
+            struct sgi_pool g = sgi_pool_of(m, nd, n);
             sgi_maxpool_forward(&g, xi, y, inf->arg[i]);
             break;
         }
         case SG_OP_AVGPOOL:
         case SG_OP_GAP: {
-            struct sgi_pool g = pool_geom(m, nd, n);
+            struct sgi_pool g = sgi_pool_of(m, nd, n);
             sgi_avgpool_forward(&g, xi, y);
             break;
         }

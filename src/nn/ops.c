@@ -259,3 +259,17 @@ void sgi_softmax_backward(int k, int n, const float *y, const float *dy, float *
             dx[(size_t)i * n + j] += y[(size_t)i * n + j] * (dy[(size_t)i * n + j] - (float)dot);
     }
 }
+
+struct sgi_pool sgi_pool_of(const struct sg_model *m, const struct sg_node *n, int batch) {
+    const struct sg_node *x = &m->nodes[n->in[0]];
+    struct sgi_pool g = {x->c * batch, x->h, x->w, n->kh, n->kw, n->sh, n->sw, n->pt, n->pl,
+                         n->pb, n->pr, n->h, n->w, n->count_include_pad};
+    if (n->op == SG_OP_GAP) {
+        g.kh = x->h;
+        g.kw = x->w;
+        g.sh = g.sw = 1;
+        g.pt = g.pl = g.pb = g.pr = 0;
+        g.p = g.q = 1;
+    }
+    return g;
+}

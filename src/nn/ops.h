@@ -28,6 +28,8 @@ struct sgi_pool {
     int p, q;                  /* output extent */
     int count_include_pad;
 };
+/* The pooling geometry of node n (max, average or global average pool) at a batch. */
+struct sgi_pool sgi_pool_of(const struct sg_model *m, const struct sg_node *n, int batch);
 void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg);
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
                           float *dx);
