@@ -19,10 +19,6 @@ struct sg_exec {
     double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
 };
 
-static size_t node_size(const struct sg_node *n, int batch) {
-    return (size_t)n->c * n->h * n->w * (size_t)batch;
-}
-
 static struct sg_conv_geom conv_geom(const struct sg_model *m, const struct sg_node *n, int batch) {
     const struct sg_node *x = &m->nodes[n->in[0]];
     struct sg_conv_geom g = {batch, x->c, x->h, x->w, n->k, n->kh, n->kw, n->sh, n->sw, n->pt,
@@ -82,7 +78,7 @@ enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struc
     if (m->nodes[m->output].op == SG_OP_SOFTMAX) e->loss_node = m->nodes[m->output].in[0];
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const struct sg_node *n = &m->nodes[i];
-        const size_t sz = node_size(n, batch);
+        const size_t sz = sgi_node_size(n, batch);
         if (!(e->out[i] = sgi_alloc(sz, sizeof(float)))) goto nomem;
         if (train && i > 0 && !(e->grad[i] = sgi_alloc(sz, sizeof(float)))) goto nomem;
         if (n->op == SG_OP_MAXPOOL && !(e->arg[i] = sgi_alloc(sz, sizeof(int32_t)))) goto nomem;
@@ -111,25 +107,13 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
     if (train && !e->train)
         return sgi_error(SG_ERR_ARG, "training forward on an inference executor");
     e->n = n;
-    /* NCHW -> CNHW */
-    {
-        const int c = m->in_c;
-        const size_t hw = (size_t)m->in_h * m->in_w;
-        float *x0 = e->out[0];
-        if (c == 1 || n == 1)
-            memcpy(x0, x, (size_t)c * n * hw * sizeof *x0);
-        else
-            for (int ch = 0; ch < c; ch++)
-                for (int b = 0; b < n; b++)
-                    memcpy(x0 + ((size_t)ch * n + b) * hw, x + ((size_t)b * c + ch) * hw,
-                           hw * sizeof *x0);
-    }
+    sgi_to_channel_major(x, n, m->in_c, (size_t)m->in_h * m->in_w, e->out[0]);
     for (int32_t i = 1; i < m->n_nodes; i++) {
         const struct sg_node *nd = &m->nodes[i];
         const struct sg_node *xn = &m->nodes[nd->in[0]];
         const float *xi = e->out[nd->in[0]];
         float *y = e->out[i];
-        const size_t sz = node_size(nd, n);
+        const size_t sz = sgi_node_size(nd, n);
         const double t0 = e->t_fwd ? sg_now() : 0;
         switch (nd->op) {
         case SG_OP_CONV: {
@@ -190,7 +174,7 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
         case SG_OP_CONCAT: {
             size_t off = 0;
             for (int j = 0; j < nd->n_in; j++) {
-                const size_t part = node_size(&m->nodes[nd->in[j]], n);
+                const size_t part = sgi_node_size(&m->nodes[nd->in[j]], n);
                 memcpy(y + off, e->out[nd->in[j]], part * sizeof *y);
                 off += part;
             }
@@ -250,14 +234,14 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
     const int n = e->n;
     memset(grad, 0, m->arena_len * sizeof *grad);
     for (int32_t i = 1; i < e->loss_node; i++)
-        memset(e->grad[i], 0, node_size(&m->nodes[i], n) * sizeof(float));
+        memset(e->grad[i], 0, sgi_node_size(&m->nodes[i], n) * sizeof(float));
     for (int32_t i = e->loss_node; i >= 1; i--) {
         const struct sg_node *nd = &m->nodes[i];
         const struct sg_node *xn = &m->nodes[nd->in[0]];
         const float *xi = e->out[nd->in[0]];
         float *dx = nd->in[0] > 0 ? e->grad[nd->in[0]] : NULL;
         const float *dy = e->grad[i];
-        const size_t sz = node_size(nd, n);
+        const size_t sz = sgi_node_size(nd, n);
         const double t0 = e->t_bwd ? sg_now() : 0;
         switch (nd->op) {
         case SG_OP_CONV: {
@@ -318,7 +302,7 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
         case SG_OP_CONCAT: {
             size_t off = 0;
             for (int j = 0; j < nd->n_in; j++) {
-                const size_t part = node_size(&m->nodes[nd->in[j]], n);
+                const size_t part = sgi_node_size(&m->nodes[nd->in[j]], n);
                 if (nd->in[j] > 0) {
                     float *dxj = e->grad[nd->in[j]];
                     for (size_t t = 0; t < part; t++) dxj[t] += dy[off + t];

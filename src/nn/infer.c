@@ -54,10 +54,6 @@ static const float *param(const struct sg_model *m, int32_t i) {
     return i >= 0 ? m->arena + m->params[i].offset : NULL;
 }
 
-static size_t node_size(const struct sg_node *n, int batch) {
-    return (size_t)n->c * n->h * n->w * (size_t)batch;
-}
-
 static struct sg_conv_geom layer_geom(const struct sg_model *m, const struct sg_node *n) {
     const struct sg_node *x = &m->nodes[n->in[0]];
     if (n->op == SG_OP_FC) {
@@ -243,7 +239,7 @@ static enum sg_status measure(struct sg_infer *inf) {
     for (int32_t i = 0; i < inf->nl; i++)
         if (inf->layers[i].info.plan.kind != SG_KIND_DENSE) {
             const struct sg_node *x = &m->nodes[m->nodes[inf->layers[i].node].in[0]];
-            const size_t sz = node_size(x, B);
+            const size_t sz = sgi_node_size(x, B);
             if (sz > most) most = sz;
         }
     if (!most) return SG_OK;
@@ -335,9 +331,9 @@ enum sg_status sg_infer_new(const struct sg_model *m, const struct sg_infer_cfg 
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const struct sg_node *n = &m->nodes[i];
         inf->layer_of[i] = -1;
-        if (!(inf->out[i] = sgi_alloc(node_size(n, cfg->batch), sizeof(float)))) goto nomem;
+        if (!(inf->out[i] = sgi_alloc(sgi_node_size(n, cfg->batch), sizeof(float)))) goto nomem;
         if (n->op == SG_OP_MAXPOOL &&
-            !(inf->arg[i] = sgi_alloc(node_size(n, cfg->batch), sizeof(int32_t))))
+            !(inf->arg[i] = sgi_alloc(sgi_node_size(n, cfg->batch), sizeof(int32_t))))
             goto nomem;
         if ((n->op != SG_OP_CONV && n->op != SG_OP_FC) || n->param[0] < 0) continue;
         struct layer *l = &inf->layers[inf->nl];
@@ -376,24 +372,13 @@ enum sg_status sg_infer_forward(struct sg_infer *inf, const float *x, int n) {
     if (n <= 0 || n > inf->cfg.batch)
         return sgi_error(SG_ERR_ARG, "batch of %d images, capacity %d", n, inf->cfg.batch);
     inf->n = n;
-    { /* NCHW -> CNHW */
-        const int c = m->in_c;
-        const size_t hw = (size_t)m->in_h * m->in_w;
-        float *x0 = inf->out[0];
-        if (c == 1 || n == 1)
-            memcpy(x0, x, (size_t)c * n * hw * sizeof *x0);
-        else
-            for (int ch = 0; ch < c; ch++)
-                for (int b = 0; b < n; b++)
-                    memcpy(x0 + ((size_t)ch * n + b) * hw, x + ((size_t)b * c + ch) * hw,
-                           hw * sizeof *x0);
-    }
+    sgi_to_channel_major(x, n, m->in_c, (size_t)m->in_h * m->in_w, inf->out[0]);
     for (int32_t i = 1; i < m->n_nodes; i++) {
         const struct sg_node *nd = &m->nodes[i];
         const struct sg_node *xn = &m->nodes[nd->in[0]];
         const float *xi = inf->out[nd->in[0]];
         float *y = inf->out[i];
-        const size_t sz = node_size(nd, n);
+        const size_t sz = sgi_node_size(nd, n);
         switch (nd->op) {
         case SG_OP_CONV:
         case SG_OP_FC: {
@@ -434,7 +419,7 @@ enum sg_status sg_infer_forward(struct sg_infer *inf, const float *x, int n) {
         case SG_OP_CONCAT: {
             size_t off = 0;
             for (int j = 0; j < nd->n_in; j++) {
-                const size_t part = node_size(&m->nodes[nd->in[j]], n);
+                const size_t part = sgi_node_size(&m->nodes[nd->in[j]], n);
                 memcpy(y + off, inf->out[nd->in[j]], part * sizeof *y);
                 off += part;
             }

@@ -273,3 +273,13 @@ struct sgi_pool sgi_pool_of(const struct sg_model *m, const struct sg_node *n, i
     }
     return g;
 }
+
+void sgi_to_channel_major(const float *x, int n, int c, size_t hw, float *y) {
+    if (c == 1 || n == 1) {
+        memcpy(y, x, (size_t)c * n * hw * sizeof *y);
+        return;
+    }
+    for (int ch = 0; ch < c; ch++)
+        for (int b = 0; b < n; b++)
+            memcpy(y + ((size_t)ch * n + b) * hw, x + ((size_t)b * c + ch) * hw, hw * sizeof *y);
+}

@@ -28,6 +28,14 @@ struct sgi_pool {
     int p, q;                  /* output extent */
     int count_include_pad;
 };
+/* Images x[N][C][H*W] (the callers' layout) to channel-major y[C][N][H*W]. */
+void sgi_to_channel_major(const float *x, int n, int c, size_t hw, float *y);
+
+/* Floats of node n's activation at a batch. */
+static inline size_t sgi_node_size(const struct sg_node *n, int batch) {
+    return (size_t)n->c * n->h * n->w * (size_t)batch;
+}
+
 /* The pooling geometry of node n (max, average or global average pool) at a batch. */
 struct sgi_pool sgi_pool_of(const struct sg_model *m, const struct sg_node *n, int batch);
 void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg);
