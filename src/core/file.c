@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -127,6 +128,69 @@ enum sg_status sg_file_read(const char *path, size_t max_bytes, int gunzip, uint
     *out = raw;
     *len = rawlen;
     return SG_OK;
+}
+
+enum sg_status sgi_file_map(const char *path, size_t max_bytes, struct sgi_map *m) {
+    static const uint8_t empty[1];
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return sgi_error(SG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sgi_error(SG_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
+        return sgi_error(SG_ERR_LIMIT, "%s: %lld bytes exceeds the limit of %zu bytes", path,
+                         (long long)st.st_size, max_bytes);
+    }
+    m->len = (size_t)st.st_size;
+    m->p = empty;
+    if (m->len > 0) {
+        void *p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return sgi_error(e == ENOMEM ? SG_ERR_NOMEM : SG_ERR_IO, "%s: cannot map: %s", path,
+                             strerror(e));
+        }
+        madvise(p, m->len, MADV_SEQUENTIAL);
+        m->p = p;
+        m->maplen = m->len;
+    }
+    close(fd);
+    return SG_OK;
+}
+
+void sgi_map_release(const struct sgi_map *m, const void *p, size_t n) {
+    if (!m || m->maplen == 0 || n == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t base = (uintptr_t)m->p, end = base + m->maplen;
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+    if (lo < base || hi > end) return;
+    lo = (lo + page - 1) & ~(page - 1); /* whole pages inside the range only */
+    if (hi != end) hi &= ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void sgi_map_copy(const struct sgi_map *m, void *dst, const void *src, size_t n) {
+    const size_t chunk = (size_t)16 << 20;
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    while (n > 0) {
+        const size_t k = n < chunk ? n : chunk;
+        memcpy(d, s, k);
+        sgi_map_release(m, s, k);
+        d += k;
+        s += k;
+        n -= k;
+    }
+}
+
+void sgi_file_unmap(struct sgi_map *m) {
+    if (m->maplen) munmap((void *)m->p, m->maplen);
+    memset(m, 0, sizeof *m);
 }
 
 struct sg_writer {

@@ -110,6 +110,24 @@ static inline uint32_t sgi_ld32be(const uint8_t *p) {
 enum sg_status sgi_gunzip(const char *what, const uint8_t *in, size_t inlen, size_t max_bytes,
                           uint8_t **out, size_t *len);
 
+/* A whole regular file mapped read-only (private), for readers of large files that
+ * consume it front to back: sgi_map_release(m, p, n) tells the kernel the bytes at
+ * p..p+n are done with, so they leave this process's resident set (they stay in the
+ * page cache), and a 550 MB model loads with its own size in memory, not twice it.
+ * The file must not be truncated by another process while mapped (SIGBUS); our
+ * writers replace files by rename, which leaves a mapped inode intact. */
+struct sgi_map {
+    const uint8_t *p;
+    size_t len;
+    size_t maplen; /* 0: p is not a mapping (empty file) */
+};
+enum sg_status sgi_file_map(const char *path, size_t max_bytes, struct sgi_map *m);
+void sgi_map_release(const struct sgi_map *m, const void *p, size_t n);
+void sgi_file_unmap(struct sgi_map *m);
+/* memcpy(dst, src, n) from a mapping m (or from plain memory when m is NULL), in
+ * chunks, releasing each source chunk once copied. */
+void sgi_map_copy(const struct sgi_map *m, void *dst, const void *src, size_t n);
+
 /* CRC-32 (zlib polynomial), incremental: crc = sgi_crc32(crc, p, n), start at 0. */
 uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);
 

@@ -192,7 +192,10 @@ static enum sg_status read_node(struct sgi_cur *c, struct sg_node *n, const char
     return SG_OK;
 }
 
-static enum sg_status parse(const uint8_t *buf, size_t len, const char *what, struct sg_model **out,
+/* map: the mapping buf lies in (NULL for plain memory); the bulk sections are copied
+ * out of it front to back and released as they go (sgi_map_release). */
+static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
+                            const struct sgi_map *map, struct sg_model **out,
                             struct sg_train_state **st_out) {
     *out = NULL;
     if (st_out) *st_out = NULL;
@@ -206,8 +209,13 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what, st
     if (size != len)
         return BAD("%s: truncated or padded: header says %llu bytes, file has %zu", what,
                    (unsigned long long)size, len);
-    uint32_t crc = sgi_ld32(buf + len - 4);
-    if (crc != sgi_crc32(0, buf, len - 4))
+    uint32_t crc = 0;
+    for (size_t at = 0, chunk = (size_t)16 << 20; at < len - 4; at += chunk) {
+        const size_t k = len - 4 - at < chunk ? len - 4 - at : chunk;
+        crc = sgi_crc32(crc, buf + at, k);
+        sgi_map_release(map, buf + at, k);
+    }
+    if (crc != sgi_ld32(buf + len - 4))
         return BAD("%s: checksum mismatch (the file is corrupted)", what);
 
     struct section arch = {0}, prms = {0}, data = {0}, mask = {0}, meta = {0}, optm = {0};
@@ -366,10 +374,14 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what, st
     const uint8_t *dp = data.p, *mp = mask.p;
     for (int32_t i = 0; i < m->n_params; i++) {
         const size_t cnt = m->params[i].count;
-        memcpy(m->arena + m->params[i].offset, dp, cnt * 4);
+        sgi_map_copy(map, m->arena + m->params[i].offset, dp, cnt * 4);
         dp += cnt * 4;
+    }
+    for (int32_t i = 0; i < m->n_params; i++) {
+        const size_t cnt = m->params[i].count;
         uint8_t *mk = m->mask + m->params[i].offset;
         for (size_t j = 0; j < cnt; j++) mk[j] = (mp[j / 8] >> (j % 8)) & 1;
+        sgi_map_release(map, mp, (cnt + 7) / 8);
         mp += (cnt + 7) / 8;
     }
     sg_model_apply_masks(m);
@@ -401,7 +413,8 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what, st
         }
         for (int32_t i = 0; i < m->n_params; i++) {
             const size_t cnt = m->params[i].count;
-            memcpy(ts->velocity + m->params[i].offset, sgi_cur_bytes(&c, cnt * 4), cnt * 4);
+            sgi_map_copy(map, ts->velocity + m->params[i].offset, sgi_cur_bytes(&c, cnt * 4),
+                         cnt * 4);
         }
     }
     *out = m;
@@ -415,17 +428,16 @@ fail:
 
 enum sg_status sg_model_deserialize(const uint8_t *buf, size_t len, const char *what,
                                     struct sg_model **out, struct sg_train_state **st) {
-    return parse(buf, len, what, out, st);
+    return parse(buf, len, what, NULL, out, st);
 }
 
 enum sg_status sg_model_load_state(const char *path, struct sg_model **out,
                                    struct sg_train_state **st) {
-    uint8_t *buf;
-    size_t len;
-    enum sg_status s = sg_file_read(path, MAX_FILE, 0, &buf, &len);
+    struct sgi_map map;
+    enum sg_status s = sgi_file_map(path, MAX_FILE, &map);
     if (s != SG_OK) return s;
-    s = parse(buf, len, path, out, st);
-    free(buf);
+    s = parse(map.p, map.len, path, &map, out, st);
+    sgi_file_unmap(&map);
     return s;
 }
 
