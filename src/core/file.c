@@ -9,20 +9,29 @@
 
 #include "sgi.h"
 
-static enum sg_status read_raw(const char *path, size_t max_bytes, uint8_t **out, size_t *len) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return sgi_error(SG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+/* Opens a regular file of at most max_bytes: *fd and its size, or an error naming it. */
+static enum sg_status open_regular(const char *path, size_t max_bytes, int *fd, size_t *size) {
+    *fd = open(path, O_RDONLY);
+    if (*fd < 0) return sgi_error(SG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(*fd);
         return sgi_error(SG_ERR_IO, "%s: not a regular file", path);
     }
     if ((uint64_t)st.st_size > max_bytes) {
-        close(fd);
+        close(*fd);
         return sgi_error(SG_ERR_LIMIT, "%s: %lld bytes exceeds the limit of %zu bytes", path,
                          (long long)st.st_size, max_bytes);
     }
-    size_t n = (size_t)st.st_size;
+    *size = (size_t)st.st_size;
+    return SG_OK;
+}
+
+static enum sg_status read_raw(const char *path, size_t max_bytes, uint8_t **out, size_t *len) {
+    int fd = -1;
+    size_t n = 0;
+    enum sg_status s = open_regular(path, max_bytes, &fd, &n);
+    if (s != SG_OK) return s;
     uint8_t *buf = sgi_alloc(n + 1, 1);
     if (!buf) {
         close(fd);
@@ -133,19 +142,9 @@ enum sg_status sg_file_read(const char *path, size_t max_bytes, int gunzip, uint
 enum sg_status sgi_file_map(const char *path, size_t max_bytes, struct sgi_map *m) {
     static const uint8_t empty[1];
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return sgi_error(SG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return sgi_error(SG_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > max_bytes) {
-        close(fd);
-        return sgi_error(SG_ERR_LIMIT, "%s: %lld bytes exceeds the limit of %zu bytes", path,
-                         (long long)st.st_size, max_bytes);
-    }
-    m->len = (size_t)st.st_size;
+    int fd = -1;
+    enum sg_status s = open_regular(path, max_bytes, &fd, &m->len);
+    if (s != SG_OK) return s;
     m->p = empty;
     if (m->len > 0) {
         void *p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
