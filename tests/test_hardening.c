@@ -382,4 +382,25 @@ SG_TEST(onnx_mask_name_collision_is_refused) {
     sg_model_free(m);
     free(out);
     free(buf);
+    /* fuzz_onnx_model, a 15-minute run: the same name given to an initializer the
+     * second Conv reads as its weight (a parameter of its own). Export --masks took
+     * it for a stale mask of "w", dropped it and wrote w's uint8 mask under its name. */
+    Onnx__TensorProto w2 = w;
+    w2.name = "w.mask";
+    Onnx__TensorProto *inits2[2] = {&w, &w2};
+    g.n_initializer = 2, g.initializer = inits2;
+    len = onnx__model_proto__get_packed_size(&mp);
+    buf = malloc(len);
+    onnx__model_proto__pack(&mp, buf);
+    CHECK_OK(sg_onnx_load_mem(buf, len, "c3.onnx", &m));
+    CHECK_EQ_INT(m->n_params, 2);
+    CHECK_ERR(sg_onnx_serialize(m, SG_ONNX_MASKS, &out, &out_len), SG_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(sg_last_error(), "'w.mask'"), "%s", sg_last_error());
+    CHECK_OK(sg_onnx_serialize(m, 0, &out, &out_len));
+    CHECK_OK(sg_onnx_load_mem(out, out_len, "c4.onnx", &m2));
+    CHECK_EQ_INT(m2->n_params, 2);
+    sg_model_free(m2);
+    sg_model_free(m);
+    free(out);
+    free(buf);
 }

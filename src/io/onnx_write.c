@@ -217,8 +217,12 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
         for (size_t i = 0; i < old_n_init; i++) {
             const char *nm = old_init[i]->name ? old_init[i]->name : "";
             size_t l = strlen(nm);
-            int drop = 0;
-            if (l > 5 && strcmp(nm + l - 5, ".mask") == 0)
+            int drop = 0, param = 0;
+            /* a mask written before: "<tensor>.mask" of a parameter's tensor, unless the
+             * graph uses it as a parameter itself (a weight that happens to be named so) */
+            for (int32_t p = 0; p < m->n_params && !param; p++)
+                param = e->src[p].tensor && strcmp(e->src[p].tensor, nm) == 0;
+            if (!param && l > 5 && strcmp(nm + l - 5, ".mask") == 0)
                 for (int32_t p = 0; p < m->n_params && !drop; p++)
                     drop = e->src[p].tensor && strncmp(e->src[p].tensor, nm, l - 5) == 0 &&
                            e->src[p].tensor[l - 5] == 0;
@@ -241,7 +245,10 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
             if (!t || !mk || !name || !dims) goto nomem;
             onnx__tensor_proto__init(t);
             sprintf(name, "%s.mask", s->tensor);
-            if (name_taken(g, name)) {
+            int kept = 0; /* an initializer we keep (a parameter) has that name already */
+            for (size_t i = 0; i < k && !kept; i++)
+                kept = ni[i]->name && strcmp(ni[i]->name, name) == 0;
+            if (kept || name_taken(g, name)) {
                 st = sgi_error(SG_ERR_UNSUPPORTED,
                                "cannot add the mask '%s': the graph already uses that name for "
                                "another tensor (export without --masks)",
