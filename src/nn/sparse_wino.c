@@ -29,7 +29,6 @@
 #include "nn/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
-#define FB 32 /* filters per block: their M[FB][36][TL] (147 KB) stays in L2 */
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
@@ -38,6 +37,9 @@ void sgi_wino_free(struct sgi_wino *w) {
     free(w->col);
     free(w->u);
     free(w->chans);
+    free(w->seg);
+    free(w->krow);
+    free(w->ud);
     memset(w, 0, sizeof *w);
 }
 
@@ -66,23 +68,26 @@ static void weight_transform(const float *g, float *u, int64_t stride) {
 enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept) {
     struct sgi_wino *w = &p->wino;
     const int64_t K = p->g.k, C = p->g.c;
-    int64_t nnz = 0;
+    int64_t nnz = 0, nk = 0;
     uint8_t *used = sgi_zalloc((size_t)C, 1);
     if (!used) return SG_ERR_NOMEM;
-    for (int64_t k = 0; k < K; k++)
+    for (int64_t k = 0; k < K; k++) {
+        int64_t row = 0;
         for (int64_t c = 0; c < C; c++) {
             const uint8_t *kr = kept + (k * C + c) * 9;
             int any = 0;
             for (int i = 0; i < 9; i++) any |= kr[i];
-            nnz += any != 0;
+            row += any != 0;
             used[c] |= any != 0;
         }
+        nnz += row;
+        nk += row > 0;
+    }
     w->rp = sgi_alloc((size_t)K + 1, sizeof *w->rp);
     w->col = sgi_alloc((size_t)nnz + 1, sizeof *w->col);
-    w->u = sgi_alloc((size_t)nnz * 36 + 16, sizeof *w->u);
     w->chans = sgi_alloc((size_t)C, sizeof *w->chans);
     int32_t *pos = sgi_alloc((size_t)C, sizeof *pos);
-    if (!w->rp || !w->col || !w->u || !w->chans || !pos) {
+    if (!w->rp || !w->col || !w->chans || !pos) {
         free(used), free(pos);
         return SG_ERR_NOMEM;
     }
@@ -91,7 +96,23 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
         pos[c] = used[c] ? w->nch : -1;
         if (used[c]) w->chans[w->nch++] = (int32_t)c;
     }
-    int64_t v = 0;
+    free(used);
+    /* dense rows when every kept filter uses every used channel */
+    w->dense = nk > 0 && nnz == nk * w->nch;
+    w->nb = w->nch > 0 ? (w->nch + SGI_WCB - 1) / SGI_WCB : 1;
+    if (w->dense) {
+        w->kp = (nk + SGI_WRB - 1) / SGI_WRB * SGI_WRB;
+        w->krow = sgi_alloc((size_t)w->kp, sizeof *w->krow);
+        w->ud = sgi_zalloc((size_t)36 * w->kp * w->nch + 16, sizeof *w->ud);
+    } else {
+        w->u = sgi_alloc((size_t)nnz * 36 + 16, sizeof *w->u);
+        w->seg = sgi_alloc((size_t)K * (w->nb + 1), sizeof *w->seg);
+    }
+    if (w->dense ? !w->krow || !w->ud : !w->u || !w->seg) {
+        free(pos);
+        return SG_ERR_NOMEM;
+    }
+    int64_t v = 0, r = 0;
     for (int64_t k = 0; k < K; k++) {
         w->rp[k] = v;
         for (int64_t c = 0; c < C; c++) {
@@ -100,15 +121,29 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
             for (int i = 0; i < 9; i++) any |= kr[i];
             if (!any) continue;
             w->col[v] = pos[c]; /* position among the used channels: the row of V */
-            weight_transform(wm + (k * C + c) * 9, w->u + v, nnz); /* u[xi][v] */
+            if (w->dense) /* ud[xi][r][col] */
+                weight_transform(wm + (k * C + c) * 9, w->ud + r * w->nch + pos[c], w->kp * w->nch);
+            else /* u[xi][v] */
+                weight_transform(wm + (k * C + c) * 9, w->u + v, nnz);
             v++;
         }
+        if (w->dense && v > w->rp[k]) w->krow[r++] = (int32_t)k;
+        if (!w->dense) { /* the row's first entry in each channel block */
+            int64_t q = w->rp[k];
+            for (int64_t b = 0; b <= w->nb; b++) {
+                while (q < v && w->col[q] < b * SGI_WCB) q++;
+                w->seg[k * (w->nb + 1) + b] = b == w->nb ? v : q;
+            }
+        }
     }
+    for (; w->dense && r < w->kp; r++) w->krow[r] = -1;
     w->rp[K] = v;
     w->nnz = nnz;
-    free(used), free(pos);
-    p->info.stored = nnz * 36;
-    p->info.bytes = (size_t)nnz * (36 * 4 + 4) + ((size_t)K + 1) * 8 + (size_t)C * 4;
+    free(pos);
+    p->info.stored = w->dense ? w->kp * w->nch * 36 : nnz * 36;
+    p->info.bytes = w->dense ? (size_t)w->kp * w->nch * 36 * 4 + (size_t)w->kp * 4
+                             : (size_t)nnz * (36 * 4 + 4) + (size_t)K * (w->nb + 1) * 8;
+    p->info.bytes += ((size_t)K + 1) * 8 + (size_t)C * 4;
     return SG_OK;
 }
 
@@ -138,10 +173,10 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
 
 /* Per-lane geometry of a chunk of tiles. */
 struct lanes {
-    int32_t in[SGV_W * 2];   /* offset of the patch's top-left in its channel plane (may be < 0) */
-    int32_t out[SGV_W * 2];  /* offset of the tile's top-left in the output plane */
-    uint32_t rmask[6][2], cmask[6][2]; /* lanes whose patch row i / column j is inside the image */
-    uint32_t omask[4][4][2];           /* lanes whose output (i, j) exists */
+    int32_t in[SGV_W * 4];   /* offset of the patch's top-left in its channel plane (may be < 0) */
+    int32_t out[SGV_W * 4];  /* offset of the tile's top-left in the output plane */
+    uint32_t rmask[6][4], cmask[6][4]; /* lanes whose patch row i / column j is inside the image */
+    uint32_t omask[4][4][4];           /* lanes whose output (i, j) exists */
 };
 
 static void lanes_of(const struct sg_conv_geom *g, int64_t t0, int tl, int TL, struct lanes *ln) {
@@ -207,43 +242,9 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
     }
 }
 
-/* M[TL] of filter k at point xi: its kept channels against V[xi] (kept in L1
- * while the filters of a block stream past it). Four partial sums per vector:
- * one accumulator would chain every fused multiply-add on the previous one's
- * 4-cycle latency (measured 2x slower). */
-AI void product_row(const struct sgi_wino *w, int64_t k, int xi, const float *V, int64_t nch,
-                    float *M, const int T) {
-    const int64_t p0 = w->rp[k], p1 = w->rp[k + 1], TL = (int64_t)T * SGV_W;
-    const float *u = w->u + xi * w->nnz;
-    const float *Vx = V + (int64_t)xi * nch * TL;
-    const int32_t *col = w->col;
-    sgv a0[2] = {sgv_zero(), sgv_zero()}, a1[2] = {sgv_zero(), sgv_zero()};
-    sgv a2[2] = {sgv_zero(), sgv_zero()}, a3[2] = {sgv_zero(), sgv_zero()};
-    int64_t p = p0;
-    for (; p + 4 <= p1; p += 4) {
-        const sgv u0 = sgv_set1(u[p]), u1 = sgv_set1(u[p + 1]), u2 = sgv_set1(u[p + 2]),
-                  u3 = sgv_set1(u[p + 3]);
-        const float *v0 = Vx + (int64_t)col[p] * TL, *v1 = Vx + (int64_t)col[p + 1] * TL;
-        const float *v2 = Vx + (int64_t)col[p + 2] * TL, *v3 = Vx + (int64_t)col[p + 3] * TL;
-        for (int t = 0; t < T; t++) {
-            a0[t] = sgv_fma(u0, sgv_load(v0 + t * SGV_W), a0[t]);
-            a1[t] = sgv_fma(u1, sgv_load(v1 + t * SGV_W), a1[t]);
-            a2[t] = sgv_fma(u2, sgv_load(v2 + t * SGV_W), a2[t]);
-            a3[t] = sgv_fma(u3, sgv_load(v3 + t * SGV_W), a3[t]);
-        }
-    }
-    for (; p < p1; p++) {
-        const sgv uv = sgv_set1(u[p]);
-        const float *vp = Vx + (int64_t)col[p] * TL;
-        for (int t = 0; t < T; t++) a0[t] = sgv_fma(uv, sgv_load(vp + t * SGV_W), a0[t]);
-    }
-    for (int t = 0; t < T; t++)
-        sgv_store(M + t * SGV_W, sgv_add(sgv_add(a0[t], a1[t]), sgv_add(a2[t], a3[t])));
-}
-
-static void output_tile(const struct sg_conv_geom *g, const float *M, int T, const struct lanes *ln,
+static void output_tile(const struct sg_conv_geom *g, const float *M, int64_t ms, int T,
+                        const struct lanes *ln,
                         float bias, int empty, float *yk) {
-    const int64_t TL = (int64_t)T * SGV_W;
     for (int v = 0; v < T; v++) {
         sgv m[36], t[24], y[16];
         if (empty) {
@@ -253,7 +254,7 @@ static void output_tile(const struct sg_conv_geom *g, const float *M, int T, con
                               sgv_set1(bias));
             continue;
         }
-        for (int xi = 0; xi < 36; xi++) m[xi] = sgv_load(M + xi * TL + v * SGV_W);
+        for (int xi = 0; xi < 36; xi++) m[xi] = sgv_load(M + xi * ms + v * SGV_W);
         for (int q = 0; q < 6; q++) at6(m + q, 6, t + q, 6);     /* columns: t[4][6] */
         for (int a = 0; a < 4; a++) at6(t + a * 6, 1, y + a * 4, 1); /* rows: y[4][4] */
         const sgv b = sgv_set1(bias);
@@ -265,34 +266,84 @@ static void output_tile(const struct sg_conv_geom *g, const float *M, int T, con
     }
 }
 
-static int tiles_per_chunk(int64_t nch) {
-    /* two vectors of tiles per chunk unless V[36][channels][TL] would pass 1.2 MB */
-    return 36 * nch * 32 * 4 <= (int64_t)1200 << 10 ? 32 : 16;
+/* Vectors of tiles per chunk, at most 4: V[36][channels][16T] of a chunk is
+ * written once and read by every filter block. */
+static int max_vectors(int64_t nch) {
+    const char *e = getenv("SG_WINO_T");
+    if (e && atoi(e) >= 1 && atoi(e) <= 4) return atoi(e);
+    (void)nch;
+    return 4;
 }
 
+/* Filters (rows) per block: each point's V[xi] is read once per block, and the
+ * block's M[xi] (FB x 16T) stays in L2 while V[xi] streams past it. */
+#define FBS 128
+#define FBD 96 /* a multiple of SGI_WRB */
+
 size_t sgi_wino_scratch(const struct sg_conv_plan *p) {
-    const int TL = tiles_per_chunk(p->wino.nch);
-    return round16((size_t)36 * p->wino.nch * TL) + round16((size_t)FB * 36 * TL) +
+    const size_t TL = (size_t)max_vectors(p->wino.nch) * SGV_W;
+    return round16((size_t)36 * p->wino.nch * TL) + round16((size_t)FBS * 36 * TL) +
            round16(sizeof(struct lanes) / sizeof(float) + 1);
 }
 
+/* Products and output transforms of rows [r0, r1) (filters, or dense rows) for
+ * the chunk whose V and lanes are given. */
+static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M, int T,
+                          const struct lanes *ln, int64_t r0, int64_t r1, int64_t lout, float *y) {
+    const struct sgi_wino *w = &p->wino;
+    const int64_t TL = (int64_t)T * SGV_W, fb = w->dense ? FBD : FBS;
+    for (int64_t b0 = r0; b0 < r1; b0 += fb) {
+        const int64_t b1 = b0 + fb < r1 ? b0 + fb : r1;
+        if (w->dense) {
+            sgi_wino_dense_product(w, b0, b1, V, M, fb * TL, T);
+            for (int64_t r = b0; r < b1; r++) {
+                const int32_t k = w->krow[r];
+                if (k >= 0)
+                    output_tile(&p->g, M + (r - b0) * TL, fb * TL, T, ln, p->bias ? p->bias[k] : 0.0f, 0,
+                                y + k * lout);
+            }
+            continue;
+        }
+        sgi_wino_sparse_product(w, b0, b1, V, M, fb * TL, T);
+        for (int64_t k = b0; k < b1; k++)
+            if (w->rp[k] != w->rp[k + 1])
+                output_tile(&p->g, M + (k - b0) * TL, fb * TL, T, ln, p->bias ? p->bias[k] : 0.0f, 0,
+                            y + k * lout);
+    }
+}
+
+/* Pruned filters of a chunk: bias only. */
+static void pruned_of_chunk(const struct sg_conv_plan *p, int T, const struct lanes *ln, int64_t lout,
+                            float *y) {
+    for (int64_t k = 0; k < p->g.k; k++)
+        if (p->wino.rp[k] == p->wino.rp[k + 1])
+            output_tile(&p->g, NULL, 0, T, ln, p->bias ? p->bias[k] : 0.0f, 1, y + k * lout);
+}
+
+/* Two ways to share the work. With at least two chunks of tiles per thread, each
+ * thread takes whole chunks (its own V, every filter). With fewer (small images,
+ * batch 1), the threads build one V together (split by channels), then split the
+ * filters: no thread repeats another's input transform. Either way each output
+ * is computed by one thread in a fixed order: results do not depend on the
+ * thread count. */
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads) {
     const struct sg_conv_geom *g = &p->g;
     const struct sgi_wino *w = &p->wino;
-    const int64_t K = g->k, lin = (int64_t)n * g->h * g->w, lout = (int64_t)n * g->p * g->q;
+    const int64_t lin = (int64_t)n * g->h * g->w, lout = (int64_t)n * g->p * g->q;
     const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4);
-    const int TL = tiles_per_chunk(w->nch), T = TL / SGV_W;
-    const int64_t nchunk = (ntile + TL - 1) / TL, nfb = (K + FB - 1) / FB;
-    int64_t parts = 1; /* split the filters when there are few chunks (small images) */
-    while (parts < nfb && nchunk * parts < 4 * (int64_t)nthreads) parts++;
-    const int64_t fpp = (nfb + parts - 1) / parts;
-    parts = (nfb + fpp - 1) / fpp;
-    const int64_t ntask = nchunk * parts;
-    const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * w->nch * TL),
-                 mlen = round16((size_t)FB * 36 * TL);
+    const int64_t nvec = (ntile + SGV_W - 1) / SGV_W, tmax = max_vectors(w->nch);
+    const int64_t nchunk = (nvec + tmax - 1) / tmax; /* chunk i: vectors [i*nvec/nchunk, ...) */
+    const int64_t rows = w->dense ? w->kp : g->k, unit = w->dense ? SGI_WRB : 8;
+    const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * w->nch * tmax * SGV_W),
+                 mlen = round16((size_t)FBS * 36 * tmax * SGV_W);
     const double work = (double)w->nnz * 36.0 * (double)ntile;
     const int nt = work < 262144.0 ? 1 : nthreads;
+    const int whole = nchunk >= 2 * (int64_t)nt;
+    /* shared mode: rows split in pieces of whole units, about two per thread */
+    int64_t piece = (rows + 2 * nt - 1) / (2 * nt);
+    piece = (piece + unit - 1) / unit * unit;
+    const int64_t npiece = (rows + piece - 1) / piece;
 #pragma omp parallel num_threads(nt)
     {
 #ifdef _OPENMP
@@ -302,31 +353,34 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
 #endif
         float *V = scratch + (size_t)tid * per, *M = V + vlen;
         struct lanes *ln = (struct lanes *)(void *)(M + mlen);
-        int64_t have = -1; /* chunk whose V this thread holds */
+        if (whole) {
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t task = 0; task < ntask; task++) {
-            const int64_t chunk = task / parts, part = task % parts, t0 = chunk * TL;
-            const int tl = (int)(ntile - t0 < TL ? ntile - t0 : TL);
-            if (have != chunk) {
-                lanes_of(g, t0, tl, TL, ln);
+            for (int64_t chunk = 0; chunk < nchunk; chunk++) {
+                const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
+                const int T = (int)(v1 - v0), TL = T * SGV_W;
+                const int64_t t0 = v0 * SGV_W;
+                lanes_of(g, t0, (int)(ntile - t0 < TL ? ntile - t0 : TL), TL, ln);
                 for (int64_t j = 0; j < w->nch; j++)
                     input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, V);
-                have = chunk;
+                pruned_of_chunk(p, T, ln, lout, y);
+                rows_of_chunk(p, V, M, T, ln, 0, rows, lout, y);
             }
-            const int64_t b1 = (part + 1) * fpp < nfb ? (part + 1) * fpp : nfb;
-            for (int64_t fb = part * fpp; fb < b1; fb++) {
-                const int64_t k0 = fb * FB, k1 = k0 + FB < K ? k0 + FB : K;
-                /* point-major: V[xi] (channels x TL) stays in L1 for the whole block */
-                for (int xi = 0; xi < 36; xi++)
-                    for (int64_t k = k0; k < k1; k++) {
-                        if (w->rp[k] == w->rp[k + 1]) continue; /* pruned filter: bias only */
-                        float *Mk = M + ((k - k0) * 36 + xi) * TL;
-                        if (T == 2) product_row(w, k, xi, V, w->nch, Mk, 2);
-                        else product_row(w, k, xi, V, w->nch, Mk, 1);
-                    }
-                for (int64_t k = k0; k < k1; k++)
-                    output_tile(g, M + (k - k0) * 36 * TL, T, ln, p->bias ? p->bias[k] : 0.0f,
-                                w->rp[k] == w->rp[k + 1], y + k * lout);
+        } else {
+            float *Vs = scratch; /* thread 0's V, shared */
+            for (int64_t chunk = 0; chunk < nchunk; chunk++) {
+                const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
+                const int T = (int)(v1 - v0), TL = T * SGV_W;
+                const int64_t t0 = v0 * SGV_W;
+                lanes_of(g, t0, (int)(ntile - t0 < TL ? ntile - t0 : TL), TL, ln);
+#pragma omp for schedule(static)
+                for (int64_t j = 0; j < w->nch; j++)
+                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, Vs);
+#pragma omp single nowait
+                pruned_of_chunk(p, T, ln, lout, y);
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t q = 0; q < npiece; q++)
+                    rows_of_chunk(p, Vs, M, T, ln, q * piece,
+                                  (q + 1) * piece < rows ? (q + 1) * piece : rows, lout, y);
             }
         }
     }
