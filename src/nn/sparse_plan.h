@@ -117,7 +117,7 @@ struct sgi_wino {
     int64_t nb;         /* channel blocks of SGI_WCB */
     int64_t *seg;       /* sparse: [K][nb+1] row k's entries in block b start at seg[k*(nb+1)+b] */
     int dense;          /* rows stored dense */
-    int64_t kp;         /* dense: kept filters rounded up to SGI_WRB */
+    int64_t nk, kp;     /* dense: kept filters, and rounded up to SGI_WRB */
     int32_t *krow;      /* dense: [kp] filter of each row, -1 for padding */
     float *ud;          /* dense: [36][kp][nch] */
 };

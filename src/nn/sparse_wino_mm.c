@@ -14,8 +14,6 @@
  * register block of RB filters x T vectors shares each V vector among RB filters
  * and each U broadcast among T vectors: (RB + T) / (RB * T) loads per
  * multiply-add, compute-bound. */
-#include <stdlib.h>
-
 #include "nn/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
@@ -51,12 +49,10 @@ AI void seg_row(const float *u, const int32_t *col, int64_t p0, int64_t p1, cons
 AI void sparse_block(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V, float *M,
                      int64_t ms, const int T, const int NP) {
     const int64_t TL = (int64_t)T * SGV_W, nb = w->nb;
-    /* blocks of SGI_WCB channels merged while their V[xi] stays within 16 KB
-     * (a row's entries are sorted by channel: merged blocks are one range) */
-    int64_t bm = (16384 / (SGI_WCB * TL * 4));
-    const char *e = getenv("SG_WINO_BM");
-    if (e && atoi(e) > 0) bm = atoi(e);
-    if (bm < 1) bm = 1;
+    /* blocks of SGI_WCB channels merged while their V[xi] stays within 32 KB of
+     * L1 (a row's entries are sorted by channel: merged blocks are one range;
+     * longer segments pay the mispredicted loop exit and the M reload less often) */
+    const int64_t bm = 32768 / (SGI_WCB * TL * 4) > 1 ? 32768 / (SGI_WCB * TL * 4) : 1;
     for (int xi = 0; xi < 36; xi++) {
         const float *u = w->u + (int64_t)xi * w->nnz, *Vx = V + (int64_t)xi * w->nch * TL;
         float *Mx = M + xi * ms;
@@ -102,7 +98,8 @@ AI void dense_rows(const float *U, int64_t nch, const float *Vx, float *M, const
 
 AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V, float *M,
                     int64_t ms, const int T, const int RB) {
-    const int64_t TL = (int64_t)T * SGV_W, nch = w->nch;
+    const int64_t TL = (int64_t)T * SGV_W, nch = w->nch, kr = (w->nk + RB - 1) / RB * RB;
+    if (r1 > kr) r1 = kr; /* padding rows past the last register block: not computed */
     for (int xi = 0; xi < 36; xi++) {
         const float *Vx = V + (int64_t)xi * nch * TL;
         for (int64_t r = r0; r < r1; r += RB)
