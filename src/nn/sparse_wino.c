@@ -234,19 +234,49 @@ static inline void scatter16(float *base, const int32_t *off, int32_t add, uint3
 }
 #endif
 
+/* Columns add and add+1 of the 16 lanes' patches: e and o. A lane whose two
+ * columns are inside reads them as one 8-byte element (half the gathered
+ * elements of two 16-lane gathers; a gather costs about one cycle per element
+ * here); lanes with one column inside (image edges) read it alone. */
+#if defined(__AVX512F__)
+static inline void gather_pair(const float *base, const int32_t *off, int32_t add, uint32_t mrow,
+                               uint32_t mc0, uint32_t mc1, sgv *e, sgv *o) {
+    const uint32_t both = mrow & mc0 & mc1, one = mrow & (mc0 ^ mc1);
+    const __m256i a = _mm256_set1_epi32(add);
+    const __m256i i0 = _mm256_add_epi32(_mm256_loadu_si256((const void *)off), a);
+    const __m256i i1 = _mm256_add_epi32(_mm256_loadu_si256((const void *)(off + 8)), a);
+    const sgv lo = _mm512_castpd_ps(_mm512_mask_i32gather_pd(_mm512_setzero_pd(), (__mmask8)both, i0, base, 4));
+    const sgv hi = _mm512_castpd_ps(_mm512_mask_i32gather_pd(_mm512_setzero_pd(), (__mmask8)(both >> 8), i1, base, 4));
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *e = _mm512_permutex2var_ps(lo, ie, hi);
+    *o = _mm512_permutex2var_ps(lo, io, hi);
+    if (one) {
+        *e = _mm512_mask_mov_ps(*e, (__mmask16)(one & mc0), gather16(base, off, add, one & mc0));
+        *o = _mm512_mask_mov_ps(*o, (__mmask16)(one & mc1), gather16(base, off, add + 1, one & mc1));
+    }
+}
+#else
+static inline void gather_pair(const float *base, const int32_t *off, int32_t add, uint32_t mrow,
+                               uint32_t mc0, uint32_t mc1, sgv *e, sgv *o) {
+    *e = gather16(base, off, add, mrow & mc0);
+    *o = gather16(base, off, add + 1, mrow & mc1);
+}
+#endif
+
 /* V[xi][j][TL] for channel plane xc (position j among the used channels). */
 static void input_tile(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln,
                        int T, int64_t nch, int64_t j, float *V) {
     for (int v = 0; v < T; v++) {
         sgv d[36], t[36];
         for (int i = 0; i < 6; i++)
-            for (int q = 0; q < 6; q++)
-                d[i * 6 + q] = gather16(xc, ln->in + v * SGV_W, i * g->w + q,
-                                        ln->rmask[i][v] & ln->cmask[q][v]);
+            for (int q = 0; q < 6; q += 2)
+                gather_pair(xc, ln->in + v * SGV_W, i * g->w + q, ln->rmask[i][v], ln->cmask[q][v],
+                            ln->cmask[q + 1][v], &d[i * 6 + q], &d[i * 6 + q + 1]);
         for (int q = 0; q < 6; q++) bt6(d + q, 6, t + q, 6); /* columns: t = B^T d */
         for (int a = 0; a < 6; a++) bt6(t + a * 6, 1, d + a * 6, 1); /* rows: V = t B */
         for (int xi = 0; xi < 36; xi++)
-            sgv_store(V + ((int64_t)xi * nch + j) * (T * SGV_W) + v * SGV_W, d[xi]);
+            sgv_store(V + (int64_t)xi * sgi_wino_pad(nch * T * SGV_W) + j * (T * SGV_W) + v * SGV_W, d[xi]);
     }
 }
 
@@ -325,7 +355,7 @@ static int max_vectors(int64_t nch) {
 
 size_t sgi_wino_scratch(const struct sg_conv_plan *p) {
     const size_t TL = (size_t)max_vectors(p->wino.nch) * SGV_W;
-    return round16((size_t)36 * p->wino.nch * TL) + round16((size_t)FBS * 36 * TL) +
+    return round16((size_t)36 * sgi_wino_pad(p->wino.nch * TL)) + round16((size_t)36 * sgi_wino_pad(FBS * TL)) +
            round16(sizeof(struct lanes) / sizeof(float) + 1);
 }
 
@@ -338,19 +368,19 @@ static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M
     for (int64_t b0 = r0; b0 < r1; b0 += fb) {
         const int64_t b1 = b0 + fb < r1 ? b0 + fb : r1;
         if (w->dense) {
-            sgi_wino_dense_product(w, b0, b1, V, M, fb * TL, T);
+            sgi_wino_dense_product(w, b0, b1, V, M, sgi_wino_pad(fb * TL), T);
             for (int64_t r = b0; r < b1; r++) {
                 const int32_t k = w->krow[r];
                 if (k >= 0)
-                    output_tile(&p->g, M + (r - b0) * TL, fb * TL, T, ln, p->bias ? p->bias[k] : 0.0f, 0,
+                    output_tile(&p->g, M + (r - b0) * TL, sgi_wino_pad(fb * TL), T, ln, p->bias ? p->bias[k] : 0.0f, 0,
                                 y + k * lout);
             }
             continue;
         }
-        sgi_wino_sparse_product(w, b0, b1, V, M, fb * TL, T);
+        sgi_wino_sparse_product(w, b0, b1, V, M, sgi_wino_pad(fb * TL), T);
         for (int64_t k = b0; k < b1; k++)
             if (w->rp[k] != w->rp[k + 1])
-                output_tile(&p->g, M + (k - b0) * TL, fb * TL, T, ln, p->bias ? p->bias[k] : 0.0f, 0,
+                output_tile(&p->g, M + (k - b0) * TL, sgi_wino_pad(fb * TL), T, ln, p->bias ? p->bias[k] : 0.0f, 0,
                             y + k * lout);
     }
 }
@@ -378,8 +408,8 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
     const int64_t nvec = (ntile + SGV_W - 1) / SGV_W, tmax = max_vectors(w->nch);
     const int64_t nchunk = (nvec + tmax - 1) / tmax; /* chunk i: vectors [i*nvec/nchunk, ...) */
     const int64_t rows = w->dense ? w->kp : g->k, unit = w->dense ? SGI_WRB : 8;
-    const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * w->nch * tmax * SGV_W),
-                 mlen = round16((size_t)FBS * 36 * tmax * SGV_W);
+    const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * sgi_wino_pad(w->nch * tmax * SGV_W)),
+                 mlen = round16((size_t)36 * sgi_wino_pad(FBS * tmax * SGV_W));
     const double work = (double)w->nnz * 36.0 * (double)ntile;
     const int nt = work < 262144.0 ? 1 : nthreads;
     const int whole = nchunk >= 2 * (int64_t)nt;

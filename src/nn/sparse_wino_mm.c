@@ -54,7 +54,7 @@ AI void sparse_block(const struct sgi_wino *w, int64_t k0, int64_t k1, const flo
      * longer segments pay the mispredicted loop exit and the M reload less often) */
     const int64_t bm = 32768 / (SGI_WCB * TL * 4) > 1 ? 32768 / (SGI_WCB * TL * 4) : 1;
     for (int xi = 0; xi < 36; xi++) {
-        const float *u = w->u + (int64_t)xi * w->nnz, *Vx = V + (int64_t)xi * w->nch * TL;
+        const float *u = w->u + (int64_t)xi * w->nnz, *Vx = V + (int64_t)xi * sgi_wino_pad(w->nch * TL);
         float *Mx = M + xi * ms;
         for (int64_t b = 0; b < nb; b += bm) {
             const int64_t be = b + bm < nb ? b + bm : nb;
@@ -101,7 +101,7 @@ AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const floa
     const int64_t TL = (int64_t)T * SGV_W, nch = w->nch, kr = (w->nk + RB - 1) / RB * RB;
     if (r1 > kr) r1 = kr; /* padding rows past the last register block: not computed */
     for (int xi = 0; xi < 36; xi++) {
-        const float *Vx = V + (int64_t)xi * nch * TL;
+        const float *Vx = V + (int64_t)xi * sgi_wino_pad(nch * TL);
         for (int64_t r = r0; r < r1; r += RB)
             dense_rows(w->ud + ((int64_t)xi * w->kp + r) * nch, nch, Vx, M + xi * ms + (r - r0) * TL,
                        T, RB);
