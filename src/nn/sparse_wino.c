@@ -13,12 +13,14 @@
  * a direct sparse kernel at density 0.3 cannot be twice as fast as it.
  *
  * Layout: output tiles are numbered across images (image, tile row, tile
- * column) and processed TL at a time, one tile per vector lane. Per chunk of
- * tiles, V[36][channel][TL] for every used channel is built once (gathering the
- * patches with masked vector gathers: padding lanes read nothing), then per
- * block of filters and per point xi each filter keeps its TL accumulators in
- * registers while it streams its kept channels. Each output element is computed
- * by one thread in a fixed order: results do not depend on the thread count.
+ * column), one tile per vector lane, in chunks of T = 1..4 vectors (16T tiles;
+ * the vectors are spread evenly over the chunks). Per chunk, V[36][channel][16T]
+ * for every used channel is built once (patches read by masked gathers of column
+ * pairs: padding lanes read nothing), then the products of sparse_wino_mm.c give
+ * M[36][filter][16T] for a block of filters, and the output transform writes
+ * groups of four side-by-side tiles as contiguous rows. Each output element is
+ * computed by one thread in a fixed order: results do not depend on the thread
+ * count.
  * F(4x4, 3x3) rounds differently from the direct sum (its transforms hold
  * factors up to 8 and 1/24): relative differences of about 1e-5 of the output's
  * magnitude are normal, as in oneDNN's own Winograd. */
