@@ -174,6 +174,18 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
     y[3 * ys] = sgv_add(sgv_fma(sgv_set1(8.0f), d, b), m5);
 }
 
+/* Tiles to lanes. Packed: tiles numbered across images (image, tile row, tile
+ * column), 16 per vector. By rows (images 12 tiles wide or more): each vector
+ * holds 16 side-by-side tiles of one tile row, the lanes past the row's end
+ * empty; a vector's patches are then 66 contiguous floats per patch row and its
+ * outputs 64 per output row, read and written without gathers or scatters. */
+static int by_rows(const struct sg_conv_geom *g) { return (g->q + 3) / 4 >= 12; }
+
+static int64_t vectors_of(const struct sg_conv_geom *g, int n) {
+    const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4;
+    return by_rows(g) ? (int64_t)n * th * ((tw + SGV_W - 1) / SGV_W) : ((int64_t)n * th * tw + SGV_W - 1) / SGV_W;
+}
+
 /* Per-lane geometry of a chunk of tiles. */
 struct lanes {
     int32_t in[SGV_W * 4];   /* offset of the patch's top-left in its channel plane (may be < 0) */
@@ -183,33 +195,48 @@ struct lanes {
     uint32_t cont[4];  /* lanes in groups of 4 (lanes 4q..4q+3) whose tiles are side by side in
                           one tile row with all 4 columns inside: their output rows are
                           16 contiguous floats */
+    int rows;          /* by rows: lane 0 of each vector is its row's first tile */
+    int32_t c0[4];     /* by rows: column of lane 0's patch (may be < 0) */
+    int32_t q0[4];     /* by rows: output column of lane 0's tile */
 };
 
-static void lanes_of(const struct sg_conv_geom *g, int64_t t0, int tl, int TL, struct lanes *ln) {
+static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw;
+    const int64_t vpr = (tw + SGV_W - 1) / SGV_W, ntile = (int64_t)n * per;
+    int64_t img[SGV_W * 4], ty[SGV_W * 4], tx[SGV_W * 4];
+    uint8_t ok[SGV_W * 4];
     memset(ln, 0, sizeof *ln);
-    for (int l = 0; l < TL; l++) {
-        if (l >= tl) {
-            ln->in[l] = ln->out[l] = 0;
-            continue;
-        }
-        const int64_t t = t0 + l, img = t / per, ty = t % per / tw, tx = t % tw;
-        const int64_t r0 = 4 * ty - g->pt, c0 = 4 * tx - g->pl;
-        ln->in[l] = (int32_t)(img * g->h * g->w + r0 * g->w + c0);
-        ln->out[l] = (int32_t)(img * g->p * g->q + 4 * ty * g->q + 4 * tx);
+    ln->rows = by_rows(g);
+    for (int l = 0; l < T * SGV_W; l++) {
         const int v = l / SGV_W;
         const uint32_t bit = 1u << (l % SGV_W);
+        if (ln->rows) {
+            const int64_t vv = v0 + v, rv = vv % (th * vpr);
+            img[l] = vv / (th * vpr), ty[l] = rv / vpr, tx[l] = rv % vpr * SGV_W + l % SGV_W;
+            ok[l] = tx[l] < tw;
+        } else {
+            const int64_t t = v0 * SGV_W + l;
+            img[l] = t / per, ty[l] = t % per / tw, tx[l] = t % tw;
+            ok[l] = t < ntile;
+        }
+        const int64_t r0 = 4 * ty[l] - g->pt, c0 = 4 * tx[l] - g->pl;
+        if (l % SGV_W == 0) ln->c0[v] = (int32_t)c0, ln->q0[v] = (int32_t)(4 * tx[l]);
+        if (!ok[l]) continue;
+        ln->in[l] = (int32_t)(img[l] * g->h * g->w + r0 * g->w + c0);
+        ln->out[l] = (int32_t)(img[l] * g->p * g->q + 4 * ty[l] * g->q + 4 * tx[l]);
         for (int i = 0; i < 6; i++) {
             if (r0 + i >= 0 && r0 + i < g->h) ln->rmask[i][v] |= bit;
             if (c0 + i >= 0 && c0 + i < g->w) ln->cmask[i][v] |= bit;
         }
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
-                if (4 * ty + i < g->p && 4 * tx + j < g->q) ln->omask[i][j][v] |= bit;
+                if (4 * ty[l] + i < g->p && 4 * tx[l] + j < g->q) ln->omask[i][j][v] |= bit;
     }
-    for (int l = 0; l + 3 < tl; l += 4) {
-        const int64_t t = t0 + l, tx = t % (th * tw) % tw;
-        if (tx + 3 < tw && 4 * (tx + 3) + 3 < g->q) ln->cont[l / SGV_W] |= 0xFu << (l % SGV_W);
+    for (int l = 0; l < T * SGV_W; l += 4) {
+        int c = ok[l] && 4 * (tx[l] + 3) + 3 < g->q;
+        for (int e = 1; e < 4 && c; e++)
+            c = ok[l + e] && img[l + e] == img[l] && ty[l + e] == ty[l] && tx[l + e] == tx[l] + e;
+        if (c) ln->cont[l / SGV_W] |= 0xFu << (l % SGV_W);
     }
 }
 
@@ -266,11 +293,55 @@ static inline void gather_pair(const float *base, const int32_t *off, int32_t ad
 }
 #endif
 
+#if defined(__AVX512F__)
+/* d[36] of vector v by rows: per patch row, the 66 floats under its 16 tiles
+ * (lanes outside the image read nothing and are 0), dealt out to the lanes at
+ * a stride of 4 by two-table permutes. */
+static void rows_patch(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln, int v,
+                       sgv *d) {
+    const int32_t c0 = ln->c0[v];
+    int lo[5], hi[5];
+    for (int k = 0; k < 5; k++) {
+        const int a = -c0 - 16 * k, b = g->w - c0 - 16 * k;
+        lo[k] = a < 0 ? 0 : a > 16 ? 16 : a;
+        hi[k] = b < 0 ? 0 : b > 16 ? 16 : b;
+        if (hi[k] < lo[k]) hi[k] = lo[k];
+    }
+    const __m512i sh0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    const __m512i sh1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+    for (int i = 0; i < 6; i++) {
+        sgv X[5];
+        const int in = ln->rmask[i][v] & 1; /* lane 0's row is the vector's row */
+        const uintptr_t a = (uintptr_t)xc + 4 * (uintptr_t)(intptr_t)(ln->in[v * SGV_W] + (int64_t)i * g->w);
+        for (int k = 0; k < 5; k++) X[k] = in ? sgv_load_range(a + 64 * (uintptr_t)k, lo[k], hi[k]) : sgv_zero();
+        for (int j = 0; j < 4; j++) {
+            const __m512i ix = _mm512_setr_epi32(j, 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j, j,
+                                                 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j);
+            d[i * 6 + j] = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_permutex2var_ps(X[0], ix, X[1]),
+                                                _mm512_permutex2var_ps(X[2], ix, X[3]));
+        }
+        d[i * 6 + 4] = _mm512_permutex2var_ps(d[i * 6], sh0, X[4]);
+        d[i * 6 + 5] = _mm512_permutex2var_ps(d[i * 6 + 1], sh1, X[4]);
+    }
+}
+#endif
+
 /* V[xi][j][TL] for channel plane xc (position j among the used channels). */
 static void input_tile(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln,
-                       int T, int64_t nch, int64_t j, float *V) {
+                       int T, int64_t nch, int64_t j, float *V, const float *xn) {
     for (int v = 0; v < T; v++) {
+        if (ln->rows && xn) /* the next channel's rows under these tiles, a plane ahead */
+            for (int i = 0; i < 6; i++)
+                if (ln->rmask[i][v] & 1) {
+                    const float *r = xn + ln->in[v * SGV_W] + (int64_t)i * g->w + (ln->c0[v] < 0 ? 1 : 0);
+                    for (int k = 0; k < 5; k++) __builtin_prefetch(r + 16 * k, 0, 3);
+                }
         sgv d[36], t[36];
+#if defined(__AVX512F__)
+        if (ln->rows) {
+            rows_patch(g, xc, ln, v, d);
+        } else
+#endif
         for (int i = 0; i < 6; i++)
             for (int q = 0; q < 6; q += 2)
                 gather_pair(xc, ln->in + v * SGV_W, i * g->w + q, ln->rmask[i][v], ln->cmask[q][v],
@@ -308,6 +379,18 @@ static void store_tile(const struct sg_conv_geom *g, const struct lanes *ln, int
                        float *yk) {
     uint32_t cont = 0;
 #if defined(__AVX512F__)
+    if (ln->rows) { /* 64 contiguous floats per output row, cut at the image's edge */
+        for (int i = 0; i < 4; i++) {
+            if (!(ln->omask[i][0][v] & 1)) continue;
+            sgv o[4];
+            interleave4(y[i * 4], y[i * 4 + 1], y[i * 4 + 2], y[i * 4 + 3], o);
+            for (int q = 0; q < 4; q++) {
+                const int m = g->q - ln->q0[v] - 16 * q;
+                if (m > 0) sgv_storeu_n(yk + ln->out[v * SGV_W] + (int64_t)i * g->q + 16 * q, o[q], m > 16 ? 16 : m);
+            }
+        }
+        return;
+    }
     cont = ln->cont[v];
     if (cont)
         for (int i = 0; i < 4; i++) {
@@ -407,7 +490,7 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
     const struct sgi_wino *w = &p->wino;
     const int64_t lin = (int64_t)n * g->h * g->w, lout = (int64_t)n * g->p * g->q;
     const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4);
-    const int64_t nvec = (ntile + SGV_W - 1) / SGV_W, tmax = max_vectors(w->nch);
+    const int64_t nvec = vectors_of(g, n), tmax = max_vectors(w->nch);
     const int64_t nchunk = (nvec + tmax - 1) / tmax; /* chunk i: vectors [i*nvec/nchunk, ...) */
     const int64_t rows = w->dense ? w->kp : g->k, unit = w->dense ? SGI_WRB : 8;
     const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * sgi_wino_pad(w->nch * tmax * SGV_W)),
@@ -432,11 +515,11 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
 #pragma omp for schedule(dynamic, 1)
             for (int64_t chunk = 0; chunk < nchunk; chunk++) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
-                const int T = (int)(v1 - v0), TL = T * SGV_W;
-                const int64_t t0 = v0 * SGV_W;
-                lanes_of(g, t0, (int)(ntile - t0 < TL ? ntile - t0 : TL), TL, ln);
+                const int T = (int)(v1 - v0);
+                lanes_of(g, n, v0, T, ln);
                 for (int64_t j = 0; j < w->nch; j++)
-                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, V);
+                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, V,
+                               j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
                 pruned_of_chunk(p, T, ln, lout, y);
                 rows_of_chunk(p, V, M, T, ln, 0, rows, lout, y);
             }
@@ -444,12 +527,12 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
             float *Vs = scratch; /* thread 0's V, shared */
             for (int64_t chunk = 0; chunk < nchunk; chunk++) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
-                const int T = (int)(v1 - v0), TL = T * SGV_W;
-                const int64_t t0 = v0 * SGV_W;
-                lanes_of(g, t0, (int)(ntile - t0 < TL ? ntile - t0 : TL), TL, ln);
+                const int T = (int)(v1 - v0);
+                lanes_of(g, n, v0, T, ln);
 #pragma omp for schedule(static)
                 for (int64_t j = 0; j < w->nch; j++)
-                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, Vs);
+                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, Vs,
+                               j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
 #pragma omp single nowait
                 pruned_of_chunk(p, T, ln, lout, y);
 #pragma omp for schedule(dynamic, 1)
