@@ -406,3 +406,23 @@ SG_TEST(infer_winograd_on_larger_layers) {
     check_layer((struct sg_conv_geom){2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
                 0, "channel", 0.4, 23);
 }
+
+SG_TEST(infer_winograd_chunks_and_dense_rows) {
+    /* tile rows a multiple of 4 tiles wide (contiguous output rows) and not; tiles
+     * to lanes packed and by rows (12 tiles wide or more), ragged right edges; chunks
+     * of 1 to 4 vectors of tiles and one shared chunk; dense rows (filter, channel)
+     * with a kept count that is not a multiple of the register block; C = 1; more
+     * than SGI_WCB channels (several channel blocks of the sparse rows) */
+    static const struct {
+        int n, c, hw, k;
+        const char *spec;
+        double d;
+    } L[] = {{1, 1, 33, 7, "filter", 0.6},  {1, 5, 32, 13, "kernel", 0.3}, {1, 7, 64, 29, "filter", 0.3},
+             {2, 9, 17, 31, "channel", 0.5}, {1, 130, 15, 50, "kernel", 0.3}, {1, 70, 28, 40, "filter", 0.4},
+             {3, 3, 31, 5, "kernel", 0.5},  {1, 200, 12, 64, "kernel", 0.2}, {1, 6, 50, 11, "kernel", 0.4},
+             {2, 4, 70, 9, "filter", 0.5},  {1, 17, 47, 6, "kernel", 0.6}, {2, 1, 64, 3, "channel", 1}};
+    for (size_t i = 0; i < sizeof L / sizeof L[0]; i++)
+        check_layer((struct sg_conv_geom){L[i].n, L[i].c, L[i].hw, L[i].hw + (int)(i % 2), L[i].k, 3, 3, 1, 1, 1, 1,
+                                          1, 1, 1, 1, 1, 0, 0},
+                    0, L[i].spec, L[i].d, 30 + i);
+}

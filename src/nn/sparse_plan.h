@@ -101,15 +101,25 @@ struct sgi_csr {
     int64_t nvalues;
 };
 
-/* Sparse Winograd F(4x4,3x3) (sparse_wino.c): the kept (filter, channel) kernels
- * as CSR rows per filter, transformed: u[xi][v] for each of the 36 points. */
+/* Sparse Winograd F(4x4,3x3) (sparse_wino.c, products in sparse_wino_mm.c): the
+ * kept (filter, channel) kernels as CSR rows per filter, transformed: u[xi][v] for
+ * each of the 36 points. When every kept filter uses every used channel (filter
+ * and channel pruning) the rows are stored dense instead (ud), SGI_WRB at a time. */
+#define SGI_WCB 64  /* channels per block of the sparse rows (V[xi] of a block in L1) */
+#define SGI_WRB 24  /* dense rows: padding unit (the register blocks are 6 and 8 rows) */
 struct sgi_wino {
     int64_t nnz;        /* kept kernels */
     int64_t *rp;        /* [K+1] */
     int32_t *col;       /* [nnz] position of the channel among the used ones */
-    float *u;           /* [36][nnz] */
+    float *u;           /* sparse: [36][nnz] */
     int32_t *chans;     /* [nch] used input channels */
     int64_t nch;
+    int64_t nb;         /* channel blocks of SGI_WCB */
+    int64_t *seg;       /* sparse: [K][nb+1] row k's entries in block b start at seg[k*(nb+1)+b] */
+    int dense;          /* rows stored dense */
+    int64_t nk, kp;     /* dense: kept filters, and rounded up to SGI_WRB */
+    int32_t *krow;      /* dense: [kp] filter of each row, -1 for padding */
+    float *ud;          /* dense: [36][kp][nch] */
 };
 
 struct sg_conv_plan {
@@ -154,6 +164,17 @@ int sgi_wino_fits(const struct sg_conv_geom *g, int is_fc);
 enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept);
 void sgi_wino_free(struct sgi_wino *w);
 size_t sgi_wino_scratch(const struct sg_conv_plan *p); /* floats per thread */
+/* Floats between the points xi of V[36][nch][16T] (and likewise of M): one line
+ * more than the data, so that the 36 points of a tile do not all fall into the
+ * same cache set (the data is a multiple of 4 KB for most layers). */
+static inline int64_t sgi_wino_pad(int64_t floats) { return floats + SGV_W; }
+/* Products for filters [k0, k1) (sparse) or dense rows [r0, r1), for T vectors of tiles:
+ * V[36][nch][16T] (sgi_wino_pad(nch*16T) floats apart per xi) -> M[xi][filter or row -
+ * first][16T], ms floats apart per xi. */
+void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V,
+                             float *M, int64_t ms, int T);
+void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
+                            float *M, int64_t ms, int T);
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads);
 

@@ -13,12 +13,14 @@
  * a direct sparse kernel at density 0.3 cannot be twice as fast as it.
  *
  * Layout: output tiles are numbered across images (image, tile row, tile
- * column) and processed TL at a time, one tile per vector lane. Per chunk of
- * tiles, V[36][channel][TL] for every used channel is built once (gathering the
- * patches with masked vector gathers: padding lanes read nothing), then per
- * block of filters and per point xi each filter keeps its TL accumulators in
- * registers while it streams its kept channels. Each output element is computed
- * by one thread in a fixed order: results do not depend on the thread count.
+ * column), one tile per vector lane, in chunks of T = 1..4 vectors (16T tiles;
+ * the vectors are spread evenly over the chunks). Per chunk, V[36][channel][16T]
+ * for every used channel is built once (patches read by masked gathers of column
+ * pairs: padding lanes read nothing), then the products of sparse_wino_mm.c give
+ * M[36][filter][16T] for a block of filters, and the output transform writes
+ * groups of four side-by-side tiles as contiguous rows. Each output element is
+ * computed by one thread in a fixed order: results do not depend on the thread
+ * count.
  * F(4x4, 3x3) rounds differently from the direct sum (its transforms hold
  * factors up to 8 and 1/24): relative differences of about 1e-5 of the output's
  * magnitude are normal, as in oneDNN's own Winograd. */
@@ -29,7 +31,6 @@
 #include "nn/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
-#define FB 32 /* filters per block: their M[FB][36][TL] (147 KB) stays in L2 */
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
@@ -38,6 +39,9 @@ void sgi_wino_free(struct sgi_wino *w) {
     free(w->col);
     free(w->u);
     free(w->chans);
+    free(w->seg);
+    free(w->krow);
+    free(w->ud);
     memset(w, 0, sizeof *w);
 }
 
@@ -66,23 +70,26 @@ static void weight_transform(const float *g, float *u, int64_t stride) {
 enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept) {
     struct sgi_wino *w = &p->wino;
     const int64_t K = p->g.k, C = p->g.c;
-    int64_t nnz = 0;
+    int64_t nnz = 0, nk = 0;
     uint8_t *used = sgi_zalloc((size_t)C, 1);
     if (!used) return SG_ERR_NOMEM;
-    for (int64_t k = 0; k < K; k++)
+    for (int64_t k = 0; k < K; k++) {
+        int64_t row = 0;
         for (int64_t c = 0; c < C; c++) {
             const uint8_t *kr = kept + (k * C + c) * 9;
             int any = 0;
             for (int i = 0; i < 9; i++) any |= kr[i];
-            nnz += any != 0;
+            row += any != 0;
             used[c] |= any != 0;
         }
+        nnz += row;
+        nk += row > 0;
+    }
     w->rp = sgi_alloc((size_t)K + 1, sizeof *w->rp);
     w->col = sgi_alloc((size_t)nnz + 1, sizeof *w->col);
-    w->u = sgi_alloc((size_t)nnz * 36 + 16, sizeof *w->u);
     w->chans = sgi_alloc((size_t)C, sizeof *w->chans);
     int32_t *pos = sgi_alloc((size_t)C, sizeof *pos);
-    if (!w->rp || !w->col || !w->u || !w->chans || !pos) {
+    if (!w->rp || !w->col || !w->chans || !pos) {
         free(used), free(pos);
         return SG_ERR_NOMEM;
     }
@@ -91,7 +98,24 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
         pos[c] = used[c] ? w->nch : -1;
         if (used[c]) w->chans[w->nch++] = (int32_t)c;
     }
-    int64_t v = 0;
+    free(used);
+    /* dense rows when every kept filter uses every used channel */
+    w->dense = nk > 0 && nnz == nk * w->nch;
+    w->nb = w->nch > 0 ? (w->nch + SGI_WCB - 1) / SGI_WCB : 1;
+    if (w->dense) {
+        w->nk = nk;
+        w->kp = (nk + SGI_WRB - 1) / SGI_WRB * SGI_WRB;
+        w->krow = sgi_alloc((size_t)w->kp, sizeof *w->krow);
+        w->ud = sgi_zalloc((size_t)36 * w->kp * w->nch + 16, sizeof *w->ud);
+    } else {
+        w->u = sgi_alloc((size_t)nnz * 36 + 16, sizeof *w->u);
+        w->seg = sgi_alloc((size_t)K * (w->nb + 1), sizeof *w->seg);
+    }
+    if (w->dense ? !w->krow || !w->ud : !w->u || !w->seg) {
+        free(pos);
+        return SG_ERR_NOMEM;
+    }
+    int64_t v = 0, r = 0;
     for (int64_t k = 0; k < K; k++) {
         w->rp[k] = v;
         for (int64_t c = 0; c < C; c++) {
@@ -100,15 +124,29 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
             for (int i = 0; i < 9; i++) any |= kr[i];
             if (!any) continue;
             w->col[v] = pos[c]; /* position among the used channels: the row of V */
-            weight_transform(wm + (k * C + c) * 9, w->u + v, nnz); /* u[xi][v] */
+            if (w->dense) /* ud[xi][r][col] */
+                weight_transform(wm + (k * C + c) * 9, w->ud + r * w->nch + pos[c], w->kp * w->nch);
+            else /* u[xi][v] */
+                weight_transform(wm + (k * C + c) * 9, w->u + v, nnz);
             v++;
         }
+        if (w->dense && v > w->rp[k]) w->krow[r++] = (int32_t)k;
+        if (!w->dense) { /* the row's first entry in each channel block */
+            int64_t q = w->rp[k];
+            for (int64_t b = 0; b <= w->nb; b++) {
+                while (q < v && w->col[q] < b * SGI_WCB) q++;
+                w->seg[k * (w->nb + 1) + b] = b == w->nb ? v : q;
+            }
+        }
     }
+    for (; w->dense && r < w->kp; r++) w->krow[r] = -1;
     w->rp[K] = v;
     w->nnz = nnz;
-    free(used), free(pos);
-    p->info.stored = nnz * 36;
-    p->info.bytes = (size_t)nnz * (36 * 4 + 4) + ((size_t)K + 1) * 8 + (size_t)C * 4;
+    free(pos);
+    p->info.stored = w->dense ? w->kp * w->nch * 36 : nnz * 36;
+    p->info.bytes = w->dense ? (size_t)w->kp * w->nch * 36 * 4 + (size_t)w->kp * 4
+                             : (size_t)nnz * (36 * 4 + 4) + (size_t)K * (w->nb + 1) * 8;
+    p->info.bytes += ((size_t)K + 1) * 8 + (size_t)C * 4;
     return SG_OK;
 }
 
@@ -136,35 +174,69 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
     y[3 * ys] = sgv_add(sgv_fma(sgv_set1(8.0f), d, b), m5);
 }
 
+/* Tiles to lanes. Packed: tiles numbered across images (image, tile row, tile
+ * column), 16 per vector. By rows (images 12 tiles wide or more): each vector
+ * holds 16 side-by-side tiles of one tile row, the lanes past the row's end
+ * empty; a vector's patches are then 66 contiguous floats per patch row and its
+ * outputs 64 per output row, read and written without gathers or scatters. */
+static int by_rows(const struct sg_conv_geom *g) { return (g->q + 3) / 4 >= 12; }
+
+static int64_t vectors_of(const struct sg_conv_geom *g, int n) {
+    const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4;
+    return by_rows(g) ? (int64_t)n * th * ((tw + SGV_W - 1) / SGV_W) : ((int64_t)n * th * tw + SGV_W - 1) / SGV_W;
+}
+
 /* Per-lane geometry of a chunk of tiles. */
 struct lanes {
-    int32_t in[SGV_W * 2];   /* offset of the patch's top-left in its channel plane (may be < 0) */
-    int32_t out[SGV_W * 2];  /* offset of the tile's top-left in the output plane */
-    uint32_t rmask[6][2], cmask[6][2]; /* lanes whose patch row i / column j is inside the image */
-    uint32_t omask[4][4][2];           /* lanes whose output (i, j) exists */
+    int32_t in[SGV_W * 4];   /* offset of the patch's top-left in its channel plane (may be < 0) */
+    int32_t out[SGV_W * 4];  /* offset of the tile's top-left in the output plane */
+    uint32_t rmask[6][4], cmask[6][4]; /* lanes whose patch row i / column j is inside the image */
+    uint32_t omask[4][4][4];           /* lanes whose output (i, j) exists */
+    uint32_t cont[4];  /* lanes in groups of 4 (lanes 4q..4q+3) whose tiles are side by side in
+                          one tile row with all 4 columns inside: their output rows are
+                          16 contiguous floats */
+    int rows;          /* by rows: lane 0 of each vector is its row's first tile */
+    int32_t c0[4];     /* by rows: column of lane 0's patch (may be < 0) */
+    int32_t q0[4];     /* by rows: output column of lane 0's tile */
 };
 
-static void lanes_of(const struct sg_conv_geom *g, int64_t t0, int tl, int TL, struct lanes *ln) {
+static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw;
+    const int64_t vpr = (tw + SGV_W - 1) / SGV_W, ntile = (int64_t)n * per;
+    int64_t img[SGV_W * 4], ty[SGV_W * 4], tx[SGV_W * 4];
+    uint8_t ok[SGV_W * 4];
     memset(ln, 0, sizeof *ln);
-    for (int l = 0; l < TL; l++) {
-        if (l >= tl) {
-            ln->in[l] = ln->out[l] = 0;
-            continue;
-        }
-        const int64_t t = t0 + l, img = t / per, ty = t % per / tw, tx = t % tw;
-        const int64_t r0 = 4 * ty - g->pt, c0 = 4 * tx - g->pl;
-        ln->in[l] = (int32_t)(img * g->h * g->w + r0 * g->w + c0);
-        ln->out[l] = (int32_t)(img * g->p * g->q + 4 * ty * g->q + 4 * tx);
+    ln->rows = by_rows(g);
+    for (int l = 0; l < T * SGV_W; l++) {
         const int v = l / SGV_W;
         const uint32_t bit = 1u << (l % SGV_W);
+        if (ln->rows) {
+            const int64_t vv = v0 + v, rv = vv % (th * vpr);
+            img[l] = vv / (th * vpr), ty[l] = rv / vpr, tx[l] = rv % vpr * SGV_W + l % SGV_W;
+            ok[l] = tx[l] < tw;
+        } else {
+            const int64_t t = v0 * SGV_W + l;
+            img[l] = t / per, ty[l] = t % per / tw, tx[l] = t % tw;
+            ok[l] = t < ntile;
+        }
+        const int64_t r0 = 4 * ty[l] - g->pt, c0 = 4 * tx[l] - g->pl;
+        if (l % SGV_W == 0) ln->c0[v] = (int32_t)c0, ln->q0[v] = (int32_t)(4 * tx[l]);
+        if (!ok[l]) continue;
+        ln->in[l] = (int32_t)(img[l] * g->h * g->w + r0 * g->w + c0);
+        ln->out[l] = (int32_t)(img[l] * g->p * g->q + 4 * ty[l] * g->q + 4 * tx[l]);
         for (int i = 0; i < 6; i++) {
             if (r0 + i >= 0 && r0 + i < g->h) ln->rmask[i][v] |= bit;
             if (c0 + i >= 0 && c0 + i < g->w) ln->cmask[i][v] |= bit;
         }
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
-                if (4 * ty + i < g->p && 4 * tx + j < g->q) ln->omask[i][j][v] |= bit;
+                if (4 * ty[l] + i < g->p && 4 * tx[l] + j < g->q) ln->omask[i][j][v] |= bit;
+    }
+    for (int l = 0; l < T * SGV_W; l += 4) {
+        int c = ok[l] && 4 * (tx[l] + 3) + 3 < g->q;
+        for (int e = 1; e < 4 && c; e++)
+            c = ok[l + e] && img[l + e] == img[l] && ty[l + e] == ty[l] && tx[l + e] == tx[l] + e;
+        if (c) ln->cont[l / SGV_W] |= 0xFu << (l % SGV_W);
     }
 }
 
@@ -191,108 +263,245 @@ static inline void scatter16(float *base, const int32_t *off, int32_t add, uint3
 }
 #endif
 
+/* Columns add and add+1 of the 16 lanes' patches: e and o. A lane whose two
+ * columns are inside reads them as one 8-byte element (half the gathered
+ * elements of two 16-lane gathers; a gather costs about one cycle per element
+ * here); lanes with one column inside (image edges) read it alone. */
+#if defined(__AVX512F__)
+static inline void gather_pair(const float *base, const int32_t *off, int32_t add, uint32_t mrow,
+                               uint32_t mc0, uint32_t mc1, sgv *e, sgv *o) {
+    const uint32_t both = mrow & mc0 & mc1, one = mrow & (mc0 ^ mc1);
+    const __m256i a = _mm256_set1_epi32(add);
+    const __m256i i0 = _mm256_add_epi32(_mm256_loadu_si256((const void *)off), a);
+    const __m256i i1 = _mm256_add_epi32(_mm256_loadu_si256((const void *)(off + 8)), a);
+    const sgv lo = _mm512_castpd_ps(_mm512_mask_i32gather_pd(_mm512_setzero_pd(), (__mmask8)both, i0, base, 4));
+    const sgv hi = _mm512_castpd_ps(_mm512_mask_i32gather_pd(_mm512_setzero_pd(), (__mmask8)(both >> 8), i1, base, 4));
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *e = _mm512_permutex2var_ps(lo, ie, hi);
+    *o = _mm512_permutex2var_ps(lo, io, hi);
+    if (one) {
+        *e = _mm512_mask_mov_ps(*e, (__mmask16)(one & mc0), gather16(base, off, add, one & mc0));
+        *o = _mm512_mask_mov_ps(*o, (__mmask16)(one & mc1), gather16(base, off, add + 1, one & mc1));
+    }
+}
+#else
+static inline void gather_pair(const float *base, const int32_t *off, int32_t add, uint32_t mrow,
+                               uint32_t mc0, uint32_t mc1, sgv *e, sgv *o) {
+    *e = gather16(base, off, add, mrow & mc0);
+    *o = gather16(base, off, add + 1, mrow & mc1);
+}
+#endif
+
+#if defined(__AVX512F__)
+/* d[36] of vector v by rows: per patch row, the 66 floats under its 16 tiles
+ * (lanes outside the image read nothing and are 0), dealt out to the lanes at
+ * a stride of 4 by two-table permutes. */
+static void rows_patch(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln, int v,
+                       sgv *d) {
+    const int32_t c0 = ln->c0[v];
+    int lo[5], hi[5];
+    for (int k = 0; k < 5; k++) {
+        const int a = -c0 - 16 * k, b = g->w - c0 - 16 * k;
+        lo[k] = a < 0 ? 0 : a > 16 ? 16 : a;
+        hi[k] = b < 0 ? 0 : b > 16 ? 16 : b;
+        if (hi[k] < lo[k]) hi[k] = lo[k];
+    }
+    const __m512i sh0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    const __m512i sh1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+    for (int i = 0; i < 6; i++) {
+        sgv X[5];
+        const int in = ln->rmask[i][v] & 1; /* lane 0's row is the vector's row */
+        const uintptr_t a = (uintptr_t)xc + 4 * (uintptr_t)(intptr_t)(ln->in[v * SGV_W] + (int64_t)i * g->w);
+        for (int k = 0; k < 5; k++) X[k] = in ? sgv_load_range(a + 64 * (uintptr_t)k, lo[k], hi[k]) : sgv_zero();
+        for (int j = 0; j < 4; j++) {
+            const __m512i ix = _mm512_setr_epi32(j, 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j, j,
+                                                 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j);
+            d[i * 6 + j] = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_permutex2var_ps(X[0], ix, X[1]),
+                                                _mm512_permutex2var_ps(X[2], ix, X[3]));
+        }
+        d[i * 6 + 4] = _mm512_permutex2var_ps(d[i * 6], sh0, X[4]);
+        d[i * 6 + 5] = _mm512_permutex2var_ps(d[i * 6 + 1], sh1, X[4]);
+    }
+}
+#endif
+
 /* V[xi][j][TL] for channel plane xc (position j among the used channels). */
 static void input_tile(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln,
-                       int T, int64_t nch, int64_t j, float *V) {
+                       int T, int64_t nch, int64_t j, float *V, const float *xn) {
     for (int v = 0; v < T; v++) {
+        if (ln->rows && xn) /* the next channel's rows under these tiles, a plane ahead */
+            for (int i = 0; i < 6; i++)
+                if (ln->rmask[i][v] & 1) {
+                    const float *r = xn + ln->in[v * SGV_W] + (int64_t)i * g->w + (ln->c0[v] < 0 ? 1 : 0);
+                    for (int k = 0; k < 5; k++) __builtin_prefetch(r + 16 * k, 0, 3);
+                }
         sgv d[36], t[36];
+#if defined(__AVX512F__)
+        if (ln->rows) {
+            rows_patch(g, xc, ln, v, d);
+        } else
+#endif
         for (int i = 0; i < 6; i++)
-            for (int q = 0; q < 6; q++)
-                d[i * 6 + q] = gather16(xc, ln->in + v * SGV_W, i * g->w + q,
-                                        ln->rmask[i][v] & ln->cmask[q][v]);
+            for (int q = 0; q < 6; q += 2)
+                gather_pair(xc, ln->in + v * SGV_W, i * g->w + q, ln->rmask[i][v], ln->cmask[q][v],
+                            ln->cmask[q + 1][v], &d[i * 6 + q], &d[i * 6 + q + 1]);
         for (int q = 0; q < 6; q++) bt6(d + q, 6, t + q, 6); /* columns: t = B^T d */
         for (int a = 0; a < 6; a++) bt6(t + a * 6, 1, d + a * 6, 1); /* rows: V = t B */
         for (int xi = 0; xi < 36; xi++)
-            sgv_store(V + ((int64_t)xi * nch + j) * (T * SGV_W) + v * SGV_W, d[xi]);
+            sgv_store(V + (int64_t)xi * sgi_wino_pad(nch * T * SGV_W) + j * (T * SGV_W) + v * SGV_W, d[xi]);
     }
 }
 
-/* M[TL] of filter k at point xi: its kept channels against V[xi] (kept in L1
- * while the filters of a block stream past it). Four partial sums per vector:
- * one accumulator would chain every fused multiply-add on the previous one's
- * 4-cycle latency (measured 2x slower). */
-AI void product_row(const struct sgi_wino *w, int64_t k, int xi, const float *V, int64_t nch,
-                    float *M, const int T) {
-    const int64_t p0 = w->rp[k], p1 = w->rp[k + 1], TL = (int64_t)T * SGV_W;
-    const float *u = w->u + xi * w->nnz;
-    const float *Vx = V + (int64_t)xi * nch * TL;
-    const int32_t *col = w->col;
-    sgv a0[2] = {sgv_zero(), sgv_zero()}, a1[2] = {sgv_zero(), sgv_zero()};
-    sgv a2[2] = {sgv_zero(), sgv_zero()}, a3[2] = {sgv_zero(), sgv_zero()};
-    int64_t p = p0;
-    for (; p + 4 <= p1; p += 4) {
-        const sgv u0 = sgv_set1(u[p]), u1 = sgv_set1(u[p + 1]), u2 = sgv_set1(u[p + 2]),
-                  u3 = sgv_set1(u[p + 3]);
-        const float *v0 = Vx + (int64_t)col[p] * TL, *v1 = Vx + (int64_t)col[p + 1] * TL;
-        const float *v2 = Vx + (int64_t)col[p + 2] * TL, *v3 = Vx + (int64_t)col[p + 3] * TL;
-        for (int t = 0; t < T; t++) {
-            a0[t] = sgv_fma(u0, sgv_load(v0 + t * SGV_W), a0[t]);
-            a1[t] = sgv_fma(u1, sgv_load(v1 + t * SGV_W), a1[t]);
-            a2[t] = sgv_fma(u2, sgv_load(v2 + t * SGV_W), a2[t]);
-            a3[t] = sgv_fma(u3, sgv_load(v3 + t * SGV_W), a3[t]);
+#if defined(__AVX512F__)
+/* Row i of the 16 tiles' outputs (a, b, c, d: columns 0..3, one tile per lane)
+ * interleaved: o[q] holds tiles 4q..4q+3, each as its 4 columns. */
+static inline void interleave4(sgv a, sgv b, sgv c, sgv d, sgv o[4]) {
+    const sgv ab0 = _mm512_unpacklo_ps(a, b), ab1 = _mm512_unpackhi_ps(a, b);
+    const sgv cd0 = _mm512_unpacklo_ps(c, d), cd1 = _mm512_unpackhi_ps(c, d);
+    const sgv t0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab0), _mm512_castps_pd(cd0)));
+    const sgv t1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab0), _mm512_castps_pd(cd0)));
+    const sgv t2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab1), _mm512_castps_pd(cd1)));
+    const sgv t3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab1), _mm512_castps_pd(cd1)));
+    /* t0..t3: 128-bit lane L holds tile 4L, 4L+1, 4L+2, 4L+3 */
+    const sgv u0 = _mm512_shuffle_f32x4(t0, t1, 0x44), u1 = _mm512_shuffle_f32x4(t0, t1, 0xEE);
+    const sgv u2 = _mm512_shuffle_f32x4(t2, t3, 0x44), u3 = _mm512_shuffle_f32x4(t2, t3, 0xEE);
+    o[0] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    o[1] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    o[2] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    o[3] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+}
+#endif
+
+/* Writes y[16] (row-major 4x4, one tile per lane) of vector v: groups of four
+ * side-by-side tiles as contiguous rows, the other lanes scattered. */
+static void store_tile(const struct sg_conv_geom *g, const struct lanes *ln, int v, const sgv *y,
+                       float *yk) {
+    uint32_t cont = 0;
+#if defined(__AVX512F__)
+    if (ln->rows) { /* 64 contiguous floats per output row, cut at the image's edge */
+        for (int i = 0; i < 4; i++) {
+            if (!(ln->omask[i][0][v] & 1)) continue;
+            sgv o[4];
+            interleave4(y[i * 4], y[i * 4 + 1], y[i * 4 + 2], y[i * 4 + 3], o);
+            for (int q = 0; q < 4; q++) {
+                const int m = g->q - ln->q0[v] - 16 * q;
+                if (m > 0) sgv_storeu_n(yk + ln->out[v * SGV_W] + (int64_t)i * g->q + 16 * q, o[q], m > 16 ? 16 : m);
+            }
         }
+        return;
     }
-    for (; p < p1; p++) {
-        const sgv uv = sgv_set1(u[p]);
-        const float *vp = Vx + (int64_t)col[p] * TL;
-        for (int t = 0; t < T; t++) a0[t] = sgv_fma(uv, sgv_load(vp + t * SGV_W), a0[t]);
-    }
-    for (int t = 0; t < T; t++)
-        sgv_store(M + t * SGV_W, sgv_add(sgv_add(a0[t], a1[t]), sgv_add(a2[t], a3[t])));
+    cont = ln->cont[v];
+    if (cont)
+        for (int i = 0; i < 4; i++) {
+            sgv o[4];
+            interleave4(y[i * 4], y[i * 4 + 1], y[i * 4 + 2], y[i * 4 + 3], o);
+            for (int q = 0; q < 4; q++)
+                if ((cont >> 4 * q & 1) && (ln->omask[i][0][v] >> 4 * q & 1))
+                    sgv_storeu(yk + ln->out[v * SGV_W + 4 * q] + (int64_t)i * g->q, o[q]);
+        }
+#endif
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            const uint32_t m = ln->omask[i][j][v] & ~cont;
+            if (m) scatter16(yk, ln->out + v * SGV_W, i * g->q + j, m, y[i * 4 + j]);
+        }
 }
 
-static void output_tile(const struct sg_conv_geom *g, const float *M, int T, const struct lanes *ln,
-                        float bias, int empty, float *yk) {
-    const int64_t TL = (int64_t)T * SGV_W;
+static void output_tile(const struct sg_conv_geom *g, const float *M, int64_t ms, int T,
+                        const struct lanes *ln, float bias, int empty, float *yk) {
     for (int v = 0; v < T; v++) {
         sgv m[36], t[24], y[16];
+        const sgv b = sgv_set1(bias);
         if (empty) {
-            for (int i = 0; i < 16; i++)
-                if (ln->omask[i / 4][i % 4][v])
-                    scatter16(yk, ln->out + v * SGV_W, i / 4 * g->q + i % 4, ln->omask[i / 4][i % 4][v],
-                              sgv_set1(bias));
+            for (int i = 0; i < 16; i++) y[i] = b;
+            store_tile(g, ln, v, y, yk);
             continue;
         }
-        for (int xi = 0; xi < 36; xi++) m[xi] = sgv_load(M + xi * TL + v * SGV_W);
+        for (int xi = 0; xi < 36; xi++) m[xi] = sgv_load(M + xi * ms + v * SGV_W);
         for (int q = 0; q < 6; q++) at6(m + q, 6, t + q, 6);     /* columns: t[4][6] */
         for (int a = 0; a < 4; a++) at6(t + a * 6, 1, y + a * 4, 1); /* rows: y[4][4] */
-        const sgv b = sgv_set1(bias);
-        for (int i = 0; i < 4; i++)
-            for (int q = 0; q < 4; q++)
-                if (ln->omask[i][q][v])
-                    scatter16(yk, ln->out + v * SGV_W, i * g->q + q, ln->omask[i][q][v],
-                              sgv_add(y[i * 4 + q], b));
+        for (int i = 0; i < 16; i++) y[i] = sgv_add(y[i], b);
+        store_tile(g, ln, v, y, yk);
     }
 }
 
-static int tiles_per_chunk(int64_t nch) {
-    /* two vectors of tiles per chunk unless V[36][channels][TL] would pass 1.2 MB */
-    return 36 * nch * 32 * 4 <= (int64_t)1200 << 10 ? 32 : 16;
+/* Vectors of tiles per chunk, at most 4: V[36][channels][16T] of a chunk is
+ * written once and read by every filter block. */
+static int max_vectors(int64_t nch) {
+    (void)nch; /* 4 measured fastest at 64 to 512 channels */
+    return 4;
 }
 
+/* Filters (rows) per block: each point's V[xi] is read once per block, and the
+ * block's M[xi] (FB x 16T) stays in L2 while V[xi] streams past it. */
+#define FBS 128
+#define FBD 96 /* a multiple of SGI_WRB */
+
 size_t sgi_wino_scratch(const struct sg_conv_plan *p) {
-    const int TL = tiles_per_chunk(p->wino.nch);
-    return round16((size_t)36 * p->wino.nch * TL) + round16((size_t)FB * 36 * TL) +
+    const size_t TL = (size_t)max_vectors(p->wino.nch) * SGV_W;
+    return round16((size_t)36 * sgi_wino_pad(p->wino.nch * TL)) + round16((size_t)36 * sgi_wino_pad(FBS * TL)) +
            round16(sizeof(struct lanes) / sizeof(float) + 1);
 }
 
+/* Products and output transforms of rows [r0, r1) (filters, or dense rows) for
+ * the chunk whose V and lanes are given. */
+static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M, int T,
+                          const struct lanes *ln, int64_t r0, int64_t r1, int64_t lout, float *y) {
+    const struct sgi_wino *w = &p->wino;
+    const int64_t TL = (int64_t)T * SGV_W, fb = w->dense ? FBD : FBS;
+    for (int64_t b0 = r0; b0 < r1; b0 += fb) {
+        const int64_t b1 = b0 + fb < r1 ? b0 + fb : r1;
+        if (w->dense) {
+            sgi_wino_dense_product(w, b0, b1, V, M, sgi_wino_pad(fb * TL), T);
+            for (int64_t r = b0; r < b1; r++) {
+                const int32_t k = w->krow[r];
+                if (k >= 0)
+                    output_tile(&p->g, M + (r - b0) * TL, sgi_wino_pad(fb * TL), T, ln, p->bias ? p->bias[k] : 0.0f, 0,
+                                y + k * lout);
+            }
+            continue;
+        }
+        sgi_wino_sparse_product(w, b0, b1, V, M, sgi_wino_pad(fb * TL), T);
+        for (int64_t k = b0; k < b1; k++)
+            if (w->rp[k] != w->rp[k + 1])
+                output_tile(&p->g, M + (k - b0) * TL, sgi_wino_pad(fb * TL), T, ln, p->bias ? p->bias[k] : 0.0f, 0,
+                            y + k * lout);
+    }
+}
+
+/* Pruned filters of a chunk: bias only. */
+static void pruned_of_chunk(const struct sg_conv_plan *p, int T, const struct lanes *ln, int64_t lout,
+                            float *y) {
+    for (int64_t k = 0; k < p->g.k; k++)
+        if (p->wino.rp[k] == p->wino.rp[k + 1])
+            output_tile(&p->g, NULL, 0, T, ln, p->bias ? p->bias[k] : 0.0f, 1, y + k * lout);
+}
+
+/* Two ways to share the work. With at least two chunks of tiles per thread, each
+ * thread takes whole chunks (its own V, every filter). With fewer (small images,
+ * batch 1), the threads build one V together (split by channels), then split the
+ * filters: no thread repeats another's input transform. Either way each output
+ * is computed by one thread in a fixed order: results do not depend on the
+ * thread count. */
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads) {
     const struct sg_conv_geom *g = &p->g;
     const struct sgi_wino *w = &p->wino;
-    const int64_t K = g->k, lin = (int64_t)n * g->h * g->w, lout = (int64_t)n * g->p * g->q;
+    const int64_t lin = (int64_t)n * g->h * g->w, lout = (int64_t)n * g->p * g->q;
     const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4);
-    const int TL = tiles_per_chunk(w->nch), T = TL / SGV_W;
-    const int64_t nchunk = (ntile + TL - 1) / TL, nfb = (K + FB - 1) / FB;
-    int64_t parts = 1; /* split the filters when there are few chunks (small images) */
-    while (parts < nfb && nchunk * parts < 4 * (int64_t)nthreads) parts++;
-    const int64_t fpp = (nfb + parts - 1) / parts;
-    parts = (nfb + fpp - 1) / fpp;
-    const int64_t ntask = nchunk * parts;
-    const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * w->nch * TL),
-                 mlen = round16((size_t)FB * 36 * TL);
+    const int64_t nvec = vectors_of(g, n), tmax = max_vectors(w->nch);
+    const int64_t nchunk = (nvec + tmax - 1) / tmax; /* chunk i: vectors [i*nvec/nchunk, ...) */
+    const int64_t rows = w->dense ? w->kp : g->k, unit = w->dense ? SGI_WRB : 8;
+    const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * sgi_wino_pad(w->nch * tmax * SGV_W)),
+                 mlen = round16((size_t)36 * sgi_wino_pad(FBS * tmax * SGV_W));
     const double work = (double)w->nnz * 36.0 * (double)ntile;
     const int nt = work < 262144.0 ? 1 : nthreads;
+    const int whole = nchunk >= 2 * (int64_t)nt;
+    /* shared mode: rows split in pieces of whole units, about two per thread */
+    int64_t piece = (rows + 2 * nt - 1) / (2 * nt);
+    piece = (piece + unit - 1) / unit * unit;
+    const int64_t npiece = (rows + piece - 1) / piece;
 #pragma omp parallel num_threads(nt)
     {
 #ifdef _OPENMP
@@ -302,31 +511,34 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
 #endif
         float *V = scratch + (size_t)tid * per, *M = V + vlen;
         struct lanes *ln = (struct lanes *)(void *)(M + mlen);
-        int64_t have = -1; /* chunk whose V this thread holds */
+        if (whole) {
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t task = 0; task < ntask; task++) {
-            const int64_t chunk = task / parts, part = task % parts, t0 = chunk * TL;
-            const int tl = (int)(ntile - t0 < TL ? ntile - t0 : TL);
-            if (have != chunk) {
-                lanes_of(g, t0, tl, TL, ln);
+            for (int64_t chunk = 0; chunk < nchunk; chunk++) {
+                const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
+                const int T = (int)(v1 - v0);
+                lanes_of(g, n, v0, T, ln);
                 for (int64_t j = 0; j < w->nch; j++)
-                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, V);
-                have = chunk;
+                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, V,
+                               j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
+                pruned_of_chunk(p, T, ln, lout, y);
+                rows_of_chunk(p, V, M, T, ln, 0, rows, lout, y);
             }
-            const int64_t b1 = (part + 1) * fpp < nfb ? (part + 1) * fpp : nfb;
-            for (int64_t fb = part * fpp; fb < b1; fb++) {
-                const int64_t k0 = fb * FB, k1 = k0 + FB < K ? k0 + FB : K;
-                /* point-major: V[xi] (channels x TL) stays in L1 for the whole block */
-                for (int xi = 0; xi < 36; xi++)
-                    for (int64_t k = k0; k < k1; k++) {
-                        if (w->rp[k] == w->rp[k + 1]) continue; /* pruned filter: bias only */
-                        float *Mk = M + ((k - k0) * 36 + xi) * TL;
-                        if (T == 2) product_row(w, k, xi, V, w->nch, Mk, 2);
-                        else product_row(w, k, xi, V, w->nch, Mk, 1);
-                    }
-                for (int64_t k = k0; k < k1; k++)
-                    output_tile(g, M + (k - k0) * 36 * TL, T, ln, p->bias ? p->bias[k] : 0.0f,
-                                w->rp[k] == w->rp[k + 1], y + k * lout);
+        } else {
+            float *Vs = scratch; /* thread 0's V, shared */
+            for (int64_t chunk = 0; chunk < nchunk; chunk++) {
+                const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
+                const int T = (int)(v1 - v0);
+                lanes_of(g, n, v0, T, ln);
+#pragma omp for schedule(static)
+                for (int64_t j = 0; j < w->nch; j++)
+                    input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, Vs,
+                               j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
+#pragma omp single nowait
+                pruned_of_chunk(p, T, ln, lout, y);
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t q = 0; q < npiece; q++)
+                    rows_of_chunk(p, Vs, M, T, ln, q * piece,
+                                  (q + 1) * piece < rows ? (q + 1) * piece : rows, lout, y);
             }
         }
     }

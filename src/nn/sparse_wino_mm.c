@@ -1,0 +1,120 @@
+/* The products of the sparse Winograd convolution (sparse_wino.c runs the
+ * transforms around them): for each of the 36 points xi, M[k][xi] = sum over the
+ * kept channels c of filter k of U[xi][k][c] V[xi][c], where V[xi][c] is a row of
+ * TL = 16*T tiles (T = 1..4 vectors) and M[k][xi] likewise.
+ *
+ * Why two kernels. This core issues two 16-float loads and two fused
+ * multiply-adds per cycle (measured: a loop of one load per multiply-add runs at
+ * the multiply-add peak). A sparse row reads one V vector per multiply-add plus a
+ * broadcast of U per T vectors: (T + 1) / T loads per multiply-add, so the sparse
+ * rows (kernel pruning) are load-bound at T / (T + 1) of the peak, and only when
+ * V comes from L1: its channels are taken in blocks of SGI_WCB, a block's V[xi]
+ * (at most 16 KB) serving every filter of a filter block. When every kept filter
+ * uses the same channels (filter and channel pruning) the product is dense and a
+ * register block of RB filters x T vectors shares each V vector among RB filters
+ * and each U broadcast among T vectors: (RB + T) / (RB * T) loads per
+ * multiply-add, compute-bound. */
+#include "nn/sparse_plan.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/* One row segment: filter k's kept channels in [p0, p1) added into Mk[TL]
+ * (zeroed first when first). NP partial sums per vector keep NP*T independent
+ * chains of multiply-adds in flight (4-cycle latency, two per cycle). */
+AI void seg_row(const float *u, const int32_t *col, int64_t p0, int64_t p1, const float *Vx,
+                float *Mk, int first, const int T, const int NP) {
+    const int64_t TL = (int64_t)T * SGV_W;
+    sgv a[4][4];
+    for (int q = 0; q < NP; q++)
+        for (int t = 0; t < T; t++) a[q][t] = q == 0 && !first ? sgv_load(Mk + t * SGV_W) : sgv_zero();
+    int64_t p = p0;
+    for (; p + NP <= p1; p += NP)
+        for (int q = 0; q < NP; q++) {
+            const sgv uv = sgv_set1(u[p + q]);
+            const float *v = Vx + (int64_t)col[p + q] * TL;
+            for (int t = 0; t < T; t++) a[q][t] = sgv_fma(uv, sgv_load(v + t * SGV_W), a[q][t]);
+        }
+    for (; p < p1; p++) {
+        const sgv uv = sgv_set1(u[p]);
+        const float *v = Vx + (int64_t)col[p] * TL;
+        for (int t = 0; t < T; t++) a[0][t] = sgv_fma(uv, sgv_load(v + t * SGV_W), a[0][t]);
+    }
+    for (int t = 0; t < T; t++) {
+        sgv s = a[0][t];
+        for (int q = 1; q < NP; q++) s = sgv_add(s, a[q][t]);
+        sgv_store(Mk + t * SGV_W, s);
+    }
+}
+
+AI void sparse_block(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V, float *M,
+                     int64_t ms, const int T, const int NP) {
+    const int64_t TL = (int64_t)T * SGV_W, nb = w->nb;
+    /* blocks of SGI_WCB channels merged while their V[xi] stays within 32 KB of
+     * L1 (a row's entries are sorted by channel: merged blocks are one range;
+     * longer segments pay the mispredicted loop exit and the M reload less often) */
+    const int64_t bm = 32768 / (SGI_WCB * TL * 4) > 1 ? 32768 / (SGI_WCB * TL * 4) : 1;
+    for (int xi = 0; xi < 36; xi++) {
+        const float *u = w->u + (int64_t)xi * w->nnz, *Vx = V + (int64_t)xi * sgi_wino_pad(w->nch * TL);
+        float *Mx = M + xi * ms;
+        for (int64_t b = 0; b < nb; b += bm) {
+            const int64_t be = b + bm < nb ? b + bm : nb;
+            for (int64_t k = k0; k < k1; k++) {
+                const int64_t *s = w->seg + k * (nb + 1);
+                if (w->rp[k] == w->rp[k + 1]) continue; /* pruned filter: bias only */
+                if (s[b] == s[be] && b > 0) continue;
+                seg_row(u, w->col, s[b], s[be], Vx, Mx + (k - k0) * TL, b == 0, T, NP);
+            }
+        }
+    }
+}
+
+void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V,
+                             float *M, int64_t ms, int T) {
+    switch (T) {
+    case 1: sparse_block(w, k0, k1, V, M, ms, 1, 4); break;
+    case 2: sparse_block(w, k0, k1, V, M, ms, 2, 4); break;
+    case 3: sparse_block(w, k0, k1, V, M, ms, 3, 2); break;
+    default: sparse_block(w, k0, k1, V, M, ms, 4, 2); break;
+    }
+}
+
+/* RB dense rows (U[RB][nch], row stride nch) against V[nch][TL] into M[RB][TL]. */
+AI void dense_rows(const float *U, int64_t nch, const float *Vx, float *M, const int T, const int RB) {
+    const int64_t TL = (int64_t)T * SGV_W;
+    sgv a[8][4];
+    for (int j = 0; j < RB; j++)
+        for (int t = 0; t < T; t++) a[j][t] = sgv_zero();
+    for (int64_t c = 0; c < nch; c++) {
+        sgv v[4];
+        for (int t = 0; t < T; t++) v[t] = sgv_load(Vx + c * TL + t * SGV_W);
+        for (int j = 0; j < RB; j++) {
+            const sgv uv = sgv_set1(U[j * nch + c]);
+            for (int t = 0; t < T; t++) a[j][t] = sgv_fma(uv, v[t], a[j][t]);
+        }
+    }
+    for (int j = 0; j < RB; j++)
+        for (int t = 0; t < T; t++) sgv_store(M + j * TL + t * SGV_W, a[j][t]);
+}
+
+AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V, float *M,
+                    int64_t ms, const int T, const int RB) {
+    const int64_t TL = (int64_t)T * SGV_W, nch = w->nch, kr = (w->nk + RB - 1) / RB * RB;
+    if (r1 > kr) r1 = kr; /* padding rows past the last register block: not computed */
+    for (int xi = 0; xi < 36; xi++) {
+        const float *Vx = V + (int64_t)xi * sgi_wino_pad(nch * TL);
+        for (int64_t r = r0; r < r1; r += RB)
+            dense_rows(w->ud + ((int64_t)xi * w->kp + r) * nch, nch, Vx, M + xi * ms + (r - r0) * TL,
+                       T, RB);
+    }
+}
+
+/* Rows [r0, r1) of the dense U (multiples of SGI_WRB, which RB divides). */
+void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
+                            float *M, int64_t ms, int T) {
+    switch (T) {
+    case 1: dense_block(w, r0, r1, V, M, ms, 1, 8); break;
+    case 2: dense_block(w, r0, r1, V, M, ms, 2, 8); break;
+    case 3: dense_block(w, r0, r1, V, M, ms, 3, 6); break;
+    default: dense_block(w, r0, r1, V, M, ms, 4, 6); break;
+    }
+}
