@@ -1,5 +1,7 @@
 /* Internals of the ONNX reader and writer (src/io/onnx_*.c). Not installed.
  *
+ * onnx_wire.c  walks the protobuf wire format: a structural check before protobuf-c, and
+ *              a lean copy of the ModelProto without the initializers' raw_data bytes.
  * onnx_read.c  parses a ModelProto (protobuf-c code generated from Debian's onnx.proto),
  *              collects every constant (initializers, Constant nodes, DequantizeLinear of
  *              constant int8/uint8 tensors) and decodes constant tensors to float.
@@ -45,12 +47,33 @@ struct sgi_onnx_const {
 struct sgi_onnx_graph {
     const char *what;             /* file name for messages */
     Onnx__ModelProto *model;      /* unpacked; owned */
+    const uint8_t *file;          /* the parsed bytes: the initializers' raw_data points */
+    size_t file_len;              /*   into them (never freed with the model) */
     const Onnx__GraphProto *g;
     int64_t opset;                /* of the default domain */
     struct sgi_onnx_const *consts;
     int32_t n_consts;
     struct sgi_strmap const_idx;  /* name -> index in consts */
 };
+
+/* onnx_wire.c. Why buf is not a well-formed message of type d, or NULL. */
+const char *sgi_onnx_wire_check(const uint8_t *buf, size_t len,
+                                const ProtobufCMessageDescriptor *d);
+/* Where one initializer's raw_data lies in the file (off SIZE_MAX: it has none). */
+struct sgi_onnx_raw {
+    size_t off, len;
+};
+/* A checked ModelProto with one graph, copied without the bytes of its initializers'
+ * raw_data (the fields stay, empty): msg unpacks to the same model, whose initializer
+ * k then takes its bytes from raw[k]. */
+struct sgi_onnx_lean {
+    struct sgi_buf msg;
+    struct sgi_onnx_raw *raw;     /* one per initializer, in order */
+    size_t n, cap;
+};
+/* 1: done; 0: not done (the model is not that simple, or out of memory; L is empty). */
+int sgi_onnx_wire_lean(const uint8_t *buf, size_t len, struct sgi_onnx_lean *L);
+void sgi_onnx_lean_free(struct sgi_onnx_lean *L);
 
 /* Parses buf and collects the constants. On failure nothing needs closing. */
 enum sg_status sgi_onnx_open(const uint8_t *buf, size_t len, const char *what,
