@@ -1,6 +1,7 @@
 /* ONNX loading without copying the weights: the lean copy of a ModelProto
- * (src/io/onnx_wire.c) unpacks to the same model as the file, and protobuf's rules for
- * repeated fields still hold. */
+ * (src/io/onnx_wire.c) unpacks to the same model as the file, protobuf's rules for
+ * repeated fields still hold, and the arenas filled in parallel chunks
+ * (src/io/onnx_fill.c) hold every weight, mask and padding element. */
 #include "harness.h"
 #include "io/onnx.h"
 #include "sparsegrain/io.h"
@@ -85,4 +86,31 @@ SG_TEST(onnx_lean_copy_keeps_protobuf_rules) {
     CHECK_OK(sgi_onnx_const_float(&G, 0, &v));
     CHECK(v == 1.0f);
     sgi_onnx_close(&G);
+}
+
+/* Every arena element is written: weights as stored, weight masks from their zeros,
+ * other masks 1, padding between parameters zero with mask 1, as sg_model_finalize
+ * leaves it. vgg7 has tensors of several fill chunks. */
+SG_TEST(onnx_load_fills_every_arena_element) {
+    const char *const names[] = {"resnet8", "vgg7"};
+    for (int i = 0; i < 2; i++) {
+        struct sg_model *m, *ref;
+        CHECK_OK(sg_model_build(names[i], 3, 32, 32, 10, 5 + (uint64_t)i, &ref));
+        sg_model_init_weights(ref, 5 + (uint64_t)i);
+        for (int32_t p = 0; p < ref->n_params; p++)
+            if (ref->params[p].kind == SG_PARAM_WEIGHT)
+                for (size_t j = (size_t)p % 7; j < ref->params[p].count; j += 7)
+                    sg_param_mask(ref, p)[j] = 0;
+        sg_model_apply_masks(ref);
+        uint8_t *buf;
+        size_t len;
+        CHECK_OK(sg_onnx_serialize(ref, 0, &buf, &len));
+        CHECK_OK(sg_onnx_load_mem(buf, len, names[i], &m));
+        free(buf);
+        CHECK(sg_model_runnable(m) && m->arena_len == ref->arena_len);
+        CHECK(memcmp(m->arena, ref->arena, m->arena_len * sizeof *m->arena) == 0);
+        CHECK(memcmp(m->mask, ref->mask, m->arena_len) == 0);
+        sg_model_free(ref);
+        sg_model_free(m);
+    }
 }

@@ -6,6 +6,7 @@
  *              collects every constant (initializers, Constant nodes, DequantizeLinear of
  *              constant int8/uint8 tensors) and decodes constant tensors to float.
  * onnx_map.c   maps the graph to an sg_model (runnable), or else to a weights-only model.
+ * onnx_fill.c  fills the model's arenas from the constants.
  * onnx_write.c writes a model back: into its original graph, or as a graph built from
  *              our nodes.
  */
@@ -118,5 +119,9 @@ void *sgi_onnx_ext_clone(const void *ext);
 enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_t len, int mapped,
                                  struct sg_model **out);
 void sgi_onnx_release(uint8_t *bytes, size_t len, int mapped);
+/* onnx_fill.c: fills every element of m's arena and mask (left unfilled by
+ * sgi_model_finalize_unfilled): parameter p from constant param_const[p] as src[p] says. */
+enum sg_status sgi_onnx_fill(const struct sgi_onnx_graph *G, struct sg_model *m,
+                             const int32_t *param_const, const struct sgi_onnx_src *src);
 
 #endif
