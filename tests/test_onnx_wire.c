@@ -56,36 +56,90 @@ SG_TEST(onnx_lean_copy_unpacks_like_the_file) {
     free(buf);
 }
 
-/* ModelProto { graph { initializer { dims 1, data_type float, name "w", raw_data A,
- * raw_data B } } }: protobuf keeps the last raw_data. */
-SG_TEST(onnx_lean_copy_keeps_protobuf_rules) {
-    const uint8_t t[] = {0x08, 0x01, 0x10, 0x01, 0x42, 0x01, 'w', 0x4a, 0x02, 0xaa, 0xbb,
-                         0x4a, 0x04, 0x00, 0x00, 0x80, 0x3f}; /* B = 1.0f */
-    uint8_t mp[64];
+static size_t put_varint(uint8_t *o, uint64_t v) {
     size_t n = 0;
-    mp[n++] = 0x08, mp[n++] = 7;                       /* ir_version */
-    mp[n++] = 0x3a, mp[n++] = (uint8_t)(sizeof t + 2); /* graph */
-    mp[n++] = 0x2a, mp[n++] = (uint8_t)sizeof t;       /* initializer */
-    memcpy(mp + n, t, sizeof t), n += sizeof t;
+    for (; v > 0x7f; v >>= 7) o[n++] = (uint8_t)(v | 0x80);
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+/* ModelProto { ir_version 7, graph { initializer { dims 64, data_type float, name "w",
+ * raw_data A (2 bytes), raw_data B (64 x 1.0f) } } }, the second graph field
+ * graph { name "g2" } appended when two_graphs. */
+static size_t two_raw_data(uint8_t *mp, int two_graphs) {
+    uint8_t t[300], g[310];
+    size_t tl = 0, gl = 0, n = 0;
+    t[tl++] = 0x08, t[tl++] = 64, t[tl++] = 0x10, t[tl++] = 1;
+    t[tl++] = 0x42, t[tl++] = 1, t[tl++] = 'w';
+    t[tl++] = 0x4a, t[tl++] = 2, t[tl++] = 0xaa, t[tl++] = 0xbb;
+    t[tl++] = 0x4a, tl += put_varint(t + tl, 256);
+    for (int i = 0; i < 64; i++) t[tl++] = 0, t[tl++] = 0, t[tl++] = 0x80, t[tl++] = 0x3f;
+    g[gl++] = 0x2a, gl += put_varint(g + gl, tl);
+    memcpy(g + gl, t, tl), gl += tl;
+    mp[n++] = 0x08, mp[n++] = 7;
+    mp[n++] = 0x3a, n += put_varint(mp + n, gl);
+    memcpy(mp + n, g, gl), n += gl;
+    if (two_graphs) {
+        const uint8_t g2[] = {0x3a, 0x04, 0x12, 0x02, 'g', '2'};
+        memcpy(mp + n, g2, sizeof g2), n += sizeof g2;
+    }
+    return n;
+}
+
+/* protobuf keeps the last of repeated raw_data fields, and merges repeated graphs */
+SG_TEST(onnx_lean_copy_keeps_protobuf_rules) {
+    uint8_t mp[400];
+    size_t n = two_raw_data(mp, 0);
     struct sgi_onnx_graph G;
+    float v[64];
     CHECK_OK(sgi_onnx_open(mp, n, "two.onnx", &G));
     CHECK(G.file == mp && G.n_consts == 1);
     const Onnx__TensorProto *w = G.consts[0].t;
-    CHECK(w->has_raw_data && w->raw_data.len == 4 && w->raw_data.data == mp + n - 4);
-    float v;
-    CHECK_OK(sgi_onnx_const_float(&G, 0, &v));
-    CHECK(v == 1.0f);
+    CHECK(w->has_raw_data && w->raw_data.len == 256 && w->raw_data.data == mp + n - 256);
+    CHECK_OK(sgi_onnx_const_float(&G, 0, v));
+    CHECK(v[0] == 1.0f && v[63] == 1.0f);
     sgi_onnx_close(&G);
-    /* a second graph field merges into the first: protobuf-c does that, unlean */
-    const uint8_t g2[] = {0x3a, 0x04, 0x12, 0x02, 'g', '2'}; /* graph { name "g2" } */
-    memcpy(mp + n, g2, sizeof g2), n += sizeof g2;
+    /* the second graph field merges into the first: protobuf-c does that, unlean */
+    n = two_raw_data(mp, 1);
     struct sgi_onnx_lean L;
     CHECK(sgi_onnx_wire_lean(mp, n, &L) == 0);
     CHECK_OK(sgi_onnx_open(mp, n, "merged.onnx", &G));
     CHECK(G.file == NULL && G.n_consts == 1 && strcmp(G.g->name, "g2") == 0);
-    CHECK_OK(sgi_onnx_const_float(&G, 0, &v));
-    CHECK(v == 1.0f);
+    CHECK_OK(sgi_onnx_const_float(&G, 0, v));
+    CHECK(v[0] == 1.0f && v[63] == 1.0f);
     sgi_onnx_close(&G);
+    /* weights in typed fields: nothing to leave out, the model unpacks whole */
+    uint8_t *buf;
+    size_t len;
+    struct sg_model *m;
+    CHECK_OK(sg_model_build("lenet5", 1, 28, 28, 10, 1, &m));
+    sg_model_init_weights(m, 1);
+    CHECK_OK(sg_onnx_serialize(m, 0, &buf, &len));
+    Onnx__ModelProto *full = onnx__model_proto__unpack(NULL, len, buf);
+    CHECK(full && full->graph);
+    for (size_t k = 0; k < full->graph->n_initializer; k++) {
+        Onnx__TensorProto *t = full->graph->initializer[k];
+        if (!t->has_raw_data || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) continue;
+        t->n_float_data = t->raw_data.len / 4;
+        t->float_data = (float *)t->raw_data.data; /* borrowed; restored below */
+        t->has_raw_data = 0;
+    }
+    size_t tl;
+    uint8_t *typed = packed(full, &tl);
+    for (size_t k = 0; k < full->graph->n_initializer; k++) {
+        Onnx__TensorProto *t = full->graph->initializer[k];
+        if (t->float_data == (float *)t->raw_data.data) t->float_data = NULL, t->n_float_data = 0;
+    }
+    onnx__model_proto__free_unpacked(full, NULL);
+    CHECK(sgi_onnx_wire_lean(typed, tl, &L) == 0);
+    struct sg_model *m2;
+    CHECK_OK(sg_onnx_load_mem(typed, tl, "typed.onnx", &m2));
+    CHECK(m2->arena_len == m->arena_len);
+    CHECK(memcmp(m2->arena, m->arena, m->arena_len * sizeof *m->arena) == 0);
+    sg_model_free(m2);
+    sg_model_free(m);
+    free(typed);
+    free(buf);
 }
 
 /* Every arena element is written: weights as stored, weight masks from their zeros,

@@ -72,7 +72,8 @@ struct sgi_onnx_lean {
     struct sgi_onnx_raw *raw;     /* one per initializer, in order */
     size_t n, cap;
 };
-/* 1: done; 0: not done (the model is not that simple, or out of memory; L is empty). */
+/* 1: done; 0: not done (L is empty): the model is not that simple, its initializers'
+ * raw_data is less than half the file, or memory ran out. */
 int sgi_onnx_wire_lean(const uint8_t *buf, size_t len, struct sgi_onnx_lean *L);
 void sgi_onnx_lean_free(struct sgi_onnx_lean *L);
 

@@ -498,8 +498,9 @@ enum sg_status sg_onnx_load_mem(const uint8_t *buf, size_t len, const char *what
     return st;
 }
 
-/* The file mapped read-only (no copy: the parser copies what it keeps anyway, and
- * the mapping stays as the model's original bytes); a plain read where mapping fails. */
+/* The file mapped read-only (no copy: the initializers' bytes are read from the
+ * mapping, which stays as the model's original bytes); a plain read where mapping
+ * fails. */
 static enum sg_status map_file(const char *path, uint8_t **out, size_t *len, int *mapped) {
     *mapped = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -192,10 +192,38 @@ static int lean_graph(const uint8_t *buf, size_t s, size_t e, struct sgi_onnx_le
     return i == e - s;
 }
 
+/* Bytes of raw_data in the graph's initializers (the last field of each tensor), or 0
+ * if the model has not exactly one graph. */
+static size_t raw_bytes(const uint8_t *buf, size_t len) {
+    size_t i = 0, total = 0;
+    int graphs = 0;
+    struct field f, g, t;
+    while (next_field(buf, len, &i, &f)) {
+        if (f.num != F_MODEL_GRAPH || f.type != 2) continue;
+        if (++graphs > 1) return 0;
+        size_t j = 0;
+        while (next_field(buf + f.pay, f.end - f.pay, &j, &g)) {
+            if (g.num != F_GRAPH_INITIALIZER || g.type != 2) continue;
+            const uint8_t *tp = buf + f.pay + g.pay;
+            size_t k = 0, last = 0;
+            while (next_field(tp, g.end - g.pay, &k, &t))
+                if (t.num == F_TENSOR_RAW_DATA && t.type == 2) last = t.end - t.pay;
+            total += last;
+        }
+    }
+    return total;
+}
+
 int sgi_onnx_wire_lean(const uint8_t *buf, size_t len, struct sgi_onnx_lean *L) {
     memset(L, 0, sizeof *L);
+    /* worth it when the weights are most of the file: else (weights in Constant nodes
+     * or typed fields) the copy would cost about what it saves */
+    const size_t raw = raw_bytes(buf, len);
+    if (raw < len / 2) return 0;
+    /* nothing grows and each raw_data loses its bytes: the copy fits without moving */
+    sgi_buf_reserve(&L->msg, len - raw + 32);
     size_t i = 0;
-    int graphs = 0, bad = 0;
+    int graphs = 0, bad = L->msg.failed;
     struct field f;
     while (!bad && next_field(buf, len, &i, &f)) {
         if (f.num == F_MODEL_GRAPH && f.type == 2) {
