@@ -1,9 +1,12 @@
 /* Internals of the ONNX reader and writer (src/io/onnx_*.c). Not installed.
  *
+ * onnx_wire.c  walks the protobuf wire format: a structural check before protobuf-c, and
+ *              a lean copy of the ModelProto without the initializers' raw_data bytes.
  * onnx_read.c  parses a ModelProto (protobuf-c code generated from Debian's onnx.proto),
  *              collects every constant (initializers, Constant nodes, DequantizeLinear of
  *              constant int8/uint8 tensors) and decodes constant tensors to float.
  * onnx_map.c   maps the graph to an sg_model (runnable), or else to a weights-only model.
+ * onnx_fill.c  fills the model's arenas from the constants.
  * onnx_write.c writes a model back: into its original graph, or as a graph built from
  *              our nodes.
  */
@@ -45,12 +48,34 @@ struct sgi_onnx_const {
 struct sgi_onnx_graph {
     const char *what;             /* file name for messages */
     Onnx__ModelProto *model;      /* unpacked; owned */
+    const uint8_t *file;          /* the parsed bytes: the initializers' raw_data points */
+    size_t file_len;              /*   into them (never freed with the model) */
     const Onnx__GraphProto *g;
     int64_t opset;                /* of the default domain */
     struct sgi_onnx_const *consts;
     int32_t n_consts;
     struct sgi_strmap const_idx;  /* name -> index in consts */
 };
+
+/* onnx_wire.c. Why buf is not a well-formed message of type d, or NULL. */
+const char *sgi_onnx_wire_check(const uint8_t *buf, size_t len,
+                                const ProtobufCMessageDescriptor *d);
+/* Where one initializer's raw_data lies in the file (off SIZE_MAX: it has none). */
+struct sgi_onnx_raw {
+    size_t off, len;
+};
+/* A checked ModelProto with one graph, copied without the bytes of its initializers'
+ * raw_data (the fields stay, empty): msg unpacks to the same model, whose initializer
+ * k then takes its bytes from raw[k]. */
+struct sgi_onnx_lean {
+    struct sgi_buf msg;
+    struct sgi_onnx_raw *raw;     /* one per initializer, in order */
+    size_t n, cap;
+};
+/* 1: done; 0: not done (L is empty): the model is not that simple, its initializers'
+ * raw_data is less than half the file, or memory ran out. */
+int sgi_onnx_wire_lean(const uint8_t *buf, size_t len, struct sgi_onnx_lean *L);
+void sgi_onnx_lean_free(struct sgi_onnx_lean *L);
 
 /* Parses buf and collects the constants. On failure nothing needs closing. */
 enum sg_status sgi_onnx_open(const uint8_t *buf, size_t len, const char *what,
@@ -95,5 +120,9 @@ void *sgi_onnx_ext_clone(const void *ext);
 enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_t len, int mapped,
                                  struct sg_model **out);
 void sgi_onnx_release(uint8_t *bytes, size_t len, int mapped);
+/* onnx_fill.c: fills every element of m's arena and mask (left unfilled by
+ * sgi_model_finalize_unfilled): parameter p from constant param_const[p] as src[p] says. */
+enum sg_status sgi_onnx_fill(const struct sgi_onnx_graph *G, struct sg_model *m,
+                             const int32_t *param_const, const struct sgi_onnx_src *src);
 
 #endif

@@ -6,6 +6,7 @@
  *    "not_runnable" for other reasons) tells the user why the model cannot run.
  * Either way the original bytes stay in m->ext for export. */
 #include "io/onnx.h"
+#include "nn/model.h"
 
 #define DEAD (-2) /* activation downstream of an op we cannot map */
 #define MAX_SPATIAL 65536
@@ -980,66 +981,6 @@ static enum sg_status weights_only(struct mapper *mp) {
     return SG_OK;
 }
 
-/* ---- filling the arena ---- */
-static enum sg_status fill(struct mapper *mp) {
-    struct sg_model *m = mp->m;
-    float *tmp = NULL;
-    size_t tmp_len = 0;
-    char mname[SG_NAME_MAX + 600];
-    for (int32_t p = 0; p < m->n_params; p++) {
-        const struct sg_param *pp = &m->params[p];
-        const struct sgi_onnx_src *s = &mp->src[p];
-        const int32_t ci = mp->param_const[p];
-        const struct sgi_onnx_const *c = &mp->G->consts[ci];
-        float *dst = sg_param_data(m, p);
-        uint8_t *mk = sg_param_mask(m, p);
-        if (c->count != pp->count && !(c->count == 1 && !s->transpose))
-            return sgi_error(SG_ERR_FORMAT, "%s: tensor '%s' has %zu values, '%s' needs %zu",
-                             mp->what, c->name, c->count, pp->name, pp->count);
-        const float *val = dst;
-        if (s->transpose || c->count != pp->count) {
-            if (c->count > tmp_len) {
-                free(tmp);
-                tmp_len = c->count;
-                if (!(tmp = sgi_alloc(tmp_len, sizeof *tmp))) return SG_ERR_NOMEM;
-            }
-            val = tmp;
-        }
-        enum sg_status st = sgi_onnx_const_float(mp->G, ci, (float *)val);
-        if (st != SG_OK) {
-            free(tmp);
-            return st;
-        }
-        const size_t K = (size_t)pp->dims[0], C = pp->count / K;
-        if (s->transpose) { /* the tensor is [C][K] */
-            for (size_t k = 0; k < K; k++)
-                for (size_t j = 0; j < C; j++) dst[k * C + j] = val[j * K + k];
-        } else if (val != dst) {
-            for (size_t j = 0; j < pp->count; j++) dst[j] = val[0]; /* broadcast bias */
-        }
-        if (s->scale != 1.0f)
-            for (size_t j = 0; j < pp->count; j++) dst[j] *= s->scale;
-        /* the mask: a "<name>.mask" tensor written by our exporter, else zeros of a
-         * conv/fc weight count as pruned */
-        snprintf(mname, sizeof mname, "%s.mask", c->name);
-        int32_t mi = sgi_onnx_const_find(mp->G, mname);
-        const struct sgi_onnx_const *mc = mi >= 0 ? &mp->G->consts[mi] : NULL;
-        if (mc && mc->count == c->count && c->count == pp->count &&
-            (mc->t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 ||
-             mc->t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL)) {
-            for (size_t j = 0; j < pp->count; j++) {
-                size_t from = s->transpose ? (j % C) * K + j / C : j;
-                mk[j] = (mc->t->has_raw_data ? mc->t->raw_data.data[from] : mc->t->int32_data[from]) != 0;
-                if (!mk[j]) dst[j] = 0.0f; /* the invariant: pruned weights are zero */
-            }
-        } else if (pp->kind == SG_PARAM_WEIGHT && pp->layer != SG_LAYER_NONE) {
-            for (size_t j = 0; j < pp->count; j++) mk[j] = dst[j] != 0.0f;
-        }
-    }
-    free(tmp);
-    return SG_OK;
-}
-
 static void mapper_reset(struct mapper *mp) {
     sg_model_free(mp->m);
     mp->m = NULL;
@@ -1075,7 +1016,7 @@ static enum sg_status build_runnable(struct mapper *mp) {
         return SG_OK;
     }
     mp->m->output = v >> 3;
-    if (sg_model_finalize(mp->m) != SG_OK) cannot(mp, "%s", sg_last_error());
+    if (sgi_model_finalize_unfilled(mp->m) != SG_OK) cannot(mp, "%s", sg_last_error());
     return SG_OK;
 }
 
@@ -1122,9 +1063,9 @@ enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_
         mapper_reset(&mp);
         if (!(mp.m = sg_model_new("onnx", in_c, in_h, in_w))) goto nomem;
         if ((st = weights_only(&mp)) != SG_OK) goto fail;
-        if ((st = sg_model_finalize(mp.m)) != SG_OK) goto fail;
+        if ((st = sgi_model_finalize_unfilled(mp.m)) != SG_OK) goto fail;
     }
-    if ((st = fill(&mp)) != SG_OK) goto fail;
+    if ((st = sgi_onnx_fill(G, mp.m, mp.param_const, mp.src)) != SG_OK) goto fail;
     struct sg_model *m = mp.m;
     sg_meta_set(m, "format", "onnx");
     sg_meta_set(m, "onnx_opset", "%lld", (long long)G->opset);

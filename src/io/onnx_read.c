@@ -350,74 +350,16 @@ static void *pb_alloc(void *data, size_t size) {
     return size >= ((size_t)8 << 20) ? sgi_alloc(size, 1) : malloc(size);
 }
 
+/* data: the graph, whose initializers' raw_data may point into its file */
 static void pb_free(void *data, void *p) {
-    (void)data;
+    const struct sgi_onnx_graph *G = data;
+    if (G && (uintptr_t)p - (uintptr_t)G->file < G->file_len) return;
     free(p);
-}
-
-/* ---- the wire format, checked before protobuf-c sees it ----
- * protobuf-c (1.4) unpacks nested messages by recursion without a depth limit, so a
- * small file of deeply nested messages (graph > node > attribute > graph > ...)
- * overflows the stack; and it accepts an over-long encoded field number 0 as an
- * unknown field, which it later writes back as a tag no parser reads. This walk
- * follows the schema through protobuf-c's descriptors and refuses both. */
-#define WIRE_MAX_DEPTH 100
-
-static int wire_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v) {
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64 && *i < len; shift += 7) {
-        const uint8_t b = p[(*i)++];
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* 0: well-formed; else a reason. */
-static const char *wire_check(const uint8_t *p, size_t len, const ProtobufCMessageDescriptor *d,
-                              int depth) {
-    if (depth > WIRE_MAX_DEPTH) return "messages nested more than 100 deep";
-    size_t i = 0;
-    while (i < len) {
-        uint64_t key, v;
-        if (!wire_varint(p, len, &i, &key)) return "a field tag is truncated";
-        const uint64_t field = key >> 3;
-        if (field == 0 || field > 0x1fffffffu) return "a field number is out of range";
-        switch (key & 7) {
-        case 0:
-            if (!wire_varint(p, len, &i, &v)) return "a varint is truncated";
-            break;
-        case 1:
-            if (len - i < 8) return "a 64-bit field is truncated";
-            i += 8;
-            break;
-        case 5:
-            if (len - i < 4) return "a 32-bit field is truncated";
-            i += 4;
-            break;
-        case 2: {
-            if (!wire_varint(p, len, &i, &v) || v > len - i) return "a field runs past its end";
-            const ProtobufCFieldDescriptor *fd =
-                d ? protobuf_c_message_descriptor_get_field(d, (unsigned)field) : NULL;
-            if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-                const char *why = wire_check(p + i, (size_t)v, fd->descriptor, depth + 1);
-                if (why) return why;
-            }
-            i += (size_t)v;
-            break;
-        }
-        default: return "a field has an unknown wire type";
-        }
-    }
-    return NULL;
 }
 
 void sgi_onnx_close(struct sgi_onnx_graph *G) {
     if (G->model) {
-        ProtobufCAllocator alloc = {pb_alloc, pb_free, NULL};
+        ProtobufCAllocator alloc = {pb_alloc, pb_free, G};
         onnx__model_proto__free_unpacked(G->model, &alloc);
     }
     free(G->consts);
@@ -425,16 +367,43 @@ void sgi_onnx_close(struct sgi_onnx_graph *G) {
     memset(G, 0, sizeof *G);
 }
 
+/* protobuf-c copies every bytes field, the weights too, into fresh memory that the
+ * kernel must clear first; the weights are unpacked lean (onnx_wire.c) and read in
+ * place instead. What the lean copy does not cover unpacks as it is, and protobuf-c's
+ * own copies come from sgi_alloc (large ones on huge pages). */
+static Onnx__ModelProto *unpack(struct sgi_onnx_graph *G, const uint8_t *buf, size_t len) {
+    ProtobufCAllocator alloc = {pb_alloc, pb_free, G};
+    struct sgi_onnx_lean L;
+    if (sgi_onnx_wire_lean(buf, len, &L)) {
+        Onnx__ModelProto *m = onnx__model_proto__unpack(&alloc, L.msg.len, L.msg.data);
+        Onnx__GraphProto *g = m ? m->graph : NULL;
+        if (g && g->n_initializer == L.n) {
+            G->file = buf;
+            G->file_len = len;
+            for (size_t k = 0; k < L.n; k++) {
+                const struct sgi_onnx_raw *r = &L.raw[k];
+                Onnx__TensorProto *t = g->initializer[k];
+                if (r->off == SIZE_MAX) continue;
+                SG_ASSERT(t->has_raw_data && !t->raw_data.data);
+                t->raw_data.len = r->len;
+                t->raw_data.data = r->len ? (uint8_t *)buf + r->off : NULL;
+            }
+            sgi_onnx_lean_free(&L);
+            return m;
+        }
+        if (m) onnx__model_proto__free_unpacked(m, &alloc);
+        sgi_onnx_lean_free(&L);
+    }
+    return onnx__model_proto__unpack(&alloc, len, buf);
+}
+
 enum sg_status sgi_onnx_open(const uint8_t *buf, size_t len, const char *what,
                              struct sgi_onnx_graph *G) {
     memset(G, 0, sizeof *G);
     G->what = what;
-    const char *why = wire_check(buf, len, &onnx__model_proto__descriptor, 0);
+    const char *why = sgi_onnx_wire_check(buf, len, &onnx__model_proto__descriptor);
     if (why) return BAD("%s: not an ONNX model (the protobuf is malformed: %s)", what, why);
-    /* protobuf-c copies every tensor's bytes: let those copies come from sgi_alloc
-     * (large ones on huge pages) */
-    ProtobufCAllocator alloc = {pb_alloc, pb_free, NULL};
-    G->model = onnx__model_proto__unpack(&alloc, len, buf);
+    G->model = unpack(G, buf, len);
     if (!G->model)
         return BAD("%s: not an ONNX model (the protobuf does not parse: truncated or corrupted?)",
                    what);
@@ -529,8 +498,9 @@ enum sg_status sg_onnx_load_mem(const uint8_t *buf, size_t len, const char *what
     return st;
 }
 
-/* The file mapped read-only (no copy: the parser copies what it keeps anyway, and
- * the mapping stays as the model's original bytes); a plain read where mapping fails. */
+/* The file mapped read-only (no copy: the initializers' bytes are read from the
+ * mapping, which stays as the model's original bytes); a plain read where mapping
+ * fails. */
 static enum sg_status map_file(const char *path, uint8_t **out, size_t *len, int *mapped) {
     *mapped = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 
 #include "core/sgi.h"
+#include "nn/model.h"
 #include "sparsegrain/nn.h"
 
 static const char *const OP_NAMES[SG_OP_COUNT] = {
@@ -302,7 +303,7 @@ static enum sg_status infer_shape(struct sg_model *m, int32_t ni) {
     return SG_OK;
 }
 
-enum sg_status sg_model_finalize(struct sg_model *m) {
+static enum sg_status finalize(struct sg_model *m, int init) {
     if (m->n_nodes > 0) {
         if (m->in_c <= 0 || m->in_h <= 0 || m->in_w <= 0)
             return sgi_error(SG_ERR_ARG, "model input shape %dx%dx%d is not set", m->in_c,
@@ -333,9 +334,11 @@ enum sg_status sg_model_finalize(struct sg_model *m) {
     }
     if (!m->arena) {
         m->arena_len = off;
-        m->arena = sgi_zalloc(off, sizeof(float));
+        m->arena = sgi_alloc(off, sizeof(float));
         m->mask = sgi_alloc(off, 1);
         if (!m->arena || !m->mask) return SG_ERR_NOMEM;
+        if (!init) return SG_OK;
+        memset(m->arena, 0, (off ? off : 1) * sizeof(float));
         memset(m->mask, 1, off ? off : 1);
         for (int32_t i = 0; i < m->n_params; i++)
             if (m->params[i].kind == SG_PARAM_BN_GAMMA || m->params[i].kind == SG_PARAM_BN_VAR) {
@@ -348,6 +351,10 @@ enum sg_status sg_model_finalize(struct sg_model *m) {
     }
     return SG_OK;
 }
+
+enum sg_status sg_model_finalize(struct sg_model *m) { return finalize(m, 1); }
+
+enum sg_status sgi_model_finalize_unfilled(struct sg_model *m) { return finalize(m, 0); }
 
 void sg_model_apply_masks(struct sg_model *m) {
     for (size_t i = 0; i < m->arena_len; i++)
