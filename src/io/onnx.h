@@ -50,6 +50,8 @@ struct sgi_onnx_graph {
     Onnx__ModelProto *model;      /* unpacked; owned */
     const uint8_t *file;          /* the parsed bytes: the initializers' raw_data points */
     size_t file_len;              /*   into them (never freed with the model) */
+    int file_mapped;              /* file is a read-only file mapping: its pages may be
+                                   * released once copied (sgi_map_release) */
     const Onnx__GraphProto *g;
     int64_t opset;                /* of the default domain */
     struct sgi_onnx_const *consts;

@@ -98,14 +98,18 @@ static enum sg_status fill_one(const struct sgi_onnx_graph *G, struct sg_model *
     return SG_OK;
 }
 
-/* Elements [from, to) of parameter p's slot, from the plain values v. */
-static void fill_plain(struct sg_model *m, int32_t p, const uint8_t *v, size_t from, size_t to) {
+/* Elements [from, to) of parameter p's slot, from the plain values v; when v lies in
+ * the file mapping map, the pages copied leave the resident set (so a model loads in
+ * its own size of memory, not that plus the file's). */
+static void fill_plain(struct sg_model *m, int32_t p, const uint8_t *v, size_t from, size_t to,
+                       const struct sgi_map *map) {
     const struct sg_param *pp = &m->params[p];
     float *dst = sg_param_data(m, p);
     uint8_t *mk = sg_param_mask(m, p);
     const size_t end = to < pp->count ? to : pp->count;
     if (from < end) {
         memcpy(dst + from, v + 4 * from, (end - from) * sizeof *dst);
+        sgi_map_release(map, v + 4 * from, (end - from) * sizeof *dst);
         if (masks_from_zeros(pp)) mask_nonzero(mk + from, dst + from, end - from);
         else memset(mk + from, 1, end - from);
     }
@@ -150,8 +154,11 @@ enum sg_status sgi_onnx_fill(const struct sgi_onnx_graph *G, struct sg_model *m,
         SG_ASSERT(n == n_chunks);
         /* static: each thread takes one contiguous run of the arena, so two threads
          * rarely fault on the same 2 MB page (finer interleaving was 1.5x slower) */
+        const struct sgi_map map = {G->file, G->file_len, G->file_len};
+        const struct sgi_map *mapp = G->file_mapped ? &map : NULL;
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) fill_plain(m, ch[i].p, plain[ch[i].p], ch[i].from, ch[i].to);
+        for (size_t i = 0; i < n; i++)
+            fill_plain(m, ch[i].p, plain[ch[i].p], ch[i].from, ch[i].to, mapp);
     }
     free(ch);
     free(plain);

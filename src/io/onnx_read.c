@@ -537,6 +537,7 @@ enum sg_status sg_onnx_load(const char *path, struct sg_model **out) {
         sgi_onnx_release(buf, len, mapped);
         return st;
     }
+    G.file_mapped = mapped && G.file == buf;
     st = sgi_onnx_to_model(&G, buf, len, mapped, out);
     sgi_onnx_close(&G);
     return st;
