@@ -471,3 +471,40 @@ SG_TEST(prune_large_layers_match_sorted_reference) {
                 free_layer(&L);
             }
 }
+
+/* N:M on layers large enough for the threaded row paths (1x1 rows with M of 2, 4,
+ * 8 and others, C not a multiple of M; 3x3 kernels), with and without ties and
+ * dead weights, against the brute-force reference. */
+SG_TEST(nm_large_layers_match_brute_force) {
+    static const char *const specs[] = {"nm:2:4", "nm:1:2", "nm:3:8", "nm:1:3", "nm:5:16"};
+    static const int64_t shapes[][4] = {{40, 4099, 1, 1}, {64, 4096, 1, 1}, {32, 130, 3, 3}};
+    for (size_t si = 0; si < sizeof specs / sizeof specs[0]; si++)
+        for (size_t sh = 0; sh < 3; sh++)
+            for (int quant = 0; quant < 2; quant++) {
+                struct sg_prune_spec sp;
+                sg_prune_spec_default(&sp);
+                CHECK_OK(sg_prune_spec_parse(specs[si], &sp));
+                struct layer L = make_layer(shapes[sh][0], shapes[sh][1], shapes[sh][2],
+                                            shapes[sh][3], 500 + sh, quant);
+                const int64_t n = sg_wview_count(&L.v);
+                for (int64_t i = 0; i < n; i += 11) L.v.mask[i] = 0, L.v.w[i] = 0;
+                uint8_t *m0 = malloc(n), *ref = malloc(n);
+                float *w = malloc(n * 4);
+                memcpy(m0, L.v.mask, n), memcpy(w, L.v.w, n * 4);
+                reference_mask(&sp, &L.v, w, m0, 0, ref);
+                for (int th = 1; th <= 2; th++) {
+                    sg_set_threads(th);
+                    memcpy(L.v.w, w, n * 4), memcpy(L.v.mask, m0, n);
+                    CHECK_OK(sg_prune_layer(&sp, &L.v, 0));
+                    int64_t bad = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        bad += L.v.mask[i] != ref[i] ||
+                               (L.v.mask[i] ? L.v.w[i] != w[i] : L.v.w[i] != 0.0f);
+                    CHECK_MSG(bad == 0, "%s shape %d quant %d threads %d: %lld wrong", specs[si],
+                              (int)sh, quant, th, (long long)bad);
+                }
+                sg_set_threads(0);
+                free(m0), free(ref), free(w);
+                free_layer(&L);
+            }
+}

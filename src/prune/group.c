@@ -229,81 +229,8 @@ void sgi_apply_groups(const struct sg_prune_spec *s, struct sg_wview *v, const u
     for_each_run(v, &tg, RUN_APPLY, NULL, keep);
 }
 
-/* N:M: in every run of M weights along C (fixed k, r, s), keep the N best live
- * ones (ties: lower c first). A short last run of L < M keeps min(N, L). The runs
- * of one (k, c0) block lie in one contiguous chunk of L*R*S weights, member j of
- * run rs at j*R*S + rs: scores and ranks are computed for the whole chunk with
- * rs innermost, loops the compiler vectorises. */
-static enum sg_status prune_nm(const struct sg_prune_spec *s, struct sg_wview *v) {
-    const int64_t K = v->k, C = v->c, RS = v->r * v->s, M = s->nm_m;
-    const uint64_t lh = sgi_name_hash(v->name);
-    enum sg_status st = SG_OK;
-#pragma omp parallel if (K * C * RS > 65536)
-    {
-        float *sc = sgi_alloc((size_t)(M * RS), sizeof *sc);
-        uint16_t *rank = sgi_alloc((size_t)(M * RS), sizeof *rank);
-        if (!sc || !rank) {
-#pragma omp atomic write
-            st = SG_ERR_NOMEM;
-        }
-#pragma omp for schedule(static)
-        for (int64_t k = 0; k < K; k++) {
-            if (!sc || !rank) continue;
-            for (int64_t c0 = 0; c0 < C; c0 += M) {
-                const int64_t len = C - c0 < M ? C - c0 : M, n = len * RS;
-                const int64_t base = (k * C + c0) * RS;
-                float *restrict w = v->w + base;
-                uint8_t *restrict mk = v->mask + base;
-                if (s->crit == SG_CRIT_RANDOM)
-                    for (int64_t i = 0; i < n; i++)
-                        sc[i] = mk[i] ? sgi_random_score(s->seed, lh, (uint64_t)(base + i)) : -1.0f;
-                else
-                    for (int64_t i = 0; i < n; i++) {
-                        const float a = fabsf(w[i]);
-                        sc[i] = mk[i] ? a : -1.0f;
-                    }
-                if (RS < 8 && len <= 16) { /* short runs: one run at a time, in registers */
-                    const int64_t keep = s->nm_n < len ? s->nm_n : len;
-                    for (int64_t rs = 0; rs < RS; rs++) {
-                        float a[16];
-                        for (int64_t j = 0; j < len; j++) a[j] = sc[j * RS + rs];
-                        for (int64_t j = 0; j < len; j++) {
-                            int r = 0;
-                            for (int64_t o = 0; o < len; o++)
-                                r += (a[o] > a[j]) | ((a[o] == a[j]) & (o < j));
-                            const uint8_t kp = r < keep;
-                            mk[j * RS + rs] = kp;
-                            w[j * RS + rs] = kp ? w[j * RS + rs] : 0.0f;
-                        }
-                    }
-                    continue;
-                }
-                for (int64_t i = 0; i < n; i++) rank[i] = 0;
-                /* rank of member j = members that beat it: higher score, or equal and earlier */
-                for (int64_t j = 0; j < len; j++)
-                    for (int64_t o = 0; o < len; o++) {
-                        const float *so = sc + o * RS, *sj = sc + j * RS;
-                        uint16_t *rj = rank + j * RS;
-                        if (o < j)
-                            for (int64_t rs = 0; rs < RS; rs++) rj[rs] += so[rs] >= sj[rs];
-                        else if (o > j)
-                            for (int64_t rs = 0; rs < RS; rs++) rj[rs] += so[rs] > sj[rs];
-                    }
-                const int64_t keep = s->nm_n < len ? s->nm_n : len;
-                for (int64_t i = 0; i < n; i++) {
-                    const uint8_t kp = rank[i] < keep;
-                    mk[i] = kp;
-                    w[i] = kp ? w[i] : 0.0f;
-                }
-            }
-        }
-        free(sc), free(rank);
-    }
-    return st == SG_OK ? SG_OK : sgi_error(st, "out of memory pruning %s", v->name);
-}
-
 enum sg_status sg_prune_layer(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep) {
-    if (s->gran == SG_GRAN_NM) return prune_nm(s, v);
+    if (s->gran == SG_GRAN_NM) return sgi_prune_nm(s, v);
     const int64_t n = sg_prune_groups(s, v);
     if (keep < 0) keep = 0;
     if (keep > n) keep = n;

@@ -86,6 +86,9 @@ static inline uint64_t sgi_name_hash(const char *s) {
  * general path. */
 enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep);
 
+/* N:M pruning of one layer (see nm.c). */
+enum sg_status sgi_prune_nm(const struct sg_prune_spec *s, struct sg_wview *v);
+
 /* round(density * groups), clamped to [0, groups]. */
 int64_t sgi_keep_count(double density, int64_t groups);
 
