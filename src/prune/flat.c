@@ -2,7 +2,9 @@
  * the flat K*C*R*S order, numbered in that order: fine (L = 1), kernel rows
  * (L = S), kernels (L = R*S), filters (L = C*R*S), and blocks of those shapes.
  *
- * Two passes over the weights, scores recomputed on the fly (no score array):
+ * First try band.c (a sampled threshold band, a read-only pass, a write pass);
+ * when its band misses, two passes over the weights, scores recomputed on the fly
+ * (no score array):
  *   1. a histogram of the top 16 bits of every group's score key, per chunk;
  *   2. groups whose top bits are above the boundary bucket keep, those below are
  *      pruned, and groups in the bucket keep for now and are collected in position
@@ -141,6 +143,8 @@ enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v,
         return SG_OK;
     }
     const int nt = thread_count(total);
+    const enum sg_status bst = sgi_prune_band(s, v, L, keep, nt);
+    if (bst != SG_ERR_UNSUPPORTED) return bst;
     const int single = L == 1 && (s->crit == SG_CRIT_L1 || s->crit == SG_CRIT_MAX ||
                                   s->crit == SG_CRIT_MEAN);
     uint32_t *hist = sgi_zalloc((size_t)nt * NB, sizeof *hist);

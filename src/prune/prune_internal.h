@@ -86,6 +86,14 @@ static inline uint64_t sgi_name_hash(const char *s) {
  * general path. */
 enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep);
 
+/* The same selection from a sampled threshold band in two streaming passes (see
+ * band.c); SG_ERR_UNSUPPORTED, with nothing written, when the band misses. */
+enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v, int64_t len,
+                              int64_t keep, int nt);
+/* The band's half-width in standard deviations of the sampled rank (8; tests set
+ * it to 0 to make the band miss). */
+extern double sgi_band_sigmas;
+
 /* N:M pruning of one layer (see nm.c). */
 enum sg_status sgi_prune_nm(const struct sg_prune_spec *s, struct sg_wview *v);
 
