@@ -510,8 +510,9 @@ SG_TEST(nm_large_layers_match_brute_force) {
             }
 }
 
-/* Layers with enough groups for the sampled band (band.c), every criterion:
- * masks against sg_prune_scores ranked by sorting. Patterns: normal weights,
+/* Layers with enough groups for the sampled band (band.c), and channels (rows of
+ * 1x1 weights, threaded), every criterion: masks against sg_prune_scores ranked
+ * by sorting. Patterns: normal weights,
  * quantised ones (many ties), all equal (the band overflows), and weights large
  * with the period of the sample blocks, and a band too narrow to hold the
  * threshold. Misses must fall back to the exact histogram path with the same
@@ -557,8 +558,8 @@ static void check_against_sorted(const struct sg_prune_spec *sp, struct layer *L
     free(score), free(w), free(m0), free(rank_kept), free(order), free(rank), free(g_of);
 }
 
-SG_TEST(prune_band_matches_sorted_reference) {
-    static const char *const specs[] = {"fine", "vector", "kernel", "vector:col"};
+SG_TEST(prune_large_layers_every_criterion) {
+    static const char *const specs[] = {"fine", "vector", "kernel", "vector:col", "channel"};
     static const int64_t shapes[][4] = {
         {128, 128, 3, 3}, {200, 400, 1, 1}, {32, 128, 5, 5}, {24, 1024, 1, 7}};
     for (size_t sh = 0; sh < 4; sh++)
@@ -569,11 +570,12 @@ SG_TEST(prune_band_matches_sorted_reference) {
             if (pat == 2)
                 for (int64_t i = 0; i < N; i++) L.v.w[i] = 0.5f;
             for (int64_t i = 0; i < N; i += 13) L.v.mask[i] = 0, L.v.w[i] = 0;
-            for (size_t si = 0; si < 4; si++)
+            for (size_t si = 0; si < 5; si++)
                 for (int crit = 0; crit < SG_CRIT_COUNT; crit++) {
-                    /* every criterion on normal weights; ties and equal weights: fewer */
-                    if ((pat == 1 && (crit == SG_CRIT_L2 || crit == SG_CRIT_MEAN)) ||
-                        (pat >= 2 && crit != SG_CRIT_L1))
+                    /* every criterion on normal weights; fewer on the rest, and only
+                     * the band's granularities on equal weights and a narrow band */
+                    if ((pat == 1 && crit != SG_CRIT_L1 && crit != SG_CRIT_RANDOM) ||
+                        (pat >= 2 && (crit != SG_CRIT_L1 || si >= 3)))
                         continue;
                     sgi_band_sigmas = pat == 3 ? 0 : 8; /* 3: a band too narrow to hit */
                     struct sg_prune_spec sp;

@@ -54,10 +54,14 @@ static struct tiling tiling_of(const struct sg_tile *t, const struct sg_wview *v
  * split over filters (or, for tiles spanning all filters, over channels) so no two
  * threads touch the same group. */
 enum run_op { RUN_SCORE, RUN_APPLY, RUN_NONZERO };
+/* What the score needs besides liveness (sums and maxima are computed for every
+ * run; the 1x1 channel rows skip what is not needed). */
+enum run_want { RUN_WANT_SUM, RUN_WANT_MAX, RUN_WANT_NONE };
 struct run_acc {
     float *sum, *mx;
     uint8_t *live;
     int l2;
+    enum run_want want;
 };
 
 static inline void run_do(enum run_op op, float *restrict w, uint8_t *restrict mk, int64_t len,
@@ -81,6 +85,35 @@ static inline void run_do(enum run_op op, float *restrict w, uint8_t *restrict m
     }
 }
 
+/* One weight per group along a row (1x1 channels): separate restrict-qualified
+ * streams so the loops vectorise; each group still accumulates in filter order,
+ * and only the statistic the criterion reads. */
+static void apply_row(float *restrict w, uint8_t *restrict mk, const uint8_t *restrict keep,
+                      int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        mk[i] = keep[i];
+        w[i] = keep[i] ? w[i] : 0.0f;
+    }
+}
+
+static void score_row(const float *restrict w, const uint8_t *restrict mk, int64_t n,
+                      const struct run_acc *a, int64_t g) {
+    float *restrict sum = a->sum + g, *restrict mx = a->mx + g;
+    uint8_t *restrict live = a->live + g;
+    for (int64_t i = 0; i < n; i++) live[i] |= mk[i];
+    if (a->want == RUN_WANT_MAX) {
+        for (int64_t i = 0; i < n; i++) {
+            const float x = fabsf(w[i]);
+            mx[i] = x > mx[i] ? x : mx[i];
+        }
+    } else if (a->want == RUN_WANT_SUM) {
+        if (a->l2)
+            for (int64_t i = 0; i < n; i++) sum[i] += fabsf(w[i]) * fabsf(w[i]);
+        else
+            for (int64_t i = 0; i < n; i++) sum[i] += fabsf(w[i]);
+    }
+}
+
 /* Runs of filter k, channels [c0, c1). */
 static void runs_of(const struct sg_wview *v, const struct tiling *tg, int64_t k, int64_t c0,
                     int64_t c1, enum run_op op, void *ctx, const uint8_t *keep) {
@@ -94,19 +127,10 @@ static void runs_of(const struct sg_wview *v, const struct tiling *tg, int64_t k
     if (R * S == 1 && tg->gc == 1) { /* 1x1 weights, one group per channel: no runs */
         const int64_t g0 = kb * tg->nc;
         if (op == RUN_APPLY) {
-            for (int64_t c = c0; c < c1; c++) {
-                const uint8_t kp = keep[g0 + c];
-                mk[c] = kp;
-                wk[c] = kp ? wk[c] : 0.0f;
-            }
+            apply_row(wk + c0, mk + c0, keep + g0 + c0, c1 - c0);
         } else if (op == RUN_SCORE) {
-            struct run_acc *a = ctx;
-            for (int64_t c = c0; c < c1; c++) {
-                const float x = fabsf(wk[c]);
-                a->sum[g0 + c] += a->l2 ? x * x : x;
-                a->mx[g0 + c] = x > a->mx[g0 + c] ? x : a->mx[g0 + c];
-                a->live[g0 + c] |= mk[c];
-            }
+            const struct run_acc *a = ctx;
+            score_row(wk + c0, mk + c0, c1 - c0, a, g0 + c0);
         } else {
             uint8_t *nz = ctx;
             for (int64_t c = c0; c < c1; c++) nz[g0 + c] |= wk[c] != 0.0f;
@@ -196,7 +220,10 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
         return SG_ERR_NOMEM;
     }
     const struct tiling tg = tiling_of(&t, v);
-    struct run_acc acc = {sum, mx, live, s->crit == SG_CRIT_L2};
+    struct run_acc acc = {sum, mx, live, s->crit == SG_CRIT_L2,
+                          s->crit == SG_CRIT_MAX      ? RUN_WANT_MAX
+                          : s->crit == SG_CRIT_RANDOM ? RUN_WANT_NONE
+                                                      : RUN_WANT_SUM};
     for_each_run(v, &tg, RUN_SCORE, &acc, NULL);
     for (int64_t g = 0; g < n; g++) {
         float sc;
