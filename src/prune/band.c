@@ -12,7 +12,8 @@
  * order (best key first, ties to the lower position), and the kept set is every
  * group at or above the need-th best of the band in it, exactly what the
  * histogram method and the general path select. When the band misses, nothing
- * has been written and the caller takes the exact histogram path.
+ * has been written and the caller takes the exact histogram path; so it does when
+ * the band would be wide or its buffers cannot be had (SG_ERR_UNSUPPORTED for all).
  * Groups are scored by sgi_run_stats, as everywhere else, with the group length a
  * compile-time constant for the common lengths so the loops vectorise. */
 #ifdef _OPENMP
@@ -208,7 +209,7 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
     if (nb > n / SB) nb = n / SB;
     const int64_t span = n / nb, real = nb * SB;
     uint32_t *smp = sgi_alloc((size_t)real + 65536, sizeof *smp);
-    if (!smp) return SG_ERR_NOMEM;
+    if (!smp) return SG_ERR_UNSUPPORTED;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < nb; i++) {
         /* each block at a hashed offset in its span, running into the next one:
@@ -231,14 +232,15 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
     for (int64_t i = 0; i < real; i++) in_smp += smp[i] - lo <= hi - lo;
     const double frac = (double)(in_smp + 64) / (double)real;
     free(smp);
-    if (frac > 0.25) return SG_ERR_UNSUPPORTED; /* a wide band saves nothing */
-    const int64_t cap = (int64_t)(2 * frac * (double)n) + 2 * BLK;
+    if (frac > 0.125) return SG_ERR_UNSUPPORTED; /* a wide band saves little */
+    int64_t cap = (int64_t)(2 * frac * (double)n) + 2 * BLK;
+    if (cap > n / nt + 2 * BLK) cap = n / nt + 2 * BLK; /* no chunk holds more */
     uint32_t *kb = sgi_alloc((size_t)(cap * nt), sizeof *kb);
     uint32_t *pb = sgi_alloc((size_t)(cap * nt), sizeof *pb);
     int64_t *above = sgi_zalloc((size_t)nt, sizeof *above), *got = sgi_zalloc((size_t)nt, sizeof *got);
     if (!kb || !pb || !above || !got) {
         free(kb), free(pb), free(above), free(got);
-        return SG_ERR_NOMEM;
+        return SG_ERR_UNSUPPORTED;
     }
     const uint32_t width = hi - lo;
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -278,7 +280,7 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
     uint32_t *h = sgi_zalloc(65536, sizeof *h);
     if (!h) {
         free(kb), free(pb), free(got);
-        return SG_ERR_NOMEM;
+        return SG_ERR_UNSUPPORTED;
     }
     for (int c = 0; c < nt; c++)
         for (int64_t i = c * cap; i < c * cap + got[c]; i++) h[(kb[i] - lo) >> shift]++;
@@ -289,7 +291,7 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
     uint64_t *sel = sgi_alloc((size_t)inband * 2, sizeof *sel);
     if (!sel) {
         free(kb), free(pb), free(got);
-        return SG_ERR_NOMEM;
+        return SG_ERR_UNSUPPORTED;
     }
     for (int c = 0; c < nt; c++)
         for (int64_t i = c * cap; i < c * cap + got[c]; i++)
