@@ -182,8 +182,8 @@ static int64_t collect(const uint32_t *restrict key, int cnt, uint32_t g0, uint3
         const __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(k, lv), wv);
         above += __builtin_popcount((unsigned)gt);
         _mm512_mask_compressstoreu_epi32(kb + m, in, k);
-        _mm512_mask_compressstoreu_epi32(pb + m, in,
-                                         _mm512_add_epi32(iota, _mm512_set1_epi32((int)(g0 + (uint32_t)i))));
+        const __m512i pos = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(g0 + (uint32_t)i)));
+        _mm512_mask_compressstoreu_epi32(pb + m, in, pos);
         m += __builtin_popcount((unsigned)in);
     }
 #endif
@@ -237,7 +237,8 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
     if (cap > n / nt + 2 * BLK) cap = n / nt + 2 * BLK; /* no chunk holds more */
     uint32_t *kb = sgi_alloc((size_t)(cap * nt), sizeof *kb);
     uint32_t *pb = sgi_alloc((size_t)(cap * nt), sizeof *pb);
-    int64_t *above = sgi_zalloc((size_t)nt, sizeof *above), *got = sgi_zalloc((size_t)nt, sizeof *got);
+    int64_t *above = sgi_zalloc((size_t)nt, sizeof *above);
+    int64_t *got = sgi_zalloc((size_t)nt, sizeof *got);
     if (!kb || !pb || !above || !got) {
         free(kb), free(pb), free(above), free(got);
         return SG_ERR_UNSUPPORTED;
