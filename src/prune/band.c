@@ -36,6 +36,7 @@ struct band {
     struct sg_wview *v;
     int64_t L;
     uint64_t lh;
+    int single; /* one weight per group, scored by magnitude: sgi_weight_key */
 };
 
 #define INLINE static inline __attribute__((always_inline))
@@ -75,6 +76,10 @@ INLINE void keys_lc(const float *restrict w, const uint8_t *restrict mk, int64_t
 static void keys_of(const struct band *b, int64_t g0, int cnt, uint32_t *restrict key) {
     const float *w = b->v->w;
     const uint8_t *mk = b->v->mask;
+    if (b->single) {
+        for (int i = 0; i < cnt; i++) key[i] = sgi_weight_key(w, mk, g0 + i);
+        return;
+    }
     switch (b->L) {
     case 1: KEYS_CRIT(1) break;
     case 2: KEYS_CRIT(2) break;
@@ -197,11 +202,66 @@ static int64_t collect(const uint32_t *restrict key, int cnt, uint32_t g0, uint3
     return m;
 }
 
+/* Pass 1 for single weights (b->single) over groups [g0, g1): keys computed in
+ * registers, then counted and collected as collect() does; returns the new m, or
+ * cap + 1 when the buffers would overflow. */
+static int64_t count_single(const float *restrict w, const uint8_t *restrict mk, int64_t g0,
+                            int64_t g1, uint32_t hi, uint32_t lo, uint32_t width, int64_t *ab,
+                            uint32_t *restrict kb, uint32_t *restrict pb, int64_t cap) {
+    int64_t m = 0, above = 0, g = g0;
+#if defined(__AVX512F__)
+    const __m512i hv = _mm512_set1_epi32((int)hi), lv = _mm512_set1_epi32((int)lo),
+                  wv = _mm512_set1_epi32((int)width), abs_mask = _mm512_set1_epi32(0x7fffffff),
+                  top = _mm512_set1_epi32((int)0x80000000u), dead = _mm512_set1_epi32(0x407fffff);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; g + 16 <= g1; g += 16) {
+        if (m + 16 > cap) return cap + 1;
+        const __m512i u = _mm512_loadu_si512(w + g);
+        const __m512i mb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(mk + g)));
+        const __mmask16 live = _mm512_test_epi32_mask(mb, mb);
+        const __m512i k = _mm512_mask_or_epi32(dead, live, _mm512_and_si512(u, abs_mask), top);
+        const __mmask16 gt = _mm512_cmpgt_epu32_mask(k, hv);
+        const __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(k, lv), wv);
+        above += __builtin_popcount((unsigned)gt);
+        _mm512_mask_compressstoreu_epi32(kb + m, in, k);
+        const __m512i pos = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(uint32_t)g));
+        _mm512_mask_compressstoreu_epi32(pb + m, in, pos);
+        m += __builtin_popcount((unsigned)in);
+    }
+#endif
+    for (; g < g1; g++) {
+        if (m + 1 > cap) return cap + 1;
+        const uint32_t k = sgi_weight_key(w, mk, g);
+        above += k > hi;
+        kb[m] = k;
+        pb[m] = (uint32_t)g;
+        m += k - lo <= width;
+    }
+    *ab += above;
+    return m;
+}
+
+/* Pass 2 for single weights over [g0, g1): one loop, keys in registers. */
+static void apply_single(float *restrict w, uint8_t *restrict mk, int64_t g0, int64_t g1,
+                         uint32_t tk, uint32_t pc) {
+    for (int64_t g = g0; g < g1; g++) {
+        const uint32_t k = sgi_weight_key(w, mk, g);
+        const uint32_t kp = (k > tk) | ((k == tk) & ((uint32_t)g <= pc));
+        uint32_t u;
+        memcpy(&u, &w[g], 4);
+        u &= 0u - kp;
+        memcpy(&w[g], &u, 4);
+        mk[g] = (uint8_t)kp;
+    }
+}
+
 enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v, int64_t L,
                               int64_t keep, int nt) {
     const int64_t n = sg_wview_count(v) / L;
     if (n < MIN_GROUPS || n >= (int64_t)UINT32_MAX) return SG_ERR_UNSUPPORTED;
-    const struct band b = {s, v, L, sgi_name_hash(v->name)};
+    const struct band b = {s, v, L, sgi_name_hash(v->name),
+                           L == 1 && (s->crit == SG_CRIT_L1 || s->crit == SG_CRIT_MAX ||
+                                      s->crit == SG_CRIT_MEAN)};
     /* 0: the sample: nb blocks of SB groups, spread evenly, at least 65536 keys
      * (or every group), at most 1/256 of the groups beyond that */
     int64_t nb = n / (SB * 256);
@@ -254,6 +314,12 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
             const int64_t glo = n * c / nt, ghi = n * (c + 1) / nt;
             int64_t ab = 0, m = 0;
             uint32_t key[BLK];
+            if (b.single) {
+                m = count_single(v->w, v->mask, glo, ghi, hi, lo, width, &ab, kb + c * cap,
+                                 pb + c * cap, cap);
+                above[c] = ab, got[c] = m;
+                continue;
+            }
             for (int64_t g0 = glo; g0 < ghi; g0 += BLK) {
                 const int cnt = ghi - g0 < BLK ? (int)(ghi - g0) : BLK;
                 if (m + BLK > cap) { /* full: the band missed, stop here */
@@ -310,6 +376,10 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
 #endif
         for (int c = id; c < nt; c += team) {
             const int64_t glo = n * c / nt, ghi = n * (c + 1) / nt;
+            if (b.single) {
+                apply_single(v->w, v->mask, glo, ghi, tk, pc);
+                continue;
+            }
             uint32_t key[BLK];
             for (int64_t g0 = glo; g0 < ghi; g0 += BLK) {
                 const int cnt = ghi - g0 < BLK ? (int)(ghi - g0) : BLK;

@@ -14,6 +14,16 @@ static inline uint32_t sgi_fkey(float f) {
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+/* Single weights scored by magnitude (l1, max and mean agree when a group is one
+ * weight): the key sgi_fkey(mk[i] ? |w[i]| : -1) straight from the weight and its
+ * mask, without branches (|w| has a clear sign bit), a loop the compiler keeps tight. */
+static inline uint32_t sgi_weight_key(const float *w, const uint8_t *mk, int64_t i) {
+    uint32_t u;
+    memcpy(&u, &w[i], 4);
+    const uint32_t live = 0u - (uint32_t)(mk[i] != 0);
+    return (live & ((u & 0x7fffffffu) | 0x80000000u)) | (~live & 0x407fffffu);
+}
+
 /* Radix selection on keys: finds the key t such that the weight of elements with
  * key > t is < target <= the weight of elements with key >= t. weight may be NULL
  * (every element weighs 1). Returns t and the weight strictly above it. */
