@@ -512,11 +512,10 @@ SG_TEST(nm_large_layers_match_brute_force) {
 
 /* Layers with enough groups for the sampled band (band.c), and channels (rows of
  * 1x1 weights, threaded), every criterion: masks against sg_prune_scores ranked
- * by sorting. Patterns: normal weights,
- * quantised ones (many ties), all equal (the band overflows), and weights large
- * with the period of the sample blocks, and a band too narrow to hold the
- * threshold. Misses must fall back to the exact histogram path with the same
- * result. */
+ * by sorting. Patterns: normal weights, quantised ones (many ties), all equal (a
+ * band too wide to use), weights large with the period of the sample blocks, and
+ * a band too narrow to hold the threshold. Misses must fall back to the exact
+ * histogram path with the same result. */
 static int64_t gid(const struct sg_prune_spec *sp, const struct sg_wview *v, int64_t i) {
     const struct sg_tile t = sg_prune_tile(sp, v);
     const int64_t C = v->c, R = v->r, S = v->s, nc = (C + t.c - 1) / t.c,
@@ -529,7 +528,7 @@ static void check_against_sorted(const struct sg_prune_spec *sp, struct layer *L
                                  const int64_t *keeps, int nk, const char *what) {
     const int64_t N = sg_wview_count(&L->v), G = sg_prune_groups(sp, &L->v);
     float *score = malloc(G * 4), *w = malloc(N * 4);
-    uint8_t *m0 = malloc(N), *rank_kept = malloc(G);
+    uint8_t *m0 = malloc(N);
     int64_t *order = malloc(G * 8), *rank = malloc(G * 8), *g_of = malloc(N * 8);
     memcpy(w, L->v.w, N * 4), memcpy(m0, L->v.mask, N);
     CHECK_OK(sg_prune_scores(sp, &L->v, score));
@@ -555,7 +554,7 @@ static void check_against_sorted(const struct sg_prune_spec *sp, struct layer *L
         }
     }
     sg_set_threads(0);
-    free(score), free(w), free(m0), free(rank_kept), free(order), free(rank), free(g_of);
+    free(score), free(w), free(m0), free(order), free(rank), free(g_of);
 }
 
 SG_TEST(prune_large_layers_every_criterion) {
