@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "harness.h"
+#include "prune/prune_internal.h" /* sgi_band_sigmas */
 #include "sparsegrain/prune.h"
 
 struct layer {
@@ -470,4 +471,136 @@ SG_TEST(prune_large_layers_match_sorted_reference) {
                 free(kept), free(score), free(w), free(live), free(m0), free(order), free(gid);
                 free_layer(&L);
             }
+}
+
+/* N:M on layers large enough for the threaded row paths (1x1 rows with M of 2, 4,
+ * 8 and others, C not a multiple of M; 3x3 kernels), with and without ties and
+ * dead weights, against the brute-force reference. */
+SG_TEST(nm_large_layers_match_brute_force) {
+    static const char *const specs[] = {"nm:2:4", "nm:1:2", "nm:3:8", "nm:1:3", "nm:5:16"};
+    static const int64_t shapes[][4] = {{40, 4099, 1, 1}, {64, 4096, 1, 1}, {32, 130, 3, 3}};
+    for (size_t si = 0; si < sizeof specs / sizeof specs[0]; si++)
+        for (size_t sh = 0; sh < 3; sh++)
+            for (int quant = 0; quant < 2; quant++) {
+                struct sg_prune_spec sp;
+                sg_prune_spec_default(&sp);
+                CHECK_OK(sg_prune_spec_parse(specs[si], &sp));
+                struct layer L = make_layer(shapes[sh][0], shapes[sh][1], shapes[sh][2],
+                                            shapes[sh][3], 500 + sh, quant);
+                const int64_t n = sg_wview_count(&L.v);
+                for (int64_t i = 0; i < n; i += 11) L.v.mask[i] = 0, L.v.w[i] = 0;
+                uint8_t *m0 = malloc(n), *ref = malloc(n);
+                float *w = malloc(n * 4);
+                memcpy(m0, L.v.mask, n), memcpy(w, L.v.w, n * 4);
+                reference_mask(&sp, &L.v, w, m0, 0, ref);
+                for (int th = 1; th <= 2; th++) {
+                    sg_set_threads(th);
+                    memcpy(L.v.w, w, n * 4), memcpy(L.v.mask, m0, n);
+                    CHECK_OK(sg_prune_layer(&sp, &L.v, 0));
+                    int64_t bad = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        bad += L.v.mask[i] != ref[i] ||
+                               (L.v.mask[i] ? L.v.w[i] != w[i] : L.v.w[i] != 0.0f);
+                    CHECK_MSG(bad == 0, "%s shape %d quant %d threads %d: %lld wrong", specs[si],
+                              (int)sh, quant, th, (long long)bad);
+                }
+                sg_set_threads(0);
+                free(m0), free(ref), free(w);
+                free_layer(&L);
+            }
+}
+
+/* Layers with enough groups for the sampled band (band.c), and channels (rows of
+ * 1x1 weights, threaded), every criterion: masks against sg_prune_scores ranked
+ * by sorting. Patterns: normal weights, quantised ones (many ties), all equal (a
+ * band too wide to use), weights large with the period of the sample blocks, and
+ * a band too narrow to hold the threshold. Misses must fall back to the exact
+ * histogram path with the same result. */
+static int64_t gid(const struct sg_prune_spec *sp, const struct sg_wview *v, int64_t i) {
+    const struct sg_tile t = sg_prune_tile(sp, v);
+    const int64_t C = v->c, R = v->r, S = v->s, nc = (C + t.c - 1) / t.c,
+                  nr = (R + t.r - 1) / t.r, ns = (S + t.s - 1) / t.s;
+    const int64_t k = i / (C * R * S), c = i / (R * S) % C, r = i / S % R, s = i % S;
+    return ((k / t.k * nc + c / t.c) * nr + r / t.r) * ns + s / t.s;
+}
+
+static void check_against_sorted(const struct sg_prune_spec *sp, struct layer *L,
+                                 const int64_t *keeps, int nk, const char *what) {
+    const int64_t N = sg_wview_count(&L->v), G = sg_prune_groups(sp, &L->v);
+    float *score = malloc(G * 4), *w = malloc(N * 4);
+    uint8_t *m0 = malloc(N);
+    int64_t *order = malloc(G * 8), *rank = malloc(G * 8), *g_of = malloc(N * 8);
+    memcpy(w, L->v.w, N * 4), memcpy(m0, L->v.mask, N);
+    CHECK_OK(sg_prune_scores(sp, &L->v, score));
+    for (int64_t g = 0; g < G; g++) order[g] = g;
+    g_score = score;
+    qsort(order, G, 8, by_score_then_index);
+    for (int64_t j = 0; j < G; j++) rank[order[j]] = j;
+    for (int64_t i = 0; i < N; i++) g_of[i] = gid(sp, &L->v, i);
+    for (int th = 1; th <= 2; th++) {
+        sg_set_threads(th);
+        for (int ki = 0; ki < nk; ki++) {
+            const int64_t keep = keeps[ki];
+            CHECK_OK(sg_prune_layer(sp, &L->v, keep));
+            int64_t bad = 0;
+            for (int64_t i = 0; i < N; i++)
+                bad += L->v.mask[i] != (rank[g_of[i]] < keep) ||
+                       (L->v.mask[i] ? L->v.w[i] != w[i] : L->v.w[i] != 0.0f);
+            CHECK_MSG(bad == 0, "%s %s %s %lldx%lldx%lldx%lld threads %d keep %lld: %lld wrong",
+                      sg_granularity_name(sp->gran), sg_criterion_name(sp->crit), what,
+                      (long long)L->v.k, (long long)L->v.c, (long long)L->v.r, (long long)L->v.s,
+                      th, (long long)keep, (long long)bad);
+            memcpy(L->v.w, w, N * 4), memcpy(L->v.mask, m0, N);
+        }
+    }
+    sg_set_threads(0);
+    free(score), free(w), free(m0), free(order), free(rank), free(g_of);
+}
+
+SG_TEST(prune_large_layers_every_criterion) {
+    static const char *const specs[] = {"fine", "vector", "kernel", "vector:col", "channel"};
+    static const int64_t shapes[][4] = {
+        {128, 128, 3, 3}, {200, 400, 1, 1}, {32, 128, 5, 5}, {24, 1024, 1, 7}};
+    for (size_t sh = 0; sh < 4; sh++)
+        for (int pat = 0; pat < 4; pat++) {
+            struct layer L = make_layer(shapes[sh][0], shapes[sh][1], shapes[sh][2],
+                                        shapes[sh][3], 700 + sh, pat == 1);
+            const int64_t N = sg_wview_count(&L.v);
+            if (pat == 2)
+                for (int64_t i = 0; i < N; i++) L.v.w[i] = 0.5f;
+            for (int64_t i = 0; i < N; i += 13) L.v.mask[i] = 0, L.v.w[i] = 0;
+            for (size_t si = 0; si < 5; si++)
+                for (int crit = 0; crit < SG_CRIT_COUNT; crit++) {
+                    /* every criterion on normal weights; fewer on the rest, and only
+                     * the band's granularities on equal weights and a narrow band */
+                    if ((pat == 1 && crit != SG_CRIT_L1 && crit != SG_CRIT_RANDOM) ||
+                        (pat >= 2 && (crit != SG_CRIT_L1 || si >= 3)))
+                        continue;
+                    sgi_band_sigmas = pat == 3 ? 0 : 8; /* 3: a band too narrow to hit */
+                    struct sg_prune_spec sp;
+                    sg_prune_spec_default(&sp);
+                    CHECK_OK(sg_prune_spec_parse(specs[si], &sp));
+                    sp.crit = (enum sg_criterion)crit;
+                    sp.seed = 5;
+                    const int64_t G = sg_prune_groups(&sp, &L.v);
+                    const int64_t keeps[] = {1, G / 100, G * 3 / 10, G * 9 / 10, G - 1};
+                    check_against_sorted(&sp, &L, keeps, 5,
+                                         pat == 0   ? "normal"
+                                         : pat == 1 ? "ties"
+                                         : pat == 2 ? "equal"
+                                                    : "narrow band");
+                }
+            free_layer(&L);
+        }
+    sgi_band_sigmas = 8;
+    /* 2048 x 2048: a sample of 2048 blocks of 32 weights, one block per 2048
+     * weights; the first 32 of every 2048 are the largest */
+    struct layer L = make_layer(2048, 2048, 1, 1, 77, 0);
+    for (int64_t i = 0; i < 2048 * 2048; i++)
+        L.v.w[i] = i % 2048 < 32 ? 10 + fabsf(L.v.w[i]) : L.v.w[i];
+    struct sg_prune_spec sp;
+    sg_prune_spec_default(&sp);
+    const int64_t keeps[] = {2048 * 2048 * 3 / 10, 2048 * 2048 / 100};
+    check_against_sorted(&sp, &L, keeps, 2, "against the sample");
+    free_layer(&L);
 }

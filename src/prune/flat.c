@@ -2,7 +2,9 @@
  * the flat K*C*R*S order, numbered in that order: fine (L = 1), kernel rows
  * (L = S), kernels (L = R*S), filters (L = C*R*S), and blocks of those shapes.
  *
- * Two passes over the weights, scores recomputed on the fly (no score array):
+ * First try band.c (a sampled threshold band, a read-only pass, a write pass);
+ * when its band misses, two passes over the weights, scores recomputed on the fly
+ * (no score array):
  *   1. a histogram of the top 16 bits of every group's score key, per chunk;
  *   2. groups whose top bits are above the boundary bucket keep, those below are
  *      pruned, and groups in the bucket keep for now and are collected in position
@@ -63,16 +65,6 @@ static inline uint32_t group_key(const struct flat *f, int64_t g) {
     return sgi_fkey(live ? sc : -1.0f);
 }
 
-/* Single weights scored by magnitude (l1, max and mean agree when L = 1): the key
- * straight from the weight and its mask, a loop the compiler keeps tight. */
-static inline uint32_t weight_key(const float *w, const uint8_t *mk, int64_t i) {
-    /* sgi_fkey(mk ? |w| : -1) without branches: |w| has a clear sign bit */
-    uint32_t u;
-    memcpy(&u, &w[i], 4);
-    const uint32_t live = 0u - (uint32_t)(mk[i] != 0);
-    return (live & ((u & 0x7fffffffu) | 0x80000000u)) | (~live & 0x407fffffu);
-}
-
 /* Pass 2 for single weights, in blocks: a branch-free loop that keeps, prunes or
  * (boundary bucket) provisionally keeps every weight, then a scan of the block's
  * top halves for the few in the boundary bucket. */
@@ -85,7 +77,7 @@ static size_t weights_pass2(float *restrict w, uint8_t *restrict mk, int64_t lo,
         float *wb = w + b0;
         uint8_t *mb = mk + b0;
         for (int64_t i = 0; i < len; i++) {
-            const uint32_t k = weight_key(wb, mb, i);
+            const uint32_t k = sgi_weight_key(wb, mb, i);
             const uint32_t kp = (k >> 16) >= bucket;
             uint32_t u;
             memcpy(&u, &wb[i], 4);
@@ -141,6 +133,8 @@ enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v,
         return SG_OK;
     }
     const int nt = thread_count(total);
+    const enum sg_status bst = sgi_prune_band(s, v, L, keep, nt);
+    if (bst != SG_ERR_UNSUPPORTED) return bst;
     const int single = L == 1 && (s->crit == SG_CRIT_L1 || s->crit == SG_CRIT_MAX ||
                                   s->crit == SG_CRIT_MEAN);
     uint32_t *hist = sgi_zalloc((size_t)nt * NB, sizeof *hist);
@@ -168,10 +162,10 @@ enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v,
                 uint32_t *h2 = hist2 + (size_t)c * NB;
                 int64_t i = lo;
                 for (; i + 2 <= hi; i += 2) {
-                    h[weight_key(v->w, v->mask, i) >> 16]++;
-                    h2[weight_key(v->w, v->mask, i + 1) >> 16]++;
+                    h[sgi_weight_key(v->w, v->mask, i) >> 16]++;
+                    h2[sgi_weight_key(v->w, v->mask, i + 1) >> 16]++;
                 }
-                for (; i < hi; i++) h[weight_key(v->w, v->mask, i) >> 16]++;
+                for (; i < hi; i++) h[sgi_weight_key(v->w, v->mask, i) >> 16]++;
                 for (int j = 0; j < NB; j++) h[j] += h2[j];
             } else {
                 for (int64_t g = lo; g < hi; g++) h[group_key(&f, g) >> 16]++;

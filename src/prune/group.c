@@ -54,10 +54,14 @@ static struct tiling tiling_of(const struct sg_tile *t, const struct sg_wview *v
  * split over filters (or, for tiles spanning all filters, over channels) so no two
  * threads touch the same group. */
 enum run_op { RUN_SCORE, RUN_APPLY, RUN_NONZERO };
+/* What the score needs besides liveness (sums and maxima are computed for every
+ * run; the 1x1 channel rows skip what is not needed). */
+enum run_want { RUN_WANT_SUM, RUN_WANT_MAX, RUN_WANT_NONE };
 struct run_acc {
     float *sum, *mx;
     uint8_t *live;
     int l2;
+    enum run_want want;
 };
 
 static inline void run_do(enum run_op op, float *restrict w, uint8_t *restrict mk, int64_t len,
@@ -81,6 +85,35 @@ static inline void run_do(enum run_op op, float *restrict w, uint8_t *restrict m
     }
 }
 
+/* One weight per group along a row (1x1 channels): separate restrict-qualified
+ * streams so the loops vectorise; each group still accumulates in filter order,
+ * and only the statistic the criterion reads. */
+static void apply_row(float *restrict w, uint8_t *restrict mk, const uint8_t *restrict keep,
+                      int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        mk[i] = keep[i];
+        w[i] = keep[i] ? w[i] : 0.0f;
+    }
+}
+
+static void score_row(const float *restrict w, const uint8_t *restrict mk, int64_t n,
+                      const struct run_acc *a, int64_t g) {
+    float *restrict sum = a->sum + g, *restrict mx = a->mx + g;
+    uint8_t *restrict live = a->live + g;
+    for (int64_t i = 0; i < n; i++) live[i] |= mk[i];
+    if (a->want == RUN_WANT_MAX) {
+        for (int64_t i = 0; i < n; i++) {
+            const float x = fabsf(w[i]);
+            mx[i] = x > mx[i] ? x : mx[i];
+        }
+    } else if (a->want == RUN_WANT_SUM) {
+        if (a->l2)
+            for (int64_t i = 0; i < n; i++) sum[i] += fabsf(w[i]) * fabsf(w[i]);
+        else
+            for (int64_t i = 0; i < n; i++) sum[i] += fabsf(w[i]);
+    }
+}
+
 /* Runs of filter k, channels [c0, c1). */
 static void runs_of(const struct sg_wview *v, const struct tiling *tg, int64_t k, int64_t c0,
                     int64_t c1, enum run_op op, void *ctx, const uint8_t *keep) {
@@ -94,19 +127,10 @@ static void runs_of(const struct sg_wview *v, const struct tiling *tg, int64_t k
     if (R * S == 1 && tg->gc == 1) { /* 1x1 weights, one group per channel: no runs */
         const int64_t g0 = kb * tg->nc;
         if (op == RUN_APPLY) {
-            for (int64_t c = c0; c < c1; c++) {
-                const uint8_t kp = keep[g0 + c];
-                mk[c] = kp;
-                wk[c] = kp ? wk[c] : 0.0f;
-            }
+            apply_row(wk + c0, mk + c0, keep + g0 + c0, c1 - c0);
         } else if (op == RUN_SCORE) {
-            struct run_acc *a = ctx;
-            for (int64_t c = c0; c < c1; c++) {
-                const float x = fabsf(wk[c]);
-                a->sum[g0 + c] += a->l2 ? x * x : x;
-                a->mx[g0 + c] = x > a->mx[g0 + c] ? x : a->mx[g0 + c];
-                a->live[g0 + c] |= mk[c];
-            }
+            const struct run_acc *a = ctx;
+            score_row(wk + c0, mk + c0, c1 - c0, a, g0 + c0);
         } else {
             uint8_t *nz = ctx;
             for (int64_t c = c0; c < c1; c++) nz[g0 + c] |= wk[c] != 0.0f;
@@ -196,7 +220,10 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
         return SG_ERR_NOMEM;
     }
     const struct tiling tg = tiling_of(&t, v);
-    struct run_acc acc = {sum, mx, live, s->crit == SG_CRIT_L2};
+    struct run_acc acc = {sum, mx, live, s->crit == SG_CRIT_L2,
+                          s->crit == SG_CRIT_MAX      ? RUN_WANT_MAX
+                          : s->crit == SG_CRIT_RANDOM ? RUN_WANT_NONE
+                                                      : RUN_WANT_SUM};
     for_each_run(v, &tg, RUN_SCORE, &acc, NULL);
     for (int64_t g = 0; g < n; g++) {
         float sc;
@@ -229,81 +256,8 @@ void sgi_apply_groups(const struct sg_prune_spec *s, struct sg_wview *v, const u
     for_each_run(v, &tg, RUN_APPLY, NULL, keep);
 }
 
-/* N:M: in every run of M weights along C (fixed k, r, s), keep the N best live
- * ones (ties: lower c first). A short last run of L < M keeps min(N, L). The runs
- * of one (k, c0) block lie in one contiguous chunk of L*R*S weights, member j of
- * run rs at j*R*S + rs: scores and ranks are computed for the whole chunk with
- * rs innermost, loops the compiler vectorises. */
-static enum sg_status prune_nm(const struct sg_prune_spec *s, struct sg_wview *v) {
-    const int64_t K = v->k, C = v->c, RS = v->r * v->s, M = s->nm_m;
-    const uint64_t lh = sgi_name_hash(v->name);
-    enum sg_status st = SG_OK;
-#pragma omp parallel if (K * C * RS > 65536)
-    {
-        float *sc = sgi_alloc((size_t)(M * RS), sizeof *sc);
-        uint16_t *rank = sgi_alloc((size_t)(M * RS), sizeof *rank);
-        if (!sc || !rank) {
-#pragma omp atomic write
-            st = SG_ERR_NOMEM;
-        }
-#pragma omp for schedule(static)
-        for (int64_t k = 0; k < K; k++) {
-            if (!sc || !rank) continue;
-            for (int64_t c0 = 0; c0 < C; c0 += M) {
-                const int64_t len = C - c0 < M ? C - c0 : M, n = len * RS;
-                const int64_t base = (k * C + c0) * RS;
-                float *restrict w = v->w + base;
-                uint8_t *restrict mk = v->mask + base;
-                if (s->crit == SG_CRIT_RANDOM)
-                    for (int64_t i = 0; i < n; i++)
-                        sc[i] = mk[i] ? sgi_random_score(s->seed, lh, (uint64_t)(base + i)) : -1.0f;
-                else
-                    for (int64_t i = 0; i < n; i++) {
-                        const float a = fabsf(w[i]);
-                        sc[i] = mk[i] ? a : -1.0f;
-                    }
-                if (RS < 8 && len <= 16) { /* short runs: one run at a time, in registers */
-                    const int64_t keep = s->nm_n < len ? s->nm_n : len;
-                    for (int64_t rs = 0; rs < RS; rs++) {
-                        float a[16];
-                        for (int64_t j = 0; j < len; j++) a[j] = sc[j * RS + rs];
-                        for (int64_t j = 0; j < len; j++) {
-                            int r = 0;
-                            for (int64_t o = 0; o < len; o++)
-                                r += (a[o] > a[j]) | ((a[o] == a[j]) & (o < j));
-                            const uint8_t kp = r < keep;
-                            mk[j * RS + rs] = kp;
-                            w[j * RS + rs] = kp ? w[j * RS + rs] : 0.0f;
-                        }
-                    }
-                    continue;
-                }
-                for (int64_t i = 0; i < n; i++) rank[i] = 0;
-                /* rank of member j = members that beat it: higher score, or equal and earlier */
-                for (int64_t j = 0; j < len; j++)
-                    for (int64_t o = 0; o < len; o++) {
-                        const float *so = sc + o * RS, *sj = sc + j * RS;
-                        uint16_t *rj = rank + j * RS;
-                        if (o < j)
-                            for (int64_t rs = 0; rs < RS; rs++) rj[rs] += so[rs] >= sj[rs];
-                        else if (o > j)
-                            for (int64_t rs = 0; rs < RS; rs++) rj[rs] += so[rs] > sj[rs];
-                    }
-                const int64_t keep = s->nm_n < len ? s->nm_n : len;
-                for (int64_t i = 0; i < n; i++) {
-                    const uint8_t kp = rank[i] < keep;
-                    mk[i] = kp;
-                    w[i] = kp ? w[i] : 0.0f;
-                }
-            }
-        }
-        free(sc), free(rank);
-    }
-    return st == SG_OK ? SG_OK : sgi_error(st, "out of memory pruning %s", v->name);
-}
-
 enum sg_status sg_prune_layer(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep) {
-    if (s->gran == SG_GRAN_NM) return prune_nm(s, v);
+    if (s->gran == SG_GRAN_NM) return sgi_prune_nm(s, v);
     const int64_t n = sg_prune_groups(s, v);
     if (keep < 0) keep = 0;
     if (keep > n) keep = n;

@@ -14,6 +14,16 @@ static inline uint32_t sgi_fkey(float f) {
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+/* Single weights scored by magnitude (l1, max and mean agree when a group is one
+ * weight): the key sgi_fkey(mk[i] ? |w[i]| : -1) straight from the weight and its
+ * mask, without branches (|w| has a clear sign bit), a loop the compiler keeps tight. */
+static inline uint32_t sgi_weight_key(const float *w, const uint8_t *mk, int64_t i) {
+    uint32_t u;
+    memcpy(&u, &w[i], 4);
+    const uint32_t live = 0u - (uint32_t)(mk[i] != 0);
+    return (live & ((u & 0x7fffffffu) | 0x80000000u)) | (~live & 0x407fffffu);
+}
+
 /* Radix selection on keys: finds the key t such that the weight of elements with
  * key > t is < target <= the weight of elements with key >= t. weight may be NULL
  * (every element weighs 1). Returns t and the weight strictly above it. */
@@ -85,6 +95,17 @@ static inline uint64_t sgi_name_hash(const char *s) {
  * not of that kind or the boundary bucket is too crowded; the caller then takes the
  * general path. */
 enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep);
+
+/* The same selection from a sampled threshold band in two streaming passes (see
+ * band.c); SG_ERR_UNSUPPORTED, with nothing written, when the band misses. */
+enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v, int64_t len,
+                              int64_t keep, int nt);
+/* The band's half-width in standard deviations of the sampled rank (8; tests set
+ * it to 0 to make the band miss). */
+extern double sgi_band_sigmas;
+
+/* N:M pruning of one layer (see nm.c). */
+enum sg_status sgi_prune_nm(const struct sg_prune_spec *s, struct sg_wview *v);
 
 /* round(density * groups), clamped to [0, groups]. */
 int64_t sgi_keep_count(double density, int64_t groups);
