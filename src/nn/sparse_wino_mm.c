@@ -96,19 +96,40 @@ AI void dense_rows(const float *U, int64_t nch, const float *Vx, float *M, const
         for (int t = 0; t < T; t++) sgv_store(M + j * TL + t * SGV_W, a[j][t]);
 }
 
-AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V, float *M,
-                    int64_t ms, const int T, const int RB) {
-    const int64_t TL = (int64_t)T * SGV_W, nch = w->nch, kr = (w->nk + RB - 1) / RB * RB;
-    if (r1 > kr) r1 = kr; /* padding rows past the last register block: not computed */
-    for (int xi = 0; xi < 36; xi++) {
-        const float *Vx = V + (int64_t)xi * sgi_wino_pad(nch * TL);
-        for (int64_t r = r0; r < r1; r += RB)
-            dense_rows(w->ud + ((int64_t)xi * w->kp + r) * nch, nch, Vx, M + xi * ms + (r - r0) * TL,
-                       T, RB);
+/* The last kept rows, fewer than a register block (n = 1..7): a block of n rows
+ * rather than RB rows of which RB - n are padding (VGG-16 conv1_2 at filter
+ * density 0.3 keeps 19 filters: 3 blocks of 6 and one of 1, not 4 of 6). */
+AI void dense_tail(const float *U, int64_t nch, const float *Vx, float *M, const int T, int n) {
+    switch (n) {
+    case 1: dense_rows(U, nch, Vx, M, T, 1); break;
+    case 2: dense_rows(U, nch, Vx, M, T, 2); break;
+    case 3: dense_rows(U, nch, Vx, M, T, 3); break;
+    case 4: dense_rows(U, nch, Vx, M, T, 4); break;
+    case 5: dense_rows(U, nch, Vx, M, T, 5); break;
+    case 6: dense_rows(U, nch, Vx, M, T, 6); break;
+    default: dense_rows(U, nch, Vx, M, T, 7); break;
     }
 }
 
-/* Rows [r0, r1) of the dense U (multiples of SGI_WRB, which RB divides). */
+AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V, float *M,
+                    int64_t ms, const int T, const int RB) {
+    const int64_t TL = (int64_t)T * SGV_W, nch = w->nch;
+    if (r1 > w->nk) r1 = w->nk; /* padding rows past the last kept filter: not computed */
+    for (int xi = 0; xi < 36; xi++) {
+        const float *Vx = V + (int64_t)xi * sgi_wino_pad(nch * TL);
+        for (int64_t r = r0; r < r1; r += RB) {
+            const float *U = w->ud + ((int64_t)xi * w->kp + r) * nch;
+            float *Mr = M + xi * ms + (r - r0) * TL;
+            if (r + RB <= r1)
+                dense_rows(U, nch, Vx, Mr, T, RB);
+            else
+                dense_tail(U, nch, Vx, Mr, T, (int)(r1 - r));
+        }
+    }
+}
+
+/* Rows [r0, r1) of the dense U (multiples of SGI_WRB, which RB divides); rows
+ * past the kept filters are padding, not computed. */
 void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
                             float *M, int64_t ms, int T) {
     switch (T) {
