@@ -429,10 +429,10 @@ SG_TEST(infer_winograd_chunks_and_dense_rows) {
 
 SG_TEST(infer_winograd_pruned_planes) {
     /* the planes of pruned filters are filled once per run, split evenly over the
-     * threads at any float (not plane) boundary, with streaming stores from a
-     * 64-byte boundary: planes whose size is not a multiple of 16 floats, batch
-     * > 1, a few kept filters, kernel pruning sparse enough to empty whole rows,
-     * and layers large enough to run on several threads */
+     * threads at any float (not plane) boundary: planes whose size is not a
+     * multiple of 16 floats, batch > 1, a few kept filters, kernel pruning sparse
+     * enough to empty whole rows, and layers large enough to run on several
+     * threads */
     check_layer((struct sg_conv_geom){2, 9, 37, 19, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
                 0, "filter", 0.2, 41);
     check_layer((struct sg_conv_geom){1, 20, 45, 33, 40, 3, 3, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0},
