@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "sparsegrain/core.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(__GNUC__)
 #define SGI_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -127,6 +130,17 @@ void sgi_file_unmap(struct sgi_map *m);
 /* memcpy(dst, src, n) from a mapping m (or from plain memory when m is NULL), in
  * chunks, releasing each source chunk once copied. */
 void sgi_map_copy(const struct sgi_map *m, void *dst, const void *src, size_t n);
+
+/* Inside an OpenMP parallel region: this thread's number and the team's size (0 and 1
+ * without OpenMP). Loops that take chunks id, id + team, ... do every chunk whatever
+ * team the runtime gives (fewer threads than asked when nested, say). */
+static inline void sgi_omp_team(int *id, int *team) {
+#ifdef _OPENMP
+    *id = omp_get_thread_num(), *team = omp_get_num_threads();
+#else
+    *id = 0, *team = 1;
+#endif
+}
 
 /* CRC-32 (zlib polynomial), incremental: crc = sgi_crc32(crc, p, n), start at 0. */
 uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);

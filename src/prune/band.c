@@ -306,10 +306,8 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
     const uint32_t width = hi - lo;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0, team = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num(), team = omp_get_num_threads();
-#endif
+        int id, team;
+        sgi_omp_team(&id, &team);
         for (int c = id; c < nt; c += team) {
             const int64_t glo = n * c / nt, ghi = n * (c + 1) / nt;
             int64_t ab = 0, m = 0;
@@ -370,10 +368,8 @@ enum sg_status sgi_prune_band(const struct sg_prune_spec *s, struct sg_wview *v,
     /* 2: write every group */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0, team = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num(), team = omp_get_num_threads();
-#endif
+        int id, team;
+        sgi_omp_team(&id, &team);
         for (int c = id; c < nt; c += team) {
             const int64_t glo = n * c / nt, ghi = n * (c + 1) / nt;
             if (b.single) {

@@ -149,10 +149,8 @@ enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v,
      * fewer threads than asked (nested in another parallel region, say). */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0, team = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num(), team = omp_get_num_threads();
-#endif
+        int id, team;
+        sgi_omp_team(&id, &team);
         for (int c = id; c < nt; c += team) {
             uint32_t *h = hist + (size_t)c * NB;
             const int64_t lo = n * c / nt, hi = n * (c + 1) / nt;
@@ -197,10 +195,8 @@ enum sg_status sgi_prune_flat(const struct sg_prune_spec *s, struct sg_wview *v,
     const uint32_t bucket = (uint32_t)b;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int id = 0, team = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num(), team = omp_get_num_threads();
-#endif
+        int id, team;
+        sgi_omp_team(&id, &team);
         for (int c = id; c < nt; c += team) {
             size_t at = 0; /* candidates of the chunks before this one */
             for (int i = 0; i < c; i++) at += hist[(size_t)i * NB + bucket];
