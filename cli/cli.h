@@ -80,6 +80,8 @@ const char *cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Shared helpers. */
 int cli_load_model(const char *path, struct sg_model **m);  /* prints the error; 0 on success */
+/* The storage formats' names, comma separated, into buf (for messages). */
+const char *cli_format_names(char *buf, size_t cap);
 /* Fails (printing which ops are missing) unless the model's graph can run. */
 int cli_need_runnable(const struct sg_model *m, const char *path);
 /* Data set from --data/--data-dir, defaulting to the model's "data" metadata. */

@@ -56,11 +56,8 @@ static int run_encode(struct cli_args *a) {
     if (!fname) cli_usage_error(a, "give the format with --format NAME");
     const int f = sg_format_from_name(fname);
     if (f < 0) {
-        char known[160] = "";
-        for (int i = 0; i < SG_FORMAT_COUNT; i++)
-            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
-                     sg_format_name((enum sg_format)i));
-        cli_usage_error(a, "unknown format '%s' (%s)", fname, known);
+        char known[256];
+        cli_usage_error(a, "unknown format '%s' (%s)", fname, cli_format_names(known, sizeof known));
     }
     struct sg_model *m;
     if (cli_load_model(a->pos[0], &m)) return 1;

@@ -114,11 +114,9 @@ static int parse_formats(const struct cli_args *a, int *on) {
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         const int f = sg_format_from_name(t);
         if (f < 0) {
-            char known[256] = "";
-            for (int i = 0; i < SG_FORMAT_COUNT; i++)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
-                         sg_format_name((enum sg_format)i));
-            cli_usage_error(a, "unknown format '%s' (%s, or all)", t, known);
+            char known[256];
+            cli_usage_error(a, "unknown format '%s' (%s, or all)", t,
+                            cli_format_names(known, sizeof known));
         }
         on[f] = 1;
     }

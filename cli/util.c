@@ -296,3 +296,11 @@ int cli_parse_augment(const char *s) {
     if (strcmp(s, "shift+flip") == 0 || strcmp(s, "flip+shift") == 0) return SG_AUG_SHIFT_FLIP;
     return -1;
 }
+
+const char *cli_format_names(char *buf, size_t cap) {
+    buf[0] = 0;
+    for (int i = 0; i < SG_FORMAT_COUNT; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "",
+                 sg_format_name((enum sg_format)i));
+    return buf;
+}

@@ -43,6 +43,17 @@ static inline void fuzz_st64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* An accepted model is an ordinary one: it serialises to .sgm and reads back. */
+static inline void fuzz_sgm_round_trip(const struct sg_model *m) {
+    uint8_t *out;
+    size_t out_len;
+    FUZZ_CHECK(sg_model_serialize(m, NULL, &out, &out_len) == SG_OK);
+    struct sg_model *m2 = NULL;
+    FUZZ_CHECK(sg_model_deserialize(out, out_len, "again.sgm", &m2, NULL) == SG_OK);
+    sg_model_free(m2);
+    free(out);
+}
+
 /* Runs one forward pass of a runnable model on a zero image and a backward pass, when
  * the work is small (a fuzzed file may describe any geometry; what matters is that
  * odd strides, pads, dilations, groups and pools compute without crashing, not that

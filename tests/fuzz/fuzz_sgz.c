@@ -29,14 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (sg_sgz_deserialize(buf, len, "fuzz.sgz", &m, &info) == SG_OK) {
         FUZZ_CHECK(info.file_bytes == len);
         FUZZ_CHECK(info.layer_bytes + info.overhead_bytes == info.file_bytes);
-        /* the model is an ordinary one: it serialises and reads back */
-        uint8_t *out;
-        size_t out_len;
-        FUZZ_CHECK(sg_model_serialize(m, NULL, &out, &out_len) == SG_OK);
-        struct sg_model *m2 = NULL;
-        FUZZ_CHECK(sg_model_deserialize(out, out_len, "again.sgm", &m2, NULL) == SG_OK);
-        sg_model_free(m2);
-        free(out);
+        fuzz_sgm_round_trip(m);
     }
     sg_model_free(m);
     free(buf);

@@ -13,13 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t w, k;
         sg_model_count(m, &w, &k);
         FUZZ_CHECK(k <= w);
-        uint8_t *out;
-        size_t out_len;
-        FUZZ_CHECK(sg_model_serialize(m, NULL, &out, &out_len) == SG_OK);
-        struct sg_model *m2 = NULL;
-        FUZZ_CHECK(sg_model_deserialize(out, out_len, "again.sgm", &m2, NULL) == SG_OK);
-        sg_model_free(m2);
-        free(out);
+        fuzz_sgm_round_trip(m);
     }
     sg_model_free(m);
     free(man);
