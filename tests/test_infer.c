@@ -420,7 +420,10 @@ SG_TEST(infer_winograd_chunks_and_dense_rows) {
     } L[] = {{1, 1, 33, 7, "filter", 0.6},  {1, 5, 32, 13, "kernel", 0.3}, {1, 7, 64, 29, "filter", 0.3},
              {2, 9, 17, 31, "channel", 0.5}, {1, 130, 15, 50, "kernel", 0.3}, {1, 70, 28, 40, "filter", 0.4},
              {3, 3, 31, 5, "kernel", 0.5},  {1, 200, 12, 64, "kernel", 0.2}, {1, 6, 50, 11, "kernel", 0.4},
-             {2, 4, 70, 9, "filter", 0.5},  {1, 17, 47, 6, "kernel", 0.6}, {2, 1, 64, 3, "channel", 1}};
+             {2, 4, 70, 9, "filter", 0.5},  {1, 17, 47, 6, "kernel", 0.6}, {2, 1, 64, 3, "channel", 1},
+             /* one chunk shared by the threads, its kept rows split in register blocks
+              * (8 rows for one vector, 6 for four) with a ragged last piece */
+             {1, 64, 14, 100, "filter", 0.31}, {1, 40, 28, 50, "filter", 0.3}};
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++)
         check_layer((struct sg_conv_geom){L[i].n, L[i].c, L[i].hw, L[i].hw + (int)(i % 2), L[i].k, 3, 3, 1, 1, 1, 1,
                                           1, 1, 1, 1, 1, 0, 0},

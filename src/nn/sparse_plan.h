@@ -173,6 +173,7 @@ static inline int64_t sgi_wino_pad(int64_t floats) { return floats + SGV_W; }
  * first][16T], ms floats apart per xi. */
 void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V,
                              float *M, int64_t ms, int T);
+int sgi_wino_dense_rb(int T); /* rows per register block of the dense products for T vectors */
 void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
                             float *M, int64_t ms, int T);
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,

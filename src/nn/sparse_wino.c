@@ -489,12 +489,36 @@ static void pruned_fill(const struct sg_conv_plan *p, int64_t lout, int64_t i0, 
     }
 }
 
+/* Shared mode: the first row of share i (i = 0..team) of the rows a chunk
+ * computes, the shares of equal work, one per thread: a dense plan's kept rows
+ * (not its padding) in whole register blocks, a sparse plan's rows by their kept
+ * kernels (a pruned filter's row costs nothing). Pieces of a fixed size taken in
+ * turn did not balance: 24-row pieces over the 168 rows that hold 155 kept
+ * filters were 48, 48, 48 and 11, and one thread did 96 rows, the other 59. */
+static int64_t share_start(const struct sgi_wino *w, int64_t k, int T, int i, int team) {
+    if (w->dense) {
+        const int64_t unit = sgi_wino_dense_rb(T), r = (w->nk * i / team + unit / 2) / unit * unit;
+        return i >= team || r > w->nk ? w->nk : r;
+    }
+    if (i >= team) return k;
+    const int64_t target = w->nnz * i / team; /* the first row k with rp[k] >= target */
+    int64_t lo = 0, hi = k;
+    while (lo < hi) {
+        const int64_t mid = (lo + hi) / 2;
+        if (w->rp[mid] < target)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Two ways to share the work. With at least two chunks of tiles per thread, each
  * thread takes whole chunks (its own V, every filter). With fewer (small images,
  * batch 1), the threads build one V together (split by channels), then split the
- * filters: no thread repeats another's input transform. Either way each output
- * is computed by one thread in a fixed order: results do not depend on the
- * thread count. */
+ * filters (share_start): no thread repeats another's input transform. Either way
+ * each output is computed by one thread in a fixed order: results do not depend
+ * on the thread count. */
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads) {
     const struct sg_conv_geom *g = &p->g;
@@ -503,7 +527,7 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
     const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4);
     const int64_t nvec = vectors_of(g, n), tmax = max_vectors(w->nch);
     const int64_t nchunk = (nvec + tmax - 1) / tmax; /* chunk i: vectors [i*nvec/nchunk, ...) */
-    const int64_t rows = w->dense ? w->kp : g->k, unit = w->dense ? SGI_WRB : 8;
+    const int64_t rows = w->dense ? w->kp : g->k;
     const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * sgi_wino_pad(w->nch * tmax * SGV_W)),
                  mlen = round16((size_t)36 * sgi_wino_pad(FBS * tmax * SGV_W));
     const double work = (double)w->nnz * 36.0 * (double)ntile;
@@ -511,27 +535,15 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
     const int whole = nchunk >= 2 * (int64_t)nt;
     int64_t npruned = 0;
     for (int64_t k = 0; k < g->k; k++) npruned += w->rp[k] == w->rp[k + 1];
-    /* shared mode: rows split in pieces of whole units, about two per thread */
-    int64_t piece = (rows + 2 * nt - 1) / (2 * nt);
-    piece = (piece + unit - 1) / unit * unit;
-    const int64_t npiece = (rows + piece - 1) / piece;
 #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-        const int tid = omp_get_thread_num();
-#else
-        const int tid = 0;
-#endif
+        int tid, team;
+        sgi_omp_team(&tid, &team);
         float *V = scratch + (size_t)tid * per, *M = V + vlen;
         struct lanes *ln = (struct lanes *)(void *)(M + mlen);
         if (npruned) { /* the pruned filters' planes, an equal share per thread */
-#ifdef _OPENMP
-            const int nth = omp_get_num_threads();
-#else
-            const int nth = 1;
-#endif
             const int64_t tot = npruned * lout;
-            pruned_fill(p, lout, tot * tid / nth, tot * (tid + 1) / nth, y);
+            pruned_fill(p, lout, tot * tid / team, tot * (tid + 1) / team, y);
         }
         if (whole) {
 #pragma omp for schedule(dynamic, 1)
@@ -554,10 +566,11 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
                 for (int64_t j = 0; j < w->nch; j++)
                     input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, Vs,
                                j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
-#pragma omp for schedule(dynamic, 1)
-                for (int64_t q = 0; q < npiece; q++)
-                    rows_of_chunk(p, Vs, M, T, ln, q * piece,
-                                  (q + 1) * piece < rows ? (q + 1) * piece : rows, lout, y);
+                rows_of_chunk(p, Vs, M, T, ln, share_start(w, g->k, T, tid, team),
+                              share_start(w, g->k, T, tid + 1, team), lout, y);
+                if (chunk + 1 < nchunk) {
+#pragma omp barrier
+                } /* the next chunk's V replaces this one */
             }
         }
     }

@@ -128,7 +128,9 @@ AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const floa
     }
 }
 
-/* Rows [r0, r1) of the dense U (multiples of SGI_WRB, which RB divides); rows
+int sgi_wino_dense_rb(int T) { return T <= 2 ? 8 : 6; }
+
+/* Rows [r0, r1) of the dense U (r0 a multiple of sgi_wino_dense_rb(T)); rows
  * past the kept filters are padding, not computed. */
 void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
                             float *M, int64_t ms, int T) {
