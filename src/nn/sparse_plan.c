@@ -308,7 +308,7 @@ enum sg_status sg_conv_plan_new(const struct sg_conv_geom *g0, int is_fc, const 
     }
     if (kind == SG_KIND_WINOGRAD && !sgi_wino_fits(&g, is_fc)) {
         st = sgi_error(SG_ERR_UNSUPPORTED, "kernel 'winograd' needs a 3x3 convolution with "
-                                           "stride 1 and no dilation");
+                                           "stride 1, no dilation and at most 65536 input channels");
         goto fail;
     }
     p->kind = kind;

@@ -110,7 +110,8 @@ struct sgi_csr {
 struct sgi_wino {
     int64_t nnz;        /* kept kernels */
     int64_t *rp;        /* [K+1] */
-    int32_t *col;       /* [nnz] position of the channel among the used ones */
+    uint16_t *col;      /* [nnz] position of the channel among the used ones (16-bit: the
+                           products read four per load; at most 65536 channels) */
     float *u;           /* sparse: [36][nnz] */
     int32_t *chans;     /* [nch] used input channels */
     int64_t nch;

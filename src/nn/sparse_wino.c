@@ -47,7 +47,7 @@ void sgi_wino_free(struct sgi_wino *w) {
 
 int sgi_wino_fits(const struct sg_conv_geom *g, int is_fc) {
     return !is_fc && g->r == 3 && g->s == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
-           g->dw == 1 && g->groups == 1;
+           g->dw == 1 && g->groups == 1 && g->c <= 65536; /* 16-bit channel positions */
 }
 
 /* U = G g G^T for one 3x3 kernel, in double (once per plan) */
@@ -123,7 +123,7 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
             int any = 0;
             for (int i = 0; i < 9; i++) any |= kr[i];
             if (!any) continue;
-            w->col[v] = pos[c]; /* position among the used channels: the row of V */
+            w->col[v] = (uint16_t)pos[c]; /* position among the used channels: the row of V */
             if (w->dense) /* ud[xi][r][col] */
                 weight_transform(wm + (k * C + c) * 9, w->ud + r * w->nch + pos[c], w->kp * w->nch);
             else /* u[xi][v] */
@@ -145,7 +145,7 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
     free(pos);
     p->info.stored = w->dense ? w->kp * w->nch * 36 : nnz * 36;
     p->info.bytes = w->dense ? (size_t)w->kp * w->nch * 36 * 4 + (size_t)w->kp * 4
-                             : (size_t)nnz * (36 * 4 + 4) + (size_t)K * (w->nb + 1) * 8;
+                             : (size_t)nnz * (36 * 4 + 2) + (size_t)K * (w->nb + 1) * 8;
     p->info.bytes += ((size_t)K + 1) * 8 + (size_t)C * 4;
     return SG_OK;
 }

@@ -3,37 +3,46 @@
  * kept channels c of filter k of U[xi][k][c] V[xi][c], where V[xi][c] is a row of
  * TL = 16*T tiles (T = 1..4 vectors) and M[k][xi] likewise.
  *
- * Why two kernels. This core issues two 16-float loads and two fused
- * multiply-adds per cycle (measured: a loop of one load per multiply-add runs at
- * the multiply-add peak). A sparse row reads one V vector per multiply-add plus a
- * broadcast of U per T vectors: (T + 1) / T loads per multiply-add, so the sparse
- * rows (kernel pruning) are load-bound at T / (T + 1) of the peak, and only when
- * V comes from L1: its channels are taken in blocks of SGI_WCB, a block's V[xi]
- * (at most 16 KB) serving every filter of a filter block. When every kept filter
+ * Why two kernels. This core issues two fused multiply-adds and two 16-float
+ * loads per cycle, about 2.2 loads of any kind (measured: a loop of one load per
+ * multiply-add runs at 85% of the multiply-add peak). A sparse row reads one V
+ * vector per multiply-add, a broadcast of U per T vectors and a channel position
+ * per T vectors (16-bit, four per load): (T + 1.25) / T loads per multiply-add,
+ * so the sparse rows (kernel pruning) are load-bound, and only reach that when V
+ * comes from L1: its channels are taken in blocks of SGI_WCB, a block's V[xi]
+ * (at most 16 KB) serving every filter of a filter block. (Positions read one per
+ * load as 32-bit integers measured 3-8% slower, on 256 and 512 channels and
+ * T = 1..4.) When every kept filter
  * uses the same channels (filter and channel pruning) the product is dense and a
  * register block of RB filters x T vectors shares each V vector among RB filters
  * and each U broadcast among T vectors: (RB + T) / (RB * T) loads per
  * multiply-add, compute-bound. */
+#include <string.h>
+
 #include "nn/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
 
 /* One row segment: filter k's kept channels in [p0, p1) added into Mk[TL]
- * (zeroed first when first). NP partial sums per vector keep NP*T independent
- * chains of multiply-adds in flight (4-cycle latency, two per cycle). */
-AI void seg_row(const float *u, const int32_t *col, int64_t p0, int64_t p1, const float *Vx,
+ * (zeroed first when first). NP partial sums per vector (NP divides 4) keep NP*T
+ * independent chains of multiply-adds in flight (4-cycle latency, two per
+ * cycle). The 16-bit channel positions are read four at a time. */
+AI void seg_row(const float *u, const uint16_t *col, int64_t p0, int64_t p1, const float *Vx,
                 float *Mk, int first, const int T, const int NP) {
     const int64_t TL = (int64_t)T * SGV_W;
     sgv a[4][4];
     for (int q = 0; q < NP; q++)
         for (int t = 0; t < T; t++) a[q][t] = q == 0 && !first ? sgv_load(Mk + t * SGV_W) : sgv_zero();
     int64_t p = p0;
-    for (; p + NP <= p1; p += NP)
-        for (int q = 0; q < NP; q++) {
-            const sgv uv = sgv_set1(u[p + q]);
-            const float *v = Vx + (int64_t)col[p + q] * TL;
-            for (int t = 0; t < T; t++) a[q][t] = sgv_fma(uv, sgv_load(v + t * SGV_W), a[q][t]);
+    for (; p + 4 <= p1; p += 4) {
+        uint64_t c4;
+        memcpy(&c4, col + p, sizeof c4);
+        for (int e = 0; e < 4; e++) {
+            const sgv uv = sgv_set1(u[p + e]);
+            const float *v = Vx + (int64_t)(c4 >> 16 * e & 0xFFFF) * TL;
+            for (int t = 0; t < T; t++) a[e % NP][t] = sgv_fma(uv, sgv_load(v + t * SGV_W), a[e % NP][t]);
         }
+    }
     for (; p < p1; p++) {
         const sgv uv = sgv_set1(u[p]);
         const float *v = Vx + (int64_t)col[p] * TL;
