@@ -8,7 +8,8 @@
 # of the study's no-loss models (real speed at matched accuracy).
 # Default: 2 timed runs per layer, no model training: about 2 minutes with
 # BENCH_RT=1 (bench/run.sh), 7 minutes without it on this 2-core machine at load
-# 6-11. --full: 5 runs and the VGG-7 images/s comparison (trains 2 epochs).
+# 6-11. --full: 5 runs in each of 3 rounds (oneDNN and ours alternating; each
+# layer's fastest counts) and the VGG-7 images/s comparison (trains 2 epochs).
 # Usage: bench/infer_bench.sh [BUILD_DIR] [--full] [--study DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 start=$(date +%s)
 if [ "$full" = 1 ]; then
-    bash bench/conv_vs_onednn.sh "$build" --repeat 5
+    bash bench/conv_vs_onednn.sh "$build" --repeat 5 --rounds 3
 else
     bash bench/conv_vs_onednn.sh "$build" --repeat 2 --no-models
 fi
