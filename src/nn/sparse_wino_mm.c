@@ -137,16 +137,19 @@ AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const floa
     }
 }
 
-int sgi_wino_dense_rb(int T) { return T <= 2 ? 8 : 6; }
+/* Rows per register block for T vectors: RB x T accumulators and T vectors of V
+ * in registers (8 x 2 + 2, 6 x 4 + 4 of 32). */
+#define DENSE_RB(T) ((T) <= 2 ? 8 : 6)
+int sgi_wino_dense_rb(int T) { return DENSE_RB(T); }
 
 /* Rows [r0, r1) of the dense U (r0 a multiple of sgi_wino_dense_rb(T)); rows
  * past the kept filters are padding, not computed. */
 void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
                             float *M, int64_t ms, int T) {
     switch (T) {
-    case 1: dense_block(w, r0, r1, V, M, ms, 1, 8); break;
-    case 2: dense_block(w, r0, r1, V, M, ms, 2, 8); break;
-    case 3: dense_block(w, r0, r1, V, M, ms, 3, 6); break;
-    default: dense_block(w, r0, r1, V, M, ms, 4, 6); break;
+    case 1: dense_block(w, r0, r1, V, M, ms, 1, DENSE_RB(1)); break;
+    case 2: dense_block(w, r0, r1, V, M, ms, 2, DENSE_RB(2)); break;
+    case 3: dense_block(w, r0, r1, V, M, ms, 3, DENSE_RB(3)); break;
+    default: dense_block(w, r0, r1, V, M, ms, 4, DENSE_RB(4)); break;
     }
 }
