@@ -396,15 +396,26 @@ SG_TEST(infer_rejects_bad_arguments) {
         CHECK_EQ_INT(sg_conv_kind_from_name(sg_conv_kind_name((enum sg_conv_kind)k)), k);
 }
 
+/* Winograd layers given whole: geometry, pruning, density, seed. */
+struct wino_case {
+    struct sg_conv_geom g;
+    const char *spec;
+    double d;
+    uint64_t seed;
+};
+
+static void check_wino_cases(const struct wino_case *c, size_t n) {
+    for (size_t i = 0; i < n; i++) check_layer(c[i].g, 0, c[i].spec, c[i].d, c[i].seed);
+}
+
 SG_TEST(infer_winograd_on_larger_layers) {
     /* several tile rows and chunks, ragged edges (P, Q not multiples of 4), batch 3,
      * asymmetric padding, C > 256 (narrower chunks) */
-    check_layer((struct sg_conv_geom){3, 24, 30, 29, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
-                0, "kernel", 0.3, 21);
-    check_layer((struct sg_conv_geom){1, 300, 9, 10, 70, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1, 0, 0},
-                0, "filter", 0.5, 22);
-    check_layer((struct sg_conv_geom){2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
-                0, "channel", 0.4, 23);
+    static const struct wino_case C[] = {
+        {{3, 24, 30, 29, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 21},
+        {{1, 300, 9, 10, 70, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1, 0, 0}, "filter", 0.5, 22},
+        {{2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, "channel", 0.4, 23}};
+    check_wino_cases(C, sizeof C / sizeof C[0]);
 }
 
 SG_TEST(infer_winograd_chunks_and_dense_rows) {
@@ -436,12 +447,10 @@ SG_TEST(infer_winograd_pruned_planes) {
      * multiple of 16 floats, batch > 1, a few kept filters, kernel pruning sparse
      * enough to empty whole rows, and layers large enough to run on several
      * threads */
-    check_layer((struct sg_conv_geom){2, 9, 37, 19, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
-                0, "filter", 0.2, 41);
-    check_layer((struct sg_conv_geom){1, 20, 45, 33, 40, 3, 3, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0},
-                0, "kernel", 0.05, 42);
-    check_layer((struct sg_conv_geom){3, 1, 13, 11, 9, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
-                0, "filter", 0.4, 43);
-    check_layer((struct sg_conv_geom){1, 3, 64, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
-                0, "filter", 0.3, 44);
+    static const struct wino_case C[] = {
+        {{2, 9, 37, 19, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "filter", 0.2, 41},
+        {{1, 20, 45, 33, 40, 3, 3, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0}, "kernel", 0.05, 42},
+        {{3, 1, 13, 11, 9, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, "filter", 0.4, 43},
+        {{1, 3, 64, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "filter", 0.3, 44}};
+    check_wino_cases(C, sizeof C / sizeof C[0]);
 }
