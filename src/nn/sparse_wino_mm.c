@@ -26,7 +26,13 @@
 /* One row segment: filter k's kept channels in [p0, p1) added into Mk[TL]
  * (zeroed first when first). NP partial sums per vector (NP divides 4) keep NP*T
  * independent chains of multiply-adds in flight (4-cycle latency, two per
- * cycle). The 16-bit channel positions are read four at a time. */
+ * cycle). The 16-bit channel positions are read four at a time. The address of
+ * a V row is formed once in a register (the empty asm keeps the compiler from
+ * folding it into each multiply-add as base + index*4: a three-operand
+ * instruction with an indexed memory operand is split into two micro-ops at
+ * rename on Intel cores, Intel's optimization manual, "micro-fusion"): 4-10%
+ * faster products for T >= 2 in an interleaved A/B on 128 to 512 channels; for
+ * T = 1 the extra address add per multiply-add does not pay. */
 AI void seg_row(const float *u, const uint16_t *col, int64_t p0, int64_t p1, const float *Vx,
                 float *Mk, int first, const int T, const int NP) {
     const int64_t TL = (int64_t)T * SGV_W;
@@ -40,6 +46,7 @@ AI void seg_row(const float *u, const uint16_t *col, int64_t p0, int64_t p1, con
         for (int e = 0; e < 4; e++) {
             const sgv uv = sgv_set1(u[p + e]);
             const float *v = Vx + (int64_t)(c4 >> 16 * e & 0xFFFF) * TL;
+            if (T > 1) __asm__("" : "+r"(v)); /* see seg_row's comment */
             for (int t = 0; t < T; t++) a[e % NP][t] = sgv_fma(uv, sgv_load(v + t * SGV_W), a[e % NP][t]);
         }
     }
