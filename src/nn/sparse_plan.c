@@ -541,9 +541,9 @@ enum sg_status sg_conv_plan_run(struct sg_conv_plan *p, int n, const float *x, f
             return sgi_error(SG_ERR_LIMIT, "winograd: batch %d makes a channel exceed 2^31", n);
         const int nt = max_threads();
         size_t total;
-        if (!sgi_mul(sgi_wino_scratch(p), (size_t)nt, &total))
+        if (!sgi_mul(sgi_wino_scratch(p), (size_t)nt, &total) || total + sgi_wino_shared(p, n, nt) < total)
             return sgi_error(SG_ERR_LIMIT, "plan run: scratch size overflows");
-        enum sg_status st = ws_need(p, total);
+        enum sg_status st = ws_need(p, total + sgi_wino_shared(p, n, nt));
         if (st != SG_OK) return st;
         sgi_wino_run(p, n, x, y, p->ws, nt);
         return SG_OK;

@@ -165,18 +165,19 @@ int sgi_wino_fits(const struct sg_conv_geom *g, int is_fc);
 enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept);
 void sgi_wino_free(struct sgi_wino *w);
 size_t sgi_wino_scratch(const struct sg_conv_plan *p); /* floats per thread */
+/* floats shared by the threads (after their nthreads scratch) for a batch of n */
+size_t sgi_wino_shared(const struct sg_conv_plan *p, int n, int nthreads);
 /* Floats between the points xi of V[36][nch][16T] (and likewise of M): one line
  * more than the data, so that the 36 points of a tile do not all fall into the
  * same cache set (the data is a multiple of 4 KB for most layers). */
 static inline int64_t sgi_wino_pad(int64_t floats) { return floats + SGV_W; }
-/* Products for filters [k0, k1) (sparse) or dense rows [r0, r1), for T vectors of tiles:
- * V[36][nch][16T] (sgi_wino_pad(nch*16T) floats apart per xi) -> M[xi][filter or row -
- * first][16T], ms floats apart per xi. */
-void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V,
-                             float *M, int64_t ms, int T);
-int sgi_wino_dense_rb(int T); /* rows per register block of the dense products for T vectors */
-void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
-                            float *M, int64_t ms, int T);
+/* Products for filters [k0, k1) (sparse) or dense rows [r0, r1) at the points
+ * xi in [x0, x1), for T vectors of tiles: V[36][nch][16T] (sgi_wino_pad(nch*16T)
+ * floats apart per xi) -> M[xi][filter or row - first][16T], ms floats apart per xi. */
+void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, int x0, int x1,
+                             const float *V, float *M, int64_t ms, int T);
+void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, int x0, int x1,
+                            const float *V, float *M, int64_t ms, int T);
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads);
 

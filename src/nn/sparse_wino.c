@@ -435,30 +435,64 @@ size_t sgi_wino_scratch(const struct sg_conv_plan *p) {
            round16(sizeof(struct lanes) / sizeof(float) + 1);
 }
 
-/* Products and output transforms of rows [r0, r1) (filters, or dense rows) for
- * the chunk whose V and lanes are given. */
-static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M, int T,
-                          const struct lanes *ln, int64_t r0, int64_t r1, int64_t lout, float *y) {
+/* Products of rows [r0, r1) (filters, or dense rows: r0 a multiple of the
+ * register block) at the points [x0, x1) into M[xi][row - r0], ms apart. */
+static void products(const struct sgi_wino *w, const float *V, float *M, int64_t ms, int T, int64_t r0,
+                     int64_t r1, int x0, int x1) {
+    if (w->dense)
+        sgi_wino_dense_product(w, r0, r1, x0, x1, V, M, ms, T);
+    else
+        sgi_wino_sparse_product(w, r0, r1, x0, x1, V, M, ms, T);
+}
+
+/* Output transforms of rows [r0, r1) from M[xi][row - r0] (ms apart). */
+static void outputs(const struct sg_conv_plan *p, const float *M, int64_t ms, int T, const struct lanes *ln,
+                    int64_t r0, int64_t r1, int64_t lout, float *y) {
     const struct sgi_wino *w = &p->wino;
-    const int64_t TL = (int64_t)T * SGV_W, fb = w->dense ? FBD : FBS;
-    for (int64_t b0 = r0; b0 < r1; b0 += fb) {
-        const int64_t b1 = b0 + fb < r1 ? b0 + fb : r1;
-        if (w->dense) {
-            sgi_wino_dense_product(w, b0, b1, V, M, sgi_wino_pad(fb * TL), T);
-            for (int64_t r = b0; r < b1; r++) {
-                const int32_t k = w->krow[r];
-                if (k >= 0)
-                    output_tile(&p->g, M + (r - b0) * TL, sgi_wino_pad(fb * TL), T, ln, p->bias ? p->bias[k] : 0.0f,
-                                y + k * lout);
-            }
-            continue;
-        }
-        sgi_wino_sparse_product(w, b0, b1, V, M, sgi_wino_pad(fb * TL), T);
-        for (int64_t k = b0; k < b1; k++)
-            if (w->rp[k] != w->rp[k + 1])
-                output_tile(&p->g, M + (k - b0) * TL, sgi_wino_pad(fb * TL), T, ln, p->bias ? p->bias[k] : 0.0f,
-                            y + k * lout);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t k = w->dense ? w->krow[r] : w->rp[r] != w->rp[r + 1] ? r : -1;
+        if (k >= 0)
+            output_tile(&p->g, M + (r - r0) * (int64_t)T * SGV_W, ms, T, ln, p->bias ? p->bias[k] : 0.0f,
+                        y + k * lout);
     }
+}
+
+/* Products and output transforms of every row for the chunk whose V and lanes
+ * are given, a block of rows at a time. */
+static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M, int T,
+                          const struct lanes *ln, int64_t lout, float *y) {
+    const struct sgi_wino *w = &p->wino;
+    const int64_t fb = w->dense ? FBD : FBS, rows = w->dense ? w->kp : p->g.k;
+    const int64_t ms = sgi_wino_pad(fb * T * SGV_W);
+    for (int64_t b0 = 0; b0 < rows; b0 += fb) {
+        const int64_t b1 = b0 + fb < rows ? b0 + fb : rows;
+        products(w, V, M, ms, T, b0, b1, 0, 36);
+        outputs(p, M, ms, T, ln, b0, b1, lout, y);
+    }
+}
+
+/* Chunks of T = 1..4 vectors of tiles (vectors [c*nvec/nchunk, (c+1)*nvec/nchunk)). */
+struct chunks {
+    int64_t nvec, nchunk;
+    int nt, whole;
+};
+
+static struct chunks chunks_of(const struct sg_conv_plan *p, int n, int nthreads) {
+    const struct sg_conv_geom *g = &p->g;
+    struct chunks c;
+    const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4), tmax = max_vectors(p->wino.nch);
+    c.nvec = vectors_of(g, n);
+    c.nchunk = (c.nvec + tmax - 1) / tmax;
+    c.nt = (double)p->wino.nnz * 36.0 * (double)ntile < 262144.0 ? 1 : nthreads;
+    c.whole = c.nchunk >= 2 * (int64_t)c.nt;
+    return c;
+}
+
+/* The shared mode's M: every row of a chunk at the 36 points. */
+size_t sgi_wino_shared(const struct sg_conv_plan *p, int n, int nthreads) {
+    if (chunks_of(p, n, nthreads).whole) return 0;
+    const int64_t rows = p->wino.dense ? p->wino.kp : p->g.k;
+    return round16((size_t)36 * sgi_wino_pad(rows * max_vectors(p->wino.nch) * SGV_W));
 }
 
 /* Floats [i0, i1) of the output planes of the pruned filters (bias only), the
@@ -485,53 +519,29 @@ static void pruned_fill(const struct sg_conv_plan *p, int64_t lout, int64_t i0, 
     }
 }
 
-/* Shared mode: the first row of share i (i = 0..team) of the rows a chunk
- * computes, the shares of equal work, one per thread: a dense plan's kept rows
- * (not its padding) in whole register blocks, a sparse plan's rows by their kept
- * kernels (a pruned filter's row costs nothing). Pieces of a fixed size taken in
- * turn did not balance: 24-row pieces over the 168 rows that hold 155 kept
- * filters were 48, 48, 48 and 11, and one thread did 96 rows, the other 59. */
-static int64_t share_start(const struct sgi_wino *w, int64_t k, int T, int i, int team) {
-    if (w->dense) {
-        const int64_t unit = sgi_wino_dense_rb(T), r = (w->nk * i / team + unit / 2) / unit * unit;
-        return i >= team || r > w->nk ? w->nk : r;
-    }
-    if (i >= team) return k;
-    const int64_t target = w->nnz * i / team; /* the first row k with rp[k] >= target */
-    int64_t lo = 0, hi = k;
-    while (lo < hi) {
-        const int64_t mid = (lo + hi) / 2;
-        if (w->rp[mid] < target)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Two ways to share the work. With at least two chunks of tiles per thread, each
  * thread takes whole chunks (its own V, every filter). With fewer (small images,
- * batch 1), the threads build one V together (split by channels), then split the
- * filters (share_start): no thread repeats another's input transform. Either way
- * each output is computed by one thread in a fixed order: results do not depend
- * on the thread count. */
+ * batch 1) the threads share each chunk in three steps, each split finely and
+ * taken as the threads come: the input transform by channels into one V, the
+ * products by Winograd point into one M (the 36 points are equal work and each
+ * point reads its own part of V and of the weights, once), then the output
+ * transforms by rows. Halves fixed in advance were as slow as the slower thread:
+ * on this shared machine one core now and then runs 20-50% slower for seconds,
+ * and the other then waited up to a third of the layer's time. No thread repeats
+ * another's work, and each output is computed by one thread in a fixed order:
+ * results do not depend on the thread count. */
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads) {
     const struct sg_conv_geom *g = &p->g;
     const struct sgi_wino *w = &p->wino;
     const int64_t lin = (int64_t)n * g->h * g->w, lout = (int64_t)n * g->p * g->q;
-    const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4);
-    const int64_t nvec = vectors_of(g, n), tmax = max_vectors(w->nch);
-    const int64_t nchunk = (nvec + tmax - 1) / tmax; /* chunk i: vectors [i*nvec/nchunk, ...) */
-    const int64_t rows = w->dense ? w->kp : g->k;
+    const struct chunks c = chunks_of(p, n, nthreads);
+    const int64_t nvec = c.nvec, nchunk = c.nchunk, tmax = max_vectors(w->nch);
     const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * sgi_wino_pad(w->nch * tmax * SGV_W)),
                  mlen = round16((size_t)36 * sgi_wino_pad(FBS * tmax * SGV_W));
-    const double work = (double)w->nnz * 36.0 * (double)ntile;
-    const int nt = work < 262144.0 ? 1 : nthreads;
-    const int whole = nchunk >= 2 * (int64_t)nt;
     int64_t npruned = 0;
     for (int64_t k = 0; k < g->k; k++) npruned += w->rp[k] == w->rp[k + 1];
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(c.nt)
     {
         int tid, team;
         sgi_omp_team(&tid, &team);
@@ -541,7 +551,7 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
             const int64_t tot = npruned * lout;
             pruned_fill(p, lout, tot * tid / team, tot * (tid + 1) / team, y);
         }
-        if (whole) {
+        if (c.whole) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t chunk = 0; chunk < nchunk; chunk++) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
@@ -550,23 +560,27 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
                 for (int64_t j = 0; j < w->nch; j++)
                     input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, V,
                                j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
-                rows_of_chunk(p, V, M, T, ln, 0, rows, lout, y);
+                rows_of_chunk(p, V, M, T, ln, lout, y);
             }
         } else {
-            float *Vs = scratch; /* thread 0's V, shared */
+            float *Vs = scratch, *Ms = scratch + (size_t)nthreads * per; /* shared */
+            const int64_t rows = w->dense ? w->nk : g->k; /* rows computed (not the padding) */
             for (int64_t chunk = 0; chunk < nchunk; chunk++) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
                 const int T = (int)(v1 - v0);
+                const int64_t ms = sgi_wino_pad((w->dense ? w->kp : g->k) * T * SGV_W);
                 lanes_of(g, n, v0, T, ln);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 8)
                 for (int64_t j = 0; j < w->nch; j++)
                     input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, Vs,
                                j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
-                rows_of_chunk(p, Vs, M, T, ln, share_start(w, g->k, T, tid, team),
-                              share_start(w, g->k, T, tid + 1, team), lout, y);
-                if (chunk + 1 < nchunk) {
-#pragma omp barrier
-                } /* the next chunk's V replaces this one */
+#pragma omp for schedule(dynamic, 1)
+                for (int xi = 0; xi < 36; xi++) products(w, Vs, Ms, ms, T, 0, rows, xi, xi + 1);
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t r0 = 0; r0 < rows; r0 += 16)
+                    outputs(p, Ms + r0 * T * SGV_W, ms, T, ln, r0, r0 + 16 < rows ? r0 + 16 : rows, lout, y);
+                /* (each loop's closing barrier: V and M are complete before they
+                 * are read, and read before the next chunk replaces them) */
             }
         }
     }

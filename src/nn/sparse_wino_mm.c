@@ -62,14 +62,14 @@ AI void seg_row(const float *u, const uint16_t *col, int64_t p0, int64_t p1, con
     }
 }
 
-AI void sparse_block(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V, float *M,
-                     int64_t ms, const int T, const int NP) {
+AI void sparse_block(const struct sgi_wino *w, int64_t k0, int64_t k1, int x0, int x1, const float *V,
+                     float *M, int64_t ms, const int T, const int NP) {
     const int64_t TL = (int64_t)T * SGV_W, nb = w->nb;
     /* blocks of SGI_WCB channels merged while their V[xi] stays within 32 KB of
      * L1 (a row's entries are sorted by channel: merged blocks are one range;
      * longer segments pay the mispredicted loop exit and the M reload less often) */
     const int64_t bm = 32768 / (SGI_WCB * TL * 4) > 1 ? 32768 / (SGI_WCB * TL * 4) : 1;
-    for (int xi = 0; xi < 36; xi++) {
+    for (int xi = x0; xi < x1; xi++) {
         const float *u = w->u + (int64_t)xi * w->nnz, *Vx = V + (int64_t)xi * sgi_wino_pad(w->nch * TL);
         float *Mx = M + xi * ms;
         for (int64_t b = 0; b < nb; b += bm) {
@@ -84,13 +84,13 @@ AI void sparse_block(const struct sgi_wino *w, int64_t k0, int64_t k1, const flo
     }
 }
 
-void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, const float *V,
-                             float *M, int64_t ms, int T) {
+void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, int x0, int x1,
+                             const float *V, float *M, int64_t ms, int T) {
     switch (T) {
-    case 1: sparse_block(w, k0, k1, V, M, ms, 1, 4); break;
-    case 2: sparse_block(w, k0, k1, V, M, ms, 2, 4); break;
-    case 3: sparse_block(w, k0, k1, V, M, ms, 3, 2); break;
-    default: sparse_block(w, k0, k1, V, M, ms, 4, 2); break;
+    case 1: sparse_block(w, k0, k1, x0, x1, V, M, ms, 1, 4); break;
+    case 2: sparse_block(w, k0, k1, x0, x1, V, M, ms, 2, 4); break;
+    case 3: sparse_block(w, k0, k1, x0, x1, V, M, ms, 3, 2); break;
+    default: sparse_block(w, k0, k1, x0, x1, V, M, ms, 4, 2); break;
     }
 }
 
@@ -127,11 +127,11 @@ AI void dense_tail(const float *U, int64_t nch, const float *Vx, float *M, const
     }
 }
 
-AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V, float *M,
-                    int64_t ms, const int T, const int RB) {
+AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, int x0, int x1, const float *V,
+                    float *M, int64_t ms, const int T, const int RB) {
     const int64_t TL = (int64_t)T * SGV_W, nch = w->nch;
     if (r1 > w->nk) r1 = w->nk; /* padding rows past the last kept filter: not computed */
-    for (int xi = 0; xi < 36; xi++) {
+    for (int xi = x0; xi < x1; xi++) {
         const float *Vx = V + (int64_t)xi * sgi_wino_pad(nch * TL);
         for (int64_t r = r0; r < r1; r += RB) {
             const float *U = w->ud + ((int64_t)xi * w->kp + r) * nch;
@@ -147,16 +147,15 @@ AI void dense_block(const struct sgi_wino *w, int64_t r0, int64_t r1, const floa
 /* Rows per register block for T vectors: RB x T accumulators and T vectors of V
  * in registers (8 x 2 + 2, 6 x 4 + 4 of 32). */
 #define DENSE_RB(T) ((T) <= 2 ? 8 : 6)
-int sgi_wino_dense_rb(int T) { return DENSE_RB(T); }
 
-/* Rows [r0, r1) of the dense U (r0 a multiple of sgi_wino_dense_rb(T)); rows
+/* Rows [r0, r1) of the dense U (r0 a multiple of DENSE_RB(T)); rows
  * past the kept filters are padding, not computed. */
-void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, const float *V,
-                            float *M, int64_t ms, int T) {
+void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, int x0, int x1,
+                            const float *V, float *M, int64_t ms, int T) {
     switch (T) {
-    case 1: dense_block(w, r0, r1, V, M, ms, 1, DENSE_RB(1)); break;
-    case 2: dense_block(w, r0, r1, V, M, ms, 2, DENSE_RB(2)); break;
-    case 3: dense_block(w, r0, r1, V, M, ms, 3, DENSE_RB(3)); break;
-    default: dense_block(w, r0, r1, V, M, ms, 4, DENSE_RB(4)); break;
+    case 1: dense_block(w, r0, r1, x0, x1, V, M, ms, 1, DENSE_RB(1)); break;
+    case 2: dense_block(w, r0, r1, x0, x1, V, M, ms, 2, DENSE_RB(2)); break;
+    case 3: dense_block(w, r0, r1, x0, x1, V, M, ms, 3, DENSE_RB(3)); break;
+    default: dense_block(w, r0, r1, x0, x1, V, M, ms, 4, DENSE_RB(4)); break;
     }
 }
