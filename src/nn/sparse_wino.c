@@ -519,8 +519,40 @@ static void pruned_fill(const struct sg_conv_plan *p, int64_t lout, int64_t i0, 
     }
 }
 
+/* Takes a chunk from a range [lo, hi) packed as lo | hi << 32: the first one
+ * (the owner) or the last one (another thread); -1 when it is empty. */
+static int64_t take_chunk(uint64_t *range, int first) {
+    uint64_t cur = __atomic_load_n(range, __ATOMIC_ACQUIRE);
+    for (;;) {
+        const uint64_t lo = cur & 0xFFFFFFFFu, hi = cur >> 32;
+        if (lo >= hi) return -1;
+        const uint64_t next = first ? (lo + 1) | hi << 32 : lo | (hi - 1) << 32;
+        if (__atomic_compare_exchange_n(range, &cur, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (int64_t)(first ? lo : hi - 1);
+    }
+}
+
+/* The next whole chunk for thread tid: its own range in order (consecutive tile
+ * rows share input rows in its L2, and each channel plane is read forward), then
+ * the last chunks of the range with the most left. */
+static int64_t next_chunk(uint64_t *own, int nt, int tid) {
+    int64_t c = tid < nt ? take_chunk(&own[tid], 1) : -1;
+    while (c < 0) {
+        int best = -1;
+        uint64_t most = 0;
+        for (int i = 0; i < nt; i++) {
+            const uint64_t r = __atomic_load_n(&own[i], __ATOMIC_ACQUIRE), lo = r & 0xFFFFFFFFu, hi = r >> 32;
+            if (hi > lo && hi - lo > most) most = hi - lo, best = i;
+        }
+        if (best < 0) return -1;
+        c = take_chunk(&own[best], 0);
+    }
+    return c;
+}
+
 /* Two ways to share the work. With at least two chunks of tiles per thread, each
- * thread takes whole chunks (its own V, every filter). With fewer (small images,
+ * thread takes whole chunks (its own V, every filter): its own consecutive ones
+ * first, then the others' last ones (next_chunk). With fewer (small images,
  * batch 1) the threads share each chunk in three steps, each split finely and
  * taken as the threads come: the input transform by channels into one V, the
  * products by Winograd point into one M (the 36 points are equal work and each
@@ -541,6 +573,9 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
                  mlen = round16((size_t)36 * sgi_wino_pad(FBS * tmax * SGV_W));
     int64_t npruned = 0;
     for (int64_t k = 0; k < g->k; k++) npruned += w->rp[k] == w->rp[k + 1];
+    uint64_t own[c.nt]; /* whole chunks: thread i's range [i*nchunk/nt, (i+1)*nchunk/nt) */
+    for (int i = 0; i < c.nt; i++)
+        own[i] = (uint64_t)(i * nchunk / c.nt) | (uint64_t)((i + 1) * nchunk / c.nt) << 32;
 #pragma omp parallel num_threads(c.nt)
     {
         int tid, team;
@@ -552,8 +587,7 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
             pruned_fill(p, lout, tot * tid / team, tot * (tid + 1) / team, y);
         }
         if (c.whole) {
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t chunk = 0; chunk < nchunk; chunk++) {
+            for (int64_t chunk; (chunk = next_chunk(own, c.nt, tid)) >= 0;) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
                 const int T = (int)(v1 - v0);
                 lanes_of(g, n, v0, T, ln);
