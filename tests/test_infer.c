@@ -419,6 +419,34 @@ static void check_wino_cases(const struct wino_case *c, size_t n) {
     for (size_t i = 0; i < n; i++) check_layer(c[i].g, 0, c[i].spec, c[i].d, c[i].seed);
 }
 
+SG_TEST(infer_auto_kind_by_kept_channels) {
+    /* channel pruning of a 3x3 stride-1 layer keeps whole kernels of kc channels:
+     * kernel rows for 1 or 2, Winograd from 3 up (never the thin sgemm, whose
+     * inner dimension kc*9 is too short); filter pruning of an RGB layer runs
+     * Winograd; a 5x5 layer (no Winograd) thins */
+    static const struct {
+        int c, k, r, kc, kf;
+        enum sg_conv_kind want;
+    } C[] = {{64, 16, 3, 1, 16, SG_KIND_KERNEL},  {64, 16, 3, 2, 16, SG_KIND_KERNEL},
+             {64, 16, 3, 3, 16, SG_KIND_WINOGRAD}, {64, 16, 3, 13, 16, SG_KIND_WINOGRAD},
+             {3, 16, 3, 3, 5, SG_KIND_WINOGRAD},   {64, 16, 5, 13, 16, SG_KIND_THIN}};
+    for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+        const int pad = C[i].r / 2;
+        struct sg_conv_geom g = {1, C[i].c, 20, 20, C[i].k, C[i].r, C[i].r, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
+        CHECK_OK(sg_conv_geom_finish(&g));
+        const size_t nw = (size_t)g.k * g.c * g.r * g.s, per = (size_t)g.r * g.s;
+        float *w = malloc(nw * sizeof *w);
+        uint8_t *mask = calloc(nw, 1);
+        for (size_t j = 0; j < nw; j++) w[j] = 0.01f * (float)(j % 97 + 1);
+        for (int k = 0; k < C[i].kf; k++) /* the first kf filters keep the first kc channels */
+            memset(mask + ((size_t)k * g.c) * per, 1, (size_t)C[i].kc * per);
+        const enum sg_conv_kind got = sg_conv_plan_suggest(&g, 0, w, mask);
+        CHECK_MSG(got == C[i].want, "c%d k%d %dx%d kc %d kf %d: %s, want %s", C[i].c, C[i].k, C[i].r, C[i].r,
+                  C[i].kc, C[i].kf, sg_conv_kind_name(got), sg_conv_kind_name(C[i].want));
+        free(w), free(mask);
+    }
+}
+
 SG_TEST(infer_winograd_on_larger_layers) {
     /* several tile rows and chunks, ragged edges (P, Q not multiples of 4), batch 3,
      * asymmetric padding, C > 256 (narrower chunks) */

@@ -147,10 +147,15 @@ static enum sg_conv_kind choose(const struct sg_conv_geom *g, int is_fc, const u
     if (s->nnz == s->weights) return SG_KIND_DENSE;
     if (s->nnz == 0) return SG_KIND_THIN;
     const int wino = sgi_wino_fits(g, is_fc) && s->kc >= 16;
-    /* with pruned filters Winograd also wins on an RGB layer: the thin sgemm's
+    /* Dense kept blocks (filter and channel pruning) run Winograd from 3 kept
+     * channels up, and with pruned filters also on an RGB layer (the thin sgemm's
      * inner dimension is 27 there, and Winograd writes the bias-only filters as
-     * whole rows (VGG-16 conv1_1 at filter density 0.3: 1.15 ms against 2.1) */
-    const int wino_thin = sgi_wino_fits(g, is_fc) && (s->kc >= 16 || s->kf < g->k);
+     * whole rows: VGG-16 conv1_1 at filter density 0.3, 1.15 ms against 2.1).
+     * The thin sgemm's inner dimension is kc*9: VGG-16 conv1_2, conv2_1 and conv5_1
+     * with 4, 8 and 13 kept channels took 2.1-3.3x Winograd's time thin (conv1_2 at
+     * channel density 0.2: 7.4 ms against 2.4). With 1 or 2 the kernel rows below
+     * are as fast or faster (1: 0.95 ms against 1.47 Winograd and 1.84 thin). */
+    const int wino_thin = sgi_wino_fits(g, is_fc) && (s->kc >= 3 || s->kf < g->k);
     /* a few input channels, their kernels kept whole and no filter pruned (channel
      * pruning of an RGB layer): the thin sgemm's inner dimension is kc*R*S, 9 for
      * one channel, and the kernel rows run faster (VGG-16 conv1_1 at channel
