@@ -430,6 +430,36 @@ SG_TEST(infer_auto_kind_by_kept_channels) {
     } C[] = {{64, 16, 3, 1, 16, SG_KIND_KERNEL},  {64, 16, 3, 2, 16, SG_KIND_KERNEL},
              {64, 16, 3, 3, 16, SG_KIND_WINOGRAD}, {64, 16, 3, 13, 16, SG_KIND_WINOGRAD},
              {3, 16, 3, 3, 5, SG_KIND_WINOGRAD},   {64, 16, 5, 13, 16, SG_KIND_THIN}};
+    /* partly kept kernels (vector and fine pruning) of a 3x3 stride-1 layer: Winograd
+     * from 16 used channels; the direct kinds below that and for 5x5 */
+    static const struct {
+        int c, r;
+        const char *spec;
+        enum sg_conv_kind want;
+    } P[] = {{64, 3, "vector", SG_KIND_WINOGRAD}, {64, 3, "fine", SG_KIND_WINOGRAD},
+             {8, 3, "vector", SG_KIND_VECTOR},    {8, 3, "fine", SG_KIND_FINE},
+             {64, 5, "fine", SG_KIND_FINE}};
+    for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
+        const int pad = P[i].r / 2;
+        struct sg_conv_geom g = {1, P[i].c, 20, 20, 16, P[i].r, P[i].r, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
+        CHECK_OK(sg_conv_geom_finish(&g));
+        const size_t nw = (size_t)g.k * g.c * g.r * g.s;
+        float *w = malloc(nw * sizeof *w);
+        uint8_t *mask = malloc(nw);
+        sg_rng r;
+        sg_rng_seed(&r, 7 + i);
+        fill(&r, w, nw, 1);
+        memset(mask, 1, nw);
+        struct sg_prune_spec sp;
+        sg_prune_spec_default(&sp);
+        CHECK_OK(sg_prune_spec_parse(P[i].spec, &sp));
+        struct sg_wview v = {"layer", g.k, g.c, g.r, g.s, w, mask, 0};
+        CHECK_OK(sg_prune_layer_density(&sp, &v, 0.3));
+        const enum sg_conv_kind got = sg_conv_plan_suggest(&g, 0, w, mask);
+        CHECK_MSG(got == P[i].want, "c%d %dx%d %s@0.3: %s, want %s", P[i].c, P[i].r, P[i].r, P[i].spec,
+                  sg_conv_kind_name(got), sg_conv_kind_name(P[i].want));
+        free(w), free(mask);
+    }
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
         const int pad = C[i].r / 2;
         struct sg_conv_geom g = {1, C[i].c, 20, 20, C[i].k, C[i].r, C[i].r, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
