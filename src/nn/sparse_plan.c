@@ -135,11 +135,10 @@ static int nm_detect(const struct sg_conv_geom *g, const uint8_t *kept, int64_t 
 
 /* The rules of SG_KIND_AUTO (thresholds from the measured speed of the kinds:
  * a dense sgemm beats the sparse kernels once about 2/3 of its work is useful).
- * 3x3 stride-1 layers whose kept weights fill whole kernels (kernel, filter and
- * channel pruning, or dense enough to thin) run Winograd, measured faster than
- * the direct kernels on every VGG-16 layer with 64 channels or more; with a few
- * input channels (an RGB first layer) its transforms cost more than they save,
- * unless whole filters are pruned. */
+ * 3x3 stride-1 layers run Winograd whatever the mask (a partly kept kernel is
+ * one entry like a whole one), measured faster than the direct kernels on VGG-16's
+ * layers with 64 channels or more; with a few input channels (an RGB first layer)
+ * its transforms cost more than they save, unless whole filters are pruned. */
 static enum sg_conv_kind choose(const struct sg_conv_geom *g, int is_fc, const uint8_t *kept,
                                 const struct structure *s) {
     const int64_t RS = (int64_t)g->r * g->s;
