@@ -504,7 +504,9 @@ SG_TEST(infer_winograd_chunks_and_dense_rows) {
              /* one chunk shared by the threads: products by point, output
               * transforms in pieces of 16 rows (31 kept rows: a ragged last piece;
               * 15: one piece), kept counts not a multiple of the register block */
-             {1, 64, 14, 100, "filter", 0.31}, {1, 40, 28, 50, "filter", 0.3}};
+             {1, 64, 14, 100, "filter", 0.31}, {1, 40, 28, 50, "filter", 0.3},
+             /* whole chunks whose sparse rows span two filter blocks (FBS = 256) */
+             {1, 20, 56, 300, "kernel", 0.3}};
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++)
         check_layer((struct sg_conv_geom){L[i].n, L[i].c, L[i].hw, L[i].hw + (int)(i % 2), L[i].k, 3, 3, 1, 1, 1, 1,
                                           1, 1, 1, 1, 1, 0, 0},
