@@ -162,16 +162,16 @@ static enum sg_conv_kind choose(const struct sg_conv_geom *g, int is_fc, const u
     if (RS > 1 && !wino_thin && s->kc * RS <= 27 && s->nnz == s->kernels * RS) return SG_KIND_KERNEL;
     if ((double)s->nnz >= 0.65 * (double)s->kf * (double)s->kc * (double)RS)
         return wino_thin ? SG_KIND_WINOGRAD : SG_KIND_THIN;
-    if (RS > 1 && (double)s->nnz >= 0.8 * (double)s->kernels * (double)RS)
-        return wino ? SG_KIND_WINOGRAD : SG_KIND_KERNEL;
-    /* Winograd also takes partly kept kernels (a kept kernel is a CSR entry
-     * whatever its kept weights): at 3x3 stride 1 it costs 36/16 multiply-adds
-     * per output and non-empty kernel against one per kept weight for the direct
-     * kinds, which run at about a third of its rate. VGG-16's layers from 64
-     * channels, one thread, vector and fine pruning at 0.1 and 0.3: faster in 45 of
-     * the 48 (up to 3.3x; fine at 0.3: conv1_2 24 ms against 40, conv4_2 25 against
-     * 30), the other 3 are 14x14 layers within the spread of three identical ones. */
+    /* Winograd takes whole and partly kept kernels alike (a kept kernel is a CSR
+     * entry whatever its kept weights): at 3x3 stride 1 it costs 36/16
+     * multiply-adds per output and non-empty kernel against one per kept weight
+     * for the direct kinds, which run at about a third of its rate. VGG-16's layers
+     * from 64 channels, one thread, vector and fine pruning at 0.1 and 0.3: faster
+     * in 45 of the 48 (up to 3.3x; fine at 0.3: conv1_2 24 ms against 40, conv4_2 25
+     * against 30), the other 3 are 14x14 layers within the spread of three
+     * identical ones. */
     if (wino) return SG_KIND_WINOGRAD;
+    if (RS > 1 && (double)s->nnz >= 0.8 * (double)s->kernels * (double)RS) return SG_KIND_KERNEL;
     if (g->s > 1 && (double)s->nnz >= 0.8 * (double)s->rows * g->s) return SG_KIND_VECTOR;
     if (g->r > 1 && (double)s->nnz >= 0.8 * (double)s->cols * g->r) return SG_KIND_VECTOR;
     int n;
@@ -552,10 +552,11 @@ enum sg_status sg_conv_plan_run(struct sg_conv_plan *p, int n, const float *x, f
         if ((int64_t)n * p->g.h * p->g.w > INT32_MAX || (int64_t)n * p->g.p * p->g.q > INT32_MAX)
             return sgi_error(SG_ERR_LIMIT, "winograd: batch %d makes a channel exceed 2^31", n);
         const int nt = max_threads();
+        const size_t shared = sgi_wino_shared(p, n, nt);
         size_t total;
-        if (!sgi_mul(sgi_wino_scratch(p), (size_t)nt, &total) || total + sgi_wino_shared(p, n, nt) < total)
+        if (!sgi_mul(sgi_wino_scratch(p), (size_t)nt, &total) || total + shared < total)
             return sgi_error(SG_ERR_LIMIT, "plan run: scratch size overflows");
-        enum sg_status st = ws_need(p, total + sgi_wino_shared(p, n, nt));
+        enum sg_status st = ws_need(p, total + shared);
         if (st != SG_OK) return st;
         sgi_wino_run(p, n, x, y, p->ws, nt);
         return SG_OK;

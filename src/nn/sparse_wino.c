@@ -439,6 +439,10 @@ size_t sgi_wino_scratch(const struct sg_conv_plan *p) {
            round16(sizeof(struct lanes) / sizeof(float) + 1);
 }
 
+/* Rows of the plan's products: dense rows (the kept filters, padded to SGI_WRB)
+ * or every filter. */
+static int64_t stored_rows(const struct sg_conv_plan *p) { return p->wino.dense ? p->wino.kp : p->g.k; }
+
 /* Products of rows [r0, r1) (filters, or dense rows: r0 a multiple of the
  * register block) at the points [x0, x1) into M[xi][row - r0], ms apart. */
 static void products(const struct sgi_wino *w, const float *V, float *M, int64_t ms, int T, int64_t r0,
@@ -466,7 +470,7 @@ static void outputs(const struct sg_conv_plan *p, const float *M, int64_t ms, in
 static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M, int T,
                           const struct lanes *ln, int64_t lout, float *y) {
     const struct sgi_wino *w = &p->wino;
-    const int64_t fb = w->dense ? FBD : FBS, rows = w->dense ? w->kp : p->g.k;
+    const int64_t fb = w->dense ? FBD : FBS, rows = stored_rows(p);
     const int64_t ms = sgi_wino_pad(fb * T * SGV_W);
     for (int64_t b0 = 0; b0 < rows; b0 += fb) {
         const int64_t b1 = b0 + fb < rows ? b0 + fb : rows;
@@ -495,8 +499,7 @@ static struct chunks chunks_of(const struct sg_conv_plan *p, int n, int nthreads
 /* The shared mode's M: every row of a chunk at the 36 points. */
 size_t sgi_wino_shared(const struct sg_conv_plan *p, int n, int nthreads) {
     if (chunks_of(p, n, nthreads).whole) return 0;
-    const int64_t rows = p->wino.dense ? p->wino.kp : p->g.k;
-    return round16((size_t)36 * sgi_wino_pad(rows * max_vectors(p->wino.nch) * SGV_W));
+    return round16((size_t)36 * sgi_wino_pad(stored_rows(p) * max_vectors(p->wino.nch) * SGV_W));
 }
 
 /* Floats [i0, i1) of the output planes of the pruned filters (bias only), the
@@ -606,7 +609,7 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
             for (int64_t chunk = 0; chunk < nchunk; chunk++) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
                 const int T = (int)(v1 - v0);
-                const int64_t ms = sgi_wino_pad((w->dense ? w->kp : g->k) * T * SGV_W);
+                const int64_t ms = sgi_wino_pad(stored_rows(p) * T * SGV_W);
                 lanes_of(g, n, v0, T, ln);
 #pragma omp for schedule(dynamic, 8)
                 for (int64_t j = 0; j < w->nch; j++)
