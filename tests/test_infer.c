@@ -479,11 +479,15 @@ SG_TEST(infer_auto_kind_by_kept_channels) {
 
 SG_TEST(infer_winograd_on_larger_layers) {
     /* several tile rows and chunks, ragged edges (P, Q not multiples of 4), batch 3,
-     * asymmetric padding, C > 256 (narrower chunks) */
+     * asymmetric padding, C > 256 (narrower chunks), by rows without and with wide
+     * left padding */
     static const struct wino_case C[] = {
         {{3, 24, 30, 29, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 21},
         {{1, 300, 9, 10, 70, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1, 0, 0}, "filter", 0.5, 22},
-        {{2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, "channel", 0.4, 23}};
+        {{2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, "channel", 0.4, 23},
+        /* tiles by rows (12 tiles wide or more) with no left padding, and with two */
+        {{2, 10, 23, 53, 12, 3, 3, 1, 1, 2, 0, 0, 2, 1, 1, 1, 0, 0}, "kernel", 0.4, 24},
+        {{1, 6, 20, 61, 9, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1, 0, 0}, "filter", 0.5, 25}};
     check_wino_cases(C, sizeof C / sizeof C[0]);
 }
 

@@ -149,15 +149,15 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
 /* ---- transforms on vectors of TL tiles ---- */
 /* t = B^T d along one axis: six inputs a step s apart, six outputs likewise */
 AI void bt6(const sgv *d, int s, sgv *t, int ts) {
-    const sgv four = sgv_set1(4.0f), five = sgv_set1(5.0f), two = sgv_set1(2.0f);
+    const sgv four = sgv_set1(4.0f), two = sgv_set1(2.0f);
     const sgv d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
     t[0] = sgv_fma(four, d0, sgv_fma(sgv_set1(-5.0f), d2, d4));
     t[1 * ts] = sgv_fma(sgv_set1(-4.0f), sgv_add(d1, d2), sgv_add(d3, d4));
     t[2 * ts] = sgv_fma(four, d1 - d2, d4 - d3);
-    t[3 * ts] = sgv_fma(two, d3 - d1, d4 - d2);
-    t[4 * ts] = sgv_fma(two, d1 - d3, d4 - d2);
+    const sgv d31 = d3 - d1, d42 = d4 - d2; /* t4 = -2 (d3 - d1) + d42: 2 (d1 - d3) + d42 exactly */
+    t[3 * ts] = sgv_fma(two, d31, d42);
+    t[4 * ts] = sgv_fma(sgv_set1(-2.0f), d31, d42);
     t[5 * ts] = sgv_fma(four, d1, sgv_fma(sgv_set1(-5.0f), d3, d5));
-    (void)five;
 }
 
 /* y = A^T m along one axis: six inputs, four outputs */
@@ -290,34 +290,46 @@ static inline void gather_pair(const float *base, const int32_t *off, int32_t ad
 #endif
 
 #if defined(__AVX512F__)
-/* d[36] of vector v by rows: per patch row, the 66 floats under its 16 tiles
- * (lanes outside the image read nothing and are 0), dealt out to the lanes at
- * a stride of 4 by two-table permutes. */
-static void rows_patch(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln, int v,
-                       sgv *d) {
+/* V of vector v by rows, its 36 points xs floats apart. Per patch row, the 66
+ * floats under the 16 tiles are five contiguous vectors (lanes outside the image
+ * read nothing and are 0); the column transform B^T d runs on them as they are,
+ * and each of its six rows is then dealt out to the lanes at a stride of 4 by
+ * two-table permutes for the row transform. (The same operations on each lane's
+ * values as transforming after dealing out: dealing out only moves values.) */
+AI void rows_input(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln, int v, float *Vv,
+                   int64_t xs) {
     const int32_t c0 = ln->c0[v];
-    int lo[5], hi[5];
+    __mmask16 m[5];
     for (int k = 0; k < 5; k++) {
         const int a = -c0 - 16 * k, b = g->w - c0 - 16 * k;
-        lo[k] = a < 0 ? 0 : a > 16 ? 16 : a;
-        hi[k] = b < 0 ? 0 : b > 16 ? 16 : b;
-        if (hi[k] < lo[k]) hi[k] = lo[k];
+        const int lo = a < 0 ? 0 : a > 16 ? 16 : a, hi = b < lo ? lo : b > 16 ? 16 : b;
+        m[k] = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    }
+    const float *r0 = xc + ln->in[v * SGV_W];
+    uint32_t rows = 0;
+    for (int i = 0; i < 6; i++) rows |= (ln->rmask[i][v] & 1u) << i;
+    sgv R[6][5];
+    _Pragma("GCC unroll 5") for (int k = 0; k < 5; k++) {
+        sgv X[6], t[6];
+        for (int i = 0; i < 6; i++)
+            X[i] = rows >> i & 1 ? _mm512_maskz_loadu_ps(m[k], r0 + (int64_t)i * g->w + 16 * k) : sgv_zero();
+        bt6(X, 1, t, 1);
+        for (int a = 0; a < 6; a++) R[a][k] = t[a];
     }
     const __m512i sh0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
     const __m512i sh1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
-    for (int i = 0; i < 6; i++) {
-        sgv X[5];
-        const int in = ln->rmask[i][v] & 1; /* lane 0's row is the vector's row */
-        const uintptr_t a = (uintptr_t)xc + 4 * (uintptr_t)(intptr_t)(ln->in[v * SGV_W] + (int64_t)i * g->w);
-        for (int k = 0; k < 5; k++) X[k] = in ? sgv_load_range(a + 64 * (uintptr_t)k, lo[k], hi[k]) : sgv_zero();
+    _Pragma("GCC unroll 6") for (int a = 0; a < 6; a++) {
+        sgv d[6], o[6];
         for (int j = 0; j < 4; j++) {
             const __m512i ix = _mm512_setr_epi32(j, 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j, j,
                                                  4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j);
-            d[i * 6 + j] = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_permutex2var_ps(X[0], ix, X[1]),
-                                                _mm512_permutex2var_ps(X[2], ix, X[3]));
+            d[j] = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_permutex2var_ps(R[a][0], ix, R[a][1]),
+                                        _mm512_permutex2var_ps(R[a][2], ix, R[a][3]));
         }
-        d[i * 6 + 4] = _mm512_permutex2var_ps(d[i * 6], sh0, X[4]);
-        d[i * 6 + 5] = _mm512_permutex2var_ps(d[i * 6 + 1], sh1, X[4]);
+        d[4] = _mm512_permutex2var_ps(d[0], sh0, R[a][4]);
+        d[5] = _mm512_permutex2var_ps(d[1], sh1, R[a][4]);
+        bt6(d, 1, o, 1);
+        for (int b = 0; b < 6; b++) sgv_store(Vv + (a * 6 + b) * xs, o[b]);
     }
 }
 #endif
@@ -332,20 +344,22 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
                     const float *r = xn + ln->in[v * SGV_W] + (int64_t)i * g->w + (ln->c0[v] < 0 ? 1 : 0);
                     for (int k = 0; k < 5; k++) __builtin_prefetch(r + 16 * k, 0, 3);
                 }
-        sgv d[36], t[36];
+        const int64_t xs = sgi_wino_pad(nch * T * SGV_W);
+        float *Vv = V + j * (T * SGV_W) + v * SGV_W;
 #if defined(__AVX512F__)
         if (ln->rows) {
-            rows_patch(g, xc, ln, v, d);
-        } else
+            rows_input(g, xc, ln, v, Vv, xs);
+            continue;
+        }
 #endif
+        sgv d[36], t[36];
         for (int i = 0; i < 6; i++)
             for (int q = 0; q < 6; q += 2)
                 gather_pair(xc, ln->in + v * SGV_W, i * g->w + q, ln->rmask[i][v], ln->cmask[q][v],
                             ln->cmask[q + 1][v], &d[i * 6 + q], &d[i * 6 + q + 1]);
         for (int q = 0; q < 6; q++) bt6(d + q, 6, t + q, 6); /* columns: t = B^T d */
         for (int a = 0; a < 6; a++) bt6(t + a * 6, 1, d + a * 6, 1); /* rows: V = t B */
-        for (int xi = 0; xi < 36; xi++)
-            sgv_store(V + (int64_t)xi * sgi_wino_pad(nch * T * SGV_W) + j * (T * SGV_W) + v * SGV_W, d[xi]);
+        for (int xi = 0; xi < 36; xi++) sgv_store(Vv + xi * xs, d[xi]);
     }
 }
 
@@ -353,40 +367,26 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
 /* Row i of the 16 tiles' outputs (a, b, c, d: columns 0..3, one tile per lane)
  * interleaved: o[q] holds tiles 4q..4q+3, each as its 4 columns. */
 static inline void interleave4(sgv a, sgv b, sgv c, sgv d, sgv o[4]) {
-    const sgv ab0 = _mm512_unpacklo_ps(a, b), ab1 = _mm512_unpackhi_ps(a, b);
-    const sgv cd0 = _mm512_unpacklo_ps(c, d), cd1 = _mm512_unpackhi_ps(c, d);
-    const sgv t0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab0), _mm512_castps_pd(cd0)));
-    const sgv t1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab0), _mm512_castps_pd(cd0)));
-    const sgv t2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab1), _mm512_castps_pd(cd1)));
-    const sgv t3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab1), _mm512_castps_pd(cd1)));
-    /* t0..t3: 128-bit lane L holds tile 4L, 4L+1, 4L+2, 4L+3 */
-    const sgv u0 = _mm512_shuffle_f32x4(t0, t1, 0x44), u1 = _mm512_shuffle_f32x4(t0, t1, 0xEE);
-    const sgv u2 = _mm512_shuffle_f32x4(t2, t3, 0x44), u3 = _mm512_shuffle_f32x4(t2, t3, 0xEE);
-    o[0] = _mm512_shuffle_f32x4(u0, u2, 0x88);
-    o[1] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-    o[2] = _mm512_shuffle_f32x4(u1, u3, 0x88);
-    o[3] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i q1 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    const sgv ab0 = _mm512_permutex2var_ps(a, lo, b), ab1 = _mm512_permutex2var_ps(a, hi, b);
+    const sgv cd0 = _mm512_permutex2var_ps(c, lo, d), cd1 = _mm512_permutex2var_ps(c, hi, d);
+    o[0] = _mm512_permutex2var_ps(ab0, q0, cd0);
+    o[1] = _mm512_permutex2var_ps(ab0, q1, cd0);
+    o[2] = _mm512_permutex2var_ps(ab1, q0, cd1);
+    o[3] = _mm512_permutex2var_ps(ab1, q1, cd1);
 }
 #endif
 
-/* Writes y[16] (row-major 4x4, one tile per lane) of vector v: groups of four
- * side-by-side tiles as contiguous rows, the other lanes scattered. */
+/* Writes y[16] (row-major 4x4, one tile per lane) of vector v of packed tiles:
+ * groups of four side-by-side tiles as contiguous rows, the other lanes
+ * scattered. (By rows, rows_output writes whole rows.) */
 static void store_tile(const struct sg_conv_geom *g, const struct lanes *ln, int v, const sgv *y,
                        float *yk) {
     uint32_t cont = 0;
 #if defined(__AVX512F__)
-    if (ln->rows) { /* 64 contiguous floats per output row, cut at the image's edge */
-        for (int i = 0; i < 4; i++) {
-            if (!(ln->omask[i][0][v] & 1)) continue;
-            sgv o[4];
-            interleave4(y[i * 4], y[i * 4 + 1], y[i * 4 + 2], y[i * 4 + 3], o);
-            for (int q = 0; q < 4; q++) {
-                const int m = g->q - ln->q0[v] - 16 * q;
-                if (m > 0) sgv_storeu_n(yk + ln->out[v * SGV_W] + (int64_t)i * g->q + 16 * q, o[q], m > 16 ? 16 : m);
-            }
-        }
-        return;
-    }
     cont = ln->cont[v];
     if (cont)
         for (int i = 0; i < 4; i++) {
@@ -404,9 +404,41 @@ static void store_tile(const struct sg_conv_geom *g, const struct lanes *ln, int
         }
 }
 
+#if defined(__AVX512F__)
+/* Y = A^T M A of vector v by rows, written as 64 contiguous floats per output
+ * row (cut at the image's edge). */
+AI void rows_output(const struct sg_conv_geom *g, const float *M, int64_t ms, const struct lanes *ln, int v,
+                    float bias, float *yk) {
+    sgv t[4][6];
+    _Pragma("GCC unroll 6") for (int q = 0; q < 6; q++) { /* columns: t = A^T m */
+        sgv m[6], o[4];
+        for (int i = 0; i < 6; i++) m[i] = sgv_load(M + (i * 6 + q) * ms + v * SGV_W);
+        at6(m, 1, o, 1);
+        for (int a = 0; a < 4; a++) t[a][q] = o[a];
+    }
+    const sgv b = sgv_set1(bias);
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) { /* rows: y = t A */
+        if (!(ln->omask[i][0][v] & 1)) continue;
+        sgv y[4], o[4];
+        at6(t[i], 1, y, 1);
+        interleave4(sgv_add(y[0], b), sgv_add(y[1], b), sgv_add(y[2], b), sgv_add(y[3], b), o);
+        for (int q = 0; q < 4; q++) {
+            const int n = g->q - ln->q0[v] - 16 * q;
+            if (n > 0) sgv_storeu_n(yk + ln->out[v * SGV_W] + (int64_t)i * g->q + 16 * q, o[q], n > 16 ? 16 : n);
+        }
+    }
+}
+#endif
+
 static void output_tile(const struct sg_conv_geom *g, const float *M, int64_t ms, int T,
                         const struct lanes *ln, float bias, float *yk) {
     for (int v = 0; v < T; v++) {
+#if defined(__AVX512F__)
+        if (ln->rows) {
+            rows_output(g, M, ms, ln, v, bias, yk);
+            continue;
+        }
+#endif
         sgv m[36], t[24], y[16];
         const sgv b = sgv_set1(bias);
         for (int xi = 0; xi < 36; xi++) m[xi] = sgv_load(M + xi * ms + v * SGV_W);
