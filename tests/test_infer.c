@@ -487,7 +487,14 @@ SG_TEST(infer_winograd_on_larger_layers) {
         {{2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, "channel", 0.4, 23},
         /* tiles by rows (12 tiles wide or more) with no left padding, and with two */
         {{2, 10, 23, 53, 12, 3, 3, 1, 1, 2, 0, 0, 2, 1, 1, 1, 0, 0}, "kernel", 0.4, 24},
-        {{1, 6, 20, 61, 9, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1, 0, 0}, "filter", 0.5, 25}};
+        {{1, 6, 20, 61, 9, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1, 0, 0}, "filter", 0.5, 25},
+        /* tile rows in groups (8 tiles wide or less) whose outputs end on a tile's
+         * last column (Q a multiple of 4): VGG-16's 28x28 and 14x14 shapes, 16 and 8
+         * wide, no padding, batch 2 and 3 (groups across images) */
+        {{2, 12, 28, 28, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 26},
+        {{1, 9, 14, 14, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "filter", 0.5, 27},
+        {{3, 5, 16, 16, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.5, 28},
+        {{2, 7, 10, 10, 6, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, "channel", 0.6, 29}};
     check_wino_cases(C, sizeof C / sizeof C[0]);
 }
 

@@ -174,12 +174,29 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
  * column), 16 per vector. By rows (images 12 tiles wide or more): each vector
  * holds 16 side-by-side tiles of one tile row, the lanes past the row's end
  * empty; a vector's patches are then 66 contiguous floats per patch row and its
- * outputs 64 per output row, read and written without gathers or scatters. */
+ * outputs 64 per output row, read and written without gathers or scatters. In
+ * groups (images 8 tiles wide or less, AVX-512): each vector holds 16 / tw whole
+ * tile rows (numbered across images) side by side, row s in lanes [s tw, (s+1) tw);
+ * its patch rows are read as a few contiguous pieces and its output rows written
+ * likewise (VGG-16's 28x28 layers: 2 tile rows of 7 per vector, as many vectors as
+ * packed; 14x14: 4 rows of 4, one vector). */
 static int by_rows(const struct sg_conv_geom *g) { return (g->q + 3) / 4 >= 12; }
 
+static int group_of(const struct sg_conv_geom *g) {
+#if defined(__AVX512F__)
+    const int tw = (g->q + 3) / 4;
+    return tw <= 8 ? SGV_W / tw : 0;
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
 static int64_t vectors_of(const struct sg_conv_geom *g, int n) {
-    const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4;
-    return by_rows(g) ? (int64_t)n * th * ((tw + SGV_W - 1) / SGV_W) : ((int64_t)n * th * tw + SGV_W - 1) / SGV_W;
+    const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, S = group_of(g);
+    if (by_rows(g)) return (int64_t)n * th * ((tw + SGV_W - 1) / SGV_W);
+    if (S) return ((int64_t)n * th + S - 1) / S;
+    return ((int64_t)n * th * tw + SGV_W - 1) / SGV_W;
 }
 
 /* Per-lane geometry of a chunk of tiles. */
@@ -194,7 +211,62 @@ struct lanes {
     int rows;          /* by rows: lane 0 of each vector is its row's first tile */
     int32_t c0[4];     /* by rows: column of lane 0's patch (may be < 0) */
     int32_t q0[4];     /* by rows: output column of lane 0's tile */
+    /* In groups (group = tile rows per vector, 0 otherwise): a vector's patch
+     * rows laid side by side are a virtual row in which lane j reads floats
+     * 4j..4j+5 and tile row s owns floats [4 s tw, 4 (s+1) tw) (the last one two
+     * more); the two floats past each other row's end are read apart (fix). */
+    int group, tw, nseg[4];
+    int32_t sin[4][SGV_W];        /* tile row s: offset of its patch rows' first float (may be < 0) */
+    int32_t sout[4][SGV_W];       /* tile row s: offset of its first output */
+    uint8_t srows[4][SGV_W];      /* bit i: patch row i of tile row s is inside the image */
+    uint8_t sorows[4][SGV_W];     /* bit i: output row i of tile row s exists */
+    uint16_t sload[4][5][SGV_W];  /* floats of virtual vector k that tile row s owns and are inside */
+    uint16_t sstore[4][4][SGV_W]; /* floats of output vector q that tile row s writes */
+    uint16_t fix[4], fix4[4], fix5[4]; /* lanes ending a tile row that is not the vector's last;
+                                          those whose patch column 4, 5 is inside the image */
 };
+
+/* Bits [a, b) of a 16-lane mask, clipped to 0..16. */
+static uint16_t bits16(int a, int b) {
+    a = a < 0 ? 0 : a > 16 ? 16 : a;
+    b = b < a ? a : b > 16 ? 16 : b;
+    return (uint16_t)(((1u << b) - 1u) & ~((1u << a) - 1u));
+}
+
+/* lanes_of for tiles in groups of whole tile rows. */
+static void groups_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
+    const int th = (g->p + 3) / 4, tw = (g->q + 3) / 4, S = group_of(g);
+    const int64_t nrow = (int64_t)n * th;
+    ln->group = S, ln->tw = tw;
+    for (int v = 0; v < T; v++) {
+        for (int s = 0; s < S; s++) {
+            const int64_t r = (v0 + v) * S + s;
+            if (r >= nrow) break;
+            const int64_t img = r / th, ty = r % th, r0 = 4 * ty - g->pt;
+            ln->nseg[v] = s + 1;
+            ln->sin[v][s] = (int32_t)(img * g->h * g->w + r0 * g->w - g->pl);
+            ln->sout[v][s] = (int32_t)(img * g->p * g->q + 4 * ty * g->q);
+            for (int i = 0; i < 6; i++)
+                if (r0 + i >= 0 && r0 + i < g->h) ln->srows[v][s] |= (uint8_t)(1u << i);
+            for (int i = 0; i < 4; i++)
+                if (4 * ty + i < g->p) ln->sorows[v][s] |= (uint8_t)(1u << i);
+        }
+        for (int s = 0; s < ln->nseg[v]; s++) {
+            const int f0 = 4 * s * tw, f1 = 4 * (s + 1) * tw + (s + 1 == ln->nseg[v] ? 2 : 0);
+            /* virtual float f of row s is image column f - f0 - pl */
+            const int a = f0 + g->pl > f0 ? f0 + g->pl : f0, b = f0 + g->pl + g->w < f1 ? f0 + g->pl + g->w : f1;
+            for (int k = 0; k < 5; k++) ln->sload[v][k][s] = bits16(a - 16 * k, b - 16 * k);
+            const int q1 = f0 + (4 * tw < g->q ? 4 * tw : g->q);
+            for (int q = 0; q < 4; q++) ln->sstore[v][q][s] = bits16(f0 - 16 * q, q1 - 16 * q);
+            if (s + 1 < ln->nseg[v]) {
+                const int e = (s + 1) * tw - 1;
+                ln->fix[v] |= (uint16_t)(1u << e);
+                if (4 * tw - g->pl >= 0 && 4 * tw - g->pl < g->w) ln->fix4[v] |= (uint16_t)(1u << e);
+                if (4 * tw - g->pl + 1 >= 0 && 4 * tw - g->pl + 1 < g->w) ln->fix5[v] |= (uint16_t)(1u << e);
+            }
+        }
+    }
+}
 
 static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw;
@@ -202,6 +274,10 @@ static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, str
     int64_t img[SGV_W * 4], ty[SGV_W * 4], tx[SGV_W * 4];
     uint8_t ok[SGV_W * 4];
     memset(ln, 0, sizeof *ln);
+    if (group_of(g)) {
+        groups_of(g, n, v0, T, ln);
+        return;
+    }
     ln->rows = by_rows(g);
     for (int l = 0; l < T * SGV_W; l++) {
         const int v = l / SGV_W;
@@ -290,6 +366,21 @@ static inline void gather_pair(const float *base, const int32_t *off, int32_t ad
 #endif
 
 #if defined(__AVX512F__)
+/* Lanes 0..15 of d[c], c = 0..5, from the transformed virtual row r[5]: lane j
+ * takes float 4j + c (two-table permutes). */
+AI void deal_out(const sgv *r, sgv *d) {
+    const __m512i sh0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    const __m512i sh1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+    for (int j = 0; j < 4; j++) {
+        const __m512i ix = _mm512_setr_epi32(j, 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j, j, 4 + j,
+                                             8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j);
+        d[j] = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_permutex2var_ps(r[0], ix, r[1]),
+                                    _mm512_permutex2var_ps(r[2], ix, r[3]));
+    }
+    d[4] = _mm512_permutex2var_ps(d[0], sh0, r[4]);
+    d[5] = _mm512_permutex2var_ps(d[1], sh1, r[4]);
+}
+
 /* V of vector v by rows, its 36 points xs floats apart. Per patch row, the 66
  * floats under the 16 tiles are five contiguous vectors (lanes outside the image
  * read nothing and are 0); the column transform B^T d runs on them as they are,
@@ -316,18 +407,62 @@ AI void rows_input(const struct sg_conv_geom *g, const float *xc, const struct l
         bt6(X, 1, t, 1);
         for (int a = 0; a < 6; a++) R[a][k] = t[a];
     }
-    const __m512i sh0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
-    const __m512i sh1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
     _Pragma("GCC unroll 6") for (int a = 0; a < 6; a++) {
         sgv d[6], o[6];
-        for (int j = 0; j < 4; j++) {
-            const __m512i ix = _mm512_setr_epi32(j, 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j, j,
-                                                 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j);
-            d[j] = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_permutex2var_ps(R[a][0], ix, R[a][1]),
-                                        _mm512_permutex2var_ps(R[a][2], ix, R[a][3]));
+        deal_out(R[a], d);
+        bt6(d, 1, o, 1);
+        for (int b = 0; b < 6; b++) sgv_store(Vv + (a * 6 + b) * xs, o[b]);
+    }
+}
+#endif
+
+#if defined(__AVX512F__)
+/* V of vector v in groups of tile rows (see struct lanes): the virtual row is
+ * read as masked pieces, one per tile row, and column-transformed as in
+ * rows_input; the two floats past the end of each tile row but the last (which
+ * the next row's floats take in the virtual row) are read into lanes of their
+ * own, transformed alike and put in place of columns 4 and 5. */
+AI void groups_input(const struct sg_conv_geom *g, const float *xc, const struct lanes *ln, int v, float *Vv,
+                     int64_t xs) {
+    const int S = ln->nseg[v], tw = ln->tw;
+    sgv R[6][5], F4[6], F5[6];
+    _Pragma("GCC unroll 5") for (int k = 0; k < 5; k++) {
+        sgv X[6], t[6];
+        for (int i = 0; i < 6; i++) X[i] = sgv_zero();
+        for (int s = 0; s < S; s++) {
+            const __mmask16 m = ln->sload[v][k][s];
+            if (!m) continue;
+            const float *b = xc + ln->sin[v][s] + 16 * k - 4 * s * tw;
+            for (int i = 0; i < 6; i++)
+                if (ln->srows[v][s] >> i & 1) X[i] = _mm512_mask_loadu_ps(X[i], m, b + (int64_t)i * g->w);
         }
-        d[4] = _mm512_permutex2var_ps(d[0], sh0, R[a][4]);
-        d[5] = _mm512_permutex2var_ps(d[1], sh1, R[a][4]);
+        bt6(X, 1, t, 1);
+        for (int a = 0; a < 6; a++) R[a][k] = t[a];
+    }
+    const __mmask16 fix = ln->fix[v];
+    if (fix) {
+        sgv X4[6], X5[6];
+        for (int i = 0; i < 6; i++) X4[i] = X5[i] = sgv_zero();
+        for (int s = 0; s + 1 < S; s++) {
+            const int e = (s + 1) * tw - 1;
+            const __mmask16 m4 = ln->fix4[v] & (1u << e), m5 = ln->fix5[v] & (1u << e);
+            const float *b = xc + ln->sin[v][s] + 4 * tw - e; /* lane e: patch column 4 of the row's last tile */
+            for (int i = 0; i < 6; i++)
+                if (ln->srows[v][s] >> i & 1) {
+                    X4[i] = _mm512_mask_loadu_ps(X4[i], m4, b + (int64_t)i * g->w);
+                    X5[i] = _mm512_mask_loadu_ps(X5[i], m5, b + (int64_t)i * g->w + 1);
+                }
+        }
+        bt6(X4, 1, F4, 1);
+        bt6(X5, 1, F5, 1);
+    }
+    _Pragma("GCC unroll 6") for (int a = 0; a < 6; a++) {
+        sgv d[6], o[6];
+        deal_out(R[a], d);
+        if (fix) {
+            d[4] = _mm512_mask_mov_ps(d[4], fix, F4[a]);
+            d[5] = _mm512_mask_mov_ps(d[5], fix, F5[a]);
+        }
         bt6(d, 1, o, 1);
         for (int b = 0; b < 6; b++) sgv_store(Vv + (a * 6 + b) * xs, o[b]);
     }
@@ -349,6 +484,10 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
 #if defined(__AVX512F__)
         if (ln->rows) {
             rows_input(g, xc, ln, v, Vv, xs);
+            continue;
+        }
+        if (ln->group) {
+            groups_input(g, xc, ln, v, Vv, xs);
             continue;
         }
 #endif
@@ -428,6 +567,32 @@ AI void rows_output(const struct sg_conv_geom *g, const float *M, int64_t ms, co
         }
     }
 }
+
+/* Y of vector v in groups of tile rows: as rows_output, each tile row's outputs
+ * written from the interleaved rows by masked stores. */
+AI void groups_output(const struct sg_conv_geom *g, const float *M, int64_t ms, const struct lanes *ln, int v,
+                      float bias, float *yk) {
+    const int S = ln->nseg[v], tw = ln->tw;
+    sgv t[4][6];
+    _Pragma("GCC unroll 6") for (int q = 0; q < 6; q++) {
+        sgv m[6], o[4];
+        for (int i = 0; i < 6; i++) m[i] = sgv_load(M + (i * 6 + q) * ms + v * SGV_W);
+        at6(m, 1, o, 1);
+        for (int a = 0; a < 4; a++) t[a][q] = o[a];
+    }
+    const sgv b = sgv_set1(bias);
+    for (int i = 0; i < 4; i++) {
+        sgv y[4], o[4];
+        at6(t[i], 1, y, 1);
+        interleave4(sgv_add(y[0], b), sgv_add(y[1], b), sgv_add(y[2], b), sgv_add(y[3], b), o);
+        for (int s = 0; s < S; s++) {
+            if (!(ln->sorows[v][s] >> i & 1)) continue;
+            float *d = yk + ln->sout[v][s] + (int64_t)i * g->q - 4 * s * tw; /* virtual float 0 */
+            for (int q = 0; q < 4; q++)
+                if (ln->sstore[v][q][s]) _mm512_mask_storeu_ps(d + 16 * q, (__mmask16)ln->sstore[v][q][s], o[q]);
+        }
+    }
+}
 #endif
 
 static void output_tile(const struct sg_conv_geom *g, const float *M, int64_t ms, int T,
@@ -436,6 +601,10 @@ static void output_tile(const struct sg_conv_geom *g, const float *M, int64_t ms
 #if defined(__AVX512F__)
         if (ln->rows) {
             rows_output(g, M, ms, ln, v, bias, yk);
+            continue;
+        }
+        if (ln->group) {
+            groups_output(g, M, ms, ln, v, bias, yk);
             continue;
         }
 #endif
