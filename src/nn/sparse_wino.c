@@ -179,13 +179,14 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
  * tile rows (numbered across images) side by side, row s in lanes [s tw, (s+1) tw);
  * its patch rows are read as a few contiguous pieces and its output rows written
  * likewise (VGG-16's 28x28 layers: 2 tile rows of 7 per vector, as many vectors as
- * packed; 14x14: 4 rows of 4, one vector). */
+ * packed; 14x14: 4 rows of 4, one vector). Not for 6 tiles (12 lanes of 16). */
 static int by_rows(const struct sg_conv_geom *g) { return (g->q + 3) / 4 >= 12; }
 
 static int group_of(const struct sg_conv_geom *g) {
 #if defined(__AVX512F__)
+    /* at most 2 of 16 lanes idle: tw = 6 (12 of 16) stays packed */
     const int tw = (g->q + 3) / 4;
-    return tw <= 8 ? SGV_W / tw : 0;
+    return tw <= 8 && SGV_W / tw * tw >= SGV_W - 2 ? SGV_W / tw : 0;
 #else
     (void)g;
     return 0;
