@@ -431,14 +431,19 @@ SG_TEST(infer_auto_kind_by_kept_channels) {
              {64, 16, 3, 3, 16, SG_KIND_WINOGRAD}, {64, 16, 3, 13, 16, SG_KIND_WINOGRAD},
              {3, 16, 3, 3, 5, SG_KIND_WINOGRAD},   {64, 16, 5, 13, 16, SG_KIND_THIN}};
     /* partly kept kernels (vector and fine pruning) of a 3x3 stride-1 layer: Winograd
-     * from 16 used channels; the direct kinds below that and for 5x5 */
+     * from 16 used channels; the direct kinds below that and for 5x5; whole kernels
+     * (kernel pruning): Winograd from 3 */
     static const struct {
         int c, r;
         const char *spec;
         enum sg_conv_kind want;
     } P[] = {{64, 3, "vector", SG_KIND_WINOGRAD}, {64, 3, "fine", SG_KIND_WINOGRAD},
              {8, 3, "vector", SG_KIND_VECTOR},    {8, 3, "fine", SG_KIND_FINE},
-             {64, 5, "fine", SG_KIND_FINE}};
+             {64, 5, "fine", SG_KIND_FINE},
+             /* whole kernels: Winograd from 3 used channels (an RGB layer), kernel
+              * rows at 5x5 */
+             {3, 3, "kernel", SG_KIND_WINOGRAD},  {8, 3, "kernel", SG_KIND_WINOGRAD},
+             {8, 5, "kernel", SG_KIND_KERNEL}};
     for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
         const int pad = P[i].r / 2;
         struct sg_conv_geom g = {1, P[i].c, 20, 20, 16, P[i].r, P[i].r, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
