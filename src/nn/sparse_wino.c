@@ -545,17 +545,22 @@ static void store_tile(const struct sg_conv_geom *g, const struct lanes *ln, int
 }
 
 #if defined(__AVX512F__)
-/* Y = A^T M A of vector v by rows, written as 64 contiguous floats per output
- * row (cut at the image's edge). */
-AI void rows_output(const struct sg_conv_geom *g, const float *M, int64_t ms, const struct lanes *ln, int v,
-                    float bias, float *yk) {
-    sgv t[4][6];
-    _Pragma("GCC unroll 6") for (int q = 0; q < 6; q++) { /* columns: t = A^T m */
+/* The column transform of vector v's 36 points (ms floats apart): t = A^T m. */
+AI void out_columns(const float *M, int64_t ms, int v, sgv t[4][6]) {
+    _Pragma("GCC unroll 6") for (int q = 0; q < 6; q++) {
         sgv m[6], o[4];
         for (int i = 0; i < 6; i++) m[i] = sgv_load(M + (i * 6 + q) * ms + v * SGV_W);
         at6(m, 1, o, 1);
         for (int a = 0; a < 4; a++) t[a][q] = o[a];
     }
+}
+
+/* Y = A^T M A of vector v by rows, written as 64 contiguous floats per output
+ * row (cut at the image's edge). */
+AI void rows_output(const struct sg_conv_geom *g, const float *M, int64_t ms, const struct lanes *ln, int v,
+                    float bias, float *yk) {
+    sgv t[4][6];
+    out_columns(M, ms, v, t);
     const sgv b = sgv_set1(bias);
     _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) { /* rows: y = t A */
         if (!(ln->omask[i][0][v] & 1)) continue;
@@ -575,12 +580,7 @@ AI void groups_output(const struct sg_conv_geom *g, const float *M, int64_t ms, 
                       float bias, float *yk) {
     const int S = ln->nseg[v], tw = ln->tw;
     sgv t[4][6];
-    _Pragma("GCC unroll 6") for (int q = 0; q < 6; q++) {
-        sgv m[6], o[4];
-        for (int i = 0; i < 6; i++) m[i] = sgv_load(M + (i * 6 + q) * ms + v * SGV_W);
-        at6(m, 1, o, 1);
-        for (int a = 0; a < 4; a++) t[a][q] = o[a];
-    }
+    out_columns(M, ms, v, t);
     const sgv b = sgv_set1(bias);
     for (int i = 0; i < 4; i++) {
         sgv y[4], o[4];
