@@ -484,18 +484,20 @@ SG_TEST(infer_auto_kind_by_kept_channels) {
 
 SG_TEST(infer_winograd_on_larger_layers) {
     /* several tile rows and chunks, ragged edges (P, Q not multiples of 4), batch 3,
-     * asymmetric padding, C > 256 (narrower chunks), by rows without and with wide
-     * left padding */
+     * asymmetric padding, C > 256 (narrower chunks), wide images without and with
+     * wide left padding */
     static const struct wino_case C[] = {
         {{3, 24, 30, 29, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 21},
         {{1, 300, 9, 10, 70, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1, 0, 0}, "filter", 0.5, 22},
         {{2, 16, 6, 6, 8, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, "channel", 0.4, 23},
-        /* tiles by rows (12 tiles wide or more) with no left padding, and with two */
+        /* segments of many tiles (rows 12 tiles wide or more) with no left padding,
+         * and with two */
         {{2, 10, 23, 53, 12, 3, 3, 1, 1, 2, 0, 0, 2, 1, 1, 1, 0, 0}, "kernel", 0.4, 24},
         {{1, 6, 20, 61, 9, 3, 3, 1, 1, 1, 2, 0, 1, 1, 1, 1, 0, 0}, "filter", 0.5, 25},
-        /* tile rows in groups (8 tiles wide or less) whose outputs end on a tile's
-         * last column (Q a multiple of 4): VGG-16's 28x28 and 14x14 shapes, 16 and 8
-         * wide, no padding, batch 2 and 3 (groups across images) */
+        /* vectors of several short tile rows (segments, 8 tiles wide or less) whose
+         * outputs end on a tile's last column (Q a multiple of 4): VGG-16's 28x28
+         * and 14x14 shapes, 16 and 8 wide, no padding, batch 2 and 3 (segments
+         * across images) */
         {{2, 12, 28, 28, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 26},
         {{1, 9, 14, 14, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "filter", 0.5, 27},
         {{3, 5, 16, 16, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.5, 28},
@@ -505,8 +507,8 @@ SG_TEST(infer_winograd_on_larger_layers) {
 
 SG_TEST(infer_winograd_chunks_and_dense_rows) {
     /* tile rows a multiple of 4 tiles wide (contiguous output rows) and not; tiles
-     * to lanes packed and by rows (12 tiles wide or more), ragged right edges; chunks
-     * of 1 to 4 vectors of tiles and one shared chunk; dense rows (filter, channel)
+     * to lanes in one or several segments (tile rows of 1 to 17 tiles), ragged
+     * right edges; chunks of 1 to 4 vectors of tiles and one shared chunk; dense rows (filter, channel)
      * with a kept count that is not a multiple of the register block; C = 1; more
      * than SGI_WCB channels (several channel blocks of the sparse rows) */
     static const struct {
