@@ -341,9 +341,6 @@ AI void deal_out(const sgv *r, sgv *d) {
     d[5] = _mm512_permutex2var_ps(d[1], sh1, r[4]);
 }
 
-#endif
-
-#if defined(__AVX512F__)
 /* V of vector v, its 36 points xs floats apart. The patch rows of its 16 tiles,
  * laid side by side, are one virtual row of 66 floats in which lane j's patch
  * row is floats 4j..4j+5; each segment (side-by-side tiles of one tile row) is
@@ -448,9 +445,7 @@ static inline void interleave4(sgv a, sgv b, sgv c, sgv d, sgv o[4]) {
     o[2] = _mm512_permutex2var_ps(ab1, q0, cd1);
     o[3] = _mm512_permutex2var_ps(ab1, q1, cd1);
 }
-#endif
 
-#if defined(__AVX512F__)
 /* The column transform of vector v's 36 points (ms floats apart): t = A^T m. */
 AI void out_columns(const float *M, int64_t ms, int v, sgv t[4][6]) {
     _Pragma("GCC unroll 6") for (int q = 0; q < 6; q++) {
