@@ -137,15 +137,21 @@ static int nm_detect(const struct sg_conv_geom *g, const uint8_t *kept, int64_t 
  * a dense sgemm beats the sparse kernels once about 2/3 of its work is useful).
  * 3x3 stride-1 layers run Winograd whatever the mask (a partly kept kernel is
  * one entry like a whole one), measured faster than the direct kernels on VGG-16's
- * layers with 64 channels or more; with a few input channels (an RGB first layer)
- * its transforms cost more than they save, unless whole filters are pruned. */
+ * layers with 64 channels or more; with whole kernels already from 3 input
+ * channels (an RGB first layer). */
 static enum sg_conv_kind choose(const struct sg_conv_geom *g, int is_fc, const uint8_t *kept,
                                 const struct structure *s) {
     const int64_t RS = (int64_t)g->r * g->s;
     if (g->groups != 1) return SG_KIND_DENSE;
     if (s->nnz == s->weights) return SG_KIND_DENSE;
     if (s->nnz == 0) return SG_KIND_THIN;
-    const int wino = sgi_wino_fits(g, is_fc) && s->kc >= 16;
+    /* whole kernels (kernel pruning) from 3 used channels: Winograd as fast as the
+     * kernel rows with 3 (VGG-16 conv1_1 at density 0.3: 1.09-1.18 ms against
+     * 1.18-1.37; at 0.1: 0.79-0.83 against 1.15-1.18) and 0.66-0.8x their time
+     * with 8 and 12 (64 filters, 56x56 and 112x112, 2 threads); partly kept
+     * kernels from 16 */
+    const int whole = s->nnz == s->kernels * RS;
+    const int wino = sgi_wino_fits(g, is_fc) && s->kc >= (whole ? 3 : 16);
     /* Dense kept blocks (filter and channel pruning) run Winograd from 3 kept
      * channels up, and with pruned filters also on an RGB layer (the thin sgemm's
      * inner dimension is 27 there, and Winograd writes the bias-only filters as
@@ -159,7 +165,7 @@ static enum sg_conv_kind choose(const struct sg_conv_geom *g, int is_fc, const u
      * pruning of an RGB layer): the thin sgemm's inner dimension is kc*R*S, 9 for
      * one channel, and the kernel rows run faster (VGG-16 conv1_1 at channel
      * density 0.33: 0.95-1.03 ms against 1.60-1.73 thin and 1.48-1.65 Winograd) */
-    if (RS > 1 && !wino_thin && s->kc * RS <= 27 && s->nnz == s->kernels * RS) return SG_KIND_KERNEL;
+    if (RS > 1 && !wino_thin && s->kc * RS <= 27 && whole) return SG_KIND_KERNEL;
     if ((double)s->nnz >= 0.65 * (double)s->kf * (double)s->kc * (double)RS)
         return wino_thin ? SG_KIND_WINOGRAD : SG_KIND_THIN;
     /* Winograd takes whole and partly kept kernels alike (a kept kernel is a CSR
@@ -171,11 +177,6 @@ static enum sg_conv_kind choose(const struct sg_conv_geom *g, int is_fc, const u
      * against 30), the other 3 are 14x14 layers within the spread of three
      * identical ones. */
     if (wino) return SG_KIND_WINOGRAD;
-    /* whole kernels (kernel pruning) from 3 used channels: Winograd as fast as the
-     * kernel rows with 3 (VGG-16 conv1_1 at density 0.3: 1.09-1.18 ms against
-     * 1.18-1.37; at 0.1: 0.79-0.83 against 1.15-1.18) and 0.66-0.8x their time
-     * with 8 and 12 (64 filters, 56x56 and 112x112, 2 threads) */
-    if (sgi_wino_fits(g, is_fc) && s->kc >= 3 && s->nnz == s->kernels * RS) return SG_KIND_WINOGRAD;
     if (RS > 1 && (double)s->nnz >= 0.8 * (double)s->kernels * (double)RS) return SG_KIND_KERNEL;
     if (g->s > 1 && (double)s->nnz >= 0.8 * (double)s->rows * g->s) return SG_KIND_VECTOR;
     if (g->r > 1 && (double)s->nnz >= 0.8 * (double)s->cols * g->r) return SG_KIND_VECTOR;

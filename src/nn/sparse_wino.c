@@ -228,9 +228,10 @@ static uint16_t bits16(int a, int b) {
     return (uint16_t)(((1u << b) - 1u) & ~((1u << a) - 1u));
 }
 
-/* lanes_of in segments (AVX-512). */
-static void segments_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
+/* The segments of vectors v0..v0+T-1. */
+static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw, ntile = (int64_t)n * per;
+    memset(ln, 0, sizeof *ln);
     for (int v = 0; v < T; v++) {
         int S = 0, nl = 0, tx0[SGV_W];
         for (int l = 0; l < SGV_W; l++) {
@@ -270,10 +271,6 @@ static void segments_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, 
     }
 }
 
-static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
-    memset(ln, 0, sizeof *ln);
-    segments_of(g, n, v0, T, ln);
-}
 #else
 static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw;
