@@ -531,6 +531,24 @@ SG_TEST(infer_winograd_chunks_and_dense_rows) {
                     0, L[i].spec, L[i].d, 30 + i);
 }
 
+SG_TEST(infer_winograd_direct_tail) {
+    /* 1 or 2 tiles past the last full vector of 16 are summed directly: a shared
+     * chunk with one tail tile (VGG-16's 28x28), clipped at the right and bottom
+     * edges (26x26), with dense rows (filter, channel pruning), batch 2 (two tail
+     * tiles across images), whole chunks (60x60: 14 vectors and one tile; 56x60
+     * unpadded rows: 13 and two) whose tail rows are taken as the threads
+     * finish; and four tiles past (56x56), more than SGI_WTAIL: a partial vector */
+    static const struct wino_case C[] = {
+        {{1, 20, 28, 28, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 51},
+        {{1, 9, 26, 26, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "filter", 0.5, 52},
+        {{1, 13, 26, 26, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.4, 53},
+        {{2, 6, 28, 28, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "channel", 0.5, 54},
+        {{1, 16, 56, 56, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 55},
+        {{1, 20, 60, 60, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, "kernel", 0.3, 56},
+        {{1, 12, 58, 60, 40, 3, 3, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 0}, "filter", 0.4, 57}};
+    check_wino_cases(C, sizeof C / sizeof C[0]);
+}
+
 SG_TEST(infer_winograd_pruned_planes) {
     /* the planes of pruned filters are filled once per run, split evenly over the
      * threads at any float (not plane) boundary: planes whose size is not a

@@ -121,6 +121,12 @@ struct sgi_wino {
     int64_t nk, kp;     /* dense: kept filters, and rounded up to SGI_WRB */
     int32_t *krow;      /* dense: [kp] filter of each row, -1 for padding */
     float *ud;          /* dense: [36][kp][nch] */
+    /* the direct tail's raw 3x3 kernels, by channel within blocks of SGI_WTRB
+     * rows: block b's channel j has entries [tcp[b*(nch+1)+j], tcp[b*(nch+1)+j+1])
+     * (its rows in order), each a row in the block and 9 weights */
+    int64_t *tcp;
+    uint8_t *trow;
+    float *tg9;
 };
 
 struct sg_conv_plan {
@@ -180,6 +186,22 @@ void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, in
                             const float *V, float *M, int64_t ms, int T);
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads);
+/* The direct tail (sparse_wino_tail.c): at most SGI_WTAIL tiles past the last
+ * full vector. The build takes the rows' (rows: filters, or dense rows padded)
+ * raw kernels in the order of their entries (sparse [nnz][9], dense
+ * [kp][nch][9]). Windows W[tile][9][16] of tiles [t0, t0+nt) of one channel's
+ * planes xc; the block of SGI_WTRB rows from r0 (filters, or dense rows) of
+ * those tiles into y, from the windows of every used channel (nt*144 floats
+ * apart). */
+#define SGI_WTAIL 2 /* VGG-16's 28x28 layers (one tile past): 0.885x the layer's
+                       * time at kernel density 0.3 (fastest of 12 interleaved rounds,
+                       * 256 and 512 channels); its 56x56 ones (four past, one chunk
+                       * shared instead of whole chunks): 1.05-1.06x, so not there */
+#define SGI_WTRB 64
+enum sg_status sgi_wino_tail_build(struct sgi_wino *w, int64_t rows, const float *g9);
+void sgi_wino_tail_windows(const struct sg_conv_geom *g, const float *xc, int64_t t0, int nt, float *W);
+void sgi_wino_tail_rows(const struct sg_conv_plan *p, int n, int64_t r0, int nt, int64_t t0, const float *W,
+                        float *y);
 
 /* Tile width (floats, a multiple of 16 up to 48) for L output columns: the one
  * wasting the fewest lanes in the last tile, wider on ties. */

@@ -19,7 +19,8 @@
  * contiguous floats, see segments_input: padding reads nothing), then the
  * products of sparse_wino_mm.c give M[36][filter][16T] for a block of filters,
  * and the output transform writes the tiles' output rows back as runs of
- * contiguous floats (segments_output). Each output element is
+ * contiguous floats (segments_output). One or two tiles past the last full
+ * vector are summed directly instead (sparse_wino_tail.c). Each output element is
  * computed by one thread in a fixed order: results do not depend on the thread
  * count.
  * F(4x4, 3x3) rounds differently from the direct sum (its transforms hold
@@ -39,6 +40,9 @@ void sgi_wino_free(struct sgi_wino *w) {
     free(w->seg);
     free(w->krow);
     free(w->ud);
+    free(w->tcp);
+    free(w->trow);
+    free(w->tg9);
     memset(w, 0, sizeof *w);
 }
 
@@ -68,6 +72,7 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
     struct sgi_wino *w = &p->wino;
     const int64_t K = p->g.k, C = p->g.c;
     int64_t nnz = 0, nk = 0;
+    float *g9 = NULL; /* the raw kernels in the order of the entries, for the direct tail */
     uint8_t *used = sgi_zalloc((size_t)C, 1);
     if (!used) return SG_ERR_NOMEM;
     for (int64_t k = 0; k < K; k++) {
@@ -104,12 +109,14 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
         w->kp = (nk + SGI_WRB - 1) / SGI_WRB * SGI_WRB;
         w->krow = sgi_alloc((size_t)w->kp, sizeof *w->krow);
         w->ud = sgi_zalloc((size_t)36 * w->kp * w->nch + 16, sizeof *w->ud);
+        g9 = sgi_zalloc((size_t)9 * w->kp * w->nch + 16, sizeof *g9);
     } else {
         w->u = sgi_alloc((size_t)nnz * 36 + 16, sizeof *w->u);
         w->seg = sgi_alloc((size_t)K * (w->nb + 1), sizeof *w->seg);
+        g9 = sgi_alloc((size_t)nnz * 9 + 16, sizeof *g9);
     }
-    if (w->dense ? !w->krow || !w->ud : !w->u || !w->seg) {
-        free(pos);
+    if (w->dense ? !w->krow || !w->ud || !g9 : !w->u || !w->seg || !g9) {
+        free(pos), free(g9);
         return SG_ERR_NOMEM;
     }
     int64_t v = 0, r = 0;
@@ -125,6 +132,7 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
                 weight_transform(wm + (k * C + c) * 9, w->ud + r * w->nch + pos[c], w->kp * w->nch);
             else /* u[xi][v] */
                 weight_transform(wm + (k * C + c) * 9, w->u + v, nnz);
+            memcpy(g9 + (w->dense ? r * w->nch + pos[c] : v) * 9, wm + (k * C + c) * 9, 9 * sizeof *g9);
             v++;
         }
         if (w->dense && v > w->rp[k]) w->krow[r++] = (int32_t)k;
@@ -140,10 +148,15 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
     w->rp[K] = v;
     w->nnz = nnz;
     free(pos);
+    const int64_t trows = w->dense ? w->nk : K, tne = w->dense ? w->nk * w->nch : nnz;
+    const enum sg_status st = sgi_wino_tail_build(w, trows, g9);
+    free(g9);
+    if (st != SG_OK) return st;
     p->info.stored = w->dense ? w->kp * w->nch * 36 : nnz * 36;
     p->info.bytes = w->dense ? (size_t)w->kp * w->nch * 36 * 4 + (size_t)w->kp * 4
                              : (size_t)nnz * (36 * 4 + 2) + (size_t)K * (w->nb + 1) * 8;
-    p->info.bytes += ((size_t)K + 1) * 8 + (size_t)C * 4;
+    p->info.bytes += ((size_t)K + 1) * 8 + (size_t)C * 4 + (size_t)tne * (9 * 4 + 1) +
+                     (size_t)((trows + SGI_WTRB - 1) / SGI_WTRB * (w->nch + 1)) * 8; /* the tail's */
     return SG_OK;
 }
 
@@ -558,10 +571,12 @@ static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M
     }
 }
 
-/* Chunks of T = 1..4 vectors of tiles (vectors [c*nvec/nchunk, (c+1)*nvec/nchunk)). */
+/* Chunks of T = 1..4 vectors of tiles (vectors [c*nvec/nchunk, (c+1)*nvec/nchunk)),
+ * and the tail: the ntail <= SGI_WTAIL tiles from t0 on past the last full vector,
+ * summed directly (sparse_wino_tail.c) when the tiles are packed 16 per vector. */
 struct chunks {
-    int64_t nvec, nchunk;
-    int nt, whole;
+    int64_t nvec, nchunk, t0;
+    int nt, whole, ntail;
 };
 
 static struct chunks chunks_of(const struct sg_conv_plan *p, int n, int nthreads) {
@@ -569,16 +584,27 @@ static struct chunks chunks_of(const struct sg_conv_plan *p, int n, int nthreads
     struct chunks c;
     const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4), tmax = max_vectors(p->wino.nch);
     c.nvec = vectors_of(g, n);
+    c.ntail = 0;
+    if (!by_rows(g) && ntile > SGV_W && ntile % SGV_W <= SGI_WTAIL) {
+        c.ntail = (int)(ntile % SGV_W);
+        c.nvec = ntile / SGV_W;
+    }
+    c.t0 = c.nvec * SGV_W;
     c.nchunk = (c.nvec + tmax - 1) / tmax;
     c.nt = (double)p->wino.nnz * 36.0 * (double)ntile < 262144.0 ? 1 : nthreads;
     c.whole = c.nchunk >= 2 * (int64_t)c.nt;
     return c;
 }
 
-/* The shared mode's M: every row of a chunk at the 36 points. */
+/* The shared mode's M (every row of a chunk at the 36 points), then the tail's
+ * windows. */
+static size_t shared_m(const struct sg_conv_plan *p, struct chunks c) {
+    return c.whole ? 0 : round16((size_t)36 * sgi_wino_pad(stored_rows(p) * max_vectors(p->wino.nch) * SGV_W));
+}
+
 size_t sgi_wino_shared(const struct sg_conv_plan *p, int n, int nthreads) {
-    if (chunks_of(p, n, nthreads).whole) return 0;
-    return round16((size_t)36 * sgi_wino_pad(stored_rows(p) * max_vectors(p->wino.nch) * SGV_W));
+    const struct chunks c = chunks_of(p, n, nthreads);
+    return shared_m(p, c) + (c.ntail ? round16((size_t)p->wino.nch * c.ntail * 9 * SGV_W) : 0);
 }
 
 /* Floats [i0, i1) of the output planes of the pruned filters (bias only), the
@@ -667,12 +693,19 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
         int tid, team;
         sgi_omp_team(&tid, &team);
         float *V = scratch + (size_t)tid * per, *M = V + vlen;
+        float *Wt = scratch + (size_t)nthreads * per + shared_m(p, c); /* the tail's windows */
+        const int64_t wst = (int64_t)c.ntail * 9 * SGV_W, rows = w->dense ? w->nk : g->k; /* (not the padding) */
         struct lanes *ln = (struct lanes *)(void *)(M + mlen);
         if (npruned) { /* the pruned filters' planes, an equal share per thread */
             const int64_t tot = npruned * lout;
             pruned_fill(p, lout, tot * tid / team, tot * (tid + 1) / team, y);
         }
         if (c.whole) {
+            if (c.ntail) {
+#pragma omp for schedule(static)
+                for (int64_t j = 0; j < w->nch; j++)
+                    sgi_wino_tail_windows(g, x + (int64_t)w->chans[j] * lin, c.t0, c.ntail, Wt + j * wst);
+            }
             for (int64_t chunk; (chunk = next_chunk(own, c.nt, tid)) >= 0;) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
                 const int T = (int)(v1 - v0);
@@ -682,20 +715,35 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
                                j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
                 rows_of_chunk(p, V, M, T, ln, lout, y);
             }
+            if (c.ntail) { /* taken as the threads finish their chunks */
+#pragma omp for schedule(dynamic, 1) nowait
+                for (int64_t r0 = 0; r0 < rows; r0 += SGI_WTRB) sgi_wino_tail_rows(p, n, r0, c.ntail, c.t0, Wt, y);
+            }
         } else {
             float *Vs = scratch, *Ms = scratch + (size_t)nthreads * per; /* shared */
-            const int64_t rows = w->dense ? w->nk : g->k; /* rows computed (not the padding) */
             for (int64_t chunk = 0; chunk < nchunk; chunk++) {
                 const int64_t v0 = chunk * nvec / nchunk, v1 = (chunk + 1) * nvec / nchunk;
                 const int T = (int)(v1 - v0);
                 const int64_t ms = sgi_wino_pad(stored_rows(p) * T * SGV_W);
                 lanes_of(g, n, v0, T, ln);
 #pragma omp for schedule(dynamic, 8)
-                for (int64_t j = 0; j < w->nch; j++)
+                for (int64_t j = 0; j < w->nch; j++) {
                     input_tile(g, x + (int64_t)w->chans[j] * lin, ln, T, w->nch, j, Vs,
                                j + 1 < w->nch ? x + (int64_t)w->chans[j + 1] * lin : NULL);
+                    if (c.ntail && chunk == 0)
+                        sgi_wino_tail_windows(g, x + (int64_t)w->chans[j] * lin, c.t0, c.ntail, Wt + j * wst);
+                }
+                /* the last chunk's products with the tail's blocks of rows, taken
+                 * first: the tail streams its weights from memory while the other
+                 * threads compute (the windows: cut with chunk 0's V) */
+                const int ntb = c.ntail && chunk == nchunk - 1 ? (int)((rows + SGI_WTRB - 1) / SGI_WTRB) : 0;
 #pragma omp for schedule(dynamic, 1)
-                for (int xi = 0; xi < 36; xi++) products(w, Vs, Ms, ms, T, 0, rows, xi, xi + 1);
+                for (int i = 0; i < ntb + 36; i++) {
+                    if (i < ntb)
+                        sgi_wino_tail_rows(p, n, (int64_t)i * SGI_WTRB, c.ntail, c.t0, Wt, y);
+                    else
+                        products(w, Vs, Ms, ms, T, 0, rows, i - ntb, i - ntb + 1);
+                }
 #pragma omp for schedule(dynamic, 1)
                 for (int64_t r0 = 0; r0 < rows; r0 += 16)
                     outputs(p, Ms + r0 * T * SGV_W, ms, T, ln, r0, r0 + 16 < rows ? r0 + 16 : rows, lout, y);
