@@ -524,7 +524,13 @@ SG_TEST(infer_winograd_chunks_and_dense_rows) {
               * 15: one piece), kept counts not a multiple of the register block */
              {1, 64, 14, 100, "filter", 0.31}, {1, 40, 28, 50, "filter", 0.3},
              /* whole chunks whose sparse rows span two filter blocks (FBS = 256) */
-             {1, 20, 56, 300, "kernel", 0.3}};
+             {1, 20, 56, 300, "kernel", 0.3},
+             /* sparse rows in several channel blocks (128 channels for the chunks
+              * of 3 vectors of a 28x28 layer; 512 for the one vector of a 14x14
+              * layer, also at batch 3, whose chunks are wider) */
+             {1, 300, 28, 24, "kernel", 0.3}, {3, 600, 14, 9, "kernel", 0.4},
+             /* rows with no kept channel in the first block (density 0.01) */
+             {1, 300, 28, 200, "kernel", 0.01}};
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++)
         check_layer((struct sg_conv_geom){L[i].n, L[i].c, L[i].hw, L[i].hw + (int)(i % 2), L[i].k, 3, 3, 1, 1, 1, 1,
                                           1, 1, 1, 1, 1, 0, 0},

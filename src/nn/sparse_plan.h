@@ -105,7 +105,6 @@ struct sgi_csr {
  * kept (filter, channel) kernels as CSR rows per filter, transformed: u[xi][v] for
  * each of the 36 points. When every kept filter uses every used channel (filter
  * and channel pruning) the rows are stored dense instead (ud), SGI_WRB at a time. */
-#define SGI_WCB 64  /* channels per block of the sparse rows (V[xi] of a block in L1) */
 #define SGI_WRB 24  /* dense rows: padding unit (the register blocks are 6 and 8 rows) */
 struct sgi_wino {
     int64_t nnz;        /* kept kernels */
@@ -115,8 +114,10 @@ struct sgi_wino {
     float *u;           /* sparse: [36][nnz] */
     int32_t *chans;     /* [nch] used input channels */
     int64_t nch;
-    int64_t nb;         /* channel blocks of SGI_WCB */
-    int64_t *seg;       /* sparse: [K][nb+1] row k's entries in block b start at seg[k*(nb+1)+b] */
+    int64_t wcb, nb;    /* sparse rows: channels per block (V[xi] of a block in L1), blocks */
+    int64_t nrows;      /* sparse: K */
+    int64_t *seg;       /* sparse: [nb][K+1] row k's entries in block b are [seg[b*(K+1)+k],
+                           seg[b*(K+1)+k+1]): the entries (u, col) block by block, row by row */
     int dense;          /* rows stored dense */
     int64_t nk, kp;     /* dense: kept filters, and rounded up to SGI_WRB */
     int32_t *krow;      /* dense: [kp] filter of each row, -1 for padding */
@@ -198,7 +199,7 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
                        * 256 and 512 channels); its 56x56 ones (four past, one chunk
                        * shared instead of whole chunks): 1.05-1.06x, so not there */
 #define SGI_WTRB 64
-enum sg_status sgi_wino_tail_build(struct sgi_wino *w, int64_t rows, const float *g9);
+enum sg_status sgi_wino_tail_build(struct sgi_wino *w, int64_t rows, const float *g9, const uint16_t *col);
 void sgi_wino_tail_windows(const struct sg_conv_geom *g, const float *xc, int64_t t0, int nt, float *W);
 void sgi_wino_tail_rows(const struct sg_conv_plan *p, int n, int64_t r0, int nt, int64_t t0, const float *W,
                         float *y);

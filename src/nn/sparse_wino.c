@@ -68,11 +68,14 @@ static void weight_transform(const float *g, float *u, int64_t stride) {
             u[(a * 6 + b) * stride] = (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
 }
 
+static int64_t block_channels(const struct sg_conv_geom *g);
+
 enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept) {
     struct sgi_wino *w = &p->wino;
     const int64_t K = p->g.k, C = p->g.c;
     int64_t nnz = 0, nk = 0;
-    float *g9 = NULL; /* the raw kernels in the order of the entries, for the direct tail */
+    float *g9 = NULL;       /* the raw kernels row by row, for the direct tail */
+    uint16_t *ccol = NULL;  /* sparse: their channel positions */
     uint8_t *used = sgi_zalloc((size_t)C, 1);
     if (!used) return SG_ERR_NOMEM;
     for (int64_t k = 0; k < K; k++) {
@@ -103,7 +106,9 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
     free(used);
     /* dense rows when every kept filter uses every used channel */
     w->dense = nk > 0 && nnz == nk * w->nch;
-    w->nb = w->nch > 0 ? (w->nch + SGI_WCB - 1) / SGI_WCB : 1;
+    w->wcb = block_channels(&p->g);
+    w->nb = w->nch > 0 ? (w->nch + w->wcb - 1) / w->wcb : 1;
+    w->nrows = K;
     if (w->dense) {
         w->nk = nk;
         w->kp = (nk + SGI_WRB - 1) / SGI_WRB * SGI_WRB;
@@ -112,49 +117,62 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
         g9 = sgi_zalloc((size_t)9 * w->kp * w->nch + 16, sizeof *g9);
     } else {
         w->u = sgi_alloc((size_t)nnz * 36 + 16, sizeof *w->u);
-        w->seg = sgi_alloc((size_t)K * (w->nb + 1), sizeof *w->seg);
+        w->seg = sgi_zalloc((size_t)w->nb * (K + 1) + 1, sizeof *w->seg);
         g9 = sgi_alloc((size_t)nnz * 9 + 16, sizeof *g9);
+        ccol = sgi_alloc((size_t)nnz + 1, sizeof *ccol);
     }
-    if (w->dense ? !w->krow || !w->ud || !g9 : !w->u || !w->seg || !g9) {
-        free(pos), free(g9);
+    if (w->dense ? !w->krow || !w->ud || !g9 : !w->u || !w->seg || !g9 || !ccol) {
+        free(pos), free(g9), free(ccol);
         return SG_ERR_NOMEM;
     }
-    int64_t v = 0, r = 0;
+    if (!w->dense) { /* seg[b][k]: row k's first entry in block b, the blocks end to end */
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t c = 0; c < C; c++) {
+                const uint8_t *kr = kept + (k * C + c) * 9;
+                int any = 0;
+                for (int i = 0; i < 9; i++) any |= kr[i];
+                if (any) w->seg[pos[c] / w->wcb * (K + 1) + k + 1]++;
+            }
+        for (int64_t b = 0, at = 0; b < w->nb; b++)
+            for (int64_t k = 0; k <= K; k++) {
+                const int64_t n1 = k < K ? w->seg[b * (K + 1) + k + 1] : 0;
+                w->seg[b * (K + 1) + k] = at;
+                at += n1;
+            }
+    }
+    int64_t v = 0, r = 0, fill[w->nb];
     for (int64_t k = 0; k < K; k++) {
         w->rp[k] = v;
+        for (int64_t b = 0; !w->dense && b < w->nb; b++) fill[b] = w->seg[b * (K + 1) + k];
         for (int64_t c = 0; c < C; c++) {
             const uint8_t *kr = kept + (k * C + c) * 9;
             int any = 0;
             for (int i = 0; i < 9; i++) any |= kr[i];
             if (!any) continue;
-            w->col[v] = (uint16_t)pos[c]; /* position among the used channels: the row of V */
-            if (w->dense) /* ud[xi][r][col] */
+            if (w->dense) { /* ud[xi][r][col] */
                 weight_transform(wm + (k * C + c) * 9, w->ud + r * w->nch + pos[c], w->kp * w->nch);
-            else /* u[xi][v] */
-                weight_transform(wm + (k * C + c) * 9, w->u + v, nnz);
+            } else { /* u[xi][q] at the row's next place in its block */
+                const int64_t q = fill[pos[c] / w->wcb]++;
+                w->col[q] = (uint16_t)pos[c]; /* position among the used channels: the row of V */
+                weight_transform(wm + (k * C + c) * 9, w->u + q, nnz);
+                ccol[v] = (uint16_t)pos[c];
+            }
             memcpy(g9 + (w->dense ? r * w->nch + pos[c] : v) * 9, wm + (k * C + c) * 9, 9 * sizeof *g9);
             v++;
         }
         if (w->dense && v > w->rp[k]) w->krow[r++] = (int32_t)k;
-        if (!w->dense) { /* the row's first entry in each channel block */
-            int64_t q = w->rp[k];
-            for (int64_t b = 0; b <= w->nb; b++) {
-                while (q < v && w->col[q] < b * SGI_WCB) q++;
-                w->seg[k * (w->nb + 1) + b] = b == w->nb ? v : q;
-            }
-        }
     }
     for (; w->dense && r < w->kp; r++) w->krow[r] = -1;
     w->rp[K] = v;
     w->nnz = nnz;
     free(pos);
     const int64_t trows = w->dense ? w->nk : K, tne = w->dense ? w->nk * w->nch : nnz;
-    const enum sg_status st = sgi_wino_tail_build(w, trows, g9);
-    free(g9);
+    const enum sg_status st = sgi_wino_tail_build(w, trows, g9, ccol);
+    free(g9), free(ccol);
     if (st != SG_OK) return st;
     p->info.stored = w->dense ? w->kp * w->nch * 36 : nnz * 36;
     p->info.bytes = w->dense ? (size_t)w->kp * w->nch * 36 * 4 + (size_t)w->kp * 4
-                             : (size_t)nnz * (36 * 4 + 2) + (size_t)K * (w->nb + 1) * 8;
+                             : (size_t)nnz * (36 * 4 + 2) + (size_t)w->nb * (K + 1) * 8;
     p->info.bytes += ((size_t)K + 1) * 8 + (size_t)C * 4 + (size_t)tne * (9 * 4 + 1) +
                      (size_t)((trows + SGI_WTRB - 1) / SGI_WTRB * (w->nch + 1)) * 8; /* the tail's */
     return SG_OK;
@@ -571,6 +589,22 @@ static void rows_of_chunk(const struct sg_conv_plan *p, const float *V, float *M
     }
 }
 
+/* The tiles past the last full vector that are summed directly: one or two
+ * (SGI_WTAIL), after at least one full vector, when the tiles are packed; else 0. */
+static int tail_tiles(const struct sg_conv_geom *g, int64_t ntile) {
+    return !by_rows(g) && ntile > SGV_W && ntile % SGV_W <= SGI_WTAIL ? (int)(ntile % SGV_W) : 0;
+}
+
+/* Channels per block of the sparse rows for the chunks of a batch of one: a
+ * block's V[xi] (16T floats per channel) at most 32 KB, a multiple of 64. */
+static int64_t block_channels(const struct sg_conv_geom *g) {
+    const int64_t ntile = ((g->p + 3) / 4) * ((g->q + 3) / 4);
+    const int64_t nvec = tail_tiles(g, ntile) ? ntile / SGV_W : vectors_of(g, 1);
+    const int64_t nchunk = (nvec + max_vectors(0) - 1) / max_vectors(0), T = (nvec + nchunk - 1) / nchunk;
+    const int64_t b = 32768 / (T * SGV_W * 4) / 64 * 64;
+    return b < 64 ? 64 : b;
+}
+
 /* Chunks of T = 1..4 vectors of tiles (vectors [c*nvec/nchunk, (c+1)*nvec/nchunk)),
  * and the tail: the ntail <= SGI_WTAIL tiles from t0 on past the last full vector,
  * summed directly (sparse_wino_tail.c) when the tiles are packed 16 per vector. */
@@ -583,12 +617,8 @@ static struct chunks chunks_of(const struct sg_conv_plan *p, int n, int nthreads
     const struct sg_conv_geom *g = &p->g;
     struct chunks c;
     const int64_t ntile = (int64_t)n * ((g->p + 3) / 4) * ((g->q + 3) / 4), tmax = max_vectors(p->wino.nch);
-    c.nvec = vectors_of(g, n);
-    c.ntail = 0;
-    if (!by_rows(g) && ntile > SGV_W && ntile % SGV_W <= SGI_WTAIL) {
-        c.ntail = (int)(ntile % SGV_W);
-        c.nvec = ntile / SGV_W;
-    }
+    c.ntail = tail_tiles(g, ntile);
+    c.nvec = c.ntail ? ntile / SGV_W : vectors_of(g, n);
     c.t0 = c.nvec * SGV_W;
     c.nchunk = (c.nvec + tmax - 1) / tmax;
     c.nt = (double)p->wino.nnz * 36.0 * (double)ntile < 262144.0 ? 1 : nthreads;

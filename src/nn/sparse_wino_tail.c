@@ -40,7 +40,7 @@ void sgi_wino_tail_windows(const struct sg_conv_geom *g, const float *xc, int64_
     }
 }
 
-enum sg_status sgi_wino_tail_build(struct sgi_wino *w, int64_t rows, const float *g9) {
+enum sg_status sgi_wino_tail_build(struct sgi_wino *w, int64_t rows, const float *g9, const uint16_t *col) {
     const int64_t nrb = (rows + SGI_WTRB - 1) / SGI_WTRB;
     const int64_t ne = w->dense ? w->kp * w->nch : w->nnz, per = w->nch + 1;
     w->tcp = sgi_zalloc((size_t)(nrb * per), sizeof *w->tcp);
@@ -52,7 +52,7 @@ enum sg_status sgi_wino_tail_build(struct sgi_wino *w, int64_t rows, const float
     for (int64_t r = 0; r < rows; r++) {                                                                    \
         const int64_t e0 = w->dense ? r * w->nch : w->rp[r], e1 = w->dense ? e0 + w->nch : w->rp[r + 1];  \
         for (int64_t e = e0; e < e1; e++) {                                                                 \
-            const int64_t j = w->dense ? e - e0 : w->col[e];                                                \
+            const int64_t j = w->dense ? e - e0 : col[e];                                                   \
             body_                                                                                            \
         }                                                                                                    \
     }
