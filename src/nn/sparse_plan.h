@@ -181,6 +181,9 @@ static inline int64_t sgi_wino_pad(int64_t floats) { return floats + SGV_W; }
 /* Products for filters [k0, k1) (sparse) or dense rows [r0, r1) at the points
  * xi in [x0, x1), for T vectors of tiles: V[36][nch][16T] (sgi_wino_pad(nch*16T)
  * floats apart per xi) -> M[xi][filter or row - first][16T], ms floats apart per xi. */
+/* Points the sparse products take per pass over the rows (1 or 2: x0 and x1 then
+ * even). */
+int sgi_wino_points_per_pass(const struct sgi_wino *w, int T);
 void sgi_wino_sparse_product(const struct sgi_wino *w, int64_t k0, int64_t k1, int x0, int x1,
                              const float *V, float *M, int64_t ms, int T);
 void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, int x0, int x1,

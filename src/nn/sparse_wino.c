@@ -767,12 +767,13 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
                  * first: the tail streams its weights from memory while the other
                  * threads compute (the windows: cut with chunk 0's V) */
                 const int ntb = c.ntail && chunk == nchunk - 1 ? (int)((rows + SGI_WTRB - 1) / SGI_WTRB) : 0;
+                const int xp = sgi_wino_points_per_pass(w, T); /* points per item */
 #pragma omp for schedule(dynamic, 1)
-                for (int i = 0; i < ntb + 36; i++) {
+                for (int i = 0; i < ntb + 36 / xp; i++) {
                     if (i < ntb)
                         sgi_wino_tail_rows(p, n, (int64_t)i * SGI_WTRB, c.ntail, c.t0, Wt, y);
                     else
-                        products(w, Vs, Ms, ms, T, 0, rows, i - ntb, i - ntb + 1);
+                        products(w, Vs, Ms, ms, T, 0, rows, (i - ntb) * xp, (i - ntb + 1) * xp);
                 }
 #pragma omp for schedule(dynamic, 1)
                 for (int64_t r0 = 0; r0 < rows; r0 += 16)
