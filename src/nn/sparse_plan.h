@@ -102,9 +102,12 @@ struct sgi_csr {
 };
 
 /* Sparse Winograd F(4x4,3x3) (sparse_wino.c, products in sparse_wino_mm.c): the
- * kept (filter, channel) kernels as CSR rows per filter, transformed: u[xi][v] for
- * each of the 36 points. When every kept filter uses every used channel (filter
- * and channel pruning) the rows are stored dense instead (ud), SGI_WRB at a time. */
+ * kept (filter, channel) kernels as sparse rows per filter (rp: where each row's
+ * entries would start in filter order, so rp[k] == rp[k+1] for a pruned filter),
+ * transformed: u[xi][q] for each of the 36 points, the entries q stored block of
+ * channels by block, each block's rows in order (seg). When every kept filter
+ * uses every used channel (filter and channel pruning) the rows are stored dense
+ * instead (ud), SGI_WRB at a time. */
 #define SGI_WRB 24  /* dense rows: padding unit (the register blocks are 6 and 8 rows) */
 struct sgi_wino {
     int64_t nnz;        /* kept kernels */
@@ -191,9 +194,9 @@ void sgi_wino_dense_product(const struct sgi_wino *w, int64_t r0, int64_t r1, in
 void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y, float *scratch,
                   int nthreads);
 /* The direct tail (sparse_wino_tail.c): at most SGI_WTAIL tiles past the last
- * full vector. The build takes the rows' (rows: filters, or dense rows padded)
- * raw kernels in the order of their entries (sparse [nnz][9], dense
- * [kp][nch][9]). Windows W[tile][9][16] of tiles [t0, t0+nt) of one channel's
+ * full vector. The build takes the rows' raw kernels (rows: filters, or kept
+ * dense rows) row by row, in filter and channel order (sparse [nnz][9] with their
+ * channel positions col, dense [kp][nch][9]). Windows W[tile][9][16] of tiles [t0, t0+nt) of one channel's
  * planes xc; the block of SGI_WTRB rows from r0 (filters, or dense rows) of
  * those tiles into y, from the windows of every used channel (nt*144 floats
  * apart). */
