@@ -70,6 +70,14 @@ static void weight_transform(const float *g, float *u, int64_t stride) {
 
 static int64_t block_channels(const struct sg_conv_geom *g);
 
+/* Whether filter k keeps any weight of channel c's 3x3 kernel. */
+static int kernel_kept(const uint8_t *kept, int64_t C, int64_t k, int64_t c) {
+    const uint8_t *kr = kept + (k * C + c) * 9;
+    int any = 0;
+    for (int i = 0; i < 9; i++) any |= kr[i];
+    return any != 0;
+}
+
 enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uint8_t *kept) {
     struct sgi_wino *w = &p->wino;
     const int64_t K = p->g.k, C = p->g.c;
@@ -81,11 +89,9 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
     for (int64_t k = 0; k < K; k++) {
         int64_t row = 0;
         for (int64_t c = 0; c < C; c++) {
-            const uint8_t *kr = kept + (k * C + c) * 9;
-            int any = 0;
-            for (int i = 0; i < 9; i++) any |= kr[i];
-            row += any != 0;
-            used[c] |= any != 0;
+            const int any = kernel_kept(kept, C, k, c);
+            row += any;
+            used[c] |= (uint8_t)any;
         }
         nnz += row;
         nk += row > 0;
@@ -127,12 +133,8 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
     }
     if (!w->dense) { /* seg[b][k]: row k's first entry in block b, the blocks end to end */
         for (int64_t k = 0; k < K; k++)
-            for (int64_t c = 0; c < C; c++) {
-                const uint8_t *kr = kept + (k * C + c) * 9;
-                int any = 0;
-                for (int i = 0; i < 9; i++) any |= kr[i];
-                if (any) w->seg[pos[c] / w->wcb * (K + 1) + k + 1]++;
-            }
+            for (int64_t c = 0; c < C; c++)
+                if (kernel_kept(kept, C, k, c)) w->seg[pos[c] / w->wcb * (K + 1) + k + 1]++;
         for (int64_t b = 0, at = 0; b < w->nb; b++)
             for (int64_t k = 0; k <= K; k++) {
                 const int64_t n1 = k < K ? w->seg[b * (K + 1) + k + 1] : 0;
@@ -145,10 +147,7 @@ enum sg_status sgi_wino_build(struct sg_conv_plan *p, const float *wm, const uin
         w->rp[k] = v;
         for (int64_t b = 0; !w->dense && b < w->nb; b++) fill[b] = w->seg[b * (K + 1) + k];
         for (int64_t c = 0; c < C; c++) {
-            const uint8_t *kr = kept + (k * C + c) * 9;
-            int any = 0;
-            for (int i = 0; i < 9; i++) any |= kr[i];
-            if (!any) continue;
+            if (!kernel_kept(kept, C, k, c)) continue;
             if (w->dense) { /* ud[xi][r][col] */
                 weight_transform(wm + (k * C + c) * 9, w->ud + r * w->nch + pos[c], w->kp * w->nch);
             } else { /* u[xi][q] at the row's next place in its block */

@@ -21,10 +21,16 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* Image, tile row and tile column of tile tt (tiles numbered across images). */
+static void tile_at(const struct sg_conv_geom *g, int64_t tt, int64_t *img, int64_t *ty, int64_t *tx) {
+    const int64_t tw = (g->q + 3) / 4, per = (g->p + 3) / 4 * tw;
+    *img = tt / per, *ty = tt % per / tw, *tx = tt % tw;
+}
+
 void sgi_wino_tail_windows(const struct sg_conv_geom *g, const float *xc, int64_t t0, int nt, float *W) {
-    const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw;
     for (int t = 0; t < nt; t++) {
-        const int64_t tt = t0 + t, img = tt / per, ty = tt % per / tw, tx = tt % tw;
+        int64_t img, ty, tx;
+        tile_at(g, t0 + t, &img, &ty, &tx);
         const int64_t r0 = 4 * ty - g->pt, c0 = 4 * tx - g->pl;
         const float *plane = xc + img * g->h * g->w;
         const int64_t j0 = c0 < 0 ? -c0 : 0, j1 = c0 + 6 > g->w ? g->w - c0 : 6;
@@ -83,7 +89,7 @@ AI void tail_block(const struct sgi_wino *w, int64_t rb, const float *W, const i
     for (int i = 0; i < SGI_WTRB * R * SGV_W; i++) A[i] = 0.0f;
     for (int64_t j = 0; j < w->nch; j++) {
         if (cp[j] == cp[j + 1]) continue;
-        sgv x[4][9];
+        sgv x[SGI_WTAIL][9];
         for (int t = 0; t < R; t++)
             for (int rs = 0; rs < 9; rs++) x[t][rs] = sgv_load(W + ((j * R + t) * 9 + rs) * SGV_W);
         for (int64_t e = cp[j]; e < cp[j + 1]; e++) {
@@ -103,15 +109,14 @@ void sgi_wino_tail_rows(const struct sg_conv_plan *p, int n, int64_t r0, int nt,
                         float *y) {
     const struct sg_conv_geom *g = &p->g;
     const struct sgi_wino *w = &p->wino;
-    const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw, lout = (int64_t)n * g->p * g->q;
-    _Alignas(64) float A[SGI_WTRB * 4 * SGV_W];
+    const int64_t lout = (int64_t)n * g->p * g->q;
+    _Alignas(64) float A[SGI_WTRB * SGI_WTAIL * SGV_W];
     const int64_t rb = r0 / SGI_WTRB;
-    switch (nt) {
-    case 1: tail_block(w, rb, W, 1, A); break;
-    case 2: tail_block(w, rb, W, 2, A); break;
-    case 3: tail_block(w, rb, W, 3, A); break;
-    default: tail_block(w, rb, W, 4, A); break;
-    }
+    _Static_assert(SGI_WTAIL == 2, "tail_block is instantiated for 1 and 2 tiles");
+    if (nt == 1)
+        tail_block(w, rb, W, 1, A);
+    else
+        tail_block(w, rb, W, 2, A);
     const int64_t rows = w->dense ? w->nk : g->k, r1 = r0 + SGI_WTRB < rows ? r0 + SGI_WTRB : rows;
     for (int64_t r = r0; r < r1; r++) {
         const int64_t k = w->dense ? w->krow[r] : r;
@@ -119,7 +124,8 @@ void sgi_wino_tail_rows(const struct sg_conv_plan *p, int n, int64_t r0, int nt,
         const float bias = p->bias ? p->bias[k] : 0.0f, *a = A + (r - r0) * nt * SGV_W;
         float *yk = y + k * lout;
         for (int t = 0; t < nt; t++) {
-            const int64_t tt = t0 + t, img = tt / per, ty = tt % per / tw, tx = tt % tw;
+            int64_t img, ty, tx;
+            tile_at(g, t0 + t, &img, &ty, &tx);
             for (int oy = 0; oy < 4 && 4 * ty + oy < g->p; oy++)
                 for (int ox = 0; ox < 4 && 4 * tx + ox < g->q; ox++)
                     yk[img * g->p * g->q + (4 * ty + oy) * g->q + 4 * tx + ox] = a[t * SGV_W + oy * 4 + ox] + bias;
