@@ -48,6 +48,21 @@ static void print_help(const struct cli_cmd *cmd) {
     }
 }
 
+/* --input-norm applies to every model the command loads (cli_load_model), so a
+ * command never has to pass it along. */
+static struct sg_preproc g_input_norm;
+static int g_have_input_norm;
+
+const struct sg_preproc *cli_input_norm(void) { return g_have_input_norm ? &g_input_norm : NULL; }
+
+static void input_norm_option(const struct cli_args *a) {
+    const int i = a->opts ? opt_index(a->opts, "input-norm") : -1;
+    if (i < 0 || !a->val[i]) return;
+    if (sg_preproc_parse(a->val[i], &g_input_norm) != SG_OK)
+        cli_usage_error(a, "--input-norm: %s", sg_last_error());
+    g_have_input_norm = 1;
+}
+
 void cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a) {
     memset(a, 0, sizeof *a);
     a->cmd = cmd->name;
@@ -108,6 +123,7 @@ void cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args
     }
     if (a->npos < cmd->min_pos)
         cli_usage_error(a, "'%s' needs %s", cmd->name, cmd->usage);
+    input_norm_option(a);
 }
 
 static int need_index(const struct cli_args *a, const char *name) {

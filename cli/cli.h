@@ -79,7 +79,24 @@ void cli_table_free(struct cli_table *t);
 const char *cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* ring of buffers */
 
 /* Shared helpers. */
-int cli_load_model(const char *path, struct sg_model **m);  /* prints the error; 0 on success */
+/* Loads any model file (printing the error; 0 on success) and gives it the command's
+ * --input-norm, when the command has that option and it was given. */
+int cli_load_model(const char *path, struct sg_model **m);
+/* Input preprocessing from --input-norm (CLI_INPUT_NORM_OPT in the command's table;
+ * parsed with the arguments), or NULL when not given. */
+const struct sg_preproc *cli_input_norm(void);
+/* Sets m's preprocessing to --input-norm when given (checked against its input). */
+int cli_apply_input_norm(struct sg_model *m, const char *path);
+/* Once per run, on stderr: which preprocessing a model that states none gets from d
+ * and how to change it (nothing for built-in networks, which `train` made). */
+void cli_input_note(const struct sg_model *m, const char *path, const struct sg_dataset *d);
+/* What m->preproc means, in words (ring buffer, as cli_fmt). */
+const char *cli_preproc_words(const struct sg_preproc *p);
+#define CLI_INPUT_NORM_OPT                                                                    \
+    {"input-norm", 0, "SPEC", "input preprocessing the model was trained with: none (pixels " \
+     "in [0,1]), dataset (the data set's mean/std) or MEAN,STD[,...] as Normalize(mean, "     \
+     "std), optionally :raw (pixels 0..255) and :bgr; default: what the model file says",     \
+     NULL}
 /* The storage formats' names, comma separated, into buf (for messages). */
 const char *cli_format_names(char *buf, size_t cap);
 /* Fails (printing which ops are missing) unless the model's graph can run. */

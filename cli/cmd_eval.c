@@ -7,6 +7,7 @@ static const struct cli_opt OPTS[] = {
     {"batch", 'b', "N", "batch size", "500"},
     {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"json", 0, NULL, "print one JSON object", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 

@@ -4,6 +4,7 @@
 static const struct cli_opt OPTS[] = {
     {"output", 'o', "FILE", "file to write: .onnx, .npz or .sgm (the suffix picks the format)", NULL},
     {"masks", 0, NULL, "ONNX: also store each mask as a uint8 initializer '<tensor>.mask'", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 

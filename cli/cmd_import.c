@@ -5,6 +5,7 @@
 
 static const struct cli_opt OPTS[] = {
     {"output", 'o', "FILE", "file to write: .sgm, .onnx or .npz (the suffix picks the format)", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 
@@ -19,6 +20,10 @@ static int run(struct cli_args *a) {
     struct sg_model *m;
     enum sg_status st = sg_tfjs_load(in, &m);
     if (st != SG_OK) return cli_fail_status(st);
+    if (cli_apply_input_norm(m, in)) {
+        sg_model_free(m);
+        return 1;
+    }
     st = sg_model_save_any(m, out);
     size_t weights, kept, layers = (size_t)sg_model_weight_params(m, NULL);
     sg_model_count(m, &weights, &kept);

@@ -18,6 +18,7 @@ static const struct cli_opt OPTS[] = {
     {"max-images", 0, "N", "test images to use (0 = all)", "0"},
     {"verbose", 'v', NULL, "per-layer kernel, engine, density and time", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 

@@ -38,6 +38,9 @@ static int run(struct cli_args *a) {
         sg_json_int(&j, m->in_c), sg_json_int(&j, m->in_h), sg_json_int(&j, m->in_w);
         sg_json_end(&j);
         sg_json_key(&j, "classes"), sg_json_int(&j, m->n_classes);
+        char spec[256];
+        sg_json_key(&j, "input_norm"), sg_json_str(&j, sg_preproc_format(&m->preproc, spec, sizeof spec));
+        sg_json_key(&j, "input_norm_stated"), sg_json_bool(&j, m->preproc.stated);
         sg_json_key(&j, "parameters"), sg_json_int(&j, (int64_t)total);
         sg_json_key(&j, "weights"), sg_json_int(&j, (int64_t)weights);
         sg_json_key(&j, "kept"), sg_json_int(&j, (int64_t)kept);
@@ -80,8 +83,9 @@ static int run(struct cli_args *a) {
     }
     printf("%s: %s, input %dx%dx%d, %d classes, %zu parameters\n", a->pos[0], m->arch, m->in_c,
            m->in_h, m->in_w, m->n_classes, total);
-    printf("conv/fc weights: %zu, kept %zu (density %.4f)\n\n", weights, kept,
+    printf("conv/fc weights: %zu, kept %zu (density %.4f)\n", weights, kept,
            weights ? (double)kept / weights : 1.0);
+    printf("input preprocessing: %s\n\n", cli_preproc_words(&m->preproc));
     struct cli_table t;
     cli_table_init(&t, 5);
     t.right_align = 0x1c;

@@ -16,6 +16,7 @@ static const struct cli_opt OPTS[] = {
     {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"output", 'o', "FILE", "output model", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 

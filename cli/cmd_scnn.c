@@ -35,6 +35,7 @@ static const struct cli_opt OPTS[] = {
     {"verify", 0, NULL, "check every output against the dense reference convolution", NULL},
     {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"json", 0, NULL, "print one JSON object", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 

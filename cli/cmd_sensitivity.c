@@ -14,6 +14,7 @@ static const struct cli_opt OPTS[] = {
     {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"output", 'o', "FILE", "write the profile CSV (layer,density,top1@...)", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 

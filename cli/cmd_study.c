@@ -51,6 +51,7 @@ static const struct cli_opt OPTS[] = {
                           "rank 0's share of the cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
+    CLI_INPUT_NORM_OPT,
     {0},
 };
 
@@ -246,6 +247,8 @@ static int run(struct cli_args *a) {
     st.seeds = (int)cli_int(a, "seeds", 1, 1000);
     st.tol = cli_num(a, "tolerance", 0, 100) / 100.0;
     st.baseline_file = cli_str(a, "baseline");
+    if (cli_has(a, "input-norm") && !st.baseline_file)
+        cli_usage_error(a, "--input-norm applies to a given --baseline (trained models record theirs)");
     if (cli_has(a, "control")) {
         if (strcmp(cli_str(a, "control"), "reinit") != 0)
             cli_usage_error(a, "unknown --control '%s' (reinit)", cli_str(a, "control"));
@@ -349,6 +352,7 @@ static int run(struct cli_args *a) {
         for (int i = 0; i < ntask && dist_rank() == 0; i++) {
             struct sg_model *m;
             if (cli_load_model(st.baseline_file, &m)) goto done;
+            cli_input_note(m, st.baseline_file, st.test);
             struct sg_eval_result r;
             enum sg_status s = sg_evaluate(m, st.test, 500, &r);
             if (s != SG_OK) {

@@ -31,6 +31,9 @@ static const struct cli_opt OPTS[] = {
                              "rank takes its share of every batch", NULL},
     {"check-sync", 0, NULL, "distributed: check before every batch that weights, masks and "
                             "momentum are the same on every rank (for tests)", NULL},
+    {"input-norm", 0, "SPEC", "input preprocessing to train with (as in 'eval --help'); "
+                              "default: the data set's standardisation. Recorded in the model",
+     NULL},
     {0},
 };
 
@@ -204,6 +207,7 @@ static int run(struct cli_args *a) {
             cli_fail_status(s);
             dist_abort(1);
         }
+        if (cli_apply_input_norm(m, out)) dist_abort(1);
         if (rank != 0) {
             if (dist_bcast(&ready, sizeof ready, 0)) dist_abort(1);
             if (ready == 0) goto done;
@@ -231,6 +235,12 @@ static int run(struct cli_args *a) {
                      cli_str(a, "model"));
             goto done;
         }
+        if (cli_input_norm() && !sg_preproc_equal(cli_input_norm(), &m->preproc)) {
+            char was[256];
+            cli_fail("%s: was trained with input preprocessing %s; cannot resume with another", out,
+                     sg_preproc_format(&m->preproc, was, sizeof was));
+            goto done;
+        }
         if (!st) {
             const char *ep = sg_meta_get(m, "epochs");
             if (ep && atoi(ep) >= cfg.epochs) {
@@ -253,6 +263,7 @@ static int run(struct cli_args *a) {
             cli_fail_status(s);
             goto done;
         }
+        if (cli_apply_input_norm(m, out)) goto done;
     }
     if (ranks > 1) {
         if (dist_bcast(&ready, sizeof ready, 0) || dp_share_state(m, st)) dist_abort(1);

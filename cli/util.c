@@ -212,7 +212,65 @@ static int is_sgz(const char *path) {
 
 int cli_load_model(const char *path, struct sg_model **m) {
     enum sg_status st = is_sgz(path) ? sg_sgz_read(path, m, NULL) : sg_model_load_any(path, m);
-    return st == SG_OK ? 0 : cli_fail_status(st);
+    if (st != SG_OK) return cli_fail_status(st);
+    if (cli_apply_input_norm(*m, path)) {
+        sg_model_free(*m);
+        *m = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_apply_input_norm(struct sg_model *m, const char *path) {
+    const struct sg_preproc *p = cli_input_norm();
+    if (!p) return 0;
+    if (sg_preproc_check(p, m->in_c) != SG_OK)
+        return cli_fail("%s: --input-norm: %s", path, sg_last_error());
+    m->preproc = *p;
+    return 0;
+}
+
+static int builtin_arch(const char *arch) {
+    for (const char *const *n = sg_model_builtin_names(); *n; n++)
+        if (strcmp(*n, arch) == 0) return 1;
+    return 0;
+}
+
+void cli_input_note(const struct sg_model *m, const char *path, const struct sg_dataset *d) {
+    static int told;
+    if (told || m->preproc.stated || builtin_arch(m->arch) || !sg_model_runnable(m)) return;
+    told = 1;
+    fprintf(stderr,
+            "sparsegrain: note: %s does not say how its inputs were preprocessed; applying the "
+            "data set's standardisation (mean %.4f, std %.4f of %s's training images). If it "
+            "was trained on other inputs, give --input-norm none (pixels in [0, 1]) or "
+            "MEAN,STD (as Normalize(mean, std)); 'sparsegrain export %s -o OUT --input-norm "
+            "SPEC' records it.\n",
+            path, d->mean, d->std, d->name, path);
+}
+
+const char *cli_preproc_words(const struct sg_preproc *p) {
+    char spec[256], nums[192] = "";
+    sg_preproc_format(p, spec, sizeof spec);
+    if (!p->stated)
+        return "not stated (commands apply the data set's standardisation, what `train` used; "
+               "set it with --input-norm)";
+    const char *bgr = p->order == SG_CHANNELS_BGR ? ", channels reversed" : "";
+    if (p->kind == SG_NORM_DATASET)
+        return p->n ? cli_fmt("%s (standardised as in training: (pixel/255 - %.6g) / %.6g%s)",
+                              spec, (double)p->mean[0], (double)p->std[0], bgr)
+                    : cli_fmt("%s (the mean and std of the data set's training images%s)", spec,
+                              bgr);
+    const char *px = p->range == 1 ? "pixel" : "pixel/255";
+    if (p->n == 1 && p->mean[0] == 0 && p->std[0] == 1)
+        return cli_fmt("%s (%s%s)", spec, p->range == 1 ? "pixels 0..255" : "pixels in [0, 1]", bgr);
+    if (p->n == 1)
+        return cli_fmt("%s ((%s - %.6g) / %.6g%s)", spec, px, (double)p->mean[0],
+                       (double)p->std[0], bgr);
+    for (int c = 0; c < p->n; c++)
+        snprintf(nums + strlen(nums), sizeof nums - strlen(nums), "%s%.6g/%.6g", c ? ", " : "",
+                 (double)p->mean[c], (double)p->std[c]);
+    return cli_fmt("%s ((%s - mean) / std per channel: %s%s)", spec, px, nums, bgr);
 }
 
 int cli_need_runnable(const struct sg_model *m, const char *path) {
@@ -238,6 +296,7 @@ int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
         *d = NULL;
         return 1;
     }
+    if (m) cli_input_note(m, a->npos > 0 ? a->pos[0] : "the model", x);
     return 0;
 }
 

@@ -21,7 +21,7 @@ SG_TEST(mnist_real_files_load) {
     float x[2 * 784];
     uint8_t y[2];
     uint32_t idx[2] = {0, 59999};
-    sg_dataset_batch(tr, idx, 2, 0, NULL, x, y);
+    sg_dataset_batch(tr, NULL, idx, 2, 0, NULL, x, y);
     CHECK(y[0] == 5 && y[1] == tr->labels[59999]);
     CHECK_NEAR(x[0], -tr->mean / tr->std, 1e-6); /* a black corner pixel */
     sg_dataset_free(tr);
@@ -53,10 +53,10 @@ SG_TEST(augmentation_shifts_and_flips) {
     sg_rng_seed(&r, 1);
     int saw_flip = 0, saw_shift = 0;
     for (int t = 0; t < 50; t++) {
-        sg_dataset_batch(&d, &idx, 1, 2 /* flip */, &r, x, &y);
+        sg_dataset_batch(&d, NULL, &idx, 1, 2 /* flip */, &r, x, &y);
         if (x[0] == 3 && x[2] == 1 && x[4] == 5) saw_flip = 1;
         else CHECK(x[0] == 1 && x[8] == 9);
-        sg_dataset_batch(&d, &idx, 1, 1 /* shift */, &r, x, &y);
+        sg_dataset_batch(&d, NULL, &idx, 1, 1 /* shift */, &r, x, &y);
         float s = 0;
         for (int i = 0; i < 9; i++) s += x[i];
         if (s < 45) saw_shift = 1;

@@ -20,6 +20,10 @@
  *   .npz   NumPy zip (write: every tensor and its mask; read: weights only)
  *   .npy   one NumPy array (read: weights only)
  *   .json  a TF.js weights manifest with its .bin shards (read: weights only)
+ * The model's input preprocessing (m->preproc, data.h) travels in every format that
+ * can hold it: .sgm its INPT section, .onnx the metadata_props entry SG_INPUT_NORM_KEY,
+ * .npz a string array of that name; both hold sg_preproc_format's text. A file
+ * without it loads with the preprocessing not stated.
  * Layouts on import: 4-D tensors are conv weights W[K][C][R][S] (OIHW), 2-D tensors
  * fully connected weights W[K][C]; TF.js HWIO kernels and [in][out] dense kernels are
  * transposed to these. docs/file-format.md has the details of every mapping.
@@ -41,6 +45,8 @@ extern "C" {
 #endif
 
 #define SG_SGM_VERSION 1
+/* ONNX metadata_props key and .npz array name of the input preprocessing's text form. */
+#define SG_INPUT_NORM_KEY "sparsegrain.input_norm"
 
 /* st may be NULL; when given, the optimizer state is stored too (for --resume). */
 enum sg_status sg_model_save(const struct sg_model *m, const char *path,

@@ -123,6 +123,8 @@ struct sg_model {
     uint8_t *mask;                    /* 1 kept, 0 pruned; same length */
     int32_t n_meta;
     struct sg_meta_kv meta[SG_META_MAX]; /* training/pruning history, key -> value */
+    struct sg_preproc preproc;        /* how image bytes become its input (data.h); every
+                                         function that feeds it images applies this */
     void *ext;                        /* importer data (e.g. the ONNX graph) */
     void (*ext_free)(void *ext);
     void *(*ext_clone)(const void *ext); /* NULL: clones drop ext */
@@ -261,7 +263,9 @@ void sg_train_cfg_default(struct sg_train_cfg *cfg);
 enum sg_status sg_train_state_new(const struct sg_model *m, struct sg_train_state **out);
 void sg_train_state_free(struct sg_train_state *st);
 /* Trains for cfg->epochs epochs, starting after st->epochs_done (resume) when st
- * is given. Pruned weights stay exactly zero. */
+ * is given. Pruned weights stay exactly zero. Images are preprocessed by
+ * m->preproc; when it is not stated, training records the one it applies (the data
+ * set's standardisation with its statistics) as stated in m->preproc. */
 enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
                         const struct sg_train_cfg *cfg, struct sg_train_state *st);
 /* Learning rate at a fractional epoch position under cfg. */
@@ -272,8 +276,11 @@ struct sg_eval_result {
     int64_t n;
     double seconds;
 };
+/* Images are preprocessed by m->preproc. */
 enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int batch,
                            struct sg_eval_result *r);
+/* SG_OK when m->preproc can feed d's images to m (else SG_ERR_MISMATCH naming both). */
+enum sg_status sg_model_check_preproc(const struct sg_model *m, const struct sg_dataset *d);
 
 /* ---- reference kernels (plain loops, NCHW), used by tests and the simulator ---- */
 struct sg_conv_geom {

@@ -1,4 +1,4 @@
-/* Named data sets, loading image/label IDX pairs, normalised batches with augmentation. */
+/* Named data sets, loading image/label IDX pairs, preprocessed batches with augmentation. */
 #include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,12 +172,18 @@ enum sg_status sg_dataset_view(const struct sg_dataset *d, int64_t first, int64_
     return SG_OK;
 }
 
-void sg_dataset_batch(const struct sg_dataset *d, const uint32_t *idx, int n, int aug,
-                      sg_rng *rng, float *x, uint8_t *y) {
+void sg_dataset_batch(const struct sg_dataset *d, const struct sg_preproc *pp,
+                      const uint32_t *idx, int n, int aug, sg_rng *rng, float *x, uint8_t *y) {
     const int c = d->c, h = d->h, w = d->w;
-    const size_t img = (size_t)c * h * w;
-    const float scale = 1.0f / (255.0f * d->std), shift = -d->mean / d->std;
-    const float zero = shift; /* value of a black pixel after normalisation */
+    const size_t img = (size_t)c * h * w, plane = (size_t)h * w;
+    static const struct sg_preproc dataset_own; /* all zero: the data set's standardisation */
+    if (!pp) pp = &dataset_own;
+    SG_ASSERT(sg_preproc_check(pp, c) == SG_OK);
+    /* every byte value's float, per model channel (one table when all channels share it) */
+    float table[SG_PREPROC_MAX_CH * 256];
+    const int tables = pp->n > 1 ? pp->n : 1;
+    sg_preproc_table(pp, d, tables, table);
+    const int bgr = pp->order == SG_CHANNELS_BGR;
     for (int b = 0; b < n; b++) {
         const uint8_t *src = d->pixels + (size_t)idx[b] * img;
         float *dst = x + (size_t)b * img;
@@ -188,19 +194,21 @@ void sg_dataset_batch(const struct sg_dataset *d, const uint32_t *idx, int n, in
             dx = (int)sg_rng_below(rng, 5) - 2;
         }
         if (aug & SG_AUG_FLIP) flip = (int)sg_rng_below(rng, 2);
-        if (!dy && !dx && !flip) {
-            for (size_t i = 0; i < img; i++) dst[i] = src[i] * scale + shift;
-            continue;
-        }
-        for (int ch = 0; ch < c; ch++)
+        for (int ch = 0; ch < c; ch++) {
+            const float *t = table + (tables > 1 ? (size_t)ch * 256 : 0);
+            const uint8_t *s = src + (size_t)(bgr ? c - 1 - ch : ch) * plane;
+            float *o = dst + (size_t)ch * plane;
+            if (!dy && !dx && !flip) {
+                for (size_t i = 0; i < plane; i++) o[i] = t[s[i]];
+                continue;
+            }
             for (int i = 0; i < h; i++)
                 for (int j = 0; j < w; j++) {
                     int si = i + dy, sj = flip ? (w - 1 - j) + dx : j + dx;
-                    float v = zero;
-                    if (si >= 0 && si < h && sj >= 0 && sj < w)
-                        v = src[((size_t)ch * h + si) * w + sj] * scale + shift;
-                    dst[((size_t)ch * h + i) * w + j] = v;
+                    o[(size_t)i * w + j] =
+                        si >= 0 && si < h && sj >= 0 && sj < w ? t[s[(size_t)si * w + sj]] : t[0];
                 }
+        }
     }
 }
 

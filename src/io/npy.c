@@ -13,15 +13,19 @@
 
 #define BAD(...) sgi_error(SG_ERR_FORMAT, __VA_ARGS__)
 
-enum dtype { DT_F16, DT_F32, DT_F64, DT_U8, DT_BOOL };
-static const size_t DT_SIZE[] = {2, 4, 8, 1, 1};
+/* DT_STR: a unicode string ('<U<n>', n UTF-32 code units), read only as the input
+ * preprocessing's text (SG_INPUT_NORM_KEY). */
+enum dtype { DT_F16, DT_F32, DT_F64, DT_U8, DT_BOOL, DT_STR };
+static const size_t DT_SIZE[] = {2, 4, 8, 1, 1, 4};
+#define MAX_STR 256 /* code units of a string array */
 
 struct npy {
     enum dtype dt;
     int rank;
     int64_t dims[MAX_RANK];
     size_t count;
-    const uint8_t *data; /* count * DT_SIZE[dt] bytes */
+    size_t item;         /* bytes of one element: DT_SIZE[dt], 4 n for '<U<n>' */
+    const uint8_t *data; /* count * item bytes */
 };
 
 /* ---- header: a Python dict literal such as
@@ -80,6 +84,10 @@ static enum sg_status parse_header(const char *h, size_t len, const char *what, 
             else if (strcmp(descr, "<f8") == 0) a->dt = DT_F64;
             else if (strcmp(descr, "|u1") == 0 || strcmp(descr, "<u1") == 0) a->dt = DT_U8;
             else if (strcmp(descr, "|b1") == 0) a->dt = DT_BOOL;
+            else if (descr[0] == '<' && descr[1] == 'U' && descr[2] >= '1' && descr[2] <= '9' &&
+                     strspn(descr + 2, "0123456789") == strlen(descr + 2) &&
+                     atoi(descr + 2) <= MAX_STR)
+                a->dt = DT_STR, a->item = 4 * (size_t)atoi(descr + 2);
             else
                 return sgi_error(SG_ERR_UNSUPPORTED,
                                  "%s: arrays of type '%s' are not supported (float16, float32, "
@@ -155,7 +163,8 @@ static enum sg_status parse_npy(const uint8_t *buf, size_t len, const char *what
     if (hlen > len - start) return BAD("%s: .npy header runs past the end", what);
     enum sg_status st = parse_header((const char *)buf + start, hlen, what, a);
     if (st != SG_OK) return st;
-    const size_t off = start + hlen, need = a->count * DT_SIZE[a->dt];
+    if (a->dt != DT_STR) a->item = DT_SIZE[a->dt];
+    const size_t off = start + hlen, need = a->count * a->item;
     if (len - off != need)
         return BAD("%s: array data has %zu bytes, shape and type need %zu", what, len - off, need);
     a->data = buf + off;
@@ -173,7 +182,7 @@ struct item {
 
 static void to_float(const struct npy *a, float *out) {
     for (size_t i = 0; i < a->count; i++) {
-        const uint8_t *p = a->data + i * DT_SIZE[a->dt];
+        const uint8_t *p = a->data + i * a->item;
         switch (a->dt) {
         case DT_F16: out[i] = sgi_half_to_float((uint16_t)(p[0] | p[1] << 8)); break;
         case DT_F32: memcpy(out + i, p, 4); break;
@@ -193,6 +202,22 @@ static int ends_with(const char *s, const char *suf) {
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+/* The input preprocessing's text: one ASCII string, checked once the model's input is known. */
+static enum sg_status read_preproc(const struct npy *a, const char *what, struct sg_preproc *pp) {
+    char text[MAX_STR + 1];
+    size_t len = 0;
+    if (a->count != 1) return BAD("%s: '" SG_INPUT_NORM_KEY "' holds %zu strings, not one", what, a->count);
+    for (size_t i = 0; i < a->item / 4; i++) {
+        const uint32_t u = sgi_ld32(a->data + 4 * i);
+        if (u == 0) break; /* numpy pads shorter strings with zeros */
+        if (u > 126 || u < 32) return BAD("%s: '" SG_INPUT_NORM_KEY "' is not plain text", what);
+        text[len++] = (char)u;
+    }
+    text[len] = 0;
+    enum sg_status st = sg_preproc_parse(text, pp);
+    return st == SG_OK ? SG_OK : sgi_error_prefix(SG_ERR_FORMAT, what);
+}
+
 static enum sg_status build(struct item *it, size_t n, const char *what, struct sg_model **out) {
     struct sg_model *m = sg_model_new("npy", 0, 0, 0);
     if (!m) return SG_ERR_NOMEM;
@@ -200,6 +225,15 @@ static enum sg_status build(struct item *it, size_t n, const char *what, struct 
     for (size_t i = 0; i < n; i++) {
         it[i].mask_of = -1;
         it[i].param = -1;
+        if (it[i].a.dt == DT_STR) {
+            if (strcmp(it[i].name, SG_INPUT_NORM_KEY) != 0) {
+                st = sgi_error(SG_ERR_UNSUPPORTED, "%s: '%s' is a string array (of those only '"
+                               SG_INPUT_NORM_KEY "' is read)", what, it[i].name);
+                goto fail;
+            }
+            if ((st = read_preproc(&it[i].a, what, &m->preproc)) != SG_OK) goto fail;
+            continue;
+        }
         if (it[i].a.dt != DT_U8 && it[i].a.dt != DT_BOOL) continue;
         if (ends_with(it[i].name, ".mask")) {
             size_t bl = strlen(it[i].name) - 5;
@@ -220,7 +254,7 @@ static enum sg_status build(struct item *it, size_t n, const char *what, struct 
     }
     for (size_t i = 0; i < n; i++) {
         const struct npy *a = &it[i].a;
-        if (it[i].mask_of >= 0 || a->count == 0) continue;
+        if (it[i].mask_of >= 0 || a->count == 0 || a->dt == DT_STR) continue;
         enum sg_param_kind kind = SG_PARAM_OTHER;
         enum sg_layer_kind layer = SG_LAYER_NONE;
         int64_t d[4] = {1, 1, 1, 1};
@@ -279,8 +313,9 @@ enum sg_status sg_npy_load_mem(const uint8_t *buf, size_t len, const char *what,
             return sgi_error(SG_ERR_LIMIT, "%s: file name too long for a tensor name", what);
         entry_name(it.name, sizeof it.name, base);
         if ((st = parse_npy(buf, len, what, &it.a)) != SG_OK) return st;
-        if (it.a.dt == DT_U8 || it.a.dt == DT_BOOL)
-            return sgi_error(SG_ERR_UNSUPPORTED, "%s: a uint8/bool array holds no weights", what);
+        if (it.a.dt == DT_U8 || it.a.dt == DT_BOOL || it.a.dt == DT_STR)
+            return sgi_error(SG_ERR_UNSUPPORTED, "%s: a uint8/bool/string array holds no weights",
+                             what);
         return build(&it, 1, what, out);
     }
     struct sgi_zip_entry *ents;
@@ -367,6 +402,16 @@ enum sg_status sg_npz_serialize(const struct sg_model *m, uint8_t **buf, size_t 
         hl = npy_header(head, sizeof head, "|u1", p->dims, p->ndim);
         snprintf(name, sizeof name, "%s.mask.npy", p->name);
         sgi_zip_add(&z, name, head, hl, m->mask + p->offset, p->count);
+    }
+    if (m->preproc.stated) { /* a 0-d unicode array: np.load(f)[key] prints the text */
+        char text[MAX_STR], descr[16];
+        uint8_t u32[4 * MAX_STR];
+        const size_t n = strlen(sg_preproc_format(&m->preproc, text, sizeof text));
+        memset(u32, 0, sizeof u32);
+        for (size_t i = 0; i < n; i++) u32[4 * i] = (uint8_t)text[i]; /* UTF-32LE of ASCII */
+        snprintf(descr, sizeof descr, "<U%zu", n);
+        size_t hl = npy_header(head, sizeof head, descr, NULL, 0);
+        sgi_zip_add(&z, SG_INPUT_NORM_KEY ".npy", head, hl, u32, 4 * n);
     }
     return sgi_zip_finish(&z, buf, len);
 }

@@ -532,6 +532,13 @@ enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_
                     G->model->producer_version ? G->model->producer_version : "");
     if (mp.unsup[0]) sg_meta_set(m, "unsupported_ops", "%s", mp.unsup);
     else if (mp.weights_only) sg_meta_set(m, "not_runnable", "%s", mp.why[0] ? mp.why : "no graph");
+    for (size_t i = 0; i < G->model->n_metadata_props; i++) {
+        const Onnx__StringStringEntryProto *kv = G->model->metadata_props[i];
+        if (!kv->key || strcmp(kv->key, SG_INPUT_NORM_KEY) != 0) continue;
+        if ((st = sg_preproc_parse(kv->value ? kv->value : "", &m->preproc)) == SG_OK)
+            st = sg_preproc_check(&m->preproc, m->in_c);
+        if (st != SG_OK) goto fail; /* SG_ERR_ARG: becomes a format error naming the file */
+    }
 
     struct sgi_onnx_ext *e = calloc(1, sizeof *e);
     if (!e) goto nomem;

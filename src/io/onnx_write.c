@@ -150,6 +150,30 @@ static int name_taken(const Onnx__GraphProto *g, const char *name) {
     return 0;
 }
 
+/* The model's metadata_props: those of `old` (a graph written back) except our input
+ * preprocessing entry, then that entry when the model states one. NULL: out of memory. */
+static Onnx__StringStringEntryProto **meta_props(struct pool *P, const struct sg_model *m,
+                                                  Onnx__StringStringEntryProto **old, size_t n_old,
+                                                  size_t *n_out) {
+    Onnx__StringStringEntryProto **v = pool_alloc(P, (n_old + 1) * sizeof *v);
+    if (!v) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n_old; i++)
+        if (!old[i]->key || strcmp(old[i]->key, SG_INPUT_NORM_KEY) != 0) v[k++] = old[i];
+    if (m->preproc.stated) {
+        char text[256];
+        Onnx__StringStringEntryProto *e = pool_alloc(P, sizeof *e);
+        if (!e) return NULL;
+        onnx__string_string_entry_proto__init(e);
+        e->key = pool_str(P, SG_INPUT_NORM_KEY);
+        e->value = pool_str(P, sg_preproc_format(&m->preproc, text, sizeof text));
+        if (!e->key || !e->value) return NULL;
+        v[k++] = e;
+    }
+    *n_out = k;
+    return v;
+}
+
 static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx_ext *e,
                                  unsigned flags, uint8_t **out, size_t *out_len) {
     const char *what = "model";
@@ -167,6 +191,9 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
     Onnx__GraphProto *g = (Onnx__GraphProto *)G.g;
     Onnx__TensorProto **old_init = g->initializer;
     const size_t old_n_init = g->n_initializer;
+    Onnx__ModelProto *model = (Onnx__ModelProto *)G.model;
+    Onnx__StringStringEntryProto **old_props = model->metadata_props;
+    const size_t old_n_props = model->n_metadata_props;
     if (!sv || !bufs) {
         st = sgi_error(SG_ERR_NOMEM, "out of memory");
         goto done;
@@ -274,6 +301,11 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
         g->n_initializer = k;
     }
     {
+        size_t n_props;
+        Onnx__StringStringEntryProto **props = meta_props(&P, m, old_props, old_n_props, &n_props);
+        if (!props) goto nomem;
+        model->metadata_props = props;
+        model->n_metadata_props = n_props;
         const size_t size = onnx__model_proto__get_packed_size(G.model);
         uint8_t *buf = malloc(size ? size : 1);
         if (!buf) goto nomem;
@@ -288,6 +320,8 @@ done:
     /* give the parsed model its own fields back before it is freed */
     g->initializer = old_init;
     g->n_initializer = old_n_init;
+    model->metadata_props = old_props;
+    model->n_metadata_props = old_n_props;
     for (int32_t k = 0; k < n_sv; k++) {
         Onnx__TensorProto *t = sv[k].t;
         t->has_raw_data = sv[k].has_raw_data;
@@ -653,6 +687,8 @@ static enum sg_status build_new(const struct sg_model *m, unsigned flags, uint8_
         for (int32_t p = 0; st == SG_OK && p < m->n_params; p++)
             if (!param_init(&B, p, flags)) st = sgi_error(SG_ERR_NOMEM, "out of memory");
     }
+    if (st == SG_OK && !(mp.metadata_props = meta_props(&B.P, m, NULL, 0, &mp.n_metadata_props)))
+        st = sgi_error(SG_ERR_NOMEM, "out of memory");
     if (st == SG_OK) {
         g.n_node = B.n_nodes, g.node = B.nodes;
         g.n_initializer = B.n_inits, g.initializer = B.inits;

@@ -17,6 +17,7 @@ enum {
     TAG_MASK = TAG('M', 'A', 'S', 'K'),
     TAG_META = TAG('M', 'E', 'T', 'A'),
     TAG_OPTM = TAG('O', 'P', 'T', 'M'),
+    TAG_INPT = TAG('I', 'N', 'P', 'T'),
     TAG_END = TAG('E', 'N', 'D', ' '),
 };
 
@@ -110,6 +111,18 @@ enum sg_status sg_model_serialize(const struct sg_model *m, const struct sg_trai
         sgi_buf_str(&b, m->meta[i].value);
     }
     section_end(&b, at);
+
+    if (m->preproc.stated) { /* absent: the file does not say (what older files mean) */
+        const struct sg_preproc *pp = &m->preproc;
+        at = section_begin(&b, TAG_INPT);
+        sgi_buf_i32(&b, pp->kind);
+        sgi_buf_i32(&b, pp->order);
+        sgi_buf_i32(&b, pp->n);
+        sgi_buf_f32(&b, pp->range);
+        for (int i = 0; i < pp->n; i++) sgi_buf_f32(&b, pp->mean[i]);
+        for (int i = 0; i < pp->n; i++) sgi_buf_f32(&b, pp->std[i]);
+        section_end(&b, at);
+    }
 
     if (st) {
         at = section_begin(&b, TAG_OPTM);
@@ -218,7 +231,8 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
     if (crc != sgi_ld32(buf + len - 4))
         return BAD("%s: checksum mismatch (the file is corrupted)", what);
 
-    struct section arch = {0}, prms = {0}, data = {0}, mask = {0}, meta = {0}, optm = {0};
+    struct section arch = {0}, prms = {0}, data = {0}, mask = {0}, meta = {0}, optm = {0},
+                   inpt = {0};
     struct sgi_cur c;
     sgi_cur_init(&c, buf + 24, len - 28, what);
     int ended = 0;
@@ -239,6 +253,7 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
         case TAG_MASK: s = &mask; break;
         case TAG_META: s = &meta; break;
         case TAG_OPTM: s = &optm; break;
+        case TAG_INPT: s = &inpt; break;
         case TAG_END: ended = 1; break;
         default: break; /* unknown sections are skipped: newer writers may add some */
         }
@@ -400,6 +415,31 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
             }
         }
         m->n_meta = (int32_t)nm;
+    }
+    if (inpt.present) {
+        struct sg_preproc *pp = &m->preproc;
+        sgi_cur_init(&c, inpt.p, inpt.len, what);
+        pp->kind = sgi_cur_i32(&c);
+        pp->order = sgi_cur_i32(&c);
+        pp->n = sgi_cur_i32(&c);
+        pp->range = sgi_cur_f32(&c);
+        if (c.bad || pp->n < 0 || pp->n > SG_PREPROC_MAX_CH) {
+            st = BAD("%s: bad INPT section", what);
+            goto fail;
+        }
+        for (int i = 0; i < pp->n; i++) pp->mean[i] = sgi_cur_f32(&c);
+        for (int i = 0; i < pp->n; i++) pp->std[i] = sgi_cur_f32(&c);
+        pp->stated = 1;
+        if (c.bad || sgi_cur_left(&c) != 0) {
+            st = BAD("%s: INPT section size mismatch", what);
+            goto fail;
+        }
+        if (sg_preproc_check(pp, m->in_c) != SG_OK) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", sg_last_error());
+            st = BAD("%s: input preprocessing: %s", what, why);
+            goto fail;
+        }
     }
     if (optm.present && st_out) {
         if ((st = sg_train_state_new(m, &ts)) != SG_OK) goto fail;

@@ -455,6 +455,8 @@ enum sg_status sg_infer_evaluate(struct sg_infer *inf, const struct sg_dataset *
     if (d->classes > m->n_classes)
         return sgi_error(SG_ERR_MISMATCH, "data set '%s' has %d classes, model outputs %d",
                          d->name, d->classes, m->n_classes);
+    enum sg_status ps = sg_model_check_preproc(m, d);
+    if (ps != SG_OK) return ps;
     const int batch = inf->cfg.batch;
     const size_t img = (size_t)d->c * d->h * d->w;
     /* ranks come from the logits (a final softmax keeps the order) */
@@ -474,7 +476,7 @@ enum sg_status sg_infer_evaluate(struct sg_infer *inf, const struct sg_dataset *
     for (int64_t b0 = 0; b0 < d->n; b0 += batch) {
         const int nb = (int)(d->n - b0 < batch ? d->n - b0 : batch);
         for (int i = 0; i < nb; i++) idx[i] = (uint32_t)(b0 + i);
-        sg_dataset_batch(d, idx, nb, SG_AUG_NONE, NULL, x, y);
+        sg_dataset_batch(d, &m->preproc, idx, nb, SG_AUG_NONE, NULL, x, y);
         const double t0 = sg_now();
         if ((st = sg_infer_forward(inf, x, nb)) != SG_OK) goto done;
         secs += sg_now() - t0;

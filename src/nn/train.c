@@ -165,6 +165,16 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     if (cfg->batch <= 0 || cfg->epochs < 0 || !(cfg->lr >= 0))
         return sgi_error(SG_ERR_ARG, "batch %d, epochs %d, lr %g", cfg->batch, cfg->epochs,
                          cfg->lr);
+    enum sg_status ps = sg_model_check_preproc(m, d);
+    if (ps != SG_OK) return ps;
+    if (!m->preproc.stated) { /* record what this training applies */
+        m->preproc.stated = 1;
+        if (m->preproc.kind == SG_NORM_DATASET && m->preproc.n == 0) {
+            m->preproc.n = 1;
+            m->preproc.mean[0] = d->mean;
+            m->preproc.std[0] = d->std;
+        }
+    }
     const int dp = cfg->reduce && cfg->shards > 1;
     if (dp && (cfg->shard < 0 || cfg->shard >= cfg->shards))
         return sgi_error(SG_ERR_ARG, "data-parallel shard %d of %d", cfg->shard, cfg->shards);
@@ -212,7 +222,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
             if (cfg->on_batch &&
                 (status = cfg->on_batch(cfg->on_batch_ctx, m, epoch + (double)b / nbatches)) != SG_OK)
                 goto done;
-            sg_dataset_batch(d, idx + b * bs, nb, cfg->augment, &aug, x, y);
+            sg_dataset_batch(d, &m->preproc, idx + b * bs, nb, cfg->augment, &aug, x, y);
             int top1 = 0;
             double loss = 0;
             if (dp) {
@@ -269,6 +279,14 @@ done:
     return status;
 }
 
+enum sg_status sg_model_check_preproc(const struct sg_model *m, const struct sg_dataset *d) {
+    if (sg_preproc_check(&m->preproc, d->c) == SG_OK) return SG_OK;
+    char why[256];
+    snprintf(why, sizeof why, "%s", sg_last_error());
+    return sgi_error(SG_ERR_MISMATCH, "model '%s' cannot take the %d-channel images of %s: its "
+                     "input preprocessing has %s", m->arch, d->c, d->source, why);
+}
+
 enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int batch,
                            struct sg_eval_result *r) {
     memset(r, 0, sizeof *r);
@@ -283,7 +301,9 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
     if (batch <= 0) batch = 256;
     const size_t img = (size_t)d->c * d->h * d->w;
     struct sg_exec *e = NULL;
-    enum sg_status st = sg_exec_new(m, batch, 0, &e);
+    enum sg_status st = sg_model_check_preproc(m, d);
+    if (st != SG_OK) return st;
+    st = sg_exec_new(m, batch, 0, &e);
     if (st != SG_OK) return st;
     float *x = sgi_alloc((size_t)batch * img, sizeof *x);
     uint32_t *idx = sgi_alloc((size_t)batch, sizeof *idx);
@@ -298,7 +318,7 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
     for (int64_t b0 = 0; b0 < d->n; b0 += batch) {
         const int nb = (int)(d->n - b0 < batch ? d->n - b0 : batch);
         for (int i = 0; i < nb; i++) idx[i] = (uint32_t)(b0 + i);
-        sg_dataset_batch(d, idx, nb, SG_AUG_NONE, NULL, x, y);
+        sg_dataset_batch(d, &m->preproc, idx, nb, SG_AUG_NONE, NULL, x, y);
         if ((st = sg_forward(m, e, x, nb, 0, NULL)) != SG_OK) goto done;
         int t1, t5;
         loss += sg_exec_loss(e, y, &t1, &t5) * nb;

@@ -250,6 +250,7 @@ enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model
     else if (o->images < 1 || o->images > d->n)
         s = sgi_error(SG_ERR_ARG, "images: %d asked, the data set has %lld", o->images,
                       (long long)d->n);
+    if (s == SG_OK) s = sg_model_check_preproc(m, d);
     if (s != SG_OK) {
         sg_model_free(pruned);
         return s;
@@ -297,7 +298,7 @@ enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model
     for (int b0 = 0; b0 < o->images && s == SG_OK; b0 += batch) {
         const int nb = o->images - b0 < batch ? o->images - b0 : batch;
         for (int b = 0; b < nb; b++) idx[b] = (uint32_t)(b0 + b);
-        sg_dataset_batch(d, idx, nb, SG_AUG_NONE, NULL, xb, yb);
+        sg_dataset_batch(d, &m->preproc, idx, nb, SG_AUG_NONE, NULL, xb, yb);
         if ((s = sg_forward(m, e, xb, nb, 0, NULL)) != SG_OK) break;
         for (int li = 0; li < nsel && s == SG_OK; li++) {
             const struct sg_node *nd = &m->nodes[sel[li]];
