@@ -241,11 +241,11 @@ void cli_input_note(const struct sg_model *m, const char *path, const struct sg_
     if (told || m->preproc.stated || builtin_arch(m->arch) || !sg_model_runnable(m)) return;
     told = 1;
     fprintf(stderr,
-            "sparsegrain: note: %s does not say how its inputs were preprocessed; applying the "
-            "data set's standardisation (mean %.4f, std %.4f of %s's training images). If it "
-            "was trained on other inputs, give --input-norm none (pixels in [0, 1]) or "
-            "MEAN,STD (as Normalize(mean, std)); 'sparsegrain export %s -o OUT --input-norm "
-            "SPEC' records it.\n",
+            "sparsegrain: note: %s does not say how its inputs were preprocessed: applying the\n"
+            "  data set's standardisation (mean %.4f, std %.4f of %s's training images). If it\n"
+            "  was trained on other inputs, give --input-norm none (pixels in [0, 1]) or MEAN,STD\n"
+            "  (as Normalize(mean, std)); 'sparsegrain export %s -o OUT --input-norm SPEC'\n"
+            "  records it in a file.\n",
             path, d->mean, d->std, d->name, path);
 }
 
