@@ -87,7 +87,8 @@ grep -q "3 means and deviations for 1-channel images" "$T/err" || fail "$(cat "$
 "$SG" export "$T/plain.back.onnx" -o "$T/plain.back.sgm" >/dev/null
 "$SG" export "$T/normalized.onnx" -o "$T/normalized.sgm" --input-norm 0.1307,0.3081 >/dev/null
 "$SG" export "$T/normalized.sgm" -o "$T/normalized.back.onnx" >/dev/null
-for f in plain.sgm plain.back.onnx plain.back.sgm; do
+"$SG" info "$T/plain.back.sgm" | grep -q "input preprocessing: none (pixels in \[0, 1\])" || fail "info plain.back.sgm"
+for f in plain.sgm plain.back.onnx; do
     "$SG" eval "$T/$f" --data mnist --json -t 1 >"$T/$f.json" 2>"$T/err"
     compare plain "$T/$f.json"
     [ ! -s "$T/err" ] || fail "$f: a note although the file states its preprocessing"
