@@ -2,6 +2,7 @@
  * for every granularity and seed walk the density grid with iterative pruning and
  * retraining, recording every point; tables of curves and no-loss densities. */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -120,6 +121,37 @@ static int check_settings(const struct study *st, const struct cli_args *a) {
     return rc;
 }
 
+static const char *col_note(const struct sg_noloss_col *c, int seeds) {
+    static char buf[256];
+    size_t n = 0;
+    buf[0] = 0;
+#define NOTE(count, text)                                                                      \
+    if ((count) && n < sizeof buf)                                                             \
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s" text "%s", n ? "; " : "",          \
+                              (count) == seeds ? "" : cli_fmt(" (%d of %d seeds)", (count), seeds))
+    NOTE(c->never_met, "never met");
+    NOTE(c->grid_short, "grid too short");
+    NOTE(c->no_ref, "no reference further down");
+#undef NOTE
+    return buf;
+}
+
+static void json_col(struct sg_json *j, const struct sg_noloss_col *c) {
+    sg_json_obj(j);
+    sg_json_key(j, "density"), sg_json_num(j, c->d.mean);
+    sg_json_key(j, "ci95"), sg_json_num(j, c->d.half);
+    sg_json_key(j, "std"), sg_json_num(j, c->d.std);
+    sg_json_key(j, "min"), sg_json_num(j, c->d.min);
+    sg_json_key(j, "max"), sg_json_num(j, c->d.max);
+    sg_json_key(j, "mean_curve"), sg_json_num(j, c->walk_mean);
+    sg_json_key(j, "top1"), sg_json_num(j, c->top1);
+    sg_json_key(j, "val_top1"), sg_json_num(j, c->val_top1);
+    sg_json_key(j, "never_met"), sg_json_int(j, c->never_met);
+    sg_json_key(j, "grid_too_short"), sg_json_int(j, c->grid_short);
+    sg_json_key(j, "no_reference"), sg_json_int(j, c->no_ref);
+    sg_json_end(j);
+}
+
 static void print_noloss(const struct study *st, const struct sg_points *pts, int json) {
     struct sg_noloss *rows;
     int n;
@@ -130,18 +162,21 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
         sg_json_obj(&j);
         sg_json_key(&j, "dir"), sg_json_str(&j, st->dir);
         sg_json_key(&j, "tolerance"), sg_json_num(&j, st->tol);
+        sg_json_key(&j, "val_images"), sg_json_int(&j, st->val_images);
         sg_json_key(&j, "no_loss"), sg_json_arr(&j);
         for (int i = 0; i < n; i++) {
+            if (!rows[i].seeds) continue;
             sg_json_obj(&j);
             sg_json_key(&j, "granularity"), sg_json_str(&j, rows[i].gran);
             sg_json_key(&j, "seeds"), sg_json_int(&j, rows[i].seeds);
-            sg_json_key(&j, "density"), sg_json_num(&j, rows[i].mean);
-            sg_json_key(&j, "min"), sg_json_num(&j, rows[i].min);
-            sg_json_key(&j, "max"), sg_json_num(&j, rows[i].max);
-            sg_json_key(&j, "top1"), sg_json_num(&j, rows[i].top1);
+            sg_json_key(&j, "vs_dense_retrained"), json_col(&j, &rows[i].fair);
+            sg_json_key(&j, "vs_baseline"), json_col(&j, &rows[i].base);
             sg_json_key(&j, "baseline_top1"), sg_json_num(&j, rows[i].baseline_top1);
-            sg_json_key(&j, "density_vs_dense_same_epochs"), sg_json_num(&j, rows[i].fair_mean);
-            sg_json_key(&j, "never_lost"), sg_json_bool(&j, rows[i].never_lost);
+            sg_json_key(&j, "baseline_val_top1"), sg_json_num(&j, rows[i].baseline_val_top1);
+            sg_json_key(&j, "paired_vs"), sg_json_str(&j, rows[i].vs);
+            sg_json_key(&j, "paired_diff"), sg_json_num(&j, rows[i].diff.mean);
+            sg_json_key(&j, "paired_ci95"), sg_json_num(&j, rows[i].diff.half);
+            sg_json_key(&j, "verdict"), sg_json_str(&j, rows[i].verdict);
             sg_json_end(&j);
         }
         sg_json_end(&j);
@@ -149,23 +184,34 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
         cli_print_json(&j);
     } else {
         struct cli_table t;
-        cli_table_init(&t, 6);
+        cli_table_init(&t, 7);
         t.right_align = 0x1e;
-        cli_table_row(&t, "granularity", "no-loss density", "top-1 there", "baseline top-1",
-                      "vs dense retrained", "");
+        const char *vs = n ? rows[0].vs : "";
+        cli_table_row(&t, "granularity", "no-loss density", "test top-1", "val top-1",
+                      "vs baseline", cli_fmt("vs %s", vs), "note");
         for (int i = 0; i < n; i++) {
             const struct sg_noloss *r = &rows[i];
-            const char *d = r->seeds > 1 ? cli_fmt("%.4f [%.4f, %.4f]", r->mean, r->min, r->max)
+            if (!r->seeds) continue;
+            const char *d = r->seeds > 1 ? cli_fmt("%.4f \xc2\xb1 %.4f", r->mean, r->ci)
                                          : cli_fmt("%.4f", r->mean);
+            const char *bd = r->seeds > 1 ? cli_fmt("%.4f \xc2\xb1 %.4f", r->base.d.mean, r->base.d.half)
+                                          : cli_fmt("%.4f", r->base.d.mean);
             cli_table_row(&t, r->gran, d, cli_fmt("%.2f%%", 100 * r->top1),
-                          cli_fmt("%.2f%%", 100 * r->baseline_top1),
-                          r->fair_mean >= 0 ? cli_fmt("%.4f", r->fair_mean) : "-",
-                          r->never_met ? "(no pruned point met the tolerance)"
-                          : r->never_lost ? "(never lost accuracy: grid too short)" : "");
+                          isfinite(r->val_top1) ? cli_fmt("%.2f%%", 100 * r->val_top1) : "-", bd,
+                          r->verdict, col_note(&r->fair, r->seeds));
         }
-        printf("no-loss density: the lowest density with top-1 >= baseline - %.2f pp\n"
-               "(last column: against the dense model retrained for the same epochs)\n\n",
+        printf("no-loss density: walking down each chain, the last point before the first whose "
+               "validation\ntop-1 falls below the dense model retrained for the same epochs minus "
+               "%.2f pp (vs baseline:\nagainst the model pruning started from). ",
                100 * st->tol);
+        if (rows && n && rows[0].seeds > 1)
+            printf("Mean \xc2\xb1 95%% CI (t) over %d seeds; the verdict pairs seeds:\na difference "
+                   "whose interval holds 0 is a tie.%s\n\n",
+                   rows[0].seeds,
+                   st->baseline_file ? " The seeds share one --baseline: the spread excludes "
+                                       "baseline variation." : "");
+        else
+            printf("One seed: no interval and no verdict\n(--seeds N for both).\n\n");
         cli_table_print(&t, stdout, 0);
         printf("\nresults in %s/: points.jsonl, curves.csv, no_loss.csv, storage.csv, "
                "quantize.csv, scnn.csv, infer.csv, models/\n", st->dir);

@@ -19,6 +19,8 @@ struct study {
     double ext[STUDY_MAX_GRID]; /* extension below the grid, used while no loss */
     int next;
     int retrain_epochs, baseline_epochs, seeds, jobs, threads;
+    int val_images;  /* validation split held out of the training images (0 = none) */
+    int test_sample; /* --quick/--test-images: a seeded random sample of the test set */
     double tol; /* fraction */
     int control_reinit;
     int scnn_images;     /* test images through the SCNN model (0 = no SCNN stage) */

@@ -375,6 +375,7 @@ static struct sg_point pt(const char *gran, const char *control, int seed, int s
     snprintf(p.crit, sizeof p.crit, "l1");
     snprintf(p.control, sizeof p.control, "%s", control);
     p.seed = seed, p.step = step, p.target = target, p.density = dens, p.top1 = top1;
+    p.val_top1 = NAN; /* no validation split: decisions read top1 */
     p.top5 = 1, p.loss = 0.1 + 0.01 * step, p.epochs = 2 + step;
     p.n_layers = 1;
     snprintf(p.layer[0], sizeof p.layer[0], "conv2");

@@ -1,5 +1,5 @@
 /* sparsegrain/report.h - results for machines and for people: a JSON writer,
- * study points and tables, a CSV reader, SVG charts, the HTML report and PNG
+ * a CSV reader (study points and tables: study.h), SVG charts, the HTML report and PNG
  * pictures of masks. This module knows only result structs: it never loads a
  * model or touches the pruning code (the CLI computes and passes what it shows).
  *
@@ -51,78 +51,8 @@ void sg_json_free(struct sg_json *j);
 /* Appends s to out as a JSON string literal (with quotes). */
 void sg_json_escape(struct sg_json *j, const char *s);
 
-/* ---- study results ---- */
-#define SG_POINT_MAX_LAYERS 64
-/* A study's points: at most this many (a point takes about 4 KB in memory), from a
- * points.jsonl of at most SG_POINTS_MAX_BYTES. */
-#define SG_POINTS_MAX (1 << 18)
-#define SG_POINTS_MAX_BYTES ((size_t)256 << 20)
-/* One measured point of a study: a model after pruning to `target` and retraining. */
-struct sg_point {
-    char model[32], data[32];
-    char gran[48];    /* granularity text ("kernel", "block:1x4x1x1"), "dense" for references */
-    char crit[16];    /* criterion */
-    char control[16]; /* "" or "reinit" (Liu et al.'s control: same mask, weights retrained from scratch) */
-    int seed, step;   /* step 0 is the dense baseline */
-    int epochs;       /* total training epochs behind the point */
-    double target;    /* target density of the step */
-    double density;   /* achieved: kept / weights over the pruned layers */
-    double top1, top5, loss, seconds;
-    int n_layers;
-    char layer[SG_POINT_MAX_LAYERS][48];
-    double layer_density[SG_POINT_MAX_LAYERS];
-    char file[160];   /* model file, relative to the study folder */
-};
-struct sg_points {
-    int n, cap;
-    struct sg_point *p;
-};
-/* Appends one point as a JSON object to j. */
-void sg_point_json(const struct sg_point *p, struct sg_json *j);
-/* Reads points.jsonl. A malformed last line (a write cut short by a crash) ends
- * the read: *valid is the length of the well-formed prefix. A malformed line in
- * the middle is an error. A missing file gives zero points. */
-enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *valid);
-/* The same over text[0..len) already in memory (what names it in messages). */
-enum sg_status sg_points_parse(const char *text, size_t len, const char *what,
-                               struct sg_points *out, size_t *valid);
-enum sg_status sg_points_add(struct sg_points *pts, const struct sg_point *p);
-void sg_points_free(struct sg_points *pts);
-
-/* Per granularity: the lowest density whose top-1 stays within tol (a fraction) of
- * the reference, for every seed; mean and spread over seeds. */
-struct sg_noloss {
-    char gran[48];
-    int seeds;
-    double mean, min, max, std; /* of the per-seed no-loss densities */
-    int never_lost;             /* every point met the tolerance (the grid ended first) */
-    int never_met;              /* not even the first pruned point met it */
-    double top1;                /* mean top-1 at the no-loss points */
-    double fair_mean;           /* same, against the dense model trained as long (-1 if none) */
-    double baseline_top1;       /* mean over seeds */
-};
-/* Computes the no-loss table over granularities (controls and "dense" excluded). */
-enum sg_status sg_study_noloss(const struct sg_points *pts, double tol, struct sg_noloss **out,
-                               int *n);
-/* Writes curves.csv and no_loss.csv into dir (atomically). */
-enum sg_status sg_study_write_tables(const struct sg_points *pts, double tol, const char *dir);
-
-/* One row of curves.csv: mean and spread of top-1 over seeds at one
- * (granularity, control, step). sg_study_curves returns them in the file's order
- * (dense first, then the paper's granularities, then step). */
-struct sg_curve {
-    char gran[48], control[16];
-    int step, seeds, epochs;
-    double target;                  /* target density of the step */
-    double density;                 /* mean achieved density (1 for dense references) */
-    double mean, std, min, max;     /* top-1 over seeds, fractions */
-    double loss;                    /* mean test loss */
-};
-enum sg_status sg_study_curves(const struct sg_points *pts, struct sg_curve **out, int *n);
-/* The no-loss point of one granularity and seed (lowest density whose top-1 is at
- * least that seed's baseline - tol), or NULL when no pruned point met it. */
-const struct sg_point *sg_study_noloss_point(const struct sg_points *pts, const char *gran,
-                                             int seed, double tol);
+/* Study points and tables moved to sparsegrain/study.h (included below). */
+struct sg_points;
 
 /* ---- CSV tables (RFC 4180: quoted fields, "" escapes, CRLF or LF) ---- */
 struct sg_csv {

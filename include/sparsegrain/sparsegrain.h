@@ -11,6 +11,7 @@
 #include "sparsegrain/prune.h"
 #include "sparsegrain/report.h"
 #include "sparsegrain/sim.h"
+#include "sparsegrain/study.h"
 #include "sparsegrain/storage.h"
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "core/sgi.h"
 #include "sparsegrain/report.h"
+#include "sparsegrain/study.h"
 
 /* Appends s as XML text or attribute content: & < > " ' escaped, control
  * characters other than tab and newline dropped, invalid UTF-8 replaced by U+FFFD

@@ -1,10 +1,10 @@
-/* Study points as JSON lines: writing one, reading a file of them. */
+/* Study points as JSON lines: writing one, reading a file of them, finding one. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
 
 #include "core/sgi.h"
-#include "sparsegrain/report.h"
+#include "sparsegrain/study.h"
 
 void sg_point_json(const struct sg_point *p, struct sg_json *j) {
     sg_json_obj(j);
@@ -21,6 +21,7 @@ void sg_point_json(const struct sg_point *p, struct sg_json *j) {
     for (int i = 0; i < p->n_layers; i++) sg_json_key(j, p->layer[i]), sg_json_num(j, p->layer_density[i]);
     sg_json_end(j);
     sg_json_key(j, "top1"), sg_json_num(j, p->top1);
+    sg_json_key(j, "val_top1"), sg_json_num(j, p->val_top1);
     sg_json_key(j, "top5"), sg_json_num(j, p->top5);
     sg_json_key(j, "loss"), sg_json_num(j, p->loss);
     sg_json_key(j, "epochs"), sg_json_int(j, p->epochs);
@@ -72,6 +73,9 @@ static int parse_point(const char *line, struct sg_point *p) {
              get_num(o, "top5", &p->top5) && get_num(o, "loss", &p->loss) &&
              get_int(o, "epochs", &p->epochs) && get_num(o, "seconds", &p->seconds) &&
              get_str(o, "file", p->file, sizeof p->file);
+    /* points written before the validation split have none */
+    p->val_top1 = 0.0 / 0.0;
+    if (ok && cJSON_GetObjectItemCaseSensitive(o, "val_top1")) ok = get_num(o, "val_top1", &p->val_top1);
     if (ok) {
         const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers"), *it;
         if (!cJSON_IsObject(layers)) ok = 0;
@@ -159,4 +163,18 @@ enum sg_status sg_points_load(const char *path, struct sg_points *out, size_t *v
     st = sg_points_parse((const char *)buf, len, path, out, valid);
     free(buf);
     return st;
+}
+
+double sg_point_decision(const struct sg_point *p) {
+    return isfinite(p->val_top1) ? p->val_top1 : p->top1;
+}
+
+const struct sg_point *sg_points_find(const struct sg_points *pts, const char *gran,
+                                      const char *control, int seed, int step) {
+    for (int i = 0; i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (p->seed == seed && p->step == step && !strcmp(p->gran, gran) && !strcmp(p->control, control))
+            return p;
+    }
+    return NULL;
 }
