@@ -45,7 +45,10 @@ static const struct cli_opt OPTS[] = {
     {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},
     {"quick", 0, NULL, "a 6000-image subset, 2 baseline epochs and a short grid (~1 minute)", NULL},
     {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
-    {"test-images", 0, "N", "evaluate on the first N test images (0 = all; --quick: 2000)", "0"},
+    {"val-images", 0, "N", "validation split held out of the training images: it takes every "
+                           "decision, the test set only reports (0 = none; --quick: 1000)", "5000"},
+    {"test-images", 0, "N", "report on N test images sampled at random, seeded (0 = all; "
+                            "--quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core; over MPI: per "
                        "rank, its share of the cores)", "0"},
     {"threads", 't', "N", "threads of the baseline training (0 = the idle cores; over MPI: "
@@ -90,7 +93,9 @@ static void settings_json(const struct study *st, const struct cli_args *a, stru
     sg_json_key(j, "weight_decay"), sg_json_num(j, st->tc.weight_decay);
     sg_json_key(j, "augment"), sg_json_str(j, cli_str(a, "augment"));
     sg_json_key(j, "train_images"), sg_json_int(j, st->train->n);
+    sg_json_key(j, "val_images"), sg_json_int(j, st->val_images);
     sg_json_key(j, "test_images"), sg_json_int(j, st->test->n);
+    sg_json_key(j, "test_sample"), sg_json_str(j, st->test_sample ? "random" : "all");
     sg_json_key(j, "control"), sg_json_str(j, st->control_reinit ? "reinit" : "");
     sg_json_end(j);
 }
@@ -337,7 +342,8 @@ static int run(struct cli_args *a) {
     st.train = train_all;
     st.test = test_all;
     {
-        /* subsets: the first N images (--quick: 6000 training, 2000 test) */
+        /* subsets: the first N training images, N test images sampled at random with a
+         * fixed seed (--quick: 6000 training, 2000 test) */
         int64_t ntr = cli_int(a, "train-images", 0, 1L << 31), nte = cli_int(a, "test-images", 0, 1L << 31);
         if (quick && !cli_has(a, "train-images")) ntr = 6000;
         if (quick && !cli_has(a, "test-images")) nte = 2000;
@@ -350,13 +356,21 @@ static int run(struct cli_args *a) {
             st.train = v;
         }
         if (nte > 0 && nte < test_all->n) {
-            struct sg_dataset *v;
-            if (sg_dataset_view(test_all, 0, nte, &v) != SG_OK) {
+            struct sg_dataset *rest, *sample;
+            if (sg_dataset_split(test_all, nte, 0x7E57ull, &rest, &sample) != SG_OK) {
                 cli_fail_status(SG_ERR_ARG);
                 goto done;
             }
-            st.test = v;
+            sg_dataset_free(rest);
+            snprintf(sample->name, sizeof sample->name, "%s", test_all->name);
+            st.test = sample;
+            st.test_sample = 1;
         }
+        st.val_images = (int)cli_int(a, "val-images", 0, 1L << 30);
+        if (quick && !cli_has(a, "val-images")) st.val_images = 1000;
+        if (st.val_images >= st.train->n)
+            cli_usage_error(a, "--val-images %d leaves no training images (%lld in %s)", st.val_images,
+                            (long long)st.train->n, st.train->name);
     }
     /* the baseline's learning rate depends on the architecture */
     {
@@ -399,8 +413,13 @@ static int run(struct cli_args *a) {
             struct sg_model *m;
             if (cli_load_model(st.baseline_file, &m)) goto done;
             cli_input_note(m, st.baseline_file, st.test);
-            struct sg_eval_result r;
+            struct sg_eval_result r, rv = {0};
+            struct sg_dataset *tr = NULL, *val = NULL;
             enum sg_status s = sg_evaluate(m, st.test, 500, &r);
+            if (s == SG_OK && study_seed_data(&st, tasks[i].seed, &tr, &val)) s = SG_ERR_ARG;
+            if (s == SG_OK && val) s = sg_evaluate(m, val, 500, &rv);
+            if (tr != st.train) sg_dataset_free(tr);
+            sg_dataset_free(val);
             if (s != SG_OK) {
                 sg_model_free(m);
                 cli_fail("%s: %s", st.baseline_file, sg_last_error());
@@ -415,6 +434,7 @@ static int run(struct cli_args *a) {
             p.seed = tasks[i].seed;
             p.target = p.density = 1;
             p.top1 = r.top1, p.top5 = r.top5, p.loss = r.loss;
+            p.val_top1 = st.val_images ? rv.top1 : NAN;
             const char *ep = sg_meta_get(m, "epochs");
             p.epochs = ep ? atoi(ep) : st.baseline_epochs;
             snprintf(p.file, sizeof p.file, "%s", st.baseline_file);
@@ -449,7 +469,20 @@ static int run(struct cli_args *a) {
         }
     for (int s = 1; s <= st.seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
     if (run_phase(&st, tasks, ntask, st.jobs, 1, "study", &pts)) goto done;
-    /* phase 3: controls */
+    /* phase 3: the dense reference follows the pruned chains below the grid */
+    if (dist_rank() == 0 || ranks == 1) {
+        sg_points_free(&pts);
+        if (study_load_points(&st, &pts)) goto done;
+    }
+    ntask = 0;
+    for (int s = 1; s <= st.seeds; s++) {
+        int have = 0;
+        while (sg_points_find(&pts, "dense", "", s, have + 1)) have++;
+        if (have < study_ref_steps(&st, &pts, s))
+            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    }
+    if (run_phase(&st, tasks, ntask, st.jobs, 1, "reference", &pts)) goto done;
+    /* phase 4: controls */
     if (st.control_reinit) {
         ntask = 0;
         for (int s = 1; s <= st.seeds; s++)

@@ -7,20 +7,12 @@
 
 #include "study.h"
 
-/* The no-loss point of (granularity, seed): lowest density within tolerance. */
+/* The no-loss point of (granularity, seed): the study's walk, on the validation
+ * split, against the dense chain retrained for the same epochs (NULL when not even
+ * the first pruned point passed: the no-loss model is then the dense one). */
 static const struct sg_point *noloss_point(const struct study *st, const struct sg_points *pts,
                                            const char *gran, int seed) {
-    const struct sg_point *base = NULL, *best = NULL;
-    for (int i = 0; i < pts->n; i++)
-        if (!strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == seed)
-            base = &pts->p[i];
-    for (int i = 0; base && i < pts->n; i++) {
-        const struct sg_point *p = &pts->p[i];
-        if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
-        if (p->top1 >= base->top1 - st->tol - 1e-12 && (!best || p->density < best->density))
-            best = p;
-    }
-    return best;
+    return sg_study_noloss_point(pts, gran, seed, st->tol);
 }
 
 struct vcase {
@@ -31,14 +23,15 @@ struct vcase {
 /* float32 as trained; Deep Compression's codebooks (8 bits conv) */
 static const struct vcase VALUES[] = {{"f32", SG_VALUES_F32, 32}, {"codebook8", SG_VALUES_CODEBOOK, 8}};
 
-/* The point of (granularity, seed) whose target is closest to density d. */
+/* The point of (granularity, seed) whose achieved density is closest to d (a
+ * granularity's achieved density can differ from the target: whole groups). */
 static const struct sg_point *point_near(const struct sg_points *pts, const char *gran, int seed,
                                          double d) {
     const struct sg_point *best = NULL;
     for (int i = 0; i < pts->n; i++) {
         const struct sg_point *p = &pts->p[i];
         if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
-        if (!best || fabs(p->target - d) < fabs(best->target - d)) best = p;
+        if (!best || fabs(p->density - d) < fabs(best->density - d)) best = p;
     }
     return best;
 }

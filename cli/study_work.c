@@ -132,6 +132,7 @@ int study_append_point(const struct study *st, const struct sg_point *p) {
 static void fill_point(const struct study *st, struct sg_model *m, const struct sg_prune_cfg *pc,
                        struct sg_point *p, const char *gran, int seed, int step, double target) {
     memset(p, 0, sizeof *p);
+    p->val_top1 = NAN;
     snprintf(p->model, sizeof p->model, "%s", m->arch);
     snprintf(p->data, sizeof p->data, "%s", st->test->name);
     snprintf(p->gran, sizeof p->gran, "%s", gran);
@@ -155,14 +156,45 @@ static void fill_point(const struct study *st, struct sg_model *m, const struct 
     }
 }
 
-static int evaluate(const struct study *st, struct sg_model *m, struct sg_point *p) {
+/* Test accuracy (reported) and, with a validation split, validation accuracy
+ * (what every decision reads). */
+static int evaluate(const struct study *st, struct sg_model *m, const struct sg_dataset *val,
+                    struct sg_point *p) {
     struct sg_eval_result r;
     enum sg_status s = sg_evaluate(m, st->test, 500, &r);
     if (s != SG_OK) return cli_fail_status(s);
     p->top1 = r.top1;
     p->top5 = r.top5;
     p->loss = r.loss;
+    p->val_top1 = NAN;
+    if (val) {
+        if ((s = sg_evaluate(m, val, 500, &r)) != SG_OK) return cli_fail_status(s);
+        p->val_top1 = r.top1;
+    }
     return 0;
+}
+
+/* A seed's training images and its validation split, held out of them: the same
+ * for every chain of the seed (the split is seeded by the seed alone), disjoint
+ * from what the seed's models train on. Without a split (--val-images 0) every
+ * training image trains and *val is NULL. */
+int study_seed_data(const struct study *st, int seed, struct sg_dataset **train,
+                    struct sg_dataset **val) {
+    *train = (struct sg_dataset *)st->train;
+    *val = NULL;
+    if (st->val_images <= 0) return 0;
+    enum sg_status s = sg_dataset_split(st->train, st->val_images, mix((uint64_t)seed, 0x7A11DA7Eull),
+                                        train, val);
+    if (s != SG_OK) {
+        *train = NULL;
+        return cli_fail_status(s);
+    }
+    return 0;
+}
+
+static void seed_data_free(const struct study *st, struct sg_dataset *train, struct sg_dataset *val) {
+    if (train && train != st->train) sg_dataset_free(train);
+    sg_dataset_free(val);
 }
 
 /* ---- baseline ---- */
@@ -179,16 +211,19 @@ static int task_baseline(const struct study *st, int seed) {
     struct sg_train_state *ts = NULL;
     struct stat sb;
     enum sg_status s;
+    struct sg_dataset *train, *val;
+    if (study_seed_data(st, seed, &train, &val)) return 1;
     set_label("baseline s%d", seed);
     if (stat(path, &sb) == 0) { /* resume an interrupted baseline */
-        if ((s = sg_model_load_state(path, &m, &ts)) != SG_OK) return cli_fail_status(s);
+        s = sg_model_load_state(path, &m, &ts);
     } else {
-        if ((s = sg_model_build(st->model_name, st->train->c, st->train->h, st->train->w,
-                                st->train->classes, (uint64_t)seed, &m)) != SG_OK)
-            return cli_fail_status(s);
+        s = sg_model_build(st->model_name, st->train->c, st->train->h, st->train->w,
+                           st->train->classes, (uint64_t)seed, &m);
     }
-    if (!ts && !sg_meta_get(m, "complete") && (s = sg_train_state_new(m, &ts)) != SG_OK) {
+    if (s == SG_OK && !ts && !sg_meta_get(m, "complete")) s = sg_train_state_new(m, &ts);
+    if (s != SG_OK) {
         sg_model_free(m);
+        seed_data_free(st, train, val);
         return cli_fail_status(s);
     }
     if (ts) {
@@ -202,7 +237,7 @@ static int task_baseline(const struct study *st, int seed) {
         tc.on_epoch_ctx = path;
         sg_meta_set(m, "data", "%s", st->train->name);
         sg_meta_set(m, "study", "%s", st->argv_line);
-        s = sg_train(m, st->train, &tc, ts);
+        s = sg_train(m, train, &tc, ts);
         if (s == SG_OK) {
             sg_meta_set(m, "complete", "1");
             sg_meta_set(m, "epochs", "%d", st->baseline_epochs);
@@ -211,6 +246,7 @@ static int task_baseline(const struct study *st, int seed) {
         sg_train_state_free(ts);
         if (s != SG_OK) {
             sg_model_free(m);
+            seed_data_free(st, train, val);
             return s == SG_ERR_INTERRUPTED ? 1 : cli_fail_status(s);
         }
     }
@@ -219,22 +255,14 @@ static int task_baseline(const struct study *st, int seed) {
     p.density = 1.0;
     p.epochs = st->baseline_epochs;
     snprintf(p.file, sizeof p.file, "models/baseline-s%d.sgm", seed);
-    int rc = evaluate(st, m, &p) || append_point(st, &p);
+    int rc = evaluate(st, m, val, &p) || append_point(st, &p);
     sg_model_free(m);
+    seed_data_free(st, train, val);
     return rc;
 }
 
 /* ---- a chain: one granularity (or the dense reference) down the grid ---- */
-static const struct sg_point *find_point(const struct sg_points *pts, const char *gran,
-                                         const char *control, int seed, int step) {
-    for (int i = 0; i < pts->n; i++) {
-        const struct sg_point *p = &pts->p[i];
-        if (!strcmp(p->gran, gran) && !strcmp(p->control, control) && p->seed == seed &&
-            p->step == step)
-            return p;
-    }
-    return NULL;
-}
+#define find_point sg_points_find
 
 /* The points a task starts from: the file, or in a run over MPI ranks the copy
  * rank 0 sent when the phase began (the file is rank 0's alone). */
@@ -258,43 +286,73 @@ static int load_baseline(const struct study *st, int seed, struct sg_model **m) 
     return cli_load_model(path, m);
 }
 
+/* The pruning configuration of a chain: the study's, with its granularity and a
+ * random criterion seeded by the study seed. */
+static int chain_cfg(const struct study *st, const char *gran, int seed, struct sg_prune_cfg *pc) {
+    *pc = st->pc;
+    pc->spec.seed = mix((uint64_t)seed, 0x5A1E7CEull);
+    if (strcmp(gran, "dense") != 0 && sg_prune_spec_parse(gran, &pc->spec) != SG_OK)
+        return cli_fail_status(SG_ERR_ARG);
+    return 0;
+}
+
+int study_ref_steps(const struct study *st, const struct sg_points *pts, int seed) {
+    int steps = st->ngrid;
+    for (int i = 0; i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (p->seed == seed && !p->control[0] && strcmp(p->gran, "dense") != 0 && p->step > steps)
+            steps = p->step;
+    }
+    return steps;
+}
+
+/* A chain: prune to the next density, retrain with the mask fixed, evaluate,
+ * save, append; resumes after its last point. A pruned chain goes on below the
+ * grid (--extend) while its validation top-1 stays within the tolerance of the
+ * baseline's; the dense reference chain follows the deepest pruned chain of its
+ * seed step for step, so the fair reference exists wherever a pruned point does. */
 static int task_chain(const struct study *st, const char *gran, int seed) {
     struct sg_points pts;
     if (known_points(st, &pts) != SG_OK) return cli_fail_status(SG_ERR_FORMAT);
     const int dense = strcmp(gran, "dense") == 0;
-    struct sg_prune_cfg pc = st->pc;
-    if (!dense && sg_prune_spec_parse(gran, &pc.spec) != SG_OK) {
+    struct sg_prune_cfg pc;
+    if (chain_cfg(st, gran, seed, &pc)) {
         sg_points_free(&pts);
-        return cli_fail_status(SG_ERR_ARG);
+        return 1;
     }
     const struct sg_point *base = find_point(&pts, "dense", "", seed, 0);
     if (!base) {
         sg_points_free(&pts);
         return cli_fail("%s: no baseline point for seed %d", study_path(st, "points.jsonl"), seed);
     }
-    const double base_top1 = base->top1;
+    const double base_acc = sg_point_decision(base);
+    const int base_epochs = base->epochs;
     /* resume after the last finished step */
     int last = 0;
     while (find_point(&pts, gran, "", seed, last + 1)) last++;
+    const int total_steps = dense ? study_ref_steps(st, &pts, seed) : st->ngrid + st->next;
+    const struct sg_point *lp = last ? find_point(&pts, gran, "", seed, last) : NULL;
+    if (last >= total_steps ||
+        (!dense && last >= st->ngrid && lp && sg_point_decision(lp) < base_acc - st->tol - 1e-12)) {
+        sg_points_free(&pts); /* done, or lost accuracy below the grid */
+        return 0;
+    }
     struct sg_model *m = NULL;
-    int rc = 0;
-    int lost_in_ext = 0;
-    if (last > 0) {
-        const struct sg_point *lp = find_point(&pts, gran, "", seed, last);
+    struct sg_dataset *train = NULL, *val = NULL;
+    int rc = study_seed_data(st, seed, &train, &val);
+    if (!rc && last > 0) {
         enum sg_status s = sg_model_load(study_path(st, "%s", lp->file), &m);
         if (s != SG_OK) rc = cli_fail_status(s);
-        if (last > st->ngrid && lp->top1 < base_top1 - st->tol - 1e-12) lost_in_ext = 1;
-    } else {
+    } else if (!rc) {
         rc = load_baseline(st, seed, &m);
     }
-    const int total_steps = st->ngrid + (dense ? 0 : st->next);
-    for (int step = last + 1; !rc && !lost_in_ext && step <= total_steps; step++) {
+    for (int step = last + 1; !rc && step <= total_steps; step++) {
         const double target = step <= st->ngrid ? st->grid[step - 1] : st->ext[step - st->ngrid - 1];
-        if (step > st->ngrid) { /* the extension runs only while accuracy holds */
+        if (!dense && step > st->ngrid) { /* the extension runs only while accuracy holds */
             const struct sg_point *prev = find_point(&pts, gran, "", seed, step - 1);
-            if (!prev || prev->top1 < base_top1 - st->tol - 1e-12) break;
+            if (!prev || sg_point_decision(prev) < base_acc - st->tol - 1e-12) break;
         }
-        set_label("%s s%d d=%.3g", gran, seed, target);
+        set_label("%s s%d d=%.3g", gran, seed, dense ? 1.0 : target);
         const double t0 = sg_now();
         enum sg_status s = SG_OK;
         if (!dense) s = sg_prune_model(m, &pc, target, NULL);
@@ -305,7 +363,7 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
             tc.schedule = SG_LR_COSINE;
             tc.seed = mix((uint64_t)seed, (uint64_t)step);
             tc.progress = worker_progress;
-            s = sg_train(m, st->train, &tc, NULL);
+            s = sg_train(m, train, &tc, NULL);
         }
         if (s != SG_OK) {
             rc = s == SG_ERR_INTERRUPTED ? 1 : cli_fail_status(s);
@@ -314,11 +372,11 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
         struct sg_point p;
         fill_point(st, m, &pc, &p, gran, seed, step, target);
         if (dense) p.density = 1.0;
-        p.epochs = base->epochs + step * st->retrain_epochs;
+        p.epochs = base_epochs + step * st->retrain_epochs;
         snprintf(p.file, sizeof p.file, "models/%s-s%d-%02d.sgm", gran, seed, step);
         for (char *c = p.file; *c; c++)
             if (*c == ':') *c = '_';
-        if ((rc = evaluate(st, m, &p))) break;
+        if ((rc = evaluate(st, m, val, &p))) break;
         p.seconds = sg_now() - t0;
         sg_meta_set(m, "top1", "%.4f", p.top1);
         sg_meta_set(m, "study_step", "%d", step);
@@ -330,6 +388,7 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
         if (sg_points_add(&pts, &p) != SG_OK) rc = 1;
     }
     sg_model_free(m);
+    seed_data_free(st, train, val);
     sg_points_free(&pts);
     return rc;
 }
@@ -339,17 +398,18 @@ static int task_control(const struct study *st, const char *gran, int seed) {
     struct sg_points pts;
     if (known_points(st, &pts) != SG_OK) return cli_fail_status(SG_ERR_FORMAT);
     int rc = 0;
-    const struct sg_point *base = find_point(&pts, "dense", "", seed, 0), *best = NULL;
-    for (int i = 0; base && i < pts.n; i++) {
-        const struct sg_point *p = &pts.p[i];
-        if (strcmp(p->gran, gran) || p->control[0] || p->seed != seed || p->step == 0) continue;
-        if (p->top1 >= base->top1 - st->tol - 1e-12 && (!best || p->density < best->density)) best = p;
-    }
+    /* the mask of the no-loss point, decided on the validation split */
+    const struct sg_point *best = sg_study_noloss_point(&pts, gran, seed, st->tol);
     if (!best || find_point(&pts, gran, "reinit", seed, best->step)) { /* nothing to do */
         sg_points_free(&pts);
         return 0;
     }
     struct sg_model *m = NULL;
+    struct sg_dataset *train = NULL, *val = NULL;
+    if (study_seed_data(st, seed, &train, &val)) {
+        sg_points_free(&pts);
+        return 1;
+    }
     set_label("control %s s%d d=%.3g", gran, seed, best->target);
     enum sg_status s = sg_model_load(study_path(st, "%s", best->file), &m);
     if (s == SG_OK) {
@@ -361,10 +421,10 @@ static int task_control(const struct study *st, const char *gran, int seed) {
         tc.seed = mix((uint64_t)seed, 7919);
         tc.progress = worker_progress;
         const double t0 = sg_now();
-        s = sg_train(m, st->train, &tc, NULL);
+        s = sg_train(m, train, &tc, NULL);
         if (s == SG_OK) {
-            struct sg_prune_cfg pc = st->pc;
-            sg_prune_spec_parse(gran, &pc.spec);
+            struct sg_prune_cfg pc;
+            chain_cfg(st, gran, seed, &pc);
             struct sg_point p;
             fill_point(st, m, &pc, &p, gran, seed, best->step, best->target);
             snprintf(p.control, sizeof p.control, "reinit");
@@ -372,7 +432,7 @@ static int task_control(const struct study *st, const char *gran, int seed) {
             snprintf(p.file, sizeof p.file, "models/%s-s%d-%02d-reinit.sgm", gran, seed, best->step);
             for (char *c = p.file; *c; c++)
                 if (*c == ':') *c = '_';
-            rc = evaluate(st, m, &p);
+            rc = evaluate(st, m, val, &p);
             p.seconds = sg_now() - t0;
             if (!rc && (s = sg_model_save(m, study_path(st, "%s", p.file), NULL)) != SG_OK)
                 rc = cli_fail_status(s);
@@ -381,6 +441,7 @@ static int task_control(const struct study *st, const char *gran, int seed) {
     }
     if (s != SG_OK && !rc) rc = s == SG_ERR_INTERRUPTED ? 1 : cli_fail_status(s);
     sg_model_free(m);
+    seed_data_free(st, train, val);
     sg_points_free(&pts);
     return rc;
 }

@@ -256,7 +256,34 @@ void sgi_apply_groups(const struct sg_prune_spec *s, struct sg_wview *v, const u
     for_each_run(v, &tg, RUN_APPLY, NULL, keep);
 }
 
+static enum sg_status prune_layer(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep);
+
+uint8_t *sgi_mask_save(const struct sg_wview *v) {
+    const size_t n = (size_t)sg_wview_count(v);
+    uint8_t *old = sgi_alloc(n ? n : 1, 1);
+    if (old && n) memcpy(old, v->mask, n);
+    return old;
+}
+
+void sgi_mask_keep_zeros(struct sg_wview *v, const uint8_t *old) {
+    const int64_t n = sg_wview_count(v);
+    for (int64_t i = 0; i < n; i++)
+        if (!old[i]) v->mask[i] = 0, v->w[i] = 0.0f;
+}
+
+/* A weight pruned before stays pruned: whatever the new selection keeps, the new
+ * mask is the old one AND the new one (pruning again at a higher density, or at a
+ * coarser granularity whose kept groups hold pruned weights, revives nothing). */
 enum sg_status sg_prune_layer(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep) {
+    uint8_t *old = sgi_mask_save(v);
+    if (!old) return SG_ERR_NOMEM;
+    enum sg_status st = prune_layer(s, v, keep);
+    if (st == SG_OK) sgi_mask_keep_zeros(v, old);
+    free(old);
+    return st;
+}
+
+static enum sg_status prune_layer(const struct sg_prune_spec *s, struct sg_wview *v, int64_t keep) {
     if (s->gran == SG_GRAN_NM) return sgi_prune_nm(s, v);
     const int64_t n = sg_prune_groups(s, v);
     if (keep < 0) keep = 0;

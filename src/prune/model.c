@@ -129,7 +129,14 @@ static enum sg_status prune_global(struct sg_model *m, const struct sg_prune_cfg
         const struct sg_prune_spec *s = sg_prune_scope(m, c, p, &buf);
         if (!s || s->gran == SG_GRAN_NM) continue;
         struct sg_wview v = sg_model_wview(m, p);
+        uint8_t *old = sgi_mask_save(&v);
+        if (!old) {
+            st = SG_ERR_NOMEM;
+            goto done;
+        }
         sgi_apply_groups(s, &v, kp + at);
+        sgi_mask_keep_zeros(&v, old); /* nothing pruned before comes back */
+        free(old);
         at += (size_t)sg_prune_groups(s, &v);
     }
     /* N:M layers in a global run still get their N:M structure */

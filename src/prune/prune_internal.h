@@ -36,6 +36,10 @@ void sgi_mark_kept(const float *x, size_t n, uint32_t t, uint64_t ties, uint8_t 
 
 /* Writes the mask of a layer from per-group decisions and zeroes pruned weights. */
 void sgi_apply_groups(const struct sg_prune_spec *s, struct sg_wview *v, const uint8_t *keep);
+/* A copy of v's mask (free()), and the rule that applies it after a new
+ * selection: what was pruned before stays pruned (mask and weight zero). */
+uint8_t *sgi_mask_save(const struct sg_wview *v);
+void sgi_mask_keep_zeros(struct sg_wview *v, const uint8_t *old);
 
 /* Score statistics of one contiguous run of weights: sum of |w| (or w^2), max |w|,
  * and whether any member is unmasked. Runs of 16 or more use 16 independent lanes

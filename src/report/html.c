@@ -70,7 +70,8 @@ static void td_text(struct sgi_buf *b, const char *s) {
 }
 
 static const char *fmt6(char *buf, size_t cap, double v) {
-    snprintf(buf, cap, "%.6f", v);
+    if (!isfinite(v)) snprintf(buf, cap, "%s", ""); /* as the CSV files write it */
+    else snprintf(buf, cap, "%.6f", v);
     return buf;
 }
 
@@ -404,7 +405,7 @@ static enum sg_status section_noloss(struct ctx *c) {
         td_num(b, "seeds", s, s);
         snprintf(s, sizeof s, "%.4f", r->mean);
         td_num(b, "no_loss_density", fmt6(e, sizeof e, r->mean), s);
-        if (isfinite(r->ci)) snprintf(s, sizeof s, "\xc2\xb1%.4f", r->ci);
+        if (isfinite(r->ci)) snprintf(s, sizeof s, "%.4f", r->ci);
         else snprintf(s, sizeof s, "\xe2\x80\x93");
         td_num(b, "ci95", fmt6(e, sizeof e, r->ci), s);
         snprintf(s, sizeof s, "%.4f", r->min);

@@ -65,7 +65,7 @@ compare() { # table-id csv-file key-columns
                 if (v != f[col[c]]) { print what " " key " " c ": page " v ", CSV " f[col[c]]; bad++ }
                 cells++
                 shown = t; pct = sub(/%$/, "", shown)
-                if (shown !~ /^-?[0-9.]+$/) { if (v + 0 != -1) { print what " " key " " c ": shows " t; bad++ } ; continue }
+                if (shown !~ /^-?[0-9.]+$/) { if (v != "" && v + 0 != -1) { print what " " key " " c ": shows " t; bad++ } ; continue }
                 scale = (c ~ /top1/) ? 100 : 1
                 d = index(shown, ".") ? length(shown) - index(shown, ".") : 0
                 diff = shown - scale * v; if (diff < 0) diff = -diff
