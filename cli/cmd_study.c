@@ -34,7 +34,13 @@ static const struct cli_opt OPTS[] = {
     {"scnn-density", 0, "X", "matched-density SCNN comparison at the grid point nearest X", "0.3"},
     {"infer-batch", 0, "N", "batch of the CPU inference speed of each no-loss model, dense vs "
                             "sparse kernels (0 = skip; infer.csv)", "256"},
-    {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random", "l1"},
+    {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random (seeded by the study seed)",
+     "l1"},
+    {"schedule", 0, "S", "iterative (prune each step's model further), oneshot or agp (from the "
+                         "baseline at every step, retrained as many epochs)", "iterative"},
+    {"selection", 0, "SEL", "layer (same density per layer) or global (one threshold)", "layer"},
+    {"profile", 0, "FILE", "relative per-layer densities (CSV layer,density, e.g. from "
+                           "sensitivity), scaled to each step's density", NULL},
     {"fc", 0, "MODE", "fully connected layers: dense, fine, same", "dense"},
     {"include-first", 0, NULL, "prune the first conv layer too", NULL},
     {"lr", 0, "X", "baseline learning rate (default 0.05 with batch norm, else 0.01)", NULL},
@@ -86,6 +92,9 @@ static void settings_json(const struct study *st, const struct cli_args *a, stru
     sg_json_key(j, "criterion"), sg_json_str(j, sg_criterion_name(st->pc.spec.crit));
     sg_json_key(j, "fc"), sg_json_str(j, sg_fc_mode_name(st->pc.fc));
     sg_json_key(j, "include_first"), sg_json_bool(j, st->pc.include_first);
+    sg_json_key(j, "schedule"), sg_json_str(j, sg_schedule_name(st->schedule));
+    sg_json_key(j, "selection"), sg_json_str(j, st->profile ? "profile" : sg_selection_name(st->pc.sel));
+    sg_json_key(j, "profile"), sg_json_str(j, st->profile_file ? st->profile_file : "");
     sg_json_key(j, "lr"), sg_json_num(j, st->lr_base);
     sg_json_key(j, "retrain_lr"), sg_json_num(j, st->lr_retrain);
     sg_json_key(j, "batch"), sg_json_int(j, st->tc.batch);
@@ -261,6 +270,10 @@ static int run(struct cli_args *a) {
             struct sg_prune_spec sp;
             sg_prune_spec_default(&sp);
             if (sg_prune_spec_parse(tok, &sp) != SG_OK) cli_usage_error(a, "%s", sg_last_error());
+            if (sp.gran == SG_GRAN_NM)
+                cli_usage_error(a, "%s keeps a fixed density (%d of %d): it has no place on a density "
+                                   "grid; prune it with `sparsegrain prune -g %s` and compare at that "
+                                   "density", tok, sp.nm_n, sp.nm_m, tok);
             if (st.ngran == STUDY_MAX_GRANS) cli_usage_error(a, "too many granularities");
             sg_prune_spec_format(&sp, st.grans[st.ngran++], sizeof st.grans[0]);
         }
@@ -316,6 +329,15 @@ static int run(struct cli_args *a) {
     if (f < 0) cli_usage_error(a, "unknown --fc '%s' (dense, fine, same)", cli_str(a, "fc"));
     st.pc.fc = (enum sg_fc_mode)f;
     st.pc.include_first = cli_flag(a, "include-first");
+    int sched = sg_schedule_from_name(cli_str(a, "schedule"));
+    if (sched < 0)
+        cli_usage_error(a, "unknown --schedule '%s' (iterative, oneshot, agp)", cli_str(a, "schedule"));
+    st.schedule = (enum sg_schedule)sched;
+    int sel = sg_selection_from_name(cli_str(a, "selection"));
+    if (sel < 0 || sel == SG_SEL_PROFILE)
+        cli_usage_error(a, "unknown --selection '%s' (layer, global; --profile FILE for a profile)",
+                        cli_str(a, "selection"));
+    st.pc.sel = (enum sg_selection)sel;
     sg_train_cfg_default(&st.tc);
     st.tc.batch = (int)cli_int(a, "batch", 1, 65536);
     st.tc.momentum = (float)cli_num(a, "momentum", 0, 0.9999);
@@ -336,6 +358,7 @@ static int run(struct cli_args *a) {
 
     int rc = 1, ranks = 1, in_phases = 0;
     struct sg_dataset *train_all = NULL, *test_all = NULL;
+    struct sg_profile *profile = NULL;
     struct sg_points pts = {0};
     struct task *tasks = NULL;
     if (cli_load_data(a, NULL, 1, &train_all) || cli_load_data(a, NULL, 0, &test_all)) goto done;
@@ -371,6 +394,14 @@ static int run(struct cli_args *a) {
         if (st.val_images >= st.train->n)
             cli_usage_error(a, "--val-images %d leaves no training images (%lld in %s)", st.val_images,
                             (long long)st.train->n, st.train->name);
+    }
+    if (cli_has(a, "profile")) {
+        st.profile_file = cli_str(a, "profile");
+        if (sg_profile_load(st.profile_file, &profile) != SG_OK) {
+            cli_fail_status(SG_ERR_FORMAT);
+            goto done;
+        }
+        st.profile = profile;
     }
     /* the baseline's learning rate depends on the architecture */
     {
@@ -519,6 +550,7 @@ done:
     if (st.test != test_all) sg_dataset_free(st.test);
     sg_dataset_free(train_all);
     sg_dataset_free(test_all);
+    sg_profile_free(profile);
     if (ranks > 1) {
         /* a rank that fails inside the phases leaves the others waiting for it */
         if (rc && in_phases) dist_abort(1);

@@ -28,7 +28,12 @@ struct study {
     int infer_batch;     /* batch of the inference-speed stage (0 = no infer.csv) */
     float lr_base, lr_retrain;
     struct sg_train_cfg tc; /* batch, momentum, decay, augmentation, max images */
-    struct sg_prune_cfg pc; /* criterion, scope; granularity set per chain */
+    struct sg_prune_cfg pc; /* criterion, scope, selection; granularity set per chain */
+    enum sg_schedule schedule;         /* iterative (down the grid), oneshot or agp (from the
+                                          baseline at every step, as many epochs) */
+    const struct sg_profile *profile;  /* --profile: relative per-layer densities, scaled
+                                          to each step's density (NULL: same for every layer) */
+    const char *profile_file;
     struct sg_dataset *train, *test;
     const char *argv_line;
     /* Set in a run over several MPI ranks (study_dist.c); NULL and -1 otherwise. */

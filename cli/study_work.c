@@ -296,6 +296,67 @@ static int chain_cfg(const struct study *st, const char *gran, int seed, struct 
     return 0;
 }
 
+/* --profile: the profile's per-layer densities scaled so that the pruned layers
+ * together keep `target` (a layer capped at 1). names/dens hold the result. */
+static int scaled_profile(const struct study *st, const struct sg_model *m, const struct sg_prune_cfg *pc,
+                          double target, struct sg_profile *out, char (*names)[SG_NAME_MAX],
+                          double *dens, int cap) {
+    memset(out, 0, sizeof *out);
+    out->names = names, out->density = dens;
+    double w = 0, wp = 0;
+    struct sg_prune_spec buf;
+    for (int32_t i = 0; i < m->n_params; i++) {
+        if (!sg_prune_scope(m, pc, i, &buf)) continue;
+        char base[SG_NAME_MAX];
+        snprintf(base, sizeof base, "%s", m->params[i].name);
+        char *dot = strrchr(base, '.');
+        if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
+        double d = -1;
+        for (int k = 0; k < st->profile->n; k++)
+            if (!strcmp(st->profile->names[k], m->params[i].name) || !strcmp(st->profile->names[k], base))
+                d = st->profile->density[k];
+        if (d < 0) return cli_fail("%s: no density for layer '%s'", st->profile_file, base);
+        if (out->n == cap) return cli_fail("%s: too many layers", st->profile_file);
+        snprintf(names[out->n], SG_NAME_MAX, "%s", m->params[i].name);
+        dens[out->n++] = d;
+        w += (double)m->params[i].count, wp += (double)m->params[i].count * d;
+    }
+    const double scale = wp > 0 ? target * w / wp : 0;
+    for (int k = 0; k < out->n; k++) dens[k] = fmin(1.0, dens[k] * scale);
+    return 0;
+}
+
+/* Prunes to one step's density under the study's selection. */
+static enum sg_status prune_step(const struct study *st, struct sg_model *m, const struct sg_prune_cfg *pc,
+                                 double target) {
+    if (!st->profile) return sg_prune_model(m, pc, target, NULL);
+    static char names[512][SG_NAME_MAX];
+    static double dens[512];
+    struct sg_profile prof;
+    if (scaled_profile(st, m, pc, target, &prof, names, dens, 512)) return SG_ERR_ARG;
+    struct sg_prune_cfg c = *pc;
+    c.sel = SG_SEL_PROFILE;
+    c.profile = &prof;
+    return sg_prune_model(m, &c, target, NULL);
+}
+
+/* AGP: the cubic schedule from dense to the step's density over the retraining. */
+struct agp_ctx {
+    const struct study *st;
+    const struct sg_prune_cfg *pc;
+    struct sg_sched sched;
+    int epochs;
+    double last;
+};
+
+static enum sg_status agp_step(void *ctx, struct sg_model *m, double pos) {
+    struct agp_ctx *c = ctx;
+    const double d = sg_sched_density(&c->sched, pos / c->epochs);
+    if (d == c->last) return SG_OK; /* prune only when the schedule moves */
+    c->last = d;
+    return prune_step(c->st, m, c->pc, d);
+}
+
 int study_ref_steps(const struct study *st, const struct sg_points *pts, int seed) {
     int steps = st->ngrid;
     for (int i = 0; i < pts->n; i++) {
@@ -355,15 +416,34 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
         set_label("%s s%d d=%.3g", gran, seed, dense ? 1.0 : target);
         const double t0 = sg_now();
         enum sg_status s = SG_OK;
-        if (!dense) s = sg_prune_model(m, &pc, target, NULL);
-        if (s == SG_OK && st->retrain_epochs > 0) {
+        /* iterative: from the last step's model; oneshot and agp: from the baseline,
+         * retrained as many epochs as the iterative chain has behind this step */
+        const int from_base = !dense && st->schedule != SG_SCHED_ITERATIVE;
+        const int epochs = from_base ? step * st->retrain_epochs : st->retrain_epochs;
+        if (from_base) {
+            sg_model_free(m);
+            m = NULL;
+            if (load_baseline(st, seed, &m)) {
+                rc = 1;
+                break;
+            }
+        }
+        struct agp_ctx ac = {st, &pc, {SG_SCHED_AGP, 1.0, target, 10, 0.75}, epochs, 1.0};
+        if (!dense && !(st->schedule == SG_SCHED_AGP && epochs > 0)) s = prune_step(st, m, &pc, target);
+        if (s == SG_OK && epochs > 0) {
             struct sg_train_cfg tc = st->tc;
-            tc.epochs = st->retrain_epochs;
+            tc.epochs = epochs;
             tc.lr = st->lr_retrain;
             tc.schedule = SG_LR_COSINE;
             tc.seed = mix((uint64_t)seed, (uint64_t)step);
             tc.progress = worker_progress;
+            if (!dense && st->schedule == SG_SCHED_AGP) {
+                tc.on_batch = agp_step;
+                tc.on_batch_ctx = &ac;
+            }
             s = sg_train(m, train, &tc, NULL);
+            /* agp ends at the schedule's final density; the exact target as a last step */
+            if (s == SG_OK && tc.on_batch) s = prune_step(st, m, &pc, target);
         }
         if (s != SG_OK) {
             rc = s == SG_ERR_INTERRUPTED ? 1 : cli_fail_status(s);

@@ -188,3 +188,36 @@ SG_TEST(study_points_keep_validation_accuracy) {
     sg_points_free(&back);
     sg_points_free(&pts);
 }
+
+/* The validation split of a seed: disjoint from the training part, together all
+ * of the images, the same for the same seed, another for another seed. */
+SG_TEST(study_validation_split_is_disjoint_and_seeded) {
+    struct sg_dataset d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "synthetic");
+    d.n = 1000, d.c = 1, d.h = 2, d.w = 2, d.classes = 10, d.mean = 0, d.std = 1;
+    d.pixels = malloc(4000), d.labels = malloc(1000);
+    for (int i = 0; i < 1000; i++) { /* image i is unique: its index in its first two bytes */
+        d.pixels[4 * i] = (uint8_t)(i & 255), d.pixels[4 * i + 1] = (uint8_t)(i >> 8);
+        d.pixels[4 * i + 2] = d.pixels[4 * i + 3] = 0;
+        d.labels[i] = (uint8_t)(i % 10);
+    }
+    struct sg_dataset *tr, *va, *tr2, *va2, *tr3, *va3;
+    CHECK_OK(sg_dataset_split(&d, 200, 7, &tr, &va));
+    CHECK_OK(sg_dataset_split(&d, 200, 7, &tr2, &va2));
+    CHECK_OK(sg_dataset_split(&d, 200, 8, &tr3, &va3));
+    CHECK_EQ_INT(tr->n, 800);
+    CHECK_EQ_INT(va->n, 200);
+    int seen[1000] = {0};
+    for (int64_t i = 0; i < tr->n; i++) seen[tr->pixels[4 * i] | tr->pixels[4 * i + 1] << 8] |= 1;
+    for (int64_t i = 0; i < va->n; i++) seen[va->pixels[4 * i] | va->pixels[4 * i + 1] << 8] |= 2;
+    int both = 0, none = 0;
+    for (int i = 0; i < 1000; i++) both += seen[i] == 3, none += seen[i] == 0;
+    CHECK_EQ_INT(both, 0);
+    CHECK_EQ_INT(none, 0);
+    CHECK(memcmp(va->pixels, va2->pixels, 800) == 0);
+    CHECK(memcmp(va->pixels, va3->pixels, 800) != 0);
+    sg_dataset_free(tr), sg_dataset_free(va), sg_dataset_free(tr2), sg_dataset_free(va2);
+    sg_dataset_free(tr3), sg_dataset_free(va3);
+    free(d.pixels), free(d.labels);
+}

@@ -94,6 +94,9 @@ expect 2 "unknown network 'vgg19' \(alexnet, vgg16, googlenet, resnet50, densene
 expect 2 "unknown --criterion 'l3' \(l1, l2, max, mean, random\)" \
     "$SG" prune m.sgm --criterion l3 --density 0.5 -o p.sgm
 expect 2 "unknown --criterion 'l3' \(l1, l2" "$SG" study --quick --criterion l3 -o s
+expect 2 "unknown --schedule 'cubic' \(iterative, oneshot, agp\)" "$SG" study --quick --schedule cubic -o s
+expect 2 "nm:2:4 keeps a fixed density \(2 of 4\): it has no place on a density grid" \
+    "$SG" study --quick -g fine,nm:2:4 -o s
 expect 2 "unknown command 'prunes'" "$SG" prunes m.sgm
 
 # ---- densities outside (0, 1] ----

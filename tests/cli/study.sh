@@ -60,4 +60,30 @@ rc=$?
 set -e
 test $rc -eq 1
 grep -q "other settings" "$tmp/err"
+# the dense reference follows a pruned chain below the grid, step for step: with a
+# tolerance nothing fails, fine runs 0.5 then 0.3 and 0.2 below the grid, and the
+# dense chain has the same three steps
+"$SG" study $Q --granularities fine --densities 1,0.5 --extend 0.3,0.2 --tolerance 100 \
+    --scnn-images 0 --infer-batch 0 --quantize none -o "$tmp/e" > "$tmp/e.out"
+test "$(grep -c '"granularity": "fine"' "$tmp/e/points.jsonl")" -eq 3
+test "$(grep -c '"granularity": "dense"' "$tmp/e/points.jsonl")" -eq 4
+grep -q '"granularity": "dense".*"step": 3' "$tmp/e/points.jsonl"
+grep -q "grid too short" "$tmp/e.out"
+
+# one-shot from the baseline with a profile scaled to each step: LeNet-5 prunes
+# conv2 and fc1 (relative densities 1 and 0.5), together kept at the step's density
+printf 'layer,density\nconv2,1\nfc1,0.5\n' > "$tmp/prof.csv"
+"$SG" study $Q -g fine --densities 1,0.5,0.25 --extend none --schedule oneshot --fc fine \
+    --profile "$tmp/prof.csv" --scnn-images 0 --infer-batch 0 --quantize none -o "$tmp/p" > /dev/null
+grep -q '"schedule": "oneshot", "selection": "profile"' "$tmp/p/study.json"
+python3 - "$tmp/p/points.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    p = json.loads(l)
+    if p["granularity"] != "fine": continue
+    assert abs(p["density"] - p["target"]) < 0.01, p
+    assert abs(p["layers"]["fc1"] / p["layers"]["conv2"] - 0.5) < 0.01, p
+    assert p["epochs"] == 2 + p["step"], p
+PY
+
 echo "study quick, resume after kill -9, --jobs independence and settings check: ok"
