@@ -194,6 +194,7 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
             sg_json_end(&j);
         }
         sg_json_end(&j);
+        sg_json_key(&j, "storage_verdict"), sg_json_str(&j, st->storage_verdict);
         sg_json_end(&j);
         cli_print_json(&j);
     } else {
@@ -227,6 +228,21 @@ static void print_noloss(const struct study *st, const struct sg_points *pts, in
         else
             printf("One seed: no interval and no verdict\n(--seeds N for both).\n\n");
         cli_table_print(&t, stdout, 0);
+        if (st->storage_verdict[0]) { /* wrapped at 90 columns */
+            const char *v = st->storage_verdict;
+            putchar('\n');
+            while (*v) {
+                size_t len = strlen(v), cut = len;
+                if (len > 90) {
+                    cut = 90;
+                    while (cut > 0 && v[cut] != ' ') cut--;
+                    if (cut == 0) cut = 90;
+                }
+                printf("%.*s\n", (int)cut, v);
+                v += cut;
+                while (*v == ' ') v++;
+            }
+        }
         printf("\nresults in %s/: points.jsonl, curves.csv, no_loss.csv, storage.csv, "
                "quantize.csv, scnn.csv, infer.csv, models/\n", st->dir);
         cli_table_free(&t);

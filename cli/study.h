@@ -34,6 +34,7 @@ struct study {
     const struct sg_profile *profile;  /* --profile: relative per-layer densities, scaled
                                           to each step's density (NULL: same for every layer) */
     const char *profile_file;
+    char storage_verdict[2048]; /* study_post: one sentence on storage at matched accuracy */
     struct sg_dataset *train, *test;
     const char *argv_line;
     /* Set in a run over several MPI ranks (study_dist.c); NULL and -1 otherwise. */

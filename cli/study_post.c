@@ -20,8 +20,24 @@ struct vcase {
     enum sg_values values;
     int bits;
 };
-/* float32 as trained; Deep Compression's codebooks (8 bits conv) */
-static const struct vcase VALUES[] = {{"f32", SG_VALUES_F32, 32}, {"codebook8", SG_VALUES_CODEBOOK, 8}};
+/* float32 as trained, half precision, linear 8-bit, and Deep Compression's
+ * k-means codebooks (8 bits as for conv layers, 4 bits) */
+static const struct vcase VALUES[] = {{"f32", SG_VALUES_F32, 32},
+                                      {"f16", SG_VALUES_F16, 16},
+                                      {"q8", SG_VALUES_Q8, 8},
+                                      {"codebook8", SG_VALUES_CODEBOOK, 8},
+                                      {"codebook4", SG_VALUES_CODEBOOK, 4}};
+#define NVALUES ((int)(sizeof VALUES / sizeof VALUES[0]))
+
+/* Per granularity and value coding: the smallest storage of the pruned layers
+ * over formats at the no-loss point, summed over seeds (for the verdict). */
+struct best {
+    double bytes, model_bytes, index_share; /* sums over seeds of each seed's smallest */
+    double dense_bytes, model_dense;        /* the pruned layers, the model, dense at 32 bits */
+    double cur, cur_model, cur_share;       /* the current seed's smallest so far */
+    char format[16];                        /* the format of the last seed's smallest */
+    int last_seed, count;                   /* seeds counted */
+};
 
 /* The point of (granularity, seed) whose achieved density is closest to d (a
  * granularity's achieved density can differ from the target: whole groups). */
@@ -122,6 +138,56 @@ static int infer_rows(const struct study *st, FILE *f, const struct sg_model *m,
     return 0;
 }
 
+/* One sentence on the paper's second finding, from storage.csv's numbers: the
+ * bytes of the pruned layers at each granularity's no-loss density (the smallest
+ * format, mean over seeds) with 8-bit codebook values, and whether a coarser
+ * granularity than fine stores them in fewer bytes. */
+static void storage_verdict(struct study *st, struct best (*best)[NVALUES]) {
+    const int vc = 3; /* codebook8 */
+    char *o = st->storage_verdict;
+    size_t cap = sizeof st->storage_verdict, n = 0;
+    int fine = -1, smallest = -1;
+    for (int g = 0; g < st->ngran; g++) {
+        if (!best[g][vc].count) continue;
+        if (!strcmp(st->grans[g], "fine")) fine = g;
+        if (smallest < 0 || best[g][vc].bytes / best[g][vc].count <
+                                best[smallest][vc].bytes / best[smallest][vc].count)
+            smallest = g;
+    }
+    if (smallest < 0) {
+        snprintf(o, cap, "Storage at matched accuracy: no granularity has a no-loss point, so there is "
+                         "nothing to compare (storage.csv is empty).");
+        return;
+    }
+    n += (size_t)snprintf(o + n, cap - n, "Storage at matched accuracy (the pruned layers at each "
+                                          "granularity's no-loss density, smallest format, 8-bit "
+                                          "codebook values; storage.csv):");
+    for (int g = 0; g < st->ngran && n < cap; g++) {
+        const struct best *b = &best[g][vc];
+        if (!b->count)
+            n += (size_t)snprintf(o + n, cap - n, " %s never met (stays dense);", st->grans[g]);
+        else
+            n += (size_t)snprintf(o + n, cap - n,
+                                  " %s %.1f KB (%s, %.1fx of dense f32, index %.0f%%; whole model "
+                                  "%.1fx);",
+                                  st->grans[g], b->bytes / b->count / 1024, b->format,
+                                  b->dense_bytes / (b->bytes / b->count),
+                                  100 * b->index_share / b->count,
+                                  b->model_dense / (b->model_bytes / b->count));
+    }
+    if (n < cap && fine >= 0 && smallest != fine)
+        snprintf(o + n, cap - n, " %s is smallest, %.2fx fewer bytes than fine: coarser groups win "
+                                 "at matched accuracy here.", st->grans[smallest],
+                 (best[fine][vc].bytes / best[fine][vc].count) /
+                     (best[smallest][vc].bytes / best[smallest][vc].count));
+    else if (n < cap && fine >= 0)
+        snprintf(o + n, cap - n, " fine is smallest: its lower density outweighs the index saving of "
+                                 "coarser groups here.");
+    else if (n < cap)
+        snprintf(o + n, cap - n, " %s is smallest (fine has no no-loss point to compare with).",
+                 st->grans[smallest]);
+}
+
 int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq) {
     char *csv = NULL, *qcsv = NULL;
     size_t len = 0, qlen = 0;
@@ -137,7 +203,9 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
                 "refs_weight,refs_weight_index,refs_act,refs_act_index,refs_acc_read,"
                 "refs_acc_write,refs_out_write,refs_halo,dram_bytes,memory_refs,energy_pj\n");
     fprintf(f, "granularity,seed,density,top1,format,value_coding,weights,kept,value_bits,index_bits,"
-               "filler_bits,meta_bits,bytes,ratio\n");
+               "filler_bits,meta_bits,bytes,ratio,index_share,model_params,model_bytes,model_ratio\n");
+    struct best(*best)[NVALUES] = calloc((size_t)st->ngran, sizeof *best);
+    if (!best) return cli_fail("out of memory");
     fprintf(q, "granularity,seed,density,bits,top1,top1_unquantized,drop_pp\n");
     int rc = 0;
     for (int g = 0; g < st->ngran && !rc; g++)
@@ -166,10 +234,13 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
                     cfg.tile = tile;
                     if (pc.spec.gran == SG_GRAN_NM) cfg.nm_n = pc.spec.nm_n, cfg.nm_m = pc.spec.nm_m;
                     struct sg_size tot = {0};
-                    int64_t weights = 0, kept = 0, ok = 1;
+                    int64_t weights = 0, kept = 0, ok = 1, rest = 0;
                     struct sg_prune_spec buf;
                     for (int32_t i = 0; i < m->n_params && ok; i++) {
-                        if (!sg_prune_scope(m, &pc, i, &buf)) continue;
+                        if (!sg_prune_scope(m, &pc, i, &buf)) {
+                            rest += (int64_t)m->params[i].count; /* stored dense */
+                            continue;
+                        }
                         struct sg_wview v = sg_model_wview(m, i);
                         struct sg_size sz;
                         if (sg_storage_size((enum sg_format)fmt, &v, &cfg, &sz) != SG_OK) {
@@ -183,12 +254,38 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
                         tot.bytes += sz.bytes;
                     }
                     if (!ok) continue;
-                    fprintf(f, "%s,%d,%.6f,%.6f,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f\n",
+                    /* the whole model: the layers left dense (biases, batch norm, the
+                     * first conv, fc by default) at the same value width (a codebook's
+                     * indices for a codebook) next to the pruned layers' encoding */
+                    const double model_bytes = (double)tot.bytes + (double)rest * VALUES[vc].bits / 8.0;
+                    const double model_dense = 4.0 * (double)(weights + rest);
+                    const double ishare = tot.bytes ? (double)(tot.index_bits + tot.filler_bits) /
+                                                          (8.0 * (double)tot.bytes) : 0;
+                    fprintf(f, "%s,%d,%.6f,%.6f,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f,%.4f,"
+                               "%lld,%.0f,%.4f\n",
                             p->gran, seed, p->density, p->top1, sg_format_name((enum sg_format)fmt),
                             VALUES[vc].name, (long long)weights, (long long)kept,
                             (long long)tot.value_bits, (long long)tot.index_bits,
                             (long long)tot.filler_bits, (long long)tot.meta_bits,
-                            (long long)tot.bytes, sg_size_ratio(&tot, weights));
+                            (long long)tot.bytes, sg_size_ratio(&tot, weights), ishare,
+                            (long long)(weights + rest), model_bytes, model_dense / model_bytes);
+                    struct best *b = &best[g][vc];
+                    if (b->last_seed != seed) { /* the first format of this seed */
+                        b->last_seed = seed;
+                        b->count++;
+                        b->bytes += (double)tot.bytes, b->model_bytes += model_bytes;
+                        b->index_share += ishare;
+                        snprintf(b->format, sizeof b->format, "%s", sg_format_name((enum sg_format)fmt));
+                        b->dense_bytes = 4.0 * (double)weights;
+                        b->model_dense = model_dense;
+                        b->cur = (double)tot.bytes, b->cur_model = model_bytes, b->cur_share = ishare;
+                    } else if ((double)tot.bytes < b->cur) { /* a smaller format for this seed */
+                        b->bytes += (double)tot.bytes - b->cur;
+                        b->model_bytes += model_bytes - b->cur_model;
+                        b->index_share += ishare - b->cur_share;
+                        b->cur = (double)tot.bytes, b->cur_model = model_bytes, b->cur_share = ishare;
+                        snprintf(b->format, sizeof b->format, "%s", sg_format_name((enum sg_format)fmt));
+                    }
                 }
             /* accuracy after quantising every conv/fc layer, no fine-tuning */
             for (int b = 0; b < nq && !rc; b++) {
@@ -216,6 +313,8 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
                 rc = scnn_rows(st, sc, p, "accuracy") || (md && scnn_rows(st, sc, md, "density"));
             }
         }
+    if (!rc) storage_verdict(st, best);
+    free(best);
     fclose(f);
     fclose(q);
     fclose(sc);

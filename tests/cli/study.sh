@@ -71,8 +71,8 @@ grep -q '"granularity": "dense".*"step": 3' "$tmp/e/points.jsonl"
 grep -q "grid too short" "$tmp/e.out"
 
 # one-shot from the baseline with a profile scaled to each step: LeNet-5 prunes
-# conv2 and fc1 (relative densities 1 and 0.5), together kept at the step's density
-printf 'layer,density\nconv2,1\nfc1,0.5\n' > "$tmp/prof.csv"
+# conv2, fc1 and fc2 (relative densities 1, 0.5, 0.5), together kept at the step's density
+printf 'layer,density\nconv2,1\nfc1,0.5\nfc2,0.5\n' > "$tmp/prof.csv"
 "$SG" study $Q -g fine --densities 1,0.5,0.25 --extend none --schedule oneshot --fc fine \
     --profile "$tmp/prof.csv" --scnn-images 0 --infer-batch 0 --quantize none -o "$tmp/p" > /dev/null
 grep -q '"schedule": "oneshot", "selection": "profile"' "$tmp/p/study.json"
