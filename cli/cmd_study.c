@@ -525,7 +525,7 @@ static int run(struct cli_args *a) {
     for (int s = 1; s <= st.seeds; s++) {
         int have = 0;
         while (sg_points_find(&pts, "dense", "", s, have + 1)) have++;
-        if (have < study_ref_steps(&st, &pts, s))
+        if (have < sg_study_reference_steps(&pts, s, st.ngrid))
             tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
     }
     if (run_phase(&st, tasks, ntask, st.jobs, 1, "reference", &pts)) goto done;

@@ -62,9 +62,6 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
  * every chain of the seed); *train is st->train and *val NULL without a split. */
 int study_seed_data(const struct study *st, int seed, struct sg_dataset **train,
                     struct sg_dataset **val);
-/* Steps the dense reference chain of a seed runs: the grid, or as deep as the
- * deepest pruned chain of the seed went below it. */
-int study_ref_steps(const struct study *st, const struct sg_points *pts, int seed);
 /* Path of a study file (into a static ring buffer). */
 const char *study_path(const struct study *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

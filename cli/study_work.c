@@ -296,48 +296,19 @@ static int chain_cfg(const struct study *st, const char *gran, int seed, struct 
     return 0;
 }
 
-/* --profile: the profile's per-layer densities scaled so that the pruned layers
- * together keep `target` (a layer capped at 1). names/dens hold the result. */
-static int scaled_profile(const struct study *st, const struct sg_model *m, const struct sg_prune_cfg *pc,
-                          double target, struct sg_profile *out, char (*names)[SG_NAME_MAX],
-                          double *dens, int cap) {
-    memset(out, 0, sizeof *out);
-    out->names = names, out->density = dens;
-    double w = 0, wp = 0;
-    struct sg_prune_spec buf;
-    for (int32_t i = 0; i < m->n_params; i++) {
-        if (!sg_prune_scope(m, pc, i, &buf)) continue;
-        char base[SG_NAME_MAX];
-        snprintf(base, sizeof base, "%s", m->params[i].name);
-        char *dot = strrchr(base, '.');
-        if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
-        double d = -1;
-        for (int k = 0; k < st->profile->n; k++)
-            if (!strcmp(st->profile->names[k], m->params[i].name) || !strcmp(st->profile->names[k], base))
-                d = st->profile->density[k];
-        if (d < 0) return cli_fail("%s: no density for layer '%s'", st->profile_file, base);
-        if (out->n == cap) return cli_fail("%s: too many layers", st->profile_file);
-        snprintf(names[out->n], SG_NAME_MAX, "%s", m->params[i].name);
-        dens[out->n++] = d;
-        w += (double)m->params[i].count, wp += (double)m->params[i].count * d;
-    }
-    const double scale = wp > 0 ? target * w / wp : 0;
-    for (int k = 0; k < out->n; k++) dens[k] = fmin(1.0, dens[k] * scale);
-    return 0;
-}
-
 /* Prunes to one step's density under the study's selection. */
 static enum sg_status prune_step(const struct study *st, struct sg_model *m, const struct sg_prune_cfg *pc,
                                  double target) {
     if (!st->profile) return sg_prune_model(m, pc, target, NULL);
-    static char names[512][SG_NAME_MAX];
-    static double dens[512];
-    struct sg_profile prof;
-    if (scaled_profile(st, m, pc, target, &prof, names, dens, 512)) return SG_ERR_ARG;
+    struct sg_profile *prof;
+    enum sg_status s = sg_study_scale_profile(st->profile, m, pc, target, &prof);
+    if (s != SG_OK) return s; /* names the layer the profile lacks */
     struct sg_prune_cfg c = *pc;
     c.sel = SG_SEL_PROFILE;
-    c.profile = &prof;
-    return sg_prune_model(m, &c, target, NULL);
+    c.profile = prof;
+    s = sg_prune_model(m, &c, target, NULL);
+    sg_profile_free(prof);
+    return s;
 }
 
 /* AGP: the cubic schedule from dense to the step's density over the retraining. */
@@ -355,16 +326,6 @@ static enum sg_status agp_step(void *ctx, struct sg_model *m, double pos) {
     if (d == c->last) return SG_OK; /* prune only when the schedule moves */
     c->last = d;
     return prune_step(c->st, m, c->pc, d);
-}
-
-int study_ref_steps(const struct study *st, const struct sg_points *pts, int seed) {
-    int steps = st->ngrid;
-    for (int i = 0; i < pts->n; i++) {
-        const struct sg_point *p = &pts->p[i];
-        if (p->seed == seed && !p->control[0] && strcmp(p->gran, "dense") != 0 && p->step > steps)
-            steps = p->step;
-    }
-    return steps;
 }
 
 /* A chain: prune to the next density, retrain with the mask fixed, evaluate,
@@ -386,15 +347,12 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
         sg_points_free(&pts);
         return cli_fail("%s: no baseline point for seed %d", study_path(st, "points.jsonl"), seed);
     }
-    const double base_acc = sg_point_decision(base);
     const int base_epochs = base->epochs;
     /* resume after the last finished step */
     int last = 0;
     while (find_point(&pts, gran, "", seed, last + 1)) last++;
-    const int total_steps = dense ? study_ref_steps(st, &pts, seed) : st->ngrid + st->next;
-    const struct sg_point *lp = last ? find_point(&pts, gran, "", seed, last) : NULL;
-    if (last >= total_steps ||
-        (!dense && last >= st->ngrid && lp && sg_point_decision(lp) < base_acc - st->tol - 1e-12)) {
+    const int total_steps = dense ? sg_study_reference_steps(&pts, seed, st->ngrid) : st->ngrid + st->next;
+    if (last >= total_steps || (!dense && last >= st->ngrid && !sg_study_extend(&pts, gran, seed, last, st->tol))) {
         sg_points_free(&pts); /* done, or lost accuracy below the grid */
         return 0;
     }
@@ -402,17 +360,15 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
     struct sg_dataset *train = NULL, *val = NULL;
     int rc = study_seed_data(st, seed, &train, &val);
     if (!rc && last > 0) {
-        enum sg_status s = sg_model_load(study_path(st, "%s", lp->file), &m);
+        enum sg_status s = sg_model_load(study_path(st, "%s", find_point(&pts, gran, "", seed, last)->file), &m);
         if (s != SG_OK) rc = cli_fail_status(s);
     } else if (!rc) {
         rc = load_baseline(st, seed, &m);
     }
     for (int step = last + 1; !rc && step <= total_steps; step++) {
         const double target = step <= st->ngrid ? st->grid[step - 1] : st->ext[step - st->ngrid - 1];
-        if (!dense && step > st->ngrid) { /* the extension runs only while accuracy holds */
-            const struct sg_point *prev = find_point(&pts, gran, "", seed, step - 1);
-            if (!prev || sg_point_decision(prev) < base_acc - st->tol - 1e-12) break;
-        }
+        /* the extension runs only while accuracy holds */
+        if (!dense && step > st->ngrid && !sg_study_extend(&pts, gran, seed, step - 1, st->tol)) break;
         set_label("%s s%d d=%.3g", gran, seed, dense ? 1.0 : target);
         const double t0 = sg_now();
         enum sg_status s = SG_OK;

@@ -221,3 +221,65 @@ SG_TEST(study_validation_split_is_disjoint_and_seeded) {
     sg_dataset_free(tr3), sg_dataset_free(va3);
     free(d.pixels), free(d.labels);
 }
+
+/* The chain's decisions: the extension below the grid reads the validation
+ * accuracy against the baseline; the dense reference runs as deep as the deepest
+ * pruned chain of its seed; a profile scales to each step's density. */
+SG_TEST(study_reference_extends_below_the_grid) {
+    struct sg_points pts = {0};
+    dense_chain(&pts, 1, 3, 0.99, 0.99); /* a grid of 3 steps */
+    dense_chain(&pts, 2, 3, 0.99, 0.99);
+    for (int s = 1; s <= 5; s++) add(&pts, "fine", 1, s, grid[s], 0.99, 0.90); /* 2 below the grid */
+    for (int s = 1; s <= 3; s++) add(&pts, "kernel", 1, s, grid[s], 0.99, 0.99);
+    for (int s = 1; s <= 4; s++) add(&pts, "filter", 2, s, grid[s], 0.99, 0.99);
+    CHECK_EQ_INT(sg_study_reference_steps(&pts, 1, 3), 5);
+    CHECK_EQ_INT(sg_study_reference_steps(&pts, 2, 3), 4);
+    CHECK_EQ_INT(sg_study_reference_steps(&pts, 3, 3), 3);
+    /* until the reference catches up, the fair walk stops where it ends */
+    struct sg_walk w;
+    CHECK(sg_study_walk(&pts, "fine", 1, 0.001, SG_REF_RETRAINED, &w));
+    CHECK_EQ_INT(w.step, 3);
+    CHECK_EQ_INT(w.end, SG_WALK_NO_REFERENCE);
+    add(&pts, "dense", 1, 4, 1, 0.99, 0.99);
+    add(&pts, "dense", 1, 5, 1, 0.99, 0.99);
+    CHECK(sg_study_walk(&pts, "fine", 1, 0.001, SG_REF_RETRAINED, &w));
+    CHECK_EQ_INT(w.step, 5);
+    CHECK_EQ_INT(w.end, SG_WALK_GRID_SHORT);
+    /* extension: validation decides (fine's test top-1 is far below, its validation is not) */
+    CHECK(sg_study_extend(&pts, "fine", 1, 5, 0.001));
+    add(&pts, "fine", 1, 6, 0.03, 0.97, 0.99);
+    CHECK(!sg_study_extend(&pts, "fine", 1, 6, 0.001));
+    CHECK(!sg_study_extend(&pts, "fine", 1, 7, 0.001)); /* no such point */
+    sg_points_free(&pts);
+}
+
+SG_TEST(study_profile_scales_to_each_density) {
+    struct sg_model *m;
+    CHECK_OK(sg_model_build("lenet5", 1, 28, 28, 10, 1, &m));
+    struct sg_prune_cfg pc;
+    sg_prune_cfg_default(&pc);
+    pc.fc = SG_FC_FINE; /* conv2, fc1, fc2 in scope */
+    char names[3][SG_NAME_MAX] = {"conv2", "fc1.weight", "fc2"};
+    double dens[3] = {1, 0.5, 0.5};
+    struct sg_profile rel = {3, names, dens};
+    for (double t = 0.1; t < 0.6; t += 0.2) {
+        struct sg_profile *p;
+        CHECK_OK(sg_study_scale_profile(&rel, m, &pc, t, &p));
+        CHECK_EQ_INT(p->n, 3);
+        double w = 0, kept = 0;
+        for (int k = 0; k < p->n; k++) {
+            const int32_t i = sg_model_find_param(m, p->names[k]);
+            CHECK(i >= 0);
+            w += (double)m->params[i].count, kept += (double)m->params[i].count * p->density[k];
+        }
+        CHECK_NEAR(kept / w, t, 1e-9);
+        CHECK_NEAR(p->density[1] / p->density[0], 0.5, 1e-9);
+        sg_profile_free(p);
+    }
+    /* a layer the profile does not name is an error that names it */
+    struct sg_profile short_rel = {1, names, dens};
+    struct sg_profile *p;
+    CHECK_ERR(sg_study_scale_profile(&short_rel, m, &pc, 0.5, &p), SG_ERR_ARG);
+    CHECK(strstr(sg_last_error(), "fc1") != NULL);
+    sg_model_free(m);
+}

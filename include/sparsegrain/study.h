@@ -18,6 +18,8 @@
 #define SPARSEGRAIN_STUDY_H
 
 #include "sparsegrain/core.h"
+#include "sparsegrain/nn.h"
+#include "sparsegrain/prune.h"
 #include "sparsegrain/report.h"
 
 #ifdef __cplusplus
@@ -112,6 +114,20 @@ int sg_study_walk(const struct sg_points *pts, const char *gran, int seed, doubl
  * where every seed has it and its reference). */
 int sg_study_walk_mean(const struct sg_points *pts, const char *gran, const int *seeds, int nseeds,
                        double tol, enum sg_reference ref, struct sg_walk *w);
+
+/* ---- the chain's decisions (the CLI runs the chains; these decide) ---- */
+/* Whether the pruned chain (gran, seed) goes on below the grid after step `last`:
+ * its point there passes against the seed's baseline on the validation split. */
+int sg_study_extend(const struct sg_points *pts, const char *gran, int seed, int last, double tol);
+/* How many steps the dense reference chain of a seed runs: the grid's `ngrid`, or
+ * as deep as the deepest pruned chain of the seed went below it. */
+int sg_study_reference_steps(const struct sg_points *pts, int seed, int ngrid);
+/* A relative per-layer profile (rel: e.g. from sensitivity) scaled so that the
+ * layers in scope of m under pc together keep `target` of their weights (a layer
+ * capped at 1). out->names and out->density are allocated (sg_profile_free). */
+enum sg_status sg_study_scale_profile(const struct sg_profile *rel, const struct sg_model *m,
+                                      const struct sg_prune_cfg *pc, double target,
+                                      struct sg_profile **out);
 
 /* Per granularity: the no-loss densities of its seeds and what they mean. */
 struct sg_noloss_col {

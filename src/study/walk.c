@@ -112,3 +112,59 @@ int sg_study_walk_mean(const struct sg_points *pts, const char *gran, const int 
         w->step = step;
     }
 }
+
+/* ---- the chain's decisions ---- */
+int sg_study_extend(const struct sg_points *pts, const char *gran, int seed, int last, double tol) {
+    const struct sg_point *base = sg_points_find(pts, "dense", "", seed, 0);
+    const struct sg_point *p = sg_points_find(pts, gran, "", seed, last);
+    return base && p && passes(sg_point_decision(p), sg_point_decision(base), tol);
+}
+
+int sg_study_reference_steps(const struct sg_points *pts, int seed, int ngrid) {
+    int steps = ngrid;
+    for (int i = 0; i < pts->n; i++) {
+        const struct sg_point *p = &pts->p[i];
+        if (p->seed == seed && !p->control[0] && strcmp(p->gran, "dense") != 0 && p->step > steps)
+            steps = p->step;
+    }
+    return steps;
+}
+
+enum sg_status sg_study_scale_profile(const struct sg_profile *rel, const struct sg_model *m,
+                                      const struct sg_prune_cfg *pc, double target,
+                                      struct sg_profile **out) {
+    *out = NULL;
+    struct sg_profile *o = calloc(1, sizeof *o);
+    if (!o) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    o->names = calloc((size_t)m->n_params + 1, sizeof *o->names);
+    o->density = calloc((size_t)m->n_params + 1, sizeof *o->density);
+    if (!o->names || !o->density) {
+        sg_profile_free(o);
+        return sgi_error(SG_ERR_NOMEM, "out of memory");
+    }
+    double w = 0, wp = 0;
+    struct sg_prune_spec buf;
+    for (int32_t i = 0; i < m->n_params; i++) {
+        if (!sg_prune_scope(m, pc, i, &buf)) continue;
+        /* profiles name layers ("conv2") or their weights ("conv2.weight") */
+        char base[SG_NAME_MAX];
+        snprintf(base, sizeof base, "%s", m->params[i].name);
+        char *dot = strrchr(base, '.');
+        if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
+        double d = -1;
+        for (int k = 0; k < rel->n && d < 0; k++)
+            if (!strcmp(rel->names[k], m->params[i].name) || !strcmp(rel->names[k], base))
+                d = rel->density[k];
+        if (d < 0) {
+            sg_profile_free(o);
+            return sgi_error(SG_ERR_ARG, "the profile has no density for layer '%s'", base);
+        }
+        snprintf(o->names[o->n], SG_NAME_MAX, "%s", m->params[i].name);
+        o->density[o->n++] = d;
+        w += (double)m->params[i].count, wp += (double)m->params[i].count * d;
+    }
+    const double scale = wp > 0 ? target * w / wp : 0;
+    for (int k = 0; k < o->n; k++) o->density[k] = fmin(1.0, o->density[k] * scale);
+    *out = o;
+    return SG_OK;
+}
