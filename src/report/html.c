@@ -1018,14 +1018,17 @@ static void summary(struct ctx *c) {
     sgi_buf_printf(b, "<div class=\"callout\" id=\"summary\"><p>");
     sgi_xml_printf(b, "Dense baseline: %.2f%% top-1", 100 * c->base_mean);
     if (c->seeds > 1) sgi_xml_printf(b, " (mean of %d seeds)", c->seeds);
-    sgi_xml_printf(b, ". No-loss density (top-1 at least the baseline minus %.2g pp): ", 100 * in->tol);
+    sgi_xml_printf(b, ". No-loss density (walking down each curve until validation top-1 first falls more "
+                      "than %.2g pp below the dense model retrained for the same epochs): ", 100 * in->tol);
     int k = 0, lost_none = 0;
     for (int i = 0; i < c->n_nl; i++) {
         const struct sg_noloss *r = &c->nl[i];
         if (!r->seeds) continue;
         sgi_xml_printf(b, "%s%s %s%.3g", k++ ? ", " : "", r->gran, r->never_lost ? "below " : "", r->mean);
+        if (r->seeds > 1 && isfinite(r->ci)) sgi_xml_printf(b, " \xc2\xb1 %.3g", r->ci);
+        if (strcmp(r->verdict, "-") != 0) sgi_xml_printf(b, " (%s than %s)", r->verdict, r->vs);
         if (r->never_met) sgi_xml_printf(b, " (never met)");
-        lost_none += r->never_lost;
+        lost_none += r->never_lost != 0;
     }
     sgi_buf_printf(b, ".</p>");
     if (lost_none) {
