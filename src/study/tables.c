@@ -69,9 +69,9 @@ enum sg_status sg_study_noloss(const struct sg_points *pts, double tol, struct s
     if (grans) qsort(grans, (size_t)ng, sizeof *grans, cmp_gran);
     struct sg_noloss *rows = calloc((size_t)ng + 1, sizeof *rows);
     int *seeds = calloc((size_t)pts->n + 1, sizeof *seeds);
-    double *fair = calloc((size_t)(ng + 1) * ((size_t)pts->n + 1), sizeof *fair);
+    double *fair = NULL; /* [granularity][seed]: allocated once the seeds are known */
     double *tmp = calloc((size_t)pts->n + 1, sizeof *tmp);
-    if (!grans || !rows || !seeds || !fair || !tmp) {
+    if (!grans || !rows || !seeds || !tmp) {
         free(grans), free(rows), free(seeds), free(fair), free(tmp);
         return sgi_error(SG_ERR_NOMEM, "out of memory");
     }
@@ -87,6 +87,12 @@ enum sg_status sg_study_noloss(const struct sg_points *pts, double tol, struct s
         while (at > 0 && seeds[at - 1] > p->seed) seeds[at] = seeds[at - 1], at--;
         seeds[at] = p->seed;
         ns++;
+    }
+    const size_t stride = (size_t)ns + 1;
+    fair = calloc((size_t)(ng + 1) * stride, sizeof *fair);
+    if (!fair) {
+        free(grans), free(rows), free(seeds), free(tmp);
+        return sgi_error(SG_ERR_NOMEM, "out of memory");
     }
     double bt = 0, bv = 0;
     int nbv = 0;
@@ -112,7 +118,7 @@ enum sg_status sg_study_noloss(const struct sg_points *pts, double tol, struct s
         if (!n) continue;
         fill_col(pts, grans[g], gs, n, tol, SG_REF_BASELINE, &r->base, tmp);
         /* the fair column, kept per seed (indexed by the global seed order) for pairing */
-        double *fd = fair + (size_t)g * ((size_t)pts->n + 1);
+        double *fd = fair + (size_t)g * stride;
         for (int k = 0; k < ns; k++) fd[k] = NAN;
         fill_col(pts, grans[g], gs, n, tol, SG_REF_RETRAINED, &r->fair, tmp);
         for (int j = 0, k = 0; j < n; j++) {
@@ -132,8 +138,8 @@ enum sg_status sg_study_noloss(const struct sg_points *pts, double tol, struct s
         struct sg_noloss *r = &rows[g];
         if (!r->seeds) continue;
         strcpy(r->vs, grans[ref]);
-        const double *a = fair + (size_t)g * ((size_t)pts->n + 1);
-        const double *b = fair + (size_t)ref * ((size_t)pts->n + 1);
+        const double *a = fair + (size_t)g * stride;
+        const double *b = fair + (size_t)ref * stride;
         int m = 0;
         for (int k = 0; k < ns; k++)
             if (isfinite(a[k]) && isfinite(b[k])) tmp[m++] = a[k] - b[k];
