@@ -1,5 +1,7 @@
 /* SCNN model: hand-computed counts for tiny layers, the fast simulator against the
  * brute-force walk on random layers, outputs against the dense convolution. */
+#include <math.h>
+
 #include "harness.h"
 #include "sparsegrain/nn.h"
 #include "sparsegrain/sim.h"
@@ -86,6 +88,124 @@ SG_TEST(sim_hand_one_pe) {
     CHECK_EQ_INT(st.merge_adds, 16);
     CHECK_EQ_INT(st.cycles, 12);
     CHECK_EQ_INT(st.conflict_stalls, 0);
+}
+
+/* The merge windows on the same layer (one filter, so the kernel-major loop keeps
+ * the vectors v0 v1 v2 and the 12 steps of sim_hand_one_pe). Every product goes
+ * to the partial-sum buffer (36 writes), whose banks are the region's addresses,
+ * so the steps take the product mode's 19 cycles.
+ * Kernel window: the filter's products reach the 4 outputs -> 4 accumulator
+ * writes (reads 4 + drain 4), 36 - 4 = 32 psum reads and merge adds; the flush
+ * puts one sum in each of 4 banks: 1 cycle -> 20 cycles. Buffer: the 2x2 region.
+ * Row window (kernel row r x input row h): 6 windows with useful products
+ * (h - r in {0, 1}), each 3 x 4 pairs of which 6 land on 2 outputs -> 12 writes,
+ * 24 psum reads; the flush sends 3 sums to each output's bank: 3 cycles -> 22.
+ * Buffer: one output row (2 entries). */
+SG_TEST(sim_hand_merge_windows) {
+    struct sg_conv_geom g;
+    float x[16], w[9], y[4];
+    tiny(&g, x, w);
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 1;
+    struct sg_scnn_stats st;
+    c.accumulate = SG_SCNN_ACC_KERNEL;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.steps, 12);
+    CHECK_EQ_INT(st.products, 36);
+    CHECK_EQ_INT(st.psum_writes, 36);
+    CHECK_EQ_INT(st.psum_reads, 32);
+    CHECK_EQ_INT(st.merge_adds, 32);
+    CHECK_EQ_INT(st.acc_writes, 4);
+    CHECK_EQ_INT(st.acc_reads, 8);
+    CHECK_EQ_INT(st.flush_cycles, 1);
+    CHECK_EQ_INT(st.cycles, 20);
+    CHECK_EQ_INT(st.psum_entries, 4);
+    CHECK_EQ_INT(st.act_reads, 16);
+    CHECK_EQ_INT(st.weight_reads, 36);
+    CHECK_EQ_INT(sg_scnn_psum_refs(&st), 68);
+    CHECK_EQ_INT(sg_scnn_memory_refs(&st), 36 + 36 + 16 + 16 + 8 + 4 + 4);
+    c.accumulate = SG_SCNN_ACC_ROW;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.psum_writes, 36);
+    CHECK_EQ_INT(st.psum_reads, 24);
+    CHECK_EQ_INT(st.acc_writes, 12);
+    CHECK_EQ_INT(st.flush_cycles, 3);
+    CHECK_EQ_INT(st.cycles, 22);
+    CHECK_EQ_INT(st.psum_entries, 2);
+    /* a buffer that cannot hold one window is an error, not a silent overflow */
+    c.psum_entries = 1;
+    CHECK_ERR(sg_scnn_layer(&c, &g, w, x, y, &st), SG_ERR_ARG);
+}
+
+/* Group index on the same layer: the kept kernel is one index and 9 values
+ * (kernel unit) or 3 indices of 3 values (row unit); read once per activation
+ * vector (4): index reads 4 or 12, value reads 36; DRAM 9 x 16 + 1 or 3 x 4 bits.
+ * A pruned row (w[3..5] = 0) under the row unit: 2 kept rows -> 2 indices, 6
+ * values; under per-weight indices 6 entries with 6 indices. */
+SG_TEST(sim_hand_group_index) {
+    struct sg_conv_geom g;
+    float x[16], w[9], y[4];
+    tiny(&g, x, w);
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 1;
+    c.index = SG_SCNN_INDEX_GROUP;
+    c.index_unit = SG_SCNN_UNIT_KERNEL;
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.weight_reads, 36);
+    CHECK_EQ_INT(st.weight_index_reads, 4);
+    CHECK_EQ_INT(st.dram_weight_bits, 9 * 16 + 4);
+    c.index_unit = SG_SCNN_UNIT_ROW;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    CHECK_EQ_INT(st.weight_index_reads, 12);
+    CHECK_EQ_INT(st.dram_weight_bits, 9 * 16 + 3 * 4);
+    w[3] = w[4] = w[5] = 0;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.weight_reads, 4 * 6);
+    CHECK_EQ_INT(st.weight_index_reads, 4 * 2);
+    c.index = SG_SCNN_INDEX_WEIGHT;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    CHECK_EQ_INT(st.weight_reads, 4 * 6);
+    CHECK_EQ_INT(st.weight_index_reads, 4 * 6);
+}
+
+/* DCNN on the tiny layer with a zero activation and a zero weight: a dense array
+ * multiplies every pair anyway: 144 formed, 36 useful (K C R S P Q), 12 steps
+ * and 12 cycles (no bank stalls in the dense design), no index reads, dense
+ * DRAM traffic of 16-bit values. SCNN on the same data skips the zeros. */
+SG_TEST(sim_hand_dcnn) {
+    struct sg_conv_geom g;
+    float x[16], w[9], y[4];
+    tiny(&g, x, w);
+    x[5] = 0;
+    w[4] = 0;
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.pe_rows = c.pe_cols = 1;
+    c.arch = SG_SCNN_ARCH_DCNN;
+    struct sg_scnn_stats st;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    check_output(&g, x, w, y);
+    CHECK_EQ_INT(st.products_formed, 144);
+    CHECK_EQ_INT(st.products, 36);
+    CHECK_EQ_INT(st.steps, 12);
+    CHECK_EQ_INT(st.cycles, 12);
+    CHECK_EQ_INT(st.weight_reads, 36);
+    CHECK_EQ_INT(st.weight_index_reads, 0);
+    CHECK_EQ_INT(st.act_reads, 16);
+    CHECK_EQ_INT(st.act_index_reads, 0);
+    CHECK_EQ_INT(st.dram_weight_bits, 9 * 16);
+    CHECK_EQ_INT(st.dram_act_in_bits, 16 * 16);
+    CHECK_EQ_INT(st.dram_act_out_bits, 4 * 16);
+    c.arch = SG_SCNN_ARCH_SCNN;
+    CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+    CHECK(st.products < 36 && st.products_formed < 144);
 }
 
 /* Aligned fetch on the same layer: a kernel row (3 non-zeros) never shares a
@@ -182,6 +302,8 @@ static void check_same(const struct sg_scnn_stats *a, const struct sg_scnn_stats
     SAME(dram_act_out_bits); SAME(weights); SAME(weight_nnz); SAME(weight_fillers); SAME(acts);
     SAME(act_nnz); SAME(act_fillers); SAME(outs); SAME(out_nnz); SAME(out_fillers);
     SAME(iaram_overflow); SAME(oaram_overflow); SAME(wfifo_overflow);
+    SAME(psum_reads); SAME(psum_writes); SAME(psum_entries); SAME(flush_cycles);
+    SAME(dram_weight_refetch_bits); SAME(wfifo_vectors);
 #undef SAME
     CHECK_NEAR(a->energy.total, b->energy.total, 1e-9 * fabs(b->energy.total) + 1e-9);
 }
@@ -202,8 +324,21 @@ static void compare_case(const struct rcase *t, uint64_t seed) {
     float *w = malloc(nw * 4), *x = malloc(nx * 4), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
     fill_sparse(&r, w, nw, t->wd, 0);
     fill_sparse(&r, x, nx, t->ad, 1);
-    for (int acc = 0; acc < SG_SCNN_ACC_COUNT; acc++)
-        for (int fe = 0; fe < SG_SCNN_FETCH_COUNT; fe++) {
+    /* every merge window x fetch order, then the index modes, the dense
+     * architecture and on-chip activations on the product and kernel windows */
+    for (int mode = 0; mode < SG_SCNN_ACC_COUNT * SG_SCNN_FETCH_COUNT + 8; mode++) {
+            int acc, fe, arch = 0, index = 0, unit = 0, onchip = 0;
+            if (mode < SG_SCNN_ACC_COUNT * SG_SCNN_FETCH_COUNT) {
+                acc = mode / SG_SCNN_FETCH_COUNT, fe = mode % SG_SCNN_FETCH_COUNT;
+            } else {
+                const int m = mode - SG_SCNN_ACC_COUNT * SG_SCNN_FETCH_COUNT;
+                acc = m % 2 ? SG_SCNN_ACC_KERNEL : SG_SCNN_ACC_PRODUCT;
+                fe = SG_SCNN_FETCH_ALIGNED;
+                if (m / 2 == 0) index = 1, unit = SG_SCNN_UNIT_ROW;
+                if (m / 2 == 1) index = 1, unit = SG_SCNN_UNIT_KERNEL;
+                if (m / 2 == 2) arch = SG_SCNN_ARCH_DCNN;
+                if (m / 2 == 3) onchip = 1, acc = m % 2 ? SG_SCNN_ACC_ROW : SG_SCNN_ACC_MERGED;
+            }
             struct sg_scnn_config c;
             sg_scnn_config_default(&c);
             c.pe_rows = t->pr, c.pe_cols = t->pc, c.f = t->f, c.i = t->i;
@@ -215,15 +350,21 @@ static void compare_case(const struct rcase *t, uint64_t seed) {
             c.iaram_bytes = c.oaram_bytes = 40;
             c.accumulate = (enum sg_scnn_accum)acc;
             c.fetch = (enum sg_scnn_fetch)fe;
+            c.arch = (enum sg_scnn_arch)arch;
+            c.index = (enum sg_scnn_index)index;
+            c.index_unit = (enum sg_scnn_gran_unit)unit;
+            c.act_in_dram = c.act_out_dram = !onchip;
             struct sg_scnn_stats a, b;
             CHECK_OK(sg_scnn_layer(&c, &g, w, x, y1, &a));
             CHECK_OK(sg_scnn_layer_ref(&c, &g, w, x, y2, &b));
             char what[200];
             snprintf(what, sizeof what,
-                     "c%d %dx%d k%d %dx%d s%d,%d pad %d,%d,%d,%d dil %d PEs %dx%d FxI %dx%d %s %s",
+                     "c%d %dx%d k%d %dx%d s%d,%d pad %d,%d,%d,%d dil %d PEs %dx%d FxI %dx%d %s %s "
+                     "%s index %s/%d onchip %d",
                      g.c, g.h, g.w, g.k, g.r, g.s, g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, t->pr,
                      t->pc, t->f, t->i, sg_scnn_accum_name(c.accumulate),
-                     sg_scnn_fetch_name(c.fetch));
+                     sg_scnn_fetch_name(c.fetch), sg_scnn_arch_name(c.arch),
+                     sg_scnn_index_name(c.index), unit, onchip);
             check_same(&a, &b, what);
             check_output(&g, x, w, y1);
             CHECK_MSG(sgt_max_rel_err(y2, y1, ny) <= SG_SCNN_VERIFY_TOL, "%s: ref output", what);
@@ -275,6 +416,29 @@ SG_TEST(sim_dense_product_count) {
         CHECK_EQ_INT(st.weight_nnz, (int64_t)nw);
         CHECK_EQ_INT(st.act_nnz, (int64_t)nx);
         check_output(&g, x, w, y);
+        /* DCNN on the same dense layer: the same products; every step takes one
+         * cycle, so a group takes max over PEs of sum over channels of
+         * ceil(tile / I) x ceil(Kc R S / F) cycles, plus the halo exchange */
+        c.arch = SG_SCNN_ARCH_DCNN;
+        struct sg_scnn_stats d;
+        CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &d));
+        check_output(&g, x, w, y);
+        CHECK_EQ_INT(d.products, st.products);
+        int64_t cyc = 0;
+        for (int k0 = 0; k0 < g.k; k0 += (int)d.kc) {
+            const int kcg = g.k - k0 < d.kc ? g.k - k0 : (int)d.kc;
+            int64_t most = 0;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 2; j++) {
+                    const int64_t th = (int64_t)(i + 1) * g.h / 3 - (int64_t)i * g.h / 3;
+                    const int64_t tw = (int64_t)(j + 1) * g.w / 2 - (int64_t)j * g.w / 2;
+                    const int64_t pe = g.c * ((th * tw + 3) / 4) * ((kcg * g.r * g.s + 3) / 4);
+                    most = pe > most ? pe : most;
+                }
+            cyc += most;
+        }
+        CHECK_EQ_INT(d.compute_cycles, cyc);
+        CHECK_EQ_INT(d.conflict_stalls, 0);
         free(w), free(x), free(y);
     }
 }
@@ -430,7 +594,11 @@ SG_TEST(sim_energy_table) {
     struct sg_energy_table t;
     sg_energy_table_default(&t);
     CHECK_NEAR(t.mult_pj, 1.1, 1e-12);
-    CHECK_NEAR(t.weight_bit_pj, 10.0 / 64, 1e-12);
+    CHECK_NEAR(t.sram_bit_pj, 10.0 / 64, 1e-12);
+    CHECK(t.weight_bit_pj < 0); /* derived from the buffer's size */
+    /* per-bit energy ~ sqrt(size): 8 KB gives the table's figure, 2 KB half of it */
+    CHECK_NEAR(sg_energy_bit_pj(&t, 8192), 10.0 / 64, 1e-12);
+    CHECK_NEAR(sg_energy_bit_pj(&t, 2048), 5.0 / 64, 1e-12);
     const char *ok = "{\"mult_pj\": 0.5, \"source\": \"test\"}";
     CHECK_OK(sg_energy_table_parse(ok, strlen(ok), "t.json", &t));
     CHECK_NEAR(t.mult_pj, 0.5, 1e-12);
@@ -461,17 +629,25 @@ SG_TEST(sim_energy_table) {
     c.pe_rows = c.pe_cols = 1;
     struct sg_scnn_stats st;
     CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
-    const double b = 10.0 / 64;
+    /* buffers: weight FIFO 50 vectors of 4 x 20 bits = 500 B, IARAM and OARAM
+     * 10240 B, one accumulator bank 32 x 24 bits = 96 B */
+    const double b8k = 10.0 / 64;
+    const double bw = b8k * sqrt(500.0 / 8192), bio = b8k * sqrt(10240.0 / 8192),
+                 bacc = b8k * sqrt(96.0 / 8192);
     CHECK_NEAR(st.energy.mult, 144 * 1.1, 1e-9);
     CHECK_NEAR(st.energy.add, 36 * 0.4, 1e-9);
-    CHECK_NEAR(st.energy.weight, 36 * (16 + 4) * b, 1e-9);
-    CHECK_NEAR(st.energy.act, 16 * 20 * b, 1e-9);
-    CHECK_NEAR(st.energy.acc, (40 + 36) * 24 * b, 1e-9);
-    CHECK_NEAR(st.energy.out, 4 * 20 * b, 1e-9);
+    CHECK_NEAR(st.energy.weight, 36 * (16 + 4) * bw, 1e-9);
+    CHECK_NEAR(st.energy.act, 16 * 20 * bio, 1e-9);
+    CHECK_NEAR(st.energy.acc, (40 + 36) * 24 * bacc, 1e-9);
+    CHECK_NEAR(st.energy.out, 4 * 20 * bio, 1e-9);
+    CHECK_NEAR(st.energy.xbar, 36 * 0.1, 1e-9);
+    CHECK_NEAR(st.energy.decode, (36 + 16) * 0.03, 1e-9);
+    CHECK_NEAR(st.energy.psum, 0, 1e-12);
     CHECK_NEAR(st.energy.dram, (9 + 16 + 4) * 20 * 1300.0 / 64, 1e-9);
     CHECK_NEAR(st.energy.total,
                st.energy.mult + st.energy.add + st.energy.weight + st.energy.act +
-                   st.energy.acc + st.energy.out + st.energy.halo + st.energy.dram,
+                   st.energy.acc + st.energy.psum + st.energy.out + st.energy.halo +
+                   st.energy.xbar + st.energy.decode + st.energy.dram,
                1e-9);
 }
 

@@ -41,12 +41,24 @@
 extern "C" {
 #endif
 
-/* How products reach the accumulator banks. */
+/* The merge window: how products reach the accumulator banks (--merge). */
 enum sg_scnn_accum {
     SG_SCNN_ACC_PRODUCT = 0, /* every product is a read-add-write of one entry (SCNN) */
-    SG_SCNN_ACC_MERGED = 1,  /* products of one step with the same output are summed first */
+    SG_SCNN_ACC_MERGED = 1,  /* "step": products of one step with the same output are summed */
+    SG_SCNN_ACC_ROW = 2,     /* kernel-major loop; products of one kernel row and one
+                              * activation row are summed in the partial-sum buffer */
+    SG_SCNN_ACC_KERNEL = 3,  /* kernel-major loop; all products of one kernel W[k][c] on the
+                              * PE's tile are summed in the partial-sum buffer */
     SG_SCNN_ACC_COUNT
 };
+#define SG_SCNN_ACC_STEP SG_SCNN_ACC_MERGED
+/* Which accelerator: SCNN (compressed, zeros skipped) or a dense one of the same
+ * size (same PE grid, multipliers, buffers; every weight and activation is an
+ * entry, every pair is multiplied, no indices). */
+enum sg_scnn_arch { SG_SCNN_ARCH_SCNN = 0, SG_SCNN_ARCH_DCNN = 1, SG_SCNN_ARCH_COUNT };
+/* Weight-stream index: one per non-zero weight (SCNN) or one per kept group
+ * (kernel row or kernel, c->index_gran) with the group's values dense behind it. */
+enum sg_scnn_index { SG_SCNN_INDEX_WEIGHT = 0, SG_SCNN_INDEX_GROUP = 1, SG_SCNN_INDEX_COUNT };
 /* How the F non-zero weights of a step are taken from the compressed stream. */
 enum sg_scnn_fetch {
     SG_SCNN_FETCH_STREAM = 0,  /* F consecutive non-zeros of the stream (SCNN) */
@@ -57,18 +69,32 @@ const char *sg_scnn_accum_name(enum sg_scnn_accum a);
 int sg_scnn_accum_from_name(const char *s); /* -1 if unknown */
 const char *sg_scnn_fetch_name(enum sg_scnn_fetch f);
 int sg_scnn_fetch_from_name(const char *s);
+const char *sg_scnn_arch_name(enum sg_scnn_arch a);
+int sg_scnn_arch_from_name(const char *s);
+const char *sg_scnn_index_name(enum sg_scnn_index i);
+int sg_scnn_index_from_name(const char *s);
 
 /* Energy per event in picojoules. Default: 45 nm numbers of M. Horowitz,
- * "Computing's energy problem (and what we can do about it)", ISSCC 2014. */
+ * "Computing's energy problem (and what we can do about it)", ISSCC 2014.
+ * The per-bit energy of an on-chip buffer depends on its size: a buffer of B
+ * bytes costs sram_bit_pj * (B / sram_ref_bytes)^sram_exponent per bit unless
+ * its own *_bit_pj is set (>= 0; the default -1 means "derive from the size"). */
 struct sg_energy_table {
     char source[160];   /* where the numbers come from */
     double mult_pj;     /* one 16-bit multiply (every product the array forms) */
     double add_pj;      /* one 16-bit add (accumulate, merge, halo add) */
-    double weight_bit_pj; /* per bit read from the weight FIFO */
-    double act_bit_pj;  /* per bit read from the IARAM */
-    double acc_bit_pj;  /* per bit read or written in the accumulator banks */
-    double out_bit_pj;  /* per bit written to the OARAM */
-    double halo_bit_pj; /* per bit of a partial sum sent to a neighbour PE */
+    double sram_bit_pj; /* per bit of an SRAM of sram_ref_bytes */
+    double sram_ref_bytes;
+    double sram_exponent; /* per-bit energy ~ size^exponent */
+    double weight_bit_pj; /* per bit read from the weight FIFO (-1: from its size) */
+    double act_bit_pj;  /* per bit read from the IARAM (-1: from its size) */
+    double acc_bit_pj;  /* per bit read or written in one accumulator bank (-1: from its size) */
+    double psum_bit_pj; /* per bit of the partial-sum buffer (-1: from its size) */
+    double out_bit_pj;  /* per bit written to the OARAM (-1: from its size) */
+    double halo_bit_pj; /* per bit of a halo sum: sender read + owner read and write
+                         * (-1: three accumulator-bank bit accesses) */
+    double xbar_pj;     /* one product routed through the scatter crossbar */
+    double decode_pj;   /* one zero-run index decoded (weights and activations) */
     double dram_bit_pj; /* per bit moved to or from DRAM */
 };
 void sg_energy_table_default(struct sg_energy_table *t);
@@ -92,8 +118,19 @@ struct sg_scnn_config {
     int index_bits;           /* zero-run index width (4) */
     int value_bits;           /* weight and activation value width (16) */
     int acc_bits;             /* accumulator entry width (24) */
-    enum sg_scnn_accum accumulate;
+    enum sg_scnn_accum accumulate; /* the merge window */
     enum sg_scnn_fetch fetch;
+    enum sg_scnn_arch arch;   /* SCNN or the dense baseline DCNN */
+    enum sg_scnn_index index; /* weight-stream index per weight or per kept group */
+    enum sg_scnn_gran_unit {  /* the group of --index group */
+        SG_SCNN_UNIT_WEIGHT = 0, SG_SCNN_UNIT_ROW = 1, SG_SCNN_UNIT_KERNEL = 2
+    } index_unit;
+    int psum_entries;         /* partial-sum buffer of the row/kernel windows; 0 = sized to the
+                               * layer's largest window (a smaller one that cannot hold a
+                               * window is an error) */
+    int act_in_dram;          /* 1: the input comes from DRAM; 0: it stays on chip (DRAM only
+                               * for what exceeds a PE's IARAM) */
+    int act_out_dram;         /* 1: outputs go to DRAM; 0: only what exceeds the OARAM */
     int relu;                 /* post-processing applies ReLU before compressing outputs (1) */
     struct sg_energy_table energy;
 };
@@ -102,7 +139,7 @@ enum sg_status sg_scnn_config_check(const struct sg_scnn_config *c);
 
 /* Energy of a layer, pJ, by where it is spent (sums to total). */
 struct sg_scnn_energy {
-    double mult, add, weight, act, acc, out, halo, dram, total;
+    double mult, add, weight, act, acc, psum, out, halo, xbar, decode, dram, total;
 };
 
 /* Counts of one layer (or a sum of layers). "entries" are compressed stream
@@ -126,23 +163,42 @@ struct sg_scnn_stats {
     int64_t acc_reads;        /* accumulator reads: accumulate + drain */
     int64_t acc_writes;       /* accumulator writes (read-add-write) */
     int64_t acc_drain;        /* reads of owned sums by post-processing (in acc_reads) */
-    int64_t merge_adds;       /* merged mode: adds done before the banks */
+    int64_t merge_adds;       /* step/row/kernel windows: adds done before the banks */
+    int64_t psum_reads;       /* row/kernel windows: partial-sum buffer reads (a product
+                               * added to a sum already there) */
+    int64_t psum_writes;      /* row/kernel windows: partial-sum buffer writes (every product) */
+    int64_t psum_entries;     /* partial-sum buffer size used (largest over layers) */
+    int64_t flush_cycles;     /* row/kernel: cycles writing window sums into the banks
+                               * (part of compute_cycles) */
     int64_t out_writes;       /* compressed output entries written to the OARAM */
-    int64_t halo;             /* partial sums sent to the PE owning their output */
+    int64_t halo;             /* partial sums sent to the PE owning their output; each is
+                               * three accumulator accesses (sender read, owner read + write) */
     int64_t dram_weight_bits; /* compressed weights, read once per layer */
     int64_t dram_act_in_bits; /* compressed input activations, read once */
-    int64_t dram_act_out_bits; /* compressed outputs, written once */
+    int64_t dram_act_out_bits; /* compressed outputs, written once (or their spill) */
+    int64_t dram_weight_refetch_bits; /* weight blocks longer than the FIFO, fetched again
+                               * for every further activation vector (in dram bits) */
+    int64_t wfifo_vectors;    /* longest weight block in FIFO entries (F-wide vectors) */
     int64_t weights, weight_nnz, weight_fillers; /* dense count, non-zeros, fillers */
     int64_t acts, act_nnz, act_fillers;
     int64_t outs, out_nnz, out_fillers;
     int64_t iaram_overflow;   /* PEs whose compressed input exceeds the IARAM */
     int64_t oaram_overflow;   /* PEs whose compressed output exceeds the OARAM */
-    int64_t wfifo_overflow;   /* (group, channel) weight blocks longer than the FIFO */
+    int64_t wfifo_overflow;   /* weight blocks (group and channel; row/kernel windows: one
+                               * kernel) longer than the FIFO: refetched, see above */
     struct sg_scnn_energy energy;
 };
-/* On-chip buffer references: weight + weight_index + act + act_index + acc_reads
- * + acc_writes + out_writes + halo (DRAM is not included). */
+/* On-chip SRAM references: weight + weight_index + act + act_index + acc_reads
+ * + acc_writes + out_writes + 3 x halo (DRAM and the partial-sum buffer are not
+ * included: see sg_scnn_psum_refs). */
 int64_t sg_scnn_memory_refs(const struct sg_scnn_stats *s);
+/* Partial-sum buffer accesses: psum_reads + psum_writes. */
+int64_t sg_scnn_psum_refs(const struct sg_scnn_stats *s);
+/* Bits moved by the references of sg_scnn_memory_refs (values value_bits, indices
+ * index_bits, accumulator and halo sums acc_bits, outputs value + index bits). */
+int64_t sg_scnn_memory_bits(const struct sg_scnn_config *c, const struct sg_scnn_stats *s);
+/* Per-bit energy of a buffer of `bytes` under table t (the size rule above). */
+double sg_energy_bit_pj(const struct sg_energy_table *t, double bytes);
 int64_t sg_scnn_dram_bits(const struct sg_scnn_stats *s);
 /* products / mult_slots: how full the steps are (0 when no step ran). */
 double sg_scnn_utilisation(const struct sg_scnn_stats *s);
@@ -209,6 +265,12 @@ struct sg_scnn_net_opts {
     int include_fc;            /* also simulate the FC layers */
     int prune_first;           /* prune the first conv and sparsify its input too */
     int verify;                /* compare each output with sg_conv2d_ref */
+    /* Per-layer weight densities (NULL: weight_density everywhere): n_layer_density
+     * values in table order (FC layers included); a value < 0 keeps the layer dense. */
+    const double *layer_density;
+    int n_layer_density;
+    const double *layer_act_density; /* the same for activation densities (NULL: act_density) */
+    int n_layer_act_density;
 };
 
 struct sg_scnn_layer_result {

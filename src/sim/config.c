@@ -2,15 +2,34 @@
  * and the statistics helpers every other file in src/sim shares. */
 #include "sim/simi.h"
 
-static const char *const ACC_NAMES[SG_SCNN_ACC_COUNT] = {"product", "merged"};
+static const char *const ACC_NAMES[SG_SCNN_ACC_COUNT] = {"product", "step", "row", "kernel"};
 static const char *const FETCH_NAMES[SG_SCNN_FETCH_COUNT] = {"stream", "aligned"};
+static const char *const ARCH_NAMES[SG_SCNN_ARCH_COUNT] = {"scnn", "dcnn"};
+static const char *const INDEX_NAMES[SG_SCNN_INDEX_COUNT] = {"weight", "group"};
 
 const char *sg_scnn_accum_name(enum sg_scnn_accum a) {
     return (unsigned)a < SG_SCNN_ACC_COUNT ? ACC_NAMES[a] : "?";
 }
 int sg_scnn_accum_from_name(const char *s) {
+    if (s && strcmp(s, "merged") == 0) return SG_SCNN_ACC_MERGED; /* the old name of "step" */
     for (int i = 0; i < SG_SCNN_ACC_COUNT; i++)
         if (s && strcmp(s, ACC_NAMES[i]) == 0) return i;
+    return -1;
+}
+const char *sg_scnn_arch_name(enum sg_scnn_arch a) {
+    return (unsigned)a < SG_SCNN_ARCH_COUNT ? ARCH_NAMES[a] : "?";
+}
+int sg_scnn_arch_from_name(const char *s) {
+    for (int i = 0; i < SG_SCNN_ARCH_COUNT; i++)
+        if (s && strcmp(s, ARCH_NAMES[i]) == 0) return i;
+    return -1;
+}
+const char *sg_scnn_index_name(enum sg_scnn_index a) {
+    return (unsigned)a < SG_SCNN_INDEX_COUNT ? INDEX_NAMES[a] : "?";
+}
+int sg_scnn_index_from_name(const char *s) {
+    for (int i = 0; i < SG_SCNN_INDEX_COUNT; i++)
+        if (s && strcmp(s, INDEX_NAMES[i]) == 0) return i;
     return -1;
 }
 const char *sg_scnn_fetch_name(enum sg_scnn_fetch f) {
@@ -36,6 +55,11 @@ void sg_scnn_config_default(struct sg_scnn_config *c) {
     c->acc_bits = 24; /* our assumption: 16-bit products summed with 8 guard bits */
     c->accumulate = SG_SCNN_ACC_PRODUCT;
     c->fetch = SG_SCNN_FETCH_STREAM;
+    c->arch = SG_SCNN_ARCH_SCNN;
+    c->index = SG_SCNN_INDEX_WEIGHT;
+    c->index_unit = SG_SCNN_UNIT_WEIGHT;
+    c->psum_entries = 0;
+    c->act_in_dram = c->act_out_dram = 1;
     c->relu = 1;
     sg_energy_table_default(&c->energy);
 }
@@ -56,18 +80,34 @@ enum sg_status sg_scnn_config_check(const struct sg_scnn_config *c) {
     if (c->index_bits < 1 || c->index_bits > 16 || c->value_bits < 1 || c->value_bits > 64 ||
         c->acc_bits < 1 || c->acc_bits > 64)
         return sgi_error(SG_ERR_ARG, "widths: index 1..16, value and accumulator 1..64 bits");
-    if ((unsigned)c->accumulate >= SG_SCNN_ACC_COUNT || (unsigned)c->fetch >= SG_SCNN_FETCH_COUNT)
-        return sgi_error(SG_ERR_ARG, "unknown accumulation mode or fetch order");
+    if ((unsigned)c->accumulate >= SG_SCNN_ACC_COUNT || (unsigned)c->fetch >= SG_SCNN_FETCH_COUNT ||
+        (unsigned)c->arch >= SG_SCNN_ARCH_COUNT || (unsigned)c->index >= SG_SCNN_INDEX_COUNT ||
+        (unsigned)c->index_unit > SG_SCNN_UNIT_KERNEL)
+        return sgi_error(SG_ERR_ARG, "unknown merge window, fetch order, architecture or index mode");
+    if (c->psum_entries < 0 || c->psum_entries > (1 << 24))
+        return sgi_error(SG_ERR_ARG, "partial-sum buffer of %d entries: give 0 (sized to the "
+                         "window) or 1..2^24", c->psum_entries);
     return SG_OK;
 }
 
 int64_t sg_scnn_memory_refs(const struct sg_scnn_stats *s) {
     return s->weight_reads + s->weight_index_reads + s->act_reads + s->act_index_reads +
-           s->acc_reads + s->acc_writes + s->out_writes + s->halo;
+           s->acc_reads + s->acc_writes + s->out_writes + 3 * s->halo;
+}
+
+int64_t sg_scnn_psum_refs(const struct sg_scnn_stats *s) {
+    return s->psum_reads + s->psum_writes;
+}
+
+int64_t sg_scnn_memory_bits(const struct sg_scnn_config *c, const struct sg_scnn_stats *s) {
+    const int64_t vb = c->value_bits, ib = c->index_bits, ab = c->acc_bits;
+    return (s->weight_reads + s->act_reads) * vb + (s->weight_index_reads + s->act_index_reads) * ib +
+           (s->acc_reads + s->acc_writes + 3 * s->halo) * ab + s->out_writes * (vb + ib);
 }
 
 int64_t sg_scnn_dram_bits(const struct sg_scnn_stats *s) {
-    return s->dram_weight_bits + s->dram_act_in_bits + s->dram_act_out_bits;
+    return s->dram_weight_bits + s->dram_act_in_bits + s->dram_act_out_bits +
+           s->dram_weight_refetch_bits;
 }
 
 double sg_scnn_utilisation(const struct sg_scnn_stats *s) {
@@ -76,6 +116,12 @@ double sg_scnn_utilisation(const struct sg_scnn_stats *s) {
 
 void sg_scnn_stats_add(struct sg_scnn_stats *a, const struct sg_scnn_stats *s) {
     a->kc = s->kc;
+    if (s->psum_entries > a->psum_entries) a->psum_entries = s->psum_entries;
+    if (s->wfifo_vectors > a->wfifo_vectors) a->wfifo_vectors = s->wfifo_vectors;
+    a->psum_reads += s->psum_reads, a->psum_writes += s->psum_writes;
+    a->flush_cycles += s->flush_cycles, a->dram_weight_refetch_bits += s->dram_weight_refetch_bits;
+    a->energy.psum += s->energy.psum, a->energy.xbar += s->energy.xbar;
+    a->energy.decode += s->energy.decode;
 #define ADD(f) a->f += s->f
     ADD(groups), ADD(cycles), ADD(compute_cycles), ADD(halo_cycles), ADD(steps);
     ADD(conflict_stalls), ADD(idle_pe_cycles), ADD(products), ADD(products_formed);

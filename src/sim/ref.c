@@ -10,6 +10,7 @@
 struct item {
     int k, r, s, h, w; /* weights use k, r, s; activations h, w */
     float v;
+    int64_t went, ient; /* weights: value and index entries charged to this one */
 };
 
 /* The part (of `parts`) that holds position x of n under the even split. */
@@ -85,6 +86,79 @@ static int make_vectors(const struct sg_scnn_config *c, const struct item *wl, i
     return nv;
 }
 
+/* The weight items of one (group, channel) block in stream order, each with the
+ * stream entries charged to it: per-weight index: itself and the fillers before
+ * it; group index: the first kept weight of a group carries the group's index
+ * (with fillers for the all-zero groups before it) and all its values; dense:
+ * one value, no index. Returns the item count; *vent, *ient the block's sums. */
+static int weight_items(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
+                        const float *w, int ch, int k0, int k1, struct item *wl, int64_t *vent,
+                        int64_t *ient, int64_t *fillers) {
+    const int dense = c->arch == SG_SCNN_ARCH_DCNN, R = g->r, S = g->s, C = g->c;
+    const int grouped = !dense && c->index == SG_SCNN_INDEX_GROUP &&
+                        c->index_unit != SG_SCNN_UNIT_WEIGHT;
+    int n = 0;
+    struct runs u = {0, 0, 0};
+    int64_t empty_groups = 0;
+    *vent = *ient = 0;
+    for (int k = k0; k < k1; k++)
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < S; t++) {
+                float v = w[(((size_t)k * C + ch) * R + r) * S + t];
+                const int64_t before = u.fillers;
+                runs_add(&u, dense || v != 0.0f, c->index_bits);
+                /* the group this weight belongs to */
+                int gfirst = 1, gkept = 0, glast = 0, gsize = 1;
+                if (grouped) {
+                    int r0 = c->index_unit == SG_SCNN_UNIT_ROW ? r : 0;
+                    int r1 = c->index_unit == SG_SCNN_UNIT_ROW ? r + 1 : R;
+                    gsize = (r1 - r0) * S;
+                    int seen_before = 0;
+                    for (int rr = r0; rr < r1; rr++)
+                        for (int tt = 0; tt < S; tt++) {
+                            float z = w[(((size_t)k * C + ch) * R + rr) * S + tt];
+                            if (z != 0.0f) {
+                                gkept = 1;
+                                if (rr * S + tt < r * S + t) seen_before = 1;
+                            }
+                        }
+                    gfirst = !seen_before;
+                    glast = r * S + t == (r1 - 1) * S + S - 1;
+                    if (!gkept && glast) empty_groups++;
+                }
+                if (!dense && v == 0.0f) continue;
+                struct item it = {k, r, t, 0, 0, v, 0, 0};
+                if (dense) {
+                    it.went = 1;
+                } else if (!grouped) {
+                    it.went = it.ient = 1 + (u.fillers - before);
+                } else if (gfirst) {
+                    int64_t f = 0;
+                    const int64_t max_run = ((int64_t)1 << c->index_bits) - 1;
+                    for (int64_t z = empty_groups; z > max_run; z -= max_run + 1) f++;
+                    it.ient = 1 + f;
+                    it.went = gsize;
+                    empty_groups = 0;
+                }
+                *vent += it.went;
+                *ient += it.ient;
+                wl[n++] = it;
+            }
+    *fillers = u.fillers;
+    return n;
+}
+
+/* Distinct values among n keys, by comparing each with the ones before it. */
+static int64_t count_distinct(const int64_t *key, int64_t n) {
+    int64_t d = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (int64_t j = 0; j < i && !seen; j++) seen = key[j] == key[i];
+        d += !seen;
+    }
+    return d;
+}
+
 enum sg_status sg_scnn_layer_ref(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
                                  const float *w, const float *x, float *y,
                                  struct sg_scnn_stats *st) {
@@ -93,7 +167,10 @@ enum sg_status sg_scnn_layer_ref(const struct sg_scnn_config *c, const struct sg
     if (s != SG_OK) return s;
     const int PR = c->pe_rows, PC = c->pe_cols, npe = PR * PC;
     const int K = g->k, C = g->c, H = g->h, W = g->w, R = g->r, S = g->s, P = g->p, Q = g->q;
-    const int64_t ebits = c->value_bits + c->index_bits;
+    const int dense = c->arch == SG_SCNN_ARCH_DCNN;
+    const int kmajor = c->accumulate == SG_SCNN_ACC_ROW || c->accumulate == SG_SCNN_ACC_KERNEL;
+    const int64_t ib = dense ? 0 : c->index_bits, vb = c->value_bits, ebits = vb + ib;
+    const int64_t nprod_max = (int64_t)H * W * K * R * S + 1;
     int *rmin = calloc((size_t)npe, sizeof(int)), *cmin = calloc((size_t)npe, sizeof(int));
     int64_t *halo_per_k = calloc((size_t)npe, sizeof(int64_t));
     double *ysum = calloc((size_t)K * P * Q, sizeof(double));
@@ -104,8 +181,12 @@ enum sg_status sg_scnn_layer_ref(const struct sg_scnn_config *c, const struct sg
     int *bank = calloc((size_t)c->banks, sizeof(int));
     int64_t *pe_cycles = calloc((size_t)npe, sizeof(int64_t));
     int *addr = malloc(sizeof(int) * (size_t)c->f * c->i);
+    int *maxnav = calloc((size_t)C, sizeof(int));
+    int64_t *wkey = malloc(sizeof(int64_t) * (size_t)nprod_max); /* window products: key */
+    int64_t *waddr = malloc(sizeof(int64_t) * (size_t)nprod_max); /* and accumulator address */
+    int64_t *pair = malloc(sizeof(int64_t) * (size_t)nprod_max);
     if (!rmin || !cmin || !halo_per_k || !ysum || !al || !wl || !vfirst || !vlen || !bank ||
-        !pe_cycles || !addr) {
+        !pe_cycles || !addr || !maxnav || !wkey || !waddr || !pair) {
         s = sgi_error(SG_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -153,107 +234,175 @@ enum sg_status sg_scnn_layer_ref(const struct sg_scnn_config *c, const struct sg
         }
     }
     st->kc = kc;
-
-    /* weight streams (they do not depend on the PE) */
-    for (int k0 = 0; k0 < K; k0 += kc) {
-        const int k1 = k0 + kc < K ? k0 + kc : K;
-        st->groups++;
-        for (int ch = 0; ch < C; ch++) {
-            struct runs u = {0, 0, 0};
-            for (int k = k0; k < k1; k++)
-                for (int r = 0; r < R; r++)
-                    for (int t = 0; t < S; t++)
-                        runs_add(&u, w[(((size_t)k * C + ch) * R + r) * S + t] != 0.0f,
-                                 c->index_bits);
-            st->weight_nnz += u.nnz;
-            st->weight_fillers += u.fillers;
-            st->dram_weight_bits += (u.nnz + u.fillers) * ebits;
-            if (u.nnz + u.fillers > c->wfifo_entries) st->wfifo_overflow++;
+    if (kmajor) {
+        const int64_t need = c->accumulate == SG_SCNN_ACC_ROW ? RW : area;
+        if (c->psum_entries > 0 && c->psum_entries < need) {
+            s = sgi_error(SG_ERR_ARG, "partial-sum buffer too small");
+            goto done;
         }
+        st->psum_entries = c->psum_entries > 0 ? c->psum_entries : need;
     }
-    /* activation streams */
+
+    /* activation streams; the most activation vectors of a channel over the PEs */
     for (int e = 0; e < npe; e++) {
         int64_t bits = 0;
         for (int ch = 0; ch < C; ch++) {
             struct runs u = {0, 0, 0};
+            int n = 0;
             for (int h = 0; h < H; h++)
                 for (int ww = 0; ww < W; ww++)
-                    if (part_of(h, H, PR) == e / PC && part_of(ww, W, PC) == e % PC)
-                        runs_add(&u, x[((size_t)ch * H + h) * W + ww] != 0.0f, c->index_bits);
-            st->act_nnz += u.nnz;
+                    if (part_of(h, H, PR) == e / PC && part_of(ww, W, PC) == e % PC) {
+                        const int nz = x[((size_t)ch * H + h) * W + ww] != 0.0f;
+                        st->act_nnz += nz;
+                        runs_add(&u, dense || nz, c->index_bits);
+                        n += dense || nz;
+                    }
+            const int nav = (n + c->i - 1) / c->i;
+            if (nav > maxnav[ch]) maxnav[ch] = nav;
             st->act_fillers += u.fillers;
             bits += (u.nnz + u.fillers) * ebits;
         }
-        st->dram_act_in_bits += bits;
+        if (c->act_in_dram) st->dram_act_in_bits += bits;
+        else if (bits > c->iaram_bytes * 8) st->dram_act_in_bits += bits - c->iaram_bytes * 8;
         if (bits > c->iaram_bytes * 8) st->iaram_overflow++;
     }
 
-    /* the loop nest: group > PE > input channel > activation vector > weight vector */
+    /* weight streams (they do not depend on the PE) and the FIFO: it holds
+     * wfifo_entries vectors; a longer block is fetched again for every further
+     * activation vector of the PE with the most */
+    for (int i = 0; i < K * C * R * S; i++) st->weight_nnz += w[i] != 0.0f;
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        const int k1 = k0 + kc < K ? k0 + kc : K;
+        st->groups++;
+        for (int ch = 0; ch < C; ch++) {
+            int64_t vent, ient, fill;
+            const int nw = weight_items(c, g, w, ch, k0, k1, wl, &vent, &ient, &fill);
+            st->weight_fillers += fill;
+            st->dram_weight_bits += vent * vb + ient * ib;
+            /* blocks: the whole list, or (kernel-major windows) each kernel's part */
+            for (int b0 = 0; b0 < nw;) {
+                int b1 = kmajor ? b0 : nw;
+                while (kmajor && b1 < nw && wl[b1].k == wl[b0].k) b1++;
+                const int64_t nvec = make_vectors(c, wl + b0, b1 - b0, vfirst, vlen);
+                int64_t bits = 0;
+                for (int i = b0; i < b1; i++) bits += wl[i].went * vb + wl[i].ient * ib;
+                if (nvec > st->wfifo_vectors) st->wfifo_vectors = nvec;
+                if (nvec > c->wfifo_entries) {
+                    st->wfifo_overflow++;
+                    if (maxnav[ch] > 1) st->dram_weight_refetch_bits += (maxnav[ch] - 1) * bits;
+                }
+                b0 = b1;
+            }
+        }
+    }
+
+    /* the loop nest: group > PE > input channel > (kernel-major windows: kernel >)
+     * activation vector > weight vector */
     for (int k0 = 0; k0 < K; k0 += kc) {
         const int k1 = k0 + kc < K ? k0 + kc : K;
         int64_t slowest = 0, halo_max = 0;
         for (int e = 0; e < npe; e++) {
             pe_cycles[e] = 0;
             for (int ch = 0; ch < C; ch++) {
-                int na = 0, nw = 0;
-                struct runs ua = {0, 0, 0}, uw = {0, 0, 0};
+                int na = 0;
+                struct runs ua = {0, 0, 0};
                 for (int h = 0; h < H; h++)
                     for (int ww = 0; ww < W; ww++) {
                         if (part_of(h, H, PR) != e / PC || part_of(ww, W, PC) != e % PC) continue;
                         float v = x[((size_t)ch * H + h) * W + ww];
-                        runs_add(&ua, v != 0.0f, c->index_bits);
-                        if (v != 0.0f) al[na++] = (struct item){0, 0, 0, h, ww, v};
+                        runs_add(&ua, dense || v != 0.0f, c->index_bits);
+                        if (dense || v != 0.0f) al[na++] = (struct item){0, 0, 0, h, ww, v, 0, 0};
                     }
-                for (int k = k0; k < k1; k++)
-                    for (int r = 0; r < R; r++)
-                        for (int t = 0; t < S; t++) {
-                            float v = w[(((size_t)k * C + ch) * R + r) * S + t];
-                            runs_add(&uw, v != 0.0f, c->index_bits);
-                            if (v != 0.0f) wl[nw++] = (struct item){k, r, t, 0, 0, v};
-                        }
+                int64_t vent, ient, fill;
+                const int nw = weight_items(c, g, w, ch, k0, k1, wl, &vent, &ient, &fill);
                 if (na == 0 || nw == 0) continue;
-                const int nv = make_vectors(c, wl, nw, vfirst, vlen);
                 const int nav = (na + c->i - 1) / c->i;
-                st->act_reads += ua.nnz + ua.fillers;
-                st->weight_reads += (int64_t)nav * (uw.nnz + uw.fillers);
-                for (int a0 = 0; a0 < na; a0 += c->i) {
-                    const int a1 = a0 + c->i < na ? a0 + c->i : na;
-                    for (int v = 0; v < nv; v++) {
-                        int n = 0; /* valid products of this step */
-                        for (int ai = a0; ai < a1; ai++)
-                            for (int wi = vfirst[v]; wi < vfirst[v] + vlen[v]; wi++) {
-                                const struct item *A = &al[ai], *Wt = &wl[wi];
-                                st->products_formed++;
-                                int p = -1, q = -1;
-                                for (int pp = 0; pp < P; pp++)
-                                    if (pp * g->sh == A->h + g->pt - Wt->r * g->dh) p = pp;
-                                for (int qq = 0; qq < Q; qq++)
-                                    if (qq * g->sw == A->w + g->pl - Wt->s * g->dw) q = qq;
-                                if (p < 0 || q < 0) continue;
-                                ysum[((size_t)Wt->k * P + p) * Q + q] += (double)A->v * Wt->v;
-                                addr[n++] = (int)((Wt->k - k0) * area + (p - rmin[e]) * RW +
-                                                  (q - cmin[e]));
+                for (int b0 = 0; b0 < nw;) { /* one pass, or one per kernel */
+                    int b1 = kmajor ? b0 : nw;
+                    while (kmajor && b1 < nw && wl[b1].k == wl[b0].k) b1++;
+                    const struct item *wb = wl + b0;
+                    const int nv = make_vectors(c, wb, b1 - b0, vfirst, vlen);
+                    int64_t bv = 0, bi = 0;
+                    for (int i = b0; i < b1; i++) bv += wl[i].went, bi += wl[i].ient;
+                    st->act_reads += ua.nnz + ua.fillers;
+                    st->act_index_reads += dense ? 0 : ua.nnz + ua.fillers;
+                    st->weight_reads += (int64_t)nav * bv;
+                    st->weight_index_reads += (int64_t)nav * bi;
+                    int64_t nprod = 0; /* kernel-major: products of this kernel so far */
+                    for (int a0 = 0; a0 < na; a0 += c->i) {
+                        const int a1 = a0 + c->i < na ? a0 + c->i : na;
+                        for (int v = 0; v < nv; v++) {
+                            int n = 0; /* valid products of this step */
+                            for (int ai = a0; ai < a1; ai++)
+                                for (int wi = vfirst[v]; wi < vfirst[v] + vlen[v]; wi++) {
+                                    const struct item *A = &al[ai], *Wt = &wb[wi];
+                                    st->products_formed++;
+                                    int p = -1, q = -1;
+                                    for (int pp = 0; pp < P; pp++)
+                                        if (pp * g->sh == A->h + g->pt - Wt->r * g->dh) p = pp;
+                                    for (int qq = 0; qq < Q; qq++)
+                                        if (qq * g->sw == A->w + g->pl - Wt->s * g->dw) q = qq;
+                                    if (p < 0 || q < 0) continue;
+                                    ysum[((size_t)Wt->k * P + p) * Q + q] += (double)A->v * Wt->v;
+                                    const int local = (int)((p - rmin[e]) * RW + (q - cmin[e]));
+                                    addr[n++] = kmajor ? local
+                                                       : (int)((Wt->k - k0) * area + local);
+                                    if (kmajor) {
+                                        /* window: the kernel, or (row) kernel row x input row */
+                                        wkey[nprod] = c->accumulate == SG_SCNN_ACC_ROW
+                                                          ? (int64_t)Wt->r * H + A->h
+                                                          : 0;
+                                        waddr[nprod] = (Wt->k - k0) * area + local;
+                                        nprod++;
+                                    }
+                                }
+                            st->steps++;
+                            st->products += n;
+                            memset(bank, 0, sizeof(int) * (size_t)c->banks);
+                            int64_t accesses = 0;
+                            for (int i = 0; i < n; i++) {
+                                int seen = 0;
+                                if (c->accumulate == SG_SCNN_ACC_MERGED)
+                                    for (int j = 0; j < i; j++) seen |= addr[j] == addr[i];
+                                if (seen) continue;
+                                accesses++;
+                                bank[addr[i] % c->banks]++;
                             }
-                        st->steps++;
-                        st->products += n;
-                        memset(bank, 0, sizeof(int) * (size_t)c->banks);
-                        int64_t accesses = 0;
-                        for (int i = 0; i < n; i++) {
-                            int seen = 0;
-                            if (c->accumulate == SG_SCNN_ACC_MERGED)
-                                for (int j = 0; j < i; j++) seen |= addr[j] == addr[i];
-                            if (seen) continue;
-                            accesses++;
-                            bank[addr[i] % c->banks]++;
+                            int maxload = 1;
+                            for (int b = 0; b < c->banks; b++) maxload = bank[b] > maxload ? bank[b] : maxload;
+                            if (dense) maxload = 1;
+                            pe_cycles[e] += maxload;
+                            st->conflict_stalls += maxload - 1;
+                            if (kmajor) {
+                                st->psum_writes += n;
+                            } else {
+                                st->acc_reads += accesses;
+                                st->acc_writes += accesses;
+                                st->merge_adds += n - accesses;
+                            }
                         }
-                        int maxload = 1;
-                        for (int b = 0; b < c->banks; b++) maxload = bank[b] > maxload ? bank[b] : maxload;
-                        pe_cycles[e] += maxload;
-                        st->conflict_stalls += maxload - 1;
-                        st->acc_reads += accesses;
-                        st->acc_writes += accesses;
-                        st->merge_adds += n - accesses;
                     }
+                    if (kmajor) { /* window sums: distinct (window, output) pairs */
+                        for (int64_t i = 0; i < nprod; i++) pair[i] = wkey[i] * (K * area + 1) + waddr[i];
+                        const int64_t d = count_distinct(pair, nprod);
+                        st->psum_reads += nprod - d;
+                        st->merge_adds += nprod - d;
+                        st->acc_reads += d;
+                        st->acc_writes += d;
+                        /* flush: the most window sums one bank receives */
+                        memset(bank, 0, sizeof(int) * (size_t)c->banks);
+                        int most = 0;
+                        for (int64_t i = 0; i < nprod; i++) {
+                            int first = 1;
+                            for (int64_t j = 0; j < i && first; j++) first = pair[j] != pair[i];
+                            if (!first) continue;
+                            int l = ++bank[waddr[i] % c->banks];
+                            most = l > most ? l : most;
+                        }
+                        st->flush_cycles += most;
+                        pe_cycles[e] += most;
+                    }
+                    b0 = b1;
                 }
             }
             if (pe_cycles[e] > slowest) slowest = pe_cycles[e];
@@ -267,8 +416,6 @@ enum sg_status sg_scnn_layer_ref(const struct sg_scnn_config *c, const struct sg
     }
     st->cycles = st->compute_cycles + st->halo_cycles;
     st->mult_slots = st->steps * c->f * c->i;
-    st->weight_index_reads = st->weight_reads;
-    st->act_index_reads = st->act_reads;
 
     /* post-processing: drain, ReLU, compress the owned outputs */
     float *out = y ? y : malloc(sizeof(float) * ((size_t)K * P * Q + 1));
@@ -286,14 +433,16 @@ enum sg_status sg_scnn_layer_ref(const struct sg_scnn_config *c, const struct sg
                     if (part_of(p, P, PR) != e / PC || part_of(q, Q, PC) != e % PC) continue;
                     float v = out[((size_t)k * P + p) * Q + q];
                     st->acc_drain++;
-                    runs_add(&u, c->relu ? v > 0.0f : v != 0.0f, c->index_bits);
+                    const int nz = c->relu ? v > 0.0f : v != 0.0f;
+                    st->out_nnz += nz;
+                    runs_add(&u, dense || nz, c->index_bits);
                 }
-            st->out_nnz += u.nnz;
             st->out_fillers += u.fillers;
             st->out_writes += u.nnz + u.fillers;
             bits += (u.nnz + u.fillers) * ebits;
         }
-        st->dram_act_out_bits += bits;
+        if (c->act_out_dram) st->dram_act_out_bits += bits;
+        else if (bits > c->oaram_bytes * 8) st->dram_act_out_bits += bits - c->oaram_bytes * 8;
         if (bits > c->oaram_bytes * 8) st->oaram_overflow++;
     }
     if (!y) free(out);
@@ -304,6 +453,7 @@ enum sg_status sg_scnn_layer_ref(const struct sg_scnn_config *c, const struct sg
     sg_scnn_energy_of(c, st);
 done:
     free(rmin), free(cmin), free(halo_per_k), free(ysum), free(al), free(wl), free(vfirst);
-    free(vlen), free(bank), free(pe_cycles), free(addr);
+    free(vlen), free(bank), free(pe_cycles), free(addr), free(maxnav), free(wkey), free(waddr);
+    free(pair);
     return s;
 }

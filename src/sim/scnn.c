@@ -24,6 +24,9 @@ struct wt {
     int32_t rr, ss; /* r * dil_h, s * dil_w */
     int32_t base;   /* stride 1: kk*area - rr*RW - ss */
     int32_t kbase;  /* kk*area */
+    int32_t r;      /* kernel row (the row window's key) */
+    int32_t went, ient; /* value and index entries of the stream charged to this weight
+                         * (itself, fillers before it; --index group: its whole group) */
     float v;
 };
 struct pe {
@@ -36,10 +39,13 @@ struct plan {
     const struct sg_scnn_config *c;
     const struct sg_conv_geom *g;
     int npe, kc, ngroups, RH, RW, area;
+    int kmode;                 /* row or kernel window: kernel-major loop, psum buffer */
+    int dense;                 /* --arch dcnn */
     struct pe *pe;
     int64_t *aoff, *a_entries; /* per (pe, c) */
+    int *maxnav;               /* per c: the most activation vectors of any PE */
     struct act *acts;
-    int64_t *woff, *w_entries, *voff; /* per (group, c) */
+    int64_t *woff, *w_entries, *wi_entries, *voff; /* per (group, c) */
     struct wt *wts;
     int32_t *vstart;            /* vector starts relative to woff, nv + 1 per (group, c) */
     uint16_t *bank_of;          /* per address */
@@ -164,12 +170,13 @@ static enum sg_status plan_acts(struct plan *pl, const float *x, struct sg_scnn_
     const struct sg_conv_geom *g = pl->g;
     const size_t npc = (size_t)pl->npe * g->c;
     size_t nnz = 0;
-    for (size_t i = 0; i < (size_t)g->c * g->h * g->w; i++) nnz += x[i] != 0.0f;
+    for (size_t i = 0; i < (size_t)g->c * g->h * g->w; i++) nnz += pl->dense || x[i] != 0.0f;
     pl->aoff = sgi_alloc(npc + 1, sizeof *pl->aoff);
     pl->a_entries = sgi_alloc(npc, sizeof *pl->a_entries);
+    pl->maxnav = sgi_zalloc((size_t)g->c + 1, sizeof *pl->maxnav);
     pl->acts = sgi_alloc(nnz + 1, sizeof *pl->acts);
-    if (!pl->aoff || !pl->a_entries || !pl->acts) return SG_ERR_NOMEM;
-    const int64_t ebits = pl->c->value_bits + pl->c->index_bits;
+    if (!pl->aoff || !pl->a_entries || !pl->maxnav || !pl->acts) return SG_ERR_NOMEM;
+    const int64_t ebits = pl->c->value_bits + (pl->dense ? 0 : pl->c->index_bits);
     size_t n = 0;
     for (int e = 0; e < pl->npe; e++) {
         const struct pe *t = &pl->pe[e];
@@ -177,11 +184,12 @@ static enum sg_status plan_acts(struct plan *pl, const float *x, struct sg_scnn_
         for (int ch = 0; ch < g->c; ch++) {
             pl->aoff[(size_t)e * g->c + ch] = (int64_t)n;
             struct runc rc = {0, 0, 0};
+            const size_t n0 = n;
             for (int h = t->h0; h < t->h1; h++)
                 for (int w = t->w0; w < t->w1; w++) {
                     float v = x[((size_t)ch * g->h + h) * g->w + w];
-                    run_push(&rc, v != 0.0f, pl->c->index_bits);
-                    if (v == 0.0f) continue;
+                    run_push(&rc, pl->dense || v != 0.0f, pl->c->index_bits);
+                    if (v == 0.0f && !pl->dense) continue;
                     struct act *a = &pl->acts[n++];
                     a->hh = h + g->pt;
                     a->ww = w + g->pl;
@@ -189,24 +197,34 @@ static enum sg_status plan_acts(struct plan *pl, const float *x, struct sg_scnn_
                     a->v = v;
                 }
             pl->a_entries[(size_t)e * g->c + ch] = rc.nnz + rc.fill;
-            st->act_nnz += rc.nnz;
+            const int nav = (int)((n - n0 + (size_t)pl->c->i - 1) / (size_t)pl->c->i);
+            if (nav > pl->maxnav[ch]) pl->maxnav[ch] = nav;
             st->act_fillers += rc.fill;
             bits += (rc.nnz + rc.fill) * ebits;
         }
-        st->dram_act_in_bits += bits;
-        st->iaram_overflow += bits > pl->c->iaram_bytes * 8;
+        const int64_t cap = pl->c->iaram_bytes * 8;
+        st->dram_act_in_bits += pl->c->act_in_dram ? bits : (bits > cap ? bits - cap : 0);
+        st->iaram_overflow += bits > cap;
     }
+    for (size_t i = 0; i < (size_t)g->c * g->h * g->w; i++) st->act_nnz += x[i] != 0.0f;
     pl->aoff[npc] = (int64_t)n;
     return SG_OK;
 }
 
 /* Cuts the non-zeros [0, n) of one (group, channel) stream into vectors. */
-static int32_t cut_vectors(const struct plan *pl, const int32_t *row_of, int32_t n,
-                           int32_t *starts) {
+static int32_t cut_vectors(const struct plan *pl, const int32_t *row_of, const int32_t *kern_of,
+                           int32_t n, int32_t *starts) {
     const int f = pl->c->f;
     int32_t nv = 0;
     if (pl->c->fetch == SG_SCNN_FETCH_STREAM) {
-        for (int32_t i = 0; i < n; i += f) starts[nv++] = i;
+        /* kernel-major windows: a vector never straddles two kernels */
+        for (int32_t i = 0, fill = f; i < n; i++) {
+            if (fill == f || (pl->kmode && kern_of[i] != kern_of[i - 1])) {
+                starts[nv++] = i;
+                fill = 0;
+            }
+            fill++;
+        }
     } else { /* aligned: a row's pieces (at most F non-zeros) never straddle vectors */
         int fill = f;
         for (int32_t i = 0; i < n;) {
@@ -214,7 +232,7 @@ static int32_t cut_vectors(const struct plan *pl, const int32_t *row_of, int32_t
             while (j < n && row_of[j] == row_of[i]) j++;
             for (int32_t p = i; p < j; p += f) {
                 int piece = j - p < f ? (int)(j - p) : f;
-                if (fill + piece > f) {
+                if (fill + piece > f || (pl->kmode && p == i && i > 0 && kern_of[i] != kern_of[i - 1])) {
                     starts[nv++] = p;
                     fill = 0;
                 }
@@ -227,24 +245,42 @@ static int32_t cut_vectors(const struct plan *pl, const int32_t *row_of, int32_t
     return nv;
 }
 
+/* FIFO check of one block of nvec vectors and `bits` bits: a block longer than
+ * the FIFO is fetched again from the weight source for every further activation
+ * vector of the PE that has the most (all PEs take the same broadcast). */
+static void fifo_block(const struct plan *pl, int64_t nvec, int64_t bits, int ch,
+                       struct sg_scnn_stats *st) {
+    if (nvec > st->wfifo_vectors) st->wfifo_vectors = nvec;
+    if (nvec <= pl->c->wfifo_entries) return;
+    st->wfifo_overflow++;
+    if (pl->maxnav[ch] > 1) st->dram_weight_refetch_bits += (int64_t)(pl->maxnav[ch] - 1) * bits;
+}
+
 /* Weight streams of every (group, channel). */
 static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_scnn_stats *st) {
     const struct sg_conv_geom *g = pl->g;
     const struct sg_scnn_config *c = pl->c;
     const size_t ngc = (size_t)pl->ngroups * g->c, rs = (size_t)g->r * g->s;
     size_t nnz = 0;
-    for (size_t i = 0; i < (size_t)g->k * g->c * rs; i++) nnz += w[i] != 0.0f;
+    for (size_t i = 0; i < (size_t)g->k * g->c * rs; i++) nnz += pl->dense || w[i] != 0.0f;
     pl->woff = sgi_alloc(ngc + 1, sizeof *pl->woff);
     pl->w_entries = sgi_alloc(ngc, sizeof *pl->w_entries);
+    pl->wi_entries = sgi_alloc(ngc, sizeof *pl->wi_entries);
     pl->voff = sgi_alloc(ngc + 1, sizeof *pl->voff);
     pl->wts = sgi_alloc(nnz + 1, sizeof *pl->wts);
     pl->vstart = sgi_alloc(nnz + ngc + 1, sizeof *pl->vstart);
     int32_t *row_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *row_of);
-    if (!pl->woff || !pl->w_entries || !pl->voff || !pl->wts || !pl->vstart || !row_of) {
-        free(row_of);
+    int32_t *kern_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *kern_of);
+    if (!pl->woff || !pl->w_entries || !pl->wi_entries || !pl->voff || !pl->wts || !pl->vstart ||
+        !row_of || !kern_of) {
+        free(row_of), free(kern_of);
         return SG_ERR_NOMEM;
     }
-    const int64_t ebits = c->value_bits + c->index_bits;
+    const int vb = c->value_bits, ib = pl->dense ? 0 : c->index_bits;
+    /* --index group: one index per kept group of `gsize` weights in stream order */
+    const int grouped = !pl->dense && c->index == SG_SCNN_INDEX_GROUP &&
+                        c->index_unit != SG_SCNN_UNIT_WEIGHT;
+    const int gsize = c->index_unit == SG_SCNN_UNIT_ROW ? g->s : (int)rs;
     size_t n = 0, nv = 0;
     for (int gi = 0; gi < pl->ngroups; gi++) {
         const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
@@ -253,41 +289,85 @@ static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_sc
             pl->woff[gc] = (int64_t)n;
             pl->voff[gc] = (int64_t)nv;
             struct runc rc = {0, 0, 0};
+            int64_t zgroups = 0, vent = 0, ient = 0;
             int32_t m = 0;
             for (int kk = 0; kk < kcg; kk++) {
                 const float *wk = w + ((size_t)(k0 + kk) * g->c + ch) * rs;
-                for (int r = 0; r < g->r; r++)
-                    for (int s = 0; s < g->s; s++) {
-                        float v = wk[(size_t)r * g->s + s];
-                        run_push(&rc, v != 0.0f, c->index_bits);
-                        if (v == 0.0f) continue;
+                for (size_t j0 = 0; j0 < rs; j0 += (size_t)gsize) {
+                    int kept = 0; /* the group (when grouped) has a non-zero */
+                    if (grouped)
+                        for (int j = 0; j < gsize; j++) kept |= wk[j0 + (size_t)j] != 0.0f;
+                    int first = 1;
+                    for (int j = 0; j < gsize && j0 + (size_t)j < rs; j++) {
+                        const int r = (int)((j0 + (size_t)j) / (size_t)g->s);
+                        const int s2 = (int)((j0 + (size_t)j) % (size_t)g->s);
+                        float v = wk[j0 + (size_t)j];
+                        const int64_t fill0 = rc.fill;
+                        run_push(&rc, pl->dense || v != 0.0f, c->index_bits);
+                        if (v == 0.0f && !pl->dense) continue;
                         struct wt *t = &pl->wts[n + m];
                         t->rr = r * g->dh;
-                        t->ss = s * g->dw;
+                        t->ss = s2 * g->dw;
+                        t->r = r;
                         t->kbase = kk * pl->area;
                         t->base = t->kbase - t->rr * pl->RW - t->ss;
                         t->v = v;
-                        row_of[m++] = kk * g->r + r;
+                        if (pl->dense) {
+                            t->went = 1, t->ient = 0;
+                        } else if (!grouped) {
+                            t->went = t->ient = 1 + (int32_t)(rc.fill - fill0);
+                        } else if (first) { /* the group's index, its fillers, its values */
+                            t->ient = 1 + (int32_t)(zgroups >> c->index_bits);
+                            t->went = gsize;
+                            zgroups = 0;
+                        } else {
+                            t->went = t->ient = 0;
+                        }
+                        first = 0;
+                        vent += t->went, ient += t->ient;
+                        row_of[m] = kk * g->r + r;
+                        kern_of[m] = kk;
+                        m++;
                     }
+                    if (grouped && !kept) zgroups++;
+                }
             }
-            nv += (size_t)cut_vectors(pl, row_of, m, pl->vstart + nv) + 1;
+            const int32_t nvec = cut_vectors(pl, row_of, kern_of, m, pl->vstart + nv);
+            /* the FIFO holds F-wide vectors: a (group, channel) block, or with a
+             * kernel-major window one kernel's vectors */
+            if (!pl->kmode) {
+                fifo_block(pl, nvec, vent * vb + ient * ib, ch, st);
+            } else {
+                const int32_t *vs = pl->vstart + nv;
+                for (int32_t v = 0; v < nvec;) {
+                    int32_t v1 = v;
+                    int64_t bits = 0;
+                    while (v1 < nvec && pl->wts[n + vs[v1]].kbase == pl->wts[n + vs[v]].kbase) v1++;
+                    for (int32_t x = vs[v]; x < vs[v1]; x++)
+                        bits += (int64_t)pl->wts[n + x].went * vb + (int64_t)pl->wts[n + x].ient * ib;
+                    fifo_block(pl, v1 - v, bits, ch, st);
+                    v = v1;
+                }
+            }
+            nv += (size_t)nvec + 1;
             n += (size_t)m;
-            pl->w_entries[gc] = rc.nnz + rc.fill;
-            st->weight_nnz += rc.nnz;
+            pl->w_entries[gc] = vent;
+            pl->wi_entries[gc] = ient;
             st->weight_fillers += rc.fill;
-            st->dram_weight_bits += (rc.nnz + rc.fill) * ebits;
-            st->wfifo_overflow += rc.nnz + rc.fill > c->wfifo_entries;
+            st->dram_weight_bits += vent * vb + ient * ib;
         }
     }
+    for (size_t i = 0; i < (size_t)g->k * g->c * rs; i++) st->weight_nnz += w[i] != 0.0f;
     pl->woff[ngc] = (int64_t)n;
     pl->voff[ngc] = (int64_t)nv;
-    free(row_of);
+    free(row_of), free(kern_of);
     return SG_OK;
 }
 
 /* What one PE does for one group. */
 struct pe_out {
-    int64_t cycles, steps, stalls, products, formed, acc, merge_adds, wreads, areads;
+    int64_t cycles, steps, stalls, products, formed, acc, merge_adds, wreads, wireads, areads,
+        aireads, psum_reads, psum_writes, flush;
 };
 struct scratch {
     uint32_t *stamp;      /* per address: last step that touched it (merged mode) */
@@ -295,6 +375,13 @@ struct scratch {
     uint32_t *bank;       /* per bank: accesses in that step */
     uint32_t step;
     size_t n_stamp;
+    /* row/kernel windows: per (kernel row,) local address, the window that last
+     * touched it; the accumulator addresses of the window sums to flush */
+    uint32_t *wstamp;
+    int32_t *touched;
+    uint32_t *flush_bank;
+    uint32_t win;
+    size_t n_wstamp;
 };
 /* The current activation vector, unpacked into locals that no store can alias, so
  * the compiler keeps them in registers across the scatter's stores. */
@@ -366,6 +453,141 @@ step(const struct plan *pl, const struct pe *t, const struct avec *A, const stru
     return maxload > 1 ? (int64_t)maxload : 1;
 }
 
+/* One step of a kernel-major window (row or kernel): every product is added into
+ * the partial-sum buffer (a write; plus a read when the window already holds a
+ * sum for that output); the buffer has `banks` banks, bank = local address mod A.
+ * A window's first product on an output appends its accumulator address to
+ * sc->touched. Returns the step's cycles. */
+static inline __attribute__((always_inline)) int64_t
+step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const struct wt *wv,
+          int nw, double *restrict acc, struct scratch *sc, struct pe_out *o, int *ntouched,
+          const int unit, const int rowwin) {
+    const uint32_t P = (uint32_t)pl->g->p, Q = (uint32_t)pl->g->q;
+    const int sh = pl->g->sh, sw = pl->g->sw, RW = pl->RW, rp0 = t->rp0, rq0 = t->rq0;
+    const int area = pl->area;
+    const uint16_t *restrict bank_of = pl->bank_of;
+    uint32_t *restrict wst = sc->wstamp, *restrict bst = sc->bank_stamp, *restrict bcnt = sc->bank;
+    int32_t *restrict touched = sc->touched;
+    uint32_t id = ++sc->step;
+    if (id == 0) {
+        memset(bst, 0, (size_t)pl->c->banks * sizeof *bst);
+        id = sc->step = 1;
+    }
+    const uint32_t win = sc->win;
+    uint32_t maxload = 0;
+    int64_t valid = 0, distinct = 0;
+    int nt = *ntouched;
+    for (int j = 0; j < nw; j++) {
+        const int32_t rr = wv[j].rr, ss = wv[j].ss, wb = wv[j].base, kb = wv[j].kbase;
+        const int32_t koff = rowwin ? wv[j].r * area : 0;
+        const double w = wv[j].v;
+        for (int i = 0; i < A->n; i++) {
+            int32_t addr;
+            if (unit) {
+                const int32_t p = A->hh[i] - rr, q = A->ww[i] - ss;
+                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
+                addr = A->base[i] + wb;
+            } else {
+                const int32_t pn = A->hh[i] - rr, qn = A->ww[i] - ss;
+                if (pn < 0 || qn < 0 || pn % sh || qn % sw) continue;
+                const int32_t p = pn / sh, q = qn / sw;
+                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
+                addr = kb + (p - rp0) * RW + (q - rq0);
+            }
+            acc[addr] += A->v[i] * w;
+            valid++;
+            const int32_t local = addr - kb;
+            const uint32_t fresh = wst[koff + local] != win;
+            wst[koff + local] = win;
+            distinct += fresh;
+            touched[nt] = addr;
+            nt += (int)fresh;
+            const uint32_t b = bank_of[local];
+            const uint32_t l = (bcnt[b] & -(uint32_t)(bst[b] == id)) + 1;
+            bst[b] = id;
+            bcnt[b] = l;
+            maxload = l > maxload ? l : maxload;
+        }
+    }
+    *ntouched = nt;
+    o->products += valid;
+    o->formed += (int64_t)A->n * nw;
+    o->psum_writes += valid;
+    o->psum_reads += valid - distinct;
+    o->merge_adds += valid - distinct;
+    return maxload > 1 ? (int64_t)maxload : 1;
+}
+
+/* The kernel-major loop of the row and kernel windows: input channel > kernel >
+ * activation vector > that kernel's weight vectors; the window sums are written
+ * into the accumulator banks when the kernel is done (one access each; the flush
+ * takes as many cycles as the most sums one bank receives). */
+static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
+                          struct pe_out *out, const int unit, const int rowwin) {
+    const struct sg_conv_geom *g = pl->g;
+    const struct pe *t = &pl->pe[e];
+    const int I = pl->c->i;
+    const size_t nws = sc->n_wstamp;
+    struct pe_out o;
+    memset(&o, 0, sizeof o);
+    struct avec A;
+    for (int ch = 0; ch < g->c; ch++) {
+        const size_t pc = (size_t)e * g->c + ch, gc = (size_t)gi * g->c + ch;
+        const struct act *a = pl->acts + pl->aoff[pc];
+        const int na = (int)(pl->aoff[pc + 1] - pl->aoff[pc]);
+        const struct wt *w = pl->wts + pl->woff[gc];
+        const int32_t *vs = pl->vstart + pl->voff[gc];
+        const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
+        if (na == 0 || nv == 0) continue;
+        const int nav = (na + I - 1) / I;
+        for (int v0 = 0; v0 < nv;) {
+            int v1 = v0;
+            int64_t went = 0, ient = 0;
+            while (v1 < nv && w[vs[v1]].kbase == w[vs[v0]].kbase) v1++;
+            for (int x = vs[v0]; x < vs[v1]; x++) went += w[x].went, ient += w[x].ient;
+            /* the PE's activations of channel ch are read again for every kernel */
+            o.areads += pl->a_entries[pc];
+            o.aireads += pl->dense ? 0 : pl->a_entries[pc];
+            o.wreads += (int64_t)nav * went;
+            o.wireads += (int64_t)nav * ient;
+            o.steps += (int64_t)nav * (v1 - v0);
+            if (++sc->win == 0) { /* wrapped: forget every window stamp */
+                memset(sc->wstamp, 0, nws * sizeof *sc->wstamp);
+                sc->win = 1;
+            }
+            int nt = 0;
+            for (int ai = 0; ai < na; ai += I) {
+                A.n = na - ai < I ? na - ai : I;
+                for (int i = 0; i < A.n; i++) {
+                    A.hh[i] = a[ai + i].hh;
+                    A.ww[i] = a[ai + i].ww;
+                    A.base[i] = a[ai + i].base;
+                    A.v[i] = a[ai + i].v;
+                }
+                for (int v = v0; v < v1; v++) {
+                    int64_t cyc = step_psum(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc, &o,
+                                            &nt, unit, rowwin);
+                    if (pl->dense) cyc = 1;
+                    o.cycles += cyc;
+                    o.stalls += cyc - 1;
+                }
+            }
+            /* flush: one accumulator read-add-write per window sum */
+            uint32_t *fb = sc->flush_bank, most = 0;
+            for (int x = 0; x < nt; x++) fb[pl->bank_of[sc->touched[x]]] = 0;
+            for (int x = 0; x < nt; x++) {
+                const uint32_t l = ++fb[pl->bank_of[sc->touched[x]]];
+                most = l > most ? l : most;
+            }
+            o.acc += nt;
+            o.flush += most;
+            o.cycles += most;
+            v0 = v1;
+        }
+    }
+    *out = o;
+}
+
 static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
                    struct pe_out *out, const int unit, const int merged) {
     const struct sg_conv_geom *g = pl->g;
@@ -385,7 +607,9 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
         if (na == 0 || nv == 0) continue; /* nothing to multiply: the channel is skipped */
         const int nav = (na + I - 1) / I;
         o.areads += pl->a_entries[pc];
+        o.aireads += pl->dense ? 0 : pl->a_entries[pc];
         o.wreads += (int64_t)nav * pl->w_entries[gc];
+        o.wireads += (int64_t)nav * pl->wi_entries[gc];
         o.steps += (int64_t)nav * nv;
         for (int ai = 0; ai < na; ai += I) {
             A.n = na - ai < I ? na - ai : I;
@@ -398,10 +622,11 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
             const int full_a = A.n == 4 && pl->c->f == 4;
             for (int v = 0; v < nv; v++) {
                 const int nw = vs[v + 1] - vs[v];
-                const int64_t cyc =
+                int64_t cyc =
                     full_a && nw == 4
                         ? step(pl, t, &A, w + vs[v], nw, acc, sc, &o, unit, merged, 1)
                         : step(pl, t, &A, w + vs[v], nw, acc, sc, &o, unit, merged, 0);
+                if (pl->dense) cyc = 1; /* a dense array's accumulation is scheduled */
                 o.cycles += cyc;
                 o.stalls += cyc - 1;
             }
@@ -414,7 +639,13 @@ static void run_pe_any(const struct plan *pl, int gi, int e, double *acc, struct
                        struct pe_out *o) {
     const int unit = pl->g->sh == 1 && pl->g->sw == 1;
     const int merged = pl->c->accumulate == SG_SCNN_ACC_MERGED;
-    if (unit && merged) run_pe(pl, gi, e, acc, sc, o, 1, 1);
+    if (pl->kmode) {
+        const int rowwin = pl->c->accumulate == SG_SCNN_ACC_ROW;
+        if (unit && rowwin) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 1);
+        else if (unit) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 0);
+        else if (rowwin) run_pe_kmajor(pl, gi, e, acc, sc, o, 0, 1);
+        else run_pe_kmajor(pl, gi, e, acc, sc, o, 0, 0);
+    } else if (unit && merged) run_pe(pl, gi, e, acc, sc, o, 1, 1);
     else if (unit) run_pe(pl, gi, e, acc, sc, o, 1, 0);
     else if (merged) run_pe(pl, gi, e, acc, sc, o, 0, 1);
     else run_pe(pl, gi, e, acc, sc, o, 0, 0);
@@ -423,12 +654,13 @@ static void run_pe_any(const struct plan *pl, int gi, int e, double *acc, struct
 static void plan_free(struct plan *pl) {
     free(pl->pe), free(pl->aoff), free(pl->a_entries), free(pl->acts), free(pl->woff);
     free(pl->w_entries), free(pl->voff), free(pl->wts), free(pl->vstart), free(pl->bank_of);
+    free(pl->wi_entries), free(pl->maxnav);
 }
 
 /* Post-processing: each PE compresses the outputs it owns (after ReLU if asked). */
 static void count_outputs(const struct plan *pl, const float *y, struct sg_scnn_stats *st) {
     const struct sg_conv_geom *g = pl->g;
-    const int64_t ebits = pl->c->value_bits + pl->c->index_bits;
+    const int64_t ebits = pl->c->value_bits + (pl->dense ? 0 : pl->c->index_bits);
     for (int e = 0; e < pl->npe; e++) {
         const struct pe *t = &pl->pe[e];
         int64_t bits = 0;
@@ -437,15 +669,17 @@ static void count_outputs(const struct plan *pl, const float *y, struct sg_scnn_
             for (int p = t->p0; p < t->p1; p++)
                 for (int q = t->q0; q < t->q1; q++) {
                     float v = y[((size_t)k * g->p + p) * g->q + q];
-                    run_push(&rc, pl->c->relu ? v > 0.0f : v != 0.0f, pl->c->index_bits);
+                    const int nz = pl->c->relu ? v > 0.0f : v != 0.0f;
+                    st->out_nnz += nz;
+                    run_push(&rc, pl->dense || nz, pl->c->index_bits);
                 }
-            st->out_nnz += rc.nnz;
             st->out_fillers += rc.fill;
             bits += (rc.nnz + rc.fill) * ebits;
         }
         st->out_writes += bits / ebits;
-        st->dram_act_out_bits += bits;
-        st->oaram_overflow += bits > pl->c->oaram_bytes * 8;
+        const int64_t cap = pl->c->oaram_bytes * 8;
+        st->dram_act_out_bits += pl->c->act_out_dram ? bits : (bits > cap ? bits - cap : 0);
+        st->oaram_overflow += bits > cap;
     }
 }
 
@@ -485,11 +719,35 @@ static void group_stats(const struct plan *pl, int gi, const struct pe_out *outs
         st->acc_reads += o->acc;
         st->merge_adds += o->merge_adds;
         st->weight_reads += o->wreads;
+        st->weight_index_reads += o->wireads;
         st->act_reads += o->areads;
+        st->act_index_reads += o->aireads;
+        st->psum_reads += o->psum_reads;
+        st->psum_writes += o->psum_writes;
+        st->flush_cycles += o->flush;
     }
     for (int e = 0; e < pl->npe; e++) st->idle_pe_cycles += slowest - outs[e].cycles;
     st->compute_cycles += slowest;
     st->halo_cycles += halo_max;
+}
+
+static void scratch_init(const struct plan *pl, size_t region, struct scratch *sc) {
+    memset(sc, 0, sizeof *sc);
+    sc->n_stamp = region;
+    sc->stamp = sgi_zalloc(region, sizeof(uint32_t));
+    sc->bank_stamp = sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t));
+    sc->bank = sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t));
+    sc->n_wstamp = (size_t)(pl->c->accumulate == SG_SCNN_ACC_ROW ? pl->g->r : 1) * pl->area;
+    sc->wstamp = sgi_zalloc(sc->n_wstamp, sizeof(uint32_t));
+    sc->touched = sgi_alloc(sc->n_wstamp + 1, sizeof(int32_t));
+    sc->flush_bank = sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t));
+}
+static int scratch_ok(const struct scratch *sc) {
+    return sc->stamp && sc->bank_stamp && sc->bank && sc->wstamp && sc->touched && sc->flush_bank;
+}
+static void scratch_free(struct scratch *sc) {
+    free(sc->stamp), free(sc->bank_stamp), free(sc->bank), free(sc->wstamp), free(sc->touched);
+    free(sc->flush_bank);
 }
 
 /* Many groups: one task per group (its PEs in order); no barrier between groups,
@@ -499,12 +757,11 @@ static int run_by_group(const struct plan *pl, size_t region, double *ysum,
     int failed = 0;
 #pragma omp parallel
     {
-        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
-                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)),
-                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)), 0, region};
+        struct scratch sc;
+        scratch_init(pl, region, &sc);
         double *acc = sgi_zalloc(region, sizeof *acc);
         struct pe_out *outs = sgi_zalloc((size_t)pl->npe, sizeof *outs);
-        const int ok = sc.stamp && sc.bank_stamp && sc.bank && acc && outs;
+        const int ok = scratch_ok(&sc) && acc && outs;
         if (!ok) {
 #pragma omp atomic write
             failed = 1;
@@ -518,7 +775,7 @@ static int run_by_group(const struct plan *pl, size_t region, double *ysum,
             }
             group_stats(pl, gi, outs, &gst[gi]);
         }
-        free(sc.stamp), free(sc.bank_stamp), free(sc.bank), free(acc), free(outs);
+        scratch_free(&sc), free(acc), free(outs);
     }
     return failed;
 }
@@ -529,10 +786,9 @@ static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct 
     int failed = 0;
 #pragma omp parallel
     {
-        struct scratch sc = {sgi_zalloc(region, sizeof(uint32_t)),
-                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)),
-                             sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t)), 0, region};
-        if (!sc.stamp || !sc.bank_stamp || !sc.bank) {
+        struct scratch sc;
+        scratch_init(pl, region, &sc);
+        if (!scratch_ok(&sc)) {
 #pragma omp atomic write
             failed = 1;
         }
@@ -548,7 +804,7 @@ static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct 
                 group_stats(pl, gi, outs, &gst[gi]);
             }
         }
-        free(sc.stamp), free(sc.bank_stamp), free(sc.bank);
+        scratch_free(&sc);
     }
     return failed;
 }
@@ -567,6 +823,18 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
         goto done;
     pl.area = pl.RH * pl.RW;
     pl.ngroups = (g->k + pl.kc - 1) / pl.kc;
+    pl.kmode = c->accumulate == SG_SCNN_ACC_ROW || c->accumulate == SG_SCNN_ACC_KERNEL;
+    pl.dense = c->arch == SG_SCNN_ARCH_DCNN;
+    if (pl.kmode) { /* the partial-sum buffer holds one window: a kernel's region or a row */
+        const int need = c->accumulate == SG_SCNN_ACC_ROW ? pl.RW : pl.area;
+        if (c->psum_entries > 0 && c->psum_entries < need) {
+            s = sgi_error(SG_ERR_ARG, "a %s window needs a partial-sum buffer of %d entries here "
+                          "(%dx%d region per output channel); --psum-entries is %d",
+                          sg_scnn_accum_name(c->accumulate), need, pl.RH, pl.RW, c->psum_entries);
+            goto done;
+        }
+        st->psum_entries = c->psum_entries > 0 ? c->psum_entries : need;
+    }
     const size_t region = (size_t)pl.kc * pl.area, ny = (size_t)g->k * g->p * g->q;
     pl.bank_of = sgi_alloc(region, sizeof *pl.bank_of);
     ysum = sgi_zalloc(ny, sizeof *ysum);
@@ -600,8 +868,6 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     st->groups = pl.ngroups;
     st->cycles = st->compute_cycles + st->halo_cycles;
     st->mult_slots = st->steps * c->f * c->i;
-    st->weight_index_reads = st->weight_reads;
-    st->act_index_reads = st->act_reads;
     st->acc_drain = (int64_t)ny; /* every output is drained once by the PE owning it */
     st->acc_reads += st->acc_drain;
     st->weights = (int64_t)g->k * g->c * g->r * g->s;

@@ -9,6 +9,13 @@
  * conv groups, sizes the int-indexed loops can hold. */
 enum sg_status sgi_scnn_check_layer(const struct sg_scnn_config *c, const struct sg_conv_geom *g);
 
+/* Per-bit energies of a configuration's buffers (energy.c). */
+struct sgi_bit_energy {
+    double weight, act, acc, psum, out, halo;
+};
+void sgi_scnn_bit_energies(const struct sg_scnn_config *c, int64_t psum_entries,
+                           struct sgi_bit_energy *b);
+
 /* Synthetic data (synth.c). */
 void sgi_scnn_synth_weights(float *w, size_t n, sg_rng *rng);
 enum sg_status sgi_scnn_synth_acts(float *x, size_t n, double density, int signed_vals,
