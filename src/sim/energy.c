@@ -119,7 +119,8 @@ void sgi_scnn_bit_energies(const struct sg_scnn_config *c, int64_t psum_entries,
     b->weight = PICK(weight_bit_pj, (double)c->wfifo_entries * c->f * (vb + ib) / 8);
     b->act = PICK(act_bit_pj, (double)c->iaram_bytes);
     b->acc = PICK(acc_bit_pj, (double)c->bank_entries * ab / 8);
-    b->psum = PICK(psum_bit_pj, (double)psum_entries * ab / 8);
+    /* the partial-sum buffer is banked like the accumulator (A banks) */
+    b->psum = PICK(psum_bit_pj, (double)psum_entries / c->banks * ab / 8);
     b->out = PICK(out_bit_pj, (double)c->oaram_bytes);
     b->halo = t->halo_bit_pj >= 0 ? t->halo_bit_pj : 3 * b->acc;
 #undef PICK

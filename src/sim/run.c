@@ -97,6 +97,13 @@ static int report(sg_progress_fn fn, void *ctx, int64_t step, int64_t total) {
     return fn(ctx, &p);
 }
 
+/* The group of --index group for a pruning granularity: one weight, a kernel row,
+ * a kernel (a filter's stream per input channel is one kernel). */
+static enum sg_scnn_gran_unit unit_of(enum sg_scnn_gran g) {
+    return g == SG_SCNN_GRAN_FINE ? SG_SCNN_UNIT_WEIGHT
+           : g == SG_SCNN_GRAN_VECTOR ? SG_SCNN_UNIT_ROW : SG_SCNN_UNIT_KERNEL;
+}
+
 static void finish_densities(struct sg_scnn_layer_result *r) {
     r->weight_density = r->st.weights ? (double)r->st.weight_nnz / (double)r->st.weights : 0;
     r->act_density = r->st.acts ? (double)r->st.act_nnz / (double)r->st.acts : 0;
@@ -121,14 +128,24 @@ enum sg_status sg_scnn_run_net(const struct sg_scnn_config *c, const struct sg_s
     }
     for (int i = 0; i < n; i++) names[i] = L[i].name;
     if ((s = check_list(o->layers, names, n, o->net)) != SG_OK) goto done;
+    if ((o->layer_density && o->n_layer_density != n) ||
+        (o->layer_act_density && o->n_layer_act_density != n)) {
+        s = sgi_error(SG_ERR_ARG, "%s has %d layers, %d weight and %d activation densities given",
+                      o->net, n, o->layer_density ? o->n_layer_density : n,
+                      o->layer_act_density ? o->n_layer_act_density : n);
+        goto done;
+    }
     run->images = 1;
     run->layers = sgi_zalloc((size_t)n, sizeof *run->layers);
     if (!run->layers) {
         s = SG_ERR_NOMEM;
         goto done;
     }
-    int total = 0;
-    for (int i = 0; i < n; i++) total += listed(o->layers, L[i].name) && (!L[i].is_fc || o->include_fc);
+    int total = 0, last = 0;
+    for (int i = 0; i < n; i++) {
+        total += listed(o->layers, L[i].name) && (!L[i].is_fc || o->include_fc);
+        if (!L[i].is_fc || o->include_fc) last = i;
+    }
     for (int i = 0; i < n && s == SG_OK; i++) {
         const struct sg_scnn_shape *l = &L[i];
         if (!listed(o->layers, l->name) || (l->is_fc && !o->include_fc)) continue;
@@ -145,15 +162,28 @@ enum sg_status sg_scnn_run_net(const struct sg_scnn_config *c, const struct sg_s
         sg_rng rng;
         sg_rng_seed(&rng, o->seed ^ ((uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull));
         const int dense_first = i == 0 && !o->prune_first;
+        const double wd = o->layer_density ? o->layer_density[i] : o->weight_density;
+        const double ad = o->layer_act_density ? o->layer_act_density[i] : o->act_density;
+        if (!(wd <= 1) || !(ad <= 1)) {
+            s = sgi_error(SG_ERR_ARG, "%s: densities must be at most 1", l->name);
+            free(w), free(x);
+            break;
+        }
         sgi_scnn_synth_weights(w, nw, &rng);
-        if (!dense_first)
-            s = sg_scnn_prune_groups(w, l->k, l->c, l->r, l->s, o->gran, o->weight_density, NULL);
+        if (!dense_first && wd >= 0)
+            s = sg_scnn_prune_groups(w, l->k, l->c, l->r, l->s, o->gran, wd, NULL);
         if (s == SG_OK)
-            s = sgi_scnn_synth_acts(x, nx, dense_first ? 1.0 : o->act_density, dense_first, &rng);
+            s = sgi_scnn_synth_acts(x, nx, dense_first || ad < 0 ? 1.0 : ad, dense_first, &rng);
         struct sg_scnn_layer_result *r = &run->layers[run->n];
         snprintf(r->name, sizeof r->name, "%s", l->name);
         struct sg_scnn_config cl = *c;
         cl.relu = l->relu;
+        /* activations stay on chip between layers; the network's input comes from
+         * DRAM and its last output goes there (by table position, so a layer subset
+         * counts what the full run counts) */
+        cl.act_in_dram = i == 0;
+        cl.act_out_dram = i == last;
+        if (c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = unit_of(o->gran);
         if (s == SG_OK) s = sim_layer(&cl, &g, w, x, o->verify, r);
         free(w), free(x);
         if (s != SG_OK) {
@@ -270,9 +300,12 @@ enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model
         goto done;
     }
     int nsel = 0, nnames = 0;
+    int32_t first_sim = -1, last_sim = -1;
     size_t xmax = 1;
     for (int32_t i = 0; i < nn; i++) {
         if (!sim_node(m, i, o->include_fc)) continue;
+        if (first_sim < 0) first_sim = i;
+        last_sim = i;
         names[nnames++] = m->nodes[i].name;
         if (!listed(o->layers, m->nodes[i].name)) continue;
         sel[nsel++] = i;
@@ -309,6 +342,9 @@ enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model
             const size_t hw = (size_t)in->h * in->w;
             struct sg_scnn_config cl = *c;
             cl.relu = feeds_relu(m, sel[li]);
+            cl.act_in_dram = sel[li] == first_sim;
+            cl.act_out_dram = sel[li] == last_sim;
+            if (o->prune && c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = unit_of(o->gran);
             struct sg_scnn_layer_result *r = &run->layers[li];
             snprintf(r->name, sizeof r->name, "%s", nd->name);
             for (int b = 0; b < nb && s == SG_OK; b++) {

@@ -379,7 +379,8 @@ struct scratch {
      * touched it; the accumulator addresses of the window sums to flush */
     uint32_t *wstamp;
     int32_t *touched;
-    uint32_t *flush_bank;
+    uint32_t *flush_bank; /* per (kernel, bank): window sums flushed */
+    uint32_t *flush_kmax; /* per kernel: the most of them in one bank */
     uint32_t win;
     size_t n_wstamp;
 };
@@ -464,7 +465,7 @@ step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const
           const int unit, const int rowwin) {
     const uint32_t P = (uint32_t)pl->g->p, Q = (uint32_t)pl->g->q;
     const int sh = pl->g->sh, sw = pl->g->sw, RW = pl->RW, rp0 = t->rp0, rq0 = t->rq0;
-    const int area = pl->area;
+    const int32_t region = (int32_t)sc->n_stamp;
     const uint16_t *restrict bank_of = pl->bank_of;
     uint32_t *restrict wst = sc->wstamp, *restrict bst = sc->bank_stamp, *restrict bcnt = sc->bank;
     int32_t *restrict touched = sc->touched;
@@ -479,7 +480,7 @@ step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const
     int nt = *ntouched;
     for (int j = 0; j < nw; j++) {
         const int32_t rr = wv[j].rr, ss = wv[j].ss, wb = wv[j].base, kb = wv[j].kbase;
-        const int32_t koff = rowwin ? wv[j].r * area : 0;
+        const int32_t koff = rowwin ? wv[j].r * region : 0;
         const double w = wv[j].v;
         for (int i = 0; i < A->n; i++) {
             int32_t addr;
@@ -497,8 +498,8 @@ step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const
             acc[addr] += A->v[i] * w;
             valid++;
             const int32_t local = addr - kb;
-            const uint32_t fresh = wst[koff + local] != win;
-            wst[koff + local] = win;
+            const uint32_t fresh = wst[koff + addr] != win;
+            wst[koff + addr] = win;
             distinct += fresh;
             touched[nt] = addr;
             nt += (int)fresh;
@@ -521,12 +522,15 @@ step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const
 /* The kernel-major loop of the row and kernel windows: input channel > kernel >
  * activation vector > that kernel's weight vectors; the window sums are written
  * into the accumulator banks when the kernel is done (one access each; the flush
- * takes as many cycles as the most sums one bank receives). */
+ * takes as many cycles as the most sums one bank receives). The counts do not
+ * depend on the order within a channel (windows of different kernels touch
+ * different addresses), so the walk keeps an activation vector loaded across the
+ * kernels and charges each kernel its own activation pass and flush. */
 static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
                           struct pe_out *out, const int unit, const int rowwin) {
     const struct sg_conv_geom *g = pl->g;
     const struct pe *t = &pl->pe[e];
-    const int I = pl->c->i;
+    const int I = pl->c->i, nb = pl->c->banks;
     const size_t nws = sc->n_wstamp;
     struct pe_out o;
     memset(&o, 0, sizeof o);
@@ -540,50 +544,56 @@ static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, str
         const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
         if (na == 0 || nv == 0) continue;
         const int nav = (na + I - 1) / I;
-        for (int v0 = 0; v0 < nv;) {
-            int v1 = v0;
-            int64_t went = 0, ient = 0;
-            while (v1 < nv && w[vs[v1]].kbase == w[vs[v0]].kbase) v1++;
-            for (int x = vs[v0]; x < vs[v1]; x++) went += w[x].went, ient += w[x].ient;
-            /* the PE's activations of channel ch are read again for every kernel */
-            o.areads += pl->a_entries[pc];
-            o.aireads += pl->dense ? 0 : pl->a_entries[pc];
-            o.wreads += (int64_t)nav * went;
-            o.wireads += (int64_t)nav * ient;
-            o.steps += (int64_t)nav * (v1 - v0);
-            if (++sc->win == 0) { /* wrapped: forget every window stamp */
-                memset(sc->wstamp, 0, nws * sizeof *sc->wstamp);
-                sc->win = 1;
-            }
-            int nt = 0;
-            for (int ai = 0; ai < na; ai += I) {
-                A.n = na - ai < I ? na - ai : I;
-                for (int i = 0; i < A.n; i++) {
-                    A.hh[i] = a[ai + i].hh;
-                    A.ww[i] = a[ai + i].ww;
-                    A.base[i] = a[ai + i].base;
-                    A.v[i] = a[ai + i].v;
-                }
-                for (int v = v0; v < v1; v++) {
-                    int64_t cyc = step_psum(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc, &o,
-                                            &nt, unit, rowwin);
-                    if (pl->dense) cyc = 1;
-                    o.cycles += cyc;
-                    o.stalls += cyc - 1;
-                }
-            }
-            /* flush: one accumulator read-add-write per window sum */
-            uint32_t *fb = sc->flush_bank, most = 0;
-            for (int x = 0; x < nt; x++) fb[pl->bank_of[sc->touched[x]]] = 0;
-            for (int x = 0; x < nt; x++) {
-                const uint32_t l = ++fb[pl->bank_of[sc->touched[x]]];
-                most = l > most ? l : most;
-            }
-            o.acc += nt;
-            o.flush += most;
-            o.cycles += most;
-            v0 = v1;
+        int64_t kernels = 0; /* kernels with weights: one activation pass each */
+        for (int v = 0; v < nv; v++) kernels += v == 0 || w[vs[v]].kbase != w[vs[v - 1]].kbase;
+        o.areads += kernels * pl->a_entries[pc];
+        o.aireads += pl->dense ? 0 : kernels * pl->a_entries[pc];
+        o.wreads += (int64_t)nav * pl->w_entries[gc];
+        o.wireads += (int64_t)nav * pl->wi_entries[gc];
+        o.steps += (int64_t)nav * nv;
+        if (++sc->win == 0) { /* wrapped: forget every window stamp */
+            memset(sc->wstamp, 0, nws * sizeof *sc->wstamp);
+            sc->win = 1;
         }
+        int nt = 0;
+        for (int ai = 0; ai < na; ai += I) {
+            A.n = na - ai < I ? na - ai : I;
+            for (int i = 0; i < A.n; i++) {
+                A.hh[i] = a[ai + i].hh;
+                A.ww[i] = a[ai + i].ww;
+                A.base[i] = a[ai + i].base;
+                A.v[i] = a[ai + i].v;
+            }
+            for (int v = 0; v < nv; v++) {
+                int64_t cyc = step_psum(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc, &o, &nt,
+                                        unit, rowwin);
+                if (pl->dense) cyc = 1;
+                o.cycles += cyc;
+                o.stalls += cyc - 1;
+            }
+        }
+        /* flush, kernel by kernel: one accumulator read-add-write per window sum;
+         * each kernel's flush takes the most sums one bank receives */
+        uint32_t *cnt = sc->flush_bank, *kmax = sc->flush_kmax;
+        for (int x = 0; x < nt; x++) {
+            const int32_t ad = sc->touched[x], kk = ad / pl->area;
+            cnt[(size_t)kk * nb + pl->bank_of[ad]] = 0;
+            kmax[kk] = 0;
+        }
+        for (int x = 0; x < nt; x++) {
+            const int32_t ad = sc->touched[x], kk = ad / pl->area;
+            const uint32_t l = ++cnt[(size_t)kk * nb + pl->bank_of[ad]];
+            kmax[kk] = l > kmax[kk] ? l : kmax[kk];
+        }
+        int64_t fl = 0;
+        for (int x = 0; x < nt; x++) {
+            const int32_t kk = sc->touched[x] / pl->area;
+            fl += kmax[kk];
+            kmax[kk] = 0;
+        }
+        o.acc += nt;
+        o.flush += fl;
+        o.cycles += fl;
     }
     *out = o;
 }
@@ -737,17 +747,19 @@ static void scratch_init(const struct plan *pl, size_t region, struct scratch *s
     sc->stamp = sgi_zalloc(region, sizeof(uint32_t));
     sc->bank_stamp = sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t));
     sc->bank = sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t));
-    sc->n_wstamp = (size_t)(pl->c->accumulate == SG_SCNN_ACC_ROW ? pl->g->r : 1) * pl->area;
+    sc->n_wstamp = (size_t)(pl->c->accumulate == SG_SCNN_ACC_ROW ? pl->g->r : 1) * region;
     sc->wstamp = sgi_zalloc(sc->n_wstamp, sizeof(uint32_t));
     sc->touched = sgi_alloc(sc->n_wstamp + 1, sizeof(int32_t));
-    sc->flush_bank = sgi_zalloc((size_t)pl->c->banks, sizeof(uint32_t));
+    sc->flush_bank = sgi_zalloc((size_t)pl->kc * pl->c->banks, sizeof(uint32_t));
+    sc->flush_kmax = sgi_zalloc((size_t)pl->kc, sizeof(uint32_t));
 }
 static int scratch_ok(const struct scratch *sc) {
-    return sc->stamp && sc->bank_stamp && sc->bank && sc->wstamp && sc->touched && sc->flush_bank;
+    return sc->stamp && sc->bank_stamp && sc->bank && sc->wstamp && sc->touched && sc->flush_bank &&
+           sc->flush_kmax;
 }
 static void scratch_free(struct scratch *sc) {
     free(sc->stamp), free(sc->bank_stamp), free(sc->bank), free(sc->wstamp), free(sc->touched);
-    free(sc->flush_bank);
+    free(sc->flush_bank), free(sc->flush_kmax);
 }
 
 /* Many groups: one task per group (its PEs in order); no barrier between groups,

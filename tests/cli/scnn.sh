@@ -20,13 +20,18 @@ export SG_NO_PROGRESS=1
 check_json() {
     node -e '
 const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-const keys = ["weight","weight_index","act","act_index","acc_read","acc_write","out_write","halo","dram"];
+const keys = ["weight","weight_index","act","act_index","acc_read","acc_write","out_write","halo","dram",
+              "psum_read","psum_write"];
 function chk(o, what) {
-  for (const k of ["cycles","products","memory_refs","energy_pj"])
+  for (const k of ["cycles","products","memory_refs","memory_bits","psum_refs","energy_pj"])
     if (typeof o[k] !== "number") throw new Error(what + ": no " + k);
   for (const k of keys) if (typeof o.refs[k] !== "number") throw new Error(what + ": no refs." + k);
-  const onchip = keys.filter(k => k !== "dram").reduce((s, k) => s + o.refs[k], 0);
+  const onchip = keys.filter(k => k !== "dram" && !k.startsWith("psum")).reduce((s, k) => s + o.refs[k], 0);
   if (onchip !== o.memory_refs) throw new Error(what + ": memory_refs " + o.memory_refs + " != " + onchip);
+  if (o.refs.psum_read + o.refs.psum_write !== o.psum_refs) throw new Error(what + ": psum_refs");
+  if (o.refs.halo !== 3 * o.halo_sums) throw new Error(what + ": halo accesses != 3 x sums");
+  const e = o.energy, parts = Object.keys(e).reduce((s, k) => s + e[k], 0);
+  if (Math.abs(parts - o.energy_pj) > 1e-6 * o.energy_pj) throw new Error(what + ": energy parts");
 }
 if (!d.config || !Array.isArray(d.layers) || !d.total) throw new Error("missing config/layers/total");
 d.layers.forEach(l => chk(l, l.name));
@@ -68,6 +73,26 @@ wm=$(field "$tmp/merged-stream.json" total.refs.acc_write)
 [ "$wm" -le "$wp" ] || fail "merged writes more than product ($wm > $wp)"
 [ "$(field "$tmp/merged-aligned.json" config.fetch)" = aligned ] || fail "config.fetch"
 
+# 2b. the merge windows, the group index and the dense baseline, verified
+for m in row kernel; do
+    $SG scnn --net alexnet --layers conv4,conv5 --granularity kernel --merge $m --index group \
+        --verify --json >"$tmp/$m.json"
+    check_json "$tmp/$m.json" 2 verified
+    [ "$(field "$tmp/$m.json" config.merge)" = "$m" ] || fail "config.merge"
+    node -e "process.exit($(field "$tmp/$m.json" total.psum_refs) > 0 ? 0 : 1)" || fail "no psum refs ($m)"
+done
+wk=$(field "$tmp/kernel.json" total.refs.acc_write)
+wr=$(field "$tmp/row.json" total.refs.acc_write)
+[ "$wk" -le "$wr" ] || fail "kernel window writes more than row ($wk > $wr)"
+$SG scnn --net alexnet --layers conv5 --arch dcnn --verify --json >"$tmp/d.json"
+check_json "$tmp/d.json" 1 verified
+[ "$(field "$tmp/d.json" total.refs.weight_index)" = 0 ] || fail "DCNN reads indices"
+[ "$(field "$tmp/d.json" config.arch)" = dcnn ] || fail "config.arch"
+# published-style per-layer densities: one per layer of the table (5 conv + 3 FC)
+$SG scnn --net alexnet --layers conv2 --layer-densities -1,0.5,0.3,0.3,0.3,0.1,0.1,0.1 --json >"$tmp/ld.json"
+node -e "process.exit(Math.abs($(field "$tmp/ld.json" layers.0.weight_density) - 0.5) < 1e-3 ? 0 : 1)" ||
+    fail "--layer-densities"
+
 # 3. a replacement energy table: DRAM for free lowers the energy, refs unchanged
 echo '{"source": "test table", "dram_bit_pj": 0}' >"$tmp/e.json"
 $SG scnn --net alexnet --layers conv5 --granularity vector --energy "$tmp/e.json" --json >"$tmp/e0.json"
@@ -84,6 +109,12 @@ expect_rc 2 "$SG" scnn
 expect_rc 2 "$SG" scnn --net vgg16 --bogus
 expect_rc 2 "$SG" scnn --net vgg16 --pe 8by8
 expect_rc 2 "$SG" scnn --net vgg16 --accumulate sometimes
+expect_rc 2 "$SG" scnn --net vgg16 --merge kernel --accumulate merged
+expect_rc 2 "$SG" scnn --net vgg16 --arch tpu
+expect_rc 2 "$SG" scnn --net vgg16 --layer-densities 0.5,2
+expect_rc 1 "$SG" scnn --net vgg16 --layer-densities 0.5,0.5
+expect_rc 1 "$SG" scnn --net vgg16 --layers conv5_3 --merge kernel --psum-entries 1
+grep -q "partial-sum buffer" "$tmp/err" || fail "message for a small partial-sum buffer"
 expect_rc 2 "$SG" scnn --net vgg16 --images 3
 expect_rc 2 "$SG" scnn --net vgg19
 grep -q "unknown network" "$tmp/err" || fail "message for an unknown network"
