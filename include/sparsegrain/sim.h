@@ -250,6 +250,10 @@ enum sg_scnn_gran {
 };
 const char *sg_scnn_gran_name(enum sg_scnn_gran g);
 int sg_scnn_gran_from_name(const char *s);
+/* The group of --index group for a pruning granularity: fine -> one weight,
+ * vector -> kernel row, kernel and filter -> kernel (set cfg.index_unit from it
+ * when a trained model's granularity is known). */
+enum sg_scnn_gran_unit sg_scnn_index_unit(enum sg_scnn_gran g);
 /* Keeps the round(density * groups) groups of largest L1 norm (ties: lower
  * position first) and zeroes the rest; *kept receives the kept weights. */
 enum sg_status sg_scnn_prune_groups(float *w, int64_t k, int64_t c, int64_t r, int64_t s,

@@ -97,9 +97,8 @@ static int report(sg_progress_fn fn, void *ctx, int64_t step, int64_t total) {
     return fn(ctx, &p);
 }
 
-/* The group of --index group for a pruning granularity: one weight, a kernel row,
- * a kernel (a filter's stream per input channel is one kernel). */
-static enum sg_scnn_gran_unit unit_of(enum sg_scnn_gran g) {
+/* A filter's stream per input channel is one kernel. */
+enum sg_scnn_gran_unit sg_scnn_index_unit(enum sg_scnn_gran g) {
     return g == SG_SCNN_GRAN_FINE ? SG_SCNN_UNIT_WEIGHT
            : g == SG_SCNN_GRAN_VECTOR ? SG_SCNN_UNIT_ROW : SG_SCNN_UNIT_KERNEL;
 }
@@ -183,7 +182,7 @@ enum sg_status sg_scnn_run_net(const struct sg_scnn_config *c, const struct sg_s
          * counts what the full run counts) */
         cl.act_in_dram = i == 0;
         cl.act_out_dram = i == last;
-        if (c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = unit_of(o->gran);
+        if (c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = sg_scnn_index_unit(o->gran);
         if (s == SG_OK) s = sim_layer(&cl, &g, w, x, o->verify, r);
         free(w), free(x);
         if (s != SG_OK) {
@@ -344,7 +343,7 @@ enum sg_status sg_scnn_run_model(const struct sg_scnn_config *c, struct sg_model
             cl.relu = feeds_relu(m, sel[li]);
             cl.act_in_dram = sel[li] == first_sim;
             cl.act_out_dram = sel[li] == last_sim;
-            if (o->prune && c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = unit_of(o->gran);
+            if (o->prune && c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = sg_scnn_index_unit(o->gran);
             struct sg_scnn_layer_result *r = &run->layers[li];
             snprintf(r->name, sizeof r->name, "%s", nd->name);
             for (int b = 0; b < nb && s == SG_OK; b++) {
