@@ -36,9 +36,9 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 steps=("plain:product:weight" "row:row:weight" "kernel:kernel:weight" "group:kernel:group")
 for net in "${nets[@]}"; do
     for seed in $seeds; do
-        for g in fine vector kernel; do
-            for st in "${steps[@]}"; do
-                IFS=: read -r name merge index <<<"$st"
+        for st in "${steps[@]}"; do
+            IFS=: read -r name merge index <<<"$st"
+            for g in fine vector kernel; do
                 f="$tmp/r.json"
                 SG_NO_PROGRESS=1 "$SG" scnn --net "$net" --granularity "$g" --weight-density "$wd" \
                     --act-density "$ad" --seed "$seed" --merge "$merge" --index "$index" \
