@@ -198,20 +198,8 @@ const char *cli_fmt(const char *fmt, ...) {
 }
 
 /* ---- shared helpers ---- */
-/* .sgz lives in storage, which itself builds on io's .sgm sections, so io cannot
- * dispatch to it without a cycle: the CLI, which sees every subsystem, does. */
-static int is_sgz(const char *path) {
-    if (cli_has_suffix(path, ".sgz")) return 1;
-    char b[8] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
-    return n == 8 && memcmp(b, "SGZMODL", 8) == 0;
-}
-
 int cli_load_model(const char *path, struct sg_model **m) {
-    enum sg_status st = is_sgz(path) ? sg_sgz_read(path, m, NULL) : sg_model_load_any(path, m);
+    enum sg_status st = sg_model_load_any(path, m);
     if (st != SG_OK) return cli_fail_status(st);
     if (cli_apply_input_norm(*m, path)) {
         sg_model_free(*m);

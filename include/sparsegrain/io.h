@@ -12,6 +12,8 @@
  * sg_model_load_any / sg_model_save_any choose the format from the file name
  * suffix, or, for an unknown suffix, from the first bytes of the file:
  *   .sgm   our container (read and write)
+ *   .sgz   our container with the conv/fc weights encoded in one storage format
+ *          (read; sg_sgz_write writes it, see below)
  *   .onnx  ONNX (read and write): a graph whose ops we all have becomes a runnable
  *          model; any other graph becomes a weights-only model (n_nodes == 0) whose
  *          metadata "unsupported_ops" lists what we lack. A model read from ONNX
@@ -39,6 +41,7 @@
 #define SPARSEGRAIN_IO_H
 
 #include "sparsegrain/nn.h"
+#include "sparsegrain/storage.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,6 +50,10 @@ extern "C" {
 #define SG_SGM_VERSION 1
 /* ONNX metadata_props key and .npz array name of the input preprocessing's text form. */
 #define SG_INPUT_NORM_KEY "sparsegrain.input_norm"
+/* The first 8 bytes of each of our containers (the string and its NUL), the one
+ * definition every reader, writer and sniffer uses. */
+#define SG_SGM_MAGIC "SGMODEL"
+#define SG_SGZ_MAGIC "SGZMODL"
 
 /* st may be NULL; when given, the optimizer state is stored too (for --resume). */
 enum sg_status sg_model_save(const struct sg_model *m, const char *path,
@@ -97,6 +104,34 @@ enum sg_status sg_tfjs_load(const char *manifest, struct sg_model **out);
  * what names the input in messages). */
 enum sg_status sg_tfjs_load_mem(const uint8_t *manifest, size_t len, const uint8_t *shards,
                                 size_t shards_len, const char *what, struct sg_model **out);
+
+/* ---- .sgz: a whole model, weights encoded in one format ---- */
+/*     sg_sgz_write(model, SG_FORMAT_GROUP, &cfg, "m.sgz", &info);   // sparsegrain/storage.h's cfg
+ *     sg_sgz_read("m.sgz", &model2, &info);
+ * The architecture and metadata are the .sgm sections; the weights are the
+ * storage module's streams (docs/file-format.md, section ".sgz"). */
+struct sg_sgz_info {
+    enum sg_format format;
+    int32_t n_layers;      /* encoded conv/fc weights */
+    uint64_t file_bytes;   /* == layer_bytes + overhead_bytes */
+    uint64_t layer_bytes;  /* sum of the streams: what sg_storage_size reports */
+    uint64_t overhead_bytes; /* header + table + arch + other + crc below */
+    uint64_t header_bytes;   /* 128 */
+    uint64_t table_bytes;    /* 16 per layer */
+    uint64_t arch_bytes;     /* architecture, parameter table, metadata (.sgm sections) */
+    uint64_t other_bytes;    /* non-weight parameters raw: 4 bytes + 1 mask bit each */
+    uint64_t crc_bytes;      /* 4 */
+};
+enum sg_status sg_sgz_serialize(const struct sg_model *m, enum sg_format f,
+                                const struct sg_storage_cfg *cfg, uint8_t **buf, size_t *len,
+                                struct sg_sgz_info *info);
+/* Atomic write (temporary file, fsync, rename); info may be NULL. */
+enum sg_status sg_sgz_write(const struct sg_model *m, enum sg_format f,
+                            const struct sg_storage_cfg *cfg, const char *path,
+                            struct sg_sgz_info *info);
+enum sg_status sg_sgz_deserialize(const uint8_t *buf, size_t len, const char *what,
+                                  struct sg_model **out, struct sg_sgz_info *info);
+enum sg_status sg_sgz_read(const char *path, struct sg_model **out, struct sg_sgz_info *info);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /* sparsegrain/storage.h - compressed weight storage: sparse formats with real
- * encoders and decoders, value quantisation, and the .sgz model file.
+ * encoders and decoders and value quantisation (a whole model in one format, the
+ * .sgz file, is in sparsegrain/io.h).
  *
  * A layer (struct sg_wview, W[K][C][R][S] with its mask) is encoded into one
  * byte stream per format. Every size this module reports is the length of that
@@ -17,9 +18,6 @@
  *     out.w = w2; out.mask = m2;
  *     sg_decode(SG_FORMAT_GROUP, blob, len, &cfg, &out);  // mask and values exact
  *     sg_blob_free(blob);
- *
- *     sg_sgz_write(model, SG_FORMAT_GROUP, &cfg, "m.sgz", &info);   // whole model
- *     sg_sgz_read("m.sgz", &model2, &info);
  *
  * Stream layout shared by all formats (docs/file-format.md has every field):
  * a 4-byte CRC-32 of the rest of the stream, then a bit stream written least
@@ -162,30 +160,6 @@ int32_t sg_share_clusters(const struct sg_share *s);
  * linear; masks are kept. Exactly what the codebook value coding stores. */
 enum sg_status sg_quantize_model(struct sg_model *m, int conv_bits, int fc_bits, int kmeans);
 void sg_share_free(struct sg_share *s);
-
-/* ---- .sgz: a whole model, weights encoded in one format ---- */
-struct sg_sgz_info {
-    enum sg_format format;
-    int32_t n_layers;      /* encoded conv/fc weights */
-    uint64_t file_bytes;   /* == layer_bytes + overhead_bytes */
-    uint64_t layer_bytes;  /* sum of the streams: what sg_storage_size reports */
-    uint64_t overhead_bytes; /* header + table + arch + other + crc below */
-    uint64_t header_bytes;   /* 128 */
-    uint64_t table_bytes;    /* 16 per layer */
-    uint64_t arch_bytes;     /* architecture, parameter table, metadata (.sgm sections) */
-    uint64_t other_bytes;    /* non-weight parameters raw: 4 bytes + 1 mask bit each */
-    uint64_t crc_bytes;      /* 4 */
-};
-enum sg_status sg_sgz_serialize(const struct sg_model *m, enum sg_format f,
-                                const struct sg_storage_cfg *cfg, uint8_t **buf, size_t *len,
-                                struct sg_sgz_info *info);
-/* Atomic write (temporary file, fsync, rename); info may be NULL. */
-enum sg_status sg_sgz_write(const struct sg_model *m, enum sg_format f,
-                            const struct sg_storage_cfg *cfg, const char *path,
-                            struct sg_sgz_info *info);
-enum sg_status sg_sgz_deserialize(const uint8_t *buf, size_t len, const char *what,
-                                  struct sg_model **out, struct sg_sgz_info *info);
-enum sg_status sg_sgz_read(const char *path, struct sg_model **out, struct sg_sgz_info *info);
 
 #ifdef __cplusplus
 }

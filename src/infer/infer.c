@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "nn/ops.h"
-#include "nn/sparse_plan.h"
+#include "infer/sparse_plan.h"
 
 static const char *const ENGINE_NAMES[SG_ENGINE_COUNT] = {"dense", "sparse", "auto"};
 

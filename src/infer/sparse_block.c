@@ -21,7 +21,7 @@
 #include <omp.h>
 #endif
 
-#include "nn/sparse_plan.h"
+#include "infer/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
 

@@ -4,7 +4,7 @@
  * accumulators for a tile of columns in registers and streams its non-zeros.
  * Column indices are stored relative to the previous one in 16 bits (Deep
  * Compression's relative index, with a filler value of 0 for gaps > 65535). */
-#include "nn/sparse_plan.h"
+#include "infer/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
 #define GAP_MAX 65535

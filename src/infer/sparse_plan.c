@@ -7,7 +7,7 @@
 #endif
 
 #include "nn/ops.h"
-#include "nn/sparse_plan.h"
+#include "infer/sparse_plan.h"
 
 static const char *const KIND_NAMES[SG_KIND_COUNT] = {"dense", "thin", "kernel", "vector",
                                                       "nm",    "fine", "auto",   "winograd"};

@@ -26,7 +26,7 @@
  * F(4x4, 3x3) rounds differently from the direct sum (its transforms hold
  * factors up to 8 and 1/24): relative differences of about 1e-5 of the output's
  * magnitude are normal, as in oneDNN's own Winograd. */
-#include "nn/sparse_plan.h"
+#include "infer/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
 

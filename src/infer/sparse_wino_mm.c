@@ -25,7 +25,7 @@
  * multiply-add, compute-bound. */
 #include <string.h>
 
-#include "nn/sparse_plan.h"
+#include "infer/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
 

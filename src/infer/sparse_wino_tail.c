@@ -17,7 +17,7 @@
  * add.) Each output is summed by one thread in a fixed order (channels in order,
  * three partial sums over the taps), so the results do not depend on the thread
  * count. */
-#include "nn/sparse_plan.h"
+#include "infer/sparse_plan.h"
 
 #define AI static inline __attribute__((always_inline))
 

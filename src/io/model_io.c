@@ -1,14 +1,16 @@
-/* Choosing a model format from a file name, or from its first bytes. */
+/* Choosing a model format from a file name, or from its first bytes: the one model
+ * loader, for every format we read (.sgm, .sgz, ONNX, NumPy, TF.js). */
 #include <ctype.h>
 #include <errno.h>
 
 #include "core/sgi.h"
 #include "sparsegrain/io.h"
 
-enum fmt { FMT_UNKNOWN, FMT_SGM, FMT_ONNX, FMT_NPZ, FMT_NPY, FMT_TFJS };
+enum fmt { FMT_UNKNOWN, FMT_SGM, FMT_SGZ, FMT_ONNX, FMT_NPZ, FMT_NPY, FMT_TFJS };
 
 static enum fmt by_suffix(const char *path) {
     if (sgi_has_suffix(path, ".sgm")) return FMT_SGM;
+    if (sgi_has_suffix(path, ".sgz")) return FMT_SGZ;
     if (sgi_has_suffix(path, ".onnx")) return FMT_ONNX;
     if (sgi_has_suffix(path, ".npz")) return FMT_NPZ;
     if (sgi_has_suffix(path, ".npy")) return FMT_NPY;
@@ -24,7 +26,8 @@ static enum fmt sniff(const char *path) {
     if (!f) return FMT_UNKNOWN;
     size_t n = fread(b, 1, sizeof b, f);
     fclose(f);
-    if (n >= 8 && memcmp(b, "SGMODEL", 8) == 0) return FMT_SGM;
+    if (n >= 8 && memcmp(b, SG_SGM_MAGIC, 8) == 0) return FMT_SGM;
+    if (n >= 8 && memcmp(b, SG_SGZ_MAGIC, 8) == 0) return FMT_SGZ;
     if (n >= 6 && memcmp(b, "\x93NUMPY", 6) == 0) return FMT_NPY;
     if (n >= 4 && memcmp(b, "PK\x03\x04", 4) == 0) return FMT_NPZ;
     if (n >= 2 && b[0] == 0x08 && b[1] > 0 && b[1] < 0x20) return FMT_ONNX;
@@ -39,6 +42,7 @@ enum sg_status sg_model_load_any(const char *path, struct sg_model **out) {
     if (f == FMT_UNKNOWN) f = sniff(path);
     switch (f) {
     case FMT_SGM: return sg_model_load(path, out);
+    case FMT_SGZ: return sg_sgz_read(path, out, NULL);
     case FMT_ONNX: return sg_onnx_load(path, out);
     case FMT_NPZ:
     case FMT_NPY: return sg_npy_load(path, out);

@@ -2,7 +2,7 @@
 #include "core/sgi.h"
 #include "sparsegrain/io.h"
 
-#define SGM_MAGIC "SGMODEL"
+#define SGM_MAGIC SG_SGM_MAGIC
 #define MAX_NODES (1 << 20)
 #define MAX_PARAMS (1 << 20)
 #define MAX_ELEMS ((uint64_t)1 << 36)

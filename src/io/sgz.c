@@ -7,9 +7,9 @@
  * rebuilds a .sgm image with zero DATA and MASK sections around them, parses it,
  * and then fills the arena from the encoded layers and the raw other tensors. */
 #include "sparsegrain/io.h"
-#include "storage_int.h"
+#include "core/sgi.h"
 
-#define SGZ_MAGIC "SGZMODL"
+#define SGZ_MAGIC SG_SGZ_MAGIC
 #define SGZ_VERSION 1
 #define SGZ_HEADER 128
 #define SGZ_ENTRY 16
@@ -291,7 +291,7 @@ static enum sg_status skeleton(const uint8_t *arch, uint64_t arch_len, uint32_t 
     if (!sgi_alloc_ok(at, 1) || !sgi_alloc_ok(elems, 5)) return SG_ERR_NOMEM;
     uint8_t *p = calloc(1, at); /* mostly zeros: let the kernel supply them lazily */
     if (!p) return sgi_error(SG_ERR_NOMEM, "out of memory: %zu bytes for the model image", at);
-    memcpy(p, "SGMODEL\0", 8);
+    memcpy(p, SG_SGM_MAGIC "\0", 8);
     st32(p + 8, sgm_version);
     st64(p + 16, at);
     memcpy(p + SGM_HEADER, arch, (size_t)arch_len);

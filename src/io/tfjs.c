@@ -232,8 +232,8 @@ struct source {
 
 /* What a file that is not JSON is, when its first bytes tell (for the message). */
 static const char *file_kind(const char *t, size_t len) {
-    if (len >= 8 && memcmp(t, "SGMODEL", 8) == 0) return "a sparsegrain model (.sgm)";
-    if (len >= 8 && memcmp(t, "SGZMODL", 8) == 0) return "a compressed sparsegrain model (.sgz)";
+    if (len >= 8 && memcmp(t, SG_SGM_MAGIC, 8) == 0) return "a sparsegrain model (.sgm)";
+    if (len >= 8 && memcmp(t, SG_SGZ_MAGIC, 8) == 0) return "a compressed sparsegrain model (.sgz)";
     if (len >= 6 && memcmp(t, "\x93NUMPY", 6) == 0) return "a NumPy array (.npy)";
     if (len >= 4 && memcmp(t, "PK\x03\x04", 4) == 0) return "a zip archive (.npz?)";
     if (len >= 4 && t[0] == 0 && t[1] == 0 && t[2] == 8) return "an IDX data file";
