@@ -100,12 +100,17 @@ const char *sg_dataset_default_dir(const char *name);
 enum sg_status sg_dataset_load(const char *name, const char *dir, int train,
                                struct sg_dataset **out);
 void sg_dataset_free(struct sg_dataset *d);
+/* Training-time augmentation of a batch: random shifts of up to 2 pixels each way
+ * (zero fill) and/or random horizontal flips. */
+enum sg_augment { SG_AUG_NONE = 0, SG_AUG_SHIFT = 1, SG_AUG_FLIP = 2, SG_AUG_SHIFT_FLIP = 3 };
+
 /* Copies images idx[0..n) into x (NCHW floats, preprocessed by pp; NULL: the data
  * set's standardisation) and labels into y. pp must pass sg_preproc_check for d->c
- * channels. aug (enum sg_augment) needs rng when not SG_AUG_NONE; pixels shifted in
- * are black (byte 0) before preprocessing. */
+ * channels. aug needs rng when not SG_AUG_NONE; pixels shifted in are black (byte 0)
+ * before preprocessing. */
 void sg_dataset_batch(const struct sg_dataset *d, const struct sg_preproc *pp,
-                      const uint32_t *idx, int n, int aug, sg_rng *rng, float *x, uint8_t *y);
+                      const uint32_t *idx, int n, enum sg_augment aug, sg_rng *rng, float *x,
+                      uint8_t *y);
 /* A view of images [first, first + n); shares the pixels of d. */
 enum sg_status sg_dataset_view(const struct sg_dataset *d, int64_t first, int64_t n,
                                struct sg_dataset **out);

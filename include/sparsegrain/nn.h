@@ -211,8 +211,6 @@ int sg_lr_schedule_from_name(const char *name); /* -1 if unknown */
 
 struct sg_train_state;
 
-enum sg_augment { SG_AUG_NONE = 0, SG_AUG_SHIFT = 1, SG_AUG_FLIP = 2, SG_AUG_SHIFT_FLIP = 3 };
-
 struct sg_train_cfg {
     int epochs;               /* total epochs of this run (the schedule spans them) */
     int batch;

@@ -5,7 +5,6 @@
 
 #include "core/sgi.h"
 #include "sparsegrain/data.h"
-#include "sparsegrain/nn.h"
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -173,7 +172,8 @@ enum sg_status sg_dataset_view(const struct sg_dataset *d, int64_t first, int64_
 }
 
 void sg_dataset_batch(const struct sg_dataset *d, const struct sg_preproc *pp,
-                      const uint32_t *idx, int n, int aug, sg_rng *rng, float *x, uint8_t *y) {
+                      const uint32_t *idx, int n, enum sg_augment aug, sg_rng *rng, float *x,
+                      uint8_t *y) {
     const int c = d->c, h = d->h, w = d->w;
     const size_t img = (size_t)c * h * w, plane = (size_t)h * w;
     static const struct sg_preproc dataset_own; /* all zero: the data set's standardisation */
