@@ -21,6 +21,12 @@ static double now(void) {
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 2048;
     g_cpu = argc > 3 && strcmp(argv[3], "cpu") == 0;
+    const char *core = sg_blas_coretype(); /* as the CLI does */
+    if (core && !getenv("OPENBLAS_CORETYPE")) setenv("OPENBLAS_CORETYPE", core, 0);
+    if (sg_blas_load() != SG_OK) {
+        fprintf(stderr, "sgemm_peak: %s\n", sg_last_error());
+        return 1;
+    }
     sg_set_threads(argc > 2 ? atoi(argv[2]) : 2);
     float *a = sgi_alloc((size_t)n * n, 4), *b = sgi_alloc((size_t)n * n, 4), *c = sgi_alloc((size_t)n * n, 4);
     for (size_t i = 0; i < (size_t)n * n; i++) a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.2f;

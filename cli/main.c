@@ -50,6 +50,11 @@ int main(int argc, char **argv) {
     /* Past a file-size limit (ulimit -f) a write fails with EFBIG and the command reports
      * it (leaving no temporary file), instead of the default: killed by SIGXFSZ. */
     signal(SIGXFSZ, SIG_IGN);
+    /* OpenBLAS reads its kernel family when it loads: name the one that suits this CPU
+     * unless the user or the machine chose one (the library leaves the environment to
+     * the program). */
+    const char *core = sg_blas_coretype();
+    if (core && !getenv("OPENBLAS_CORETYPE")) setenv("OPENBLAS_CORETYPE", core, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;

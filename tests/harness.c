@@ -77,6 +77,8 @@ int main(int argc, char **argv) {
     int passed = 0, failed = 0;
     int timeout = getenv("SG_TEST_TIMEOUT") ? atoi(getenv("SG_TEST_TIMEOUT")) : 600;
     qsort(g_tests, (size_t)g_ntests, sizeof g_tests[0], cmp_test);
+    const char *core = sg_blas_coretype(); /* as the CLI does */
+    if (core && !getenv("OPENBLAS_CORETYPE")) setenv("OPENBLAS_CORETYPE", core, 0);
     for (int i = 0; i < g_ntests; i++) {
         int want = argc < 2;
         for (int a = 1; a < argc; a++)

@@ -71,6 +71,14 @@ void sg_set_threads(int n); /* n <= 0: number of online cores */
 int sg_get_threads(void);
 /* The BLAS library in use and its kernel family, e.g. "...libopenblas.so.0 (SkylakeX)". */
 const char *sg_blas_info(void);
+/* Loads OpenBLAS (once); SG_ERR_UNSUPPORTED, with a message saying what to install,
+ * when it is missing. Executors and layer plans call it before their first GEMM. */
+enum sg_status sg_blas_load(void);
+/* The OpenBLAS kernel family that suits this CPU ("SkylakeX", "Haswell") or NULL.
+ * OpenBLAS 0.3.21 does not know recent Xeons and falls back to 5x slower kernels:
+ * a program sets OPENBLAS_CORETYPE to this, when the user has not, before the first
+ * BLAS call (the library never touches the environment). */
+const char *sg_blas_coretype(void);
 
 /* Monotonic wall time in seconds. */
 double sg_now(void);

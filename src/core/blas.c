@@ -1,9 +1,11 @@
 /* OpenBLAS, loaded at first use. OpenBLAS picks its kernels from the CPU when it
  * is loaded; on CPUs it does not know (0.3.21 and recent Xeons) it falls back to
- * SSE3 "Prescott" kernels, 5x slower. Loading it ourselves lets us name the kernel
- * family (OPENBLAS_CORETYPE) from the CPU's features first, unless the user or
- * the machine already chose one. The OpenMP build of OpenBLAS is preferred so
- * that its threads and ours are one pool. */
+ * SSE3 "Prescott" kernels, 5x slower. sg_blas_coretype names the kernel family
+ * from the CPU's features, for the program to put in OPENBLAS_CORETYPE before the
+ * first use (the library leaves the environment alone). The OpenMP build of
+ * OpenBLAS is preferred so that its threads and ours are one pool. A missing
+ * OpenBLAS is an error of sg_blas_load, which the entry points that multiply
+ * (executors, plans) call first; the library never prints or aborts. */
 #include <cblas.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -20,11 +22,6 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static char g_lib[256];
 
 static void load(void) {
-    if (!getenv("OPENBLAS_CORETYPE")) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f")) setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
-        else if (__builtin_cpu_supports("avx2")) setenv("OPENBLAS_CORETYPE", "Haswell", 0);
-    }
     static const char *const cands[] = {
         "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
         "libopenblas.so.0",
@@ -43,14 +40,46 @@ static void load(void) {
         }
         dlclose(h);
     }
-    fprintf(stderr, "sparsegrain: error: cannot load OpenBLAS (libopenblas.so.0); install "
-                    "libopenblas0-openmp (scripts/install-deps.sh does)\n");
-    abort();
+}
+
+const char *sg_blas_coretype(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2")) return "Haswell";
+    return NULL;
+}
+
+enum sg_status sg_blas_load(void) {
+    pthread_once(&g_once, load);
+    if (g_sgemm) return SG_OK;
+    return sgi_error(SG_ERR_UNSUPPORTED, "cannot load OpenBLAS (libopenblas.so.0); install "
+                                         "libopenblas0-openmp (scripts/install-deps.sh does)");
+}
+
+/* Without OpenBLAS (every entry point that reaches a GEMM checked sg_blas_load and
+ * failed first, so this only runs for a caller that ignored that): plain loops,
+ * the same product, slowly. */
+static void sgemm_plain(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                        int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int t = 0; t < k; t++)
+                s += (double)(trans_a ? a[(size_t)t * lda + i] : a[(size_t)i * lda + t]) *
+                     (trans_b ? b[(size_t)j * ldb + t] : b[(size_t)t * ldb + j]);
+            float *cij = &c[(size_t)i * ldc + j];
+            *cij = (float)(alpha * s + (beta != 0.0f ? beta * *cij : 0.0f));
+        }
 }
 
 void sgi_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     pthread_once(&g_once, load);
+    if (!g_sgemm) {
+        sgemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     g_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
             m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -63,6 +92,7 @@ void sgi_blas_threads(int n) {
 const char *sg_blas_info(void) {
     static char info[320];
     pthread_once(&g_once, load);
+    if (!g_sgemm) return "none (OpenBLAS not found)";
     snprintf(info, sizeof info, "%s (%s)", g_lib, g_corename ? g_corename() : "?");
     return info;
 }

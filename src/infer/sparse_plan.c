@@ -295,6 +295,8 @@ enum sg_status sg_conv_plan_new(const struct sg_conv_geom *g0, int is_fc, const 
     if (nw > MAX_WEIGHTS)
         return sgi_error(SG_ERR_LIMIT, "plan: %lld weights (limit %lld)", (long long)nw,
                          (long long)MAX_WEIGHTS);
+    enum sg_status bst = sg_blas_load(); /* dense kinds and fallbacks multiply */
+    if (bst != SG_OK) return bst;
     struct sg_conv_plan *p = calloc(1, sizeof *p);
     if (!p) return sgi_error(SG_ERR_NOMEM, "out of memory");
     p->g = g;

@@ -62,6 +62,8 @@ enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struc
         return sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph (weights only)",
                          m->arch);
     if (batch <= 0 || batch > (1 << 20)) return sgi_error(SG_ERR_ARG, "batch size %d", batch);
+    enum sg_status bst = sg_blas_load(); /* conv and fc multiply through OpenBLAS */
+    if (bst != SG_OK) return bst;
     struct sg_exec *e = calloc(1, sizeof *e);
     if (!e) return sgi_error(SG_ERR_NOMEM, "out of memory");
     e->m = m;
