@@ -50,14 +50,7 @@ INLINE void keys_lc(const float *restrict w, const uint8_t *restrict mk, int64_t
         uint8_t live;
         sgi_run_stats(w + (g0 + i) * L, mk + (g0 + i) * L, L, crit == SG_CRIT_L2, &sum, &mx,
                       &live);
-        float sc;
-        switch (crit) {
-        case SG_CRIT_L2: sc = sqrtf(sum); break;
-        case SG_CRIT_MAX: sc = mx; break;
-        case SG_CRIT_MEAN: sc = sum / (float)L; break;
-        case SG_CRIT_RANDOM: sc = sgi_random_score(seed, lh, (uint64_t)(g0 + i)); break;
-        default: sc = sum; break;
-        }
+        const float sc = sgi_group_score(crit, sum, mx, (float)L, seed, lh, (uint64_t)(g0 + i));
         key[i] = sgi_fkey(live ? sc : -1.0f);
     }
 }

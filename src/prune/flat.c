@@ -54,14 +54,8 @@ static inline uint32_t group_key(const struct flat *f, int64_t g) {
     uint8_t live;
     sgi_run_stats(f->v->w + g * L, f->v->mask + g * L, L, f->s->crit == SG_CRIT_L2, &sum, &mx,
                   &live);
-    float sc;
-    switch (f->s->crit) {
-    case SG_CRIT_L2: sc = sqrtf(sum); break;
-    case SG_CRIT_MAX: sc = mx; break;
-    case SG_CRIT_MEAN: sc = sum / (float)L; break;
-    case SG_CRIT_RANDOM: sc = sgi_random_score(f->s->seed, f->lh, (uint64_t)g); break;
-    default: sc = sum; break;
-    }
+    const float sc =
+        sgi_group_score(f->s->crit, sum, mx, (float)L, f->s->seed, f->lh, (uint64_t)g);
     return sgi_fkey(live ? sc : -1.0f);
 }
 

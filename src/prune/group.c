@@ -226,24 +226,18 @@ enum sg_status sg_prune_scores(const struct sg_prune_spec *s, const struct sg_wv
                                                       : RUN_WANT_SUM};
     for_each_run(v, &tg, RUN_SCORE, &acc, NULL);
     for (int64_t g = 0; g < n; g++) {
-        float sc;
-        switch (s->crit) {
-        case SG_CRIT_L2: sc = sqrtf(sum[g]); break;
-        case SG_CRIT_MAX: sc = mx[g]; break;
-        case SG_CRIT_RANDOM: sc = sgi_random_score(s->seed, lh, (uint64_t)g); break;
-        case SG_CRIT_MEAN: {
+        int64_t size = 1;
+        if (s->crit == SG_CRIT_MEAN) {
             /* tiles at the edges are clipped: divide by the real member count */
             const int64_t kb = g / (tg.nc * tg.nr * tg.ns), cb = g / (tg.nr * tg.ns) % tg.nc;
             const int64_t rb = g / tg.ns % tg.nr, sb = g % tg.ns;
-            const int64_t size = (K - kb * t.k < t.k ? K - kb * t.k : t.k) *
-                                 (C - cb * t.c < t.c ? C - cb * t.c : t.c) *
-                                 (R - rb * t.r < t.r ? R - rb * t.r : t.r) *
-                                 (S - sb * t.s < t.s ? S - sb * t.s : t.s);
-            sc = sum[g] / (float)size;
-            break;
+            size = (K - kb * t.k < t.k ? K - kb * t.k : t.k) *
+                   (C - cb * t.c < t.c ? C - cb * t.c : t.c) *
+                   (R - rb * t.r < t.r ? R - rb * t.r : t.r) *
+                   (S - sb * t.s < t.s ? S - sb * t.s : t.s);
         }
-        default: sc = sum[g]; break;
-        }
+        const float sc = sgi_group_score(s->crit, sum[g], mx[g], (float)size, s->seed, lh,
+                                         (uint64_t)g);
         scores[g] = live[g] ? sc : -1.0f;
     }
     free(sum), free(mx), free(live);

@@ -88,6 +88,22 @@ static inline float sgi_random_score(uint64_t seed, uint64_t layer, uint64_t g) 
     return (float)(z >> 40) * 0x1.0p-24f;
 }
 
+/* The saliency of one group under a criterion, from its statistics: sum of |w| (of
+ * w^2 for l2), largest |w|, member count (for mean), and the group's index with the
+ * seed and layer hash (for random). The one definition of a criterion: group tiles,
+ * flat groups and bands all call it, so a group scores the same bits on every path. */
+static inline __attribute__((always_inline)) float
+sgi_group_score(enum sg_criterion crit, float sum, float mx, float size, uint64_t seed,
+                uint64_t lh, uint64_t g) {
+    switch (crit) {
+    case SG_CRIT_L2: return sqrtf(sum);
+    case SG_CRIT_MAX: return mx;
+    case SG_CRIT_MEAN: return sum / size;
+    case SG_CRIT_RANDOM: return sgi_random_score(seed, lh, g);
+    default: return sum;
+    }
+}
+
 static inline uint64_t sgi_name_hash(const char *s) {
     uint64_t h = 1469598103934665603ull;
     for (; s && *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
