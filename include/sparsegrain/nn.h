@@ -185,6 +185,19 @@ enum sg_status sg_meta_set(struct sg_model *m, const char *key, const char *fmt,
 struct sg_exec; /* activations and workspaces for a given batch capacity */
 enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struct sg_exec **out);
 void sg_exec_free(struct sg_exec *e);
+/* The kernel of the conv and fc nodes, for an inference executor: forward(ctx, node,
+ * n, x, y) computes node `node` on n samples, channel-major x [C][n][H][W] into y
+ * [K][n][P][Q] (fc: [C][n] into [K][n]), and returns SG_OK or an error (set). Every
+ * other op, and the graph walk, are the executor's own. The sparse inference engine
+ * (sparsegrain/infer.h) runs a layer plan per node through it. */
+struct sg_layer_hook {
+    enum sg_status (*forward)(void *ctx, int32_t node, int n, const float *x, float *y);
+    void *ctx;
+};
+/* An inference executor (train 0) whose conv and fc nodes run through *hook (copied;
+ * ctx must outlive the executor); it needs no convolution workspace. */
+enum sg_status sg_exec_new_hooked(const struct sg_model *m, int batch,
+                                  const struct sg_layer_hook *hook, struct sg_exec **out);
 /* x: [n][in_c][in_h][in_w], n <= batch capacity. train selects BN batch
  * statistics and active dropout (dropout draws from rng; NULL in eval). */
 enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x, int n, int train,
@@ -291,6 +304,18 @@ struct sg_conv_geom {
 enum sg_status sg_conv_geom_finish(struct sg_conv_geom *g);
 /* y[n][k][p][q] = sum w[k][c][r][s] * x[n][c][..] + b[k] (b may be NULL); double accumulation. */
 void sg_conv2d_ref(const struct sg_conv_geom *g, const float *x, const float *w, const float *b,
+                   float *y);
+
+/* ---- the training kernels, forward, on channel-major activations ----
+ * x [C][n][H][W] -> y [K][n][P][Q] (the executor's layout), im2col + OpenBLAS; for
+ * other modules that run a dense layer outside a graph (the sparse inference
+ * engine's dense and thin plans). ws holds sg_conv_workspace(g, threads) floats;
+ * call sg_blas_load first. */
+size_t sg_conv_workspace(const struct sg_conv_geom *g, int threads);
+void sg_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                     const float *b, float *y, float *ws, int threads);
+/* y[K][n] = W[K][C] x[C][n] + b (b may be NULL) */
+void sg_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
                    float *y);
 
 #ifdef __cplusplus

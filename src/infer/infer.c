@@ -1,6 +1,6 @@
-/* The inference executor: a model's graph run forward with a layer plan per
- * conv/fc node (dense, or the sparse kernel its mask suggests, or whichever was
- * faster when measured) and the ordinary kernels of nn/ops.h for every other op.
+/* The inference executor: a layer plan per conv/fc node (dense, or the sparse
+ * kernel its mask suggests, or whichever was faster when measured), plugged into
+ * nn's graph walk (sg_exec_new_hooked), which runs every other op.
  * The auto engine's choices are cached beside the model in PATH.engine, a small
  * text file keyed by the model file's size, modification time and a CRC of its
  * masks, and by the batch and thread count the times were measured at. */
@@ -8,7 +8,6 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "nn/ops.h"
 #include "infer/sparse_plan.h"
 
 static const char *const ENGINE_NAMES[SG_ENGINE_COUNT] = {"dense", "sparse", "auto"};
@@ -40,9 +39,7 @@ struct layer {
 struct sg_infer {
     const struct sg_model *m;
     struct sg_infer_cfg cfg;
-    int n;           /* batch of the last forward */
-    float **out;     /* per node, [c][batch][h][w] */
-    int32_t **arg;   /* maxpool argmax (the kernel writes it; inference ignores it) */
+    struct sg_exec *e; /* the graph walk and activations; conv/fc through run_layer */
     int32_t nl;
     struct layer *layers;
     int32_t *layer_of; /* node -> layer index, -1 for other ops */
@@ -66,15 +63,13 @@ static struct sg_conv_geom layer_geom(const struct sg_model *m, const struct sg_
     return g;
 }
 
+/* Floats of one sample at a node. */
+static size_t node_floats(const struct sg_node *n) { return (size_t)n->c * n->h * n->w; }
+
 void sg_infer_free(struct sg_infer *inf) {
     if (!inf) return;
-    for (int32_t i = 0; i < inf->m->n_nodes; i++) {
-        if (inf->out) free(inf->out[i]);
-        if (inf->arg) free(inf->arg[i]);
-    }
+    sg_exec_free(inf->e);
     for (int32_t i = 0; i < inf->nl; i++) sg_conv_plan_free(inf->layers[i].plan);
-    free(inf->out);
-    free(inf->arg);
     free(inf->layers);
     free(inf->layer_of);
     free(inf);
@@ -235,16 +230,21 @@ static enum sg_status cache_write(const struct sg_infer *inf, const char *path,
 static enum sg_status measure(struct sg_infer *inf) {
     const struct sg_model *m = inf->m;
     const int B = inf->cfg.batch, rep = inf->cfg.auto_repeats > 0 ? inf->cfg.auto_repeats : 1;
-    size_t most = 0;
+    size_t most = 0, most_y = 0;
     for (int32_t i = 0; i < inf->nl; i++)
         if (inf->layers[i].info.plan.kind != SG_KIND_DENSE) {
-            const struct sg_node *x = &m->nodes[m->nodes[inf->layers[i].node].in[0]];
-            const size_t sz = sgi_node_size(x, B);
+            const struct sg_node *nd = &m->nodes[inf->layers[i].node];
+            const size_t sz = node_floats(&m->nodes[nd->in[0]]) * (size_t)B;
+            const size_t szy = node_floats(nd) * (size_t)B;
             if (sz > most) most = sz;
+            if (szy > most_y) most_y = szy;
         }
     if (!most) return SG_OK;
-    float *x = sgi_alloc(most, sizeof(float));
-    if (!x) return SG_ERR_NOMEM;
+    float *x = sgi_alloc(most, sizeof(float)), *y = sgi_alloc(most_y, sizeof(float));
+    if (!x || !y) {
+        free(x), free(y);
+        return SG_ERR_NOMEM;
+    }
     sg_rng r;
     sg_rng_seed(&r, 12345);
     for (size_t i = 0; i < most; i++) x[i] = sg_rng_normal(&r);
@@ -256,8 +256,8 @@ static enum sg_status measure(struct sg_infer *inf) {
         struct sg_conv_plan *dense = NULL;
         double td, ts;
         if ((st = build_plan(m, nd, SG_KIND_DENSE, &dense)) != SG_OK) break;
-        st = time_plan(dense, B, x, inf->out[l->node], rep, &td);
-        if (st == SG_OK) st = time_plan(l->plan, B, x, inf->out[l->node], rep, &ts);
+        st = time_plan(dense, B, x, y, rep, &td);
+        if (st == SG_OK) st = time_plan(l->plan, B, x, y, rep, &ts);
         if (st == SG_OK) {
             l->info.auto_dense_s = td;
             l->info.auto_sparse_s = ts;
@@ -266,6 +266,7 @@ static enum sg_status measure(struct sg_infer *inf) {
         sg_conv_plan_free(dense);
     }
     free(x);
+    free(y);
     return st;
 }
 
@@ -305,6 +306,18 @@ static void choose_auto(struct sg_infer *inf, enum sg_status *st) {
     }
 }
 
+/* The layer hook: conv/fc node `node` through its plan, timed. */
+static enum sg_status run_layer(void *ctx, int32_t node, int n, const float *x, float *y) {
+    struct sg_infer *inf = ctx;
+    struct layer *l = &inf->layers[inf->layer_of[node]];
+    const double t0 = sg_now();
+    enum sg_status st = sg_conv_plan_run(l->plan, n, x, y);
+    if (st != SG_OK) return sgi_error_prefix(st, inf->m->nodes[node].name);
+    l->info.seconds += sg_now() - t0;
+    l->info.calls++;
+    return SG_OK;
+}
+
 enum sg_status sg_infer_new(const struct sg_model *m, const struct sg_infer_cfg *cfg,
                             struct sg_infer **out) {
     *out = NULL;
@@ -322,19 +335,23 @@ enum sg_status sg_infer_new(const struct sg_model *m, const struct sg_infer_cfg 
     inf->m = m;
     inf->cfg = *cfg;
     const size_t nn = (size_t)m->n_nodes;
-    inf->out = calloc(nn, sizeof *inf->out);
-    inf->arg = calloc(nn, sizeof *inf->arg);
     inf->layer_of = sgi_alloc(nn, sizeof *inf->layer_of);
     inf->layers = calloc(nn, sizeof *inf->layers);
     enum sg_status st = SG_OK;
-    if (!inf->out || !inf->arg || !inf->layer_of || !inf->layers) goto nomem;
+    if (!inf->layer_of || !inf->layers) {
+        st = sgi_error(SG_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    const struct sg_layer_hook hook = {run_layer, inf};
+    if ((st = sg_exec_new_hooked(m, cfg->batch, &hook, &inf->e)) != SG_OK) {
+        if (st == SG_ERR_NOMEM)
+            st = sgi_error(SG_ERR_NOMEM, "out of memory for the activations of batch %d",
+                           cfg->batch);
+        goto fail;
+    }
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const struct sg_node *n = &m->nodes[i];
         inf->layer_of[i] = -1;
-        if (!(inf->out[i] = sgi_alloc(sgi_node_size(n, cfg->batch), sizeof(float)))) goto nomem;
-        if (n->op == SG_OP_MAXPOOL &&
-            !(inf->arg[i] = sgi_alloc(sgi_node_size(n, cfg->batch), sizeof(int32_t))))
-            goto nomem;
         if ((n->op != SG_OP_CONV && n->op != SG_OP_FC) || n->param[0] < 0) continue;
         struct layer *l = &inf->layers[inf->nl];
         l->node = i;
@@ -360,88 +377,20 @@ enum sg_status sg_infer_new(const struct sg_model *m, const struct sg_infer_cfg 
     }
     *out = inf;
     return SG_OK;
-nomem:
-    st = sgi_error(SG_ERR_NOMEM, "out of memory for the activations of batch %d", cfg->batch);
 fail:
     sg_infer_free(inf);
     return st;
 }
 
 enum sg_status sg_infer_forward(struct sg_infer *inf, const float *x, int n) {
-    const struct sg_model *m = inf->m;
-    if (n <= 0 || n > inf->cfg.batch)
-        return sgi_error(SG_ERR_ARG, "batch of %d images, capacity %d", n, inf->cfg.batch);
-    inf->n = n;
-    sgi_to_channel_major(x, n, m->in_c, (size_t)m->in_h * m->in_w, inf->out[0]);
-    for (int32_t i = 1; i < m->n_nodes; i++) {
-        const struct sg_node *nd = &m->nodes[i];
-        const struct sg_node *xn = &m->nodes[nd->in[0]];
-        const float *xi = inf->out[nd->in[0]];
-        float *y = inf->out[i];
-        const size_t sz = sgi_node_size(nd, n);
-        switch (nd->op) {
-        case SG_OP_CONV:
-        case SG_OP_FC: {
-            struct layer *l = &inf->layers[inf->layer_of[i]];
-            const double t0 = sg_now();
-            enum sg_status st = sg_conv_plan_run(l->plan, n, xi, y);
-            if (st != SG_OK) return sgi_error_prefix(st, nd->name);
-            l->info.seconds += sg_now() - t0;
-            l->info.calls++;
-            break;
-        }
-        case SG_OP_RELU: sgi_relu_forward(sz, xi, y); break;
-        case SG_OP_MAXPOOL: {
-            struct sgi_pool g = sgi_pool_of(m, nd, n);
-            sgi_maxpool_forward(&g, xi, y, inf->arg[i]);
-            break;
-        }
-        case SG_OP_AVGPOOL:
-        case SG_OP_GAP: {
-            struct sgi_pool g = sgi_pool_of(m, nd, n);
-            sgi_avgpool_forward(&g, xi, y);
-            break;
-        }
-        case SG_OP_BN:
-            sgi_bn_forward_eval(nd->c, (size_t)n * nd->h * nd->w, nd->eps, xi,
-                                param(m, nd->param[0]), param(m, nd->param[1]),
-                                param(m, nd->param[2]), param(m, nd->param[3]), y);
-            break;
-        case SG_OP_ADD:
-            memcpy(y, xi, sz * sizeof *y);
-            for (int j = 1; j < nd->n_in; j++) {
-                const float *xj = inf->out[nd->in[j]];
-                for (size_t t = 0; t < sz; t++) y[t] += xj[t];
-            }
-            break;
-        case SG_OP_FLATTEN: sgi_flatten_forward(xn->c, n, xn->h * xn->w, xi, y); break;
-        case SG_OP_DROPOUT: memcpy(y, xi, sz * sizeof *y); break; /* identity in inference */
-        case SG_OP_CONCAT: {
-            size_t off = 0;
-            for (int j = 0; j < nd->n_in; j++) {
-                const size_t part = sgi_node_size(&m->nodes[nd->in[j]], n);
-                memcpy(y + off, inf->out[nd->in[j]], part * sizeof *y);
-                off += part;
-            }
-            break;
-        }
-        case SG_OP_SOFTMAX: sgi_softmax_forward(nd->c, n, xi, y); break;
-        default: return sgi_error(SG_ERR_UNSUPPORTED, "op %s in inference", sg_op_name(nd->op));
-        }
-    }
-    return SG_OK;
+    /* an executor without training never writes the model */
+    return sg_forward((struct sg_model *)inf->m, inf->e, x, n, 0, NULL);
 }
 
-void sg_infer_logits(const struct sg_infer *inf, float *out) {
-    const int k = inf->m->nodes[inf->m->output].c, n = inf->n;
-    const float *z = inf->out[inf->m->output];
-    for (int b = 0; b < n; b++)
-        for (int i = 0; i < k; i++) out[(size_t)b * k + i] = z[(size_t)i * n + b];
-}
+void sg_infer_logits(const struct sg_infer *inf, float *out) { sg_exec_logits(inf->e, out); }
 
 const float *sg_infer_output(const struct sg_infer *inf, int32_t node, int *n_out) {
-    if (n_out) *n_out = inf->n;
-    return node >= 0 && node < inf->m->n_nodes ? inf->out[node] : NULL;
+    return sg_exec_output(inf->e, node, n_out);
 }
 
 enum sg_status sg_infer_evaluate(struct sg_infer *inf, const struct sg_dataset *d,
@@ -481,7 +430,7 @@ enum sg_status sg_infer_evaluate(struct sg_infer *inf, const struct sg_dataset *
         if ((st = sg_infer_forward(inf, x, nb)) != SG_OK) goto done;
         secs += sg_now() - t0;
         batches++;
-        const float *z = inf->out[zn];
+        const float *z = sg_exec_output(inf->e, zn, NULL);
         for (int b = 0; b < nb; b++) {
             const int lab = y[b] < k ? y[b] : 0;
             const float zy = z[(size_t)lab * nb + b];

@@ -1,12 +1,11 @@
 /* Layer plans: reading the structure of a mask, choosing a kernel for it, building
  * the kernel's weight format once, and running it. The block-sparse kernels are
  * in sparse_block.c, the CSR rows in sparse_csr.c; dense and thin reuse the dense
- * convolution of nn/conv.c through nn/ops.h. */
+ * convolution of nn/conv.c through sg_conv_forward (sparsegrain/nn.h). */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "nn/ops.h"
 #include "infer/sparse_plan.h"
 
 static const char *const KIND_NAMES[SG_KIND_COUNT] = {"dense", "thin", "kernel", "vector",
@@ -503,7 +502,7 @@ static enum sg_status run_thin(struct sg_conv_plan *p, int n, const float *x, fl
     g.k = p->kk;
     const int gather = p->cc != g0->c, scatter = p->kk != g0->k;
     const int nt = max_threads();
-    const size_t col = p->is_fc ? 0 : sgi_conv_workspace(&g, nt);
+    const size_t col = p->is_fc ? 0 : sg_conv_workspace(&g, nt);
     const size_t nx = gather ? round16((size_t)p->cc * lin) : 0;
     const size_t ny = scatter ? round16((size_t)p->kk * lout) : 0;
     enum sg_status st = ws_need(p, nx + ny + col + 16);
@@ -516,9 +515,9 @@ static enum sg_status run_thin(struct sg_conv_plan *p, int n, const float *x, fl
             memcpy(xs + (size_t)j * lin, x + (size_t)p->c_idx[j] * lin, lin * sizeof(float));
     }
     if (p->is_fc)
-        sgi_fc_forward(n, p->cc, p->kk, xs, p->w, p->bias_thin, ys);
+        sg_fc_forward(n, p->cc, p->kk, xs, p->w, p->bias_thin, ys);
     else
-        sgi_conv_forward(&g, xs, p->w, p->bias_thin, ys, cw, nt);
+        sg_conv_forward(&g, xs, p->w, p->bias_thin, ys, cw, nt);
     if (scatter) {
         /* walk the filters once: kept rows come from ys in order, the rest is bias */
         int32_t j = 0;
@@ -543,15 +542,15 @@ enum sg_status sg_conv_plan_run(struct sg_conv_plan *p, int n, const float *x, f
     switch (p->kind) {
     case SG_KIND_DENSE: {
         if (p->is_fc) {
-            sgi_fc_forward(n, p->g.c, p->g.k, x, p->w, p->bias, y);
+            sg_fc_forward(n, p->g.c, p->g.k, x, p->w, p->bias, y);
             return SG_OK;
         }
         struct sg_conv_geom g = p->g;
         g.n = n;
         const int nt = max_threads();
-        enum sg_status st = ws_need(p, sgi_conv_workspace(&g, nt) + 16);
+        enum sg_status st = ws_need(p, sg_conv_workspace(&g, nt) + 16);
         if (st != SG_OK) return st;
-        sgi_conv_forward(&g, x, p->w, p->bias, y, p->ws, nt);
+        sg_conv_forward(&g, x, p->w, p->bias, y, p->ws, nt);
         return SG_OK;
     }
     case SG_KIND_THIN: return run_thin(p, n, x, y);

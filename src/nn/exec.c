@@ -1,30 +1,11 @@
-/* Running a model: per-node activation and gradient buffers, forward and backward
- * over the DAG, softmax cross-entropy. */
+/* Running a model: per-node activation and gradient buffers, the one graph walk
+ * (forward and backward over the DAG, each node through the op table of nn/graph.c),
+ * softmax cross-entropy. Training and the sparse inference engine share it: the
+ * engine plugs its layer plans in through the layer hook. */
 #include <float.h>
 #include <math.h>
 
-#include "core/sgi.h"
-#include "nn/ops.h"
-
-struct sg_exec {
-    const struct sg_model *m;
-    int cap, train, n;
-    int32_t loss_node; /* node holding the logits (the output, or a final softmax's input) */
-    float **out, **grad;
-    int32_t **arg; /* maxpool argmax */
-    float **aux;   /* BN: mean and invstd [2C]; dropout: per-element scale */
-    float *col;            /* convolution workspace */
-    size_t col_len;
-    int threads;           /* thread count the workspace was sized for */
-    double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
-};
-
-static struct sg_conv_geom conv_geom(const struct sg_model *m, const struct sg_node *n, int batch) {
-    const struct sg_node *x = &m->nodes[n->in[0]];
-    struct sg_conv_geom g = {batch, x->c, x->h, x->w, n->k, n->kh, n->kw, n->sh, n->sw, n->pt,
-                             n->pl, n->pb, n->pr, n->dh, n->dw, n->groups, n->h, n->w};
-    return g;
-}
+#include "nn/graph.h"
 
 void sg_exec_free(struct sg_exec *e) {
     if (!e) return;
@@ -56,7 +37,8 @@ void sg_exec_profile_get(const struct sg_exec *e, int32_t node, double *fwd, dou
     *bwd = e->t_bwd ? e->t_bwd[node] : 0;
 }
 
-enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struct sg_exec **out) {
+static enum sg_status exec_new(const struct sg_model *m, int batch, int train,
+                               const struct sg_layer_hook *hook, struct sg_exec **out) {
     *out = NULL;
     if (!sg_model_runnable(m))
         return sgi_error(SG_ERR_UNSUPPORTED, "model '%s' has no runnable graph (weights only)",
@@ -70,6 +52,7 @@ enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struc
     e->threads = sg_get_threads();
     e->cap = batch;
     e->train = train;
+    if (hook) e->hook = *hook;
     const size_t nn = (size_t)m->n_nodes;
     e->out = calloc(nn, sizeof *e->out);
     e->grad = calloc(nn, sizeof *e->grad);
@@ -88,8 +71,8 @@ enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struc
             goto nomem;
         if (n->op == SG_OP_DROPOUT && train && !(e->aux[i] = sgi_alloc(sz, sizeof(float))))
             goto nomem;
-        if (n->op == SG_OP_CONV) {
-            struct sg_conv_geom g = conv_geom(m, n, batch);
+        if (n->op == SG_OP_CONV && !e->hook.forward) {
+            struct sg_conv_geom g = sgi_conv_geom_of(m, n, batch);
             size_t ws = sgi_conv_workspace(&g, e->threads);
             if (ws > e->col_len) e->col_len = ws;
         }
@@ -102,6 +85,17 @@ nomem:
     return sgi_error(SG_ERR_NOMEM, "out of memory for activations of batch %d", batch);
 }
 
+enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struct sg_exec **out) {
+    return exec_new(m, batch, train, NULL, out);
+}
+
+enum sg_status sg_exec_new_hooked(const struct sg_model *m, int batch,
+                                  const struct sg_layer_hook *hook, struct sg_exec **out) {
+    *out = NULL;
+    if (!hook || !hook->forward) return sgi_error(SG_ERR_ARG, "layer hook without a forward");
+    return exec_new(m, batch, 0, hook, out);
+}
+
 enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x, int n, int train,
                           sg_rng *rng) {
     if (n <= 0 || n > e->cap)
@@ -112,79 +106,15 @@ enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x,
     sgi_to_channel_major(x, n, m->in_c, (size_t)m->in_h * m->in_w, e->out[0]);
     for (int32_t i = 1; i < m->n_nodes; i++) {
         const struct sg_node *nd = &m->nodes[i];
-        const struct sg_node *xn = &m->nodes[nd->in[0]];
-        const float *xi = e->out[nd->in[0]];
-        float *y = e->out[i];
-        const size_t sz = sgi_node_size(nd, n);
+        const struct sgi_step st = {.m = m, .e = e, .i = i, .nd = nd, .xn = &m->nodes[nd->in[0]],
+                                    .x = e->out[nd->in[0]], .n = n, .sz = sgi_node_size(nd, n),
+                                    .y = e->out[i], .train = train, .rng = rng};
         const double t0 = e->t_fwd ? sg_now() : 0;
-        switch (nd->op) {
-        case SG_OP_CONV: {
-            struct sg_conv_geom g = conv_geom(m, nd, n);
-            sgi_conv_forward(&g, xi, sg_param_data(m, nd->param[0]),
-                             nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y, e->col,
-                             e->threads);
-            break;
-        }
-        case SG_OP_FC:
-            sgi_fc_forward(n, xn->c, nd->k, xi, sg_param_data(m, nd->param[0]),
-                           nd->param[1] >= 0 ? sg_param_data(m, nd->param[1]) : NULL, y);
-            break;
-        case SG_OP_RELU: sgi_relu_forward(sz, xi, y); break;
-        case SG_OP_MAXPOOL: {
-            struct sgi_pool g = sgi_pool_of(m, nd, n);
-            sgi_maxpool_forward(&g, xi, y, e->arg[i]);
-            break;
-        }
-        case SG_OP_AVGPOOL:
-        case SG_OP_GAP: {
-            struct sgi_pool g = sgi_pool_of(m, nd, n);
-            sgi_avgpool_forward(&g, xi, y);
-            break;
-        }
-        case SG_OP_BN: {
-            const size_t mm = (size_t)n * nd->h * nd->w;
-            float *gm = sg_param_data(m, nd->param[0]), *bt = sg_param_data(m, nd->param[1]);
-            float *rm = sg_param_data(m, nd->param[2]), *rv = sg_param_data(m, nd->param[3]);
-            if (train)
-                sgi_bn_forward_train(nd->c, mm, nd->eps, nd->momentum, xi, gm, bt, rm, rv,
-                                     e->aux[i], e->aux[i] + nd->c, y);
-            else
-                sgi_bn_forward_eval(nd->c, mm, nd->eps, xi, gm, bt, rm, rv, y);
-            break;
-        }
-        case SG_OP_ADD:
-            memcpy(y, xi, sz * sizeof *y);
-            for (int j = 1; j < nd->n_in; j++) {
-                const float *xj = e->out[nd->in[j]];
-                for (size_t t = 0; t < sz; t++) y[t] += xj[t];
-            }
-            break;
-        case SG_OP_FLATTEN: sgi_flatten_forward(xn->c, n, xn->h * xn->w, xi, y); break;
-        case SG_OP_DROPOUT:
-            if (train && nd->p > 0) {
-                if (!rng) return sgi_error(SG_ERR_ARG, "dropout in training needs an rng");
-                float *mk = e->aux[i];
-                const float keep = 1.0f / (1.0f - nd->p);
-                for (size_t t = 0; t < sz; t++) {
-                    mk[t] = sg_rng_uniform(rng) >= nd->p ? keep : 0.0f;
-                    y[t] = xi[t] * mk[t];
-                }
-            } else {
-                memcpy(y, xi, sz * sizeof *y);
-            }
-            break;
-        case SG_OP_CONCAT: {
-            size_t off = 0;
-            for (int j = 0; j < nd->n_in; j++) {
-                const size_t part = sgi_node_size(&m->nodes[nd->in[j]], n);
-                memcpy(y + off, e->out[nd->in[j]], part * sizeof *y);
-                off += part;
-            }
-            break;
-        }
-        case SG_OP_SOFTMAX: sgi_softmax_forward(nd->c, n, xi, y); break;
-        default: return sgi_error(SG_ERR_UNSUPPORTED, "op %s in forward", sg_op_name(nd->op));
-        }
+        const struct sgi_op_def *op = (unsigned)nd->op < SG_OP_COUNT ? &sgi_ops[nd->op] : NULL;
+        if (!op || !op->forward)
+            return sgi_error(SG_ERR_UNSUPPORTED, "op %s in forward", sg_op_name(nd->op));
+        enum sg_status r = op->forward(&st);
+        if (r != SG_OK) return r;
         if (e->t_fwd) e->t_fwd[i] += sg_now() - t0;
     }
     return SG_OK;
@@ -239,86 +169,16 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
         memset(e->grad[i], 0, sgi_node_size(&m->nodes[i], n) * sizeof(float));
     for (int32_t i = e->loss_node; i >= 1; i--) {
         const struct sg_node *nd = &m->nodes[i];
-        const struct sg_node *xn = &m->nodes[nd->in[0]];
-        const float *xi = e->out[nd->in[0]];
-        float *dx = nd->in[0] > 0 ? e->grad[nd->in[0]] : NULL;
-        const float *dy = e->grad[i];
-        const size_t sz = sgi_node_size(nd, n);
+        const struct sgi_step st = {.m = m, .e = e, .i = i, .nd = nd, .xn = &m->nodes[nd->in[0]],
+                                    .x = e->out[nd->in[0]], .n = n, .sz = sgi_node_size(nd, n),
+                                    .dy = e->grad[i],
+                                    .dx = nd->in[0] > 0 ? e->grad[nd->in[0]] : NULL,
+                                    .grad = grad};
         const double t0 = e->t_bwd ? sg_now() : 0;
-        switch (nd->op) {
-        case SG_OP_CONV: {
-            struct sg_conv_geom g = conv_geom(m, nd, n);
-            sgi_conv_backward(&g, xi, sg_param_data(m, nd->param[0]), dy, dx,
-                              grad + m->params[nd->param[0]].offset,
-                              nd->param[1] >= 0 ? grad + m->params[nd->param[1]].offset : NULL,
-                              e->col, e->threads);
-            break;
-        }
-        case SG_OP_FC:
-            sgi_fc_backward(n, xn->c, nd->k, xi, sg_param_data(m, nd->param[0]), dy, dx,
-                            grad + m->params[nd->param[0]].offset,
-                            nd->param[1] >= 0 ? grad + m->params[nd->param[1]].offset : NULL);
-            break;
-        case SG_OP_RELU:
-            if (dx) sgi_relu_backward(sz, e->out[i], dy, dx);
-            break;
-        case SG_OP_MAXPOOL:
-            if (dx) {
-                struct sgi_pool g = sgi_pool_of(m, nd, n);
-                sgi_maxpool_backward(&g, dy, e->arg[i], dx);
-            }
-            break;
-        case SG_OP_AVGPOOL:
-        case SG_OP_GAP:
-            if (dx) {
-                struct sgi_pool g = sgi_pool_of(m, nd, n);
-                sgi_avgpool_backward(&g, dy, dx);
-            }
-            break;
-        case SG_OP_BN:
-            sgi_bn_backward(nd->c, (size_t)n * nd->h * nd->w, xi, sg_param_data(m, nd->param[0]),
-                            e->aux[i], e->aux[i] + nd->c, dy, dx,
-                            grad + m->params[nd->param[0]].offset,
-                            grad + m->params[nd->param[1]].offset);
-            break;
-        case SG_OP_ADD:
-            for (int j = 0; j < nd->n_in; j++) {
-                if (nd->in[j] == 0) continue;
-                float *dxj = e->grad[nd->in[j]];
-                for (size_t t = 0; t < sz; t++) dxj[t] += dy[t];
-            }
-            break;
-        case SG_OP_FLATTEN:
-            if (dx) sgi_flatten_backward(xn->c, n, xn->h * xn->w, dy, dx);
-            break;
-        case SG_OP_DROPOUT:
-            if (dx) {
-                if (nd->p > 0) {
-                    const float *mk = e->aux[i];
-                    for (size_t t = 0; t < sz; t++) dx[t] += dy[t] * mk[t];
-                } else {
-                    for (size_t t = 0; t < sz; t++) dx[t] += dy[t];
-                }
-            }
-            break;
-        case SG_OP_CONCAT: {
-            size_t off = 0;
-            for (int j = 0; j < nd->n_in; j++) {
-                const size_t part = sgi_node_size(&m->nodes[nd->in[j]], n);
-                if (nd->in[j] > 0) {
-                    float *dxj = e->grad[nd->in[j]];
-                    for (size_t t = 0; t < part; t++) dxj[t] += dy[off + t];
-                }
-                off += part;
-            }
-            break;
-        }
-        case SG_OP_SOFTMAX:
-            if (dx) sgi_softmax_backward(nd->c, n, e->out[i], dy, dx);
-            break;
-        default:
+        const struct sgi_op_def *op = (unsigned)nd->op < SG_OP_COUNT ? &sgi_ops[nd->op] : NULL;
+        if (!op || !op->backward)
             return sgi_error(SG_ERR_UNSUPPORTED, "op %s in backward", sg_op_name(nd->op));
-        }
+        op->backward(&st);
         if (e->t_bwd) e->t_bwd[i] += sg_now() - t0;
     }
     /* The gradient of a pruned weight is zero: masked weights never move. */

@@ -1,18 +1,11 @@
 /* The model: nodes in topological order, parameters in one arena with a parallel
- * mask arena, shape inference, metadata. */
+ * mask arena, shape inference (each op's part in the op table, nn/graph.c), metadata. */
 #include <stdarg.h>
 
 #include "core/sgi.h"
+#include "nn/graph.h"
 #include "nn/model.h"
 #include "sparsegrain/nn.h"
-
-static const char *const OP_NAMES[SG_OP_COUNT] = {
-    "input", "conv", "fc", "relu", "maxpool", "avgpool", "gap",
-    "bn",    "add",  "flatten", "dropout", "concat", "softmax"};
-
-const char *sg_op_name(enum sg_op op) {
-    return (unsigned)op < SG_OP_COUNT ? OP_NAMES[op] : "?";
-}
 
 struct sg_model *sg_model_new(const char *arch, int in_c, int in_h, int in_w) {
     struct sg_model *m = calloc(1, sizeof *m);
@@ -122,31 +115,6 @@ int32_t sg_model_find_param(const struct sg_model *m, const char *name) {
     return -1;
 }
 
-/* Pool/conv output extent; 0 when the window does not fit. */
-static int out_extent(int in, int k, int stride, int p0, int p1, int dil, int ceil_mode) {
-    /* in 64 bits: a file may give a dilation and kernel whose span overflows an int */
-    const int64_t span = (int64_t)dil * (k - 1) + 1;
-    const int64_t avail = (int64_t)in + p0 + p1 - span;
-    if (avail < 0 || stride <= 0) return 0;
-    int64_t o = ceil_mode ? (avail + stride - 1) / stride + 1 : avail / stride + 1;
-    /* ceil mode: the last window must start inside the input or left padding */
-    if (ceil_mode && (o - 1) * stride >= (int64_t)in + p0) o--;
-    return o > INT32_MAX ? 0 : (int)o;
-}
-
-enum sg_status sg_conv_geom_finish(struct sg_conv_geom *g) {
-    if (g->n <= 0 || g->c <= 0 || g->h <= 0 || g->w <= 0 || g->k <= 0 || g->r <= 0 ||
-        g->s <= 0 || g->sh <= 0 || g->sw <= 0 || g->dh <= 0 || g->dw <= 0 || g->groups <= 0 ||
-        g->pt < 0 || g->pl < 0 || g->pb < 0 || g->pr < 0 || g->c % g->groups ||
-        g->k % g->groups)
-        return sgi_error(SG_ERR_ARG, "invalid convolution geometry");
-    g->p = out_extent(g->h, g->r, g->sh, g->pt, g->pb, g->dh, 0);
-    g->q = out_extent(g->w, g->s, g->sw, g->pl, g->pr, g->dw, 0);
-    if (g->p <= 0 || g->q <= 0)
-        return sgi_error(SG_ERR_ARG, "convolution window larger than its padded input");
-    return SG_OK;
-}
-
 static enum sg_status need_params(struct sg_model *m, int32_t ni) {
     struct sg_node *n = &m->nodes[ni];
     const struct sg_node *x = &m->nodes[n->in[0]];
@@ -220,7 +188,10 @@ static enum sg_status infer_shape(struct sg_model *m, int32_t ni) {
         return SG_OK;
     }
     if (ni == 0) return sgi_error(SG_ERR_ARG, "node 0 ('%s') must be the input", n->name);
-    int need_in = (n->op == SG_OP_ADD || n->op == SG_OP_CONCAT) ? 2 : 1;
+    if ((unsigned)n->op >= SG_OP_COUNT)
+        return sgi_error(SG_ERR_ARG, "node '%s': unknown op %d", n->name, (int)n->op);
+    const struct sgi_op_def *op = &sgi_ops[n->op];
+    const int need_in = op->variadic ? 2 : 1;
     if (n->n_in < need_in || (need_in == 1 && n->n_in != 1))
         return sgi_error(SG_ERR_ARG, "node '%s' (%s): %d inputs", n->name, sg_op_name(n->op),
                          n->n_in);
@@ -228,74 +199,9 @@ static enum sg_status infer_shape(struct sg_model *m, int32_t ni) {
     n->c = x->c;
     n->h = x->h;
     n->w = x->w;
-    switch (n->op) {
-    case SG_OP_CONV: {
-        struct sg_conv_geom g = {1, x->c, x->h, x->w, n->k, n->kh, n->kw, n->sh, n->sw, n->pt,
-                                 n->pl, n->pb, n->pr, n->dh, n->dw, n->groups, 0, 0};
-        if (sg_conv_geom_finish(&g) != SG_OK)
-            return sgi_error(SG_ERR_ARG,
-                             "node '%s': conv %dx%d stride %d,%d groups %d does not fit input "
-                             "%dx%dx%d",
-                             n->name, n->kh, n->kw, n->sh, n->sw, n->groups, x->c, x->h, x->w);
-        n->c = n->k;
-        n->h = g.p;
-        n->w = g.q;
-        break;
-    }
-    case SG_OP_FC:
-        if (n->k <= 0) return sgi_error(SG_ERR_ARG, "node '%s': fc needs k > 0", n->name);
-        if (x->h != 1 || x->w != 1)
-            return sgi_error(SG_ERR_ARG, "node '%s': fc input is %dx%dx%d, flatten it first",
-                             n->name, x->c, x->h, x->w);
-        n->c = n->k;
-        break;
-    case SG_OP_MAXPOOL:
-    case SG_OP_AVGPOOL:
-        if (n->kh <= 0 || n->kw <= 0 || n->pt < 0 || n->pl < 0 || n->pb < 0 || n->pr < 0 ||
-            n->pt >= n->kh || n->pb >= n->kh || n->pl >= n->kw || n->pr >= n->kw)
-            return sgi_error(SG_ERR_ARG, "node '%s': bad pool window or padding", n->name);
-        n->h = out_extent(x->h, n->kh, n->sh, n->pt, n->pb, 1, n->ceil_mode);
-        n->w = out_extent(x->w, n->kw, n->sw, n->pl, n->pr, 1, n->ceil_mode);
-        if (n->h <= 0 || n->w <= 0)
-            return sgi_error(SG_ERR_ARG, "node '%s': pool window larger than input %dx%d", n->name,
-                             x->h, x->w);
-        break;
-    case SG_OP_GAP: n->h = n->w = 1; break;
-    case SG_OP_FLATTEN:
-        if ((int64_t)x->c * x->h * x->w > SG_MAX_ACTIVATION)
-            return sgi_error(SG_ERR_LIMIT, "node '%s': %dx%dx%d values per sample (at most %d)",
-                             n->name, x->c, x->h, x->w, SG_MAX_ACTIVATION);
-        n->c = x->c * x->h * x->w;
-        n->h = n->w = 1;
-        break;
-    case SG_OP_ADD:
-        for (int i = 1; i < n->n_in; i++) {
-            const struct sg_node *y = &m->nodes[n->in[i]];
-            if (y->c != x->c || y->h != x->h || y->w != x->w)
-                return sgi_error(SG_ERR_MISMATCH, "node '%s': add of %dx%dx%d and %dx%dx%d",
-                                 n->name, x->c, x->h, x->w, y->c, y->h, y->w);
-        }
-        break;
-    case SG_OP_CONCAT:
-        for (int i = 1; i < n->n_in; i++) {
-            const struct sg_node *y = &m->nodes[n->in[i]];
-            if (y->h != x->h || y->w != x->w)
-                return sgi_error(SG_ERR_MISMATCH, "node '%s': concat of %dx%d and %dx%d maps",
-                                 n->name, x->h, x->w, y->h, y->w);
-            if ((int64_t)n->c + y->c > SG_MAX_ACTIVATION)
-                return sgi_error(SG_ERR_LIMIT, "node '%s': concat of more than %d channels",
-                                 n->name, SG_MAX_ACTIVATION);
-            n->c += y->c;
-        }
-        break;
-    case SG_OP_DROPOUT:
-        if (!(n->p >= 0 && n->p < 1))
-            return sgi_error(SG_ERR_ARG, "node '%s': dropout p = %g", n->name, n->p);
-        break;
-    case SG_OP_BN:
-        if (!(n->eps > 0)) return sgi_error(SG_ERR_ARG, "node '%s': BN eps %g", n->name, n->eps);
-        break;
-    default: break;
+    if (op->shape) {
+        enum sg_status st = op->shape(m, n, x);
+        if (st != SG_OK) return st;
     }
     if ((int64_t)n->c * n->h * n->w > SG_MAX_ACTIVATION)
         return sgi_error(SG_ERR_LIMIT, "node '%s': output %dx%dx%d has more than %d values per "

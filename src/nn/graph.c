@@ -1,0 +1,351 @@
+/* The op table: for every op its name, shape inference, forward and backward, the
+ * one place an op is defined. The graph walks (src/nn/exec.c) and shape inference
+ * (src/nn/model.c) go through it; conv and fc run through the executor's layer hook
+ * when it has one (the sparse inference engine, src/infer/), else through the
+ * training kernels of nn/ops.h. */
+#include "nn/graph.h"
+
+/* ---- shapes ---- */
+
+/* Pool/conv output extent; 0 when the window does not fit. */
+static int out_extent(int in, int k, int stride, int p0, int p1, int dil, int ceil_mode) {
+    /* in 64 bits: a file may give a dilation and kernel whose span overflows an int */
+    const int64_t span = (int64_t)dil * (k - 1) + 1;
+    const int64_t avail = (int64_t)in + p0 + p1 - span;
+    if (avail < 0 || stride <= 0) return 0;
+    int64_t o = ceil_mode ? (avail + stride - 1) / stride + 1 : avail / stride + 1;
+    /* ceil mode: the last window must start inside the input or left padding */
+    if (ceil_mode && (o - 1) * stride >= (int64_t)in + p0) o--;
+    return o > INT32_MAX ? 0 : (int)o;
+}
+
+enum sg_status sg_conv_geom_finish(struct sg_conv_geom *g) {
+    if (g->n <= 0 || g->c <= 0 || g->h <= 0 || g->w <= 0 || g->k <= 0 || g->r <= 0 ||
+        g->s <= 0 || g->sh <= 0 || g->sw <= 0 || g->dh <= 0 || g->dw <= 0 || g->groups <= 0 ||
+        g->pt < 0 || g->pl < 0 || g->pb < 0 || g->pr < 0 || g->c % g->groups ||
+        g->k % g->groups)
+        return sgi_error(SG_ERR_ARG, "invalid convolution geometry");
+    g->p = out_extent(g->h, g->r, g->sh, g->pt, g->pb, g->dh, 0);
+    g->q = out_extent(g->w, g->s, g->sw, g->pl, g->pr, g->dw, 0);
+    if (g->p <= 0 || g->q <= 0)
+        return sgi_error(SG_ERR_ARG, "convolution window larger than its padded input");
+    return SG_OK;
+}
+
+struct sg_conv_geom sgi_conv_geom_of(const struct sg_model *m, const struct sg_node *n,
+                                     int batch) {
+    const struct sg_node *x = &m->nodes[n->in[0]];
+    struct sg_conv_geom g = {batch, x->c, x->h, x->w, n->k, n->kh, n->kw, n->sh, n->sw, n->pt,
+                             n->pl, n->pb, n->pr, n->dh, n->dw, n->groups, n->h, n->w};
+    return g;
+}
+
+static enum sg_status conv_shape(const struct sg_model *m, struct sg_node *n,
+                                 const struct sg_node *x) {
+    struct sg_conv_geom g = {1, x->c, x->h, x->w, n->k, n->kh, n->kw, n->sh, n->sw, n->pt,
+                             n->pl, n->pb, n->pr, n->dh, n->dw, n->groups, 0, 0};
+    if (sg_conv_geom_finish(&g) != SG_OK)
+        return sgi_error(SG_ERR_ARG,
+                         "node '%s': conv %dx%d stride %d,%d groups %d does not fit input "
+                         "%dx%dx%d",
+                         n->name, n->kh, n->kw, n->sh, n->sw, n->groups, x->c, x->h, x->w);
+    n->c = n->k;
+    n->h = g.p;
+    n->w = g.q;
+    return SG_OK;
+}
+
+static enum sg_status fc_shape(const struct sg_model *m, struct sg_node *n,
+                               const struct sg_node *x) {
+    if (n->k <= 0) return sgi_error(SG_ERR_ARG, "node '%s': fc needs k > 0", n->name);
+    if (x->h != 1 || x->w != 1)
+        return sgi_error(SG_ERR_ARG, "node '%s': fc input is %dx%dx%d, flatten it first",
+                         n->name, x->c, x->h, x->w);
+    n->c = n->k;
+    return SG_OK;
+}
+
+static enum sg_status pool_shape(const struct sg_model *m, struct sg_node *n,
+                                 const struct sg_node *x) {
+    if (n->kh <= 0 || n->kw <= 0 || n->pt < 0 || n->pl < 0 || n->pb < 0 || n->pr < 0 ||
+        n->pt >= n->kh || n->pb >= n->kh || n->pl >= n->kw || n->pr >= n->kw)
+        return sgi_error(SG_ERR_ARG, "node '%s': bad pool window or padding", n->name);
+    n->h = out_extent(x->h, n->kh, n->sh, n->pt, n->pb, 1, n->ceil_mode);
+    n->w = out_extent(x->w, n->kw, n->sw, n->pl, n->pr, 1, n->ceil_mode);
+    if (n->h <= 0 || n->w <= 0)
+        return sgi_error(SG_ERR_ARG, "node '%s': pool window larger than input %dx%d", n->name,
+                         x->h, x->w);
+    return SG_OK;
+}
+
+static enum sg_status gap_shape(const struct sg_model *m, struct sg_node *n,
+                                const struct sg_node *x) {
+    n->h = n->w = 1;
+    return SG_OK;
+}
+
+static enum sg_status flatten_shape(const struct sg_model *m, struct sg_node *n,
+                                    const struct sg_node *x) {
+    if ((int64_t)x->c * x->h * x->w > SG_MAX_ACTIVATION)
+        return sgi_error(SG_ERR_LIMIT, "node '%s': %dx%dx%d values per sample (at most %d)",
+                         n->name, x->c, x->h, x->w, SG_MAX_ACTIVATION);
+    n->c = x->c * x->h * x->w;
+    n->h = n->w = 1;
+    return SG_OK;
+}
+
+static enum sg_status add_shape(const struct sg_model *m, struct sg_node *n,
+                                const struct sg_node *x) {
+    for (int i = 1; i < n->n_in; i++) {
+        const struct sg_node *y = &m->nodes[n->in[i]];
+        if (y->c != x->c || y->h != x->h || y->w != x->w)
+            return sgi_error(SG_ERR_MISMATCH, "node '%s': add of %dx%dx%d and %dx%dx%d",
+                             n->name, x->c, x->h, x->w, y->c, y->h, y->w);
+    }
+    return SG_OK;
+}
+
+static enum sg_status concat_shape(const struct sg_model *m, struct sg_node *n,
+                                   const struct sg_node *x) {
+    for (int i = 1; i < n->n_in; i++) {
+        const struct sg_node *y = &m->nodes[n->in[i]];
+        if (y->h != x->h || y->w != x->w)
+            return sgi_error(SG_ERR_MISMATCH, "node '%s': concat of %dx%d and %dx%d maps",
+                             n->name, x->h, x->w, y->h, y->w);
+        if ((int64_t)n->c + y->c > SG_MAX_ACTIVATION)
+            return sgi_error(SG_ERR_LIMIT, "node '%s': concat of more than %d channels",
+                             n->name, SG_MAX_ACTIVATION);
+        n->c += y->c;
+    }
+    return SG_OK;
+}
+
+static enum sg_status dropout_shape(const struct sg_model *m, struct sg_node *n,
+                                    const struct sg_node *x) {
+    if (!(n->p >= 0 && n->p < 1))
+        return sgi_error(SG_ERR_ARG, "node '%s': dropout p = %g", n->name, n->p);
+    return SG_OK;
+}
+
+static enum sg_status bn_shape(const struct sg_model *m, struct sg_node *n,
+                               const struct sg_node *x) {
+    if (!(n->eps > 0)) return sgi_error(SG_ERR_ARG, "node '%s': BN eps %g", n->name, n->eps);
+    return SG_OK;
+}
+
+/* ---- forward and backward ---- */
+
+static float *param_of(struct sg_model *m, int32_t p) {
+    return p >= 0 ? sg_param_data(m, p) : NULL;
+}
+static float *grad_of(const struct sgi_step *s, int32_t p) {
+    return p >= 0 ? s->grad + s->m->params[p].offset : NULL;
+}
+
+/* conv and fc: the hook's kernel when the executor has one, else the training kernel */
+static enum sg_status conv_forward(const struct sgi_step *s) {
+    const struct sg_exec *e = s->e;
+    if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);
+    struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
+    sgi_conv_forward(&g, s->x, sg_param_data(s->m, s->nd->param[0]),
+                     param_of(s->m, s->nd->param[1]), s->y, e->col, e->threads);
+    return SG_OK;
+}
+
+static void conv_backward(const struct sgi_step *s) {
+    struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
+    sgi_conv_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), s->dy, s->dx,
+                      grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]), s->e->col,
+                      s->e->threads);
+}
+
+static enum sg_status fc_forward(const struct sgi_step *s) {
+    const struct sg_exec *e = s->e;
+    if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);
+    sgi_fc_forward(s->n, s->xn->c, s->nd->k, s->x, sg_param_data(s->m, s->nd->param[0]),
+                   param_of(s->m, s->nd->param[1]), s->y);
+    return SG_OK;
+}
+
+static void fc_backward(const struct sgi_step *s) {
+    sgi_fc_backward(s->n, s->xn->c, s->nd->k, s->x, sg_param_data(s->m, s->nd->param[0]), s->dy,
+                    s->dx, grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]));
+}
+
+static enum sg_status relu_forward(const struct sgi_step *s) {
+    sgi_relu_forward(s->sz, s->x, s->y);
+    return SG_OK;
+}
+
+static void relu_backward(const struct sgi_step *s) {
+    if (s->dx) sgi_relu_backward(s->sz, s->e->out[s->i], s->dy, s->dx);
+}
+
+static enum sg_status maxpool_forward(const struct sgi_step *s) {
+    struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
+    sgi_maxpool_forward(&g, s->x, s->y, s->e->arg[s->i]);
+    return SG_OK;
+}
+
+static void maxpool_backward(const struct sgi_step *s) {
+    if (!s->dx) return;
+    struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
+    sgi_maxpool_backward(&g, s->dy, s->e->arg[s->i], s->dx);
+}
+
+/* average pool and global average pool */
+static enum sg_status avgpool_forward(const struct sgi_step *s) {
+    struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
+    sgi_avgpool_forward(&g, s->x, s->y);
+    return SG_OK;
+}
+
+static void avgpool_backward(const struct sgi_step *s) {
+    if (!s->dx) return;
+    struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
+    sgi_avgpool_backward(&g, s->dy, s->dx);
+}
+
+static enum sg_status bn_forward(const struct sgi_step *s) {
+    const struct sg_node *nd = s->nd;
+    struct sg_model *m = s->m;
+    const size_t mm = (size_t)s->n * nd->h * nd->w;
+    float *gm = sg_param_data(m, nd->param[0]), *bt = sg_param_data(m, nd->param[1]);
+    float *rm = sg_param_data(m, nd->param[2]), *rv = sg_param_data(m, nd->param[3]);
+    float *aux = s->e->aux[s->i];
+    if (s->train)
+        sgi_bn_forward_train(nd->c, mm, nd->eps, nd->momentum, s->x, gm, bt, rm, rv, aux,
+                             aux + nd->c, s->y);
+    else
+        sgi_bn_forward_eval(nd->c, mm, nd->eps, s->x, gm, bt, rm, rv, s->y);
+    return SG_OK;
+}
+
+static void bn_backward(const struct sgi_step *s) {
+    const struct sg_node *nd = s->nd;
+    const float *aux = s->e->aux[s->i];
+    sgi_bn_backward(nd->c, (size_t)s->n * nd->h * nd->w, s->x, sg_param_data(s->m, nd->param[0]),
+                    aux, aux + nd->c, s->dy, s->dx, grad_of(s, nd->param[0]),
+                    grad_of(s, nd->param[1]));
+}
+
+static enum sg_status add_forward(const struct sgi_step *s) {
+    float *y = s->y;
+    memcpy(y, s->x, s->sz * sizeof *y);
+    for (int j = 1; j < s->nd->n_in; j++) {
+        const float *xj = s->e->out[s->nd->in[j]];
+        for (size_t t = 0; t < s->sz; t++) y[t] += xj[t];
+    }
+    return SG_OK;
+}
+
+static void add_backward(const struct sgi_step *s) {
+    for (int j = 0; j < s->nd->n_in; j++) {
+        if (s->nd->in[j] == 0) continue;
+        float *dxj = s->e->grad[s->nd->in[j]];
+        for (size_t t = 0; t < s->sz; t++) dxj[t] += s->dy[t];
+    }
+}
+
+static enum sg_status flatten_forward(const struct sgi_step *s) {
+    sgi_flatten_forward(s->xn->c, s->n, s->xn->h * s->xn->w, s->x, s->y);
+    return SG_OK;
+}
+
+static void flatten_backward(const struct sgi_step *s) {
+    if (s->dx) sgi_flatten_backward(s->xn->c, s->n, s->xn->h * s->xn->w, s->dy, s->dx);
+}
+
+/* identity except in training, where each element is kept with probability 1 - p */
+static enum sg_status dropout_forward(const struct sgi_step *s) {
+    const float p = s->nd->p;
+    if (!(s->train && p > 0)) {
+        memcpy(s->y, s->x, s->sz * sizeof *s->y);
+        return SG_OK;
+    }
+    if (!s->rng) return sgi_error(SG_ERR_ARG, "dropout in training needs an rng");
+    float *mk = s->e->aux[s->i];
+    const float keep = 1.0f / (1.0f - p);
+    for (size_t t = 0; t < s->sz; t++) {
+        mk[t] = sg_rng_uniform(s->rng) >= p ? keep : 0.0f;
+        s->y[t] = s->x[t] * mk[t];
+    }
+    return SG_OK;
+}
+
+static void dropout_backward(const struct sgi_step *s) {
+    if (!s->dx) return;
+    if (s->nd->p > 0) {
+        const float *mk = s->e->aux[s->i];
+        for (size_t t = 0; t < s->sz; t++) s->dx[t] += s->dy[t] * mk[t];
+    } else {
+        for (size_t t = 0; t < s->sz; t++) s->dx[t] += s->dy[t];
+    }
+}
+
+static enum sg_status concat_forward(const struct sgi_step *s) {
+    size_t off = 0;
+    for (int j = 0; j < s->nd->n_in; j++) {
+        const size_t part = sgi_node_size(&s->m->nodes[s->nd->in[j]], s->n);
+        memcpy(s->y + off, s->e->out[s->nd->in[j]], part * sizeof *s->y);
+        off += part;
+    }
+    return SG_OK;
+}
+
+static void concat_backward(const struct sgi_step *s) {
+    size_t off = 0;
+    for (int j = 0; j < s->nd->n_in; j++) {
+        const size_t part = sgi_node_size(&s->m->nodes[s->nd->in[j]], s->n);
+        if (s->nd->in[j] > 0) {
+            float *dxj = s->e->grad[s->nd->in[j]];
+            for (size_t t = 0; t < part; t++) dxj[t] += s->dy[off + t];
+        }
+        off += part;
+    }
+}
+
+static enum sg_status softmax_forward(const struct sgi_step *s) {
+    sgi_softmax_forward(s->nd->c, s->n, s->x, s->y);
+    return SG_OK;
+}
+
+static void softmax_backward(const struct sgi_step *s) {
+    if (s->dx) sgi_softmax_backward(s->nd->c, s->n, s->e->out[s->i], s->dy, s->dx);
+}
+
+/* The input node has no entry points: the walks copy the images into it. */
+const struct sgi_op_def sgi_ops[SG_OP_COUNT] = {
+    [SG_OP_INPUT] = {"input", 0, NULL, NULL, NULL},
+    [SG_OP_CONV] = {"conv", 0, conv_shape, conv_forward, conv_backward},
+    [SG_OP_FC] = {"fc", 0, fc_shape, fc_forward, fc_backward},
+    [SG_OP_RELU] = {"relu", 0, NULL, relu_forward, relu_backward},
+    [SG_OP_MAXPOOL] = {"maxpool", 0, pool_shape, maxpool_forward, maxpool_backward},
+    [SG_OP_AVGPOOL] = {"avgpool", 0, pool_shape, avgpool_forward, avgpool_backward},
+    [SG_OP_GAP] = {"gap", 0, gap_shape, avgpool_forward, avgpool_backward},
+    [SG_OP_BN] = {"bn", 0, bn_shape, bn_forward, bn_backward},
+    [SG_OP_ADD] = {"add", 1, add_shape, add_forward, add_backward},
+    [SG_OP_FLATTEN] = {"flatten", 0, flatten_shape, flatten_forward, flatten_backward},
+    [SG_OP_DROPOUT] = {"dropout", 0, dropout_shape, dropout_forward, dropout_backward},
+    [SG_OP_CONCAT] = {"concat", 1, concat_shape, concat_forward, concat_backward},
+    [SG_OP_SOFTMAX] = {"softmax", 0, NULL, softmax_forward, softmax_backward},
+};
+
+const char *sg_op_name(enum sg_op op) {
+    return (unsigned)op < SG_OP_COUNT ? sgi_ops[op].name : "?";
+}
+
+/* The training kernels for other modules (sparsegrain/nn.h): nn/ops.h stays internal. */
+size_t sg_conv_workspace(const struct sg_conv_geom *g, int threads) {
+    return sgi_conv_workspace(g, threads);
+}
+
+void sg_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                     const float *b, float *y, float *ws, int threads) {
+    sgi_conv_forward(g, x, w, b, y, ws, threads);
+}
+
+void sg_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
+                   float *y) {
+    sgi_fc_forward(n, c, k, x, w, b, y);
+}

@@ -1,0 +1,59 @@
+/* The op table and the executor's state, shared by the graph walk (exec.c), shape
+ * inference (model.c) and the table itself (graph.c). Internal to src/nn. */
+#ifndef SPARSEGRAIN_NN_GRAPH_H
+#define SPARSEGRAIN_NN_GRAPH_H
+
+#include "core/sgi.h"
+#include "nn/ops.h"
+
+struct sg_exec {
+    const struct sg_model *m;
+    int cap, train, n;
+    int32_t loss_node; /* node holding the logits (the output, or a final softmax's input) */
+    float **out, **grad;
+    int32_t **arg; /* maxpool argmax */
+    float **aux;   /* BN: mean and invstd [2C]; dropout: per-element scale */
+    float *col;            /* convolution workspace (none when a hook runs conv) */
+    size_t col_len;
+    int threads;           /* thread count the workspace was sized for */
+    double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
+    struct sg_layer_hook hook; /* conv/fc kernels; forward NULL: the training kernels */
+};
+
+/* One node's step of a forward or backward walk. */
+struct sgi_step {
+    struct sg_model *m;
+    struct sg_exec *e;
+    int32_t i;                     /* the node */
+    const struct sg_node *nd, *xn; /* it and its first input */
+    const float *x;                /* the first input's activation */
+    int n;                         /* batch */
+    size_t sz;                     /* floats of the node's output at this batch */
+    /* forward */
+    float *y;
+    int train;
+    sg_rng *rng; /* dropout in training */
+    /* backward */
+    const float *dy; /* gradient of the output */
+    float *dx;       /* gradient of the first input; NULL for the network input */
+    float *grad;     /* parameter gradients, arena-parallel */
+};
+
+/* What an op is: one entry per enum sg_op. Adding an op means one entry here, its
+ * ONNX mapping (src/io/onnx_nodes.c) and its tests. */
+struct sgi_op_def {
+    const char *name;
+    int variadic; /* 1: two or more inputs (add, concat); 0: exactly one (input: none) */
+    /* The output shape of n; on entry n->c, h, w are its first input's. NULL: the same. */
+    enum sg_status (*shape)(const struct sg_model *m, struct sg_node *n,
+                            const struct sg_node *x);
+    enum sg_status (*forward)(const struct sgi_step *s);
+    void (*backward)(const struct sgi_step *s); /* NULL: the op has nothing to train through */
+};
+extern const struct sgi_op_def sgi_ops[SG_OP_COUNT];
+
+/* The convolution geometry of conv node n at a batch. */
+struct sg_conv_geom sgi_conv_geom_of(const struct sg_model *m, const struct sg_node *n,
+                                     int batch);
+
+#endif
