@@ -144,6 +144,12 @@ int32_t sg_model_add_param(struct sg_model *m, const char *name, enum sg_param_k
 /* Infers shapes, checks every node, creates params for nodes that lack them,
  * allocates the arenas (masks all 1) when they are not allocated yet. */
 enum sg_status sg_model_finalize(struct sg_model *m);
+/* sg_model_finalize, except that arenas it allocates are left as they come: for a
+ * model reader that then writes every element of the arena and the mask, padding
+ * between parameters included (zero weight, mask 1). A 100 MB model's fresh pages
+ * are then touched once, by the threads that fill them, not first by one thread
+ * clearing them. */
+enum sg_status sg_model_finalize_unfilled(struct sg_model *m);
 /* Initialises weights (He normal; the last layer LeCun normal), biases 0, BN 1/0/0/1. */
 void sg_model_init_weights(struct sg_model *m, uint64_t seed);
 /* Built-in networks: "lenet300", "lenet5", "vgg7", "resnet8". */

@@ -123,7 +123,7 @@ enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_
                                  struct sg_model **out);
 void sgi_onnx_release(uint8_t *bytes, size_t len, int mapped);
 /* onnx_fill.c: fills every element of m's arena and mask (left unfilled by
- * sgi_model_finalize_unfilled): parameter p from constant param_const[p] as src[p] says. */
+ * sg_model_finalize_unfilled): parameter p from constant param_const[p] as src[p] says. */
 enum sg_status sgi_onnx_fill(const struct sgi_onnx_graph *G, struct sg_model *m,
                              const int32_t *param_const, const struct sgi_onnx_src *src);
 

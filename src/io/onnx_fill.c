@@ -3,7 +3,7 @@
  *
  * Loading is bound by memory traffic: a 100 MB model is 100 MB of fresh pages that the
  * kernel clears on first touch, then fills with a copy. So the arenas arrive untouched
- * (sgi_model_finalize_unfilled), float32 tensors used as they are stored are copied in
+ * (sg_model_finalize_unfilled), float32 tensors used as they are stored are copied in
  * chunks by all threads, so that clearing and copying spread over the cores, and each
  * chunk's mask is computed while the chunk is still in cache. Everything else (other
  * data types, transposed, scaled, broadcast, dequantised tensors, stored masks) goes

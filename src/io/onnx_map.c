@@ -474,7 +474,7 @@ static enum sg_status build_runnable(struct mapper *mp) {
         return SG_OK;
     }
     mp->m->output = v >> 3;
-    if (sgi_model_finalize_unfilled(mp->m) != SG_OK) sgi_om_cannot(mp, "%s", sg_last_error());
+    if (sg_model_finalize_unfilled(mp->m) != SG_OK) sgi_om_cannot(mp, "%s", sg_last_error());
     return SG_OK;
 }
 
@@ -521,7 +521,7 @@ enum sg_status sgi_onnx_to_model(struct sgi_onnx_graph *G, uint8_t *bytes, size_
         mapper_reset(&mp);
         if (!(mp.m = sg_model_new("onnx", in_c, in_h, in_w))) goto nomem;
         if ((st = weights_only(&mp)) != SG_OK) goto fail;
-        if ((st = sgi_model_finalize_unfilled(mp.m)) != SG_OK) goto fail;
+        if ((st = sg_model_finalize_unfilled(mp.m)) != SG_OK) goto fail;
     }
     if ((st = sgi_onnx_fill(G, mp.m, mp.param_const, mp.src)) != SG_OK) goto fail;
     struct sg_model *m = mp.m;

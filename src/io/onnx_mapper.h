@@ -5,7 +5,6 @@
 #ifndef SG_IO_ONNX_MAPPER_H
 #define SG_IO_ONNX_MAPPER_H
 #include "io/onnx.h"
-#include "nn/model.h"
 
 #define DEAD (-2) /* activation downstream of an op we cannot map */
 #define MAX_SPATIAL 65536

@@ -4,7 +4,6 @@
 
 #include "core/sgi.h"
 #include "nn/graph.h"
-#include "nn/model.h"
 #include "sparsegrain/nn.h"
 
 struct sg_model *sg_model_new(const char *arch, int in_c, int in_h, int in_w) {
@@ -260,7 +259,7 @@ static enum sg_status finalize(struct sg_model *m, int init) {
 
 enum sg_status sg_model_finalize(struct sg_model *m) { return finalize(m, 1); }
 
-enum sg_status sgi_model_finalize_unfilled(struct sg_model *m) { return finalize(m, 0); }
+enum sg_status sg_model_finalize_unfilled(struct sg_model *m) { return finalize(m, 0); }
 
 void sg_model_apply_masks(struct sg_model *m) {
     for (size_t i = 0; i < m->arena_len; i++)
