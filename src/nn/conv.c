@@ -11,7 +11,7 @@
 
 /* im2col works on slices of the batch whose columns fit in L2 (1 MB): the GEMM then
  * reads them from cache. Measured on LeNet-5, VGG-7 and ResNet-8 (bench notes in
- * docs/architecture.md): faster than one whole-batch slice or keeping the columns
+ * docs/performance.md): faster than one whole-batch slice or keeping the columns
  * from forward to backward. */
 #define CHUNK_FLOATS ((size_t)256 << 10)
 
