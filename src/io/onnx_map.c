@@ -461,8 +461,10 @@ static enum sg_status build_runnable(struct mapper *mp) {
     if (!(mp->m = sg_model_new("onnx", 0, 0, 0))) return SG_ERR_NOMEM;
     int r = sgi_om_map_input(mp);
     if (r < 0) return sgi_error(SG_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; r > 0 && i < g->n_node; i++)
-        if (sgi_om_map_node(mp, (int32_t)i) < 0) return mp->hard; /* text set */
+    for (size_t i = 0; r > 0 && i < g->n_node; i++) {
+        const enum sg_status st = sgi_om_map_node(mp, (int32_t)i);
+        if (st != SG_OK) return st; /* text set */
+    }
     if (r == 0 || mp->unsup[0] || mp->why[0]) return SG_OK;
     if (g->n_output < 1) {
         sgi_om_cannot(mp, "the graph has no output");

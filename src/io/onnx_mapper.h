@@ -76,9 +76,10 @@ int32_t sgi_om_add_node(struct mapper *mp, struct sg_node *nd, int rank, const O
 void sgi_om_init_node(struct sg_node *nd, enum sg_op op, const Onnx__NodeProto *n, int32_t index,
                       int32_t x);
 
-/* onnx_nodes.c. Maps node i: -1 on a hard error (error text set), 0 otherwise (a node
- * we cannot map records why and marks its outputs DEAD). */
-int sgi_om_map_node(struct mapper *mp, int32_t i);
+/* onnx_nodes.c: a {name, function} table with one function per ONNX op. Maps node i:
+ * SG_OK (a node we cannot map records why and marks its outputs DEAD), or the status
+ * of an error that stops the import (text set). */
+enum sg_status sgi_om_map_node(struct mapper *mp, int32_t i);
 /* The graph's data input: 1 mapped, 0 not runnable (reason recorded), -1 no memory. */
 int sgi_om_map_input(struct mapper *mp);
 
