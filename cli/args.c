@@ -42,7 +42,9 @@ static void print_help(const struct cli_cmd *cmd) {
                          o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         if (!o->short_name) n = snprintf(left, sizeof left, "      --%s%s%s", o->name,
                                          o->arg ? " " : "", o->arg ? o->arg : "");
-        printf("%s%*s%s", left, n < 30 ? 30 - n : 1, "", o->help);
+        char help[512];
+        printf("%s%*s%s", left, n < 30 ? 30 - n : 1, "",
+               cli_expand_names(o->help, help, sizeof help));
         if (o->def) printf(" (default %s)", o->def);
         printf("\n");
     }

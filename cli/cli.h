@@ -110,6 +110,15 @@ int cli_auto_threads(void);
 void cli_print_json(struct sg_json *j); /* prints and frees */
 int cli_has_suffix(const char *s, const char *suffix); /* case-insensitive */
 int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 */
+/* The names of a library enum, comma separated, from its name table: table is
+ * "criterion", "fc", "schedule", "augment", "format", "engine" or "model"; NULL if
+ * unknown. Option help texts may say {table}: --help fills in the list. */
+const char *cli_names(const char *table);
+/* text with every {table} replaced by cli_names(table), into buf. */
+const char *cli_expand_names(const char *text, char *buf, size_t cap);
+/* --criterion and --fc as enum values (usage error, listing the names, if unknown). */
+int cli_parse_criterion(const struct cli_args *a);
+int cli_parse_fc(const struct cli_args *a);
 
 #endif
 
@@ -119,10 +128,10 @@ int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 
     {"granularity", 'g', "G", "fine, vector, kernel, filter, channel, block:KxCxRxS, nm:N:M", \
      "fine"},                                                                                 \
     {"vector-axis", 0, "AXIS", "vector groups run along rows (S) or columns (R)", "row"},     \
-    {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random", "l1"},                 \
+    {"criterion", 0, "C", "group saliency: {criterion}", "l1"},                               \
     {"include-first", 0, NULL, "prune the first conv layer too (default: keep it dense)",     \
      NULL},                                                                                   \
-    {"fc", 0, "MODE", "fully connected layers: dense, fine, same (as conv)", NULL},           \
+    {"fc", 0, "MODE", "fully connected layers: {fc} (as conv)", NULL},                        \
     {"selection", 0, "SEL", "layer (same density per layer) or global (one threshold)",       \
      "layer"},                                                                                \
     {"profile", 0, "FILE", "per-layer densities (CSV with layer,density; see sensitivity)",   \
@@ -130,15 +139,21 @@ int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 
     {"prune-seed", 0, "N", "seed of the random criterion", "1"}
 void cli_prune_cfg(const struct cli_args *a, struct sg_prune_cfg *pc, enum sg_fc_mode fc_default,
                    struct sg_profile **profile_out);
-/* Training options shared by commands that retrain (CLI_TRAIN_OPTS in their table). */
+/* Training options shared by commands that retrain (CLI_TRAIN_OPTS in their table).
+ * cli/train_opts.c is the one parser of training options: cli_train_cfg reads
+ * batch, lr, momentum, weight-decay and augment, and seed and max-images when the
+ * command's table has them; lr is -1 when the table gives no default and the user
+ * none (the caller picks sg_model_default_lr). cli_train_schedule_cfg adds a full
+ * run's epochs, schedule (learning rate) and step-every. */
 #define CLI_TRAIN_OPTS                                                                        \
     {"batch", 'b', "N", "batch size", "64"},                                                  \
     {"lr", 0, "X", "learning rate of (re)training", "0.01"},                                  \
     {"momentum", 0, "X", "SGD momentum", "0.9"},                                              \
     {"weight-decay", 0, "X", "L2 weight decay", "5e-4"},                                      \
-    {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},                          \
+    {"augment", 0, "KIND", "{augment}", "none"},                                              \
     {"max-images", 0, "N", "training images per epoch (0 = all)", "0"}
 void cli_train_cfg(const struct cli_args *a, struct sg_train_cfg *tc);
+void cli_train_schedule_cfg(const struct cli_args *a, struct sg_train_cfg *tc);
 /* Quantises m (sg_quantize_model) and, when train and tc->epochs > 0, fine-tunes
  * it with shared weights (cli/quantize.c). */
 enum sg_status cli_quantize(struct sg_model *m, int conv_bits, int fc_bits, int kmeans,

@@ -8,7 +8,7 @@
 #include "dist.h"
 
 static const struct cli_opt OPTS[] = {
-    {"model", 'm', "NAME", "built-in network: lenet300, lenet5, vgg7, resnet8", "lenet5"},
+    {"model", 'm', "NAME", "built-in network: {model}", "lenet5"},
     {"data", 'd', "NAME", "data set: mnist or fashion", "mnist"},
     {"data-dir", 0, "DIR", "folder with {train,t10k}-{images,labels} IDX files", NULL},
     {"epochs", 'e', "N", "epochs", "15"},
@@ -16,9 +16,9 @@ static const struct cli_opt OPTS[] = {
     {"lr", 0, "X", "initial learning rate (default 0.05 with batch norm, else 0.01)", NULL},
     {"momentum", 0, "X", "SGD momentum", "0.9"},
     {"weight-decay", 0, "X", "L2 weight decay (conv and fc weights)", "5e-4"},
-    {"schedule", 0, "NAME", "learning-rate schedule: constant, step, cosine", "cosine"},
+    {"schedule", 0, "NAME", "learning-rate schedule: {schedule}", "cosine"},
     {"step-every", 0, "N", "step schedule: epochs between decays", "5"},
-    {"augment", 0, "KIND", "augmentation: none, shift, flip, shift+flip", "none"},
+    {"augment", 0, "KIND", "augmentation: {augment}", "none"},
     {"seed", 's', "N", "seed of initialisation, shuffling and augmentation", "1"},
     {"threads", 't', "N", "threads (0 = the cores idle at start; --distributed: the "
                                "CPUs the rank is bound to, or its share of the cores)", "0"},
@@ -138,255 +138,283 @@ static int split_val(const struct cli_args *a, uint64_t seed, struct sg_dataset 
     return 0;
 }
 
-static int run(struct cli_args *a) {
-    const char *out = cli_str(a, "output");
-    if (!out) cli_usage_error(a, "give the output model file with -o FILE.sgm");
-    {
-        const char *const *names = sg_model_builtin_names();
-        int known = 0;
-        char list[200] = "";
-        for (int i = 0; names[i]; i++) {
-            known |= strcmp(names[i], cli_str(a, "model")) == 0;
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
-        }
-        if (!known) cli_usage_error(a, "unknown model '%s' (built-in: %s)", cli_str(a, "model"), list);
-    }
-    if (!cli_has_suffix(out, ".sgm")) cli_usage_error(a, "-o %s: training writes .sgm files", out);
+/* ---- the run, serial or distributed, over shared steps ---- */
+struct job {
+    const char *out;
     struct sg_train_cfg cfg;
-    sg_train_cfg_default(&cfg);
-    cfg.epochs = (int)cli_int(a, "epochs", 0, 100000);
-    cfg.batch = (int)cli_int(a, "batch", 1, 65536);
-    cfg.momentum = (float)cli_num(a, "momentum", 0, 0.9999);
-    cfg.weight_decay = (float)cli_num(a, "weight-decay", 0, 1);
-    int sch = sg_lr_schedule_from_name(cli_str(a, "schedule"));
-    if (sch < 0) cli_usage_error(a, "unknown --schedule '%s' (constant, step, cosine)", cli_str(a, "schedule"));
-    cfg.schedule = (enum sg_lr_schedule)sch;
-    cfg.step_every = (int)cli_int(a, "step-every", 1, 100000);
-    int aug = cli_parse_augment(cli_str(a, "augment"));
-    if (aug < 0) cli_usage_error(a, "unknown --augment '%s' (none, shift, flip, shift+flip)", cli_str(a, "augment"));
-    cfg.augment = (enum sg_augment)aug;
-    cfg.seed = (uint64_t)cli_int(a, "seed", 0, 0x7fffffffL);
-    cfg.max_images = cli_int(a, "max-images", 0, 1L << 31);
-    const float lr = cli_has(a, "lr") ? (float)cli_num(a, "lr", 0, 100) : -1;
-    const int distributed = cli_flag(a, "distributed");
-    if (distributed && !dist_available())
-        return cli_fail("--distributed needs the MPI build ('make MPI=1') started by mpirun or srun");
-    if (dist_init()) return 1;
-    const int ranks = dist_size(), rank = dist_rank();
-    if (ranks > 1 && !distributed) {
-        if (rank == 0)
-            cli_fail("started as %d MPI ranks: add --distributed to train one model over them "
-                     "(otherwise every rank would train the same model into the same file)", ranks);
-        dist_finish();
-        return 1;
-    }
-    if (ranks > 1 && cli_int(a, "threads", 0, 256) == 0) {
-        sg_set_threads(dist_cores()); /* ranks that share a machine share its cores */
-    } else {
-        cli_set_threads(a);
-    }
+    float lr; /* --lr, or -1: the model's default */
+    int ranks, rank;
+};
 
+/* The options; usage errors exit. */
+static void parse(const struct cli_args *a, struct job *j) {
+    j->out = cli_str(a, "output");
+    if (!j->out) cli_usage_error(a, "give the output model file with -o FILE.sgm");
+    const char *const *names = sg_model_builtin_names();
+    int known = 0;
+    for (int i = 0; names[i]; i++) known |= strcmp(names[i], cli_str(a, "model")) == 0;
+    if (!known)
+        cli_usage_error(a, "unknown model '%s' (built-in: %s)", cli_str(a, "model"),
+                        cli_names("model"));
+    if (!cli_has_suffix(j->out, ".sgm"))
+        cli_usage_error(a, "-o %s: training writes .sgm files", j->out);
+    cli_train_cfg(a, &j->cfg);
+    cli_train_schedule_cfg(a, &j->cfg);
+    j->lr = j->cfg.lr;
+}
+
+static enum sg_status build(const struct cli_args *a, const struct job *j,
+                            const struct sg_dataset *train, struct sg_model **m,
+                            struct sg_train_state **st) {
+    enum sg_status s = sg_model_build(cli_str(a, "model"), train->c, train->h, train->w,
+                                      train->classes, j->cfg.seed, m);
+    return s == SG_OK ? sg_train_state_new(*m, st) : s;
+}
+
+/* The model to train: the checkpoint of --resume, or a new one. Returns 0, 1 on
+ * failure (printed), or 2 when the file is already trained (nothing to do). */
+static int resume_or_build(const struct cli_args *a, const struct job *j,
+                           const struct sg_dataset *train, struct sg_model **m,
+                           struct sg_train_state **st) {
+    struct stat sb;
+    if (!(cli_flag(a, "resume") && stat(j->out, &sb) == 0)) {
+        enum sg_status s = build(a, j, train, m, st);
+        if (s != SG_OK) return cli_fail_status(s);
+        return cli_apply_input_norm(*m, j->out) ? 1 : 0;
+    }
+    enum sg_status s = sg_model_load_state(j->out, m, st);
+    if (s != SG_OK) return cli_fail_status(s);
+    if (strcmp((*m)->arch, cli_str(a, "model")) != 0)
+        return cli_fail("%s: holds a '%s' model, not '%s'; cannot resume", j->out, (*m)->arch,
+                        cli_str(a, "model"));
+    if (cli_input_norm() && !sg_preproc_equal(cli_input_norm(), &(*m)->preproc)) {
+        char was[256];
+        return cli_fail("%s: was trained with input preprocessing %s; cannot resume with another",
+                        j->out, sg_preproc_format(&(*m)->preproc, was, sizeof was));
+    }
+    if (!*st) {
+        const char *ep = sg_meta_get(*m, "epochs");
+        if (ep && atoi(ep) >= j->cfg.epochs) {
+            fprintf(stderr, "%s: already trained for %s epochs; nothing to resume\n", j->out, ep);
+            return 2;
+        }
+        return cli_fail("%s: has no optimizer state to resume from", j->out);
+    }
+    cli_progress_note("resuming %s after epoch %d of %d\n", j->out, (*st)->epochs_done,
+                      j->cfg.epochs);
+    return 0;
+}
+
+/* The learning rate and the model's provenance, before training. */
+static void prepare(const struct cli_args *a, struct job *j, struct sg_model *m,
+                    const struct sg_dataset *train) {
+    j->cfg.lr = j->lr >= 0 ? j->lr : sg_model_default_lr(m);
+    sg_meta_set(m, "data", "%s", train->name);
+    sg_meta_set(m, "seed", "%llu", (unsigned long long)j->cfg.seed);
+    sg_meta_set(m, "train", "%s", a->argv_line ? a->argv_line : "");
+}
+
+/* After sg_train on the rank that reports: 0, or 1 with the failure printed. */
+static int trained(const struct cli_args *a, enum sg_status s, const struct sg_train_state *st) {
+    if (s == SG_ERR_INTERRUPTED)
+        return cli_fail("interrupted after epoch %d; '%s --resume' continues from there",
+                        st->epochs_done, a->argv_line ? a->argv_line : "sparsegrain train");
+    return s == SG_OK ? 0 : cli_fail_status(s);
+}
+
+static void print_json(const struct cli_args *a, const struct job *j, const struct sg_model *m,
+                       const struct sg_train_state *st, const struct sg_dataset *test,
+                       const struct sg_eval_result *r, const struct sg_eval_result *rv,
+                       double secs) {
+    struct sg_json js;
+    sg_json_init(&js);
+    sg_json_obj(&js);
+    sg_json_key(&js, "model"), sg_json_str(&js, m->arch);
+    sg_json_key(&js, "data"), sg_json_str(&js, test->name);
+    sg_json_key(&js, "epochs"), sg_json_int(&js, st ? st->epochs_done : j->cfg.epochs);
+    sg_json_key(&js, "top1"), sg_json_num(&js, r->top1);
+    sg_json_key(&js, "top5"), sg_json_num(&js, r->top5);
+    sg_json_key(&js, "loss"), sg_json_num(&js, r->loss);
+    sg_json_key(&js, "n"), sg_json_int(&js, r->n);
+    if (rv) sg_json_key(&js, "val_top1"), sg_json_num(&js, rv->top1);
+    sg_json_key(&js, "train_seconds"), sg_json_num(&js, secs);
+    if (j->ranks > 1) {
+        double ar, wait;
+        int64_t calls;
+        dist_allreduce_stats(&ar, &wait, &calls);
+        sg_json_key(&js, "ranks"), sg_json_int(&js, j->ranks);
+        sg_json_key(&js, "threads_per_rank"), sg_json_int(&js, sg_get_threads());
+        sg_json_key(&js, "steps"), sg_json_int(&js, calls);
+        sg_json_key(&js, "allreduce_seconds"), sg_json_num(&js, ar);
+        sg_json_key(&js, "allreduce_wait_seconds"), sg_json_num(&js, wait);
+    }
+    sg_json_key(&js, "output"), sg_json_str(&js, j->out);
+    sg_json_end(&js);
+    cli_print_json(&js);
+}
+
+/* Evaluates on the test (and validation) images, writes the final file (no optimizer
+ * state) and prints the result. Returns 0 or 1. */
+static int report(const struct cli_args *a, const struct job *j, struct sg_model *m,
+                  const struct sg_train_state *st, const struct sg_dataset *test,
+                  const struct sg_dataset *val, double secs) {
+    struct sg_eval_result r, rv = {0};
+    enum sg_status s = sg_evaluate(m, test, 500, &r);
+    if (s == SG_OK && val) s = sg_evaluate(m, val, 500, &rv);
+    if (s != SG_OK) return cli_fail_status(s);
+    if (val)
+        sg_meta_set(m, "val_top1", "%.4f (%lld held-out training images)", rv.top1,
+                    (long long)rv.n);
+    sg_meta_set(m, "epochs", "%d", st ? st->epochs_done : j->cfg.epochs);
+    sg_meta_set(m, "top1", "%.4f", r.top1);
+    sg_meta_set(m, "loss", "%.5f", r.loss);
+    if ((s = sg_model_save(m, j->out, NULL)) != SG_OK) return cli_fail_status(s);
+    if (cli_flag(a, "json")) {
+        print_json(a, j, m, st, test, &r, val ? &rv : NULL, secs);
+        return 0;
+    }
+    printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld test images)\n", m->arch,
+           test->name, 100 * r.top1, 100 * r.top5, r.loss, (long long)r.n);
+    if (val)
+        printf("validation (%lld held-out training images): top-1 %.2f%%\n", (long long)rv.n,
+               100 * rv.top1);
+    if (st && st->epochs_done) printf("trained %d epochs\n", st->epochs_done);
+    printf("wrote %s\n", j->out);
+    return 0;
+}
+
+static int run_serial(struct cli_args *a, struct job *j) {
     struct sg_dataset *train = NULL, *test = NULL, *val = NULL;
     struct sg_model *m = NULL;
     struct sg_train_state *st = NULL;
-    int rc = 1;
+    int rc = cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test) ||
+             split_val(a, j->cfg.seed, &train, &val);
+    if (!rc) rc = resume_or_build(a, j, train, &m, &st);
     double secs = 0; /* training time of this run (excluding loading and evaluation) */
-    /* In a run of several ranks, rank 0 alone reads the checkpoint, evaluates and
-     * writes; `ready` tells the others whether to train (1), skip to the end (2) or
-     * give up with rank 0 (0). */
-    int ready = 1, told = 0;
-    if (ranks > 1) {
-        /* every rank splits off the same validation images, so the shards agree */
-        if (cli_load_data(a, NULL, 1, &train) || (rank == 0 && cli_load_data(a, NULL, 0, &test)) ||
-            split_val(a, cfg.seed, &train, &val))
-            dist_abort(1);
-        enum sg_status s = sg_model_build(cli_str(a, "model"), train->c, train->h, train->w,
-                                          train->classes, cfg.seed, &m);
-        if (s == SG_OK) s = sg_train_state_new(m, &st);
-        if (s != SG_OK) {
-            cli_fail_status(s);
-            dist_abort(1);
-        }
-        if (cli_apply_input_norm(m, out)) dist_abort(1);
-        if (rank != 0) {
-            if (dist_bcast(&ready, sizeof ready, 0)) dist_abort(1);
-            if (ready == 0) goto done;
-            if (ready == 2) goto report;
-            if (dp_share_state(m, st)) dist_abort(1);
-            goto train;
-        }
-        sg_model_free(m);
-        sg_train_state_free(st);
-        m = NULL;
-        st = NULL;
-    } else if (cli_load_data(a, NULL, 1, &train) || cli_load_data(a, NULL, 0, &test) ||
-               split_val(a, cfg.seed, &train, &val)) {
-        goto done;
+    if (rc == 0) {
+        prepare(a, j, m, train);
+        struct ckpt ck = {j->out, a->argv_line};
+        j->cfg.on_epoch = save_ckpt;
+        j->cfg.on_epoch_ctx = &ck;
+        j->cfg.progress = cli_progress_cb;
+        const double t0 = sg_now();
+        enum sg_status s = sg_train(m, train, &j->cfg, st);
+        cli_progress_done();
+        rc = trained(a, s, st);
+        secs = sg_now() - t0;
     }
-    struct stat sb;
-    if (cli_flag(a, "resume") && stat(out, &sb) == 0) {
-        enum sg_status s = sg_model_load_state(out, &m, &st);
-        if (s != SG_OK) {
-            cli_fail_status(s);
-            goto done;
-        }
-        if (strcmp(m->arch, cli_str(a, "model")) != 0) {
-            cli_fail("%s: holds a '%s' model, not '%s'; cannot resume", out, m->arch,
-                     cli_str(a, "model"));
-            goto done;
-        }
-        if (cli_input_norm() && !sg_preproc_equal(cli_input_norm(), &m->preproc)) {
-            char was[256];
-            cli_fail("%s: was trained with input preprocessing %s; cannot resume with another", out,
-                     sg_preproc_format(&m->preproc, was, sizeof was));
-            goto done;
-        }
-        if (!st) {
-            const char *ep = sg_meta_get(m, "epochs");
-            if (ep && atoi(ep) >= cfg.epochs) {
-                fprintf(stderr, "%s: already trained for %s epochs; nothing to resume\n", out, ep);
-                rc = 0;
-                ready = 2;
-                if (ranks > 1 && dist_bcast(&ready, sizeof ready, 0)) dist_abort(1);
-                told = 1;
-                goto report;
-            }
-            cli_fail("%s: has no optimizer state to resume from", out);
-            goto done;
-        }
-        cli_progress_note("resuming %s after epoch %d of %d\n", out, st->epochs_done, cfg.epochs);
-    } else {
-        enum sg_status s = sg_model_build(cli_str(a, "model"), train->c, train->h, train->w,
-                                          train->classes, cfg.seed, &m);
-        if (s == SG_OK) s = sg_train_state_new(m, &st);
-        if (s != SG_OK) {
-            cli_fail_status(s);
-            goto done;
-        }
-        if (cli_apply_input_norm(m, out)) goto done;
-    }
-    if (ranks > 1) {
-        if (dist_bcast(&ready, sizeof ready, 0) || dp_share_state(m, st)) dist_abort(1);
-        told = 1;
-    }
-train:;
-    cfg.lr = lr >= 0 ? lr : sg_model_default_lr(m);
-    sg_meta_set(m, "data", "%s", train->name);
-    sg_meta_set(m, "seed", "%llu", (unsigned long long)cfg.seed);
-    sg_meta_set(m, "train", "%s", a->argv_line ? a->argv_line : "");
-    struct ckpt ck = {out, a->argv_line};
-    struct dp dp = {0, st, cli_flag(a, "check-sync"), rank == 0 ? &ck : NULL};
-    if (ranks > 1) {
-        cfg.shard = rank;
-        cfg.shards = ranks;
-        cfg.reduce = dp_reduce;
-        cfg.reduce_ctx = &dp;
-        cfg.on_epoch = dp_on_epoch;
-        cfg.on_epoch_ctx = &dp;
-        if (dp.check) cfg.on_batch = dp_on_batch, cfg.on_batch_ctx = &dp;
-        cfg.progress = rank == 0 ? dp_progress : NULL;
-    } else {
-        cfg.on_epoch = save_ckpt;
-        cfg.on_epoch_ctx = &ck;
-        cfg.progress = cli_progress_cb;
-    }
-    double t0 = sg_now();
-    enum sg_status s = sg_train(m, train, &cfg, st);
-    cli_progress_done();
-    if (ranks > 1 && s != SG_OK && s != SG_ERR_INTERRUPTED) {
-        /* one rank's failure (a checkpoint it could not write, a lost peer) leaves the
-         * others inside a reduction: end them all */
-        if (!dp.failed && s != SG_ERR_MISMATCH) cli_fail("rank %d: %s", rank, sg_last_error());
-        if (s == SG_ERR_MISMATCH) goto done; /* every rank saw it: end in order */
-        dist_abort(1);
-    }
-    if (ranks > 1 && rank != 0) {
-        rc = s == SG_OK ? 0 : 1;
-        goto done;
-    }
-    if (s == SG_ERR_INTERRUPTED) {
-        cli_fail("interrupted after epoch %d; '%s --resume' continues from there", st->epochs_done,
-                 a->argv_line ? a->argv_line : "sparsegrain train");
-        goto done;
-    }
-    if (s != SG_OK) {
-        cli_fail_status(s);
-        goto done;
-    }
-    secs = sg_now() - t0;
-report:;
-    if (ranks > 1 && rank != 0) {
-        rc = 0;
-        goto done;
-    }
-    struct sg_eval_result r;
-    s = sg_evaluate(m, test, 500, &r);
-    if (s != SG_OK) {
-        cli_fail_status(s);
-        goto done;
-    }
-    struct sg_eval_result rv = {0};
-    if (val && (s = sg_evaluate(m, val, 500, &rv)) != SG_OK) {
-        cli_fail_status(s);
-        goto done;
-    }
-    if (val) sg_meta_set(m, "val_top1", "%.4f (%lld held-out training images)", rv.top1, (long long)rv.n);
-    sg_meta_set(m, "epochs", "%d", st ? st->epochs_done : cfg.epochs);
-    sg_meta_set(m, "top1", "%.4f", r.top1);
-    sg_meta_set(m, "loss", "%.5f", r.loss);
-    if ((s = sg_model_save(m, out, NULL)) != SG_OK) { /* final file: no optimizer state */
-        cli_fail_status(s);
-        goto done;
-    }
-    if (cli_flag(a, "json")) {
-        struct sg_json j;
-        sg_json_init(&j);
-        sg_json_obj(&j);
-        sg_json_key(&j, "model"), sg_json_str(&j, m->arch);
-        sg_json_key(&j, "data"), sg_json_str(&j, test->name);
-        sg_json_key(&j, "epochs"), sg_json_int(&j, st ? st->epochs_done : cfg.epochs);
-        sg_json_key(&j, "top1"), sg_json_num(&j, r.top1);
-        sg_json_key(&j, "top5"), sg_json_num(&j, r.top5);
-        sg_json_key(&j, "loss"), sg_json_num(&j, r.loss);
-        sg_json_key(&j, "n"), sg_json_int(&j, r.n);
-        if (val) sg_json_key(&j, "val_top1"), sg_json_num(&j, rv.top1);
-        sg_json_key(&j, "train_seconds"), sg_json_num(&j, secs);
-        if (ranks > 1) {
-            double ar, wait;
-            int64_t calls;
-            dist_allreduce_stats(&ar, &wait, &calls);
-            sg_json_key(&j, "ranks"), sg_json_int(&j, ranks);
-            sg_json_key(&j, "threads_per_rank"), sg_json_int(&j, sg_get_threads());
-            sg_json_key(&j, "steps"), sg_json_int(&j, calls);
-            sg_json_key(&j, "allreduce_seconds"), sg_json_num(&j, ar);
-            sg_json_key(&j, "allreduce_wait_seconds"), sg_json_num(&j, wait);
-        }
-        sg_json_key(&j, "output"), sg_json_str(&j, out);
-        sg_json_end(&j);
-        cli_print_json(&j);
-    } else {
-        printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld test images)\n", m->arch,
-               test->name, 100 * r.top1, 100 * r.top5, r.loss, (long long)r.n);
-        if (val) printf("validation (%lld held-out training images): top-1 %.2f%%\n", (long long)rv.n, 100 * rv.top1);
-        if (st && st->epochs_done) printf("trained %d epochs\n", st->epochs_done);
-        printf("wrote %s\n", out);
-    }
-    rc = 0;
-done:
+    if (rc != 1) rc = report(a, j, m, st, test, val, secs); /* 0, or 2: already trained */
     sg_train_state_free(st);
     sg_model_free(m);
     sg_dataset_free(train);
     sg_dataset_free(test);
     sg_dataset_free(val);
-    if (ranks > 1) {
-        /* rank 0 failed before telling the others what to do: tell them to stop */
-        if (rank == 0 && !told) {
-            ready = 0;
-            if (dist_bcast(&ready, sizeof ready, 0)) dist_abort(1);
-        }
-        dist_finish(); /* the others wait here while rank 0 evaluates and writes */
-    }
     return rc;
+}
+
+/* Rank 0 tells the others what to do before training: */
+enum { GO_STOP = 0, GO_TRAIN = 1, GO_REPORT = 2 };
+
+/* Synchronous data parallelism over the MPI ranks. Rank 0 alone reads the checkpoint,
+ * evaluates and writes; every rank trains on its shard of each batch. */
+static int run_distributed(struct cli_args *a, struct job *j) {
+    const int rank = j->rank;
+    struct sg_dataset *train = NULL, *test = NULL, *val = NULL;
+    struct sg_model *m = NULL;
+    struct sg_train_state *st = NULL;
+    int rc = 1, go = GO_TRAIN, told = 0;
+    /* every rank splits off the same validation images, so the shards agree */
+    if (cli_load_data(a, NULL, 1, &train) || (rank == 0 && cli_load_data(a, NULL, 0, &test)) ||
+        split_val(a, j->cfg.seed, &train, &val))
+        dist_abort(1);
+    enum sg_status s = build(a, j, train, &m, &st);
+    if (s != SG_OK) {
+        cli_fail_status(s);
+        dist_abort(1);
+    }
+    if (cli_apply_input_norm(m, j->out)) dist_abort(1);
+    if (rank != 0) {
+        if (dist_bcast(&go, sizeof go, 0)) dist_abort(1);
+        told = 1;
+        if (go == GO_TRAIN && dp_share_state(m, st)) dist_abort(1);
+    } else {
+        sg_model_free(m);
+        sg_train_state_free(st);
+        m = NULL;
+        st = NULL;
+        const int r = resume_or_build(a, j, train, &m, &st);
+        if (r != 1) {
+            go = r == 2 ? GO_REPORT : GO_TRAIN;
+            if (dist_bcast(&go, sizeof go, 0) || (go == GO_TRAIN && dp_share_state(m, st)))
+                dist_abort(1);
+            told = 1;
+        }
+    }
+    double secs = 0;
+    if (told && go == GO_TRAIN) {
+        prepare(a, j, m, train);
+        struct ckpt ck = {j->out, a->argv_line};
+        struct dp dp = {0, st, cli_flag(a, "check-sync"), rank == 0 ? &ck : NULL};
+        j->cfg.shard = rank;
+        j->cfg.shards = j->ranks;
+        j->cfg.reduce = dp_reduce;
+        j->cfg.reduce_ctx = &dp;
+        j->cfg.on_epoch = dp_on_epoch;
+        j->cfg.on_epoch_ctx = &dp;
+        if (dp.check) j->cfg.on_batch = dp_on_batch, j->cfg.on_batch_ctx = &dp;
+        j->cfg.progress = rank == 0 ? dp_progress : NULL;
+        const double t0 = sg_now();
+        s = sg_train(m, train, &j->cfg, st);
+        cli_progress_done();
+        if (s != SG_OK && s != SG_ERR_INTERRUPTED) {
+            /* one rank's failure (a checkpoint it could not write, a lost peer) leaves
+             * the others inside a reduction: end them all */
+            if (!dp.failed && s != SG_ERR_MISMATCH) cli_fail("rank %d: %s", rank, sg_last_error());
+            if (s != SG_ERR_MISMATCH) dist_abort(1); /* a mismatch every rank saw: end in order */
+        }
+        if (rank != 0) rc = s == SG_OK ? 0 : 1;
+        else if (s != SG_ERR_MISMATCH) rc = trained(a, s, st);
+        secs = sg_now() - t0;
+        if (rc == 0 && rank == 0) rc = report(a, j, m, st, test, val, secs);
+    } else if (told && go == GO_REPORT) {
+        rc = rank == 0 ? report(a, j, m, st, test, val, secs) : 0;
+    }
+    sg_train_state_free(st);
+    sg_model_free(m);
+    sg_dataset_free(train);
+    sg_dataset_free(test);
+    sg_dataset_free(val);
+    /* rank 0 failed before telling the others what to do: tell them to stop */
+    if (rank == 0 && !told) {
+        go = GO_STOP;
+        if (dist_bcast(&go, sizeof go, 0)) dist_abort(1);
+    }
+    dist_finish(); /* the others wait here while rank 0 evaluates and writes */
+    return rc;
+}
+
+static int run(struct cli_args *a) {
+    struct job j = {0};
+    parse(a, &j);
+    const int distributed = cli_flag(a, "distributed");
+    if (distributed && !dist_available())
+        return cli_fail("--distributed needs the MPI build ('make MPI=1') started by mpirun or srun");
+    if (dist_init()) return 1;
+    j.ranks = dist_size(), j.rank = dist_rank();
+    if (j.ranks > 1 && !distributed) {
+        if (j.rank == 0)
+            cli_fail("started as %d MPI ranks: add --distributed to train one model over them "
+                     "(otherwise every rank would train the same model into the same file)",
+                     j.ranks);
+        dist_finish();
+        return 1;
+    }
+    if (j.ranks > 1 && cli_int(a, "threads", 0, 256) == 0) {
+        sg_set_threads(dist_cores()); /* ranks that share a machine share its cores */
+    } else {
+        cli_set_threads(a);
+    }
+    return j.ranks > 1 ? run_distributed(a, &j) : run_serial(a, &j);
 }
 
 const struct cli_cmd cmd_train = {

@@ -336,13 +336,7 @@ int cli_has_suffix(const char *s, const char *suffix) {
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-int cli_parse_augment(const char *s) {
-    if (strcmp(s, "none") == 0) return SG_AUG_NONE;
-    if (strcmp(s, "shift") == 0) return SG_AUG_SHIFT;
-    if (strcmp(s, "flip") == 0) return SG_AUG_FLIP;
-    if (strcmp(s, "shift+flip") == 0 || strcmp(s, "flip+shift") == 0) return SG_AUG_SHIFT_FLIP;
-    return -1;
-}
+int cli_parse_augment(const char *s) { return sg_augment_from_name(s); }
 
 const char *cli_format_names(char *buf, size_t cap) {
     buf[0] = 0;

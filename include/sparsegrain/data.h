@@ -103,6 +103,10 @@ void sg_dataset_free(struct sg_dataset *d);
 /* Training-time augmentation of a batch: random shifts of up to 2 pixels each way
  * (zero fill) and/or random horizontal flips. */
 enum sg_augment { SG_AUG_NONE = 0, SG_AUG_SHIFT = 1, SG_AUG_FLIP = 2, SG_AUG_SHIFT_FLIP = 3 };
+#define SG_AUG_COUNT 4
+/* "none", "shift", "flip", "shift+flip"; from_name also takes "flip+shift"; -1 if unknown. */
+const char *sg_augment_name(enum sg_augment a);
+int sg_augment_from_name(const char *name);
 
 /* Copies images idx[0..n) into x (NCHW floats, preprocessed by pp; NULL: the data
  * set's standardisation) and labels into y. pp must pass sg_preproc_check for d->c

@@ -171,6 +171,18 @@ enum sg_status sg_dataset_view(const struct sg_dataset *d, int64_t first, int64_
     return SG_OK;
 }
 
+static const char *const AUGMENT_NAMES[SG_AUG_COUNT] = {"none", "shift", "flip", "shift+flip"};
+
+const char *sg_augment_name(enum sg_augment a) {
+    return (unsigned)a < SG_AUG_COUNT ? AUGMENT_NAMES[a] : "?";
+}
+
+int sg_augment_from_name(const char *name) {
+    for (int i = 0; i < SG_AUG_COUNT; i++)
+        if (strcmp(name, AUGMENT_NAMES[i]) == 0) return i;
+    return strcmp(name, "flip+shift") == 0 ? SG_AUG_SHIFT_FLIP : -1;
+}
+
 void sg_dataset_batch(const struct sg_dataset *d, const struct sg_preproc *pp,
                       const uint32_t *idx, int n, enum sg_augment aug, sg_rng *rng, float *x,
                       uint8_t *y) {
