@@ -111,8 +111,8 @@ void cli_print_json(struct sg_json *j); /* prints and frees */
 int cli_has_suffix(const char *s, const char *suffix); /* case-insensitive */
 int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 */
 /* The names of a library enum, comma separated, from its name table: table is
- * "criterion", "fc", "schedule", "augment", "format", "engine" or "model"; NULL if
- * unknown. Option help texts may say {table}: --help fills in the list. */
+ * "criterion", "fc", "schedule", "augment", "format", "engine", "model",
+ * "prune-schedule" or "sparse-kind" (auto and the sparse kinds); NULL if unknown. Option help texts may say {table}: --help fills in the list. */
 const char *cli_names(const char *table);
 /* text with every {table} replaced by cli_names(table), into buf. */
 const char *cli_expand_names(const char *text, char *buf, size_t cap);

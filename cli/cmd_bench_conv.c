@@ -144,8 +144,7 @@ static int run(struct cli_args *a) {
     const double density = cli_num(a, "density", 0, 1);
     const int kind = sg_conv_kind_from_name(cli_str(a, "kind"));
     if (kind < 0 || kind == SG_KIND_DENSE)
-        cli_usage_error(a, "unknown --kind '%s' (auto, thin, kernel, vector, nm, fine, winograd)",
-                        cli_str(a, "kind"));
+        cli_usage_error(a, "unknown --kind '%s' (%s)", cli_str(a, "kind"), cli_names("sparse-kind"));
     const int batch = (int)cli_int(a, "batch", 1, 4096);
     const int repeat = (int)cli_int(a, "repeat", 1, 1000);
     const uint64_t seed = (uint64_t)cli_int(a, "seed", 0, 1L << 40);

@@ -25,11 +25,11 @@ static const struct cli_opt OPTS[] = {
 static int run(struct cli_args *a) {
     const int engine = sg_engine_from_name(cli_str(a, "engine"));
     if (engine < 0)
-        cli_usage_error(a, "unknown --engine '%s' (dense, sparse, auto)", cli_str(a, "engine"));
+        cli_usage_error(a, "unknown --engine '%s' (%s)", cli_str(a, "engine"), cli_names("engine"));
     const int kernel = sg_conv_kind_from_name(cli_str(a, "kernel"));
     if (kernel < 0 || kernel == SG_KIND_DENSE)
-        cli_usage_error(a, "unknown --kernel '%s' (auto, thin, kernel, vector, nm, fine, winograd)",
-                        cli_str(a, "kernel"));
+        cli_usage_error(a, "unknown --kernel '%s' (%s)", cli_str(a, "kernel"),
+                        cli_names("sparse-kind"));
     const int batch = (int)cli_int(a, "batch", 1, 65536);
     const int repeat = (int)cli_int(a, "repeat", 1, 1000);
     const long max_images = cli_int(a, "max-images", 0, 1L << 31);

@@ -68,7 +68,9 @@ static int run(struct cli_args *a) {
     if (density <= 0 && pc.sel != SG_SEL_PROFILE)
         cli_usage_error(a, "--density must be in (0, 1]");
     int sched = sg_schedule_from_name(cli_str(a, "schedule"));
-    if (sched < 0) cli_usage_error(a, "unknown --schedule '%s' (oneshot, iterative, agp)", cli_str(a, "schedule"));
+    if (sched < 0)
+        cli_usage_error(a, "unknown --schedule '%s' (%s)", cli_str(a, "schedule"),
+                        cli_names("prune-schedule"));
     const int steps = (int)cli_int(a, "steps", 1, 1000);
     const int retrain = (int)cli_int(a, "retrain-epochs", 0, 100000);
     if (sched != SG_SCHED_ONESHOT && retrain == 0)

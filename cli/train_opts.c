@@ -24,6 +24,13 @@ static int names_of(const char *table, char *buf, size_t cap) {
         LIST(SG_FORMAT_COUNT, sg_format_name)
     } else if (strcmp(table, "engine") == 0) {
         LIST(SG_ENGINE_COUNT, sg_engine_name)
+    } else if (strcmp(table, "prune-schedule") == 0) {
+        LIST(SG_SCHED_COUNT, sg_schedule_name)
+    } else if (strcmp(table, "sparse-kind") == 0) { /* what --kernel/--kind take */
+        snprintf(buf, cap, "%s", sg_conv_kind_name(SG_KIND_AUTO));
+        for (int i = 0; i < SG_KIND_COUNT; i++)
+            if (i != SG_KIND_DENSE && i != SG_KIND_AUTO)
+                snprintf(buf + strlen(buf), cap - strlen(buf), ", %s", sg_conv_kind_name(i));
     } else if (strcmp(table, "model") == 0) {
         const char *const *names = sg_model_builtin_names();
         for (int i = 0; names[i]; i++)
