@@ -308,11 +308,19 @@ static enum sg_status check_line(const struct sg_line_chart *c) {
     return SG_OK;
 }
 
-enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart *c) {
-    enum sg_status st = check_line(c);
-    if (st != SG_OK) return st;
+/* A line chart's scales and layout, computed before drawing. */
+struct line_layout {
+    struct ticks tx, ty;
+    struct map m; /* m.tx, m.ty point at tx, ty above */
+    const char *id;
+    int W, Hh, n_leg; /* width, height (grown for the legend), legend entries */
+    double legend_w;
+};
+
+/* Data bounds, ticks, and the plot area left by the labels and the legend. */
+static enum sg_status line_layout(const struct sg_line_chart *c, struct line_layout *L) {
     const int W = c->width ? c->width : 900, H = c->height ? c->height : 440;
-    const char *id = c->id && *c->id ? c->id : "c";
+    L->id = c->id && *c->id ? c->id : "c";
     /* data bounds */
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (int i = 0; i < c->n_series; i++) {
@@ -337,16 +345,15 @@ enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart 
     if (fy0) ylo = c->y_min;
     if (fy1) yhi = c->y_max;
     if (c->log_x && !(xlo > 0)) return sgi_error(SG_ERR_ARG, "line chart: log axis needs x > 0");
-    struct ticks tx, ty;
-    if (c->log_x) log_ticks(xlo, xhi, !(fx0 && fx1), &tx);
-    else lin_ticks(xlo, xhi, 7, !(fx0 && fx1), &tx);
-    lin_ticks(ylo, yhi, 7, !(fy0 && fy1), &ty);
+        if (c->log_x) log_ticks(xlo, xhi, !(fx0 && fx1), &L->tx);
+    else lin_ticks(xlo, xhi, 7, !(fx0 && fx1), &L->tx);
+    lin_ticks(ylo, yhi, 7, !(fy0 && fy1), &L->ty);
 
     /* layout */
     double ytw = 0;
     char lab[64];
-    for (int i = 0; i < ty.n; i++) {
-        tick_label(&ty, ty.v[i], lab, sizeof lab);
+    for (int i = 0; i < L->ty.n; i++) {
+        tick_label(&L->ty, L->ty.v[i], lab, sizeof lab);
         if (c->y_suffix) snprintf(lab + strlen(lab), sizeof lab - strlen(lab), "%s", c->y_suffix);
         ytw = fmax(ytw, text_w(lab, 12));
     }
@@ -359,17 +366,28 @@ enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart 
     int Hh = H;
     const double top0 = c->title && *c->title ? 38 : 14;
     if (!c->height && top0 + 8 + 22.0 * n_leg + 8 > Hh) Hh = (int)(top0 + 16 + 22.0 * n_leg); /* legend fits */
-    struct map m;
-    m.x0 = 14 + (c->y_label ? 20 : 0) + ytw + 8;
-    m.x1 = W - 16 - (n_leg ? legend_w + 14 : 0);
-    m.y0 = top0;
-    m.y1 = Hh - 22 - (c->x_label ? 22 : 0);
-    m.pad_x = 12, m.pad_y = 8;
-    m.tx = &tx, m.ty = &ty;
-    if (m.x1 - m.x0 < 80 || m.y1 - m.y0 < 60)
+    struct map *m = &L->m;
+    m->x0 = 14 + (c->y_label ? 20 : 0) + ytw + 8;
+    m->x1 = W - 16 - (n_leg ? legend_w + 14 : 0);
+    m->y0 = top0;
+    m->y1 = Hh - 22 - (c->x_label ? 22 : 0);
+    m->pad_x = 12, m->pad_y = 8;
+    m->tx = &L->tx, m->ty = &L->ty;
+    if (m->x1 - m->x0 < 80 || m->y1 - m->y0 < 60)
         return sgi_error(SG_ERR_ARG, "line chart: %dx%d leaves no room for the plot", W, H);
 
-    svg_open(b, id, c->title, W, Hh);
+    L->W = W, L->Hh = Hh, L->n_leg = n_leg, L->legend_w = legend_w;
+    return SG_OK;
+}
+
+/* Clip path, grid, axes, tick labels and axis labels. */
+static void line_axes(struct sgi_buf *b, const struct sg_line_chart *c,
+                      const struct line_layout *L) {
+    const struct map m = L->m;
+    const struct ticks tx = L->tx, ty = L->ty;
+    const char *id = L->id;
+    const int Hh = L->Hh;
+    char lab[64];
     sgi_buf_printf(b, "<defs><clipPath id=\"%s-clip\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                       "height=\"%.1f\"/></clipPath></defs>\n",
                    id, m.x0, m.y0, m.x1 - m.x0, m.y1 - m.y0);
@@ -417,6 +435,13 @@ enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart 
         sgi_buf_printf(b, "</text>\n");
     }
     sgi_buf_printf(b, "</g>\n<g clip-path=\"url(#%s-clip)\">\n", id);
+}
+
+/* Reference lines, spread bands, lines and markers, in that order (no line hides
+ * another series' marker), inside the clip path. */
+static void line_data(struct sgi_buf *b, const struct sg_line_chart *c,
+                      const struct line_layout *L) {
+    const struct map m = L->m;
     /* reference lines under the data */
     for (int i = 0; i < c->n_ref; i++) {
         const struct sg_refline *r = &c->ref[i];
@@ -486,7 +511,14 @@ enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart 
         sgi_buf_printf(b, "</g>\n");
     }
     sgi_buf_printf(b, "</g>\n");
-    /* legend, right of the plot, top-aligned */
+}
+
+/* The legend, right of the plot, top-aligned. */
+static void line_legend(struct sgi_buf *b, const struct sg_line_chart *c,
+                        const struct line_layout *L) {
+    const struct map m = L->m;
+    const int n_leg = L->n_leg;
+    const double legend_w = L->legend_w;
     if (n_leg) {
         double lx = m.x1 + 16, ly = m.y0 + 8;
         sgi_buf_printf(b, "<g class=\"legend\">\n");
@@ -524,6 +556,17 @@ enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart 
         }
         sgi_buf_printf(b, "</g>\n");
     }
+}
+
+enum sg_status sgi_svg_line_chart(struct sgi_buf *b, const struct sg_line_chart *c) {
+    enum sg_status st = check_line(c);
+    if (st != SG_OK) return st;
+    struct line_layout L;
+    if ((st = line_layout(c, &L)) != SG_OK) return st;
+    svg_open(b, L.id, c->title, L.W, L.Hh);
+    line_axes(b, c, &L);
+    line_data(b, c, &L);
+    line_legend(b, c, &L);
     sgi_buf_printf(b, "</svg>\n");
     return b->failed ? sgi_error(SG_ERR_NOMEM, "out of memory writing a chart") : SG_OK;
 }
