@@ -583,14 +583,31 @@ static int bar_has(const struct sg_bar_chart *c, int cat, int s) {
     return isfinite(v) && v >= 0;
 }
 
-enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c) {
+/* A bar chart's value ticks and layout, computed before drawing. */
+struct bar_layout {
+    struct ticks tv;
+    struct map m;
+    const char *id;
+    int W, H, legend, per_cat; /* size; legend drawn; bars per category */
+    double slot, rot;          /* pixels per category; category label slant (degrees) */
+};
+
+/* Pixel position of value v on the value axis. */
+static double vpos(const struct sg_bar_chart *c, const struct bar_layout *L, double v) {
+    const struct map *m = &L->m;
+    const double v0 = c->horizontal ? m->x0 : m->y1, vlen = c->horizontal ? m->x1 - m->x0 : m->y1 - m->y0;
+    return c->horizontal ? v0 + v / L->tv.hi * vlen : v0 - v / L->tv.hi * vlen;
+}
+
+/* Checks, value ticks, and the plot area left by labels and the legend. */
+static enum sg_status bar_layout(const struct sg_bar_chart *c, struct bar_layout *L) {
     if (c->n_cats < 1 || c->n_series < 1 || !c->cats || !c->series || !c->v)
         return sgi_error(SG_ERR_ARG, "bar chart: no categories or no series");
     if (!valid_id(c->id)) return sgi_error(SG_ERR_ARG, "bar chart: id '%.64s' is not [A-Za-z0-9_-]{1,64}", c->id);
     if (c->n_cats > 4096 || c->n_series > 256)
         return sgi_error(SG_ERR_ARG, "bar chart: %d categories x %d series is more than a chart can show",
                          c->n_cats, c->n_series);
-    const char *id = c->id && *c->id ? c->id : "b";
+    L->id = c->id && *c->id ? c->id : "b";
     double vmax = 0;
     for (int k = 0; k < c->n_cats; k++) {
         double sum = 0;
@@ -599,71 +616,80 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
         }
         vmax = fmax(vmax, sum);
     }
-    struct ticks tv;
-    lin_ticks(0, vmax > 0 ? vmax : 1, 6, 1, &tv);
+    struct ticks *tv = &L->tv;
+    lin_ticks(0, vmax > 0 ? vmax : 1, 6, 1, tv);
     if (c->stacked && c->totals) {
         /* leave room after the longest bar for its total */
-        lin_ticks(0, (vmax > 0 ? vmax : 1) * 1.12, 6, 1, &tv);
+        lin_ticks(0, (vmax > 0 ? vmax : 1) * 1.12, 6, 1, tv);
     }
     double cat_w = 0;
     for (int k = 0; k < c->n_cats; k++) cat_w = fmax(cat_w, text_w(c->cats[k], 12));
     double legend_w = 0;
     for (int s = 0; s < c->n_series; s++) legend_w = fmax(legend_w, text_w(c->series[s], 12.5));
-    const int legend = !c->no_legend && (c->n_series > 1 || !c->stacked);
+    const int legend = L->legend = !c->no_legend && (c->n_series > 1 || !c->stacked);
     if (legend) legend_w += 30;
     double vtw = 0;
     char lab[64];
-    for (int i = 0; i < tv.n; i++) {
-        tick_label(&tv, tv.v[i], lab, sizeof lab);
+    for (int i = 0; i < tv->n; i++) {
+        tick_label(tv, tv->v[i], lab, sizeof lab);
         vtw = fmax(vtw, text_w(lab, 12));
     }
-    const int per_cat = c->stacked ? 1 : c->n_series;
+    const int per_cat = L->per_cat = c->stacked ? 1 : c->n_series;
     const double top = c->title && *c->title ? 38 : 14;
     int W = c->width ? c->width : 760, H;
-    struct map m;
+    struct map *m = &L->m;
     double slot, rot = 0;
     if (c->horizontal) {
         cat_w = fmin(cat_w, 260);
         const double bar_h = c->stacked ? 20 : 14;
         slot = bar_h * per_cat + 10;
         H = c->height ? c->height : (int)(top + slot * c->n_cats + 56 + (c->value_label ? 0 : -18));
-        m.x0 = 14 + (c->cat_label ? 20 : 0) + cat_w + 8;
-        m.x1 = W - 16 - (legend ? legend_w + 14 : 0);
-        m.y0 = top;
-        m.y1 = H - 28 - (c->value_label ? 20 : 0);
-        slot = (m.y1 - m.y0) / c->n_cats;
+        m->x0 = 14 + (c->cat_label ? 20 : 0) + cat_w + 8;
+        m->x1 = W - 16 - (legend ? legend_w + 14 : 0);
+        m->y0 = top;
+        m->y1 = H - 28 - (c->value_label ? 20 : 0);
+        slot = (m->y1 - m->y0) / c->n_cats;
     } else {
         H = c->height ? c->height : 360;
-        m.x0 = 14 + (c->value_label ? 20 : 0) + vtw + 8;
-        m.x1 = W - 16 - (legend ? legend_w + 14 : 0);
-        slot = (m.x1 - m.x0) / c->n_cats;
+        m->x0 = 14 + (c->value_label ? 20 : 0) + vtw + 8;
+        m->x1 = W - 16 - (legend ? legend_w + 14 : 0);
+        slot = (m->x1 - m->x0) / c->n_cats;
         if (cat_w > slot * 0.95) rot = 35; /* slanted labels when they would collide */
-        m.y0 = top;
-        m.y1 = H - 26 - (c->cat_label ? 20 : 0) - (rot ? fmin(cat_w, 200) * sin(rot * M_PI / 180) : 0);
+        m->y0 = top;
+        m->y1 = H - 26 - (c->cat_label ? 20 : 0) - (rot ? fmin(cat_w, 200) * sin(rot * M_PI / 180) : 0);
     }
-    if (legend && !c->height && top + 8 + 22.0 * c->n_series + 8 > m.y1) { /* room for the legend */
-        const double grow = top + 16 + 22.0 * c->n_series - m.y1;
+    if (legend && !c->height && top + 8 + 22.0 * c->n_series + 8 > m->y1) { /* room for the legend */
+        const double grow = top + 16 + 22.0 * c->n_series - m->y1;
         H += (int)ceil(grow);
-        m.y1 += grow;
-        if (c->horizontal) slot = (m.y1 - m.y0) / c->n_cats;
+        m->y1 += grow;
+        if (c->horizontal) slot = (m->y1 - m->y0) / c->n_cats;
     }
-    if (W < 240 || W > 8000 || H < 120 || H > 30000 || m.x1 - m.x0 < 60 || m.y1 - m.y0 < 40)
+    if (W < 240 || W > 8000 || H < 120 || H > 30000 || m->x1 - m->x0 < 60 || m->y1 - m->y0 < 40)
         return sgi_error(SG_ERR_ARG, "bar chart: %dx%d pixels leave no room for %d bars", W, H, c->n_cats);
-    m.pad_x = m.pad_y = 0;
-    svg_open(b, id, c->title, W, H);
+    m->pad_x = m->pad_y = 0;
+    L->W = W, L->H = H, L->slot = slot, L->rot = rot;
+    return SG_OK;
+}
+
+/* The value axis (grid, ticks), category labels and axis labels. */
+static void bar_axes(struct sgi_buf *b, const struct sg_bar_chart *c, const struct bar_layout *L) {
+    const struct map m = L->m;
+    const double slot = L->slot;
+    const struct ticks tv = L->tv;
+    const double rot = L->rot;
+    const int H = L->H;
+    char lab[64];
     /* value axis: grid and ticks */
-    const double v0 = c->horizontal ? m.x0 : m.y1, vlen = c->horizontal ? m.x1 - m.x0 : m.y1 - m.y0;
-#define VPOS(v) (c->horizontal ? v0 + (v) / tv.hi * vlen : v0 - (v) / tv.hi * vlen)
     sgi_buf_printf(b, "<g class=\"grid\" fill=\"none\">\n");
     for (int i = 0; i < tv.n; i++) {
-        double p = VPOS(tv.v[i]);
+        double p = vpos(c, L, tv.v[i]);
         if (c->horizontal) sgi_buf_printf(b, "<path d=\"M%.1f %.1fV%.1f\" stroke=\"#e3e3e3\"/>\n", p, m.y0, m.y1);
         else sgi_buf_printf(b, "<path d=\"M%.1f %.1fH%.1f\" stroke=\"#e3e3e3\"/>\n", m.x0, p, m.x1);
     }
     sgi_buf_printf(b, "</g>\n<g class=\"axes\">\n");
     sgi_buf_printf(b, "<path d=\"M%.1f %.1fV%.1fH%.1f\" fill=\"none\" stroke=\"#444\"/>\n", m.x0, m.y0, m.y1, m.x1);
     for (int i = 0; i < tv.n; i++) {
-        double p = VPOS(tv.v[i]);
+        double p = vpos(c, L, tv.v[i]);
         tick_label(&tv, tv.v[i], lab, sizeof lab);
         if (c->horizontal)
             sgi_buf_printf(b, "<path d=\"M%.1f %.1fv5\" stroke=\"#444\"/><text class=\"tick\" x=\"%.1f\" "
@@ -729,6 +755,13 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
         sgi_buf_printf(b, "</text>\n");
     }
     sgi_buf_printf(b, "</g>\n");
+}
+
+/* The bars, one group per series, and the totals of stacked bars. */
+static void bar_bars(struct sgi_buf *b, const struct sg_bar_chart *c, const struct bar_layout *L) {
+    const struct map m = L->m;
+    const double slot = L->slot;
+    const int per_cat = L->per_cat;
     /* bars, one group per series */
     /* bars no thicker than 26 (horizontal) or 56 px (vertical): a few wide slabs read as boxes */
     const double tmax = c->horizontal ? 26 : 56;
@@ -747,7 +780,7 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
             const double v = bar_val(c, k, s);
             const double mid = (c->horizontal ? m.y0 : m.x0) + slot * (k + 0.5);
             const double off = c->stacked ? -thick / 2 : -group / 2 + thick * s;
-            double a = VPOS(start), e = VPOS(start + v);
+            double a = vpos(c, L, start), e = vpos(c, L, start + v);
             double lo = fmin(a, e), len = fabs(e - a);
             const double gap = c->stacked ? 0 : fmin(2, thick * 0.15); /* air between neighbours */
             if (c->horizontal)
@@ -774,16 +807,20 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
             sgi_fmt_num(num, sizeof num, sum, 3);
             const double mid = (c->horizontal ? m.y0 : m.x0) + slot * (k + 0.5);
             if (c->horizontal)
-                sgi_buf_printf(b, "<text class=\"value\" x=\"%.1f\" y=\"%.1f\">%s</text>\n", VPOS(sum) + 5, mid + 4,
+                sgi_buf_printf(b, "<text class=\"value\" x=\"%.1f\" y=\"%.1f\">%s</text>\n", vpos(c, L, sum) + 5, mid + 4,
                                num);
             else
                 sgi_buf_printf(b, "<text class=\"value\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                               mid, VPOS(sum) - 5, num);
+                               mid, vpos(c, L, sum) - 5, num);
         }
         sgi_buf_printf(b, "</g>\n");
     }
-#undef VPOS
-    if (legend) {
+}
+
+static void bar_legend(struct sgi_buf *b, const struct sg_bar_chart *c,
+                       const struct bar_layout *L) {
+    const struct map m = L->m;
+    if (L->legend) {
         double lx = m.x1 + 16, ly = m.y0 + 8;
         sgi_buf_printf(b, "<g class=\"legend\">\n");
         for (int s = 0; s < c->n_series; s++, ly += 22) {
@@ -795,11 +832,19 @@ enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c
         }
         sgi_buf_printf(b, "</g>\n");
     }
+}
+
+enum sg_status sgi_svg_bar_chart(struct sgi_buf *b, const struct sg_bar_chart *c) {
+    struct bar_layout L;
+    enum sg_status st = bar_layout(c, &L);
+    if (st != SG_OK) return st;
+    svg_open(b, L.id, c->title, L.W, L.H);
+    bar_axes(b, c, &L);
+    bar_bars(b, c, &L);
+    bar_legend(b, c, &L);
     sgi_buf_printf(b, "</svg>\n");
     return b->failed ? sgi_error(SG_ERR_NOMEM, "out of memory writing a chart") : SG_OK;
 }
-
-/* ---- public wrappers: a NUL-terminated string the caller frees ---- */
 
 static enum sg_status finish(struct sgi_buf *b, enum sg_status st, char **out) {
     *out = NULL;
