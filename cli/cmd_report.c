@@ -121,6 +121,210 @@ static int mask_picture(struct sg_model *m, int32_t p, struct sg_report_model *r
     return 0;
 }
 
+/* What the report is made of, gathered step by step by run(). */
+struct rep {
+    const char *dir;
+    struct sg_points pts;
+    double tol;
+    char *settings, *command, *html;
+    size_t len;
+    struct sg_csv *storage, *scnn, *infer;
+    char stp[4096], scp[4096], inp[4096]; /* their paths */
+    struct sg_noloss *nl;
+    int n_nl, n_models, seed;
+    struct sg_report_model *models;
+    struct sg_layer_structure **layers;
+    uint8_t **pngs;
+    char mask_layer[SG_NAME_MAX];
+};
+
+static void rep_free(struct rep *r) {
+    for (int g = 0; g < r->n_nl && r->layers; g++) free(r->layers[g]);
+    for (int g = 0; g < r->n_nl && r->pngs; g++) free(r->pngs[g]);
+    free(r->layers), free(r->pngs), free(r->models), free(r->nl), free(r->settings);
+    free(r->html), free(r->command);
+    sg_csv_free(r->storage);
+    sg_csv_free(r->scnn);
+    sg_csv_free(r->infer);
+    sg_points_free(&r->pts);
+}
+
+/* study.json as written, and the tolerance it used (NAN when it has none). */
+static int read_settings(struct rep *r) {
+    r->tol = NAN;
+    uint8_t *buf;
+    size_t blen;
+    const char *sp = join(r->dir, "study.json");
+    if (!exists(sp)) {
+        cli_warn("%s: no study.json; the settings section will be empty", sp);
+        return 0;
+    }
+    enum sg_status st = sg_file_read(sp, 1 << 20, 0, &buf, &blen);
+    if (st != SG_OK) return cli_fail_status(st);
+    r->settings = malloc(blen + 1);
+    if (!r->settings) {
+        free(buf);
+        return cli_fail("out of memory");
+    }
+    memcpy(r->settings, buf, blen);
+    r->settings[blen] = 0;
+    free(buf);
+    cJSON *js = cJSON_Parse(r->settings);
+    const cJSON *t = js ? cJSON_GetObjectItemCaseSensitive(js, "tolerance") : NULL;
+    if (cJSON_IsNumber(t)) r->tol = t->valuedouble;
+    else cli_warn("%s: not a JSON object with a tolerance", sp);
+    cJSON_Delete(js);
+    return 0;
+}
+
+/* The seed whose no-loss models are described (the lowest with a baseline), and the
+ * command line that ran the study, from the baseline's metadata. */
+static void baseline_of(struct rep *r) {
+    r->seed = -1;
+    const struct sg_point *base = NULL;
+    for (int i = 0; i < r->pts.n; i++) {
+        const struct sg_point *p = &r->pts.p[i];
+        if (!strcmp(p->gran, "dense") && !p->control[0] && p->step == 0 &&
+            (r->seed < 0 || p->seed < r->seed))
+            r->seed = p->seed, base = p;
+    }
+    if (!base) return;
+    struct sg_model *m;
+    if (sg_model_load_any(model_path(r->dir, base->file), &m) == SG_OK) {
+        const char *s = sg_meta_get(m, "study");
+        if (s && *s) r->command = strdup(s);
+        sg_model_free(m);
+    } else {
+        cli_warn("%s", sg_last_error());
+    }
+}
+
+/* Each granularity's no-loss model: its layers' structure and a mask picture. */
+static int describe_models(const struct cli_args *a, struct rep *r) {
+    r->models = calloc((size_t)r->n_nl + 1, sizeof *r->models);
+    r->layers = calloc((size_t)r->n_nl + 1, sizeof *r->layers);
+    r->pngs = calloc((size_t)r->n_nl + 1, sizeof *r->pngs);
+    if (!r->models || !r->layers || !r->pngs) return cli_fail("out of memory");
+    const int seed = r->seed;
+    for (int g = 0; g < r->n_nl; g++) {
+        if (!r->nl[g].seeds) continue;
+        struct sg_report_model *rm = &r->models[r->n_models++];
+        snprintf(rm->gran, sizeof rm->gran, "%s", r->nl[g].gran);
+        rm->seed = seed;
+        const struct sg_point *p =
+            seed >= 0 ? sg_study_noloss_point(&r->pts, r->nl[g].gran, seed, r->tol) : NULL;
+        if (!p) {
+            if (seed < 0) snprintf(rm->note, sizeof rm->note, "The study has no dense baseline yet.");
+            else snprintf(rm->note, sizeof rm->note, "No pruned point of seed %d met the tolerance: there is no "
+                          "no-loss model to describe.", seed);
+            continue;
+        }
+        rm->step = p->step;
+        rm->density = p->density;
+        rm->top1 = p->top1;
+        snprintf(rm->file, sizeof rm->file, "%s", p->file);
+        struct sg_model *m;
+        if (sg_model_load_any(model_path(r->dir, p->file), &m) != SG_OK) {
+            snprintf(rm->note, sizeof rm->note, "%.150s", sg_last_error());
+            cli_warn("%s", sg_last_error());
+            continue;
+        }
+        if (structure_of(m, p, &r->layers[g], &rm->n_layers)) {
+            sg_model_free(m);
+            return 1;
+        }
+        rm->layers = r->layers[g];
+        if (!cli_flag(a, "no-masks")) {
+            char *ml = r->mask_layer;
+            int32_t li = ml[0] ? layer_by_name(m, ml) : draw_default_layer(m);
+            if (li >= 0) {
+                if (!ml[0]) snprintf(ml, sizeof r->mask_layer, "%s", m->params[li].name);
+                mask_picture(m, li, rm, &r->pngs[g]);
+            }
+        }
+        sg_model_free(m);
+    }
+    return 0;
+}
+
+/* Tables other stages add to the folder, when present. */
+static void load_tables(struct rep *r) {
+    snprintf(r->stp, sizeof r->stp, "%s", join(r->dir, "storage.csv"));
+    snprintf(r->scp, sizeof r->scp, "%s", join(r->dir, "scnn.csv"));
+    snprintf(r->inp, sizeof r->inp, "%s", join(r->dir, "infer.csv"));
+    if (exists(r->stp) && sg_csv_load(r->stp, &r->storage) != SG_OK)
+        cli_warn("%s; the storage section is left out", sg_last_error());
+    if (exists(r->scp) && sg_csv_load(r->scp, &r->scnn) != SG_OK)
+        cli_warn("%s; the SCNN section is left out", sg_last_error());
+    if (exists(r->inp) && sg_csv_load(r->inp, &r->infer) != SG_OK)
+        cli_warn("%s; the inference speed section is left out", sg_last_error());
+}
+
+static void print_result(const struct cli_args *a, struct rep *r, const char *out) {
+    char *dot = strrchr(r->mask_layer, '.');
+    if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
+    if (cli_flag(a, "json")) {
+        struct sg_json j;
+        sg_json_init(&j);
+        sg_json_obj(&j);
+        sg_json_key(&j, "output"), sg_json_str(&j, out);
+        sg_json_key(&j, "bytes"), sg_json_int(&j, (int64_t)r->len);
+        sg_json_key(&j, "points"), sg_json_int(&j, r->pts.n);
+        sg_json_key(&j, "tolerance"), sg_json_num(&j, r->tol);
+        sg_json_key(&j, "storage"), sg_json_bool(&j, r->storage != NULL);
+        sg_json_key(&j, "scnn"), sg_json_bool(&j, r->scnn != NULL);
+        sg_json_key(&j, "infer"), sg_json_bool(&j, r->infer != NULL);
+        sg_json_key(&j, "mask_layer"), sg_json_str(&j, r->mask_layer);
+        sg_json_end(&j);
+        cli_print_json(&j);
+        return;
+    }
+    printf("wrote %s (%.1f KB): %d points, %d granularities%s%s\n", out, (double)r->len / 1024,
+           r->pts.n, r->n_models, r->mask_layer[0] ? ", mask pictures of layer " : "",
+           r->mask_layer);
+    if (r->storage) printf("  storage section from %s\n", r->stp);
+    if (r->scnn) printf("  SCNN section from %s\n", r->scp);
+    if (r->infer) printf("  inference speed section from %s\n", r->inp);
+}
+
+/* Everything after the checks of the command line; 0 or 1. */
+static int make_report(const struct cli_args *a, struct rep *r, const char *pts_path,
+                       const char *out, const char *band) {
+    size_t valid;
+    struct stat sb;
+    enum sg_status st = sg_points_load(pts_path, &r->pts, &valid);
+    if (st != SG_OK) return cli_fail_status(st);
+    if (stat(pts_path, &sb) == 0 && (size_t)sb.st_size > valid)
+        cli_warn("%s: ignoring a damaged last line (a study cut short; rerunning the study repairs it)", pts_path);
+    if (r->pts.n == 0) return cli_fail("%s: no points yet; let the study finish a step first", pts_path);
+    if (read_settings(r)) return 1;
+    if (cli_has(a, "tolerance")) r->tol = cli_num(a, "tolerance", 0, 100) / 100.0;
+    if (!isfinite(r->tol) || r->tol < 0 || r->tol >= 1) {
+        cli_warn("no tolerance in study.json: using 0.1 pp (--tolerance to change)");
+        r->tol = 0.001;
+    }
+    if ((st = sg_study_noloss(&r->pts, r->tol, &r->nl, &r->n_nl)) != SG_OK)
+        return cli_fail_status(st);
+    baseline_of(r);
+    if (describe_models(a, r)) return 1;
+    load_tables(r);
+    struct sg_report_env env;
+    sg_report_env_probe(&env);
+    struct sg_report_input in = {
+        .dir = r->dir, .pts = &r->pts, .tol = r->tol, .settings_json = r->settings,
+        .command = r->command, .env = &env, .models = r->models, .n_models = r->n_models,
+        .storage = r->storage, .scnn = r->scnn, .infer = r->infer,
+        .axes = cli_flag(a, "log-x") ? SG_REPORT_LOG_X : cli_flag(a, "linear-x") ? SG_REPORT_LINEAR_X
+                                                                               : SG_REPORT_LINEAR_X | SG_REPORT_LOG_X,
+        .band_std = strcmp(band, "std") == 0,
+    };
+    if ((st = sg_report_html(&in, &r->html, &r->len)) != SG_OK ||
+        (st = sg_file_write_atomic(out, r->html, r->len)) != SG_OK)
+        return cli_fail_status(st);
+    print_result(a, r, out);
+    return 0;
+}
+
 static int run(struct cli_args *a) {
     const char *dir = a->pos[0];
     struct stat sb;
@@ -139,186 +343,9 @@ static int run(struct cli_args *a) {
     if (cli_flag(a, "log-x") && cli_flag(a, "linear-x")) cli_usage_error(a, "give --log-x or --linear-x, not both");
     const char *band = cli_str(a, "band");
     if (strcmp(band, "minmax") && strcmp(band, "std")) cli_usage_error(a, "unknown --band '%s' (minmax, std)", band);
-
-    int rc = 1;
-    struct sg_points pts = {0};
-    char *settings = NULL, *html = NULL, *command = NULL;
-    struct sg_csv *storage = NULL, *scnn = NULL, *infer = NULL;
-    struct sg_report_model *models = NULL;
-    struct sg_layer_structure **layers = NULL;
-    uint8_t **pngs = NULL;
-    struct sg_noloss *nl = NULL;
-    int n_nl = 0, n_models = 0;
-    size_t valid, len = 0;
-
-    enum sg_status st = sg_points_load(pts_path, &pts, &valid);
-    if (st != SG_OK) {
-        cli_fail_status(st);
-        goto done;
-    }
-    if (stat(pts_path, &sb) == 0 && (size_t)sb.st_size > valid)
-        cli_warn("%s: ignoring a damaged last line (a study cut short; rerunning the study repairs it)", pts_path);
-    if (pts.n == 0) {
-        cli_fail("%s: no points yet; let the study finish a step first", pts_path);
-        goto done;
-    }
-    /* settings: study.json as written, and the tolerance it used */
-    double tol = NAN;
-    {
-        uint8_t *buf;
-        size_t blen;
-        const char *sp = join(dir, "study.json");
-        if (exists(sp)) {
-            if ((st = sg_file_read(sp, 1 << 20, 0, &buf, &blen)) != SG_OK) {
-                cli_fail_status(st);
-                goto done;
-            }
-            settings = malloc(blen + 1);
-            if (!settings) {
-                free(buf);
-                cli_fail("out of memory");
-                goto done;
-            }
-            memcpy(settings, buf, blen);
-            settings[blen] = 0;
-            free(buf);
-            cJSON *js = cJSON_Parse(settings);
-            const cJSON *t = js ? cJSON_GetObjectItemCaseSensitive(js, "tolerance") : NULL;
-            if (cJSON_IsNumber(t)) tol = t->valuedouble;
-            else cli_warn("%s: not a JSON object with a tolerance", sp);
-            cJSON_Delete(js);
-        } else {
-            cli_warn("%s: no study.json; the settings section will be empty", sp);
-        }
-    }
-    if (cli_has(a, "tolerance")) tol = cli_num(a, "tolerance", 0, 100) / 100.0;
-    if (!isfinite(tol) || tol < 0 || tol >= 1) {
-        cli_warn("no tolerance in study.json: using 0.1 pp (--tolerance to change)");
-        tol = 0.001;
-    }
-    if ((st = sg_study_noloss(&pts, tol, &nl, &n_nl)) != SG_OK) {
-        cli_fail_status(st);
-        goto done;
-    }
-    /* the seed whose no-loss models are described: the lowest with a baseline */
-    int seed = -1;
-    const struct sg_point *base = NULL;
-    for (int i = 0; i < pts.n; i++) {
-        const struct sg_point *p = &pts.p[i];
-        if (!strcmp(p->gran, "dense") && !p->control[0] && p->step == 0 && (seed < 0 || p->seed < seed))
-            seed = p->seed, base = p;
-    }
-    if (base) { /* the command line that ran the study lives in the baseline's metadata */
-        struct sg_model *m;
-        if (sg_model_load_any(model_path(dir, base->file), &m) == SG_OK) {
-            const char *s = sg_meta_get(m, "study");
-            if (s && *s) command = strdup(s);
-            sg_model_free(m);
-        } else {
-            cli_warn("%s", sg_last_error());
-        }
-    }
-    models = calloc((size_t)n_nl + 1, sizeof *models);
-    layers = calloc((size_t)n_nl + 1, sizeof *layers);
-    pngs = calloc((size_t)n_nl + 1, sizeof *pngs);
-    if (!models || !layers || !pngs) {
-        cli_fail("out of memory");
-        goto done;
-    }
-    char mask_layer[SG_NAME_MAX] = "";
-    for (int g = 0; g < n_nl; g++) {
-        if (!nl[g].seeds) continue;
-        struct sg_report_model *rm = &models[n_models++];
-        snprintf(rm->gran, sizeof rm->gran, "%s", nl[g].gran);
-        rm->seed = seed;
-        const struct sg_point *p = seed >= 0 ? sg_study_noloss_point(&pts, nl[g].gran, seed, tol) : NULL;
-        if (!p) {
-            if (seed < 0) snprintf(rm->note, sizeof rm->note, "The study has no dense baseline yet.");
-            else snprintf(rm->note, sizeof rm->note, "No pruned point of seed %d met the tolerance: there is no "
-                          "no-loss model to describe.", seed);
-            continue;
-        }
-        rm->step = p->step;
-        rm->density = p->density;
-        rm->top1 = p->top1;
-        snprintf(rm->file, sizeof rm->file, "%s", p->file);
-        struct sg_model *m;
-        if (sg_model_load_any(model_path(dir, p->file), &m) != SG_OK) {
-            snprintf(rm->note, sizeof rm->note, "%.150s", sg_last_error());
-            cli_warn("%s", sg_last_error());
-            continue;
-        }
-        if (structure_of(m, p, &layers[g], &rm->n_layers)) {
-            sg_model_free(m);
-            goto done;
-        }
-        rm->layers = layers[g];
-        if (!cli_flag(a, "no-masks")) {
-            int32_t li = mask_layer[0] ? layer_by_name(m, mask_layer) : draw_default_layer(m);
-            if (li >= 0) {
-                if (!mask_layer[0]) snprintf(mask_layer, sizeof mask_layer, "%s", m->params[li].name);
-                mask_picture(m, li, rm, &pngs[g]);
-            }
-        }
-        sg_model_free(m);
-    }
-    /* tables other stages add to the folder */
-    char stp[4096], scp[4096], inp[4096];
-    snprintf(stp, sizeof stp, "%s", join(dir, "storage.csv"));
-    snprintf(scp, sizeof scp, "%s", join(dir, "scnn.csv"));
-    snprintf(inp, sizeof inp, "%s", join(dir, "infer.csv"));
-    if (exists(stp) && sg_csv_load(stp, &storage) != SG_OK)
-        cli_warn("%s; the storage section is left out", sg_last_error());
-    if (exists(scp) && sg_csv_load(scp, &scnn) != SG_OK)
-        cli_warn("%s; the SCNN section is left out", sg_last_error());
-    if (exists(inp) && sg_csv_load(inp, &infer) != SG_OK)
-        cli_warn("%s; the inference speed section is left out", sg_last_error());
-
-    struct sg_report_env env;
-    sg_report_env_probe(&env);
-    struct sg_report_input in = {
-        .dir = dir, .pts = &pts, .tol = tol, .settings_json = settings, .command = command, .env = &env,
-        .models = models, .n_models = n_models, .storage = storage, .scnn = scnn, .infer = infer,
-        .axes = cli_flag(a, "log-x") ? SG_REPORT_LOG_X : cli_flag(a, "linear-x") ? SG_REPORT_LINEAR_X
-                                                                               : SG_REPORT_LINEAR_X | SG_REPORT_LOG_X,
-        .band_std = strcmp(band, "std") == 0,
-    };
-    if ((st = sg_report_html(&in, &html, &len)) != SG_OK || (st = sg_file_write_atomic(out, html, len)) != SG_OK) {
-        cli_fail_status(st);
-        goto done;
-    }
-    char *dot = strrchr(mask_layer, '.');
-    if (dot && strcmp(dot, ".weight") == 0) *dot = 0;
-    if (cli_flag(a, "json")) {
-        struct sg_json j;
-        sg_json_init(&j);
-        sg_json_obj(&j);
-        sg_json_key(&j, "output"), sg_json_str(&j, out);
-        sg_json_key(&j, "bytes"), sg_json_int(&j, (int64_t)len);
-        sg_json_key(&j, "points"), sg_json_int(&j, pts.n);
-        sg_json_key(&j, "tolerance"), sg_json_num(&j, tol);
-        sg_json_key(&j, "storage"), sg_json_bool(&j, storage != NULL);
-        sg_json_key(&j, "scnn"), sg_json_bool(&j, scnn != NULL);
-        sg_json_key(&j, "infer"), sg_json_bool(&j, infer != NULL);
-        sg_json_key(&j, "mask_layer"), sg_json_str(&j, mask_layer);
-        sg_json_end(&j);
-        cli_print_json(&j);
-    } else {
-        printf("wrote %s (%.1f KB): %d points, %d granularities%s%s\n", out, (double)len / 1024, pts.n, n_models,
-               mask_layer[0] ? ", mask pictures of layer " : "", mask_layer);
-        if (storage) printf("  storage section from %s\n", stp);
-        if (scnn) printf("  SCNN section from %s\n", scp);
-        if (infer) printf("  inference speed section from %s\n", inp);
-    }
-    rc = 0;
-done:
-    for (int g = 0; g < n_nl && layers; g++) free(layers[g]);
-    for (int g = 0; g < n_nl && pngs; g++) free(pngs[g]);
-    free(layers), free(pngs), free(models), free(nl), free(settings), free(html), free(command);
-    sg_csv_free(storage);
-    sg_csv_free(scnn);
-    sg_csv_free(infer);
-    sg_points_free(&pts);
+    struct rep r = {.dir = dir};
+    int rc = make_report(a, &r, pts_path, out, band);
+    rep_free(&r);
     return rc;
 }
 
