@@ -131,107 +131,120 @@ static const char *tile_str(const struct sg_wview *v, const struct sg_tile *t) {
                    (long long)r[3]);
 }
 
-static int run(struct cli_args *a) {
+/* Every layer encoded in every chosen format: the sizes, per layer and in total. */
+struct sizes {
     struct sg_model *m;
-    if (cli_load_model(a->pos[0], &m)) return 1;
     struct sg_storage_cfg cfg;
-    cli_storage_cfg(a, m, &cfg);
     int on[SG_FORMAT_COUNT];
-    parse_formats(a, on);
-    const int json = cli_flag(a, "json"), csv = cli_flag(a, "csv");
-    const int32_t n = sg_model_weight_params(m, NULL);
-    int32_t *idx = calloc((size_t)n + 1, sizeof *idx);
-    struct cell *cells = calloc((size_t)n * SG_FORMAT_COUNT + 1, sizeof *cells);
+    int32_t n, *idx;   /* conv/fc weight parameters */
+    struct cell *cells; /* [n][SG_FORMAT_COUNT] */
     struct cell total[SG_FORMAT_COUNT];
-    int rc = 1;
-    if (!idx || !cells) {
-        cli_fail("out of memory");
-        goto done;
-    }
+    int64_t weights;
+};
+
+/* Encodes for real: the reported bytes are the streams' lengths. Returns 0 or 1. */
+static int encode_all(const struct cli_args *a, struct sizes *z, int json) {
+    const int n = z->n;
+    int32_t *idx = z->idx;
+    struct sg_model *m = z->m;
+    const int *on = z->on;
+    struct cell *cells = z->cells, *total = z->total;
     sg_model_weight_params(m, idx);
-    int64_t weights = 0;
     for (int f = 0; f < SG_FORMAT_COUNT; f++) total[f] = (struct cell){on[f], {0}, ""};
     for (int32_t i = 0; i < n; i++) {
         struct sg_wview v = sg_model_wview(m, idx[i]);
-        weights += sg_wview_count(&v);
+        z->weights += sg_wview_count(&v);
         for (int f = 0; f < SG_FORMAT_COUNT; f++) {
             if (!on[f]) continue;
             struct cell *c = &cells[(size_t)i * SG_FORMAT_COUNT + f];
             uint8_t *blob;
             size_t len;
-            /* encode for real: the reported bytes are the stream's length */
-            enum sg_status st = sg_encode((enum sg_format)f, &v, &cfg, &blob, &len, &c->s);
+            enum sg_status st = sg_encode((enum sg_format)f, &v, &z->cfg, &blob, &len, &c->s);
             if (st == SG_ERR_ARG) { /* e.g. a mask that is not N:M: the format does not apply */
                 snprintf(c->why, sizeof c->why, "%s", sg_last_error());
                 if (!json) cli_warn("%s: %s", sg_format_name((enum sg_format)f), c->why);
                 total[f].ok = 0;
                 continue;
             }
-            if (st != SG_OK) {
-                cli_fail("%s: %s", a->pos[0], sg_last_error());
-                goto done;
-            }
+            if (st != SG_OK) return cli_fail("%s: %s", a->pos[0], sg_last_error());
             sg_blob_free(blob);
             c->ok = 1;
             add_size(&total[f].s, &c->s);
         }
     }
-    if (json) {
-        struct sg_json j;
-        sg_json_init(&j);
+    return 0;
+}
+
+static void print_json(const struct cli_args *a, const struct sizes *z) {
+    const int n = z->n;
+    const int32_t *idx = z->idx;
+    struct sg_model *m = z->m;
+    const int *on = z->on;
+    const struct cell *cells = z->cells, *total = z->total;
+    const struct sg_storage_cfg cfg = z->cfg;
+    const int64_t weights = z->weights;
+    struct sg_json j;
+    sg_json_init(&j);
+    sg_json_obj(&j);
+    sg_json_key(&j, "model"), sg_json_str(&j, a->pos[0]);
+    sg_json_key(&j, "values"), sg_json_str(&j, sg_values_name(cfg.values));
+    sg_json_key(&j, "value_width"),
+        sg_json_int(&j, cfg.values == SG_VALUES_F32 ? 32 : cfg.values == SG_VALUES_F16 ? 16
+                        : cfg.values == SG_VALUES_Q8 ? 8 : cfg.codebook_bits);
+    sg_json_key(&j, "layers"), sg_json_arr(&j);
+    for (int32_t i = 0; i < n; i++) {
+        struct sg_wview v = sg_model_wview(m, idx[i]);
+        const int64_t w = sg_wview_count(&v);
+        int64_t kept = 0;
+        for (int64_t e = 0; e < w; e++) kept += v.mask[e] != 0;
         sg_json_obj(&j);
-        sg_json_key(&j, "model"), sg_json_str(&j, a->pos[0]);
-        sg_json_key(&j, "values"), sg_json_str(&j, sg_values_name(cfg.values));
-        sg_json_key(&j, "value_width"),
-            sg_json_int(&j, cfg.values == SG_VALUES_F32 ? 32 : cfg.values == SG_VALUES_F16 ? 16
-                            : cfg.values == SG_VALUES_Q8 ? 8 : cfg.codebook_bits);
-        sg_json_key(&j, "layers"), sg_json_arr(&j);
-        for (int32_t i = 0; i < n; i++) {
-            struct sg_wview v = sg_model_wview(m, idx[i]);
-            const int64_t w = sg_wview_count(&v);
-            int64_t kept = 0;
-            for (int64_t e = 0; e < w; e++) kept += v.mask[e] != 0;
-            sg_json_obj(&j);
-            sg_json_key(&j, "name"), sg_json_str(&j, v.name);
-            sg_json_key(&j, "shape"), sg_json_arr(&j);
-            sg_json_int(&j, v.k), sg_json_int(&j, v.c), sg_json_int(&j, v.r), sg_json_int(&j, v.s);
-            sg_json_end(&j);
-            sg_json_key(&j, "tile"), sg_json_str(&j, tile_str(&v, &cfg.tile));
-            sg_json_key(&j, "weights"), sg_json_int(&j, w);
-            sg_json_key(&j, "kept"), sg_json_int(&j, kept);
-            sg_json_key(&j, "dense_f32_bytes"), sg_json_int(&j, 4 * w);
-            int best = -1;
-            for (int f = 0; f < SG_FORMAT_COUNT; f++) {
-                const struct cell *c = &cells[(size_t)i * SG_FORMAT_COUNT + f];
-                if (on[f] && c->ok && (best < 0 || c->s.bytes < cells[(size_t)i * SG_FORMAT_COUNT + best].s.bytes))
-                    best = f;
-            }
-            sg_json_key(&j, "best");
-            if (best >= 0) sg_json_str(&j, sg_format_name((enum sg_format)best));
-            else sg_json_null(&j);
-            sg_json_key(&j, "formats"), sg_json_obj(&j);
-            for (int f = 0; f < SG_FORMAT_COUNT; f++)
-                if (on[f]) {
-                    sg_json_key(&j, sg_format_name((enum sg_format)f));
-                    json_size(&j, &cells[(size_t)i * SG_FORMAT_COUNT + f], w, 1);
-                }
-            sg_json_end(&j);
-            sg_json_end(&j);
-        }
+        sg_json_key(&j, "name"), sg_json_str(&j, v.name);
+        sg_json_key(&j, "shape"), sg_json_arr(&j);
+        sg_json_int(&j, v.k), sg_json_int(&j, v.c), sg_json_int(&j, v.r), sg_json_int(&j, v.s);
         sg_json_end(&j);
-        sg_json_key(&j, "weights"), sg_json_int(&j, weights);
-        sg_json_key(&j, "total"), sg_json_obj(&j);
+        sg_json_key(&j, "tile"), sg_json_str(&j, tile_str(&v, &cfg.tile));
+        sg_json_key(&j, "weights"), sg_json_int(&j, w);
+        sg_json_key(&j, "kept"), sg_json_int(&j, kept);
+        sg_json_key(&j, "dense_f32_bytes"), sg_json_int(&j, 4 * w);
+        int best = -1;
+        for (int f = 0; f < SG_FORMAT_COUNT; f++) {
+            const struct cell *c = &cells[(size_t)i * SG_FORMAT_COUNT + f];
+            if (on[f] && c->ok && (best < 0 || c->s.bytes < cells[(size_t)i * SG_FORMAT_COUNT + best].s.bytes))
+                best = f;
+        }
+        sg_json_key(&j, "best");
+        if (best >= 0) sg_json_str(&j, sg_format_name((enum sg_format)best));
+        else sg_json_null(&j);
+        sg_json_key(&j, "formats"), sg_json_obj(&j);
         for (int f = 0; f < SG_FORMAT_COUNT; f++)
             if (on[f]) {
                 sg_json_key(&j, sg_format_name((enum sg_format)f));
-                json_size(&j, &total[f], weights, 0);
+                json_size(&j, &cells[(size_t)i * SG_FORMAT_COUNT + f], w, 1);
             }
         sg_json_end(&j);
         sg_json_end(&j);
-        cli_print_json(&j);
-        rc = 0;
-        goto done;
     }
+    sg_json_end(&j);
+    sg_json_key(&j, "weights"), sg_json_int(&j, weights);
+    sg_json_key(&j, "total"), sg_json_obj(&j);
+    for (int f = 0; f < SG_FORMAT_COUNT; f++)
+        if (on[f]) {
+            sg_json_key(&j, sg_format_name((enum sg_format)f));
+            json_size(&j, &total[f], weights, 0);
+        }
+    sg_json_end(&j);
+    sg_json_end(&j);
+    cli_print_json(&j);
+}
+
+static void print_table(const struct cli_args *a, const struct sizes *z, int csv) {
+    const int n = z->n;
+    const int32_t *idx = z->idx;
+    struct sg_model *m = z->m;
+    const int *on = z->on;
+    const struct cell *cells = z->cells, *total = z->total;
+    const struct sg_storage_cfg cfg = z->cfg;
+    const int64_t weights = z->weights;
     struct cli_table t;
     cli_table_init(&t, 12);
     t.right_align = 0x7f8; /* b_i .. ratio */
@@ -275,11 +288,23 @@ static int run(struct cli_args *a) {
     }
     cli_table_print(&t, stdout, csv);
     cli_table_free(&t);
-    rc = 0;
-done:
-    free(idx);
-    free(cells);
-    sg_model_free(m);
+}
+
+static int run(struct cli_args *a) {
+    struct sizes z = {0};
+    if (cli_load_model(a->pos[0], &z.m)) return 1;
+    cli_storage_cfg(a, z.m, &z.cfg);
+    parse_formats(a, z.on);
+    const int json = cli_flag(a, "json"), csv = cli_flag(a, "csv");
+    z.n = sg_model_weight_params(z.m, NULL);
+    z.idx = calloc((size_t)z.n + 1, sizeof *z.idx);
+    z.cells = calloc((size_t)z.n * SG_FORMAT_COUNT + 1, sizeof *z.cells);
+    int rc = !z.idx || !z.cells ? cli_fail("out of memory") : encode_all(a, &z, json);
+    if (rc == 0 && json) print_json(a, &z);
+    else if (rc == 0) print_table(a, &z, csv);
+    free(z.idx);
+    free(z.cells);
+    sg_model_free(z.m);
     return rc;
 }
 
