@@ -205,16 +205,13 @@ static enum sg_status read_node(struct sgi_cur *c, struct sg_node *n, const char
     return SG_OK;
 }
 
-/* map: the mapping buf lies in (NULL for plain memory); the bulk sections are copied
- * out of it front to back and released as they go (sgi_map_release). */
-static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
-                            const struct sgi_map *map, struct sg_model **out,
-                            struct sg_train_state **st_out) {
-    *out = NULL;
-    if (st_out) *st_out = NULL;
+/* The header (magic, version, size) and the checksum over the whole file. */
+static enum sg_status check_file(const uint8_t *buf, size_t len, const char *what,
+                                 const struct sgi_map *map, uint32_t *flags) {
     if (len < 28 || memcmp(buf, SGM_MAGIC "\0", 8) != 0)
         return BAD("%s: not a sparsegrain model (.sgm) file", what);
-    uint32_t version = sgi_ld32(buf + 8), flags = sgi_ld32(buf + 12);
+    uint32_t version = sgi_ld32(buf + 8);
+    *flags = sgi_ld32(buf + 12);
     uint64_t size = sgi_ld64(buf + 16);
     if (version != SG_SGM_VERSION)
         return sgi_error(SG_ERR_UNSUPPORTED, "%s: .sgm version %u (this build reads version %d)",
@@ -230,9 +227,17 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
     }
     if (crc != sgi_ld32(buf + len - 4))
         return BAD("%s: checksum mismatch (the file is corrupted)", what);
+    return SG_OK;
+}
 
-    struct section arch = {0}, prms = {0}, data = {0}, mask = {0}, meta = {0}, optm = {0},
-                   inpt = {0};
+struct sections {
+    struct section arch, prms, data, mask, meta, optm, inpt;
+};
+
+/* The sections between the header and the checksum, up to END. */
+static enum sg_status find_sections(const uint8_t *buf, size_t len, const char *what,
+                                    uint32_t flags, struct sections *S) {
+    memset(S, 0, sizeof *S);
     struct sgi_cur c;
     sgi_cur_init(&c, buf + 24, len - 28, what);
     int ended = 0;
@@ -247,13 +252,13 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
         c.off += pad;
         struct section *s = NULL;
         switch (tag) {
-        case TAG_ARCH: s = &arch; break;
-        case TAG_PRMS: s = &prms; break;
-        case TAG_DATA: s = &data; break;
-        case TAG_MASK: s = &mask; break;
-        case TAG_META: s = &meta; break;
-        case TAG_OPTM: s = &optm; break;
-        case TAG_INPT: s = &inpt; break;
+        case TAG_ARCH: s = &S->arch; break;
+        case TAG_PRMS: s = &S->prms; break;
+        case TAG_DATA: s = &S->data; break;
+        case TAG_MASK: s = &S->mask; break;
+        case TAG_META: s = &S->meta; break;
+        case TAG_OPTM: s = &S->optm; break;
+        case TAG_INPT: s = &S->inpt; break;
         case TAG_END: ended = 1; break;
         default: break; /* unknown sections are skipped: newer writers may add some */
         }
@@ -265,128 +270,110 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
         }
     }
     if (sgi_cur_left(&c) != 0) return BAD("%s: %zu bytes after the END section", what, sgi_cur_left(&c));
-    if (!arch.present || !prms.present || !data.present || !mask.present)
+    if (!S->arch.present || !S->prms.present || !S->data.present || !S->mask.present)
         return BAD("%s: missing a required section (ARCH, PRMS, DATA, MASK)", what);
-    if (((flags & FLAG_OPTIM) != 0) != optm.present)
+    if (((flags & FLAG_OPTIM) != 0) != S->optm.present)
         return BAD("%s: optimizer flag and OPTM section disagree", what);
+    return SG_OK;
+}
 
-    enum sg_status st = SG_OK;
-    struct sg_model *m = NULL;
-    struct sg_train_state *ts = NULL;
-    /* ARCH */
-    sgi_cur_init(&c, arch.p, arch.len, what);
+/* ARCH: the model with its nodes (*n_classes as the header says). */
+static enum sg_status read_arch(const struct section *arch, const char *what,
+                                struct sg_model **out, int32_t *n_classes) {
+    struct sgi_cur c;
+    sgi_cur_init(&c, arch->p, arch->len, what);
     char name[32];
     if (!sgi_cur_str(&c, name, sizeof name)) return BAD("%s: bad architecture name", what);
     int32_t in_c = sgi_cur_i32(&c), in_h = sgi_cur_i32(&c), in_w = sgi_cur_i32(&c);
-    int32_t n_classes = sgi_cur_i32(&c), output = sgi_cur_i32(&c);
+    *n_classes = sgi_cur_i32(&c);
+    const int32_t output = sgi_cur_i32(&c);
     uint32_t n_nodes = sgi_cur_u32(&c);
     if (c.bad) return BAD("%s: truncated ARCH section", what);
     if (in_c < 0 || in_h < 0 || in_w < 0 || in_c > 65536 || in_h > 65536 || in_w > 65536 ||
-        n_nodes > MAX_NODES || n_classes < 0)
+        n_nodes > MAX_NODES || *n_classes < 0)
         return BAD("%s: input shape %dx%dx%d or node count %u out of range", what, in_c, in_h,
                    in_w, n_nodes);
-    m = sg_model_new(name, in_c, in_h, in_w);
+    struct sg_model *m = *out = sg_model_new(name, in_c, in_h, in_w);
     if (!m) return SG_ERR_NOMEM;
     for (uint32_t i = 0; i < n_nodes; i++) {
         struct sg_node n;
-        if ((st = read_node(&c, &n, what, (int32_t)i)) != SG_OK) goto fail;
-        if (sg_model_add(m, &n) < 0) {
-            st = sgi_error_prefix(SG_ERR_FORMAT, what);
-            goto fail;
-        }
+        enum sg_status st = read_node(&c, &n, what, (int32_t)i);
+        if (st != SG_OK) return st;
+        if (sg_model_add(m, &n) < 0) return sgi_error_prefix(SG_ERR_FORMAT, what);
     }
-    if (sgi_cur_left(&c) != 0) {
-        st = BAD("%s: ARCH section has %zu extra bytes", what, sgi_cur_left(&c));
-        goto fail;
-    }
-    if (n_nodes > 0 && (output < 0 || output >= (int32_t)n_nodes)) {
-        st = BAD("%s: output node %d out of range", what, output);
-        goto fail;
-    }
+    if (sgi_cur_left(&c) != 0)
+        return BAD("%s: ARCH section has %zu extra bytes", what, sgi_cur_left(&c));
+    if (n_nodes > 0 && (output < 0 || output >= (int32_t)n_nodes))
+        return BAD("%s: output node %d out of range", what, output);
     m->output = n_nodes > 0 ? output : -1;
-    /* PRMS */
-    sgi_cur_init(&c, prms.p, prms.len, what);
+    return SG_OK;
+}
+
+/* PRMS: the parameter table (*elems: elements in all). */
+static enum sg_status read_prms(const struct section *prms, const char *what, struct sg_model *m,
+                                uint64_t *elems) {
+    struct sgi_cur c;
+    sgi_cur_init(&c, prms->p, prms->len, what);
+    const int32_t n_nodes = m->n_nodes;
     uint32_t n_params = sgi_cur_u32(&c);
-    if (n_params > MAX_PARAMS) {
-        st = BAD("%s: %u parameters (limit %d)", what, n_params, MAX_PARAMS);
-        goto fail;
-    }
-    uint64_t elems = 0;
+    if (n_params > MAX_PARAMS) return BAD("%s: %u parameters (limit %d)", what, n_params, MAX_PARAMS);
+    *elems = 0;
     for (uint32_t i = 0; i < n_params; i++) {
         char pname[SG_NAME_MAX];
-        if (!sgi_cur_str(&c, pname, sizeof pname)) {
-            st = BAD("%s: parameter %u: bad name", what, i);
-            goto fail;
-        }
+        if (!sgi_cur_str(&c, pname, sizeof pname)) return BAD("%s: parameter %u: bad name", what, i);
         uint32_t kind = sgi_cur_u32(&c), layer = sgi_cur_u32(&c);
         int32_t node = sgi_cur_i32(&c);
         uint32_t ndim = sgi_cur_u32(&c);
         int64_t dims[4] = {1, 1, 1, 1};
         if (c.bad || kind >= SG_PARAM_KIND_COUNT || layer > SG_LAYER_FC || ndim < 1 || ndim > 4 ||
-            node < -1 || node >= (int32_t)n_nodes) {
-            st = BAD("%s: parameter '%s': bad kind, layer, node or rank", what, pname);
-            goto fail;
-        }
+            node < -1 || node >= n_nodes)
+            return BAD("%s: parameter '%s': bad kind, layer, node or rank", what, pname);
         uint64_t cnt = 1;
         for (uint32_t d = 0; d < ndim; d++) {
             uint64_t v = sgi_cur_u64(&c);
-            if (v == 0 || v > MAX_ELEMS || cnt > MAX_ELEMS / v) {
-                st = BAD("%s: parameter '%s': dimension %llu out of range", what, pname,
-                         (unsigned long long)v);
-                goto fail;
-            }
+            if (v == 0 || v > MAX_ELEMS || cnt > MAX_ELEMS / v)
+                return BAD("%s: parameter '%s': dimension %llu out of range", what, pname,
+                           (unsigned long long)v);
             cnt *= v;
             dims[d] = (int64_t)v;
         }
-        elems += cnt;
-        if (elems > MAX_ELEMS) {
-            st = BAD("%s: more than %llu parameters in total", what, (unsigned long long)MAX_ELEMS);
-            goto fail;
-        }
+        *elems += cnt;
+        if (*elems > MAX_ELEMS)
+            return BAD("%s: more than %llu parameters in total", what, (unsigned long long)MAX_ELEMS);
         if (sg_model_add_param(m, pname, (enum sg_param_kind)kind, (enum sg_layer_kind)layer, node,
-                               (int)ndim, dims) < 0) {
-            st = sgi_error_prefix(SG_ERR_FORMAT, what);
-            goto fail;
-        }
+                               (int)ndim, dims) < 0)
+            return sgi_error_prefix(SG_ERR_FORMAT, what);
     }
-    if (c.bad || sgi_cur_left(&c) != 0) {
-        st = BAD("%s: PRMS section size mismatch", what);
-        goto fail;
-    }
+    if (c.bad || sgi_cur_left(&c) != 0) return BAD("%s: PRMS section size mismatch", what);
     for (int32_t i = 0; i < m->n_nodes; i++)
         for (int j = 0; j < 4; j++)
-            if (m->nodes[i].param[j] < -1 || m->nodes[i].param[j] >= (int32_t)n_params) {
-                st = BAD("%s: node '%s' refers to parameter %d", what, m->nodes[i].name,
-                         m->nodes[i].param[j]);
-                goto fail;
-            }
-    /* sizes of DATA and MASK must match before we allocate the arenas */
+            if (m->nodes[i].param[j] < -1 || m->nodes[i].param[j] >= (int32_t)n_params)
+                return BAD("%s: node '%s' refers to parameter %d", what, m->nodes[i].name,
+                           m->nodes[i].param[j]);
+    return SG_OK;
+}
+
+/* Checks DATA and MASK against the table before the arenas are allocated, finalizes
+ * the model, then fills the arenas. */
+static enum sg_status read_arenas(const struct sections *S, const char *what,
+                                  const struct sgi_map *map, struct sg_model *m, uint64_t elems,
+                                  int32_t n_classes) {
+    const int32_t n_params = m->n_params;
     size_t mask_bytes = 0;
     for (int32_t i = 0; i < m->n_params; i++) mask_bytes += (m->params[i].count + 7) / 8;
-    if (data.len != elems * 4 || mask.len != mask_bytes) {
-        st = BAD("%s: DATA (%zu bytes) or MASK (%zu bytes) does not match the parameter table "
-                 "(%llu elements)",
-                 what, data.len, mask.len, (unsigned long long)elems);
-        goto fail;
-    }
-    if (optm.present && optm.len != 4 + 16 + elems * 4) {
-        st = BAD("%s: OPTM section size mismatch", what);
-        goto fail;
-    }
-    if ((st = sg_model_finalize(m)) != SG_OK) {
-        st = sgi_error_prefix(SG_ERR_FORMAT, what);
-        goto fail;
-    }
-    if (m->n_params != (int32_t)n_params) {
-        st = BAD("%s: a node lacks the parameters it needs", what);
-        goto fail;
-    }
-    if (n_nodes > 0 && m->n_classes != n_classes) {
-        st = BAD("%s: header says %d classes, the graph outputs %d", what, n_classes, m->n_classes);
-        goto fail;
-    }
+    if (S->data.len != elems * 4 || S->mask.len != mask_bytes)
+        return BAD("%s: DATA (%zu bytes) or MASK (%zu bytes) does not match the parameter table "
+                   "(%llu elements)",
+                   what, S->data.len, S->mask.len, (unsigned long long)elems);
+    if (S->optm.present && S->optm.len != 4 + 16 + elems * 4)
+        return BAD("%s: OPTM section size mismatch", what);
+    if (sg_model_finalize(m) != SG_OK) return sgi_error_prefix(SG_ERR_FORMAT, what);
+    if (m->n_params != n_params) return BAD("%s: a node lacks the parameters it needs", what);
+    if (m->n_nodes > 0 && m->n_classes != n_classes)
+        return BAD("%s: header says %d classes, the graph outputs %d", what, n_classes,
+                   m->n_classes);
     m->n_classes = n_classes;
-    const uint8_t *dp = data.p, *mp = mask.p;
+    const uint8_t *dp = S->data.p, *mp = S->mask.p;
     for (int32_t i = 0; i < m->n_params; i++) {
         const size_t cnt = m->params[i].count;
         sgi_map_copy(map, m->arena + m->params[i].offset, dp, cnt * 4);
@@ -400,70 +387,95 @@ static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
         mp += (cnt + 7) / 8;
     }
     sg_model_apply_masks(m);
-    if (meta.present) {
-        sgi_cur_init(&c, meta.p, meta.len, what);
-        uint32_t nm = sgi_cur_u32(&c);
-        if (nm > SG_META_MAX) {
-            st = BAD("%s: %u metadata entries (limit %d)", what, nm, SG_META_MAX);
-            goto fail;
-        }
-        for (uint32_t i = 0; i < nm; i++) {
-            if (!sgi_cur_str(&c, m->meta[i].key, sizeof m->meta[i].key) ||
-                !sgi_cur_str(&c, m->meta[i].value, sizeof m->meta[i].value)) {
-                st = BAD("%s: bad metadata entry %u", what, i);
-                goto fail;
-            }
-        }
-        m->n_meta = (int32_t)nm;
+    return SG_OK;
+}
+
+static enum sg_status read_meta(const struct section *meta, const char *what, struct sg_model *m) {
+    struct sgi_cur c;
+    sgi_cur_init(&c, meta->p, meta->len, what);
+    uint32_t nm = sgi_cur_u32(&c);
+    if (nm > SG_META_MAX) return BAD("%s: %u metadata entries (limit %d)", what, nm, SG_META_MAX);
+    for (uint32_t i = 0; i < nm; i++)
+        if (!sgi_cur_str(&c, m->meta[i].key, sizeof m->meta[i].key) ||
+            !sgi_cur_str(&c, m->meta[i].value, sizeof m->meta[i].value))
+            return BAD("%s: bad metadata entry %u", what, i);
+    m->n_meta = (int32_t)nm;
+    return SG_OK;
+}
+
+/* INPT: the input preprocessing the model states. */
+static enum sg_status read_inpt(const struct section *inpt, const char *what, struct sg_model *m) {
+    struct sg_preproc *pp = &m->preproc;
+    struct sgi_cur c;
+    sgi_cur_init(&c, inpt->p, inpt->len, what);
+    pp->kind = sgi_cur_i32(&c);
+    pp->order = sgi_cur_i32(&c);
+    pp->n = sgi_cur_i32(&c);
+    pp->range = sgi_cur_f32(&c);
+    if (c.bad || pp->n < 0 || pp->n > SG_PREPROC_MAX_CH) return BAD("%s: bad INPT section", what);
+    for (int i = 0; i < pp->n; i++) pp->mean[i] = sgi_cur_f32(&c);
+    for (int i = 0; i < pp->n; i++) pp->std[i] = sgi_cur_f32(&c);
+    pp->stated = 1;
+    if (c.bad || sgi_cur_left(&c) != 0) return BAD("%s: INPT section size mismatch", what);
+    if (sg_preproc_check(pp, m->in_c) != SG_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", sg_last_error());
+        return BAD("%s: input preprocessing: %s", what, why);
     }
-    if (inpt.present) {
-        struct sg_preproc *pp = &m->preproc;
-        sgi_cur_init(&c, inpt.p, inpt.len, what);
-        pp->kind = sgi_cur_i32(&c);
-        pp->order = sgi_cur_i32(&c);
-        pp->n = sgi_cur_i32(&c);
-        pp->range = sgi_cur_f32(&c);
-        if (c.bad || pp->n < 0 || pp->n > SG_PREPROC_MAX_CH) {
-            st = BAD("%s: bad INPT section", what);
-            goto fail;
-        }
-        for (int i = 0; i < pp->n; i++) pp->mean[i] = sgi_cur_f32(&c);
-        for (int i = 0; i < pp->n; i++) pp->std[i] = sgi_cur_f32(&c);
-        pp->stated = 1;
-        if (c.bad || sgi_cur_left(&c) != 0) {
-            st = BAD("%s: INPT section size mismatch", what);
-            goto fail;
-        }
-        if (sg_preproc_check(pp, m->in_c) != SG_OK) {
-            char why[256];
-            snprintf(why, sizeof why, "%s", sg_last_error());
-            st = BAD("%s: input preprocessing: %s", what, why);
-            goto fail;
-        }
+    return SG_OK;
+}
+
+static enum sg_status read_optm(const struct section *optm, const char *what,
+                                const struct sgi_map *map, const struct sg_model *m,
+                                struct sg_train_state **out) {
+    struct sg_train_state *ts;
+    enum sg_status st = sg_train_state_new(m, &ts);
+    if (st != SG_OK) return st;
+    *out = ts;
+    struct sgi_cur c;
+    sgi_cur_init(&c, optm->p, optm->len, what);
+    ts->epochs_done = (int)sgi_cur_u32(&c);
+    ts->last_loss = sgi_cur_f64(&c);
+    ts->last_acc = sgi_cur_f64(&c);
+    if (ts->epochs_done < 0 || ts->epochs_done > 1000000)
+        return BAD("%s: optimizer state claims %d epochs", what, ts->epochs_done);
+    for (int32_t i = 0; i < m->n_params; i++) {
+        const size_t cnt = m->params[i].count;
+        sgi_map_copy(map, ts->velocity + m->params[i].offset, sgi_cur_bytes(&c, cnt * 4), cnt * 4);
     }
-    if (optm.present && st_out) {
-        if ((st = sg_train_state_new(m, &ts)) != SG_OK) goto fail;
-        sgi_cur_init(&c, optm.p, optm.len, what);
-        ts->epochs_done = (int)sgi_cur_u32(&c);
-        ts->last_loss = sgi_cur_f64(&c);
-        ts->last_acc = sgi_cur_f64(&c);
-        if (ts->epochs_done < 0 || ts->epochs_done > 1000000) {
-            st = BAD("%s: optimizer state claims %d epochs", what, ts->epochs_done);
-            goto fail;
-        }
-        for (int32_t i = 0; i < m->n_params; i++) {
-            const size_t cnt = m->params[i].count;
-            sgi_map_copy(map, ts->velocity + m->params[i].offset, sgi_cur_bytes(&c, cnt * 4),
-                         cnt * 4);
-        }
+    return SG_OK;
+}
+
+/* map: the mapping buf lies in (NULL for plain memory); the bulk sections are copied
+ * out of it front to back and released as they go (sgi_map_release). */
+static enum sg_status parse(const uint8_t *buf, size_t len, const char *what,
+                            const struct sgi_map *map, struct sg_model **out,
+                            struct sg_train_state **st_out) {
+    *out = NULL;
+    if (st_out) *st_out = NULL;
+    uint32_t flags = 0;
+    struct sections S;
+    enum sg_status st = check_file(buf, len, what, map, &flags);
+    if (st == SG_OK) st = find_sections(buf, len, what, flags, &S);
+    if (st != SG_OK) return st;
+    struct sg_model *m = NULL;
+    struct sg_train_state *ts = NULL;
+    int32_t n_classes = 0;
+    uint64_t elems = 0;
+    st = read_arch(&S.arch, what, &m, &n_classes);
+    if (st == SG_OK) st = read_prms(&S.prms, what, m, &elems);
+    if (st == SG_OK) st = read_arenas(&S, what, map, m, elems, n_classes);
+    if (st == SG_OK && S.meta.present) st = read_meta(&S.meta, what, m);
+    if (st == SG_OK && S.inpt.present) st = read_inpt(&S.inpt, what, m);
+    if (st == SG_OK && S.optm.present && st_out) st = read_optm(&S.optm, what, map, m, &ts);
+    if (st != SG_OK) {
+        sg_train_state_free(ts);
+        sg_model_free(m);
+        return st;
     }
     *out = m;
     if (st_out) *st_out = ts;
     return SG_OK;
-fail:
-    sg_train_state_free(ts);
-    sg_model_free(m);
-    return st;
 }
 
 enum sg_status sg_model_deserialize(const uint8_t *buf, size_t len, const char *what,
