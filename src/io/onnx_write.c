@@ -174,6 +174,135 @@ static Onnx__StringStringEntryProto **meta_props(struct pool *P, const struct sg
     return v;
 }
 
+/* Every parameter's tensor gets the model's (masked) values as raw data; the old
+ * fields are kept in sv (*n_sv of them) for restore_tensors. */
+static enum sg_status swap_weights(const struct sg_model *m, const struct sgi_onnx_ext *e,
+                                   const struct sgi_onnx_graph *G, const char *what,
+                                   struct saved *sv, int32_t *n_sv, uint8_t **bufs) {
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const struct sgi_onnx_src *s = &e->src[p];
+        if (!s->tensor) continue;
+        const int32_t ci = sgi_onnx_const_find(G, s->tensor);
+        if (ci < 0) return sgi_error(SG_ERR_FORMAT, "the ONNX graph lost tensor '%s'", s->tensor);
+        const struct sgi_onnx_const *c = &G->consts[ci];
+        size_t len = 0;
+        enum sg_status st = encode_param(m, p, s, c, what, &bufs[p], &len);
+        if (st != SG_OK) return st;
+        Onnx__TensorProto *t = (Onnx__TensorProto *)c->t;
+        int32_t seen = -1; /* a tensor read by several layers: their copies must agree */
+        for (int32_t k = 0; k < *n_sv; k++)
+            if (sv[k].t == t) seen = k;
+        if (seen >= 0) {
+            if (sv[seen].t->raw_data.len != len || memcmp(sv[seen].t->raw_data.data, bufs[p], len))
+                return sgi_error(SG_ERR_UNSUPPORTED,
+                                 "tensor '%s' is shared by several layers whose weights now differ "
+                                 "(pruned differently?): it cannot be written back into one tensor",
+                                 c->name);
+            continue;
+        }
+        struct saved *v = &sv[(*n_sv)++];
+        v->t = t;
+        v->has_raw_data = t->has_raw_data;
+        v->raw_data = t->raw_data;
+        v->n_float_data = t->n_float_data, v->n_int32_data = t->n_int32_data;
+        v->n_double_data = t->n_double_data, v->n_int64_data = t->n_int64_data;
+        v->n_uint64_data = t->n_uint64_data;
+        t->has_raw_data = 1;
+        t->raw_data.data = bufs[p];
+        t->raw_data.len = len;
+        t->n_float_data = t->n_int32_data = t->n_double_data = t->n_int64_data = 0;
+        t->n_uint64_data = 0;
+    }
+    return SG_OK;
+}
+
+/* The parsed model's own fields back, before it is freed. */
+static void restore_tensors(struct saved *sv, int32_t n_sv) {
+    for (int32_t k = 0; k < n_sv; k++) {
+        Onnx__TensorProto *t = sv[k].t;
+        t->has_raw_data = sv[k].has_raw_data;
+        t->raw_data = sv[k].raw_data;
+        t->n_float_data = sv[k].n_float_data, t->n_int32_data = sv[k].n_int32_data;
+        t->n_double_data = sv[k].n_double_data, t->n_int64_data = sv[k].n_int64_data;
+        t->n_uint64_data = sv[k].n_uint64_data;
+    }
+}
+
+/* The initializers without masks written before ("<tensor>.mask" of a parameter's
+ * tensor, unless the graph uses it as a parameter itself); returns their count. */
+static size_t kept_initializers(const struct sg_model *m, const struct sgi_onnx_ext *e,
+                                Onnx__TensorProto **old_init, size_t old_n_init,
+                                Onnx__TensorProto **ni) {
+    size_t k = 0;
+    for (size_t i = 0; i < old_n_init; i++) {
+        const char *nm = old_init[i]->name ? old_init[i]->name : "";
+        size_t l = strlen(nm);
+        int drop = 0, param = 0;
+        for (int32_t p = 0; p < m->n_params && !param; p++)
+            param = e->src[p].tensor && strcmp(e->src[p].tensor, nm) == 0;
+        if (!param && l > 5 && strcmp(nm + l - 5, ".mask") == 0)
+            for (int32_t p = 0; p < m->n_params && !drop; p++)
+                drop = e->src[p].tensor && strncmp(e->src[p].tensor, nm, l - 5) == 0 &&
+                       e->src[p].tensor[l - 5] == 0;
+        if (!drop) ni[k++] = old_init[i];
+    }
+    return k;
+}
+
+/* SG_ONNX_MASKS: each mask in the layout of its tensor as a uint8 initializer
+ * "<tensor>.mask", replacing masks written before; g's initializer list is replaced
+ * (memory from P). */
+static enum sg_status add_masks(const struct sg_model *m, const struct sgi_onnx_ext *e,
+                                const struct sgi_onnx_graph *G, struct pool *P,
+                                Onnx__TensorProto **old_init, size_t old_n_init) {
+    Onnx__GraphProto *g = (Onnx__GraphProto *)G->g;
+    Onnx__TensorProto **ni = pool_alloc(P, (old_n_init + (size_t)m->n_params) * sizeof *ni);
+    if (!ni) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    size_t k = kept_initializers(m, e, old_init, old_n_init, ni);
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const struct sgi_onnx_src *s = &e->src[p];
+        const struct sg_param *pp = &m->params[p];
+        if (!s->tensor) continue;
+        const struct sgi_onnx_const *c = &G->consts[sgi_onnx_const_find(G, s->tensor)];
+        if (c->count != pp->count) continue; /* broadcast: nothing to mask */
+        int dup = 0;
+        for (int32_t q = 0; q < p && !dup; q++)
+            dup = e->src[q].tensor && strcmp(e->src[q].tensor, s->tensor) == 0;
+        if (dup) continue;
+        Onnx__TensorProto *t = pool_alloc(P, sizeof *t);
+        uint8_t *mk = pool_alloc(P, pp->count);
+        char *name = pool_alloc(P, strlen(s->tensor) + 6);
+        int64_t *dims = pool_alloc(P, (size_t)(c->rank ? c->rank : 1) * sizeof *dims);
+        if (!t || !mk || !name || !dims) return sgi_error(SG_ERR_NOMEM, "out of memory");
+        onnx__tensor_proto__init(t);
+        sprintf(name, "%s.mask", s->tensor);
+        int kept = 0; /* an initializer we keep (a parameter) has that name already */
+        for (size_t i = 0; i < k && !kept; i++)
+            kept = ni[i]->name && strcmp(ni[i]->name, name) == 0;
+        if (kept || name_taken(g, name))
+            return sgi_error(SG_ERR_UNSUPPORTED,
+                             "cannot add the mask '%s': the graph already uses that name for "
+                             "another tensor (export without --masks)",
+                             name);
+        t->name = name;
+        t->has_data_type = 1;
+        t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+        t->n_dims = (size_t)c->rank;
+        memcpy(dims, c->dims, (size_t)c->rank * sizeof *dims);
+        t->dims = dims;
+        const uint8_t *src = m->mask + pp->offset;
+        const size_t K = (size_t)pp->dims[0], C = pp->count / K;
+        for (size_t i = 0; i < pp->count; i++) mk[i] = src[s->transpose ? (i % K) * C + i / K : i];
+        t->has_raw_data = 1;
+        t->raw_data.data = mk;
+        t->raw_data.len = pp->count;
+        ni[k++] = t;
+    }
+    g->initializer = ni;
+    g->n_initializer = k;
+    return SG_OK;
+}
+
 static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx_ext *e,
                                  unsigned flags, uint8_t **out, size_t *out_len) {
     const char *what = "model";
@@ -194,142 +323,34 @@ static enum sg_status write_back(const struct sg_model *m, const struct sgi_onnx
     Onnx__ModelProto *model = (Onnx__ModelProto *)G.model;
     Onnx__StringStringEntryProto **old_props = model->metadata_props;
     const size_t old_n_props = model->n_metadata_props;
-    if (!sv || !bufs) {
-        st = sgi_error(SG_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (int32_t p = 0; p < m->n_params; p++) {
-        const struct sgi_onnx_src *s = &e->src[p];
-        if (!s->tensor) continue;
-        const int32_t ci = sgi_onnx_const_find(&G, s->tensor);
-        if (ci < 0) {
-            st = sgi_error(SG_ERR_FORMAT, "the ONNX graph lost tensor '%s'", s->tensor);
-            goto done;
-        }
-        const struct sgi_onnx_const *c = &G.consts[ci];
-        size_t len = 0;
-        if ((st = encode_param(m, p, s, c, what, &bufs[p], &len)) != SG_OK) goto done;
-        Onnx__TensorProto *t = (Onnx__TensorProto *)c->t;
-        int32_t seen = -1; /* a tensor read by several layers: their copies must agree */
-        for (int32_t k = 0; k < n_sv; k++)
-            if (sv[k].t == t) seen = k;
-        if (seen >= 0) {
-            if (sv[seen].t->raw_data.len != len || memcmp(sv[seen].t->raw_data.data, bufs[p], len)) {
-                st = sgi_error(SG_ERR_UNSUPPORTED,
-                               "tensor '%s' is shared by several layers whose weights now differ "
-                               "(pruned differently?): it cannot be written back into one tensor",
-                               c->name);
-                goto done;
-            }
-            continue;
-        }
-        struct saved *v = &sv[n_sv++];
-        v->t = t;
-        v->has_raw_data = t->has_raw_data;
-        v->raw_data = t->raw_data;
-        v->n_float_data = t->n_float_data, v->n_int32_data = t->n_int32_data;
-        v->n_double_data = t->n_double_data, v->n_int64_data = t->n_int64_data;
-        v->n_uint64_data = t->n_uint64_data;
-        t->has_raw_data = 1;
-        t->raw_data.data = bufs[p];
-        t->raw_data.len = len;
-        t->n_float_data = t->n_int32_data = t->n_double_data = t->n_int64_data = 0;
-        t->n_uint64_data = 0;
-    }
-    if (flags & SG_ONNX_MASKS) {
-        /* masks in the layout of their tensors, replacing masks written before */
-        Onnx__TensorProto **ni = pool_alloc(&P, (old_n_init + (size_t)m->n_params) * sizeof *ni);
-        if (!ni) goto nomem;
-        size_t k = 0;
-        for (size_t i = 0; i < old_n_init; i++) {
-            const char *nm = old_init[i]->name ? old_init[i]->name : "";
-            size_t l = strlen(nm);
-            int drop = 0, param = 0;
-            /* a mask written before: "<tensor>.mask" of a parameter's tensor, unless the
-             * graph uses it as a parameter itself (a weight that happens to be named so) */
-            for (int32_t p = 0; p < m->n_params && !param; p++)
-                param = e->src[p].tensor && strcmp(e->src[p].tensor, nm) == 0;
-            if (!param && l > 5 && strcmp(nm + l - 5, ".mask") == 0)
-                for (int32_t p = 0; p < m->n_params && !drop; p++)
-                    drop = e->src[p].tensor && strncmp(e->src[p].tensor, nm, l - 5) == 0 &&
-                           e->src[p].tensor[l - 5] == 0;
-            if (!drop) ni[k++] = old_init[i];
-        }
-        for (int32_t p = 0; p < m->n_params; p++) {
-            const struct sgi_onnx_src *s = &e->src[p];
-            const struct sg_param *pp = &m->params[p];
-            if (!s->tensor) continue;
-            const struct sgi_onnx_const *c = &G.consts[sgi_onnx_const_find(&G, s->tensor)];
-            if (c->count != pp->count) continue; /* broadcast: nothing to mask */
-            int dup = 0;
-            for (int32_t q = 0; q < p && !dup; q++)
-                dup = e->src[q].tensor && strcmp(e->src[q].tensor, s->tensor) == 0;
-            if (dup) continue;
-            Onnx__TensorProto *t = pool_alloc(&P, sizeof *t);
-            uint8_t *mk = pool_alloc(&P, pp->count);
-            char *name = pool_alloc(&P, strlen(s->tensor) + 6);
-            int64_t *dims = pool_alloc(&P, (size_t)(c->rank ? c->rank : 1) * sizeof *dims);
-            if (!t || !mk || !name || !dims) goto nomem;
-            onnx__tensor_proto__init(t);
-            sprintf(name, "%s.mask", s->tensor);
-            int kept = 0; /* an initializer we keep (a parameter) has that name already */
-            for (size_t i = 0; i < k && !kept; i++)
-                kept = ni[i]->name && strcmp(ni[i]->name, name) == 0;
-            if (kept || name_taken(g, name)) {
-                st = sgi_error(SG_ERR_UNSUPPORTED,
-                               "cannot add the mask '%s': the graph already uses that name for "
-                               "another tensor (export without --masks)",
-                               name);
-                goto done;
-            }
-            t->name = name;
-            t->has_data_type = 1;
-            t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
-            t->n_dims = (size_t)c->rank;
-            memcpy(dims, c->dims, (size_t)c->rank * sizeof *dims);
-            t->dims = dims;
-            const uint8_t *src = m->mask + pp->offset;
-            const size_t K = (size_t)pp->dims[0], C = pp->count / K;
-            for (size_t i = 0; i < pp->count; i++)
-                mk[i] = src[s->transpose ? (i % K) * C + i / K : i];
-            t->has_raw_data = 1;
-            t->raw_data.data = mk;
-            t->raw_data.len = pp->count;
-            ni[k++] = t;
-        }
-        g->initializer = ni;
-        g->n_initializer = k;
-    }
-    {
+    if (!sv || !bufs) st = sgi_error(SG_ERR_NOMEM, "out of memory");
+    if (st == SG_OK) st = swap_weights(m, e, &G, what, sv, &n_sv, bufs);
+    if (st == SG_OK && (flags & SG_ONNX_MASKS)) st = add_masks(m, e, &G, &P, old_init, old_n_init);
+    if (st == SG_OK) {
         size_t n_props;
         Onnx__StringStringEntryProto **props = meta_props(&P, m, old_props, old_n_props, &n_props);
-        if (!props) goto nomem;
-        model->metadata_props = props;
-        model->n_metadata_props = n_props;
-        const size_t size = onnx__model_proto__get_packed_size(G.model);
-        uint8_t *buf = malloc(size ? size : 1);
-        if (!buf) goto nomem;
-        onnx__model_proto__pack(G.model, buf);
-        *out = buf;
-        *out_len = size;
+        uint8_t *buf = NULL;
+        size_t size = 0;
+        if (props) {
+            model->metadata_props = props;
+            model->n_metadata_props = n_props;
+            size = onnx__model_proto__get_packed_size(G.model);
+            buf = malloc(size ? size : 1);
+        }
+        if (buf) {
+            onnx__model_proto__pack(G.model, buf);
+            *out = buf;
+            *out_len = size;
+        } else {
+            st = sgi_error(SG_ERR_NOMEM, "out of memory");
+        }
     }
-    goto done;
-nomem:
-    st = sgi_error(SG_ERR_NOMEM, "out of memory");
-done:
     /* give the parsed model its own fields back before it is freed */
     g->initializer = old_init;
     g->n_initializer = old_n_init;
     model->metadata_props = old_props;
     model->n_metadata_props = old_n_props;
-    for (int32_t k = 0; k < n_sv; k++) {
-        Onnx__TensorProto *t = sv[k].t;
-        t->has_raw_data = sv[k].has_raw_data;
-        t->raw_data = sv[k].raw_data;
-        t->n_float_data = sv[k].n_float_data, t->n_int32_data = sv[k].n_int32_data;
-        t->n_double_data = sv[k].n_double_data, t->n_int64_data = sv[k].n_int64_data;
-        t->n_uint64_data = sv[k].n_uint64_data;
-    }
+    restore_tensors(sv, n_sv);
     if (bufs)
         for (int32_t p = 0; p < m->n_params; p++) free(bufs[p]);
     free(bufs);

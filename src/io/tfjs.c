@@ -242,6 +242,48 @@ static const char *file_kind(const char *t, size_t len) {
     return NULL;
 }
 
+/* A parameter per float tensor, in our layouts' shapes (HWIO conv kernels and [in][out]
+ * dense kernels become OIHW and [out][in]; convert() moves the values later); the
+ * other tensors are counted in *skipped. */
+static enum sg_status add_params(struct sg_model *m, struct tensor *ts, size_t n_t,
+                                 const char *manifest, size_t *skipped) {
+    for (size_t i = 0; i < n_t; i++) {
+        struct tensor *t = &ts[i];
+        if (t->st == ST_I32 || t->st == ST_BOOL || t->st == ST_STRING || t->st == ST_C64 || !t->count) {
+            (*skipped)++;
+            continue;
+        }
+        enum sg_param_kind kind = SG_PARAM_OTHER;
+        enum sg_layer_kind layer = SG_LAYER_NONE;
+        int64_t d[4] = {1, 1, 1, 1};
+        int nd = t->rank < 1 ? 1 : t->rank > 4 ? 4 : t->rank;
+        if (t->rank == 4) {
+            t->depthwise = name_has(t->name, "depthwise");
+            kind = SG_PARAM_WEIGHT;
+            layer = SG_LAYER_CONV;
+            d[0] = t->depthwise ? t->dims[2] * t->dims[3] : t->dims[3];
+            d[1] = t->depthwise ? 1 : t->dims[2];
+            d[2] = t->dims[0];
+            d[3] = t->dims[1];
+        } else if (t->rank == 2) {
+            kind = SG_PARAM_WEIGHT;
+            layer = SG_LAYER_FC;
+            d[0] = t->dims[1];
+            d[1] = t->dims[0];
+        } else {
+            for (int r = 0; r < t->rank; r++) {
+                int slot = r - (t->rank - nd); /* leading axes fold into the first */
+                d[slot < 0 ? 0 : slot] *= t->dims[r];
+            }
+            if (t->rank == 1 && (ends_with(t->name, "bias") || ends_with(t->name, "biases")))
+                kind = SG_PARAM_BIAS;
+        }
+        if ((t->param = sg_model_add_param(m, t->name, kind, layer, -1, nd, d)) < 0)
+            return sgi_error_prefix(SG_ERR_FORMAT, manifest);
+    }
+    return SG_OK;
+}
+
 static enum sg_status load(const char *text, size_t len, const char *manifest,
                            struct source *src, struct sg_model **out) {
     *out = NULL;
@@ -339,42 +381,7 @@ static enum sg_status load(const char *text, size_t len, const char *manifest,
         st = SG_ERR_NOMEM;
         goto done;
     }
-    for (size_t i = 0; i < n_t; i++) {
-        struct tensor *t = &ts[i];
-        if (t->st == ST_I32 || t->st == ST_BOOL || t->st == ST_STRING || t->st == ST_C64 || !t->count) {
-            skipped++;
-            continue;
-        }
-        enum sg_param_kind kind = SG_PARAM_OTHER;
-        enum sg_layer_kind layer = SG_LAYER_NONE;
-        int64_t d[4] = {1, 1, 1, 1};
-        int nd = t->rank < 1 ? 1 : t->rank > 4 ? 4 : t->rank;
-        if (t->rank == 4) {
-            t->depthwise = name_has(t->name, "depthwise");
-            kind = SG_PARAM_WEIGHT;
-            layer = SG_LAYER_CONV;
-            d[0] = t->depthwise ? t->dims[2] * t->dims[3] : t->dims[3];
-            d[1] = t->depthwise ? 1 : t->dims[2];
-            d[2] = t->dims[0];
-            d[3] = t->dims[1];
-        } else if (t->rank == 2) {
-            kind = SG_PARAM_WEIGHT;
-            layer = SG_LAYER_FC;
-            d[0] = t->dims[1];
-            d[1] = t->dims[0];
-        } else {
-            for (int r = 0; r < t->rank; r++) {
-                int slot = r - (t->rank - nd); /* leading axes fold into the first */
-                d[slot < 0 ? 0 : slot] *= t->dims[r];
-            }
-            if (t->rank == 1 && (ends_with(t->name, "bias") || ends_with(t->name, "biases")))
-                kind = SG_PARAM_BIAS;
-        }
-        if ((t->param = sg_model_add_param(m, t->name, kind, layer, -1, nd, d)) < 0) {
-            st = sgi_error_prefix(SG_ERR_FORMAT, manifest);
-            goto done;
-        }
-    }
+    if ((st = add_params(m, ts, n_t, manifest, &skipped)) != SG_OK) goto done;
     if ((st = sg_model_finalize(m)) != SG_OK) goto done;
     for (size_t i = 0; i < n_t; i++)
         if (ts[i].param >= 0) convert(m, &ts[i], shards[ts[i].group] + ts[i].offset);
