@@ -51,11 +51,18 @@ static size_t dw_floats(const struct sg_conv_geom *g) {
     return round16((size_t)g->k * rows_of(g));
 }
 
-size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
-    if (threads < 1) threads = 1;
+static size_t im2col_workspace(const struct sg_conv_geom *g, int threads) {
     if (!by_slices(g, threads)) return col_floats(g);
     /* per thread: a column slice, and (backward) its own weight-gradient sum */
     return (size_t)threads * (col_floats(g) + (threads > 1 ? dw_floats(g) : 0));
+}
+
+size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
+    if (threads < 1) threads = 1;
+    const size_t a = im2col_workspace(g, threads);
+    if (!sgi_wino_train_ok(g)) return a;
+    const size_t b = sgi_wino_train_workspace(g, threads);
+    return a > b ? a : b;
 }
 
 /* Eight floats moved as one (unaligned) 256-bit value. A plain memcpy(d, s, 32) in
@@ -236,7 +243,9 @@ static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                       const float *b, float *y, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
-    if (by_slices(g, threads)) {
+    if (sgi_wino_train_ok(g)) {
+        sgi_wino_train_forward(g, x, w, y, ws, threads);
+    } else if (by_slices(g, threads)) {
         const size_t per = col_floats(g);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
         for (int sl = 0; sl < nslices; sl++) {
@@ -261,7 +270,9 @@ void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float
                        const float *dy, float *dx, float *dw, float *db, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     const size_t ndw = (size_t)g->k * rows_of(g);
-    if (by_slices(g, threads) && threads > 1) {
+    if (sgi_wino_train_ok(g)) {
+        sgi_wino_train_backward(g, x, w, dy, dx, dw, ws, threads);
+    } else if (by_slices(g, threads) && threads > 1) {
         /* every thread sums its slices' weight gradients in its own buffer; the
          * buffers are added in thread order, so the result depends on the thread
          * count but not on timing */

@@ -16,6 +16,18 @@ void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float 
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db, float *ws, int threads);
 
+/* 3x3 stride-1 convolutions through Winograd F(2x2,3x3) for all three training
+ * passes (src/nn/wino_train.c); sgi_conv_forward/backward take this path when
+ * sgi_wino_train_ok(g). sgi_wino_train_enable(0) turns it off (benchmarks, tests). */
+int sgi_wino_train_ok(const struct sg_conv_geom *g);
+void sgi_wino_train_enable(int on);
+size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads);
+void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                            float *y, float *ws, int threads);
+/* dw = the weight gradient; dx (may be NULL) += the input gradient */
+void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                             const float *dy, float *dx, float *dw, float *ws, int threads);
+
 /* y[K][N] = W[K][C] x[C][N] + b */
 void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
                     float *y);

@@ -1,0 +1,336 @@
+/* Dense 3x3 stride-1 convolutions for training through Winograd F(2x2,3x3), all
+ * three passes, on channel-major activations X[C][N][H][W]:
+ *   forward       y  = A^T [ (G w G^T) . (B^T x B) ] A          per 2x2 output tile
+ *   input grad    dx = the forward of dy with the 180-degree turned, transposed
+ *                      filters and padding 2 - pad (a full correlation)
+ *   weight grad   dw = G^T [ sum over tiles (A dy A^T) . (B^T x B) ] G
+ * The weight gradient is the forward's bilinear form read the other way: for
+ * y_i = sum_r g_r x_(i+r) = A^T[(G g) . (B^T x)], sum_i d_i y_i = g . G^T[(A d) . (B^T x)],
+ * so z_r = sum_i d_i x_(i+r) = G^T[(A d) . (B^T x)]. The sum over tiles runs in the
+ * transformed domain: 16 GEMMs K x C x tiles, one transform at the end.
+ * Every product of the 16 points is one sgemm over a slice of the batch; threads
+ * take whole slices (single-threaded GEMMs in their own cache), and the weight
+ * gradient sums per thread are added in thread order: results depend on the thread
+ * count, never on timing. Checked against the im2col kernels and the direct
+ * reference in tests/test_wino_train.c. */
+#include "core/sgi.h"
+#include "nn/ops.h"
+
+/* Floats the transformed input and output of one slice may take (per thread):
+ * the GEMMs then read and write them from L2/L3 rather than memory. */
+#define SLICE_FLOATS ((size_t)384 << 10)
+
+static int g_wino_on = 1;
+
+void sgi_wino_train_enable(int on) { g_wino_on = on; }
+
+int sgi_wino_train_ok(const struct sg_conv_geom *g) {
+    return g_wino_on && g->r == 3 && g->s == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
+           g->dw == 1 && g->groups == 1 && g->pt <= 2 && g->pl <= 2 && g->p > 0 && g->q > 0 &&
+           g->w <= 2048 && g->q <= 2048 && g->c >= 4;
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Images per slice for a transform over an output of op x oq with cin input and
+ * cout output channels, at most n / threads (rounded up) so that every thread
+ * gets work. */
+static int slice_images(int n, int op, int oq, int cin, int cout, int threads) {
+    const size_t tiles = (size_t)((op + 1) / 2) * ((oq + 1) / 2);
+    const size_t per = 16 * tiles * (size_t)(cin + cout);
+    static size_t lim = 0;
+    if (!lim) lim = getenv("SG_WSLICE") ? (size_t)atol(getenv("SG_WSLICE")) << 10 : SLICE_FLOATS;
+    int nb = (int)(lim / (per ? per : 1));
+    if (nb < 1) nb = 1;
+    const int fair = (n + threads - 1) / threads;
+    if (nb > fair) nb = fair;
+    return nb;
+}
+
+/* V[16][ch][T] of images n0..n0+nb: tiles of an op x oq output over an input plane
+ * of h x w read from (2 ty - pt, 2 tx - pl). One band of tiles at a time, in
+ * whole rows so that the compiler vectorizes over the tiles: the row combinations
+ * of B^T first (u_i over the padded band), then, on the even and odd columns of
+ * each u_i, the column combinations. */
+/* The transforms copy short rows: plain loops, kept from becoming libc memset and
+ * memcpy calls (GCC's loop-idiom pass), which cost more than the copy here. */
+#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+NO_LIBCALLS static void input_tiles(const float *x, int ch, int n, int h, int w, int n0, int nb, int op,
+                        int oq, int pt, int pl, float *v) {
+    const int tp = (op + 1) / 2, tq = (oq + 1) / 2, wp = 2 * tq + 2;
+    const size_t T = (size_t)nb * tp * tq, vs = (size_t)ch * T;
+    float rows[4][wp], e[4][tq + 1], o[4][tq + 1];
+    for (int c = 0; c < ch; c++)
+        for (int b = 0; b < nb; b++) {
+            const float *plane = x + ((size_t)c * n + n0 + b) * h * w;
+            float *vc = v + (size_t)c * T + (size_t)b * tp * tq;
+            for (int ty = 0; ty < tp; ty++) {
+                for (int i = 0; i < 4; i++) {
+                    const int ih = 2 * ty - pt + i;
+                    float *rr = rows[i];
+                    if (ih < 0 || ih >= h) {
+                        for (int j = 0; j < wp; j++) rr[j] = 0;
+                        continue;
+                    }
+                    const float *src = plane + (size_t)ih * w;
+                    /* padded column j <-> input column j - pl */
+                    const int j0 = pl, j1 = w + pl < wp ? w + pl : wp;
+                    for (int j = 0; j < j0; j++) rr[j] = 0;
+                    for (int j = j0; j < j1; j++) rr[j] = src[j - j0];
+                    for (int j = j1; j < wp; j++) rr[j] = 0;
+                }
+                float u[4][wp];
+                for (int j = 0; j < wp; j++) {
+                    u[0][j] = rows[0][j] - rows[2][j];
+                    u[1][j] = rows[1][j] + rows[2][j];
+                    u[2][j] = rows[2][j] - rows[1][j];
+                    u[3][j] = rows[1][j] - rows[3][j];
+                }
+                for (int i = 0; i < 4; i++)
+                    for (int t = 0; t <= tq; t++) e[i][t] = u[i][2 * t], o[i][t] = u[i][2 * t + 1];
+                float *vt = vc + (size_t)ty * tq;
+                for (int i = 0; i < 4; i++) {
+                    float *v0 = vt + (i * 4 + 0) * vs, *v1 = vt + (i * 4 + 1) * vs;
+                    float *v2 = vt + (i * 4 + 2) * vs, *v3 = vt + (i * 4 + 3) * vs;
+                    const float *ei = e[i], *oi = o[i];
+                    for (int t = 0; t < tq; t++) {
+                        v0[t] = ei[t] - ei[t + 1];
+                        v1[t] = oi[t] + ei[t + 1];
+                        v2[t] = ei[t + 1] - oi[t];
+                        v3[t] = oi[t] - oi[t + 1];
+                    }
+                }
+            }
+        }
+}
+
+/* M[16][ch][T] -> y[ch][n][op][oq] (= or +=): A^T m A per tile, clipped at the
+ * edge; a band of tiles at a time, vectorized over the tiles. */
+NO_LIBCALLS static void output_tiles(const float *mt, int ch, int n, int n0, int nb, int op, int oq,
+                         int accumulate, float *y) {
+    const int tp = (op + 1) / 2, tq = (oq + 1) / 2;
+    const size_t T = (size_t)nb * tp * tq, ms = (size_t)ch * T;
+    float t[2][4][tq], row[2 * tq];
+    for (int c = 0; c < ch; c++)
+        for (int b = 0; b < nb; b++) {
+            float *plane = y + ((size_t)c * n + n0 + b) * op * oq;
+            const float *mc = mt + (size_t)c * T + (size_t)b * tp * tq;
+            for (int ty = 0; ty < tp; ty++) {
+                const float *m = mc + (size_t)ty * tq;
+                for (int j = 0; j < 4; j++) {
+                    const float *m0 = m + (0 * 4 + j) * ms, *m1 = m + (1 * 4 + j) * ms;
+                    const float *m2 = m + (2 * 4 + j) * ms, *m3 = m + (3 * 4 + j) * ms;
+                    for (int x = 0; x < tq; x++) {
+                        t[0][j][x] = m0[x] + m1[x] + m2[x];
+                        t[1][j][x] = m1[x] - m2[x] - m3[x];
+                    }
+                }
+                for (int i = 0; i < 2 && 2 * ty + i < op; i++) {
+                    for (int x = 0; x < tq; x++) {
+                        row[2 * x] = t[i][0][x] + t[i][1][x] + t[i][2][x];
+                        row[2 * x + 1] = t[i][1][x] - t[i][2][x] - t[i][3][x];
+                    }
+                    float *dst = plane + (size_t)(2 * ty + i) * oq;
+                    if (accumulate)
+                        for (int q = 0; q < oq; q++) dst[q] += row[q];
+                    else
+                        for (int q = 0; q < oq; q++) dst[q] = row[q];
+                }
+            }
+        }
+}
+
+/* U[16][ko][ki] = G g G^T of the 3x3 kernels g; `dgrad` reads w[k][c] as the
+ * 180-degree turned filter of (ko = c, ki = k). */
+static void weight_transform(const float *w, int k, int c, int dgrad, float *u) {
+    const int ko_n = dgrad ? c : k, ki_n = dgrad ? k : c;
+    const size_t us = (size_t)ko_n * ki_n;
+#pragma omp parallel for schedule(static) if ((size_t)k * c > 4096)
+    for (int ko = 0; ko < ko_n; ko++)
+        for (int ki = 0; ki < ki_n; ki++) {
+            const float *g = dgrad ? w + ((size_t)ki * c + ko) * 9 : w + ((size_t)ko * c + ki) * 9;
+            float f[3][3];
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) f[r][s] = dgrad ? g[(2 - r) * 3 + 2 - s] : g[r * 3 + s];
+            float t[4][3];
+            for (int s = 0; s < 3; s++) {
+                t[0][s] = f[0][s];
+                t[1][s] = 0.5f * (f[0][s] + f[1][s] + f[2][s]);
+                t[2][s] = 0.5f * (f[0][s] - f[1][s] + f[2][s]);
+                t[3][s] = f[2][s];
+            }
+            float *o = u + (size_t)ko * ki_n + ki;
+            for (int i = 0; i < 4; i++) {
+                o[(i * 4 + 0) * us] = t[i][0];
+                o[(i * 4 + 1) * us] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                o[(i * 4 + 2) * us] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                o[(i * 4 + 3) * us] = t[i][2];
+            }
+        }
+}
+
+/* The slice layout of one transform-GEMM-transform pass. */
+struct pass {
+    int n, cin, cout, h, w, op, oq, pt, pl, nb, nslices;
+    size_t T, vlen, mlen; /* tiles of a full slice; floats of V and M per thread */
+};
+
+static struct pass pass_of(int n, int cin, int cout, int h, int w, int op, int oq, int pt, int pl,
+                           int threads) {
+    struct pass p = {n, cin, cout, h, w, op, oq, pt, pl, 0, 0, 0, 0, 0};
+    p.nb = slice_images(n, op, oq, cin, cout, threads);
+    p.nslices = (n + p.nb - 1) / p.nb;
+    p.T = (size_t)p.nb * ((op + 1) / 2) * ((oq + 1) / 2);
+    p.vlen = round16(16 * (size_t)cin * p.T);
+    p.mlen = round16(16 * (size_t)cout * p.T);
+    return p;
+}
+
+static size_t kc_len(const struct sg_conv_geom *g) { return round16(16 * (size_t)g->k * g->c); }
+
+size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads) {
+    if (threads < 1) threads = 1;
+    const struct pass f = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
+    const struct pass d = pass_of(g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
+    /* forward / input gradient: U, then per thread V and M; weight gradient: per
+     * thread V, D (the dy tiles, as long as M) and a K x C sum of 16 points */
+    size_t a = f.vlen + f.mlen, b = d.vlen + d.mlen, c = f.vlen + f.mlen + kc_len(g);
+    size_t per = a > b ? a : b;
+    if (c > per) per = c;
+    return kc_len(g) + (size_t)threads * per;
+}
+
+/* One pass: y[cout][n][op][oq] (=, or += when accumulate) = the Winograd
+ * correlation of x[cin][n][h][w] with the transformed filters u[16][cout][cin]. */
+static void run_pass(const struct pass *p, const float *x, const float *u, float *y,
+                     int accumulate, float *ws, int threads) {
+    const size_t per = p->vlen + p->mlen;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int sl = 0; sl < p->nslices; sl++) {
+        int t = 0, team = 1;
+        sgi_omp_team(&t, &team);
+        float *v = ws + (size_t)t * per, *mm = v + p->vlen;
+        const int n0 = sl * p->nb, nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
+        const int T = nb * ((p->op + 1) / 2) * ((p->oq + 1) / 2);
+        input_tiles(x, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
+        for (int e = 0; e < 16; e++)
+            sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin, p->cin,
+                      v + (size_t)e * p->cin * T, T, 0.0f, mm + (size_t)e * p->cout * T, T);
+        output_tiles(mm, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
+    }
+}
+
+void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                            float *y, float *ws, int threads) {
+    if (threads < 1) threads = 1;
+    const struct pass p = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
+    weight_transform(w, g->k, g->c, 0, ws);
+    run_pass(&p, x, ws, y, 0, ws + kc_len(g), threads);
+}
+
+/* dy tiles: A d A^T of the 2x2 tiles of dy[k][n][p][q] (zero beyond the edge) into
+ * D[16][k][T], a band at a time: rows A d = [d0, d0 + d1, d0 - d1, -d1], then the
+ * same on the even and odd columns. */
+NO_LIBCALLS static void grad_tiles(const float *dy, int k, int n, int op, int oq, int n0, int nb, float *dt) {
+    const int tp = (op + 1) / 2, tq = (oq + 1) / 2;
+    const size_t T = (size_t)nb * tp * tq, ds = (size_t)k * T;
+    float r0[2 * tq], r1[2 * tq], e[4][tq], o[4][tq];
+    for (int c = 0; c < k; c++)
+        for (int b = 0; b < nb; b++) {
+            const float *plane = dy + ((size_t)c * n + n0 + b) * op * oq;
+            float *dc = dt + (size_t)c * T + (size_t)b * tp * tq;
+            for (int ty = 0; ty < tp; ty++) {
+                const float *s0 = plane + (size_t)2 * ty * oq, *s1 = s0 + oq;
+                const int has1 = 2 * ty + 1 < op;
+                for (int q = 0; q < oq; q++) r0[q] = s0[q], r1[q] = has1 ? s1[q] : 0.0f;
+                if (oq & 1) r0[oq] = r1[oq] = 0;
+                for (int x = 0; x < tq; x++) {
+                    const float a0 = r0[2 * x], a1 = r0[2 * x + 1], b0 = r1[2 * x], b1 = r1[2 * x + 1];
+                    e[0][x] = a0, o[0][x] = a1;
+                    e[1][x] = a0 + b0, o[1][x] = a1 + b1;
+                    e[2][x] = a0 - b0, o[2][x] = a1 - b1;
+                    e[3][x] = -b0, o[3][x] = -b1;
+                }
+                float *dtt = dc + (size_t)ty * tq;
+                for (int i = 0; i < 4; i++) {
+                    float *d0 = dtt + (i * 4 + 0) * ds, *d1 = dtt + (i * 4 + 1) * ds;
+                    float *d2 = dtt + (i * 4 + 2) * ds, *d3 = dtt + (i * 4 + 3) * ds;
+                    for (int x = 0; x < tq; x++) {
+                        d0[x] = e[i][x];
+                        d1[x] = e[i][x] + o[i][x];
+                        d2[x] = e[i][x] - o[i][x];
+                        d3[x] = -o[i][x];
+                    }
+                }
+            }
+        }
+}
+
+/* dw[k][c][3][3] = G^T m G of the summed points m[16][k][c]. */
+static void weight_grad_out(const float *m, int k, int c, float *dw) {
+    const size_t ms = (size_t)k * c;
+    for (int kk = 0; kk < k; kk++)
+        for (int cc = 0; cc < c; cc++) {
+            const float *a = m + (size_t)kk * c + cc;
+            float t[3][4]; /* G^T rows: [1 .5 .5 0], [0 .5 -.5 0], [0 .5 .5 1] */
+            for (int j = 0; j < 4; j++) {
+                const float a0 = a[(0 * 4 + j) * ms], a1 = a[(1 * 4 + j) * ms];
+                const float a2 = a[(2 * 4 + j) * ms], a3 = a[(3 * 4 + j) * ms];
+                t[0][j] = a0 + 0.5f * (a1 + a2);
+                t[1][j] = 0.5f * (a1 - a2);
+                t[2][j] = 0.5f * (a1 + a2) + a3;
+            }
+            float *o = dw + ((size_t)kk * c + cc) * 9;
+            for (int r = 0; r < 3; r++) {
+                o[r * 3 + 0] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+                o[r * 3 + 1] = 0.5f * (t[r][1] - t[r][2]);
+                o[r * 3 + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+            }
+        }
+}
+
+void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                             const float *dy, float *dx, float *dw, float *ws, int threads) {
+    if (threads < 1) threads = 1;
+    /* weight gradient: per thread V (x tiles), D (dy tiles) and its 16-point sum */
+    const struct pass f = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
+    const size_t kc = kc_len(g), per = f.vlen + f.mlen + kc;
+    float *base = ws + kc;
+    int used = 1;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int t = 0, team = 1;
+        sgi_omp_team(&t, &team);
+#pragma omp single
+        used = team;
+        float *v = base + (size_t)t * per, *d = v + f.vlen, *acc = d + f.mlen;
+        int first = 1;
+#pragma omp for schedule(static)
+        for (int sl = 0; sl < f.nslices; sl++) {
+            const int n0 = sl * f.nb, nb = g->n - n0 < f.nb ? g->n - n0 : f.nb;
+            const int T = nb * ((g->p + 1) / 2) * ((g->q + 1) / 2);
+            input_tiles(x, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
+            grad_tiles(dy, g->k, g->n, g->p, g->q, n0, nb, d);
+            for (int e = 0; e < 16; e++)
+                sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, d + (size_t)e * g->k * T, T,
+                          v + (size_t)e * g->c * T, T, first ? 0.0f : 1.0f,
+                          acc + (size_t)e * g->k * g->c, g->c);
+            first = 0;
+        }
+        if (first) memset(acc, 0, 16 * (size_t)g->k * g->c * sizeof *acc);
+    }
+    /* the threads' sums in thread order, into the first one's */
+    const size_t len = 16 * (size_t)g->k * g->c;
+    for (int t = 1; t < used; t++) {
+        float *a0 = base + f.vlen + f.mlen;
+        const float *at = base + (size_t)t * per + f.vlen + f.mlen;
+        for (size_t i = 0; i < len; i++) a0[i] += at[i];
+    }
+    weight_grad_out(base + f.vlen + f.mlen, g->k, g->c, dw);
+    if (!dx) return;
+    /* input gradient: the forward of dy with turned filters */
+    const struct pass d = pass_of(g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
+    weight_transform(w, g->k, g->c, 1, ws);
+    run_pass(&d, dy, ws, dx, 1, ws + kc, threads);
+}

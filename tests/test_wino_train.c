@@ -1,0 +1,125 @@
+/* Winograd F(2x2,3x3) training kernels (src/nn/wino_train.c): forward, input
+ * gradient and weight gradient against direct double-precision references on
+ * channel-major data, on tail shapes (odd sizes), paddings 0-2 (asymmetric),
+ * batches 1-5 and one or two threads; the same run twice is bit-identical. The
+ * finite-difference checks of tests/test_ops.c (grad_conv, grad_bn, ...) run their
+ * 3x3 stride-1 convolutions through this path too. */
+#include "harness.h"
+#include "nn/ops.h"
+#include "sparsegrain/nn.h"
+
+/* direct references, X[C][N][H][W] */
+static void ref_all(const struct sg_conv_geom *g, const float *x, const float *w, const float *dy,
+                    float *y, float *dx, float *dw) {
+    const int N = g->n, C = g->c, H = g->h, W = g->w, K = g->k, P = g->p, Q = g->q;
+    double *ax = calloc((size_t)C * N * H * W, sizeof *ax), *aw = calloc((size_t)K * C * 9, sizeof *aw);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < P; p++)
+                for (int q = 0; q < Q; q++) {
+                    double acc = 0;
+                    const double d = dy[(((size_t)k * N + n) * P + p) * Q + q];
+                    for (int c = 0; c < C; c++)
+                        for (int r = 0; r < 3; r++) {
+                            const int ih = p - g->pt + r;
+                            if (ih < 0 || ih >= H) continue;
+                            for (int s = 0; s < 3; s++) {
+                                const int iw = q - g->pl + s;
+                                if (iw < 0 || iw >= W) continue;
+                                const size_t xi = (((size_t)c * N + n) * H + ih) * W + iw;
+                                const size_t wi = (((size_t)k * C + c) * 3 + r) * 3 + s;
+                                acc += (double)w[wi] * x[xi];
+                                ax[xi] += (double)w[wi] * d;
+                                aw[wi] += (double)x[xi] * d;
+                            }
+                        }
+                    y[(((size_t)k * N + n) * P + p) * Q + q] = (float)acc;
+                }
+    for (size_t i = 0; i < (size_t)C * N * H * W; i++) dx[i] = (float)ax[i];
+    for (size_t i = 0; i < (size_t)K * C * 9; i++) dw[i] = (float)aw[i];
+    free(ax), free(aw);
+}
+
+static void fill(sg_rng *r, float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = sg_rng_normal(r);
+}
+
+static void check_case(struct sg_conv_geom g, int threads, uint64_t seed) {
+    CHECK_OK(sg_conv_geom_finish(&g));
+    CHECK(sgi_wino_train_ok(&g));
+    sg_rng r;
+    sg_rng_seed(&r, seed);
+    const size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.k * g.p * g.q;
+    const size_t nw = (size_t)g.k * g.c * 9;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4);
+    float *y = malloc(ny * 4), *dx = malloc(nx * 4), *dw = malloc(nw * 4);
+    float *ry = malloc(ny * 4), *rdx = malloc(nx * 4), *rdw = malloc(nw * 4);
+    float *y2 = malloc(ny * 4), *dx2 = malloc(nx * 4), *dw2 = malloc(nw * 4);
+    float *ws = malloc((sgi_conv_workspace(&g, threads) + 1) * 4);
+    fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny);
+    ref_all(&g, x, w, dy, ry, rdx, rdw);
+    for (int rep = 0; rep < 2; rep++) {
+        float *yy = rep ? y2 : y, *dxx = rep ? dx2 : dx, *dww = rep ? dw2 : dw;
+        sgi_conv_forward(&g, x, w, NULL, yy, ws, threads);
+        /* the input gradient is added: start from 1 and take it off */
+        for (size_t i = 0; i < nx; i++) dxx[i] = 1.0f;
+        sgi_conv_backward(&g, x, w, dy, dxx, dww, NULL, ws, threads);
+        for (size_t i = 0; i < nx; i++) dxx[i] -= 1.0f;
+    }
+    const double ey = sgt_max_rel_err(y, ry, ny), ex = sgt_max_rel_err(dx, rdx, nx);
+    const double ew = sgt_max_rel_err(dw, rdw, nw);
+    CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5,
+              "wino n%d c%d %dx%d k%d pads %d,%d,%d,%d threads %d: rel err y %g dx %g dw %g", g.n,
+              g.c, g.h, g.w, g.k, g.pt, g.pl, g.pb, g.pr, threads, ey, ex, ew);
+    CHECK(memcmp(y, y2, ny * 4) == 0 && memcmp(dx, dx2, nx * 4) == 0 && memcmp(dw, dw2, nw * 4) == 0);
+    /* without an input gradient the weight gradient is the same */
+    sgi_conv_backward(&g, x, w, dy, NULL, dw2, NULL, ws, threads);
+    CHECK(memcmp(dw, dw2, nw * 4) == 0);
+    free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ry), free(rdx), free(rdw);
+    free(y2), free(dx2), free(dw2), free(ws);
+}
+
+SG_TEST(wino_train_matches_reference) {
+    /* n c h w k r s sh sw pt pl pb pr dh dw groups */
+    struct sg_conv_geom cases[] = {
+        {2, 4, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* odd sizes: tail tiles */
+        {1, 4, 5, 6, 3, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* valid */
+        {5, 4, 7, 7, 5, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0},  /* pad 2 */
+        {2, 5, 6, 9, 2, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1, 0, 0},  /* asymmetric */
+        {4, 4, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {2, 4, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* 1x1 image */
+        {1, 7, 3, 3, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* one tile and a half */
+        {3, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 1; t <= 2; t++) check_case(cases[i], t, 100 + i);
+}
+
+SG_TEST(wino_train_equals_im2col_path) {
+    /* the same layer through both paths of sgi_conv_*: equal within fp tolerance */
+    struct sg_conv_geom g = {6, 8, 11, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    sg_rng r;
+    sg_rng_seed(&r, 3);
+    const size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.k * g.p * g.q;
+    const size_t nw = (size_t)g.k * g.c * 9;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4), *b = malloc(g.k * 4);
+    float *y[2], *dx[2], *dw[2], db[2][12];
+    for (int i = 0; i < 2; i++) y[i] = malloc(ny * 4), dx[i] = calloc(nx, 4), dw[i] = malloc(nw * 4);
+    fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny), fill(&r, b, g.k);
+    for (int i = 0; i < 2; i++) {
+        sgi_wino_train_enable(i == 0);
+        float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
+        sgi_conv_forward(&g, x, w, b, y[i], ws, 2);
+        sgi_conv_backward(&g, x, w, dy, dx[i], dw[i], db[i], ws, 2);
+        free(ws);
+    }
+    sgi_wino_train_enable(1);
+    CHECK(sgt_max_rel_err(y[0], y[1], ny) < 1e-5);
+    CHECK(sgt_max_rel_err(dx[0], dx[1], nx) < 1e-5);
+    CHECK(sgt_max_rel_err(dw[0], dw[1], nw) < 1e-5);
+    CHECK(sgt_max_rel_err(db[0], db[1], 12) < 1e-6);
+    for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]);
+    free(x), free(w), free(dy), free(b);
+}
