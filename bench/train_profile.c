@@ -1,7 +1,9 @@
 /* Where the time of a training step goes: per node, forward and backward, and for
  * every convolution its three passes separately (forward, weight gradient alone,
  * weight + input gradient), on random data at a batch.
- * Usage: train_profile MODEL C H W BATCH STEPS THREADS [WINOGRAD 0|1]
+ * Usage: train_profile MODEL C H W BATCH STEPS THREADS [WINOGRAD 0|1 [GRANULARITY DENSITY [THIN 0|1]]]
+ * (GRANULARITY DENSITY: prune the model first, as `sparsegrain prune` does by default,
+ * and time masked retraining steps.)
  * Prints one row per node: name, op, forward ms, backward ms (per step, min over
  * rounds), and for convolutions fwd / wgrad / dgrad ms and direct-conv GFLOP/s. */
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 #include "sparsegrain/nn.h"
+#include "sparsegrain/prune.h"
 
 /* With one thread, the passes are timed in the thread's CPU time: on a machine
  * shared with other work that leaves out the time spent waiting for the core. */
@@ -37,6 +40,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", sg_last_error());
         return 1;
     }
+    if (argc > 10) {
+        struct sg_prune_cfg pc;
+        sg_prune_cfg_default(&pc);
+        if (sg_prune_spec_parse(argv[9], &pc.spec) != SG_OK) {
+            fprintf(stderr, "%s\n", sg_last_error());
+            return 1;
+        }
+        struct sg_prune_result pr;
+        if (sg_prune_model(m, &pc, atof(argv[10]), &pr) != SG_OK) {
+            fprintf(stderr, "%s\n", sg_last_error());
+            return 1;
+        }
+        if (argc > 11) sgi_conv_thin_enable(atoi(argv[11]));
+    }
     struct sg_exec *e = NULL;
     if (sg_exec_new(m, bs, 1, &e) != SG_OK) return 1;
     float *x = sgi_alloc((size_t)bs * c * h * w, 4), *grad = sgi_alloc(m->arena_len, 4);
@@ -50,13 +67,13 @@ int main(int argc, char **argv) {
     sg_exec_loss(e, y, NULL, NULL);
     sg_backward(m, e, grad);
     sg_exec_profile(e, 1);
-    double t0 = sg_now();
+    double t0 = now();
     for (int s = 0; s < steps; s++) {
         sg_forward(m, e, x, bs, 1, &r);
         sg_exec_loss(e, y, NULL, NULL);
         sg_backward(m, e, grad);
     }
-    const double step_ms = (sg_now() - t0) * 1e3 / steps;
+    const double step_ms = (now() - t0) * 1e3 / steps;
     double tf = 0, tb = 0;
     printf("%-12s %-8s %9s %9s | %8s %8s %8s %8s\n", "node", "op", "fwd_ms", "bwd_ms", "c_fwd",
            "c_wgrad", "c_dgrad", "GFLOP/s");

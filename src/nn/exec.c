@@ -22,6 +22,7 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->col);
     free(e->t_fwd);
     free(e->t_bwd);
+    sgi_thin_buf_free(&e->thin);
     free(e);
 }
 

@@ -147,6 +147,11 @@ static enum sg_status conv_forward(const struct sgi_step *s) {
     const struct sg_exec *e = s->e;
     if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);
     struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
+    const float *w = sg_param_data(s->m, s->nd->param[0]);
+    const uint8_t *mask = s->m->mask + s->m->params[s->nd->param[0]].offset;
+    if (sgi_conv_thin_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]), s->y,
+                              e->threads, &s->e->thin))
+        return SG_OK;
     sgi_conv_forward(&g, s->x, sg_param_data(s->m, s->nd->param[0]),
                      param_of(s->m, s->nd->param[1]), s->y, e->col, e->threads);
     return SG_OK;
@@ -154,6 +159,11 @@ static enum sg_status conv_forward(const struct sgi_step *s) {
 
 static void conv_backward(const struct sgi_step *s) {
     struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
+    const uint8_t *mask = s->m->mask + s->m->params[s->nd->param[0]].offset;
+    if (sgi_conv_thin_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), mask, s->dy, s->dx,
+                               grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]),
+                               s->e->threads, &s->e->thin))
+        return;
     sgi_conv_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), s->dy, s->dx,
                       grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]), s->e->col,
                       s->e->threads);

@@ -18,6 +18,7 @@ struct sg_exec {
     int threads;           /* thread count the workspace was sized for */
     double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
     struct sg_layer_hook hook; /* conv/fc kernels; forward NULL: the training kernels */
+    struct sgi_thin_buf thin;  /* masked convolutions on kept filters/channels (conv_thin.c) */
 };
 
 /* One node's step of a forward or backward walk. */

@@ -28,6 +28,28 @@ void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const 
 void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *ws, int threads);
 
+/* Masked convolutions on the kept filters and channels only (src/nn/conv_thin.c):
+ * when the mask removes whole filters W[k,:,:,:] or input channels W[:,c,:,:] and
+ * so at least a fifth of the work, these run a thinner dense layer and return 1;
+ * otherwise they do nothing and return 0 (run the dense kernel). The buffer grows
+ * on demand and is kept between calls (free with sgi_thin_buf_free). Same
+ * contract as sgi_conv_forward/backward (dx added to, bias of a pruned filter
+ * still applied and its gradient computed). */
+struct sgi_thin_buf {
+    float *p;
+    size_t len;
+    int *kept;
+    int kept_cap;
+};
+void sgi_thin_buf_free(struct sgi_thin_buf *tb);
+void sgi_conv_thin_enable(int on); /* 0: always dense (tests, benchmarks) */
+int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                          const uint8_t *mask, const float *b, float *y, int threads,
+                          struct sgi_thin_buf *tb);
+int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const uint8_t *mask, const float *dy, float *dx, float *dw, float *db,
+                           int threads, struct sgi_thin_buf *tb);
+
 /* y[K][N] = W[K][C] x[C][N] + b */
 void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
                     float *y);

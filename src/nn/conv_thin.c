@@ -1,0 +1,161 @@
+/* Masked convolutions that skip what filter and channel masks remove: when whole
+ * filters (rows W[k,:,:,:]) or whole input channels (W[:,c,:,:]) are masked out,
+ * the layer runs as a thinner dense convolution over the kept filters and channels
+ * (through the same fast paths as any convolution: Winograd or im2col/GEMM) and
+ * the results are scattered back. Channel-major activations make this cheap: a
+ * channel of X[C][N][H][W] is one contiguous block. The masks themselves are not
+ * touched; a pruned filter's output is its bias, its weight gradient zero.
+ * Exactly the dense masked computation up to the order of the sums; checked
+ * against it in tests/test_conv_thin.c. */
+#include "core/sgi.h"
+#include "nn/ops.h"
+
+/* Thinning pays when it removes at least this share of the work. */
+#define MAX_KEPT_SHARE 0.8
+
+static int g_thin_on = 1;
+
+void sgi_conv_thin_enable(int on) { g_thin_on = on; }
+
+void sgi_thin_buf_free(struct sgi_thin_buf *tb) {
+    free(tb->kept);
+    free(tb->p);
+    memset(tb, 0, sizeof *tb);
+}
+
+/* The kept filters and channels of a mask into tb->kept ([0, nk) filters, then
+ * [nk, nk + nc) channels); 1 when thinning pays, 0 otherwise (or out of memory). */
+static int plan(const struct sg_conv_geom *g, const uint8_t *mask, struct sgi_thin_buf *tb,
+                int *nk, int *nc) {
+    if (!g_thin_on || !mask || g->groups != 1) return 0;
+    const size_t rs = (size_t)g->r * g->s, crs = (size_t)g->c * rs;
+    if ((size_t)tb->kept_cap < (size_t)(g->k + g->c)) {
+        int *p = realloc(tb->kept, (size_t)(g->k + g->c) * sizeof *p);
+        if (!p) return 0;
+        tb->kept = p;
+        tb->kept_cap = g->k + g->c;
+    }
+    int *kk = tb->kept, *cc = tb->kept + g->k;
+    uint8_t *chan = calloc((size_t)g->c, 1);
+    if (!chan) return 0;
+    int a = 0, b = 0;
+    for (int k = 0; k < g->k; k++) {
+        const uint8_t *mk = mask + (size_t)k * crs;
+        int any = 0;
+        for (int c = 0; c < g->c; c++)
+            for (size_t t = 0; t < rs; t++)
+                if (mk[(size_t)c * rs + t]) any = chan[c] = 1;
+        if (any) kk[a++] = k;
+    }
+    for (int c = 0; c < g->c; c++)
+        if (chan[c]) cc[b++] = c;
+    free(chan);
+    *nk = a, *nc = b;
+    /* the compact arrays come after kept filters and channels */
+    return (double)a * b <= MAX_KEPT_SHARE * (double)g->k * g->c;
+}
+
+/* Room for x' (and dx'), y' (dy'), W', dW' and the inner workspace. */
+static float *room(struct sgi_thin_buf *tb, size_t n) {
+    if (n > tb->len) {
+        free(tb->p);
+        tb->p = sgi_alloc(n, sizeof(float));
+        tb->len = tb->p ? n : 0;
+    }
+    return tb->p;
+}
+
+static struct sg_conv_geom thin_geom(const struct sg_conv_geom *g, int nk, int nc) {
+    struct sg_conv_geom t = *g;
+    t.k = nk, t.c = nc;
+    return t;
+}
+
+/* W'[a][b] = W[kk[a]][cc[b]] */
+static void compact_w(const struct sg_conv_geom *g, const float *w, const int *kk, int nk,
+                      const int *cc, int nc, float *wt) {
+    const size_t rs = (size_t)g->r * g->s;
+    for (int a = 0; a < nk; a++)
+        for (int b = 0; b < nc; b++)
+            memcpy(wt + ((size_t)a * nc + b) * rs, w + ((size_t)kk[a] * g->c + cc[b]) * rs,
+                   rs * sizeof *wt);
+}
+
+static void gather_planes(const float *x, size_t plane, const int *idx, int n, float *xt) {
+#pragma omp parallel for schedule(static) if ((size_t)n * plane > 65536)
+    for (int i = 0; i < n; i++) memcpy(xt + (size_t)i * plane, x + (size_t)idx[i] * plane, plane * sizeof *xt);
+}
+
+int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                          const uint8_t *mask, const float *b, float *y, int threads,
+                          struct sgi_thin_buf *tb) {
+    int nk, nc;
+    if (!plan(g, mask, tb, &nk, &nc)) return 0;
+    const int *kk = tb->kept, *cc = tb->kept + g->k;
+    const size_t xp = (size_t)g->n * g->h * g->w, yp = (size_t)g->n * g->p * g->q;
+    const size_t rs = (size_t)g->r * g->s;
+    const struct sg_conv_geom t = thin_geom(g, nk, nc);
+    const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;
+    float *p = room(tb, nc * xp + nk * yp + (size_t)nk * nc * rs + ws + 64);
+    if (!p) return 0;
+    float *xt = p, *yt = xt + nc * xp, *wt = yt + nk * yp, *wsp = wt + (size_t)nk * nc * rs;
+    /* every filter starts at its bias (all a pruned filter gives) */
+#pragma omp parallel for schedule(static) if (yp * g->k > 65536)
+    for (int k = 0; k < g->k; k++) {
+        const float bk = b ? b[k] : 0.0f;
+        float *yk = y + (size_t)k * yp;
+        for (size_t i = 0; i < yp; i++) yk[i] = bk;
+    }
+    if (!nk || !nc) return 1;
+    gather_planes(x, xp, cc, nc, xt);
+    compact_w(g, w, kk, nk, cc, nc, wt);
+    sgi_conv_forward(&t, xt, wt, NULL, yt, wsp, threads);
+#pragma omp parallel for schedule(static) if (yp * nk > 65536)
+    for (int a = 0; a < nk; a++) {
+        float *yk = y + (size_t)kk[a] * yp;
+        const float *src = yt + (size_t)a * yp;
+        for (size_t i = 0; i < yp; i++) yk[i] += src[i];
+    }
+    return 1;
+}
+
+int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const uint8_t *mask, const float *dy, float *dx, float *dw, float *db,
+                           int threads, struct sgi_thin_buf *tb) {
+    int nk, nc;
+    if (!plan(g, mask, tb, &nk, &nc)) return 0;
+    const int *kk = tb->kept, *cc = tb->kept + g->k;
+    const size_t xp = (size_t)g->n * g->h * g->w, yp = (size_t)g->n * g->p * g->q;
+    const size_t rs = (size_t)g->r * g->s, nw = (size_t)nk * nc * rs;
+    const struct sg_conv_geom t = thin_geom(g, nk, nc);
+    const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;
+    const size_t need = 2 * nc * xp + nk * yp + 2 * nw + ws + 64;
+    float *p = room(tb, need);
+    if (!p) return 0;
+    float *xt = p, *dxt = xt + nc * xp, *dyt = dxt + nc * xp, *wt = dyt + nk * yp;
+    float *dwt = wt + nw, *wsp = dwt + nw;
+    memset(dw, 0, (size_t)g->k * g->c * rs * sizeof *dw);
+    if (db) {
+#pragma omp parallel for schedule(static) if (yp * g->k > 65536)
+        for (int k = 0; k < g->k; k++) db[k] = (float)sgi_sum(dy + (size_t)k * yp, yp);
+    }
+    if (!nk || !nc) return 1;
+    gather_planes(x, xp, cc, nc, xt);
+    gather_planes(dy, yp, kk, nk, dyt);
+    compact_w(g, w, kk, nk, cc, nc, wt);
+    if (dx) memset(dxt, 0, nc * xp * sizeof *dxt);
+    sgi_conv_backward(&t, xt, wt, dyt, dx ? dxt : NULL, dwt, NULL, wsp, threads);
+    for (int a = 0; a < nk; a++)
+        for (int bb = 0; bb < nc; bb++)
+            memcpy(dw + ((size_t)kk[a] * g->c + cc[bb]) * rs, dwt + ((size_t)a * nc + bb) * rs,
+                   rs * sizeof *dw);
+    if (dx) {
+#pragma omp parallel for schedule(static) if (xp * nc > 65536)
+        for (int bb = 0; bb < nc; bb++) {
+            float *d = dx + (size_t)cc[bb] * xp;
+            const float *s = dxt + (size_t)bb * xp;
+            for (size_t i = 0; i < xp; i++) d[i] += s[i];
+        }
+    }
+    return 1;
+}
