@@ -3,12 +3,12 @@
 # Each script prints a table and appends rows to bench/results/*.csv. Takes about
 # 15 minutes on an idle 2-core machine; BENCH_RT=1 runs the timed parts at real-time
 # priority (a shared machine). Usage: bench/run.sh [BUILD]
-# [NAME...] where NAME is one of: train prune storage onnx scnn compare infer
+# [NAME...] where NAME is one of: train retrain prune storage onnx scnn compare infer
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shift || true
-all=(train prune storage onnx scnn compare infer)
+all=(train retrain prune storage onnx scnn compare infer)
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=("${all[@]}")
 failed=0
@@ -31,6 +31,7 @@ run() { # name, script, args...
 echo "machine: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 run train bench/train_vs_torch.sh "$build"
+run retrain bench/retrain.sh "$build"
 run prune bench/prune_vs_torch.sh "$build"
 run storage bench/storage_bench.sh "$build"
 run onnx bench/onnx_load_bench.sh "$build"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One epoch of masked retraining of VGG-7 on Fashion-MNIST per granularity at
+# densities 0.5, 0.3, 0.1, against a dense epoch and against PyTorch's masked
+# retraining (torch.nn.utils.prune masks: it computes the dense layers), in one
+# run with rounds interleaved; min and max seconds over the rounds. sparsegrain
+# runs twice per configuration: its fast path (thinned layers for filter and
+# channel masks) and the dense masked kernels. Appends to bench/results/retrain.csv
+# with the CPU model in every row.
+# Usage: bench/retrain.sh [BUILD_DIR]; env IMAGES (per epoch, default 3200),
+# ROUNDS (default 3), THREADS (default 2), GRANS (default "filter channel kernel
+# vector fine"), DENSITIES (default "0.5 0.3 0.1").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+images=${IMAGES:-3200}
+rounds=${ROUNDS:-3}
+threads=${THREADS:-2}
+grans=${GRANS:-filter channel kernel vector fine}
+densities=${DENSITIES:-0.5 0.3 0.1}
+make -s "$build/libsparsegrain.a"
+cc -O2 -fopenmp -Iinclude -Isrc bench/retrain_bench.c "$build/libsparsegrain.a" -lprotobuf-c -lcjson -lz -lpng -lm -ldl -o "$build/retrain_bench"
+fashion=/usr/share/datasets/fashion-mnist
+cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+cfgs=()
+for g in $grans; do for d in $densities; do cfgs+=("$g@$d"); done; done
+sg=$(OMP_NUM_THREADS=$threads "$build/retrain_bench" vgg7 fashion "$images" "$threads" "$rounds" "${cfgs[@]}")
+mkdir -p bench/results
+f=bench/results/retrain.csv
+[ -s $f ] || echo "date,commit,machine,threads,images,gran,density,path,seconds_min,seconds_max,vs_dense_epoch" > $f
+dense=$(echo "$sg" | awk -F, '$1 == "dense" {print $4}')
+printf "VGG-7, one epoch of %s Fashion-MNIST images, batch 64, %s threads, %s\n" "$images" "$threads" "$cpu"
+printf "%-10s %-8s %-14s %9s %9s %8s\n" gran density path min_s max_s "x dense"
+row() { # gran density path min max
+    printf "%-10s %-8s %-14s %9.3f %9.3f %8.2f\n" "$1" "$2" "$3" "$4" "$5" "$(awk -v a="$4" -v b="$dense" 'BEGIN{print a/b}')"
+    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$images,$1,$2,$3,$4,$5,$(awk -v a="$4" -v b="$dense" 'BEGIN{printf "%.3f", a/b}')" >> $f
+}
+echo "$sg" | tail -n +2 | while IFS=, read -r g d p lo hi; do row "$g" "$d" "$p" "$lo" "$hi"; done
+read -r lo hi < <(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$images" "$rounds")
+row dense 1 pytorch "$lo" "$hi"
+for c in "${cfgs[@]}"; do
+    read -r lo hi < <(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$images" "$rounds" "$c")
+    row "${c%@*}" "${c#*@}" pytorch-masked "$lo" "$hi"
+done

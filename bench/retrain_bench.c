@@ -1,0 +1,101 @@
+/* One epoch of masked retraining per granularity and density against a dense
+ * epoch, the same run, rounds interleaved. The model is built (weights from the
+ * seed) and pruned by L1 as `sparsegrain prune` does by default (first conv and
+ * fc layers: see prune.h); the retraining then runs sg_train under the masks,
+ * with the fast paths on (thin) and off (dense masked kernels). Timing does not
+ * depend on which weights survive, only on how many and in what shape.
+ * Usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS GRAN:DENSITY...
+ * Prints CSV: gran,density,path,seconds_min,seconds_max (dense rows: gran dense). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+#include "sparsegrain/data.h"
+#include "sparsegrain/nn.h"
+#include "sparsegrain/prune.h"
+
+static double epoch(const char *arch, const struct sg_dataset *d, int images, const char *gran,
+                    double density, int thin) {
+    struct sg_model *m = NULL;
+    if (sg_model_build(arch, d->c, d->h, d->w, 10, 1, &m) != SG_OK) return -1;
+    if (gran) {
+        struct sg_prune_cfg pc;
+        sg_prune_cfg_default(&pc);
+        struct sg_prune_result pr;
+        if (sg_prune_spec_parse(gran, &pc.spec) != SG_OK ||
+            sg_prune_model(m, &pc, density, &pr) != SG_OK) {
+            sg_model_free(m);
+            return -1;
+        }
+    }
+    struct sg_train_cfg tc;
+    sg_train_cfg_default(&tc);
+    tc.epochs = 1;
+    tc.batch = 64;
+    tc.lr = 0.01f;
+    tc.schedule = SG_LR_CONSTANT;
+    tc.max_images = images;
+    sgi_conv_thin_enable(thin);
+    const double t0 = sg_now();
+    enum sg_status s = sg_train(m, d, &tc, NULL);
+    const double t = sg_now() - t0;
+    sgi_conv_thin_enable(1);
+    sg_model_free(m);
+    return s == SG_OK ? t : -1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 7) {
+        fprintf(stderr, "usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS GRAN:DENSITY...\n");
+        return 2;
+    }
+    const int images = atoi(argv[3]), rounds = atoi(argv[5]);
+    sg_set_threads(atoi(argv[4]));
+    struct sg_dataset *d = NULL;
+    if (sg_dataset_load(argv[2], NULL, 1, &d) != SG_OK) {
+        fprintf(stderr, "%s\n", sg_last_error());
+        return 1;
+    }
+    const int ncfg = argc - 6;
+    /* per config: thin and dense masked; plus the dense epoch */
+    double (*best)[2] = calloc((size_t)ncfg + 1, sizeof *best), (*worst)[2] = calloc((size_t)ncfg + 1, sizeof *worst);
+    for (int i = 0; i <= ncfg; i++) best[i][0] = best[i][1] = 1e30;
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i <= ncfg; i++)
+            for (int path = 0; path < (i < ncfg ? 2 : 1); path++) {
+                double t;
+                if (i == ncfg) {
+                    t = epoch(argv[1], d, images, NULL, 1, 1);
+                } else {
+                    char spec[64];
+                    snprintf(spec, sizeof spec, "%s", argv[6 + i]);
+                    char *colon = strrchr(spec, '@');
+                    if (!colon) {
+                        fprintf(stderr, "config '%s': GRAN@DENSITY\n", spec);
+                        return 2;
+                    }
+                    *colon = 0;
+                    t = epoch(argv[1], d, images, spec, atof(colon + 1), path == 0);
+                }
+                if (t < 0) {
+                    fprintf(stderr, "%s\n", sg_last_error());
+                    return 1;
+                }
+                if (t < best[i][path]) best[i][path] = t;
+                if (t > worst[i][path]) worst[i][path] = t;
+            }
+    printf("gran,density,path,seconds_min,seconds_max\n");
+    for (int i = 0; i < ncfg; i++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "%s", argv[6 + i]);
+        char *colon = strrchr(spec, '@');
+        *colon = 0;
+        printf("%s,%s,fast,%.3f,%.3f\n", spec, colon + 1, best[i][0], worst[i][0]);
+        printf("%s,%s,dense-masked,%.3f,%.3f\n", spec, colon + 1, best[i][1], worst[i][1]);
+    }
+    printf("dense,1,dense,%.3f,%.3f\n", best[ncfg][0], worst[ncfg][0]);
+    sg_dataset_free(d);
+    free(best), free(worst);
+    return 0;
+}
