@@ -92,8 +92,10 @@ SG_TEST(wino_train_matches_reference) {
         {1, 7, 3, 3, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* one tile and a half */
         {3, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
     };
+    sgi_wino_train_enable(2); /* small outputs too */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 1; t <= 2; t++) check_case(cases[i], t, 100 + i);
+    sgi_wino_train_enable(1);
 }
 
 SG_TEST(wino_train_equals_im2col_path) {
@@ -109,7 +111,7 @@ SG_TEST(wino_train_equals_im2col_path) {
     for (int i = 0; i < 2; i++) y[i] = malloc(ny * 4), dx[i] = calloc(nx, 4), dw[i] = malloc(nw * 4);
     fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny), fill(&r, b, g.k);
     for (int i = 0; i < 2; i++) {
-        sgi_wino_train_enable(i == 0);
+        sgi_wino_train_enable(i == 0 ? 2 : 0);
         float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
         sgi_conv_forward(&g, x, w, b, y[i], ws, 2);
         sgi_conv_backward(&g, x, w, dy, dx[i], dw[i], db[i], ws, 2);
@@ -122,4 +124,40 @@ SG_TEST(wino_train_equals_im2col_path) {
     CHECK(sgt_max_rel_err(db[0], db[1], 12) < 1e-6);
     for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]);
     free(x), free(w), free(dy), free(b);
+}
+
+/* finite differences of L = sum(y . r) through the Winograd forward against its
+ * input and weight gradients (dy = r), at sampled entries */
+SG_TEST(wino_train_grad_finite_differences) {
+    struct sg_conv_geom g = {2, 4, 12, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    CHECK(sgi_wino_train_ok(&g));
+    sg_rng r;
+    sg_rng_seed(&r, 9);
+    const size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.k * g.p * g.q;
+    const size_t nw = (size_t)g.k * g.c * 9;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4), *y = malloc(ny * 4);
+    float *dx = calloc(nx, 4), *dw = malloc(nw * 4);
+    float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
+    fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny);
+    sgi_conv_backward(&g, x, w, dy, dx, dw, NULL, ws, 2);
+    for (int probe = 0; probe < 40; probe++) {
+        const int on_w = probe & 1;
+        float *v = on_w ? w : x;
+        const size_t i = (size_t)(sg_rng_uniform(&r) * (on_w ? nw : nx)) % (on_w ? nw : nx);
+        const float keep = v[i], eps = 1e-2f;
+        double l[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            v[i] = keep + (sgn ? -eps : eps);
+            sgi_conv_forward(&g, x, w, NULL, y, ws, 2);
+            double acc = 0;
+            for (size_t t = 0; t < ny; t++) acc += (double)y[t] * dy[t];
+            l[sgn] = acc;
+        }
+        v[i] = keep;
+        const double fd = (l[0] - l[1]) / (2 * eps), an = on_w ? dw[i] : dx[i];
+        CHECK_MSG(fabs(fd - an) <= 2e-2 * (1 + fabs(an)), "%s[%zu]: analytic %g, finite differences %g",
+                  on_w ? "dw" : "dx", i, an, fd);
+    }
+    free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ws);
 }

@@ -18,7 +18,9 @@ void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float
 
 /* 3x3 stride-1 convolutions through Winograd F(2x2,3x3) for all three training
  * passes (src/nn/wino_train.c); sgi_conv_forward/backward take this path when
- * sgi_wino_train_ok(g). sgi_wino_train_enable(0) turns it off (benchmarks, tests). */
+ * sgi_wino_train_ok(g): 3x3, stride 1, 4+ input channels, outputs 10+ wide.
+ * sgi_wino_train_enable(0) turns it off, 2 takes it whatever the output width,
+ * 1 is the default (benchmarks, tests). */
 int sgi_wino_train_ok(const struct sg_conv_geom *g);
 void sgi_wino_train_enable(int on);
 size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads);

@@ -25,6 +25,9 @@ static int g_wino_on = 1;
 void sgi_wino_train_enable(int on) { g_wino_on = on; }
 
 int sgi_wino_train_ok(const struct sg_conv_geom *g) {
+    /* auto: not on small outputs, where the 2x2 tiles waste a large share
+     * (7x7: 64 outputs computed for 49) and im2col is as fast (measured on VGG-7) */
+    if (g_wino_on == 1 && g->q < 10) return 0;
     return g_wino_on && g->r == 3 && g->s == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
            g->dw == 1 && g->groups == 1 && g->pt <= 2 && g->pl <= 2 && g->p > 0 && g->q > 0 &&
            g->w <= 2048 && g->q <= 2048 && g->c >= 4;
@@ -32,11 +35,17 @@ int sgi_wino_train_ok(const struct sg_conv_geom *g) {
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+/* Tiles of one image for an op x oq output: bands of ceil(op/2) rows of
+ * ceil(oq/2) + 1 tiles. The last tile of a band pads the row so that the
+ * transforms run over whole chunks of bands with contiguous, shifted reads; the
+ * GEMMs carry it (its outputs are dropped, its dy tile is zero). */
+static size_t tiles_of(int op, int oq) { return (size_t)((op + 1) / 2) * ((oq + 1) / 2 + 1); }
+
 /* Images per slice for a transform over an output of op x oq with cin input and
  * cout output channels, at most n / threads (rounded up) so that every thread
  * gets work. */
 static int slice_images(int n, int op, int oq, int cin, int cout, int threads) {
-    const size_t tiles = (size_t)((op + 1) / 2) * ((oq + 1) / 2);
+    const size_t tiles = tiles_of(op, oq);
     const size_t per = 16 * tiles * (size_t)(cin + cout);
     static size_t lim = 0;
     if (!lim) lim = getenv("SG_WSLICE") ? (size_t)atol(getenv("SG_WSLICE")) << 10 : SLICE_FLOATS;
@@ -47,58 +56,90 @@ static int slice_images(int n, int op, int oq, int cin, int cout, int threads) {
     return nb;
 }
 
-/* V[16][ch][T] of images n0..n0+nb: tiles of an op x oq output over an input plane
- * of h x w read from (2 ty - pt, 2 tx - pl). One band of tiles at a time, in
- * whole rows so that the compiler vectorizes over the tiles: the row combinations
- * of B^T first (u_i over the padded band), then, on the even and odd columns of
- * each u_i, the column combinations. */
 /* The transforms copy short rows: plain loops, kept from becoming libc memset and
  * memcpy calls (GCC's loop-idiom pass), which cost more than the copy here. */
 #define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 
-NO_LIBCALLS static void input_tiles(const float *x, int ch, int n, int h, int w, int n0, int nb, int op,
-                        int oq, int pt, int pl, float *v) {
-    const int tp = (op + 1) / 2, tq = (oq + 1) / 2, wp = 2 * tq + 2;
-    const size_t T = (size_t)nb * tp * tq, vs = (size_t)ch * T;
-    float rows[4][wp], e[4][tq + 1], o[4][tq + 1];
+/* Tiles per chunk of bands the transforms work on: the 16 gathered inputs and the
+ * outputs stay in L1/L2 and on the stack. */
+#define CHUNK_TILES 512
+
+static int bands_per_chunk(int tq) {
+    const int b = CHUNK_TILES / (tq + 1);
+    return b < 1 ? 1 : b;
+}
+
+/* V[16][ch][T] of images n0..n0+nb: tiles of an op x oq output over an input plane
+ * of h x w read from (2 ty - pt, 2 tx - pl). Per chunk of tile bands: the padded
+ * input rows split by row parity into even and odd columns (E, O: L = tq + 1
+ * entries a row), so that entry (i, j) of every tile of the chunk is one of these
+ * arrays read at a fixed shift; then B^T d B elementwise over the whole chunk. */
+NO_LIBCALLS static void input_tiles(const float *x, int ch, int n, int h, int w, int n0, int nb,
+                                    int op, int oq, int pt, int pl, float *v) {
+    const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
+    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, vs = (size_t)ch * T;
+    /* [parity][band][L] with one band and one entry of slack for the shifted reads */
+    const int cap = (bc + 1) * L + 1;
+    float ee[2][cap], oo[2][cap];
+    float r[4][4][bc * L];
+    for (int par = 0; par < 2; par++)
+        for (int t = 0; t < cap; t++) ee[par][t] = oo[par][t] = 0;
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = x + ((size_t)c * n + n0 + b) * h * w;
-            float *vc = v + (size_t)c * T + (size_t)b * tp * tq;
-            for (int ty = 0; ty < tp; ty++) {
-                for (int i = 0; i < 4; i++) {
-                    const int ih = 2 * ty - pt + i;
-                    float *rr = rows[i];
+            float *vc = v + (size_t)c * T + (size_t)b * ti;
+            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nr = 2 * nbnd + 2, nt = nbnd * L;
+                for (int rr = 0; rr < nr; rr++) {
+                    const int ih = 2 * ty0 - pt + rr;
+                    float *e = ee[rr & 1] + (rr >> 1) * L, *o = oo[rr & 1] + (rr >> 1) * L;
                     if (ih < 0 || ih >= h) {
-                        for (int j = 0; j < wp; j++) rr[j] = 0;
+                        for (int t = 0; t < L; t++) e[t] = o[t] = 0;
                         continue;
                     }
                     const float *src = plane + (size_t)ih * w;
-                    /* padded column j <-> input column j - pl */
-                    const int j0 = pl, j1 = w + pl < wp ? w + pl : wp;
-                    for (int j = 0; j < j0; j++) rr[j] = 0;
-                    for (int j = j0; j < j1; j++) rr[j] = src[j - j0];
-                    for (int j = j1; j < wp; j++) rr[j] = 0;
+                    /* t in [lo, hi): both columns 2t - pl and 2t + 1 - pl inside */
+                    int lo = (pl + 1) / 2, hi = (w + pl) / 2;
+                    if (lo > L) lo = L;
+                    if (hi > L) hi = L;
+                    if (hi < lo) hi = lo;
+                    for (int t = 0; t < lo; t++) {
+                        const int i0 = 2 * t - pl, i1 = i0 + 1;
+                        e[t] = i0 >= 0 && i0 < w ? src[i0] : 0.0f;
+                        o[t] = i1 >= 0 && i1 < w ? src[i1] : 0.0f;
+                    }
+                    const float *sp = src - pl;
+                    for (int t = lo; t < hi; t++) e[t] = sp[2 * t], o[t] = sp[2 * t + 1];
+                    for (int t = hi; t < L; t++) {
+                        const int i0 = 2 * t - pl, i1 = i0 + 1;
+                        e[t] = i0 >= 0 && i0 < w ? src[i0] : 0.0f;
+                        o[t] = i1 >= 0 && i1 < w ? src[i1] : 0.0f;
+                    }
                 }
-                float u[4][wp];
-                for (int j = 0; j < wp; j++) {
-                    u[0][j] = rows[0][j] - rows[2][j];
-                    u[1][j] = rows[1][j] + rows[2][j];
-                    u[2][j] = rows[2][j] - rows[1][j];
-                    u[3][j] = rows[1][j] - rows[3][j];
+                /* rows of B^T over the tile rows i: row 2 bd + i is parity i & 1,
+                 * band bd + i / 2; columns j: E, O, E shifted, O shifted */
+                for (int j = 0; j < 4; j++) {
+                    const int sh = j >> 1;
+                    const float *a = (j & 1) ? oo[0] : ee[0], *bq = (j & 1) ? oo[1] : ee[1];
+                    const float *d0 = a + sh, *d1 = bq + sh, *d2 = a + L + sh, *d3 = bq + L + sh;
+                    float *r0 = r[0][j], *r1 = r[1][j], *r2 = r[2][j], *r3 = r[3][j];
+                    for (int t = 0; t < nt; t++) {
+                        r0[t] = d0[t] - d2[t];
+                        r1[t] = d1[t] + d2[t];
+                        r2[t] = d2[t] - d1[t];
+                        r3[t] = d1[t] - d3[t];
+                    }
                 }
-                for (int i = 0; i < 4; i++)
-                    for (int t = 0; t <= tq; t++) e[i][t] = u[i][2 * t], o[i][t] = u[i][2 * t + 1];
-                float *vt = vc + (size_t)ty * tq;
+                float *vt = vc + (size_t)ty0 * L;
                 for (int i = 0; i < 4; i++) {
+                    const float *a0 = r[i][0], *a1 = r[i][1], *a2 = r[i][2], *a3 = r[i][3];
                     float *v0 = vt + (i * 4 + 0) * vs, *v1 = vt + (i * 4 + 1) * vs;
                     float *v2 = vt + (i * 4 + 2) * vs, *v3 = vt + (i * 4 + 3) * vs;
-                    const float *ei = e[i], *oi = o[i];
-                    for (int t = 0; t < tq; t++) {
-                        v0[t] = ei[t] - ei[t + 1];
-                        v1[t] = oi[t] + ei[t + 1];
-                        v2[t] = ei[t + 1] - oi[t];
-                        v3[t] = oi[t] - oi[t + 1];
+                    for (int t = 0; t < nt; t++) {
+                        v0[t] = a0[t] - a2[t];
+                        v1[t] = a1[t] + a2[t];
+                        v2[t] = a2[t] - a1[t];
+                        v3[t] = a1[t] - a3[t];
                     }
                 }
             }
@@ -106,37 +147,48 @@ NO_LIBCALLS static void input_tiles(const float *x, int ch, int n, int h, int w,
 }
 
 /* M[16][ch][T] -> y[ch][n][op][oq] (= or +=): A^T m A per tile, clipped at the
- * edge; a band of tiles at a time, vectorized over the tiles. */
-NO_LIBCALLS static void output_tiles(const float *mt, int ch, int n, int n0, int nb, int op, int oq,
-                         int accumulate, float *y) {
-    const int tp = (op + 1) / 2, tq = (oq + 1) / 2;
-    const size_t T = (size_t)nb * tp * tq, ms = (size_t)ch * T;
-    float t[2][4][tq], row[2 * tq];
+ * edge; elementwise over a chunk of tiles, then the four outputs of every tile
+ * interleaved into the rows. */
+NO_LIBCALLS static void output_tiles(const float *mt, int ch, int n, int n0, int nb, int op,
+                                     int oq, int accumulate, float *y) {
+    const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
+    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ms = (size_t)ch * T;
+    float t2[2][4][bc * L], o[2][2][bc * L];
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             float *plane = y + ((size_t)c * n + n0 + b) * op * oq;
-            const float *mc = mt + (size_t)c * T + (size_t)b * tp * tq;
-            for (int ty = 0; ty < tp; ty++) {
-                const float *m = mc + (size_t)ty * tq;
+            const float *mc = mt + (size_t)c * T + (size_t)b * ti;
+            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
+                const float *m = mc + (size_t)ty0 * L;
                 for (int j = 0; j < 4; j++) {
                     const float *m0 = m + (0 * 4 + j) * ms, *m1 = m + (1 * 4 + j) * ms;
                     const float *m2 = m + (2 * 4 + j) * ms, *m3 = m + (3 * 4 + j) * ms;
-                    for (int x = 0; x < tq; x++) {
-                        t[0][j][x] = m0[x] + m1[x] + m2[x];
-                        t[1][j][x] = m1[x] - m2[x] - m3[x];
+                    for (int t = 0; t < nt; t++) {
+                        t2[0][j][t] = m0[t] + m1[t] + m2[t];
+                        t2[1][j][t] = m1[t] - m2[t] - m3[t];
                     }
                 }
-                for (int i = 0; i < 2 && 2 * ty + i < op; i++) {
-                    for (int x = 0; x < tq; x++) {
-                        row[2 * x] = t[i][0][x] + t[i][1][x] + t[i][2][x];
-                        row[2 * x + 1] = t[i][1][x] - t[i][2][x] - t[i][3][x];
+                for (int a = 0; a < 2; a++)
+                    for (int t = 0; t < nt; t++) {
+                        o[a][0][t] = t2[a][0][t] + t2[a][1][t] + t2[a][2][t];
+                        o[a][1][t] = t2[a][1][t] - t2[a][2][t] - t2[a][3][t];
                     }
-                    float *dst = plane + (size_t)(2 * ty + i) * oq;
-                    if (accumulate)
-                        for (int q = 0; q < oq; q++) dst[q] += row[q];
-                    else
-                        for (int q = 0; q < oq; q++) dst[q] = row[q];
-                }
+                for (int bd = 0; bd < nbnd; bd++)
+                    for (int a = 0; a < 2; a++) {
+                        const int p = 2 * (ty0 + bd) + a;
+                        if (p >= op) continue;
+                        float *dst = plane + (size_t)p * oq;
+                        const float *e = o[a][0] + bd * L, *od = o[a][1] + bd * L;
+                        const int full = oq / 2;
+                        if (accumulate) {
+                            for (int t = 0; t < full; t++) dst[2 * t] += e[t], dst[2 * t + 1] += od[t];
+                            if (oq & 1) dst[oq - 1] += e[full];
+                        } else {
+                            for (int t = 0; t < full; t++) dst[2 * t] = e[t], dst[2 * t + 1] = od[t];
+                            if (oq & 1) dst[oq - 1] = e[full];
+                        }
+                    }
             }
         }
 }
@@ -181,7 +233,7 @@ static struct pass pass_of(int n, int cin, int cout, int h, int w, int op, int o
     struct pass p = {n, cin, cout, h, w, op, oq, pt, pl, 0, 0, 0, 0, 0};
     p.nb = slice_images(n, op, oq, cin, cout, threads);
     p.nslices = (n + p.nb - 1) / p.nb;
-    p.T = (size_t)p.nb * ((op + 1) / 2) * ((oq + 1) / 2);
+    p.T = (size_t)p.nb * tiles_of(op, oq);
     p.vlen = round16(16 * (size_t)cin * p.T);
     p.mlen = round16(16 * (size_t)cout * p.T);
     return p;
@@ -212,7 +264,7 @@ static void run_pass(const struct pass *p, const float *x, const float *u, float
         sgi_omp_team(&t, &team);
         float *v = ws + (size_t)t * per, *mm = v + p->vlen;
         const int n0 = sl * p->nb, nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
-        const int T = nb * ((p->op + 1) / 2) * ((p->oq + 1) / 2);
+        const int T = nb * (int)tiles_of(p->op, p->oq);
         input_tiles(x, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
         for (int e = 0; e < 16; e++)
             sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin, p->cin,
@@ -229,38 +281,50 @@ void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const 
     run_pass(&p, x, ws, y, 0, ws + kc_len(g), threads);
 }
 
-/* dy tiles: A d A^T of the 2x2 tiles of dy[k][n][p][q] (zero beyond the edge) into
- * D[16][k][T], a band at a time: rows A d = [d0, d0 + d1, d0 - d1, -d1], then the
- * same on the even and odd columns. */
-NO_LIBCALLS static void grad_tiles(const float *dy, int k, int n, int op, int oq, int n0, int nb, float *dt) {
-    const int tp = (op + 1) / 2, tq = (oq + 1) / 2;
-    const size_t T = (size_t)nb * tp * tq, ds = (size_t)k * T;
-    float r0[2 * tq], r1[2 * tq], e[4][tq], o[4][tq];
+/* dy tiles: A d A^T of the 2x2 tiles of dy[k][n][p][q] (zero beyond the edge and
+ * in the padding tile of every band) into D[16][k][T]: per chunk of bands, the
+ * four entries of every tile gathered over the tiles, then rows
+ * A d = [d0, d0 + d1, d0 - d1, -d1] and the same on columns. */
+NO_LIBCALLS static void grad_tiles(const float *dy, int k, int n, int op, int oq, int n0, int nb,
+                                   float *dt) {
+    const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
+    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ds = (size_t)k * T;
+    float g[2][2][bc * L], r[4][2][bc * L];
     for (int c = 0; c < k; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = dy + ((size_t)c * n + n0 + b) * op * oq;
-            float *dc = dt + (size_t)c * T + (size_t)b * tp * tq;
-            for (int ty = 0; ty < tp; ty++) {
-                const float *s0 = plane + (size_t)2 * ty * oq, *s1 = s0 + oq;
-                const int has1 = 2 * ty + 1 < op;
-                for (int q = 0; q < oq; q++) r0[q] = s0[q], r1[q] = has1 ? s1[q] : 0.0f;
-                if (oq & 1) r0[oq] = r1[oq] = 0;
-                for (int x = 0; x < tq; x++) {
-                    const float a0 = r0[2 * x], a1 = r0[2 * x + 1], b0 = r1[2 * x], b1 = r1[2 * x + 1];
-                    e[0][x] = a0, o[0][x] = a1;
-                    e[1][x] = a0 + b0, o[1][x] = a1 + b1;
-                    e[2][x] = a0 - b0, o[2][x] = a1 - b1;
-                    e[3][x] = -b0, o[3][x] = -b1;
-                }
-                float *dtt = dc + (size_t)ty * tq;
+            float *dc = dt + (size_t)c * T + (size_t)b * ti;
+            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
+                for (int bd = 0; bd < nbnd; bd++)
+                    for (int a = 0; a < 2; a++) {
+                        const int p = 2 * (ty0 + bd) + a;
+                        float *e = g[a][0] + bd * L, *o = g[a][1] + bd * L;
+                        if (p >= op) {
+                            for (int t = 0; t < L; t++) e[t] = o[t] = 0;
+                            continue;
+                        }
+                        const float *src = plane + (size_t)p * oq;
+                        const int full = oq / 2;
+                        for (int t = 0; t < full; t++) e[t] = src[2 * t], o[t] = src[2 * t + 1];
+                        for (int t = full; t < L; t++) e[t] = o[t] = 0;
+                        if (oq & 1) e[full] = src[oq - 1];
+                    }
+                for (int j = 0; j < 2; j++)
+                    for (int t = 0; t < nt; t++) {
+                        const float a0 = g[0][j][t], a1 = g[1][j][t];
+                        r[0][j][t] = a0, r[1][j][t] = a0 + a1, r[2][j][t] = a0 - a1, r[3][j][t] = -a1;
+                    }
+                float *dtt = dc + (size_t)ty0 * L;
                 for (int i = 0; i < 4; i++) {
+                    const float *e = r[i][0], *o = r[i][1];
                     float *d0 = dtt + (i * 4 + 0) * ds, *d1 = dtt + (i * 4 + 1) * ds;
                     float *d2 = dtt + (i * 4 + 2) * ds, *d3 = dtt + (i * 4 + 3) * ds;
-                    for (int x = 0; x < tq; x++) {
-                        d0[x] = e[i][x];
-                        d1[x] = e[i][x] + o[i][x];
-                        d2[x] = e[i][x] - o[i][x];
-                        d3[x] = -o[i][x];
+                    for (int t = 0; t < nt; t++) {
+                        d0[t] = e[t];
+                        d1[t] = e[t] + o[t];
+                        d2[t] = e[t] - o[t];
+                        d3[t] = -o[t];
                     }
                 }
             }
@@ -309,7 +373,7 @@ void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const
 #pragma omp for schedule(static)
         for (int sl = 0; sl < f.nslices; sl++) {
             const int n0 = sl * f.nb, nb = g->n - n0 < f.nb ? g->n - n0 : f.nb;
-            const int T = nb * ((g->p + 1) / 2) * ((g->q + 1) / 2);
+            const int T = nb * (int)tiles_of(g->p, g->q);
             input_tiles(x, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
             grad_tiles(dy, g->k, g->n, g->p, g->q, n0, nb, d);
             for (int e = 0; e < 16; e++)
