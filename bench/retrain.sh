@@ -8,7 +8,8 @@
 # with the CPU model in every row.
 # Usage: bench/retrain.sh [BUILD_DIR]; env IMAGES (per epoch, default 3200),
 # ROUNDS (default 3), THREADS (default 2), GRANS (default "filter channel kernel
-# vector fine"), DENSITIES (default "0.5 0.3 0.1").
+# vector fine"), DENSITIES (default "0.5 0.3 0.1"), BENCH_CPU=1 (process CPU time
+# instead of wall time, for THREADS=1 on a machine shared with other work).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}

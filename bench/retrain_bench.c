@@ -5,15 +5,27 @@
  * with the fast paths on (thin) and off (dense masked kernels). Timing does not
  * depend on which weights survive, only on how many and in what shape.
  * Usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS GRAN:DENSITY...
- * Prints CSV: gran,density,path,seconds_min,seconds_max (dense rows: gran dense). */
+ * Prints CSV: gran,density,path,seconds_min,seconds_max (dense rows: gran dense).
+ * BENCH_CPU=1 times process CPU time instead of wall time: with one thread on a
+ * machine shared with other work, that leaves out the waits for a core. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nn/ops.h"
 #include "sparsegrain/data.h"
 #include "sparsegrain/nn.h"
 #include "sparsegrain/prune.h"
+
+static double clock_s(void) {
+    static int cpu = -1;
+    if (cpu < 0) cpu = getenv("BENCH_CPU") && atoi(getenv("BENCH_CPU"));
+    if (!cpu) return sg_now();
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 static double epoch(const char *arch, const struct sg_dataset *d, int images, const char *gran,
                     double density, int thin) {
@@ -37,9 +49,9 @@ static double epoch(const char *arch, const struct sg_dataset *d, int images, co
     tc.schedule = SG_LR_CONSTANT;
     tc.max_images = images;
     sgi_conv_thin_enable(thin);
-    const double t0 = sg_now();
+    const double t0 = clock_s();
     enum sg_status s = sg_train(m, d, &tc, NULL);
-    const double t = sg_now() - t0;
+    const double t = clock_s() - t0;
     sgi_conv_thin_enable(1);
     sg_model_free(m);
     return s == SG_OK ? t : -1;
