@@ -22,18 +22,20 @@ make -s "$build/libsparsegrain.a"
 cc -O2 -fopenmp -Iinclude -Isrc bench/retrain_bench.c "$build/libsparsegrain.a" -lprotobuf-c -lcjson -lz -lpng -lm -ldl -o "$build/retrain_bench"
 fashion=/usr/share/datasets/fashion-mnist
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+clock=wall
+[ "${BENCH_CPU:-0}" = 1 ] && clock=cpu
 cfgs=()
 for g in $grans; do for d in $densities; do cfgs+=("$g@$d"); done; done
 sg=$(OMP_NUM_THREADS=$threads "$build/retrain_bench" vgg7 fashion "$images" "$threads" "$rounds" "${cfgs[@]}")
 mkdir -p bench/results
 f=bench/results/retrain.csv
-[ -s $f ] || echo "date,commit,machine,threads,images,gran,density,path,seconds_min,seconds_max,vs_dense_epoch" > $f
+[ -s $f ] || echo "date,commit,machine,threads,images,gran,density,path,seconds_min,seconds_max,vs_dense_epoch,clock" > $f
 dense=$(echo "$sg" | awk -F, '$1 == "dense" {print $4}')
 printf "VGG-7, one epoch of %s Fashion-MNIST images, batch 64, %s threads, %s\n" "$images" "$threads" "$cpu"
 printf "%-10s %-8s %-14s %9s %9s %8s\n" gran density path min_s max_s "x dense"
 row() { # gran density path min max
     printf "%-10s %-8s %-14s %9.3f %9.3f %8.2f\n" "$1" "$2" "$3" "$4" "$5" "$(awk -v a="$4" -v b="$dense" 'BEGIN{print a/b}')"
-    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$images,$1,$2,$3,$4,$5,$(awk -v a="$4" -v b="$dense" 'BEGIN{printf "%.3f", a/b}')" >> $f
+    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$images,$1,$2,$3,$4,$5,$(awk -v a="$4" -v b="$dense" 'BEGIN{printf "%.3f", a/b}'),$clock" >> $f
 }
 echo "$sg" | tail -n +2 | while IFS=, read -r g d p lo hi; do row "$g" "$d" "$p" "$lo" "$hi"; done
 read -r lo hi < <(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$images" "$rounds")
