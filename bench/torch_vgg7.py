@@ -45,8 +45,26 @@ def net():
                          nn.MaxPool2d(2), *cbr(64, 128), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(128 * 3 * 3, 256), nn.ReLU(), nn.Linear(256, 10))
 
+class Block(nn.Module):
+    def __init__(self, cin, k, stride):
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv2d(cin, k, 3, stride, 1, bias=False), nn.BatchNorm2d(k), nn.ReLU(),
+                               nn.Conv2d(k, k, 3, 1, 1, bias=False), nn.BatchNorm2d(k))
+        self.sc = (nn.Sequential(nn.Conv2d(cin, k, 1, stride, 0, bias=False), nn.BatchNorm2d(k))
+                   if stride != 1 or cin != k else nn.Identity())
+
+    def forward(self, x):
+        return torch.relu(self.a(x) + self.sc(x))
+
+def resnet8():
+    return nn.Sequential(*cbr(1, 16), Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+if os.environ.get("MODEL") == "resnet8":
+    net = resnet8
+
 def masked(model, gran, density):
-    convs = [m for m in model if isinstance(m, nn.Conv2d)][1:]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)][1:]
     for m in convs:
         k, c = m.weight.shape[:2]
         g = torch.Generator().manual_seed(3)

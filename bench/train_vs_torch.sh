@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One epoch of LeNet-5 on MNIST, then VGG-7 on VGG_IMAGES Fashion-MNIST images
-# (default 12800), batch 64, 2 threads, SGD, with sparsegrain and with PyTorch from
+# One epoch of LeNet-5 on MNIST, then VGG-7 and ResNet-8 on VGG_IMAGES
+# Fashion-MNIST images (default 12800), batch 64, 2 threads, SGD, with sparsegrain and with PyTorch from
 # Debian in the same run; prints both times, the ratio, and the achieved
 # direct-convolution-equivalent GFLOP/s against this machine's sgemm rate. Appends
 # a row per model (CPU model in every row) to bench/results/train_vs_torch.csv.
@@ -60,3 +60,12 @@ awk -v sg="$sg_s" -v pt="$pt_s" -v peak="$peak" -v n="$vi" 'BEGIN {
     printf "  PyTorch      %7.2f s  (%.1f GFLOP/s)\n", pt, train/pt/1e9;
     printf "  ratio        %7.2fx faster than PyTorch\n", pt/sg }'
 echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$sg_s,$pt_s,$(awk -v a="$pt_s" -v b="$sg_s" 'BEGIN{printf "%.2f", a/b}'),$peak,vgg7-$vi" >> $f
+
+# ResNet-8 on the same Fashion-MNIST images (3x3 layers at 28, 14 and 7 wide)
+sg_json=$(SG_NO_PROGRESS=1 $rt "$build/sparsegrain" train --model resnet8 --data fashion --epochs 1 \
+    --max-images "$vi" --batch 64 --lr 0.01 --schedule constant --threads $threads --json -o "$tmp/r8.sgm")
+sg_s=$(echo "$sg_json" | sed -E 's/.*"train_seconds": ([0-9.e+-]+).*/\1/')
+read -r pt_s _ < <(MODEL=resnet8 OMP_NUM_THREADS=$threads $rt /usr/bin/python3 bench/torch_vgg7.py /usr/share/datasets/fashion-mnist $threads "$vi" 1)
+printf "ResNet-8, %d Fashion-MNIST images, batch 64, 2 threads\n  sparsegrain  %7.2f s\n  PyTorch      %7.2f s\n  ratio        %7.2fx faster than PyTorch\n" \
+    "$vi" "$sg_s" "$pt_s" "$(awk -v a="$pt_s" -v b="$sg_s" 'BEGIN{print a/b}')"
+echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$sg_s,$pt_s,$(awk -v a="$pt_s" -v b="$sg_s" 'BEGIN{printf "%.2f", a/b}'),$peak,resnet8-$vi" >> $f
