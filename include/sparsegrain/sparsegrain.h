@@ -5,6 +5,7 @@
 
 #include "sparsegrain/core.h"
 #include "sparsegrain/data.h"
+#include "sparsegrain/gpu.h"
 #include "sparsegrain/infer.h"
 #include "sparsegrain/io.h"
 #include "sparsegrain/nn.h"
