@@ -3,10 +3,14 @@
 #   make study      the default study      make bench       benchmarks against peers
 #   make check-asan tests under ASan+UBSan make fuzz        libFuzzer targets (FUZZ_SECONDS=N)
 #   make MPI=1      the same in build-mpi/ with Open MPI (mpirun/srun: study, train --distributed)
+#   make CUDA=1     the same in build-cuda/ with the GPU benchmark (bench-gpu; nvcc, docs/gpu.md)
 #   make check-valgrind  a short pipeline under valgrind (no errors, no leaks)
 
 ifeq ($(MPI),1)
 BUILD    ?= build-mpi
+endif
+ifeq ($(CUDA),1)
+BUILD    ?= build-cuda
 endif
 BUILD    ?= build
 CC       ?= cc
@@ -36,6 +40,24 @@ GEN_H    := $(BUILD)/gen/onnx.pb-c.h
 GEN_OBJ  := $(BUILD)/gen/onnx.pb-c.o
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_OBJ)
+
+# The optional GPU part (bench-gpu; docs/gpu.md): `make CUDA=1` builds into build-cuda/
+# with nvcc for sm_90 (H100/H200). CUDA_HOME, CUDNN_INC and CUDNN_LIB point elsewhere
+# when the headers and libraries are not under /usr/local/cuda.
+ifeq ($(CUDA),1)
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CUDNN_INC ?= $(CUDA_HOME)/include
+CUDNN_LIB ?= $(CUDA_HOME)/lib64
+CFLAGS    += -DSG_CUDA
+LIB_OBJ   += $(BUILD)/src/gpu/cuda/bench.o
+LDLIBS    += -L$(CUDA_HOME)/lib64 -L$(CUDNN_LIB) -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_LIB) \
+             -lcudnn -lcusparse -lcublas -lcudart -lstdc++
+$(BUILD)/src/gpu/cuda/bench.o: src/gpu/cuda/bench.cu include/sparsegrain/gpu.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 $(CUDA_ARCH) -Iinclude -Isrc -I$(CUDNN_INC) -Xcompiler -Wall -c $< -o $@
+endif
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
@@ -145,6 +167,6 @@ fuzz-corpus: $(BIN) $(BUILD)/tools/fuzz_corpus
 	@bash tests/fuzz/make-corpus.sh $(BUILD)
 
 clean:
-	rm -rf build build-asan build-mpi build-fuzz build-valgrind
+	rm -rf build build-asan build-mpi build-fuzz build-valgrind build-cuda
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d)

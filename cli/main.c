@@ -10,7 +10,7 @@ extern const struct cli_cmd cmd_study, cmd_train, cmd_eval, cmd_info, cmd_prune,
     cmd_sensitivity;
 extern const struct cli_cmd cmd_quantize, cmd_storage, cmd_encode, cmd_decode, cmd_export,
     cmd_import, cmd_scnn, cmd_report, cmd_draw;
-extern const struct cli_cmd cmd_infer, cmd_bench_conv;
+extern const struct cli_cmd cmd_infer, cmd_bench_conv, cmd_bench_gpu;
 
 static const struct cli_cmd *const COMMANDS[] = {
     &cmd_study,
@@ -22,6 +22,7 @@ static const struct cli_cmd *const COMMANDS[] = {
     &cmd_sensitivity,
     &cmd_infer,
     &cmd_bench_conv,
+    &cmd_bench_gpu,
     &cmd_quantize,
     &cmd_storage,
     &cmd_encode,

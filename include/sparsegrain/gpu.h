@@ -148,9 +148,64 @@ enum sg_status sg_gpu_thin_encode(const float *a, const uint8_t *am, int64_t k, 
 enum sg_status sg_gpu_thin_decode(const struct sg_gpu_thin *t, float *a); /* k x rs*cpad */
 void sg_gpu_thin_free(struct sg_gpu_thin *t);
 
-/* ---- the benchmark's device part (make CUDA=1) ---- */
+/* ---- the benchmark's device part (make CUDA=1) ----
+ * One layer at a time: sg_gpu_bench_layer makes a random NHWC input on the device;
+ * each sg_gpu_bench_run uploads one operand, builds its im2col matrix (not timed),
+ * times the library call alone with CUDA events (warm-up runs, then the median of
+ * `repeat` runs; the libraries' own algorithm searches run before and are not timed)
+ * and compares the output on the device with a dense GEMM (fp32 accumulation and
+ * output) of the layer's masked weights `ref`. A library that refuses an operand
+ * (unsupported type or shape) gives ok = 0 and a note, not an error; errors are what
+ * leaves the device unusable. */
 /* SG_OK when this build has the GPU part and a GPU answers; name gets the GPU's model. */
 enum sg_status sg_gpu_available(char *name, size_t cap);
+
+struct sg_gpu_shape {
+    int64_t n, c, h, w;    /* input batch, channels, plane */
+    int64_t k, r, s;       /* filters, kernel */
+    int64_t stride, pad;
+    int64_t p, q;          /* output plane */
+};
+struct sg_gpu_bench_cfg {
+    enum sg_gpu_dtype dtype;
+    int warmup, repeat;    /* untimed runs, timed runs (the median counts) */
+    uint64_t seed;         /* of the random inputs */
+};
+enum sg_gpu_kind {
+    SG_GPUK_DENSE = 0, /* a: cuBLAS GEMM, and cuDNN convolution when cpad == C */
+    SG_GPUK_THIN = 1,  /* thin: the smaller dense layer through cuBLAS and cuDNN */
+    SG_GPUK_24 = 2,    /* a (2:4 along the columns): cuSPARSELt */
+    SG_GPUK_BSR = 3,   /* bsr: cuSPARSE SpMM */
+    SG_GPUK_BELL = 4,  /* bell: cuSPARSE SpMM (Blocked-ELL) */
+    SG_GPUK_CSR = 5,   /* csr: cuSPARSE SpMM */
+    SG_GPUK_COUNT
+};
+struct sg_gpu_op {
+    enum sg_gpu_kind kind;
+    const float *ref;  /* K x R*S*C masked weights, (r, s, c) columns: the reference */
+    int64_t cpad;      /* the operand's columns are (r*S + s)*cpad + c (not thin) */
+    const float *a;    /* dense, 2:4: K x R*S*cpad */
+    const struct sg_gpu_thin *thin;
+    const struct sg_gpu_csr *csr;
+    const struct sg_gpu_bsr *bsr;
+    const struct sg_gpu_bell *bell;
+};
+struct sg_gpu_result {
+    int ok;              /* ran and matched the reference */
+    double ms;           /* median time of the library call */
+    double max_rel_err;  /* max |y - ref| / max |ref| */
+    char lib[64];        /* the library and variant that was fastest */
+    char note[256];      /* why not ok; variants that were refused */
+};
+struct sg_gpu_bench;
+enum sg_status sg_gpu_bench_open(const struct sg_gpu_bench_cfg *cfg, struct sg_gpu_bench **out);
+void sg_gpu_bench_close(struct sg_gpu_bench *b);
+const char *sg_gpu_bench_device(const struct sg_gpu_bench *b); /* the GPU's model */
+const char *sg_gpu_bench_libs(const struct sg_gpu_bench *b);   /* library versions, cuSPARSELt's state */
+/* Measured dense peak of this dtype: cuBLAS on an 8192^3 GEMM, TFLOP/s. */
+double sg_gpu_bench_peak(const struct sg_gpu_bench *b);
+enum sg_status sg_gpu_bench_layer(struct sg_gpu_bench *b, const struct sg_gpu_shape *g);
+enum sg_status sg_gpu_bench_run(struct sg_gpu_bench *b, const struct sg_gpu_op *op, struct sg_gpu_result *r);
 
 #ifdef __cplusplus
 }

@@ -430,4 +430,18 @@ enum sg_status sg_gpu_available(char *name, size_t cap) {
     return sgi_error(SG_ERR_UNSUPPORTED, "this build of sparsegrain has no GPU part; build it with 'make CUDA=1' "
                                          "(needs nvcc, cuBLAS, cuSPARSE and cuDNN; docs/gpu.md)");
 }
+enum sg_status sg_gpu_bench_open(const struct sg_gpu_bench_cfg *cfg, struct sg_gpu_bench **out) {
+    *out = NULL;
+    return sg_gpu_available(NULL, 0);
+}
+void sg_gpu_bench_close(struct sg_gpu_bench *b) {}
+const char *sg_gpu_bench_device(const struct sg_gpu_bench *b) { return ""; }
+const char *sg_gpu_bench_libs(const struct sg_gpu_bench *b) { return ""; }
+double sg_gpu_bench_peak(const struct sg_gpu_bench *b) { return 0; }
+enum sg_status sg_gpu_bench_layer(struct sg_gpu_bench *b, const struct sg_gpu_shape *g) {
+    return sg_gpu_available(NULL, 0);
+}
+enum sg_status sg_gpu_bench_run(struct sg_gpu_bench *b, const struct sg_gpu_op *op, struct sg_gpu_result *r) {
+    return sg_gpu_available(NULL, 0);
+}
 #endif
