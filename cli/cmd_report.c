@@ -21,6 +21,7 @@ static const struct cli_opt OPTS[] = {
      "minmax"},
     {"tolerance", 0, "PP", "no-loss tolerance in percentage points (default: the study's)", NULL},
     {"no-masks", 0, NULL, "leave out the pictures of the no-loss models' masks", NULL},
+    {"gpu", 0, "FILE", "add a GPU section from bench-gpu's CSV rows (bench/results/gpu.csv)", NULL},
     {"json", 0, NULL, "print what was written as one JSON object", NULL},
     {0},
 };
@@ -128,7 +129,7 @@ struct rep {
     double tol;
     char *settings, *command, *html;
     size_t len;
-    struct sg_csv *storage, *scnn, *infer;
+    struct sg_csv *storage, *scnn, *infer, *gpu_rows, *gpu;
     char stp[4096], scp[4096], inp[4096]; /* their paths */
     struct sg_noloss *nl;
     int n_nl, n_models, seed;
@@ -146,6 +147,8 @@ static void rep_free(struct rep *r) {
     sg_csv_free(r->storage);
     sg_csv_free(r->scnn);
     sg_csv_free(r->infer);
+    sg_csv_free(r->gpu_rows);
+    sg_csv_free(r->gpu);
     sg_points_free(&r->pts);
 }
 
@@ -274,6 +277,7 @@ static void print_result(const struct cli_args *a, struct rep *r, const char *ou
         sg_json_key(&j, "storage"), sg_json_bool(&j, r->storage != NULL);
         sg_json_key(&j, "scnn"), sg_json_bool(&j, r->scnn != NULL);
         sg_json_key(&j, "infer"), sg_json_bool(&j, r->infer != NULL);
+        sg_json_key(&j, "gpu"), sg_json_bool(&j, r->gpu != NULL);
         sg_json_key(&j, "mask_layer"), sg_json_str(&j, r->mask_layer);
         sg_json_end(&j);
         cli_print_json(&j);
@@ -285,6 +289,7 @@ static void print_result(const struct cli_args *a, struct rep *r, const char *ou
     if (r->storage) printf("  storage section from %s\n", r->stp);
     if (r->scnn) printf("  SCNN section from %s\n", r->scp);
     if (r->infer) printf("  inference speed section from %s\n", r->inp);
+    if (r->gpu) printf("  GPU section from %s\n", cli_str(a, "gpu"));
 }
 
 /* Everything after the checks of the command line; 0 or 1. */
@@ -308,12 +313,15 @@ static int make_report(const struct cli_args *a, struct rep *r, const char *pts_
     baseline_of(r);
     if (describe_models(a, r)) return 1;
     load_tables(r);
+    if (cli_has(a, "gpu") && ((st = sg_csv_load(cli_str(a, "gpu"), &r->gpu_rows)) != SG_OK ||
+                              (st = sg_report_gpu_summary(r->gpu_rows, cli_str(a, "gpu"), &r->gpu)) != SG_OK))
+        return cli_fail_status(st);
     struct sg_report_env env;
     sg_report_env_probe(&env);
     struct sg_report_input in = {
         .dir = r->dir, .pts = &r->pts, .tol = r->tol, .settings_json = r->settings,
         .command = r->command, .env = &env, .models = r->models, .n_models = r->n_models,
-        .storage = r->storage, .scnn = r->scnn, .infer = r->infer,
+        .storage = r->storage, .scnn = r->scnn, .infer = r->infer, .gpu = r->gpu,
         .axes = cli_flag(a, "log-x") ? SG_REPORT_LOG_X : cli_flag(a, "linear-x") ? SG_REPORT_LINEAR_X
                                                                                : SG_REPORT_LINEAR_X | SG_REPORT_LOG_X,
         .band_std = strcmp(band, "std") == 0,

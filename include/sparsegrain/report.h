@@ -249,9 +249,14 @@ struct sg_report_input {
     const struct sg_csv *storage;    /* DIR/storage.csv, or NULL */
     const struct sg_csv *scnn;       /* DIR/scnn.csv, or NULL */
     const struct sg_csv *infer;      /* DIR/infer.csv, or NULL */
+    const struct sg_csv *gpu;        /* sg_report_gpu_summary of a gpu.csv, or NULL */
     unsigned axes;                   /* SG_REPORT_LINEAR_X | SG_REPORT_LOG_X (0 = both) */
     int band_std;                    /* bands show mean +- std instead of min..max */
 };
+/* bench-gpu's per-layer rows (bench/results/gpu.csv) summed per GPU, network, dtype,
+ * granularity, format and target density, for the report's GPU section; totals only
+ * where every layer ran and matched dense. `what` names the table in errors. */
+enum sg_status sg_report_gpu_summary(const struct sg_csv *rows, const char *what, struct sg_csv **out);
 /* Builds the page into *html (NUL-terminated, free()). */
 enum sg_status sg_report_html(const struct sg_report_input *in, char **html, size_t *len);
 

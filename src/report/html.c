@@ -869,6 +869,22 @@ static const struct csv_view INFER_VIEW = {
                  .title = "Speed of the sparse kernels relative to the dense ones", .label = "speedup (x)"}},
 };
 
+static const struct csv_view GPU_VIEW = {
+    .id = "gpu",
+    .heading = "GPU speed of each granularity",
+    .intro = "sparsegrain bench-gpu's rows summed over each network's layers: every granularity pruned at each "
+             "density with random weights and run through the GPU library that serves its format (cuDNN and "
+             "cuBLAS for dense and the thinner layers of filter and channel pruning, cuSPARSELt for 2:4, cuSPARSE "
+             "BSR and Blocked-ELL for blocks, cuSPARSE CSR for fine, vector and kernel). Times are the median of "
+             "the library call alone (CUDA events); speed-up is against the fastest dense library on the same "
+             "layers; tflops_kept counts the kept work only. docs/gpu.md describes the method.",
+    .label_cols = {"variant"},
+    .facet_cols = {"gpu", "net", "dtype"},
+    .grouped = {{.value = "speedup", .cat = "target_density", .series = "variant",
+                 .title = "Speed-up over dense per target density (higher is better; 1 = dense)",
+                 .label = "speed-up over dense (x)"}},
+};
+
 /* ---- all points ---- */
 
 static void section_points(struct ctx *c, int number) {
@@ -1083,7 +1099,8 @@ enum sg_status sg_report_html(const struct sg_report_input *in, char **html, siz
     for (int m = 0; m < in->n_models; m++) any_png |= in->models[m].png != NULL;
     /* sections 1-3 always; the others are numbered as they appear */
     const int n_masks = 4, n_storage = n_masks + any_png, n_scnn = n_storage + (in->storage != NULL);
-    const int n_infer = n_scnn + (in->scnn != NULL), n_points = n_infer + (in->infer != NULL);
+    const int n_infer = n_scnn + (in->scnn != NULL), n_gpu = n_infer + (in->infer != NULL);
+    const int n_points = n_gpu + (in->gpu != NULL);
     sgi_buf_printf(&b, "<nav><strong>Contents</strong><ol>"
                        "<li><a href=\"#accuracy\">Accuracy against density</a></li>"
                        "<li><a href=\"#no-loss\">No-loss density</a></li>"
@@ -1092,6 +1109,7 @@ enum sg_status sg_report_html(const struct sg_report_input *in, char **html, siz
     if (in->storage) sgi_buf_printf(&b, "<li><a href=\"#storage\">Storage with indices</a></li>");
     if (in->scnn) sgi_buf_printf(&b, "<li><a href=\"#scnn\">SCNN memory references and energy</a></li>");
     if (in->infer) sgi_buf_printf(&b, "<li><a href=\"#infer\">CPU inference speed</a></li>");
+    if (in->gpu) sgi_buf_printf(&b, "<li><a href=\"#gpu\">GPU speed of each granularity</a></li>");
     sgi_buf_printf(&b, "<li><a href=\"#points\">Every measured point</a></li>"
                        "<li><a href=\"#settings\">Settings and provenance</a></li></ol></nav>\n<main>\n");
     if ((st = section_accuracy(&c)) != SG_OK) goto out;
@@ -1101,6 +1119,7 @@ enum sg_status sg_report_html(const struct sg_report_input *in, char **html, siz
     if (in->storage && (st = section_csv(&c, in->storage, &STORAGE_VIEW, n_storage, "storage.csv")) != SG_OK) goto out;
     if (in->scnn && (st = section_csv(&c, in->scnn, &SCNN_VIEW, n_scnn, "scnn.csv")) != SG_OK) goto out;
     if (in->infer && (st = section_csv(&c, in->infer, &INFER_VIEW, n_infer, "infer.csv")) != SG_OK) goto out;
+    if (in->gpu && (st = section_csv(&c, in->gpu, &GPU_VIEW, n_gpu, "gpu.csv, summed over layers")) != SG_OK) goto out;
     section_points(&c, n_points);
     section_settings(&c, n_points + 1);
     sgi_buf_printf(&b, "</main>\n<footer>");
