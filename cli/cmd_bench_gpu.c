@@ -15,6 +15,7 @@ static const struct cli_opt OPTS[] = {
     {"net", 0, "NAME", "layer shapes: vgg16, resnet50, alexnet, googlenet, densenet121 (grouped "
                        "layers are skipped)", "vgg16"},
     {"layers", 'l', "LIST", "comma-separated layer names (default: all, FC layers included)", NULL},
+    {"only", 0, "KIND", "all, conv or fc: the layers of that kind only", "all"},
     {"granularity", 'g', "LIST", "dense, filter, channel, 2:4, block:B (B x B blocks of the GEMM "
                                  "matrix: BSR and Blocked-ELL), fine, vector, kernel", DEFAULT_GRANS},
     {"density", 'D', "LIST", "kept fractions (2:4 and dense ignore it)", "0.5,0.3,0.1,0.05"},
@@ -26,6 +27,8 @@ static const struct cli_opt OPTS[] = {
     {"tag", 0, "TEXT", "a label for the CSV rows (e.g. the commit)", ""},
     {"csv", 0, NULL, "print CSV rows (bench/results/gpu.csv's columns), one layer at a time", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
+    {"dry-run", 0, NULL, "no GPU: prune and convert every operand, and check that each decodes back "
+                         "to the layer's masked weights", NULL},
     {0},
 };
 
@@ -134,7 +137,7 @@ static double kept_fraction(const struct work *x) {
 }
 
 struct out {
-    int csv, json;
+    int csv, json, dry;
     const char *net, *tag, *gpu, *dtype, *date;
     int batch;
     double peak;
@@ -169,6 +172,42 @@ static int add_row(struct out *o, const struct row *w) {
     return 0;
 }
 
+/* --dry-run: the operand, decoded back, must equal the layer's masked matrix (ref with
+ * its channels padded to the operand's cpad); 2:4 operands must encode as 2:4. */
+static int dry_check(const struct sg_scnn_shape *s, const struct sg_gpu_op *op, char *note, size_t cap) {
+    const int64_t k = s->k, rs = (int64_t)s->r * s->s, C = s->c;
+    const int64_t cpad = op->kind == SG_GPUK_THIN ? C : op->cpad, cols = rs * cpad;
+    const size_t n = (size_t)k * (size_t)cols;
+    float *d = calloc(n + 1, sizeof *d), *want = calloc(n + 1, sizeof *want);
+    enum sg_status st = SG_OK;
+    if (!d || !want) {
+        free(d), free(want);
+        snprintf(note, cap, "out of memory");
+        return 0;
+    }
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < rs; j++)
+            for (int64_t c = 0; c < C; c++) want[i * cols + j * cpad + c] = op->ref[(i * rs + j) * C + c];
+    switch (op->kind) {
+    case SG_GPUK_DENSE: memcpy(d, op->a, n * sizeof *d); break;
+    case SG_GPUK_24: {
+        struct sg_gpu_24 t;
+        if ((st = sg_gpu_24_encode(op->a, NULL, k, cols, &t)) == SG_OK) st = sg_gpu_24_decode(&t, d);
+        sg_gpu_24_free(&t);
+        break;
+    }
+    case SG_GPUK_THIN: st = sg_gpu_thin_decode(op->thin, d); break;
+    case SG_GPUK_CSR: st = sg_gpu_csr_decode(op->csr, d); break;
+    case SG_GPUK_BSR: st = sg_gpu_bsr_decode(op->bsr, d); break;
+    case SG_GPUK_BELL: st = sg_gpu_bell_decode(op->bell, d); break;
+    default: st = SG_ERR_ARG;
+    }
+    int ok = st == SG_OK && memcmp(d, want, n * sizeof *d) == 0;
+    snprintf(note, cap, "%s", st != SG_OK ? sg_last_error() : ok ? "" : "decodes to another matrix");
+    free(d), free(want);
+    return ok;
+}
+
 static int run_op(struct sg_gpu_bench *b, struct out *o, const struct sg_scnn_shape *s, const struct sg_gpu_shape *g,
                   const struct gran *gr, const char *format, double target, double density, const struct sg_gpu_op *op,
                   double dense_ms, struct row *w) {
@@ -178,7 +217,12 @@ static int run_op(struct sg_gpu_bench *b, struct out *o, const struct sg_scnn_sh
     snprintf(w->gran, sizeof w->gran, "%s", gr ? gr->name : "dense");
     snprintf(w->format, sizeof w->format, "%s", format);
     w->target = target, w->density = density;
-    if (sg_gpu_bench_run(b, op, &w->r) != SG_OK) return cli_fail("%s %s: %s", s->name, w->gran, sg_last_error());
+    if (o->dry) {
+        w->r.ok = dry_check(s, op, w->r.note, sizeof w->r.note);
+        w->r.ms = NAN;
+        snprintf(w->r.lib, sizeof w->r.lib, "dry run");
+    } else if (sg_gpu_bench_run(b, op, &w->r) != SG_OK)
+        return cli_fail("%s %s: %s", s->name, w->gran, sg_last_error());
     w->dense_ms = dense_ms > 0 ? dense_ms : w->r.ms;
     if (o->csv) {
         csv_row(o, w);
@@ -200,7 +244,7 @@ static int bench_layer(struct sg_gpu_bench *b, struct out *o, const struct sg_sc
     sg_rng_seed(&r, seed);
     const float sd = sqrtf(2.0f / (float)(s->c * s->r * s->s)); /* He normal */
     for (size_t i = 0; i < x.nw; i++) x.w0[i] = sd * sg_rng_normal(&r);
-    if (sg_gpu_bench_layer(b, &g) != SG_OK) {
+    if (!o->dry && sg_gpu_bench_layer(b, &g) != SG_OK) {
         cli_fail("%s: %s", s->name, sg_last_error());
         goto done;
     }
@@ -432,6 +476,11 @@ static int run(struct cli_args *a) {
         if (!e) break;
         p = e + 1;
     }
+    const char *only = cli_str(a, "only");
+    if (strcmp(only, "all") && strcmp(only, "conv") && strcmp(only, "fc")) {
+        free(layers);
+        cli_usage_error(a, "unknown --only '%s' (all, conv, fc)", only);
+    }
     struct gran grans[32];
     const int ng = parse_grans(a, grans, 32);
     double dens[16];
@@ -443,22 +492,27 @@ static int run(struct cli_args *a) {
                                    (int)cli_int(a, "repeat", 1, 10000), (uint64_t)cli_int(a, "seed", 0, 1L << 40)};
     const int batch = (int)cli_int(a, "batch", 1, 4096);
 
-    struct sg_gpu_bench *b;
-    if (sg_gpu_bench_open(&cfg, &b) != SG_OK) {
+    struct sg_gpu_bench *b = NULL;
+    const int dry = cli_flag(a, "dry-run");
+    if (dry && (cli_flag(a, "csv") || cli_flag(a, "json"))) cli_usage_error(a, "--dry-run prints a text summary only");
+    if (!dry && sg_gpu_bench_open(&cfg, &b) != SG_OK) {
         free(layers);
         return cli_fail("%s", sg_last_error());
     }
     char date[32];
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
-    struct out o = {cli_flag(a, "csv"), cli_flag(a, "json"), net, cli_str(a, "tag"), sg_gpu_bench_device(b),
-                    sg_gpu_dtype_name((enum sg_gpu_dtype)dt), date, batch, sg_gpu_bench_peak(b), NULL, 0, 0};
+    struct out o = {cli_flag(a, "csv"), cli_flag(a, "json"), dry, net, cli_str(a, "tag"),
+                    dry ? "none" : sg_gpu_bench_device(b), sg_gpu_dtype_name((enum sg_gpu_dtype)dt), date, batch,
+                    dry ? 0 : sg_gpu_bench_peak(b), NULL, 0, 0};
+    const double t_start = sg_now();
     if (o.csv)
         printf("date,tag,gpu,net,layer,m,k,n,batch,dtype,granularity,format,library,target_density,density,ms,"
                "dense_ms,speedup,tflops_kept,tflops_dense_equiv,peak_tflops,frac_peak,max_rel_err,ok,note\n");
     int rc = 0;
     for (int i = 0; i < nl && rc == 0; i++) {
         if (!selected(list, layers[i].name)) continue;
+        if ((!strcmp(only, "conv") && layers[i].is_fc) || (!strcmp(only, "fc") && !layers[i].is_fc)) continue;
         if (layers[i].groups != 1) {
             cli_warn("%s: grouped convolution (%d groups) is left out", layers[i].name, layers[i].groups);
             continue;
@@ -466,11 +520,22 @@ static int run(struct cli_args *a) {
         rc = bench_layer(b, &o, &layers[i], batch, grans, ng, dens, nd, cfg.seed + (uint64_t)i);
     }
     cli_progress_done();
-    if (rc == 0 && o.json) print_json(&o, sg_gpu_bench_libs(b));
+    if (rc == 0 && dry) {
+        int bad = 0;
+        for (int i = 0; i < o.n; i++)
+            if (!o.rows[i].r.ok) {
+                bad++;
+                printf("MISMATCH %s %s %s %g: %s\n", o.rows[i].layer, o.rows[i].gran, o.rows[i].format,
+                       o.rows[i].target, o.rows[i].r.note);
+            }
+        printf("dry run of %s: %d operands pruned, converted and decoded back in %.1f s on the host; %d differ from "
+               "the masked weights\n", net, o.n, sg_now() - t_start, bad);
+        rc = bad ? 1 : 0;
+    } else if (rc == 0 && o.json) print_json(&o, sg_gpu_bench_libs(b));
     else if (rc == 0 && !o.csv) print_text(&o, sg_gpu_bench_libs(b));
     free(o.rows);
     free(layers);
-    sg_gpu_bench_close(b);
+    if (b) sg_gpu_bench_close(b);
     return rc;
 }
 
