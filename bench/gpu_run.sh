@@ -6,11 +6,11 @@
 #   gpu.csv      every row (both networks), the GPU's model in each: copy it to
 #                bench/results/gpu.csv
 #   gpu_log.txt  the GPU, the libraries, the build, progress and errors
-# Each part (conv layers, FC layers of each network) runs under a time limit
-# (SG_GPU_CONV_S = 150 s, SG_GPU_FC_S = 100 s for VGG-16's and 40 s for ResNet-50's one
-# FC layer; about 7.5 minutes in all) so that the call ends within 9 minutes on an H200
-# with a prebuilt binary; rows are written as each operand finishes, so a part cut short
-# still leaves its first rows (the log says so).
+# Each part runs under a time limit: 140 s for each network's conv layers, 30 + 20 + 40 +
+# 90 s for the FC layers, then at most 30 s for a text table of one layer (8.5 minutes in
+# all), so that the call ends within 9 minutes on an H200 with a prebuilt binary. Rows are
+# written as each operand finishes, so a part cut short still leaves its first rows (the
+# log says so).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/gpu-run}
@@ -55,23 +55,24 @@ tag=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 common=(--dtype fp16 --batch 8 --warmup 3 --repeat 10 --tag "$tag"
         --granularity dense,filter,channel,2:4,block:8,block:16,block:32,fine,vector,kernel
         --density 0.5,0.3,0.1,0.05)
-# conv layers of both networks first, then the FC layers (their host-side pruning and
-# conversion of up to 100M weights takes longest), each part under its own time limit
+# conv layers of both networks first, then the FC layers, smallest first (their host-side
+# pruning and conversion of up to 100M weights takes longest), each under its own limit
 rc_all=0
-parts=("vgg16 conv ${SG_GPU_CONV_S:-150}" "resnet50 conv ${SG_GPU_CONV_S:-150}" "vgg16 fc ${SG_GPU_FC_S:-100}"
-       "resnet50 fc ${SG_GPU_FC_S:-40}")
+parts=("vgg16 conv all ${SG_GPU_CONV_S:-140}" "resnet50 conv all ${SG_GPU_CONV_S:-140}"
+       "resnet50 fc all 30" "vgg16 fc fc8 20" "vgg16 fc fc7 40" "vgg16 fc fc6 ${SG_GPU_FC6_S:-90}")
 files=()
 for part in "${parts[@]}"; do
-    read -r net kind limit <<< "$part"
-    f=$OUT/gpu_${net}_$kind.csv
+    read -r net kind layers limit <<< "$part"
+    f=$OUT/gpu_${net}_${kind}_$layers.csv
+    sel=(); [ "$layers" = all ] || sel=(--layers "$layers")
     files+=("$f")
     t0=$(date +%s)
-    timeout "$limit" "$SG" bench-gpu --net "$net" --only "$kind" "${common[@]}" --csv > "$f" 2>> "$log"
+    timeout "$limit" "$SG" bench-gpu --net "$net" --only "$kind" "${sel[@]}" "${common[@]}" --csv > "$f" 2>> "$log"
     rc=$?
     rows=$(( $(wc -l < "$f") - 1 )); [ $rows -lt 0 ] && rows=0
-    if [ $rc -eq 124 ]; then say "$net $kind: CUT SHORT at the $limit s limit after $rows rows"; rc_all=1
-    elif [ $rc -ne 0 ]; then say "$net $kind: failed (exit $rc) after $rows rows"; rc_all=1
-    else say "$net $kind: $rows rows in $(( $(date +%s) - t0 )) s"; fi
+    if [ $rc -eq 124 ]; then say "$net $kind $layers: CUT SHORT at the $limit s limit after $rows rows"; rc_all=1
+    elif [ $rc -ne 0 ]; then say "$net $kind $layers: failed (exit $rc) after $rows rows"; rc_all=1
+    else say "$net $kind $layers: $rows rows in $(( $(date +%s) - t0 )) s"; fi
 done
 { for f in "${files[@]}"; do head -n 1 "$f"; done | head -n 1; for f in "${files[@]}"; do tail -n +2 "$f"; done; } > "$OUT/gpu.csv"
 python3 - "$OUT/gpu.csv" >> "$log" 2>&1 <<'PY' || true
@@ -83,6 +84,6 @@ for r in bad[:40]:
     print(f"  {r['net']} {r['layer']} {r['granularity']} {r['format']} {r['target_density']}: {r['note']}")
 PY
 # the table in text for the log: one layer, every granularity
-timeout 60 "$SG" bench-gpu --net vgg16 --layers conv4_2 --repeat 5 --dtype fp16 >> "$log" 2>&1 || true
+timeout 30 "$SG" bench-gpu --net vgg16 --layers conv4_2 --repeat 5 --dtype fp16 >> "$log" 2>&1 || true
 say "done in $(( $(date +%s) - start )) s"
 exit $rc_all
