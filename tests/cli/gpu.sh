@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-gpu without a GPU part (or without a GPU): a clear error, exit 1; its usage
-# errors exit 2 before that. report --gpu: the GPU section made from a small
+# errors exit 2 before that; --dry-run checks the host side of the table without a GPU. report --gpu: the GPU section made from a small
 # hand-written CSV in bench-gpu's columns (a test of the rendering and the sums, not a
 # measurement), and a clear error for a CSV that is not bench-gpu's.
 set -euo pipefail
@@ -23,6 +23,10 @@ for bad in "--dtype int8" "--granularity block:7" "--granularity fine,nope" "--n
     test $rc -eq 2 || { echo "bench-gpu $bad gave $rc, wanted 2"; cat "$tmp/err"; exit 1; }
 done
 "$SG" bench-gpu --help | grep -q "make CUDA=1"
+# --dry-run needs no GPU: every operand of two ResNet-50 layers (conv1: C = 3, padded for
+# 2:4 and the blocks; a 3x3 one) at every granularity and density decodes back to the masked weights
+"$SG" bench-gpu --dry-run --net resnet50 --layers conv1,res2a_branch2b > "$tmp/dry"
+grep -q "^dry run of resnet50: 92 operands pruned, converted and decoded back in .* s on the host; 0 differ" "$tmp/dry"
 
 # ---- report --gpu from a hand-written CSV (two layers; one failed variant)
 mkdir -p "$tmp/s"
