@@ -52,7 +52,7 @@ fi
 say "ready after $(( $(date +%s) - start )) s"
 
 tag=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-common=(--dtype fp16 --batch 8 --warmup 3 --repeat 10 --tag "$tag"
+common=(--dtype fp16 --batch 8 --warmup 3 --repeat 10 --same-shapes --tag "$tag"
         --granularity dense,filter,channel,2:4,block:8,block:16,block:32,fine,vector,kernel
         --density 0.5,0.3,0.1,0.05)
 # conv layers of both networks first, then the FC layers, smallest first (their host-side

@@ -24,6 +24,8 @@ static const struct cli_opt OPTS[] = {
     {"warmup", 0, "N", "untimed runs before timing", "3"},
     {"repeat", 'r', "N", "timed runs; the median counts", "10"},
     {"seed", 's', "N", "seed of the weights and inputs", "1"},
+    {"same-shapes", 0, NULL, "time a layer whose shape an earlier layer has only once: its rows are "
+                             "copies, marked in the note (ResNet-50's repeated blocks)", NULL},
     {"tag", 0, "TEXT", "a label for the CSV rows (e.g. the commit)", ""},
     {"csv", 0, NULL, "print CSV rows (bench/results/gpu.csv's columns), one layer at a time", NULL},
     {"json", 0, NULL, "print one JSON object", NULL},
@@ -510,11 +512,40 @@ static int run(struct cli_args *a) {
         printf("date,tag,gpu,net,layer,m,k,n,batch,dtype,granularity,format,library,target_density,density,ms,"
                "dense_ms,speedup,tflops_kept,tflops_dense_equiv,peak_tflops,frac_peak,max_rel_err,ok,note\n");
     int rc = 0;
+    const int reuse = cli_flag(a, "same-shapes");
     for (int i = 0; i < nl && rc == 0; i++) {
         if (!selected(list, layers[i].name)) continue;
         if ((!strcmp(only, "conv") && layers[i].is_fc) || (!strcmp(only, "fc") && !layers[i].is_fc)) continue;
         if (layers[i].groups != 1) {
             cli_warn("%s: grouped convolution (%d groups) is left out", layers[i].name, layers[i].groups);
+            continue;
+        }
+        int same = -1;
+        for (int j = 0; j < i && reuse && same < 0; j++) {
+            const struct sg_scnn_shape *x = &layers[j], *y = &layers[i];
+            if (x->c == y->c && x->k == y->k && x->r == y->r && x->s == y->s && x->h == y->h && x->w == y->w &&
+                x->stride == y->stride && x->pad == y->pad && x->groups == y->groups)
+                same = j;
+        }
+        const int n0 = o.n;
+        int first = -1, last = -1;
+        for (int r = 0; r < n0 && same >= 0; r++)
+            if (o.rows[r].layer == layers[same].name) {
+                if (first < 0) first = r;
+                last = r;
+            }
+        if (first >= 0) { /* the rows of the earlier layer of this shape, copied */
+            for (int r = first; r <= last && rc == 0; r++) {
+                struct row w = o.rows[r];
+                w.layer = layers[i].name;
+                char note[sizeof w.r.note];
+                snprintf(note, sizeof note, "same shape as %s, not timed again%s%s", layers[same].name,
+                         w.r.note[0] ? "; " : "", w.r.note);
+                snprintf(w.r.note, sizeof w.r.note, "%s", note);
+                if (o.csv) csv_row(&o, &w);
+                rc = add_row(&o, &w);
+            }
+            fflush(stdout);
             continue;
         }
         rc = bench_layer(b, &o, &layers[i], batch, grans, ng, dens, nd, cfg.seed + (uint64_t)i);
