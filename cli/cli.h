@@ -108,6 +108,8 @@ int cli_load_data(const struct cli_args *a, const struct sg_model *m, int train,
 void cli_set_threads(const struct cli_args *a);
 int cli_auto_threads(void);
 void cli_print_json(struct sg_json *j); /* prints and frees */
+/* 1 when name is one of the comma-separated list's items, or list is NULL (every name). */
+int cli_list_has(const char *list, const char *name);
 int cli_has_suffix(const char *s, const char *suffix); /* case-insensitive */
 int cli_parse_augment(const char *s);                  /* enum sg_augment or -1 */
 /* The names of a library enum, comma separated, from its name table: table is

@@ -38,19 +38,6 @@ static const struct layer VGG16[] = {
 };
 #define NLAYERS ((int)(sizeof VGG16 / sizeof VGG16[0]))
 
-static int selected(const char *list, const char *name) {
-    if (!list) return 1;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0) return 1;
-        if (!e) break;
-        p = e + 1;
-    }
-    return 0;
-}
-
 static int g_cpu_clock;
 
 static double clock_s(void) {
@@ -168,7 +155,7 @@ static int run(struct cli_args *a) {
     struct row rows[NLAYERS];
     int nr = 0;
     for (int i = 0; i < NLAYERS; i++) {
-        if (!selected(list, VGG16[i].name)) continue;
+        if (!cli_list_has(list, VGG16[i].name)) continue;
         cli_progress_note("%s ...", VGG16[i].name);
         if (bench_layer(&VGG16[i], &sp, density, kind, batch, repeat, seed + (uint64_t)i,
                         &rows[nr]))

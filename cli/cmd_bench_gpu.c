@@ -82,19 +82,6 @@ static int parse_grans(struct cli_args *a, struct gran *g, int max) {
     return n;
 }
 
-static int selected(const char *list, const char *name) {
-    if (!list) return 1;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0) return 1;
-        if (!e) break;
-        p = e + 1;
-    }
-    return 0;
-}
-
 /* One layer's buffers: the weights, a pruned copy, the GEMM matrices. */
 struct work {
     struct sg_wview v;
@@ -514,7 +501,7 @@ static int run(struct cli_args *a) {
     int rc = 0;
     const int reuse = cli_flag(a, "same-shapes");
     for (int i = 0; i < nl && rc == 0; i++) {
-        if (!selected(list, layers[i].name)) continue;
+        if (!cli_list_has(list, layers[i].name)) continue;
         if ((!strcmp(only, "conv") && layers[i].is_fc) || (!strcmp(only, "fc") && !layers[i].is_fc)) continue;
         if (layers[i].groups != 1) {
             cli_warn("%s: grouped convolution (%d groups) is left out", layers[i].name, layers[i].groups);
