@@ -393,6 +393,24 @@ struct avec {
     int n;
 };
 
+/* The accumulator address that activation i times a weight (at rr, ss, with base wb
+ * and kbase kb) lands on, or -1 when the product falls outside the PE's outputs or
+ * between strides. unit (stride 1) is a constant in each caller. */
+static inline __attribute__((always_inline)) int32_t
+out_addr(const struct avec *A, int i, int32_t rr, int32_t ss, int32_t wb, int32_t kb, uint32_t P,
+         uint32_t Q, int sh, int sw, int RW, int rp0, int rq0, const int unit) {
+    if (unit) {
+        const int32_t p = A->hh[i] - rr, q = A->ww[i] - ss;
+        if ((uint32_t)p >= P || (uint32_t)q >= Q) return -1;
+        return A->base[i] + wb;
+    }
+    const int32_t pn = A->hh[i] - rr, qn = A->ww[i] - ss;
+    if (pn < 0 || qn < 0 || pn % sh || qn % sw) return -1;
+    const int32_t p = pn / sh, q = qn / sw;
+    if ((uint32_t)p >= P || (uint32_t)q >= Q) return -1;
+    return kb + (p - rp0) * RW + (q - rq0);
+}
+
 /* One multiplier-array step; unit and merged are constants in each caller, so the
  * compiler emits four specialised loops. Returns the step's cycles. Products are
  * visited weight by weight; the counts do not depend on the order. */
@@ -420,18 +438,8 @@ step(const struct plan *pl, const struct pe *t, const struct avec *A, const stru
         const int32_t rr = wv[j].rr, ss = wv[j].ss, wb = wv[j].base, kb = wv[j].kbase;
         const double w = wv[j].v;
         for (int i = 0; i < na; i++) {
-            int32_t addr;
-            if (unit) {
-                const int32_t p = A->hh[i] - rr, q = A->ww[i] - ss;
-                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
-                addr = A->base[i] + wb;
-            } else {
-                const int32_t pn = A->hh[i] - rr, qn = A->ww[i] - ss;
-                if (pn < 0 || qn < 0 || pn % sh || qn % sw) continue;
-                const int32_t p = pn / sh, q = qn / sw;
-                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
-                addr = kb + (p - rp0) * RW + (q - rq0);
-            }
+            const int32_t addr = out_addr(A, i, rr, ss, wb, kb, P, Q, sh, sw, RW, rp0, rq0, unit);
+            if (addr < 0) continue;
             acc[addr] += A->v[i] * w;
             valid++;
             uint32_t fresh = 1; /* a new access to the banks */
@@ -483,18 +491,8 @@ step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const
         const int32_t koff = rowwin ? wv[j].r * region : 0;
         const double w = wv[j].v;
         for (int i = 0; i < A->n; i++) {
-            int32_t addr;
-            if (unit) {
-                const int32_t p = A->hh[i] - rr, q = A->ww[i] - ss;
-                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
-                addr = A->base[i] + wb;
-            } else {
-                const int32_t pn = A->hh[i] - rr, qn = A->ww[i] - ss;
-                if (pn < 0 || qn < 0 || pn % sh || qn % sw) continue;
-                const int32_t p = pn / sh, q = qn / sw;
-                if ((uint32_t)p >= P || (uint32_t)q >= Q) continue;
-                addr = kb + (p - rp0) * RW + (q - rq0);
-            }
+            const int32_t addr = out_addr(A, i, rr, ss, wb, kb, P, Q, sh, sw, RW, rp0, rq0, unit);
+            if (addr < 0) continue;
             acc[addr] += A->v[i] * w;
             valid++;
             const int32_t local = addr - kb;
