@@ -267,34 +267,28 @@ static int run_phase(struct study *st, const struct task *tasks, int n, int work
     return study_run_tasks(st, tasks, n, workers, threads, phase);
 }
 
-static int run(struct cli_args *a) {
-    struct study st;
-    memset(&st, 0, sizeof st);
-    st.point_fd = -1;
-    st.dir = cli_str(a, "output");
-    if (!st.dir) cli_usage_error(a, "give the study folder with -o DIR");
-    st.argv_line = a->argv_line ? a->argv_line : "";
-    st.model_name = cli_str(a, "model");
-    const int quick = cli_flag(a, "quick");
-    /* granularities */
-    {
-        const char *s = cli_str(a, "granularities");
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%s", s);
-        char *save = NULL;
-        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            struct sg_prune_spec sp;
-            sg_prune_spec_default(&sp);
-            if (sg_prune_spec_parse(tok, &sp) != SG_OK) cli_usage_error(a, "%s", sg_last_error());
-            if (sp.gran == SG_GRAN_NM)
-                cli_usage_error(a, "%s keeps a fixed density (%d of %d): it has no place on a density "
-                                   "grid; prune it with `sparsegrain prune -g %s` and compare at that "
-                                   "density", tok, sp.nm_n, sp.nm_m, tok);
-            if (st.ngran == STUDY_MAX_GRANS) cli_usage_error(a, "too many granularities");
-            sg_prune_spec_format(&sp, st.grans[st.ngran++], sizeof st.grans[0]);
-        }
-        if (!st.ngran) cli_usage_error(a, "--granularities is empty");
+/* --granularities: each a prune spec that can walk a density grid. */
+static void parse_grans(struct study *st, const struct cli_args *a) {
+    const char *s = cli_str(a, "granularities");
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        struct sg_prune_spec sp;
+        sg_prune_spec_default(&sp);
+        if (sg_prune_spec_parse(tok, &sp) != SG_OK) cli_usage_error(a, "%s", sg_last_error());
+        if (sp.gran == SG_GRAN_NM)
+            cli_usage_error(a, "%s keeps a fixed density (%d of %d): it has no place on a density "
+                               "grid; prune it with `sparsegrain prune -g %s` and compare at that "
+                               "density", tok, sp.nm_n, sp.nm_m, tok);
+        if (st->ngran == STUDY_MAX_GRANS) cli_usage_error(a, "too many granularities");
+        sg_prune_spec_format(&sp, st->grans[st->ngran++], sizeof st->grans[0]);
     }
+    if (!st->ngran) cli_usage_error(a, "--granularities is empty");
+}
+
+/* --densities (falling, below 1) and --extend (below the grid). */
+static void parse_grid(struct study *st, const struct cli_args *a, int quick) {
     double grid[STUDY_MAX_GRID];
     int ng = parse_list(a, "densities", grid, STUDY_MAX_GRID);
     if (quick && !cli_has(a, "densities")) {
@@ -305,262 +299,293 @@ static int run(struct cli_args *a) {
     for (int i = 0; i < ng; i++) {
         if (grid[i] >= 1) continue;
         if (grid[i] <= 0) cli_usage_error(a, "--densities must be in (0, 1]");
-        if (st.ngrid && grid[i] >= st.grid[st.ngrid - 1])
-            cli_usage_error(a, "--densities must fall (got %g after %g)", grid[i], st.grid[st.ngrid - 1]);
-        st.grid[st.ngrid++] = grid[i];
+        if (st->ngrid && grid[i] >= st->grid[st->ngrid - 1])
+            cli_usage_error(a, "--densities must fall (got %g after %g)", grid[i],
+                            st->grid[st->ngrid - 1]);
+        st->grid[st->ngrid++] = grid[i];
     }
-    if (!st.ngrid) cli_usage_error(a, "--densities has no density below 1");
+    if (!st->ngrid) cli_usage_error(a, "--densities has no density below 1");
     if (strcmp(cli_str(a, "extend"), "none") != 0 && !(quick && !cli_has(a, "extend"))) {
         double ext[STUDY_MAX_GRID];
         int ne = parse_list(a, "extend", ext, STUDY_MAX_GRID);
         for (int i = 0; i < ne; i++)
-            if (ext[i] > 0 && ext[i] < (st.next ? st.ext[st.next - 1] : st.grid[st.ngrid - 1]))
-                st.ext[st.next++] = ext[i];
+            if (ext[i] > 0 && ext[i] < (st->next ? st->ext[st->next - 1] : st->grid[st->ngrid - 1]))
+                st->ext[st->next++] = ext[i];
     }
-    st.scnn_images = (int)cli_int(a, "scnn-images", 0, 100000);
-    st.scnn_density = cli_num(a, "scnn-density", 0, 1);
-    st.infer_batch = (int)cli_int(a, "infer-batch", 0, 65536);
-    st.retrain_epochs = (int)cli_int(a, "retrain-epochs", 0, 10000);
-    st.baseline_epochs = (int)cli_int(a, "baseline-epochs", 1, 10000);
-    if (quick && !cli_has(a, "retrain-epochs")) st.retrain_epochs = 1;
-    if (quick && !cli_has(a, "baseline-epochs")) st.baseline_epochs = 2;
-    st.seeds = (int)cli_int(a, "seeds", 1, 1000);
-    st.tol = cli_num(a, "tolerance", 0, 100) / 100.0;
-    st.baseline_file = cli_str(a, "baseline");
-    if (cli_has(a, "input-norm") && !st.baseline_file)
-        cli_usage_error(a, "--input-norm applies to a given --baseline (trained models record theirs)");
-    if (cli_has(a, "control")) {
-        if (strcmp(cli_str(a, "control"), "reinit") != 0)
-            cli_usage_error(a, "unknown --control '%s' (reinit)", cli_str(a, "control"));
-        st.control_reinit = 1;
-    }
-    /* pruning scope and criterion; the granularity comes with each chain */
-    sg_prune_cfg_default(&st.pc);
-    int c = sg_criterion_from_name(cli_str(a, "criterion"));
-    if (c < 0)
-        cli_usage_error(a, "unknown --criterion '%s' (l1, l2, max, mean, random)",
-                        cli_str(a, "criterion"));
-    st.pc.spec.crit = (enum sg_criterion)c;
-    int f = sg_fc_mode_from_name(cli_str(a, "fc"));
-    if (f < 0) cli_usage_error(a, "unknown --fc '%s' (dense, fine, same)", cli_str(a, "fc"));
-    st.pc.fc = (enum sg_fc_mode)f;
-    st.pc.include_first = cli_flag(a, "include-first");
+}
+
+/* Pruning scope and criterion (the granularity comes with each chain), the pruning
+ * schedule and selection, and the training settings through the shared parser (the
+ * study's own --schedule is the pruning schedule: the learning rate always follows a
+ * cosine, so cli_train_schedule_cfg has no place here). */
+static void parse_prune_train(struct study *st, const struct cli_args *a) {
+    sg_prune_cfg_default(&st->pc);
+    st->pc.spec.crit = (enum sg_criterion)cli_parse_criterion(a);
+    st->pc.fc = (enum sg_fc_mode)cli_parse_fc(a);
+    st->pc.include_first = cli_flag(a, "include-first");
     int sched = sg_schedule_from_name(cli_str(a, "schedule"));
     if (sched < 0)
-        cli_usage_error(a, "unknown --schedule '%s' (iterative, oneshot, agp)", cli_str(a, "schedule"));
-    st.schedule = (enum sg_schedule)sched;
+        cli_usage_error(a, "unknown --schedule '%s' (iterative, oneshot, agp)",
+                        cli_str(a, "schedule"));
+    st->schedule = (enum sg_schedule)sched;
     int sel = sg_selection_from_name(cli_str(a, "selection"));
     if (sel < 0 || sel == SG_SEL_PROFILE)
         cli_usage_error(a, "unknown --selection '%s' (layer, global; --profile FILE for a profile)",
                         cli_str(a, "selection"));
-    st.pc.sel = (enum sg_selection)sel;
-    sg_train_cfg_default(&st.tc);
-    st.tc.batch = (int)cli_int(a, "batch", 1, 65536);
-    st.tc.momentum = (float)cli_num(a, "momentum", 0, 0.9999);
-    st.tc.weight_decay = (float)cli_num(a, "weight-decay", 0, 1);
-    int aug = cli_parse_augment(cli_str(a, "augment"));
-    if (aug < 0)
-        cli_usage_error(a, "unknown --augment '%s' (none, shift, flip, shift+flip)",
-                        cli_str(a, "augment"));
-    st.tc.augment = (enum sg_augment)aug;
-    st.lr_retrain = (float)cli_num(a, "retrain-lr", 0, 100);
+    st->pc.sel = (enum sg_selection)sel;
+    /* batch, momentum, decay, augmentation; tc.lr (-1 without --lr) and tc.progress
+     * are replaced by every task (study_work.c) */
+    cli_train_cfg(a, &st->tc);
+    st->lr_retrain = (float)cli_num(a, "retrain-lr", 0, 100);
+}
+
+/* Every option that needs no data. */
+static void parse_options(struct study *st, const struct cli_args *a) {
+    st->dir = cli_str(a, "output");
+    if (!st->dir) cli_usage_error(a, "give the study folder with -o DIR");
+    st->argv_line = a->argv_line ? a->argv_line : "";
+    st->model_name = cli_str(a, "model");
+    const int quick = cli_flag(a, "quick");
+    parse_grans(st, a);
+    parse_grid(st, a, quick);
+    st->scnn_images = (int)cli_int(a, "scnn-images", 0, 100000);
+    st->scnn_density = cli_num(a, "scnn-density", 0, 1);
+    st->infer_batch = (int)cli_int(a, "infer-batch", 0, 65536);
+    st->retrain_epochs = (int)cli_int(a, "retrain-epochs", 0, 10000);
+    st->baseline_epochs = (int)cli_int(a, "baseline-epochs", 1, 10000);
+    if (quick && !cli_has(a, "retrain-epochs")) st->retrain_epochs = 1;
+    if (quick && !cli_has(a, "baseline-epochs")) st->baseline_epochs = 2;
+    st->seeds = (int)cli_int(a, "seeds", 1, 1000);
+    st->tol = cli_num(a, "tolerance", 0, 100) / 100.0;
+    st->baseline_file = cli_str(a, "baseline");
+    if (cli_has(a, "input-norm") && !st->baseline_file)
+        cli_usage_error(a, "--input-norm applies to a given --baseline (trained models record theirs)");
+    if (cli_has(a, "control")) {
+        if (strcmp(cli_str(a, "control"), "reinit") != 0)
+            cli_usage_error(a, "unknown --control '%s' (reinit)", cli_str(a, "control"));
+        st->control_reinit = 1;
+    }
+    parse_prune_train(st, a);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    st.threads = (int)cli_int(a, "threads", 0, 256);
+    st->threads = (int)cli_int(a, "threads", 0, 256);
     /* rows do not depend on --jobs, but the baseline's do on --threads: an
      * explicit value keeps results comparable between machines and loads */
-    if (st.threads == 0) st.threads = cli_auto_threads();
-    st.jobs = (int)cli_int(a, "jobs", 0, 64);
-    if (st.jobs == 0) st.jobs = cores > 0 ? (int)cores : 1;
+    if (st->threads == 0) st->threads = cli_auto_threads();
+    st->jobs = (int)cli_int(a, "jobs", 0, 64);
+    if (st->jobs == 0) st->jobs = cores > 0 ? (int)cores : 1;
+}
+
+/* The data sets and their subsets: the first N training images, N test images
+ * sampled at random with a fixed seed (--quick: 6000 training, 2000 test); the
+ * caller frees st->train/st->test where they differ from the full sets. */
+static int load_data(struct study *st, const struct cli_args *a, struct sg_dataset **train_all,
+                     struct sg_dataset **test_all) {
+    if (cli_load_data(a, NULL, 1, train_all) || cli_load_data(a, NULL, 0, test_all)) return 1;
+    st->train = *train_all;
+    st->test = *test_all;
+    const int quick = cli_flag(a, "quick");
+    int64_t ntr = cli_int(a, "train-images", 0, 1L << 31), nte = cli_int(a, "test-images", 0, 1L << 31);
+    if (quick && !cli_has(a, "train-images")) ntr = 6000;
+    if (quick && !cli_has(a, "test-images")) nte = 2000;
+    if (ntr > 0 && ntr < (*train_all)->n) {
+        struct sg_dataset *v;
+        if (sg_dataset_view(*train_all, 0, ntr, &v) != SG_OK) return cli_fail_status(SG_ERR_ARG), 1;
+        st->train = v;
+    }
+    if (nte > 0 && nte < (*test_all)->n) {
+        struct sg_dataset *rest, *sample;
+        if (sg_dataset_split(*test_all, nte, 0x7E57ull, &rest, &sample) != SG_OK)
+            return cli_fail_status(SG_ERR_ARG), 1;
+        sg_dataset_free(rest);
+        snprintf(sample->name, sizeof sample->name, "%s", (*test_all)->name);
+        st->test = sample;
+        st->test_sample = 1;
+    }
+    st->val_images = (int)cli_int(a, "val-images", 0, 1L << 30);
+    if (quick && !cli_has(a, "val-images")) st->val_images = 1000;
+    if (st->val_images >= st->train->n)
+        cli_usage_error(a, "--val-images %d leaves no training images (%lld in %s)", st->val_images,
+                        (long long)st->train->n, st->train->name);
+    return 0;
+}
+
+/* The --profile, and the baseline's learning rate, which depends on the architecture. */
+static int load_profile_lr(struct study *st, const struct cli_args *a, struct sg_profile **profile) {
+    if (cli_has(a, "profile")) {
+        st->profile_file = cli_str(a, "profile");
+        if (sg_profile_load(st->profile_file, profile) != SG_OK)
+            return cli_fail_status(SG_ERR_FORMAT), 1;
+        st->profile = *profile;
+    }
+    struct sg_model *probe;
+    if (sg_model_build(st->model_name, st->train->c, st->train->h, st->train->w,
+                       st->train->classes, 1, &probe) != SG_OK)
+        cli_usage_error(a, "%s", sg_last_error());
+    st->lr_base = st->tc.lr >= 0 ? st->tc.lr : sg_model_default_lr(probe);
+    sg_model_free(probe);
+    return 0;
+}
+
+/* Over MPI, rank 0 prepares the folder and owns points.jsonl; every rank runs its
+ * share of each phase (*in_phases: a failure from here on ends the whole job). */
+static int setup_folder(struct study *st, const struct cli_args *a, struct sg_points *pts,
+                        int *ranks, int *in_phases) {
+    if (dist_init()) return 1;
+    *ranks = dist_size();
+    if (*ranks > 1) {
+        const int rank = dist_rank();
+        /* ranks that share a machine share its cores; rank 0's baseline thread
+         * count holds on every rank */
+        if (cli_int(a, "jobs", 0, 64) == 0) st->jobs = dist_cores();
+        if (cli_int(a, "threads", 0, 256) == 0) st->threads = dist_cores();
+        if (study_dist_setup(st, rank == 0 ? prepare_folder(st, a, pts) : 0, pts)) return 1;
+        *in_phases = 1;
+        return 0;
+    }
+    return prepare_folder(st, a, pts);
+}
+
+/* A given --baseline: evaluated and recorded as the seed's step 0 in points.jsonl. */
+static int record_baseline(struct study *st, int seed, struct sg_points *pts) {
+    struct sg_model *m;
+    if (cli_load_model(st->baseline_file, &m)) return 1;
+    cli_input_note(m, st->baseline_file, st->test);
+    struct sg_eval_result r, rv = {0};
+    struct sg_dataset *tr = NULL, *val = NULL;
+    enum sg_status s = sg_evaluate(m, st->test, 500, &r);
+    if (s == SG_OK && study_seed_data(st, seed, &tr, &val)) s = SG_ERR_ARG;
+    if (s == SG_OK && val) s = sg_evaluate(m, val, 500, &rv);
+    if (tr != st->train) sg_dataset_free(tr);
+    sg_dataset_free(val);
+    if (s != SG_OK) {
+        sg_model_free(m);
+        return cli_fail("%s: %s", st->baseline_file, sg_last_error()), 1;
+    }
+    struct sg_point p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.model, sizeof p.model, "%s", m->arch);
+    snprintf(p.data, sizeof p.data, "%s", st->test->name);
+    strcpy(p.gran, "dense");
+    snprintf(p.crit, sizeof p.crit, "%s", sg_criterion_name(st->pc.spec.crit));
+    p.seed = seed;
+    p.target = p.density = 1;
+    p.top1 = r.top1, p.top5 = r.top5, p.loss = r.loss;
+    p.val_top1 = st->val_images ? rv.top1 : NAN;
+    const char *ep = sg_meta_get(m, "epochs");
+    p.epochs = ep ? atoi(ep) : st->baseline_epochs;
+    snprintf(p.file, sizeof p.file, "%s", st->baseline_file);
+    sg_points_add(pts, &p);
+    struct sg_json j;
+    sg_json_init(&j);
+    sg_point_json(&p, &j);
+    FILE *fp = fopen(study_path(st, "points.jsonl"), "a");
+    if (!fp) {
+        sg_model_free(m);
+        sg_json_free(&j);
+        return cli_fail("%s: cannot append", study_path(st, "points.jsonl")), 1;
+    }
+    fprintf(fp, "%s\n", sg_json_cstr(&j));
+    fflush(fp);
+    fsync(fileno(fp));
+    fclose(fp);
+    sg_json_free(&j);
+    sg_model_free(m);
+    return 0;
+}
+
+/* Phase 1: the baselines (one per seed), trained or a given one recorded. */
+static int phase_baselines(struct study *st, struct task *tasks, struct sg_points *pts) {
+    int ntask = 0;
+    for (int s = 1; s <= st->seeds; s++) {
+        int have = 0;
+        for (int i = 0; i < pts->n; i++)
+            have |= !strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == s;
+        if (!have) tasks[ntask++] = (struct task){TASK_BASELINE, "dense", s};
+    }
+    if (st->baseline_file) {
+        /* rank 0 owns the file */
+        for (int i = 0; i < ntask && dist_rank() == 0; i++)
+            if (record_baseline(st, tasks[i].seed, pts)) return 1;
+        ntask = 0;
+    }
+    return run_phase(st, tasks, ntask, 1, st->threads, "baseline", pts);
+}
+
+/* The four phases: baselines, chains, the dense reference below the grid, controls. */
+static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
+    int ntask = 0, cap = st->seeds * (st->ngran + 2) + 4, rc = 1;
+    struct task *tasks = calloc((size_t)cap, sizeof *tasks);
+    if (phase_baselines(st, tasks, pts)) goto done;
+    /* phase 2: the chains; the pruned ones first since they may extend below the
+     * grid, the dense reference (same epochs, no pruning) after them */
+    ntask = 0;
+    for (int s = 1; s <= st->seeds; s++)
+        for (int g = 0; g < st->ngran; g++) {
+            tasks[ntask] = (struct task){TASK_CHAIN, "", s};
+            snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
+        }
+    for (int s = 1; s <= st->seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    if (run_phase(st, tasks, ntask, st->jobs, 1, "study", pts)) goto done;
+    /* phase 3: the dense reference follows the pruned chains below the grid */
+    if (dist_rank() == 0 || ranks == 1) {
+        sg_points_free(pts);
+        if (study_load_points(st, pts)) goto done;
+    }
+    ntask = 0;
+    for (int s = 1; s <= st->seeds; s++) {
+        int have = 0;
+        while (sg_points_find(pts, "dense", "", s, have + 1)) have++;
+        if (have < sg_study_reference_steps(pts, s, st->ngrid))
+            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+    }
+    if (run_phase(st, tasks, ntask, st->jobs, 1, "reference", pts)) goto done;
+    /* phase 4: controls */
+    if (st->control_reinit) {
+        ntask = 0;
+        for (int s = 1; s <= st->seeds; s++)
+            for (int g = 0; g < st->ngran; g++) {
+                tasks[ntask] = (struct task){TASK_CONTROL, "", s};
+                snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
+            }
+        if (run_phase(st, tasks, ntask, st->jobs, 1, "control", pts)) goto done;
+    }
+    rc = 0;
+done:
+    free(tasks);
+    return rc;
+}
+
+/* Rank 0 after the phases: the tables, the later stages, the printed summary. */
+static int write_results(struct study *st, const struct cli_args *a, struct sg_points *pts) {
+    sg_points_free(pts);
+    if (study_load_points(st, pts)) return 1;
+    if (sg_study_write_tables(pts, st->tol, st->dir) != SG_OK) return cli_fail_status(SG_ERR_IO), 1;
+    double qbits[16];
+    int nq = 0;
+    if (strcmp(cli_str(a, "quantize"), "none") != 0)
+        nq = cli_num_list(a, "quantize", qbits, 16, 1, 16);
+    if (study_post(st, pts, qbits, nq)) return 1;
+    print_noloss(st, pts, cli_flag(a, "json"));
+    return 0;
+}
+
+static int run(struct cli_args *a) {
+    struct study st;
+    memset(&st, 0, sizeof st);
+    st.point_fd = -1;
+    parse_options(&st, a);
 
     int rc = 1, ranks = 1, in_phases = 0;
     struct sg_dataset *train_all = NULL, *test_all = NULL;
     struct sg_profile *profile = NULL;
     struct sg_points pts = {0};
-    struct task *tasks = NULL;
-    if (cli_load_data(a, NULL, 1, &train_all) || cli_load_data(a, NULL, 0, &test_all)) goto done;
-    st.train = train_all;
-    st.test = test_all;
-    {
-        /* subsets: the first N training images, N test images sampled at random with a
-         * fixed seed (--quick: 6000 training, 2000 test) */
-        int64_t ntr = cli_int(a, "train-images", 0, 1L << 31), nte = cli_int(a, "test-images", 0, 1L << 31);
-        if (quick && !cli_has(a, "train-images")) ntr = 6000;
-        if (quick && !cli_has(a, "test-images")) nte = 2000;
-        if (ntr > 0 && ntr < train_all->n) {
-            struct sg_dataset *v;
-            if (sg_dataset_view(train_all, 0, ntr, &v) != SG_OK) {
-                cli_fail_status(SG_ERR_ARG);
-                goto done;
-            }
-            st.train = v;
-        }
-        if (nte > 0 && nte < test_all->n) {
-            struct sg_dataset *rest, *sample;
-            if (sg_dataset_split(test_all, nte, 0x7E57ull, &rest, &sample) != SG_OK) {
-                cli_fail_status(SG_ERR_ARG);
-                goto done;
-            }
-            sg_dataset_free(rest);
-            snprintf(sample->name, sizeof sample->name, "%s", test_all->name);
-            st.test = sample;
-            st.test_sample = 1;
-        }
-        st.val_images = (int)cli_int(a, "val-images", 0, 1L << 30);
-        if (quick && !cli_has(a, "val-images")) st.val_images = 1000;
-        if (st.val_images >= st.train->n)
-            cli_usage_error(a, "--val-images %d leaves no training images (%lld in %s)", st.val_images,
-                            (long long)st.train->n, st.train->name);
-    }
-    if (cli_has(a, "profile")) {
-        st.profile_file = cli_str(a, "profile");
-        if (sg_profile_load(st.profile_file, &profile) != SG_OK) {
-            cli_fail_status(SG_ERR_FORMAT);
-            goto done;
-        }
-        st.profile = profile;
-    }
-    /* the baseline's learning rate depends on the architecture */
-    {
-        struct sg_model *probe;
-        if (sg_model_build(st.model_name, st.train->c, st.train->h, st.train->w, st.train->classes,
-                           1, &probe) != SG_OK) {
-            cli_usage_error(a, "%s", sg_last_error());
-        }
-        st.lr_base = cli_has(a, "lr") ? (float)cli_num(a, "lr", 0, 100) : sg_model_default_lr(probe);
-        sg_model_free(probe);
-    }
-    /* Over MPI, rank 0 prepares the folder and owns points.jsonl; every rank runs
-     * its share of each phase; a failure inside the phases ends the whole job. */
-    if (dist_init()) goto done;
-    ranks = dist_size();
-    if (ranks > 1) {
-        const int rank = dist_rank();
-        /* ranks that share a machine share its cores; rank 0's baseline thread
-         * count holds on every rank */
-        if (cli_int(a, "jobs", 0, 64) == 0) st.jobs = dist_cores();
-        if (cli_int(a, "threads", 0, 256) == 0) st.threads = dist_cores();
-        if (study_dist_setup(&st, rank == 0 ? prepare_folder(&st, a, &pts) : 0, &pts)) goto done;
-        in_phases = 1;
-    } else if (prepare_folder(&st, a, &pts)) {
-        goto done;
-    }
-
-    /* phase 1: baselines (one per seed) */
-    int ntask = 0, cap = st.seeds * (st.ngran + 2) + 4;
-    tasks = calloc((size_t)cap, sizeof *tasks);
-    for (int s = 1; s <= st.seeds; s++) {
-        int have = 0;
-        for (int i = 0; i < pts.n; i++)
-            have |= !strcmp(pts.p[i].gran, "dense") && pts.p[i].step == 0 && pts.p[i].seed == s;
-        if (!have) tasks[ntask++] = (struct task){TASK_BASELINE, "dense", s};
-    }
-    if (st.baseline_file) {
-        /* a given baseline: record it as each seed's step 0 (rank 0 owns the file) */
-        for (int i = 0; i < ntask && dist_rank() == 0; i++) {
-            struct sg_model *m;
-            if (cli_load_model(st.baseline_file, &m)) goto done;
-            cli_input_note(m, st.baseline_file, st.test);
-            struct sg_eval_result r, rv = {0};
-            struct sg_dataset *tr = NULL, *val = NULL;
-            enum sg_status s = sg_evaluate(m, st.test, 500, &r);
-            if (s == SG_OK && study_seed_data(&st, tasks[i].seed, &tr, &val)) s = SG_ERR_ARG;
-            if (s == SG_OK && val) s = sg_evaluate(m, val, 500, &rv);
-            if (tr != st.train) sg_dataset_free(tr);
-            sg_dataset_free(val);
-            if (s != SG_OK) {
-                sg_model_free(m);
-                cli_fail("%s: %s", st.baseline_file, sg_last_error());
-                goto done;
-            }
-            struct sg_point p;
-            memset(&p, 0, sizeof p);
-            snprintf(p.model, sizeof p.model, "%s", m->arch);
-            snprintf(p.data, sizeof p.data, "%s", st.test->name);
-            strcpy(p.gran, "dense");
-            snprintf(p.crit, sizeof p.crit, "%s", sg_criterion_name(st.pc.spec.crit));
-            p.seed = tasks[i].seed;
-            p.target = p.density = 1;
-            p.top1 = r.top1, p.top5 = r.top5, p.loss = r.loss;
-            p.val_top1 = st.val_images ? rv.top1 : NAN;
-            const char *ep = sg_meta_get(m, "epochs");
-            p.epochs = ep ? atoi(ep) : st.baseline_epochs;
-            snprintf(p.file, sizeof p.file, "%s", st.baseline_file);
-            sg_points_add(&pts, &p);
-            struct sg_json j;
-            sg_json_init(&j);
-            sg_point_json(&p, &j);
-            FILE *fp = fopen(study_path(&st, "points.jsonl"), "a");
-            if (!fp) {
-                sg_model_free(m);
-                sg_json_free(&j);
-                cli_fail("%s: cannot append", study_path(&st, "points.jsonl"));
-                goto done;
-            }
-            fprintf(fp, "%s\n", sg_json_cstr(&j));
-            fflush(fp);
-            fsync(fileno(fp));
-            fclose(fp);
-            sg_json_free(&j);
-            sg_model_free(m);
-        }
-        ntask = 0;
-    }
-    if (run_phase(&st, tasks, ntask, 1, st.threads, "baseline", &pts)) goto done;
-    /* phase 2: the chains; the pruned ones first since they may extend below the
-     * grid, the dense reference (same epochs, no pruning) after them */
-    ntask = 0;
-    for (int s = 1; s <= st.seeds; s++)
-        for (int g = 0; g < st.ngran; g++) {
-            tasks[ntask] = (struct task){TASK_CHAIN, "", s};
-            snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
-        }
-    for (int s = 1; s <= st.seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
-    if (run_phase(&st, tasks, ntask, st.jobs, 1, "study", &pts)) goto done;
-    /* phase 3: the dense reference follows the pruned chains below the grid */
-    if (dist_rank() == 0 || ranks == 1) {
-        sg_points_free(&pts);
-        if (study_load_points(&st, &pts)) goto done;
-    }
-    ntask = 0;
-    for (int s = 1; s <= st.seeds; s++) {
-        int have = 0;
-        while (sg_points_find(&pts, "dense", "", s, have + 1)) have++;
-        if (have < sg_study_reference_steps(&pts, s, st.ngrid))
-            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
-    }
-    if (run_phase(&st, tasks, ntask, st.jobs, 1, "reference", &pts)) goto done;
-    /* phase 4: controls */
-    if (st.control_reinit) {
-        ntask = 0;
-        for (int s = 1; s <= st.seeds; s++)
-            for (int g = 0; g < st.ngran; g++) {
-                tasks[ntask] = (struct task){TASK_CONTROL, "", s};
-                snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st.grans[g]);
-            }
-        if (run_phase(&st, tasks, ntask, st.jobs, 1, "control", &pts)) goto done;
-    }
+    if (load_data(&st, a, &train_all, &test_all) || load_profile_lr(&st, a, &profile)) goto done;
+    if (setup_folder(&st, a, &pts, &ranks, &in_phases)) goto done;
+    if (run_phases(&st, &pts, ranks)) goto done;
     in_phases = 0;
-    if (dist_rank() != 0) { /* rank 0 writes the tables and runs the later stages */
-        rc = 0;
-        goto done;
-    }
-    sg_points_free(&pts);
-    if (study_load_points(&st, &pts)) goto done;
-    if (sg_study_write_tables(&pts, st.tol, st.dir) != SG_OK) {
-        cli_fail_status(SG_ERR_IO);
-        goto done;
-    }
-    {
-        double qbits[16];
-        int nq = 0;
-        if (strcmp(cli_str(a, "quantize"), "none") != 0)
-            nq = cli_num_list(a, "quantize", qbits, 16, 1, 16);
-        if (study_post(&st, &pts, qbits, nq)) goto done;
-    }
-    print_noloss(&st, &pts, cli_flag(a, "json"));
-    rc = 0;
+    /* rank 0 writes the tables and runs the later stages */
+    rc = dist_rank() != 0 ? 0 : write_results(&st, a, &pts);
 done:
-    free(tasks);
     sg_points_free(&pts);
     if (st.train != train_all) sg_dataset_free(st.train);
     if (st.test != test_all) sg_dataset_free(st.test);
