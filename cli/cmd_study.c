@@ -410,7 +410,8 @@ static int load_data(struct study *st, const struct cli_args *a, struct sg_datas
 }
 
 /* The --profile, and the baseline's learning rate, which depends on the architecture. */
-static int load_profile_lr(struct study *st, const struct cli_args *a, struct sg_profile **profile) {
+static int load_profile_lr(struct study *st, const struct cli_args *a,
+                           struct sg_profile **profile) {
     if (cli_has(a, "profile")) {
         st->profile_file = cli_str(a, "profile");
         if (sg_profile_load(st->profile_file, profile) != SG_OK)

@@ -259,7 +259,8 @@ static enum sg_status ref_kc(struct ref *R) {
     int kc = 0;
     if (c->kc > 0) {
         kc = c->kc < K ? c->kc : K;
-        if (kc * area > cap) return sgi_error(SG_ERR_ARG, "Kc %d does not fit the accumulator", c->kc);
+        if (kc * area > cap)
+            return sgi_error(SG_ERR_ARG, "Kc %d does not fit the accumulator", c->kc);
     } else {
         for (int k = K; k >= 1 && !kc; k--)
             if (k * area <= cap) kc = k;
@@ -332,7 +333,8 @@ static void ref_weight_streams(struct ref *R) {
                 if (nvec > st->wfifo_vectors) st->wfifo_vectors = nvec;
                 if (nvec > c->wfifo_entries) {
                     st->wfifo_overflow++;
-                    if (R->maxnav[ch] > 1) st->dram_weight_refetch_bits += (R->maxnav[ch] - 1) * bits;
+                    if (R->maxnav[ch] > 1)
+                        st->dram_weight_refetch_bits += (R->maxnav[ch] - 1) * bits;
                 }
                 b0 = b1;
             }
@@ -365,7 +367,8 @@ static void ref_step(struct ref *R, int e, int k0, const struct item *wb, int v,
             R->addr[n++] = kmajor ? local : (int)((Wt->k - k0) * R->area + local);
             if (kmajor) {
                 /* window: the kernel, or (row) kernel row x input row */
-                R->wkey[*nprod] = c->accumulate == SG_SCNN_ACC_ROW ? (int64_t)Wt->r * g->h + A->h : 0;
+                R->wkey[*nprod] =
+                    c->accumulate == SG_SCNN_ACC_ROW ? (int64_t)Wt->r * g->h + A->h : 0;
                 R->waddr[*nprod] = (Wt->k - k0) * R->area + local;
                 (*nprod)++;
             }
@@ -402,7 +405,8 @@ static void ref_window_sums(struct ref *R, int e, int64_t nprod) {
     const struct sg_scnn_config *c = R->c;
     struct sg_scnn_stats *st = R->st;
     int64_t *pair = R->pair;
-    for (int64_t i = 0; i < nprod; i++) pair[i] = R->wkey[i] * (R->g->k * R->area + 1) + R->waddr[i];
+    for (int64_t i = 0; i < nprod; i++)
+        pair[i] = R->wkey[i] * (R->g->k * R->area + 1) + R->waddr[i];
     const int64_t d = count_distinct(pair, nprod);
     st->psum_reads += nprod - d;
     st->merge_adds += nprod - d;
