@@ -11,7 +11,7 @@
 #include "study.h"
 
 static const struct cli_opt OPTS[] = {
-    {"model", 'm', "NAME", "built-in network: lenet300, lenet5, vgg7, resnet8", "lenet5"},
+    {"model", 'm', "NAME", "built-in network: {model}", "lenet5"},
     {"data", 'd', "NAME", "data set: mnist or fashion", "mnist"},
     {"data-dir", 0, "DIR", "folder with IDX files", NULL},
     {"granularities", 'g', "LIST", "granularities to compare", "fine,vector,kernel,filter"},
@@ -34,21 +34,20 @@ static const struct cli_opt OPTS[] = {
     {"scnn-density", 0, "X", "matched-density SCNN comparison at the grid point nearest X", "0.3"},
     {"infer-batch", 0, "N", "batch of the CPU inference speed of each no-loss model, dense vs "
                             "sparse kernels (0 = skip; infer.csv)", "256"},
-    {"criterion", 0, "C", "group saliency: l1, l2, max, mean, random (seeded by the study seed)",
-     "l1"},
+    {"criterion", 0, "C", "group saliency: {criterion} (seeded by the study seed)", "l1"},
     {"schedule", 0, "S", "iterative (prune each step's model further), oneshot or agp (from the "
                          "baseline at every step, retrained as many epochs)", "iterative"},
     {"selection", 0, "SEL", "layer (same density per layer) or global (one threshold)", "layer"},
     {"profile", 0, "FILE", "relative per-layer densities (CSV layer,density, e.g. from "
                            "sensitivity), scaled to each step's density", NULL},
-    {"fc", 0, "MODE", "fully connected layers: dense, fine, same", "dense"},
+    {"fc", 0, "MODE", "fully connected layers: {fc}", "dense"},
     {"include-first", 0, NULL, "prune the first conv layer too", NULL},
     {"lr", 0, "X", "baseline learning rate (default 0.05 with batch norm, else 0.01)", NULL},
     {"retrain-lr", 0, "X", "learning rate of each retraining step (cosine to 0)", "0.01"},
     {"batch", 'b', "N", "batch size", "64"},
     {"momentum", 0, "X", "SGD momentum", "0.9"},
     {"weight-decay", 0, "X", "L2 weight decay", "5e-4"},
-    {"augment", 0, "KIND", "none, shift, flip, shift+flip", "none"},
+    {"augment", 0, "KIND", "{augment}", "none"},
     {"quick", 0, NULL, "a 6000-image subset, 2 baseline epochs and a short grid (~1 minute)", NULL},
     {"train-images", 0, "N", "use the first N training images (0 = all; --quick: 6000)", "0"},
     {"val-images", 0, "N", "validation split held out of the training images: it takes every "
