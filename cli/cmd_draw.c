@@ -4,7 +4,7 @@
 #include "cli.h"
 
 static const struct cli_opt OPTS[] = {
-    {"layer", 'l', "NAME", "layer to draw (default: the first pruned conv layer, else the largest conv)",
+    {"layer", 'l', "NAME", "layer to draw (default: the most pruned conv layer, else the largest conv)",
      NULL},
     {"scale", 's', "N", "pixels per weight (default: the largest that keeps the picture within 1600 px)",
      NULL},
@@ -14,8 +14,11 @@ static const struct cli_opt OPTS[] = {
 };
 
 /* Shared with cmd_report.c, which draws the same layer of every no-loss model:
- * the first conv layer that has pruned weights, else the conv layer with the most
- * weights, else the first weight; -1 when the model has no conv/fc weights. */
+ * the conv layer with the lowest fraction of kept weights (the first of equals;
+ * not merely the first with a pruned weight: channel pruning of one layer also
+ * masks the filters of the layer before, see docs/pruning.md), else the conv layer
+ * with the most weights, else the first weight; -1 when the model has no conv/fc
+ * weights. */
 int32_t draw_default_layer(const struct sg_model *m) {
     int32_t n = sg_model_weight_params(m, NULL);
     if (n <= 0) return -1;
@@ -23,14 +26,14 @@ int32_t draw_default_layer(const struct sg_model *m) {
     if (!idx) return -1;
     sg_model_weight_params(m, idx);
     int32_t pick = -1, largest = -1;
-    for (int32_t i = 0; i < n && pick < 0; i++) {
+    double best = 1.0;
+    for (int32_t i = 0; i < n; i++) {
         const struct sg_param *p = &m->params[idx[i]];
         if (p->layer != SG_LAYER_CONV) continue;
-        for (size_t k = 0; k < p->count; k++)
-            if (!m->mask[p->offset + k]) {
-                pick = idx[i];
-                break;
-            }
+        size_t kept = 0;
+        for (size_t k = 0; k < p->count; k++) kept += m->mask[p->offset + k] != 0;
+        const double d = (double)kept / (double)p->count;
+        if (d < best) best = d, pick = idx[i];
     }
     if (pick < 0) {
         for (int32_t i = 0; i < n; i++)

@@ -61,6 +61,7 @@ static int run(struct cli_args *a) {
             memcpy(work->mask, m->mask, m->arena_len);
             struct sg_wview v = sg_model_wview(work, idx[l]);
             if ((st = sg_prune_layer_density(sp, &v, dens[di])) != SG_OK ||
+                (st = sg_prune_follow(work, NULL)) != SG_OK || /* as sg_prune_model does */
                 (st = sg_evaluate(work, test, 500, &r)) != SG_OK) {
                 cli_fail_status(st);
                 goto done2;

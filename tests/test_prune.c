@@ -317,18 +317,46 @@ SG_TEST(model_scope_and_global_selection) {
     CHECK_EQ_INT(r.layers, 7);
     CHECK_NEAR(r.density, 0.2, 0.002);
     /* one threshold: every kept group's mean |w| (kernels in conv, single weights in
-     * fc) is at least every pruned group's */
+     * fc) is at least every pruned group's, among the groups the selection decides
+     * (sg_prune_follow then masks those of empty filters, those reading a channel
+     * whose filter is empty and those computing a channel nobody reads: VGG-7 is a
+     * chain of its weight layers) */
+    int32_t wl[8];
+    const int32_t nw = sg_model_weight_params(m, wl);
+    CHECK_EQ_INT(nw, 7);
     float min_kept = INFINITY, max_pruned = 0;
-    for (int32_t p = 0; p < m->n_params; p++) {
+    for (int32_t l = 0; l < nw; l++) {
+        const int32_t p = wl[l];
         const struct sg_param *pp = &m->params[p];
-        if (pp->kind != SG_PARAM_WEIGHT) continue;
-        size_t gsize = pp->layer == SG_LAYER_CONV ? (size_t)(pp->dims[2] * pp->dims[3]) : 1;
+        const size_t gsize = pp->layer == SG_LAYER_CONV ? (size_t)(pp->dims[2] * pp->dims[3]) : 1;
+        const size_t cin = (size_t)pp->dims[1], kout = (size_t)pp->dims[0];
+        const size_t hw = l > 0 ? cin / (size_t)m->params[wl[l - 1]].dims[0] : 1;
         for (size_t g = 0; g < pp->count / gsize; g++) {
+            const size_t k = g / cin, c = (g % cin) / hw;
+            int follow = 1; /* filter k empty? */
+            for (size_t j = 0; j < cin * gsize; j++) follow &= !m->mask[pp->offset + k * cin * gsize + j];
+            if (l > 0) { /* the producer's filter c empty? */
+                const struct sg_param *q = &m->params[wl[l - 1]];
+                const size_t per = q->count / (size_t)q->dims[0];
+                int empty = 1;
+                for (size_t j = 0; j < per; j++) empty &= !m->mask[q->offset + c * per + j];
+                follow |= empty;
+            }
+            if (l + 1 < nw) { /* channel k read by the next layer? */
+                const struct sg_param *q = &m->params[wl[l + 1]];
+                const size_t qc = (size_t)q->dims[1], qg = q->count / ((size_t)q->dims[0] * qc);
+                const size_t qhw = qc / kout;
+                int read = 0;
+                for (size_t f = 0; f < (size_t)q->dims[0] && !read; f++)
+                    for (size_t j = 0; j < qhw * qg; j++)
+                        read |= m->mask[q->offset + (f * qc + k * qhw) * qg + j];
+                follow |= !read;
+            }
             float mean = 0;
             for (size_t j = 0; j < gsize; j++) mean += fabsf(w0[pp->offset + g * gsize + j]);
             mean /= (float)gsize;
             if (m->mask[pp->offset + g * gsize]) min_kept = fminf(min_kept, mean);
-            else max_pruned = fmaxf(max_pruned, mean);
+            else if (!follow) max_pruned = fmaxf(max_pruned, mean);
         }
     }
     CHECK_MSG(min_kept >= max_pruned * (1 - 1e-6f), "kept %g < pruned %g", min_kept, max_pruned);

@@ -134,6 +134,24 @@ enum sg_status sg_prune_model(struct sg_model *m, const struct sg_prune_cfg *c, 
 void sg_prune_measure(const struct sg_model *m, const struct sg_prune_cfg *c,
                       struct sg_prune_result *r);
 
+/* ---- following pruned structure through the graph ----
+ * Run by sg_prune_model after every selection (call it after sg_prune_layer on a
+ * whole model). A conv filter or fc row with no kept weight is gone: its bias and
+ * the gamma and beta of a batch norm it reaches through ops that keep 0 at 0 are
+ * masked, so its channel is exactly 0 in training and evaluation. Weights that
+ * read a channel that is always 0 (after relu, pools, flatten, concat, dropout,
+ * such a batch norm, or an add whose every addend is 0) are masked, and so is a
+ * filter whose output no kept weight reads (channel pruning takes the producer's
+ * filter when nothing else consumes it). Only masks go from 1 to 0; the
+ * invariant holds. Models without a graph are left alone. */
+struct sg_prune_follow {
+    int64_t filters;  /* conv/fc output channels that are now exactly 0 */
+    int64_t consumer; /* weights masked here because their input channel is 0 */
+    int64_t producer; /* weights masked here because nothing reads their output */
+    int64_t params;   /* biases and batch-norm gamma/beta entries masked here */
+};
+enum sg_status sg_prune_follow(struct sg_model *m, struct sg_prune_follow *out); /* out may be NULL */
+
 /* ---- schedules: density at progress t in [0, 1] ---- */
 struct sg_sched {
     enum sg_schedule kind;

@@ -182,10 +182,14 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
         op->backward(&st);
         if (e->t_bwd) e->t_bwd[i] += sg_now() - t0;
     }
-    /* The gradient of a pruned weight is zero: masked weights never move. */
+    /* The gradient of a pruned parameter is zero: masked weights, and the biases and
+     * batch-norm gamma/beta of pruned filters, never move. Running statistics are
+     * not trained by gradients. */
     for (int32_t p = 0; p < m->n_params; p++) {
         const struct sg_param *pp = &m->params[p];
-        if (pp->kind != SG_PARAM_WEIGHT) continue;
+        if (pp->kind == SG_PARAM_BN_MEAN || pp->kind == SG_PARAM_BN_VAR ||
+            pp->kind == SG_PARAM_OTHER)
+            continue;
         float *g = grad + pp->offset;
         const uint8_t *mk = m->mask + pp->offset;
         for (size_t t = 0; t < pp->count; t++) g[t] = mk[t] ? g[t] : 0.0f;

@@ -187,6 +187,8 @@ enum sg_status sg_prune_model(struct sg_model *m, const struct sg_prune_cfg *c, 
             st = sg_prune_layer_density(s, &v, d);
         }
     }
+    /* a pruned filter takes its bias, BN entries and its consumers' weights along */
+    if (st == SG_OK) st = sg_prune_follow(m, NULL);
     if (st != SG_OK) return st;
     struct sg_prune_result res;
     sg_prune_measure(m, c, &res);

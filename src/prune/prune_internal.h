@@ -127,6 +127,21 @@ extern double sgi_band_sigmas;
 /* N:M pruning of one layer (see nm.c). */
 enum sg_status sgi_prune_nm(const struct sg_prune_spec *s, struct sg_wview *v);
 
+/* The walks of follow.c, kept for thin.c: dead[i][c] (node i's channel c is exactly
+ * 0) and unused[i][c] (nothing depends on it) at the fixed point. exact 0: the
+ * pruning rules (an empty filter loses its bias and BN shift); exact 1: only rules
+ * that change no output (an empty filter is dead only where its bias is 0, a batch
+ * norm only where gamma and beta are 0). Masks change in m either way. */
+struct sgi_follow {
+    struct sg_model *m;
+    int exact, changed;
+    uint8_t **dead, **unused; /* [node][channel] */
+    uint8_t *buf;
+    struct sg_prune_follow st;
+};
+enum sg_status sgi_follow_run(struct sg_model *m, int exact, struct sgi_follow *w);
+void sgi_follow_free(struct sgi_follow *w);
+
 /* round(density * groups), clamped to [0, groups]. */
 int64_t sgi_keep_count(double density, int64_t groups);
 

@@ -71,7 +71,7 @@ grep -q '"granularity": "dense".*"step": 3' "$tmp/e/points.jsonl"
 grep -q "grid too short" "$tmp/e.out"
 
 # one-shot from the baseline with a profile scaled to each step: LeNet-5 prunes
-# conv2, fc1 and fc2 (relative densities 1, 0.5, 0.5), together kept at the step's density
+# conv2, fc1 and fc2 (relative densities 1, 0.5, 0.5), together selected at the step's density
 printf 'layer,density\nconv2,1\nfc1,0.5\nfc2,0.5\n' > "$tmp/prof.csv"
 "$SG" study $Q -g fine --densities 1,0.5,0.25 --extend none --schedule oneshot --fc fine \
     --profile "$tmp/prof.csv" --scnn-images 0 --infer-batch 0 --quantize none -o "$tmp/p" > /dev/null
@@ -81,8 +81,11 @@ import json, sys
 for l in open(sys.argv[1]):
     p = json.loads(l)
     if p["granularity"] != "fine": continue
-    assert abs(p["density"] - p["target"]) < 0.01, p
-    assert abs(p["layers"]["fc1"] / p["layers"]["conv2"] - 0.5) < 0.01, p
+    # the selection keeps the scaled profile; fc1 then also loses the rows that fc2
+    # no longer reads (docs/pruning.md), so the achieved density may be lower
+    assert p["target"] - 0.04 < p["density"] <= p["target"] + 0.005, p
+    assert abs(p["layers"]["fc2"] / p["layers"]["conv2"] - 0.5) < 0.01, p
+    assert p["layers"]["fc1"] <= p["layers"]["fc2"] + 0.001, p
     assert p["epochs"] == 2 + p["step"], p
 PY
 
