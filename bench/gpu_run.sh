@@ -54,8 +54,8 @@ say "ready after $(( $(date +%s) - start )) s"
 
 tag=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 common=(--dtype fp16 --batch 8 --warmup 3 --repeat 10 --same-shapes --tag "$tag"
-        --granularity dense,filter,channel,2:4,block:8,block:16,block:32,fine,vector,kernel
-        --density 0.5,0.3,0.1,0.05)
+        --granularity "${SG_GPU_GRAN:-dense,filter,channel,2:4,block:8,block:16,block:32,fine,vector,kernel}"
+        --density "${SG_GPU_DENS:-0.5,0.3,0.1,0.05}")
 # conv layers of both networks first, then the FC layers, smallest first (their host-side
 # pruning and conversion of up to 100M weights takes longest), each under its own limit
 rc_all=0
@@ -84,7 +84,8 @@ print(f"gpu_run: {len(rows)} rows, {len(bad)} did not run or did not match dense
 for r in bad[:40]:
     print(f"  {r['net']} {r['layer']} {r['granularity']} {r['format']} {r['target_density']}: {r['note']}")
 PY
-# the table in text for the log: one layer, every granularity
+# the table in text for the log (not for a partial run of a few granularities)
+[ -n "${SG_GPU_GRAN:-}" ] && { say "done in $(( $(date +%s) - start )) s"; exit $rc_all; }: one layer, every granularity
 timeout 30 "$SG" bench-gpu --net vgg16 --layers conv4_2 --repeat 5 --dtype fp16 >> "$log" 2>&1 || true
 say "done in $(( $(date +%s) - start )) s"
 exit $rc_all

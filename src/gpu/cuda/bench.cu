@@ -58,6 +58,8 @@ typedef int (*plan_t)(const Opaque *, Opaque *, const Opaque *, const Opaque *);
 typedef int (*plandestroy_t)(const Opaque *);
 typedef int (*workspace_t)(const Opaque *, const Opaque *, size_t *);
 typedef int (*prunecheck_t)(const Opaque *, const Opaque *, const void *, int *, cudaStream_t);
+typedef int (*prune_t)(const Opaque *, const Opaque *, const void *, void *,
+                       int /* CUSPARSELT_PRUNE_SPMMA_STRIP = 1 */, cudaStream_t);
 typedef int (*csize_t)(const Opaque *, const Opaque *, size_t *, size_t *);
 typedef int (*compress_t)(const Opaque *, const Opaque *, const void *, void *, void *, cudaStream_t);
 typedef int (*matmul_t)(const Opaque *, const Opaque *, const void *, const void *, const void *, const void *,
@@ -76,6 +78,7 @@ struct Api {
     plandestroy_t MatmulPlanDestroy;
     workspace_t MatmulGetWorkspace;
     prunecheck_t SpMMAPruneCheck;
+    prune_t SpMMAPrune; // optional: only to explain a failed check
     csize_t SpMMACompressedSize;
     compress_t SpMMACompress;
     matmul_t Matmul, MatmulSearch;
@@ -464,6 +467,39 @@ static sg_status run_spmm(sg_gpu_bench *b, cusparseSpMatDescr_t A, const char *f
 }
 
 // ---- cuSPARSELt: the dense 2:4 matrix, padded to multiples of 16, compressed on the device ----
+// After a failed check: what the library's own 2:4 pruning (strip) changes in our matrix,
+// so that the note says where our pattern and the library's direction disagree.
+static sg_status lt_explain(sg_gpu_bench *b, Bufs &bufs, const lt::Opaque *mm, const void *da, int64_t mp,
+                            int64_t kp, sg_gpu_result *r) {
+    const lt::Api &L = b->lt;
+    if (!L.SpMMAPrune) {
+        note_add(r, "cuSPARSELt: the matrix is not 2:4 by cusparseLtSpMMAPruneCheck");
+        return SG_OK;
+    }
+    const size_t n = (size_t)mp * (size_t)kp;
+    void *dp;
+    CK(bufs.get(&dp, n * 2));
+    int s = L.SpMMAPrune(b->lth, mm, da, dp, 1, b->stream);
+    if (s != 0) {
+        note_add(r, "cuSPARSELt: the matrix is not 2:4 by cusparseLtSpMMAPruneCheck (its prune: status %d)", s);
+        return SG_OK;
+    }
+    std::vector<uint16_t> ours(n), theirs(n);
+    CK(cudaMemcpyAsync(ours.data(), da, n * 2, cudaMemcpyDeviceToHost, b->stream));
+    CK(cudaMemcpyAsync(theirs.data(), dp, n * 2, cudaMemcpyDeviceToHost, b->stream));
+    CK(cudaStreamSynchronize(b->stream));
+    size_t diff = 0, first = n;
+    for (size_t i = 0; i < n; i++)
+        if (ours[i] != theirs[i]) diff++, first = first < i ? first : i;
+    if (diff)
+        note_add(r, "cuSPARSELt: not 2:4 by cusparseLtSpMMAPruneCheck; its own pruning changes %zu of %zu elements, "
+                    "the first at row %lld, column %lld", diff, n, (long long)(first / (size_t)kp),
+                 (long long)(first % (size_t)kp));
+    else
+        note_add(r, "cuSPARSELt: cusparseLtSpMMAPruneCheck says not 2:4, yet its own pruning leaves the matrix unchanged");
+    return SG_OK;
+}
+
 static sg_status run_lt(sg_gpu_bench *b, const float *a, int64_t cpad, sg_gpu_result *r) {
     if (!b->lth) {
         note_add(r, "cuSPARSELt: %s", b->lt_state);
@@ -521,11 +557,14 @@ static sg_status run_lt(sg_gpu_bench *b, const float *a, int64_t cpad, sg_gpu_re
     if ((s = L.MatmulAlgSelectionInit(b->lth, alg, mm, 0)) != 0) goto lib;
     if ((s = L.MatmulPlanInit(b->lth, plan, mm, alg)) != 0) goto lib;
     have_plan = 1;
+    // The flag is only ever raised by the check: clear it first (a fresh cudaMalloc may
+    // hand back memory that still holds an earlier buffer's bytes).
+    CK(cudaMemsetAsync(valid, 0, sizeof(int), b->stream));
     if ((s = L.SpMMAPruneCheck(b->lth, mm, da, valid, b->stream)) != 0) goto lib;
     CK(cudaMemcpyAsync(&hv, valid, sizeof hv, cudaMemcpyDeviceToHost, b->stream));
     CK(cudaStreamSynchronize(b->stream));
     if (hv != 0) {
-        note_add(r, "cuSPARSELt: the matrix is not 2:4 by cusparseLtSpMMAPruneCheck");
+        st = lt_explain(b, bufs, mm, da, mp, kp, r);
         goto out;
     }
     if ((s = L.SpMMACompressedSize(b->lth, plan, &csize, &cbsize)) != 0) goto lib;
@@ -591,6 +630,7 @@ static void lt_load(sg_gpu_bench *b) {
     LT(SpMMACompress);
     LT(Matmul);
     LT(MatmulSearch);
+    *(void **)&L.SpMMAPrune = dlsym(dl, "cusparseLtSpMMAPrune"); // optional
 #undef LT
     if (!ok) {
         snprintf(b->lt_state, sizeof b->lt_state, "the library lacks an entry point we call");
