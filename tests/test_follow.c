@@ -345,3 +345,161 @@ SG_TEST(follow_fc_rows_and_fine) {
     sg_model_free(m);
     sg_model_free(s);
 }
+
+/* ---- thinning (src/prune/thin.c) ---- */
+
+static void same_outputs(struct sg_model *a, struct sg_model *b, const char *what) {
+    float *x = input(21);
+    for (int train = 0; train <= 1; train++) {
+        float la[NB * 10], lb[NB * 10];
+        logits(a, x, train, la);
+        logits(b, x, train, lb);
+        const double err = sgt_max_rel_err(lb, la, NB * 10);
+        CHECK_MSG(err < 1e-5, "%s: thinned logits differ by %g (train %d)", what, err, train);
+        for (int n = 0; n < NB; n++) {
+            int ia = 0, ib = 0;
+            for (int j = 1; j < 10; j++) {
+                if (la[n * 10 + j] > la[n * 10 + ia]) ia = j;
+                if (lb[n * 10 + j] > lb[n * 10 + ib]) ib = j;
+            }
+            CHECK_MSG(ia == ib, "%s: sample %d argmax %d vs %d", what, n, ia, ib);
+        }
+    }
+    free(x);
+}
+
+static const struct sg_thin_layer *thin_layer(const struct sg_thin_result *r, const char *name) {
+    for (int32_t l = 0; l < r->n_layers; l++)
+        if (strcmp(r->layers[l].name, name) == 0) return &r->layers[l];
+    sgt_fail(__FILE__, __LINE__, "no layer %s in the thinning table", name);
+}
+
+static int64_t live_filters(struct sg_model *m, const char *param) {
+    const int32_t p = sg_model_find_param(m, param);
+    int64_t n = 0;
+    for (int64_t k = 0; k < m->params[p].dims[0]; k++) n += !filter_empty(m, p, k);
+    return n;
+}
+
+static struct sg_model *thin_checked(struct sg_model *m, const char *what, struct sg_thin_result *r) {
+    const int followed = strstr(what, "by hand") == NULL;
+    struct sg_model *t = NULL;
+    CHECK_OK(sg_thin(m, &t, r));
+    same_outputs(m, t, what);
+    CHECK(r->params[1] < r->params[0]);
+    CHECK(r->changed);
+    if (followed) CHECK_EQ_INT(r->kept[1], r->kept[0]); /* every kept weight survives */
+    size_t w, k;
+    sg_model_count(t, &w, &k);
+    CHECK_EQ_INT(w, r->weights[1]);
+    CHECK(t->preproc.stated == m->preproc.stated);
+    CHECK(sg_meta_get(t, "thinned") != NULL);
+    return t;
+}
+
+SG_TEST(thin_filter_pruned_builtins) {
+    struct sg_model *m, *s, *t;
+    struct sg_thin_result r;
+    /* LeNet-5: conv2 keeps 25 filters, fc1 its 25 inputs */
+    check("lenet5", SG_GRAN_FILTER, SG_FC_DENSE, 0.5, &m, &s);
+    t = thin_checked(m, "lenet5", &r);
+    CHECK_EQ_INT(thin_layer(&r, "conv2")->out[1], 25);
+    CHECK_EQ_INT(thin_layer(&r, "fc1")->in[0], 50);
+    CHECK_EQ_INT(thin_layer(&r, "fc1")->in[1], 25);
+    CHECK_EQ_INT(thin_layer(&r, "conv1")->out[1], 20);
+    CHECK_EQ_INT(r.n_notes, 0);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+
+    /* VGG-7 (batch norm): every pruned filter goes with its BN entries */
+    check("vgg7", SG_GRAN_FILTER, SG_FC_DENSE, 0.4, &m, &s);
+    t = thin_checked(m, "vgg7", &r);
+    const char *conv[] = {"conv2", "conv3", "conv4", "conv5"};
+    const int64_t want[] = {13, 26, 26, 51};
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s.weight", conv[i]);
+        CHECK_EQ_INT(thin_layer(&r, conv[i])->out[1], want[i]);
+        CHECK_EQ_INT(live_filters(m, name), want[i]);
+        snprintf(name, sizeof name, "%s_bn.gamma", conv[i]);
+        CHECK_EQ_INT(t->params[sg_model_find_param(t, name)].count, want[i]);
+    }
+    CHECK_EQ_INT(thin_layer(&r, "fc1")->in[1], 51 * 4);
+    CHECK_EQ_INT(r.n_notes, 0);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+
+    /* ResNet-8: the zero filters before an add with a live shortcut stay (and say
+     * so); the first conv of each block thins */
+    check("resnet8", SG_GRAN_FILTER, SG_FC_DENSE, 0.5, &m, &s);
+    t = thin_checked(m, "resnet8", &r);
+    CHECK_EQ_INT(thin_layer(&r, "block1_conv1")->out[1], 8);
+    CHECK_EQ_INT(thin_layer(&r, "block1_conv2")->in[1], 8);
+    CHECK_EQ_INT(thin_layer(&r, "block1_conv2")->out[1], 16);
+    int noted = 0;
+    for (int32_t i = 0; i < r.n_notes; i++)
+        noted |= strncmp(r.notes[i], "block1_conv2: 8 zero", 20) == 0 && strstr(r.notes[i], "'conv1'");
+    CHECK_MSG(noted, "no note on block1_conv2 (first: %s)", r.n_notes ? r.notes[0] : "none");
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+}
+
+SG_TEST(thin_channel_pruned_and_after_training) {
+    struct sg_model *m, *s, *t;
+    struct sg_thin_result r;
+    check("vgg7", SG_GRAN_CHANNEL, SG_FC_DENSE, 0.4, &m, &s);
+    retrain_keeps_zeros(m);
+    t = thin_checked(m, "vgg7 channel", &r);
+    CHECK_EQ_INT(thin_layer(&r, "conv3")->in[1], 13);
+    CHECK_EQ_INT(thin_layer(&r, "conv2")->out[1], 13);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+    check("resnet8", SG_GRAN_CHANNEL, SG_FC_SAME, 0.5, &m, &s);
+    t = thin_checked(m, "resnet8 channel", &r);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+}
+
+SG_TEST(thin_nothing_and_errors) {
+    /* a dense model: an identical copy */
+    struct sg_model *m = build("vgg7", 3), *t = NULL;
+    struct sg_thin_result r;
+    CHECK_OK(sg_thin(m, &t, &r));
+    CHECK(!r.changed);
+    CHECK_EQ_INT(r.params[0], r.params[1]);
+    CHECK_EQ_INT(t->arena_len, m->arena_len);
+    CHECK(memcmp(t->arena, m->arena, m->arena_len * sizeof *m->arena) == 0);
+    CHECK(memcmp(t->mask, m->mask, m->arena_len) == 0);
+    sg_thin_result_free(&r);
+    sg_model_free(t);
+    /* an empty filter whose bias is not 0 (a model pruned by hand, without
+     * sg_prune_follow) is a constant channel: it stays */
+    struct sg_model *l = build("lenet5", 4);
+    const int32_t c2 = sg_model_find_param(l, "conv2.weight");
+    for (size_t i = 0; i < 3 * 500; i++) sg_param_mask(l, c2)[i] = 0, sg_param_data(l, c2)[i] = 0;
+    CHECK_OK(sg_thin(l, &t, &r));
+    CHECK(!r.changed);
+    sg_thin_result_free(&r);
+    sg_model_free(t);
+    /* ... and goes once it is 0 */
+    for (int k = 0; k < 3; k++) sg_param_data(l, sg_model_find_param(l, "conv2.bias"))[k] = 0;
+    t = thin_checked(l, "lenet5 by hand", &r);
+    CHECK_EQ_INT(thin_layer(&r, "conv2")->out[1], 47);
+    sg_thin_result_free(&r);
+    sg_model_free(t);
+    /* every filter of a layer gone: refused, naming it */
+    for (size_t i = 0; i < l->params[c2].count; i++) sg_param_mask(l, c2)[i] = 0, sg_param_data(l, c2)[i] = 0;
+    memset(sg_param_data(l, sg_model_find_param(l, "conv2.bias")), 0, 50 * sizeof(float));
+    CHECK_ERR(sg_thin(l, &t, &r), SG_ERR_UNSUPPORTED);
+    CHECK(strstr(sg_last_error(), "'conv") != NULL);
+    CHECK(t == NULL);
+    sg_model_free(l);
+    /* weights only: refused */
+    struct sg_model *w = sg_model_new("npy", 0, 0, 0);
+    int64_t d[2] = {4, 4};
+    CHECK(sg_model_add_param(w, "w", SG_PARAM_WEIGHT, SG_LAYER_FC, -1, 2, d) == 0);
+    CHECK_OK(sg_model_finalize(w));
+    CHECK_ERR(sg_thin(w, &t, &r), SG_ERR_UNSUPPORTED);
+    sg_model_free(w);
+    sg_model_free(m);
+}
