@@ -9,7 +9,7 @@
 extern const struct cli_cmd cmd_study, cmd_train, cmd_eval, cmd_info, cmd_prune, cmd_stats,
     cmd_sensitivity;
 extern const struct cli_cmd cmd_quantize, cmd_storage, cmd_encode, cmd_decode, cmd_export,
-    cmd_import, cmd_scnn, cmd_report, cmd_draw;
+    cmd_import, cmd_scnn, cmd_report, cmd_draw, cmd_thin;
 extern const struct cli_cmd cmd_infer, cmd_bench_conv, cmd_bench_gpu;
 
 static const struct cli_cmd *const COMMANDS[] = {
@@ -19,6 +19,7 @@ static const struct cli_cmd *const COMMANDS[] = {
     &cmd_info,
     &cmd_prune,
     &cmd_stats,
+    &cmd_thin,
     &cmd_sensitivity,
     &cmd_infer,
     &cmd_bench_conv,

@@ -1,7 +1,8 @@
 /* After the chains: measurements of each granularity's no-loss model (matched
  * accuracy) that need no training: compressed storage in every format
  * (storage.csv), accuracy after quantisation (quantize.csv), the SCNN model
- * (scnn.csv) and CPU inference speed with dense and sparse kernels (infer.csv). */
+ * (scnn.csv) and CPU inference speed with dense and sparse kernels (infer.csv);
+ * for filter and channel pruning also of the thinned model. */
 #include <math.h>
 #include <string.h>
 
@@ -138,6 +139,104 @@ static int infer_rows(const struct study *st, FILE *f, const struct sg_model *m,
     return 0;
 }
 
+/* storage.csv's rows of model m (no-loss point p, labelled `label`): the pruned
+ * layers in every format and value coding, and the whole model. best (NULL: rows
+ * only) collects the smallest per value coding for the verdict. */
+static void storage_rows(FILE *f, struct sg_model *m, const struct sg_prune_cfg *pcp,
+                         struct sg_tile tile, const struct sg_point *p, const char *label,
+                         int seed, struct best *best) {
+    for (size_t vc = 0; vc < sizeof VALUES / sizeof VALUES[0]; vc++)
+        for (int fmt = 0; fmt < SG_FORMAT_COUNT; fmt++) {
+            struct sg_storage_cfg cfg;
+            sg_storage_cfg_default(&cfg);
+            cfg.values = VALUES[vc].values;
+            cfg.codebook_bits = VALUES[vc].bits;
+            cfg.index_bits = SG_INDEX_BITS_AUTO;
+            cfg.tile = tile;
+            if (pcp->spec.gran == SG_GRAN_NM) cfg.nm_n = pcp->spec.nm_n, cfg.nm_m = pcp->spec.nm_m;
+            struct sg_size tot = {0};
+            int64_t weights = 0, kept = 0, ok = 1, rest = 0;
+            struct sg_prune_spec buf;
+            for (int32_t i = 0; i < m->n_params && ok; i++) {
+                if (!sg_prune_scope(m, pcp, i, &buf)) {
+                    rest += (int64_t)m->params[i].count; /* stored dense */
+                    continue;
+                }
+                struct sg_wview v = sg_model_wview(m, i);
+                struct sg_size sz;
+                if (sg_storage_size((enum sg_format)fmt, &v, &cfg, &sz) != SG_OK) {
+                    ok = 0; /* e.g. nm on a mask that is not N:M */
+                    break;
+                }
+                weights += sg_wview_count(&v);
+                for (int64_t k = 0; k < sg_wview_count(&v); k++) kept += v.mask[k] != 0;
+                tot.value_bits += sz.value_bits, tot.index_bits += sz.index_bits;
+                tot.filler_bits += sz.filler_bits, tot.meta_bits += sz.meta_bits;
+                tot.bytes += sz.bytes;
+            }
+            if (!ok) continue;
+            /* the whole model: the layers left dense (biases, batch norm, the
+             * first conv, fc by default) at the same value width (a codebook's
+             * indices for a codebook) next to the pruned layers' encoding */
+            const double model_bytes = (double)tot.bytes + (double)rest * VALUES[vc].bits / 8.0;
+            const double model_dense = 4.0 * (double)(weights + rest);
+            const double ishare = tot.bytes ? (double)(tot.index_bits + tot.filler_bits) /
+                                                  (8.0 * (double)tot.bytes) : 0;
+            fprintf(f, "%s,%d,%.6f,%.6f,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f,%.4f,"
+                       "%lld,%.0f,%.4f\n",
+                    label, seed, p->density, p->top1, sg_format_name((enum sg_format)fmt),
+                    VALUES[vc].name, (long long)weights, (long long)kept,
+                    (long long)tot.value_bits, (long long)tot.index_bits,
+                    (long long)tot.filler_bits, (long long)tot.meta_bits,
+                    (long long)tot.bytes, sg_size_ratio(&tot, weights), ishare,
+                    (long long)(weights + rest), model_bytes, model_dense / model_bytes);
+            if (!best) continue; /* rows only */
+            struct best *b = &best[vc];
+            if (b->last_seed != seed) { /* the first format of this seed */
+                b->last_seed = seed;
+                b->count++;
+                b->bytes += (double)tot.bytes, b->model_bytes += model_bytes;
+                b->index_share += ishare;
+                snprintf(b->format, sizeof b->format, "%s", sg_format_name((enum sg_format)fmt));
+                b->dense_bytes = 4.0 * (double)weights;
+                b->model_dense = model_dense;
+                b->cur = (double)tot.bytes, b->cur_model = model_bytes, b->cur_share = ishare;
+            } else if ((double)tot.bytes < b->cur) { /* a smaller format for this seed */
+                b->bytes += (double)tot.bytes - b->cur;
+                b->model_bytes += model_bytes - b->cur_model;
+                b->index_share += ishare - b->cur_share;
+                b->cur = (double)tot.bytes, b->cur_model = model_bytes, b->cur_share = ishare;
+                snprintf(b->format, sizeof b->format, "%s", sg_format_name((enum sg_format)fmt));
+            }
+        }
+}
+
+/* Filter and channel pruning remove whole channels: the thinned model of the
+ * no-loss point (sg_thin; saved next to it as models/<point>-thin.sgm) is measured
+ * too, its rows labelled "<granularity> (thinned)": storage, CPU inference and
+ * SCNN at matched accuracy. */
+static int thinned_rows(const struct study *st, FILE *f, FILE *ic, FILE *sc,
+                        const struct sg_model *m, const struct sg_prune_cfg *pc, struct sg_tile tile,
+                        const struct sg_point *p, int seed) {
+    struct sg_model *t = NULL;
+    struct sg_thin_result r;
+    enum sg_status s = sg_thin(m, &t, &r);
+    if (s != SG_OK) return cli_fail("%s: %s", study_path(st, "%s", p->file), sg_last_error());
+    sg_thin_result_free(&r);
+    struct sg_point q = *p;
+    snprintf(q.gran, sizeof q.gran, "%s (thinned)", p->gran);
+    const size_t len = strlen(p->file);
+    snprintf(q.file, sizeof q.file, "%.*s-thin.sgm", (int)(len > 4 ? len - 4 : len), p->file);
+    int rc = 0;
+    cli_progress_note("thinned model: %s s%d", p->gran, seed);
+    if ((s = sg_model_save(t, study_path(st, "%s", q.file), NULL)) != SG_OK) rc = cli_fail_status(s);
+    if (!rc) storage_rows(f, t, pc, tile, &q, q.gran, seed, NULL);
+    if (!rc && st->infer_batch > 0) rc = infer_rows(st, ic, t, &q);
+    if (!rc && st->scnn_images > 0) rc = scnn_rows(st, sc, &q, "accuracy");
+    sg_model_free(t);
+    return rc;
+}
+
 /* One sentence on the paper's second finding, from storage.csv's numbers: the
  * bytes of the pruned layers at each granularity's no-loss density (the smallest
  * format, mean over seeds) with 8-bit codebook values, and whether a coarser
@@ -224,69 +323,7 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
             cli_progress_note("storage and quantisation: %s s%d at density %.4f", p->gran, seed,
                               p->density);
             /* storage of the pruned layers in every format */
-            for (size_t vc = 0; vc < sizeof VALUES / sizeof VALUES[0] && !rc; vc++)
-                for (int fmt = 0; fmt < SG_FORMAT_COUNT && !rc; fmt++) {
-                    struct sg_storage_cfg cfg;
-                    sg_storage_cfg_default(&cfg);
-                    cfg.values = VALUES[vc].values;
-                    cfg.codebook_bits = VALUES[vc].bits;
-                    cfg.index_bits = SG_INDEX_BITS_AUTO;
-                    cfg.tile = tile;
-                    if (pc.spec.gran == SG_GRAN_NM) cfg.nm_n = pc.spec.nm_n, cfg.nm_m = pc.spec.nm_m;
-                    struct sg_size tot = {0};
-                    int64_t weights = 0, kept = 0, ok = 1, rest = 0;
-                    struct sg_prune_spec buf;
-                    for (int32_t i = 0; i < m->n_params && ok; i++) {
-                        if (!sg_prune_scope(m, &pc, i, &buf)) {
-                            rest += (int64_t)m->params[i].count; /* stored dense */
-                            continue;
-                        }
-                        struct sg_wview v = sg_model_wview(m, i);
-                        struct sg_size sz;
-                        if (sg_storage_size((enum sg_format)fmt, &v, &cfg, &sz) != SG_OK) {
-                            ok = 0; /* e.g. nm on a mask that is not N:M */
-                            break;
-                        }
-                        weights += sg_wview_count(&v);
-                        for (int64_t k = 0; k < sg_wview_count(&v); k++) kept += v.mask[k] != 0;
-                        tot.value_bits += sz.value_bits, tot.index_bits += sz.index_bits;
-                        tot.filler_bits += sz.filler_bits, tot.meta_bits += sz.meta_bits;
-                        tot.bytes += sz.bytes;
-                    }
-                    if (!ok) continue;
-                    /* the whole model: the layers left dense (biases, batch norm, the
-                     * first conv, fc by default) at the same value width (a codebook's
-                     * indices for a codebook) next to the pruned layers' encoding */
-                    const double model_bytes = (double)tot.bytes + (double)rest * VALUES[vc].bits / 8.0;
-                    const double model_dense = 4.0 * (double)(weights + rest);
-                    const double ishare = tot.bytes ? (double)(tot.index_bits + tot.filler_bits) /
-                                                          (8.0 * (double)tot.bytes) : 0;
-                    fprintf(f, "%s,%d,%.6f,%.6f,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f,%.4f,"
-                               "%lld,%.0f,%.4f\n",
-                            p->gran, seed, p->density, p->top1, sg_format_name((enum sg_format)fmt),
-                            VALUES[vc].name, (long long)weights, (long long)kept,
-                            (long long)tot.value_bits, (long long)tot.index_bits,
-                            (long long)tot.filler_bits, (long long)tot.meta_bits,
-                            (long long)tot.bytes, sg_size_ratio(&tot, weights), ishare,
-                            (long long)(weights + rest), model_bytes, model_dense / model_bytes);
-                    struct best *b = &best[g][vc];
-                    if (b->last_seed != seed) { /* the first format of this seed */
-                        b->last_seed = seed;
-                        b->count++;
-                        b->bytes += (double)tot.bytes, b->model_bytes += model_bytes;
-                        b->index_share += ishare;
-                        snprintf(b->format, sizeof b->format, "%s", sg_format_name((enum sg_format)fmt));
-                        b->dense_bytes = 4.0 * (double)weights;
-                        b->model_dense = model_dense;
-                        b->cur = (double)tot.bytes, b->cur_model = model_bytes, b->cur_share = ishare;
-                    } else if ((double)tot.bytes < b->cur) { /* a smaller format for this seed */
-                        b->bytes += (double)tot.bytes - b->cur;
-                        b->model_bytes += model_bytes - b->cur_model;
-                        b->index_share += ishare - b->cur_share;
-                        b->cur = (double)tot.bytes, b->cur_model = model_bytes, b->cur_share = ishare;
-                        snprintf(b->format, sizeof b->format, "%s", sg_format_name((enum sg_format)fmt));
-                    }
-                }
+            storage_rows(f, m, &pc, tile, p, p->gran, seed, best[g]);
             /* accuracy after quantising every conv/fc layer, no fine-tuning */
             for (int b = 0; b < nq && !rc; b++) {
                 struct sg_model *qm = NULL;
@@ -305,13 +342,15 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
                 cli_progress_note("CPU inference: %s s%d, dense and sparse kernels", p->gran, seed);
                 rc = infer_rows(st, ic, m, p);
             }
-            sg_model_free(m);
             /* SCNN: at matched accuracy (the no-loss model) and matched density */
             if (st->scnn_images > 0) {
                 cli_progress_note("SCNN model: %s s%d", p->gran, seed);
                 const struct sg_point *md = point_near(pts, st->grans[g], seed, st->scnn_density);
                 rc = scnn_rows(st, sc, p, "accuracy") || (md && scnn_rows(st, sc, md, "density"));
             }
+            if (!rc && (pc.spec.gran == SG_GRAN_FILTER || pc.spec.gran == SG_GRAN_CHANNEL))
+                rc = thinned_rows(st, f, ic, sc, m, &pc, tile, p, seed);
+            sg_model_free(m);
         }
     if (!rc) storage_verdict(st, best);
     free(best);

@@ -345,3 +345,254 @@ SG_TEST(follow_fc_rows_and_fine) {
     sg_model_free(m);
     sg_model_free(s);
 }
+
+/* ---- thinning (src/prune/thin.c) ---- */
+
+static void same_outputs(struct sg_model *a, struct sg_model *b, const char *what) {
+    float *x = input(21);
+    for (int train = 0; train <= 1; train++) {
+        float la[NB * 10], lb[NB * 10];
+        logits(a, x, train, la);
+        logits(b, x, train, lb);
+        const double err = sgt_max_rel_err(lb, la, NB * 10);
+        CHECK_MSG(err < 1e-5, "%s: thinned logits differ by %g (train %d)", what, err, train);
+        for (int n = 0; n < NB; n++) {
+            int ia = 0, ib = 0;
+            for (int j = 1; j < 10; j++) {
+                if (la[n * 10 + j] > la[n * 10 + ia]) ia = j;
+                if (lb[n * 10 + j] > lb[n * 10 + ib]) ib = j;
+            }
+            CHECK_MSG(ia == ib, "%s: sample %d argmax %d vs %d", what, n, ia, ib);
+        }
+    }
+    free(x);
+}
+
+static const struct sg_thin_layer *thin_layer(const struct sg_thin_result *r, const char *name) {
+    for (int32_t l = 0; l < r->n_layers; l++)
+        if (strcmp(r->layers[l].name, name) == 0) return &r->layers[l];
+    sgt_fail(__FILE__, __LINE__, "no layer %s in the thinning table", name);
+}
+
+static int64_t live_filters(struct sg_model *m, const char *param) {
+    const int32_t p = sg_model_find_param(m, param);
+    int64_t n = 0;
+    for (int64_t k = 0; k < m->params[p].dims[0]; k++) n += !filter_empty(m, p, k);
+    return n;
+}
+
+static struct sg_model *thin_checked(struct sg_model *m, const char *what, struct sg_thin_result *r) {
+    const int followed = strstr(what, "by hand") == NULL;
+    struct sg_model *t = NULL;
+    CHECK_OK(sg_thin(m, &t, r));
+    same_outputs(m, t, what);
+    CHECK(r->params[1] < r->params[0]);
+    CHECK(r->changed);
+    if (followed) CHECK_EQ_INT(r->kept[1], r->kept[0]); /* every kept weight survives */
+    size_t w, k;
+    sg_model_count(t, &w, &k);
+    CHECK_EQ_INT(w, r->weights[1]);
+    CHECK(t->preproc.stated == m->preproc.stated);
+    CHECK(sg_meta_get(t, "thinned") != NULL);
+    return t;
+}
+
+SG_TEST(thin_filter_pruned_builtins) {
+    struct sg_model *m, *s, *t;
+    struct sg_thin_result r;
+    /* LeNet-5: conv2 keeps 25 filters, fc1 its 25 inputs */
+    check("lenet5", SG_GRAN_FILTER, SG_FC_DENSE, 0.5, &m, &s);
+    t = thin_checked(m, "lenet5", &r);
+    CHECK_EQ_INT(thin_layer(&r, "conv2")->out[1], 25);
+    CHECK_EQ_INT(thin_layer(&r, "fc1")->in[0], 50);
+    CHECK_EQ_INT(thin_layer(&r, "fc1")->in[1], 25);
+    CHECK_EQ_INT(thin_layer(&r, "conv1")->out[1], 20);
+    CHECK_EQ_INT(r.n_notes, 0);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+
+    /* VGG-7 (batch norm): every pruned filter goes with its BN entries */
+    check("vgg7", SG_GRAN_FILTER, SG_FC_DENSE, 0.4, &m, &s);
+    t = thin_checked(m, "vgg7", &r);
+    const char *conv[] = {"conv2", "conv3", "conv4", "conv5"};
+    const int64_t want[] = {13, 26, 26, 51};
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s.weight", conv[i]);
+        CHECK_EQ_INT(thin_layer(&r, conv[i])->out[1], want[i]);
+        CHECK_EQ_INT(live_filters(m, name), want[i]);
+        snprintf(name, sizeof name, "%s_bn.gamma", conv[i]);
+        CHECK_EQ_INT(t->params[sg_model_find_param(t, name)].count, want[i]);
+    }
+    CHECK_EQ_INT(thin_layer(&r, "fc1")->in[1], 51 * 4);
+    CHECK_EQ_INT(r.n_notes, 0);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+
+    /* ResNet-8: the zero filters before an add with a live shortcut stay (and say
+     * so); the first conv of each block thins */
+    check("resnet8", SG_GRAN_FILTER, SG_FC_DENSE, 0.5, &m, &s);
+    t = thin_checked(m, "resnet8", &r);
+    CHECK_EQ_INT(thin_layer(&r, "block1_conv1")->out[1], 8);
+    CHECK_EQ_INT(thin_layer(&r, "block1_conv2")->in[1], 8);
+    CHECK_EQ_INT(thin_layer(&r, "block1_conv2")->out[1], 16);
+    int noted = 0;
+    for (int32_t i = 0; i < r.n_notes; i++)
+        noted |= strncmp(r.notes[i], "block1_conv2: 8 zero", 20) == 0 && strstr(r.notes[i], "'conv1'");
+    CHECK_MSG(noted, "no note on block1_conv2 (first: %s)", r.n_notes ? r.notes[0] : "none");
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+}
+
+SG_TEST(thin_channel_pruned_and_after_training) {
+    struct sg_model *m, *s, *t;
+    struct sg_thin_result r;
+    check("vgg7", SG_GRAN_CHANNEL, SG_FC_DENSE, 0.4, &m, &s);
+    retrain_keeps_zeros(m);
+    t = thin_checked(m, "vgg7 channel", &r);
+    CHECK_EQ_INT(thin_layer(&r, "conv3")->in[1], 13);
+    CHECK_EQ_INT(thin_layer(&r, "conv2")->out[1], 13);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+    check("resnet8", SG_GRAN_CHANNEL, SG_FC_SAME, 0.5, &m, &s);
+    t = thin_checked(m, "resnet8 channel", &r);
+    sg_thin_result_free(&r);
+    sg_model_free(t), sg_model_free(m), sg_model_free(s);
+}
+
+SG_TEST(thin_nothing_and_errors) {
+    /* a dense model: an identical copy */
+    struct sg_model *m = build("vgg7", 3), *t = NULL;
+    struct sg_thin_result r;
+    CHECK_OK(sg_thin(m, &t, &r));
+    CHECK(!r.changed);
+    CHECK_EQ_INT(r.params[0], r.params[1]);
+    CHECK_EQ_INT(t->arena_len, m->arena_len);
+    CHECK(memcmp(t->arena, m->arena, m->arena_len * sizeof *m->arena) == 0);
+    CHECK(memcmp(t->mask, m->mask, m->arena_len) == 0);
+    sg_thin_result_free(&r);
+    sg_model_free(t);
+    /* an empty filter whose bias is not 0 (a model pruned by hand, without
+     * sg_prune_follow) is a constant channel: it stays */
+    struct sg_model *l = build("lenet5", 4);
+    const int32_t c2 = sg_model_find_param(l, "conv2.weight");
+    for (size_t i = 0; i < 3 * 500; i++) sg_param_mask(l, c2)[i] = 0, sg_param_data(l, c2)[i] = 0;
+    CHECK_OK(sg_thin(l, &t, &r));
+    CHECK(!r.changed);
+    sg_thin_result_free(&r);
+    sg_model_free(t);
+    /* ... and goes once it is 0 */
+    for (int k = 0; k < 3; k++) sg_param_data(l, sg_model_find_param(l, "conv2.bias"))[k] = 0;
+    t = thin_checked(l, "lenet5 by hand", &r);
+    CHECK_EQ_INT(thin_layer(&r, "conv2")->out[1], 47);
+    sg_thin_result_free(&r);
+    sg_model_free(t);
+    /* every filter of a layer gone: refused, naming it */
+    for (size_t i = 0; i < l->params[c2].count; i++) sg_param_mask(l, c2)[i] = 0, sg_param_data(l, c2)[i] = 0;
+    memset(sg_param_data(l, sg_model_find_param(l, "conv2.bias")), 0, 50 * sizeof(float));
+    CHECK_ERR(sg_thin(l, &t, &r), SG_ERR_UNSUPPORTED);
+    CHECK(strstr(sg_last_error(), "'conv") != NULL);
+    CHECK(t == NULL);
+    sg_model_free(l);
+    /* weights only: refused */
+    struct sg_model *w = sg_model_new("npy", 0, 0, 0);
+    int64_t d[2] = {4, 4};
+    CHECK(sg_model_add_param(w, "w", SG_PARAM_WEIGHT, SG_LAYER_FC, -1, 2, d) == 0);
+    CHECK_OK(sg_model_finalize(w));
+    CHECK_ERR(sg_thin(w, &t, &r), SG_ERR_UNSUPPORTED);
+    sg_model_free(w);
+    sg_model_free(m);
+}
+
+/* A hand-built graph: two convs concatenated (channel offsets), a depthwise conv
+ * with BN on the concatenation, a conv, global average pool, fc. Filters removed
+ * from both branches go with the depthwise channels and the consumer's inputs at
+ * the right offsets. */
+SG_TEST(thin_concat_offsets_and_depthwise) {
+    struct sg_model *m = sg_model_new("concat", 2, HW, HW);
+    struct sg_node n;
+    int32_t x = 0, a, b, c, dw;
+    sg_node_init(&n, SG_OP_INPUT, "input");
+    CHECK(sg_model_add(m, &n) == 0);
+    sg_node_init(&n, SG_OP_CONV, "a");
+    n.n_in = 1, n.in[0] = x, n.k = 4, n.kh = n.kw = 3, n.pt = n.pl = n.pb = n.pr = 1, n.has_bias = 1;
+    a = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_CONV, "b");
+    n.n_in = 1, n.in[0] = x, n.k = 6, n.kh = n.kw = 1, n.has_bias = 1;
+    b = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_CONCAT, "cat");
+    n.n_in = 2, n.in[0] = a, n.in[1] = b;
+    c = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_CONV, "dw");
+    n.n_in = 1, n.in[0] = c, n.k = 10, n.groups = 10, n.kh = n.kw = 3, n.pt = n.pl = n.pb = n.pr = 1;
+    n.has_bias = 1;
+    dw = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_BN, "dw_bn");
+    n.n_in = 1, n.in[0] = dw;
+    int32_t t = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_RELU, "dw_relu");
+    n.n_in = 1, n.in[0] = t;
+    t = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_CONV, "c");
+    n.n_in = 1, n.in[0] = t, n.k = 5, n.kh = n.kw = 3, n.has_bias = 1;
+    t = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_GAP, "gap");
+    n.n_in = 1, n.in[0] = t;
+    t = sg_model_add(m, &n);
+    sg_node_init(&n, SG_OP_FC, "fc");
+    n.n_in = 1, n.in[0] = t, n.k = 10, n.has_bias = 1;
+    CHECK(sg_model_add(m, &n) >= 0);
+    CHECK_OK(sg_model_finalize(m));
+    sg_model_init_weights(m, 5);
+    sg_rng r;
+    sg_rng_seed(&r, 3);
+    for (int32_t p = 0; p < m->n_params; p++)
+        if (m->params[p].kind == SG_PARAM_BIAS || m->params[p].kind == SG_PARAM_BN_BETA ||
+            m->params[p].kind == SG_PARAM_BN_MEAN)
+            for (size_t i = 0; i < m->params[p].count; i++)
+                sg_param_data(m, p)[i] = (float)sg_rng_uniform(&r) - 0.5f;
+    /* prune filter 1 of a and filters 0 and 4 of b (concat channels 1, 4, 8) */
+    const int kill[3][2] = {{0, 1}, {1, 0}, {1, 4}};
+    for (int j = 0; j < 3; j++) {
+        const int32_t p = m->nodes[kill[j][0] ? b : a].param[0];
+        const size_t per = m->params[p].count / (size_t)m->params[p].dims[0];
+        for (size_t i = 0; i < per; i++) {
+            sg_param_mask(m, p)[kill[j][1] * per + i] = 0;
+            sg_param_data(m, p)[kill[j][1] * per + i] = 0;
+        }
+    }
+    struct sg_prune_follow fs;
+    CHECK_OK(sg_prune_follow(m, &fs));
+    CHECK_EQ_INT(fs.filters, 6); /* a1, b0, b4 and their depthwise channels */
+    CHECK_EQ_INT(fs.consumer, 3 * 9 + 3 * 5 * 9); /* dw's 3 filters, c's 3 inputs */
+    /* the dead channels are 0 and restoring c's weights changes nothing (check()'s
+     * way, by hand) */
+    float *xin = malloc(sizeof *xin * NB * 2 * HW * HW);
+    for (int i = 0; i < NB * 2 * HW * HW; i++) xin[i] = sg_rng_normal(&r);
+    struct sg_model *th = NULL;
+    struct sg_thin_result tr;
+    CHECK_OK(sg_thin(m, &th, &tr));
+    CHECK(tr.changed);
+    CHECK_EQ_INT(thin_layer(&tr, "a")->out[1], 3);
+    CHECK_EQ_INT(thin_layer(&tr, "b")->out[1], 4);
+    CHECK_EQ_INT(thin_layer(&tr, "dw")->out[1], 7);
+    CHECK_EQ_INT(thin_layer(&tr, "c")->in[1], 7);
+    CHECK_EQ_INT(th->nodes[dw].groups, 7);
+    for (int train = 0; train <= 1; train++) {
+        float la[NB * 10], lb[NB * 10];
+        struct sg_exec *e1 = NULL, *e2 = NULL;
+        CHECK_OK(sg_exec_new(m, NB, train, &e1));
+        CHECK_OK(sg_exec_new(th, NB, train, &e2));
+        CHECK_OK(sg_forward(m, e1, xin, NB, train, NULL));
+        CHECK_OK(sg_forward(th, e2, xin, NB, train, NULL));
+        sg_exec_logits(e1, la);
+        sg_exec_logits(e2, lb);
+        const double err = sgt_max_rel_err(lb, la, NB * 10);
+        CHECK_MSG(err < 1e-5, "concat: thinned logits differ by %g (train %d)", err, train);
+        sg_exec_free(e1), sg_exec_free(e2);
+    }
+    free(xin);
+    sg_thin_result_free(&tr);
+    sg_model_free(th);
+    sg_model_free(m);
+}

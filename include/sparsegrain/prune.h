@@ -152,6 +152,37 @@ struct sg_prune_follow {
 };
 enum sg_status sg_prune_follow(struct sg_model *m, struct sg_prune_follow *out); /* out may be NULL */
 
+/* ---- thinning: the smaller dense model ----
+ * sg_thin writes into *out a model without the channels that are exactly 0 or that
+ * nothing reads: pruned filters with their biases and batch-norm entries, and the
+ * consumers' matching input channels (fc inputs of a flatten: the channel's H*W
+ * columns). Outputs equal m's (within float rounding) in training and evaluation.
+ * Channels tied by an add (residual) go only where every addend's channel goes;
+ * concatenations map their offsets; the network's input and output, softmax inputs
+ * and grouped (not depthwise) convolutions keep theirs; each kept zero channel of a
+ * layer gives a line in r->notes. Masks of the kept weights, metadata and the input
+ * preprocessing are carried over ("thinned" is added to the metadata). With nothing
+ * to remove, *out is a copy of m and r->changed is 0. Errors: a model without a
+ * graph, a layer all of whose channels would go. Free r with sg_thin_result_free. */
+struct sg_thin_layer {
+    char name[SG_NAME_MAX];  /* the conv/fc node */
+    int64_t in[2], out[2];   /* input channels per group (fc: inputs) and filters, before/after */
+    int64_t weights[2];      /* weight elements before/after */
+    int64_t kept[2];         /* unmasked weight elements before/after */
+};
+struct sg_thin_result {
+    int32_t n_layers;
+    struct sg_thin_layer *layers; /* conv/fc layers in graph order */
+    int64_t params[2];            /* all parameter elements before/after */
+    int64_t weights[2], kept[2];  /* conv/fc weight elements, and unmasked ones */
+    int64_t channels[2];          /* conv/fc output channels */
+    int changed;                  /* 0: nothing to remove */
+    int32_t n_notes;
+    char (*notes)[256];           /* zero or unused channels that stay, and why */
+};
+enum sg_status sg_thin(const struct sg_model *m, struct sg_model **out, struct sg_thin_result *r);
+void sg_thin_result_free(struct sg_thin_result *r);
+
 /* ---- schedules: density at progress t in [0, 1] ---- */
 struct sg_sched {
     enum sg_schedule kind;

@@ -820,7 +820,9 @@ static const struct csv_view STORAGE_VIEW = {
     .heading = "Storage with indices at matched accuracy",
     .intro = "The size of each granularity's no-loss model in each sparse format: value, index, filler and "
              "metadata bits, measured from the encoded bytes, and the compression ratio against dense float32. "
-             "Coarse groups need one index per group (index saving), which is the paper's second finding.",
+             "Coarse groups need one index per group (index saving), which is the paper's second finding. Rows "
+             "\"filter (thinned)\" and \"channel (thinned)\" are those no-loss models after sparsegrain thin "
+             "removed the pruned channels: a smaller dense model (its weights column counts what is left).",
     .label_cols = {"granularity", "format"},
     .facet_cols = {"match", "value_coding"},
     .stack_suffix = "_bits",
@@ -860,7 +862,9 @@ static const struct csv_view INFER_VIEW = {
              "the study: every layer with the dense kernel (im2col and sgemm), then every conv and fc layer with "
              "the sparse kernel its mask suggests (thin for filter pruning, kernel, vector, nm or fine blocks; the "
              "kernels column names them). top1_infer is the accuracy the sparse kernels give. Speed is measured "
-             "on the machine as it was (best of three passes), so it varies with its load.",
+             "on the machine as it was (best of three passes), so it varies with its load. Rows \"filter "
+             "(thinned)\" and \"channel (thinned)\" run the thinned model (sparsegrain thin): what removing the "
+             "pruned channels gives with plain dense kernels.",
     .label_cols = {"granularity", "engine"},
     .grouped = {{.value = "images_per_s", .cat = "granularity", .series = "engine",
                  .title = "Images/s per granularity, dense and sparse kernels (higher is better)",

@@ -103,6 +103,13 @@ if grep -q '<script' "$html"; then echo 'the report has a script' >&2; exit 1; f
 # they are not
 grep -q '<section id="storage"' "$html"
 grep -q '<section id="scnn"' "$html"
+# filter pruning: the thinned no-loss model is measured too, and shown
+for csv in storage scnn infer; do
+    grep -q '^filter (thinned),\(accuracy,\)\?1,' "$tmp/s/$csv.csv" || { echo "$csv.csv has no thinned rows"; exit 1; }
+done
+if grep -q '^fine (thinned)\|^kernel (thinned)' "$tmp/s/storage.csv"; then echo 'thinned rows for fine or kernel'; exit 1; fi
+ls "$tmp"/s/models/filter-s1-*-thin.sgm > /dev/null
+grep -q '<td>filter (thinned)</td>' "$html"
 rm -f "$tmp/s/storage.csv" "$tmp/s/scnn.csv"
 "$SG" report "$tmp/s" -o "$tmp/bare.html" > /dev/null
 if grep -q '<section id="storage"' "$tmp/bare.html"; then echo 'storage section without storage.csv' >&2; exit 1; fi
