@@ -85,7 +85,7 @@ for r in bad[:40]:
     print(f"  {r['net']} {r['layer']} {r['granularity']} {r['format']} {r['target_density']}: {r['note']}")
 PY
 # the table in text for the log (not for a partial run of a few granularities)
-[ -n "${SG_GPU_GRAN:-}" ] && { say "done in $(( $(date +%s) - start )) s"; exit $rc_all; }: one layer, every granularity
+[ -n "${SG_GPU_GRAN:-}" ] && { say "done in $(( $(date +%s) - start )) s"; exit $rc_all; }
 timeout 30 "$SG" bench-gpu --net vgg16 --layers conv4_2 --repeat 5 --dtype fp16 >> "$log" 2>&1 || true
 say "done in $(( $(date +%s) - start )) s"
 exit $rc_all
