@@ -71,7 +71,10 @@ SG_TEST(thin_retrain_channel_equals_dense_masked) { check_gran(SG_GRAN_CHANNEL);
 SG_TEST(thin_retrain_kernel_equals_dense_masked) { check_gran(SG_GRAN_KERNEL); }
 
 SG_TEST(thin_conv_matches_masked_dense_kernels) {
-    /* one layer, filters 1 and 3 and channel 2 masked, odd shapes, 5x5 and 3x3 */
+    /* one layer, odd shapes, 5x5 and 3x3; masked: filters 1 and 3 and channel 2
+     * (mode 0), filters 1 and 3 only (1: x and dx in place), channels 2 and 4 only
+     * (2: y and dy in place) */
+    for (int mode = 0; mode < 3; mode++)
     for (int ks = 3; ks <= 5; ks += 2) {
         struct sg_conv_geom g = {3, 5, 9, 7, 6, ks, ks, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
         CHECK_OK(sg_conv_geom_finish(&g));
@@ -86,7 +89,8 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
         for (int k = 0; k < 6; k++) b[k] = sg_rng_normal(&r);
         for (size_t i = 0; i < nw; i++) {
             const int k = (int)(i / (g.c * rs)), c = (int)(i / rs % g.c);
-            mk[i] = !(k == 1 || k == 3 || c == 2);
+            const int fk = k == 1 || k == 3;
+            mk[i] = mode == 0 ? !(fk || c == 2) : mode == 1 ? !fk : !(c == 2 || c == 4);
             w[i] = mk[i] ? sg_rng_normal(&r) : 0.0f;
         }
         float *y[2], *dx[2], *dw[2], db[2][6];

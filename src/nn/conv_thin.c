@@ -95,10 +95,22 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
     const size_t xp = (size_t)g->n * g->h * g->w, yp = (size_t)g->n * g->p * g->q;
     const size_t rs = (size_t)g->r * g->s;
     const struct sg_conv_geom t = thin_geom(g, nk, nc);
+    /* every channel kept: x is read in place; every filter kept: y is written in
+     * place, bias included (channel pruning and filter pruning alone copy only
+     * what they must) */
+    const int all_c = nc == g->c, all_k = nk == g->k;
     const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;
-    float *p = room(tb, nc * xp + nk * yp + (size_t)nk * nc * rs + ws + 64);
+    float *p = room(tb, (all_c ? 0 : nc * xp) + (all_k ? 0 : nk * yp) + (size_t)nk * nc * rs +
+                            ws + 64);
     if (!p) return 0;
-    float *xt = p, *yt = xt + nc * xp, *wt = yt + nk * yp, *wsp = wt + (size_t)nk * nc * rs;
+    float *xt = all_c ? NULL : p, *yt = p + (all_c ? 0 : nc * xp);
+    float *wt = yt + (all_k ? 0 : nk * yp), *wsp = wt + (size_t)nk * nc * rs;
+    if (all_k && nc) {
+        compact_w(g, w, kk, nk, cc, nc, wt);
+        if (!all_c) gather_planes(x, xp, cc, nc, xt);
+        sgi_conv_forward(&t, all_c ? x : xt, wt, b, y, wsp, threads);
+        return 1;
+    }
     /* every filter starts at its bias (all a pruned filter gives) */
 #pragma omp parallel for schedule(static) if (yp * g->k > 65536)
     for (int k = 0; k < g->k; k++) {
@@ -107,9 +119,9 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
         for (size_t i = 0; i < yp; i++) yk[i] = bk;
     }
     if (!nk || !nc) return 1;
-    gather_planes(x, xp, cc, nc, xt);
+    if (!all_c) gather_planes(x, xp, cc, nc, xt);
     compact_w(g, w, kk, nk, cc, nc, wt);
-    sgi_conv_forward(&t, xt, wt, NULL, yt, wsp, threads);
+    sgi_conv_forward(&t, all_c ? x : xt, wt, NULL, yt, wsp, threads);
 #pragma omp parallel for schedule(static) if (yp * nk > 65536)
     for (int a = 0; a < nk; a++) {
         float *yk = y + (size_t)kk[a] * yp;
@@ -128,11 +140,15 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     const size_t xp = (size_t)g->n * g->h * g->w, yp = (size_t)g->n * g->p * g->q;
     const size_t rs = (size_t)g->r * g->s, nw = (size_t)nk * nc * rs;
     const struct sg_conv_geom t = thin_geom(g, nk, nc);
+    /* every channel kept: x read and dx accumulated in place; every filter kept: dy
+     * read in place */
+    const int all_c = nc == g->c, all_k = nk == g->k;
     const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;
-    const size_t need = 2 * nc * xp + nk * yp + 2 * nw + ws + 64;
+    const size_t need = (all_c ? 0 : 2 * nc * xp) + (all_k ? 0 : nk * yp) + 2 * nw + ws + 64;
     float *p = room(tb, need);
     if (!p) return 0;
-    float *xt = p, *dxt = xt + nc * xp, *dyt = dxt + nc * xp, *wt = dyt + nk * yp;
+    float *xt = all_c ? NULL : p, *dxt = all_c ? NULL : p + nc * xp;
+    float *dyt = p + (all_c ? 0 : 2 * nc * xp), *wt = dyt + (all_k ? 0 : nk * yp);
     float *dwt = wt + nw, *wsp = dwt + nw;
     memset(dw, 0, (size_t)g->k * g->c * rs * sizeof *dw);
     if (db) {
@@ -140,16 +156,17 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
         for (int k = 0; k < g->k; k++) db[k] = (float)sgi_sum(dy + (size_t)k * yp, yp);
     }
     if (!nk || !nc) return 1;
-    gather_planes(x, xp, cc, nc, xt);
-    gather_planes(dy, yp, kk, nk, dyt);
+    if (!all_c) gather_planes(x, xp, cc, nc, xt);
+    if (!all_k) gather_planes(dy, yp, kk, nk, dyt);
     compact_w(g, w, kk, nk, cc, nc, wt);
-    if (dx) memset(dxt, 0, nc * xp * sizeof *dxt);
-    sgi_conv_backward(&t, xt, wt, dyt, dx ? dxt : NULL, dwt, NULL, wsp, threads);
+    if (dx && !all_c) memset(dxt, 0, nc * xp * sizeof *dxt);
+    sgi_conv_backward(&t, all_c ? x : xt, wt, all_k ? dy : dyt, dx ? (all_c ? dx : dxt) : NULL,
+                      dwt, NULL, wsp, threads);
     for (int a = 0; a < nk; a++)
         for (int bb = 0; bb < nc; bb++)
             memcpy(dw + ((size_t)kk[a] * g->c + cc[bb]) * rs, dwt + ((size_t)a * nc + bb) * rs,
                    rs * sizeof *dw);
-    if (dx) {
+    if (dx && !all_c) {
 #pragma omp parallel for schedule(static) if (xp * nc > 65536)
         for (int bb = 0; bb < nc; bb++) {
             float *d = dx + (size_t)cc[bb] * xp;
