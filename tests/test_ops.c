@@ -269,6 +269,19 @@ static int32_t g_gap(struct sg_model *m, int32_t x) {
 static int32_t g_bn(struct sg_model *m, int32_t x) {
     return node(m, SG_OP_BN, "bn", conv_node(m, "c", x, 4, 3, 1, 1, 1));
 }
+/* conv-BN-ReLU: BN and ReLU run fused in one pass (training executors) */
+static int32_t g_bn_relu(struct sg_model *m, int32_t x) {
+    return node(m, SG_OP_RELU, "r", node(m, SG_OP_BN, "bn", conv_node(m, "c", x, 4, 3, 1, 1, 1)));
+}
+/* a BN that feeds a ReLU and an add: not fused (its own output is read) */
+static int32_t g_bn_two_uses(struct sg_model *m, int32_t x) {
+    int32_t b = node(m, SG_OP_BN, "bn", conv_node(m, "c", x, 4, 3, 1, 1, 1));
+    int32_t r = node(m, SG_OP_RELU, "r", b);
+    int32_t s = node(m, SG_OP_ADD, "add", r);
+    m->nodes[s].n_in = 2;
+    m->nodes[s].in[1] = b;
+    return s;
+}
 static int32_t g_residual(struct sg_model *m, int32_t x) {
     int32_t a = conv_node(m, "a", x, 4, 3, 1, 1, 1);
     int32_t b = node(m, SG_OP_RELU, "r", a);
@@ -302,6 +315,8 @@ SG_TEST(grad_maxpool) { gradcheck("maxpool", 2, 7, 6, g_maxpool, 5); }
 SG_TEST(grad_avgpool) { gradcheck("avgpool", 2, 7, 6, g_avgpool, 6); }
 SG_TEST(grad_gap) { gradcheck("gap", 2, 5, 4, g_gap, 7); }
 SG_TEST(grad_batchnorm) { gradcheck("bn", 2, 4, 4, g_bn, 8); }
+SG_TEST(grad_batchnorm_relu_fused) { gradcheck("bn_relu", 2, 5, 5, g_bn_relu, 12); }
+SG_TEST(grad_batchnorm_two_uses) { gradcheck("bn_two_uses", 2, 5, 4, g_bn_two_uses, 13); }
 SG_TEST(grad_residual_add) { gradcheck("residual", 2, 5, 5, g_residual, 9); }
 SG_TEST(grad_concat) { gradcheck("concat", 2, 5, 5, g_concat, 10); }
 SG_TEST(grad_fc_softmax) { gradcheck("fc_softmax", 1, 6, 6, g_fc_stack, 11); }

@@ -22,6 +22,7 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->col);
     free(e->t_fwd);
     free(e->t_bwd);
+    free(e->fuse);
     sgi_thin_buf_free(&e->thin);
     free(e);
 }
@@ -36,6 +37,39 @@ void sg_exec_profile(struct sg_exec *e, int on) {
 void sg_exec_profile_get(const struct sg_exec *e, int32_t node, double *fwd, double *bwd) {
     *fwd = e->t_fwd ? e->t_fwd[node] : 0;
     *bwd = e->t_bwd ? e->t_bwd[node] : 0;
+}
+
+static int g_fuse_on = 1;
+
+void sgi_bn_relu_fuse_enable(int on) { g_fuse_on = on; }
+
+/* BN nodes whose only consumer is a ReLU (conv-BN-ReLU): fuse[bn] = relu,
+ * fuse[relu] = -1. NULL when out of memory. */
+static int32_t *fuse_plan(const struct sg_model *m) {
+    int32_t *f = calloc((size_t)m->n_nodes, sizeof *f), *uses = NULL, *last = NULL;
+    if (!f || !g_fuse_on) return f;
+    uses = calloc((size_t)m->n_nodes, sizeof *uses);
+    last = calloc((size_t)m->n_nodes, sizeof *last);
+    if (!uses || !last) {
+        free(uses), free(last), free(f);
+        return NULL;
+    }
+    for (int32_t j = 1; j < m->n_nodes; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++) {
+            const int32_t i = m->nodes[j].in[k];
+            if (i < 0 || i >= m->n_nodes) continue;
+            uses[i]++;
+            last[i] = j;
+        }
+    for (int32_t i = 1; i < m->n_nodes; i++) {
+        const int32_t j = last[i];
+        if (m->nodes[i].op != SG_OP_BN || uses[i] != 1 || i == m->output) continue;
+        if (m->nodes[j].op != SG_OP_RELU || m->nodes[j].n_in != 1 || j <= i) continue;
+        f[i] = j;
+        f[j] = -1;
+    }
+    free(uses), free(last);
+    return f;
 }
 
 static enum sg_status exec_new(const struct sg_model *m, int batch, int train,
@@ -79,6 +113,7 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train,
         }
     }
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
+    if (train && !hook && !(e->fuse = fuse_plan(m))) goto nomem;
     *out = e;
     return SG_OK;
 nomem:
@@ -167,7 +202,8 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
     const int n = e->n;
     memset(grad, 0, m->arena_len * sizeof *grad);
     for (int32_t i = 1; i < e->loss_node; i++)
-        memset(e->grad[i], 0, sgi_node_size(&m->nodes[i], n) * sizeof(float));
+        if (!(e->fuse && e->fuse[i] > 0)) /* a fused BN's own gradient is never used */
+            memset(e->grad[i], 0, sgi_node_size(&m->nodes[i], n) * sizeof(float));
     for (int32_t i = e->loss_node; i >= 1; i--) {
         const struct sg_node *nd = &m->nodes[i];
         const struct sgi_step st = {.m = m, .e = e, .i = i, .nd = nd, .xn = &m->nodes[nd->in[0]],

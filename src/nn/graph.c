@@ -182,13 +182,16 @@ static void fc_backward(const struct sgi_step *s) {
                     s->dx, grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]));
 }
 
+/* a ReLU fused into the BN before it (fuse -1) has nothing left to do */
+static int fused_relu(const struct sgi_step *s) { return s->e->fuse && s->e->fuse[s->i] < 0; }
+
 static enum sg_status relu_forward(const struct sgi_step *s) {
-    sgi_relu_forward(s->sz, s->x, s->y);
+    if (!fused_relu(s)) sgi_relu_forward(s->sz, s->x, s->y);
     return SG_OK;
 }
 
 static void relu_backward(const struct sgi_step *s) {
-    if (s->dx) sgi_relu_backward(s->sz, s->e->out[s->i], s->dy, s->dx);
+    if (s->dx && !fused_relu(s)) sgi_relu_backward(s->sz, s->e->out[s->i], s->dy, s->dx);
 }
 
 static enum sg_status maxpool_forward(const struct sgi_step *s) {
@@ -223,20 +226,24 @@ static enum sg_status bn_forward(const struct sgi_step *s) {
     float *gm = sg_param_data(m, nd->param[0]), *bt = sg_param_data(m, nd->param[1]);
     float *rm = sg_param_data(m, nd->param[2]), *rv = sg_param_data(m, nd->param[3]);
     float *aux = s->e->aux[s->i];
+    /* fused with the ReLU after it: straight into the ReLU's output */
+    const int32_t r = s->e->fuse ? s->e->fuse[s->i] : 0;
+    float *y = r > 0 ? s->e->out[r] : s->y;
     if (s->train)
         sgi_bn_forward_train(nd->c, mm, nd->eps, nd->momentum, s->x, gm, bt, rm, rv, aux,
-                             aux + nd->c, s->y);
+                             aux + nd->c, y, r > 0);
     else
-        sgi_bn_forward_eval(nd->c, mm, nd->eps, s->x, gm, bt, rm, rv, s->y);
+        sgi_bn_forward_eval(nd->c, mm, nd->eps, s->x, gm, bt, rm, rv, y, r > 0);
     return SG_OK;
 }
 
 static void bn_backward(const struct sgi_step *s) {
     const struct sg_node *nd = s->nd;
     const float *aux = s->e->aux[s->i];
+    const int32_t r = s->e->fuse ? s->e->fuse[s->i] : 0;
     sgi_bn_backward(nd->c, (size_t)s->n * nd->h * nd->w, s->x, sg_param_data(s->m, nd->param[0]),
-                    aux, aux + nd->c, s->dy, s->dx, grad_of(s, nd->param[0]),
-                    grad_of(s, nd->param[1]));
+                    aux, aux + nd->c, r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy,
+                    s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]));
 }
 
 static enum sg_status add_forward(const struct sgi_step *s) {

@@ -19,6 +19,9 @@ struct sg_exec {
     double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
     struct sg_layer_hook hook; /* conv/fc kernels; forward NULL: the training kernels */
     struct sgi_thin_buf thin;  /* masked convolutions on kept filters/channels (conv_thin.c) */
+    /* BN + ReLU in one pass (training executors): fuse[bn] = the ReLU node that is
+     * its only consumer, fuse[relu] = -1 (nothing left to do); 0 elsewhere */
+    int32_t *fuse;
 };
 
 /* One node's step of a forward or backward walk. */
