@@ -242,9 +242,15 @@ static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
 
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                       const float *b, float *y, float *ws, int threads) {
+    sgi_conv_forward_kept(g, x, w, NULL, b, y, ws, threads);
+}
+
+void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const struct sgi_kept *kp, const float *b, float *y, float *ws,
+                           int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     if (sgi_wino_train_ok(g)) {
-        sgi_wino_train_forward(g, x, w, y, ws, threads);
+        sgi_wino_train_forward_kept(g, x, w, kp, y, ws, threads);
     } else if (by_slices(g, threads)) {
         const size_t per = col_floats(g);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -268,10 +274,16 @@ void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float 
 
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db, float *ws, int threads) {
+    sgi_conv_backward_kept(g, x, w, NULL, dy, dx, dw, db, ws, threads);
+}
+
+void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                            const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
+                            float *db, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     const size_t ndw = (size_t)g->k * rows_of(g);
     if (sgi_wino_train_ok(g)) {
-        sgi_wino_train_backward(g, x, w, dy, dx, dw, ws, threads);
+        sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, dw, ws, threads);
     } else if (by_slices(g, threads) && threads > 1) {
         /* every thread sums its slices' weight gradients in its own buffer; the
          * buffers are added in thread order, so the result depends on the thread

@@ -16,10 +16,12 @@
 static int g_thin_on = 1;
 
 void sgi_conv_thin_enable(int on) { g_thin_on = on; }
+int sgi_conv_thin_is_on(void) { return g_thin_on; }
 
 void sgi_thin_buf_free(struct sgi_thin_buf *tb) {
     free(tb->kept);
     free(tb->p);
+    free(tb->lists);
     memset(tb, 0, sizeof *tb);
 }
 

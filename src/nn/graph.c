@@ -152,6 +152,9 @@ static enum sg_status conv_forward(const struct sgi_step *s) {
     if (sgi_conv_thin_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]), s->y,
                               e->threads, &s->e->thin))
         return SG_OK;
+    if (sgi_conv_kernel_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]), s->y, e->col,
+                                e->threads, &s->e->thin))
+        return SG_OK;
     sgi_conv_forward(&g, s->x, sg_param_data(s->m, s->nd->param[0]),
                      param_of(s->m, s->nd->param[1]), s->y, e->col, e->threads);
     return SG_OK;
@@ -163,6 +166,10 @@ static void conv_backward(const struct sgi_step *s) {
     if (sgi_conv_thin_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), mask, s->dy, s->dx,
                                grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]),
                                s->e->threads, &s->e->thin))
+        return;
+    if (sgi_conv_kernel_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), mask, s->dy, s->dx,
+                                 grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]),
+                                 s->e->col, s->e->threads, &s->e->thin))
         return;
     sgi_conv_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), s->dy, s->dx,
                       grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]), s->e->col,

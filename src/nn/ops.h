@@ -29,6 +29,27 @@ void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const 
 /* dw = the weight gradient; dx (may be NULL) += the input gradient */
 void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *ws, int threads);
+/* The kept 3x3 kernels of a kernel-masked layer, both ways: filter k keeps the
+ * input channels fi[fp[k]..fp[k+1]) (ascending), channel c feeds the filters
+ * bi[bp[c]..bp[c+1]). The _kept passes multiply only those kernels in the
+ * Winograd domain (forward and input gradient) and sum weight gradients only for
+ * them (the others come out 0); kp NULL: the dense passes. */
+struct sgi_kept {
+    const int32_t *fp, *fi, *bp, *bi;
+};
+void sgi_wino_train_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                                 const struct sgi_kept *kp, float *y, float *ws, int threads);
+void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                                  const struct sgi_kept *kp, const float *dy, float *dx,
+                                  float *dw, float *ws, int threads);
+/* sgi_conv_forward/backward with the kept kernels kp (NULL: dense); kp is used
+ * where the layer runs through Winograd, else ignored (dense kernels). */
+void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const struct sgi_kept *kp, const float *b, float *y, float *ws,
+                           int threads);
+void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                            const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
+                            float *db, float *ws, int threads);
 
 /* Masked convolutions on the kept filters and channels only (src/nn/conv_thin.c):
  * when the mask removes whole filters W[k,:,:,:] or input channels W[:,c,:,:] and
@@ -42,6 +63,8 @@ struct sgi_thin_buf {
     size_t len;
     int *kept;
     int kept_cap;
+    int32_t *lists; /* kernel masks: the kept-kernel lists (conv_kernel.c) */
+    size_t lists_cap;
 };
 void sgi_thin_buf_free(struct sgi_thin_buf *tb);
 void sgi_conv_thin_enable(int on); /* 0: always dense (tests, benchmarks) */
@@ -51,6 +74,22 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
 int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                            const uint8_t *mask, const float *dy, float *dx, float *dw, float *db,
                            int threads, struct sgi_thin_buf *tb);
+
+/* Kernel-masked convolutions (src/nn/conv_kernel.c): a 3x3 stride-1 Winograd
+ * layer whose mask keeps at most a fixed share of its K x C kernels (0.6 forward,
+ * 0.45 backward; a kernel is kept when any of its 9 weights is) multiplies only the kept kernels in the
+ * Winograd domain, forward and input gradient, and sums weight gradients only
+ * for them; return 1, or 0 (nothing done) where that does not apply. ws: the
+ * dense workspace (sgi_conv_workspace). Same contract as sgi_conv_forward/backward;
+ * the weight gradient of a dropped kernel is 0. sgi_conv_thin_enable(0) turns
+ * this off too. */
+int sgi_conv_kernel_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                            const uint8_t *mask, const float *b, float *y, float *ws,
+                            int threads, struct sgi_thin_buf *tb);
+int sgi_conv_kernel_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                             const uint8_t *mask, const float *dy, float *dx, float *dw,
+                             float *db, float *ws, int threads, struct sgi_thin_buf *tb);
+int sgi_conv_thin_is_on(void);
 
 /* y[K][N] = W[K][C] x[C][N] + b */
 void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,

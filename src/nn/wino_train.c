@@ -16,6 +16,10 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 /* Floats the transformed input and output of one slice may take (per thread):
  * the GEMMs then read and write them from L2/L3 rather than memory. */
 #define SLICE_FLOATS ((size_t)384 << 10)
@@ -253,10 +257,104 @@ size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads) {
     return kc_len(g) + (size_t)threads * per;
 }
 
+/* Sixteen floats as one unaligned vector (two on AVX2, one on AVX-512). */
+typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
+
+static inline float hsum16(v16f a) {
+#ifdef __AVX512F__
+    __m512 r;
+    memcpy(&r, &a, sizeof r);
+    return _mm512_reduce_add_ps(r);
+#else
+    float s = 0;
+    for (int i = 0; i < 16; i++) s += a[i];
+    return s;
+#endif
+}
+
+/* m[ko][T] = sum over the kept ki of ko (li[lp[ko]..lp[ko+1])) of u[ko][ki] v[ki][T]:
+ * the kernel-masked product, one broadcast weight times 128 tiles held in 8
+ * vectors (8 independent chains), then 16 tiles, then single tiles. */
+static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *lp,
+                      const int32_t *li, const float *v, float *m) {
+    for (int ko = 0; ko < cout; ko++) {
+        const float *uk = u + (size_t)ko * cin;
+        float *mk = m + (size_t)ko * T;
+        const int32_t j0 = lp[ko], j1 = lp[ko + 1];
+        int t = 0;
+        for (; t + 128 <= T; t += 128) {
+            v16f a[8] = {0};
+            for (int32_t j = j0; j < j1; j++) {
+                const float w = uk[li[j]];
+                const float *vr = v + (size_t)li[j] * T + t;
+                for (int q = 0; q < 8; q++) a[q] += w * *(const v16f *)(vr + 16 * q);
+            }
+            for (int q = 0; q < 8; q++) *(v16f *)(mk + t + 16 * q) = a[q];
+        }
+        for (; t + 16 <= T; t += 16) {
+            v16f a = {0};
+            for (int32_t j = j0; j < j1; j++)
+                a += uk[li[j]] * *(const v16f *)(v + (size_t)li[j] * T + t);
+            *(v16f *)(mk + t) = a;
+        }
+#ifdef __AVX512F__
+        if (t < T) { /* the last 1..15 tiles: masked loads and store */
+            const __mmask16 mt = (__mmask16)((1u << (T - t)) - 1);
+            __m512 a = _mm512_setzero_ps();
+            for (int32_t j = j0; j < j1; j++)
+                a = _mm512_fmadd_ps(_mm512_set1_ps(uk[li[j]]),
+                                    _mm512_maskz_loadu_ps(mt, v + (size_t)li[j] * T + t), a);
+            _mm512_mask_storeu_ps(mk + t, mt, a);
+        }
+#else
+        for (; t < T; t++) {
+            float a = 0;
+            for (int32_t j = j0; j < j1; j++) a += uk[li[j]] * v[(size_t)li[j] * T + t];
+            mk[t] = a;
+        }
+#endif
+    }
+}
+
+/* acc[k][c] (= when first, else +=) sum over t of d[k][t] v[c][t], for the kept
+ * pairs only (the others stay 0): the kernel-masked weight gradient. */
+static void sparse_wgrad(int k, int c, int T, const float *d, const float *v, const int32_t *lp,
+                         const int32_t *li, int first, float *acc) {
+    if (first) memset(acc, 0, (size_t)k * c * sizeof *acc);
+    for (int kk = 0; kk < k; kk++) {
+        const float *dr = d + (size_t)kk * T;
+        for (int32_t j = lp[kk]; j < lp[kk + 1]; j++) {
+            const float *vr = v + (size_t)li[j] * T;
+            v16f a[4] = {0};
+            int t = 0;
+            for (; t + 64 <= T; t += 64)
+                for (int q = 0; q < 4; q++)
+                    a[q] += *(const v16f *)(dr + t + 16 * q) * *(const v16f *)(vr + t + 16 * q);
+            for (; t + 16 <= T; t += 16) a[0] += *(const v16f *)(dr + t) * *(const v16f *)(vr + t);
+#ifdef __AVX512F__
+            if (t < T) {
+                const __mmask16 mt = (__mmask16)((1u << (T - t)) - 1);
+                __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, dr + t),
+                                         _mm512_maskz_loadu_ps(mt, vr + t));
+                v16f pv;
+                memcpy(&pv, &p, sizeof pv);
+                a[1] += pv;
+            }
+            const float s = hsum16((a[0] + a[1]) + (a[2] + a[3]));
+#else
+            float s = hsum16((a[0] + a[1]) + (a[2] + a[3]));
+            for (; t < T; t++) s += dr[t] * vr[t];
+#endif
+            acc[(size_t)kk * c + li[j]] += s;
+        }
+    }
+}
+
 /* One pass: y[cout][n][op][oq] (=, or += when accumulate) = the Winograd
  * correlation of x[cin][n][h][w] with the transformed filters u[16][cout][cin]. */
 static void run_pass(const struct pass *p, const float *x, const float *u, float *y,
-                     int accumulate, float *ws, int threads) {
+                     int accumulate, const int32_t *lp, const int32_t *li, float *ws,
+                     int threads) {
     const size_t per = p->vlen + p->mlen;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int sl = 0; sl < p->nslices; sl++) {
@@ -267,18 +365,28 @@ static void run_pass(const struct pass *p, const float *x, const float *u, float
         const int T = nb * (int)tiles_of(p->op, p->oq);
         input_tiles(x, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
         for (int e = 0; e < 16; e++)
-            sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin, p->cin,
-                      v + (size_t)e * p->cin * T, T, 0.0f, mm + (size_t)e * p->cout * T, T);
+            if (lp)
+                sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
+                          v + (size_t)e * p->cin * T, mm + (size_t)e * p->cout * T);
+            else
+                sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin,
+                          p->cin, v + (size_t)e * p->cin * T, T, 0.0f,
+                          mm + (size_t)e * p->cout * T, T);
         output_tiles(mm, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
     }
 }
 
 void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                             float *y, float *ws, int threads) {
+    sgi_wino_train_forward_kept(g, x, w, NULL, y, ws, threads);
+}
+
+void sgi_wino_train_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                                 const struct sgi_kept *kp, float *y, float *ws, int threads) {
     if (threads < 1) threads = 1;
     const struct pass p = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
     weight_transform(w, g->k, g->c, 0, ws);
-    run_pass(&p, x, ws, y, 0, ws + kc_len(g), threads);
+    run_pass(&p, x, ws, y, 0, kp ? kp->fp : NULL, kp ? kp->fi : NULL, ws + kc_len(g), threads);
 }
 
 /* dy tiles: A d A^T of the 2x2 tiles of dy[k][n][p][q] (zero beyond the edge and
@@ -356,6 +464,12 @@ static void weight_grad_out(const float *m, int k, int c, float *dw) {
 
 void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *ws, int threads) {
+    sgi_wino_train_backward_kept(g, x, w, NULL, dy, dx, dw, ws, threads);
+}
+
+void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
+                                  const struct sgi_kept *kp, const float *dy, float *dx,
+                                  float *dw, float *ws, int threads) {
     if (threads < 1) threads = 1;
     /* weight gradient: per thread V (x tiles), D (dy tiles) and its 16-point sum */
     const struct pass f = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
@@ -377,9 +491,13 @@ void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const
             input_tiles(x, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
             grad_tiles(dy, g->k, g->n, g->p, g->q, n0, nb, d);
             for (int e = 0; e < 16; e++)
-                sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, d + (size_t)e * g->k * T, T,
-                          v + (size_t)e * g->c * T, T, first ? 0.0f : 1.0f,
-                          acc + (size_t)e * g->k * g->c, g->c);
+                if (kp)
+                    sparse_wgrad(g->k, g->c, T, d + (size_t)e * g->k * T, v + (size_t)e * g->c * T,
+                                 kp->fp, kp->fi, first, acc + (size_t)e * g->k * g->c);
+                else
+                    sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, d + (size_t)e * g->k * T, T,
+                              v + (size_t)e * g->c * T, T, first ? 0.0f : 1.0f,
+                              acc + (size_t)e * g->k * g->c, g->c);
             first = 0;
         }
         if (first) memset(acc, 0, 16 * (size_t)g->k * g->c * sizeof *acc);
@@ -396,5 +514,5 @@ void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const
     /* input gradient: the forward of dy with turned filters */
     const struct pass d = pass_of(g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
     weight_transform(w, g->k, g->c, 1, ws);
-    run_pass(&d, dy, ws, dx, 1, ws + kc, threads);
+    run_pass(&d, dy, ws, dx, 1, kp ? kp->bp : NULL, kp ? kp->bi : NULL, ws + kc, threads);
 }

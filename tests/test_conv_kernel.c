@@ -1,0 +1,89 @@
+/* Kernel-masked Winograd passes (src/nn/conv_kernel.c, the _kept products of
+ * src/nn/wino_train.c) against the dense kernels on the masked weights: forward,
+ * input gradient (added to what dx holds), weight gradient (0 for dropped kernels)
+ * and bias gradient, on tail shapes (tile counts that are not multiples of the
+ * 16- and 128-tile blocks), paddings 0..2, batches 1..5, one and two threads, and
+ * masks with empty filters and channels. Whole training steps under kernel masks
+ * are checked against the dense masked path in tests/test_conv_thin.c. */
+#include "harness.h"
+#include "nn/ops.h"
+
+static void check_case(int n, int c, int h, int w, int k, int pad, double keep, int threads,
+                       uint64_t seed) {
+    struct sg_conv_geom g = {n, c, h, w, k, 3, 3, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    if (!sgi_wino_train_ok(&g)) return;
+    sg_rng r;
+    sg_rng_seed(&r, seed);
+    const size_t nw = (size_t)k * c * 9, nx = (size_t)n * c * h * w, ny = (size_t)n * k * g.p * g.q;
+    float *x = malloc(nx * 4), *wt = malloc(nw * 4), *dy = malloc(ny * 4), *b = malloc(k * 4);
+    uint8_t *mk = malloc(nw);
+    for (size_t i = 0; i < nx; i++) x[i] = sg_rng_normal(&r);
+    for (size_t i = 0; i < ny; i++) dy[i] = sg_rng_normal(&r);
+    for (int i = 0; i < k; i++) b[i] = sg_rng_normal(&r);
+    for (size_t kc = 0; kc < (size_t)k * c; kc++) {
+        /* filter 0 and channel 1 empty; a kept kernel keeps a few of its taps */
+        const int kk = (int)(kc / c), cc = (int)(kc % c);
+        const int on = kk != 0 && cc != 1 && sg_rng_uniform(&r) < keep;
+        for (int t = 0; t < 9; t++) {
+            mk[kc * 9 + t] = on && (t % 4 != 3);
+            wt[kc * 9 + t] = mk[kc * 9 + t] ? sg_rng_normal(&r) : 0.0f;
+        }
+    }
+    float *y[2], *dx[2], *dw[2], *db[2];
+    float *ws = malloc((sgi_conv_workspace(&g, threads) + 16) * 4);
+    struct sgi_thin_buf tb = {0};
+    for (int i = 0; i < 2; i++) {
+        y[i] = malloc(ny * 4), dx[i] = malloc(nx * 4), dw[i] = malloc(nw * 4), db[i] = malloc(k * 4);
+        for (size_t t = 0; t < nx; t++) dx[i][t] = 0.5f; /* backward adds to dx */
+    }
+    CHECK(sgi_conv_kernel_forward(&g, x, wt, mk, b, y[0], ws, threads, &tb));
+    CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx[0], dw[0], db[0], ws, threads, &tb));
+    sgi_conv_forward(&g, x, wt, b, y[1], ws, threads);
+    sgi_conv_backward(&g, x, wt, dy, dx[1], dw[1], db[1], ws, threads);
+    for (size_t t = 0; t < nw; t++) {
+        if (!mk[t - t % 9] && !mk[t - t % 9 + 1] && !mk[t - t % 9 + 2]) /* dropped kernel */
+            CHECK(dw[0][t] == 0.0f);
+        dw[0][t] *= mk[t], dw[1][t] *= mk[t];
+    }
+    CHECK_MSG(sgt_max_rel_err(y[0], y[1], ny) < 1e-5, "y %dx%dx%dx%d k %d pad %d", n, c, h, w, k, pad);
+    CHECK_MSG(sgt_max_rel_err(dx[0], dx[1], nx) < 1e-5, "dx %dx%dx%dx%d k %d pad %d", n, c, h, w, k, pad);
+    CHECK_MSG(sgt_max_rel_err(dw[0], dw[1], nw) < 1e-4, "dw %dx%dx%dx%d k %d pad %d", n, c, h, w, k, pad);
+    CHECK(sgt_max_rel_err(db[0], db[1], k) < 1e-6);
+    sgi_thin_buf_free(&tb);
+    for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]), free(db[i]);
+    free(x), free(wt), free(dy), free(b), free(mk), free(ws);
+}
+
+SG_TEST(conv_kernel_masked_matches_dense) {
+    uint64_t seed = 1;
+    for (int threads = 1; threads <= 2; threads++)
+        for (int pad = 0; pad <= 2; pad++) {
+            check_case(1, 5, 12, 13, 7, pad, 0.3, threads, seed++);
+            check_case(3, 8, 19, 11, 6, pad, 0.4, threads, seed++);
+            check_case(5, 6, 14, 33, 9, pad, 0.2, threads, seed++); /* > 128 tiles a slice */
+            check_case(2, 16, 30, 30, 4, pad, 0.0, threads, seed++); /* nothing kept */
+        }
+}
+
+SG_TEST(conv_kernel_declines_dense_masks_and_other_shapes) {
+    struct sgi_thin_buf tb = {0};
+    struct sg_conv_geom g = {2, 8, 12, 12, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    const size_t nw = (size_t)g.k * g.c * 9;
+    uint8_t *mk = malloc(nw);
+    float *x = calloc((size_t)2 * 8 * 12 * 12, 4), *w = calloc(nw, 4), *y = malloc(2 * 4 * 144 * 4);
+    float *ws = malloc((sgi_conv_workspace(&g, 1) + 16) * 4);
+    for (size_t i = 0; i < nw; i++) mk[i] = (i % 9) == 4; /* one tap of every kernel */
+    CHECK(!sgi_conv_kernel_forward(&g, x, w, mk, NULL, y, ws, 1, &tb));
+    memset(mk, 0, nw);
+    CHECK(sgi_conv_kernel_forward(&g, x, w, mk, NULL, y, ws, 1, &tb));
+    sgi_conv_thin_enable(0);
+    CHECK(!sgi_conv_kernel_forward(&g, x, w, mk, NULL, y, ws, 1, &tb));
+    sgi_conv_thin_enable(1);
+    g.sh = g.sw = 2; /* not a Winograd layer */
+    CHECK_OK(sg_conv_geom_finish(&g));
+    CHECK(!sgi_conv_kernel_forward(&g, x, w, mk, NULL, y, ws, 1, &tb));
+    sgi_thin_buf_free(&tb);
+    free(mk), free(x), free(w), free(y), free(ws);
+}
