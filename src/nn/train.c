@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "core/sgi.h"
+#include "nn/graph.h"
 #include "sparsegrain/nn.h"
 
 static const char *const SCHED_NAMES[SG_LR_SCHEDULE_COUNT] = {"constant", "step", "cosine"};
@@ -144,6 +145,96 @@ static enum sg_status shard_step(struct sg_model *m, struct sg_exec *e,
     return SG_OK;
 }
 
+/* Batch-level parallelism: with several threads, a model whose steps need no
+ * statistics over the whole batch (no BN, no active dropout: LeNet-5, LeNet-300)
+ * runs each thread's share of the batch through its own one-thread executor, the
+ * whole forward and backward in one parallel region; the gradients are then added
+ * weighted by share, in thread order (results depend on the thread count, never
+ * on timing). Layers this small are not worth sharing between threads: every
+ * parallel region costs a synchronisation, and on a shared machine a thread
+ * waiting for its core stalls the other at every one of them. */
+static int batch_parallel_ok(const struct sg_model *m, int threads, int bs) {
+    if (threads < 2 || bs < 2 * threads) return 0;
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        const struct sg_node *n = &m->nodes[i];
+        if (n->op == SG_OP_BN || (n->op == SG_OP_DROPOUT && n->p > 0)) return 0;
+    }
+    return 1;
+}
+
+struct bp_state {
+    int t;               /* threads */
+    struct sg_exec **e;  /* one one-thread executor each */
+    float **grad;        /* one gradient each */
+};
+
+static void bp_free(struct bp_state *b) {
+    for (int i = 0; b->e && i < b->t; i++) sg_exec_free(b->e[i]);
+    for (int i = 0; b->grad && i < b->t; i++) free(b->grad[i]);
+    free(b->e), free(b->grad);
+    memset(b, 0, sizeof *b);
+}
+
+static enum sg_status bp_new(const struct sg_model *m, int threads, int bs, struct bp_state *b) {
+    b->t = threads;
+    b->e = calloc((size_t)threads, sizeof *b->e);
+    b->grad = calloc((size_t)threads, sizeof *b->grad);
+    if (!b->e || !b->grad) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    const int per = (bs + threads - 1) / threads;
+    for (int i = 0; i < threads; i++) {
+        enum sg_status s = sg_exec_new(m, per, 1, &b->e[i]);
+        if (s != SG_OK) return s;
+        b->e[i]->threads = 1;
+        if (!(b->grad[i] = sgi_alloc(m->arena_len, sizeof(float))))
+            return sgi_error(SG_ERR_NOMEM, "out of memory");
+    }
+    return SG_OK;
+}
+
+/* One step on x[nb]: the mean loss and correct count; grad = the batch's mean
+ * gradient (masked entries 0, as sg_backward gives). */
+static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const float *x,
+                              const uint8_t *y, int nb, size_t img, float *grad, double *loss,
+                              int *top1) {
+    const int T = b->t;
+    double ls[T];
+    int cs[T], cnt[T];
+    enum sg_status st[T];
+#pragma omp parallel for schedule(static, 1) num_threads(T)
+    for (int t = 0; t < T; t++) {
+        const int lo = (int)((int64_t)nb * t / T), n = (int)((int64_t)nb * (t + 1) / T) - lo;
+        cnt[t] = n, ls[t] = 0, cs[t] = 0, st[t] = SG_OK;
+        if (n <= 0) {
+            memset(b->grad[t], 0, m->arena_len * sizeof(float));
+            continue;
+        }
+        st[t] = sg_forward(m, b->e[t], x + (size_t)lo * img, n, 1, NULL);
+        if (st[t] == SG_OK) {
+            ls[t] = sg_exec_loss(b->e[t], y + lo, &cs[t], NULL);
+            st[t] = sg_backward(m, b->e[t], b->grad[t]);
+        }
+    }
+    double l = 0;
+    int c = 0;
+    for (int t = 0; t < T; t++) {
+        if (st[t] != SG_OK) return st[t];
+        l += ls[t] * cnt[t];
+        c += cs[t];
+    }
+    float share[T];
+    for (int t = 0; t < T; t++) share[t] = (float)cnt[t] / (float)nb;
+    const ptrdiff_t len = (ptrdiff_t)m->arena_len;
+#pragma omp parallel for schedule(static) num_threads(T) if (len > 65536)
+    for (ptrdiff_t i = 0; i < len; i++) {
+        float g = 0;
+        for (int t = 0; t < T; t++) g += b->grad[t][i] * share[t];
+        grad[i] = g;
+    }
+    *loss = l / nb;
+    *top1 = c;
+    return SG_OK;
+}
+
 static uint64_t mix(uint64_t a, uint64_t b) {
     uint64_t z = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6) + (a >> 2));
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -193,6 +284,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     const int bs = cfg->batch;
     const size_t img = (size_t)d->c * d->h * d->w;
     struct sg_exec *e = NULL;
+    struct bp_state bp = {0};
     uint32_t *idx = sgi_alloc((size_t)n_all, sizeof *idx);
     float *x = sgi_alloc((size_t)bs * img, sizeof *x);
     /* data parallel: three more floats ride along with the gradient (see nn.h) */
@@ -203,7 +295,12 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
         status = SG_ERR_NOMEM;
         goto done;
     }
-    if ((status = sg_exec_new(m, bs, 1, &e)) != SG_OK) goto done;
+    const int use_bp = !dp && batch_parallel_ok(m, sg_get_threads(), bs);
+    if (use_bp) {
+        if ((status = bp_new(m, sg_get_threads(), bs, &bp)) != SG_OK) goto done;
+    } else if ((status = sg_exec_new(m, bs, 1, &e)) != SG_OK) {
+        goto done;
+    }
     sg_model_apply_masks(m);
     const int64_t nbatches = (n_ep + bs - 1) / bs;
     for (int epoch = st->epochs_done; epoch < cfg->epochs; epoch++) {
@@ -228,6 +325,9 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
             if (dp) {
                 if ((status = shard_step(m, e, cfg, x, y, nb, img, &drop, grad, &loss, &top1)) != SG_OK)
                     goto done;
+            } else if (use_bp) {
+                if ((status = bp_step(m, &bp, x, y, nb, img, grad, &loss, &top1)) != SG_OK)
+                    goto done;
             } else {
                 if ((status = sg_forward(m, e, x, nb, 1, &aug)) != SG_OK) goto done;
                 loss = sg_exec_loss(e, y, &top1, NULL);
@@ -239,7 +339,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
                                    epoch + 1, (long long)b, loss);
                 goto done;
             }
-            if (!dp && (status = sg_backward(m, e, grad)) != SG_OK) goto done;
+            if (!dp && !use_bp && (status = sg_backward(m, e, grad)) != SG_OK) goto done;
             const float lr = sg_train_lr(cfg, epoch + (double)b / nbatches);
             sgd_step(m, grad, st->velocity, lr, cfg->momentum, cfg->weight_decay);
             loss_sum += loss * nb;
@@ -271,6 +371,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     }
 done:
     sg_exec_free(e);
+    bp_free(&bp);
     free(idx);
     free(x);
     free(grad);
