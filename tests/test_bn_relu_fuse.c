@@ -7,7 +7,9 @@
 #include "harness.h"
 #include "nn/ops.h"
 #include "sparsegrain/data.h"
+#include "nn/graph.h"
 #include "sparsegrain/nn.h"
+#include "sparsegrain/prune.h"
 
 static struct sg_model *trained(const char *arch, int fuse, int threads, int batch) {
     static uint8_t px[100 * 256], lab[100];
@@ -43,3 +45,87 @@ static void check_arch(const char *arch) {
 
 SG_TEST(bn_relu_fused_equals_unfused_vgg7) { check_arch("vgg7"); }
 SG_TEST(bn_relu_fused_equals_unfused_resnet8) { check_arch("resnet8"); }
+
+/* Dead channels: a filter-pruned VGG-7 whose pruned filters' biases and BN shifts
+ * are 0 and masked (what pruning does to an empty filter) has channels that are
+ * exactly 0; BN, ReLU and the max pools skip them. Training with the skipping
+ * equals training without it bit for bit, and the skipping does happen. */
+static void zero_dead_filters(struct sg_model *m) {
+    for (int32_t i = 1; i < m->n_nodes; i++) {
+        const struct sg_node *bn = &m->nodes[i];
+        if (bn->op != SG_OP_BN) continue;
+        const struct sg_node *cv = &m->nodes[bn->in[0]];
+        if (cv->op != SG_OP_CONV) continue;
+        const struct sg_param *wp = &m->params[cv->param[0]];
+        const size_t per = wp->count / (size_t)cv->k;
+        for (int c = 0; c < cv->k; c++) {
+            size_t t = 0;
+            while (t < per && !m->mask[wp->offset + (size_t)c * per + t]) t++;
+            if (t < per) continue;
+            if (cv->param[1] >= 0) {
+                m->arena[m->params[cv->param[1]].offset + c] = 0;
+                m->mask[m->params[cv->param[1]].offset + c] = 0;
+            }
+            m->arena[m->params[bn->param[1]].offset + c] = 0;
+            m->mask[m->params[bn->param[1]].offset + c] = 0;
+        }
+    }
+}
+
+static struct sg_model *pruned_trained(int dead_on, int threads, int *found) {
+    static uint8_t px[100 * 256], lab[100];
+    for (int i = 0; i < 100 * 256; i++) px[i] = (uint8_t)((i * 2246822519u) >> 24);
+    for (int i = 0; i < 100; i++) lab[i] = (uint8_t)(i % 10);
+    struct sg_dataset d = {.name = "synthetic", .n = 100, .c = 1, .h = 16, .w = 16, .classes = 10,
+                           .mean = 120, .std = 70};
+    d.pixels = px;
+    d.labels = lab;
+    struct sg_model *m = NULL;
+    CHECK_OK(sg_model_build("vgg7", 1, 16, 16, 10, 9, &m));
+    struct sg_prune_cfg pc;
+    sg_prune_cfg_default(&pc);
+    pc.spec.gran = SG_GRAN_FILTER;
+    struct sg_prune_result pr;
+    CHECK_OK(sg_prune_model(m, &pc, 0.3, &pr));
+    zero_dead_filters(m);
+    if (found) { /* one training forward: how many channels are found dead */
+        struct sg_exec *e = NULL;
+        CHECK_OK(sg_exec_new(m, 4, 1, &e));
+        float *x = calloc(4 * 256, sizeof *x);
+        for (int i = 0; i < 4 * 256; i++) x[i] = (float)(i % 7) - 3;
+        sg_rng r;
+        sg_rng_seed(&r, 1);
+        float *saved = malloc(m->arena_len * sizeof *saved);
+        memcpy(saved, m->arena, m->arena_len * sizeof *saved); /* running statistics move */
+        CHECK_OK(sg_forward(m, e, x, 4, 1, &r));
+        memcpy(m->arena, saved, m->arena_len * sizeof *saved);
+        *found = 0;
+        for (int32_t i = 0; i < m->n_nodes; i++) *found += e->ndead ? e->ndead[i] : 0;
+        sg_exec_free(e);
+        free(x), free(saved);
+    }
+    struct sg_train_cfg tc;
+    sg_train_cfg_default(&tc);
+    tc.epochs = 1;
+    tc.batch = 32;
+    tc.lr = 0.02f;
+    tc.schedule = SG_LR_CONSTANT;
+    sg_set_threads(threads);
+    sgi_dead_channels_enable(dead_on);
+    CHECK_OK(sg_train(m, &d, &tc, NULL));
+    sgi_dead_channels_enable(1);
+    return m;
+}
+
+SG_TEST(dead_channels_skipped_exactly) {
+    for (int threads = 1; threads <= 2; threads++) {
+        int found = 0;
+        struct sg_model *a = pruned_trained(1, threads, &found), *b = pruned_trained(0, threads, NULL);
+        CHECK_MSG(found > 10, "%d dead channels found", found);
+        CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
+                  "%d threads: skipping dead channels changed the model", threads);
+        for (size_t i = 0; i < a->arena_len; i++)
+            if (!a->mask[i]) CHECK(a->arena[i] == 0.0f);
+        sg_model_free(a), sg_model_free(b);
+    }
+}

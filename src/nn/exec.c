@@ -22,6 +22,10 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->col);
     free(e->t_fwd);
     free(e->t_bwd);
+    if (e->dead)
+        for (int32_t i = 0; i < e->m->n_nodes; i++) free(e->dead[i]);
+    free(e->dead);
+    free(e->ndead);
     free(e->fuse);
     sgi_thin_buf_free(&e->thin);
     free(e);
@@ -66,7 +70,7 @@ static int32_t *fuse_plan(const struct sg_model *m) {
         if (m->nodes[i].op != SG_OP_BN || uses[i] != 1 || i == m->output) continue;
         if (m->nodes[j].op != SG_OP_RELU || m->nodes[j].n_in != 1 || j <= i) continue;
         f[i] = j;
-        f[j] = -1;
+        f[j] = -i;
     }
     free(uses), free(last);
     return f;
@@ -113,7 +117,14 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train,
         }
     }
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
-    if (train && !hook && !(e->fuse = fuse_plan(m))) goto nomem;
+    if (train && !hook) {
+        if (!(e->fuse = fuse_plan(m))) goto nomem;
+        e->dead = calloc(nn, sizeof *e->dead);
+        e->ndead = calloc(nn, sizeof *e->ndead);
+        if (!e->dead || !e->ndead) goto nomem;
+        for (int32_t i = 0; i < m->n_nodes; i++)
+            if (e->fuse[i] > 0 && !(e->dead[i] = calloc((size_t)m->nodes[i].c, 1))) goto nomem;
+    }
     *out = e;
     return SG_OK;
 nomem:

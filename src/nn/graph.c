@@ -201,16 +201,56 @@ static void relu_backward(const struct sgi_step *s) {
     if (s->dx && !fused_relu(s)) sgi_relu_backward(s->sz, s->e->out[s->i], s->dy, s->dx);
 }
 
-static enum sg_status maxpool_forward(const struct sgi_step *s) {
+/* The dead channels of a pool's input: those of the BN whose fused ReLU feeds it
+ * (their gradient is never read: the fused BN gates it by the ReLU's 0 output). */
+static const uint8_t *pool_dead(const struct sgi_step *s) {
+    const struct sg_exec *e = s->e;
+    const int32_t in = s->nd->in[0];
+    if (!e->fuse || e->fuse[in] >= 0) return NULL;
+    const int32_t bn = -e->fuse[in];
+    return e->ndead[bn] ? e->dead[bn] : NULL;
+}
+
+/* Runs of live channels [c0, c1) of a pool, the dead ones between them: forward
+ * writes 0 (a dead channel's max), backward skips them. */
+static void maxpool_runs(const struct sgi_step *s, int backward) {
     struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
-    sgi_maxpool_forward(&g, s->x, s->y, s->e->arg[s->i]);
+    const uint8_t *dead = pool_dead(s);
+    int32_t *arg = s->e->arg[s->i];
+    if (!dead) {
+        if (backward)
+            sgi_maxpool_backward(&g, s->dy, arg, s->dx);
+        else
+            sgi_maxpool_forward(&g, s->x, s->y, arg);
+        return;
+    }
+    const int C = s->nd->c, n = s->n;
+    const size_t in_pl = (size_t)g.h * g.w, out_pl = (size_t)g.p * g.q;
+    for (int c0 = 0; c0 < C;) {
+        int c1 = c0;
+        const int d = dead[c0];
+        while (c1 < C && dead[c1] == d) c1++;
+        const size_t ii = (size_t)c0 * n * in_pl, oo = (size_t)c0 * n * out_pl;
+        struct sgi_pool r = g;
+        r.planes = (c1 - c0) * n;
+        if (d) {
+            if (!backward) memset(s->y + oo, 0, (size_t)r.planes * out_pl * sizeof *s->y);
+        } else if (backward) {
+            sgi_maxpool_backward(&r, s->dy + oo, arg + oo, s->dx + ii);
+        } else {
+            sgi_maxpool_forward(&r, s->x + ii, s->y + oo, arg + oo);
+        }
+        c0 = c1;
+    }
+}
+
+static enum sg_status maxpool_forward(const struct sgi_step *s) {
+    maxpool_runs(s, 0);
     return SG_OK;
 }
 
 static void maxpool_backward(const struct sgi_step *s) {
-    if (!s->dx) return;
-    struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
-    sgi_maxpool_backward(&g, s->dy, s->e->arg[s->i], s->dx);
+    if (s->dx) maxpool_runs(s, 1);
 }
 
 /* average pool and global average pool */
@@ -226,6 +266,34 @@ static void avgpool_backward(const struct sgi_step *s) {
     sgi_avgpool_backward(&g, s->dy, s->dx);
 }
 
+static int g_dead_on = 1;
+
+void sgi_dead_channels_enable(int on) { g_dead_on = on; }
+
+/* Channels of a fused BN that are exactly 0 in this training step: its input is a
+ * conv (run by the training kernels) whose filter c has no kept weight and a zero
+ * bias, and its shift beta[c] is 0. The conv then outputs exactly 0 (masked
+ * weights are 0), the batch mean and variance are 0, BN outputs beta = 0, the
+ * ReLU 0, and the ReLU's gate zeroes every gradient on the way back. */
+static int find_dead(const struct sgi_step *s, const float *beta, uint8_t *dead) {
+    const struct sg_node *xn = s->xn;
+    if (!g_dead_on || xn->op != SG_OP_CONV || s->e->hook.forward || xn->groups != 1) return 0;
+    const struct sg_model *m = s->m;
+    const struct sg_param *wp = &m->params[xn->param[0]];
+    const float *bias = xn->param[1] >= 0 ? m->arena + m->params[xn->param[1]].offset : NULL;
+    const size_t per = wp->count / (size_t)xn->k;
+    int nd = 0;
+    for (int c = 0; c < s->nd->c; c++) {
+        dead[c] = 0;
+        if (beta[c] != 0.0f || (bias && bias[c] != 0.0f)) continue;
+        const uint8_t *mk = m->mask + wp->offset + (size_t)c * per;
+        size_t t = 0;
+        while (t < per && !mk[t]) t++;
+        if (t == per) dead[c] = 1, nd++;
+    }
+    return nd;
+}
+
 static enum sg_status bn_forward(const struct sgi_step *s) {
     const struct sg_node *nd = s->nd;
     struct sg_model *m = s->m;
@@ -236,9 +304,14 @@ static enum sg_status bn_forward(const struct sgi_step *s) {
     /* fused with the ReLU after it: straight into the ReLU's output */
     const int32_t r = s->e->fuse ? s->e->fuse[s->i] : 0;
     float *y = r > 0 ? s->e->out[r] : s->y;
+    const uint8_t *dead = NULL;
+    if (r > 0) {
+        s->e->ndead[s->i] = s->train ? find_dead(s, bt, s->e->dead[s->i]) : 0;
+        if (s->e->ndead[s->i]) dead = s->e->dead[s->i];
+    }
     if (s->train)
         sgi_bn_forward_train(nd->c, mm, nd->eps, nd->momentum, s->x, gm, bt, rm, rv, aux,
-                             aux + nd->c, y, r > 0);
+                             aux + nd->c, y, r > 0, dead);
     else
         sgi_bn_forward_eval(nd->c, mm, nd->eps, s->x, gm, bt, rm, rv, y, r > 0);
     return SG_OK;
@@ -248,9 +321,10 @@ static void bn_backward(const struct sgi_step *s) {
     const struct sg_node *nd = s->nd;
     const float *aux = s->e->aux[s->i];
     const int32_t r = s->e->fuse ? s->e->fuse[s->i] : 0;
+    const uint8_t *dead = r > 0 && s->e->ndead[s->i] ? s->e->dead[s->i] : NULL;
     sgi_bn_backward(nd->c, (size_t)s->n * nd->h * nd->w, s->x, sg_param_data(s->m, nd->param[0]),
                     aux, aux + nd->c, r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy,
-                    s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]));
+                    s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead);
 }
 
 static enum sg_status add_forward(const struct sgi_step *s) {

@@ -20,8 +20,14 @@ struct sg_exec {
     struct sg_layer_hook hook; /* conv/fc kernels; forward NULL: the training kernels */
     struct sgi_thin_buf thin;  /* masked convolutions on kept filters/channels (conv_thin.c) */
     /* BN + ReLU in one pass (training executors): fuse[bn] = the ReLU node that is
-     * its only consumer, fuse[relu] = -1 (nothing left to do); 0 elsewhere */
+     * its only consumer, fuse[relu] = -bn (nothing left to do); 0 elsewhere */
     int32_t *fuse;
+    /* fused BN nodes: dead[bn][c] = 1 where channel c is exactly 0 in this training
+     * step (a conv filter with every weight masked, its bias and the BN shift 0),
+     * so BN, ReLU and a max pool after them skip it; ndead[bn] of them (0 outside
+     * a training forward) */
+    uint8_t **dead;
+    int *ndead;
 };
 
 /* One node's step of a forward or backward walk. */

@@ -154,10 +154,18 @@ void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx) 
  * own output is never stored). The same arithmetic as BN then ReLU. */
 void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
                           const float *gamma, const float *beta, float *rmean, float *rvar,
-                          float *mean, float *invstd, float *y, int relu) {
+                          float *mean, float *invstd, float *y, int relu, const uint8_t *dead) {
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + (size_t)ch * m;
+        if (dead && dead[ch]) { /* x is 0: mean and variance 0, output 0 */
+            memset(y + (size_t)ch * m, 0, m * sizeof *y);
+            mean[ch] = 0.0f;
+            invstd[ch] = (float)(1.0 / sqrt(0.0 + eps));
+            rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * 0.0f;
+            rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * 0.0f;
+            continue;
+        }
         const double mu = sgi_sum(xc, m) / (double)m;
         const double s2 = sgi_sum_sqdev(xc, m, (float)mu);
         const double var = s2 / (double)m;
@@ -239,9 +247,13 @@ static void bn_sums(size_t m, const float *restrict xc, const float *restrict dy
  * gradient, gated here by ry > 0); NULL: dy is BN's own output gradient. */
 void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
                      const float *invstd, const float *ry, const float *dy, float *dx,
-                     float *dgamma, float *dbeta) {
+                     float *dgamma, float *dbeta, const uint8_t *dead) {
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
+        if (dead && dead[ch]) { /* the fused ReLU's 0 output gates every gradient */
+            dgamma[ch] = dbeta[ch] = 0.0f;
+            continue;
+        }
         const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
         const float *ryc = ry ? ry + (size_t)ch * m : NULL;
         const float mu = mean[ch], is = invstd[ch];

@@ -122,16 +122,21 @@ void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx);
 /* BN over x[C][M] (M = N*H*W). Train: batch statistics into mean/invstd and the
  * running averages updated; eval: running statistics. relu 1: a ReLU that follows
  * is fused in (y is its output, BN's own is not stored). Backward: ry non-NULL is
- * that fused ReLU's output and dy its output gradient (one pass instead of two). */
+ * that fused ReLU's output and dy its output gradient (one pass instead of two).
+ * dead (NULL: none): channels known to be exactly 0 with beta 0 and a fused ReLU,
+ * skipped (forward writes 0 and updates the running statistics as for a zero
+ * channel; backward gives 0 parameter gradients and adds nothing to dx): exactly
+ * what the full computation gives. */
 void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
                           const float *gamma, const float *beta, float *rmean, float *rvar,
-                          float *mean, float *invstd, float *y, int relu);
+                          float *mean, float *invstd, float *y, int relu, const uint8_t *dead);
 void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float *gamma,
                          const float *beta, const float *rmean, const float *rvar, float *y,
                          int relu);
 void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
                      const float *invstd, const float *ry, const float *dy, float *dx,
-                     float *dgamma, float *dbeta);
+                     float *dgamma, float *dbeta, const uint8_t *dead);
+void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, benchmarks) */
 
 void sgi_bn_relu_fuse_enable(int on); /* 0: BN and ReLU as two nodes (tests, benchmarks) */
 void sgi_relu_forward(size_t n, const float *x, float *y);
