@@ -2,7 +2,10 @@
  * epoch, the same run, rounds interleaved. The model is built (weights from the
  * seed) and pruned by L1 as `sparsegrain prune` does by default (first conv and
  * fc layers: see prune.h); the retraining then runs sg_train under the masks,
- * with the fast paths on (thin) and off (dense masked kernels). Timing does not
+ * with the fast paths on (thinned and kernel-sparse layers, dead channels skipped
+ * by BN, ReLU and pools) and off (dense masked kernels). A freshly built model's
+ * biases and BN shifts are 0, so a pruned filter's channel is dead here, as it is
+ * in a pretrained model once pruning masks those parameters. Timing does not
  * depend on which weights survive, only on how many and in what shape.
  * Usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS GRAN:DENSITY...
  * Prints CSV: gran,density,path,seconds_min,seconds_max (dense rows: gran dense).
@@ -48,11 +51,13 @@ static double epoch(const char *arch, const struct sg_dataset *d, int images, co
     tc.lr = 0.01f;
     tc.schedule = SG_LR_CONSTANT;
     tc.max_images = images;
-    sgi_conv_thin_enable(thin);
+    sgi_conv_thin_enable(thin); /* thinned and kernel-sparse layers */
+    sgi_dead_channels_enable(thin);
     const double t0 = clock_s();
     enum sg_status s = sg_train(m, d, &tc, NULL);
     const double t = clock_s() - t0;
     sgi_conv_thin_enable(1);
+    sgi_dead_channels_enable(1);
     sg_model_free(m);
     return s == SG_OK ? t : -1;
 }

@@ -75,12 +75,16 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
      * (mode 0), filters 1 and 3 only (1: x and dx in place), channels 2 and 4 only
      * (2: y and dy in place) */
     for (int mode = 0; mode < 3; mode++)
-    for (int ks = 3; ks <= 5; ks += 2) {
-        struct sg_conv_geom g = {3, 5, 9, 7, 6, ks, ks, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    for (int ks = 3; ks <= 7; ks += 2) {
+        /* ks 7: a 3x3 layer wide enough for Winograd (12 wide, 7 channels, 5 kept
+         * in mode 0): the kept planes read and written in place through channel maps */
+        struct sg_conv_geom g = {3, ks == 7 ? 7 : 5, 9, ks == 7 ? 12 : 7, 6, ks == 7 ? 3 : ks,
+                                 ks == 7 ? 3 : ks, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
         CHECK_OK(sg_conv_geom_finish(&g));
         sg_rng r;
         sg_rng_seed(&r, (uint64_t)ks);
-        const size_t rs = (size_t)ks * ks, nw = (size_t)g.k * g.c * rs;
+        if (ks == 7) CHECK(sgi_wino_train_ok(&g));
+        const size_t rs = (size_t)g.r * g.s, nw = (size_t)g.k * g.c * rs;
         const size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.k * g.p * g.q;
         float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4), b[6];
         uint8_t *mk = malloc(nw);

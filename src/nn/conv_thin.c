@@ -83,6 +83,25 @@ static void compact_w(const struct sg_conv_geom *g, const float *w, const int *k
                    rs * sizeof *wt);
 }
 
+/* every filter starts at its bias (all a pruned filter gives) */
+static void fill_bias(const struct sg_conv_geom *g, const float *b, float *y, size_t yp) {
+#pragma omp parallel for schedule(static) if (yp * g->k > 65536)
+    for (int k = 0; k < g->k; k++) {
+        const float bk = b ? b[k] : 0.0f;
+        float *yk = y + (size_t)k * yp;
+        for (size_t i = 0; i < yp; i++) yk[i] = bk;
+    }
+}
+
+static void scatter_dw(const struct sg_conv_geom *g, const float *dwt, const int *kk, int nk,
+                       const int *cc, int nc, float *dw) {
+    const size_t rs = (size_t)g->r * g->s;
+    for (int a = 0; a < nk; a++)
+        for (int bb = 0; bb < nc; bb++)
+            memcpy(dw + ((size_t)kk[a] * g->c + cc[bb]) * rs, dwt + ((size_t)a * nc + bb) * rs,
+                   rs * sizeof *dw);
+}
+
 static void gather_planes(const float *x, size_t plane, const int *idx, int n, float *xt) {
 #pragma omp parallel for schedule(static) if ((size_t)n * plane > 65536)
     for (int i = 0; i < n; i++) memcpy(xt + (size_t)i * plane, x + (size_t)idx[i] * plane, plane * sizeof *xt);
@@ -102,6 +121,17 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
      * what they must) */
     const int all_c = nc == g->c, all_k = nk == g->k;
     const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;
+    if (nk && nc && sgi_wino_train_ok(&t)) {
+        /* Winograd reads the kept planes of x and adds into the kept planes of y
+         * where they are: no copies at all */
+        float *p = room(tb, (size_t)nk * nc * rs + ws + 64);
+        if (!p) return 0;
+        fill_bias(g, b, y, yp);
+        compact_w(g, w, kk, nk, cc, nc, p);
+        sgi_wino_train_forward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, p, NULL, 1, y,
+                                   p + (size_t)nk * nc * rs, threads);
+        return 1;
+    }
     float *p = room(tb, (all_c ? 0 : nc * xp) + (all_k ? 0 : nk * yp) + (size_t)nk * nc * rs +
                             ws + 64);
     if (!p) return 0;
@@ -113,13 +143,7 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
         sgi_conv_forward(&t, all_c ? x : xt, wt, b, y, wsp, threads);
         return 1;
     }
-    /* every filter starts at its bias (all a pruned filter gives) */
-#pragma omp parallel for schedule(static) if (yp * g->k > 65536)
-    for (int k = 0; k < g->k; k++) {
-        const float bk = b ? b[k] : 0.0f;
-        float *yk = y + (size_t)k * yp;
-        for (size_t i = 0; i < yp; i++) yk[i] = bk;
-    }
+    fill_bias(g, b, y, yp);
     if (!nk || !nc) return 1;
     if (!all_c) gather_planes(x, xp, cc, nc, xt);
     compact_w(g, w, kk, nk, cc, nc, wt);
@@ -145,12 +169,14 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     /* every channel kept: x read and dx accumulated in place; every filter kept: dy
      * read in place */
     const int all_c = nc == g->c, all_k = nk == g->k;
+    const int wino = nk && nc && sgi_wino_train_ok(&t); /* reads and adds in place */
     const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;
-    const size_t need = (all_c ? 0 : 2 * nc * xp) + (all_k ? 0 : nk * yp) + 2 * nw + ws + 64;
+    const size_t need = (all_c || wino ? 0 : 2 * nc * xp) + (all_k || wino ? 0 : nk * yp) +
+                        2 * nw + ws + 64;
     float *p = room(tb, need);
     if (!p) return 0;
-    float *xt = all_c ? NULL : p, *dxt = all_c ? NULL : p + nc * xp;
-    float *dyt = p + (all_c ? 0 : 2 * nc * xp), *wt = dyt + (all_k ? 0 : nk * yp);
+    float *xt = all_c || wino ? NULL : p, *dxt = all_c || wino ? NULL : p + nc * xp;
+    float *dyt = p + (all_c || wino ? 0 : 2 * nc * xp), *wt = dyt + (all_k || wino ? 0 : nk * yp);
     float *dwt = wt + nw, *wsp = dwt + nw;
     memset(dw, 0, (size_t)g->k * g->c * rs * sizeof *dw);
     if (db) {
@@ -158,16 +184,20 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
         for (int k = 0; k < g->k; k++) db[k] = (float)sgi_sum(dy + (size_t)k * yp, yp);
     }
     if (!nk || !nc) return 1;
+    if (wino) { /* the kept planes read and added to where they are: no copies */
+        compact_w(g, w, kk, nk, cc, nc, wt);
+        sgi_wino_train_backward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, wt, NULL, dy, dx,
+                                    dwt, wsp, threads);
+        scatter_dw(g, dwt, kk, nk, cc, nc, dw);
+        return 1;
+    }
     if (!all_c) gather_planes(x, xp, cc, nc, xt);
     if (!all_k) gather_planes(dy, yp, kk, nk, dyt);
     compact_w(g, w, kk, nk, cc, nc, wt);
     if (dx && !all_c) memset(dxt, 0, nc * xp * sizeof *dxt);
     sgi_conv_backward(&t, all_c ? x : xt, wt, all_k ? dy : dyt, dx ? (all_c ? dx : dxt) : NULL,
                       dwt, NULL, wsp, threads);
-    for (int a = 0; a < nk; a++)
-        for (int bb = 0; bb < nc; bb++)
-            memcpy(dw + ((size_t)kk[a] * g->c + cc[bb]) * rs, dwt + ((size_t)a * nc + bb) * rs,
-                   rs * sizeof *dw);
+    scatter_dw(g, dwt, kk, nk, cc, nc, dw);
     if (dx && !all_c) {
 #pragma omp parallel for schedule(static) if (xp * nc > 65536)
         for (int bb = 0; bb < nc; bb++) {

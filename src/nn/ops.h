@@ -42,6 +42,16 @@ void sgi_wino_train_forward_kept(const struct sg_conv_geom *g, const float *x, c
 void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                   const struct sgi_kept *kp, const float *dy, float *dx,
                                   float *dw, float *ws, int threads);
+/* The same on channels picked out of whole tensors (thinned layers): g is the
+ * thin layer (c kept channels, k kept filters), its channel b is cmap[b] of x and
+ * dx, its filter a is kmap[a] of y and dy (NULL: identity); the forward adds to y
+ * when accumulate; w and dw are the compact K x C x 3 x 3 arrays. */
+void sgi_wino_train_forward_map(const struct sg_conv_geom *g, const int *cmap, const int *kmap,
+                                const float *x, const float *w, const struct sgi_kept *kp,
+                                int accumulate, float *y, float *ws, int threads);
+void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, const int *kmap,
+                                 const float *x, const float *w, const struct sgi_kept *kp,
+                                 const float *dy, float *dx, float *dw, float *ws, int threads);
 /* sgi_conv_forward/backward with the kept kernels kp (NULL: dense); kp is used
  * where the layer runs through Winograd, else ignored (dense kernels). */
 void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,

@@ -78,8 +78,8 @@ static int bands_per_chunk(int tq) {
  * input rows split by row parity into even and odd columns (E, O: L = tq + 1
  * entries a row), so that entry (i, j) of every tile of the chunk is one of these
  * arrays read at a fixed shift; then B^T d B elementwise over the whole chunk. */
-NO_LIBCALLS static void input_tiles(const float *x, int ch, int n, int h, int w, int n0, int nb,
-                                    int op, int oq, int pt, int pl, float *v) {
+NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int n, int h, int w,
+                                    int n0, int nb, int op, int oq, int pt, int pl, float *v) {
     const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
     const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, vs = (size_t)ch * T;
     /* [parity][band][L] with one band and one entry of slack for the shifted reads */
@@ -90,7 +90,7 @@ NO_LIBCALLS static void input_tiles(const float *x, int ch, int n, int h, int w,
         for (int t = 0; t < cap; t++) ee[par][t] = oo[par][t] = 0;
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
-            const float *plane = x + ((size_t)c * n + n0 + b) * h * w;
+            const float *plane = x + ((size_t)(map ? map[c] : c) * n + n0 + b) * h * w;
             float *vc = v + (size_t)c * T + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
                 const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nr = 2 * nbnd + 2, nt = nbnd * L;
@@ -153,14 +153,14 @@ NO_LIBCALLS static void input_tiles(const float *x, int ch, int n, int h, int w,
 /* M[16][ch][T] -> y[ch][n][op][oq] (= or +=): A^T m A per tile, clipped at the
  * edge; elementwise over a chunk of tiles, then the four outputs of every tile
  * interleaved into the rows. */
-NO_LIBCALLS static void output_tiles(const float *mt, int ch, int n, int n0, int nb, int op,
-                                     int oq, int accumulate, float *y) {
+NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0, int nb,
+                                     int op, int oq, int accumulate, float *y) {
     const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
     const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ms = (size_t)ch * T;
     float t2[2][4][bc * L], o[2][2][bc * L];
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
-            float *plane = y + ((size_t)c * n + n0 + b) * op * oq;
+            float *plane = y + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
             const float *mc = mt + (size_t)c * T + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
                 const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
@@ -229,12 +229,13 @@ static void weight_transform(const float *w, int k, int c, int dgrad, float *u) 
 /* The slice layout of one transform-GEMM-transform pass. */
 struct pass {
     int n, cin, cout, h, w, op, oq, pt, pl, nb, nslices;
+    const int *imap, *omap; /* channel maps of input and output (NULL: identity) */
     size_t T, vlen, mlen; /* tiles of a full slice; floats of V and M per thread */
 };
 
 static struct pass pass_of(int n, int cin, int cout, int h, int w, int op, int oq, int pt, int pl,
                            int threads) {
-    struct pass p = {n, cin, cout, h, w, op, oq, pt, pl, 0, 0, 0, 0, 0};
+    struct pass p = {n, cin, cout, h, w, op, oq, pt, pl, 0, 0, NULL, NULL, 0, 0, 0};
     p.nb = slice_images(n, op, oq, cin, cout, threads);
     p.nslices = (n + p.nb - 1) / p.nb;
     p.T = (size_t)p.nb * tiles_of(op, oq);
@@ -363,7 +364,7 @@ static void run_pass(const struct pass *p, const float *x, const float *u, float
         float *v = ws + (size_t)t * per, *mm = v + p->vlen;
         const int n0 = sl * p->nb, nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
         const int T = nb * (int)tiles_of(p->op, p->oq);
-        input_tiles(x, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
+        input_tiles(x, p->imap, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
         for (int e = 0; e < 16; e++)
             if (lp)
                 sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
@@ -372,7 +373,7 @@ static void run_pass(const struct pass *p, const float *x, const float *u, float
                 sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin,
                           p->cin, v + (size_t)e * p->cin * T, T, 0.0f,
                           mm + (size_t)e * p->cout * T, T);
-        output_tiles(mm, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
+        output_tiles(mm, p->omap, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
     }
 }
 
@@ -383,24 +384,32 @@ void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const 
 
 void sgi_wino_train_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                  const struct sgi_kept *kp, float *y, float *ws, int threads) {
+    sgi_wino_train_forward_map(g, NULL, NULL, x, w, kp, 0, y, ws, threads);
+}
+
+void sgi_wino_train_forward_map(const struct sg_conv_geom *g, const int *cmap, const int *kmap,
+                                const float *x, const float *w, const struct sgi_kept *kp,
+                                int accumulate, float *y, float *ws, int threads) {
     if (threads < 1) threads = 1;
-    const struct pass p = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
+    struct pass p = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
+    p.imap = cmap, p.omap = kmap;
     weight_transform(w, g->k, g->c, 0, ws);
-    run_pass(&p, x, ws, y, 0, kp ? kp->fp : NULL, kp ? kp->fi : NULL, ws + kc_len(g), threads);
+    run_pass(&p, x, ws, y, accumulate, kp ? kp->fp : NULL, kp ? kp->fi : NULL, ws + kc_len(g),
+             threads);
 }
 
 /* dy tiles: A d A^T of the 2x2 tiles of dy[k][n][p][q] (zero beyond the edge and
  * in the padding tile of every band) into D[16][k][T]: per chunk of bands, the
  * four entries of every tile gathered over the tiles, then rows
  * A d = [d0, d0 + d1, d0 - d1, -d1] and the same on columns. */
-NO_LIBCALLS static void grad_tiles(const float *dy, int k, int n, int op, int oq, int n0, int nb,
-                                   float *dt) {
+NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n, int op, int oq,
+                                   int n0, int nb, float *dt) {
     const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
     const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ds = (size_t)k * T;
     float g[2][2][bc * L], r[4][2][bc * L];
     for (int c = 0; c < k; c++)
         for (int b = 0; b < nb; b++) {
-            const float *plane = dy + ((size_t)c * n + n0 + b) * op * oq;
+            const float *plane = dy + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
             float *dc = dt + (size_t)c * T + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
                 const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
@@ -470,6 +479,12 @@ void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const
 void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                   const struct sgi_kept *kp, const float *dy, float *dx,
                                   float *dw, float *ws, int threads) {
+    sgi_wino_train_backward_map(g, NULL, NULL, x, w, kp, dy, dx, dw, ws, threads);
+}
+
+void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, const int *kmap,
+                                 const float *x, const float *w, const struct sgi_kept *kp,
+                                 const float *dy, float *dx, float *dw, float *ws, int threads) {
     if (threads < 1) threads = 1;
     /* weight gradient: per thread V (x tiles), D (dy tiles) and its 16-point sum */
     const struct pass f = pass_of(g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
@@ -488,8 +503,8 @@ void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, 
         for (int sl = 0; sl < f.nslices; sl++) {
             const int n0 = sl * f.nb, nb = g->n - n0 < f.nb ? g->n - n0 : f.nb;
             const int T = nb * (int)tiles_of(g->p, g->q);
-            input_tiles(x, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
-            grad_tiles(dy, g->k, g->n, g->p, g->q, n0, nb, d);
+            input_tiles(x, cmap, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
+            grad_tiles(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, d);
             for (int e = 0; e < 16; e++)
                 if (kp)
                     sparse_wgrad(g->k, g->c, T, d + (size_t)e * g->k * T, v + (size_t)e * g->c * T,
@@ -512,7 +527,8 @@ void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, 
     weight_grad_out(base + f.vlen + f.mlen, g->k, g->c, dw);
     if (!dx) return;
     /* input gradient: the forward of dy with turned filters */
-    const struct pass d = pass_of(g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
+    struct pass d = pass_of(g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
+    d.imap = kmap, d.omap = cmap;
     weight_transform(w, g->k, g->c, 1, ws);
     run_pass(&d, dy, ws, dx, 1, kp ? kp->bp : NULL, kp ? kp->bi : NULL, ws + kc, threads);
 }
