@@ -26,16 +26,18 @@ clock=wall
 [ "${BENCH_CPU:-0}" = 1 ] && clock=cpu
 cfgs=()
 for g in $grans; do for d in $densities; do cfgs+=("$g@$d"); done; done
+load0=$(cut -d' ' -f1 /proc/loadavg)
 sg=$(OMP_NUM_THREADS=$threads "$build/retrain_bench" vgg7 fashion "$images" "$threads" "$rounds" "${cfgs[@]}")
 mkdir -p bench/results
 f=bench/results/retrain.csv
-[ -s $f ] || echo "date,commit,machine,threads,images,gran,density,path,seconds_min,seconds_max,vs_dense_epoch,clock" > $f
+[ -s $f ] || echo "date,commit,machine,threads,images,gran,density,path,seconds_min,seconds_max,vs_dense_epoch,clock,load1" > $f
+load=$load0-$(cut -d' ' -f1 /proc/loadavg) # 1-minute load average before and after sparsegrain's rounds
 dense=$(echo "$sg" | awk -F, '$1 == "dense" {print $4}')
-printf "VGG-7, one epoch of %s Fashion-MNIST images, batch 64, %s threads, %s\n" "$images" "$threads" "$cpu"
+printf "VGG-7, one epoch of %s Fashion-MNIST images, batch 64, %s threads, %s, load average %s\n" "$images" "$threads" "$cpu" "$load"
 printf "%-10s %-8s %-14s %9s %9s %8s\n" gran density path min_s max_s "x dense"
 row() { # gran density path min max
     printf "%-10s %-8s %-14s %9.3f %9.3f %8.2f\n" "$1" "$2" "$3" "$4" "$5" "$(awk -v a="$4" -v b="$dense" 'BEGIN{print a/b}')"
-    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$images,$1,$2,$3,$4,$5,$(awk -v a="$4" -v b="$dense" 'BEGIN{printf "%.3f", a/b}'),$clock" >> $f
+    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$images,$1,$2,$3,$4,$5,$(awk -v a="$4" -v b="$dense" 'BEGIN{printf "%.3f", a/b}'),$clock,$load" >> $f
 }
 echo "$sg" | tail -n +2 | while IFS=, read -r g d p lo hi; do row "$g" "$d" "$p" "$lo" "$hi"; done
 read -r lo hi < <(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$images" "$rounds")

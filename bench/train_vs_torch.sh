@@ -6,11 +6,11 @@
 # a row per model (CPU model in every row) to bench/results/train_vs_torch.csv.
 # ROUNDS (default 3) rounds of each model, sparsegrain and PyTorch alternating:
 # min and max seconds of each side, the load average (1 min) at the rounds' starts.
-# Usage: bench/train_vs_torch.sh [BUILD_DIR]; env ROUNDS, VGG_IMAGES, BENCH_RT
+# Usage: bench/train_vs_torch.sh [BUILD_DIR]; env ROUNDS, VGG_IMAGES, THREADS (default 2), BENCH_RT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-threads=2
+threads=${THREADS:-2}
 # On a machine shared with other work, BENCH_RT=1 runs both trainers at real-time
 # priority (chrt) so that neither is descheduled mid-step: OpenMP barriers make any
 # multi-threaded trainer collapse when a thread loses its core.
@@ -56,8 +56,8 @@ measure() { # NAME SG_CMD... -- PT_CMD...
     echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$sg_min,$pt_min,$(awk -v a="$pt_min" -v b="$sg_min" 'BEGIN{printf "%.2f", a/b}'),$peak,$name,$sg_max,$pt_max,$rounds,$load" >> $f
 }
 report() { # TITLE TRAIN_FLOPS
-    awk -v sg="$sg_min" -v sgx="$sg_max" -v pt="$pt_min" -v ptx="$pt_max" -v peak="$peak" -v fl="$2" -v t="$1" -v la="$load" -v r="$rounds" -v cpu="$cpu" 'BEGIN {
-        printf "%s, batch 64, 2 threads, %s, %d rounds alternating, load average %s\n", t, cpu, r, la;
+    awk -v sg="$sg_min" -v sgx="$sg_max" -v pt="$pt_min" -v ptx="$pt_max" -v peak="$peak" -v fl="$2" -v t="$1" -v la="$load" -v r="$rounds" -v cpu="$cpu" -v th="$threads" 'BEGIN {
+        printf "%s, batch 64, %d threads, %s, %d rounds alternating, load average %s\n", t, th, cpu, r, la;
         if (fl > 0) {
             printf "  sparsegrain  %7.2f-%.2f s  (best: %.1f GFLOP/s direct-conv equivalent, %.0f%% of sgemm %.0f GFLOP/s)\n", sg, sgx, fl/sg/1e9, 100*fl/sg/1e9/peak, peak;
             printf "  PyTorch      %7.2f-%.2f s  (best: %.1f GFLOP/s)\n", pt, ptx, fl/pt/1e9;
