@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "core/sgi.h"
-#include "nn/ops.h"
+#include "nn/graph.h"
 #include "sparsegrain/nn.h"
 #include "sparsegrain/prune.h"
 
@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
         if (argc > 11) sgi_conv_thin_enable(atoi(argv[11]));
     }
     struct sg_exec *e = NULL;
-    if (sg_exec_new(m, bs, 1, &e) != SG_OK) return 1;
+    if (sgi_exec_new_train(m, bs, &e) != SG_OK) return 1; /* as sg_train runs it */
     float *x = sgi_alloc((size_t)bs * c * h * w, 4), *grad = sgi_alloc(m->arena_len, 4);
     uint8_t *y = sgi_alloc((size_t)bs, 1);
     sg_rng r;

@@ -90,7 +90,7 @@ static struct sg_model *pruned_trained(int dead_on, int threads, int *found) {
     zero_dead_filters(m);
     if (found) { /* one training forward: how many channels are found dead */
         struct sg_exec *e = NULL;
-        CHECK_OK(sg_exec_new(m, 4, 1, &e));
+        CHECK_OK(sgi_exec_new_train(m, 4, &e));
         float *x = calloc(4 * 256, sizeof *x);
         for (int i = 0; i < 4 * 256; i++) x[i] = (float)(i % 7) - 3;
         sg_rng r;

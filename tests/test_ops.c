@@ -2,7 +2,7 @@
 #include <float.h>
 
 #include "harness.h"
-#include "nn/ops.h"
+#include "nn/graph.h"
 #include "sparsegrain/nn.h"
 
 static void fill(sg_rng *r, float *x, size_t n, float scale) {
@@ -191,7 +191,7 @@ static void gradcheck(const char *what, int c, int h, int w, graph_fn body, uint
     fill(&r, xin, (size_t)n * c * h * w, 1);
     uint8_t y[3] = {1, 4, 0};
     struct sg_exec *e;
-    CHECK_OK(sg_exec_new(m, n, 1, &e));
+    CHECK_OK(sgi_exec_new_train(m, n, &e)); /* the training loop's executor: BN + ReLU fused */
     float *grad = malloc(m->arena_len * 4);
     /* BN running statistics change in every training forward: keep a copy and restore */
     float *saved = malloc(m->arena_len * 4);

@@ -76,7 +76,7 @@ static int32_t *fuse_plan(const struct sg_model *m) {
     return f;
 }
 
-static enum sg_status exec_new(const struct sg_model *m, int batch, int train,
+static enum sg_status exec_new(const struct sg_model *m, int batch, int train, int fuse,
                                const struct sg_layer_hook *hook, struct sg_exec **out) {
     *out = NULL;
     if (!sg_model_runnable(m))
@@ -117,7 +117,7 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train,
         }
     }
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
-    if (train && !hook) {
+    if (train && fuse && !hook) {
         if (!(e->fuse = fuse_plan(m))) goto nomem;
         e->dead = calloc(nn, sizeof *e->dead);
         e->ndead = calloc(nn, sizeof *e->ndead);
@@ -132,15 +132,19 @@ nomem:
     return sgi_error(SG_ERR_NOMEM, "out of memory for activations of batch %d", batch);
 }
 
+enum sg_status sgi_exec_new_train(const struct sg_model *m, int batch, struct sg_exec **out) {
+    return exec_new(m, batch, 1, 1, NULL, out);
+}
+
 enum sg_status sg_exec_new(const struct sg_model *m, int batch, int train, struct sg_exec **out) {
-    return exec_new(m, batch, train, NULL, out);
+    return exec_new(m, batch, train, 0, NULL, out);
 }
 
 enum sg_status sg_exec_new_hooked(const struct sg_model *m, int batch,
                                   const struct sg_layer_hook *hook, struct sg_exec **out) {
     *out = NULL;
     if (!hook || !hook->forward) return sgi_error(SG_ERR_ARG, "layer hook without a forward");
-    return exec_new(m, batch, 0, hook, out);
+    return exec_new(m, batch, 0, 0, hook, out);
 }
 
 enum sg_status sg_forward(struct sg_model *m, struct sg_exec *e, const float *x, int n, int train,

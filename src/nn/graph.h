@@ -19,7 +19,7 @@ struct sg_exec {
     double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
     struct sg_layer_hook hook; /* conv/fc kernels; forward NULL: the training kernels */
     struct sgi_thin_buf thin;  /* masked convolutions on kept filters/channels (conv_thin.c) */
-    /* BN + ReLU in one pass (training executors): fuse[bn] = the ReLU node that is
+    /* BN + ReLU in one pass (sgi_exec_new_train's executors): fuse[bn] = the ReLU node that is
      * its only consumer, fuse[relu] = -bn (nothing left to do); 0 elsewhere */
     int32_t *fuse;
     /* fused BN nodes: dead[bn][c] = 1 where channel c is exactly 0 in this training
@@ -29,6 +29,12 @@ struct sg_exec {
     uint8_t **dead;
     int *ndead;
 };
+
+/* A training executor for sg_train's own loop: BN + ReLU fused and dead channels
+ * skipped (see fuse and dead above), so a fused BN's own output is never stored
+ * and sg_exec_output must not be asked for it; sg_exec_new's executors store every
+ * node's output. */
+enum sg_status sgi_exec_new_train(const struct sg_model *m, int batch, struct sg_exec **out);
 
 /* One node's step of a forward or backward walk. */
 struct sgi_step {

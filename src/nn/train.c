@@ -182,7 +182,7 @@ static enum sg_status bp_new(const struct sg_model *m, int threads, int bs, stru
     if (!b->e || !b->grad) return sgi_error(SG_ERR_NOMEM, "out of memory");
     const int per = (bs + threads - 1) / threads;
     for (int i = 0; i < threads; i++) {
-        enum sg_status s = sg_exec_new(m, per, 1, &b->e[i]);
+        enum sg_status s = sgi_exec_new_train(m, per, &b->e[i]);
         if (s != SG_OK) return s;
         b->e[i]->threads = 1;
         if (!(b->grad[i] = sgi_alloc(m->arena_len, sizeof(float))))
@@ -298,7 +298,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     const int use_bp = !dp && batch_parallel_ok(m, sg_get_threads(), bs);
     if (use_bp) {
         if ((status = bp_new(m, sg_get_threads(), bs, &bp)) != SG_OK) goto done;
-    } else if ((status = sg_exec_new(m, bs, 1, &e)) != SG_OK) {
+    } else if ((status = sgi_exec_new_train(m, bs, &e)) != SG_OK) {
         goto done;
     }
     sg_model_apply_masks(m);
