@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "harness.h"
+#include "sim/simi.h"
 #include "sparsegrain/nn.h"
 #include "sparsegrain/sim.h"
 
@@ -387,7 +388,38 @@ SG_TEST(sim_matches_reference_random) {
         {{1, 9, 1, 1, 11, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, 2, 2, 4, 4, 0, 0, 4, 0, 0.5, 0.7},
         {{1, 2, 13, 13, 4, 11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1, 0, 0}, 2, 2, 4, 4, 0, 0, 0, 0, 0.3, 0.5},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_case(&cases[i], 100 + i);
+    /* every path of the fast simulator: the scalar steps (0), the vector steps with
+     * bitmap windows (1) and with window stamps (2); without AVX-512 all are scalar */
+    for (int simd = 0; simd <= 2; simd++) {
+        sgi_scnn_simd = simd;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_case(&cases[i], 100 + i);
+    }
+    sgi_scnn_simd = 1;
+}
+
+/* A whole network (the vector steps, bitmap windows, several groups per layer)
+ * gives identical counts and energy with 1 and 2 threads, in every merge window. */
+SG_TEST(sim_net_thread_count_invariant) {
+    for (int acc = 0; acc < SG_SCNN_ACC_COUNT; acc++) {
+        struct sg_scnn_config c;
+        sg_scnn_config_default(&c);
+        c.accumulate = (enum sg_scnn_accum)acc;
+        struct sg_scnn_net_opts o = {.net = "vgg16", .gran = SG_SCNN_GRAN_FINE,
+                                     .weight_density = 0.3, .act_density = 0.4, .seed = 2,
+                                     .layers = "conv5_1"};
+        struct sg_scnn_run *r1, *r2;
+        sg_set_threads(1);
+        CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &r1));
+        sg_set_threads(2);
+        CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &r2));
+        for (int i = 0; i < r1->n; i++) {
+            check_same(&r1->layers[i].st, &r2->layers[i].st, "net threads");
+            CHECK_EQ_INT(r1->layers[i].st.groups, 8);
+        }
+        CHECK(memcmp(&r1->total.energy, &r2->total.energy, sizeof r1->total.energy) == 0);
+        sg_scnn_run_free(r1);
+        sg_scnn_run_free(r2);
+    }
 }
 
 /* Dense weights and activations, no padding: every product is useful and their

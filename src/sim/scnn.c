@@ -15,6 +15,17 @@
  * docs/scnn-model.md defines every count; src/sim/ref.c recomputes them slowly. */
 #include "sim/simi.h"
 
+#if defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512BW__) && \
+    defined(__AVX512VL__)
+#include <immintrin.h>
+#define SCNN_SIMD 1
+#else
+#define SCNN_SIMD 0
+#endif
+
+/* 0 makes every layer take the scalar steps (the tests compare both paths). */
+int sgi_scnn_simd = 1;
+
 struct act {
     int32_t hh, ww; /* input row + top pad, column + left pad */
     int32_t base;   /* stride 1: address part of the activation */
@@ -49,6 +60,19 @@ struct plan {
     struct wt *wts;
     int32_t *vstart;            /* vector starts relative to woff, nv + 1 per (group, c) */
     uint16_t *bank_of;          /* per address */
+    /* the vector steps: per weight (parallel to wts) rr, ss, base, kbase */
+    int32_t *w_rr, *w_ss, *w_base, *w_kb;
+    int simd;  /* this layer takes the vector steps */
+    int kbits; /* and counts the row/kernel windows from bitmaps */
+    /* kbits: the distinct kernel patterns of each channel [pat_off[c], pat_off[c + 1]),
+     * each with one kernel that has it (stream gc, vectors [v0, v1)); per stream
+     * (group, channel) the patterns it holds and how often [ent_off[gc], ...) */
+    int64_t *pat_off, *ent_off; /* ent_off: start of each stream's list, ent_len its length */
+    /* each pattern's weights (rr, ss, local base -rr RW - ss, kernel row) from
+     * pat_w[p] on, and its vector starts (relative) from pat_vs[p] on, nvec pat_nv[p] */
+    int32_t *c_rr, *c_ss, *c_lb, *c_r, *c_vs, *pat_w, *pat_vs, *pat_nv;
+    int32_t *ent_len, *pat_gc, *pat_v0, *pat_v1, *ent_pat, *ent_cnt;
+    const float *x; /* the layer's input (the vector steps' values) */
 };
 
 /* Entries of a compressed stream: non-zeros plus fillers for zero runs that do not
@@ -171,6 +195,7 @@ static enum sg_status plan_acts(struct plan *pl, const float *x, struct sg_scnn_
     const size_t npc = (size_t)pl->npe * g->c;
     size_t nnz = 0;
     for (size_t i = 0; i < (size_t)g->c * g->h * g->w; i++) nnz += pl->dense || x[i] != 0.0f;
+    pl->x = x;
     pl->aoff = sgi_alloc(npc + 1, sizeof *pl->aoff);
     pl->a_entries = sgi_alloc(npc, sizeof *pl->a_entries);
     pl->maxnav = sgi_zalloc((size_t)g->c + 1, sizeof *pl->maxnav);
@@ -269,10 +294,14 @@ static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_sc
     pl->voff = sgi_alloc(ngc + 1, sizeof *pl->voff);
     pl->wts = sgi_alloc(nnz + 1, sizeof *pl->wts);
     pl->vstart = sgi_alloc(nnz + ngc + 1, sizeof *pl->vstart);
+    pl->w_rr = sgi_alloc(nnz + 16, sizeof *pl->w_rr);
+    pl->w_ss = sgi_alloc(nnz + 16, sizeof *pl->w_ss);
+    pl->w_base = sgi_alloc(nnz + 16, sizeof *pl->w_base);
+    pl->w_kb = sgi_alloc(nnz + 16, sizeof *pl->w_kb);
     int32_t *row_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *row_of);
     int32_t *kern_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *kern_of);
     if (!pl->woff || !pl->w_entries || !pl->wi_entries || !pl->voff || !pl->wts || !pl->vstart ||
-        !row_of || !kern_of) {
+        !row_of || !kern_of || !pl->w_rr || !pl->w_ss || !pl->w_base || !pl->w_kb) {
         free(row_of), free(kern_of);
         return SG_ERR_NOMEM;
     }
@@ -312,6 +341,10 @@ static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_sc
                         t->kbase = kk * pl->area;
                         t->base = t->kbase - t->rr * pl->RW - t->ss;
                         t->v = v;
+                        pl->w_rr[n + m] = t->rr;
+                        pl->w_ss[n + m] = t->ss;
+                        pl->w_base[n + m] = t->base;
+                        pl->w_kb[n + m] = t->kbase;
                         if (pl->dense) {
                             t->went = 1, t->ient = 0;
                         } else if (!grouped) {
@@ -364,11 +397,110 @@ static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_sc
     return SG_OK;
 }
 
+/* kbits: the distinct kernel patterns (positions that hold weights) of each
+ * channel over all groups, and each stream's (pattern, count) list. */
+static enum sg_status plan_patterns(struct plan *pl) {
+    const struct sg_conv_geom *g = pl->g;
+    const size_t ngc = (size_t)pl->ngroups * g->c;
+    size_t nk = 0; /* kernels with weights, in all */
+    for (size_t gc = 0; gc < ngc; gc++) {
+        const struct wt *w = pl->wts + pl->woff[gc];
+        const int32_t *vs = pl->vstart + pl->voff[gc];
+        const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
+        for (int v = 0; v < nv; v++) nk += v == 0 || w[vs[v]].kbase != w[vs[v - 1]].kbase;
+    }
+    size_t hn = 16;
+    while (hn < 2 * (size_t)g->k) hn *= 2;
+    pl->pat_off = sgi_alloc((size_t)g->c + 1, sizeof *pl->pat_off);
+    pl->ent_off = sgi_alloc(ngc + 1, sizeof *pl->ent_off);
+    pl->ent_len = sgi_alloc(ngc + 1, sizeof *pl->ent_len);
+    pl->pat_gc = sgi_alloc(nk + 1, sizeof *pl->pat_gc);
+    pl->pat_v0 = sgi_alloc(nk + 1, sizeof *pl->pat_v0);
+    pl->pat_v1 = sgi_alloc(nk + 1, sizeof *pl->pat_v1);
+    pl->ent_pat = sgi_alloc(nk + 1, sizeof *pl->ent_pat);
+    pl->ent_cnt = sgi_alloc(nk + 1, sizeof *pl->ent_cnt);
+    const size_t nwt = (size_t)pl->woff[ngc] + 1, nvt = (size_t)pl->voff[ngc] + 1;
+    pl->c_rr = sgi_alloc(nwt, sizeof *pl->c_rr);
+    pl->c_ss = sgi_alloc(nwt, sizeof *pl->c_ss);
+    pl->c_lb = sgi_alloc(nwt, sizeof *pl->c_lb);
+    pl->c_r = sgi_alloc(nwt, sizeof *pl->c_r);
+    pl->c_vs = sgi_alloc(nvt + nk, sizeof *pl->c_vs);
+    pl->pat_w = sgi_alloc(nk + 1, sizeof *pl->pat_w);
+    pl->pat_vs = sgi_alloc(nk + 1, sizeof *pl->pat_vs);
+    pl->pat_nv = sgi_alloc(nk + 1, sizeof *pl->pat_nv);
+    uint64_t *hkey = sgi_alloc(hn, sizeof *hkey), *pats = sgi_alloc(nk + 1, sizeof *pats);
+    int32_t *hval = sgi_alloc(hn, sizeof *hval), *cnt = sgi_zalloc(nk + 1, sizeof *cnt);
+    int32_t *seen = sgi_alloc(nk + 1, sizeof *seen);
+    enum sg_status st = SG_OK;
+    if (!pl->pat_off || !pl->ent_off || !pl->ent_len || !pl->pat_gc || !pl->pat_v0 || !pl->pat_v1 ||
+        !pl->ent_pat || !pl->ent_cnt || !hkey || !pats || !hval || !cnt || !seen || !pl->c_rr ||
+        !pl->c_ss || !pl->c_lb || !pl->c_r || !pl->c_vs || !pl->pat_w || !pl->pat_vs ||
+        !pl->pat_nv) {
+        st = SG_ERR_NOMEM;
+        goto done;
+    }
+    int64_t np = 0, ne = 0, cw = 0, cv = 0;
+    for (int ch = 0; ch < g->c; ch++) {
+        pl->pat_off[ch] = np;
+        for (size_t i = 0; i < hn; i++) hval[i] = -1;
+        for (int gi = 0; gi < pl->ngroups; gi++) {
+            const size_t gc = (size_t)gi * g->c + ch;
+            pl->ent_off[gc] = ne;
+            const struct wt *w = pl->wts + pl->woff[gc];
+            const int32_t *vs = pl->vstart + pl->voff[gc];
+            const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
+            int nseen = 0;
+            for (int v0 = 0; v0 < nv;) {
+                int v1 = v0 + 1;
+                while (v1 < nv && w[vs[v1]].kbase == w[vs[v0]].kbase) v1++;
+                uint64_t pat = 0;
+                for (int j = vs[v0]; j < vs[v1]; j++) pat |= 1ull << (w[j].r * g->s + w[j].ss / g->dw);
+                size_t h = (size_t)((pat * 0x9E3779B97F4A7C15ull) >> 20) & (hn - 1);
+                while (hval[h] >= 0 && pats[hval[h]] != pat) h = (h + 1) & (hn - 1);
+                if (hval[h] < 0) { /* a new pattern of this channel */
+                    hval[h] = (int32_t)np;
+                    hkey[h] = pat;
+                    pats[np] = pat;
+                    pl->pat_gc[np] = (int32_t)gc;
+                    pl->pat_v0[np] = v0;
+                    pl->pat_v1[np] = v1;
+                    pl->pat_w[np] = (int32_t)cw;
+                    pl->pat_vs[np] = (int32_t)cv;
+                    pl->pat_nv[np] = v1 - v0;
+                    for (int j = vs[v0]; j < vs[v1]; j++, cw++) {
+                        pl->c_rr[cw] = w[j].rr;
+                        pl->c_ss[cw] = w[j].ss;
+                        pl->c_lb[cw] = -w[j].rr * pl->RW - w[j].ss;
+                        pl->c_r[cw] = w[j].r;
+                    }
+                    for (int v = v0; v <= v1; v++) pl->c_vs[cv++] = vs[v] - vs[v0];
+                    np++;
+                }
+                const int32_t id = hval[h];
+                if (cnt[id]++ == 0) seen[nseen++] = id;
+                v0 = v1;
+            }
+            for (int i = 0; i < nseen; i++) {
+                pl->ent_pat[ne] = seen[i] - (int32_t)pl->pat_off[ch];
+                pl->ent_cnt[ne++] = cnt[seen[i]];
+                cnt[seen[i]] = 0;
+            }
+            pl->ent_len[gc] = nseen;
+        }
+    }
+    pl->pat_off[g->c] = np;
+    pl->ent_off[ngc] = ne;
+done:
+    free(hkey), free(pats), free(hval), free(cnt), free(seen);
+    return st;
+}
+
 /* What one PE does for one group. */
-struct pe_out {
+struct pe_out { /* int64_t fields only (the kernel memo adds them as an array) */
     int64_t cycles, steps, stalls, products, formed, acc, merge_adds, wreads, wireads, areads,
         aireads, psum_reads, psum_writes, flush;
 };
+#define PE_OUT_N (sizeof(struct pe_out) / sizeof(int64_t))
 struct scratch {
     uint32_t *stamp;      /* per address: last step that touched it (merged mode) */
     uint32_t *bank_stamp; /* per bank: last step that touched it */
@@ -383,6 +515,9 @@ struct scratch {
     uint32_t *flush_kmax; /* per kernel: the most of them in one bank */
     uint32_t win;
     size_t n_wstamp;
+    struct vact *vacts; /* the vector steps: a channel's activation vectors */
+    uint64_t *abits, *ubits; /* window bitmaps: per tile row, per region row */
+    struct pe_out *pst;      /* per distinct kernel pattern of a channel: its counts */
 };
 /* The current activation vector, unpacked into locals that no store can alias, so
  * the compiler keeps them in registers across the scatter's stores. */
@@ -517,22 +652,263 @@ step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const
     return maxload > 1 ? (int64_t)maxload : 1;
 }
 
+#if SCNN_SIMD
+/* The vector steps (AVX-512): the F x I products of a step are the lanes
+ * l = j I + i of one register (F I <= 16), so a step's bank loads come from one
+ * conflict-detection instruction instead of a chain of counter updates through
+ * memory. Only the accumulator values (and the row/kernel windows' stamps) are
+ * updated lane by lane, in the scalar steps' order, so the outputs, like the
+ * counts, are the scalar steps' exactly. Used for stride 1 and a power-of-two
+ * number of banks; the tests compare both paths. */
+struct vctx {
+    __m512i ia, iw, sent, P, Q, bmask;
+    __mmask16 amask[17], wmask[17]; /* lanes with i < n, lanes with j < n */
+    uint8_t li[16], lj[16];
+};
+
+static void vctx_init(const struct plan *pl, struct vctx *vc) {
+    const int F = pl->c->f, I = pl->c->i;
+    int32_t ia[16], iw[16], sent[16];
+    for (int l = 0; l < 16; l++) {
+        ia[l] = l < F * I ? l % I : 0;
+        iw[l] = l < F * I ? l / I : 0;
+        sent[l] = 0x40000000 + l; /* distinct from every key and from each other */
+        vc->li[l] = (uint8_t)ia[l];
+        vc->lj[l] = (uint8_t)iw[l];
+    }
+    for (int n = 0; n <= 16; n++) {
+        unsigned am = 0, wm = 0;
+        for (int l = 0; l < F * I; l++) {
+            am |= (unsigned)(l % I < n) << l;
+            wm |= (unsigned)(l / I < n) << l;
+        }
+        vc->amask[n] = (__mmask16)am;
+        vc->wmask[n] = (__mmask16)wm;
+    }
+    vc->ia = _mm512_loadu_si512(ia);
+    vc->iw = _mm512_loadu_si512(iw);
+    vc->sent = _mm512_loadu_si512(sent);
+    vc->P = _mm512_set1_epi32(pl->g->p);
+    vc->Q = _mm512_set1_epi32(pl->g->q);
+    vc->bmask = _mm512_set1_epi32(pl->c->banks - 1);
+}
+
+/* The most lanes that hold one key (sentinels are distinct), at least 1. */
+static inline __attribute__((always_inline)) int64_t vmaxload(__m512i key) {
+    const __m512i cf = _mm512_conflict_epi32(key);
+    if (!_mm512_test_epi32_mask(cf, cf)) return 1;
+#ifdef __AVX512VPOPCNTDQ__
+    const __m512i pc = _mm512_popcnt_epi32(cf);
+#else /* the conflict masks have 16 bits: two bytes' popcounts by nibble lookup */
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
+                                                              2, 3, 3, 4));
+    const __m512i lo = _mm512_set1_epi8(0x0f);
+    const __m512i b = _mm512_add_epi8(_mm512_shuffle_epi8(lut, _mm512_and_si512(cf, lo)),
+                                      _mm512_shuffle_epi8(lut, _mm512_and_si512(
+                                                                   _mm512_srli_epi32(cf, 4), lo)));
+    const __m512i pc = _mm512_and_si512(_mm512_add_epi32(b, _mm512_srli_epi32(b, 8)),
+                                        _mm512_set1_epi32(0xff));
+#endif
+    return (int64_t)_mm512_reduce_max_epi32(pc) + 1;
+}
+
+/* The activation vector A in lanes. */
+struct vact {
+    __m512i hh, ww, base;
+    __mmask16 m;
+};
+static inline __attribute__((always_inline)) void vact_load(const struct vctx *vc,
+                                                            const struct avec *A,
+                                                            struct vact *va) {
+    va->hh = _mm512_permutexvar_epi32(vc->ia, _mm512_loadu_si512(A->hh));
+    va->ww = _mm512_permutexvar_epi32(vc->ia, _mm512_loadu_si512(A->ww));
+    va->base = _mm512_permutexvar_epi32(vc->ia, _mm512_loadu_si512(A->base));
+    va->m = vc->amask[A->n];
+}
+
+/* Valid lanes and their accumulator addresses for weights [w0, w0 + nw). */
+static inline __attribute__((always_inline)) __mmask16
+vaddr(const struct plan *pl, const struct vctx *vc, const struct vact *va, int32_t w0, int nw,
+      __m512i *addr, __m512i *kb) {
+    const __mmask16 lm = (__mmask16)((1u << nw) - 1);
+    const __m512i rr = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, pl->w_rr + w0));
+    const __m512i ss = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, pl->w_ss + w0));
+    const __m512i wb =
+        _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, pl->w_base + w0));
+    if (kb) *kb = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, pl->w_kb + w0));
+    *addr = _mm512_add_epi32(va->base, wb);
+    return va->m & vc->wmask[nw] &
+           _mm512_cmplt_epu32_mask(_mm512_sub_epi32(va->hh, rr), vc->P) &
+           _mm512_cmplt_epu32_mask(_mm512_sub_epi32(va->ww, ss), vc->Q);
+}
+
+/* step() in lanes (stride 1). */
+static inline __attribute__((always_inline)) int64_t
+vstep(const struct plan *pl, const struct vctx *vc, const struct vact *va, const struct avec *A,
+      const struct wt *wv, int32_t w0, int nw, double *restrict acc, struct pe_out *o,
+      const int merged) {
+    __m512i addr;
+    const __mmask16 valid = vaddr(pl, vc, va, w0, nw, &addr, NULL);
+    const int64_t nvalid = __builtin_popcount(valid);
+    __mmask16 fresh = valid;
+    if (merged) {
+        const __m512i ca = _mm512_conflict_epi32(_mm512_mask_blend_epi32(valid, vc->sent, addr));
+        fresh = _mm512_mask_testn_epi32_mask(valid, ca, ca);
+    }
+    const int64_t distinct = __builtin_popcount(fresh);
+    o->products += nvalid;
+    o->formed += (int64_t)A->n * nw;
+    o->acc += distinct;
+    if (merged) o->merge_adds += nvalid - distinct;
+    if (distinct <= 1) return 1;
+    return vmaxload(_mm512_mask_blend_epi32(fresh, vc->sent, _mm512_and_si512(addr, vc->bmask)));
+}
+
+/* step_psum() in lanes (stride 1). */
+static inline __attribute__((always_inline)) int64_t
+vstep_psum(const struct plan *pl, const struct vctx *vc, const struct vact *va,
+           const struct act *ap, int an, const struct wt *wv, int32_t w0, int nw,
+           double *restrict acc, struct scratch *sc, struct pe_out *o, int *ntouched,
+           const int rowwin, const int bits) {
+    __m512i addr, kb;
+    const __mmask16 valid = vaddr(pl, vc, va, w0, nw, &addr, &kb);
+    if (bits) { /* the windows are counted from bitmaps (window_bits) */
+        const int64_t nvalid = __builtin_popcount(valid);
+        o->products += nvalid;
+        o->formed += (int64_t)an * nw;
+        o->psum_writes += nvalid;
+        if (nvalid <= 1) return 1;
+        return vmaxload(_mm512_mask_blend_epi32(
+            valid, vc->sent, _mm512_and_si512(_mm512_sub_epi32(addr, kb), vc->bmask)));
+    }
+    const int32_t *wb = pl->w_base + w0;
+    const int32_t region = (int32_t)sc->n_stamp;
+    uint32_t *restrict wst = sc->wstamp;
+    int32_t *restrict touched = sc->touched;
+    const uint32_t win = sc->win;
+    int nt = *ntouched;
+    int64_t distinct = 0;
+    for (unsigned m = valid; m; m &= m - 1) {
+        const int l = __builtin_ctz(m), i = vc->li[l], j = vc->lj[l];
+        const struct wt *w = &wv[j];
+        const int32_t a = ap[i].base + wb[j], key = (rowwin ? w->r * region : 0) + a;
+        const uint32_t fresh = wst[key] != win;
+        wst[key] = win;
+        distinct += fresh;
+        touched[nt] = a;
+        nt += (int)fresh;
+    }
+    *ntouched = nt;
+    const int64_t nvalid = __builtin_popcount(valid);
+    o->products += nvalid;
+    o->formed += (int64_t)an * nw;
+    o->psum_writes += nvalid;
+    o->psum_reads += nvalid - distinct;
+    o->merge_adds += nvalid - distinct;
+    if (nvalid <= 1) return 1;
+    return vmaxload(_mm512_mask_blend_epi32(
+        valid, vc->sent, _mm512_and_si512(_mm512_sub_epi32(addr, kb), vc->bmask)));
+}
+
+/* The row and kernel windows counted from bitmaps (stride 1, tile width and
+ * region width at most 64, banks a power of two at most 64): the PE's non-zero
+ * activations of a channel are one 64-bit word per tile row; a weight at (rr, ss)
+ * moves them to the outputs its products reach, so the union over a window's
+ * weights is the set of window sums (the distinct outputs the plain set count of
+ * the reference finds), and the count of those per accumulator bank gives the
+ * flush. One union per kernel (kernel window) or per kernel row (row window). */
+struct wbits {
+    const uint64_t *abits; /* per tile row h - h0: the non-zero activations at w - w0 */
+    uint64_t *u;           /* per region row: the window's outputs at q - rq0 */
+    uint64_t qmask;        /* region columns inside the output plane */
+    int d0;                /* region column of tile column 0 for weight column 0 */
+    __m512i c0, c1;        /* per bit position 0-31, 32-63 (after rotation): sums */
+};
+
+static inline __attribute__((always_inline)) void
+wbits_or(const struct plan *pl, const struct pe *t, struct wbits *b, int rr, int ss) {
+    const struct sg_conv_geom *g = pl->g;
+    const int d = b->d0 - ss, pofs = g->pt - rr - t->rp0; /* region row of tile row h */
+    if (d >= 64 || d <= -64) return; /* every product falls outside the region */
+    int h0 = t->h0, h1 = t->h1;
+    if (h0 + g->pt - rr < 0) h0 = rr - g->pt;
+    if (h1 + g->pt - rr > g->p) h1 = g->p + rr - g->pt;
+    for (int h = h0; h < h1; h++) {
+        const uint64_t a = b->abits[h - t->h0];
+        b->u[h + pofs] |= (d >= 0 ? a << d : a >> -d) & b->qmask;
+    }
+}
+
+/* Adds the union's sums to the window count and to the per-bit counters
+ * (rotated so that bit position mod banks is the bank); clears the union. */
+static inline __attribute__((always_inline)) int64_t
+wbits_take(const struct plan *pl, struct wbits *b, int32_t kbase) {
+    const int RH = pl->RH, RW = pl->RW, nbm = pl->c->banks - 1;
+    int64_t n = 0;
+    for (int lr = 0; lr < RH; lr++) {
+        const uint64_t u = b->u[lr];
+        if (!u) continue;
+        b->u[lr] = 0;
+        n += __builtin_popcountll(u);
+        const unsigned o = (unsigned)(kbase + lr * RW) & (unsigned)nbm;
+        const uint64_t x = o ? (u << o) | (u >> (64 - o)) : u;
+        b->c0 = _mm512_sub_epi16(b->c0, _mm512_movm_epi16((__mmask32)(uint32_t)x));
+        b->c1 = _mm512_sub_epi16(b->c1, _mm512_movm_epi16((__mmask32)(uint32_t)(x >> 32)));
+    }
+    return n;
+}
+
+/* The most sums one bank received (counters folded mod banks); clears them. */
+static inline __attribute__((always_inline)) int64_t wbits_most(const struct plan *pl,
+                                                                struct wbits *b) {
+    const int nb = pl->c->banks;
+    if (nb >= 32) { /* one bank per lane (64: two registers), or pairs of lanes (32) */
+        const __m512i lo = _mm512_set1_epi32(0xffff);
+        __m512i m;
+        if (nb == 32) {
+            const __m512i c = _mm512_add_epi16(b->c0, b->c1);
+            m = _mm512_max_epu32(_mm512_and_si512(c, lo), _mm512_srli_epi32(c, 16));
+        } else {
+            m = _mm512_max_epu32(
+                _mm512_max_epu32(_mm512_and_si512(b->c0, lo), _mm512_srli_epi32(b->c0, 16)),
+                _mm512_max_epu32(_mm512_and_si512(b->c1, lo), _mm512_srli_epi32(b->c1, 16)));
+        }
+        b->c0 = b->c1 = _mm512_setzero_si512();
+        return (int64_t)_mm512_reduce_max_epu32(m);
+    }
+    uint16_t c[64];
+    _mm512_storeu_si512(c, b->c0);
+    _mm512_storeu_si512(c + 32, b->c1);
+    b->c0 = b->c1 = _mm512_setzero_si512();
+    int64_t most = 0;
+    for (int k = 0; k < nb; k++) {
+        int64_t sum = 0;
+        for (int i = k; i < 64; i += nb) sum += c[i];
+        most = sum > most ? sum : most;
+    }
+    return most;
+}
+#endif
+
 /* The kernel-major loop of the row and kernel windows: input channel > kernel >
  * activation vector > that kernel's weight vectors; the window sums are written
  * into the accumulator banks when the kernel is done (one access each; the flush
- * takes as many cycles as the most sums one bank receives). The counts do not
- * depend on the order within a channel (windows of different kernels touch
- * different addresses), so the walk keeps an activation vector loaded across the
- * kernels and charges each kernel its own activation pass and flush. */
+ * takes as many cycles as the most sums one bank receives). */
 static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
-                          struct pe_out *out, const int unit, const int rowwin) {
+                          struct pe_out *out, const int unit, const int rowwin, const int simd) {
     const struct sg_conv_geom *g = pl->g;
     const struct pe *t = &pl->pe[e];
     const int I = pl->c->i, nb = pl->c->banks;
     const size_t nws = sc->n_wstamp;
+    const uint16_t *bank_of = pl->bank_of;
     struct pe_out o;
     memset(&o, 0, sizeof o);
     struct avec A;
+    memset(&A, 0, sizeof A);
+#if SCNN_SIMD
+    struct vctx vc;
+    if (simd) vctx_init(pl, &vc);
+#endif
     for (int ch = 0; ch < g->c; ch++) {
         const size_t pc = (size_t)e * g->c + ch, gc = (size_t)gi * g->c + ch;
         const struct act *a = pl->acts + pl->aoff[pc];
@@ -549,55 +925,208 @@ static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, str
         o.wreads += (int64_t)nav * pl->w_entries[gc];
         o.wireads += (int64_t)nav * pl->wi_entries[gc];
         o.steps += (int64_t)nav * nv;
-        if (++sc->win == 0) { /* wrapped: forget every window stamp */
-            memset(sc->wstamp, 0, nws * sizeof *sc->wstamp);
-            sc->win = 1;
-        }
-        int nt = 0;
-        for (int ai = 0; ai < na; ai += I) {
-            A.n = na - ai < I ? na - ai : I;
-            for (int i = 0; i < A.n; i++) {
-                A.hh[i] = a[ai + i].hh;
-                A.ww[i] = a[ai + i].ww;
-                A.base[i] = a[ai + i].base;
-                A.v[i] = a[ai + i].v;
+#if SCNN_SIMD
+        struct vact *va = sc->vacts;
+        if (simd) /* the channel's activation vectors in lanes, once for all kernels */
+            for (int x = 0; x < nav; x++) {
+                A.n = na - x * I < I ? na - x * I : I;
+                for (int i = 0; i < A.n; i++) {
+                    A.hh[i] = a[x * I + i].hh;
+                    A.ww[i] = a[x * I + i].ww;
+                    A.base[i] = a[x * I + i].base;
+                }
+                vact_load(&vc, &A, &va[x]);
             }
-            for (int v = 0; v < nv; v++) {
-                int64_t cyc = step_psum(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc, &o, &nt,
-                                        unit, rowwin);
-                if (pl->dense) cyc = 1;
-                o.cycles += cyc;
-                o.stalls += cyc - 1;
+#endif
+        for (int v0 = 0; v0 < nv;) { /* kernel by kernel: vectors [v0, v1) */
+            int v1 = v0 + 1;
+            while (v1 < nv && w[vs[v1]].kbase == w[vs[v0]].kbase) v1++;
+            if (++sc->win == 0) { /* wrapped: forget every window stamp */
+                memset(sc->wstamp, 0, nws * sizeof *sc->wstamp);
+                sc->win = 1;
             }
+            int nt = 0;
+#if SCNN_SIMD
+            if (simd) {
+                const int32_t w0 = (int32_t)pl->woff[gc];
+                for (int x = 0; x < nav; x++) {
+                    const int an = na - x * I < I ? na - x * I : I;
+                    for (int v = v0; v < v1; v++) {
+                        int64_t cyc = vstep_psum(pl, &vc, &va[x], a + (size_t)x * I, an, w + vs[v],
+                                                 w0 + vs[v], vs[v + 1] - vs[v], acc, sc, &o, &nt,
+                                                 rowwin, 0);
+                        if (pl->dense) cyc = 1;
+                        o.cycles += cyc;
+                        o.stalls += cyc - 1;
+                    }
+                }
+            } else
+#endif
+            {
+                for (int ai = 0; ai < na; ai += I) {
+                    A.n = na - ai < I ? na - ai : I;
+                    for (int i = 0; i < A.n; i++) {
+                        A.hh[i] = a[ai + i].hh;
+                        A.ww[i] = a[ai + i].ww;
+                        A.base[i] = a[ai + i].base;
+                        A.v[i] = a[ai + i].v;
+                    }
+                    for (int v = v0; v < v1; v++) {
+                        int64_t cyc = step_psum(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc,
+                                                &o, &nt, unit, rowwin);
+                        if (pl->dense) cyc = 1;
+                        o.cycles += cyc;
+                        o.stalls += cyc - 1;
+                    }
+                }
+            }
+            /* flush: one accumulator read-add-write per window sum; it takes the
+             * most sums one bank receives */
+            uint32_t *cnt = sc->flush_bank, most = 0;
+            memset(cnt, 0, (size_t)nb * sizeof *cnt);
+            for (int x = 0; x < nt; x++) {
+                const uint32_t l = ++cnt[bank_of[sc->touched[x]]];
+                most = l > most ? l : most;
+            }
+            o.acc += nt;
+            o.flush += most;
+            o.cycles += most;
+            v0 = v1;
         }
-        /* flush, kernel by kernel: one accumulator read-add-write per window sum;
-         * each kernel's flush takes the most sums one bank receives */
-        uint32_t *cnt = sc->flush_bank, *kmax = sc->flush_kmax;
-        for (int x = 0; x < nt; x++) {
-            const int32_t ad = sc->touched[x], kk = ad / pl->area;
-            cnt[(size_t)kk * nb + pl->bank_of[ad]] = 0;
-            kmax[kk] = 0;
-        }
-        for (int x = 0; x < nt; x++) {
-            const int32_t ad = sc->touched[x], kk = ad / pl->area;
-            const uint32_t l = ++cnt[(size_t)kk * nb + pl->bank_of[ad]];
-            kmax[kk] = l > kmax[kk] ? l : kmax[kk];
-        }
-        int64_t fl = 0;
-        for (int x = 0; x < nt; x++) {
-            const int32_t kk = sc->touched[x] / pl->area;
-            fl += kmax[kk];
-            kmax[kk] = 0;
-        }
-        o.acc += nt;
-        o.flush += fl;
-        o.cycles += fl;
     }
     *out = o;
 }
 
+#if SCNN_SIMD
+/* One kernel pattern's counts on one PE (bitmap windows): its steps with every
+ * activation vector of the channel, its window sums and its flush, into *o. */
+static inline __attribute__((always_inline)) void
+kbits_kernel(const struct plan *pl, const struct pe *t, const struct vctx *vc,
+             const struct vact *va, int na, int64_t p, struct wbits *wb, struct pe_out *o,
+             const int rowwin) {
+    const struct sg_conv_geom *g = pl->g;
+    const int I = pl->c->i, nav = (na + I - 1) / I;
+    const int32_t *rr = pl->c_rr + pl->pat_w[p], *ss = pl->c_ss + pl->pat_w[p];
+    const int32_t *lb = pl->c_lb + pl->pat_w[p], *kr = pl->c_r + pl->pat_w[p];
+    const int32_t *vs = pl->c_vs + pl->pat_vs[p];
+    const int nv = pl->pat_nv[p];
+    for (int x = 0; x < nav; x++) {
+        const int an = na - x * I < I ? na - x * I : I;
+        o->formed += (int64_t)an * vs[nv];
+        for (int v = 0; v < nv; v++) {
+            const int j = vs[v], nw = vs[v + 1] - j;
+            const __mmask16 lm = (__mmask16)((1u << nw) - 1);
+            const __m512i vr = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, rr + j));
+            const __m512i vsn = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, ss + j));
+            const __m512i vl = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, lb + j));
+            const __mmask16 valid = va[x].m & vc->wmask[nw] &
+                                    _mm512_cmplt_epu32_mask(_mm512_sub_epi32(va[x].hh, vr), vc->P) &
+                                    _mm512_cmplt_epu32_mask(_mm512_sub_epi32(va[x].ww, vsn), vc->Q);
+            const int64_t nvalid = __builtin_popcount(valid);
+            o->products += nvalid;
+            int64_t cyc = 1;
+            if (nvalid > 1 && !pl->dense)
+                cyc = vmaxload(_mm512_mask_blend_epi32(
+                    valid, vc->sent, _mm512_and_si512(_mm512_add_epi32(va[x].base, vl), vc->bmask)));
+            o->cycles += cyc;
+            o->stalls += cyc - 1;
+        }
+    }
+    const int64_t dv = o->products;
+    o->psum_writes += dv;
+    int64_t sums = 0;
+    const int nkw = vs[nv];
+    for (int j = 0; j < nkw; j++) {
+        if (rowwin && j > 0 && kr[j] != kr[j - 1]) sums += wbits_take(pl, wb, 0);
+        wbits_or(pl, t, wb, rr[j], ss[j]);
+    }
+    sums += wbits_take(pl, wb, 0);
+    const int64_t most = wbits_most(pl, wb);
+    (void)g;
+    o->psum_reads += dv - sums;
+    o->merge_adds += dv - sums;
+    o->acc += sums;
+    o->flush += most;
+    o->cycles += most;
+}
+
+/* The row and kernel windows with bitmaps (pl->kbits): one PE, every channel and
+ * every group, channel-major. A kernel's counts depend only on which of its
+ * positions hold weights (its vectors, products, banks, window sums and flush;
+ * not the values or the output channel: the flush's most-loaded bank is the same
+ * for any rotation of the banks), so each distinct pattern of a channel
+ * (plan_patterns) is counted once and added as often as a group holds it. The
+ * counts are run_pe_kmajor's (the tests compare them); outs[gi * npe + e]
+ * receives group gi's. */
+static void run_pe_kbits(const struct plan *pl, int e, struct scratch *sc, struct pe_out *outs,
+                         const int rowwin) {
+    const struct sg_conv_geom *g = pl->g;
+    const struct pe *t = &pl->pe[e];
+    const int I = pl->c->i;
+    struct avec A;
+    memset(&A, 0, sizeof A);
+    struct vctx vc;
+    vctx_init(pl, &vc);
+    struct wbits wb;
+    memset(&wb, 0, sizeof wb);
+    wb.u = sc->ubits;
+    wb.d0 = t->w0 + g->pl - t->rq0;
+    const int qn = g->q - t->rq0 < pl->RW ? g->q - t->rq0 : pl->RW;
+    wb.qmask = qn >= 64 ? ~0ull : (1ull << qn) - 1;
+    wb.c0 = wb.c1 = _mm512_setzero_si512();
+    struct vact *va = sc->vacts;
+    for (int gi = 0; gi < pl->ngroups; gi++) memset(&outs[(size_t)gi * pl->npe + e], 0, sizeof *outs);
+    for (int ch = 0; ch < g->c; ch++) {
+        const size_t pc = (size_t)e * g->c + ch;
+        const struct act *a = pl->acts + pl->aoff[pc];
+        const int na = (int)(pl->aoff[pc + 1] - pl->aoff[pc]);
+        if (na == 0) continue;
+        const int nav = (na + I - 1) / I;
+        for (int x = 0; x < nav; x++) { /* activation vectors in lanes */
+            A.n = na - x * I < I ? na - x * I : I;
+            for (int i = 0; i < A.n; i++) {
+                A.hh[i] = a[x * I + i].hh;
+                A.ww[i] = a[x * I + i].ww;
+                A.base[i] = a[x * I + i].base;
+            }
+            vact_load(&vc, &A, &va[x]);
+        }
+        /* the non-zero activations, a word per tile row */
+        memset(sc->abits, 0, (size_t)(t->h1 - t->h0) * sizeof *sc->abits);
+        for (int i = 0; i < na; i++)
+            sc->abits[a[i].hh - g->pt - t->h0] |= 1ull << (a[i].ww - g->pl - t->w0);
+        wb.abits = sc->abits;
+        /* each distinct kernel pattern of the channel, once */
+        const int64_t p0 = pl->pat_off[ch], np = pl->pat_off[ch + 1] - p0;
+        for (int64_t p = 0; p < np; p++) {
+            memset(&sc->pst[p], 0, sizeof sc->pst[p]);
+            kbits_kernel(pl, t, &vc, va, na, p0 + p, &wb, &sc->pst[p], rowwin);
+        }
+        for (int gi = 0; gi < pl->ngroups; gi++) {
+            struct pe_out *o = &outs[(size_t)gi * pl->npe + e];
+            const size_t gc = (size_t)gi * g->c + ch;
+            const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
+            if (nv == 0) continue;
+            int64_t kernels = 0; /* kernels with weights: one activation pass each */
+            for (int64_t x = pl->ent_off[gc]; x < pl->ent_off[gc] + pl->ent_len[gc]; x++) {
+                const int64_t n = pl->ent_cnt[x];
+                const int64_t *d = (const int64_t *)&sc->pst[pl->ent_pat[x]];
+                int64_t *f = (int64_t *)o;
+                for (size_t k = 0; k < PE_OUT_N; k++) f[k] += n * d[k];
+                kernels += n;
+            }
+            o->areads += kernels * pl->a_entries[pc];
+            o->aireads += pl->dense ? 0 : kernels * pl->a_entries[pc];
+            o->wreads += (int64_t)nav * pl->w_entries[gc];
+            o->wireads += (int64_t)nav * pl->wi_entries[gc];
+            o->steps += (int64_t)nav * nv;
+        }
+    }
+}
+#endif
+
 static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
-                   struct pe_out *out, const int unit, const int merged) {
+                   struct pe_out *out, const int unit, const int merged, const int simd) {
     const struct sg_conv_geom *g = pl->g;
     const struct pe *t = &pl->pe[e];
     const int I = pl->c->i;
@@ -605,6 +1134,12 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
     struct pe_out o;
     memset(&o, 0, sizeof o);
     struct avec A;
+    memset(&A, 0, sizeof A);
+#if SCNN_SIMD
+    struct vctx vc;
+    struct vact va;
+    if (simd) vctx_init(pl, &vc);
+#endif
     for (int ch = 0; ch < g->c; ch++) {
         const size_t pc = (size_t)e * g->c + ch, gc = (size_t)gi * g->c + ch;
         const struct act *a = pl->acts + pl->aoff[pc];
@@ -627,6 +1162,20 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
                 A.base[i] = a[ai + i].base;
                 A.v[i] = a[ai + i].v;
             }
+#if SCNN_SIMD
+            if (simd) {
+                vact_load(&vc, &A, &va);
+                const int32_t w0 = (int32_t)pl->woff[gc];
+                for (int v = 0; v < nv; v++) {
+                    int64_t cyc = vstep(pl, &vc, &va, &A, w + vs[v], w0 + vs[v], vs[v + 1] - vs[v],
+                                        acc, &o, merged);
+                    if (pl->dense) cyc = 1;
+                    o.cycles += cyc;
+                    o.stalls += cyc - 1;
+                }
+                continue;
+            }
+#endif
             const int full_a = A.n == 4 && pl->c->f == 4;
             for (int v = 0; v < nv; v++) {
                 const int nw = vs[v + 1] - vs[v];
@@ -649,20 +1198,66 @@ static void run_pe_any(const struct plan *pl, int gi, int e, double *acc, struct
     const int merged = pl->c->accumulate == SG_SCNN_ACC_MERGED;
     if (pl->kmode) {
         const int rowwin = pl->c->accumulate == SG_SCNN_ACC_ROW;
-        if (unit && rowwin) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 1);
-        else if (unit) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 0);
-        else if (rowwin) run_pe_kmajor(pl, gi, e, acc, sc, o, 0, 1);
-        else run_pe_kmajor(pl, gi, e, acc, sc, o, 0, 0);
-    } else if (unit && merged) run_pe(pl, gi, e, acc, sc, o, 1, 1);
-    else if (unit) run_pe(pl, gi, e, acc, sc, o, 1, 0);
-    else if (merged) run_pe(pl, gi, e, acc, sc, o, 0, 1);
-    else run_pe(pl, gi, e, acc, sc, o, 0, 0);
+        if (pl->simd && rowwin) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 1, 1);
+        else if (pl->simd) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 0, 1);
+        else if (unit && rowwin) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 1, 0);
+        else if (unit) run_pe_kmajor(pl, gi, e, acc, sc, o, 1, 0, 0);
+        else if (rowwin) run_pe_kmajor(pl, gi, e, acc, sc, o, 0, 1, 0);
+        else run_pe_kmajor(pl, gi, e, acc, sc, o, 0, 0, 0);
+    } else if (pl->simd && merged) run_pe(pl, gi, e, acc, sc, o, 1, 1, 1);
+    else if (pl->simd) run_pe(pl, gi, e, acc, sc, o, 1, 0, 1);
+    else if (unit && merged) run_pe(pl, gi, e, acc, sc, o, 1, 1, 0);
+    else if (unit) run_pe(pl, gi, e, acc, sc, o, 1, 0, 0);
+    else if (merged) run_pe(pl, gi, e, acc, sc, o, 0, 1, 0);
+    else run_pe(pl, gi, e, acc, sc, o, 0, 0, 0);
 }
 
 static void plan_free(struct plan *pl) {
     free(pl->pe), free(pl->aoff), free(pl->a_entries), free(pl->acts), free(pl->woff);
     free(pl->w_entries), free(pl->voff), free(pl->wts), free(pl->vstart), free(pl->bank_of);
     free(pl->wi_entries), free(pl->maxnav);
+    free(pl->w_rr), free(pl->w_ss), free(pl->w_base), free(pl->w_kb);
+    free(pl->pat_off), free(pl->ent_off), free(pl->ent_len), free(pl->pat_gc), free(pl->pat_v0), free(pl->pat_v1);
+    free(pl->ent_pat), free(pl->ent_cnt);
+    free(pl->c_rr), free(pl->c_ss), free(pl->c_lb), free(pl->c_r), free(pl->c_vs), free(pl->pat_w);
+    free(pl->pat_vs), free(pl->pat_nv);
+}
+
+/* The outputs of a layer whose steps do not add values (the vector steps): the
+ * direct convolution in double, every non-zero weight times whole input rows,
+ * output channel by output channel (each by one thread, in one fixed order: input
+ * channel, kernel row, kernel column, so the sums do not depend on the thread
+ * count). They equal the dataflow's sums up to the order of the additions; the
+ * scalar steps add every product at its accumulator address and the tests check
+ * both against the reference convolution. */
+static void layer_values(const struct sg_conv_geom *g, const float *w, const float *x,
+                         double *ysum) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int k = 0; k < g->k; k++) {
+        double *yk = ysum + (size_t)k * g->p * g->q;
+        for (int c = 0; c < g->c; c++)
+            for (int r = 0; r < g->r; r++)
+                for (int s = 0; s < g->s; s++) {
+                    const double wv = w[(((size_t)k * g->c + c) * g->r + r) * g->s + s];
+                    if (wv == 0.0) continue;
+                    /* input h = p sh + r dh - pt in [0, H); column likewise */
+                    const int ho = r * g->dh - g->pt, wo = s * g->dw - g->pl;
+                    int p0 = 0, p1 = g->p, q0 = 0, q1 = g->q;
+                    while (p0 < p1 && p0 * g->sh + ho < 0) p0++;
+                    while (p1 > p0 && (p1 - 1) * g->sh + ho >= g->h) p1--;
+                    while (q0 < q1 && q0 * g->sw + wo < 0) q0++;
+                    while (q1 > q0 && (q1 - 1) * g->sw + wo >= g->w) q1--;
+                    for (int p = p0; p < p1; p++) {
+                        const float *restrict xr =
+                            x + ((size_t)c * g->h + (size_t)(p * g->sh + ho)) * g->w + wo;
+                        double *restrict yr = yk + (size_t)p * g->q;
+                        if (g->sw == 1)
+                            for (int q = q0; q < q1; q++) yr[q] += wv * (double)xr[q];
+                        else
+                            for (int q = q0; q < q1; q++) yr[q] += wv * (double)xr[q * g->sw];
+                    }
+                }
+    }
 }
 
 /* Post-processing: each PE compresses the outputs it owns (after ReLU if asked). */
@@ -750,14 +1345,35 @@ static void scratch_init(const struct plan *pl, size_t region, struct scratch *s
     sc->touched = sgi_alloc(sc->n_wstamp + 1, sizeof(int32_t));
     sc->flush_bank = sgi_zalloc((size_t)pl->kc * pl->c->banks, sizeof(uint32_t));
     sc->flush_kmax = sgi_zalloc((size_t)pl->kc, sizeof(uint32_t));
+#if SCNN_SIMD
+    if (pl->simd && pl->kmode) {
+        int most = 1;
+        for (int ch = 0; ch < pl->g->c; ch++) most = pl->maxnav[ch] > most ? pl->maxnav[ch] : most;
+        sc->vacts = sgi_alloc((size_t)most, sizeof(struct vact));
+    }
+    if (pl->kbits) {
+        int rows = 1;
+        for (int e = 0; e < pl->npe; e++)
+            rows = pl->pe[e].h1 - pl->pe[e].h0 > rows ? pl->pe[e].h1 - pl->pe[e].h0 : rows;
+        sc->abits = sgi_alloc((size_t)rows, sizeof *sc->abits);
+        sc->ubits = sgi_zalloc((size_t)pl->RH, sizeof *sc->ubits);
+        int64_t most = 1;
+        for (int ch = 0; ch < pl->g->c; ch++)
+            most = pl->pat_off[ch + 1] - pl->pat_off[ch] > most ? pl->pat_off[ch + 1] - pl->pat_off[ch]
+                                                               : most;
+        sc->pst = sgi_alloc((size_t)most, sizeof *sc->pst);
+    }
+#endif
 }
-static int scratch_ok(const struct scratch *sc) {
+static int scratch_ok(const struct plan *pl, const struct scratch *sc) {
     return sc->stamp && sc->bank_stamp && sc->bank && sc->wstamp && sc->touched && sc->flush_bank &&
-           sc->flush_kmax;
+           sc->flush_kmax && (sc->vacts || !(pl->simd && pl->kmode)) &&
+           ((sc->abits && sc->ubits && sc->pst) || !pl->kbits);
 }
 static void scratch_free(struct scratch *sc) {
     free(sc->stamp), free(sc->bank_stamp), free(sc->bank), free(sc->wstamp), free(sc->touched);
-    free(sc->flush_bank), free(sc->flush_kmax);
+    free(sc->flush_bank), free(sc->flush_kmax), free(sc->vacts), free(sc->abits), free(sc->ubits);
+    free(sc->pst);
 }
 
 /* Many groups: one task per group (its PEs in order); no barrier between groups,
@@ -771,7 +1387,7 @@ static int run_by_group(const struct plan *pl, size_t region, double *ysum,
         scratch_init(pl, region, &sc);
         double *acc = sgi_zalloc(region, sizeof *acc);
         struct pe_out *outs = sgi_zalloc((size_t)pl->npe, sizeof *outs);
-        const int ok = scratch_ok(&sc) && acc && outs;
+        const int ok = scratch_ok(pl, &sc) && acc && outs;
         if (!ok) {
 #pragma omp atomic write
             failed = 1;
@@ -781,7 +1397,7 @@ static int run_by_group(const struct plan *pl, size_t region, double *ysum,
             if (!ok) continue;
             for (int e = 0; e < pl->npe; e++) {
                 run_pe_any(pl, gi, e, acc, &sc, &outs[e]);
-                fold_pe(pl, gi, e, acc, ysum);
+                if (!pl->simd) fold_pe(pl, gi, e, acc, ysum);
             }
             group_stats(pl, gi, outs, &gst[gi]);
         }
@@ -798,7 +1414,7 @@ static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct 
     {
         struct scratch sc;
         scratch_init(pl, region, &sc);
-        if (!scratch_ok(&sc)) {
+        if (!scratch_ok(pl, &sc)) {
 #pragma omp atomic write
             failed = 1;
         }
@@ -809,7 +1425,7 @@ static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct 
                 run_pe_any(pl, gi, e, accs + (size_t)e * region, &sc, &outs[e]);
 #pragma omp single
             {
-                for (int e = 0; e < pl->npe; e++)
+                for (int e = 0; e < pl->npe && !pl->simd; e++)
                     fold_pe(pl, gi, e, accs + (size_t)e * region, ysum);
                 group_stats(pl, gi, outs, &gst[gi]);
             }
@@ -818,6 +1434,38 @@ static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct 
     }
     return failed;
 }
+
+#if SCNN_SIMD
+/* Bitmap windows: the PEs in parallel, each over all groups (run_pe_kbits), then
+ * the groups' counts in group order. */
+static int run_kbits(const struct plan *pl, size_t region, struct sg_scnn_stats *gst) {
+    int failed = 0;
+    struct pe_out *outs = sgi_zalloc((size_t)pl->ngroups * pl->npe, sizeof *outs);
+    if (!outs) return 1;
+    const int rowwin = pl->c->accumulate == SG_SCNN_ACC_ROW;
+#pragma omp parallel
+    {
+        struct scratch sc;
+        scratch_init(pl, region, &sc);
+        const int ok = scratch_ok(pl, &sc);
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int e = 0; e < pl->npe; e++) {
+            if (!ok) continue;
+            if (rowwin) run_pe_kbits(pl, e, &sc, outs, 1);
+            else run_pe_kbits(pl, e, &sc, outs, 0);
+        }
+        scratch_free(&sc);
+    }
+    for (int gi = 0; gi < pl->ngroups && !failed; gi++)
+        group_stats(pl, gi, outs + (size_t)gi * pl->npe, &gst[gi]);
+    free(outs);
+    return failed;
+}
+#endif
 
 enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
                              const float *w, const float *x, float *y, struct sg_scnn_stats *st) {
@@ -835,6 +1483,16 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     pl.ngroups = (g->k + pl.kc - 1) / pl.kc;
     pl.kmode = c->accumulate == SG_SCNN_ACC_ROW || c->accumulate == SG_SCNN_ACC_KERNEL;
     pl.dense = c->arch == SG_SCNN_ARCH_DCNN;
+    /* the vector steps: stride 1, F I <= 16 lanes, bank = address & (banks - 1) */
+    pl.simd = SCNN_SIMD && sgi_scnn_simd && g->sh == 1 && g->sw == 1 && c->f * c->i <= 16 &&
+              (c->banks & (c->banks - 1)) == 0;
+    if (pl.simd && pl.kmode && c->banks <= 64 && pl.RW <= 64) {
+        int wmax = 0;
+        for (int e = 0; e < pl.npe; e++)
+            wmax = pl.pe[e].w1 - pl.pe[e].w0 > wmax ? pl.pe[e].w1 - pl.pe[e].w0 : wmax;
+        /* 2: the vector steps with window stamps (the tests compare) */
+        pl.kbits = wmax <= 64 && g->r * g->s <= 64 && sgi_scnn_simd < 2;
+    }
     if (pl.kmode) { /* the partial-sum buffer holds one window: a kernel's region or a row */
         const int need = c->accumulate == SG_SCNN_ACC_ROW ? pl.RW : pl.area;
         if (c->psum_entries > 0 && c->psum_entries < need) {
@@ -857,6 +1515,7 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     }
     for (size_t i = 0; i < region; i++) pl.bank_of[i] = (uint16_t)(i % (size_t)c->banks);
     if ((s = plan_acts(&pl, x, st)) != SG_OK || (s = plan_weights(&pl, w, st)) != SG_OK) goto done;
+    if (pl.kbits && (s = plan_patterns(&pl)) != SG_OK) goto done;
 
     /* per-group counts, summed in group order below */
     gst = sgi_zalloc((size_t)pl.ngroups, sizeof *gst);
@@ -864,13 +1523,19 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
         s = SG_ERR_NOMEM;
         goto done;
     }
-    const int failed = pl.ngroups >= 4 * sg_get_threads()
-                           ? run_by_group(&pl, region, ysum, gst)
-                           : run_by_pe(&pl, region, accs, outs, ysum, gst);
+    int failed;
+#if SCNN_SIMD
+    if (pl.kbits)
+        failed = run_kbits(&pl, region, gst);
+    else
+#endif
+        failed = pl.ngroups >= 4 * sg_get_threads() ? run_by_group(&pl, region, ysum, gst)
+                                                    : run_by_pe(&pl, region, accs, outs, ysum, gst);
     if (failed) {
         s = sgi_error(SG_ERR_NOMEM, "out of memory");
         goto done;
     }
+    if (pl.simd) layer_values(g, w, x, ysum); /* the vector steps add no values */
     for (int gi = 0; gi < pl.ngroups; gi++) sg_scnn_stats_add(st, &gst[gi]);
     for (size_t i = 0; i < ny; i++) y[i] = (float)ysum[i];
 

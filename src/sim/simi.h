@@ -9,6 +9,10 @@
  * conv groups, sizes the int-indexed loops can hold. */
 enum sg_status sgi_scnn_check_layer(const struct sg_scnn_config *c, const struct sg_conv_geom *g);
 
+/* 1 (default): layers with stride 1 and a power-of-two number of banks take the
+ * AVX-512 steps where the build has them; 0: the scalar steps (tests compare). */
+extern int sgi_scnn_simd;
+
 /* Per-bit energies of a configuration's buffers (energy.c). */
 struct sgi_bit_energy {
     double weight, act, acc, psum, out, halo;
