@@ -53,15 +53,29 @@ static const struct sg_point *point_near(const struct sg_points *pts, const char
     return best;
 }
 
+/* The cumulative decomposition of issue 21: plain SCNN, + the row window, + the
+ * kernel window (instead of the row window), + one index per kept group. */
 struct scnn_mode {
+    const char *name;
     enum sg_scnn_accum acc;
-    enum sg_scnn_fetch fetch;
+    enum sg_scnn_index index;
 };
-static const struct scnn_mode MODES[] = {{SG_SCNN_ACC_PRODUCT, SG_SCNN_FETCH_STREAM},
-                                         {SG_SCNN_ACC_MERGED, SG_SCNN_FETCH_STREAM},
-                                         {SG_SCNN_ACC_MERGED, SG_SCNN_FETCH_ALIGNED}};
+static const struct scnn_mode MODES[] = {{"plain", SG_SCNN_ACC_PRODUCT, SG_SCNN_INDEX_WEIGHT},
+                                         {"+row", SG_SCNN_ACC_ROW, SG_SCNN_INDEX_WEIGHT},
+                                         {"+kernel", SG_SCNN_ACC_KERNEL, SG_SCNN_INDEX_WEIGHT},
+                                         {"+group", SG_SCNN_ACC_KERNEL, SG_SCNN_INDEX_GROUP}};
 
-/* SCNN on real activations of the test images, both accumulation modes. */
+/* The group of --index group for a study granularity: a kept kernel row (vector),
+ * a kept kernel (kernel; filter and channel pruning keep whole kernels), else one
+ * index per weight. */
+static enum sg_scnn_gran_unit scnn_unit(const char *gran) {
+    if (strcmp(gran, "vector") == 0) return SG_SCNN_UNIT_ROW;
+    if (!strcmp(gran, "kernel") || !strcmp(gran, "filter") || !strcmp(gran, "channel"))
+        return SG_SCNN_UNIT_KERNEL;
+    return SG_SCNN_UNIT_WEIGHT;
+}
+
+/* SCNN on real activations of the test images, every step of the decomposition. */
 static int scnn_rows(const struct study *st, FILE *f, const struct sg_point *p, const char *match) {
     struct sg_model *m = NULL;
     if (cli_load_model(study_path(st, "%s", p->file), &m)) return 1;
@@ -70,7 +84,8 @@ static int scnn_rows(const struct study *st, FILE *f, const struct sg_point *p, 
         struct sg_scnn_config c;
         sg_scnn_config_default(&c);
         c.accumulate = MODES[k].acc;
-        c.fetch = MODES[k].fetch;
+        c.index = MODES[k].index;
+        c.index_unit = c.index == SG_SCNN_INDEX_GROUP ? scnn_unit(p->gran) : SG_SCNN_UNIT_WEIGHT;
         struct sg_scnn_model_opts o;
         memset(&o, 0, sizeof o);
         o.images = st->scnn_images;
@@ -81,15 +96,17 @@ static int scnn_rows(const struct study *st, FILE *f, const struct sg_point *p, 
             break;
         }
         const struct sg_scnn_stats *t = &run->total;
-        fprintf(f, "%s,%s,%d,%.6f,%.6f,%s%s,%s,%s,%d,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,"
-                   "%lld,%lld,%lld,%.6g\n",
-                p->gran, match, p->seed, p->density, p->top1, sg_scnn_accum_name(c.accumulate),
-                c.fetch == SG_SCNN_FETCH_ALIGNED ? "+aligned" : "", sg_scnn_accum_name(c.accumulate),
+        fprintf(f, "%s,%s,%d,%.6f,%.6f,%s,%s,%s,%s,%d,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,"
+                   "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.6g\n",
+                p->gran, match, p->seed, p->density, p->top1, MODES[k].name,
+                sg_scnn_accum_name(c.accumulate), sg_scnn_index_name(c.index),
                 sg_scnn_fetch_name(c.fetch), run->images, (long long)t->cycles,
                 (long long)t->products, (long long)t->weight_reads, (long long)t->weight_index_reads,
                 (long long)t->act_reads, (long long)t->act_index_reads, (long long)t->acc_reads,
                 (long long)t->acc_writes, (long long)t->out_writes, (long long)t->halo,
+                (long long)t->psum_reads, (long long)t->psum_writes,
                 (long long)(sg_scnn_dram_bits(t) / 8), (long long)sg_scnn_memory_refs(t),
+                (long long)sg_scnn_memory_bits(&c, t), (long long)sg_scnn_psum_refs(t),
                 t->energy.total);
         sg_scnn_run_free(run);
     }
@@ -298,9 +315,10 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
     fprintf(ic, "granularity,seed,density,top1,engine,batch,threads,images,top1_infer,images_per_s,"
                 "ms_per_image,speedup_vs_dense,kernels\n");
     if (st->infer_batch > 0) sg_set_threads(st->threads);
-    fprintf(sc, "granularity,match,seed,density,top1,mode,accumulate,fetch,images,cycles,products,"
-                "refs_weight,refs_weight_index,refs_act,refs_act_index,refs_acc_read,"
-                "refs_acc_write,refs_out_write,refs_halo,dram_bytes,memory_refs,energy_pj\n");
+    fprintf(sc, "granularity,match,seed,density,top1,mode,accumulate,index,fetch,images,cycles,"
+                "products,refs_weight,refs_weight_index,refs_act,refs_act_index,refs_acc_read,"
+                "refs_acc_write,refs_out_write,refs_halo,psum_read,psum_write,dram_bytes,"
+                "memory_refs,memory_bits,psum_refs,energy_pj\n");
     fprintf(f, "granularity,seed,density,top1,format,value_coding,weights,kept,value_bits,index_bits,"
                "filler_bits,meta_bits,bytes,ratio,index_share,model_params,model_bytes,model_ratio\n");
     struct best(*best)[NVALUES] = calloc((size_t)st->ngran, sizeof *best);
@@ -310,7 +328,16 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
     for (int g = 0; g < st->ngran && !rc; g++)
         for (int seed = 1; seed <= st->seeds && !rc; seed++) {
             const struct sg_point *p = noloss_point(st, pts, st->grans[g], seed);
-            if (!p) continue;
+            if (!p) { /* no matched-accuracy model; the common-density control still runs */
+                const struct sg_point *md =
+                    st->scnn_images > 0 ? point_near(pts, st->grans[g], seed, st->scnn_density)
+                                        : NULL;
+                if (md) {
+                    cli_progress_note("SCNN model: %s s%d", md->gran, seed);
+                    rc = scnn_rows(st, sc, md, "density");
+                }
+                continue;
+            }
             struct sg_model *m = NULL;
             if (cli_load_model(study_path(st, "%s", p->file), &m)) {
                 rc = 1;

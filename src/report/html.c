@@ -776,6 +776,80 @@ static int looks_numeric(const struct sg_csv *t, int col) {
 }
 
 #define CSV_TABLE_MAX_ROWS 500
+/* The SCNN section's verdict, generated from scnn.csv: for each comparison (match)
+ * and coarse granularity, the ratio fine / coarse of memory references (summed
+ * over seeds) under each step of the decomposition, the step that moves it most,
+ * and the energy ratio of the last step. A ratio within 2% of 1 is a tie (the
+ * model is deterministic; seeds and one-shot pruning move ratios by about that). */
+#define SCNN_TIE 0.02
+static void scnn_verdict(struct sgi_buf *b, const struct sg_csv *t) {
+    const int cg = sg_csv_col(t, "granularity"), cm = sg_csv_col(t, "match"),
+              cmo = sg_csv_col(t, "mode"), cr = sg_csv_col(t, "memory_refs"),
+              ce = sg_csv_col(t, "energy_pj");
+    if (cg < 0 || cm < 0 || cmo < 0 || cr < 0 || ce < 0 || t->nrows == 0) return;
+    enum { MAXV = 16 };
+    const char *matches[MAXV], *modes[MAXV], *grans[MAXV];
+    int nmat = 0, nmod = 0, ngr = 0;
+    for (int r = 0; r < t->nrows; r++) {
+        const char *v[3] = {sg_csv_get(t, r, cm), sg_csv_get(t, r, cmo), sg_csv_get(t, r, cg)};
+        const char **l[3] = {matches, modes, grans};
+        int *n[3] = {&nmat, &nmod, &ngr};
+        for (int k = 0; k < 3; k++) {
+            int found = 0;
+            for (int i = 0; i < *n[k]; i++) found |= strcmp(l[k][i], v[k]) == 0;
+            if (!found && *n[k] < MAXV) l[k][(*n[k])++] = v[k];
+        }
+    }
+    int fine = -1;
+    for (int i = 0; i < ngr; i++)
+        if (strcmp(grans[i], "fine") == 0) fine = i;
+    if (fine < 0 || ngr < 2 || nmod < 1) return;
+    /* sum[match][mode][gran][refs, energy] */
+    double(*sum)[MAXV][MAXV][2] = calloc(MAXV, sizeof *sum);
+    if (!sum) return;
+    for (int r = 0; r < t->nrows; r++) {
+        int a = -1, m = -1, g = -1;
+        for (int i = 0; i < nmat; i++) a = strcmp(matches[i], sg_csv_get(t, r, cm)) ? a : i;
+        for (int i = 0; i < nmod; i++) m = strcmp(modes[i], sg_csv_get(t, r, cmo)) ? m : i;
+        for (int i = 0; i < ngr; i++) g = strcmp(grans[i], sg_csv_get(t, r, cg)) ? g : i;
+        if (a < 0 || m < 0 || g < 0) continue;
+        sum[a][m][g][0] += strtod(sg_csv_get(t, r, cr), NULL);
+        sum[a][m][g][1] += strtod(sg_csv_get(t, r, ce), NULL);
+    }
+    sgi_buf_printf(b, "<p><strong>Verdict.</strong> ");
+    txt(b, "Memory references fine / coarse (summed over seeds; within 2% of 1 is a tie)");
+    int first = 1;
+    for (int a = 0; a < nmat; a++)
+        for (int g = 0; g < ngr; g++) {
+            if (g == fine) continue;
+            double ratio[MAXV];
+            int ok = 1;
+            for (int m = 0; m < nmod; m++) {
+                ok &= sum[a][m][g][0] > 0 && sum[a][m][fine][0] > 0;
+                ratio[m] = ok ? sum[a][m][fine][0] / sum[a][m][g][0] : 0;
+            }
+            if (!ok) continue;
+            sgi_xml_printf(b, "%s at matched %s, fine/%s is ", first ? ":" : ";", matches[a], grans[g]);
+            first = 0;
+            for (int m = 0; m < nmod; m++)
+                sgi_xml_printf(b, "%s%.2f (%s%s)", m ? ", " : "", ratio[m], modes[m],
+                               fabs(ratio[m] - 1) <= SCNN_TIE ? ", a tie"
+                               : ratio[m] < 1           ? ", fine needs fewer"
+                                                        : "");
+            int best = -1;
+            double jump = 0;
+            for (int m = 1; m < nmod; m++)
+                if (ratio[m] - ratio[m - 1] > jump) jump = ratio[m] - ratio[m - 1], best = m;
+            if (best > 0 && jump > SCNN_TIE)
+                sgi_xml_printf(b, ", the largest step from %s (%+.2f)", modes[best], jump);
+            const double e = sum[a][nmod - 1][fine][1] / (sum[a][nmod - 1][g][1] > 0 ? sum[a][nmod - 1][g][1] : 1);
+            sgi_xml_printf(b, ", energy %.2f%s under %s", e, fabs(e - 1) <= SCNN_TIE ? " (a tie)" : "",
+                           modes[nmod - 1]);
+        }
+    sgi_buf_printf(b, ".</p>\n");
+    free(sum);
+}
+
 static enum sg_status section_csv(struct ctx *c, const struct sg_csv *t, const struct csv_view *v, int number,
                                   const char *file) {
     struct sgi_buf *b = c->b;
@@ -785,6 +859,7 @@ static enum sg_status section_csv(struct ctx *c, const struct sg_csv *t, const s
     txt(b, v->intro);
     sgi_xml_printf(b, " Source: %s (%d rows, %d columns).", file, t->nrows, t->ncols);
     sgi_buf_printf(b, "</p>\n");
+    if (strcmp(v->id, "scnn") == 0) scnn_verdict(b, t);
     enum sg_status st = csv_charts(c, t, v);
     if (st != SG_OK) return st;
     sgi_buf_printf(b, "<div class=\"wide\"><table id=\"t-%s\" class=\"csv\">\n<thead><tr>", v->id);
@@ -839,10 +914,16 @@ static const struct csv_view SCNN_VIEW = {
     .id = "scnn",
     .heading = "SCNN memory references and energy",
     .intro = "Memory references per on-chip buffer and energy of the SCNN accelerator model for each "
-             "granularity, at matched accuracy (each granularity's no-loss density) and at matched density. "
-             "The accumulation mode that produced each number is named in its heading or row. The paper's third "
-             "finding: coarse-grained sparsity needs about 2x fewer references than fine-grained.",
-    .label_cols = {"granularity", "mode", "accumulate"},
+             "granularity with the test images' real activations, at matched accuracy (each granularity's "
+             "no-loss density) and at a common density (the control). Each row names the step of the "
+             "cumulative decomposition that produced it: plain (SCNN as published: every product an "
+             "accumulator read-add-write, one index per weight), +row (a kernel-major loop summing each "
+             "kernel row's products in a partial-sum buffer), +kernel (the whole-kernel window instead) and "
+             "+group (also one index per kept kernel row or kernel). memory_refs counts on-chip SRAM accesses "
+             "without the partial-sum buffer (psum_refs); memory_bits the bits they move; energy_pj includes "
+             "both and DRAM (docs/scnn-model.md). The paper's third finding: coarse-grained sparsity needs "
+             "about 2x fewer references than fine-grained.",
+    .label_cols = {"granularity", "mode"},
     .facet_cols = {"match", "at"},
     .stack_prefix = "refs_",
     .stack_exclude = {"refs_total"},

@@ -27,6 +27,16 @@ grep -q '"val_images": 1000' "$tmp/a/study.json"
 test "$(wc -l < "$tmp/a/points.jsonl")" -eq 16
 test "$(grep -c '^fine\|^vector\|^kernel\|^filter' "$tmp/a/no_loss.csv")" -eq 4
 ls "$tmp/a/models" | grep -q 'kernel-s1-03.sgm'
+# scnn.csv: the cumulative decomposition (plain, +row, +kernel, +group) for every
+# (granularity, match, seed); fine has at least the common-density control; the
+# report's SCNN section opens with a verdict generated from those rows
+awk -F, 'NR > 1 { n[$1 "," $2 "," $3]++; m[$6]++ }
+         END { for (k in n) if (n[k] != 4) { print "scnn.csv: " k " has " n[k] " rows"; bad = 1 }
+               if (!m["plain"] || !m["+row"] || !m["+kernel"] || !m["+group"]) bad = 1
+               exit bad }' "$tmp/a/scnn.csv"
+grep -q '^fine,density,' "$tmp/a/scnn.csv"
+"$SG" report "$tmp/a" -o "$tmp/a/r.html" > /dev/null
+grep -q 'Verdict.</strong> Memory references fine / coarse' "$tmp/a/r.html"
 
 # kill it while it works, twice, then let it finish
 for delay in 2 5; do
