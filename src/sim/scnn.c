@@ -12,7 +12,13 @@
  * input channel > activation vector > weight vector. Threads take whole groups
  * when there are many, else the PEs of one group; sums are folded in PE order
  * either way, so results do not depend on the thread count.
- * docs/scnn-model.md defines every count; src/sim/ref.c recomputes them slowly. */
+ * Three paths give the same counts (the tests compare each with ref.c): scalar
+ * steps that add every product at its accumulator address; vector steps (AVX-512,
+ * stride 1) whose bank loads come from conflict detection, with the layer's output
+ * from a direct convolution (layer_values); and, for the row and kernel windows,
+ * bitmap windows that count each distinct kernel pattern of a channel once per PE
+ * (run_pe_kbits, PEs in parallel). docs/scnn-model.md defines every count;
+ * src/sim/ref.c recomputes them slowly. */
 #include "sim/simi.h"
 
 #if defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512BW__) && \
@@ -764,23 +770,14 @@ vstep(const struct plan *pl, const struct vctx *vc, const struct vact *va, const
     return vmaxload(_mm512_mask_blend_epi32(fresh, vc->sent, _mm512_and_si512(addr, vc->bmask)));
 }
 
-/* step_psum() in lanes (stride 1). */
+/* step_psum() in lanes (stride 1), with window stamps (no bitmaps). */
 static inline __attribute__((always_inline)) int64_t
 vstep_psum(const struct plan *pl, const struct vctx *vc, const struct vact *va,
            const struct act *ap, int an, const struct wt *wv, int32_t w0, int nw,
            double *restrict acc, struct scratch *sc, struct pe_out *o, int *ntouched,
-           const int rowwin, const int bits) {
+           const int rowwin) {
     __m512i addr, kb;
     const __mmask16 valid = vaddr(pl, vc, va, w0, nw, &addr, &kb);
-    if (bits) { /* the windows are counted from bitmaps (window_bits) */
-        const int64_t nvalid = __builtin_popcount(valid);
-        o->products += nvalid;
-        o->formed += (int64_t)an * nw;
-        o->psum_writes += nvalid;
-        if (nvalid <= 1) return 1;
-        return vmaxload(_mm512_mask_blend_epi32(
-            valid, vc->sent, _mm512_and_si512(_mm512_sub_epi32(addr, kb), vc->bmask)));
-    }
     const int32_t *wb = pl->w_base + w0;
     const int32_t region = (int32_t)sc->n_stamp;
     uint32_t *restrict wst = sc->wstamp;
@@ -954,7 +951,7 @@ static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, str
                     for (int v = v0; v < v1; v++) {
                         int64_t cyc = vstep_psum(pl, &vc, &va[x], a + (size_t)x * I, an, w + vs[v],
                                                  w0 + vs[v], vs[v + 1] - vs[v], acc, sc, &o, &nt,
-                                                 rowwin, 0);
+                                                 rowwin);
                         if (pl->dense) cyc = 1;
                         o.cycles += cyc;
                         o.stalls += cyc - 1;
