@@ -732,6 +732,20 @@ static inline __attribute__((always_inline)) void vact_load(const struct vctx *v
     va->m = vc->amask[A->n];
 }
 
+/* A channel's na activations as ceil(na / I) vectors in lanes, into va[0..). */
+static void vact_load_all(const struct vctx *vc, struct avec *A, const struct act *a, int na, int I,
+                          struct vact *va) {
+    for (int x = 0; x * I < na; x++) {
+        A->n = na - x * I < I ? na - x * I : I;
+        for (int i = 0; i < A->n; i++) {
+            A->hh[i] = a[x * I + i].hh;
+            A->ww[i] = a[x * I + i].ww;
+            A->base[i] = a[x * I + i].base;
+        }
+        vact_load(vc, A, &va[x]);
+    }
+}
+
 /* Valid lanes and their accumulator addresses for weights [w0, w0 + nw). */
 static inline __attribute__((always_inline)) __mmask16
 vaddr(const struct plan *pl, const struct vctx *vc, const struct vact *va, int32_t w0, int nw,
@@ -924,16 +938,7 @@ static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, str
         o.steps += (int64_t)nav * nv;
 #if SCNN_SIMD
         struct vact *va = sc->vacts;
-        if (simd) /* the channel's activation vectors in lanes, once for all kernels */
-            for (int x = 0; x < nav; x++) {
-                A.n = na - x * I < I ? na - x * I : I;
-                for (int i = 0; i < A.n; i++) {
-                    A.hh[i] = a[x * I + i].hh;
-                    A.ww[i] = a[x * I + i].ww;
-                    A.base[i] = a[x * I + i].base;
-                }
-                vact_load(&vc, &A, &va[x]);
-            }
+        if (simd) vact_load_all(&vc, &A, a, na, I, va); /* once for all kernels */
 #endif
         for (int v0 = 0; v0 < nv;) { /* kernel by kernel: vectors [v0, v1) */
             int v1 = v0 + 1;
@@ -1079,15 +1084,7 @@ static void run_pe_kbits(const struct plan *pl, int e, struct scratch *sc, struc
         const int na = (int)(pl->aoff[pc + 1] - pl->aoff[pc]);
         if (na == 0) continue;
         const int nav = (na + I - 1) / I;
-        for (int x = 0; x < nav; x++) { /* activation vectors in lanes */
-            A.n = na - x * I < I ? na - x * I : I;
-            for (int i = 0; i < A.n; i++) {
-                A.hh[i] = a[x * I + i].hh;
-                A.ww[i] = a[x * I + i].ww;
-                A.base[i] = a[x * I + i].base;
-            }
-            vact_load(&vc, &A, &va[x]);
-        }
+        vact_load_all(&vc, &A, a, na, I, va);
         /* the non-zero activations, a word per tile row */
         memset(sc->abits, 0, (size_t)(t->h1 - t->h0) * sizeof *sc->abits);
         for (int i = 0; i < na; i++)
