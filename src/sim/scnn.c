@@ -534,6 +534,17 @@ struct avec {
     int n;
 };
 
+/* A <- the n activations at a (one activation vector). */
+static inline void avec_fill(struct avec *A, const struct act *a, int n) {
+    A->n = n;
+    for (int i = 0; i < n; i++) {
+        A->hh[i] = a[i].hh;
+        A->ww[i] = a[i].ww;
+        A->base[i] = a[i].base;
+        A->v[i] = a[i].v;
+    }
+}
+
 /* The accumulator address that activation i times a weight (at rr, ss, with base wb
  * and kbase kb) lands on, or -1 when the product falls outside the PE's outputs or
  * between strides. unit (stride 1) is a constant in each caller. */
@@ -736,12 +747,7 @@ static inline __attribute__((always_inline)) void vact_load(const struct vctx *v
 static void vact_load_all(const struct vctx *vc, struct avec *A, const struct act *a, int na, int I,
                           struct vact *va) {
     for (int x = 0; x * I < na; x++) {
-        A->n = na - x * I < I ? na - x * I : I;
-        for (int i = 0; i < A->n; i++) {
-            A->hh[i] = a[x * I + i].hh;
-            A->ww[i] = a[x * I + i].ww;
-            A->base[i] = a[x * I + i].base;
-        }
+        avec_fill(A, a + x * I, na - x * I < I ? na - x * I : I);
         vact_load(vc, A, &va[x]);
     }
 }
@@ -966,13 +972,7 @@ static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, str
 #endif
             {
                 for (int ai = 0; ai < na; ai += I) {
-                    A.n = na - ai < I ? na - ai : I;
-                    for (int i = 0; i < A.n; i++) {
-                        A.hh[i] = a[ai + i].hh;
-                        A.ww[i] = a[ai + i].ww;
-                        A.base[i] = a[ai + i].base;
-                        A.v[i] = a[ai + i].v;
-                    }
+                    avec_fill(&A, a + ai, na - ai < I ? na - ai : I);
                     for (int v = v0; v < v1; v++) {
                         int64_t cyc = step_psum(pl, t, &A, w + vs[v], vs[v + 1] - vs[v], acc, sc,
                                                 &o, &nt, unit, rowwin);
@@ -1149,13 +1149,7 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
         o.wireads += (int64_t)nav * pl->wi_entries[gc];
         o.steps += (int64_t)nav * nv;
         for (int ai = 0; ai < na; ai += I) {
-            A.n = na - ai < I ? na - ai : I;
-            for (int i = 0; i < A.n; i++) {
-                A.hh[i] = a[ai + i].hh;
-                A.ww[i] = a[ai + i].ww;
-                A.base[i] = a[ai + i].base;
-                A.v[i] = a[ai + i].v;
-            }
+            avec_fill(&A, a + ai, na - ai < I ? na - ai : I);
 #if SCNN_SIMD
             if (simd) {
                 vact_load(&vc, &A, &va);
