@@ -11,14 +11,20 @@
 #include "sparsegrain/nn.h"
 #include "sparsegrain/prune.h"
 
-static struct sg_model *trained(const char *arch, int fuse, int threads, int batch) {
-    static uint8_t px[100 * 256], lab[100];
-    for (int i = 0; i < 100 * 256; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+/* 100 synthetic 16x16 images (pixels from a multiplicative hash), labels 0..9. */
+static struct sg_dataset synthetic(uint8_t *px, uint8_t *lab, uint32_t mul) {
+    for (int i = 0; i < 100 * 256; i++) px[i] = (uint8_t)(((uint32_t)i * mul) >> 24);
     for (int i = 0; i < 100; i++) lab[i] = (uint8_t)(i % 10);
     struct sg_dataset d = {.name = "synthetic", .n = 100, .c = 1, .h = 16, .w = 16, .classes = 10,
                            .mean = 120, .std = 70};
     d.pixels = px;
     d.labels = lab;
+    return d;
+}
+
+static struct sg_model *trained(const char *arch, int fuse, int threads, int batch) {
+    static uint8_t px[100 * 256], lab[100];
+    struct sg_dataset d = synthetic(px, lab, 2654435761u);
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build(arch, 1, 16, 16, 10, 7, &m));
     struct sg_train_cfg tc;
@@ -74,12 +80,7 @@ static void zero_dead_filters(struct sg_model *m) {
 
 static struct sg_model *pruned_trained(int dead_on, int threads, int *found) {
     static uint8_t px[100 * 256], lab[100];
-    for (int i = 0; i < 100 * 256; i++) px[i] = (uint8_t)((i * 2246822519u) >> 24);
-    for (int i = 0; i < 100; i++) lab[i] = (uint8_t)(i % 10);
-    struct sg_dataset d = {.name = "synthetic", .n = 100, .c = 1, .h = 16, .w = 16, .classes = 10,
-                           .mean = 120, .std = 70};
-    d.pixels = px;
-    d.labels = lab;
+    struct sg_dataset d = synthetic(px, lab, 2246822519u);
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build("vgg7", 1, 16, 16, 10, 9, &m));
     struct sg_prune_cfg pc;

@@ -150,6 +150,18 @@ void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx) 
     }
 }
 
+/* yc = xc * a + bb over one channel of m values, through a ReLU when relu is set. */
+static inline void bn_affine(const float *xc, float *yc, size_t m, float a, float bb, int relu) {
+    if (relu) {
+        for (size_t i = 0; i < m; i++) {
+            const float v = xc[i] * a + bb;
+            yc[i] = v > 0 ? v : 0.0f;
+        }
+    } else {
+        for (size_t i = 0; i < m; i++) yc[i] = xc[i] * a + bb;
+    }
+}
+
 /* relu: the ReLU that follows is applied on the way out (y is then its output; BN's
  * own output is never stored). The same arithmetic as BN then ReLU. */
 void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
@@ -173,15 +185,7 @@ void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const floa
         mean[ch] = (float)mu;
         invstd[ch] = is;
         const float a = gamma[ch] * is, bb = beta[ch] - (float)mu * a;
-        float *yc = y + (size_t)ch * m;
-        if (relu) {
-            for (size_t i = 0; i < m; i++) {
-                const float v = xc[i] * a + bb;
-                yc[i] = v > 0 ? v : 0.0f;
-            }
-        } else {
-            for (size_t i = 0; i < m; i++) yc[i] = xc[i] * a + bb;
-        }
+        bn_affine(xc, y + (size_t)ch * m, m, a, bb, relu);
         const double unbiased = m > 1 ? s2 / (double)(m - 1) : var;
         rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * (float)mu;
         rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * (float)unbiased;
@@ -195,15 +199,7 @@ void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float
     for (int ch = 0; ch < c; ch++) {
         const float a = gamma[ch] / sqrtf(rvar[ch] + eps), bb = beta[ch] - rmean[ch] * a;
         const float *xc = x + (size_t)ch * m;
-        float *yc = y + (size_t)ch * m;
-        if (relu) {
-            for (size_t i = 0; i < m; i++) {
-                const float v = xc[i] * a + bb;
-                yc[i] = v > 0 ? v : 0.0f;
-            }
-        } else {
-            for (size_t i = 0; i < m; i++) yc[i] = xc[i] * a + bb;
-        }
+        bn_affine(xc, y + (size_t)ch * m, m, a, bb, relu);
     }
 }
 
