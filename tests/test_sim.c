@@ -422,6 +422,100 @@ SG_TEST(sim_net_thread_count_invariant) {
     }
 }
 
+/* The layers' data are made in parallel (run.c): layers with conv groups give
+ * the same counts made one at a time by 1 thread and together by 2, and a bad
+ * density found by a worker thread is reported with the layer's name. */
+SG_TEST(sim_net_synth_parallel) {
+    struct sg_scnn_config c;
+    sg_scnn_config_default(&c);
+    c.accumulate = SG_SCNN_ACC_ROW;
+    struct sg_scnn_net_opts o = {.net = "alexnet", .gran = SG_SCNN_GRAN_VECTOR,
+                                 .weight_density = 0.3, .act_density = 0.4, .seed = 5,
+                                 .layers = "conv2,conv3,conv4,conv5"};
+    struct sg_scnn_run *r1, *r2;
+    const size_t chunk = sgi_scnn_synth_chunk;
+    sg_set_threads(1);
+    sgi_scnn_synth_chunk = 1; /* one layer at a time */
+    CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &r1));
+    sg_set_threads(2);
+    sgi_scnn_synth_chunk = chunk; /* all four together */
+    CHECK_OK(sg_scnn_run_net(&c, &o, NULL, NULL, &r2));
+    CHECK_EQ_INT(r1->n, 4);
+    CHECK_EQ_INT(r2->n, r1->n);
+    for (int i = 0; i < r1->n && i < r2->n; i++) {
+        CHECK(strcmp(r1->layers[i].name, r2->layers[i].name) == 0);
+        check_same(&r1->layers[i].st, &r2->layers[i].st, r1->layers[i].name);
+        CHECK(r1->layers[i].weight_density == r2->layers[i].weight_density);
+        CHECK(r1->layers[i].act_density == r2->layers[i].act_density);
+    }
+    CHECK(memcmp(&r1->total.energy, &r2->total.energy, sizeof r1->total.energy) == 0);
+    sg_scnn_run_free(r1);
+    sg_scnn_run_free(r2);
+    double wd[8] = {0.3, 0.3, 1.5, 0.3, 0.3, 0.3, 0.3, 0.3};
+    o.layer_density = wd;
+    o.n_layer_density = 8;
+    o.layers = "conv3,conv4";
+    CHECK_ERR(sg_scnn_run_net(&c, &o, NULL, NULL, &r1), SG_ERR_ARG);
+    CHECK_MSG(strstr(sg_last_error(), "conv3") != NULL, "message: %s", sg_last_error());
+    sg_set_threads(1);
+}
+
+/* The vector steps' outputs (layer_values: output-stationary, zero-padded input,
+ * register blocks of 1 to 8 rows and 8 to 32 columns) are bit for bit the direct
+ * convolution in double summed in (input channel, kernel row, kernel column)
+ * order, for widths that end anywhere in a block, padding and dilation. */
+SG_TEST(sim_vector_outputs_exact) {
+    if (!sgi_scnn_vector_build) return;
+    /* g: n c h w k r s sh sw pt pl pb pr dh dw groups */
+    static const struct sg_conv_geom gs[] = {
+        {1, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {1, 4, 19, 37, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {1, 2, 13, 70, 4, 5, 3, 1, 1, 2, 0, 1, 2, 1, 2, 1, 0, 0},
+        {1, 5, 6, 23, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {1, 3, 11, 8, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 0, 0},
+        {1, 2, 3, 1, 2, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0},
+    };
+    for (size_t t = 0; t < sizeof gs / sizeof gs[0]; t++) {
+        struct sg_conv_geom g = gs[t];
+        CHECK_OK(sg_conv_geom_finish(&g));
+        sg_rng r;
+        sg_rng_seed(&r, 40 + t);
+        const size_t nw = (size_t)g.k * g.c * g.r * g.s, nx = (size_t)g.c * g.h * g.w,
+                     ny = (size_t)g.k * g.p * g.q;
+        float *w = malloc(nw * 4), *x = malloc(nx * 4), *y = malloc(ny * 4);
+        double *ref = calloc(ny, sizeof *ref);
+        fill_sparse(&r, w, nw, 0.6, 0);
+        fill_sparse(&r, x, nx, 0.7, 0);
+        for (int k = 0; k < g.k; k++)
+            for (int p = 0; p < g.p; p++)
+                for (int q = 0; q < g.q; q++) {
+                    double sum = 0.0;
+                    for (int c = 0; c < g.c; c++)
+                        for (int i = 0; i < g.r; i++)
+                            for (int j = 0; j < g.s; j++) {
+                                const double wv = w[(((size_t)k * g.c + c) * g.r + i) * g.s + j];
+                                const int h = p + i * g.dh - g.pt, ww = q + j * g.dw - g.pl;
+                                if (wv == 0.0 || h < 0 || h >= g.h || ww < 0 || ww >= g.w) continue;
+                                sum += wv * (double)x[((size_t)c * g.h + h) * g.w + ww];
+                            }
+                    ref[((size_t)k * g.p + p) * g.q + q] = sum;
+                }
+        for (int threads = 1; threads <= 2; threads++) {
+            struct sg_scnn_config c;
+            sg_scnn_config_default(&c);
+            c.pe_rows = c.pe_cols = 2;
+            struct sg_scnn_stats st;
+            sg_set_threads(threads);
+            CHECK_OK(sg_scnn_layer(&c, &g, w, x, y, &st));
+            size_t bad = 0;
+            for (size_t i = 0; i < ny; i++) bad += memcmp(&y[i], &(float){(float)ref[i]}, 4) != 0;
+            CHECK_MSG(bad == 0, "case %zu, %d threads: %zu of %zu outputs differ", t, threads, bad, ny);
+        }
+        sg_set_threads(1);
+        free(w), free(x), free(y), free(ref);
+    }
+}
+
 /* Dense weights and activations, no padding: every product is useful and their
  * number is K C R S P Q, for any stride and any PE grid. */
 SG_TEST(sim_dense_product_count) {

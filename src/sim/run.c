@@ -108,6 +108,61 @@ static void finish_densities(struct sg_scnn_layer_result *r) {
     r->act_density = r->st.acts ? (double)r->st.act_nnz / (double)r->st.acts : 0;
 }
 
+/* One layer's synthetic weights (pruned) and input. The generator is seeded by
+ * the layer's table position, so layers can be made in any order, each by one
+ * thread, and give what a serial run gives. */
+struct synth {
+    int i; /* table position */
+    struct sg_conv_geom g;
+    float *w, *x;
+    enum sg_status s;
+    int prefix; /* the error is the layer's data's: prefix the layer name */
+    char msg[1024];
+};
+
+size_t sgi_scnn_synth_chunk = (size_t)1 << 25;
+
+static size_t synth_elems(const struct sg_scnn_shape *l) {
+    return (size_t)l->k * l->c * l->r * l->s + (size_t)l->c * l->groups * l->h * l->w;
+}
+
+static void synth_layer(const struct sg_scnn_net_opts *o, const struct sg_scnn_shape *l,
+                        struct synth *y) {
+    const int i = y->i;
+    struct sg_conv_geom g = {1, l->c * l->groups, l->h, l->w, l->k, l->r, l->s, l->stride,
+                             l->stride, l->pad, l->pad, l->pad, l->pad, 1, 1, l->groups, 0, 0};
+    enum sg_status s = sg_conv_geom_finish(&g);
+    y->g = g;
+    if (s == SG_OK) {
+        const size_t nw = (size_t)l->k * l->c * l->r * l->s, nx = (size_t)g.c * g.h * g.w;
+        y->w = sgi_alloc(nw, sizeof *y->w);
+        y->x = sgi_alloc(nx, sizeof *y->x);
+        if (!y->w || !y->x) s = SG_ERR_NOMEM;
+        const int dense_first = i == 0 && !o->prune_first;
+        const double wd = o->layer_density ? o->layer_density[i] : o->weight_density;
+        const double ad = o->layer_act_density ? o->layer_act_density[i] : o->act_density;
+        if (s == SG_OK && (!(wd <= 1) || !(ad <= 1)))
+            s = sgi_error(SG_ERR_ARG, "%s: densities must be at most 1", l->name);
+        if (s == SG_OK) {
+            sg_rng rng;
+            sg_rng_seed(&rng, o->seed ^ ((uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull));
+            y->prefix = 1;
+            sgi_scnn_synth_weights(y->w, nw, &rng);
+            if (!dense_first && wd >= 0)
+                s = sg_scnn_prune_groups(y->w, l->k, l->c, l->r, l->s, o->gran, wd, NULL);
+            if (s == SG_OK)
+                s = sgi_scnn_synth_acts(y->x, nx, dense_first || ad < 0 ? 1.0 : ad, dense_first,
+                                        &rng);
+        }
+    }
+    y->s = s;
+    if (s != SG_OK) { /* the message is this thread's: keep it for the caller */
+        snprintf(y->msg, sizeof y->msg, "%s", sg_last_error());
+        free(y->w), free(y->x);
+        y->w = y->x = NULL;
+    }
+}
+
 enum sg_status sg_scnn_run_net(const struct sg_scnn_config *c, const struct sg_scnn_net_opts *o,
                                sg_progress_fn progress, void *ctx, struct sg_scnn_run **out) {
     *out = NULL;
@@ -145,55 +200,69 @@ enum sg_status sg_scnn_run_net(const struct sg_scnn_config *c, const struct sg_s
         total += listed(o->layers, L[i].name) && (!L[i].is_fc || o->include_fc);
         if (!L[i].is_fc || o->include_fc) last = i;
     }
-    for (int i = 0; i < n && s == SG_OK; i++) {
-        const struct sg_scnn_shape *l = &L[i];
-        if (!listed(o->layers, l->name) || (l->is_fc && !o->include_fc)) continue;
-        struct sg_conv_geom g = {1, l->c * l->groups, l->h, l->w, l->k, l->r, l->s, l->stride,
-                                 l->stride, l->pad, l->pad, l->pad, l->pad, 1, 1, l->groups, 0, 0};
-        if ((s = sg_conv_geom_finish(&g)) != SG_OK) break;
-        const size_t nw = (size_t)l->k * l->c * l->r * l->s, nx = (size_t)g.c * g.h * g.w;
-        float *w = sgi_alloc(nw, sizeof *w), *x = sgi_alloc(nx, sizeof *x);
-        if (!w || !x) {
-            free(w), free(x);
-            s = SG_ERR_NOMEM;
-            break;
-        }
-        sg_rng rng;
-        sg_rng_seed(&rng, o->seed ^ ((uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull));
-        const int dense_first = i == 0 && !o->prune_first;
-        const double wd = o->layer_density ? o->layer_density[i] : o->weight_density;
-        const double ad = o->layer_act_density ? o->layer_act_density[i] : o->act_density;
-        if (!(wd <= 1) || !(ad <= 1)) {
-            s = sgi_error(SG_ERR_ARG, "%s: densities must be at most 1", l->name);
-            free(w), free(x);
-            break;
-        }
-        sgi_scnn_synth_weights(w, nw, &rng);
-        if (!dense_first && wd >= 0)
-            s = sg_scnn_prune_groups(w, l->k, l->c, l->r, l->s, o->gran, wd, NULL);
-        if (s == SG_OK)
-            s = sgi_scnn_synth_acts(x, nx, dense_first || ad < 0 ? 1.0 : ad, dense_first, &rng);
-        struct sg_scnn_layer_result *r = &run->layers[run->n];
-        snprintf(r->name, sizeof r->name, "%s", l->name);
-        struct sg_scnn_config cl = *c;
-        cl.relu = l->relu;
-        /* activations stay on chip between layers; the network's input comes from
-         * DRAM and its last output goes there (by table position, so a layer subset
-         * counts what the full run counts) */
-        cl.act_in_dram = i == 0;
-        cl.act_out_dram = i == last;
-        if (c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = sg_scnn_index_unit(o->gran);
-        if (s == SG_OK) s = sim_layer(&cl, &g, w, x, o->verify, r);
-        free(w), free(x);
-        if (s != SG_OK) {
-            sgi_error_prefix(s, l->name);
-            break;
-        }
-        finish_densities(r);
-        sg_scnn_stats_add(&run->total, &r->st);
-        run->n++;
-        if (report(progress, ctx, run->n, total)) s = sgi_error(SG_ERR_INTERRUPTED, "interrupted");
+    /* the layers' synthetic data in parallel, a chunk of layers at a time, then
+     * the layers simulated in table order */
+    struct synth *sy = sgi_zalloc((size_t)n, sizeof *sy);
+    int *order = sgi_alloc((size_t)n + 1, sizeof *order);
+    if (!sy || !order) {
+        free(sy), free(order);
+        s = SG_ERR_NOMEM;
+        goto done;
     }
+    int nsel = 0;
+    for (int i = 0; i < n; i++)
+        if (listed(o->layers, L[i].name) && (!L[i].is_fc || o->include_fc)) sy[nsel++].i = i;
+    for (int a = 0; a < nsel && s == SG_OK;) {
+        int b = a;
+        size_t elems = 0;
+        while (b < nsel && (b == a || elems + synth_elems(&L[sy[b].i]) <= sgi_scnn_synth_chunk))
+            elems += synth_elems(&L[sy[b++].i]);
+        /* largest first, so the last task to start is a small one */
+        for (int j = a; j < b; j++) order[j - a] = j;
+        for (int j = 1; j < b - a; j++)
+            for (int x = j; x > 0 && synth_elems(&L[sy[order[x]].i]) >
+                                         synth_elems(&L[sy[order[x - 1]].i]); x--) {
+                int t = order[x];
+                order[x] = order[x - 1];
+                order[x - 1] = t;
+            }
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int j = 0; j < b - a; j++) synth_layer(o, &L[sy[order[j]].i], &sy[order[j]]);
+        for (int j = a; j < b && s == SG_OK; j++) {
+            struct synth *y = &sy[j];
+            const int i = y->i;
+            const struct sg_scnn_shape *l = &L[i];
+            if (y->s != SG_OK) {
+                s = sgi_error(y->s, "%s", y->msg);
+                if (y->prefix) sgi_error_prefix(s, l->name);
+                break;
+            }
+            struct sg_scnn_layer_result *r = &run->layers[run->n];
+            snprintf(r->name, sizeof r->name, "%s", l->name);
+            struct sg_scnn_config cl = *c;
+            cl.relu = l->relu;
+            /* activations stay on chip between layers; the network's input comes from
+             * DRAM and its last output goes there (by table position, so a layer subset
+             * counts what the full run counts) */
+            cl.act_in_dram = i == 0;
+            cl.act_out_dram = i == last;
+            if (c->index == SG_SCNN_INDEX_GROUP) cl.index_unit = sg_scnn_index_unit(o->gran);
+            s = sim_layer(&cl, &y->g, y->w, y->x, o->verify, r);
+            free(y->w), free(y->x);
+            y->w = y->x = NULL;
+            if (s != SG_OK) {
+                sgi_error_prefix(s, l->name);
+                break;
+            }
+            finish_densities(r);
+            sg_scnn_stats_add(&run->total, &r->st);
+            run->n++;
+            if (report(progress, ctx, run->n, total)) s = sgi_error(SG_ERR_INTERRUPTED, "interrupted");
+        }
+        a = b;
+    }
+    for (int j = 0; j < nsel; j++) free(sy[j].w), free(sy[j].x);
+    free(sy), free(order);
 done:
     free(L);
     free(names);

@@ -31,6 +31,7 @@
 
 /* 0 makes every layer take the scalar steps (the tests compare both paths). */
 int sgi_scnn_simd = 1;
+const int sgi_scnn_vector_build = SCNN_SIMD;
 
 struct act {
     int32_t hh, ww; /* input row + top pad, column + left pad */
@@ -70,14 +71,14 @@ struct plan {
     int32_t *w_rr, *w_ss, *w_base, *w_kb;
     int simd;  /* this layer takes the vector steps */
     int kbits; /* and counts the row/kernel windows from bitmaps */
-    /* kbits: the distinct kernel patterns of each channel [pat_off[c], pat_off[c + 1]),
-     * each with one kernel that has it (stream gc, vectors [v0, v1)); per stream
-     * (group, channel) the patterns it holds and how often [ent_off[gc], ...) */
+    /* kbits: the distinct kernel patterns of each channel [pat_off[c], pat_off[c + 1]);
+     * per stream (group, channel) the patterns it holds (relative to the channel's
+     * first) and how often: ent_len[gc] entries from ent_off[gc] on */
     int64_t *pat_off, *ent_off; /* ent_off: start of each stream's list, ent_len its length */
     /* each pattern's weights (rr, ss, local base -rr RW - ss, kernel row) from
      * pat_w[p] on, and its vector starts (relative) from pat_vs[p] on, nvec pat_nv[p] */
     int32_t *c_rr, *c_ss, *c_lb, *c_r, *c_vs, *pat_w, *pat_vs, *pat_nv;
-    int32_t *ent_len, *pat_gc, *pat_v0, *pat_v1, *ent_pat, *ent_cnt;
+    int32_t *ent_len, *ent_pat, *ent_cnt;
     const float *x; /* the layer's input (the vector steps' values) */
 };
 
@@ -195,51 +196,91 @@ enum sg_status sg_scnn_pick_kc(const struct sg_scnn_config *c, const struct sg_c
     return st;
 }
 
-/* Activation streams of every PE and channel. */
+/* Activation streams of every PE and channel: the streams' lengths (PEs in
+ * parallel), their offsets, then the streams (PEs in parallel). */
 static enum sg_status plan_acts(struct plan *pl, const float *x, struct sg_scnn_stats *st) {
     const struct sg_conv_geom *g = pl->g;
     const size_t npc = (size_t)pl->npe * g->c;
-    size_t nnz = 0;
-    for (size_t i = 0; i < (size_t)g->c * g->h * g->w; i++) nnz += pl->dense || x[i] != 0.0f;
     pl->x = x;
     pl->aoff = sgi_alloc(npc + 1, sizeof *pl->aoff);
     pl->a_entries = sgi_alloc(npc, sizeof *pl->a_entries);
     pl->maxnav = sgi_zalloc((size_t)g->c + 1, sizeof *pl->maxnav);
-    pl->acts = sgi_alloc(nnz + 1, sizeof *pl->acts);
-    if (!pl->aoff || !pl->a_entries || !pl->maxnav || !pl->acts) return SG_ERR_NOMEM;
-    const int64_t ebits = pl->c->value_bits + (pl->dense ? 0 : pl->c->index_bits);
-    size_t n = 0;
+    int64_t *pe_nnz = sgi_alloc((size_t)pl->npe, sizeof *pe_nnz);
+    int64_t *pe_fill = sgi_alloc((size_t)pl->npe, sizeof *pe_fill);
+    int64_t *pe_bits = sgi_alloc((size_t)pl->npe, sizeof *pe_bits);
+    enum sg_status s = SG_OK;
+    if (!pl->aoff || !pl->a_entries || !pl->maxnav || !pe_nnz || !pe_fill || !pe_bits) {
+        s = SG_ERR_NOMEM;
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 1)
     for (int e = 0; e < pl->npe; e++) {
         const struct pe *t = &pl->pe[e];
-        int64_t bits = 0;
+        int64_t nz = 0;
         for (int ch = 0; ch < g->c; ch++) {
-            pl->aoff[(size_t)e * g->c + ch] = (int64_t)n;
+            int64_t m = 0, mz = 0;
+            for (int h = t->h0; h < t->h1; h++)
+                for (int w = t->w0; w < t->w1; w++) mz += x[((size_t)ch * g->h + h) * g->w + w] != 0.0f;
+            m = pl->dense ? (int64_t)(t->h1 - t->h0) * (t->w1 - t->w0) : mz;
+            pl->aoff[(size_t)e * g->c + ch] = m;
+            nz += mz;
+        }
+        pe_nnz[e] = nz; /* the tiles cover the plane: the non-zeros of x */
+    }
+    int64_t n = 0;
+    for (size_t i = 0; i < npc; i++) {
+        const int64_t m = pl->aoff[i];
+        pl->aoff[i] = n;
+        n += m;
+    }
+    pl->aoff[npc] = n;
+    pl->acts = sgi_alloc((size_t)n + 1, sizeof *pl->acts);
+    if (!pl->acts) {
+        s = SG_ERR_NOMEM;
+        goto done;
+    }
+    const int64_t ebits = pl->c->value_bits + (pl->dense ? 0 : pl->c->index_bits);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int e = 0; e < pl->npe; e++) {
+        const struct pe *t = &pl->pe[e];
+        int64_t bits = 0, fill = 0;
+        for (int ch = 0; ch < g->c; ch++) {
+            size_t k = (size_t)pl->aoff[(size_t)e * g->c + ch];
             struct runc rc = {0, 0, 0};
-            const size_t n0 = n;
             for (int h = t->h0; h < t->h1; h++)
                 for (int w = t->w0; w < t->w1; w++) {
                     float v = x[((size_t)ch * g->h + h) * g->w + w];
                     run_push(&rc, pl->dense || v != 0.0f, pl->c->index_bits);
                     if (v == 0.0f && !pl->dense) continue;
-                    struct act *a = &pl->acts[n++];
+                    struct act *a = &pl->acts[k++];
                     a->hh = h + g->pt;
                     a->ww = w + g->pl;
                     a->base = (a->hh - t->rp0) * pl->RW + (a->ww - t->rq0);
                     a->v = v;
                 }
             pl->a_entries[(size_t)e * g->c + ch] = rc.nnz + rc.fill;
-            const int nav = (int)((n - n0 + (size_t)pl->c->i - 1) / (size_t)pl->c->i);
-            if (nav > pl->maxnav[ch]) pl->maxnav[ch] = nav;
-            st->act_fillers += rc.fill;
+            fill += rc.fill;
             bits += (rc.nnz + rc.fill) * ebits;
         }
-        const int64_t cap = pl->c->iaram_bytes * 8;
+        pe_fill[e] = fill;
+        pe_bits[e] = bits;
+    }
+    const int64_t cap = pl->c->iaram_bytes * 8;
+    for (int e = 0; e < pl->npe; e++) {
+        for (int ch = 0; ch < g->c; ch++) {
+            const size_t pc = (size_t)e * g->c + ch;
+            const int nav = (int)((pl->aoff[pc + 1] - pl->aoff[pc] + pl->c->i - 1) / pl->c->i);
+            if (nav > pl->maxnav[ch]) pl->maxnav[ch] = nav;
+        }
+        const int64_t bits = pe_bits[e];
+        st->act_fillers += pe_fill[e];
         st->dram_act_in_bits += pl->c->act_in_dram ? bits : (bits > cap ? bits - cap : 0);
         st->iaram_overflow += bits > cap;
+        st->act_nnz += pe_nnz[e];
     }
-    for (size_t i = 0; i < (size_t)g->c * g->h * g->w; i++) st->act_nnz += x[i] != 0.0f;
-    pl->aoff[npc] = (int64_t)n;
-    return SG_OK;
+done:
+    free(pe_nnz), free(pe_fill), free(pe_bits);
+    return s;
 }
 
 /* Cuts the non-zeros [0, n) of one (group, channel) stream into vectors. */
@@ -287,42 +328,73 @@ static void fifo_block(const struct plan *pl, int64_t nvec, int64_t bits, int ch
     if (pl->maxnav[ch] > 1) st->dram_weight_refetch_bits += (int64_t)(pl->maxnav[ch] - 1) * bits;
 }
 
-/* Weight streams of every (group, channel). */
+/* Weight streams of every (group, channel): the streams' lengths, their
+ * offsets, then the streams in parallel, each cutting its vectors into room for
+ * as many as it has weights (+1); the vector starts are then moved together. */
 static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_scnn_stats *st) {
     const struct sg_conv_geom *g = pl->g;
     const struct sg_scnn_config *c = pl->c;
     const size_t ngc = (size_t)pl->ngroups * g->c, rs = (size_t)g->r * g->s;
-    size_t nnz = 0;
-    for (size_t i = 0; i < (size_t)g->k * g->c * rs; i++) nnz += pl->dense || w[i] != 0.0f;
     pl->woff = sgi_alloc(ngc + 1, sizeof *pl->woff);
     pl->w_entries = sgi_alloc(ngc, sizeof *pl->w_entries);
     pl->wi_entries = sgi_alloc(ngc, sizeof *pl->wi_entries);
     pl->voff = sgi_alloc(ngc + 1, sizeof *pl->voff);
+    int64_t *gc_nnz = sgi_alloc(ngc + 1, sizeof *gc_nnz);
+    if (!pl->woff || !pl->w_entries || !pl->wi_entries || !pl->voff || !gc_nnz) {
+        free(gc_nnz);
+        return SG_ERR_NOMEM;
+    }
+#pragma omp parallel for schedule(dynamic, 64)
+    for (size_t gc = 0; gc < ngc; gc++) {
+        const int gi = (int)(gc / (size_t)g->c), ch = (int)(gc % (size_t)g->c);
+        const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
+        int64_t nz = 0;
+        for (int kk = 0; kk < kcg; kk++) {
+            const float *wk = w + ((size_t)(k0 + kk) * g->c + ch) * rs;
+            for (size_t j = 0; j < rs; j++) nz += wk[j] != 0.0f;
+        }
+        gc_nnz[gc] = nz;
+        pl->woff[gc] = pl->dense ? (int64_t)kcg * (int64_t)rs : nz;
+    }
+    size_t nnz = 0;
+    for (size_t gc = 0; gc < ngc; gc++) {
+        const int64_t m = pl->woff[gc];
+        pl->woff[gc] = (int64_t)nnz;
+        nnz += (size_t)m;
+        st->weight_nnz += gc_nnz[gc];
+    }
+    pl->woff[ngc] = (int64_t)nnz;
+    free(gc_nnz);
     pl->wts = sgi_alloc(nnz + 1, sizeof *pl->wts);
     pl->vstart = sgi_alloc(nnz + ngc + 1, sizeof *pl->vstart);
     pl->w_rr = sgi_alloc(nnz + 16, sizeof *pl->w_rr);
     pl->w_ss = sgi_alloc(nnz + 16, sizeof *pl->w_ss);
     pl->w_base = sgi_alloc(nnz + 16, sizeof *pl->w_base);
     pl->w_kb = sgi_alloc(nnz + 16, sizeof *pl->w_kb);
-    int32_t *row_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *row_of);
-    int32_t *kern_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *kern_of);
-    if (!pl->woff || !pl->w_entries || !pl->wi_entries || !pl->voff || !pl->wts || !pl->vstart ||
-        !row_of || !kern_of || !pl->w_rr || !pl->w_ss || !pl->w_base || !pl->w_kb) {
-        free(row_of), free(kern_of);
+    if (!pl->wts || !pl->vstart || !pl->w_rr || !pl->w_ss || !pl->w_base || !pl->w_kb)
         return SG_ERR_NOMEM;
-    }
     const int vb = c->value_bits, ib = pl->dense ? 0 : c->index_bits;
     /* --index group: one index per kept group of `gsize` weights in stream order */
     const int grouped = !pl->dense && c->index == SG_SCNN_INDEX_GROUP &&
                         c->index_unit != SG_SCNN_UNIT_WEIGHT;
     const int gsize = c->index_unit == SG_SCNN_UNIT_ROW ? g->s : (int)rs;
-    size_t n = 0, nv = 0;
-    for (int gi = 0; gi < pl->ngroups; gi++) {
-        const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
-        for (int ch = 0; ch < g->c; ch++) {
-            const size_t gc = (size_t)gi * g->c + ch;
-            pl->woff[gc] = (int64_t)n;
-            pl->voff[gc] = (int64_t)nv;
+    int failed = 0;
+#pragma omp parallel
+    {
+        int32_t *row_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *row_of);
+        int32_t *kern_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *kern_of);
+        struct sg_scnn_stats ls; /* this thread's streams' counts (integers: any order) */
+        memset(&ls, 0, sizeof ls);
+        if (!row_of || !kern_of) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 16)
+        for (size_t gc = 0; gc < ngc; gc++) {
+            if (!row_of || !kern_of) continue;
+            const int gi = (int)(gc / (size_t)g->c), ch = (int)(gc % (size_t)g->c);
+            const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
+            const size_t n = (size_t)pl->woff[gc], nv = (size_t)pl->woff[gc] + gc;
             struct runc rc = {0, 0, 0};
             int64_t zgroups = 0, vent = 0, ient = 0;
             int32_t m = 0;
@@ -375,7 +447,7 @@ static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_sc
             /* the FIFO holds F-wide vectors: a (group, channel) block, or with a
              * kernel-major window one kernel's vectors */
             if (!pl->kmode) {
-                fifo_block(pl, nvec, vent * vb + ient * ib, ch, st);
+                fifo_block(pl, nvec, vent * vb + ient * ib, ch, &ls);
             } else {
                 const int32_t *vs = pl->vstart + nv;
                 for (int32_t v = 0; v < nvec;) {
@@ -384,129 +456,197 @@ static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_sc
                     while (v1 < nvec && pl->wts[n + vs[v1]].kbase == pl->wts[n + vs[v]].kbase) v1++;
                     for (int32_t x = vs[v]; x < vs[v1]; x++)
                         bits += (int64_t)pl->wts[n + x].went * vb + (int64_t)pl->wts[n + x].ient * ib;
-                    fifo_block(pl, v1 - v, bits, ch, st);
+                    fifo_block(pl, v1 - v, bits, ch, &ls);
                     v = v1;
                 }
             }
-            nv += (size_t)nvec + 1;
-            n += (size_t)m;
+            pl->voff[gc] = nvec; /* for now: the stream's vector count */
             pl->w_entries[gc] = vent;
             pl->wi_entries[gc] = ient;
-            st->weight_fillers += rc.fill;
-            st->dram_weight_bits += vent * vb + ient * ib;
+            ls.weight_fillers += rc.fill;
+            ls.dram_weight_bits += vent * vb + ient * ib;
         }
+#pragma omp critical(sgi_scnn_plan_weights)
+        {
+            if (ls.wfifo_vectors > st->wfifo_vectors) st->wfifo_vectors = ls.wfifo_vectors;
+            st->wfifo_overflow += ls.wfifo_overflow;
+            st->dram_weight_refetch_bits += ls.dram_weight_refetch_bits;
+            st->weight_fillers += ls.weight_fillers;
+            st->dram_weight_bits += ls.dram_weight_bits;
+        }
+        free(row_of), free(kern_of);
     }
-    for (size_t i = 0; i < (size_t)g->k * g->c * rs; i++) st->weight_nnz += w[i] != 0.0f;
-    pl->woff[ngc] = (int64_t)n;
+    if (failed) return SG_ERR_NOMEM;
+    /* the vector starts together: stream gc's nvec + 1 starts from its room on */
+    size_t nv = 0;
+    for (size_t gc = 0; gc < ngc; gc++) {
+        const size_t cnt = (size_t)pl->voff[gc] + 1, from = (size_t)pl->woff[gc] + gc;
+        if (from != nv) memmove(pl->vstart + nv, pl->vstart + from, cnt * sizeof *pl->vstart);
+        pl->voff[gc] = (int64_t)nv;
+        nv += cnt;
+    }
     pl->voff[ngc] = (int64_t)nv;
-    free(row_of), free(kern_of);
     return SG_OK;
 }
 
 /* kbits: the distinct kernel patterns (positions that hold weights) of each
- * channel over all groups, and each stream's (pattern, count) list. */
+ * channel over all groups, and each stream's (pattern, count) list. Channels in
+ * parallel: each writes from offsets that bound what it can need (a pattern and a
+ * list entry per kernel at most), then the per-pattern arrays are moved together. */
 static enum sg_status plan_patterns(struct plan *pl) {
     const struct sg_conv_geom *g = pl->g;
     const size_t ngc = (size_t)pl->ngroups * g->c;
-    size_t nk = 0; /* kernels with weights, in all */
-    for (size_t gc = 0; gc < ngc; gc++) {
-        const struct wt *w = pl->wts + pl->woff[gc];
-        const int32_t *vs = pl->vstart + pl->voff[gc];
-        const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
-        for (int v = 0; v < nv; v++) nk += v == 0 || w[vs[v]].kbase != w[vs[v - 1]].kbase;
+    /* per channel: kernels with weights, weights, vector starts (+1 per kernel) */
+    int64_t *k0 = sgi_alloc((size_t)g->c + 1, sizeof *k0), *w0 = sgi_alloc((size_t)g->c + 1, sizeof *w0),
+            *v0s = sgi_alloc((size_t)g->c + 1, sizeof *v0s);
+    enum sg_status st = SG_OK;
+    if (!k0 || !w0 || !v0s) {
+        st = SG_ERR_NOMEM;
+        goto done;
     }
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int ch = 0; ch < g->c; ch++) {
+        int64_t nk = 0, nw = 0, nvv = 0;
+        for (int gi = 0; gi < pl->ngroups; gi++) {
+            const size_t gc = (size_t)gi * g->c + ch;
+            const struct wt *w = pl->wts + pl->woff[gc];
+            const int32_t *vs = pl->vstart + pl->voff[gc];
+            const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
+            for (int v = 0; v < nv; v++) nk += v == 0 || w[vs[v]].kbase != w[vs[v - 1]].kbase;
+            nw += pl->woff[gc + 1] - pl->woff[gc];
+            nvv += nv;
+        }
+        k0[ch] = nk, w0[ch] = nw, v0s[ch] = nvv + nk;
+    }
+    int64_t tk = 0, tw = 0, tv = 0;
+    for (int ch = 0; ch <= g->c; ch++) {
+        const int64_t a = ch < g->c ? k0[ch] : 0, b = ch < g->c ? w0[ch] : 0, c = ch < g->c ? v0s[ch] : 0;
+        k0[ch] = tk, w0[ch] = tw, v0s[ch] = tv;
+        tk += a, tw += b, tv += c;
+    }
+    const size_t nk = (size_t)tk; /* kernels with weights, in all */
     size_t hn = 16;
     while (hn < 2 * (size_t)g->k) hn *= 2;
     pl->pat_off = sgi_alloc((size_t)g->c + 1, sizeof *pl->pat_off);
     pl->ent_off = sgi_alloc(ngc + 1, sizeof *pl->ent_off);
     pl->ent_len = sgi_alloc(ngc + 1, sizeof *pl->ent_len);
-    pl->pat_gc = sgi_alloc(nk + 1, sizeof *pl->pat_gc);
-    pl->pat_v0 = sgi_alloc(nk + 1, sizeof *pl->pat_v0);
-    pl->pat_v1 = sgi_alloc(nk + 1, sizeof *pl->pat_v1);
     pl->ent_pat = sgi_alloc(nk + 1, sizeof *pl->ent_pat);
     pl->ent_cnt = sgi_alloc(nk + 1, sizeof *pl->ent_cnt);
-    const size_t nwt = (size_t)pl->woff[ngc] + 1, nvt = (size_t)pl->voff[ngc] + 1;
-    pl->c_rr = sgi_alloc(nwt, sizeof *pl->c_rr);
-    pl->c_ss = sgi_alloc(nwt, sizeof *pl->c_ss);
-    pl->c_lb = sgi_alloc(nwt, sizeof *pl->c_lb);
-    pl->c_r = sgi_alloc(nwt, sizeof *pl->c_r);
-    pl->c_vs = sgi_alloc(nvt + nk, sizeof *pl->c_vs);
+    pl->c_rr = sgi_alloc((size_t)tw + 1, sizeof *pl->c_rr);
+    pl->c_ss = sgi_alloc((size_t)tw + 1, sizeof *pl->c_ss);
+    pl->c_lb = sgi_alloc((size_t)tw + 1, sizeof *pl->c_lb);
+    pl->c_r = sgi_alloc((size_t)tw + 1, sizeof *pl->c_r);
+    pl->c_vs = sgi_alloc((size_t)tv + 1, sizeof *pl->c_vs);
     pl->pat_w = sgi_alloc(nk + 1, sizeof *pl->pat_w);
     pl->pat_vs = sgi_alloc(nk + 1, sizeof *pl->pat_vs);
     pl->pat_nv = sgi_alloc(nk + 1, sizeof *pl->pat_nv);
-    uint64_t *hkey = sgi_alloc(hn, sizeof *hkey), *pats = sgi_alloc(nk + 1, sizeof *pats);
-    int32_t *hval = sgi_alloc(hn, sizeof *hval), *cnt = sgi_zalloc(nk + 1, sizeof *cnt);
-    int32_t *seen = sgi_alloc(nk + 1, sizeof *seen);
-    enum sg_status st = SG_OK;
-    if (!pl->pat_off || !pl->ent_off || !pl->ent_len || !pl->pat_gc || !pl->pat_v0 || !pl->pat_v1 ||
-        !pl->ent_pat || !pl->ent_cnt || !hkey || !pats || !hval || !cnt || !seen || !pl->c_rr ||
+    if (!pl->pat_off || !pl->ent_off || !pl->ent_len || !pl->ent_pat || !pl->ent_cnt || !pl->c_rr ||
         !pl->c_ss || !pl->c_lb || !pl->c_r || !pl->c_vs || !pl->pat_w || !pl->pat_vs ||
         !pl->pat_nv) {
         st = SG_ERR_NOMEM;
         goto done;
     }
-    int64_t np = 0, ne = 0, cw = 0, cv = 0;
-    for (int ch = 0; ch < g->c; ch++) {
-        pl->pat_off[ch] = np;
-        for (size_t i = 0; i < hn; i++) hval[i] = -1;
-        for (int gi = 0; gi < pl->ngroups; gi++) {
-            const size_t gc = (size_t)gi * g->c + ch;
-            pl->ent_off[gc] = ne;
-            const struct wt *w = pl->wts + pl->woff[gc];
-            const int32_t *vs = pl->vstart + pl->voff[gc];
-            const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
-            int nseen = 0;
-            for (int v0 = 0; v0 < nv;) {
-                int v1 = v0 + 1;
-                while (v1 < nv && w[vs[v1]].kbase == w[vs[v0]].kbase) v1++;
-                uint64_t pat = 0;
-                for (int j = vs[v0]; j < vs[v1]; j++) pat |= 1ull << (w[j].r * g->s + w[j].ss / g->dw);
-                size_t h = (size_t)((pat * 0x9E3779B97F4A7C15ull) >> 20) & (hn - 1);
-                while (hval[h] >= 0 && pats[hval[h]] != pat) h = (h + 1) & (hn - 1);
-                if (hval[h] < 0) { /* a new pattern of this channel */
-                    hval[h] = (int32_t)np;
-                    hkey[h] = pat;
-                    pats[np] = pat;
-                    pl->pat_gc[np] = (int32_t)gc;
-                    pl->pat_v0[np] = v0;
-                    pl->pat_v1[np] = v1;
-                    pl->pat_w[np] = (int32_t)cw;
-                    pl->pat_vs[np] = (int32_t)cv;
-                    pl->pat_nv[np] = v1 - v0;
-                    for (int j = vs[v0]; j < vs[v1]; j++, cw++) {
-                        pl->c_rr[cw] = w[j].rr;
-                        pl->c_ss[cw] = w[j].ss;
-                        pl->c_lb[cw] = -w[j].rr * pl->RW - w[j].ss;
-                        pl->c_r[cw] = w[j].r;
-                    }
-                    for (int v = v0; v <= v1; v++) pl->c_vs[cv++] = vs[v] - vs[v0];
-                    np++;
-                }
-                const int32_t id = hval[h];
-                if (cnt[id]++ == 0) seen[nseen++] = id;
-                v0 = v1;
-            }
-            for (int i = 0; i < nseen; i++) {
-                pl->ent_pat[ne] = seen[i] - (int32_t)pl->pat_off[ch];
-                pl->ent_cnt[ne++] = cnt[seen[i]];
-                cnt[seen[i]] = 0;
-            }
-            pl->ent_len[gc] = nseen;
+    int failed = 0;
+#pragma omp parallel
+    {
+        uint64_t *pats = sgi_alloc((size_t)g->k + 1, sizeof *pats);
+        int32_t *hval = sgi_alloc(hn, sizeof *hval), *cnt = sgi_zalloc((size_t)g->k + 1, sizeof *cnt);
+        int32_t *seen = sgi_alloc((size_t)g->k + 1, sizeof *seen);
+        const int ok = pats && hval && cnt && seen;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
         }
+#pragma omp for schedule(dynamic, 4)
+        for (int ch = 0; ch < g->c; ch++) {
+            if (!ok) continue;
+            const int64_t pbase = k0[ch]; /* this channel's patterns from here */
+            int64_t np = 0, ne = k0[ch], cw = w0[ch], cv = v0s[ch];
+            for (size_t i = 0; i < hn; i++) hval[i] = -1;
+            for (int gi = 0; gi < pl->ngroups; gi++) {
+                const size_t gc = (size_t)gi * g->c + ch;
+                pl->ent_off[gc] = ne;
+                const struct wt *w = pl->wts + pl->woff[gc];
+                const int32_t *vs = pl->vstart + pl->voff[gc];
+                const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
+                int nseen = 0;
+                for (int v0 = 0; v0 < nv;) {
+                    int v1 = v0 + 1;
+                    while (v1 < nv && w[vs[v1]].kbase == w[vs[v0]].kbase) v1++;
+                    uint64_t pat = 0;
+                    for (int j = vs[v0]; j < vs[v1]; j++) pat |= 1ull << (w[j].r * g->s + w[j].ss / g->dw);
+                    size_t h = (size_t)((pat * 0x9E3779B97F4A7C15ull) >> 20) & (hn - 1);
+                    while (hval[h] >= 0 && pats[hval[h]] != pat) h = (h + 1) & (hn - 1);
+                    if (hval[h] < 0) { /* a new pattern of this channel */
+                        hval[h] = (int32_t)np;
+                        pats[np] = pat;
+                        pl->pat_w[pbase + np] = (int32_t)cw;
+                        pl->pat_vs[pbase + np] = (int32_t)cv;
+                        pl->pat_nv[pbase + np] = v1 - v0;
+                        for (int j = vs[v0]; j < vs[v1]; j++, cw++) {
+                            pl->c_rr[cw] = w[j].rr;
+                            pl->c_ss[cw] = w[j].ss;
+                            pl->c_lb[cw] = -w[j].rr * pl->RW - w[j].ss;
+                            pl->c_r[cw] = w[j].r;
+                        }
+                        for (int v = v0; v <= v1; v++) pl->c_vs[cv++] = vs[v] - vs[v0];
+                        np++;
+                    }
+                    const int32_t id = hval[h];
+                    if (cnt[id]++ == 0) seen[nseen++] = id;
+                    v0 = v1;
+                }
+                for (int i = 0; i < nseen; i++) {
+                    pl->ent_pat[ne] = seen[i];
+                    pl->ent_cnt[ne++] = cnt[seen[i]];
+                    cnt[seen[i]] = 0;
+                }
+                pl->ent_len[gc] = nseen;
+            }
+            pl->pat_off[ch] = np; /* for now: the channel's pattern count */
+        }
+        free(pats), free(hval), free(cnt), free(seen);
+    }
+    if (failed) {
+        st = SG_ERR_NOMEM;
+        goto done;
+    }
+    /* the channels' patterns together: [pat_off[c], pat_off[c + 1]) */
+    int64_t np = 0;
+    for (int ch = 0; ch < g->c; ch++) {
+        const int64_t n = pl->pat_off[ch], from = k0[ch];
+        if (from != np) {
+            memmove(pl->pat_w + np, pl->pat_w + from, (size_t)n * sizeof *pl->pat_w);
+            memmove(pl->pat_vs + np, pl->pat_vs + from, (size_t)n * sizeof *pl->pat_vs);
+            memmove(pl->pat_nv + np, pl->pat_nv + from, (size_t)n * sizeof *pl->pat_nv);
+        }
+        pl->pat_off[ch] = np;
+        np += n;
     }
     pl->pat_off[g->c] = np;
-    pl->ent_off[ngc] = ne;
+    pl->ent_off[ngc] = tk;
 done:
-    free(hkey), free(pats), free(hval), free(cnt), free(seen);
+    free(k0), free(w0), free(v0s);
     return st;
 }
 
 /* What one PE does for one group. */
-struct pe_out { /* int64_t fields only (the kernel memo adds them as an array) */
+struct pe_out {
     int64_t cycles, steps, stalls, products, formed, acc, merge_adds, wreads, wireads, areads,
         aireads, psum_reads, psum_writes, flush;
 };
-#define PE_OUT_N (sizeof(struct pe_out) / sizeof(int64_t))
+/* One kernel pattern's counts on one PE (bitmap windows): eight int64 in one
+ * cache line, so a group's sum over its patterns is a short loop; psum reads and
+ * writes and merge adds follow from products and window sums. */
+enum { KP_CYCLES, KP_STALLS, KP_PRODUCTS, KP_FORMED, KP_SUMS, KP_FLUSH, KPAT_N = 8 };
+struct kpat {
+    union {
+        struct {
+            int64_t cycles, stalls, products, formed, sums, flush;
+        };
+        int64_t f[KPAT_N];
+    };
+};
 struct scratch {
     uint32_t *stamp;      /* per address: last step that touched it (merged mode) */
     uint32_t *bank_stamp; /* per bank: last step that touched it */
@@ -523,7 +663,10 @@ struct scratch {
     size_t n_wstamp;
     struct vact *vacts; /* the vector steps: a channel's activation vectors */
     uint64_t *abits, *ubits; /* window bitmaps: per tile row, per region row */
-    struct pe_out *pst;      /* per distinct kernel pattern of a channel: its counts */
+    struct kpat *pst;        /* per distinct kernel pattern of a channel: its counts */
+    struct rowmemo *memo; /* row window: per (kernel row, row pattern), this channel's */
+    size_t n_memo;
+    uint32_t memo_id;
 };
 /* The current activation vector, unpacked into locals that no store can alias, so
  * the compiler keeps them in registers across the scatter's stores. */
@@ -1000,28 +1143,43 @@ static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, str
 }
 
 #if SCNN_SIMD
+/* The row window's counts of one kernel row's weights (a row pattern) on one PE
+ * and channel: its window sums and its per-bit bank counters. A kernel's row
+ * windows are separate unions, so its counts are the sum of its rows'; each row
+ * pattern of a channel is counted once per PE (memo stamped with the channel). */
+struct rowmemo {
+    __m512i c0, c1;
+    int64_t sums;
+    uint32_t stamp;
+};
+#define ROWMEMO_MAX_S 5 /* row patterns of at most 5 columns: 32 per kernel row */
+
 /* One kernel pattern's counts on one PE (bitmap windows): its steps with every
- * activation vector of the channel, its window sums and its flush, into *o. */
+ * activation vector of the channel, its window sums and its flush, into *o.
+ * memo (row window only, or NULL): the channel's row patterns, stamp id. */
 static inline __attribute__((always_inline)) void
 kbits_kernel(const struct plan *pl, const struct pe *t, const struct vctx *vc,
-             const struct vact *va, int na, int64_t p, struct wbits *wb, struct pe_out *o,
-             const int rowwin) {
+             const struct vact *va, int na, int64_t p, struct wbits *wb, struct kpat *o,
+             struct rowmemo *memo, uint32_t id, const int rowwin) {
     const struct sg_conv_geom *g = pl->g;
     const int I = pl->c->i, nav = (na + I - 1) / I;
     const int32_t *rr = pl->c_rr + pl->pat_w[p], *ss = pl->c_ss + pl->pat_w[p];
     const int32_t *lb = pl->c_lb + pl->pat_w[p], *kr = pl->c_r + pl->pat_w[p];
     const int32_t *vs = pl->c_vs + pl->pat_vs[p];
     const int nv = pl->pat_nv[p];
-    for (int x = 0; x < nav; x++) {
-        const int an = na - x * I < I ? na - x * I : I;
-        o->formed += (int64_t)an * vs[nv];
-        for (int v = 0; v < nv; v++) {
-            const int j = vs[v], nw = vs[v + 1] - j;
-            const __mmask16 lm = (__mmask16)((1u << nw) - 1);
-            const __m512i vr = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, rr + j));
-            const __m512i vsn = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, ss + j));
-            const __m512i vl = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, lb + j));
-            const __mmask16 valid = va[x].m & vc->wmask[nw] &
+    int64_t an_sum = 0; /* the activations of all vectors: na */
+    for (int x = 0; x < nav; x++) an_sum += na - x * I < I ? na - x * I : I;
+    o->formed += an_sum * vs[nv];
+    /* weight vector outside, activation vector inside: the weights' lanes once */
+    for (int v = 0; v < nv; v++) {
+        const int j = vs[v], nw = vs[v + 1] - j;
+        const __mmask16 lm = (__mmask16)((1u << nw) - 1);
+        const __m512i vr = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, rr + j));
+        const __m512i vsn = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, ss + j));
+        const __m512i vl = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, lb + j));
+        const __mmask16 wm = vc->wmask[nw];
+        for (int x = 0; x < nav; x++) {
+            const __mmask16 valid = va[x].m & wm &
                                     _mm512_cmplt_epu32_mask(_mm512_sub_epi32(va[x].hh, vr), vc->P) &
                                     _mm512_cmplt_epu32_mask(_mm512_sub_epi32(va[x].ww, vsn), vc->Q);
             const int64_t nvalid = __builtin_popcount(valid);
@@ -1034,20 +1192,38 @@ kbits_kernel(const struct plan *pl, const struct pe *t, const struct vctx *vc,
             o->stalls += cyc - 1;
         }
     }
-    const int64_t dv = o->products;
-    o->psum_writes += dv;
     int64_t sums = 0;
     const int nkw = vs[nv];
-    for (int j = 0; j < nkw; j++) {
-        if (rowwin && j > 0 && kr[j] != kr[j - 1]) sums += wbits_take(pl, wb, 0);
-        wbits_or(pl, t, wb, rr[j], ss[j]);
+    if (rowwin && memo) {
+        __m512i c0 = _mm512_setzero_si512(), c1 = _mm512_setzero_si512();
+        const int dw = g->dw;
+        for (int j0 = 0; j0 < nkw;) {
+            int j1 = j0;
+            unsigned sp = 0; /* the row's columns s = ss / dw */
+            for (; j1 < nkw && kr[j1] == kr[j0]; j1++) sp |= 1u << (dw == 1 ? ss[j1] : ss[j1] / dw);
+            struct rowmemo *m = &memo[((size_t)kr[j0] << ROWMEMO_MAX_S) + sp];
+            if (m->stamp != id) { /* the row pattern's union, counted alone */
+                for (int j = j0; j < j1; j++) wbits_or(pl, t, wb, rr[j], ss[j]);
+                m->sums = wbits_take(pl, wb, 0);
+                m->c0 = wb->c0, m->c1 = wb->c1;
+                wb->c0 = wb->c1 = _mm512_setzero_si512();
+                m->stamp = id;
+            }
+            sums += m->sums;
+            c0 = _mm512_add_epi16(c0, m->c0);
+            c1 = _mm512_add_epi16(c1, m->c1);
+            j0 = j1;
+        }
+        wb->c0 = c0, wb->c1 = c1;
+    } else {
+        for (int j = 0; j < nkw; j++) {
+            if (rowwin && j > 0 && kr[j] != kr[j - 1]) sums += wbits_take(pl, wb, 0);
+            wbits_or(pl, t, wb, rr[j], ss[j]);
+        }
+        sums += wbits_take(pl, wb, 0);
     }
-    sums += wbits_take(pl, wb, 0);
     const int64_t most = wbits_most(pl, wb);
-    (void)g;
-    o->psum_reads += dv - sums;
-    o->merge_adds += dv - sums;
-    o->acc += sums;
+    o->sums += sums;
     o->flush += most;
     o->cycles += most;
 }
@@ -1092,9 +1268,14 @@ static void run_pe_kbits(const struct plan *pl, int e, struct scratch *sc, struc
         wb.abits = sc->abits;
         /* each distinct kernel pattern of the channel, once */
         const int64_t p0 = pl->pat_off[ch], np = pl->pat_off[ch + 1] - p0;
+        if (++sc->memo_id == 0) { /* wrapped: forget every memo stamp */
+            for (size_t i = 0; sc->memo && i < sc->n_memo; i++) sc->memo[i].stamp = 0;
+            sc->memo_id = 1;
+        }
         for (int64_t p = 0; p < np; p++) {
             memset(&sc->pst[p], 0, sizeof sc->pst[p]);
-            kbits_kernel(pl, t, &vc, va, na, p0 + p, &wb, &sc->pst[p], rowwin);
+            kbits_kernel(pl, t, &vc, va, na, p0 + p, &wb, &sc->pst[p], sc->memo, sc->memo_id,
+                         rowwin);
         }
         for (int gi = 0; gi < pl->ngroups; gi++) {
             struct pe_out *o = &outs[(size_t)gi * pl->npe + e];
@@ -1102,13 +1283,25 @@ static void run_pe_kbits(const struct plan *pl, int e, struct scratch *sc, struc
             const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
             if (nv == 0) continue;
             int64_t kernels = 0; /* kernels with weights: one activation pass each */
+            int64_t f[KPAT_N] = {0};
             for (int64_t x = pl->ent_off[gc]; x < pl->ent_off[gc] + pl->ent_len[gc]; x++) {
                 const int64_t n = pl->ent_cnt[x];
-                const int64_t *d = (const int64_t *)&sc->pst[pl->ent_pat[x]];
-                int64_t *f = (int64_t *)o;
-                for (size_t k = 0; k < PE_OUT_N; k++) f[k] += n * d[k];
+                const int64_t *d = sc->pst[pl->ent_pat[x]].f;
+                for (size_t k = 0; k < KPAT_N; k++) f[k] += n * d[k];
                 kernels += n;
             }
+            /* every product is a partial-sum write; all but a window's first on an
+             * output also a read and a merge add; the window sums go to the banks */
+            const int64_t products = f[KP_PRODUCTS], sums = f[KP_SUMS];
+            o->cycles += f[KP_CYCLES];
+            o->stalls += f[KP_STALLS];
+            o->products += products;
+            o->formed += f[KP_FORMED];
+            o->flush += f[KP_FLUSH];
+            o->acc += sums;
+            o->psum_writes += products;
+            o->psum_reads += products - sums;
+            o->merge_adds += products - sums;
             o->areads += kernels * pl->a_entries[pc];
             o->aireads += pl->dense ? 0 : kernels * pl->a_entries[pc];
             o->wreads += (int64_t)nav * pl->w_entries[gc];
@@ -1205,73 +1398,180 @@ static void plan_free(struct plan *pl) {
     free(pl->w_entries), free(pl->voff), free(pl->wts), free(pl->vstart), free(pl->bank_of);
     free(pl->wi_entries), free(pl->maxnav);
     free(pl->w_rr), free(pl->w_ss), free(pl->w_base), free(pl->w_kb);
-    free(pl->pat_off), free(pl->ent_off), free(pl->ent_len), free(pl->pat_gc), free(pl->pat_v0), free(pl->pat_v1);
+    free(pl->pat_off), free(pl->ent_off), free(pl->ent_len);
     free(pl->ent_pat), free(pl->ent_cnt);
     free(pl->c_rr), free(pl->c_ss), free(pl->c_lb), free(pl->c_r), free(pl->c_vs), free(pl->pat_w);
     free(pl->pat_vs), free(pl->pat_nv);
 }
 
+#if SCNN_SIMD
 /* The outputs of a layer whose steps do not add values (the vector steps): the
- * direct convolution in double, every non-zero weight times whole input rows,
- * output channel by output channel (each by one thread, in one fixed order: input
- * channel, kernel row, kernel column, so the sums do not depend on the thread
- * count). They equal the dataflow's sums up to the order of the additions; the
- * scalar steps add every product at its accumulator address and the tests check
- * both against the reference convolution. */
-static void layer_values(const struct sg_conv_geom *g, const float *w, const float *x,
-                         double *ysum) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int k = 0; k < g->k; k++) {
-        double *yk = ysum + (size_t)k * g->p * g->q;
-        for (int c = 0; c < g->c; c++)
-            for (int r = 0; r < g->r; r++)
-                for (int s = 0; s < g->s; s++) {
-                    const double wv = w[(((size_t)k * g->c + c) * g->r + r) * g->s + s];
-                    if (wv == 0.0) continue;
-                    /* input h = p sh + r dh - pt in [0, H); column likewise */
-                    const int ho = r * g->dh - g->pt, wo = s * g->dw - g->pl;
-                    int p0 = 0, p1 = g->p, q0 = 0, q1 = g->q;
-                    while (p0 < p1 && p0 * g->sh + ho < 0) p0++;
-                    while (p1 > p0 && (p1 - 1) * g->sh + ho >= g->h) p1--;
-                    while (q0 < q1 && q0 * g->sw + wo < 0) q0++;
-                    while (q1 > q0 && (q1 - 1) * g->sw + wo >= g->w) q1--;
-                    for (int p = p0; p < p1; p++) {
-                        const float *restrict xr =
-                            x + ((size_t)c * g->h + (size_t)(p * g->sh + ho)) * g->w + wo;
-                        double *restrict yr = yk + (size_t)p * g->q;
-                        if (g->sw == 1)
-                            for (int q = q0; q < q1; q++) yr[q] += wv * (double)xr[q];
-                        else
-                            for (int q = q0; q < q1; q++) yr[q] += wv * (double)xr[q * g->sw];
-                    }
-                }
+ * direct convolution in double, each output the sum of its products in one fixed
+ * order (input channel, kernel row, kernel column: the nonzero weights of its
+ * filter in storage order), whatever the thread count. They equal the dataflow's
+ * sums up to the order of the additions; the scalar steps add every product at its
+ * accumulator address and the tests check both against the reference convolution.
+ * Output-stationary: nr rows x nz 8-wide column blocks of one filter stay in
+ * registers while its weights go by; the input is zero padded (a product with a
+ * padding zero adds +-0, which leaves every sum as it is: a sum that starts at +0
+ * is never -0). Each product of two floats is exact in double, so a fused
+ * multiply-add rounds as the separate add does. Stride 1 only. */
+static inline __attribute__((always_inline)) void
+lv_block(const float *xp, const int64_t *off, const float *wv, int n, int WP, float *yo, int Q,
+         int nq, const int nr, const int nz) {
+    __m512d acc[8];
+    for (int i = 0; i < nr * nz; i++) acc[i] = _mm512_setzero_pd();
+    for (int j = 0; j < n; j++) {
+        const float *px = xp + off[j];
+        const __m512d wj = _mm512_set1_pd((double)wv[j]);
+        for (int r = 0; r < nr; r++)
+            for (int i = 0; i < nz; i++)
+                acc[r * nz + i] = _mm512_fmadd_pd(
+                    wj, _mm512_cvtps_pd(_mm256_loadu_ps(px + (size_t)r * WP + 8 * i)), acc[r * nz + i]);
     }
+    for (int r = 0; r < nr; r++)
+        for (int i = 0; i < nz; i++) {
+            const int m = nq - 8 * i;
+            const __mmask8 mk = m >= 8 ? (__mmask8)0xff : (__mmask8)((1u << m) - 1);
+            _mm256_mask_storeu_ps(yo + (size_t)r * Q + 8 * i, mk, _mm512_cvtpd_ps(acc[r * nz + i]));
+        }
 }
 
-/* Post-processing: each PE compresses the outputs it owns (after ReLU if asked). */
-static void count_outputs(const struct plan *pl, const float *y, struct sg_scnn_stats *st) {
+static enum sg_status layer_values(const struct sg_conv_geom *g, const float *w, const float *x,
+                                   float *y) {
+    const int P = g->p, Q = g->q, QB = (Q + 31) & ~31;
+    const int HP = P + (g->r - 1) * g->dh, WP = QB + (g->s - 1) * g->dw;
+    const size_t crs = (size_t)g->c * g->r * g->s;
+    float *xp = sgi_alloc((size_t)g->c * HP * WP, sizeof *xp);
+    int64_t *koff = sgi_alloc((size_t)g->k + 1, sizeof *koff), *off = NULL;
+    float *wv = NULL;
+    if (!xp || !koff) {
+        free(xp), free(koff);
+        return SG_ERR_NOMEM;
+    }
+    /* padded row i holds input row i - pt, padded column j input column j - pl */
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < g->c; c++)
+        for (int i = 0; i < HP; i++) {
+            float *row = xp + ((size_t)c * HP + i) * WP;
+            const int h = i - g->pt;
+            memset(row, 0, (size_t)WP * sizeof *row);
+            if (h < 0 || h >= g->h) continue;
+            const int j0 = g->pl, j1 = g->pl + g->w < WP ? g->pl + g->w : WP;
+            if (j1 > j0) memcpy(row + j0, x + ((size_t)c * g->h + h) * g->w, (size_t)(j1 - j0) * sizeof *row);
+        }
+    /* each filter's nonzero weights in storage order: value and input offset */
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->k; k++) {
+        int64_t n = 0;
+        for (size_t i = 0; i < crs; i++) n += w[(size_t)k * crs + i] != 0.0f;
+        koff[k] = n;
+    }
+    int64_t nnz = 0;
+    for (int k = 0; k <= g->k; k++) {
+        const int64_t n = k < g->k ? koff[k] : 0;
+        koff[k] = nnz;
+        nnz += n;
+    }
+    off = sgi_alloc((size_t)nnz + 1, sizeof *off);
+    wv = sgi_alloc((size_t)nnz + 1, sizeof *wv);
+    if (!off || !wv) {
+        free(xp), free(koff), free(off), free(wv);
+        return SG_ERR_NOMEM;
+    }
+    const int C = g->c, R = g->r, S = g->s, dh = g->dh, dw = g->dw;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->k; k++) {
+        int64_t n = koff[k];
+        const float *wk = w + (size_t)k * crs;
+        int64_t *restrict ko = off;
+        float *restrict kw = wv;
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < R; r++)
+                for (int s = 0; s < S; s++) {
+                    const float v = *wk++;
+                    if (v == 0.0f) continue;
+                    ko[n] = ((int64_t)c * HP + (int64_t)r * dh) * WP + (int64_t)s * dw;
+                    kw[n++] = v;
+                }
+    }
+    /* tasks: a block of rows and columns for a chunk of filters (filters inside, so
+     * the input rows of a block stay in cache while the filters go by) */
+    const int nqb = (Q + 31) / 32, QL = Q - (nqb - 1) * 32; /* the last block's width */
+    const int nzl = (QL + 7) / 8, nz0 = nqb > 1 ? 4 : nzl;
+    const int nr = nz0 == 1 ? 8 : nz0 == 2 ? 4 : 2; /* 6 to 8 accumulators */
+    const int npb = (P + nr - 1) / nr, KCH = 32, nkc = (g->k + KCH - 1) / KCH;
+    const int64_t ntask = (int64_t)npb * nqb * nkc;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t task = 0; task < ntask; task++) {
+        const int kc = (int)(task % nkc), qb = (int)(task / nkc % nqb), pb = (int)(task / nkc / nqb);
+        const int q0 = qb * 32, nq = Q - q0 < 32 ? Q - q0 : 32, nz = (nq + 7) / 8;
+        const int p0 = pb * nr, p1 = p0 + nr < P ? p0 + nr : P;
+        const int k1 = (kc + 1) * KCH < g->k ? (kc + 1) * KCH : g->k;
+        for (int k = kc * KCH; k < k1; k++) {
+            const int64_t *ko = off + koff[k];
+            const float *kw = wv + koff[k];
+            const int n = (int)(koff[k + 1] - koff[k]);
+            float *yk = y + (size_t)k * P * Q;
+            for (int p = p0; p < p1;) {
+                const float *b = xp + (size_t)p * WP + q0;
+                float *yo = yk + (size_t)p * Q + q0;
+                const int left = p1 - p;
+                if (nz == 1 && left >= 8) lv_block(b, ko, kw, n, WP, yo, Q, nq, 8, 1), p += 8;
+                else if (nz == 2 && left >= 4) lv_block(b, ko, kw, n, WP, yo, Q, nq, 4, 2), p += 4;
+                else if (nz == 3 && left >= 2) lv_block(b, ko, kw, n, WP, yo, Q, nq, 2, 3), p += 2;
+                else if (nz == 4 && left >= 2) lv_block(b, ko, kw, n, WP, yo, Q, nq, 2, 4), p += 2;
+                else {
+                    if (nz == 1) lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 1);
+                    else if (nz == 2) lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 2);
+                    else if (nz == 3) lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 3);
+                    else lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 4);
+                    p++;
+                }
+            }
+        }
+    }
+    free(xp), free(koff), free(off), free(wv);
+    return SG_OK;
+}
+#endif
+
+/* Post-processing: each PE compresses the outputs it owns (after ReLU if asked).
+ * PEs in parallel; their counts are added in PE order. */
+static enum sg_status count_outputs(const struct plan *pl, const float *y, struct sg_scnn_stats *st) {
     const struct sg_conv_geom *g = pl->g;
     const int64_t ebits = pl->c->value_bits + (pl->dense ? 0 : pl->c->index_bits);
+    int64_t *pc = sgi_alloc((size_t)pl->npe * 3, sizeof *pc); /* per PE: nnz, fillers, bits */
+    if (!pc) return SG_ERR_NOMEM;
+#pragma omp parallel for schedule(dynamic, 1)
     for (int e = 0; e < pl->npe; e++) {
         const struct pe *t = &pl->pe[e];
-        int64_t bits = 0;
+        int64_t bits = 0, nnz = 0, fill = 0;
         for (int k = 0; k < g->k; k++) {
             struct runc rc = {0, 0, 0};
             for (int p = t->p0; p < t->p1; p++)
                 for (int q = t->q0; q < t->q1; q++) {
                     float v = y[((size_t)k * g->p + p) * g->q + q];
                     const int nz = pl->c->relu ? v > 0.0f : v != 0.0f;
-                    st->out_nnz += nz;
+                    nnz += nz;
                     run_push(&rc, pl->dense || nz, pl->c->index_bits);
                 }
-            st->out_fillers += rc.fill;
+            fill += rc.fill;
             bits += (rc.nnz + rc.fill) * ebits;
         }
+        pc[3 * e] = nnz, pc[3 * e + 1] = fill, pc[3 * e + 2] = bits;
+    }
+    const int64_t cap = pl->c->oaram_bytes * 8;
+    for (int e = 0; e < pl->npe; e++) {
+        const int64_t bits = pc[3 * e + 2];
+        st->out_nnz += pc[3 * e];
+        st->out_fillers += pc[3 * e + 1];
         st->out_writes += bits / ebits;
-        const int64_t cap = pl->c->oaram_bytes * 8;
         st->dram_act_out_bits += pl->c->act_out_dram ? bits : (bits > cap ? bits - cap : 0);
         st->oaram_overflow += bits > cap;
     }
+    free(pc);
+    return SG_OK;
 }
 
 /* Adds a PE's partial sums of group gi into the layer output and clears them.
@@ -1350,6 +1650,11 @@ static void scratch_init(const struct plan *pl, size_t region, struct scratch *s
             most = pl->pat_off[ch + 1] - pl->pat_off[ch] > most ? pl->pat_off[ch + 1] - pl->pat_off[ch]
                                                                : most;
         sc->pst = sgi_alloc((size_t)most, sizeof *sc->pst);
+        if (pl->c->accumulate == SG_SCNN_ACC_ROW && pl->g->s <= ROWMEMO_MAX_S) {
+            sc->n_memo = (size_t)pl->g->r << ROWMEMO_MAX_S;
+            sc->memo = sgi_zalloc(sc->n_memo, sizeof *sc->memo);
+            if (!sc->memo) sc->n_memo = 0; /* counted without the memo */
+        }
     }
 #endif
 }
@@ -1361,7 +1666,7 @@ static int scratch_ok(const struct plan *pl, const struct scratch *sc) {
 static void scratch_free(struct scratch *sc) {
     free(sc->stamp), free(sc->bank_stamp), free(sc->bank), free(sc->wstamp), free(sc->touched);
     free(sc->flush_bank), free(sc->flush_kmax), free(sc->vacts), free(sc->abits), free(sc->ubits);
-    free(sc->pst);
+    free(sc->pst), free(sc->memo);
 }
 
 /* Many groups: one task per group (its PEs in order); no barrier between groups,
@@ -1493,13 +1798,19 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     }
     const size_t region = (size_t)pl.kc * pl.area, ny = (size_t)g->k * g->p * g->q;
     pl.bank_of = sgi_alloc(region, sizeof *pl.bank_of);
-    ysum = sgi_zalloc(ny, sizeof *ysum);
+    /* the scalar steps add their products into ysum; the vector steps' outputs come
+     * from layer_values */
+    if (!pl.simd) ysum = sgi_alloc(ny, sizeof *ysum);
     accs = sgi_zalloc((size_t)pl.npe * region, sizeof *accs);
     outs = sgi_zalloc((size_t)pl.npe, sizeof *outs);
     if (!y) y = yown = sgi_alloc(ny, sizeof *y);
-    if (!pl.bank_of || !ysum || !accs || !outs || !y) {
+    if (!pl.bank_of || (!pl.simd && !ysum) || !accs || !outs || !y) {
         s = SG_ERR_NOMEM;
         goto done;
+    }
+    if (ysum) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < ny; i++) ysum[i] = 0.0;
     }
     for (size_t i = 0; i < region; i++) pl.bank_of[i] = (uint16_t)(i % (size_t)c->banks);
     if ((s = plan_acts(&pl, x, st)) != SG_OK || (s = plan_weights(&pl, w, st)) != SG_OK) goto done;
@@ -1523,9 +1834,14 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
         s = sgi_error(SG_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (pl.simd) layer_values(g, w, x, ysum); /* the vector steps add no values */
+#if SCNN_SIMD
+    if (pl.simd && (s = layer_values(g, w, x, y)) != SG_OK) goto done; /* no values added */
+#endif
+    if (!pl.simd) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < ny; i++) y[i] = (float)ysum[i];
+    }
     for (int gi = 0; gi < pl.ngroups; gi++) sg_scnn_stats_add(st, &gst[gi]);
-    for (size_t i = 0; i < ny; i++) y[i] = (float)ysum[i];
 
     st->kc = pl.kc;
     st->groups = pl.ngroups;
@@ -1536,7 +1852,7 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     st->weights = (int64_t)g->k * g->c * g->r * g->s;
     st->acts = (int64_t)g->c * g->h * g->w;
     st->outs = (int64_t)ny;
-    count_outputs(&pl, y, st);
+    if ((s = count_outputs(&pl, y, st)) != SG_OK) goto done;
     sg_scnn_energy_of(c, st);
 done:
     plan_free(&pl);
