@@ -1417,7 +1417,7 @@ static void plan_free(struct plan *pl) {
  * is never -0). Each product of two floats is exact in double, so a fused
  * multiply-add rounds as the separate add does. Stride 1 only. */
 static inline __attribute__((always_inline)) void
-lv_block(const float *xp, const int64_t *off, const float *wv, int n, int WP, float *yo, int Q,
+lv_block(const float *xp, const int32_t *off, const float *wv, int n, int WP, float *yo, int Q,
          int nq, const int nr, const int nz) {
     __m512d acc[8];
     for (int i = 0; i < nr * nz; i++) acc[i] = _mm512_setzero_pd();
@@ -1442,8 +1442,12 @@ static enum sg_status layer_values(const struct sg_conv_geom *g, const float *w,
     const int P = g->p, Q = g->q, QB = (Q + 31) & ~31;
     const int HP = P + (g->r - 1) * g->dh, WP = QB + (g->s - 1) * g->dw;
     const size_t crs = (size_t)g->c * g->r * g->s;
+    if ((int64_t)g->c * HP * WP > INT32_MAX)
+        return sgi_error(SG_ERR_LIMIT, "layer input of %lld padded values (at most %d)",
+                         (long long)g->c * HP * WP, INT32_MAX);
     float *xp = sgi_alloc((size_t)g->c * HP * WP, sizeof *xp);
-    int64_t *koff = sgi_alloc((size_t)g->k + 1, sizeof *koff), *off = NULL;
+    int64_t *koff = sgi_alloc((size_t)g->k + 1, sizeof *koff);
+    int32_t *off = NULL; /* offsets into xp: 8 bytes a weight with its value */
     float *wv = NULL;
     if (!xp || !koff) {
         free(xp), free(koff);
@@ -1484,14 +1488,14 @@ static enum sg_status layer_values(const struct sg_conv_geom *g, const float *w,
     for (int k = 0; k < g->k; k++) {
         int64_t n = koff[k];
         const float *wk = w + (size_t)k * crs;
-        int64_t *restrict ko = off;
+        int32_t *restrict ko = off;
         float *restrict kw = wv;
         for (int c = 0; c < C; c++)
             for (int r = 0; r < R; r++)
                 for (int s = 0; s < S; s++) {
                     const float v = *wk++;
                     if (v == 0.0f) continue;
-                    ko[n] = ((int64_t)c * HP + (int64_t)r * dh) * WP + (int64_t)s * dw;
+                    ko[n] = (int32_t)(((int64_t)c * HP + (int64_t)r * dh) * WP + (int64_t)s * dw);
                     kw[n++] = v;
                 }
     }
@@ -1509,7 +1513,7 @@ static enum sg_status layer_values(const struct sg_conv_geom *g, const float *w,
         const int p0 = pb * nr, p1 = p0 + nr < P ? p0 + nr : P;
         const int k1 = (kc + 1) * KCH < g->k ? (kc + 1) * KCH : g->k;
         for (int k = kc * KCH; k < k1; k++) {
-            const int64_t *ko = off + koff[k];
+            const int32_t *ko = off + koff[k];
             const float *kw = wv + koff[k];
             const int n = (int)(koff[k + 1] - koff[k]);
             float *yk = y + (size_t)k * P * Q;
