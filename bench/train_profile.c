@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     sg_forward(m, e, x, bs, 1, &r);
     sg_exec_loss(e, y, NULL, NULL);
     sg_backward(m, e, grad);
-    sg_exec_profile(e, 1);
+    sg_exec_profile(e, g_cpu ? 2 : 1);
     double t0 = now();
     for (int s = 0; s < steps; s++) {
         sg_forward(m, e, x, bs, 1, &r);

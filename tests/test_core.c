@@ -136,3 +136,65 @@ SG_TEST(crc32_matches_known_value) {
     CHECK(sgi_crc32(0, "123456789", 9) == 0xCBF43926u);
     CHECK(sgi_crc32(sgi_crc32(0, "1234", 4), "56789", 5) == 0xCBF43926u);
 }
+
+/* C = alpha op(A) op(B) + beta C in double, the reference for sgi_sgemm_own. */
+static void gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                     const float *b, int ldb, float beta, float *c, int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int t = 0; t < k; t++)
+                s += (double)(ta ? a[(size_t)t * lda + i] : a[(size_t)i * lda + t]) *
+                     (tb ? b[(size_t)j * ldb + t] : b[(size_t)t * ldb + j]);
+            float *cij = c + (size_t)i * ldc + j;
+            *cij = (float)(alpha * s + (beta != 0.0f ? (double)beta * *cij : 0.0));
+        }
+}
+
+/* The own GEMM (AVX-512 kernels, transposed copies for A B^T) against double loops:
+ * every transpose pair, tail rows and columns (m not a multiple of 6, n not of 32),
+ * padded leading dimensions, alpha and beta; and a product computed in column
+ * slices gives the bits of the whole (each entry one sum in a fixed order). */
+SG_TEST(sgemm_own_matches_reference_and_slices) {
+    static const int shapes[][3] = {{1, 1, 1},   {5, 7, 3},    {6, 32, 16},  {13, 70, 37},
+                                    {7, 33, 64}, {50, 64, 25}, {32, 100, 200}, {19, 17, 300}};
+    sg_rng r;
+    sg_rng_seed(&r, 5);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int ab = 0; ab < 2; ab++) {
+                    const int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+                    const int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+                    const float alpha = ab ? 0.75f : 1.0f, beta = ab ? 0.5f : 0.0f;
+                    float *a = malloc(sizeof(float) * (size_t)lda * (ta ? k : m));
+                    float *b = malloc(sizeof(float) * (size_t)ldb * (tb ? n : k));
+                    float *c = malloc(sizeof(float) * (size_t)ldc * m), *cr = malloc(sizeof(float) * (size_t)ldc * m);
+                    float *cs = malloc(sizeof(float) * (size_t)ldc * m);
+                    for (int i = 0; i < lda * (ta ? k : m); i++) a[i] = (float)sg_rng_uniform(&r) - 0.5f;
+                    for (int i = 0; i < ldb * (tb ? n : k); i++) b[i] = (float)sg_rng_uniform(&r) - 0.5f;
+                    for (int i = 0; i < ldc * m; i++) c[i] = cr[i] = cs[i] = (float)sg_rng_uniform(&r);
+                    sgi_sgemm_own(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                    gemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cr, ldc);
+                    double err = 0;
+                    for (int i = 0; i < m; i++) {
+                        for (int j = 0; j < n; j++) {
+                            const double d = fabs((double)c[(size_t)i * ldc + j] - cr[(size_t)i * ldc + j]);
+                            if (d > err) err = d;
+                        }
+                        for (int j = n; j < ldc; j++) /* the padding stays untouched */
+                            CHECK(c[(size_t)i * ldc + j] == cr[(size_t)i * ldc + j]);
+                    }
+                    CHECK_MSG(err < 1e-5 * (1 + sqrt((double)k)), "op %d%d %dx%dx%d: err %g", ta, tb, m, n, k, err);
+                    if (!ta) { /* column slices of 11 (B's columns, C's columns) */
+                        for (int j0 = 0; j0 < n; j0 += 11) {
+                            const int nj = n - j0 < 11 ? n - j0 : 11;
+                            sgi_sgemm_own(ta, tb, m, nj, k, alpha, a, lda, tb ? b + (size_t)j0 * ldb : b + j0, ldb,
+                                          beta, cs + j0, ldc);
+                        }
+                        CHECK_MSG(memcmp(c, cs, sizeof(float) * (size_t)ldc * m) == 0,
+                                  "op %d%d %dx%dx%d: slices differ from the whole", ta, tb, m, n, k);
+                    }
+                    free(a), free(b), free(c), free(cr), free(cs);
+                }
+}

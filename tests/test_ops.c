@@ -381,6 +381,15 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
         {9, 20, 12, 12, 50, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, /* LeNet conv2 */
         {3, 4, 9, 9, 6, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 2, 0, 0},     /* few slices, groups */
         {17, 6, 7, 7, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},    /* pointwise */
+        /* stride 2 (the vector row gather and scatter): ResNet's 3x3 and 1x1
+         * projection shapes, odd and wide rows (more than 16 output columns),
+         * asymmetric and wide padding, a stride-2 row with stride-1 height */
+        {5, 16, 28, 28, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {4, 5, 15, 15, 7, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {3, 3, 9, 71, 4, 3, 3, 2, 2, 1, 2, 0, 3, 1, 1, 1, 0, 0},
+        {2, 2, 6, 66, 3, 3, 5, 1, 2, 0, 0, 1, 1, 1, 1, 1, 0, 0},
+        {2, 2, 5, 40, 3, 3, 3, 2, 2, 3, 5, 3, 5, 1, 2, 1, 0, 0},
+        {2, 3, 7, 7, 4, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* stride 3: the scalar rows */
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         struct sg_conv_geom g = cases[ci];

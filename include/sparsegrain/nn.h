@@ -219,7 +219,8 @@ double sg_exec_loss(struct sg_exec *e, const uint8_t *labels, int *top1, int *to
 enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad);
 
 /* Per-node timing (for benchmarks): after sg_exec_profile(e, 1), every forward
- * and backward adds the seconds spent in each node. */
+ * and backward adds the seconds spent in each node (wall time; with 2, the calling
+ * thread's CPU time, meaningful for one-thread runs on a shared machine). */
 void sg_exec_profile(struct sg_exec *e, int on);
 void sg_exec_profile_get(const struct sg_exec *e, int32_t node, double *fwd, double *bwd);
 

@@ -150,6 +150,11 @@ uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);
 void sgi_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void sgi_blas_threads(int n);
+/* The same product through the library's own AVX-512 kernels (src/core/gemm.c):
+ * op(A) B and A B^T; A^T B^T and builds without AVX-512 go to sgi_sgemm. Each entry
+ * of C is one sum in a fixed order, whatever the shapes, slices and thread count. */
+void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                   int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* Sum of x[0..n) accumulated in double, fast (independent partial sums). */
 double sgi_sum(const float *x, size_t n);

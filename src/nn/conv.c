@@ -5,6 +5,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "core/sgi.h"
 #include "nn/ops.h"
@@ -88,6 +91,70 @@ static inline void add_row(float *restrict d, const float *restrict s, int n) {
     for (; i < n; i++) d[i] += s[i];
 }
 
+/* Stride-2 rows (the stride-2 3x3 and 1x1 projection layers of ResNets): the
+ * columns q in [qa, qb) read input columns 2q + off inside the row, the others are
+ * padding. With AVX-512, 16 columns at a time: 32 input floats in two masked loads,
+ * the even ones picked by one permute (the scalar loop cost more than the GEMM). */
+static void s2_range(int off, int W, int Q, int *qa, int *qb) {
+    int a = off < 0 ? (1 - off) / 2 : 0, b = W - off > 0 ? (W - off + 1) / 2 : 0;
+    if (b > Q) b = Q;
+    if (a > b) a = b;
+    *qa = a, *qb = b;
+}
+
+#ifdef __AVX512F__
+static inline __mmask16 lanes_below(int n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+#endif
+
+/* d[q] = xr[2q + off] where that is inside [0, W), else 0; q in [0, Q). */
+static void gather_row_s2(float *restrict d, const float *restrict xr, int off, int W, int Q) {
+    int qa, qb;
+    s2_range(off, W, Q, &qa, &qb);
+    for (int q = 0; q < qa; q++) d[q] = 0;
+    int q = qa;
+#ifdef __AVX512F__
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (; q < qb; q += 16) {
+        const int j0 = 2 * q + off, n = qb - q < 16 ? qb - q : 16; /* j0 >= 0 */
+        const __m512 a = _mm512_maskz_loadu_ps(lanes_below(W - j0), xr + j0);
+        const __m512 b = _mm512_maskz_loadu_ps(lanes_below(W - j0 - 16), xr + j0 + 16);
+        _mm512_mask_storeu_ps(d + q, lanes_below(n), _mm512_permutex2var_ps(a, even, b));
+    }
+    q = qb;
+#endif
+    for (; q < qb; q++) d[q] = xr[2 * q + off];
+    for (q = qb; q < Q; q++) d[q] = 0;
+}
+
+/* xr[2q + off] += sr[q] for the q whose column is inside [0, W): col2im's stride-2
+ * row. Each dx entry receives the same additions in the same order as the scalar loop. */
+static void scatter_add_row_s2(float *restrict xr, const float *restrict sr, int off, int W,
+                               int Q) {
+    int qa, qb;
+    s2_range(off, W, Q, &qa, &qb);
+    int q = qa;
+#if 0
+    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (; q < qb; q += 16) {
+        const int j0 = 2 * q + off, n = qb - q < 16 ? qb - q : 16;
+        const __m512 v = _mm512_maskz_loadu_ps(lanes_below(n), sr + q);
+        const uint32_t m = 0x55555555u & (uint32_t)((1ull << (2 * n - 1)) - 1); /* even lanes */
+        const __mmask16 m0 = (__mmask16)m, m1 = (__mmask16)(m >> 16);
+        float *x0 = xr + j0;
+        _mm512_mask_storeu_ps(x0, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, x0),
+                                                    _mm512_permutexvar_ps(lo, v)));
+        if (m1)
+            _mm512_mask_storeu_ps(x0 + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, x0 + 16),
+                                                             _mm512_permutexvar_ps(hi, v)));
+    }
+    q = qb;
+#endif
+    for (; q < qb; q++) xr[2 * q + off] += sr[q];
+}
+
 /* Row `row` = (cc, r, s) of the columns of samples n0..n0+nb of group grp:
  * dst[b*P*Q + p*Q + q] = x[grp*cg + cc][n0 + b][p*sh - pt + r*dh][q*sw - pl + s*dw]. */
 static void im2col_row(const struct sg_conv_geom *g, const float *x, int grp, int n0, int nb,
@@ -118,6 +185,8 @@ static void im2col_row(const struct sg_conv_geom *g, const float *x, int grp, in
                 for (int q = 0; q < q0; q++) d[q] = 0;
                 copy_row(d + q0, xr + q0 + off, q1 - q0);
                 for (int q = q1; q < Q; q++) d[q] = 0;
+            } else if (sw == 2) {
+                gather_row_s2(d, xr, off, W, Q);
             } else {
                 for (int q = 0; q < Q; q++) {
                     const int iw = q * sw + off;
@@ -150,6 +219,8 @@ static void col2im_task(const struct sg_conv_geom *g, const float *col, int grp,
                 const float *sr = src + (size_t)p * Q;
                 if (g->sw == 1) {
                     if (q1 > q0) add_row(xr + q0 + off, sr + q0, q1 - q0);
+                } else if (g->sw == 2) {
+                    scatter_add_row_s2(xr, sr, off, W, Q);
                 } else {
                     for (int q = 0; q < Q; q++) {
                         const int iw = q * g->sw + off;
@@ -192,7 +263,7 @@ static void forward_slice(const struct sg_conv_geom *g, const float *x, const fl
         B = col;
         ldb = (size_t)bsz * pq;
     }
-    sgi_sgemm(0, 0, kg, bsz * (int)pq, (int)crs, 1.0f, w + (size_t)grp * kg * crs, (int)crs, B,
+    sgi_sgemm_own(0, 0, kg, bsz * (int)pq, (int)crs, 1.0f, w + (size_t)grp * kg * crs, (int)crs, B,
               (int)ldb, 0.0f, y + (size_t)grp * kg * g->n * pq + (size_t)n0 * pq, g->n * (int)pq);
 }
 
@@ -217,14 +288,14 @@ static void backward_slice(const struct sg_conv_geom *g, const float *x, const f
         B = col;
         ldb = (size_t)bsz * pq;
     }
-    sgi_sgemm(0, 1, kg, (int)crs, bsz * (int)pq, 1.0f, dyg, ldy, B, (int)ldb, dw_beta,
+    sgi_sgemm_own(0, 1, kg, (int)crs, bsz * (int)pq, 1.0f, dyg, ldy, B, (int)ldb, dw_beta,
               dw + (size_t)grp * kg * crs, (int)crs);
     if (!dx) return;
     if (pw) {
-        sgi_sgemm(1, 0, (int)crs, bsz * (int)pq, kg, 1.0f, wg, (int)crs, dyg, ldy, 1.0f,
+        sgi_sgemm_own(1, 0, (int)crs, bsz * (int)pq, kg, 1.0f, wg, (int)crs, dyg, ldy, 1.0f,
                   dx + (size_t)grp * cg * g->n * hw + (size_t)n0 * hw, (int)ldb);
     } else {
-        sgi_sgemm(1, 0, (int)crs, bsz * (int)pq, kg, 1.0f, wg, (int)crs, dyg, ldy, 0.0f, col,
+        sgi_sgemm_own(1, 0, (int)crs, bsz * (int)pq, kg, 1.0f, wg, (int)crs, dyg, ldy, 0.0f, col,
                   (int)ldb);
         col2im(g, col, grp, n0, bsz, dx, parallel);
     }

@@ -17,6 +17,7 @@ struct sg_exec {
     size_t col_len;
     int threads;           /* thread count the workspace was sized for */
     double *t_fwd, *t_bwd; /* seconds per node, accumulated when profiling */
+    int t_cpu;             /* profiling in the calling thread's CPU time */
     struct sg_layer_hook hook; /* conv/fc kernels; forward NULL: the training kernels */
     struct sgi_thin_buf thin;  /* masked convolutions on kept filters/channels (conv_thin.c) */
     /* BN + ReLU in one pass (sgi_exec_new_train's executors): fuse[bn] = the ReLU node that is

@@ -8,7 +8,7 @@
 
 void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
                     float *y) {
-    sgi_sgemm(0, 0, k, n, c, 1.0f, w, c, x, n, 0.0f, y, n);
+    sgi_sgemm_own(0, 0, k, n, c, 1.0f, w, c, x, n, 0.0f, y, n);
     if (b)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < n; j++) y[(size_t)i * n + j] += b[i];
@@ -16,10 +16,9 @@ void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const f
 
 void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db) {
-    sgi_sgemm(0, 1, k, c, n, 1.0f, dy, n, x, n, 0.0f, dw, c);
+    sgi_sgemm_own(0, 1, k, c, n, 1.0f, dy, n, x, n, 0.0f, dw, c);
     if (dx)
-        sgi_sgemm(1, 0, c, n, k, 1.0f, w, c, dy, n, 1.0f, dx,
-                    n);
+        sgi_sgemm_own(1, 0, c, n, k, 1.0f, w, c, dy, n, 1.0f, dx, n);
     if (db)
         for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
 }
