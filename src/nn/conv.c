@@ -129,30 +129,13 @@ static void gather_row_s2(float *restrict d, const float *restrict xr, int off, 
 }
 
 /* xr[2q + off] += sr[q] for the q whose column is inside [0, W): col2im's stride-2
- * row. Each dx entry receives the same additions in the same order as the scalar loop. */
+ * row. Scalar: a vector version (permute to the even lanes, masked load-add-store)
+ * measured slower on this AMD EPYC. */
 static void scatter_add_row_s2(float *restrict xr, const float *restrict sr, int off, int W,
                                int Q) {
     int qa, qb;
     s2_range(off, W, Q, &qa, &qb);
-    int q = qa;
-#if 0
-    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    for (; q < qb; q += 16) {
-        const int j0 = 2 * q + off, n = qb - q < 16 ? qb - q : 16;
-        const __m512 v = _mm512_maskz_loadu_ps(lanes_below(n), sr + q);
-        const uint32_t m = 0x55555555u & (uint32_t)((1ull << (2 * n - 1)) - 1); /* even lanes */
-        const __mmask16 m0 = (__mmask16)m, m1 = (__mmask16)(m >> 16);
-        float *x0 = xr + j0;
-        _mm512_mask_storeu_ps(x0, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, x0),
-                                                    _mm512_permutexvar_ps(lo, v)));
-        if (m1)
-            _mm512_mask_storeu_ps(x0 + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, x0 + 16),
-                                                             _mm512_permutexvar_ps(hi, v)));
-    }
-    q = qb;
-#endif
-    for (; q < qb; q++) xr[2 * q + off] += sr[q];
+    for (int q = qa; q < qb; q++) xr[2 * q + off] += sr[q];
 }
 
 /* Row `row` = (cc, r, s) of the columns of samples n0..n0+nb of group grp:
