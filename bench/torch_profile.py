@@ -4,7 +4,9 @@ CPU time), for the same models and batch as bench/train_profile.c: LeNet-5
 momentum 0.9 and weight decay 5e-4, on consecutive batches of Fashion-MNIST (a
 fixed random batch is not a fair input: PyTorch's steps on it run 3-4x slower than
 on real images). Prints the step time (wall, and process CPU time), then the
-operators by self CPU time per step.
+operators by self CPU time per step. MODEL resnet8-convs: each of ResNet-8's
+convolution shapes alone, forward and backward (input and weight gradients), the
+fastest of 15 in process CPU time, as train_profile's c_fwd and c_wgrad + c_dgrad.
 Usage: /usr/bin/python3 bench/torch_profile.py MODEL THREADS [STEPS [BATCH [DATA_DIR]]]"""
 import gzip, sys, time
 import numpy as np
@@ -31,7 +33,25 @@ class Block(nn.Module):
     def forward(self, x):
         return torch.relu(self.a(x) + self.sc(x))
 
-if model == "resnet8":
+if model == "resnet8-convs":
+    for name, c, k, h, ks, st in [("conv1", 1, 16, 28, 3, 1), ("block1_conv", 16, 16, 28, 3, 1),
+                                  ("block2_conv1", 16, 32, 28, 3, 2), ("block2_conv2", 32, 32, 14, 3, 1),
+                                  ("block2_proj", 16, 32, 28, 1, 2), ("block3_conv1", 32, 64, 14, 3, 2),
+                                  ("block3_conv2", 64, 64, 7, 3, 1), ("block3_proj", 32, 64, 14, 1, 2)]:
+        conv = nn.Conv2d(c, k, ks, st, ks // 2, bias=False)
+        xin = torch.randn(bs, c, h, h, requires_grad=True)
+        g = torch.randn_like(conv(xin))
+        bf = bb = 1e9
+        for _ in range(15):
+            t0 = time.process_time()
+            out = conv(xin)
+            t1 = time.process_time()
+            out.backward(g)
+            t2 = time.process_time()
+            bf, bb = min(bf, t1 - t0), min(bb, t2 - t1)
+        print(f"{name:<14} fwd {1e3 * bf:6.2f} ms  bwd {1e3 * bb:6.2f} ms")
+    sys.exit(0)
+elif model == "resnet8":
     net = nn.Sequential(*cbr(1, 16), Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 elif model == "vgg7":

@@ -390,6 +390,14 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
         {2, 2, 6, 66, 3, 3, 5, 1, 2, 0, 0, 1, 1, 1, 1, 1, 0, 0},
         {2, 2, 5, 40, 3, 3, 3, 2, 2, 3, 5, 3, 5, 1, 2, 1, 0, 0},
         {2, 3, 7, 7, 4, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* stride 3: the scalar rows */
+        /* stride 1 with output rows as wide as the input's (the plane path): ResNet's
+         * 7x7, uneven and tall padding, 5x5, 1x3, groups */
+        {20, 64, 7, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {3, 5, 6, 7, 4, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1, 1, 0, 0},
+        {2, 2, 4, 6, 3, 3, 3, 1, 1, 3, 1, 0, 1, 1, 1, 1, 0, 0},
+        {2, 3, 8, 8, 4, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0},
+        {2, 3, 5, 9, 4, 1, 3, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 0},
+        {4, 6, 7, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         struct sg_conv_geom g = cases[ci];
