@@ -8,16 +8,17 @@
  *
  * op(A)·B directly; A·B^T (weight gradients) through a transposed copy of its
  * smaller side (a dot-product kernel over rows of A and B ran at 0.5-0.9x
- * OpenBLAS's AVX2 rate here). Every entry of C is one sum in a fixed order whatever its position, the shapes
- * and the thread count: the K products added in order, k = 0, 1, ... (one fused
- * multiply-add chain), then alpha and beta. So a product split into slices or
- * threads gives the same bits as the whole. Without AVX-512 it is sgi_sgemm.
+ * OpenBLAS's AVX2 rate here). Every entry of C is one sum in a fixed order
+ * whatever its position, the shapes and the thread count: the K products added in
+ * order, k = 0, 1, ... (one fused multiply-add chain), then alpha and beta. So a
+ * product split into slices or threads gives the same bits as the whole. Without
+ * AVX-512 it is sgi_sgemm.
  *
  * Measured on the 2-core AMD EPYC (AVX-512; OpenBLAS preset to Haswell), one
- * thread, CPU time: 170-184 GFLOP/s against OpenBLAS's 92-100 on the shapes of
- * ResNet-8's im2col layers (32x1764x144, 64x882x288, and their A^T·B) and LeNet-5's
- * fc1 (500x64x800); 98-102 against 71-96 on 16x2048x16 and 64x1024x64 (B's rows 4
- * KiB apart share L1 sets: no packing). */
+ * thread, CPU time (docs/performance.md, "Own GEMM"): 153-184 GFLOP/s against
+ * OpenBLAS's 85-100 on the shapes of ResNet-8's im2col layers, LeNet-5's conv2 and
+ * fc1; 70-102 against 54-96 where B's rows are 4 or 8 KiB apart (they share L1 sets:
+ * no packing). */
 #include <math.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -159,8 +160,9 @@ void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, c
                 return;
             }
         } else {
-            float *at = malloc(((size_t)m * k + (size_t)m * n) * sizeof *at), *ct = at + (size_t)m * k;
+            float *at = malloc(((size_t)m * k + (size_t)m * n) * sizeof *at);
             if (at) {
+                float *ct = at + (size_t)m * k;
                 transpose(a, m, k, (size_t)lda, at);
                 sgi_sgemm_own(0, 0, n, m, k, alpha, b, ldb, at, m, 0.0f, ct, m);
                 for (int i = 0; i < m; i++)
