@@ -3,13 +3,13 @@
  * input gradient (added to what dx holds), weight gradient (0 for dropped kernels)
  * and bias gradient, on tail shapes (tile counts that are not multiples of the
  * 16- and 128-tile blocks), paddings 0..2, batches 1..5, one and two threads, and
- * masks with empty filters and channels. Whole training steps under kernel masks
+ * masks with empty filters and channels, with F(2x2) and F(4x4) tiles each. Whole training steps under kernel masks
  * are checked against the dense masked path in tests/test_conv_thin.c. */
 #include "harness.h"
 #include "nn/ops.h"
 
-static void check_case(int n, int c, int h, int w, int k, int pad, double keep, int threads,
-                       uint64_t seed) {
+static void check_case1(int n, int c, int h, int w, int k, int pad, double keep, int threads,
+                        uint64_t seed) {
     struct sg_conv_geom g = {n, c, h, w, k, 3, 3, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
     CHECK_OK(sg_conv_geom_finish(&g));
     if (!sgi_wino_train_ok(&g)) return;
@@ -53,6 +53,15 @@ static void check_case(int n, int c, int h, int w, int k, int pad, double keep, 
     sgi_thin_buf_free(&tb);
     for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]), free(db[i]);
     free(x), free(wt), free(dy), free(b), free(mk), free(ws);
+}
+
+static void check_case(int n, int c, int h, int w, int k, int pad, double keep, int threads,
+                       uint64_t seed) {
+    for (int m = 2; m <= 4; m += 2) {
+        sgi_wino_train_tile(m);
+        check_case1(n, c, h, w, k, pad, keep, threads, seed);
+    }
+    sgi_wino_train_tile(0);
 }
 
 SG_TEST(conv_kernel_masked_matches_dense) {

@@ -5,7 +5,12 @@
  * Two steps: the two paths sum in different orders (differences of 1e-6), and
  * after a few more steps one ReLU or max-pool tie may go the other way on one
  * path and move a BN shift by 1e-3 relative (seen at step 3 here); the dense path
- * on one thread against two shows the same kind of drift. */
+ * on one thread against two shows the same kind of drift. With F(4x4) tiles,
+ * whose rounding is about ten times F(2x2)'s, such a tie went the other way at
+ * step 2 and at step 1 of a batch of 96 (one channel of conv1_bn.beta off by
+ * 1e-2 of the largest shift, the other channels within 1e-5; weights within
+ * 5e-6): with F(4x4), BN shifts are held to 2e-2. Layer by layer the two paths
+ * agree within 1e-5 (tests/test_conv_kernel.c, below). */
 #include "harness.h"
 #include "nn/ops.h"
 #include "sparsegrain/data.h"
@@ -22,6 +27,8 @@ static struct sg_model *pruned_vgg(enum sg_granularity gran, double density) {
     CHECK_OK(sg_prune_model(m, &pc, density, &r));
     return m;
 }
+
+static int g_tile;
 
 static void train_few(struct sg_model *m, int thin, int threads) {
     static uint8_t px[96 * 256], lab[96];
@@ -43,7 +50,7 @@ static void train_few(struct sg_model *m, int thin, int threads) {
     sgi_conv_thin_enable(1);
 }
 
-static void check_gran(enum sg_granularity gran) {
+static void check_gran1(enum sg_granularity gran) {
     struct sg_model *a = pruned_vgg(gran, 0.3), *b = pruned_vgg(gran, 0.3);
     uint8_t *mask0 = malloc(a->arena_len);
     memcpy(mask0, a->mask, a->arena_len);
@@ -55,8 +62,10 @@ static void check_gran(enum sg_granularity gran) {
     for (int32_t p = 0; p < a->n_params; p++) {
         const struct sg_param *pp = &a->params[p];
         const double err = sgt_max_rel_err(a->arena + pp->offset, b->arena + pp->offset, pp->count);
-        CHECK_MSG(err < 1e-4, "%s: param %d (%s) differs from the dense masked path by %g",
-                  sg_granularity_name(gran), p, pp->name, err);
+        const int shift = strstr(pp->name, "_bn.beta") != NULL;
+        CHECK_MSG(err < (g_tile == 4 && shift ? 2e-2 : 1e-4),
+                  "%s F(%dx%d): param %d (%s) differs from the dense masked path by %g",
+                  sg_granularity_name(gran), g_tile, g_tile, p, pp->name, err);
     }
     /* the same seed and threads: bit-identical */
     struct sg_model *c = pruned_vgg(gran, 0.3);
@@ -64,6 +73,17 @@ static void check_gran(enum sg_granularity gran) {
     CHECK(memcmp(a->arena, c->arena, a->arena_len * sizeof(float)) == 0);
     sg_model_free(a), sg_model_free(b), sg_model_free(c);
     free(mask0);
+}
+
+/* with F(2x2) and with F(4x4) tiles on the Winograd layers */
+static void check_gran(enum sg_granularity gran) {
+    for (int m = 2; m <= 4; m += 2) {
+        sgi_wino_train_tile(m);
+        g_tile = m;
+        check_gran1(gran);
+    }
+    sgi_wino_train_tile(0);
+    g_tile = 0;
 }
 
 SG_TEST(thin_retrain_filter_equals_dense_masked) { check_gran(SG_GRAN_FILTER); }
@@ -74,8 +94,10 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
     /* one layer, odd shapes, 5x5 and 3x3; masked: filters 1 and 3 and channel 2
      * (mode 0), filters 1 and 3 only (1: x and dx in place), channels 2 and 4 only
      * (2: y and dy in place) */
-    for (int mode = 0; mode < 3; mode++)
+    for (int mode = 0; mode < 5; mode++)
     for (int ks = 3; ks <= 7; ks += 2) {
+        /* modes 3 and 4: mode 0 with F(2x2), then F(4x4) tiles */
+        sgi_wino_train_tile(mode < 3 ? 0 : mode == 3 ? 2 : 4);
         /* ks 7: a 3x3 layer wide enough for Winograd (12 wide, 7 channels, 5 kept
          * in mode 0): the kept planes read and written in place through channel maps */
         struct sg_conv_geom g = {3, ks == 7 ? 7 : 5, 9, ks == 7 ? 12 : 7, 6, ks == 7 ? 3 : ks,
@@ -94,7 +116,7 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
         for (size_t i = 0; i < nw; i++) {
             const int k = (int)(i / (g.c * rs)), c = (int)(i / rs % g.c);
             const int fk = k == 1 || k == 3;
-            mk[i] = mode == 0 ? !(fk || c == 2) : mode == 1 ? !fk : !(c == 2 || c == 4);
+            mk[i] = mode == 0 || mode > 2 ? !(fk || c == 2) : mode == 1 ? !fk : !(c == 2 || c == 4);
             w[i] = mk[i] ? sg_rng_normal(&r) : 0.0f;
         }
         float *y[2], *dx[2], *dw[2], db[2][6];
@@ -122,5 +144,6 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
         sgi_thin_buf_free(&tb);
         for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]);
         free(x), free(w), free(dy), free(mk);
+        sgi_wino_train_tile(0);
     }
 }

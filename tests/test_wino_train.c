@@ -1,4 +1,5 @@
-/* Winograd F(2x2,3x3) training kernels (src/nn/wino_train.c): forward, input
+/* Winograd F(2x2,3x3) and F(4x4,3x3) training kernels (src/nn/wino_train.c,
+ * wino_f2.c, wino_f4.c), each tile size forced in turn: forward, input
  * gradient and weight gradient against direct double-precision references on
  * channel-major data, on tail shapes (odd sizes), paddings 0-2 (asymmetric),
  * batches 1-5 and one or two threads; the same run twice is bit-identical. The
@@ -44,9 +45,18 @@ static void fill(sg_rng *r, float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = sg_rng_normal(r);
 }
 
-static void check_case(struct sg_conv_geom g, int threads, uint64_t seed) {
+/* Largest relative errors seen per tile size (SG_WINO_ERR=1 prints them). */
+static double g_err[5][3];
+
+/* F(4x4) multiplies by up to 8 (A^T) and 5 (B^T) and divides by 6 and 24 (G):
+ * its float rounding is a few times F(2x2)'s */
+static double tol_of(int m) { return m == 4 ? 1e-4 : 1e-5; }
+
+static void check_case(struct sg_conv_geom g, int m, int threads, uint64_t seed) {
     CHECK_OK(sg_conv_geom_finish(&g));
     CHECK(sgi_wino_train_ok(&g));
+    sgi_wino_train_tile(m);
+    CHECK_EQ_INT(sgi_wino_train_tile_of(&g), m);
     sg_rng r;
     sg_rng_seed(&r, seed);
     const size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.k * g.p * g.q;
@@ -68,15 +78,20 @@ static void check_case(struct sg_conv_geom g, int threads, uint64_t seed) {
     }
     const double ey = sgt_max_rel_err(y, ry, ny), ex = sgt_max_rel_err(dx, rdx, nx);
     const double ew = sgt_max_rel_err(dw, rdw, nw);
-    CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5,
-              "wino n%d c%d %dx%d k%d pads %d,%d,%d,%d threads %d: rel err y %g dx %g dw %g", g.n,
-              g.c, g.h, g.w, g.k, g.pt, g.pl, g.pb, g.pr, threads, ey, ex, ew);
+    const double tol = tol_of(m);
+    CHECK_MSG(ey < tol && ex < tol && ew < tol,
+              "wino F(%dx%d) n%d c%d %dx%d k%d pads %d,%d,%d,%d threads %d: rel err y %g dx %g dw %g",
+              m, m, g.n, g.c, g.h, g.w, g.k, g.pt, g.pl, g.pb, g.pr, threads, ey, ex, ew);
+    if (ey > g_err[m][0]) g_err[m][0] = ey;
+    if (ex > g_err[m][1]) g_err[m][1] = ex;
+    if (ew > g_err[m][2]) g_err[m][2] = ew;
     CHECK(memcmp(y, y2, ny * 4) == 0 && memcmp(dx, dx2, nx * 4) == 0 && memcmp(dw, dw2, nw * 4) == 0);
     /* without an input gradient the weight gradient is the same */
     sgi_conv_backward(&g, x, w, dy, NULL, dw2, NULL, ws, threads);
     CHECK(memcmp(dw, dw2, nw * 4) == 0);
     free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ry), free(rdx), free(rdw);
     free(y2), free(dx2), free(dw2), free(ws);
+    sgi_wino_train_tile(0);
 }
 
 SG_TEST(wino_train_matches_reference) {
@@ -91,11 +106,23 @@ SG_TEST(wino_train_matches_reference) {
         {2, 4, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* 1x1 image */
         {1, 7, 3, 3, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* one tile and a half */
         {3, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {1, 4, 13, 10, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* 4x4 tails 1 and 2 */
+        {3, 4, 11, 15, 4, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* valid: 9x13, tails 1 */
+        {1, 4, 7, 7, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},    /* 7x7: tail 3 */
+        {2, 4, 2, 5, 3, 3, 3, 1, 1, 1, 2, 1, 0, 1, 1, 1, 0, 0},    /* one tile row */
+        {1, 4, 700, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* several band chunks */
+        {1, 4, 3, 2048, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* one band a chunk */
+        {2, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* VGG-7's conv4 */
     };
     sgi_wino_train_enable(2); /* small outputs too */
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int t = 1; t <= 2; t++) check_case(cases[i], t, 100 + i);
+    for (int m = 2; m <= 4; m += 2)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int t = 1; t <= 2; t++) check_case(cases[i], m, t, 100 + i);
     sgi_wino_train_enable(1);
+    if (getenv("SG_WINO_ERR"))
+        for (int m = 2; m <= 4; m += 2)
+            fprintf(stderr, "F(%dx%d): largest rel err y %.3g dx %.3g dw %.3g\n", m, m,
+                    g_err[m][0], g_err[m][1], g_err[m][2]);
 }
 
 SG_TEST(wino_train_equals_im2col_path) {
@@ -110,7 +137,10 @@ SG_TEST(wino_train_equals_im2col_path) {
     float *y[2], *dx[2], *dw[2], db[2][12];
     for (int i = 0; i < 2; i++) y[i] = malloc(ny * 4), dx[i] = calloc(nx, 4), dw[i] = malloc(nw * 4);
     fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny), fill(&r, b, g.k);
+    for (int m = 2; m <= 4; m += 2) {
+    sgi_wino_train_tile(m);
     for (int i = 0; i < 2; i++) {
+        memset(dx[i], 0, nx * 4);
         sgi_wino_train_enable(i == 0 ? 2 : 0);
         float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
         sgi_conv_forward(&g, x, w, b, y[i], ws, 2);
@@ -118,10 +148,12 @@ SG_TEST(wino_train_equals_im2col_path) {
         free(ws);
     }
     sgi_wino_train_enable(1);
-    CHECK(sgt_max_rel_err(y[0], y[1], ny) < 1e-5);
-    CHECK(sgt_max_rel_err(dx[0], dx[1], nx) < 1e-5);
-    CHECK(sgt_max_rel_err(dw[0], dw[1], nw) < 1e-5);
+    sgi_wino_train_tile(0);
+    CHECK(sgt_max_rel_err(y[0], y[1], ny) < tol_of(m));
+    CHECK(sgt_max_rel_err(dx[0], dx[1], nx) < tol_of(m));
+    CHECK(sgt_max_rel_err(dw[0], dw[1], nw) < tol_of(m));
     CHECK(sgt_max_rel_err(db[0], db[1], 12) < 1e-6);
+    }
     for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]);
     free(x), free(w), free(dy), free(b);
 }
@@ -138,8 +170,11 @@ SG_TEST(wino_train_grad_finite_differences) {
     const size_t nw = (size_t)g.k * g.c * 9;
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4), *y = malloc(ny * 4);
     float *dx = calloc(nx, 4), *dw = malloc(nw * 4);
-    float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
     fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny);
+    for (int m = 2; m <= 4; m += 2) {
+    sgi_wino_train_tile(m);
+    float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
+    memset(dx, 0, nx * 4);
     sgi_conv_backward(&g, x, w, dy, dx, dw, NULL, ws, 2);
     for (int probe = 0; probe < 40; probe++) {
         const int on_w = probe & 1;
@@ -159,5 +194,8 @@ SG_TEST(wino_train_grad_finite_differences) {
         CHECK_MSG(fabs(fd - an) <= 2e-2 * (1 + fabs(an)), "%s[%zu]: analytic %g, finite differences %g",
                   on_w ? "dw" : "dx", i, an, fd);
     }
-    free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ws);
+    free(ws);
+    sgi_wino_train_tile(0);
+    }
+    free(x), free(w), free(dy), free(y), free(dx), free(dw);
 }

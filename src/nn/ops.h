@@ -16,13 +16,17 @@ void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float 
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db, float *ws, int threads);
 
-/* 3x3 stride-1 convolutions through Winograd F(2x2,3x3) for all three training
- * passes (src/nn/wino_train.c); sgi_conv_forward/backward take this path when
- * sgi_wino_train_ok(g): 3x3, stride 1, 4+ input channels, outputs 10+ wide.
- * sgi_wino_train_enable(0) turns it off, 2 takes it whatever the output width,
- * 1 is the default (benchmarks, tests). */
+/* 3x3 stride-1 convolutions through Winograd F(2x2,3x3) or F(4x4,3x3) for all
+ * three training passes (src/nn/wino_train.c); sgi_conv_forward/backward take
+ * this path when sgi_wino_train_ok(g): 3x3, stride 1, 4+ input channels, outputs
+ * 10+ wide. sgi_wino_train_enable(0) turns it off, 2 takes it whatever the output
+ * width, 1 is the default (benchmarks, tests). The tile size is a fixed rule of
+ * the shape (sgi_wino_train_tile_of); sgi_wino_train_tile(2 or 4) forces one,
+ * 0 restores the rule (benchmarks, tests). */
 int sgi_wino_train_ok(const struct sg_conv_geom *g);
 void sgi_wino_train_enable(int on);
+void sgi_wino_train_tile(int m);
+int sgi_wino_train_tile_of(const struct sg_conv_geom *g);
 size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads);
 void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                             float *y, float *ws, int threads);

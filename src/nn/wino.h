@@ -1,0 +1,53 @@
+/* The tile transforms of the Winograd training passes (src/nn/wino_train.c
+ * drives them): F(2x2,3x3) in src/nn/wino_f2.c (4x4 points), F(4x4,3x3) in
+ * src/nn/wino_f4.c (6x6 points). Both lay out the tiles of a slice of nb images
+ * the same way: per image, bands of ceil(op/m) tile rows of ceil(oq/m) + 1
+ * tiles, the last tile of a band padding the row so that the transforms run
+ * over whole chunks of bands with contiguous, shifted reads (its outputs are
+ * dropped, its dy tile is zero). Transformed arrays are [a*a points][ch][T],
+ * T = nb * sgi_wino_tiles(op, oq, m). */
+#ifndef SPARSEGRAIN_NN_WINO_H
+#define SPARSEGRAIN_NN_WINO_H
+
+#include <stddef.h>
+
+/* Tiles of one image for an op x oq output and m x m output tiles. */
+static inline size_t sgi_wino_tiles(int op, int oq, int m) {
+    return (size_t)((op + m - 1) / m) * ((oq + m - 1) / m + 1);
+}
+
+/* Tiles per chunk of bands the transforms work on: the gathered inputs and the
+ * outputs stay in L1/L2 and on the stack. */
+#define SGI_WINO_CHUNK 512
+
+static inline int sgi_wino_bands(int tq) {
+    const int b = SGI_WINO_CHUNK / (tq + 1);
+    return b < 1 ? 1 : b;
+}
+
+/* The transforms copy short rows: plain loops, kept from becoming libc memset
+ * and memcpy calls (GCC's loop-idiom pass), which cost more than the copy here. */
+#define SGI_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+/* One tile size's transforms. */
+struct sgi_wino_tf {
+    int m, a; /* output tiles m x m, a = m + 2 points a side */
+    /* V[a*a][ch][T] = B^T d B of the tiles of images n0..n0+nb of x[][n][h][w]
+     * (channel c read from plane map[c]), tile (ty, tx) read from (m ty - pt, m tx - pl) */
+    void (*input)(const float *x, const int *map, int ch, int n, int h, int w, int n0, int nb,
+                  int op, int oq, int pt, int pl, float *v);
+    /* M[a*a][ch][T] -> y[map[c]][n][op][oq] (= or += when accumulate): A^T m A */
+    void (*output)(const float *mt, const int *map, int ch, int n, int n0, int nb, int op, int oq,
+                   int accumulate, float *y);
+    /* D[a*a][k][T] = A d A^T of the m x m tiles of dy[map[c]][n][op][oq] */
+    void (*grad)(const float *dy, const int *map, int k, int n, int op, int oq, int n0, int nb,
+                 float *dt);
+    /* U[a*a][ko][ki] = G g G^T; dgrad: w[k][c] read as the turned filter (ko = c, ki = k) */
+    void (*weights)(const float *w, int k, int c, int dgrad, float *u);
+    /* dw[k][c][3][3] = G^T m G of the summed points m[a*a][k][c] */
+    void (*weight_grad)(const float *m, int k, int c, float *dw);
+};
+
+extern const struct sgi_wino_tf sgi_wino_f2, sgi_wino_f4;
+
+#endif

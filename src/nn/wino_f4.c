@@ -1,0 +1,327 @@
+/* Winograd F(4x4,3x3) tile transforms for the training passes (driven by
+ * src/nn/wino_train.c; layout in src/nn/wino.h): 6x6 input tiles at stride 4,
+ * interpolation points 0, 1, -1, 2, -2 and infinity (Lavin and Gray 2016):
+ *   B^T = [4  0 -5  0 1 0]   G = [ 1/4     0    0 ]   A^T = [1 1  1 1  1 0]
+ *         [0 -4 -4  1 1 0]       [-1/6 -1/6 -1/6 ]          [0 1 -1 2 -2 0]
+ *         [0  4 -4 -1 1 0]       [-1/6  1/6 -1/6 ]          [0 1  1 4  4 0]
+ *         [0 -2 -1  2 1 0]       [1/24 1/12  1/6 ]          [0 1 -1 8 -8 1]
+ *         [0  2 -1 -2 1 0]       [1/24 -1/12 1/6 ]
+ *         [0  4  0 -5 0 1]       [   0    0    1 ]
+ * (y = A^T [(G g) . (B^T d)] is the correlation y_i = sum_r g_r d_(i+r), checked
+ * against the direct convolution in tests/test_wino_train.c). The dy tiles of the
+ * weight gradient go through A (6x4), the summed points through G^T (3x6).
+ * As in F(2x2): the input rows of a chunk of bands are split by column phase
+ * (column mod 4), so that entry (i, j) of every tile of the chunk is one array
+ * read at a fixed shift, and every transform runs elementwise over the tiles;
+ * a 2-D transform goes one output row at a time (6 rows of temporaries). */
+#include "core/sgi.h"
+#include "nn/wino.h"
+
+/* Longest band-chunk row of temporaries: bands * (tq + 1) <= SGI_WINO_CHUNK, or
+ * one band of up to 2048 / 4 + 1 tiles. */
+#define RCAP 520
+/* Phase arrays: one band more, and one entry of slack for the shifted reads. */
+#define PCAP (SGI_WINO_CHUNK + 2 * RCAP + 8)
+
+/* o = row e of B^T applied to d[0..5], elementwise over nt tiles. */
+static inline void bt_row(int e, const float *const d[6], float *restrict o, int nt) {
+    const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3], *d4 = d[4], *d5 = d[5];
+    switch (e) {
+    case 0:
+        for (int t = 0; t < nt; t++) o[t] = 4.0f * d0[t] - 5.0f * d2[t] + d4[t];
+        break;
+    case 1:
+        for (int t = 0; t < nt; t++) o[t] = (d3[t] + d4[t]) - 4.0f * (d1[t] + d2[t]);
+        break;
+    case 2:
+        for (int t = 0; t < nt; t++) o[t] = (d4[t] - d3[t]) + 4.0f * (d1[t] - d2[t]);
+        break;
+    case 3:
+        for (int t = 0; t < nt; t++) o[t] = (d4[t] - d2[t]) + 2.0f * (d3[t] - d1[t]);
+        break;
+    case 4:
+        for (int t = 0; t < nt; t++) o[t] = (d4[t] - d2[t]) + 2.0f * (d1[t] - d3[t]);
+        break;
+    default:
+        for (int t = 0; t < nt; t++) o[t] = 4.0f * d1[t] - 5.0f * d3[t] + d5[t];
+        break;
+    }
+}
+
+/* o = row e of A^T applied to s[0..5]. */
+static inline void at_row(int e, const float *const s[6], float *restrict o, int nt) {
+    const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], *s5 = s[5];
+    switch (e) {
+    case 0:
+        for (int t = 0; t < nt; t++) o[t] = s0[t] + (s1[t] + s2[t]) + (s3[t] + s4[t]);
+        break;
+    case 1:
+        for (int t = 0; t < nt; t++) o[t] = (s1[t] - s2[t]) + 2.0f * (s3[t] - s4[t]);
+        break;
+    case 2:
+        for (int t = 0; t < nt; t++) o[t] = (s1[t] + s2[t]) + 4.0f * (s3[t] + s4[t]);
+        break;
+    default:
+        for (int t = 0; t < nt; t++) o[t] = (s1[t] - s2[t]) + 8.0f * (s3[t] - s4[t]) + s5[t];
+        break;
+    }
+}
+
+/* o = row e of A (the transpose of A^T: 6 x 4) applied to s[0..3]. */
+static inline void a_row(int e, const float *const s[4], float *restrict o, int nt) {
+    const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
+    switch (e) {
+    case 0:
+        for (int t = 0; t < nt; t++) o[t] = s0[t];
+        break;
+    case 1:
+        for (int t = 0; t < nt; t++) o[t] = (s0[t] + s2[t]) + (s1[t] + s3[t]);
+        break;
+    case 2:
+        for (int t = 0; t < nt; t++) o[t] = (s0[t] + s2[t]) - (s1[t] + s3[t]);
+        break;
+    case 3:
+        for (int t = 0; t < nt; t++) o[t] = (s0[t] + 4.0f * s2[t]) + 2.0f * (s1[t] + 4.0f * s3[t]);
+        break;
+    case 4:
+        for (int t = 0; t < nt; t++) o[t] = (s0[t] + 4.0f * s2[t]) - 2.0f * (s1[t] + 4.0f * s3[t]);
+        break;
+    default:
+        for (int t = 0; t < nt; t++) o[t] = s3[t];
+        break;
+    }
+}
+
+/* V[36][ch][T] of images n0..n0+nb. Per chunk of tile bands the padded input
+ * rows are split into four column phases ph[row mod 4][col mod 4] (L = tq + 1
+ * entries a row, row r at band r / 4): entry (i, j) of the tiles of the chunk is
+ * ph[i & 3][j & 3] read from (i >> 2) L + (j >> 2). */
+SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int n, int h, int w,
+                                        int n0, int nb, int op, int oq, int pt, int pl, float *v) {
+    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
+    const size_t ti = sgi_wino_tiles(op, oq, 4), T = (size_t)nb * ti, vs = (size_t)ch * T;
+    const int cap = (bc + 1) * L + 1;
+    static _Thread_local float ph[4][4][PCAP], r[6][RCAP];
+    SG_ASSERT(cap <= PCAP && bc * L <= RCAP);
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int t = 0; t < cap; t++) ph[a][b][t] = 0;
+    int lo = (pl + 3) / 4, hi = (w + pl) / 4; /* t in [lo, hi): columns 4t - pl .. 4t + 3 - pl inside */
+    if (lo > L) lo = L;
+    if (hi > L) hi = L;
+    if (hi < lo) hi = lo;
+    for (int c = 0; c < ch; c++)
+        for (int b = 0; b < nb; b++) {
+            const float *plane = x + ((size_t)(map ? map[c] : c) * n + n0 + b) * h * w;
+            float *vc = v + (size_t)c * T + (size_t)b * ti;
+            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nr = 4 * nbnd + 2, nt = nbnd * L;
+                for (int rr = 0; rr < nr; rr++) {
+                    const int ih = 4 * ty0 - pt + rr, off = (rr >> 2) * L;
+                    float *e0 = ph[rr & 3][0] + off, *e1 = ph[rr & 3][1] + off;
+                    float *e2 = ph[rr & 3][2] + off, *e3 = ph[rr & 3][3] + off;
+                    if (ih < 0 || ih >= h) {
+                        for (int t = 0; t < L; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                        continue;
+                    }
+                    const float *src = plane + (size_t)ih * w;
+                    for (int t = 0; t < lo; t++) {
+                        const int i0 = 4 * t - pl;
+                        e0[t] = i0 >= 0 && i0 < w ? src[i0] : 0.0f;
+                        e1[t] = i0 + 1 >= 0 && i0 + 1 < w ? src[i0 + 1] : 0.0f;
+                        e2[t] = i0 + 2 >= 0 && i0 + 2 < w ? src[i0 + 2] : 0.0f;
+                        e3[t] = i0 + 3 >= 0 && i0 + 3 < w ? src[i0 + 3] : 0.0f;
+                    }
+                    const float *sp = src - pl;
+                    for (int t = lo; t < hi; t++)
+                        e0[t] = sp[4 * t], e1[t] = sp[4 * t + 1], e2[t] = sp[4 * t + 2],
+                        e3[t] = sp[4 * t + 3];
+                    for (int t = hi; t < L; t++) {
+                        const int i0 = 4 * t - pl;
+                        e0[t] = i0 >= 0 && i0 < w ? src[i0] : 0.0f;
+                        e1[t] = i0 + 1 >= 0 && i0 + 1 < w ? src[i0 + 1] : 0.0f;
+                        e2[t] = i0 + 2 >= 0 && i0 + 2 < w ? src[i0 + 2] : 0.0f;
+                        e3[t] = i0 + 3 >= 0 && i0 + 3 < w ? src[i0 + 3] : 0.0f;
+                    }
+                }
+                float *vt = vc + (size_t)ty0 * L;
+                for (int e = 0; e < 6; e++) {
+                    /* r[j] = row e of B^T over the tile rows i, column j */
+                    for (int j = 0; j < 6; j++) {
+                        const float *d[6];
+                        for (int i = 0; i < 6; i++) d[i] = ph[i & 3][j & 3] + (i >> 2) * L + (j >> 2);
+                        bt_row(e, d, r[j], nt);
+                    }
+                    const float *rr[6] = {r[0], r[1], r[2], r[3], r[4], r[5]};
+                    for (int f = 0; f < 6; f++) bt_row(f, rr, vt + (size_t)(e * 6 + f) * vs, nt);
+                }
+            }
+        }
+}
+
+/* M[36][ch][T] -> y[ch][n][op][oq] (= or +=): A^T m A per tile, clipped at the
+ * edge; one output row of the tiles at a time, its four column phases
+ * interleaved into the row. */
+SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0,
+                                         int nb, int op, int oq, int accumulate, float *y) {
+    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
+    const size_t ti = sgi_wino_tiles(op, oq, 4), T = (size_t)nb * ti, ms = (size_t)ch * T;
+    const int full = oq / 4, rem = oq % 4;
+    static _Thread_local float t2[6][RCAP], o[4][RCAP];
+    SG_ASSERT(bc * L <= RCAP);
+    for (int c = 0; c < ch; c++)
+        for (int b = 0; b < nb; b++) {
+            float *plane = y + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
+            const float *mc = mt + (size_t)c * T + (size_t)b * ti;
+            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
+                const float *m = mc + (size_t)ty0 * L;
+                for (int a = 0; a < 4; a++) {
+                    if (4 * ty0 + a >= op) break;
+                    for (int j = 0; j < 6; j++) {
+                        const float *s[6];
+                        for (int i = 0; i < 6; i++) s[i] = m + (size_t)(i * 6 + j) * ms;
+                        at_row(a, s, t2[j], nt);
+                    }
+                    const float *s2[6] = {t2[0], t2[1], t2[2], t2[3], t2[4], t2[5]};
+                    for (int q = 0; q < 4; q++) at_row(q, s2, o[q], nt);
+                    for (int bd = 0; bd < nbnd; bd++) {
+                        const int p = 4 * (ty0 + bd) + a;
+                        if (p >= op) break;
+                        float *dst = plane + (size_t)p * oq;
+                        const float *o0 = o[0] + bd * L, *o1 = o[1] + bd * L;
+                        const float *o2 = o[2] + bd * L, *o3 = o[3] + bd * L;
+                        if (accumulate) {
+                            for (int t = 0; t < full; t++)
+                                dst[4 * t] += o0[t], dst[4 * t + 1] += o1[t], dst[4 * t + 2] += o2[t],
+                                    dst[4 * t + 3] += o3[t];
+                            if (rem > 0) dst[4 * full] += o0[full];
+                            if (rem > 1) dst[4 * full + 1] += o1[full];
+                            if (rem > 2) dst[4 * full + 2] += o2[full];
+                        } else {
+                            for (int t = 0; t < full; t++)
+                                dst[4 * t] = o0[t], dst[4 * t + 1] = o1[t], dst[4 * t + 2] = o2[t],
+                                dst[4 * t + 3] = o3[t];
+                            if (rem > 0) dst[4 * full] = o0[full];
+                            if (rem > 1) dst[4 * full + 1] = o1[full];
+                            if (rem > 2) dst[4 * full + 2] = o2[full];
+                        }
+                    }
+                }
+            }
+        }
+}
+
+/* D[36][k][T] = A d A^T of the 4x4 tiles of dy[k][n][op][oq] (zero beyond the
+ * edge and in the padding tile of every band): per chunk of bands the rows of
+ * dy split into column phases g[row mod 4][col mod 4], then A on rows and columns. */
+SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n, int op,
+                                       int oq, int n0, int nb, float *dt) {
+    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
+    const size_t ti = sgi_wino_tiles(op, oq, 4), T = (size_t)nb * ti, ds = (size_t)k * T;
+    const int full = oq / 4, rem = oq % 4;
+    static _Thread_local float g[4][4][RCAP], r[4][RCAP];
+    SG_ASSERT(bc * L <= RCAP);
+    for (int c = 0; c < k; c++)
+        for (int b = 0; b < nb; b++) {
+            const float *plane = dy + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
+            float *dc = dt + (size_t)c * T + (size_t)b * ti;
+            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
+                for (int bd = 0; bd < nbnd; bd++)
+                    for (int a = 0; a < 4; a++) {
+                        const int p = 4 * (ty0 + bd) + a;
+                        float *e0 = g[a][0] + bd * L, *e1 = g[a][1] + bd * L;
+                        float *e2 = g[a][2] + bd * L, *e3 = g[a][3] + bd * L;
+                        if (p >= op) {
+                            for (int t = 0; t < L; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                            continue;
+                        }
+                        const float *src = plane + (size_t)p * oq;
+                        for (int t = 0; t < full; t++)
+                            e0[t] = src[4 * t], e1[t] = src[4 * t + 1], e2[t] = src[4 * t + 2],
+                            e3[t] = src[4 * t + 3];
+                        for (int t = full; t < L; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                        if (rem > 0) e0[full] = src[4 * full];
+                        if (rem > 1) e1[full] = src[4 * full + 1];
+                        if (rem > 2) e2[full] = src[4 * full + 2];
+                    }
+                float *dtt = dc + (size_t)ty0 * L;
+                for (int e = 0; e < 6; e++) {
+                    for (int j = 0; j < 4; j++) {
+                        const float *s[4] = {g[0][j], g[1][j], g[2][j], g[3][j]};
+                        a_row(e, s, r[j], nt);
+                    }
+                    const float *s2[4] = {r[0], r[1], r[2], r[3]};
+                    for (int f = 0; f < 6; f++) a_row(f, s2, dtt + (size_t)(e * 6 + f) * ds, nt);
+                }
+            }
+        }
+}
+
+/* u = G f G^T of one 3x3 kernel f, written at stride us. */
+static void g_kernel(const float f[3][3], float *u, size_t us) {
+    float t[6][3];
+    for (int s = 0; s < 3; s++) {
+        const float a = f[0][s], b = f[1][s], c = f[2][s];
+        t[0][s] = 0.25f * a;
+        t[1][s] = -(a + b + c) / 6.0f;
+        t[2][s] = -(a - b + c) / 6.0f;
+        t[3][s] = a / 24.0f + b / 12.0f + c / 6.0f;
+        t[4][s] = a / 24.0f - b / 12.0f + c / 6.0f;
+        t[5][s] = c;
+    }
+    for (int i = 0; i < 6; i++) {
+        const float a = t[i][0], b = t[i][1], c = t[i][2];
+        float *o = u + (size_t)i * 6 * us;
+        o[0 * us] = 0.25f * a;
+        o[1 * us] = -(a + b + c) / 6.0f;
+        o[2 * us] = -(a - b + c) / 6.0f;
+        o[3 * us] = a / 24.0f + b / 12.0f + c / 6.0f;
+        o[4 * us] = a / 24.0f - b / 12.0f + c / 6.0f;
+        o[5 * us] = c;
+    }
+}
+
+/* U[36][ko][ki] = G g G^T of the 3x3 kernels g; `dgrad` reads w[k][c] as the
+ * 180-degree turned filter of (ko = c, ki = k). */
+static void weight_transform(const float *w, int k, int c, int dgrad, float *u) {
+    const int ko_n = dgrad ? c : k, ki_n = dgrad ? k : c;
+    const size_t us = (size_t)ko_n * ki_n;
+#pragma omp parallel for schedule(static) if ((size_t)k * c > 4096)
+    for (int ko = 0; ko < ko_n; ko++)
+        for (int ki = 0; ki < ki_n; ki++) {
+            const float *g = dgrad ? w + ((size_t)ki * c + ko) * 9 : w + ((size_t)ko * c + ki) * 9;
+            float f[3][3];
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) f[r][s] = dgrad ? g[(2 - r) * 3 + 2 - s] : g[r * 3 + s];
+            g_kernel(f, u + (size_t)ko * ki_n + ki, us);
+        }
+}
+
+/* dw[k][c][3][3] = G^T m G of the summed points m[36][k][c]; G^T rows
+ * [1/4 -1/6 -1/6 1/24 1/24 0], [0 -1/6 1/6 1/12 -1/12 0], [0 -1/6 -1/6 1/6 1/6 1]. */
+static void weight_grad_out(const float *m, int k, int c, float *dw) {
+    const size_t ms = (size_t)k * c;
+    for (size_t kc = 0; kc < ms; kc++) {
+        const float *a = m + kc;
+        float t[3][6];
+        for (int j = 0; j < 6; j++) {
+            const float a0 = a[(0 * 6 + j) * ms], a1 = a[(1 * 6 + j) * ms], a2 = a[(2 * 6 + j) * ms];
+            const float a3 = a[(3 * 6 + j) * ms], a4 = a[(4 * 6 + j) * ms], a5 = a[(5 * 6 + j) * ms];
+            t[0][j] = 0.25f * a0 - (a1 + a2) / 6.0f + (a3 + a4) / 24.0f;
+            t[1][j] = (a2 - a1) / 6.0f + (a3 - a4) / 12.0f;
+            t[2][j] = (a3 + a4 - a1 - a2) / 6.0f + a5;
+        }
+        float *o = dw + kc * 9;
+        for (int r = 0; r < 3; r++) {
+            const float *q = t[r];
+            o[r * 3 + 0] = 0.25f * q[0] - (q[1] + q[2]) / 6.0f + (q[3] + q[4]) / 24.0f;
+            o[r * 3 + 1] = (q[2] - q[1]) / 6.0f + (q[3] - q[4]) / 12.0f;
+            o[r * 3 + 2] = (q[3] + q[4] - q[1] - q[2]) / 6.0f + q[5];
+        }
+    }
+}
+
+const struct sgi_wino_tf sgi_wino_f4 = {4, 6, input_tiles, output_tiles, grad_tiles,
+                                        weight_transform, weight_grad_out};
