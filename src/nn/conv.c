@@ -63,7 +63,7 @@ static size_t im2col_workspace(const struct sg_conv_geom *g, int threads) {
 size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
     if (threads < 1) threads = 1;
     const size_t a = im2col_workspace(g, threads);
-    if (!sgi_wino_train_ok(g)) return a;
+    if (!sgi_wino_train_shape_ok(g)) return a; /* kernel masks take Winograd on small outputs */
     const size_t b = sgi_wino_train_workspace(g, threads);
     return a > b ? a : b;
 }
@@ -357,7 +357,7 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
                            const struct sgi_kept *kp, const float *b, float *y, float *ws,
                            int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
-    if (sgi_wino_train_ok(g)) {
+    if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_forward_kept(g, x, w, kp, y, ws, threads);
     } else if (by_slices(g, threads)) {
         const size_t per = col_floats(g);
@@ -390,7 +390,7 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
                             float *db, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     const size_t ndw = (size_t)g->k * rows_of(g);
-    if (sgi_wino_train_ok(g)) {
+    if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, dw, ws, threads);
     } else if (by_slices(g, threads) && threads > 1) {
         /* every thread sums its slices' weight gradients in its own buffer; the

@@ -23,7 +23,7 @@
 /* The kept-kernel lists of a mask in tb->lists; 1 when the sparse path applies. */
 static int plan(const struct sg_conv_geom *g, const uint8_t *mask, double kept_max,
                 struct sgi_thin_buf *tb, struct sgi_kept *kp) {
-    if (!sgi_conv_thin_is_on() || !mask || !sgi_wino_train_ok(g)) return 0;
+    if (!sgi_conv_thin_is_on() || !mask || !sgi_wino_train_shape_ok(g)) return 0;
     const int K = g->k, C = g->c;
     size_t kept = 0;
     for (size_t i = 0; i < (size_t)K * C; i++) {

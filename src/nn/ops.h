@@ -24,6 +24,10 @@ void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float
  * the shape (sgi_wino_train_tile_of); sgi_wino_train_tile(2 or 4) forces one,
  * 0 restores the rule (benchmarks, tests). */
 int sgi_wino_train_ok(const struct sg_conv_geom *g);
+/* The shapes the Winograd passes can run at all (what sgi_wino_train_ok asks
+ * without the width rule): the kernel-masked products use them on small outputs
+ * too, where the dense layer runs through im2col. */
+int sgi_wino_train_shape_ok(const struct sg_conv_geom *g);
 void sgi_wino_train_enable(int on);
 void sgi_wino_train_tile(int m);
 int sgi_wino_train_tile_of(const struct sg_conv_geom *g);
@@ -56,8 +60,9 @@ void sgi_wino_train_forward_map(const struct sg_conv_geom *g, const int *cmap, c
 void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, const int *kmap,
                                  const float *x, const float *w, const struct sgi_kept *kp,
                                  const float *dy, float *dx, float *dw, float *ws, int threads);
-/* sgi_conv_forward/backward with the kept kernels kp (NULL: dense); kp is used
- * where the layer runs through Winograd, else ignored (dense kernels). */
+/* sgi_conv_forward/backward with the kept kernels kp (NULL: dense); with kp the
+ * layer runs through Winograd wherever its shape allows (sgi_wino_train_shape_ok,
+ * small outputs included), else kp is ignored (dense kernels). */
 void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                            const struct sgi_kept *kp, const float *b, float *y, float *ws,
                            int threads);

@@ -1,19 +1,21 @@
 /* The tile transforms of the Winograd training passes (src/nn/wino_train.c
  * drives them): F(2x2,3x3) in src/nn/wino_f2.c (4x4 points), F(4x4,3x3) in
  * src/nn/wino_f4.c (6x6 points). Both lay out the tiles of a slice of nb images
- * the same way: per image, bands of ceil(op/m) tile rows of ceil(oq/m) + 1
- * tiles, the last tile of a band padding the row so that the transforms run
- * over whole chunks of bands with contiguous, shifted reads (its outputs are
- * dropped, its dy tile is zero). Transformed arrays are [a*a points][ch][T],
- * T = nb * sgi_wino_tiles(op, oq, m). */
+ * the same way: per image, ceil(op/m) bands of ceil(oq/m) tiles; F(2x2) adds a
+ * padding tile to every band (its outputs are dropped, its dy tile is zero), so
+ * that all its transforms run over whole chunks of bands with contiguous,
+ * shifted reads; F(4x4) computes the input transform that way but stores the
+ * tiles without padding (the GEMMs, 36 points, then carry no waste).
+ * Transformed arrays are [a*a points][ch][T], T = nb * sgi_wino_tiles(op, oq, m, pad). */
 #ifndef SPARSEGRAIN_NN_WINO_H
 #define SPARSEGRAIN_NN_WINO_H
 
 #include <stddef.h>
 
-/* Tiles of one image for an op x oq output and m x m output tiles. */
-static inline size_t sgi_wino_tiles(int op, int oq, int m) {
-    return (size_t)((op + m - 1) / m) * ((oq + m - 1) / m + 1);
+/* Tiles of one image for an op x oq output and m x m output tiles, with (pad 1)
+ * or without (pad 0) a padding tile a band. */
+static inline size_t sgi_wino_tiles(int op, int oq, int m, int pad) {
+    return (size_t)((op + m - 1) / m) * ((oq + m - 1) / m + pad);
 }
 
 /* Tiles per chunk of bands the transforms work on: the gathered inputs and the
@@ -32,6 +34,7 @@ static inline int sgi_wino_bands(int tq) {
 /* One tile size's transforms. */
 struct sgi_wino_tf {
     int m, a; /* output tiles m x m, a = m + 2 points a side */
+    int pad;  /* 1: a padding tile ends every band */
     /* V[a*a][ch][T] = B^T d B of the tiles of images n0..n0+nb of x[][n][h][w]
      * (channel c read from plane map[c]), tile (ty, tx) read from (m ty - pt, m tx - pl) */
     void (*input)(const float *x, const int *map, int ch, int n, int h, int w, int n0, int nb,

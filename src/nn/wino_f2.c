@@ -9,7 +9,7 @@
 #include "nn/wino.h"
 
 #define NO_LIBCALLS SGI_NO_LIBCALLS
-#define tiles_of(op, oq) sgi_wino_tiles(op, oq, 2)
+#define tiles_of(op, oq) sgi_wino_tiles(op, oq, 2, 1)
 #define bands_per_chunk sgi_wino_bands
 
 /* V[16][ch][T] of images n0..n0+nb: tiles of an op x oq output over an input plane
@@ -238,5 +238,5 @@ static void weight_grad_out(const float *m, int k, int c, float *dw) {
         }
 }
 
-const struct sgi_wino_tf sgi_wino_f2 = {2, 4, input_tiles, output_tiles, grad_tiles,
+const struct sgi_wino_tf sgi_wino_f2 = {2, 4, 1, input_tiles, output_tiles, grad_tiles,
                                         weight_transform, weight_grad_out};

@@ -13,9 +13,15 @@
  * As in F(2x2): the input rows of a chunk of bands are split by column phase
  * (column mod 4), so that entry (i, j) of every tile of the chunk is one array
  * read at a fixed shift, and every transform runs elementwise over the tiles;
- * a 2-D transform goes one output row at a time (6 rows of temporaries). */
+ * a 2-D transform goes one output row at a time (6 rows of temporaries). The
+ * stored tiles have no padding tile (wino.h): the input transform drops it as it
+ * writes V, the others never make it. */
 #include "core/sgi.h"
 #include "nn/wino.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 /* Longest band-chunk row of temporaries: bands * (tq + 1) <= SGI_WINO_CHUNK, or
  * one band of up to 2048 / 4 + 1 tiles. */
@@ -23,74 +29,53 @@
 /* Phase arrays: one band more, and one entry of slack for the shifted reads. */
 #define PCAP (SGI_WINO_CHUNK + 2 * RCAP + 8)
 
-/* o = row e of B^T applied to d[0..5], elementwise over nt tiles. */
-static inline void bt_row(int e, const float *const d[6], float *restrict o, int nt) {
-    const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3], *d4 = d[4], *d5 = d[5];
-    switch (e) {
-    case 0:
-        for (int t = 0; t < nt; t++) o[t] = 4.0f * d0[t] - 5.0f * d2[t] + d4[t];
-        break;
-    case 1:
-        for (int t = 0; t < nt; t++) o[t] = (d3[t] + d4[t]) - 4.0f * (d1[t] + d2[t]);
-        break;
-    case 2:
-        for (int t = 0; t < nt; t++) o[t] = (d4[t] - d3[t]) + 4.0f * (d1[t] - d2[t]);
-        break;
-    case 3:
-        for (int t = 0; t < nt; t++) o[t] = (d4[t] - d2[t]) + 2.0f * (d3[t] - d1[t]);
-        break;
-    case 4:
-        for (int t = 0; t < nt; t++) o[t] = (d4[t] - d2[t]) + 2.0f * (d1[t] - d3[t]);
-        break;
-    default:
-        for (int t = 0; t < nt; t++) o[t] = 4.0f * d1[t] - 5.0f * d3[t] + d5[t];
-        break;
-    }
+/* Sixteen tiles as one vector (one AVX-512 register, two AVX2 ones): every
+ * transform works on 16 tiles at a time, all of a tile's points in registers
+ * or in L1, one load and one store per point. */
+typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
+#define VW 16
+
+/* r = B^T d (6 points), with the shared terms of the rows. */
+static inline void bt6(const v16f d[6], v16f r[6]) {
+    const v16f a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
+    const v16f c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = a + b;
+    r[2] = a - b;
+    r[3] = c + e;
+    r[4] = c - e;
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
 }
 
-/* o = row e of A^T applied to s[0..5]. */
-static inline void at_row(int e, const float *const s[6], float *restrict o, int nt) {
-    const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], *s5 = s[5];
-    switch (e) {
-    case 0:
-        for (int t = 0; t < nt; t++) o[t] = s0[t] + (s1[t] + s2[t]) + (s3[t] + s4[t]);
-        break;
-    case 1:
-        for (int t = 0; t < nt; t++) o[t] = (s1[t] - s2[t]) + 2.0f * (s3[t] - s4[t]);
-        break;
-    case 2:
-        for (int t = 0; t < nt; t++) o[t] = (s1[t] + s2[t]) + 4.0f * (s3[t] + s4[t]);
-        break;
-    default:
-        for (int t = 0; t < nt; t++) o[t] = (s1[t] - s2[t]) + 8.0f * (s3[t] - s4[t]) + s5[t];
-        break;
-    }
+/* o = A^T s (6 points to 4 outputs). */
+static inline void at6(const v16f s[6], v16f o[4]) {
+    const v16f a = s[1] + s[2], b = s[1] - s[2], c = s[3] + s[4], d = s[3] - s[4];
+    o[0] = s[0] + a + c;
+    o[1] = b + 2.0f * d;
+    o[2] = a + 4.0f * c;
+    o[3] = b + 8.0f * d + s[5];
 }
 
-/* o = row e of A (the transpose of A^T: 6 x 4) applied to s[0..3]. */
-static inline void a_row(int e, const float *const s[4], float *restrict o, int nt) {
-    const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
-    switch (e) {
-    case 0:
-        for (int t = 0; t < nt; t++) o[t] = s0[t];
-        break;
-    case 1:
-        for (int t = 0; t < nt; t++) o[t] = (s0[t] + s2[t]) + (s1[t] + s3[t]);
-        break;
-    case 2:
-        for (int t = 0; t < nt; t++) o[t] = (s0[t] + s2[t]) - (s1[t] + s3[t]);
-        break;
-    case 3:
-        for (int t = 0; t < nt; t++) o[t] = (s0[t] + 4.0f * s2[t]) + 2.0f * (s1[t] + 4.0f * s3[t]);
-        break;
-    case 4:
-        for (int t = 0; t < nt; t++) o[t] = (s0[t] + 4.0f * s2[t]) - 2.0f * (s1[t] + 4.0f * s3[t]);
-        break;
-    default:
-        for (int t = 0; t < nt; t++) o[t] = s3[t];
-        break;
-    }
+/* o = A s (4 outputs' gradients to 6 points). */
+static inline void a4(const v16f s[4], v16f o[6]) {
+    const v16f p = s[0] + s[2], q = s[1] + s[3];
+    const v16f p2 = s[0] + 4.0f * s[2], q2 = 2.0f * s[1] + 8.0f * s[3];
+    o[0] = s[0];
+    o[1] = p + q;
+    o[2] = p - q;
+    o[3] = p2 + q2;
+    o[4] = p2 - q2;
+    o[5] = s[3];
 }
+
+#ifndef __AVX512F__
+/* dst = src without the last of every L entries (nbnd bands of L - 1 tiles). */
+static inline void drop_padding(const float *restrict src, int L, int nbnd, float *restrict dst) {
+    const int tq = L - 1;
+    for (int bd = 0; bd < nbnd; bd++)
+        for (int t = 0; t < tq; t++) dst[bd * tq + t] = src[bd * L + t];
+}
+#endif
 
 /* V[36][ch][T] of images n0..n0+nb. Per chunk of tile bands the padded input
  * rows are split into four column phases ph[row mod 4][col mod 4] (L = tq + 1
@@ -99,9 +84,12 @@ static inline void a_row(int e, const float *const s[4], float *restrict o, int 
 SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int n, int h, int w,
                                         int n0, int nb, int op, int oq, int pt, int pl, float *v) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
-    const size_t ti = sgi_wino_tiles(op, oq, 4), T = (size_t)nb * ti, vs = (size_t)ch * T;
+    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, vs = (size_t)ch * T;
     const int cap = (bc + 1) * L + 1;
-    static _Thread_local float ph[4][4][PCAP], r[6][RCAP];
+    static _Thread_local float ph[4][4][PCAP];
+#ifndef __AVX512F__
+    static _Thread_local float ob[36][RCAP + VW];
+#endif
     SG_ASSERT(cap <= PCAP && bc * L <= RCAP);
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++)
@@ -144,17 +132,46 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         e3[t] = i0 + 3 >= 0 && i0 + 3 < w ? src[i0 + 3] : 0.0f;
                     }
                 }
-                float *vt = vc + (size_t)ty0 * L;
-                for (int e = 0; e < 6; e++) {
-                    /* r[j] = row e of B^T over the tile rows i, column j */
+                float *vt = vc + (size_t)ty0 * tq;
+                /* the padded chunk (shifted reads stay inside ph), then without padding */
+                for (int t = 0; t < nt; t += VW) {
+                    v16f r[6][6];
                     for (int j = 0; j < 6; j++) {
-                        const float *d[6];
-                        for (int i = 0; i < 6; i++) d[i] = ph[i & 3][j & 3] + (i >> 2) * L + (j >> 2);
-                        bt_row(e, d, r[j], nt);
+                        v16f d[6], o6[6];
+                        for (int i = 0; i < 6; i++)
+                            d[i] = *(const v16f *)(ph[i & 3][j & 3] + (i >> 2) * L + (j >> 2) + t);
+                        bt6(d, o6);
+                        for (int i = 0; i < 6; i++) r[i][j] = o6[i];
                     }
-                    const float *rr[6] = {r[0], r[1], r[2], r[3], r[4], r[5]};
-                    for (int f = 0; f < 6; f++) bt_row(f, rr, vt + (size_t)(e * 6 + f) * vs, nt);
+#ifdef __AVX512F__
+                    /* the block's tiles without its padding tiles, compressed in a
+                     * register and stored with a mask: nothing written past them */
+                    __mmask16 keep = 0;
+                    for (int u = 0; u < VW; u++)
+                        keep |= (__mmask16)((t + u < nt && (t + u) % L != L - 1) << u);
+                    const __mmask16 low = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
+                    float *vd = vt + (t - t / L);
+                    for (int i = 0; i < 6; i++) {
+                        v16f o6[6];
+                        bt6(r[i], o6);
+                        for (int j = 0; j < 6; j++) {
+                            __m512 z;
+                            memcpy(&z, &o6[j], sizeof z);
+                            _mm512_mask_storeu_ps(vd + (size_t)(i * 6 + j) * vs, low,
+                                                  _mm512_maskz_compress_ps(keep, z));
+                        }
+                    }
+#else
+                    for (int i = 0; i < 6; i++) {
+                        v16f o6[6];
+                        bt6(r[i], o6);
+                        for (int j = 0; j < 6; j++) *(v16f *)(ob[i * 6 + j] + t) = o6[j];
+                    }
+#endif
                 }
+#ifndef __AVX512F__
+                for (int e = 0; e < 36; e++) drop_padding(ob[e], L, nbnd, vt + (size_t)e * vs);
+#endif
             }
         }
 }
@@ -165,32 +182,50 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
 SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0,
                                          int nb, int op, int oq, int accumulate, float *y) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
-    const size_t ti = sgi_wino_tiles(op, oq, 4), T = (size_t)nb * ti, ms = (size_t)ch * T;
+    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ms = (size_t)ch * T;
     const int full = oq / 4, rem = oq % 4;
-    static _Thread_local float t2[6][RCAP], o[4][RCAP];
+    static _Thread_local float o[4][4][RCAP + VW], tail[36][VW];
+    (void)L;
     SG_ASSERT(bc * L <= RCAP);
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             float *plane = y + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
             const float *mc = mt + (size_t)c * T + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
-                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
-                const float *m = mc + (size_t)ty0 * L;
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * tq;
+                const float *m = mc + (size_t)ty0 * tq;
+                for (int t = 0; t < nt; t += VW) {
+                    /* the last block of a chunk through a zero-padded copy: no
+                     * reads past the end of M */
+                    const float *mp[36];
+                    for (int e = 0; e < 36; e++) mp[e] = m + (size_t)e * ms + t;
+                    if (t + VW > nt) {
+                        for (int e = 0; e < 36; e++) {
+                            for (int u = 0; u < VW; u++) tail[e][u] = t + u < nt ? mp[e][u] : 0.0f;
+                            mp[e] = tail[e];
+                        }
+                    }
+                    v16f t2[4][6];
+                    for (int j = 0; j < 6; j++) {
+                        v16f s6[6], o4[4];
+                        for (int i = 0; i < 6; i++) s6[i] = *(const v16f *)mp[i * 6 + j];
+                        at6(s6, o4);
+                        for (int a = 0; a < 4; a++) t2[a][j] = o4[a];
+                    }
+                    for (int a = 0; a < 4; a++) {
+                        v16f o4[4];
+                        at6(t2[a], o4);
+                        for (int q = 0; q < 4; q++) *(v16f *)(o[a][q] + t) = o4[q];
+                    }
+                }
                 for (int a = 0; a < 4; a++) {
                     if (4 * ty0 + a >= op) break;
-                    for (int j = 0; j < 6; j++) {
-                        const float *s[6];
-                        for (int i = 0; i < 6; i++) s[i] = m + (size_t)(i * 6 + j) * ms;
-                        at_row(a, s, t2[j], nt);
-                    }
-                    const float *s2[6] = {t2[0], t2[1], t2[2], t2[3], t2[4], t2[5]};
-                    for (int q = 0; q < 4; q++) at_row(q, s2, o[q], nt);
                     for (int bd = 0; bd < nbnd; bd++) {
                         const int p = 4 * (ty0 + bd) + a;
                         if (p >= op) break;
                         float *dst = plane + (size_t)p * oq;
-                        const float *o0 = o[0] + bd * L, *o1 = o[1] + bd * L;
-                        const float *o2 = o[2] + bd * L, *o3 = o[3] + bd * L;
+                        const float *o0 = o[a][0] + bd * tq, *o1 = o[a][1] + bd * tq;
+                        const float *o2 = o[a][2] + bd * tq, *o3 = o[a][3] + bd * tq;
                         if (accumulate) {
                             for (int t = 0; t < full; t++)
                                 dst[4 * t] += o0[t], dst[4 * t + 1] += o1[t], dst[4 * t + 2] += o2[t],
@@ -218,42 +253,59 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
 SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n, int op,
                                        int oq, int n0, int nb, float *dt) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
-    const size_t ti = sgi_wino_tiles(op, oq, 4), T = (size_t)nb * ti, ds = (size_t)k * T;
+    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ds = (size_t)k * T;
     const int full = oq / 4, rem = oq % 4;
-    static _Thread_local float g[4][4][RCAP], r[4][RCAP];
+    static _Thread_local float g[4][4][RCAP + VW];
+    (void)L;
     SG_ASSERT(bc * L <= RCAP);
     for (int c = 0; c < k; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = dy + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
             float *dc = dt + (size_t)c * T + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
-                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
+                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * tq;
                 for (int bd = 0; bd < nbnd; bd++)
                     for (int a = 0; a < 4; a++) {
                         const int p = 4 * (ty0 + bd) + a;
-                        float *e0 = g[a][0] + bd * L, *e1 = g[a][1] + bd * L;
-                        float *e2 = g[a][2] + bd * L, *e3 = g[a][3] + bd * L;
+                        float *e0 = g[a][0] + bd * tq, *e1 = g[a][1] + bd * tq;
+                        float *e2 = g[a][2] + bd * tq, *e3 = g[a][3] + bd * tq;
                         if (p >= op) {
-                            for (int t = 0; t < L; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                            for (int t = 0; t < tq; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
                             continue;
                         }
                         const float *src = plane + (size_t)p * oq;
                         for (int t = 0; t < full; t++)
                             e0[t] = src[4 * t], e1[t] = src[4 * t + 1], e2[t] = src[4 * t + 2],
                             e3[t] = src[4 * t + 3];
-                        for (int t = full; t < L; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                        for (int t = full; t < tq; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
                         if (rem > 0) e0[full] = src[4 * full];
                         if (rem > 1) e1[full] = src[4 * full + 1];
                         if (rem > 2) e2[full] = src[4 * full + 2];
                     }
-                float *dtt = dc + (size_t)ty0 * L;
-                for (int e = 0; e < 6; e++) {
+                float *dtt = dc + (size_t)ty0 * tq;
+                for (int t = 0; t < nt; t += VW) {
+                    v16f r[6][4];
                     for (int j = 0; j < 4; j++) {
-                        const float *s[4] = {g[0][j], g[1][j], g[2][j], g[3][j]};
-                        a_row(e, s, r[j], nt);
+                        v16f s4[4], o6[6];
+                        for (int a = 0; a < 4; a++) s4[a] = *(const v16f *)(g[a][j] + t);
+                        a4(s4, o6);
+                        for (int e = 0; e < 6; e++) r[e][j] = o6[e];
                     }
-                    const float *s2[4] = {r[0], r[1], r[2], r[3]};
-                    for (int f = 0; f < 6; f++) a_row(f, s2, dtt + (size_t)(e * 6 + f) * ds, nt);
+                    const int full_block = t + VW <= nt;
+                    for (int e = 0; e < 6; e++) {
+                        v16f o6[6];
+                        a4(r[e], o6);
+                        for (int f = 0; f < 6; f++) {
+                            float *dst = dtt + (size_t)(e * 6 + f) * ds + t;
+                            if (full_block) {
+                                *(v16f *)dst = o6[f];
+                            } else { /* no writes past the chunk */
+                                float tmp[VW];
+                                memcpy(tmp, &o6[f], sizeof tmp);
+                                for (int u = 0; t + u < nt; u++) dst[u] = tmp[u];
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -323,5 +375,5 @@ static void weight_grad_out(const float *m, int k, int c, float *dw) {
     }
 }
 
-const struct sgi_wino_tf sgi_wino_f4 = {4, 6, input_tiles, output_tiles, grad_tiles,
+const struct sgi_wino_tf sgi_wino_f4 = {4, 6, 0, input_tiles, output_tiles, grad_tiles,
                                         weight_transform, weight_grad_out};

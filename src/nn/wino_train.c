@@ -37,16 +37,26 @@ int sgi_wino_train_ok(const struct sg_conv_geom *g) {
     /* auto: not on small outputs, where the 2x2 tiles waste a large share
      * (7x7: 64 outputs computed for 49) and im2col is as fast (measured on VGG-7) */
     if (g_wino_on == 1 && g->q < 10) return 0;
+    return sgi_wino_train_shape_ok(g);
+}
+
+int sgi_wino_train_shape_ok(const struct sg_conv_geom *g) {
     return g_wino_on && g->r == 3 && g->s == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
            g->dw == 1 && g->groups == 1 && g->pt <= 2 && g->pl <= 2 && g->p > 0 && g->q > 0 &&
            g->w <= 2048 && g->q <= 2048 && g->c >= 4;
 }
 
 /* The tile size of a layer: a fixed rule of its shape (never a timing, so that
- * the trained model does not depend on the machine's load). */
+ * the trained model does not depend on the machine's load). F(4x4) needs 1.78x
+ * fewer products per output than F(2x2), but its transforms work plane by plane
+ * on 6x6 tiles: on small planes the per-plane cost and the tiles cut off at the
+ * edge (14 -> 16) eat the gain. Measured on VGG-7 (batch 64, one thread, AMD
+ * EPYC, docs/performance.md): at 28x28 F(4x4) took 0.7 of F(2x2)'s time, at
+ * 14x14 1.0-1.2, at 7x7 (im2col otherwise) more than both. */
+#define F4_MIN_SIDE 20
 static int tile_of(const struct sg_conv_geom *g) {
     if (g_tile) return g_tile;
-    return 4;
+    return g->p >= F4_MIN_SIDE && g->q >= F4_MIN_SIDE ? 4 : 2;
 }
 
 int sgi_wino_train_tile_of(const struct sg_conv_geom *g) { return tile_of(g); }
@@ -62,7 +72,7 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
  * gets work. */
 static int slice_images(const struct sgi_wino_tf *tf, int n, int op, int oq, int cin, int cout,
                         int threads) {
-    const size_t tiles = sgi_wino_tiles(op, oq, tf->m);
+    const size_t tiles = sgi_wino_tiles(op, oq, tf->m, tf->pad);
     const size_t per = (size_t)tf->a * tf->a * tiles * (size_t)(cin + cout);
     static size_t lim = 0;
     if (!lim) lim = getenv("SG_WSLICE") ? (size_t)atol(getenv("SG_WSLICE")) << 10 : SLICE_FLOATS;
@@ -87,7 +97,7 @@ static struct pass pass_of(const struct sgi_wino_tf *tf, int n, int cin, int cou
     const size_t pts = (size_t)tf->a * tf->a;
     p.nb = slice_images(tf, n, op, oq, cin, cout, threads);
     p.nslices = (n + p.nb - 1) / p.nb;
-    p.T = (size_t)p.nb * sgi_wino_tiles(op, oq, tf->m);
+    p.T = (size_t)p.nb * sgi_wino_tiles(op, oq, tf->m, tf->pad);
     p.vlen = round16(pts * cin * p.T);
     p.mlen = round16(pts * cout * p.T);
     return p;
@@ -218,7 +228,7 @@ static void run_pass(const struct pass *p, const float *x, const float *u, float
         sgi_omp_team(&t, &team);
         float *v = ws + (size_t)t * per, *mm = v + p->vlen;
         const int n0 = sl * p->nb, nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
-        const int T = nb * (int)sgi_wino_tiles(p->op, p->oq, tf->m);
+        const int T = nb * (int)sgi_wino_tiles(p->op, p->oq, tf->m, tf->pad);
         tf->input(x, p->imap, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
         for (int e = 0; e < pts; e++)
             if (lp)
@@ -288,7 +298,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
 #pragma omp for schedule(static)
         for (int sl = 0; sl < f.nslices; sl++) {
             const int n0 = sl * f.nb, nb = g->n - n0 < f.nb ? g->n - n0 : f.nb;
-            const int T = nb * (int)sgi_wino_tiles(g->p, g->q, tf->m);
+            const int T = nb * (int)sgi_wino_tiles(g->p, g->q, tf->m, tf->pad);
             tf->input(x, cmap, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
             tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, d);
             for (int e = 0; e < pts; e++)
