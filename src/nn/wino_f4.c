@@ -26,8 +26,9 @@
 /* Longest band-chunk row of temporaries: bands * (tq + 1) <= SGI_WINO_CHUNK, or
  * one band of up to 2048 / 4 + 1 tiles. */
 #define RCAP 520
-/* Phase arrays: one band more, and one entry of slack for the shifted reads. */
-#define PCAP (SGI_WINO_CHUNK + 2 * RCAP + 8)
+/* Phase arrays: one band more, one entry of slack for the shifted reads, and a
+ * vector for the last block's reads. */
+#define PCAP (SGI_WINO_CHUNK + 2 * RCAP + 8 + 16)
 
 /* Sixteen tiles as one vector (one AVX-512 register, two AVX2 ones): every
  * transform works on 16 tiles at a time, all of a tile's points in registers
@@ -86,18 +87,38 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, vs = (size_t)ch * T;
     const int cap = (bc + 1) * L + 1;
-    static _Thread_local float ph[4][4][PCAP];
+    float ph[4][4][PCAP];
 #ifndef __AVX512F__
-    static _Thread_local float ob[36][RCAP + VW];
+    float ob[36][RCAP + VW];
 #endif
-    SG_ASSERT(cap <= PCAP && bc * L <= RCAP);
+    SG_ASSERT(cap + VW <= PCAP && bc * L <= RCAP);
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++)
-            for (int t = 0; t < cap; t++) ph[a][b][t] = 0;
+            for (int t = 0; t < cap + VW; t++) ph[a][b][t] = 0; /* + the last block's reads */
+#ifdef __AVX512F__
+    /* which of 16 slots from slot t are tiles, not the padding tile: the same
+     * for every chunk */
+    __mmask16 keep_of[RCAP / VW + 2];
+    for (int blk = 0; blk * VW < bc * L; blk++) {
+        __mmask16 k = 0;
+        for (int u = 0; u < VW; u++) k |= (__mmask16)(((blk * VW + u) % L != L - 1) << u);
+        keep_of[blk] = k;
+    }
+#endif
+#ifdef __AVX512F__
+    /* a padded input row: columns -pl .. 4L - pl, zero outside the row (w + pl
+     * <= 4L - 2); the phase stores may run 3 entries past L, into the next band
+     * of the same phase (written later) or the slack */
+    float rowb[4 * RCAP + 64];
+    SG_ASSERT(w + pl <= 4 * L);
+    for (int i = 0; i < 4 * L + 16; i++) rowb[i] = 0;
+    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+#else
     int lo = (pl + 3) / 4, hi = (w + pl) / 4; /* t in [lo, hi): columns 4t - pl .. 4t + 3 - pl inside */
     if (lo > L) lo = L;
     if (hi > L) hi = L;
     if (hi < lo) hi = lo;
+#endif
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = x + ((size_t)(map ? map[c] : c) * n + n0 + b) * h * w;
@@ -113,6 +134,18 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         continue;
                     }
                     const float *src = plane + (size_t)ih * w;
+#ifdef __AVX512F__
+                    /* the row at its padded place in a zeroed buffer, then 4 tiles
+                     * at a time split into the four phases by one permutation */
+                    for (int i = 0; i < w; i++) rowb[pl + i] = src[i];
+                    for (int t = 0; t < L; t += 4) {
+                        const __m512 q = _mm512_permutexvar_ps(split4, _mm512_loadu_ps(rowb + 4 * t));
+                        _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(q));
+                        _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(q, 1));
+                        _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(q, 2));
+                        _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(q, 3));
+                    }
+#else
                     for (int t = 0; t < lo; t++) {
                         const int i0 = 4 * t - pl;
                         e0[t] = i0 >= 0 && i0 < w ? src[i0] : 0.0f;
@@ -131,6 +164,7 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         e2[t] = i0 + 2 >= 0 && i0 + 2 < w ? src[i0 + 2] : 0.0f;
                         e3[t] = i0 + 3 >= 0 && i0 + 3 < w ? src[i0 + 3] : 0.0f;
                     }
+#endif
                 }
                 float *vt = vc + (size_t)ty0 * tq;
                 /* the padded chunk (shifted reads stay inside ph), then without padding */
@@ -146,9 +180,8 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
 #ifdef __AVX512F__
                     /* the block's tiles without its padding tiles, compressed in a
                      * register and stored with a mask: nothing written past them */
-                    __mmask16 keep = 0;
-                    for (int u = 0; u < VW; u++)
-                        keep |= (__mmask16)((t + u < nt && (t + u) % L != L - 1) << u);
+                    __mmask16 keep = keep_of[t / VW];
+                    if (nt - t < VW) keep &= (__mmask16)((1u << (nt - t)) - 1);
                     const __mmask16 low = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
                     float *vd = vt + (t - t / L);
                     for (int i = 0; i < 6; i++) {
@@ -184,7 +217,7 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ms = (size_t)ch * T;
     const int full = oq / 4, rem = oq % 4;
-    static _Thread_local float o[4][4][RCAP + VW], tail[36][VW];
+    float o[4][4][RCAP + VW], tail[36][VW];
     (void)L;
     SG_ASSERT(bc * L <= RCAP);
     for (int c = 0; c < ch; c++)
@@ -255,7 +288,10 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ds = (size_t)k * T;
     const int full = oq / 4, rem = oq % 4;
-    static _Thread_local float g[4][4][RCAP + VW];
+    float g[4][4][RCAP + VW];
+    for (int a = 0; a < 4; a++) /* entries past a chunk are read (and dropped) by its last block */
+        for (int b = 0; b < 4; b++)
+            for (int t = 0; t < RCAP + VW; t++) g[a][b][t] = 0;
     (void)L;
     SG_ASSERT(bc * L <= RCAP);
     for (int c = 0; c < k; c++)
