@@ -6,7 +6,8 @@
  * that all its transforms run over whole chunks of bands with contiguous,
  * shifted reads; F(4x4) computes the input transform that way but stores the
  * tiles without padding (the GEMMs, 36 points, then carry no waste).
- * Transformed arrays are [a*a points][ch][T], T = nb * sgi_wino_tiles(op, oq, m, pad). */
+ * Transformed arrays are [a*a points][ch][T], T = nb * sgi_wino_tiles(op, oq, m, pad),
+ * points sgi_wino_pstride(ch, T) floats apart. */
 #ifndef SPARSEGRAIN_NN_WINO_H
 #define SPARSEGRAIN_NN_WINO_H
 
@@ -17,6 +18,11 @@
 static inline size_t sgi_wino_tiles(int op, int oq, int m, int pad) {
     return (size_t)((op + m - 1) / m) * ((oq + m - 1) / m + pad);
 }
+
+/* Floats from one point's [ch][T] array to the next: a cache line more than
+ * ch * T, so that the 16 or 36 points of a tile, written and read together, do
+ * not fall on the same L1 set when ch * T is a multiple of 4 KiB. */
+static inline size_t sgi_wino_pstride(size_t ch, size_t T) { return ch * T + 16; }
 
 /* Tiles per chunk of bands the transforms work on: the gathered inputs and the
  * outputs stay in L1/L2 and on the stack. */

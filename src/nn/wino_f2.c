@@ -20,7 +20,7 @@
 NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int n, int h, int w,
                                     int n0, int nb, int op, int oq, int pt, int pl, float *v) {
     const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
-    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, vs = (size_t)ch * T;
+    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, vs = sgi_wino_pstride(ch, T);
     /* [parity][band][L] with one band and one entry of slack for the shifted reads */
     const int cap = (bc + 1) * L + 1;
     float ee[2][cap], oo[2][cap];
@@ -95,7 +95,7 @@ NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int 
 NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0, int nb,
                                      int op, int oq, int accumulate, float *y) {
     const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
-    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ms = (size_t)ch * T;
+    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ms = sgi_wino_pstride(ch, T);
     float t2[2][4][bc * L], o[2][2][bc * L];
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
@@ -172,7 +172,7 @@ static void weight_transform(const float *w, int k, int c, int dgrad, float *u) 
 NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n, int op, int oq,
                                    int n0, int nb, float *dt) {
     const int tp = (op + 1) / 2, tq = (oq + 1) / 2, L = tq + 1, bc = bands_per_chunk(tq);
-    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ds = (size_t)k * T;
+    const size_t ti = tiles_of(op, oq), T = (size_t)nb * ti, ds = sgi_wino_pstride(k, T);
     float g[2][2][bc * L], r[4][2][bc * L];
     for (int c = 0; c < k; c++)
         for (int b = 0; b < nb; b++) {

@@ -85,7 +85,7 @@ static inline void drop_padding(const float *restrict src, int L, int nbnd, floa
 SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int n, int h, int w,
                                         int n0, int nb, int op, int oq, int pt, int pl, float *v) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
-    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, vs = (size_t)ch * T;
+    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, vs = sgi_wino_pstride(ch, T);
     const int cap = (bc + 1) * L + 1;
     float ph[4][4][PCAP];
 #ifndef __AVX512F__
@@ -170,8 +170,10 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                 /* the padded chunk (shifted reads stay inside ph), then without padding */
                 for (int t = 0; t < nt; t += VW) {
                     v16f r[6][6];
+#pragma GCC unroll 6
                     for (int j = 0; j < 6; j++) {
                         v16f d[6], o6[6];
+#pragma GCC unroll 6
                         for (int i = 0; i < 6; i++)
                             d[i] = *(const v16f *)(ph[i & 3][j & 3] + (i >> 2) * L + (j >> 2) + t);
                         bt6(d, o6);
@@ -184,9 +186,11 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                     if (nt - t < VW) keep &= (__mmask16)((1u << (nt - t)) - 1);
                     const __mmask16 low = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
                     float *vd = vt + (t - t / L);
+#pragma GCC unroll 6
                     for (int i = 0; i < 6; i++) {
                         v16f o6[6];
                         bt6(r[i], o6);
+#pragma GCC unroll 6
                         for (int j = 0; j < 6; j++) {
                             __m512 z;
                             memcpy(&z, &o6[j], sizeof z);
@@ -215,10 +219,14 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
 SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0,
                                          int nb, int op, int oq, int accumulate, float *y) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
-    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ms = (size_t)ch * T;
+    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ms = sgi_wino_pstride(ch, T);
     const int full = oq / 4, rem = oq % 4;
     float o[4][4][RCAP + VW], tail[36][VW];
     (void)L;
+#ifdef __AVX512F__
+    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    (void)full, (void)rem;
+#endif
     SG_ASSERT(bc * L <= RCAP);
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
@@ -259,6 +267,22 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
                         float *dst = plane + (size_t)p * oq;
                         const float *o0 = o[a][0] + bd * tq, *o1 = o[a][1] + bd * tq;
                         const float *o2 = o[a][2] + bd * tq, *o3 = o[a][3] + bd * tq;
+#ifdef __AVX512F__
+                        /* 4 tiles at a time: their 4 phases interleaved by one
+                         * permutation (a 4x4 transpose), the row's end masked */
+                        for (int t = 0; 4 * t < oq; t += 4) {
+                            __m512 z = _mm512_castps128_ps512(_mm_loadu_ps(o0 + t));
+                            z = _mm512_insertf32x4(z, _mm_loadu_ps(o1 + t), 1);
+                            z = _mm512_insertf32x4(z, _mm_loadu_ps(o2 + t), 2);
+                            z = _mm512_insertf32x4(z, _mm_loadu_ps(o3 + t), 3);
+                            z = _mm512_permutexvar_ps(split4, z);
+                            const int left = oq - 4 * t;
+                            const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+                            if (accumulate) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(mk, dst + 4 * t));
+                            _mm512_mask_storeu_ps(dst + 4 * t, mk, z);
+                        }
+                        continue;
+#endif
                         if (accumulate) {
                             for (int t = 0; t < full; t++)
                                 dst[4 * t] += o0[t], dst[4 * t + 1] += o1[t], dst[4 * t + 2] += o2[t],
@@ -286,9 +310,13 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
 SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n, int op,
                                        int oq, int n0, int nb, float *dt) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
-    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ds = (size_t)k * T;
+    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ds = sgi_wino_pstride(k, T);
     const int full = oq / 4, rem = oq % 4;
     float g[4][4][RCAP + VW];
+#ifdef __AVX512F__
+    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    (void)full, (void)rem;
+#endif
     for (int a = 0; a < 4; a++) /* entries past a chunk are read (and dropped) by its last block */
         for (int b = 0; b < 4; b++)
             for (int t = 0; t < RCAP + VW; t++) g[a][b][t] = 0;
@@ -310,6 +338,21 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
                             continue;
                         }
                         const float *src = plane + (size_t)p * oq;
+#ifdef __AVX512F__
+                        /* 4 tiles at a time split into phases by one permutation,
+                         * zeros past the row's end; the stores may run 3 entries
+                         * into the next band (written after) or past the chunk */
+                        for (int t = 0; t < tq; t += 4) {
+                            const int left = oq - 4 * t;
+                            const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+                            const __m512 z = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(mk, src + 4 * t));
+                            _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(z));
+                            _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(z, 1));
+                            _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(z, 2));
+                            _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(z, 3));
+                        }
+                        continue;
+#endif
                         for (int t = 0; t < full; t++)
                             e0[t] = src[4 * t], e1[t] = src[4 * t + 1], e2[t] = src[4 * t + 2],
                             e3[t] = src[4 * t + 3];

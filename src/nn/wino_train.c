@@ -33,10 +33,13 @@ static int g_wino_on = 1, g_tile = 0;
 void sgi_wino_train_enable(int on) { g_wino_on = on; }
 void sgi_wino_train_tile(int m) { g_tile = m == 2 || m == 4 ? m : 0; }
 
+static int tile_of(const struct sg_conv_geom *g);
+
 int sgi_wino_train_ok(const struct sg_conv_geom *g) {
-    /* auto: not on small outputs, where the 2x2 tiles waste a large share
-     * (7x7: 64 outputs computed for 49) and im2col is as fast (measured on VGG-7) */
-    if (g_wino_on == 1 && g->q < 10) return 0;
+    /* auto: not on small outputs, where F(2x2)'s tiles waste a large share (7x7:
+     * 64 outputs computed for 49) and im2col is as fast (measured on VGG-7);
+     * F(4x4) where the tile rule takes it */
+    if (g_wino_on == 1 && g->q < 10 && tile_of(g) != 4) return 0;
     return sgi_wino_train_shape_ok(g);
 }
 
@@ -46,14 +49,21 @@ int sgi_wino_train_shape_ok(const struct sg_conv_geom *g) {
            g->w <= 2048 && g->q <= 2048 && g->c >= 4;
 }
 
-/* The tile size of a layer: a fixed rule of its shape (never a timing, so that
- * the trained model does not depend on the machine's load). F(4x4) needs 1.78x
- * fewer products per output than F(2x2), but its transforms work plane by plane
- * on 6x6 tiles: on small planes the per-plane cost and the tiles cut off at the
- * edge (14 -> 16) eat the gain. Measured on VGG-7 (batch 64, one thread, AMD
- * EPYC, docs/performance.md): at 28x28 F(4x4) took 0.7 of F(2x2)'s time, at
- * 14x14 1.0-1.2, at 7x7 (im2col otherwise) more than both. */
+/* The tile size of a layer: a fixed rule of its shape and of the instruction
+ * set the library was built for (never a timing, so that the trained model does
+ * not depend on the machine's load). F(4x4) needs 1.78x fewer products per
+ * output than F(2x2); its transforms go plane by plane on 6x6 tiles, 16 tiles at
+ * a time, and with AVX-512 (compress-stores, one-permutation phase splits) they
+ * cost about F(2x2)'s, so F(4x4) wins from 7x7 up (VGG-7, batch 64, one thread,
+ * AMD EPYC: 28x28 0.71 of F(2x2)'s time, 14x14 0.87-0.92, 7x7 0.99 and 0.89 of
+ * im2col; docs/performance.md). Without AVX-512 its scalar phase splits and
+ * copies make the transforms 1.5-3x F(2x2)'s: F(4x4) only on large outputs. */
+#ifdef __AVX512F__
+#define F4_MIN_SIDE 7
+#else
 #define F4_MIN_SIDE 20
+#endif
+
 static int tile_of(const struct sg_conv_geom *g) {
     if (g_tile) return g_tile;
     return g->p >= F4_MIN_SIDE && g->q >= F4_MIN_SIDE ? 4 : 2;
@@ -98,8 +108,8 @@ static struct pass pass_of(const struct sgi_wino_tf *tf, int n, int cin, int cou
     p.nb = slice_images(tf, n, op, oq, cin, cout, threads);
     p.nslices = (n + p.nb - 1) / p.nb;
     p.T = (size_t)p.nb * sgi_wino_tiles(op, oq, tf->m, tf->pad);
-    p.vlen = round16(pts * cin * p.T);
-    p.mlen = round16(pts * cout * p.T);
+    p.vlen = round16(pts * sgi_wino_pstride(cin, p.T));
+    p.mlen = round16(pts * sgi_wino_pstride(cout, p.T));
     return p;
 }
 
@@ -233,11 +243,11 @@ static void run_pass(const struct pass *p, const float *x, const float *u, float
         for (int e = 0; e < pts; e++)
             if (lp)
                 sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
-                          v + (size_t)e * p->cin * T, mm + (size_t)e * p->cout * T);
+                          v + e * sgi_wino_pstride(p->cin, T), mm + e * sgi_wino_pstride(p->cout, T));
             else
                 sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin,
-                          p->cin, v + (size_t)e * p->cin * T, T, 0.0f,
-                          mm + (size_t)e * p->cout * T, T);
+                          p->cin, v + e * sgi_wino_pstride(p->cin, T), T, 0.0f,
+                          mm + e * sgi_wino_pstride(p->cout, T), T);
         tf->output(mm, p->omap, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
     }
 }
@@ -303,11 +313,11 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
             tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, d);
             for (int e = 0; e < pts; e++)
                 if (kp)
-                    sparse_wgrad(g->k, g->c, T, d + (size_t)e * g->k * T, v + (size_t)e * g->c * T,
+                    sparse_wgrad(g->k, g->c, T, d + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
                                  kp->fp, kp->fi, first, acc + (size_t)e * g->k * g->c);
                 else
-                    sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, d + (size_t)e * g->k * T, T,
-                              v + (size_t)e * g->c * T, T, first ? 0.0f : 1.0f,
+                    sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, d + e * sgi_wino_pstride(g->k, T), T,
+                              v + e * sgi_wino_pstride(g->c, T), T, first ? 0.0f : 1.0f,
                               acc + (size_t)e * g->k * g->c, g->c);
             first = 0;
         }
