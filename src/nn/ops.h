@@ -19,7 +19,7 @@ void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float
 /* 3x3 stride-1 convolutions through Winograd F(2x2,3x3) or F(4x4,3x3) for all
  * three training passes (src/nn/wino_train.c); sgi_conv_forward/backward take
  * this path when sgi_wino_train_ok(g): 3x3, stride 1, 4+ input channels, outputs
- * 10+ wide. sgi_wino_train_enable(0) turns it off, 2 takes it whatever the output
+ * 10+ wide, or 7+ on a side where the tile rule takes F(4x4). sgi_wino_train_enable(0) turns it off, 2 takes it whatever the output
  * width, 1 is the default (benchmarks, tests). The tile size is a fixed rule of
  * the shape (sgi_wino_train_tile_of); sgi_wino_train_tile(2 or 4) forces one,
  * 0 restores the rule (benchmarks, tests). */

@@ -149,12 +149,55 @@ static inline float hsum16(v16f a) {
 /* m[ko][T] = sum over the kept ki of ko (li[lp[ko]..lp[ko+1])) of u[ko][ki] v[ki][T]:
  * the kernel-masked product, one broadcast weight times 128 tiles held in 8
  * vectors (8 independent chains), then 16 tiles, then single tiles. */
+#ifdef __AVX512F__
+/* mk[0 .. 16 nv) (the last vector masked by `last`) = sum over the kept j of
+ * uk[li[j]] v[li[j]][...]: nv independent chains of broadcast-multiply-adds. */
+static inline __attribute__((always_inline)) void mm_block(const int nv, __mmask16 last,
+                                                           const float *uk, const int32_t *li,
+                                                           int32_t j0, int32_t j1,
+                                                           const float *v, size_t T, float *mk) {
+    __m512 a[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < nv; q++) a[q] = _mm512_setzero_ps();
+    for (int32_t j = j0; j < j1; j++) {
+        const __m512 w = _mm512_set1_ps(uk[li[j]]);
+        const float *vr = v + (size_t)li[j] * T;
+#pragma GCC unroll 8
+        for (int q = 0; q < nv - 1; q++) a[q] = _mm512_fmadd_ps(w, _mm512_loadu_ps(vr + 16 * q), a[q]);
+        a[nv - 1] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(last, vr + 16 * (nv - 1)), a[nv - 1]);
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < nv - 1; q++) _mm512_storeu_ps(mk + 16 * q, a[q]);
+    _mm512_mask_storeu_ps(mk + 16 * (nv - 1), last, a[nv - 1]);
+}
+#endif
+
 static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *lp,
                       const int32_t *li, const float *v, float *m) {
     for (int ko = 0; ko < cout; ko++) {
         const float *uk = u + (size_t)ko * cin;
         float *mk = m + (size_t)ko * T;
         const int32_t j0 = lp[ko], j1 = lp[ko + 1];
+#ifdef __AVX512F__
+        /* blocks of up to 128 tiles, the last one's last vector masked: at least
+         * as many chains as vectors, however short T is */
+        for (int t = 0; t < T; t += 128) {
+            const int left = T - t < 128 ? T - t : 128, nv = (left + 15) / 16;
+            const __mmask16 last = (__mmask16)(left % 16 ? (1u << (left % 16)) - 1 : 0xFFFF);
+            const float *vt = v + t;
+            float *mt = mk + t;
+            switch (nv) {
+            case 1: mm_block(1, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            case 2: mm_block(2, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            case 3: mm_block(3, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            case 4: mm_block(4, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            case 5: mm_block(5, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            case 6: mm_block(6, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            case 7: mm_block(7, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            default: mm_block(8, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            }
+        }
+#else
         int t = 0;
         for (; t + 128 <= T; t += 128) {
             v16f a[8] = {0};
@@ -171,16 +214,6 @@ static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *l
                 a += uk[li[j]] * *(const v16f *)(v + (size_t)li[j] * T + t);
             *(v16f *)(mk + t) = a;
         }
-#ifdef __AVX512F__
-        if (t < T) { /* the last 1..15 tiles: masked loads and store */
-            const __mmask16 mt = (__mmask16)((1u << (T - t)) - 1);
-            __m512 a = _mm512_setzero_ps();
-            for (int32_t j = j0; j < j1; j++)
-                a = _mm512_fmadd_ps(_mm512_set1_ps(uk[li[j]]),
-                                    _mm512_maskz_loadu_ps(mt, v + (size_t)li[j] * T + t), a);
-            _mm512_mask_storeu_ps(mk + t, mt, a);
-        }
-#else
         for (; t < T; t++) {
             float a = 0;
             for (int32_t j = j0; j < j1; j++) a += uk[li[j]] * v[(size_t)li[j] * T + t];
