@@ -6,7 +6,8 @@
 # a row per model (CPU model in every row) to bench/results/train_vs_torch.csv.
 # ROUNDS (default 3) rounds of each model, sparsegrain and PyTorch alternating:
 # min and max seconds of each side, the load average (1 min) at the rounds' starts.
-# Usage: bench/train_vs_torch.sh [BUILD_DIR]; env ROUNDS, VGG_IMAGES, THREADS (default 2), BENCH_RT
+# Usage: bench/train_vs_torch.sh [BUILD_DIR]; env ROUNDS, VGG_IMAGES, THREADS (default 2), BENCH_RT,
+# MODELS (default "lenet5 vgg7 resnet8": which of the three to run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -67,22 +68,31 @@ report() { # TITLE TRAIN_FLOPS
         printf "  ratio        %7.2fx faster than PyTorch (best against best; worst against worst %.2fx)\n", pt/sg, ptx/sgx }'
 }
 
+models=" ${MODELS:-lenet5 vgg7 resnet8} "
+want() { [[ "$models" == *" $1 "* ]]; }
+
 # LeNet-5, one MNIST epoch. Training FLOPs per image: forward MACs x 2, backward
 # twice the forward except conv1's input gradient (the image needs none)
+if want lenet5; then
 measure lenet5 sg_train lenet5 mnist -- env OMP_NUM_THREADS=$threads $rt /usr/bin/python3 bench/torch_lenet5.py "$mnist" $threads
 report "LeNet-5, 1 epoch of MNIST" "$(awk 'BEGIN { c1 = 20*24*24*25; c2 = 50*8*8*500; f1 = 800*500; f2 = 500*10;
     fwd = c1 + c2 + f1 + f2; printf "%.0f", 2 * (3 * fwd - c1) * 60000 }')"
+fi
 
 # VGG-7 on Fashion-MNIST (conv-BN-ReLU, 3x3 convolutions: the Winograd path)
 vi=${VGG_IMAGES:-12800}
 fashion=/usr/share/datasets/fashion-mnist
+if want vgg7; then
 measure "vgg7-$vi" sg_train vgg7 fashion --max-images "$vi" -- \
     env OMP_NUM_THREADS=$threads $rt /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$vi" 1
 report "VGG-7, $vi Fashion-MNIST images" "$(awk -v n="$vi" 'BEGIN {
     c1 = 32*28*28*9; c2 = 32*28*28*32*9; c3 = 64*14*14*32*9; c4 = 64*14*14*64*9; c5 = 128*7*7*64*9;
     f1 = 1152*256; f2 = 2560; fwd = c1 + c2 + c3 + c4 + c5 + f1 + f2; printf "%.0f", 2 * (3 * fwd - c1) * n }')"
+fi
 
 # ResNet-8 on the same Fashion-MNIST images (3x3 layers at 28, 14 and 7 wide)
+if want resnet8; then
 measure "resnet8-$vi" sg_train resnet8 fashion --max-images "$vi" -- \
     env MODEL=resnet8 OMP_NUM_THREADS=$threads $rt /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$vi" 1
 report "ResNet-8, $vi Fashion-MNIST images" 0
+fi

@@ -12,10 +12,13 @@
  * weight gradient go through A (6x4), the summed points through G^T (3x6).
  * As in F(2x2): the input rows of a chunk of bands are split by column phase
  * (column mod 4), so that entry (i, j) of every tile of the chunk is one array
- * read at a fixed shift, and every transform runs elementwise over the tiles;
- * a 2-D transform goes one output row at a time (6 rows of temporaries). The
+ * read at a fixed shift; the 2-D transforms then run on 16 tiles at a time
+ * with all their points in registers (one load and one store per point). The
  * stored tiles have no padding tile (wino.h): the input transform drops it as it
- * writes V, the others never make it. */
+ * writes V (AVX-512 compress and masked store), the others never make it. With
+ * AVX-512 the phase splits of input and dy rows and the interleaving of output
+ * rows take one permutation per 4 tiles; other builds run plain loops there
+ * (slower: src/nn/wino_train.c's tile rule uses F(4x4) less without AVX-512). */
 #include "core/sgi.h"
 #include "nn/wino.h"
 
