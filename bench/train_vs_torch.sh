@@ -7,8 +7,14 @@
 # ROUNDS (default 3) rounds of each model, sparsegrain and PyTorch alternating:
 # min and max seconds of each side, the load average (1 min) at the rounds' starts.
 # Usage: bench/train_vs_torch.sh [BUILD_DIR]; env ROUNDS, VGG_IMAGES, THREADS (default 2), BENCH_RT,
-# MODELS (default "lenet5 vgg7 resnet8": which of the three to run)
+# MODELS (default "lenet5 vgg7 resnet8": which of the three to run), NATIVE_BLAS
+# NATIVE_BLAS=1 unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this run (both peers), which
+# some machines preset to an older kernel family (this AMD EPYC presets Haswell: AVX2, half the
+# AVX-512 sgemm rate) because old OpenBLAS builds misbehave on them; never in tests or CI. The
+# row's blas column says which OpenBLAS core family both peers ran.
 set -euo pipefail
+if [ "${NATIVE_BLAS:-0}" = 1 ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
+blas=${OPENBLAS_CORETYPE:-native}
 cd "$(dirname "$0")/.."
 build=${1:-build}
 threads=${THREADS:-2}
@@ -29,7 +35,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 rounds=${ROUNDS:-3}
 mkdir -p bench/results
 f=bench/results/train_vs_torch.csv
-[ -s $f ] || echo "date,commit,machine,threads,sparsegrain_s,pytorch_s,ratio,sgemm_gflops,model,sparsegrain_max_s,pytorch_max_s,rounds,load1" > $f
+[ -s $f ] || echo "date,commit,machine,threads,sparsegrain_s,pytorch_s,ratio,sgemm_gflops,model,sparsegrain_max_s,pytorch_max_s,rounds,load1,blas" > $f
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 peak=$($rt "$build/sgemm_peak" 2048 $threads)
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -54,7 +60,7 @@ measure() { # NAME SG_CMD... -- PT_CMD...
     sg_min=$(printf '%s\n' "${sgs[@]}" | sort -g | head -1); sg_max=$(printf '%s\n' "${sgs[@]}" | sort -g | tail -1)
     pt_min=$(printf '%s\n' "${pts[@]}" | sort -g | head -1); pt_max=$(printf '%s\n' "${pts[@]}" | sort -g | tail -1)
     load=$(printf '%s\n' "${la[@]}" | sort -g | sed -n '1p;$p' | paste -sd- -)
-    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$sg_min,$pt_min,$(awk -v a="$pt_min" -v b="$sg_min" 'BEGIN{printf "%.2f", a/b}'),$peak,$name,$sg_max,$pt_max,$rounds,$load" >> $f
+    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$sg_min,$pt_min,$(awk -v a="$pt_min" -v b="$sg_min" 'BEGIN{printf "%.2f", a/b}'),$peak,$name,$sg_max,$pt_max,$rounds,$load,$blas" >> $f
 }
 report() { # TITLE TRAIN_FLOPS
     awk -v sg="$sg_min" -v sgx="$sg_max" -v pt="$pt_min" -v ptx="$pt_max" -v peak="$peak" -v fl="$2" -v t="$1" -v la="$load" -v r="$rounds" -v cpu="$cpu" -v th="$threads" 'BEGIN {
