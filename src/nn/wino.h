@@ -51,12 +51,18 @@ struct sgi_wino_tf {
     /* D[a*a][k][T] = A d A^T of the m x m tiles of dy[map[c]][n][op][oq] */
     void (*grad)(const float *dy, const int *map, int k, int n, int op, int oq, int n0, int nb,
                  float *dt);
-    /* U[a*a][ko][ki] = G g G^T; dgrad: w[k][c] read as the turned filter (ko = c, ki = k) */
-    void (*weights)(const float *w, int k, int c, int dgrad, float *u);
+    /* u[p * us] = (G g G^T)[p] of one 3x3 kernel g, p = 0 .. a*a-1 (sgi_wino_weights runs it
+     * over every kernel) */
+    void (*kernel)(const float g[3][3], float *u, size_t us);
     /* dw[k][c][3][3] = G^T m G of the summed points m[a*a][k][c] */
     void (*weight_grad)(const float *m, int k, int c, float *dw);
 };
 
 extern const struct sgi_wino_tf sgi_wino_f2, sgi_wino_f4;
+
+/* U[a*a][ko][ki] = G g G^T of the 3x3 kernels of w[k][c]; dgrad reads w[k][c] as the
+ * 180-degree turned filter of (ko = c, ki = k). */
+void sgi_wino_weights(const struct sgi_wino_tf *tf, const float *w, int k, int c, int dgrad,
+                      float *u);
 
 #endif

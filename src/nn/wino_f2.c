@@ -136,33 +136,22 @@ NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, in
         }
 }
 
-/* U[16][ko][ki] = G g G^T of the 3x3 kernels g; `dgrad` reads w[k][c] as the
- * 180-degree turned filter of (ko = c, ki = k). */
-static void weight_transform(const float *w, int k, int c, int dgrad, float *u) {
-    const int ko_n = dgrad ? c : k, ki_n = dgrad ? k : c;
-    const size_t us = (size_t)ko_n * ki_n;
-#pragma omp parallel for schedule(static) if ((size_t)k * c > 4096)
-    for (int ko = 0; ko < ko_n; ko++)
-        for (int ki = 0; ki < ki_n; ki++) {
-            const float *g = dgrad ? w + ((size_t)ki * c + ko) * 9 : w + ((size_t)ko * c + ki) * 9;
-            float f[3][3];
-            for (int r = 0; r < 3; r++)
-                for (int s = 0; s < 3; s++) f[r][s] = dgrad ? g[(2 - r) * 3 + 2 - s] : g[r * 3 + s];
-            float t[4][3];
-            for (int s = 0; s < 3; s++) {
-                t[0][s] = f[0][s];
-                t[1][s] = 0.5f * (f[0][s] + f[1][s] + f[2][s]);
-                t[2][s] = 0.5f * (f[0][s] - f[1][s] + f[2][s]);
-                t[3][s] = f[2][s];
-            }
-            float *o = u + (size_t)ko * ki_n + ki;
-            for (int i = 0; i < 4; i++) {
-                o[(i * 4 + 0) * us] = t[i][0];
-                o[(i * 4 + 1) * us] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                o[(i * 4 + 2) * us] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                o[(i * 4 + 3) * us] = t[i][2];
-            }
-        }
+/* u[p * us], p = 0..15: G f G^T of one 3x3 kernel f, G rows [1 0 0], [1/2 1/2 1/2],
+ * [1/2 -1/2 1/2], [0 0 1]. */
+static void g_kernel(const float f[3][3], float *u, size_t us) {
+    float t[4][3];
+    for (int s = 0; s < 3; s++) {
+        t[0][s] = f[0][s];
+        t[1][s] = 0.5f * (f[0][s] + f[1][s] + f[2][s]);
+        t[2][s] = 0.5f * (f[0][s] - f[1][s] + f[2][s]);
+        t[3][s] = f[2][s];
+    }
+    for (int i = 0; i < 4; i++) {
+        u[(i * 4 + 0) * us] = t[i][0];
+        u[(i * 4 + 1) * us] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[(i * 4 + 2) * us] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[(i * 4 + 3) * us] = t[i][2];
+    }
 }
 
 /* dy tiles: A d A^T of the 2x2 tiles of dy[k][n][p][q] (zero beyond the edge and
@@ -239,4 +228,4 @@ static void weight_grad_out(const float *m, int k, int c, float *dw) {
 }
 
 const struct sgi_wino_tf sgi_wino_f2 = {2, 4, 1, input_tiles, output_tiles, grad_tiles,
-                                        weight_transform, weight_grad_out};
+                                        g_kernel, weight_grad_out};

@@ -417,22 +417,6 @@ static void g_kernel(const float f[3][3], float *u, size_t us) {
     }
 }
 
-/* U[36][ko][ki] = G g G^T of the 3x3 kernels g; `dgrad` reads w[k][c] as the
- * 180-degree turned filter of (ko = c, ki = k). */
-static void weight_transform(const float *w, int k, int c, int dgrad, float *u) {
-    const int ko_n = dgrad ? c : k, ki_n = dgrad ? k : c;
-    const size_t us = (size_t)ko_n * ki_n;
-#pragma omp parallel for schedule(static) if ((size_t)k * c > 4096)
-    for (int ko = 0; ko < ko_n; ko++)
-        for (int ki = 0; ki < ki_n; ki++) {
-            const float *g = dgrad ? w + ((size_t)ki * c + ko) * 9 : w + ((size_t)ko * c + ki) * 9;
-            float f[3][3];
-            for (int r = 0; r < 3; r++)
-                for (int s = 0; s < 3; s++) f[r][s] = dgrad ? g[(2 - r) * 3 + 2 - s] : g[r * 3 + s];
-            g_kernel(f, u + (size_t)ko * ki_n + ki, us);
-        }
-}
-
 /* dw[k][c][3][3] = G^T m G of the summed points m[36][k][c]; G^T rows
  * [1/4 -1/6 -1/6 1/24 1/24 0], [0 -1/6 1/6 1/12 -1/12 0], [0 -1/6 -1/6 1/6 1/6 1]. */
 static void weight_grad_out(const float *m, int k, int c, float *dw) {
@@ -458,4 +442,4 @@ static void weight_grad_out(const float *m, int k, int c, float *dw) {
 }
 
 const struct sgi_wino_tf sgi_wino_f4 = {4, 6, 0, input_tiles, output_tiles, grad_tiles,
-                                        weight_transform, weight_grad_out};
+                                        g_kernel, weight_grad_out};

@@ -75,6 +75,21 @@ static const struct sgi_wino_tf *tf_of(const struct sg_conv_geom *g) {
     return tile_of(g) == 4 ? &sgi_wino_f4 : &sgi_wino_f2;
 }
 
+void sgi_wino_weights(const struct sgi_wino_tf *tf, const float *w, int k, int c, int dgrad,
+                      float *u) {
+    const int ko_n = dgrad ? c : k, ki_n = dgrad ? k : c;
+    const size_t us = (size_t)ko_n * ki_n;
+#pragma omp parallel for schedule(static) if ((size_t)k * c > 4096)
+    for (int ko = 0; ko < ko_n; ko++)
+        for (int ki = 0; ki < ki_n; ki++) {
+            const float *g = dgrad ? w + ((size_t)ki * c + ko) * 9 : w + ((size_t)ko * c + ki) * 9;
+            float f[3][3];
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) f[r][s] = dgrad ? g[(2 - r) * 3 + 2 - s] : g[r * 3 + s];
+            tf->kernel(f, u + (size_t)ko * ki_n + ki, us);
+        }
+}
+
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Images per slice for a transform over an output of op x oq with cin input and
@@ -302,7 +317,7 @@ void sgi_wino_train_forward_map(const struct sg_conv_geom *g, const int *cmap, c
     const struct sgi_wino_tf *tf = tf_of(g);
     struct pass p = pass_of(tf, g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
     p.imap = cmap, p.omap = kmap;
-    tf->weights(w, g->k, g->c, 0, ws);
+    sgi_wino_weights(tf, w, g->k, g->c, 0, ws);
     run_pass(&p, x, ws, y, accumulate, kp ? kp->fp : NULL, kp ? kp->fi : NULL,
              ws + kc_len(tf, g), threads);
 }
@@ -369,6 +384,6 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
     struct pass d =
         pass_of(tf, g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
     d.imap = kmap, d.omap = cmap;
-    tf->weights(w, g->k, g->c, 1, ws);
+    sgi_wino_weights(tf, w, g->k, g->c, 1, ws);
     run_pass(&d, dy, ws, dx, 1, kp ? kp->bp : NULL, kp ? kp->bi : NULL, ws + kc, threads);
 }
