@@ -56,8 +56,8 @@ static const struct cli_opt OPTS[] = {
                             "--quick: 2000)", "0"},
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core; over MPI: per "
                        "rank, its share of the cores)", "0"},
-    {"threads", 't', "N", "threads of the baseline training (0 = the idle cores; over MPI: "
-                          "rank 0's share of the cores)", "0"},
+    {"threads", 't', "N", "threads of each baseline's training; --jobs / N baselines train at "
+                          "once (0 = the idle cores; over MPI: rank 0's share of the cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     CLI_INPUT_NORM_OPT,
@@ -500,7 +500,7 @@ static int phase_baselines(struct study *st, struct task *tasks, struct sg_point
         int have = 0;
         for (int i = 0; i < pts->n; i++)
             have |= !strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == s;
-        if (!have) tasks[ntask++] = (struct task){TASK_BASELINE, "dense", s};
+        if (!have) tasks[ntask++] = (struct task){TASK_BASELINE, "dense", s, 0};
     }
     if (st->baseline_file) {
         /* rank 0 owns the file */
@@ -508,24 +508,46 @@ static int phase_baselines(struct study *st, struct task *tasks, struct sg_point
             if (record_baseline(st, tasks[i].seed, pts)) return 1;
         ntask = 0;
     }
-    return run_phase(st, tasks, ntask, 1, st->threads, "baseline", pts);
+    /* as many baselines at once as --jobs has room for at --threads each: a
+     * baseline's result depends on --threads alone, never on how many run beside it */
+    int workers = st->jobs / (st->threads > 0 ? st->threads : 1);
+    if (workers < 1) workers = 1;
+    return run_phase(st, tasks, ntask, workers, st->threads, "baseline", pts);
 }
 
-/* The four phases: baselines, chains, the dense reference below the grid, controls. */
+/* The four phases: baselines, chains, the dense reference below the grid, controls.
+ * With one-thread baselines in one process (no MPI, no --baseline), the first two
+ * are one list: baselines first, then the chains, each chain waiting for its seed's
+ * baseline, so that no core idles while the last baselines train (3 seeds on 2 cores). */
 static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
-    int ntask = 0, cap = st->seeds * (st->ngran + 2) + 4, rc = 1;
+    int ntask = 0, cap = 2 * st->seeds * (st->ngran + 2) + 4, rc = 1;
     struct task *tasks = calloc((size_t)cap, sizeof *tasks);
-    if (phase_baselines(st, tasks, pts)) goto done;
+    int *base_at = calloc((size_t)st->seeds + 1, sizeof *base_at); /* 1 + the index of seed s's baseline */
+    const int merged = ranks == 1 && st->threads == 1 && !st->baseline_file;
+    if (merged) {
+        for (int s = 1; s <= st->seeds; s++) {
+            int have = 0;
+            for (int i = 0; i < pts->n; i++)
+                have |= !strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == s;
+            if (!have) {
+                tasks[ntask] = (struct task){TASK_BASELINE, "dense", s, 0};
+                base_at[s] = ++ntask;
+            }
+        }
+    } else if (phase_baselines(st, tasks, pts)) {
+        goto done;
+    }
     /* phase 2: the chains; the pruned ones first since they may extend below the
      * grid, the dense reference (same epochs, no pruning) after them */
-    ntask = 0;
     for (int s = 1; s <= st->seeds; s++)
         for (int g = 0; g < st->ngran; g++) {
-            tasks[ntask] = (struct task){TASK_CHAIN, "", s};
+            tasks[ntask] = (struct task){TASK_CHAIN, "", s, base_at[s]};
             snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
         }
-    for (int s = 1; s <= st->seeds; s++) tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
-    if (run_phase(st, tasks, ntask, st->jobs, 1, "study", pts)) goto done;
+    for (int s = 1; s <= st->seeds; s++)
+        tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, base_at[s]};
+    if (run_phase(st, tasks, ntask, st->jobs, 1, merged ? "baselines and chains" : "study", pts))
+        goto done;
     /* phase 3: the dense reference follows the pruned chains below the grid */
     if (dist_rank() == 0 || ranks == 1) {
         sg_points_free(pts);
@@ -536,7 +558,7 @@ static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
         int have = 0;
         while (sg_points_find(pts, "dense", "", s, have + 1)) have++;
         if (have < sg_study_reference_steps(pts, s, st->ngrid))
-            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s};
+            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, 0};
     }
     if (run_phase(st, tasks, ntask, st->jobs, 1, "reference", pts)) goto done;
     /* phase 4: controls */
@@ -544,7 +566,7 @@ static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
         ntask = 0;
         for (int s = 1; s <= st->seeds; s++)
             for (int g = 0; g < st->ngran; g++) {
-                tasks[ntask] = (struct task){TASK_CONTROL, "", s};
+                tasks[ntask] = (struct task){TASK_CONTROL, "", s, 0};
                 snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
             }
         if (run_phase(st, tasks, ntask, st->jobs, 1, "control", pts)) goto done;
@@ -552,6 +574,7 @@ static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
     rc = 0;
 done:
     free(tasks);
+    free(base_at);
     return rc;
 }
 

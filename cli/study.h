@@ -50,12 +50,15 @@ struct task {
     enum task_kind kind;
     char gran[48]; /* "dense" for the reference chain */
     int seed;
+    int after; /* 1 + the index (in the same list) of a task that must finish first; 0: none */
 };
 
 /* Runs tasks over `workers` forked processes with `threads` threads each; shows
- * progress; returns 0 or 1. Results depend on the thread count of a task (float
- * sums in another order), never on how many workers run, so the study runs chains
- * single-threaded whatever --jobs is, and baselines one at a time with --threads. */
+ * progress; returns 0 or 1. Workers take the tasks in list order; a task with
+ * `after` waits until that task has finished. Results depend on the thread count of
+ * a task (float sums in another order), never on how many workers run, so the study
+ * runs chains single-threaded whatever --jobs is, and baselines with --threads,
+ * --jobs / --threads of them at once. */
 int study_run_tasks(struct study *st, const struct task *tasks, int n, int workers, int threads,
                     const char *phase);
 /* A seed's training images and validation split (held out of them, the same for

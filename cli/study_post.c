@@ -3,8 +3,14 @@
  * (storage.csv), accuracy after quantisation (quantize.csv), the SCNN model
  * (scnn.csv) and CPU inference speed with dense and sparse kernels (infer.csv);
  * for filter and channel pruning also of the thinned model. */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "study.h"
 
@@ -304,6 +310,168 @@ static void storage_verdict(struct study *st, struct best (*best)[NVALUES]) {
                  st->grans[smallest]);
 }
 
+/* The measurements of one granularity and seed: storage (rows, and with best the
+ * sums for the verdict), quantisation, CPU inference and SCNN of its no-loss model,
+ * and of the thinned model for filter and channel pruning; rows into f, q, sc, ic. */
+static int post_item(const struct study *st, const struct sg_points *pts, int g, int seed, FILE *f,
+                     FILE *q, FILE *sc, FILE *ic, struct best *best, const double *qbits, int nq) {
+    const struct sg_point *p = noloss_point(st, pts, st->grans[g], seed);
+    if (!p) { /* no matched-accuracy model; the common-density control still runs */
+        const struct sg_point *md =
+            st->scnn_images > 0 ? point_near(pts, st->grans[g], seed, st->scnn_density) : NULL;
+        if (!md) return 0;
+        cli_progress_note("SCNN model: %s s%d", md->gran, seed);
+        return scnn_rows(st, sc, md, "density");
+    }
+    struct sg_model *m = NULL;
+    if (cli_load_model(study_path(st, "%s", p->file), &m)) return 1;
+    int rc = 0;
+    struct sg_prune_cfg pc = st->pc;
+    sg_prune_spec_parse(st->grans[g], &pc.spec);
+    struct sg_tile tile = {1, 1, 1, 1};
+    sg_storage_tile_parse(st->grans[g], &tile);
+    cli_progress_note("storage and quantisation: %s s%d at density %.4f", p->gran, seed, p->density);
+    /* storage of the pruned layers in every format */
+    storage_rows(f, m, &pc, tile, p, p->gran, seed, best);
+    /* accuracy after quantising every conv/fc layer, no fine-tuning */
+    for (int b = 0; b < nq && !rc; b++) {
+        struct sg_model *qm = NULL;
+        struct sg_eval_result r;
+        if (sg_model_clone(m, &qm) != SG_OK ||
+            sg_quantize_model(qm, (int)qbits[b], (int)qbits[b], 1) != SG_OK ||
+            sg_evaluate(qm, st->test, 500, &r) != SG_OK) {
+            rc = cli_fail_status(SG_ERR_ARG);
+        } else {
+            fprintf(q, "%s,%d,%.6f,%d,%.6f,%.6f,%.4f\n", p->gran, seed, p->density, (int)qbits[b],
+                    r.top1, p->top1, 100 * (p->top1 - r.top1));
+        }
+        sg_model_free(qm);
+    }
+    if (!rc && st->infer_batch > 0) {
+        cli_progress_note("CPU inference: %s s%d, dense and sparse kernels", p->gran, seed);
+        rc = infer_rows(st, ic, m, p);
+    }
+    /* SCNN: at matched accuracy (the no-loss model) and matched density */
+    if (!rc && st->scnn_images > 0) {
+        cli_progress_note("SCNN model: %s s%d", p->gran, seed);
+        const struct sg_point *md = point_near(pts, st->grans[g], seed, st->scnn_density);
+        rc = scnn_rows(st, sc, p, "accuracy") || (md && scnn_rows(st, sc, md, "density"));
+    }
+    if (!rc && (pc.spec.gran == SG_GRAN_FILTER || pc.spec.gran == SG_GRAN_CHANNEL))
+        rc = thinned_rows(st, f, ic, sc, m, &pc, tile, p, seed);
+    sg_model_free(m);
+    return rc;
+}
+
+/* The storage sums of one item for the verdict (the rows themselves came from a worker). */
+static int post_best(const struct study *st, const struct sg_points *pts, int g, int seed,
+                     FILE *devnull, struct best *best) {
+    const struct sg_point *p = noloss_point(st, pts, st->grans[g], seed);
+    if (!p) return 0;
+    struct sg_model *m = NULL;
+    if (cli_load_model(study_path(st, "%s", p->file), &m)) return 1;
+    struct sg_prune_cfg pc = st->pc;
+    sg_prune_spec_parse(st->grans[g], &pc.spec);
+    struct sg_tile tile = {1, 1, 1, 1};
+    sg_storage_tile_parse(st->grans[g], &tile);
+    storage_rows(devnull, m, &pc, tile, p, p->gran, seed, best);
+    sg_model_free(m);
+    return 0;
+}
+
+static const char *const PART[4] = {"storage", "quantize", "scnn", "infer"};
+
+/* Appends the file to out and removes it; 0 or 1. */
+static int take_part(const char *path, FILE *out) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (sg_file_read(path, (size_t)1 << 30, 0, &buf, &len) != SG_OK)
+        return cli_fail("%s: %s", path, sg_last_error());
+    fwrite(buf, 1, len, out);
+    free(buf);
+    unlink(path);
+    return 0;
+}
+
+/* The items (granularity, seed) over `workers` forked processes: each writes its
+ * rows to DIR/.post-<item>.<part>; then the rows are gathered in item order, the
+ * same files as one process writes (only infer.csv's timings differ). The
+ * inference speed is then measured beside the other workers' work, one worker a
+ * core, as the chains train. */
+static int post_parallel(struct study *st, const struct sg_points *pts, int workers, FILE *out[4],
+                         struct best (*best)[NVALUES], const double *qbits, int nq) {
+    const int items = st->ngran * st->seeds;
+    int *next = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (next == MAP_FAILED) return -1; /* the caller runs them in order */
+    *next = 0;
+    if (workers > items) workers = items;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pids[64];
+    int started = 0, failed = 0;
+    for (int w = 0; w < workers && w < 64; w++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            failed = cli_fail("cannot start a worker: %s", strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() == 1) _exit(1);
+            sg_set_threads(st->threads);
+            int rc = 0;
+            for (;;) {
+                const int i = __atomic_fetch_add(next, 1, __ATOMIC_SEQ_CST);
+                if (i >= items || rc || cli_interrupted()) break;
+                FILE *fp[4];
+                for (int k = 0; k < 4; k++) {
+                    fp[k] = fopen(study_path(st, ".post-%d.%s", i, PART[k]), "w");
+                    if (!fp[k]) rc = cli_fail("%s: cannot write: %s",
+                                              study_path(st, ".post-%d.%s", i, PART[k]), strerror(errno));
+                }
+                if (!rc)
+                    rc = post_item(st, pts, i / st->seeds, i % st->seeds + 1, fp[0], fp[1], fp[2],
+                                   fp[3], NULL, qbits, nq);
+                for (int k = 0; k < 4; k++)
+                    if (fp[k] && fclose(fp[k]) != 0) rc = cli_fail("%s: write failed", PART[k]);
+            }
+            fflush(stdout);
+            _exit(rc || cli_interrupted() ? 1 : 0);
+        }
+        pids[started++] = pid;
+    }
+    for (int alive = started; alive > 0;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        alive--;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            if (!failed)
+                for (int w = 0; w < started; w++) kill(pids[w], SIGTERM);
+            failed = 1;
+        }
+    }
+    munmap(next, sizeof(int));
+    FILE *devnull = fopen("/dev/null", "w");
+    if (!devnull) failed = cli_fail("/dev/null: %s", strerror(errno));
+    for (int i = 0; i < items; i++) {
+        for (int k = 0; k < 4; k++) {
+            const char *path = study_path(st, ".post-%d.%s", i, PART[k]);
+            if (failed) unlink(path);
+            else failed = take_part(path, out[k]);
+        }
+        if (!failed) failed = post_best(st, pts, i / st->seeds, i % st->seeds + 1, devnull,
+                                        best[i / st->seeds]);
+    }
+    if (devnull) fclose(devnull);
+    if (cli_interrupted())
+        return cli_fail("interrupted; run the same command again to resume where it stopped");
+    return failed ? 1 : 0;
+}
+
 int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq) {
     char *csv = NULL, *qcsv = NULL;
     size_t len = 0, qlen = 0;
@@ -324,61 +492,19 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
     struct best(*best)[NVALUES] = calloc((size_t)st->ngran, sizeof *best);
     if (!best) return cli_fail("out of memory");
     fprintf(q, "granularity,seed,density,bits,top1,top1_unquantized,drop_pp\n");
-    int rc = 0;
-    for (int g = 0; g < st->ngran && !rc; g++)
-        for (int seed = 1; seed <= st->seeds && !rc; seed++) {
-            const struct sg_point *p = noloss_point(st, pts, st->grans[g], seed);
-            if (!p) { /* no matched-accuracy model; the common-density control still runs */
-                const struct sg_point *md =
-                    st->scnn_images > 0 ? point_near(pts, st->grans[g], seed, st->scnn_density)
-                                        : NULL;
-                if (md) {
-                    cli_progress_note("SCNN model: %s s%d", md->gran, seed);
-                    rc = scnn_rows(st, sc, md, "density");
-                }
-                continue;
-            }
-            struct sg_model *m = NULL;
-            if (cli_load_model(study_path(st, "%s", p->file), &m)) {
-                rc = 1;
-                break;
-            }
-            struct sg_prune_cfg pc = st->pc;
-            sg_prune_spec_parse(st->grans[g], &pc.spec);
-            struct sg_tile tile = {1, 1, 1, 1};
-            sg_storage_tile_parse(st->grans[g], &tile);
-            cli_progress_note("storage and quantisation: %s s%d at density %.4f", p->gran, seed,
-                              p->density);
-            /* storage of the pruned layers in every format */
-            storage_rows(f, m, &pc, tile, p, p->gran, seed, best[g]);
-            /* accuracy after quantising every conv/fc layer, no fine-tuning */
-            for (int b = 0; b < nq && !rc; b++) {
-                struct sg_model *qm = NULL;
-                struct sg_eval_result r;
-                if (sg_model_clone(m, &qm) != SG_OK ||
-                    sg_quantize_model(qm, (int)qbits[b], (int)qbits[b], 1) != SG_OK ||
-                    sg_evaluate(qm, st->test, 500, &r) != SG_OK) {
-                    rc = cli_fail_status(SG_ERR_ARG);
-                } else {
-                    fprintf(q, "%s,%d,%.6f,%d,%.6f,%.6f,%.4f\n", p->gran, seed, p->density,
-                            (int)qbits[b], r.top1, p->top1, 100 * (p->top1 - r.top1));
-                }
-                sg_model_free(qm);
-            }
-            if (!rc && st->infer_batch > 0) {
-                cli_progress_note("CPU inference: %s s%d, dense and sparse kernels", p->gran, seed);
-                rc = infer_rows(st, ic, m, p);
-            }
-            /* SCNN: at matched accuracy (the no-loss model) and matched density */
-            if (st->scnn_images > 0) {
-                cli_progress_note("SCNN model: %s s%d", p->gran, seed);
-                const struct sg_point *md = point_near(pts, st->grans[g], seed, st->scnn_density);
-                rc = scnn_rows(st, sc, p, "accuracy") || (md && scnn_rows(st, sc, md, "density"));
-            }
-            if (!rc && (pc.spec.gran == SG_GRAN_FILTER || pc.spec.gran == SG_GRAN_CHANNEL))
-                rc = thinned_rows(st, f, ic, sc, m, &pc, tile, p, seed);
-            sg_model_free(m);
-        }
+    int rc = -1;
+    /* as many items at once as the study runs baselines (--jobs / --threads) */
+    const int workers = st->jobs / (st->threads > 0 ? st->threads : 1);
+    if (workers > 1 && st->ngran * st->seeds > 1) {
+        FILE *out[4] = {f, q, sc, ic};
+        rc = post_parallel(st, pts, workers, out, best, qbits, nq);
+    }
+    if (rc < 0) { /* in this process, in order */
+        rc = 0;
+        for (int g = 0; g < st->ngran && !rc; g++)
+            for (int seed = 1; seed <= st->seeds && !rc; seed++)
+                rc = post_item(st, pts, g, seed, f, q, sc, ic, best[g], qbits, nq);
+    }
     if (!rc) storage_verdict(st, best);
     free(best);
     fclose(f);

@@ -59,6 +59,8 @@ struct board {
     int points; /* points appended in this run */
     int next;   /* next task to take: workers pull tasks, so long chains do not
                    leave a worker idle while another still has a queue */
+    int failed; /* a worker's task failed: the others stop waiting */
+    unsigned char done[]; /* per task: finished (what `after` waits for) */
 };
 static struct board *g_board;
 static int g_worker;
@@ -496,15 +498,35 @@ static void fmt_eta(char *b, size_t cap, double s) {
     snprintf(b, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Waits until task `after` (1-based; 0: none) has finished; nonzero when it never
+ * will (it failed, or the study was interrupted). Without shared memory the tasks
+ * run in list order, every workers-th by each worker, so it cannot wait. */
+static int wait_for(const struct task *tasks, int after) {
+    if (!after || !g_board) return 0;
+    if (!__atomic_load_n(&g_board->done[after - 1], __ATOMIC_ACQUIRE))
+        set_label("waiting for %s s%d",
+                  tasks[after - 1].kind == TASK_BASELINE ? "baseline" : tasks[after - 1].gran,
+                  tasks[after - 1].seed);
+    while (!__atomic_load_n(&g_board->done[after - 1], __ATOMIC_ACQUIRE)) {
+        if (cli_interrupted() || __atomic_load_n(&g_board->failed, __ATOMIC_ACQUIRE)) return 1;
+        usleep(50000);
+    }
+    return 0;
+}
+
 int study_run_tasks(struct study *st, const struct task *tasks, int n, int workers, int threads,
                     const char *phase) {
     if (n == 0) return 0;
     if (workers > n) workers = n;
     if (workers > 64) workers = 64;
     if (workers < 1) workers = 1;
-    g_board = mmap(NULL, sizeof *g_board, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    const size_t board_size = sizeof *g_board + (size_t)n;
+    g_board = mmap(NULL, board_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (g_board == MAP_FAILED) g_board = NULL;
-    else memset(g_board, 0, sizeof *g_board);
+    else memset(g_board, 0, board_size);
+    /* without shared memory a worker cannot see another's progress: one worker runs
+     * the tasks in order, which keeps every `after` satisfied */
+    if (!g_board) workers = 1;
     fflush(stdout);
     fflush(stderr);
     pid_t pids[64];
@@ -521,7 +543,9 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
                 const int i = g_board ? __atomic_fetch_add(&g_board->next, 1, __ATOMIC_SEQ_CST)
                                       : fixed;
                 if (i >= n || rc || cli_interrupted()) break;
-                rc = run_task(st, &tasks[i]);
+                rc = wait_for(tasks, tasks[i].after) || run_task(st, &tasks[i]);
+                if (g_board && !rc) __atomic_store_n(&g_board->done[i], 1, __ATOMIC_RELEASE);
+                if (g_board && rc) __atomic_store_n(&g_board->failed, 1, __ATOMIC_RELEASE);
                 fixed += workers;
             }
             if (g_board) g_board->slot[w].active = 0;
@@ -563,7 +587,7 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
         usleep(200000);
     }
     cli_progress_done();
-    if (g_board) munmap(g_board, sizeof *g_board);
+    if (g_board) munmap(g_board, board_size);
     g_board = NULL;
     if (cli_interrupted())
         return cli_fail("interrupted; run the same command again to resume where it stopped");
