@@ -116,7 +116,7 @@ unit: $(BIN) $(TBIN) $(TOOLS)
 	@bash tests/run.sh $(BUILD)
 
 study: deps $(BIN)
-	$(BIN) study --model lenet5 --data mnist -o study
+	$(BIN) study --model lenet5 --data mnist --seeds 3 --threads 1 -o study
 	$(BIN) report study
 
 bench: deps $(BIN)
