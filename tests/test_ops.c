@@ -97,6 +97,41 @@ SG_TEST(pool_forward_matches_reference) {
     }
 }
 
+/* The 2x2 stride-2 fast path (AVX-512: 16 windows a vector, masked tails) against
+ * the plain rule on rows of 4, 12, 16, 20 and 33 windows and odd extents, with many
+ * ties: the same maximum and the same argmax (the first of equal values in a row,
+ * the top row unless the bottom one is strictly larger). */
+SG_TEST(maxpool_2x2_fast_path_ties_and_tails) {
+    sg_rng r;
+    sg_rng_seed(&r, 77);
+    const int shapes[][3] = {{8, 8, 4}, {24, 24, 12}, {32, 33, 16}, {40, 41, 20}, {9, 66, 33}, {3, 3, 1}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        struct sgi_pool g = {5, shapes[t][0], shapes[t][1], 2, 2, 2, 2, 0, 0, 0, 0,
+                             shapes[t][0] / 2, shapes[t][2], 1};
+        size_t nx = (size_t)g.planes * g.h * g.w, ny = (size_t)g.planes * g.p * g.q;
+        float *x = malloc(nx * 4), *y = malloc((ny + 16) * 4);
+        int32_t *arg = malloc((ny + 16) * 4);
+        for (size_t i = 0; i < nx; i++) x[i] = (float)(int)(sg_rng_uniform(&r) * 4) - 1.5f; /* ties */
+        for (int k = 0; k < 16; k++) y[ny + k] = 42, arg[ny + k] = 42; /* nothing written past */
+        sgi_maxpool_forward(&g, x, y, arg);
+        for (int pl = 0; pl < g.planes; pl++)
+            for (int p = 0; p < g.p; p++)
+                for (int q = 0; q < g.q; q++) {
+                    const float *xp = x + (size_t)pl * g.h * g.w;
+                    int i0 = 2 * p * g.w + 2 * q, i1 = i0 + g.w;
+                    if (xp[i0 + 1] > xp[i0]) i0++;
+                    if (xp[i1 + 1] > xp[i1]) i1++;
+                    const int best = xp[i1] > xp[i0] ? i1 : i0;
+                    const size_t o = ((size_t)pl * g.p + p) * g.q + q;
+                    CHECK_MSG(y[o] == xp[best] && arg[o] == best,
+                              "%dx%d -> %dx%d plane %d (%d,%d): %g@%d, want %g@%d", g.h, g.w, g.p,
+                              g.q, pl, p, q, (double)y[o], arg[o], (double)xp[best], best);
+                }
+        for (int k = 0; k < 16; k++) CHECK(y[ny + k] == 42 && arg[ny + k] == 42);
+        free(x), free(y), free(arg);
+    }
+}
+
 /* ---- gradients: small graphs, analytic gradient of the loss vs central differences ---- */
 
 typedef int32_t (*graph_fn)(struct sg_model *m, int32_t x);

@@ -12,6 +12,11 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 
+/* GCC's loop-idiom pass turns copy_row's and the zeroing loops into libc memmove and
+ * memset calls; for the rows of small feature maps (LeNet-5's conv1: 24 floats) the
+ * call cost more than the copy (memmove was 8% of a one-thread LeNet-5 epoch). */
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+
 /* im2col works on slices of the batch whose columns fit in L2 (1 MB): the GEMM then
  * reads them from cache. Measured on LeNet-5, VGG-7 and ResNet-8 (bench notes in
  * docs/performance.md): faster than one whole-batch slice or keeping the columns

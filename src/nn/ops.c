@@ -2,6 +2,9 @@
  * on channel-major activations (see ops.h). */
 #include <float.h>
 #include <math.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "core/sgi.h"
 #include "nn/ops.h"
@@ -36,7 +39,42 @@ static void maxpool_2x2(const struct sgi_pool *g, const float *restrict x, float
         for (int p = 0; p < P; p++) {
             const float *r0 = xp + (size_t)(2 * p) * W, *r1 = r0 + W;
             const int32_t base = 2 * p * W;
-            for (int q = 0; q < Q; q++) {
+            int q = 0;
+#ifdef __AVX512F__
+            /* 16 windows at a time: the even and odd columns of both rows picked
+             * by permutes from 32-float masked loads; the same comparisons (so the
+             * same maxima and argmax ties) as the scalar loop below */
+            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                                   26, 28, 30);
+            const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+            const __m512i lane2 = _mm512_add_epi32(even, _mm512_set1_epi32(base));
+            for (; q < Q; q += 16) {
+                const int n = Q - q < 16 ? Q - q : 16;
+                const __mmask16 lo = 2 * n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (2 * n)) - 1);
+                const __mmask16 hi = 2 * n <= 16 ? (__mmask16)0 : (__mmask16)((1u << (2 * n - 16)) - 1);
+                const __mmask16 out = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+                const __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * q);
+                const __m512 x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * q + 16);
+                const __m512 x2 = _mm512_maskz_loadu_ps(lo, r1 + 2 * q);
+                const __m512 x3 = _mm512_maskz_loadu_ps(hi, r1 + 2 * q + 16);
+                const __m512 a = _mm512_permutex2var_ps(x0, even, x1);
+                const __m512 b = _mm512_permutex2var_ps(x0, odd, x1);
+                const __m512 c = _mm512_permutex2var_ps(x2, even, x3);
+                const __m512 d = _mm512_permutex2var_ps(x2, odd, x3);
+                const __mmask16 ab = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
+                const __mmask16 cd = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+                const __m512 m0 = _mm512_mask_blend_ps(ab, a, b), m1 = _mm512_mask_blend_ps(cd, c, d);
+                const __mmask16 top = _mm512_cmp_ps_mask(m1, m0, _CMP_GT_OQ);
+                const __m512i i00 = _mm512_add_epi32(lane2, _mm512_set1_epi32(2 * q));
+                const __m512i one = _mm512_set1_epi32(1);
+                const __m512i i0 = _mm512_mask_add_epi32(i00, ab, i00, one);
+                const __m512i i10 = _mm512_add_epi32(i00, _mm512_set1_epi32(W));
+                const __m512i i1 = _mm512_mask_add_epi32(i10, cd, i10, one);
+                _mm512_mask_storeu_ps(yp + p * Q + q, out, _mm512_mask_blend_ps(top, m0, m1));
+                _mm512_mask_storeu_epi32(ap + p * Q + q, out, _mm512_mask_blend_epi32(top, i0, i1));
+            }
+#endif
+            for (; q < Q; q++) {
                 const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
                 /* arithmetic selects: a branch here mispredicts half the time */
                 const int32_t ab = b > a, cd = d > c;
