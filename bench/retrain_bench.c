@@ -7,10 +7,11 @@
  * biases and BN shifts are 0, so a pruned filter's channel is dead here, as it is
  * in a pretrained model once pruning masks those parameters. Timing does not
  * depend on which weights survive, only on how many and in what shape.
- * Usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS GRAN:DENSITY...
+ * Usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS [GRAN@DENSITY...] (none: the dense epoch alone)
  * Prints CSV: gran,density,path,seconds_min,seconds_max (dense rows: gran dense).
  * BENCH_CPU=1 times process CPU time instead of wall time: with one thread on a
- * machine shared with other work, that leaves out the waits for a core. */
+ * machine shared with other work, that leaves out the waits for a core.
+ * BENCH_BN_PARALLEL=0: BN models share each layer between the threads (see main). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +64,15 @@ static double epoch(const char *arch, const struct sg_dataset *d, int images, co
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) {
-        fprintf(stderr, "usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS GRAN:DENSITY...\n");
+    if (argc < 6) { /* no GRAN@DENSITY: the dense epoch alone */
+        fprintf(stderr, "usage: retrain_bench MODEL DATA IMAGES THREADS ROUNDS [GRAN@DENSITY...]\n");
         return 2;
     }
     const int images = atoi(argv[3]), rounds = atoi(argv[5]);
     sg_set_threads(atoi(argv[4]));
+    /* BENCH_BN_PARALLEL=0: models with BN share every layer between the threads
+     * (the code before BN's statistics were shared between the threads' shards) */
+    if (getenv("BENCH_BN_PARALLEL")) sgi_batch_parallel_bn_enable(atoi(getenv("BENCH_BN_PARALLEL")));
     struct sg_dataset *d = NULL;
     if (sg_dataset_load(argv[2], NULL, 1, &d) != SG_OK) {
         fprintf(stderr, "%s\n", sg_last_error());

@@ -195,6 +195,7 @@ const float *sg_exec_output(const struct sg_exec *e, int32_t node, int *n_out) {
 
 double sg_exec_loss(struct sg_exec *e, const uint8_t *labels, int *top1, int *top5) {
     const int k = e->m->nodes[e->loss_node].c, n = e->n;
+    const int dn = e->loss_div > 0 ? e->loss_div : n; /* the gradient's batch */
     const float *z = e->out[e->loss_node];
     float *dz = e->train ? e->grad[e->loss_node] : NULL;
     double loss = 0;
@@ -214,7 +215,7 @@ double sg_exec_loss(struct sg_exec *e, const uint8_t *labels, int *top1, int *to
         if (dz)
             for (int i = 0; i < k; i++) {
                 const double p = exp((double)z[(size_t)i * n + b] - mx) / s;
-                dz[(size_t)i * n + b] = (float)((p - (i == y)) / n);
+                dz[(size_t)i * n + b] = (float)((p - (i == y)) / dn);
             }
     }
     if (top1) *top1 = c1;

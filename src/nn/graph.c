@@ -309,7 +309,11 @@ static enum sg_status bn_forward(const struct sgi_step *s) {
         s->e->ndead[s->i] = s->train ? find_dead(s, bt, s->e->dead[s->i]) : 0;
         if (s->e->ndead[s->i]) dead = s->e->dead[s->i];
     }
-    if (s->train)
+    if (s->train && s->e->sync)
+        sgi_bn_forward_sync(s->e->sync, nd->c, mm, (size_t)s->e->sync->n_all * nd->h * nd->w,
+                            nd->eps, nd->momentum, s->x, gm, bt, rm, rv, aux, aux + nd->c, y,
+                            r > 0, dead);
+    else if (s->train)
         sgi_bn_forward_train(nd->c, mm, nd->eps, nd->momentum, s->x, gm, bt, rm, rv, aux,
                              aux + nd->c, y, r > 0, dead);
     else
@@ -322,6 +326,14 @@ static void bn_backward(const struct sgi_step *s) {
     const float *aux = s->e->aux[s->i];
     const int32_t r = s->e->fuse ? s->e->fuse[s->i] : 0;
     const uint8_t *dead = r > 0 && s->e->ndead[s->i] ? s->e->dead[s->i] : NULL;
+    if (s->e->sync) {
+        sgi_bn_backward_sync(s->e->sync, nd->c, (size_t)s->n * nd->h * nd->w,
+                             (size_t)s->e->sync->n_all * nd->h * nd->w, s->x,
+                             sg_param_data(s->m, nd->param[0]), aux, aux + nd->c,
+                             r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy, s->dx,
+                             grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead);
+        return;
+    }
     sgi_bn_backward(nd->c, (size_t)s->n * nd->h * nd->w, s->x, sg_param_data(s->m, nd->param[0]),
                     aux, aux + nd->c, r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy,
                     s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead);

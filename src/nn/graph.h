@@ -29,6 +29,10 @@ struct sg_exec {
      * a training forward) */
     uint8_t **dead;
     int *ndead;
+    /* sg_train's batch-level parallelism with BN: this executor holds one thread's
+     * shard of the batch; BN's statistics are the team's (ops.h); NULL otherwise */
+    struct sgi_bn_sync *sync;
+    int loss_div; /* > 0: the loss gradient is divided by this batch, not the shard's */
 };
 
 /* A training executor for sg_train's own loop: BN + ReLU fused and dead channels

@@ -313,6 +313,105 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
     }
 }
 
+/* This thread's slot of the buffer set of the current phase, or thread t's. */
+static double *sync_slot(const struct sgi_bn_sync *sy, int t) {
+    return sy->part + ((size_t)(sy->seq & 1) * sy->T + t) * 2 * (size_t)sy->cmax;
+}
+
+/* Every thread's values of the current phase are in the buffer after this. */
+static void sync_wait(void) {
+#pragma omp barrier
+}
+
+void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, float eps,
+                         float momentum, const float *x, const float *gamma, const float *beta,
+                         float *rmean, float *rvar, float *mean, float *invstd, float *y,
+                         int relu, const uint8_t *dead) {
+    double *mine = sync_slot(sy, sy->t);
+    for (int ch = 0; ch < c; ch++)
+        mine[ch] = dead && dead[ch] ? 0.0 : sgi_sum(x + (size_t)ch * m, m);
+    sync_wait();
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int t = 0; t < sy->T; t++) s += sync_slot(sy, t)[ch];
+        mean[ch] = (float)(s / (double)m_all);
+    }
+    sy->seq++;
+    mine = sync_slot(sy, sy->t);
+    for (int ch = 0; ch < c; ch++)
+        mine[ch] = dead && dead[ch] ? 0.0 : sgi_sum_sqdev(x + (size_t)ch * m, m, mean[ch]);
+    sync_wait();
+    for (int ch = 0; ch < c; ch++) {
+        if (dead && dead[ch]) { /* x is 0: mean and variance 0, output 0 */
+            memset(y + (size_t)ch * m, 0, m * sizeof *y);
+            mean[ch] = 0.0f;
+            invstd[ch] = (float)(1.0 / sqrt(0.0 + eps));
+            if (sy->t == 0) {
+                rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * 0.0f;
+                rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * 0.0f;
+            }
+            continue;
+        }
+        double s2 = 0;
+        for (int t = 0; t < sy->T; t++) s2 += sync_slot(sy, t)[ch];
+        const double var = s2 / (double)m_all;
+        const float is = (float)(1.0 / sqrt(var + eps)), mu = mean[ch];
+        invstd[ch] = is;
+        const float a = gamma[ch] * is, bb = beta[ch] - mu * a;
+        bn_affine(x + (size_t)ch * m, y + (size_t)ch * m, m, a, bb, relu);
+        if (sy->t == 0) {
+            const double unbiased = m_all > 1 ? s2 / (double)(m_all - 1) : var;
+            rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * mu;
+            rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * (float)unbiased;
+        }
+    }
+    sy->seq++;
+}
+
+void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
+                          const float *gamma, const float *mean, const float *invstd,
+                          const float *ry, const float *dy, float *dx, float *dgamma,
+                          float *dbeta, const uint8_t *dead) {
+    double *mine = sync_slot(sy, sy->t);
+    for (int ch = 0; ch < c; ch++) {
+        mine[2 * ch] = mine[2 * ch + 1] = 0.0;
+        if (dead && dead[ch]) continue;
+        const size_t o = (size_t)ch * m;
+        bn_sums(m, x + o, dy + o, ry ? ry + o : NULL, mean[ch], invstd[ch], &mine[2 * ch],
+                &mine[2 * ch + 1]);
+    }
+    sync_wait();
+    for (int ch = 0; ch < c; ch++) {
+        if (dead && dead[ch]) { /* the fused ReLU's 0 output gates every gradient */
+            dgamma[ch] = dbeta[ch] = 0.0f;
+            continue;
+        }
+        double sdy = 0, sdyx = 0;
+        for (int t = 0; t < sy->T; t++) sdy += sync_slot(sy, t)[2 * ch], sdyx += sync_slot(sy, t)[2 * ch + 1];
+        dgamma[ch] = (float)mine[2 * ch + 1];
+        dbeta[ch] = (float)mine[2 * ch];
+        if (!dx) continue;
+        const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
+        const float *ryc = ry ? ry + (size_t)ch * m : NULL;
+        const float mu = mean[ch], is = invstd[ch];
+        const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m_all),
+                    k3 = (float)(sdyx / (double)m_all);
+        float *restrict dxc = dx + (size_t)ch * m;
+        if (ryc) {
+            for (size_t i = 0; i < m; i++) {
+                const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
+                dxc[i] += k1 * (d - k2 - xhat * k3);
+            }
+        } else {
+            for (size_t i = 0; i < m; i++) {
+                const float xhat = (xc[i] - mu) * is;
+                dxc[i] += k1 * (dyc[i] - k2 - xhat * k3);
+            }
+        }
+    }
+    sy->seq++;
+}
+
 void sgi_relu_forward(size_t n, const float *x, float *y) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;

@@ -149,6 +149,34 @@ void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx);
 void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
                           const float *gamma, const float *beta, float *rmean, float *rvar,
                           float *mean, float *invstd, float *y, int relu, const uint8_t *dead);
+/* BN over a batch shared by a team of threads (sg_train's batch-level parallelism):
+ * each thread holds its shard x[C][m] of the batch in its own one-thread executor,
+ * and the batch statistics are sums over the team's shards, added in thread order
+ * (so the result depends on the thread count, never on timing). Called by every
+ * thread of the OpenMP team, BN node after BN node in the same order: each phase
+ * writes this thread's partial sums into the shared buffer, meets the others at a
+ * barrier and reads all of them. Two buffer sets used in turn make one barrier per
+ * phase enough (a thread writes a set again only after every thread has passed
+ * the barrier that follows its last read). */
+struct sgi_bn_sync {
+    int t, T;       /* this thread, threads in the team */
+    int n_all;      /* images in the whole batch (the shards' sum) */
+    int cmax;       /* channels per thread in each buffer set */
+    double *part;   /* shared by the team: [2][T][2 cmax] */
+    unsigned seq;   /* phases so far (the same on every thread) */
+};
+/* Forward: m of this shard, m_all of the whole batch (n_all * H * W); the running
+ * averages are updated by thread 0 only. */
+void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, float eps,
+                         float momentum, const float *x, const float *gamma, const float *beta,
+                         float *rmean, float *rvar, float *mean, float *invstd, float *y,
+                         int relu, const uint8_t *dead);
+/* Backward: dx from the batch's sums; dgamma and dbeta get this shard's share (the
+ * team's parameter gradients are added afterwards). */
+void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
+                          const float *gamma, const float *mean, const float *invstd,
+                          const float *ry, const float *dy, float *dx, float *dgamma,
+                          float *dbeta, const uint8_t *dead);
 void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float *gamma,
                          const float *beta, const float *rmean, const float *rvar, float *y,
                          int relu);
@@ -156,6 +184,9 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
                      const float *invstd, const float *ry, const float *dy, float *dx,
                      float *dgamma, float *dbeta, const uint8_t *dead);
 void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, benchmarks) */
+/* 0: models with BN train with the threads sharing every layer, not the batch (train.c;
+ * tests, benchmarks) */
+void sgi_batch_parallel_bn_enable(int on);
 
 void sgi_bn_relu_fuse_enable(int on); /* 0: BN and ReLU as two nodes (tests, benchmarks) */
 void sgi_relu_forward(size_t n, const float *x, float *y);

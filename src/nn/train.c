@@ -153,38 +153,62 @@ static enum sg_status shard_step(struct sg_model *m, struct sg_exec *e,
  * on timing). Layers this small are not worth sharing between threads: every
  * parallel region costs a synchronisation, and on a shared machine a thread
  * waiting for its core stalls the other at every one of them. */
+/* Models with BN share its batch statistics between the threads' shards instead
+ * (struct sgi_bn_sync: two barriers per BN forward, one per backward, where
+ * sharing every layer between the threads meets at every node). Returns 0 (the
+ * threads share each layer), 1 (no BN) or 2 (BN statistics over the team). */
+static int g_bp_bn = 1;
+
+void sgi_batch_parallel_bn_enable(int on) { g_bp_bn = on; }
+
 static int batch_parallel_ok(const struct sg_model *m, int threads, int bs) {
     if (threads < 2 || bs < 2 * threads) return 0;
+    int bn = 0;
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const struct sg_node *n = &m->nodes[i];
-        if (n->op == SG_OP_BN || (n->op == SG_OP_DROPOUT && n->p > 0)) return 0;
+        if (n->op == SG_OP_DROPOUT && n->p > 0) return 0;
+        bn |= n->op == SG_OP_BN;
     }
-    return 1;
+    return !bn ? 1 : g_bp_bn ? 2 : 0;
 }
 
 struct bp_state {
     int t;               /* threads */
     struct sg_exec **e;  /* one one-thread executor each */
     float **grad;        /* one gradient each */
+    struct sgi_bn_sync *sync; /* with BN: one per thread, sharing part */
+    double *part;
 };
 
 static void bp_free(struct bp_state *b) {
     for (int i = 0; b->e && i < b->t; i++) sg_exec_free(b->e[i]);
     for (int i = 0; b->grad && i < b->t; i++) free(b->grad[i]);
-    free(b->e), free(b->grad);
+    free(b->e), free(b->grad), free(b->sync), free(b->part);
     memset(b, 0, sizeof *b);
 }
 
-static enum sg_status bp_new(const struct sg_model *m, int threads, int bs, struct bp_state *b) {
+static enum sg_status bp_new(const struct sg_model *m, int threads, int bs, int bn,
+                             struct bp_state *b) {
     b->t = threads;
     b->e = calloc((size_t)threads, sizeof *b->e);
     b->grad = calloc((size_t)threads, sizeof *b->grad);
     if (!b->e || !b->grad) return sgi_error(SG_ERR_NOMEM, "out of memory");
+    if (bn) {
+        int cmax = 1;
+        for (int32_t i = 0; i < m->n_nodes; i++)
+            if (m->nodes[i].op == SG_OP_BN && m->nodes[i].c > cmax) cmax = m->nodes[i].c;
+        b->sync = calloc((size_t)threads, sizeof *b->sync);
+        b->part = sgi_zalloc((size_t)2 * threads * 2 * cmax, sizeof *b->part);
+        if (!b->sync || !b->part) return sgi_error(SG_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < threads; i++)
+            b->sync[i] = (struct sgi_bn_sync){.t = i, .T = threads, .cmax = cmax, .part = b->part};
+    }
     const int per = (bs + threads - 1) / threads;
     for (int i = 0; i < threads; i++) {
         enum sg_status s = sgi_exec_new_train(m, per, &b->e[i]);
         if (s != SG_OK) return s;
         b->e[i]->threads = 1;
+        if (bn) b->e[i]->sync = &b->sync[i];
         if (!(b->grad[i] = sgi_alloc(m->arena_len, sizeof(float))))
             return sgi_error(SG_ERR_NOMEM, "out of memory");
     }
@@ -200,20 +224,43 @@ static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const floa
     double ls[T];
     int cs[T], cnt[T];
     enum sg_status st[T];
-#pragma omp parallel for schedule(static, 1) num_threads(T)
-    for (int t = 0; t < T; t++) {
-        const int lo = (int)((int64_t)nb * t / T), n = (int)((int64_t)nb * (t + 1) / T) - lo;
-        cnt[t] = n, ls[t] = 0, cs[t] = 0, st[t] = SG_OK;
-        if (n <= 0) {
-            memset(b->grad[t], 0, m->arena_len * sizeof(float));
-            continue;
-        }
-        st[t] = sg_forward(m, b->e[t], x + (size_t)lo * img, n, 1, NULL);
-        if (st[t] == SG_OK) {
-            ls[t] = sg_exec_loss(b->e[t], y + lo, &cs[t], NULL);
-            st[t] = sg_backward(m, b->e[t], b->grad[t]);
-        }
+    /* With BN (b->sync; every shard non-empty, see sg_train) every thread meets the
+     * others at each BN, so each runs on its own thread of one team of T, and the
+     * loss gradient is divided by the whole batch: the shards' gradients then add
+     * up to the batch's. */
+    for (int t = 0; b->sync && t < T; t++) {
+        b->sync[t].n_all = nb, b->sync[t].seq = 0;
+        b->e[t]->loss_div = nb;
     }
+    int whole_team = 1;
+#pragma omp parallel num_threads(T)
+    {
+        int nt = 1, me = 0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads(), me = omp_get_thread_num();
+#endif
+        if (nt != T) {
+            /* a smaller team than asked for: without BN the threads take the
+             * shards in turn; with BN nobody starts (the barriers need T) */
+#pragma omp single
+            whole_team = 0;
+        }
+        if (whole_team || !b->sync)
+            for (int t = me; t < T; t += nt) {
+                const int lo = (int)((int64_t)nb * t / T), n = (int)((int64_t)nb * (t + 1) / T) - lo;
+                cnt[t] = n, ls[t] = 0, cs[t] = 0, st[t] = SG_OK;
+                if (n <= 0) {
+                    memset(b->grad[t], 0, m->arena_len * sizeof(float));
+                    continue;
+                }
+                st[t] = sg_forward(m, b->e[t], x + (size_t)lo * img, n, 1, NULL);
+                if (st[t] == SG_OK) {
+                    ls[t] = sg_exec_loss(b->e[t], y + lo, &cs[t], NULL);
+                    st[t] = sg_backward(m, b->e[t], b->grad[t]);
+                }
+            }
+    }
+    if (!whole_team && b->sync) return SG_ERR_UNSUPPORTED; /* sg_train runs it another way */
     double l = 0;
     int c = 0;
     for (int t = 0; t < T; t++) {
@@ -222,7 +269,7 @@ static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const floa
         c += cs[t];
     }
     float share[T];
-    for (int t = 0; t < T; t++) share[t] = (float)cnt[t] / (float)nb;
+    for (int t = 0; t < T; t++) share[t] = b->sync ? 1.0f : (float)cnt[t] / (float)nb;
     const ptrdiff_t len = (ptrdiff_t)m->arena_len;
 #pragma omp parallel for schedule(static) num_threads(T) if (len > 65536)
     for (ptrdiff_t i = 0; i < len; i++) {
@@ -295,9 +342,9 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
         status = SG_ERR_NOMEM;
         goto done;
     }
-    const int use_bp = !dp && batch_parallel_ok(m, sg_get_threads(), bs);
-    if (use_bp) {
-        if ((status = bp_new(m, sg_get_threads(), bs, &bp)) != SG_OK) goto done;
+    const int bp_kind = dp ? 0 : batch_parallel_ok(m, sg_get_threads(), bs);
+    if (bp_kind) {
+        if ((status = bp_new(m, sg_get_threads(), bs, bp_kind == 2, &bp)) != SG_OK) goto done;
     } else if ((status = sgi_exec_new_train(m, bs, &e)) != SG_OK) {
         goto done;
     }
@@ -322,13 +369,23 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
             sg_dataset_batch(d, &m->preproc, idx + b * bs, nb, cfg->augment, &aug, x, y);
             int top1 = 0;
             double loss = 0;
+            /* With BN, a batch too small to give every thread an image (the last of
+             * an epoch), or a team smaller than asked for, runs through one executor
+             * shared by the threads instead */
+            int use_bp = bp_kind && (!bp.sync || nb >= bp.t);
+            if (use_bp) {
+                status = bp_step(m, &bp, x, y, nb, img, grad, &loss, &top1);
+                if (status == SG_ERR_UNSUPPORTED && bp.sync)
+                    use_bp = 0, status = SG_OK;
+                else if (status != SG_OK)
+                    goto done;
+            }
+            if (!dp && !use_bp && !e && (status = sgi_exec_new_train(m, bs, &e)) != SG_OK)
+                goto done;
             if (dp) {
                 if ((status = shard_step(m, e, cfg, x, y, nb, img, &drop, grad, &loss, &top1)) != SG_OK)
                     goto done;
-            } else if (use_bp) {
-                if ((status = bp_step(m, &bp, x, y, nb, img, grad, &loss, &top1)) != SG_OK)
-                    goto done;
-            } else {
+            } else if (!use_bp) {
                 if ((status = sg_forward(m, e, x, nb, 1, &aug)) != SG_OK) goto done;
                 loss = sg_exec_loss(e, y, &top1, NULL);
             }
