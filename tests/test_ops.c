@@ -425,6 +425,13 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
         {2, 2, 6, 66, 3, 3, 5, 1, 2, 0, 0, 1, 1, 1, 1, 1, 0, 0},
         {2, 2, 5, 40, 3, 3, 3, 2, 2, 3, 5, 3, 5, 1, 2, 1, 0, 0},
         {2, 3, 7, 7, 4, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* stride 3: the scalar rows */
+        /* stride 2, rows of at most 16 outputs (one masked vector per row): 16 exactly
+         * (an odd input row of 31), wide left padding with dilation, padding past the
+         * right edge, 1x1 with an odd input */
+        {3, 2, 5, 31, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {2, 3, 6, 20, 4, 3, 3, 2, 2, 2, 4, 1, 3, 1, 2, 1, 0, 0},
+        {2, 2, 7, 9, 3, 2, 3, 2, 2, 0, 0, 2, 5, 1, 1, 1, 0, 0},
+        {3, 4, 13, 13, 5, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0},
         /* stride 1 with output rows as wide as the input's (the plane path): ResNet's
          * 7x7, uneven and tall padding, 5x5, 1x3, groups */
         {20, 64, 7, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},

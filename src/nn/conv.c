@@ -201,6 +201,33 @@ static void im2col_row(const struct sg_conv_geom *g, const float *x, int grp, in
         }
         return;
     }
+#ifdef __AVX512F__
+    if (sw == 2 && Q <= 16) {
+        /* a whole output row in one vector: lane q reads xr[2q + off], the lanes
+         * outside the input zeroed by the loads' masks (computed once for the row) */
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const int lo = off < 0 ? -off : 0;
+        const __mmask16 ma = (__mmask16)(lanes_below(W - off) & ~lanes_below(lo));
+        const __mmask16 mb = lanes_below(W - off - 16), mq = lanes_below(Q);
+        for (int b = 0; b < nb; b++) {
+            const float *xs = xc + (size_t)(n0 + b) * hw;
+            for (int p = 0; p < P; p++) {
+                float *restrict d = dst + ((size_t)b * P + p) * Q;
+                const int ih = p * sh - pt + r * g->dh;
+                if (ih < 0 || ih >= H) {
+                    _mm512_mask_storeu_ps(d, mq, _mm512_setzero_ps());
+                    continue;
+                }
+                /* xr + off may point one float before the row: only masked lanes read */
+                const float *xr = xs + (size_t)ih * W + off;
+                const __m512 a = _mm512_maskz_loadu_ps(ma, xr);
+                const __m512 bv = _mm512_maskz_loadu_ps(mb, xr + 16);
+                _mm512_mask_storeu_ps(d, mq, _mm512_permutex2var_ps(a, even, bv));
+            }
+        }
+        return;
+    }
+#endif
     for (int b = 0; b < nb; b++) {
         const float *xs = xc + (size_t)(n0 + b) * hw;
         for (int p = 0; p < P; p++) {
