@@ -218,7 +218,7 @@ static void im2col_row(const struct sg_conv_geom *g, const float *x, int grp, in
                     _mm512_mask_storeu_ps(d, mq, _mm512_setzero_ps());
                     continue;
                 }
-                /* xr + off may point one float before the row: only masked lanes read */
+                /* xr + off points before the row by the left padding: only masked lanes read */
                 const float *xr = xs + (size_t)ih * W + off;
                 const __m512 a = _mm512_maskz_loadu_ps(ma, xr);
                 const __m512 bv = _mm512_maskz_loadu_ps(mb, xr + 16);
