@@ -113,6 +113,8 @@ SG_TEST(wino_train_matches_reference) {
         {1, 4, 700, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* several band chunks */
         {1, 4, 3, 2048, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* one band a chunk */
         {2, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* VGG-7's conv4 */
+        {4, 4, 100, 30, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* chunks across images */
+        {7, 4, 7, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},    /* images share blocks */
     };
     sgi_wino_train_enable(2); /* small outputs too */
     for (int m = 2; m <= 4; m += 2)

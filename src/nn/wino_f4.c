@@ -33,6 +33,14 @@
  * vector for the last block's reads. */
 #define PCAP (SGI_WINO_CHUNK + 2 * RCAP + 8 + 16)
 
+/* Bands per chunk with about 128 slots (tiles, or tiles and padding tiles) of
+ * per a band: the temporaries of a chunk stay in L1 (512 slots measured
+ * 1.1-1.3x slower on VGG-7's layers, 64 the same). At least one band. */
+static int ck_bands(int bc, int per) {
+    const int b = 128 / per;
+    return b < 1 ? 1 : b < bc ? b : bc;
+}
+
 /* Sixteen tiles as one vector (one AVX-512 register, two AVX2 ones): every
  * transform works on 16 tiles at a time, all of a tile's points in registers
  * or in L1, one load and one store per point. */
@@ -81,6 +89,105 @@ static inline void drop_padding(const float *restrict src, int L, int nbnd, floa
 }
 #endif
 
+#ifdef __AVX512F__
+/* V[36][ch][T] of images n0..n0+nb (AVX-512). The slice's bands of a channel
+ * (image b's band bd is band b tp + bd, its tiles contiguous in V) go in chunks
+ * of bc bands, across images: per band its six input rows are split into the
+ * four column phases, ph[i][j & 3] (L = tq + 1 entries a band, the last one the
+ * padding tile), so that entry (i, j) of the tiles of the chunk is ph[i][j & 3]
+ * read from (j >> 2) on. Rows are read with masked loads (zero outside the
+ * image, no padded copy); 16 slots at a time are transformed with all 36
+ * points in registers and stored without the padding tiles (compress and
+ * masked store). Rows shared by two bands are split twice. */
+SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int n, int h, int w,
+                                        int n0, int nb, int op, int oq, int pt, int pl, float *v) {
+    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc0 = sgi_wino_bands(tq);
+    const int bc = ck_bands(bc0, L);
+    const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, vs = sgi_wino_pstride(ch, T);
+    /* a chunk's slots, a vector for the last block's reads and one entry of shift */
+    float ph[6][4][RCAP + VW + 8];
+    SG_ASSERT(bc * L <= RCAP && w + pl <= 4 * L);
+    for (int i = 0; i < 6; i++)
+        for (int b = 0; b < 4; b++)
+            for (int t = 0; t < RCAP + VW + 8; t++) ph[i][b][t] = 0;
+    /* which of 16 slots from slot t are tiles, not the padding tile: the same
+     * for every chunk (chunks start at a band) */
+    __mmask16 keep_of[RCAP / VW + 2];
+    for (int blk = 0; blk * VW < bc * L; blk++) {
+        __mmask16 k = 0;
+        for (int u = 0; u < VW; u++) k |= (__mmask16)(((blk * VW + u) % L != L - 1) << u);
+        keep_of[blk] = k;
+    }
+    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int nbands = nb * tp;
+    for (int c = 0; c < ch; c++) {
+        const float *cplane = x + ((size_t)(map ? map[c] : c) * n + n0) * h * w;
+        float *vc = v + (size_t)c * T;
+        for (int g0 = 0; g0 < nbands; g0 += bc) {
+            const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * L;
+            for (int bd = 0; bd < nbnd; bd++) {
+                const int gb = g0 + bd, img = gb / tp, band = gb % tp;
+                const float *plane = cplane + (size_t)img * h * w;
+                for (int i = 0; i < 6; i++) {
+                    const int ih = 4 * band - pt + i, off = bd * L;
+                    float *e0 = ph[i][0] + off, *e1 = ph[i][1] + off;
+                    float *e2 = ph[i][2] + off, *e3 = ph[i][3] + off;
+                    if (ih < 0 || ih >= h) {
+                        for (int t = 0; t < L; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                        continue;
+                    }
+                    /* columns 4t - pl .. 4t - pl + 15 (zero outside the row), 4
+                     * tiles at a time split into the phases by one permutation;
+                     * the stores may run 3 entries into the next band (written
+                     * after) or the slack */
+                    const float *src = plane + (size_t)ih * w - pl;
+                    for (int t = 0; t < L; t += 4) {
+                        const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(4 * t - pl));
+                        const __mmask16 in = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
+                                             _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w));
+                        const __m512 q = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(in, src + 4 * t));
+                        _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(q));
+                        _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(q, 1));
+                        _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(q, 2));
+                        _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(q, 3));
+                    }
+                }
+            }
+            float *vt = vc + (size_t)g0 * tq;
+            for (int t = 0; t < nt; t += VW) {
+                v16f r[6][6];
+#pragma GCC unroll 6
+                for (int j = 0; j < 6; j++) {
+                    v16f d[6], o6[6];
+#pragma GCC unroll 6
+                    for (int i = 0; i < 6; i++) d[i] = *(const v16f *)(ph[i][j & 3] + (j >> 2) + t);
+                    bt6(d, o6);
+                    for (int i = 0; i < 6; i++) r[i][j] = o6[i];
+                }
+                /* the block's tiles without its padding tiles, compressed in a
+                 * register and stored with a mask: nothing written past them */
+                __mmask16 keep = keep_of[t / VW];
+                if (nt - t < VW) keep &= (__mmask16)((1u << (nt - t)) - 1);
+                const __mmask16 low = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
+                float *vd = vt + (t - t / L);
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; i++) {
+                    v16f o6[6];
+                    bt6(r[i], o6);
+#pragma GCC unroll 6
+                    for (int j = 0; j < 6; j++) {
+                        __m512 z;
+                        memcpy(&z, &o6[j], sizeof z);
+                        _mm512_mask_storeu_ps(vd + (size_t)(i * 6 + j) * vs, low,
+                                              _mm512_maskz_compress_ps(keep, z));
+                    }
+                }
+            }
+        }
+    }
+}
+#else
 /* V[36][ch][T] of images n0..n0+nb. Per chunk of tile bands the padded input
  * rows are split into four column phases ph[row mod 4][col mod 4] (L = tq + 1
  * entries a row, row r at band r / 4): entry (i, j) of the tiles of the chunk is
@@ -216,95 +323,112 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
         }
 }
 
+#endif
+
 /* M[36][ch][T] -> y[ch][n][op][oq] (= or +=): A^T m A per tile, clipped at the
  * edge; one output row of the tiles at a time, its four column phases
  * interleaved into the row. */
 SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0,
                                          int nb, int op, int oq, int accumulate, float *y) {
-    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
+    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc0 = sgi_wino_bands(tq);
+    const int bc = ck_bands(bc0, tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ms = sgi_wino_pstride(ch, T);
     const int full = oq / 4, rem = oq % 4;
-    float o[4][4][RCAP + VW], tail[36][VW];
+    float o[4][4][RCAP + VW];
+#ifndef __AVX512F__
+    float tail[36][VW];
+#endif
     (void)L;
 #ifdef __AVX512F__
     const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     (void)full, (void)rem;
 #endif
     SG_ASSERT(bc * L <= RCAP);
-    for (int c = 0; c < ch; c++)
-        for (int b = 0; b < nb; b++) {
-            float *plane = y + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
-            const float *mc = mt + (size_t)c * T + (size_t)b * ti;
-            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
-                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * tq;
-                const float *m = mc + (size_t)ty0 * tq;
-                for (int t = 0; t < nt; t += VW) {
-                    /* the last block of a chunk through a zero-padded copy: no
-                     * reads past the end of M */
-                    const float *mp[36];
-                    for (int e = 0; e < 36; e++) mp[e] = m + (size_t)e * ms + t;
-                    if (t + VW > nt) {
-                        for (int e = 0; e < 36; e++) {
-                            for (int u = 0; u < VW; u++) tail[e][u] = t + u < nt ? mp[e][u] : 0.0f;
-                            mp[e] = tail[e];
-                        }
-                    }
-                    v16f t2[4][6];
-                    for (int j = 0; j < 6; j++) {
-                        v16f s6[6], o4[4];
-                        for (int i = 0; i < 6; i++) s6[i] = *(const v16f *)mp[i * 6 + j];
-                        at6(s6, o4);
-                        for (int a = 0; a < 4; a++) t2[a][j] = o4[a];
-                    }
-                    for (int a = 0; a < 4; a++) {
-                        v16f o4[4];
-                        at6(t2[a], o4);
-                        for (int q = 0; q < 4; q++) *(v16f *)(o[a][q] + t) = o4[q];
+    /* a chunk is bc consecutive bands of the slice (image b's band bd is band
+     * b tp + bd; their tiles are contiguous in M), so that images with few
+     * tiles share 16-tile blocks and only a channel's last block is partial */
+    const int nbands = nb * tp;
+    for (int c = 0; c < ch; c++) {
+        float *cplane = y + ((size_t)(map ? map[c] : c) * n + n0) * op * oq;
+        const float *mc = mt + (size_t)c * T;
+        for (int g0 = 0; g0 < nbands; g0 += bc) {
+            const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * tq;
+            const float *m = mc + (size_t)g0 * tq;
+            for (int t = 0; t < nt; t += VW) {
+                const float *mp[36];
+                for (int e = 0; e < 36; e++) mp[e] = m + (size_t)e * ms + t;
+#ifdef __AVX512F__
+                /* the last block's reads masked: nothing read past the chunk */
+                const __mmask16 lk = nt - t >= VW ? (__mmask16)0xFFFF : (__mmask16)((1u << (nt - t)) - 1);
+#define LOADM(e) ({ __m512 z_ = _mm512_maskz_loadu_ps(lk, mp[e]); v16f r_; memcpy(&r_, &z_, sizeof r_); r_; })
+#else
+                /* the last block through a zero-padded copy: no reads past M */
+                if (t + VW > nt) {
+                    for (int e = 0; e < 36; e++) {
+                        for (int u = 0; u < VW; u++) tail[e][u] = t + u < nt ? mp[e][u] : 0.0f;
+                        mp[e] = tail[e];
                     }
                 }
-                for (int a = 0; a < 4; a++) {
-                    if (4 * ty0 + a >= op) break;
-                    for (int bd = 0; bd < nbnd; bd++) {
-                        const int p = 4 * (ty0 + bd) + a;
-                        if (p >= op) break;
-                        float *dst = plane + (size_t)p * oq;
-                        const float *o0 = o[a][0] + bd * tq, *o1 = o[a][1] + bd * tq;
-                        const float *o2 = o[a][2] + bd * tq, *o3 = o[a][3] + bd * tq;
-#ifdef __AVX512F__
-                        /* 4 tiles at a time: their 4 phases interleaved by one
-                         * permutation (a 4x4 transpose), the row's end masked */
-                        for (int t = 0; 4 * t < oq; t += 4) {
-                            __m512 z = _mm512_castps128_ps512(_mm_loadu_ps(o0 + t));
-                            z = _mm512_insertf32x4(z, _mm_loadu_ps(o1 + t), 1);
-                            z = _mm512_insertf32x4(z, _mm_loadu_ps(o2 + t), 2);
-                            z = _mm512_insertf32x4(z, _mm_loadu_ps(o3 + t), 3);
-                            z = _mm512_permutexvar_ps(split4, z);
-                            const int left = oq - 4 * t;
-                            const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-                            if (accumulate) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(mk, dst + 4 * t));
-                            _mm512_mask_storeu_ps(dst + 4 * t, mk, z);
-                        }
-                        continue;
+#define LOADM(e) (*(const v16f *)mp[e])
 #endif
-                        if (accumulate) {
-                            for (int t = 0; t < full; t++)
-                                dst[4 * t] += o0[t], dst[4 * t + 1] += o1[t], dst[4 * t + 2] += o2[t],
-                                    dst[4 * t + 3] += o3[t];
-                            if (rem > 0) dst[4 * full] += o0[full];
-                            if (rem > 1) dst[4 * full + 1] += o1[full];
-                            if (rem > 2) dst[4 * full + 2] += o2[full];
-                        } else {
-                            for (int t = 0; t < full; t++)
-                                dst[4 * t] = o0[t], dst[4 * t + 1] = o1[t], dst[4 * t + 2] = o2[t],
-                                dst[4 * t + 3] = o3[t];
-                            if (rem > 0) dst[4 * full] = o0[full];
-                            if (rem > 1) dst[4 * full + 1] = o1[full];
-                            if (rem > 2) dst[4 * full + 2] = o2[full];
-                        }
+                v16f t2[4][6];
+                for (int j = 0; j < 6; j++) {
+                    v16f s6[6], o4[4];
+                    for (int i = 0; i < 6; i++) s6[i] = LOADM(i * 6 + j);
+                    at6(s6, o4);
+                    for (int a = 0; a < 4; a++) t2[a][j] = o4[a];
+                }
+#undef LOADM
+                for (int a = 0; a < 4; a++) {
+                    v16f o4[4];
+                    at6(t2[a], o4);
+                    for (int q = 0; q < 4; q++) *(v16f *)(o[a][q] + t) = o4[q];
+                }
+            }
+            for (int bd = 0; bd < nbnd; bd++) {
+                const int gb = g0 + bd, img = gb / tp, band = gb % tp;
+                float *plane = cplane + (size_t)img * op * oq;
+                for (int a = 0; a < 4; a++) {
+                    const int p = 4 * band + a;
+                    if (p >= op) break;
+                    float *dst = plane + (size_t)p * oq;
+                    const float *o0 = o[a][0] + bd * tq, *o1 = o[a][1] + bd * tq;
+                    const float *o2 = o[a][2] + bd * tq, *o3 = o[a][3] + bd * tq;
+#ifdef __AVX512F__
+                    /* 4 tiles at a time: their 4 phases interleaved by one
+                     * permutation (a 4x4 transpose), the row's end masked */
+                    for (int t = 0; 4 * t < oq; t += 4) {
+                        __m512 z = _mm512_castps128_ps512(_mm_loadu_ps(o0 + t));
+                        z = _mm512_insertf32x4(z, _mm_loadu_ps(o1 + t), 1);
+                        z = _mm512_insertf32x4(z, _mm_loadu_ps(o2 + t), 2);
+                        z = _mm512_insertf32x4(z, _mm_loadu_ps(o3 + t), 3);
+                        z = _mm512_permutexvar_ps(split4, z);
+                        const int left = oq - 4 * t;
+                        const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+                        if (accumulate) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(mk, dst + 4 * t));
+                        _mm512_mask_storeu_ps(dst + 4 * t, mk, z);
+                    }
+                    continue;
+#endif
+                    if (accumulate) {
+                        for (int t = 0; t < full; t++)
+                            dst[4 * t] += o0[t], dst[4 * t + 1] += o1[t], dst[4 * t + 2] += o2[t],
+                                dst[4 * t + 3] += o3[t];
+                        if (rem > 0) dst[4 * full] += o0[full];
+                        if (rem > 1) dst[4 * full + 1] += o1[full];
+                        if (rem > 2) dst[4 * full + 2] += o2[full];
+                    } else {
+                        for (int t = 0; t < full; t++)
+                            dst[4 * t] = o0[t], dst[4 * t + 1] = o1[t], dst[4 * t + 2] = o2[t],
+                            dst[4 * t + 3] = o3[t];
+                        if (rem > 0) dst[4 * full] = o0[full];
+                        if (rem > 1) dst[4 * full + 1] = o1[full];
+                        if (rem > 2) dst[4 * full + 2] = o2[full];
                     }
                 }
             }
         }
+    }
 }
 
 /* D[36][k][T] = A d A^T of the 4x4 tiles of dy[k][n][op][oq] (zero beyond the
@@ -312,7 +436,8 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
  * dy split into column phases g[row mod 4][col mod 4], then A on rows and columns. */
 SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n, int op,
                                        int oq, int n0, int nb, float *dt) {
-    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc = sgi_wino_bands(tq);
+    const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc0 = sgi_wino_bands(tq);
+    const int bc = ck_bands(bc0, tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ds = sgi_wino_pstride(k, T);
     const int full = oq / 4, rem = oq % 4;
     float g[4][4][RCAP + VW];
@@ -325,72 +450,87 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
             for (int t = 0; t < RCAP + VW; t++) g[a][b][t] = 0;
     (void)L;
     SG_ASSERT(bc * L <= RCAP);
-    for (int c = 0; c < k; c++)
-        for (int b = 0; b < nb; b++) {
-            const float *plane = dy + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
-            float *dc = dt + (size_t)c * T + (size_t)b * ti;
-            for (int ty0 = 0; ty0 < tp; ty0 += bc) {
-                const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * tq;
-                for (int bd = 0; bd < nbnd; bd++)
-                    for (int a = 0; a < 4; a++) {
-                        const int p = 4 * (ty0 + bd) + a;
-                        float *e0 = g[a][0] + bd * tq, *e1 = g[a][1] + bd * tq;
-                        float *e2 = g[a][2] + bd * tq, *e3 = g[a][3] + bd * tq;
-                        if (p >= op) {
-                            for (int t = 0; t < tq; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
-                            continue;
-                        }
-                        const float *src = plane + (size_t)p * oq;
-#ifdef __AVX512F__
-                        /* 4 tiles at a time split into phases by one permutation,
-                         * zeros past the row's end; the stores may run 3 entries
-                         * into the next band (written after) or past the chunk */
-                        for (int t = 0; t < tq; t += 4) {
-                            const int left = oq - 4 * t;
-                            const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-                            const __m512 z = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(mk, src + 4 * t));
-                            _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(z));
-                            _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(z, 1));
-                            _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(z, 2));
-                            _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(z, 3));
-                        }
+    /* chunks of bc consecutive bands of the slice (image b's band bd is band
+     * b tp + bd; their tiles are contiguous in D): only a channel's last block
+     * is partial */
+    const int nbands = nb * tp;
+    for (int c = 0; c < k; c++) {
+        const float *cplane = dy + ((size_t)(map ? map[c] : c) * n + n0) * op * oq;
+        float *dc = dt + (size_t)c * T;
+        for (int g0 = 0; g0 < nbands; g0 += bc) {
+            const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * tq;
+            for (int bd = 0; bd < nbnd; bd++) {
+                const int gb = g0 + bd, img = gb / tp, band = gb % tp;
+                const float *plane = cplane + (size_t)img * op * oq;
+                for (int a = 0; a < 4; a++) {
+                    const int p = 4 * band + a;
+                    float *e0 = g[a][0] + bd * tq, *e1 = g[a][1] + bd * tq;
+                    float *e2 = g[a][2] + bd * tq, *e3 = g[a][3] + bd * tq;
+                    if (p >= op) {
+                        for (int t = 0; t < tq; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
                         continue;
+                    }
+                    const float *src = plane + (size_t)p * oq;
+#ifdef __AVX512F__
+                    /* 4 tiles at a time split into phases by one permutation,
+                     * zeros past the row's end; the stores may run 3 entries
+                     * into the next band (written after) or past the chunk */
+                    for (int t = 0; t < tq; t += 4) {
+                        const int left = oq - 4 * t;
+                        const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+                        const __m512 z = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(mk, src + 4 * t));
+                        _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(z));
+                        _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(z, 1));
+                        _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(z, 2));
+                        _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(z, 3));
+                    }
+                    continue;
 #endif
-                        for (int t = 0; t < full; t++)
-                            e0[t] = src[4 * t], e1[t] = src[4 * t + 1], e2[t] = src[4 * t + 2],
-                            e3[t] = src[4 * t + 3];
-                        for (int t = full; t < tq; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
-                        if (rem > 0) e0[full] = src[4 * full];
-                        if (rem > 1) e1[full] = src[4 * full + 1];
-                        if (rem > 2) e2[full] = src[4 * full + 2];
-                    }
-                float *dtt = dc + (size_t)ty0 * tq;
-                for (int t = 0; t < nt; t += VW) {
-                    v16f r[6][4];
-                    for (int j = 0; j < 4; j++) {
-                        v16f s4[4], o6[6];
-                        for (int a = 0; a < 4; a++) s4[a] = *(const v16f *)(g[a][j] + t);
-                        a4(s4, o6);
-                        for (int e = 0; e < 6; e++) r[e][j] = o6[e];
-                    }
-                    const int full_block = t + VW <= nt;
-                    for (int e = 0; e < 6; e++) {
-                        v16f o6[6];
-                        a4(r[e], o6);
-                        for (int f = 0; f < 6; f++) {
-                            float *dst = dtt + (size_t)(e * 6 + f) * ds + t;
-                            if (full_block) {
-                                *(v16f *)dst = o6[f];
-                            } else { /* no writes past the chunk */
-                                float tmp[VW];
-                                memcpy(tmp, &o6[f], sizeof tmp);
-                                for (int u = 0; t + u < nt; u++) dst[u] = tmp[u];
-                            }
+                    for (int t = 0; t < full; t++)
+                        e0[t] = src[4 * t], e1[t] = src[4 * t + 1], e2[t] = src[4 * t + 2],
+                        e3[t] = src[4 * t + 3];
+                    for (int t = full; t < tq; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                    if (rem > 0) e0[full] = src[4 * full];
+                    if (rem > 1) e1[full] = src[4 * full + 1];
+                    if (rem > 2) e2[full] = src[4 * full + 2];
+                }
+            }
+            float *dtt = dc + (size_t)g0 * tq;
+            for (int t = 0; t < nt; t += VW) {
+                v16f r[6][4];
+                for (int j = 0; j < 4; j++) {
+                    v16f s4[4], o6[6];
+                    for (int a = 0; a < 4; a++) s4[a] = *(const v16f *)(g[a][j] + t);
+                    a4(s4, o6);
+                    for (int e = 0; e < 6; e++) r[e][j] = o6[e];
+                }
+                const int full_block = t + VW <= nt;
+#ifdef __AVX512F__
+                const __mmask16 lk = full_block ? (__mmask16)0xFFFF : (__mmask16)((1u << (nt - t)) - 1);
+#endif
+                for (int e = 0; e < 6; e++) {
+                    v16f o6[6];
+                    a4(r[e], o6);
+                    for (int f = 0; f < 6; f++) {
+                        float *dst = dtt + (size_t)(e * 6 + f) * ds + t;
+                        if (full_block) {
+                            *(v16f *)dst = o6[f];
+                        } else { /* no writes past the chunk */
+#ifdef __AVX512F__
+                            __m512 z;
+                            memcpy(&z, &o6[f], sizeof z);
+                            _mm512_mask_storeu_ps(dst, lk, z);
+#else
+                            float tmp[VW];
+                            memcpy(tmp, &o6[f], sizeof tmp);
+                            for (int u = 0; t + u < nt; u++) dst[u] = tmp[u];
+#endif
                         }
                     }
                 }
             }
         }
+    }
 }
 
 /* u = G f G^T of one 3x3 kernel f, written at stride us. */
