@@ -17,8 +17,12 @@
  * kernel and slice), so they pay below a share of kept kernels. Measured on VGG-7's
  * layers (batch 64, one thread, AMD EPYC; docs/performance.md): forward even with
  * dense at 0.65, backward at 0.5. */
-#define KEPT_MAX_FWD 0.6
-#define KEPT_MAX_BWD 0.45
+static double g_max_fwd = 0.6, g_max_bwd = 0.45;
+
+void sgi_conv_kernel_shares(double fwd, double bwd) {
+    g_max_fwd = fwd >= 0 ? fwd : 0.6;
+    g_max_bwd = bwd >= 0 ? bwd : 0.45;
+}
 
 /* The kept-kernel lists of a mask in tb->lists; 1 when the sparse path applies. */
 static int plan(const struct sg_conv_geom *g, const uint8_t *mask, double kept_max,
@@ -65,7 +69,7 @@ int sgi_conv_kernel_forward(const struct sg_conv_geom *g, const float *x, const 
                             const uint8_t *mask, const float *b, float *y, float *ws,
                             int threads, struct sgi_thin_buf *tb) {
     struct sgi_kept kp;
-    if (!plan(g, mask, KEPT_MAX_FWD, tb, &kp)) return 0;
+    if (!plan(g, mask, g_max_fwd, tb, &kp)) return 0;
     sgi_conv_forward_kept(g, x, w, &kp, b, y, ws, threads);
     return 1;
 }
@@ -74,7 +78,7 @@ int sgi_conv_kernel_backward(const struct sg_conv_geom *g, const float *x, const
                              const uint8_t *mask, const float *dy, float *dx, float *dw,
                              float *db, float *ws, int threads, struct sgi_thin_buf *tb) {
     struct sgi_kept kp;
-    if (!plan(g, mask, KEPT_MAX_BWD, tb, &kp)) return 0;
+    if (!plan(g, mask, g_max_bwd, tb, &kp)) return 0;
     sgi_conv_backward_kept(g, x, w, &kp, dy, dx, dw, db, ws, threads);
     return 1;
 }

@@ -108,6 +108,9 @@ int sgi_conv_kernel_forward(const struct sg_conv_geom *g, const float *x, const 
 int sgi_conv_kernel_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                              const uint8_t *mask, const float *dy, float *dx, float *dw,
                              float *db, float *ws, int threads, struct sgi_thin_buf *tb);
+/* The largest shares of kept kernels the forward and the backward take the
+ * kernel-masked path at (benchmarks; negative: the defaults). */
+void sgi_conv_kernel_shares(double fwd, double bwd);
 int sgi_conv_thin_is_on(void);
 
 /* y[K][N] = W[K][C] x[C][N] + b */

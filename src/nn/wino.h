@@ -54,6 +54,8 @@ struct sgi_wino_tf {
     /* u[p * us] = (G g G^T)[p] of one 3x3 kernel g, p = 0 .. a*a-1 (sgi_wino_weights runs it
      * over every kernel) */
     void (*kernel)(const float g[3][3], float *u, size_t us);
+    /* the same on 16 kernels at a time, g[r * 3 + s][kernel] -> u[p][kernel] (NULL: use kernel) */
+    void (*kernel16)(const float g[9][16], float u[][16]);
     /* dw[k][c][3][3] = G^T m G of the summed points m[a*a][k][c] */
     void (*weight_grad)(const float *m, int k, int c, float *dw);
 };

@@ -228,4 +228,4 @@ static void weight_grad_out(const float *m, int k, int c, float *dw) {
 }
 
 const struct sgi_wino_tf sgi_wino_f2 = {2, 4, 1, input_tiles, output_tiles, grad_tiles,
-                                        g_kernel, weight_grad_out};
+                                        g_kernel, NULL, weight_grad_out};

@@ -581,5 +581,30 @@ static void weight_grad_out(const float *m, int k, int c, float *dw) {
     }
 }
 
+/* g_kernel on 16 kernels at a time, f[r * 3 + s][kernel] -> u[point][kernel]:
+ * the same operations lane by lane (its divisions were a tenth of a layer's
+ * time when run one kernel at a time). */
+static void g_kernel16(const float f[9][16], float u[][16]) {
+    v16f t[6][3];
+    for (int s = 0; s < 3; s++) {
+        const v16f a = *(const v16f *)f[s], b = *(const v16f *)f[3 + s], c = *(const v16f *)f[6 + s];
+        t[0][s] = 0.25f * a;
+        t[1][s] = -(a + b + c) / 6.0f;
+        t[2][s] = -(a - b + c) / 6.0f;
+        t[3][s] = a / 24.0f + b / 12.0f + c / 6.0f;
+        t[4][s] = a / 24.0f - b / 12.0f + c / 6.0f;
+        t[5][s] = c;
+    }
+    for (int i = 0; i < 6; i++) {
+        const v16f a = t[i][0], b = t[i][1], c = t[i][2];
+        *(v16f *)u[i * 6 + 0] = 0.25f * a;
+        *(v16f *)u[i * 6 + 1] = -(a + b + c) / 6.0f;
+        *(v16f *)u[i * 6 + 2] = -(a - b + c) / 6.0f;
+        *(v16f *)u[i * 6 + 3] = a / 24.0f + b / 12.0f + c / 6.0f;
+        *(v16f *)u[i * 6 + 4] = a / 24.0f - b / 12.0f + c / 6.0f;
+        *(v16f *)u[i * 6 + 5] = c;
+    }
+}
+
 const struct sgi_wino_tf sgi_wino_f4 = {4, 6, 0, input_tiles, output_tiles, grad_tiles,
-                                        g_kernel, weight_grad_out};
+                                        g_kernel, g_kernel16, weight_grad_out};

@@ -79,6 +79,27 @@ void sgi_wino_weights(const struct sgi_wino_tf *tf, const float *w, int k, int c
                       float *u) {
     const int ko_n = dgrad ? c : k, ki_n = dgrad ? k : c;
     const size_t us = (size_t)ko_n * ki_n;
+    if (tf->kernel16) {
+        /* 16 kernels of one row ko at a time: their points are contiguous in u */
+        const int pts = tf->a * tf->a;
+#pragma omp parallel for schedule(static) if ((size_t)k * c > 4096)
+        for (int ko = 0; ko < ko_n; ko++)
+            for (int ki0 = 0; ki0 < ki_n; ki0 += 16) {
+                const int nk = ki_n - ki0 < 16 ? ki_n - ki0 : 16;
+                float f[9][16] __attribute__((aligned(64))), o[36][16] __attribute__((aligned(64)));
+                for (int j = 0; j < 16; j++) {
+                    const int ki = ki0 + (j < nk ? j : 0);
+                    const float *g = dgrad ? w + ((size_t)ki * c + ko) * 9 : w + ((size_t)ko * c + ki) * 9;
+                    for (int rs = 0; rs < 9; rs++) f[rs][j] = dgrad ? g[8 - rs] : g[rs];
+                }
+                tf->kernel16((const float(*)[16])f, o);
+                for (int p = 0; p < pts; p++) {
+                    float *up = u + (size_t)p * us + (size_t)ko * ki_n + ki0;
+                    for (int j = 0; j < nk; j++) up[j] = o[p][j];
+                }
+            }
+        return;
+    }
 #pragma omp parallel for schedule(static) if ((size_t)k * c > 4096)
     for (int ko = 0; ko < ko_n; ko++)
         for (int ki = 0; ki < ki_n; ki++) {
@@ -332,6 +353,16 @@ static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *l
     }
 }
 
+/* With the AVX-512 products (wgemm at 180-240 GFLOP/s), a kernel-masked weight
+ * gradient computes every pair densely and zeroes the removed ones: the
+ * kept pairs' dot products below ran slower than that at 0.3 of the kernels
+ * kept (a horizontal sum per pair, point and slice, two loads per multiply-add). */
+#ifdef __AVX512F__
+#define WGRAD_DENSE 1
+#else
+#define WGRAD_DENSE 0
+#endif
+
 /* acc[k][c] (= when first, else +=) sum over t of d[k][t] v[c][t], for the kept
  * pairs only (the others stay 0): the kernel-masked weight gradient. */
 static void sparse_wgrad(int k, int c, int T, const float *d, const float *v, const int32_t *lp,
@@ -462,7 +493,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
             tf->input(x, cmap, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
             tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, d);
             for (int e = 0; e < pts; e++)
-                if (kp)
+                if (kp && !WGRAD_DENSE)
                     sparse_wgrad(g->k, g->c, T, d + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
                                  kp->fp, kp->fi, first, acc + (size_t)e * g->k * g->c);
                 else {
@@ -488,6 +519,15 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
         const float *at = base + (size_t)t * per + f.vlen + f.mlen;
         for (size_t i = 0; i < len; i++) a0[i] += at[i];
     }
+    if (kp && WGRAD_DENSE) /* the pairs the mask removes: 0, as sparse_wgrad leaves them */
+        for (int e = 0; e < pts; e++)
+            for (int k = 0; k < g->k; k++) {
+                float *row = base + f.vlen + f.mlen + ((size_t)e * g->k + k) * g->c;
+                int c = 0;
+                for (int32_t j = kp->fp[k]; j < kp->fp[k + 1]; j++, c++)
+                    for (; c < kp->fi[j]; c++) row[c] = 0.0f;
+                for (; c < g->c; c++) row[c] = 0.0f;
+            }
     tf->weight_grad(base + f.vlen + f.mlen, g->k, g->c, dw);
     if (!dx) return;
     /* input gradient: the forward of dy with turned filters */

@@ -1,0 +1,79 @@
+/* Kernel-masked Winograd training passes (src/nn/conv_kernel.c) against the
+ * dense ones on VGG-7's 3x3 layers at batch 64: one thread, CPU time, fastest
+ * of R rounds with the two alternating, at several shares of kept kernels
+ * (random kernel masks). Prints forward and backward (both gradients) ms.
+ * Usage: kernel_mask_bench [ROUNDS [SHARE...]]  (default 5; 0.2 0.3 0.45 0.6)
+ * Built by: cc -O2 -fopenmp -Iinclude -Isrc bench/kernel_mask_bench.c
+ *   build/libsparsegrain.a -lprotobuf-c -lcjson -lz -lpng -lm -ldl */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/sgi.h"
+#include "nn/ops.h"
+#include "sparsegrain/nn.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    const int rounds = argc > 1 ? atoi(argv[1]) : 5;
+    double shares[16] = {0.2, 0.3, 0.45, 0.6};
+    int ns = 4;
+    if (argc > 2) {
+        ns = 0;
+        for (int a = 2; a < argc && ns < 16; a++) shares[ns++] = atof(argv[a]);
+    }
+    sg_set_threads(1);
+    sgi_conv_kernel_shares(1.0, 1.0); /* the kernel path at every share */
+    const int L[4][3] = {{32, 32, 28}, {32, 64, 14}, {64, 64, 14}, {64, 128, 7}};
+    printf("layer            share  fwd_dense fwd_kernel  bwd_dense bwd_kernel (ms)\n");
+    for (int l = 0; l < 4; l++) {
+        struct sg_conv_geom g = {64, L[l][0], L[l][2], L[l][2], L[l][1], 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+        if (sg_conv_geom_finish(&g) != SG_OK) return 1;
+        const size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.k * g.p * g.q;
+        const size_t nw = (size_t)g.k * g.c * 9;
+        float *x = sgi_alloc(nx, 4), *w = sgi_alloc(nw, 4), *y = sgi_alloc(ny, 4), *dy = sgi_alloc(ny, 4);
+        float *dx = sgi_alloc(nx, 4), *dw = sgi_alloc(nw, 4), *b = sgi_alloc((size_t)g.k, 4);
+        float *db = sgi_alloc((size_t)g.k, 4), *ws = sgi_alloc(sgi_conv_workspace(&g, 1) + 16, 4);
+        uint8_t *mask = malloc(nw);
+        sg_rng r;
+        sg_rng_seed(&r, 3);
+        for (size_t i = 0; i < nx; i++) x[i] = sg_rng_uniform(&r) - 0.5f;
+        for (size_t i = 0; i < ny; i++) dy[i] = sg_rng_uniform(&r) - 0.5f;
+        for (int k = 0; k < g.k; k++) b[k] = 0;
+        struct sgi_thin_buf tb = {0};
+        for (int s = 0; s < ns; s++) {
+            for (size_t kc = 0; kc < (size_t)g.k * g.c; kc++) {
+                const uint8_t keep = sg_rng_uniform(&r) < shares[s];
+                for (int j = 0; j < 9; j++) {
+                    mask[kc * 9 + j] = keep;
+                    w[kc * 9 + j] = keep ? sg_rng_uniform(&r) - 0.5f : 0.0f;
+                }
+            }
+            double best[4] = {1e9, 1e9, 1e9, 1e9};
+            for (int rd = 0; rd < rounds; rd++) {
+                double t0 = now();
+                sgi_conv_forward(&g, x, w, b, y, ws, 1);
+                double t1 = now();
+                if (!sgi_conv_kernel_forward(&g, x, w, mask, b, y, ws, 1, &tb)) return 1;
+                double t2 = now();
+                sgi_conv_backward(&g, x, w, dy, dx, dw, db, ws, 1);
+                double t3 = now();
+                if (!sgi_conv_kernel_backward(&g, x, w, mask, dy, dx, dw, db, ws, 1, &tb)) return 1;
+                double t4 = now();
+                const double d[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
+                for (int i = 0; i < 4; i++)
+                    if (d[i] < best[i]) best[i] = d[i];
+            }
+            printf("%3d->%-3d %2dx%-2d  %5.2f  %9.3f %10.3f  %9.3f %10.3f\n", g.c, g.k, g.p, g.q,
+                   shares[s], best[0] * 1e3, best[1] * 1e3, best[2] * 1e3, best[3] * 1e3);
+        }
+        sgi_thin_buf_free(&tb);
+        free(x), free(w), free(y), free(dy), free(dx), free(dw), free(b), free(db), free(ws), free(mask);
+    }
+    return 0;
+}
