@@ -67,6 +67,7 @@ static void check_case(int n, int c, int h, int w, int k, int pad, double keep, 
 
 SG_TEST(conv_kernel_masked_matches_dense) {
     uint64_t seed = 1;
+    sgi_conv_kernel_shares(1.0, 1.0); /* the kernel path at every share kept */
     for (int threads = 1; threads <= 2; threads++)
         for (int pad = 0; pad <= 2; pad++) {
             check_case(1, 5, 12, 13, 7, pad, 0.3, threads, seed++);
@@ -74,7 +75,9 @@ SG_TEST(conv_kernel_masked_matches_dense) {
             check_case(5, 6, 14, 33, 9, pad, 0.2, threads, seed++); /* > 128 tiles a slice */
             check_case(2, 16, 30, 30, 4, pad, 0.0, threads, seed++); /* nothing kept */
             check_case(3, 8, 7, 7, 12, pad, 0.3, threads, seed++); /* im2col when dense */
+            check_case(2, 12, 10, 10, 10, pad, 0.7, threads, seed++); /* dense shares too */
         }
+    sgi_conv_kernel_shares(-1, -1);
 }
 
 SG_TEST(conv_kernel_declines_dense_masks_and_other_shapes) {

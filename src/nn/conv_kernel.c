@@ -12,16 +12,20 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 
-/* The sparse products run at about half the sgemm's rate (one load per
- * multiply-add; the weight gradient's dot products also pay a horizontal sum per
- * kernel and slice), so they pay below a share of kept kernels. Measured on VGG-7's
- * layers (batch 64, one thread, AMD EPYC; docs/performance.md): forward even with
- * dense at 0.65, backward at 0.5. */
-static double g_max_fwd = 0.6, g_max_bwd = 0.45;
+/* The sparse products run at about half the dense products' rate (one load per
+ * multiply-add against the AVX-512 product kernel of wino_train.c; on AVX-512
+ * builds the weight gradient runs dense and zeroes the removed pairs), so they
+ * pay below a share of kept kernels. Measured on VGG-7's layers with
+ * bench/kernel_mask_bench.c (batch 64, one thread, AMD EPYC; docs/performance.md):
+ * forward faster on every layer at 0.45, slower on two at 0.6; backward faster or
+ * even at 0.3, slower on the 7x7 layer at 0.45. */
+#define KEPT_MAX_FWD 0.5
+#define KEPT_MAX_BWD 0.35
+static double g_max_fwd = KEPT_MAX_FWD, g_max_bwd = KEPT_MAX_BWD;
 
 void sgi_conv_kernel_shares(double fwd, double bwd) {
-    g_max_fwd = fwd >= 0 ? fwd : 0.6;
-    g_max_bwd = bwd >= 0 ? bwd : 0.45;
+    g_max_fwd = fwd >= 0 ? fwd : KEPT_MAX_FWD;
+    g_max_bwd = bwd >= 0 ? bwd : KEPT_MAX_BWD;
 }
 
 /* The kept-kernel lists of a mask in tb->lists; 1 when the sparse path applies. */

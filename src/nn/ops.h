@@ -95,8 +95,8 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
                            int threads, struct sgi_thin_buf *tb);
 
 /* Kernel-masked convolutions (src/nn/conv_kernel.c): a 3x3 stride-1 Winograd
- * layer whose mask keeps at most a fixed share of its K x C kernels (0.6 forward,
- * 0.45 backward; a kernel is kept when any of its 9 weights is) multiplies only the kept kernels in the
+ * layer whose mask keeps at most a fixed share of its K x C kernels (0.5 forward,
+ * 0.35 backward; a kernel is kept when any of its 9 weights is) multiplies only the kept kernels in the
  * Winograd domain, forward and input gradient, and sums weight gradients only
  * for them; return 1, or 0 (nothing done) where that does not apply. ws: the
  * dense workspace (sgi_conv_workspace). Same contract as sgi_conv_forward/backward;
