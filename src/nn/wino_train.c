@@ -265,13 +265,37 @@ static void wgemm(int m, int n, int k, const float *a, int lda, const float *b, 
     }
 }
 
-/* t[j][i] = x[i][j] for an r x c matrix x with rows ld apart (t is c x r). */
+/* t[j][i] = x[i][j] for an r x c matrix x with rows ld apart (t is c x r): 16 x 16
+ * blocks in registers (unpack, shuffle, two lane shuffles), edges masked. */
 static void transpose(const float *restrict x, int r, int c, size_t ld, float *restrict t) {
     for (int i0 = 0; i0 < r; i0 += 16)
         for (int j0 = 0; j0 < c; j0 += 16) {
-            const int i1 = i0 + 16 < r ? i0 + 16 : r, j1 = j0 + 16 < c ? j0 + 16 : c;
-            for (int i = i0; i < i1; i++)
-                for (int j = j0; j < j1; j++) t[(size_t)j * r + i] = x[(size_t)i * ld + j];
+            const int ni = r - i0 < 16 ? r - i0 : 16, nj = c - j0 < 16 ? c - j0 : 16;
+            const __mmask16 mj = nj == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nj) - 1);
+            const __mmask16 mi = ni == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << ni) - 1);
+            __m512 a[16], b[16];
+            for (int i = 0; i < 16; i++)
+                a[i] = i < ni ? _mm512_maskz_loadu_ps(mj, x + (size_t)(i0 + i) * ld + j0) : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i += 2) {
+                b[i] = _mm512_unpacklo_ps(a[i], a[i + 1]);
+                b[i + 1] = _mm512_unpackhi_ps(a[i], a[i + 1]);
+            }
+            for (int i = 0; i < 16; i += 4) {
+                a[i] = _mm512_shuffle_ps(b[i], b[i + 2], 0x44);
+                a[i + 1] = _mm512_shuffle_ps(b[i], b[i + 2], 0xEE);
+                a[i + 2] = _mm512_shuffle_ps(b[i + 1], b[i + 3], 0x44);
+                a[i + 3] = _mm512_shuffle_ps(b[i + 1], b[i + 3], 0xEE);
+            }
+            for (int h = 0; h < 16; h += 8)
+                for (int i = 0; i < 4; i++) {
+                    b[h + i] = _mm512_shuffle_f32x4(a[h + i], a[h + i + 4], 0x88);
+                    b[h + i + 4] = _mm512_shuffle_f32x4(a[h + i], a[h + i + 4], 0xDD);
+                }
+            for (int i = 0; i < 8; i++) {
+                a[i] = _mm512_shuffle_f32x4(b[i], b[i + 8], 0x88);
+                a[i + 8] = _mm512_shuffle_f32x4(b[i], b[i + 8], 0xDD);
+            }
+            for (int j = 0; j < nj; j++) _mm512_mask_storeu_ps(t + (size_t)(j0 + j) * r + i0, mi, a[j]);
         }
 }
 #endif
