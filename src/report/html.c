@@ -424,7 +424,8 @@ static enum sg_status section_noloss(struct ctx *c) {
         sgi_buf_printf(b, "<td>");
         if (strcmp(r->verdict, "-") != 0) {
             txt(b, r->verdict);
-            sgi_xml_printf(b, " than %s (%+.4f \xc2\xb1 %.4f)", r->vs, r->diff.mean, r->diff.half);
+            sgi_xml_printf(b, " %s %s (%+.4f \xc2\xb1 %.4f)", strcmp(r->verdict, "tie") ? "than" : "with",
+                           r->vs, r->diff.mean, r->diff.half);
         } else {
             txt(b, "\xe2\x80\x93");
         }
@@ -1127,7 +1128,8 @@ static void summary(struct ctx *c) {
         if (!r->seeds) continue;
         sgi_xml_printf(b, "%s%s %s%.3g", k++ ? ", " : "", r->gran, r->never_lost ? "below " : "", r->mean);
         if (r->seeds > 1 && isfinite(r->ci)) sgi_xml_printf(b, " \xc2\xb1 %.3g", r->ci);
-        if (strcmp(r->verdict, "-") != 0) sgi_xml_printf(b, " (%s than %s)", r->verdict, r->vs);
+        if (strcmp(r->verdict, "-") != 0) sgi_xml_printf(b, " (%s %s %s)", r->verdict,
+                                                      strcmp(r->verdict, "tie") ? "than" : "with", r->vs);
         if (r->never_met) sgi_xml_printf(b, " (never met)");
         lost_none += r->never_lost != 0;
     }
