@@ -242,6 +242,23 @@ void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float
 
 /* sum(dy) and sum(dy * xhat) of one channel, dy gated by ry > 0 when ry is given:
  * blocks of 1024 in 16 float lanes (vectorised), blocks added in double, as sgi_sum. */
+/* BN's input gradient of one channel added into dxc: dx += k1 * (dy - k2 - xhat * k3), dy
+ * through the fused ReLU's mask where ry is given (the ReLU's output) */
+static void bn_dx_add(size_t m, const float *xc, const float *dyc, const float *ryc, float mu,
+                      float is, float k1, float k2, float k3, float *restrict dxc) {
+    if (ryc) {
+        for (size_t i = 0; i < m; i++) {
+            const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
+            dxc[i] += k1 * (d - k2 - xhat * k3);
+        }
+    } else {
+        for (size_t i = 0; i < m; i++) {
+            const float xhat = (xc[i] - mu) * is;
+            dxc[i] += k1 * (dyc[i] - k2 - xhat * k3);
+        }
+    }
+}
+
 static void bn_sums(size_t m, const float *restrict xc, const float *restrict dyc,
                     const float *restrict ry, float mu, float is, double *sdy, double *sdyx) {
     double t1 = 0, t2 = 0;
@@ -298,18 +315,7 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
         /* dx = gamma*is/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)) */
         const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m),
                     k3 = (float)(sdyx / (double)m);
-        float *restrict dxc = dx + (size_t)ch * m;
-        if (ryc) {
-            for (size_t i = 0; i < m; i++) {
-                const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
-                dxc[i] += k1 * (d - k2 - xhat * k3);
-            }
-        } else {
-            for (size_t i = 0; i < m; i++) {
-                const float xhat = (xc[i] - mu) * is;
-                dxc[i] += k1 * (dyc[i] - k2 - xhat * k3);
-            }
-        }
+        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m);
     }
 }
 
@@ -396,18 +402,7 @@ void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all,
         const float mu = mean[ch], is = invstd[ch];
         const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m_all),
                     k3 = (float)(sdyx / (double)m_all);
-        float *restrict dxc = dx + (size_t)ch * m;
-        if (ryc) {
-            for (size_t i = 0; i < m; i++) {
-                const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
-                dxc[i] += k1 * (d - k2 - xhat * k3);
-            }
-        } else {
-            for (size_t i = 0; i < m; i++) {
-                const float xhat = (xc[i] - mu) * is;
-                dxc[i] += k1 * (dyc[i] - k2 - xhat * k3);
-            }
-        }
+        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m);
     }
     sy->seq++;
 }

@@ -218,37 +218,15 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, vs = sgi_wino_pstride(ch, T);
     const int cap = (bc + 1) * L + 1;
     float ph[4][4][PCAP];
-#ifndef __AVX512F__
     float ob[36][RCAP + VW];
-#endif
     SG_ASSERT(cap + VW <= PCAP && bc * L <= RCAP);
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++)
             for (int t = 0; t < cap + VW; t++) ph[a][b][t] = 0; /* + the last block's reads */
-#ifdef __AVX512F__
-    /* which of 16 slots from slot t are tiles, not the padding tile: the same
-     * for every chunk */
-    __mmask16 keep_of[RCAP / VW + 2];
-    for (int blk = 0; blk * VW < bc * L; blk++) {
-        __mmask16 k = 0;
-        for (int u = 0; u < VW; u++) k |= (__mmask16)(((blk * VW + u) % L != L - 1) << u);
-        keep_of[blk] = k;
-    }
-#endif
-#ifdef __AVX512F__
-    /* a padded input row: columns -pl .. 4L - pl, zero outside the row (w + pl
-     * <= 4L - 2); the phase stores may run 3 entries past L, into the next band
-     * of the same phase (written later) or the slack */
-    float rowb[4 * RCAP + 64];
-    SG_ASSERT(w + pl <= 4 * L);
-    for (int i = 0; i < 4 * L + 16; i++) rowb[i] = 0;
-    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-#else
     int lo = (pl + 3) / 4, hi = (w + pl) / 4; /* t in [lo, hi): columns 4t - pl .. 4t + 3 - pl inside */
     if (lo > L) lo = L;
     if (hi > L) hi = L;
     if (hi < lo) hi = lo;
-#endif
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = x + ((size_t)(map ? map[c] : c) * n + n0 + b) * h * w;
@@ -264,18 +242,6 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         continue;
                     }
                     const float *src = plane + (size_t)ih * w;
-#ifdef __AVX512F__
-                    /* the row at its padded place in a zeroed buffer, then 4 tiles
-                     * at a time split into the four phases by one permutation */
-                    for (int i = 0; i < w; i++) rowb[pl + i] = src[i];
-                    for (int t = 0; t < L; t += 4) {
-                        const __m512 q = _mm512_permutexvar_ps(split4, _mm512_loadu_ps(rowb + 4 * t));
-                        _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(q));
-                        _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(q, 1));
-                        _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(q, 2));
-                        _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(q, 3));
-                    }
-#else
                     for (int t = 0; t < lo; t++) {
                         const int i0 = 4 * t - pl;
                         e0[t] = i0 >= 0 && i0 < w ? src[i0] : 0.0f;
@@ -294,7 +260,6 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         e2[t] = i0 + 2 >= 0 && i0 + 2 < w ? src[i0 + 2] : 0.0f;
                         e3[t] = i0 + 3 >= 0 && i0 + 3 < w ? src[i0 + 3] : 0.0f;
                     }
-#endif
                 }
                 float *vt = vc + (size_t)ty0 * tq;
                 /* the padded chunk (shifted reads stay inside ph), then without padding */
@@ -309,36 +274,13 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         bt6(d, o6);
                         for (int i = 0; i < 6; i++) r[i][j] = o6[i];
                     }
-#ifdef __AVX512F__
-                    /* the block's tiles without its padding tiles, compressed in a
-                     * register and stored with a mask: nothing written past them */
-                    __mmask16 keep = keep_of[t / VW];
-                    if (nt - t < VW) keep &= (__mmask16)((1u << (nt - t)) - 1);
-                    const __mmask16 low = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
-                    float *vd = vt + (t - t / L);
-#pragma GCC unroll 6
-                    for (int i = 0; i < 6; i++) {
-                        v16f o6[6];
-                        bt6(r[i], o6);
-#pragma GCC unroll 6
-                        for (int j = 0; j < 6; j++) {
-                            __m512 z;
-                            memcpy(&z, &o6[j], sizeof z);
-                            _mm512_mask_storeu_ps(vd + (size_t)(i * 6 + j) * vs, low,
-                                                  _mm512_maskz_compress_ps(keep, z));
-                        }
-                    }
-#else
                     for (int i = 0; i < 6; i++) {
                         v16f o6[6];
                         bt6(r[i], o6);
                         for (int j = 0; j < 6; j++) *(v16f *)(ob[i * 6 + j] + t) = o6[j];
                     }
-#endif
                 }
-#ifndef __AVX512F__
                 for (int e = 0; e < 36; e++) drop_padding(ob[e], L, nbnd, vt + (size_t)e * vs);
-#endif
             }
         }
 }
