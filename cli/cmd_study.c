@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "dist.h"
 #include "study.h"
 
@@ -108,6 +110,23 @@ static void settings_json(const struct study *st, const struct cli_args *a, stru
     sg_json_end(j);
 }
 
+/* "seeds: 3 in the folder, 1 now; ..." for the settings that differ (into out). */
+static void settings_diff(const char *old, size_t len, const char *now, char *out, size_t cap) {
+    cJSON *a = cJSON_ParseWithLength(old, len), *b = cJSON_Parse(now);
+    size_t n = 0;
+    out[0] = 0;
+    for (const cJSON *v = b ? b->child : NULL; v && n < cap; v = v->next) {
+        const cJSON *w = a ? cJSON_GetObjectItemCaseSensitive(a, v->string) : NULL;
+        char *sv = cJSON_PrintUnformatted(v), *sw = w ? cJSON_PrintUnformatted(w) : NULL;
+        if (sv && (!sw || strcmp(sv, sw) != 0))
+            n += (size_t)snprintf(out + n, cap - n, "%s%s: %s in the folder, %s now", n ? "; " : "",
+                                  v->string, sw ? sw : "none", sv);
+        cJSON_free(sv), cJSON_free(sw);
+    }
+    if (!out[0]) snprintf(out, cap, "the folder's study.json is not one this version writes");
+    cJSON_Delete(a), cJSON_Delete(b);
+}
+
 /* Writes DIR/study.json, or checks that an existing one matches. */
 static int check_settings(const struct study *st, const struct cli_args *a) {
     struct sg_json j;
@@ -119,10 +138,13 @@ static int check_settings(const struct study *st, const struct cli_args *a) {
     if (sg_file_read(path, 1 << 20, 0, &old, &len) == SG_OK) {
         size_t n = strlen(sg_json_cstr(&j));
         while (len && (old[len - 1] == '\n')) len--;
-        if (len != n || memcmp(old, sg_json_cstr(&j), n) != 0)
-            rc = cli_fail("%s: this folder holds a study with other settings; use the same "
+        if (len != n || memcmp(old, sg_json_cstr(&j), n) != 0) {
+            char diff[512];
+            settings_diff((const char *)old, len, sg_json_cstr(&j), diff, sizeof diff);
+            rc = cli_fail("%s: this folder holds a study with other settings (%s); use the same "
                           "arguments to resume it, or another folder\n  folder: %.*s\n  now:    %s",
-                          path, (int)len, (const char *)old, sg_json_cstr(&j));
+                          path, diff, (int)len, (const char *)old, sg_json_cstr(&j));
+        }
         free(old);
     } else {
         char *txt = malloc(strlen(sg_json_cstr(&j)) + 2);

@@ -83,7 +83,7 @@ set +e
 rc=$?
 set -e
 test $rc -eq 1
-grep -q "other settings" "$tmp/err"
+grep -q "other settings (retrain_epochs: 1 in the folder, 2 now)" "$tmp/err"
 # the dense reference follows a pruned chain below the grid, step for step: with a
 # tolerance nothing fails, fine runs 0.5 then 0.3 and 0.2 below the grid, and the
 # dense chain has the same three steps
