@@ -8,6 +8,7 @@
  * are checked against the dense masked path in tests/test_conv_thin.c. */
 #include "harness.h"
 #include "nn/ops.h"
+#include "nn/wino.h"
 
 static void check_case1(int n, int c, int h, int w, int k, int pad, double keep, int threads,
                         uint64_t seed) {
@@ -40,6 +41,16 @@ static void check_case1(int n, int c, int h, int w, int k, int pad, double keep,
     }
     CHECK(sgi_conv_kernel_forward(&g, x, wt, mk, b, y[0], ws, threads, &tb));
     CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx[0], dw[0], db[0], ws, threads, &tb));
+    /* the two gradients in one slice loop or one pass after the other: the same bits */
+    {
+        float *dx2 = malloc(nx * 4), *dw2 = malloc(nw * 4), *db2 = malloc(k * 4);
+        for (size_t t = 0; t < nx; t++) dx2[t] = 0.5f;
+        sgi_wino_train_fuse_backward(0);
+        CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx2, dw2, db2, ws, threads, &tb));
+        sgi_wino_train_fuse_backward(1);
+        CHECK(memcmp(dx[0], dx2, nx * 4) == 0 && memcmp(dw[0], dw2, nw * 4) == 0);
+        free(dx2), free(dw2), free(db2);
+    }
     sgi_conv_forward(&g, x, wt, b, y[1], ws, threads);
     sgi_conv_backward(&g, x, wt, dy, dx[1], dw[1], db[1], ws, threads);
     for (size_t t = 0; t < nw; t++) {

@@ -7,6 +7,7 @@
  * 3x3 stride-1 convolutions through this path too. */
 #include "harness.h"
 #include "nn/ops.h"
+#include "nn/wino.h"
 #include "sparsegrain/nn.h"
 
 /* direct references, X[C][N][H][W] */
@@ -89,6 +90,16 @@ static void check_case(struct sg_conv_geom g, int m, int threads, uint64_t seed)
     /* without an input gradient the weight gradient is the same */
     sgi_conv_backward(&g, x, w, dy, NULL, dw2, NULL, ws, threads);
     CHECK(memcmp(dw, dw2, nw * 4) == 0);
+    /* the two gradients slice by slice in one loop (the default where the
+     * passes slice alike) or one pass after the other: the same bits */
+    sgi_wino_train_fuse_backward(0);
+    for (size_t i = 0; i < nx; i++) dx2[i] = 1.0f;
+    sgi_conv_backward(&g, x, w, dy, dx2, dw2, NULL, ws, threads);
+    for (size_t i = 0; i < nx; i++) dx2[i] -= 1.0f;
+    sgi_wino_train_fuse_backward(1);
+    CHECK_MSG(memcmp(dx, dx2, nx * 4) == 0 && memcmp(dw, dw2, nw * 4) == 0,
+              "fused backward F(%dx%d) n%d c%d %dx%d k%d threads %d", m, m, g.n, g.c, g.h, g.w,
+              g.k, threads);
     free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ry), free(rdx), free(rdw);
     free(y2), free(dx2), free(dw2), free(ws);
     sgi_wino_train_tile(0);

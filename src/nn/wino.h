@@ -67,4 +67,10 @@ extern const struct sgi_wino_tf sgi_wino_f2, sgi_wino_f4;
 void sgi_wino_weights(const struct sgi_wino_tf *tf, const float *w, int k, int c, int dgrad,
                       float *u);
 
+/* 1 (default): the backward runs the input gradient slice by slice inside the
+ * weight gradient's loop where the two passes slice alike (same bits; dy then
+ * read from cache the second time); 0: the two passes one after the other
+ * (tests and benchmarks compare them). */
+void sgi_wino_train_fuse_backward(int on);
+
 #endif

@@ -30,9 +30,10 @@
  * the GEMMs then read and write them from L2/L3 rather than memory. */
 #define SLICE_FLOATS ((size_t)384 << 10)
 
-static int g_wino_on = 1, g_tile = 0;
+static int g_wino_on = 1, g_tile = 0, g_fuse_bwd = 1;
 
 void sgi_wino_train_enable(int on) { g_wino_on = on; }
+void sgi_wino_train_fuse_backward(int on) { g_fuse_bwd = on; }
 void sgi_wino_train_tile(int m) { g_tile = m == 2 || m == 4 ? m : 0; }
 
 static int tile_of(const struct sg_conv_geom *g);
@@ -423,36 +424,46 @@ static void sparse_wgrad(int k, int c, int T, const float *d, const float *v, co
     }
 }
 
+/* Slice sl of a pass: y[cout][images of sl][op][oq] (=, or += when accumulate) =
+ * the Winograd correlation of those images of x[cin][n][h][w] with the
+ * transformed filters u[points][cout][cin]; v and mm hold the slice's
+ * transformed input and products. */
+static void slice_pass(const struct pass *p, const float *x, const float *u, float *y,
+                       int accumulate, const int32_t *lp, const int32_t *li, int sl, float *v,
+                       float *mm) {
+    const struct sgi_wino_tf *tf = p->tf;
+    const int pts = tf->a * tf->a;
+    const int n0 = sl * p->nb, nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
+    const int T = nb * (int)sgi_wino_tiles(p->op, p->oq, tf->m, tf->pad);
+    tf->input(x, p->imap, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
+    for (int e = 0; e < pts; e++)
+        if (lp)
+            sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
+                      v + e * sgi_wino_pstride(p->cin, T), mm + e * sgi_wino_pstride(p->cout, T));
+        else
+#ifdef __AVX512F__
+            wgemm(p->cout, T, p->cin, u + (size_t)e * p->cout * p->cin, p->cin,
+                  v + e * sgi_wino_pstride(p->cin, T), T, 0, mm + e * sgi_wino_pstride(p->cout, T), T);
+#else
+            sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin, p->cin,
+                      v + e * sgi_wino_pstride(p->cin, T), T, 0.0f,
+                      mm + e * sgi_wino_pstride(p->cout, T), T);
+#endif
+    tf->output(mm, p->omap, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
+}
+
 /* One pass: y[cout][n][op][oq] (=, or += when accumulate) = the Winograd
  * correlation of x[cin][n][h][w] with the transformed filters u[points][cout][cin]. */
 static void run_pass(const struct pass *p, const float *x, const float *u, float *y,
                      int accumulate, const int32_t *lp, const int32_t *li, float *ws,
                      int threads) {
     const size_t per = p->vlen + p->mlen;
-    const struct sgi_wino_tf *tf = p->tf;
-    const int pts = tf->a * tf->a;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int sl = 0; sl < p->nslices; sl++) {
         int t = 0, team = 1;
         sgi_omp_team(&t, &team);
-        float *v = ws + (size_t)t * per, *mm = v + p->vlen;
-        const int n0 = sl * p->nb, nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
-        const int T = nb * (int)sgi_wino_tiles(p->op, p->oq, tf->m, tf->pad);
-        tf->input(x, p->imap, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
-        for (int e = 0; e < pts; e++)
-            if (lp)
-                sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
-                          v + e * sgi_wino_pstride(p->cin, T), mm + e * sgi_wino_pstride(p->cout, T));
-            else
-#ifdef __AVX512F__
-                wgemm(p->cout, T, p->cin, u + (size_t)e * p->cout * p->cin, p->cin,
-                      v + e * sgi_wino_pstride(p->cin, T), T, 0, mm + e * sgi_wino_pstride(p->cout, T), T);
-#else
-                sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin,
-                          p->cin, v + e * sgi_wino_pstride(p->cin, T), T, 0.0f,
-                          mm + e * sgi_wino_pstride(p->cout, T), T);
-#endif
-        tf->output(mm, p->omap, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
+        float *v = ws + (size_t)t * per;
+        slice_pass(p, x, u, y, accumulate, lp, li, sl, v, v + p->vlen);
     }
 }
 
@@ -498,8 +509,23 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
     const int pts = tf->a * tf->a;
     const struct pass f =
         pass_of(tf, g->n, g->c, g->k, g->h, g->w, g->p, g->q, g->pt, g->pl, threads);
+    /* input gradient: the forward of dy with turned filters */
+    struct pass d =
+        pass_of(tf, g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
+    d.imap = kmap, d.omap = cmap;
+    /* Both gradients slice by slice when their slices coincide (the same images a
+     * slice, the same tiles: a padding that keeps the size, as VGG's layers): the
+     * input gradient's pass over a slice then reads dy right after the weight
+     * gradient's dy transform did (from L2/L3, not memory), its transformed dy
+     * goes into D's buffer and its products into V's (both dead by then). The
+     * same products and transforms as the two passes one after the other:
+     * the same bits. */
+    const int fused = dx && g_fuse_bwd && d.nb == f.nb && d.T == f.T && d.vlen == f.mlen &&
+                      d.mlen == f.vlen;
     const size_t kc = kc_len(tf, g), per = f.vlen + f.mlen + kc + vt_len(&f);
     float *base = ws + kc;
+    if (fused) sgi_wino_weights(tf, w, g->k, g->c, 1, ws);
+    const int32_t *blp = kp ? kp->bp : NULL, *bli = kp ? kp->bi : NULL;
     int used = 1;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -507,7 +533,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
         sgi_omp_team(&t, &team);
 #pragma omp single
         used = team;
-        float *v = base + (size_t)t * per, *d = v + f.vlen, *acc = d + f.mlen;
+        float *v = base + (size_t)t * per, *dd = v + f.vlen, *acc = dd + f.mlen;
 #ifdef __AVX512F__
         float *vt = acc + kc;
 #endif
@@ -517,24 +543,25 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
             const int n0 = sl * f.nb, nb = g->n - n0 < f.nb ? g->n - n0 : f.nb;
             const int T = nb * (int)sgi_wino_tiles(g->p, g->q, tf->m, tf->pad);
             tf->input(x, cmap, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
-            tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, d);
+            tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, dd);
             for (int e = 0; e < pts; e++)
                 if (kp && !WGRAD_DENSE)
-                    sparse_wgrad(g->k, g->c, T, d + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
+                    sparse_wgrad(g->k, g->c, T, dd + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
                                  kp->fp, kp->fi, first, acc + (size_t)e * g->k * g->c);
                 else {
 #ifdef __AVX512F__
                     /* D V^T as D (V^T): V's point transposed to [T][C] */
                     transpose(v + e * sgi_wino_pstride(g->c, T), g->c, T, (size_t)T, vt);
-                    wgemm(g->k, g->c, T, d + e * sgi_wino_pstride(g->k, T), T, vt, g->c, !first,
+                    wgemm(g->k, g->c, T, dd + e * sgi_wino_pstride(g->k, T), T, vt, g->c, !first,
                           acc + (size_t)e * g->k * g->c, g->c);
 #else
-                    sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, d + e * sgi_wino_pstride(g->k, T), T,
+                    sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, dd + e * sgi_wino_pstride(g->k, T), T,
                               v + e * sgi_wino_pstride(g->c, T), T, first ? 0.0f : 1.0f,
                               acc + (size_t)e * g->k * g->c, g->c);
 #endif
                 }
             first = 0;
+            if (fused) slice_pass(&d, dy, ws, dx, 1, blp, bli, sl, dd, v);
         }
         if (first) memset(acc, 0, (size_t)pts *g->k * g->c * sizeof *acc);
     }
@@ -555,11 +582,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
                 for (; c < g->c; c++) row[c] = 0.0f;
             }
     tf->weight_grad(base + f.vlen + f.mlen, g->k, g->c, dw);
-    if (!dx) return;
-    /* input gradient: the forward of dy with turned filters */
-    struct pass d =
-        pass_of(tf, g->n, g->k, g->c, g->p, g->q, g->h, g->w, 2 - g->pt, 2 - g->pl, threads);
-    d.imap = kmap, d.omap = cmap;
+    if (!dx || fused) return;
     sgi_wino_weights(tf, w, g->k, g->c, 1, ws);
-    run_pass(&d, dy, ws, dx, 1, kp ? kp->bp : NULL, kp ? kp->bi : NULL, ws + kc, threads);
+    run_pass(&d, dy, ws, dx, 1, blp, bli, ws + kc, threads);
 }
