@@ -59,7 +59,8 @@ static const struct cli_opt OPTS[] = {
     {"jobs", 'j', "N", "chains run at once, one thread each (0 = one per core; over MPI: per "
                        "rank, its share of the cores)", "0"},
     {"threads", 't', "N", "threads of each baseline's training; --jobs / N baselines train at "
-                          "once (0 = the idle cores; over MPI: rank 0's share of the cores)", "0"},
+                          "once (0 = --jobs / --seeds, at least 1: one seed's baseline on every "
+                          "core; over MPI: rank 0's share of the cores)", "0"},
     {"output", 'o', "DIR", "study folder (created; rerun to resume)", NULL},
     {"json", 0, NULL, "print the no-loss table as one JSON object", NULL},
     CLI_INPUT_NORM_OPT,
@@ -388,12 +389,16 @@ static void parse_options(struct study *st, const struct cli_args *a) {
     }
     parse_prune_train(st, a);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    st->threads = (int)cli_int(a, "threads", 0, 256);
-    /* rows do not depend on --jobs, but the baseline's do on --threads: an
-     * explicit value keeps results comparable between machines and loads */
-    if (st->threads == 0) st->threads = cli_auto_threads();
     st->jobs = (int)cli_int(a, "jobs", 0, 64);
     if (st->jobs == 0) st->jobs = cores > 0 ? (int)cores : 1;
+    /* rows do not depend on --jobs, but the baseline's do on --threads. The default
+     * shares the --jobs cores among the seeds' baselines, which train at once: one
+     * seed on 2 cores trains its lone baseline on both (the chains after it take one
+     * core each), three seeds train on one thread each, packed with the chains. It
+     * depends on the core count and --seeds, never on the load; an explicit value
+     * keeps results comparable between machines. */
+    st->threads = (int)cli_int(a, "threads", 0, 256);
+    if (st->threads == 0) st->threads = st->jobs / st->seeds > 1 ? st->jobs / st->seeds : 1;
 }
 
 /* The data sets and their subsets: the first N training images, N test images
@@ -522,7 +527,7 @@ static int phase_baselines(struct study *st, struct task *tasks, struct sg_point
         int have = 0;
         for (int i = 0; i < pts->n; i++)
             have |= !strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == s;
-        if (!have) tasks[ntask++] = (struct task){TASK_BASELINE, "dense", s, 0};
+        if (!have) tasks[ntask++] = (struct task){TASK_BASELINE, "dense", s, 0, 0};
     }
     if (st->baseline_file) {
         /* rank 0 owns the file */
@@ -537,10 +542,12 @@ static int phase_baselines(struct study *st, struct task *tasks, struct sg_point
     return run_phase(st, tasks, ntask, workers, st->threads, "baseline", pts);
 }
 
-/* The four phases: baselines, chains, the dense reference below the grid, controls.
+/* The four phases: baselines, chains, the dense reference below the grid (over MPI;
+ * in one process the reference follows its seed's chains in phase 2), controls.
  * With one-thread baselines in one process (no MPI, no --baseline), the first two
- * are one list: baselines first, then the chains, each chain waiting for its seed's
- * baseline, so that no core idles while the last baselines train (3 seeds on 2 cores). */
+ * are one list: baselines first, then the chains, each ready once its seed's
+ * baseline has finished, so that no core idles while the last baselines train (3
+ * seeds on 2 cores). */
 static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
     int ntask = 0, cap = 2 * st->seeds * (st->ngran + 2) + 4, rc = 1;
     struct task *tasks = calloc((size_t)cap, sizeof *tasks);
@@ -552,22 +559,39 @@ static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
             for (int i = 0; i < pts->n; i++)
                 have |= !strcmp(pts->p[i].gran, "dense") && pts->p[i].step == 0 && pts->p[i].seed == s;
             if (!have) {
-                tasks[ntask] = (struct task){TASK_BASELINE, "dense", s, 0};
+                tasks[ntask] = (struct task){TASK_BASELINE, "dense", s, 0, 0};
                 base_at[s] = ++ntask;
             }
         }
     } else if (phase_baselines(st, tasks, pts)) {
         goto done;
     }
-    /* phase 2: the chains; the pruned ones first since they may extend below the
-     * grid, the dense reference (same epochs, no pruning) after them */
-    for (int s = 1; s <= st->seeds; s++)
-        for (int g = 0; g < st->ngran; g++) {
-            tasks[ntask] = (struct task){TASK_CHAIN, "", s, base_at[s]};
-            snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
-        }
-    for (int s = 1; s <= st->seeds; s++)
-        tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, base_at[s]};
+    /* phase 2: the chains. In one process the list order is the priority (a free
+     * worker takes the first task that can run): each seed's dense reference first,
+     * a follower that runs whatever steps its seed's pruned chains have reached and
+     * is put back when it has caught up (so it needs no phase of its own below the
+     * grid), then the pruned chains granularity by granularity over the seeds: the
+     * deep chains (fine) first, the shallow ones (filter) last, which packs the
+     * cores to the end (scripts/study_sim.py replays a study through this schedule).
+     * Over MPI the ranks share no progress: the pruned chains, then the dense
+     * references as far as the grid, then phase 3. */
+    if (ranks == 1) {
+        for (int s = 1; s <= st->seeds; s++)
+            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, base_at[s], 1};
+        for (int g = 0; g < st->ngran; g++)
+            for (int s = 1; s <= st->seeds; s++) {
+                tasks[ntask] = (struct task){TASK_CHAIN, "", s, base_at[s], 0};
+                snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
+            }
+    } else {
+        for (int s = 1; s <= st->seeds; s++)
+            for (int g = 0; g < st->ngran; g++) {
+                tasks[ntask] = (struct task){TASK_CHAIN, "", s, base_at[s], 0};
+                snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
+            }
+        for (int s = 1; s <= st->seeds; s++)
+            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, base_at[s], 0};
+    }
     if (run_phase(st, tasks, ntask, st->jobs, 1, merged ? "baselines and chains" : "study", pts))
         goto done;
     /* phase 3: the dense reference follows the pruned chains below the grid */
@@ -580,7 +604,7 @@ static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
         int have = 0;
         while (sg_points_find(pts, "dense", "", s, have + 1)) have++;
         if (have < sg_study_reference_steps(pts, s, st->ngrid))
-            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, 0};
+            tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, 0, 0};
     }
     if (run_phase(st, tasks, ntask, st->jobs, 1, "reference", pts)) goto done;
     /* phase 4: controls */
@@ -588,7 +612,7 @@ static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
         ntask = 0;
         for (int s = 1; s <= st->seeds; s++)
             for (int g = 0; g < st->ngran; g++) {
-                tasks[ntask] = (struct task){TASK_CONTROL, "", s, 0};
+                tasks[ntask] = (struct task){TASK_CONTROL, "", s, 0, 0};
                 snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
             }
         if (run_phase(st, tasks, ntask, st->jobs, 1, "control", pts)) goto done;

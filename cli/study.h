@@ -51,11 +51,16 @@ struct task {
     char gran[48]; /* "dense" for the reference chain */
     int seed;
     int after; /* 1 + the index (in the same list) of a task that must finish first; 0: none */
+    int follow; /* the dense reference in one process (no MPI): runs the steps its seed's
+                   pruned chains have reached (and the grid), is put back when it has caught
+                   up with them, and ends once they have all finished */
 };
 
 /* Runs tasks over `workers` forked processes with `threads` threads each; shows
- * progress; returns 0 or 1. Workers take the tasks in list order; a task with
- * `after` waits until that task has finished. Results depend on the thread count of
+ * progress; returns 0 or 1. A free worker takes the first task in list order that can
+ * run (its `after` task finished; a follower with a step to run or nothing left to
+ * wait for), so no worker waits while another task could run; the list order is the
+ * priority. Results depend on the thread count of
  * a task (float sums in another order), never on how many workers run, so the study
  * runs chains single-threaded whatever --jobs is, and baselines with --threads,
  * --jobs / --threads of them at once. */

@@ -54,13 +54,15 @@ struct slot {
     double frac; /* of the current task step */
     int active;
 };
+#define STUDY_MAX_SEEDS 1000
+enum { TASK_FREE, TASK_TAKEN, TASK_DONE };
 struct board {
     struct slot slot[64];
     int points; /* points appended in this run */
-    int next;   /* next task to take: workers pull tasks, so long chains do not
-                   leave a worker idle while another still has a queue */
     int failed; /* a worker's task failed: the others stop waiting */
-    unsigned char done[]; /* per task: finished (what `after` waits for) */
+    int depth[STUDY_MAX_SEEDS + 1]; /* per seed: the deepest pruned step recorded */
+    int ref[STUDY_MAX_SEEDS + 1];   /* per seed: the dense reference's last step */
+    unsigned char state[]; /* per task: free, taken or done (what `after` waits for) */
 };
 static struct board *g_board;
 static int g_worker;
@@ -101,9 +103,20 @@ static int relay_point(const struct study *st, const struct sg_point *p) {
     return 0;
 }
 
+/* The progress a follower reads: the deepest pruned step and the reference's last. */
+static void note_depth(const struct sg_point *p) {
+    if (!g_board || p->control[0] || p->seed < 1 || p->seed > STUDY_MAX_SEEDS) return;
+    int *at = strcmp(p->gran, "dense") == 0 ? &g_board->ref[p->seed] : &g_board->depth[p->seed];
+    int v = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+    while (p->step > v && !__atomic_compare_exchange_n(at, &v, p->step, 0, __ATOMIC_ACQ_REL,
+                                                       __ATOMIC_ACQUIRE)) {
+    }
+}
+
 static int append_point(const struct study *st, const struct sg_point *p) {
-    if (st->point_fd >= 0) return relay_point(st, p);
-    return study_append_point(st, p);
+    int rc = st->point_fd >= 0 ? relay_point(st, p) : study_append_point(st, p);
+    if (!rc) note_depth(p);
+    return rc;
 }
 
 int study_append_point(const struct study *st, const struct sg_point *p) {
@@ -216,6 +229,7 @@ static int task_baseline(const struct study *st, int seed) {
     struct sg_dataset *train, *val;
     if (study_seed_data(st, seed, &train, &val)) return 1;
     set_label("baseline s%d", seed);
+    const double t0 = sg_now();
     if (stat(path, &sb) == 0) { /* resume an interrupted baseline */
         s = sg_model_load_state(path, &m, &ts);
     } else {
@@ -257,7 +271,9 @@ static int task_baseline(const struct study *st, int seed) {
     p.density = 1.0;
     p.epochs = st->baseline_epochs;
     snprintf(p.file, sizeof p.file, "models/baseline-s%d.sgm", seed);
-    int rc = evaluate(st, m, val, &p) || append_point(st, &p);
+    int rc = evaluate(st, m, val, &p);
+    p.seconds = sg_now() - t0; /* this run's share: a resumed baseline's last epochs */
+    rc = rc || append_point(st, &p);
     sg_model_free(m);
     seed_data_free(st, train, val);
     return rc;
@@ -367,7 +383,20 @@ static int task_chain(const struct study *st, const char *gran, int seed) {
     } else if (!rc) {
         rc = load_baseline(st, seed, &m);
     }
-    for (int step = last + 1; !rc && step <= total_steps; step++) {
+    int total = total_steps;
+    for (int step = last + 1; !rc; step++) {
+        if (step > total) {
+            /* the dense reference in one process reads how far the pruned chains of
+             * its seed have gone since it started (they append as they go) */
+            if (!dense || st->known) break;
+            sg_points_free(&pts);
+            if (known_points(st, &pts) != SG_OK) {
+                rc = cli_fail_status(SG_ERR_FORMAT);
+                break;
+            }
+            total = sg_study_reference_steps(&pts, seed, st->ngrid);
+            if (step > total) break;
+        }
         const double target = step <= st->ngrid ? st->grid[step - 1] : st->ext[step - st->ngrid - 1];
         /* the extension runs only while accuracy holds */
         if (!dense && step > st->ngrid && !sg_study_extend(&pts, gran, seed, step - 1, st->tol)) break;
@@ -498,20 +527,72 @@ static void fmt_eta(char *b, size_t cap, double s) {
     snprintf(b, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-/* Waits until task `after` (1-based; 0: none) has finished; nonzero when it never
- * will (it failed, or the study was interrupted). Without shared memory the tasks
- * run in list order, every workers-th by each worker, so it cannot wait. */
-static int wait_for(const struct task *tasks, int after) {
-    if (!after || !g_board) return 0;
-    if (!__atomic_load_n(&g_board->done[after - 1], __ATOMIC_ACQUIRE))
-        set_label("waiting for %s s%d",
-                  tasks[after - 1].kind == TASK_BASELINE ? "baseline" : tasks[after - 1].gran,
-                  tasks[after - 1].seed);
-    while (!__atomic_load_n(&g_board->done[after - 1], __ATOMIC_ACQUIRE)) {
+static int task_is(const struct task *t, int seed) {
+    return t->kind == TASK_CHAIN && t->seed == seed && strcmp(t->gran, "dense") != 0;
+}
+
+/* Whether every pruned chain of the follower's seed in this list has finished. */
+static int chains_done(const struct task *tasks, int n, int seed) {
+    for (int j = 0; j < n; j++)
+        if (task_is(&tasks[j], seed) && __atomic_load_n(&g_board->state[j], __ATOMIC_ACQUIRE) != TASK_DONE)
+            return 0;
+    return 1;
+}
+
+/* Whether free task i can run now: its `after` task has finished; a follower also
+ * needs a step to run (on the grid or reached by a pruned chain of its seed) or
+ * nothing left to wait for. */
+static int task_ready(const struct study *st, const struct task *tasks, int n, int i) {
+    const struct task *t = &tasks[i];
+    if (t->after && __atomic_load_n(&g_board->state[t->after - 1], __ATOMIC_ACQUIRE) != TASK_DONE)
+        return 0;
+    if (!t->follow || t->seed < 1 || t->seed > STUDY_MAX_SEEDS) return 1;
+    int need = __atomic_load_n(&g_board->depth[t->seed], __ATOMIC_ACQUIRE);
+    if (need < st->ngrid) need = st->ngrid;
+    return __atomic_load_n(&g_board->ref[t->seed], __ATOMIC_ACQUIRE) < need ||
+           chains_done(tasks, n, t->seed);
+}
+
+/* A worker with shared memory: takes the first ready task in list order (the order
+ * is the priority), runs it, marks it done (a follower that caught up with chains
+ * still running goes back to the list), and sleeps while nothing is ready. */
+static int worker_loop(const struct study *st, const struct task *tasks, int n) {
+    for (;;) {
         if (cli_interrupted() || __atomic_load_n(&g_board->failed, __ATOMIC_ACQUIRE)) return 1;
-        usleep(50000);
+        int pick = -1, left = 0;
+        for (int i = 0; i < n && pick < 0; i++) {
+            unsigned char v = __atomic_load_n(&g_board->state[i], __ATOMIC_ACQUIRE);
+            if (v != TASK_DONE) left = 1;
+            if (v != TASK_FREE || !task_ready(st, tasks, n, i)) continue;
+            unsigned char want = TASK_FREE;
+            if (__atomic_compare_exchange_n(&g_board->state[i], &want, TASK_TAKEN, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                pick = i;
+        }
+        if (pick < 0) {
+            if (!left) return 0;
+            g_board->slot[g_worker].active = 0;
+            usleep(50000);
+            continue;
+        }
+        const struct task *t = &tasks[pick];
+        /* a follower is complete when its seed's chains had all finished before it
+         * read the points (their points are in the file before they are marked done) */
+        const int last_run = !t->follow || chains_done(tasks, n, t->seed);
+        if (run_task(st, t)) {
+            __atomic_store_n(&g_board->failed, 1, __ATOMIC_RELEASE);
+            return 1;
+        }
+        __atomic_store_n(&g_board->state[pick], last_run ? TASK_DONE : TASK_FREE, __ATOMIC_RELEASE);
     }
-    return 0;
+}
+
+/* The board's progress of the followers' seeds, from the points so far. */
+static void board_depths(const struct study *st) {
+    struct sg_points pts;
+    if (known_points(st, &pts) != SG_OK) return; /* the tasks will say why */
+    for (int i = 0; i < pts.n; i++) note_depth(&pts.p[i]);
+    sg_points_free(&pts);
 }
 
 int study_run_tasks(struct study *st, const struct task *tasks, int n, int workers, int threads,
@@ -524,6 +605,11 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
     g_board = mmap(NULL, board_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (g_board == MAP_FAILED) g_board = NULL;
     else memset(g_board, 0, board_size);
+    for (int i = 0; i < n && g_board; i++)
+        if (tasks[i].follow) {
+            board_depths(st);
+            break;
+        }
     /* without shared memory a worker cannot see another's progress: one worker runs
      * the tasks in order, which keeps every `after` satisfied */
     if (!g_board) workers = 1;
@@ -538,15 +624,15 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
             if (getppid() == 1) _exit(1);
             g_worker = w;
             sg_set_threads(threads);
-            int rc = 0, fixed = w; /* without shared memory: every workers-th task */
-            for (;;) {
-                const int i = g_board ? __atomic_fetch_add(&g_board->next, 1, __ATOMIC_SEQ_CST)
-                                      : fixed;
-                if (i >= n || rc || cli_interrupted()) break;
-                rc = wait_for(tasks, tasks[i].after) || run_task(st, &tasks[i]);
-                if (g_board && !rc) __atomic_store_n(&g_board->done[i], 1, __ATOMIC_RELEASE);
-                if (g_board && rc) __atomic_store_n(&g_board->failed, 1, __ATOMIC_RELEASE);
-                fixed += workers;
+            int rc = 0;
+            if (g_board) {
+                rc = worker_loop(st, tasks, n);
+            } else {
+                /* one worker in list order; the followers once more at the end,
+                 * when every pruned chain has finished */
+                for (int i = 0; i < n && !rc && !cli_interrupted(); i++) rc = run_task(st, &tasks[i]);
+                for (int i = 0; i < n && !rc && !cli_interrupted(); i++)
+                    if (tasks[i].follow) rc = run_task(st, &tasks[i]);
             }
             if (g_board) g_board->slot[w].active = 0;
             fflush(stdout);

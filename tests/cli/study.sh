@@ -94,6 +94,20 @@ test "$(grep -c '"granularity": "dense"' "$tmp/e/points.jsonl")" -eq 4
 grep -q '"granularity": "dense".*"step": 3' "$tmp/e/points.jsonl"
 grep -q "grid too short" "$tmp/e.out"
 
+# the same below the grid with two seeds: each seed's dense reference is a follower
+# that runs the steps its pruned chains have reached and waits (put back, no worker
+# idle) for the rest; one, two and three workers give the same rows, and every
+# baseline records its seconds
+QE="--quick --train-images 1500 --test-images 500 --val-images 300 --threads 1 --seeds 2 -g fine,filter
+    --densities 1,0.5 --extend 0.3,0.2 --tolerance 100 --scnn-images 0 --infer-batch 0 --quantize none"
+for j in 1 2 3; do "$SG" study $QE --jobs $j -o "$tmp/f$j" > /dev/null; done
+diff <(rows "$tmp/f1") <(rows "$tmp/f2")
+diff <(rows "$tmp/f1") <(rows "$tmp/f3")
+for s in 1 2; do
+    test "$(grep -c "\"granularity\": \"dense\".*\"seed\": $s, \"step\": [1-9]" "$tmp/f2/points.jsonl")" -eq 3
+done
+test "$(grep '"step": 0' "$tmp/f2/points.jsonl" | grep -c '"seconds": 0,')" -eq 0
+
 # one-shot from the baseline with a profile scaled to each step: LeNet-5 prunes
 # conv2, fc1 and fc2 (relative densities 1, 0.5, 0.5), together selected at the step's density
 printf 'layer,density\nconv2,1\nfc1,0.5\nfc2,0.5\n' > "$tmp/prof.csv"
