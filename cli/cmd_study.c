@@ -388,6 +388,8 @@ static void parse_options(struct study *st, const struct cli_args *a) {
         st->control_reinit = 1;
     }
     parse_prune_train(st, a);
+    if (strcmp(cli_str(a, "quantize"), "none") != 0)
+        st->nq = cli_num_list(a, "quantize", st->qbits, 16, 1, 16);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     st->jobs = (int)cli_int(a, "jobs", 0, 64);
     if (st->jobs == 0) st->jobs = cores > 0 ? (int)cores : 1;
@@ -542,6 +544,13 @@ static int phase_baselines(struct study *st, struct task *tasks, struct sg_point
     return run_phase(st, tasks, ntask, workers, st->threads, "baseline", pts);
 }
 
+/* The index of seed s's dense reference in tasks[0..n). */
+static int follower_at(const struct task *tasks, int n, int s) {
+    for (int i = 0; i < n; i++)
+        if (tasks[i].follow && tasks[i].seed == s) return i;
+    return -1;
+}
+
 /* The four phases: baselines, chains, the dense reference below the grid (over MPI;
  * in one process the reference follows its seed's chains in phase 2), controls.
  * With one-thread baselines in one process (no MPI, no --baseline), the first two
@@ -549,7 +558,7 @@ static int phase_baselines(struct study *st, struct task *tasks, struct sg_point
  * baseline has finished, so that no core idles while the last baselines train (3
  * seeds on 2 cores). */
 static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
-    int ntask = 0, cap = 2 * st->seeds * (st->ngran + 2) + 4, rc = 1;
+    int ntask = 0, cap = 3 * st->seeds * (st->ngran + 2) + 4, rc = 1;
     struct task *tasks = calloc((size_t)cap, sizeof *tasks);
     int *base_at = calloc((size_t)st->seeds + 1, sizeof *base_at); /* 1 + the index of seed s's baseline */
     const int merged = ranks == 1 && st->threads == 1 && !st->baseline_file;
@@ -592,6 +601,17 @@ static int run_phases(struct study *st, struct sg_points *pts, int ranks) {
         for (int s = 1; s <= st->seeds; s++)
             tasks[ntask++] = (struct task){TASK_CHAIN, "dense", s, base_at[s], 0};
     }
+    /* in one process the post-processing items run on one thread, as the chains:
+     * each (granularity, seed) item joins the list last, ready once its seed's
+     * reference has finished, so it fills a core that the last chains leave (one
+     * seed: 4 pruned chains and the reference on 2 cores leave one idle for a chain's
+     * length) */
+    if (ranks == 1)
+        for (int g = 0; g < st->ngran; g++)
+            for (int s = 1; s <= st->seeds; s++) {
+                tasks[ntask] = (struct task){TASK_POST, "", s, 1 + follower_at(tasks, ntask, s), 0};
+                snprintf(tasks[ntask++].gran, sizeof tasks[0].gran, "%s", st->grans[g]);
+            }
     if (run_phase(st, tasks, ntask, st->jobs, 1, merged ? "baselines and chains" : "study", pts))
         goto done;
     /* phase 3: the dense reference follows the pruned chains below the grid */
@@ -629,11 +649,7 @@ static int write_results(struct study *st, const struct cli_args *a, struct sg_p
     sg_points_free(pts);
     if (study_load_points(st, pts)) return 1;
     if (sg_study_write_tables(pts, st->tol, st->dir) != SG_OK) return cli_fail_status(SG_ERR_IO), 1;
-    double qbits[16];
-    int nq = 0;
-    if (strcmp(cli_str(a, "quantize"), "none") != 0)
-        nq = cli_num_list(a, "quantize", qbits, 16, 1, 16);
-    if (study_post(st, pts, qbits, nq)) return 1;
+    if (study_post(st, pts)) return 1;
     print_noloss(st, pts, cli_flag(a, "json"));
     return 0;
 }
@@ -650,6 +666,7 @@ static int run(struct cli_args *a) {
     struct sg_points pts = {0};
     if (load_data(&st, a, &train_all, &test_all) || load_profile_lr(&st, a, &profile)) goto done;
     if (setup_folder(&st, a, &pts, &ranks, &in_phases)) goto done;
+    st.post_threads = ranks > 1 ? st.threads : 1;
     if (run_phases(&st, &pts, ranks)) goto done;
     in_phases = 0;
     /* rank 0 writes the tables and runs the later stages */

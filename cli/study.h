@@ -35,6 +35,11 @@ struct study {
                                           to each step's density (NULL: same for every layer) */
     const char *profile_file;
     char storage_verdict[2048]; /* study_post: one sentence on storage at matched accuracy */
+    int post_threads; /* threads of each post-processing item: 1 in one process, where the
+                         items run in the chains' workers as soon as their seed is done;
+                         over MPI --threads, on rank 0 after the chains */
+    double qbits[16]; /* --quantize: codebook bits of quantize.csv */
+    int nq;
     struct sg_dataset *train, *test;
     const char *argv_line;
     /* Set in a run over several MPI ranks (study_dist.c); NULL and -1 otherwise. */
@@ -45,10 +50,10 @@ struct study {
 };
 
 /* One unit of work for a worker. */
-enum task_kind { TASK_BASELINE, TASK_CHAIN, TASK_CONTROL };
+enum task_kind { TASK_BASELINE, TASK_CHAIN, TASK_CONTROL, TASK_POST };
 struct task {
     enum task_kind kind;
-    char gran[48]; /* "dense" for the reference chain */
+    char gran[48]; /* "dense" for the reference chain; TASK_POST: the granularity */
     int seed;
     int after; /* 1 + the index (in the same list) of a task that must finish first; 0: none */
     int follow; /* the dense reference in one process (no MPI): runs the steps its seed's
@@ -77,7 +82,12 @@ const char *study_path(const struct study *st, const char *fmt, ...)
  * qbits (quantize.csv), SCNN memory references on real activations (scnn.csv)
  * and CPU inference speed, dense against sparse kernels (infer.csv), of every
  * granularity's no-loss model; SCNN also at a matched density. */
-int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq);
+int study_post(struct study *st, const struct sg_points *pts);
+/* One (granularity, seed) item of study_post ahead of time, in a worker of the chain
+ * phase once the seed's chains have all finished: its rows into DIR/.post-<item>.*
+ * (each written whole, then renamed), which study_post takes instead of measuring
+ * again. On st->post_threads threads, as the chains. */
+int study_post_item(const struct study *st, const char *gran, int seed);
 /* Loads points.jsonl (dropping a damaged last line for good). */
 int study_load_points(const struct study *st, struct sg_points *pts);
 /* Appends one point to points.jsonl: one write, then fsync (the model file must be

@@ -394,6 +394,42 @@ static int take_part(const char *path, FILE *out) {
     return 0;
 }
 
+/* Whether item i's rows are in DIR/.post-<i>.* already (study_post_item). */
+static int item_done(const struct study *st, int i) {
+    for (int k = 0; k < 4; k++)
+        if (access(study_path(st, ".post-%d.%s", i, PART[k]), F_OK) != 0) return 0;
+    return 1;
+}
+
+int study_post_item(const struct study *st, const char *gran, int seed) {
+    int g = 0;
+    while (g < st->ngran && strcmp(st->grans[g], gran) != 0) g++;
+    if (g == st->ngran) return cli_fail("post-processing: no granularity '%s'", gran);
+    const int i = g * st->seeds + seed - 1;
+    struct sg_points pts;
+    size_t valid;
+    enum sg_status s = sg_points_load(study_path(st, "points.jsonl"), &pts, &valid);
+    if (s != SG_OK) return cli_fail_status(s);
+    FILE *fp[4] = {0};
+    char tmp[4][4096];
+    int rc = 0;
+    for (int k = 0; k < 4 && !rc; k++) {
+        snprintf(tmp[k], sizeof tmp[k], "%s", study_path(st, ".post-%d.%s.tmp", i, PART[k]));
+        if (!(fp[k] = fopen(tmp[k], "w"))) rc = cli_fail("%s: cannot write: %s", tmp[k], strerror(errno));
+    }
+    if (!rc) rc = post_item(st, &pts, g, seed, fp[0], fp[1], fp[2], fp[3], NULL, st->qbits, st->nq);
+    for (int k = 0; k < 4; k++)
+        if (fp[k] && fclose(fp[k]) != 0 && !rc) rc = cli_fail("%s: write failed", tmp[k]);
+    /* the four parts complete, then renamed: study_post takes an item whose four
+     * files exist and measures the others */
+    for (int k = 0; k < 4 && !rc; k++)
+        if (rename(tmp[k], study_path(st, ".post-%d.%s", i, PART[k])) != 0)
+            rc = cli_fail("%s: cannot rename: %s", tmp[k], strerror(errno));
+    for (int k = 0; k < 4 && rc; k++) unlink(tmp[k]);
+    sg_points_free(&pts);
+    return rc;
+}
+
 /* The items (granularity, seed) over `workers` forked processes: each writes its
  * rows to DIR/.post-<item>.<part>; then the rows are gathered in item order, the
  * same files as one process writes (only infer.csv's timings differ). The
@@ -419,11 +455,12 @@ static int post_parallel(struct study *st, const struct sg_points *pts, int work
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGTERM);
             if (getppid() == 1) _exit(1);
-            sg_set_threads(st->threads);
+            sg_set_threads(st->post_threads);
             int rc = 0;
             for (;;) {
                 const int i = __atomic_fetch_add(next, 1, __ATOMIC_SEQ_CST);
                 if (i >= items || rc || cli_interrupted()) break;
+                if (item_done(st, i)) continue; /* measured during the chains */
                 FILE *fp[4];
                 for (int k = 0; k < 4; k++) {
                     fp[k] = fopen(study_path(st, ".post-%d.%s", i, PART[k]), "w");
@@ -473,7 +510,9 @@ static int post_parallel(struct study *st, const struct sg_points *pts, int work
     return failed ? 1 : 0;
 }
 
-int study_post(struct study *st, const struct sg_points *pts, const double *qbits, int nq) {
+int study_post(struct study *st, const struct sg_points *pts) {
+    const double *qbits = st->qbits;
+    const int nq = st->nq;
     char *csv = NULL, *qcsv = NULL;
     size_t len = 0, qlen = 0;
     char *scsv = NULL, *icsv = NULL;
@@ -483,7 +522,7 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
     if (!f || !q || !sc || !ic) return cli_fail("out of memory");
     fprintf(ic, "granularity,seed,density,top1,engine,batch,threads,images,top1_infer,images_per_s,"
                 "ms_per_image,speedup_vs_dense,kernels\n");
-    if (st->infer_batch > 0) sg_set_threads(st->threads);
+    if (st->infer_batch > 0) sg_set_threads(st->post_threads);
     fprintf(sc, "granularity,match,seed,density,top1,mode,accumulate,index,fetch,images,cycles,"
                 "products,refs_weight,refs_weight_index,refs_act,refs_act_index,refs_acc_read,"
                 "refs_acc_write,refs_out_write,refs_halo,psum_read,psum_write,dram_bytes,"
@@ -494,17 +533,31 @@ int study_post(struct study *st, const struct sg_points *pts, const double *qbit
     if (!best) return cli_fail("out of memory");
     fprintf(q, "granularity,seed,density,bits,top1,top1_unquantized,drop_pp\n");
     int rc = -1;
-    /* as many items at once as the study runs baselines (--jobs / --threads) */
-    const int workers = st->jobs / (st->threads > 0 ? st->threads : 1);
+    /* as many items at once as --jobs has room for at post_threads each */
+    const int workers = st->jobs / (st->post_threads > 0 ? st->post_threads : 1);
     if (workers > 1 && st->ngran * st->seeds > 1) {
         FILE *out[4] = {f, q, sc, ic};
         rc = post_parallel(st, pts, workers, out, best, qbits, nq);
     }
     if (rc < 0) { /* in this process, in order */
         rc = 0;
+        FILE *devnull = NULL;
+        FILE *out[4] = {f, q, sc, ic};
         for (int g = 0; g < st->ngran && !rc; g++)
-            for (int seed = 1; seed <= st->seeds && !rc; seed++)
-                rc = post_item(st, pts, g, seed, f, q, sc, ic, best[g], qbits, nq);
+            for (int seed = 1; seed <= st->seeds && !rc; seed++) {
+                const int i = g * st->seeds + seed - 1;
+                if (!item_done(st, i)) {
+                    rc = post_item(st, pts, g, seed, f, q, sc, ic, best[g], qbits, nq);
+                    continue;
+                }
+                /* measured during the chains (study_post_item) */
+                for (int k = 0; k < 4 && !rc; k++)
+                    rc = take_part(study_path(st, ".post-%d.%s", i, PART[k]), out[k]);
+                if (!rc && !devnull && !(devnull = fopen("/dev/null", "w")))
+                    rc = cli_fail("/dev/null: %s", strerror(errno));
+                if (!rc) rc = post_best(st, pts, g, seed, devnull, best[g]);
+            }
+        if (devnull) fclose(devnull);
     }
     if (!rc) storage_verdict(st, best);
     free(best);

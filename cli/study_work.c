@@ -518,6 +518,7 @@ static int run_task(const struct study *st, const struct task *t) {
     case TASK_BASELINE: return task_baseline(st, t->seed);
     case TASK_CHAIN: return task_chain(st, t->gran, t->seed);
     case TASK_CONTROL: return task_control(st, t->gran, t->seed);
+    case TASK_POST: set_label("post %s s%d", t->gran, t->seed); return study_post_item(st, t->gran, t->seed);
     }
     return 1;
 }
@@ -628,11 +629,17 @@ int study_run_tasks(struct study *st, const struct task *tasks, int n, int worke
             if (g_board) {
                 rc = worker_loop(st, tasks, n);
             } else {
-                /* one worker in list order; the followers once more at the end,
-                 * when every pruned chain has finished */
-                for (int i = 0; i < n && !rc && !cli_interrupted(); i++) rc = run_task(st, &tasks[i]);
-                for (int i = 0; i < n && !rc && !cli_interrupted(); i++)
-                    if (tasks[i].follow) rc = run_task(st, &tasks[i]);
+                /* one worker in list order; the followers once more when every
+                 * pruned chain has finished (before the first post-processing item) */
+                int again = 0;
+                for (int i = 0; i <= n && !rc && !cli_interrupted(); i++) {
+                    if (!again && (i == n || tasks[i].kind == TASK_POST)) {
+                        again = 1;
+                        for (int j = 0; j < n && !rc; j++)
+                            if (tasks[j].follow) rc = run_task(st, &tasks[j]);
+                    }
+                    if (i < n && !rc) rc = run_task(st, &tasks[i]);
+                }
             }
             if (g_board) g_board->slot[w].active = 0;
             fflush(stdout);

@@ -17,6 +17,14 @@ Schedules:
        dependencies are met (no worker waits while another task could run); the dense
        reference of a seed follows its pruned chains live (a step runs once a pruned chain
        of the seed has reached it, or on the grid) and is put back when it has caught up.
+       --order picks the list order; the study's is gran-major-dense-first (baselines,
+       every seed's reference, then each granularity over the seeds, then the
+       post-processing items (one thread each), each once its seed's reference has
+       finished).
+
+Checked against make study on the idle 2-core AMD EPYC (tree 3895dc4, 22:05 wall):
+    python3 scripts/study_sim.py study/points.jsonl --baseline-seconds 150 --post 44 --startup 2
+predicts 21:59 for the old schedule.
 
 A baseline point records no seconds in studies before this script; give
 --baseline-seconds (one baseline on --threads threads), else it is estimated as
@@ -29,6 +37,7 @@ import statistics
 import sys
 
 TRACE = False
+POST_CPU = 0.0
 
 
 def load(path):
@@ -301,6 +310,12 @@ def simulate_new(seeds, grans, chains, bsec, ngrid, jobs, threads, speedup, orde
                 tasks.append(follow[seeds.index(s)])
         if order == "dense-end":
             tasks += follow
+    if POST_CPU > 0:
+        items = [(g, s) for g in grans for s in seeds]
+        for g, s in items:
+            fi = next(i for i, t in enumerate(tasks) if t["kind"] == "follow" and t["seed"] == s)
+            tasks.append({"kind": "baseline", "seed": s, "gran": "post " + g, "sec": POST_CPU / len(items),
+                          "deps": [fi]})
     end, idl, _ = run_list(tasks, min(jobs, len(tasks)), t0, None, progress, ngrid, chains, "ready")
     return end, idle + idl
 
@@ -318,17 +333,21 @@ def main():
                     help="one baseline on one thread (default: from the points, else estimated)")
     ap.add_argument("--thread-speedup", type=float, default=1.8,
                     help="a baseline on --threads threads is this much faster than on one")
-    ap.add_argument("--post", type=float, default=0.0, help="seconds of post-processing after the points")
+    ap.add_argument("--post", type=float, default=0.0,
+                    help="CPU seconds of the post-processing (storage, quantize, SCNN, infer): old: "
+                         "after the points over --jobs workers; new: one task per (granularity, "
+                         "seed) item once its seed's reference is done")
     ap.add_argument("--startup", type=float, default=0.0, help="seconds before the first task (data loading)")
     ap.add_argument("--seeds", type=int, default=None, help="use the first N seeds only")
     ap.add_argument("--schedule", default="both", choices=["old", "new", "both"])
-    ap.add_argument("--order", default="dense-last", choices=["dense-first", "dense-last", "dense-end", "gran-major", "gran-major-dense-first"])
+    ap.add_argument("--order", default="gran-major-dense-first", choices=["dense-first", "dense-last", "dense-end", "gran-major", "gran-major-dense-first"])
     ap.add_argument("--clip", type=float, default=5.0,
                     help="a point over this many times the median counts as the median (0: keep)")
     ap.add_argument("--trace", action="store_true", help="print when each task starts (new schedule)")
     a = ap.parse_args()
-    global TRACE
+    global TRACE, POST_CPU
     TRACE = a.trace
+    POST_CPU = a.post
     base, chains = load(a.points)
     allsec = sorted(x for v in chains.values() for x in v)
     med = statistics.median(allsec)
@@ -355,17 +374,21 @@ def main():
         bsec = statistics.mean(bs) if bs and min(bs) > 0 else bepochs * statistics.median(pts)
     work = sum(pts) + bsec * len(seeds)
     print("%d seeds, %d points, work %.0f s (%.0f s in points, %d baselines of %.0f s), "
-          "perfect packing on %d cores: %s + post %.0f s" %
-          (len(seeds), len(pts), work, sum(pts), len(seeds), bsec, a.jobs, fmt(work / a.jobs), a.post))
+          "perfect packing on %d cores: %s (with the post-processing %s)" %
+          (len(seeds), len(pts), work, sum(pts), len(seeds), bsec, a.jobs, fmt(work / a.jobs),
+           fmt((work + a.post) / a.jobs)))
     for sch in (["old", "new"] if a.schedule == "both" else [a.schedule]):
         if sch == "old":
             end, idle = simulate_old(seeds, grans, chains, bsec, ngrid, a.jobs, a.threads, a.thread_speedup)
         else:
             end, idle = simulate_new(seeds, grans, chains, bsec, ngrid, a.jobs, a.threads,
                                      a.thread_speedup, a.order)
-        wall = a.startup + end + a.post
+        post_after = sch == "old"
+        pw = max(1, a.jobs // a.threads) * (a.thread_speedup if a.threads > 1 else 1)
+        wall = a.startup + end + (a.post / pw if post_after else 0)
         print("%-4s jobs %d threads %d: points end %s, wall %s (%.0f s), idle core-seconds %.0f"
-              % (sch, a.jobs, a.threads, fmt(a.startup + end), fmt(wall), wall, a.jobs * end - work))
+              % (sch, a.jobs, a.threads, fmt(a.startup + end), fmt(wall), wall,
+                 a.jobs * (wall - a.startup) - work - a.post))
 
 
 if __name__ == "__main__":
