@@ -116,8 +116,11 @@ unit: $(BIN) $(TBIN) $(TOOLS)
 	@bash tests/run.sh $(BUILD)
 
 study: deps $(BIN)
-	$(BIN) study --model lenet5 --data mnist --seeds 3 --threads 1 -o study
-	$(BIN) report study
+	@t0=$$(date +%s); \
+	echo "$(BIN) study --model lenet5 --data mnist --seeds 3 --threads 1 -o study"; \
+	$(BIN) study --model lenet5 --data mnist --seeds 3 --threads 1 -o study && \
+	echo "$(BIN) report study" && $(BIN) report study && \
+	echo "make study: $$(( $$(date +%s) - t0 )) s wall on $$(nproc) cores ($$(lscpu | sed -n 's/^Model name: *//p' | head -n 1))"
 
 bench: deps $(BIN)
 	@bash bench/run.sh $(BUILD)
