@@ -475,3 +475,121 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
         free(dx), free(dxref), free(dxrefc), free(dw), free(dwref), free(db), free(dbref);
     }
 }
+
+/* One input channel (the direct path of nn/conv.c: a padded plane, wide rows,
+ * four filters by 64 outputs a block): forward with and without bias, the weight
+ * gradient alone (dx NULL, as for a first layer: the direct path) and with the
+ * input gradient (im2col), on 1, 2 and 3 threads (a thread with no sample), against
+ * the naive loops; K and R*S not multiples of the blocks, padding on any side,
+ * 1x1 outputs and kernels, rows wider than a block; stride 2 and dilation (not
+ * the direct path) alongside. */
+SG_TEST(conv_one_channel_direct_matches_reference) {
+    struct sg_conv_geom cases[] = {
+        {9, 1, 28, 28, 20, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* LeNet-5 conv1 */
+        {5, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* VGG-7 conv1 */
+        {3, 1, 7, 13, 7, 3, 2, 1, 1, 2, 0, 1, 3, 1, 1, 1, 0, 0},
+        {2, 1, 5, 5, 1, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {4, 1, 6, 11, 6, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {3, 1, 9, 9, 10, 7, 3, 1, 1, 3, 1, 3, 1, 1, 1, 1, 0, 0},
+        {2, 1, 4, 100, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {1, 1, 3, 3, 5, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0},
+        {2, 1, 9, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {2, 1, 9, 9, 3, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 0, 0},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        struct sg_conv_geom g = cases[ci];
+        CHECK_OK(sg_conv_geom_finish(&g));
+        sg_rng r;
+        sg_rng_seed(&r, 90 + ci);
+        size_t nx = (size_t)g.n * g.h * g.w, nw = (size_t)g.k * g.r * g.s,
+               ny = (size_t)g.n * g.k * g.p * g.q;
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(g.k * 4), *dy = malloc(ny * 4),
+              *dyc = malloc(ny * 4), *y = malloc(ny * 4), *y0 = malloc(ny * 4),
+              *yref = malloc(ny * 4), *yrefc = malloc(ny * 4);
+        float *dx = malloc(nx * 4), *dxref = malloc(nx * 4), *dw = malloc(nw * 4),
+              *dwref = malloc(nw * 4), *db = malloc(g.k * 4), *dbref = malloc(g.k * 4);
+        fill(&r, x, nx, 1), fill(&r, w, nw, 0.3f), fill(&r, b, g.k, 1), fill(&r, dy, ny, 1);
+        to_cnhw(dy, dyc, g.n, g.k, g.p * g.q); /* one channel: x is the same either way */
+        sg_conv2d_ref(&g, x, w, b, yref);
+        to_cnhw(yref, yrefc, g.n, g.k, g.p * g.q);
+        conv_backward_ref(&g, x, w, dy, dxref, dwref, dbref);
+        for (int threads = 1; threads <= 3; threads++) {
+            float *ws = malloc((sgi_conv_workspace(&g, threads) + 16) * 4);
+            sgi_conv_forward(&g, x, w, b, y, ws, threads);
+            CHECK_MSG(sgt_max_rel_err(y, yrefc, ny) < 1e-5, "case %zu threads %d: forward", ci,
+                      threads);
+            sgi_conv_forward(&g, x, w, NULL, y0, ws, threads);
+            for (int k = 0; k < g.k; k++)
+                for (size_t i = 0; i < (size_t)g.n * g.p * g.q; i++) {
+                    const size_t at = (size_t)k * g.n * g.p * g.q + i;
+                    if (y[at] != y0[at] + b[k]) {
+                        CHECK_MSG(0, "case %zu: bias not added once at %zu", ci, at);
+                        k = g.k;
+                        break;
+                    }
+                }
+            for (int with_dx = 0; with_dx <= 1; with_dx++) {
+                memset(dx, 0, nx * 4);
+                for (size_t i = 0; i < nw; i++) dw[i] = 1e30f; /* overwritten, not added to */
+                sgi_conv_backward(&g, x, w, dyc, with_dx ? dx : NULL, dw, db, ws, threads);
+                if (with_dx)
+                    CHECK_MSG(sgt_max_rel_err(dx, dxref, nx) < 1e-5, "case %zu threads %d: dx", ci,
+                              threads);
+                CHECK_MSG(sgt_max_rel_err(dw, dwref, nw) < 1e-5, "case %zu threads %d dx %d: dw",
+                          ci, threads, with_dx);
+                CHECK_MSG(sgt_max_rel_err(db, dbref, g.k) < 1e-5, "case %zu threads %d: db", ci,
+                          threads);
+            }
+            free(ws);
+        }
+        free(x), free(w), free(b), free(dy), free(dyc), free(y), free(y0), free(yref), free(yrefc);
+        free(dx), free(dxref), free(dw), free(dwref), free(db), free(dbref);
+    }
+}
+
+SG_TEST(grad_conv_one_channel) { gradcheck("conv_c1", 1, 6, 5, g_conv, 14); }
+
+/* Max-pool backward, 2x2 stride 2: written (set: dx filled with junk first; the
+ * vector path) equals zeroing and adding dy at the argmax bit for bit, the
+ * uncovered last row and column of odd extents included; and adding (set 0) adds
+ * to what dx held. A 3x3 stride-2 pool (overlapping windows, the scalar path)
+ * alongside. */
+SG_TEST(maxpool_backward_set_and_add) {
+    sg_rng r;
+    sg_rng_seed(&r, 78);
+    const int shapes[][4] = {{8, 8, 2, 2}, {24, 24, 2, 2}, {32, 33, 2, 2}, {40, 41, 2, 2},
+                             {9, 66, 2, 2}, {3, 3, 2, 2}, {9, 9, 3, 2}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int h = shapes[t][0], w = shapes[t][1], k = shapes[t][2], st = shapes[t][3];
+        struct sgi_pool g = {5, h, w, k, k, st, st, 0, 0, 0, 0, (h - k) / st + 1, (w - k) / st + 1, 1};
+        size_t nx = (size_t)g.planes * h * w, ny = (size_t)g.planes * g.p * g.q;
+        float *x = malloc(nx * 4), *y = malloc(ny * 4), *dy = malloc(ny * 4);
+        float *dx = malloc(nx * 4), *ref = malloc(nx * 4), *base = malloc(nx * 4);
+        int32_t *arg = malloc(ny * 4);
+        for (size_t i = 0; i < nx; i++) x[i] = (float)(int)(sg_rng_uniform(&r) * 4) - 1.5f;
+        fill(&r, dy, ny, 1);
+        dy[0] = -0.0f; /* 0 + -0 is +0 */
+        fill(&r, base, nx, 1);
+        sgi_maxpool_forward(&g, x, y, arg);
+        memset(ref, 0, nx * 4);
+        for (int pl = 0; pl < g.planes; pl++)
+            for (size_t i = 0; i < (size_t)g.p * g.q; i++)
+                ref[(size_t)pl * h * w + arg[(size_t)pl * g.p * g.q + i]] += dy[(size_t)pl * g.p * g.q + i];
+        for (size_t i = 0; i < nx; i++) dx[i] = 42.0f;
+        sgi_maxpool_backward(&g, dy, arg, dx, 1);
+        CHECK_MSG(memcmp(dx, ref, nx * 4) == 0, "%dx%d k%d s%d: set differs", h, w, k, st);
+        memcpy(dx, base, nx * 4);
+        sgi_maxpool_backward(&g, dy, arg, dx, 0);
+        int bad = 0;
+        for (int pl = 0; pl < g.planes; pl++)
+            for (size_t i = 0; i < (size_t)h * w; i++) {
+                const size_t at = (size_t)pl * h * w + i;
+                float want = base[at];
+                for (size_t o = 0; o < (size_t)g.p * g.q; o++)
+                    if ((size_t)arg[(size_t)pl * g.p * g.q + o] == i) want += dy[(size_t)pl * g.p * g.q + o];
+                bad += dx[at] != want;
+            }
+        CHECK_MSG(bad == 0, "%dx%d k%d s%d: add differs at %d", h, w, k, st, bad);
+        free(x), free(y), free(dy), free(dx), free(ref), free(base), free(arg);
+    }
+}

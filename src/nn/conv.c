@@ -65,9 +65,17 @@ static size_t im2col_workspace(const struct sg_conv_geom *g, int threads) {
     return (size_t)threads * (col_floats(g) + (threads > 1 ? dw_floats(g) : 0));
 }
 
+#ifdef __AVX512F__
+static int c1_ok(const struct sg_conv_geom *g);
+static size_t c1_per_thread(const struct sg_conv_geom *g);
+#endif
+
 size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
     if (threads < 1) threads = 1;
-    const size_t a = im2col_workspace(g, threads);
+    size_t a = im2col_workspace(g, threads);
+#ifdef __AVX512F__
+    if (c1_ok(g) && (size_t)threads * c1_per_thread(g) > a) a = (size_t)threads * c1_per_thread(g);
+#endif
     if (!sgi_wino_train_shape_ok(g)) return a; /* kernel masks take Winograd on small outputs */
     const size_t b = sgi_wino_train_workspace(g, threads);
     return a > b ? a : b;
@@ -380,6 +388,234 @@ static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
     }
 }
 
+
+/* ---- one input channel: direct convolution on a padded plane ----
+ * A layer with one input channel (the first layer of LeNet-5 and VGG-7 on
+ * grey-scale images) has R*S column rows per output: im2col copied each input
+ * value R*S times, more than the product itself cost (LeNet-5's conv1: 2 ms of an
+ * 11 ms step). Here each sample's plane is copied once, zero-padded to
+ * Wp = Q + S - 1 columns, and the output is computed "wide": entry t = p*Wp + q of
+ * a row-major P x Wp plane is sum_{r,s} w[r][s] xp[t + r*Wp + s], so the R*S
+ * terms are contiguous loads at fixed offsets and 64 consecutive t (four AVX-512
+ * vectors) times four filters are one register block; the Q of every Wp columns
+ * that are outputs are copied out. The sum is the GEMM's: the R*S products added
+ * in (r, s) order in one fused multiply-add chain from 0, then the bias, so the
+ * forward gives the im2col path's bits. The weight gradient (when no input
+ * gradient is asked, as for a first layer) is the same wide plane turned around:
+ * dw[k][r][s] = sum over samples and t of dyw[k][t] xp[t + r*Wp + s], with dyw
+ * zero off the outputs, in 16-lane partial sums per (k, r, s) summed at the end
+ * (an order of its own; per thread, then the threads in order). */
+#ifdef __AVX512F__
+#define C1_FB 4  /* filters per register block */
+#define C1_RB 5  /* (r, s) taps per weight-gradient block */
+
+static size_t c1_wp(const struct sg_conv_geom *g) { return (size_t)g->q + g->s - 1; }
+static size_t c1_t64(const struct sg_conv_geom *g) { return ((size_t)g->p * c1_wp(g) + 63) & ~(size_t)63; }
+/* the padded plane, with room for the reads of the last block past its end */
+static size_t c1_plane(const struct sg_conv_geom *g) {
+    return round16(c1_t64(g) + (size_t)(g->r - 1) * c1_wp(g) + g->s + 16);
+}
+#define C1_G 8 /* samples a group: their planes padded once, then every block of filters */
+static size_t c1_per_thread(const struct sg_conv_geom *g) {
+    const size_t rs = (size_t)g->r * g->s;
+    return C1_G * c1_plane(g) + C1_FB * c1_t64(g) + round16((size_t)g->k * rs * 16) + 64;
+}
+/* a thread's area: the group's planes, the wide rows of a block of filters, the sums */
+static size_t c1_wide_at(const struct sg_conv_geom *g) { return C1_G * c1_plane(g); }
+static size_t c1_acc_at(const struct sg_conv_geom *g) { return c1_wide_at(g) + C1_FB * c1_t64(g); }
+
+static int c1_ok(const struct sg_conv_geom *g) {
+    return g->c == 1 && g->groups == 1 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
+           g->dw == 1 && (size_t)g->r * g->s <= 1024 && c1_t64(g) <= ((size_t)1 << 16);
+}
+
+/* xp = sample n of x, rows i - pt, columns j - pl, zero outside x and past the plane */
+static void c1_pad(const struct sg_conv_geom *g, const float *x, int n, float *restrict xp) {
+    const size_t wp = c1_wp(g), len = c1_plane(g);
+    const int hp = g->p + g->r - 1;
+    const float *xs = x + (size_t)n * g->h * g->w;
+    for (size_t i = 0; i < len; i++) xp[i] = 0;
+    for (int i = 0; i < hp; i++) {
+        const int ih = i - g->pt;
+        if (ih < 0 || ih >= g->h) continue;
+        const int j0 = g->pl, jw = g->w < (int)wp - g->pl ? g->w : (int)wp - g->pl;
+        if (jw > 0) copy_row(xp + (size_t)i * wp + j0, xs + (size_t)ih * g->w, jw);
+    }
+}
+
+#define INL1 static inline __attribute__((always_inline))
+
+/* yw[f][t..t+64) = sum_j w[f][j] xp[off[j] + t ..] for FB filters (rows rs floats apart) */
+INL1 void c1_fwd_block(const int FB, const float *xp, const float *w, int rs, const int *off,
+                       size_t t64, float *yw) {
+    for (size_t t = 0; t < t64; t += 64) {
+        __m512 a[C1_FB][4];
+        for (int f = 0; f < FB; f++) a[f][0] = a[f][1] = a[f][2] = a[f][3] = _mm512_setzero_ps();
+        for (int j = 0; j < rs; j++) {
+            const float *xj = xp + off[j] + t;
+            const __m512 x0 = _mm512_loadu_ps(xj), x1 = _mm512_loadu_ps(xj + 16);
+            const __m512 x2 = _mm512_loadu_ps(xj + 32), x3 = _mm512_loadu_ps(xj + 48);
+            for (int f = 0; f < FB; f++) {
+                const __m512 wv = _mm512_set1_ps(w[(size_t)f * rs + j]);
+                a[f][0] = _mm512_fmadd_ps(wv, x0, a[f][0]);
+                a[f][1] = _mm512_fmadd_ps(wv, x1, a[f][1]);
+                a[f][2] = _mm512_fmadd_ps(wv, x2, a[f][2]);
+                a[f][3] = _mm512_fmadd_ps(wv, x3, a[f][3]);
+            }
+        }
+        for (int f = 0; f < FB; f++)
+            for (int v = 0; v < 4; v++) _mm512_storeu_ps(yw + (size_t)f * t64 + t + 16 * v, a[f][v]);
+    }
+}
+
+static void c1_offsets(const struct sg_conv_geom *g, int *off) {
+    const int wp = (int)c1_wp(g);
+    for (int r = 0; r < g->r; r++)
+        for (int s = 0; s < g->s; s++) off[r * g->s + s] = r * wp + s;
+}
+
+static void c1_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                       const float *b, float *y, float *ws, int threads) {
+    const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
+    const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *xg = ws + (size_t)tid * per, *yw = xg + c1_wide_at(g);
+        const size_t pl = c1_plane(g);
+        int off[1024];
+        c1_offsets(g, off);
+        /* groups of samples, each filter block over the group: y is written in
+         * runs of the group's planes, a few at a time (one sample with every
+         * filter wrote K planes far apart, slower than the columns' GEMM) */
+#pragma omp for schedule(static)
+        for (int n0 = 0; n0 < g->n; n0 += C1_G) {
+            const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
+            for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
+            for (int k = 0; k < K; k += C1_FB) {
+                const int fb = K - k < C1_FB ? K - k : C1_FB;
+                const float *wk = w + (size_t)k * rs;
+                for (int n = n0; n < n1; n++) {
+                    const float *xp = xg + (size_t)(n - n0) * pl;
+                    switch (fb) {
+                    case 4: c1_fwd_block(4, xp, wk, rs, off, t64, yw); break;
+                    case 3: c1_fwd_block(3, xp, wk, rs, off, t64, yw); break;
+                    case 2: c1_fwd_block(2, xp, wk, rs, off, t64, yw); break;
+                    default: c1_fwd_block(1, xp, wk, rs, off, t64, yw); break;
+                    }
+                    for (int f = 0; f < fb; f++) {
+                        float *yk = y + ((size_t)(k + f) * g->n + n) * pq;
+                        const float *src = yw + (size_t)f * t64;
+                        const float bk = b ? b[k + f] : 0.0f;
+                        for (int p = 0; p < P; p++) {
+                            float *restrict d = yk + (size_t)p * Q;
+                            const float *restrict sr = src + (size_t)p * wp;
+                            if (b)
+                                for (int q = 0; q < Q; q++) d[q] = sr[q] + bk;
+                            else
+                                for (int q = 0; q < Q; q++) d[q] = sr[q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* acc[f][j] (16 lanes each, in memory) += sum over t of dyw[f][t] xp[off[j] + t],
+ * FB filters x RB taps */
+INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int *off,
+                         const float *dyw, size_t t64, float *acc, int rs) {
+    __m512 a[C1_FB][C1_RB];
+    for (int f = 0; f < FB; f++)
+        for (int j = 0; j < RB; j++) a[f][j] = _mm512_loadu_ps(acc + ((size_t)f * rs + j) * 16);
+    for (size_t t = 0; t < t64; t += 16) {
+        __m512 d[C1_FB];
+        for (int f = 0; f < FB; f++) d[f] = _mm512_loadu_ps(dyw + (size_t)f * t64 + t);
+        for (int j = 0; j < RB; j++) {
+            const __m512 xv = _mm512_loadu_ps(xp + off[j] + t);
+            for (int f = 0; f < FB; f++) a[f][j] = _mm512_fmadd_ps(d[f], xv, a[f][j]);
+        }
+    }
+    for (int f = 0; f < FB; f++)
+        for (int j = 0; j < RB; j++) _mm512_storeu_ps(acc + ((size_t)f * rs + j) * 16, a[f][j]);
+}
+
+#define C1_RB_CASES(FB)                                                                     \
+    switch (rb) {                                                                           \
+    case 5: c1_wgrad_block(FB, 5, xp, off + j, dk, t64, ak + (size_t)j * 16, rs); break;    \
+    case 4: c1_wgrad_block(FB, 4, xp, off + j, dk, t64, ak + (size_t)j * 16, rs); break;    \
+    case 3: c1_wgrad_block(FB, 3, xp, off + j, dk, t64, ak + (size_t)j * 16, rs); break;    \
+    case 2: c1_wgrad_block(FB, 2, xp, off + j, dk, t64, ak + (size_t)j * 16, rs); break;    \
+    default: c1_wgrad_block(FB, 1, xp, off + j, dk, t64, ak + (size_t)j * 16, rs); break;   \
+    }
+
+static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy, float *dw,
+                     float *ws, int threads) {
+    const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
+    const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
+    const size_t accn = (size_t)K * rs * 16;
+    int used = 1;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#pragma omp single
+        used = omp_get_num_threads();
+#endif
+        float *xg = ws + (size_t)tid * per, *dyw = xg + c1_wide_at(g);
+        float *acc = xg + c1_acc_at(g);
+        const size_t pl = c1_plane(g);
+        int off[1024];
+        c1_offsets(g, off);
+        for (size_t i = 0; i < accn; i++) acc[i] = 0;
+        for (size_t i = 0; i < (size_t)C1_FB * t64; i++) dyw[i] = 0; /* off-output entries stay 0 */
+#pragma omp for schedule(static)
+        for (int n0 = 0; n0 < g->n; n0 += C1_G) {
+            const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
+            for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
+            for (int k = 0; k < K; k += C1_FB) {
+                const int fb = K - k < C1_FB ? K - k : C1_FB;
+                float *ak = acc + (size_t)k * rs * 16;
+                for (int n = n0; n < n1; n++) {
+                    const float *xp = xg + (size_t)(n - n0) * pl;
+                    /* this block's dy rows, widened */
+                    for (int f = 0; f < fb; f++) {
+                        const float *dk = dy + ((size_t)(k + f) * g->n + n) * pq;
+                        for (int p = 0; p < P; p++) {
+                            float *restrict d = dyw + (size_t)f * t64 + (size_t)p * wp;
+                            const float *restrict sr = dk + (size_t)p * Q;
+                            for (int q = 0; q < Q; q++) d[q] = sr[q];
+                        }
+                    }
+                    const float *dk = dyw;
+                    for (int j = 0; j < rs; j += C1_RB) {
+                        const int rb = rs - j < C1_RB ? rs - j : C1_RB;
+                        switch (fb) {
+                        case 4: C1_RB_CASES(4) break;
+                        case 3: C1_RB_CASES(3) break;
+                        case 2: C1_RB_CASES(2) break;
+                        default: C1_RB_CASES(1) break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    /* every thread's 16 lanes per weight, the threads in order */
+    for (size_t i = 0; i < (size_t)K * rs; i++) {
+        __m512 s = _mm512_loadu_ps(ws + c1_acc_at(g) + i * 16);
+        for (int t = 1; t < used; t++)
+            s = _mm512_add_ps(s, _mm512_loadu_ps(ws + (size_t)t * per + c1_acc_at(g) + i * 16));
+        dw[i] = _mm512_reduce_add_ps(s);
+    }
+}
+#endif
+
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                       const float *b, float *y, float *ws, int threads) {
     sgi_conv_forward_kept(g, x, w, NULL, b, y, ws, threads);
@@ -391,6 +627,11 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_forward_kept(g, x, w, kp, y, ws, threads);
+#ifdef __AVX512F__
+    } else if (c1_ok(g)) {
+        c1_forward(g, x, w, b, y, ws, threads); /* bias included */
+        return;
+#endif
     } else if (by_slices(g, threads)) {
         const size_t per = col_floats(g);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -424,6 +665,10 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
     const size_t ndw = (size_t)g->k * rows_of(g);
     if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, dw, ws, threads);
+#ifdef __AVX512F__
+    } else if (c1_ok(g) && !dx) {
+        c1_wgrad(g, x, dy, dw, ws, threads);
+#endif
     } else if (by_slices(g, threads) && threads > 1) {
         /* every thread sums its slices' weight gradients in its own buffer; the
          * buffers are added in thread order, so the result depends on the thread

@@ -28,6 +28,7 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->dead);
     free(e->ndead);
     free(e->fuse);
+    free(e->gset);
     sgi_thin_buf_free(&e->thin);
     free(e);
 }
@@ -86,6 +87,36 @@ static int32_t *fuse_plan(const struct sg_model *m) {
     return f;
 }
 
+/* Which backward steps write their input's gradient instead of adding to it: a
+ * BN, max pool or flatten node whose one input is read by it alone (and not the
+ * network input) and whose backward runs (at or before the loss node). The zeroing
+ * of that gradient, a pass over memory as large as the activation, then goes; the
+ * ops write 0 + v where they added v to 0, so the bits are the same. NULL when out
+ * of memory. */
+static uint8_t *gset_plan(const struct sg_model *m, int32_t loss_node) {
+    uint8_t *f = calloc((size_t)m->n_nodes, 1);
+    int32_t *uses = calloc((size_t)m->n_nodes, sizeof *uses);
+    if (!f || !uses) {
+        free(f), free(uses);
+        return NULL;
+    }
+    for (int32_t j = 1; j < m->n_nodes; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++) {
+            const int32_t i = m->nodes[j].in[k];
+            if (i >= 0 && i < m->n_nodes) uses[i]++;
+        }
+    for (int32_t j = 1; j <= loss_node && j < m->n_nodes; j++) {
+        const struct sg_node *nd = &m->nodes[j];
+        const int32_t i = nd->in[0];
+        if (nd->n_in != 1 || i <= 0 || i >= j || uses[i] != 1) continue;
+        if (nd->op != SG_OP_BN && nd->op != SG_OP_MAXPOOL && nd->op != SG_OP_FLATTEN) continue;
+        f[j] |= SGI_SETS_DX;
+        f[i] |= SGI_NO_CLEAR;
+    }
+    free(uses);
+    return f;
+}
+
 static enum sg_status exec_new(const struct sg_model *m, int batch, int train, int fuse,
                                const struct sg_layer_hook *hook, struct sg_exec **out) {
     *out = NULL;
@@ -127,6 +158,7 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
         }
     }
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
+    if (train && !hook && !(e->gset = gset_plan(m, e->loss_node))) goto nomem;
     if (train && fuse && !hook) {
         if (!(e->fuse = fuse_plan(m))) goto nomem;
         e->dead = calloc(nn, sizeof *e->dead);
@@ -228,7 +260,8 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
     const int n = e->n;
     memset(grad, 0, m->arena_len * sizeof *grad);
     for (int32_t i = 1; i < e->loss_node; i++)
-        if (!(e->fuse && e->fuse[i] > 0)) /* a fused BN's own gradient is never used */
+        if (!(e->fuse && e->fuse[i] > 0) && /* a fused BN's own gradient is never used */
+            !(e->gset && (e->gset[i] & SGI_NO_CLEAR))) /* its reader writes it */
             memset(e->grad[i], 0, sgi_node_size(&m->nodes[i], n) * sizeof(float));
     for (int32_t i = e->loss_node; i >= 1; i--) {
         const struct sg_node *nd = &m->nodes[i];
@@ -236,6 +269,7 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
                                     .x = e->out[nd->in[0]], .n = n, .sz = sgi_node_size(nd, n),
                                     .dy = e->grad[i],
                                     .dx = nd->in[0] > 0 ? e->grad[nd->in[0]] : NULL,
+                                    .set_dx = e->gset && (e->gset[i] & SGI_SETS_DX),
                                     .grad = grad};
         const double t0 = e->t_bwd ? prof_now(e) : 0;
         const struct sgi_op_def *op = (unsigned)nd->op < SG_OP_COUNT ? &sgi_ops[nd->op] : NULL;

@@ -219,7 +219,7 @@ static void maxpool_runs(const struct sgi_step *s, int backward) {
     int32_t *arg = s->e->arg[s->i];
     if (!dead) {
         if (backward)
-            sgi_maxpool_backward(&g, s->dy, arg, s->dx);
+            sgi_maxpool_backward(&g, s->dy, arg, s->dx, s->set_dx);
         else
             sgi_maxpool_forward(&g, s->x, s->y, arg);
         return;
@@ -235,8 +235,9 @@ static void maxpool_runs(const struct sgi_step *s, int backward) {
         r.planes = (c1 - c0) * n;
         if (d) {
             if (!backward) memset(s->y + oo, 0, (size_t)r.planes * out_pl * sizeof *s->y);
+            else if (s->set_dx) memset(s->dx + ii, 0, (size_t)r.planes * in_pl * sizeof *s->dx);
         } else if (backward) {
-            sgi_maxpool_backward(&r, s->dy + oo, arg + oo, s->dx + ii);
+            sgi_maxpool_backward(&r, s->dy + oo, arg + oo, s->dx + ii, s->set_dx);
         } else {
             sgi_maxpool_forward(&r, s->x + ii, s->y + oo, arg + oo);
         }
@@ -331,12 +332,12 @@ static void bn_backward(const struct sgi_step *s) {
                              (size_t)s->e->sync->n_all * nd->h * nd->w, s->x,
                              sg_param_data(s->m, nd->param[0]), aux, aux + nd->c,
                              r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy, s->dx,
-                             grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead);
+                             grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx);
         return;
     }
     sgi_bn_backward(nd->c, (size_t)s->n * nd->h * nd->w, s->x, sg_param_data(s->m, nd->param[0]),
                     aux, aux + nd->c, r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy,
-                    s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead);
+                    s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx);
 }
 
 static enum sg_status add_forward(const struct sgi_step *s) {
@@ -363,7 +364,7 @@ static enum sg_status flatten_forward(const struct sgi_step *s) {
 }
 
 static void flatten_backward(const struct sgi_step *s) {
-    if (s->dx) sgi_flatten_backward(s->xn->c, s->n, s->xn->h * s->xn->w, s->dy, s->dx);
+    if (s->dx) sgi_flatten_backward(s->xn->c, s->n, s->xn->h * s->xn->w, s->dy, s->dx, s->set_dx);
 }
 
 /* identity except in training, where each element is kept with probability 1 - p */

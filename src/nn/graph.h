@@ -33,7 +33,13 @@ struct sg_exec {
      * shard of the batch; BN's statistics are the team's (ops.h); NULL otherwise */
     struct sgi_bn_sync *sync;
     int loss_div; /* > 0: the loss gradient is divided by this batch, not the shard's */
+    /* training: gset[j] & SGI_SETS_DX: node j's backward writes its input's gradient
+     * (it is that tensor's only reader and the op can), so sg_backward does not zero
+     * that gradient first (gset[i] & SGI_NO_CLEAR); NULL: every gradient added to */
+    uint8_t *gset;
 };
+#define SGI_SETS_DX 1
+#define SGI_NO_CLEAR 2
 
 /* A training executor for sg_train's own loop: BN + ReLU fused and dead channels
  * skipped (see fuse and dead above), so a fused BN's own output is never stored
@@ -57,6 +63,7 @@ struct sgi_step {
     /* backward */
     const float *dy; /* gradient of the output */
     float *dx;       /* gradient of the first input; NULL for the network input */
+    int set_dx;      /* write dx rather than add to it (SGI_SETS_DX) */
     float *grad;     /* parameter gradients, arena-parallel */
 };
 

@@ -122,12 +122,60 @@ void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int
     }
 }
 
+#ifdef __AVX512F__
+/* The input gradient of one plane of a 2x2 stride-2 pool, written (set): each
+ * window's four entries, 0 + dy at its argmax and 0 at the others, in two rows of
+ * 32 floats per 16 windows; the rows and columns no window covers set to 0. The
+ * bits of zeroing the plane and adding dy at the argmax. */
+static void maxpool_2x2_set_plane(const struct sgi_pool *g, const float *dyp, const int32_t *ap,
+                                  float *dxp) {
+    const int P = g->p, Q = g->q, W = g->w;
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const __m512i two_q = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int p = 0; p < P; p++) {
+        float *r0 = dxp + (size_t)(2 * p) * W, *r1 = r0 + W;
+        for (int q = 0; q < Q; q += 16) {
+            const int n = Q - q < 16 ? Q - q : 16;
+            const __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+            const __m512 d = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(m, dyp + (size_t)p * Q + q));
+            const __m512i rel = _mm512_sub_epi32(
+                _mm512_maskz_loadu_epi32(m, ap + (size_t)p * Q + q),
+                _mm512_add_epi32(two_q, _mm512_set1_epi32(2 * p * W + 2 * q)));
+            const __m512 a = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512()), d);
+            const __m512 b = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1)), d);
+            const __m512 c = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(W)), d);
+            const __m512 e = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(W + 1)), d);
+            const __mmask16 m0 = 2 * n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (2 * n)) - 1);
+            const __mmask16 m1 = 2 * n <= 16 ? (__mmask16)0 : (__mmask16)((1u << (2 * n - 16)) - 1);
+            _mm512_mask_storeu_ps(r0 + 2 * q, m0, _mm512_permutex2var_ps(a, lo, b));
+            _mm512_mask_storeu_ps(r0 + 2 * q + 16, m1, _mm512_permutex2var_ps(a, hi, b));
+            _mm512_mask_storeu_ps(r1 + 2 * q, m0, _mm512_permutex2var_ps(c, lo, e));
+            _mm512_mask_storeu_ps(r1 + 2 * q + 16, m1, _mm512_permutex2var_ps(c, hi, e));
+        }
+        for (int j = 2 * Q; j < W; j++) r0[j] = r1[j] = 0.0f;
+    }
+    for (size_t i = (size_t)2 * P * W; i < (size_t)g->h * W; i++) dxp[i] = 0.0f;
+}
+#endif
+
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
-                          float *dx) {
+                          float *dx, int set) {
     const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+#ifdef __AVX512F__
+    if (set && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pt && !g->pl &&
+        2 * g->p <= g->h && 2 * g->q <= g->w) {
+#pragma omp parallel for schedule(static)
+        for (int pl = 0; pl < g->planes; pl++)
+            maxpool_2x2_set_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (int pl = 0; pl < g->planes; pl++) {
         float *dxp = dx + pl * in_sz;
+        if (set) memset(dxp, 0, in_sz * sizeof *dxp); /* in cache for the adds */
         const float *dyp = dy + pl * out_sz;
         const int32_t *ap = arg + pl * out_sz;
         for (size_t i = 0; i < out_sz; i++) dxp[ap[i]] += dyp[i];
@@ -245,11 +293,22 @@ void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float
 /* BN's input gradient of one channel added into dxc: dx += k1 * (dy - k2 - xhat * k3), dy
  * through the fused ReLU's mask where ry is given (the ReLU's output) */
 static void bn_dx_add(size_t m, const float *xc, const float *dyc, const float *ryc, float mu,
-                      float is, float k1, float k2, float k3, float *restrict dxc) {
-    if (ryc) {
+                      float is, float k1, float k2, float k3, float *restrict dxc, int set) {
+    /* set: dx = 0 + v, the bits of adding v to a zeroed dx without reading it */
+    if (ryc && set) {
+        for (size_t i = 0; i < m; i++) {
+            const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
+            dxc[i] = 0.0f + k1 * (d - k2 - xhat * k3);
+        }
+    } else if (ryc) {
         for (size_t i = 0; i < m; i++) {
             const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
             dxc[i] += k1 * (d - k2 - xhat * k3);
+        }
+    } else if (set) {
+        for (size_t i = 0; i < m; i++) {
+            const float xhat = (xc[i] - mu) * is;
+            dxc[i] = 0.0f + k1 * (dyc[i] - k2 - xhat * k3);
         }
     } else {
         for (size_t i = 0; i < m; i++) {
@@ -297,11 +356,12 @@ static void bn_sums(size_t m, const float *restrict xc, const float *restrict dy
  * gradient, gated here by ry > 0); NULL: dy is BN's own output gradient. */
 void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
                      const float *invstd, const float *ry, const float *dy, float *dx,
-                     float *dgamma, float *dbeta, const uint8_t *dead) {
+                     float *dgamma, float *dbeta, const uint8_t *dead, int set) {
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         if (dead && dead[ch]) { /* the fused ReLU's 0 output gates every gradient */
             dgamma[ch] = dbeta[ch] = 0.0f;
+            if (dx && set) memset(dx + (size_t)ch * m, 0, m * sizeof *dx);
             continue;
         }
         const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
@@ -315,7 +375,7 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
         /* dx = gamma*is/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)) */
         const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m),
                     k3 = (float)(sdyx / (double)m);
-        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m);
+        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m, set);
     }
 }
 
@@ -377,7 +437,7 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
 void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
                           const float *gamma, const float *mean, const float *invstd,
                           const float *ry, const float *dy, float *dx, float *dgamma,
-                          float *dbeta, const uint8_t *dead) {
+                          float *dbeta, const uint8_t *dead, int set) {
     double *mine = sync_slot(sy, sy->t);
     for (int ch = 0; ch < c; ch++) {
         mine[2 * ch] = mine[2 * ch + 1] = 0.0;
@@ -390,6 +450,7 @@ void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all,
     for (int ch = 0; ch < c; ch++) {
         if (dead && dead[ch]) { /* the fused ReLU's 0 output gates every gradient */
             dgamma[ch] = dbeta[ch] = 0.0f;
+            if (dx && set) memset(dx + (size_t)ch * m, 0, m * sizeof *dx);
             continue;
         }
         double sdy = 0, sdyx = 0;
@@ -402,7 +463,7 @@ void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all,
         const float mu = mean[ch], is = invstd[ch];
         const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m_all),
                     k3 = (float)(sdyx / (double)m_all);
-        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m);
+        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m, set);
     }
     sy->seq++;
 }
@@ -427,12 +488,15 @@ void sgi_flatten_forward(int c, int n, int hw, const float *x, float *y) {
         }
 }
 
-void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx) {
+void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx, int set) {
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++)
         for (int b = 0; b < n; b++) {
             float *dst = dx + ((size_t)ch * n + b) * hw;
-            for (int i = 0; i < hw; i++) dst[i] += dy[((size_t)ch * hw + i) * n + b];
+            if (set)
+                for (int i = 0; i < hw; i++) dst[i] = 0.0f + dy[((size_t)ch * hw + i) * n + b];
+            else
+                for (int i = 0; i < hw; i++) dst[i] += dy[((size_t)ch * hw + i) * n + b];
         }
 }
 

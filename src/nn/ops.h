@@ -1,7 +1,8 @@
 /* Forward/backward kernels on raw pointers. Activations are channel-major:
  * X[C][N][H][W]. Backward functions ADD into dx (the caller zeroes it once), so a
  * tensor read by several nodes collects all their gradients; parameter gradients
- * are overwritten. Every kernel has a plain reference in tests/test_ops.c. */
+ * are overwritten. Those with a `set` argument write dx instead when it is set (the
+ * tensor's only reader: its zeroing is saved), with the bits of adding to 0. Every kernel has a plain reference in tests/test_ops.c. */
 #ifndef SPARSEGRAIN_NN_OPS_H
 #define SPARSEGRAIN_NN_OPS_H
 
@@ -137,7 +138,7 @@ static inline size_t sgi_node_size(const struct sg_node *n, int batch) {
 struct sgi_pool sgi_pool_of(const struct sg_model *m, const struct sg_node *n, int batch);
 void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg);
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
-                          float *dx);
+                          float *dx, int set);
 void sgi_avgpool_forward(const struct sgi_pool *g, const float *x, float *y);
 void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx);
 
@@ -179,13 +180,13 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
 void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
                           const float *gamma, const float *mean, const float *invstd,
                           const float *ry, const float *dy, float *dx, float *dgamma,
-                          float *dbeta, const uint8_t *dead);
+                          float *dbeta, const uint8_t *dead, int set);
 void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float *gamma,
                          const float *beta, const float *rmean, const float *rvar, float *y,
                          int relu);
 void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
                      const float *invstd, const float *ry, const float *dy, float *dx,
-                     float *dgamma, float *dbeta, const uint8_t *dead);
+                     float *dgamma, float *dbeta, const uint8_t *dead, int set);
 void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, benchmarks) */
 /* 0: models with BN train with the threads sharing every layer, not the batch (train.c;
  * tests, benchmarks) */
@@ -196,7 +197,7 @@ void sgi_relu_forward(size_t n, const float *x, float *y);
 void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx);
 /* [C][N][HW] <-> [C*HW][N] */
 void sgi_flatten_forward(int c, int n, int hw, const float *x, float *y);
-void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx);
+void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx, int set);
 /* softmax over the K rows of x[K][N], per column */
 void sgi_softmax_forward(int k, int n, const float *x, float *y);
 void sgi_softmax_backward(int k, int n, const float *y, const float *dy, float *dx);
