@@ -330,14 +330,14 @@ static void bn_backward(const struct sgi_step *s) {
     if (s->e->sync) {
         sgi_bn_backward_sync(s->e->sync, nd->c, (size_t)s->n * nd->h * nd->w,
                              (size_t)s->e->sync->n_all * nd->h * nd->w, s->x,
-                             sg_param_data(s->m, nd->param[0]), aux, aux + nd->c,
-                             r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy, s->dx,
+                             sg_param_data(s->m, nd->param[0]), sg_param_data(s->m, nd->param[1]),
+                             aux, aux + nd->c, r > 0, r > 0 ? s->e->grad[r] : s->dy, s->dx,
                              grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx);
         return;
     }
     sgi_bn_backward(nd->c, (size_t)s->n * nd->h * nd->w, s->x, sg_param_data(s->m, nd->param[0]),
-                    aux, aux + nd->c, r > 0 ? s->e->out[r] : NULL, r > 0 ? s->e->grad[r] : s->dy,
-                    s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx);
+                    sg_param_data(s->m, nd->param[1]), aux, aux + nd->c, r > 0,
+                    r > 0 ? s->e->grad[r] : s->dy, s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx);
 }
 
 static enum sg_status add_forward(const struct sgi_step *s) {

@@ -288,21 +288,35 @@ void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float
     }
 }
 
-/* sum(dy) and sum(dy * xhat) of one channel, dy gated by ry > 0 when ry is given:
- * blocks of 1024 in 16 float lanes (vectorised), blocks added in double, as sgi_sum. */
+/* The fused ReLU's gate, recomputed from BN's input: the forward's pre-activation
+ * x * a + bb (a = gamma * invstd, bb = beta - mean * a, the expressions bn_affine was
+ * given) is > 0 exactly where the ReLU's output is, so backward need not read that
+ * output (one stream less of the layer's size; the same bits). */
+struct bn_gate {
+    int on;
+    float a, bb;
+};
+static inline int bn_open(struct bn_gate g, float x) { return x * g.a + g.bb > 0; }
+
+static struct bn_gate bn_gate_of(int relu, float gamma, float beta, float mu, float is) {
+    struct bn_gate g = {relu, 0, 0};
+    if (relu) g.a = gamma * is, g.bb = beta - mu * g.a;
+    return g;
+}
+
 /* BN's input gradient of one channel added into dxc: dx += k1 * (dy - k2 - xhat * k3), dy
- * through the fused ReLU's mask where ry is given (the ReLU's output) */
-static void bn_dx_add(size_t m, const float *xc, const float *dyc, const float *ryc, float mu,
+ * through the fused ReLU's gate where g.on */
+static void bn_dx_add(size_t m, const float *xc, const float *dyc, struct bn_gate g, float mu,
                       float is, float k1, float k2, float k3, float *restrict dxc, int set) {
     /* set: dx = 0 + v, the bits of adding v to a zeroed dx without reading it */
-    if (ryc && set) {
+    if (g.on && set) {
         for (size_t i = 0; i < m; i++) {
-            const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
+            const float xhat = (xc[i] - mu) * is, d = bn_open(g, xc[i]) ? dyc[i] : 0.0f;
             dxc[i] = 0.0f + k1 * (d - k2 - xhat * k3);
         }
-    } else if (ryc) {
+    } else if (g.on) {
         for (size_t i = 0; i < m; i++) {
-            const float xhat = (xc[i] - mu) * is, d = ryc[i] > 0 ? dyc[i] : 0.0f;
+            const float xhat = (xc[i] - mu) * is, d = bn_open(g, xc[i]) ? dyc[i] : 0.0f;
             dxc[i] += k1 * (d - k2 - xhat * k3);
         }
     } else if (set) {
@@ -318,17 +332,19 @@ static void bn_dx_add(size_t m, const float *xc, const float *dyc, const float *
     }
 }
 
+/* sum(dy) and sum(dy * xhat) of one channel, dy through the gate where g.on: blocks
+ * of 1024 in 16 float lanes (vectorised), blocks added in double, as sgi_sum. */
 static void bn_sums(size_t m, const float *restrict xc, const float *restrict dyc,
-                    const float *restrict ry, float mu, float is, double *sdy, double *sdyx) {
+                    struct bn_gate g, float mu, float is, double *sdy, double *sdyx) {
     double t1 = 0, t2 = 0;
     for (size_t i = 0; i < m; i += 1024) {
         const size_t end = i + 1024 < m ? i + 1024 : m;
         float a1[16] = {0}, a2[16] = {0};
         size_t j = i;
-        if (ry) {
+        if (g.on) {
             for (; j + 16 <= end; j += 16)
                 for (int k = 0; k < 16; k++) {
-                    const float d = ry[j + k] > 0 ? dyc[j + k] : 0.0f;
+                    const float d = bn_open(g, xc[j + k]) ? dyc[j + k] : 0.0f;
                     a1[k] += d;
                     a2[k] += d * ((xc[j + k] - mu) * is);
                 }
@@ -342,7 +358,7 @@ static void bn_sums(size_t m, const float *restrict xc, const float *restrict dy
         }
         float p1 = 0, p2 = 0;
         for (; j < end; j++) {
-            const float d = !ry || ry[j] > 0 ? dyc[j] : 0.0f;
+            const float d = !g.on || bn_open(g, xc[j]) ? dyc[j] : 0.0f;
             p1 += d;
             p2 += d * ((xc[j] - mu) * is);
         }
@@ -352,11 +368,11 @@ static void bn_sums(size_t m, const float *restrict xc, const float *restrict dy
     *sdy = t1, *sdyx = t2;
 }
 
-/* ry: the output of a ReLU fused after this BN (dy is then the ReLU's output
- * gradient, gated here by ry > 0); NULL: dy is BN's own output gradient. */
-void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
-                     const float *invstd, const float *ry, const float *dy, float *dx,
-                     float *dgamma, float *dbeta, const uint8_t *dead, int set) {
+/* relu: a ReLU fused after this BN (dy is then the ReLU's output gradient, gated
+ * here as the forward's ReLU was); 0: dy is BN's own output gradient. */
+void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *beta,
+                     const float *mean, const float *invstd, int relu, const float *dy,
+                     float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set) {
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         if (dead && dead[ch]) { /* the fused ReLU's 0 output gates every gradient */
@@ -365,17 +381,17 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
             continue;
         }
         const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
-        const float *ryc = ry ? ry + (size_t)ch * m : NULL;
         const float mu = mean[ch], is = invstd[ch];
+        const struct bn_gate g = bn_gate_of(relu, gamma[ch], beta[ch], mu, is);
         double sdy, sdyx;
-        bn_sums(m, xc, dyc, ryc, mu, is, &sdy, &sdyx);
+        bn_sums(m, xc, dyc, g, mu, is, &sdy, &sdyx);
         dgamma[ch] = (float)sdyx;
         dbeta[ch] = (float)sdy;
         if (!dx) continue;
         /* dx = gamma*is/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)) */
         const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m),
                     k3 = (float)(sdyx / (double)m);
-        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m, set);
+        bn_dx_add(m, xc, dyc, g, mu, is, k1, k2, k3, dx + (size_t)ch * m, set);
     }
 }
 
@@ -435,16 +451,16 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
 }
 
 void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
-                          const float *gamma, const float *mean, const float *invstd,
-                          const float *ry, const float *dy, float *dx, float *dgamma,
-                          float *dbeta, const uint8_t *dead, int set) {
+                          const float *gamma, const float *beta, const float *mean,
+                          const float *invstd, int relu, const float *dy, float *dx,
+                          float *dgamma, float *dbeta, const uint8_t *dead, int set) {
     double *mine = sync_slot(sy, sy->t);
     for (int ch = 0; ch < c; ch++) {
         mine[2 * ch] = mine[2 * ch + 1] = 0.0;
         if (dead && dead[ch]) continue;
         const size_t o = (size_t)ch * m;
-        bn_sums(m, x + o, dy + o, ry ? ry + o : NULL, mean[ch], invstd[ch], &mine[2 * ch],
-                &mine[2 * ch + 1]);
+        bn_sums(m, x + o, dy + o, bn_gate_of(relu, gamma[ch], beta[ch], mean[ch], invstd[ch]),
+                mean[ch], invstd[ch], &mine[2 * ch], &mine[2 * ch + 1]);
     }
     sync_wait();
     for (int ch = 0; ch < c; ch++) {
@@ -459,11 +475,11 @@ void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all,
         dbeta[ch] = (float)mine[2 * ch];
         if (!dx) continue;
         const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
-        const float *ryc = ry ? ry + (size_t)ch * m : NULL;
         const float mu = mean[ch], is = invstd[ch];
         const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m_all),
                     k3 = (float)(sdyx / (double)m_all);
-        bn_dx_add(m, xc, dyc, ryc, mu, is, k1, k2, k3, dx + (size_t)ch * m, set);
+        bn_dx_add(m, xc, dyc, bn_gate_of(relu, gamma[ch], beta[ch], mu, is), mu, is, k1, k2, k3,
+                  dx + (size_t)ch * m, set);
     }
     sy->seq++;
 }

@@ -178,15 +178,17 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
 /* Backward: dx from the batch's sums; dgamma and dbeta get this shard's share (the
  * team's parameter gradients are added afterwards). */
 void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
-                          const float *gamma, const float *mean, const float *invstd,
-                          const float *ry, const float *dy, float *dx, float *dgamma,
-                          float *dbeta, const uint8_t *dead, int set);
+                          const float *gamma, const float *beta, const float *mean,
+                          const float *invstd, int relu, const float *dy, float *dx,
+                          float *dgamma, float *dbeta, const uint8_t *dead, int set);
 void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float *gamma,
                          const float *beta, const float *rmean, const float *rvar, float *y,
                          int relu);
-void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *mean,
-                     const float *invstd, const float *ry, const float *dy, float *dx,
-                     float *dgamma, float *dbeta, const uint8_t *dead, int set);
+/* relu: a ReLU fused after the BN (dy is its output gradient); its gate is recomputed
+ * from x, gamma, beta, mean and invstd as the forward computed it, bit for bit */
+void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *beta,
+                     const float *mean, const float *invstd, int relu, const float *dy,
+                     float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set);
 void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, benchmarks) */
 /* 0: models with BN train with the threads sharing every layer, not the batch (train.c;
  * tests, benchmarks) */
