@@ -130,3 +130,52 @@ SG_TEST(dead_channels_skipped_exactly) {
         sg_model_free(a), sg_model_free(b);
     }
 }
+
+/* The max pool after a fused BN + ReLU runs inside the BN (ops.h, struct
+ * sgi_bn_pool: the ReLU's output never stored, the pool's gradient turned back into
+ * the ReLU's channel by channel): VGG-7 on 16x16 and 14x14 images (pools 14 -> 7 ->
+ * 3 -> 1 leave a row and a column out), one and two threads, the threads sharing
+ * the batch or each layer, trains to the bits of the pool run as its own node. */
+static struct sg_model *pool_trained(int pool_fuse, int threads, int hw, int batch_par) {
+    static uint8_t px[100 * 256], lab[100];
+    for (int i = 0; i < 100 * hw * hw; i++) px[i] = (uint8_t)(((uint32_t)i * 2654435761u) >> 24);
+    for (int i = 0; i < 100; i++) lab[i] = (uint8_t)(i % 10);
+    struct sg_dataset d = {.name = "synthetic", .n = 100, .c = 1, .h = hw, .w = hw, .classes = 10,
+                           .mean = 120, .std = 70, .pixels = px, .labels = lab};
+    struct sg_model *m = NULL;
+    CHECK_OK(sg_model_build("vgg7", 1, hw, hw, 10, 5, &m));
+    struct sg_train_cfg tc;
+    sg_train_cfg_default(&tc);
+    tc.epochs = 1;
+    tc.batch = 32;
+    tc.lr = 0.02f;
+    tc.schedule = SG_LR_CONSTANT;
+    sg_set_threads(threads);
+    sgi_bn_pool_fuse_enable(pool_fuse);
+    sgi_batch_parallel_bn_enable(batch_par);
+    CHECK_OK(sg_train(m, &d, &tc, NULL));
+    sgi_bn_pool_fuse_enable(1);
+    sgi_batch_parallel_bn_enable(1);
+    return m;
+}
+
+SG_TEST(bn_pool_fused_equals_unfused_vgg7) {
+    struct sg_model *m = NULL; /* the fusion does happen: VGG-7's three pools */
+    CHECK_OK(sg_model_build("vgg7", 1, 16, 16, 10, 5, &m));
+    struct sg_exec *e = NULL;
+    CHECK_OK(sgi_exec_new_train(m, 4, &e));
+    int fused = 0;
+    for (int32_t i = 0; i < m->n_nodes; i++) fused += e->pfuse && e->pfuse[i] > 0;
+    CHECK_MSG(fused == 3, "%d pools fused", fused);
+    sg_exec_free(e), sg_model_free(m);
+    for (int hw = 14; hw <= 16; hw += 2)
+        for (int threads = 1; threads <= 2; threads++)
+            for (int bp = 0; bp <= (threads > 1); bp++) {
+                struct sg_model *a = pool_trained(1, threads, hw, bp);
+                struct sg_model *b = pool_trained(0, threads, hw, bp);
+                CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
+                          "%dx%d, %d threads%s: the pool fused into BN + ReLU differs", hw, hw,
+                          threads, bp ? " (batch shared)" : "");
+                sg_model_free(a), sg_model_free(b);
+            }
+}

@@ -28,6 +28,8 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->dead);
     free(e->ndead);
     free(e->fuse);
+    free(e->pfuse);
+    free(e->pscr);
     free(e->gset);
     sgi_thin_buf_free(&e->thin);
     free(e);
@@ -54,9 +56,10 @@ static double prof_now(const struct sg_exec *e) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int g_fuse_on = 1;
+static int g_fuse_on = 1, g_pool_fuse_on = 1;
 
 void sgi_bn_relu_fuse_enable(int on) { g_fuse_on = on; }
+void sgi_bn_pool_fuse_enable(int on) { g_pool_fuse_on = on; }
 
 /* BN nodes whose only consumer is a ReLU (conv-BN-ReLU): fuse[bn] = relu,
  * fuse[relu] = -1. NULL when out of memory. */
@@ -82,6 +85,35 @@ static int32_t *fuse_plan(const struct sg_model *m) {
         if (m->nodes[j].op != SG_OP_RELU || m->nodes[j].n_in != 1 || j <= i) continue;
         f[i] = j;
         f[j] = -i;
+    }
+    free(uses), free(last);
+    return f;
+}
+
+/* Fused BN + ReLU nodes whose ReLU is read by one max pool alone: pfuse[bn] = pool,
+ * pfuse[pool] = -bn. NULL when out of memory. */
+static int32_t *pool_fuse_plan(const struct sg_model *m, const int32_t *fuse) {
+    int32_t *f = calloc((size_t)m->n_nodes, sizeof *f), *uses = NULL, *last = NULL;
+    if (!f || !g_pool_fuse_on) return f;
+    uses = calloc((size_t)m->n_nodes, sizeof *uses);
+    last = calloc((size_t)m->n_nodes, sizeof *last);
+    if (!uses || !last) {
+        free(uses), free(last), free(f);
+        return NULL;
+    }
+    for (int32_t j = 1; j < m->n_nodes; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++) {
+            const int32_t i = m->nodes[j].in[k];
+            if (i < 0 || i >= m->n_nodes) continue;
+            uses[i]++;
+            last[i] = j;
+        }
+    for (int32_t i = 1; i < m->n_nodes; i++) {
+        const int32_t r = fuse[i], p = r > 0 ? last[r] : 0;
+        if (r <= 0 || uses[r] != 1 || r == m->output || p <= r) continue;
+        if (m->nodes[p].op != SG_OP_MAXPOOL || m->nodes[p].n_in != 1) continue;
+        f[i] = p;
+        f[p] = -i;
     }
     free(uses), free(last);
     return f;
@@ -166,6 +198,15 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
         if (!e->dead || !e->ndead) goto nomem;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->fuse[i] > 0 && !(e->dead[i] = calloc((size_t)m->nodes[i].c, 1))) goto nomem;
+        if (!(e->pfuse = pool_fuse_plan(m, e->fuse))) goto nomem;
+        size_t pm = 0;
+        for (int32_t i = 0; i < m->n_nodes; i++)
+            if (e->pfuse[i] > 0) {
+                const size_t mm = (size_t)batch * m->nodes[i].h * m->nodes[i].w;
+                if (mm > pm) pm = mm;
+            }
+        e->pslots = e->threads > 1 ? e->threads : 1;
+        if (pm && !(e->pscr = sgi_alloc(pm * (size_t)e->pslots, sizeof(float)))) goto nomem;
     }
     *out = e;
     return SG_OK;

@@ -245,13 +245,16 @@ static void maxpool_runs(const struct sgi_step *s, int backward) {
     }
 }
 
+/* A pool run inside the BN before it (training; bn_pool_node). */
+static int pool_fused(const struct sgi_step *s) { return s->e->pfuse && s->e->pfuse[s->i] < 0; }
+
 static enum sg_status maxpool_forward(const struct sgi_step *s) {
-    maxpool_runs(s, 0);
+    if (!(s->train && pool_fused(s))) maxpool_runs(s, 0);
     return SG_OK;
 }
 
 static void maxpool_backward(const struct sgi_step *s) {
-    if (s->dx) maxpool_runs(s, 1);
+    if (s->dx && !pool_fused(s)) maxpool_runs(s, 1);
 }
 
 /* average pool and global average pool */
@@ -295,6 +298,19 @@ static int find_dead(const struct sgi_step *s, const float *beta, uint8_t *dead)
     return nd;
 }
 
+/* The max pool fused after BN node s->i in training (exec.c's pfuse), or 0. */
+static int32_t bn_pool_node(const struct sgi_step *s) {
+    return s->e->pfuse && s->e->pfuse[s->i] > 0 ? s->e->pfuse[s->i] : 0;
+}
+
+static struct sgi_bn_pool bn_pool_of(const struct sgi_step *s, int32_t p) {
+    struct sgi_bn_pool bp = {.g = sgi_pool_of(s->m, &s->m->nodes[p], s->n), .y = s->e->out[p],
+                             .arg = s->e->arg[p], .dy = s->e->grad ? s->e->grad[p] : NULL,
+                             .scratch = s->e->pscr, .slots = s->e->pslots};
+    bp.g.planes = s->n; /* one channel's */
+    return bp;
+}
+
 static enum sg_status bn_forward(const struct sgi_step *s) {
     const struct sg_node *nd = s->nd;
     struct sg_model *m = s->m;
@@ -310,13 +326,15 @@ static enum sg_status bn_forward(const struct sgi_step *s) {
         s->e->ndead[s->i] = s->train ? find_dead(s, bt, s->e->dead[s->i]) : 0;
         if (s->e->ndead[s->i]) dead = s->e->dead[s->i];
     }
+    const int32_t p = s->train ? bn_pool_node(s) : 0;
+    const struct sgi_bn_pool bp = p ? bn_pool_of(s, p) : (struct sgi_bn_pool){0};
     if (s->train && s->e->sync)
         sgi_bn_forward_sync(s->e->sync, nd->c, mm, (size_t)s->e->sync->n_all * nd->h * nd->w,
                             nd->eps, nd->momentum, s->x, gm, bt, rm, rv, aux, aux + nd->c, y,
-                            r > 0, dead);
+                            r > 0, dead, p ? &bp : NULL);
     else if (s->train)
         sgi_bn_forward_train(nd->c, mm, nd->eps, nd->momentum, s->x, gm, bt, rm, rv, aux,
-                             aux + nd->c, y, r > 0, dead);
+                             aux + nd->c, y, r > 0, dead, p ? &bp : NULL);
     else
         sgi_bn_forward_eval(nd->c, mm, nd->eps, s->x, gm, bt, rm, rv, y, r > 0);
     return SG_OK;
@@ -327,17 +345,21 @@ static void bn_backward(const struct sgi_step *s) {
     const float *aux = s->e->aux[s->i];
     const int32_t r = s->e->fuse ? s->e->fuse[s->i] : 0;
     const uint8_t *dead = r > 0 && s->e->ndead[s->i] ? s->e->dead[s->i] : NULL;
+    const int32_t p = bn_pool_node(s);
+    const struct sgi_bn_pool bp = p ? bn_pool_of(s, p) : (struct sgi_bn_pool){0};
     if (s->e->sync) {
         sgi_bn_backward_sync(s->e->sync, nd->c, (size_t)s->n * nd->h * nd->w,
                              (size_t)s->e->sync->n_all * nd->h * nd->w, s->x,
                              sg_param_data(s->m, nd->param[0]), sg_param_data(s->m, nd->param[1]),
                              aux, aux + nd->c, r > 0, r > 0 ? s->e->grad[r] : s->dy, s->dx,
-                             grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx);
+                             grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx,
+                             p ? &bp : NULL);
         return;
     }
     sgi_bn_backward(nd->c, (size_t)s->n * nd->h * nd->w, s->x, sg_param_data(s->m, nd->param[0]),
                     sg_param_data(s->m, nd->param[1]), aux, aux + nd->c, r > 0,
-                    r > 0 ? s->e->grad[r] : s->dy, s->dx, grad_of(s, nd->param[0]), grad_of(s, nd->param[1]), dead, s->set_dx);
+                    r > 0 ? s->e->grad[r] : s->dy, s->dx, grad_of(s, nd->param[0]),
+                    grad_of(s, nd->param[1]), dead, s->set_dx, p ? &bp : NULL);
 }
 
 static enum sg_status add_forward(const struct sgi_step *s) {

@@ -29,6 +29,12 @@ struct sg_exec {
      * a training forward) */
     uint8_t **dead;
     int *ndead;
+    /* a max pool that is the fused ReLU's only reader runs inside the BN in training
+     * (ops.h, struct sgi_bn_pool): pfuse[bn] = the pool, pfuse[pool] = -bn; the ReLU's
+     * output then is never written. pscr: pslots rows of the largest such BN's m */
+    int32_t *pfuse;
+    float *pscr;
+    int pslots;
     /* sg_train's batch-level parallelism with BN: this executor holds one thread's
      * shard of the batch; BN's statistics are the team's (ops.h); NULL otherwise */
     struct sgi_bn_sync *sync;

@@ -2,6 +2,7 @@
  * on channel-major activations (see ops.h). */
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -28,10 +29,10 @@ void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const 
 
 /* 2x2 windows with stride 2 and no padding (the common case): branch-free. */
 static void maxpool_2x2(const struct sgi_pool *g, const float *restrict x, float *restrict y,
-                        int32_t *restrict arg) {
+                        int32_t *restrict arg, int par) {
     const int P = g->p, Q = g->q, W = g->w, planes = g->planes;
     const size_t in_sz = (size_t)g->h * W, out_sz = (size_t)P * Q;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * in_sz;
         float *yp = y + pl * out_sz;
@@ -88,14 +89,16 @@ static void maxpool_2x2(const struct sgi_pool *g, const float *restrict x, float
     }
 }
 
-void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg) {
+/* par: the planes shared by the threads (0: in the calling thread alone) */
+static void maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg,
+                            int par) {
     if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pt && !g->pl &&
         2 * g->p <= g->h && 2 * g->q <= g->w) {
-        maxpool_2x2(g, x, y, arg);
+        maxpool_2x2(g, x, y, arg, par);
         return;
     }
     const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int pl = 0; pl < g->planes; pl++) {
         const float *xp = x + pl * in_sz;
         float *yp = y + pl * out_sz;
@@ -120,6 +123,10 @@ void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int
             }
         }
     }
+}
+
+void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg) {
+    maxpool_forward(g, x, y, arg, 1);
 }
 
 #ifdef __AVX512F__
@@ -160,19 +167,19 @@ static void maxpool_2x2_set_plane(const struct sgi_pool *g, const float *dyp, co
 }
 #endif
 
-void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
-                          float *dx, int set) {
+static void maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
+                             float *dx, int set, int par) {
     const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
 #ifdef __AVX512F__
     if (set && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pt && !g->pl &&
         2 * g->p <= g->h && 2 * g->q <= g->w) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
         for (int pl = 0; pl < g->planes; pl++)
             maxpool_2x2_set_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz);
         return;
     }
 #endif
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int pl = 0; pl < g->planes; pl++) {
         float *dxp = dx + pl * in_sz;
         if (set) memset(dxp, 0, in_sz * sizeof *dxp); /* in cache for the adds */
@@ -180,6 +187,11 @@ void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32
         const int32_t *ap = arg + pl * out_sz;
         for (size_t i = 0; i < out_sz; i++) dxp[ap[i]] += dyp[i];
     }
+}
+
+void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
+                          float *dx, int set) {
+    maxpool_backward(g, dy, arg, dx, set, 1);
 }
 
 /* Window [h0, h0+kh) clipped to the input, and the divisor of its average. */
@@ -247,16 +259,57 @@ static inline void bn_affine(const float *xc, float *yc, size_t m, float a, floa
     }
 }
 
+/* This thread's scratch row of a fused pool. */
+static float *bn_pool_row(const struct sgi_bn_pool *p, size_t m) {
+    const int t = omp_get_thread_num();
+    return p->scratch + (size_t)(t < p->slots ? t : 0) * m;
+}
+
+/* Channel ch's output: into y, or through the fused pool into the pool's output. */
+static void bn_out(const struct sgi_bn_pool *pool, int ch, const float *xc, float *y, size_t m,
+                   float a, float bb, int relu) {
+    if (!pool) {
+        bn_affine(xc, y + (size_t)ch * m, m, a, bb, relu);
+        return;
+    }
+    float *row = bn_pool_row(pool, m);
+    bn_affine(xc, row, m, a, bb, 1);
+    const size_t o = (size_t)ch * pool->g.planes * pool->g.p * pool->g.q;
+    maxpool_forward(&pool->g, row, pool->y + o, pool->arg + o, 0);
+}
+
+/* A dead channel's output: 0 (a fused pool's maximum of zeros; its argmax is never read) */
+static void bn_out_zero(const struct sgi_bn_pool *pool, int ch, float *y, size_t m) {
+    if (!pool) {
+        memset(y + (size_t)ch * m, 0, m * sizeof *y);
+        return;
+    }
+    const size_t pq = (size_t)pool->g.planes * pool->g.p * pool->g.q;
+    memset(pool->y + (size_t)ch * pq, 0, pq * sizeof *pool->y);
+}
+
+/* Channel ch's output gradient: dy's row, or rebuilt from the fused pool's. */
+static const float *bn_dy(const struct sgi_bn_pool *pool, int ch, const float *dy, size_t m) {
+    if (!pool) return dy + (size_t)ch * m;
+    float *row = bn_pool_row(pool, m);
+    const size_t o = (size_t)ch * pool->g.planes * pool->g.p * pool->g.q;
+    maxpool_backward(&pool->g, pool->dy + o, pool->arg + o, row, 1, 0);
+    return row;
+}
+
 /* relu: the ReLU that follows is applied on the way out (y is then its output; BN's
  * own output is never stored). The same arithmetic as BN then ReLU. */
 void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
                           const float *gamma, const float *beta, float *rmean, float *rvar,
-                          float *mean, float *invstd, float *y, int relu, const uint8_t *dead) {
-#pragma omp parallel for schedule(static)
+                          float *mean, float *invstd, float *y, int relu, const uint8_t *dead,
+                          const struct sgi_bn_pool *pool) {
+    /* a fused pool has a scratch row for each of its slots' threads */
+    const int nt = pool && pool->slots < omp_get_max_threads() ? pool->slots : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + (size_t)ch * m;
         if (dead && dead[ch]) { /* x is 0: mean and variance 0, output 0 */
-            memset(y + (size_t)ch * m, 0, m * sizeof *y);
+            bn_out_zero(pool, ch, y, m);
             mean[ch] = 0.0f;
             invstd[ch] = (float)(1.0 / sqrt(0.0 + eps));
             rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * 0.0f;
@@ -270,7 +323,7 @@ void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const floa
         mean[ch] = (float)mu;
         invstd[ch] = is;
         const float a = gamma[ch] * is, bb = beta[ch] - (float)mu * a;
-        bn_affine(xc, y + (size_t)ch * m, m, a, bb, relu);
+        bn_out(pool, ch, xc, y, m, a, bb, relu);
         const double unbiased = m > 1 ? s2 / (double)(m - 1) : var;
         rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * (float)mu;
         rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * (float)unbiased;
@@ -372,15 +425,18 @@ static void bn_sums(size_t m, const float *restrict xc, const float *restrict dy
  * here as the forward's ReLU was); 0: dy is BN's own output gradient. */
 void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *beta,
                      const float *mean, const float *invstd, int relu, const float *dy,
-                     float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set) {
-#pragma omp parallel for schedule(static)
+                     float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set,
+                     const struct sgi_bn_pool *pool) {
+    /* a fused pool has a scratch row for each of its slots' threads */
+    const int nt = pool && pool->slots < omp_get_max_threads() ? pool->slots : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int ch = 0; ch < c; ch++) {
         if (dead && dead[ch]) { /* the fused ReLU's 0 output gates every gradient */
             dgamma[ch] = dbeta[ch] = 0.0f;
             if (dx && set) memset(dx + (size_t)ch * m, 0, m * sizeof *dx);
             continue;
         }
-        const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
+        const float *xc = x + (size_t)ch * m, *dyc = bn_dy(pool, ch, dy, m);
         const float mu = mean[ch], is = invstd[ch];
         const struct bn_gate g = bn_gate_of(relu, gamma[ch], beta[ch], mu, is);
         double sdy, sdyx;
@@ -408,7 +464,7 @@ static void sync_wait(void) {
 void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, float eps,
                          float momentum, const float *x, const float *gamma, const float *beta,
                          float *rmean, float *rvar, float *mean, float *invstd, float *y,
-                         int relu, const uint8_t *dead) {
+                         int relu, const uint8_t *dead, const struct sgi_bn_pool *pool) {
     double *mine = sync_slot(sy, sy->t);
     for (int ch = 0; ch < c; ch++)
         mine[ch] = dead && dead[ch] ? 0.0 : sgi_sum(x + (size_t)ch * m, m);
@@ -425,7 +481,7 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
     sync_wait();
     for (int ch = 0; ch < c; ch++) {
         if (dead && dead[ch]) { /* x is 0: mean and variance 0, output 0 */
-            memset(y + (size_t)ch * m, 0, m * sizeof *y);
+            bn_out_zero(pool, ch, y, m);
             mean[ch] = 0.0f;
             invstd[ch] = (float)(1.0 / sqrt(0.0 + eps));
             if (sy->t == 0) {
@@ -440,7 +496,7 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
         const float is = (float)(1.0 / sqrt(var + eps)), mu = mean[ch];
         invstd[ch] = is;
         const float a = gamma[ch] * is, bb = beta[ch] - mu * a;
-        bn_affine(x + (size_t)ch * m, y + (size_t)ch * m, m, a, bb, relu);
+        bn_out(pool, ch, x + (size_t)ch * m, y, m, a, bb, relu);
         if (sy->t == 0) {
             const double unbiased = m_all > 1 ? s2 / (double)(m_all - 1) : var;
             rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * mu;
@@ -453,13 +509,14 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
 void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
                           const float *gamma, const float *beta, const float *mean,
                           const float *invstd, int relu, const float *dy, float *dx,
-                          float *dgamma, float *dbeta, const uint8_t *dead, int set) {
+                          float *dgamma, float *dbeta, const uint8_t *dead, int set,
+                          const struct sgi_bn_pool *pool) {
     double *mine = sync_slot(sy, sy->t);
     for (int ch = 0; ch < c; ch++) {
         mine[2 * ch] = mine[2 * ch + 1] = 0.0;
         if (dead && dead[ch]) continue;
         const size_t o = (size_t)ch * m;
-        bn_sums(m, x + o, dy + o, bn_gate_of(relu, gamma[ch], beta[ch], mean[ch], invstd[ch]),
+        bn_sums(m, x + o, bn_dy(pool, ch, dy, m), bn_gate_of(relu, gamma[ch], beta[ch], mean[ch], invstd[ch]),
                 mean[ch], invstd[ch], &mine[2 * ch], &mine[2 * ch + 1]);
     }
     sync_wait();
@@ -474,7 +531,7 @@ void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all,
         dgamma[ch] = (float)mine[2 * ch + 1];
         dbeta[ch] = (float)mine[2 * ch];
         if (!dx) continue;
-        const float *xc = x + (size_t)ch * m, *dyc = dy + (size_t)ch * m;
+        const float *xc = x + (size_t)ch * m, *dyc = bn_dy(pool, ch, dy, m);
         const float mu = mean[ch], is = invstd[ch];
         const float k1 = gamma[ch] * is, k2 = (float)(sdy / (double)m_all),
                     k3 = (float)(sdyx / (double)m_all);

@@ -150,9 +150,24 @@ void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx);
  * skipped (forward writes 0 and updates the running statistics as for a zero
  * channel; backward gives 0 parameter gradients and adds nothing to dx): exactly
  * what the full computation gives. */
+/* A max pool fused after BN + ReLU in training (the pool the ReLU's only reader):
+ * each channel's ReLU output goes to a scratch row of m floats (in cache) and is
+ * pooled from there, so it never goes to memory; backward rebuilds the channel's
+ * ReLU gradient from the pool's output gradient and argmax into the same scratch.
+ * The values are those of the three nodes run one after the other. */
+struct sgi_bn_pool {
+    struct sgi_pool g; /* one channel's planes (planes = the batch) */
+    float *y;          /* the pool's output [C][planes][p*q] */
+    int32_t *arg;      /* its argmax, as sgi_maxpool_forward writes it */
+    const float *dy;   /* backward: the gradient of the pool's output */
+    float *scratch;    /* slots x m floats: one row per thread */
+    int slots;
+};
+/* pool: NULL, or the pool fused after (then relu is set and y is not written). */
 void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const float *x,
                           const float *gamma, const float *beta, float *rmean, float *rvar,
-                          float *mean, float *invstd, float *y, int relu, const uint8_t *dead);
+                          float *mean, float *invstd, float *y, int relu, const uint8_t *dead,
+                          const struct sgi_bn_pool *pool);
 /* BN over a batch shared by a team of threads (sg_train's batch-level parallelism):
  * each thread holds its shard x[C][m] of the batch in its own one-thread executor,
  * and the batch statistics are sums over the team's shards, added in thread order
@@ -174,13 +189,14 @@ struct sgi_bn_sync {
 void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, float eps,
                          float momentum, const float *x, const float *gamma, const float *beta,
                          float *rmean, float *rvar, float *mean, float *invstd, float *y,
-                         int relu, const uint8_t *dead);
+                         int relu, const uint8_t *dead, const struct sgi_bn_pool *pool);
 /* Backward: dx from the batch's sums; dgamma and dbeta get this shard's share (the
  * team's parameter gradients are added afterwards). */
 void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, const float *x,
                           const float *gamma, const float *beta, const float *mean,
                           const float *invstd, int relu, const float *dy, float *dx,
-                          float *dgamma, float *dbeta, const uint8_t *dead, int set);
+                          float *dgamma, float *dbeta, const uint8_t *dead, int set,
+                          const struct sgi_bn_pool *pool);
 void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float *gamma,
                          const float *beta, const float *rmean, const float *rvar, float *y,
                          int relu);
@@ -188,13 +204,16 @@ void sgi_bn_forward_eval(int c, size_t m, float eps, const float *x, const float
  * from x, gamma, beta, mean and invstd as the forward computed it, bit for bit */
 void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const float *beta,
                      const float *mean, const float *invstd, int relu, const float *dy,
-                     float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set);
+                     float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set,
+                     const struct sgi_bn_pool *pool); /* dy unused when pool */
 void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, benchmarks) */
 /* 0: models with BN train with the threads sharing every layer, not the batch (train.c;
  * tests, benchmarks) */
 void sgi_batch_parallel_bn_enable(int on);
 
 void sgi_bn_relu_fuse_enable(int on); /* 0: BN and ReLU as two nodes (tests, benchmarks) */
+/* 0: a max pool after a fused BN + ReLU runs as its own node (tests, benchmarks) */
+void sgi_bn_pool_fuse_enable(int on);
 void sgi_relu_forward(size_t n, const float *x, float *y);
 void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx);
 /* [C][N][HW] <-> [C*HW][N] */
