@@ -653,18 +653,37 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     if (b) add_bias(g, b, y);
 }
 
+static void conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                          const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
+                          float *dw, float *db, float *ws, int threads);
+
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db, float *ws, int threads) {
-    sgi_conv_backward_kept(g, x, w, NULL, dy, dx, dw, db, ws, threads);
+    conv_backward(g, x, w, NULL, dy, dx, 0, dw, db, ws, threads);
+}
+
+void sgi_conv_backward_set(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const float *dy, float *dx, float *dw, float *db, float *ws,
+                           int threads) {
+    conv_backward(g, x, w, NULL, dy, dx, 1, dw, db, ws, threads);
 }
 
 void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                             const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
                             float *db, float *ws, int threads) {
+    conv_backward(g, x, w, kp, dy, dx, 0, dw, db, ws, threads);
+}
+
+static void conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                          const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
+                          float *dw, float *db, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     const size_t ndw = (size_t)g->k * rows_of(g);
-    if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
-        sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, dw, ws, threads);
+    const int wino = sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g));
+    if (dx && set_dx && !wino) /* the paths below add to dx */
+        memset(dx, 0, (size_t)g->n * g->c * g->h * g->w * sizeof *dx);
+    if (wino) {
+        sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, set_dx, dw, ws, threads);
 #ifdef __AVX512F__
     } else if (c1_ok(g) && !dx) {
         c1_wgrad(g, x, dy, dw, ws, threads);

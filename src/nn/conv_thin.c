@@ -186,7 +186,7 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     if (!nk || !nc) return 1;
     if (wino) { /* the kept planes read and added to where they are: no copies */
         compact_w(g, w, kk, nk, cc, nc, wt);
-        sgi_wino_train_backward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, wt, NULL, dy, dx,
+        sgi_wino_train_backward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, wt, NULL, dy, dx, 0,
                                     dwt, wsp, threads);
         scatter_dw(g, dwt, kk, nk, cc, nc, dw);
         return 1;

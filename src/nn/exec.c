@@ -120,7 +120,7 @@ static int32_t *pool_fuse_plan(const struct sg_model *m, const int32_t *fuse) {
 }
 
 /* Which backward steps write their input's gradient instead of adding to it: a
- * BN, max pool or flatten node whose one input is read by it alone (and not the
+ * BN, max pool, flatten or conv node whose one input is read by it alone (and not the
  * network input) and whose backward runs (at or before the loss node). The zeroing
  * of that gradient, a pass over memory as large as the activation, then goes; the
  * ops write 0 + v where they added v to 0, so the bits are the same. NULL when out
@@ -141,7 +141,9 @@ static uint8_t *gset_plan(const struct sg_model *m, int32_t loss_node) {
         const struct sg_node *nd = &m->nodes[j];
         const int32_t i = nd->in[0];
         if (nd->n_in != 1 || i <= 0 || i >= j || uses[i] != 1) continue;
-        if (nd->op != SG_OP_BN && nd->op != SG_OP_MAXPOOL && nd->op != SG_OP_FLATTEN) continue;
+        if (nd->op != SG_OP_BN && nd->op != SG_OP_MAXPOOL && nd->op != SG_OP_FLATTEN &&
+            nd->op != SG_OP_CONV)
+            continue;
         f[j] |= SGI_SETS_DX;
         f[i] |= SGI_NO_CLEAR;
     }

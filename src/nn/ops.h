@@ -48,9 +48,10 @@ struct sgi_kept {
 };
 void sgi_wino_train_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                  const struct sgi_kept *kp, float *y, float *ws, int threads);
+/* set_dx: dx written (with the bits of adding to zeros), not added to */
 void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                   const struct sgi_kept *kp, const float *dy, float *dx,
-                                  float *dw, float *ws, int threads);
+                                  int set_dx, float *dw, float *ws, int threads);
 /* The same on channels picked out of whole tensors (thinned layers): g is the
  * thin layer (c kept channels, k kept filters), its channel b is cmap[b] of x and
  * dx, its filter a is kmap[a] of y and dy (NULL: identity); the forward adds to y
@@ -60,7 +61,8 @@ void sgi_wino_train_forward_map(const struct sg_conv_geom *g, const int *cmap, c
                                 int accumulate, float *y, float *ws, int threads);
 void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, const int *kmap,
                                  const float *x, const float *w, const struct sgi_kept *kp,
-                                 const float *dy, float *dx, float *dw, float *ws, int threads);
+                                 const float *dy, float *dx, int set_dx, float *dw, float *ws,
+                                 int threads); /* set_dx only with cmap NULL */
 /* sgi_conv_forward/backward with the kept kernels kp (NULL: dense); with kp the
  * layer runs through Winograd wherever its shape allows (sgi_wino_train_shape_ok,
  * small outputs included), else kp is ignored (dense kernels). */
@@ -70,6 +72,11 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
 void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                             const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
                             float *db, float *ws, int threads);
+/* sgi_conv_backward with dx written, not added to (the bits of adding to a zeroed dx):
+ * the Winograd pass writes it, the other paths zero it first */
+void sgi_conv_backward_set(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const float *dy, float *dx, float *dw, float *db, float *ws,
+                           int threads);
 
 /* Masked convolutions on the kept filters and channels only (src/nn/conv_thin.c):
  * when the mask removes whole filters W[k,:,:,:] or input channels W[:,c,:,:] and

@@ -45,7 +45,8 @@ struct sgi_wino_tf {
      * (channel c read from plane map[c]), tile (ty, tx) read from (m ty - pt, m tx - pl) */
     void (*input)(const float *x, const int *map, int ch, int n, int h, int w, int n0, int nb,
                   int op, int oq, int pt, int pl, float *v);
-    /* M[a*a][ch][T] -> y[map[c]][n][op][oq] (= or += when accumulate): A^T m A */
+    /* M[a*a][ch][T] -> y[map[c]][n][op][oq] (= when accumulate is 0, += when 1, = 0 + v
+     * when 2: the bits of adding to a zeroed y, not read): A^T m A */
     void (*output)(const float *mt, const int *map, int ch, int n, int n0, int nb, int op, int oq,
                    int accumulate, float *y);
     /* D[a*a][k][T] = A d A^T of the m x m tiles of dy[map[c]][n][op][oq] */

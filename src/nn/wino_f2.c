@@ -89,7 +89,8 @@ NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int 
         }
 }
 
-/* M[16][ch][T] -> y[ch][n][op][oq] (= or +=): A^T m A per tile, clipped at the
+/* M[16][ch][T] -> y[ch][n][op][oq] (= when accumulate is 0, += when 1, = 0 + v when
+ * 2): A^T m A per tile, clipped at the
  * edge; elementwise over a chunk of tiles, then the four outputs of every tile
  * interleaved into the rows. */
 NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0, int nb,
@@ -124,7 +125,11 @@ NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, in
                         float *dst = plane + (size_t)p * oq;
                         const float *e = o[a][0] + bd * L, *od = o[a][1] + bd * L;
                         const int full = oq / 2;
-                        if (accumulate) {
+                        if (accumulate == 2) { /* 0 + v: adding to a zeroed y */
+                            for (int t = 0; t < full; t++)
+                                dst[2 * t] = 0.0f + e[t], dst[2 * t + 1] = 0.0f + od[t];
+                            if (oq & 1) dst[oq - 1] = 0.0f + e[full];
+                        } else if (accumulate) {
                             for (int t = 0; t < full; t++) dst[2 * t] += e[t], dst[2 * t + 1] += od[t];
                             if (oq & 1) dst[oq - 1] += e[full];
                         } else {

@@ -287,7 +287,8 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
 
 #endif
 
-/* M[36][ch][T] -> y[ch][n][op][oq] (= or +=): A^T m A per tile, clipped at the
+/* M[36][ch][T] -> y[ch][n][op][oq] (= when accumulate is 0, += when 1, = 0 + v when
+ * 2: the bits of adding to a zeroed y without reading it): A^T m A per tile, clipped at the
  * edge; one output row of the tiles at a time, its four column phases
  * interleaved into the row. */
 SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0,
@@ -369,12 +370,20 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
                         z = _mm512_permutexvar_ps(split4, z);
                         const int left = oq - 4 * t;
                         const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-                        if (accumulate) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(mk, dst + 4 * t));
+                        if (accumulate == 1) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(mk, dst + 4 * t));
+                        else if (accumulate == 2) z = _mm512_add_ps(z, _mm512_setzero_ps());
                         _mm512_mask_storeu_ps(dst + 4 * t, mk, z);
                     }
                     continue;
 #endif
-                    if (accumulate) {
+                    if (accumulate == 2) { /* 0 + v */
+                        for (int t = 0; t < full; t++)
+                            dst[4 * t] = 0.0f + o0[t], dst[4 * t + 1] = 0.0f + o1[t],
+                            dst[4 * t + 2] = 0.0f + o2[t], dst[4 * t + 3] = 0.0f + o3[t];
+                        if (rem > 0) dst[4 * full] = 0.0f + o0[full];
+                        if (rem > 1) dst[4 * full + 1] = 0.0f + o1[full];
+                        if (rem > 2) dst[4 * full + 2] = 0.0f + o2[full];
+                    } else if (accumulate) {
                         for (int t = 0; t < full; t++)
                             dst[4 * t] += o0[t], dst[4 * t + 1] += o1[t], dst[4 * t + 2] += o2[t],
                                 dst[4 * t + 3] += o3[t];

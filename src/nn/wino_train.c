@@ -491,19 +491,24 @@ void sgi_wino_train_forward_map(const struct sg_conv_geom *g, const int *cmap, c
 
 void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *ws, int threads) {
-    sgi_wino_train_backward_kept(g, x, w, NULL, dy, dx, dw, ws, threads);
+    sgi_wino_train_backward_kept(g, x, w, NULL, dy, dx, 0, dw, ws, threads);
 }
 
 void sgi_wino_train_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                   const struct sgi_kept *kp, const float *dy, float *dx,
-                                  float *dw, float *ws, int threads) {
-    sgi_wino_train_backward_map(g, NULL, NULL, x, w, kp, dy, dx, dw, ws, threads);
+                                  int set_dx, float *dw, float *ws, int threads) {
+    sgi_wino_train_backward_map(g, NULL, NULL, x, w, kp, dy, dx, set_dx, dw, ws, threads);
 }
 
 void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, const int *kmap,
                                  const float *x, const float *w, const struct sgi_kept *kp,
-                                 const float *dy, float *dx, float *dw, float *ws, int threads) {
+                                 const float *dy, float *dx, int set_dx, float *dw, float *ws,
+                                 int threads) {
     if (threads < 1) threads = 1;
+    /* dx written (0 + v: the bits of adding to zeros) or added to; written only where
+     * the pass covers every channel of dx */
+    SG_ASSERT(!(set_dx && cmap));
+    const int how = set_dx ? 2 : 1;
     /* weight gradient: per thread V (x tiles), D (dy tiles) and its sum of the points */
     const struct sgi_wino_tf *tf = tf_of(g);
     const int pts = tf->a * tf->a;
@@ -561,7 +566,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
 #endif
                 }
             first = 0;
-            if (fused) slice_pass(&d, dy, ws, dx, 1, blp, bli, sl, dd, v);
+            if (fused) slice_pass(&d, dy, ws, dx, how, blp, bli, sl, dd, v);
         }
         if (first) memset(acc, 0, (size_t)pts *g->k * g->c * sizeof *acc);
     }
@@ -584,5 +589,5 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
     tf->weight_grad(base + f.vlen + f.mlen, g->k, g->c, dw);
     if (!dx || fused) return;
     sgi_wino_weights(tf, w, g->k, g->c, 1, ws);
-    run_pass(&d, dy, ws, dx, 1, blp, bli, ws + kc, threads);
+    run_pass(&d, dy, ws, dx, how, blp, bli, ws + kc, threads);
 }
