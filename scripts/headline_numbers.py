@@ -11,7 +11,7 @@ scnn.csv; points.jsonl for the paired curves). Prints, for the three findings of
   2. storage at each seed's no-loss density (smallest format of the pruned layers with
      8-bit codebook values), the per-seed ratio to fine, and the index share of every
      format at matched accuracy; with --sg BINARY (a sparsegrain), also the same at
-     matched density (0.3 and 0.1 achieved, every seed, from the chains' models);
+     matched density (0.5 to 0.05 achieved, every seed, from the chains' models);
   3. SCNN memory references and energy, fine over each granularity, per dataflow, at
      matched density and at matched accuracy (mean and range over seeds).
 Nothing here decides anything: it reads the study's own tables."""
@@ -95,6 +95,31 @@ def paired_curves(d):
     for t in targets:
         print(f"  {t:<7}  " + "".join(f"{diff(g, 'dense', t):<16}" for g in GRANS) +
               "".join(f"{diff(g, 'fine', t):<16}" for g in GRANS[1:]))
+    # filter pruning also removes the next layer's input channels: its grid point t keeps
+    # about t^2 of the weights, so the fair pairing is by achieved density
+    dens = {}
+    with open(p) as f:
+        for line in f:
+            r = json.loads(line)
+            if not r.get("control"):
+                dens.setdefault((r["granularity"], r["target"]), []).append(r["density"])
+    print("  filter against fine at about the same achieved density (paired by seed, pp):")
+    for t in targets:
+        ft = [(abs(statistics.mean(v) - t) / t, tt) for (g, tt), v in dens.items() if g == "filter"]
+        if not ft or ("fine", t) not in dens:
+            continue
+        err, tt = min(ft)
+        if err > 0.2:
+            continue
+        v = [100 * (acc[("filter", s, tt)] - acc[("fine", s, t)]) for s in seeds
+             if ("filter", s, tt) in acc and ("fine", s, t) in acc]
+        if len(v) < 2:
+            continue
+        m, sd = statistics.mean(v), statistics.stdev(v)
+        ci = T95.get(len(v) - 1, 1.96) * sd / len(v) ** 0.5
+        print(f"    fine {t:<6} vs filter's step {tt:<5} (density "
+              f"{statistics.mean(dens[('filter', tt)]):.3f}): {m:+.2f} ± {ci:.2f}"
+              f"{' *' if abs(m) > ci else ''}")
 
 
 def finding2(d):
@@ -228,7 +253,7 @@ def main():
     paired_curves(d)
     finding2(d)
     if sg:
-        storage_at_density(d, sg, [0.3, 0.1])
+        storage_at_density(d, sg, [0.5, 0.3, 0.2, 0.1, 0.05])
     finding3(d)
 
 
