@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
                 double t2 = now();
                 sgi_conv_backward(&g, x, w, dy, dx, dw, db, ws, 1);
                 double t3 = now();
-                if (!sgi_conv_kernel_backward(&g, x, w, mask, dy, dx, dw, db, ws, 1, &tb)) return 1;
+                if (!sgi_conv_kernel_backward(&g, x, w, mask, dy, dx, 0, dw, db, ws, 1, &tb)) return 1;
                 double t4 = now();
                 const double d[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
                 for (int i = 0; i < 4; i++)

@@ -6,6 +6,8 @@
  * masks with empty filters and channels, with F(2x2) and F(4x4) tiles each, and
  * on a 7x7 layer that runs through im2col when dense. Whole training steps under kernel masks
  * are checked against the dense masked path in tests/test_conv_thin.c. */
+#include <math.h>
+
 #include "harness.h"
 #include "nn/ops.h"
 #include "nn/wino.h"
@@ -40,15 +42,22 @@ static void check_case1(int n, int c, int h, int w, int k, int pad, double keep,
         for (size_t t = 0; t < nx; t++) dx[i][t] = 0.5f; /* backward adds to dx */
     }
     CHECK(sgi_conv_kernel_forward(&g, x, wt, mk, b, y[0], ws, threads, &tb));
-    CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx[0], dw[0], db[0], ws, threads, &tb));
+    CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx[0], 0, dw[0], db[0], ws, threads, &tb));
     /* the two gradients in one slice loop or one pass after the other: the same bits */
     {
         float *dx2 = malloc(nx * 4), *dw2 = malloc(nw * 4), *db2 = malloc(k * 4);
         for (size_t t = 0; t < nx; t++) dx2[t] = 0.5f;
         sgi_wino_train_fuse_backward(0);
-        CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx2, dw2, db2, ws, threads, &tb));
+        CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx2, 0, dw2, db2, ws, threads, &tb));
         sgi_wino_train_fuse_backward(1);
         CHECK(memcmp(dx[0], dx2, nx * 4) == 0 && memcmp(dw[0], dw2, nw * 4) == 0);
+        /* dx written (set_dx): every entry, the bits of adding to zeros */
+        float *dz = calloc(nx, 4);
+        CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dz, 0, dw2, db2, ws, threads, &tb));
+        for (size_t t = 0; t < nx; t++) dx2[t] = NAN;
+        CHECK(sgi_conv_kernel_backward(&g, x, wt, mk, dy, dx2, 1, dw2, db2, ws, threads, &tb));
+        CHECK(memcmp(dz, dx2, nx * 4) == 0);
+        free(dz);
         free(dx2), free(dw2), free(db2);
     }
     sgi_conv_forward(&g, x, wt, b, y[1], ws, threads);

@@ -12,6 +12,8 @@
  * 5e-6), and with F(2x2) once the sparse products' sums were regrouped (4e-4):
  * BN shifts are held to 2e-2, everything else to 1e-4. Layer by layer the two
  * paths agree within 1e-5 (tests/test_conv_kernel.c, below). */
+#include <math.h>
+
 #include "harness.h"
 #include "nn/ops.h"
 #include "sparsegrain/data.h"
@@ -126,7 +128,14 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
             y[i] = malloc(ny * 4), dx[i] = calloc(nx, 4), dw[i] = malloc(nw * 4);
             if (i == 0) {
                 CHECK(sgi_conv_thin_forward(&g, x, w, mk, b, y[0], 2, &tb));
-                CHECK(sgi_conv_thin_backward(&g, x, w, mk, dy, dx[0], dw[0], db[0], 2, &tb));
+                CHECK(sgi_conv_thin_backward(&g, x, w, mk, dy, dx[0], 0, dw[0], db[0], 2, &tb));
+                /* dx written (set_dx): every entry, the bits of adding to zeros */
+                float *ds = malloc(nx * 4), dws[6 * 64 * 9], dbs[6];
+                for (size_t t = 0; t < nx; t++) ds[t] = NAN;
+                CHECK(nw <= sizeof dws / sizeof dws[0]);
+                CHECK(sgi_conv_thin_backward(&g, x, w, mk, dy, ds, 1, dws, dbs, 2, &tb));
+                CHECK(memcmp(ds, dx[0], nx * 4) == 0);
+                free(ds);
             } else {
                 float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
                 sgi_conv_forward(&g, x, w, b, y[1], ws, 2);

@@ -669,9 +669,9 @@ void sgi_conv_backward_set(const struct sg_conv_geom *g, const float *x, const f
 }
 
 void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
-                            const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
-                            float *db, float *ws, int threads) {
-    conv_backward(g, x, w, kp, dy, dx, 0, dw, db, ws, threads);
+                            const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
+                            float *dw, float *db, float *ws, int threads) {
+    conv_backward(g, x, w, kp, dy, dx, set_dx, dw, db, ws, threads);
 }
 
 static void conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,

@@ -79,10 +79,11 @@ int sgi_conv_kernel_forward(const struct sg_conv_geom *g, const float *x, const 
 }
 
 int sgi_conv_kernel_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                             const uint8_t *mask, const float *dy, float *dx, float *dw,
-                             float *db, float *ws, int threads, struct sgi_thin_buf *tb) {
+                             const uint8_t *mask, const float *dy, float *dx, int set_dx,
+                             float *dw, float *db, float *ws, int threads,
+                             struct sgi_thin_buf *tb) {
     struct sgi_kept kp;
     if (!plan(g, mask, g_max_bwd, tb, &kp)) return 0;
-    sgi_conv_backward_kept(g, x, w, &kp, dy, dx, dw, db, ws, threads);
+    sgi_conv_backward_kept(g, x, w, &kp, dy, dx, set_dx, dw, db, ws, threads);
     return 1;
 }

@@ -158,8 +158,8 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
 }
 
 int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const uint8_t *mask, const float *dy, float *dx, float *dw, float *db,
-                           int threads, struct sgi_thin_buf *tb) {
+                           const uint8_t *mask, const float *dy, float *dx, int set_dx, float *dw,
+                           float *db, int threads, struct sgi_thin_buf *tb) {
     int nk, nc;
     if (!plan(g, mask, tb, &nk, &nc)) return 0;
     const int *kk = tb->kept, *cc = tb->kept + g->k;
@@ -183,11 +183,15 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
 #pragma omp parallel for schedule(static) if (yp * g->k > 65536)
         for (int k = 0; k < g->k; k++) db[k] = (float)sgi_sum(dy + (size_t)k * yp, yp);
     }
+    /* dx written (set_dx): by the Winograd pass where it covers every channel, else
+     * zeroed here and added to */
+    const int wino_sets = set_dx && wino && all_c;
+    if (dx && set_dx && !wino_sets) memset(dx, 0, (size_t)g->c * xp * sizeof *dx);
     if (!nk || !nc) return 1;
     if (wino) { /* the kept planes read and added to where they are: no copies */
         compact_w(g, w, kk, nk, cc, nc, wt);
-        sgi_wino_train_backward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, wt, NULL, dy, dx, 0,
-                                    dwt, wsp, threads);
+        sgi_wino_train_backward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, wt, NULL, dy, dx,
+                                    wino_sets, dwt, wsp, threads);
         scatter_dw(g, dwt, kk, nk, cc, nc, dw);
         return 1;
     }

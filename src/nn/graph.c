@@ -162,32 +162,22 @@ static enum sg_status conv_forward(const struct sgi_step *s) {
 
 static void conv_backward(const struct sgi_step *s) {
     struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
-    const struct sg_param *wp = &s->m->params[s->nd->param[0]];
-    const uint8_t *mask = s->m->mask + wp->offset;
-    /* dx written, not added to (exec.c's gset_plan): an unmasked layer's Winograd
-     * pass writes it; the masked paths add, so they get it zeroed */
-    if (s->set_dx && s->dx) {
-        size_t t = 0;
-        while (t < wp->count && mask[t]) t++;
-        if (t == wp->count) {
-            sgi_conv_backward_set(&g, s->x, sg_param_data(s->m, s->nd->param[0]), s->dy, s->dx,
-                                  grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]),
-                                  s->e->col, s->e->threads);
-            return;
-        }
-        memset(s->dx, 0, sgi_node_size(s->xn, s->n) * sizeof *s->dx);
-    }
-    if (sgi_conv_thin_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), mask, s->dy, s->dx,
-                               grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]),
-                               s->e->threads, &s->e->thin))
+    const uint8_t *mask = s->m->mask + s->m->params[s->nd->param[0]].offset;
+    const float *w = sg_param_data(s->m, s->nd->param[0]);
+    float *dw = grad_of(s, s->nd->param[0]), *db = grad_of(s, s->nd->param[1]);
+    /* dx written, not added to, where this node is its only reader (exec.c's gset_plan):
+     * each path writes it or zeroes it first */
+    const int set = s->set_dx && s->dx;
+    if (sgi_conv_thin_backward(&g, s->x, w, mask, s->dy, s->dx, set, dw, db, s->e->threads,
+                               &s->e->thin))
         return;
-    if (sgi_conv_kernel_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), mask, s->dy, s->dx,
-                                 grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]),
-                                 s->e->col, s->e->threads, &s->e->thin))
+    if (sgi_conv_kernel_backward(&g, s->x, w, mask, s->dy, s->dx, set, dw, db, s->e->col,
+                                 s->e->threads, &s->e->thin))
         return;
-    sgi_conv_backward(&g, s->x, sg_param_data(s->m, s->nd->param[0]), s->dy, s->dx,
-                      grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]), s->e->col,
-                      s->e->threads);
+    if (set)
+        sgi_conv_backward_set(&g, s->x, w, s->dy, s->dx, dw, db, s->e->col, s->e->threads);
+    else
+        sgi_conv_backward(&g, s->x, w, s->dy, s->dx, dw, db, s->e->col, s->e->threads);
 }
 
 static enum sg_status fc_forward(const struct sgi_step *s) {

@@ -70,8 +70,8 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
                            const struct sgi_kept *kp, const float *b, float *y, float *ws,
                            int threads);
 void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
-                            const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
-                            float *db, float *ws, int threads);
+                            const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
+                            float *dw, float *db, float *ws, int threads);
 /* sgi_conv_backward with dx written, not added to (the bits of adding to a zeroed dx):
  * the Winograd pass writes it, the other paths zero it first */
 void sgi_conv_backward_set(const struct sg_conv_geom *g, const float *x, const float *w,
@@ -98,9 +98,10 @@ void sgi_conv_thin_enable(int on); /* 0: always dense (tests, benchmarks) */
 int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                           const uint8_t *mask, const float *b, float *y, int threads,
                           struct sgi_thin_buf *tb);
+/* set_dx: dx written (the bits of adding to zeros), not added to */
 int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const uint8_t *mask, const float *dy, float *dx, float *dw, float *db,
-                           int threads, struct sgi_thin_buf *tb);
+                           const uint8_t *mask, const float *dy, float *dx, int set_dx, float *dw,
+                           float *db, int threads, struct sgi_thin_buf *tb);
 
 /* Kernel-masked convolutions (src/nn/conv_kernel.c): a 3x3 stride-1 Winograd
  * layer whose mask keeps at most a fixed share of its K x C kernels (0.5 forward,
@@ -114,8 +115,9 @@ int sgi_conv_kernel_forward(const struct sg_conv_geom *g, const float *x, const 
                             const uint8_t *mask, const float *b, float *y, float *ws,
                             int threads, struct sgi_thin_buf *tb);
 int sgi_conv_kernel_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                             const uint8_t *mask, const float *dy, float *dx, float *dw,
-                             float *db, float *ws, int threads, struct sgi_thin_buf *tb);
+                             const uint8_t *mask, const float *dy, float *dx, int set_dx,
+                             float *dw, float *db, float *ws, int threads,
+                             struct sgi_thin_buf *tb); /* set_dx as sgi_conv_thin_backward */
 /* The largest shares of kept kernels the forward and the backward take the
  * kernel-masked path at (benchmarks; negative: the defaults). */
 void sgi_conv_kernel_shares(double fwd, double bwd);
