@@ -2,7 +2,6 @@
  * on channel-major activations (see ops.h). */
 #include <float.h>
 #include <math.h>
-#include <omp.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -261,8 +260,16 @@ static inline void bn_affine(const float *xc, float *yc, size_t m, float a, floa
 
 /* This thread's scratch row of a fused pool. */
 static float *bn_pool_row(const struct sgi_bn_pool *p, size_t m) {
-    const int t = omp_get_thread_num();
-    return p->scratch + (size_t)(t < p->slots ? t : 0) * m;
+    int t = 0, team = 1;
+    sgi_omp_team(&t, &team);
+    SG_ASSERT(t < p->slots); /* a row for each thread of the team (bn_threads) */
+    return p->scratch + (size_t)t * m;
+}
+
+/* The team of BN's channel loop: as many threads as a fused pool has scratch rows. */
+static int bn_threads(const struct sgi_bn_pool *pool) {
+    const int t = sg_get_threads();
+    return pool && pool->slots < t ? pool->slots : t;
 }
 
 /* Channel ch's output: into y, or through the fused pool into the pool's output. */
@@ -303,9 +310,7 @@ void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const floa
                           const float *gamma, const float *beta, float *rmean, float *rvar,
                           float *mean, float *invstd, float *y, int relu, const uint8_t *dead,
                           const struct sgi_bn_pool *pool) {
-    /* a fused pool has a scratch row for each of its slots' threads */
-    const int nt = pool && pool->slots < omp_get_max_threads() ? pool->slots : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(bn_threads(pool))
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + (size_t)ch * m;
         if (dead && dead[ch]) { /* x is 0: mean and variance 0, output 0 */
@@ -427,9 +432,7 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
                      const float *mean, const float *invstd, int relu, const float *dy,
                      float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set,
                      const struct sgi_bn_pool *pool) {
-    /* a fused pool has a scratch row for each of its slots' threads */
-    const int nt = pool && pool->slots < omp_get_max_threads() ? pool->slots : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(bn_threads(pool))
     for (int ch = 0; ch < c; ch++) {
         if (dead && dead[ch]) { /* the fused ReLU's 0 output gates every gradient */
             dgamma[ch] = dbeta[ch] = 0.0f;
