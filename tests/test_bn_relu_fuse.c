@@ -22,18 +22,25 @@ static struct sg_dataset synthetic(uint8_t *px, uint8_t *lab, uint32_t mul) {
     return d;
 }
 
+/* One epoch at a constant rate on the given threads (100 images: with batch 32 or 64,
+ * a short last batch). */
+static struct sg_train_cfg one_epoch(int batch, int threads) {
+    struct sg_train_cfg tc;
+    sg_train_cfg_default(&tc);
+    tc.epochs = 1;
+    tc.batch = batch;
+    tc.lr = 0.02f;
+    tc.schedule = SG_LR_CONSTANT;
+    sg_set_threads(threads);
+    return tc;
+}
+
 static struct sg_model *trained(const char *arch, int fuse, int threads, int batch) {
     static uint8_t px[100 * 256], lab[100];
     struct sg_dataset d = synthetic(px, lab, 2654435761u);
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build(arch, 1, 16, 16, 10, 7, &m));
-    struct sg_train_cfg tc;
-    sg_train_cfg_default(&tc);
-    tc.epochs = 1;
-    tc.batch = batch; /* 100 images: a short last batch */
-    tc.lr = 0.02f;
-    tc.schedule = SG_LR_CONSTANT;
-    sg_set_threads(threads);
+    struct sg_train_cfg tc = one_epoch(batch, threads);
     sgi_bn_relu_fuse_enable(fuse);
     CHECK_OK(sg_train(m, &d, &tc, NULL));
     sgi_bn_relu_fuse_enable(1);
@@ -105,13 +112,7 @@ static struct sg_model *pruned_trained(int dead_on, int threads, int *found) {
         sg_exec_free(e);
         free(x), free(saved);
     }
-    struct sg_train_cfg tc;
-    sg_train_cfg_default(&tc);
-    tc.epochs = 1;
-    tc.batch = 32;
-    tc.lr = 0.02f;
-    tc.schedule = SG_LR_CONSTANT;
-    sg_set_threads(threads);
+    struct sg_train_cfg tc = one_epoch(32, threads);
     sgi_dead_channels_enable(dead_on);
     CHECK_OK(sg_train(m, &d, &tc, NULL));
     sgi_dead_channels_enable(1);
@@ -144,13 +145,7 @@ static struct sg_model *pool_trained(int pool_fuse, int threads, int hw, int bat
                            .mean = 120, .std = 70, .pixels = px, .labels = lab};
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build("vgg7", 1, hw, hw, 10, 5, &m));
-    struct sg_train_cfg tc;
-    sg_train_cfg_default(&tc);
-    tc.epochs = 1;
-    tc.batch = 32;
-    tc.lr = 0.02f;
-    tc.schedule = SG_LR_CONSTANT;
-    sg_set_threads(threads);
+    struct sg_train_cfg tc = one_epoch(32, threads);
     sgi_bn_pool_fuse_enable(pool_fuse);
     sgi_batch_parallel_bn_enable(batch_par);
     CHECK_OK(sg_train(m, &d, &tc, NULL));

@@ -62,15 +62,15 @@ void sgi_bn_relu_fuse_enable(int on) { g_fuse_on = on; }
 void sgi_bn_pool_fuse_enable(int on) { g_pool_fuse_on = on; }
 
 /* BN nodes whose only consumer is a ReLU (conv-BN-ReLU): fuse[bn] = relu,
- * fuse[relu] = -1. NULL when out of memory. */
-static int32_t *fuse_plan(const struct sg_model *m) {
-    int32_t *f = calloc((size_t)m->n_nodes, sizeof *f), *uses = NULL, *last = NULL;
-    if (!f || !g_fuse_on) return f;
-    uses = calloc((size_t)m->n_nodes, sizeof *uses);
-    last = calloc((size_t)m->n_nodes, sizeof *last);
-    if (!uses || !last) {
-        free(uses), free(last), free(f);
-        return NULL;
+ * fuse[relu] = -bn; of those, the ones whose ReLU is read by one max pool alone:
+ * pfuse[bn] = pool, pfuse[pool] = -bn. 0 when out of memory. */
+static int fuse_plan(const struct sg_model *m, int32_t **fuse, int32_t **pfuse) {
+    const size_t nn = (size_t)m->n_nodes;
+    int32_t *f = calloc(nn, sizeof *f), *pf = calloc(nn, sizeof *pf);
+    int32_t *uses = calloc(nn, sizeof *uses), *last = calloc(nn, sizeof *last);
+    if (!f || !pf || !uses || !last) {
+        free(f), free(pf), free(uses), free(last);
+        return 0;
     }
     for (int32_t j = 1; j < m->n_nodes; j++)
         for (int k = 0; k < m->nodes[j].n_in; k++) {
@@ -79,44 +79,23 @@ static int32_t *fuse_plan(const struct sg_model *m) {
             uses[i]++;
             last[i] = j;
         }
-    for (int32_t i = 1; i < m->n_nodes; i++) {
+    for (int32_t i = 1; g_fuse_on && i < m->n_nodes; i++) {
         const int32_t j = last[i];
         if (m->nodes[i].op != SG_OP_BN || uses[i] != 1 || i == m->output) continue;
         if (m->nodes[j].op != SG_OP_RELU || m->nodes[j].n_in != 1 || j <= i) continue;
         f[i] = j;
         f[j] = -i;
     }
-    free(uses), free(last);
-    return f;
-}
-
-/* Fused BN + ReLU nodes whose ReLU is read by one max pool alone: pfuse[bn] = pool,
- * pfuse[pool] = -bn. NULL when out of memory. */
-static int32_t *pool_fuse_plan(const struct sg_model *m, const int32_t *fuse) {
-    int32_t *f = calloc((size_t)m->n_nodes, sizeof *f), *uses = NULL, *last = NULL;
-    if (!f || !g_pool_fuse_on) return f;
-    uses = calloc((size_t)m->n_nodes, sizeof *uses);
-    last = calloc((size_t)m->n_nodes, sizeof *last);
-    if (!uses || !last) {
-        free(uses), free(last), free(f);
-        return NULL;
-    }
-    for (int32_t j = 1; j < m->n_nodes; j++)
-        for (int k = 0; k < m->nodes[j].n_in; k++) {
-            const int32_t i = m->nodes[j].in[k];
-            if (i < 0 || i >= m->n_nodes) continue;
-            uses[i]++;
-            last[i] = j;
-        }
-    for (int32_t i = 1; i < m->n_nodes; i++) {
-        const int32_t r = fuse[i], p = r > 0 ? last[r] : 0;
+    for (int32_t i = 1; g_pool_fuse_on && i < m->n_nodes; i++) {
+        const int32_t r = f[i], p = r > 0 ? last[r] : 0;
         if (r <= 0 || uses[r] != 1 || r == m->output || p <= r) continue;
         if (m->nodes[p].op != SG_OP_MAXPOOL || m->nodes[p].n_in != 1) continue;
-        f[i] = p;
-        f[p] = -i;
+        pf[i] = p;
+        pf[p] = -i;
     }
     free(uses), free(last);
-    return f;
+    *fuse = f, *pfuse = pf;
+    return 1;
 }
 
 /* Which backward steps write their input's gradient instead of adding to it: a
@@ -194,13 +173,12 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
     if (train && !hook && !(e->gset = gset_plan(m, e->loss_node))) goto nomem;
     if (train && fuse && !hook) {
-        if (!(e->fuse = fuse_plan(m))) goto nomem;
+        if (!fuse_plan(m, &e->fuse, &e->pfuse)) goto nomem;
         e->dead = calloc(nn, sizeof *e->dead);
         e->ndead = calloc(nn, sizeof *e->ndead);
         if (!e->dead || !e->ndead) goto nomem;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->fuse[i] > 0 && !(e->dead[i] = calloc((size_t)m->nodes[i].c, 1))) goto nomem;
-        if (!(e->pfuse = pool_fuse_plan(m, e->fuse))) goto nomem;
         size_t pm = 0;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->pfuse[i] > 0) {
