@@ -102,7 +102,7 @@ static void check_case(struct sg_conv_geom g, int m, int threads, uint64_t seed)
     CHECK_MSG(memcmp(dx, dx2, nx * 4) == 0 && memcmp(dw, dw2, nw * 4) == 0,
               "fused backward F(%dx%d) n%d c%d %dx%d k%d threads %d", m, m, g.n, g.c, g.h, g.w,
               g.k, threads);
-    /* dx written instead of added to (sgi_conv_backward_set): every entry, with the
+    /* dx written instead of added to (sgi_conv_backward_kept's set_dx): every entry, with the
      * bits of adding to zeros; fused and one pass after the other */
     float *dxz = malloc(nx * 4);
     for (int fuse = 1; fuse >= 0; fuse--) {
@@ -110,7 +110,7 @@ static void check_case(struct sg_conv_geom g, int m, int threads, uint64_t seed)
         memset(dxz, 0, nx * 4);
         sgi_conv_backward(&g, x, w, dy, dxz, dw, NULL, ws, threads);
         for (size_t i = 0; i < nx; i++) dx2[i] = NAN;
-        sgi_conv_backward_set(&g, x, w, dy, dx2, dw2, NULL, ws, threads);
+        sgi_conv_backward_kept(&g, x, w, NULL, dy, dx2, 1, dw2, NULL, ws, threads);
         CHECK_MSG(memcmp(dxz, dx2, nx * 4) == 0 && memcmp(dw, dw2, nw * 4) == 0,
                   "backward_set F(%dx%d) n%d c%d %dx%d k%d threads %d fused %d", m, m, g.n, g.c,
                   g.h, g.w, g.k, threads, fuse);
@@ -184,13 +184,13 @@ SG_TEST(wino_train_equals_im2col_path) {
     CHECK(sgt_max_rel_err(dw[0], dw[1], nw) < tol_of(m));
     CHECK(sgt_max_rel_err(db[0], db[1], 12) < 1e-6);
     }
-    /* the im2col path with dx written (sgi_conv_backward_set zeroes it first) */
+    /* the im2col path with dx written (set_dx: zeroed first) */
     sgi_wino_train_enable(0);
     float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4), *dxs = malloc(nx * 4);
     memset(dx[0], 0, nx * 4);
     sgi_conv_backward(&g, x, w, dy, dx[0], dw[0], NULL, ws, 2);
     for (size_t i = 0; i < nx; i++) dxs[i] = NAN;
-    sgi_conv_backward_set(&g, x, w, dy, dxs, dw[1], NULL, ws, 2);
+    sgi_conv_backward_kept(&g, x, w, NULL, dy, dxs, 1, dw[1], NULL, ws, 2);
     sgi_wino_train_enable(1);
     CHECK(memcmp(dx[0], dxs, nx * 4) == 0 && memcmp(dw[0], dw[1], nw * 4) == 0);
     free(ws), free(dxs);

@@ -653,30 +653,14 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     if (b) add_bias(g, b, y);
 }
 
-static void conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                          const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
-                          float *dw, float *db, float *ws, int threads);
-
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db, float *ws, int threads) {
-    conv_backward(g, x, w, NULL, dy, dx, 0, dw, db, ws, threads);
-}
-
-void sgi_conv_backward_set(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const float *dy, float *dx, float *dw, float *db, float *ws,
-                           int threads) {
-    conv_backward(g, x, w, NULL, dy, dx, 1, dw, db, ws, threads);
+    sgi_conv_backward_kept(g, x, w, NULL, dy, dx, 0, dw, db, ws, threads);
 }
 
 void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                             const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
                             float *dw, float *db, float *ws, int threads) {
-    conv_backward(g, x, w, kp, dy, dx, set_dx, dw, db, ws, threads);
-}
-
-static void conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                          const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
-                          float *dw, float *db, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     const size_t ndw = (size_t)g->k * rows_of(g);
     const int wino = sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g));

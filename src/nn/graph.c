@@ -174,10 +174,7 @@ static void conv_backward(const struct sgi_step *s) {
     if (sgi_conv_kernel_backward(&g, s->x, w, mask, s->dy, s->dx, set, dw, db, s->e->col,
                                  s->e->threads, &s->e->thin))
         return;
-    if (set)
-        sgi_conv_backward_set(&g, s->x, w, s->dy, s->dx, dw, db, s->e->col, s->e->threads);
-    else
-        sgi_conv_backward(&g, s->x, w, s->dy, s->dx, dw, db, s->e->col, s->e->threads);
+    sgi_conv_backward_kept(&g, s->x, w, NULL, s->dy, s->dx, set, dw, db, s->e->col, s->e->threads);
 }
 
 static enum sg_status fc_forward(const struct sgi_step *s) {

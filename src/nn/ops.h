@@ -72,11 +72,8 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
 void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                             const struct sgi_kept *kp, const float *dy, float *dx, int set_dx,
                             float *dw, float *db, float *ws, int threads);
-/* sgi_conv_backward with dx written, not added to (the bits of adding to a zeroed dx):
- * the Winograd pass writes it, the other paths zero it first */
-void sgi_conv_backward_set(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const float *dy, float *dx, float *dw, float *db, float *ws,
-                           int threads);
+/* (set_dx: dx written, not added to, with the bits of adding to a zeroed dx: the
+ * Winograd pass writes it, the other paths zero it first) */
 
 /* Masked convolutions on the kept filters and channels only (src/nn/conv_thin.c):
  * when the mask removes whole filters W[k,:,:,:] or input channels W[:,c,:,:] and
