@@ -9,7 +9,9 @@
 # Usage: bench/retrain.sh [BUILD_DIR]; env IMAGES (per epoch, default 3200),
 # ROUNDS (default 3), THREADS (default 2), GRANS (default "filter channel kernel
 # vector fine"), DENSITIES (default "0.5 0.3 0.1"), BENCH_CPU=1 (process CPU time
-# instead of wall time, for THREADS=1 on a machine shared with other work).
+# instead of wall time, for THREADS=1 on a machine shared with other work), PYTHON
+# (the interpreter that has PyTorch; default /usr/bin/python3), PREBUILT=1 (use
+# build/retrain_bench as it is), COMMIT (the commit column where the tree has no .git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -18,8 +20,10 @@ rounds=${ROUNDS:-3}
 threads=${THREADS:-2}
 grans=${GRANS:-filter channel kernel vector fine}
 densities=${DENSITIES:-0.5 0.3 0.1}
-make -s "$build/libsparsegrain.a"
-cc -O2 -fopenmp -Iinclude -Isrc bench/retrain_bench.c "$build/libsparsegrain.a" -lprotobuf-c -lcjson -lz -lpng -lm -ldl -o "$build/retrain_bench"
+py=${PYTHON:-/usr/bin/python3}
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")
+[ "${PREBUILT:-0}" = 1 ] || make -s "$build/libsparsegrain.a"
+[ "${PREBUILT:-0}" = 1 ] || cc -O2 -fopenmp -Iinclude -Isrc bench/retrain_bench.c "$build/libsparsegrain.a" -lprotobuf-c -lcjson -lz -lpng -lm -ldl -o "$build/retrain_bench"
 fashion=/usr/share/datasets/fashion-mnist
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 clock=wall
@@ -37,12 +41,12 @@ printf "VGG-7, one epoch of %s Fashion-MNIST images, batch 64, %s threads, %s, l
 printf "%-10s %-8s %-14s %9s %9s %8s\n" gran density path min_s max_s "x dense"
 row() { # gran density path min max
     printf "%-10s %-8s %-14s %9.3f %9.3f %8.2f\n" "$1" "$2" "$3" "$4" "$5" "$(awk -v a="$4" -v b="$dense" 'BEGIN{print a/b}')"
-    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$images,$1,$2,$3,$4,$5,$(awk -v a="$4" -v b="$dense" 'BEGIN{printf "%.3f", a/b}'),$clock,$load" >> $f
+    echo "$(date -u +%F),$commit,$cpu,$threads,$images,$1,$2,$3,$4,$5,$(awk -v a="$4" -v b="$dense" 'BEGIN{printf "%.3f", a/b}'),$clock,$load" >> $f
 }
 echo "$sg" | tail -n +2 | while IFS=, read -r g d p lo hi; do row "$g" "$d" "$p" "$lo" "$hi"; done
-read -r lo hi < <(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$images" "$rounds")
+read -r lo hi < <(OMP_NUM_THREADS=$threads "$py" bench/torch_vgg7.py $fashion $threads "$images" "$rounds")
 row dense 1 pytorch "$lo" "$hi"
 for c in "${cfgs[@]}"; do
-    read -r lo hi < <(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$images" "$rounds" "$c")
+    read -r lo hi < <(OMP_NUM_THREADS=$threads "$py" bench/torch_vgg7.py $fashion $threads "$images" "$rounds" "$c")
     row "${c%@*}" "${c#*@}" pytorch-masked "$lo" "$hi"
 done

