@@ -4,7 +4,7 @@
 static const struct cli_opt OPTS[] = {
     {"data", 'd', "NAME", "data set: mnist or fashion (default: the one the model was trained on)", NULL},
     {"data-dir", 0, "DIR", "folder with t10k-{images,labels} IDX files", NULL},
-    {"batch", 'b', "N", "batch size", "500"},
+    {"batch", 'b', "N", "images a forward takes on each thread", "32"},
     {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"json", 0, NULL, "print one JSON object", NULL},
     CLI_INPUT_NORM_OPT,

@@ -42,7 +42,7 @@ static enum sg_status agp_step(void *ctx, struct sg_model *m, double pos) {
 
 static int evaluate(struct sg_model *m, const struct sg_dataset *test, double *top1) {
     struct sg_eval_result r;
-    enum sg_status st = sg_evaluate(m, test, 500, &r);
+    enum sg_status st = sg_evaluate(m, test, 0, &r);
     if (st != SG_OK) return cli_fail_status(st);
     *top1 = r.top1;
     return 0;

@@ -47,7 +47,7 @@ static int run(struct cli_args *a) {
         if (cli_need_runnable(m, a->pos[0]) || (epochs && cli_load_data(a, m, 1, &train)) ||
             cli_load_data(a, m, 0, &test))
             goto done;
-        if (sg_evaluate(m, test, 500, &r) != SG_OK) {
+        if (sg_evaluate(m, test, 0, &r) != SG_OK) {
             cli_fail_status(SG_ERR_ARG);
             goto done;
         }
@@ -60,7 +60,7 @@ static int run(struct cli_args *a) {
         goto done;
     }
     if (test) {
-        if (sg_evaluate(m, test, 500, &r) != SG_OK) {
+        if (sg_evaluate(m, test, 0, &r) != SG_OK) {
             cli_fail_status(SG_ERR_ARG);
             goto done;
         }

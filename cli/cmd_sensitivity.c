@@ -35,7 +35,7 @@ static int run(struct cli_args *a) {
         cli_load_data(a, m, 0, &test))
         goto done;
     struct sg_eval_result r;
-    enum sg_status st = sg_evaluate(m, test, 500, &r);
+    enum sg_status st = sg_evaluate(m, test, 0, &r);
     if (st != SG_OK) {
         cli_fail_status(st);
         goto done;
@@ -62,7 +62,7 @@ static int run(struct cli_args *a) {
             struct sg_wview v = sg_model_wview(work, idx[l]);
             if ((st = sg_prune_layer_density(sp, &v, dens[di])) != SG_OK ||
                 (st = sg_prune_follow(work, NULL)) != SG_OK || /* as sg_prune_model does */
-                (st = sg_evaluate(work, test, 500, &r)) != SG_OK) {
+                (st = sg_evaluate(work, test, 0, &r)) != SG_OK) {
                 cli_fail_status(st);
                 goto done2;
             }

@@ -481,9 +481,9 @@ static int record_baseline(struct study *st, int seed, struct sg_points *pts) {
     cli_input_note(m, st->baseline_file, st->test);
     struct sg_eval_result r, rv = {0};
     struct sg_dataset *tr = NULL, *val = NULL;
-    enum sg_status s = sg_evaluate(m, st->test, 500, &r);
+    enum sg_status s = sg_evaluate(m, st->test, 0, &r);
     if (s == SG_OK && study_seed_data(st, seed, &tr, &val)) s = SG_ERR_ARG;
-    if (s == SG_OK && val) s = sg_evaluate(m, val, 500, &rv);
+    if (s == SG_OK && val) s = sg_evaluate(m, val, 0, &rv);
     if (tr != st->train) sg_dataset_free(tr);
     sg_dataset_free(val);
     if (s != SG_OK) {

@@ -259,8 +259,8 @@ static int report(const struct cli_args *a, const struct job *j, struct sg_model
                   const struct sg_train_state *st, const struct sg_dataset *test,
                   const struct sg_dataset *val, double secs) {
     struct sg_eval_result r, rv = {0};
-    enum sg_status s = sg_evaluate(m, test, 500, &r);
-    if (s == SG_OK && val) s = sg_evaluate(m, val, 500, &rv);
+    enum sg_status s = sg_evaluate(m, test, 0, &r);
+    if (s == SG_OK && val) s = sg_evaluate(m, val, 0, &rv);
     if (s != SG_OK) return cli_fail_status(s);
     if (val)
         sg_meta_set(m, "val_top1", "%.4f (%lld held-out training images)", rv.top1,

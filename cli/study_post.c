@@ -340,7 +340,7 @@ static int post_item(const struct study *st, const struct sg_points *pts, int g,
         struct sg_eval_result r;
         if (sg_model_clone(m, &qm) != SG_OK ||
             sg_quantize_model(qm, (int)qbits[b], (int)qbits[b], 1) != SG_OK ||
-            sg_evaluate(qm, st->test, 500, &r) != SG_OK) {
+            sg_evaluate(qm, st->test, 0, &r) != SG_OK) {
             rc = cli_fail_status(SG_ERR_ARG);
         } else {
             fprintf(q, "%s,%d,%.6f,%d,%.6f,%.6f,%.4f\n", p->gran, seed, p->density, (int)qbits[b],

@@ -176,14 +176,14 @@ static void fill_point(const struct study *st, struct sg_model *m, const struct 
 static int evaluate(const struct study *st, struct sg_model *m, const struct sg_dataset *val,
                     struct sg_point *p) {
     struct sg_eval_result r;
-    enum sg_status s = sg_evaluate(m, st->test, 500, &r);
+    enum sg_status s = sg_evaluate(m, st->test, 0, &r);
     if (s != SG_OK) return cli_fail_status(s);
     p->top1 = r.top1;
     p->top5 = r.top5;
     p->loss = r.loss;
     p->val_top1 = NAN;
     if (val) {
-        if ((s = sg_evaluate(m, val, 500, &r)) != SG_OK) return cli_fail_status(s);
+        if ((s = sg_evaluate(m, val, 0, &r)) != SG_OK) return cli_fail_status(s);
         p->val_top1 = r.top1;
     }
     return 0;

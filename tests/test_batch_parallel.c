@@ -113,3 +113,58 @@ SG_TEST(batch_parallel_bn_equals_one_thread) {
                 sg_model_free(a), sg_model_free(b), sg_model_free(c);
             }
 }
+
+/* sg_evaluate: each thread takes chunks of the data set with its own executor. Top-1,
+ * top-5 and the loss are the same on one, two and three threads, bit for bit, and
+ * top-1 and top-5 the same whatever the chunk size (1, 7, the default, the whole set
+ * in one forward: every logit is its own chain); the loss, summed chunk by chunk,
+ * within 1e-12. The whole set in one forward of one executor is the reference. */
+SG_TEST(evaluate_same_for_any_threads_and_chunk) {
+    enum { N = 75 };
+    static uint8_t px[N * 784], lab[N];
+    for (int i = 0; i < N * 784; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int i = 0; i < N; i++) lab[i] = (uint8_t)((i * 7) % 10);
+    struct sg_dataset d = {.name = "synthetic", .n = N, .c = 1, .h = 28, .w = 28, .classes = 10,
+                           .mean = 120, .std = 70};
+    d.pixels = px;
+    d.labels = lab;
+    const char *archs[] = {"lenet5", "vgg7", "resnet8"};
+    for (int ai = 0; ai < 3; ai++) {
+        struct sg_model *m = NULL;
+        CHECK_OK(sg_model_build(archs[ai], 1, 28, 28, 10, 5, &m));
+        /* reference: one executor, one forward of the whole set */
+        sg_set_threads(1);
+        struct sg_exec *e = NULL;
+        CHECK_OK(sg_exec_new(m, N, 0, &e));
+        static float x[N * 784];
+        static uint32_t idx[N];
+        uint8_t y[N];
+        for (int i = 0; i < N; i++) idx[i] = (uint32_t)i;
+        sg_dataset_batch(&d, &m->preproc, idx, N, SG_AUG_NONE, NULL, x, y);
+        CHECK_OK(sg_forward(m, e, x, N, 0, NULL));
+        int t1, t5;
+        const double ref_loss = sg_exec_loss(e, y, &t1, &t5);
+        sg_exec_free(e);
+        const int chunks[] = {1, 7, 0, 500};
+        for (int ci = 0; ci < 4; ci++) {
+            struct sg_eval_result r1;
+            for (int threads = 1; threads <= 3; threads++) {
+                struct sg_eval_result r;
+                sg_set_threads(threads);
+                CHECK_OK(sg_evaluate(m, &d, chunks[ci], &r));
+                CHECK(r.n == N);
+                CHECK_MSG(r.top1 == (double)t1 / N && r.top5 == (double)t5 / N,
+                          "%s, chunk %d, %d threads: top-1 %g top-5 %g, one forward %g %g",
+                          archs[ai], chunks[ci], threads, r.top1, r.top5, (double)t1 / N,
+                          (double)t5 / N);
+                CHECK_MSG(fabs(r.loss - ref_loss) <= 1e-12 * fabs(ref_loss),
+                          "%s, chunk %d: loss %.17g, one forward %.17g", archs[ai], chunks[ci],
+                          r.loss, ref_loss);
+                if (threads == 1) r1 = r;
+                else CHECK(r.loss == r1.loss);
+            }
+        }
+        sg_set_threads(1);
+        sg_model_free(m);
+    }
+}

@@ -294,7 +294,12 @@ struct sg_eval_result {
     int64_t n;
     double seconds;
 };
-/* Images are preprocessed by m->preproc. */
+/* Images a forward of sg_evaluate takes per thread when its batch is 0 or less: small
+ * enough for every layer's output to stay in the core's cache. */
+#define SG_EVAL_BATCH 32
+/* Images are preprocessed by m->preproc and go through the model in chunks of batch
+ * (<= 0: SG_EVAL_BATCH), the threads (sg_set_threads) taking chunks in turn, each
+ * with its own executor. The result does not depend on the thread count. */
 enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int batch,
                            struct sg_eval_result *r);
 /* SG_OK when m->preproc can feed d's images to m (else SG_ERR_MISMATCH naming both). */
