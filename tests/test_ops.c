@@ -440,6 +440,16 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
         {2, 3, 8, 8, 4, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0},
         {2, 3, 5, 9, 4, 1, 3, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 0},
         {4, 6, 7, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0},
+        /* stride-1 rows narrower than the input that read no horizontal padding (the
+         * row path with the vertical range found once): padding above and below, 8
+         * floats a row and not, a vertical stride and dilation, padding on one side
+         * only (its other columns take the general rows), a kernel row with no output
+         * row inside the input */
+        {3, 4, 10, 12, 5, 3, 3, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0},
+        {2, 3, 9, 12, 4, 5, 5, 1, 1, 2, 0, 2, 0, 1, 1, 1, 0, 0},
+        {2, 3, 11, 12, 4, 3, 3, 2, 1, 2, 0, 2, 0, 2, 1, 1, 0, 0},
+        {2, 2, 6, 10, 3, 3, 3, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0},
+        {2, 2, 2, 9, 3, 3, 3, 1, 1, 4, 0, 0, 0, 1, 1, 1, 0, 0},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         struct sg_conv_geom g = cases[ci];

@@ -179,6 +179,16 @@ static void zero_side(float *dd, int P, int Q, int cs) {
         for (int q = qa; q < qb; q++) dd[(size_t)p * Q + q] = 0;
 }
 
+/* [p0, p1): the output rows p whose input row p sh - pt + r dh is inside [0, H). */
+static void rows_inside(const struct sg_conv_geom *g, int r, int *p0, int *p1) {
+    const int base = r * g->dh - g->pt; /* input row of output row 0 */
+    int a = base >= 0 ? 0 : (-base + g->sh - 1) / g->sh;
+    int b = g->h - base > 0 ? (g->h - base + g->sh - 1) / g->sh : 0;
+    if (b > g->p) b = g->p;
+    if (a > b) a = b;
+    *p0 = a, *p1 = b;
+}
+
 /* Row `row` = (cc, r, s) of the columns of samples n0..n0+nb of group grp:
  * dst[b*P*Q + p*Q + q] = x[grp*cg + cc][n0 + b][p*sh - pt + r*dh][q*sw - pl + s*dw]. */
 static void im2col_row(const struct sg_conv_geom *g, const float *x, int grp, int n0, int nb,
@@ -206,6 +216,27 @@ static void im2col_row(const struct sg_conv_geom *g, const float *x, int grp, in
             copy_row(dd + i0, xs + i0 + d, (int)(i1 - i0));
             for (long i = i1; i < (long)P * Q; i++) dd[i] = 0;
             zero_side(dd, P, Q, off);
+        }
+        return;
+    }
+    if (sw == 1 && q0 == 0 && q1 == Q) {
+        /* stride-1 rows that read no horizontal padding (LeNet-5's valid 5x5 layer:
+         * 8 floats a row): the rows inside the input found once, then one copy a
+         * row at a fixed source stride, no test per row */
+        int p0, p1;
+        rows_inside(g, r, &p0, &p1);
+        const size_t step = (size_t)sh * W;
+        for (int b = 0; b < nb; b++) {
+            float *restrict d = dst + (size_t)b * P * Q;
+            if (p0 > 0) memset(d, 0, (size_t)p0 * Q * sizeof *d);
+            if (p1 > p0) {
+                const float *src = xc + (size_t)(n0 + b) * hw + (size_t)(p0 * sh - pt + r * g->dh) * W + off;
+                if (Q == 8)
+                    for (int p = p0; p < p1; p++, src += step) *(v8f *)(d + (size_t)p * 8) = *(const v8f *)src;
+                else
+                    for (int p = p0; p < p1; p++, src += step) copy_row(d + (size_t)p * Q, src, Q);
+            }
+            if (p1 < P) memset(d + (size_t)p1 * Q, 0, (size_t)(P - p1) * Q * sizeof *d);
         }
         return;
     }
@@ -288,6 +319,19 @@ static void col2im_task(const struct sg_conv_geom *g, float *col, int grp, int n
             if (g->sw == 1) {
                 q0 = off < 0 ? -off : 0;
                 q1 = W - off < Q ? W - off : Q;
+            }
+            if (g->sw == 1 && q0 == 0 && q1 == Q) { /* as im2col_row's stride-1 path */
+                int p0, p1;
+                rows_inside(g, r, &p0, &p1);
+                if (p0 == p1) continue;
+                const size_t step = (size_t)g->sh * W;
+                float *xr = xs + (size_t)(p0 * g->sh - g->pt + r * g->dh) * W + off;
+                const float *sr = src + (size_t)p0 * Q;
+                if (Q == 8)
+                    for (int p = p0; p < p1; p++, xr += step, sr += 8) *(v8f *)xr += *(const v8f *)sr;
+                else
+                    for (int p = p0; p < p1; p++, xr += step, sr += Q) add_row(xr, sr, Q);
+                continue;
             }
             for (int p = 0; p < P; p++) {
                 const int ih = p * g->sh - g->pt + r * g->dh;
