@@ -38,20 +38,23 @@ static int plan(const struct sg_conv_geom *g, const uint8_t *mask, struct sgi_th
         tb->kept_cap = g->k + g->c;
     }
     int *kk = tb->kept, *cc = tb->kept + g->k;
-    uint8_t *chan = calloc((size_t)g->c, 1);
-    if (!chan) return 0;
+    /* every filter's mask row ORed into one row (no branch per weight: this runs at
+     * every pass of every masked layer, and a fine mask's bytes are 0 or 1 at random) */
+    uint8_t *any_k = calloc(crs, 1);
+    if (!any_k) return 0;
     int a = 0, b = 0;
     for (int k = 0; k < g->k; k++) {
         const uint8_t *mk = mask + (size_t)k * crs;
-        int any = 0;
-        for (int c = 0; c < g->c; c++)
-            for (size_t t = 0; t < rs; t++)
-                if (mk[(size_t)c * rs + t]) any = chan[c] = 1;
+        uint8_t any = 0;
+        for (size_t t = 0; t < crs; t++) any_k[t] |= mk[t], any |= mk[t];
         if (any) kk[a++] = k;
     }
-    for (int c = 0; c < g->c; c++)
-        if (chan[c]) cc[b++] = c;
-    free(chan);
+    for (int c = 0; c < g->c; c++) {
+        uint8_t any = 0;
+        for (size_t t = 0; t < rs; t++) any |= any_k[(size_t)c * rs + t];
+        if (any) cc[b++] = c;
+    }
+    free(any_k);
     *nk = a, *nc = b;
     /* the compact arrays come after kept filters and channels */
     return (double)a * b <= MAX_KEPT_SHARE * (double)g->k * g->c;
