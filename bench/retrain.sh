@@ -11,7 +11,7 @@
 # vector fine"), DENSITIES (default "0.5 0.3 0.1"), BENCH_CPU=1 (process CPU time
 # instead of wall time, for THREADS=1 on a machine shared with other work), PYTHON
 # (the interpreter that has PyTorch; default /usr/bin/python3), PREBUILT=1 (use
-# build/retrain_bench as it is), COMMIT (the commit column where the tree has no .git).
+# build/retrain_bench as it is), COMMIT (the commit column, when the binaries are not the checkout's HEAD or there is no .git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -21,7 +21,7 @@ threads=${THREADS:-2}
 grans=${GRANS:-filter channel kernel vector fine}
 densities=${DENSITIES:-0.5 0.3 0.1}
 py=${PYTHON:-/usr/bin/python3}
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")
+commit=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 [ "${PREBUILT:-0}" = 1 ] || make -s "$build/libsparsegrain.a"
 [ "${PREBUILT:-0}" = 1 ] || cc -O2 -fopenmp -Iinclude -Isrc bench/retrain_bench.c "$build/libsparsegrain.a" -lprotobuf-c -lcjson -lz -lpng -lm -ldl -o "$build/retrain_bench"
 fashion=/usr/share/datasets/fashion-mnist

@@ -10,7 +10,7 @@
 # MODELS (default "lenet5 vgg7 resnet8": which of the three to run), NATIVE_BLAS,
 # PYTHON (the interpreter that has PyTorch; default Debian's /usr/bin/python3), PREBUILT=1
 # (use build/sparsegrain and build/sgemm_peak as they are: a machine without the
-# build's libraries), COMMIT (the commit column where the tree has no .git)
+# build's libraries), COMMIT (the commit column, when the binaries are not the checkout's HEAD or there is no .git)
 # NATIVE_BLAS=1 unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this run (both peers), which
 # some machines preset to an older kernel family (this AMD EPYC presets Haswell: AVX2, half the
 # AVX-512 sgemm rate) because old OpenBLAS builds misbehave on them; never in tests or CI. The
@@ -20,7 +20,7 @@ py=${PYTHON:-/usr/bin/python3}
 if [ "${NATIVE_BLAS:-0}" = 1 ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
 blas=${OPENBLAS_CORETYPE:-native}
 cd "$(dirname "$0")/.."
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")
+commit=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 build=${1:-build}
 threads=${THREADS:-2}
 # On a machine shared with other work, BENCH_RT=1 runs both trainers at real-time
