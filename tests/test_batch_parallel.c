@@ -115,10 +115,13 @@ SG_TEST(batch_parallel_bn_equals_one_thread) {
 }
 
 /* sg_evaluate: each thread takes chunks of the data set with its own executor. Top-1,
- * top-5 and the loss are the same on one, two and three threads, bit for bit, and
- * top-1 and top-5 the same whatever the chunk size (1, 7, the default, the whole set
- * in one forward: every logit is its own chain); the loss, summed chunk by chunk,
- * within 1e-12. The whole set in one forward of one executor is the reference. */
+ * top-5 and the loss are the same on one, two and three threads, bit for bit (a chunk
+ * is computed alike whichever thread takes it). Against the whole set in one forward
+ * of one executor, for chunks of 1, 7, the default and the whole set: top-1 and top-5
+ * within one image and the loss within 1e-6. With the library's own AVX-512 products
+ * every logit is one chain whatever the chunk and they agree exactly; products through
+ * OpenBLAS (builds without AVX-512) may round a logit differently by chunk size (the
+ * sanitizer build: LeNet-5's loss 2e-8 apart at chunks of 1). */
 SG_TEST(evaluate_same_for_any_threads_and_chunk) {
     enum { N = 75 };
     static uint8_t px[N * 784], lab[N];
@@ -147,21 +150,24 @@ SG_TEST(evaluate_same_for_any_threads_and_chunk) {
         sg_exec_free(e);
         const int chunks[] = {1, 7, 0, 500};
         for (int ci = 0; ci < 4; ci++) {
-            struct sg_eval_result r1;
+            struct sg_eval_result r1 = {0};
             for (int threads = 1; threads <= 3; threads++) {
                 struct sg_eval_result r;
                 sg_set_threads(threads);
                 CHECK_OK(sg_evaluate(m, &d, chunks[ci], &r));
                 CHECK(r.n == N);
-                CHECK_MSG(r.top1 == (double)t1 / N && r.top5 == (double)t5 / N,
+                CHECK_MSG(fabs(r.top1 * N - t1) <= 1.001 && fabs(r.top5 * N - t5) <= 1.001,
                           "%s, chunk %d, %d threads: top-1 %g top-5 %g, one forward %g %g",
                           archs[ai], chunks[ci], threads, r.top1, r.top5, (double)t1 / N,
                           (double)t5 / N);
-                CHECK_MSG(fabs(r.loss - ref_loss) <= 1e-12 * fabs(ref_loss),
+                CHECK_MSG(fabs(r.loss - ref_loss) <= 1e-6 * fabs(ref_loss),
                           "%s, chunk %d: loss %.17g, one forward %.17g", archs[ai], chunks[ci],
                           r.loss, ref_loss);
                 if (threads == 1) r1 = r;
-                else CHECK(r.loss == r1.loss);
+                else
+                    CHECK_MSG(r.loss == r1.loss && r.top1 == r1.top1 && r.top5 == r1.top5,
+                              "%s, chunk %d, %d threads: loss %.17g top-1 %g, one thread %.17g %g",
+                              archs[ai], chunks[ci], threads, r.loss, r.top1, r1.loss, r1.top1);
             }
         }
         sg_set_threads(1);

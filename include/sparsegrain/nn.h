@@ -299,7 +299,9 @@ struct sg_eval_result {
 #define SG_EVAL_BATCH 32
 /* Images are preprocessed by m->preproc and go through the model in chunks of batch
  * (<= 0: SG_EVAL_BATCH), the threads (sg_set_threads) taking chunks in turn, each
- * with its own executor. The result does not depend on the thread count. */
+ * with its own one-thread executor. The result does not depend on the thread count;
+ * products through OpenBLAS (builds without AVX-512) may round a logit differently by
+ * chunk size. */
 enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int batch,
                            struct sg_eval_result *r);
 /* SG_OK when m->preproc can feed d's images to m (else SG_ERR_MISMATCH naming both). */

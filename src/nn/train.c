@@ -448,10 +448,12 @@ enum sg_status sg_model_check_preproc(const struct sg_model *m, const struct sg_
 /* Evaluation: the images in chunks of `batch` (default SG_EVAL_BATCH), each thread
  * with its own one-thread executor taking chunks in turn. Small chunks keep every
  * layer's output in the core's cache (at 500 images a chunk LeNet-5's first layer
- * alone wrote 23 MB), and threads that share no layer need no meeting point. A
- * chunk's logits are the same whatever the chunk size or thread count (every output
- * is its own chain), so are top-1 and top-5; the loss is summed chunk by chunk in
- * chunk order, the same for any thread count. */
+ * alone wrote 23 MB), and threads that share no layer need no meeting point. Every
+ * chunk runs on one thread (a data set of fewer chunks than threads leaves threads
+ * idle; OpenBLAS inside the team is single-threaded), so a chunk's logits do not depend on the thread count, and the loss is summed
+ * chunk by chunk in chunk order: the result is the same for any thread count. With
+ * the library's own AVX-512 products each logit is one chain whatever the chunk size
+ * too; through OpenBLAS it may round differently by chunk size. */
 enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int batch,
                            struct sg_eval_result *r) {
     memset(r, 0, sizeof *r);
@@ -468,9 +470,11 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
     if (st != SG_OK) return st;
     const size_t img = (size_t)d->c * d->h * d->w;
     const int64_t chunks = (d->n + batch - 1) / batch;
+    /* a team of T threads even for fewer chunks (the idle ones take none): inside an
+     * active team the layers and OpenBLAS run on one thread each, as in training */
     int T = sg_get_threads();
     if (T < 1) T = 1;
-    if (T > chunks) T = chunks > 0 ? (int)chunks : 1;
+    const int E = T > chunks ? (chunks > 0 ? (int)chunks : 1) : T; /* executors in use */
     struct sg_exec *e[T];
     float *x[T];
     uint32_t *idx[T];
@@ -480,10 +484,10 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
     memset(e, 0, sizeof e), memset(x, 0, sizeof x), memset(idx, 0, sizeof idx), memset(y, 0, sizeof y);
     double *closs = sgi_alloc(chunks > 0 ? (size_t)chunks : 1, sizeof *closs);
     if (!closs) return SG_ERR_NOMEM;
-    for (int t = 0; t < T; t++) {
-        sts[t] = SG_OK, c1[t] = c5[t] = 0;
+    for (int t = 0; t < T; t++) sts[t] = SG_OK, c1[t] = c5[t] = 0;
+    for (int t = 0; t < E; t++) {
         if ((st = sg_exec_new(m, batch, 0, &e[t])) != SG_OK) goto done;
-        if (T > 1) e[t]->threads = 1;
+        e[t]->threads = 1; /* a chunk on one thread, whatever the team: the same bits */
         x[t] = sgi_alloc((size_t)batch * img, sizeof *x[t]);
         idx[t] = sgi_alloc((size_t)batch, sizeof *idx[t]);
         y[t] = sgi_alloc((size_t)batch, 1);
@@ -497,7 +501,7 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
     {
         int me = 0, nt = 1;
         sgi_omp_team(&me, &nt);
-        for (int64_t k = me; k < chunks && sts[me] == SG_OK; k += nt) {
+        for (int64_t k = me; me < E && k < chunks && sts[me] == SG_OK; k += nt) {
             const int64_t b0 = k * batch;
             const int nb = (int)(d->n - b0 < batch ? d->n - b0 : batch);
             for (int i = 0; i < nb; i++) idx[me][i] = (uint32_t)(b0 + i);
@@ -523,7 +527,7 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
     r->loss = d->n ? loss / d->n : 0;
     r->seconds = sg_now() - t0;
 done:
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < E; t++) {
         sg_exec_free(e[t]);
         free(x[t]);
         free(idx[t]);
