@@ -450,8 +450,9 @@ enum sg_status sg_model_check_preproc(const struct sg_model *m, const struct sg_
  * layer's output in the core's cache (at 500 images a chunk LeNet-5's first layer
  * alone wrote 23 MB), and threads that share no layer need no meeting point. Every
  * chunk runs on one thread (a data set of fewer chunks than threads leaves threads
- * idle; OpenBLAS inside the team is single-threaded), so a chunk's logits do not depend on the thread count, and the loss is summed
- * chunk by chunk in chunk order: the result is the same for any thread count. With
+ * idle; OpenBLAS inside the team is single-threaded), so a chunk's logits do not
+ * depend on the thread count, and the loss is summed chunk by chunk in chunk order:
+ * the result is the same for any thread count. With
  * the library's own AVX-512 products each logit is one chain whatever the chunk size
  * too; through OpenBLAS it may round differently by chunk size. */
 enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int batch,
@@ -496,6 +497,7 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
             goto done;
         }
     }
+    char why[512] = "";
     const double t0 = sg_now();
 #pragma omp parallel num_threads(T) if (T > 1)
     {
@@ -506,7 +508,12 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
             const int nb = (int)(d->n - b0 < batch ? d->n - b0 : batch);
             for (int i = 0; i < nb; i++) idx[me][i] = (uint32_t)(b0 + i);
             sg_dataset_batch(d, &m->preproc, idx[me], nb, SG_AUG_NONE, NULL, x[me], y[me]);
-            if ((sts[me] = sg_forward(m, e[me], x[me], nb, 0, NULL)) != SG_OK) break;
+            if ((sts[me] = sg_forward(m, e[me], x[me], nb, 0, NULL)) != SG_OK) {
+                /* the message is the failing thread's own: hand it to the caller's */
+#pragma omp critical(sg_evaluate_error)
+                if (!why[0]) snprintf(why, sizeof why, "%s", sg_last_error());
+                break;
+            }
             int t1, t5;
             closs[k] = sg_exec_loss(e[me], y[me], &t1, &t5) * nb;
             c1[me] += t1;
@@ -519,7 +526,10 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
         if (sts[t] != SG_OK && st == SG_OK) st = sts[t];
         n1 += c1[t], n5 += c5[t];
     }
-    if (st != SG_OK) goto done;
+    if (st != SG_OK) {
+        sgi_error(st, "%s", why);
+        goto done;
+    }
     for (int64_t k = 0; k < chunks; k++) loss += closs[k];
     r->n = d->n;
     r->top1 = d->n ? (double)n1 / d->n : 0;
