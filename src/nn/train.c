@@ -233,6 +233,7 @@ static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const floa
         b->e[t]->loss_div = nb;
     }
     int whole_team = 1;
+    char why[512] = ""; /* the first failing thread's (thread-local) message */
 #pragma omp parallel num_threads(T)
     {
         int nt = 1, me = 0;
@@ -258,13 +259,17 @@ static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const floa
                     ls[t] = sg_exec_loss(b->e[t], y + lo, &cs[t], NULL);
                     st[t] = sg_backward(m, b->e[t], b->grad[t]);
                 }
+                if (st[t] != SG_OK) {
+#pragma omp critical(bp_step_error)
+                    if (!why[0]) snprintf(why, sizeof why, "%s", sg_last_error());
+                }
             }
     }
     if (!whole_team && b->sync) return SG_ERR_UNSUPPORTED; /* sg_train runs it another way */
     double l = 0;
     int c = 0;
     for (int t = 0; t < T; t++) {
-        if (st[t] != SG_OK) return st[t];
+        if (st[t] != SG_OK) return sgi_error(st[t], "%s", why);
         l += ls[t] * cnt[t];
         c += cs[t];
     }
