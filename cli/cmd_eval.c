@@ -1,10 +1,13 @@
 /* sparsegrain eval: loss, top-1 and top-5 accuracy of a model on a test set. */
 #include "cli.h"
 
+#define EVAL_STR_(x) #x
+#define EVAL_STR(x) EVAL_STR_(x) /* the default chunk, SG_EVAL_BATCH, as text */
+
 static const struct cli_opt OPTS[] = {
     {"data", 'd', "NAME", "data set: mnist or fashion (default: the one the model was trained on)", NULL},
     {"data-dir", 0, "DIR", "folder with t10k-{images,labels} IDX files", NULL},
-    {"batch", 'b', "N", "images a forward takes on each thread", "32"},
+    {"batch", 'b', "N", "images a forward takes on each thread", EVAL_STR(SG_EVAL_BATCH)},
     {"threads", 't', "N", "threads (0 = the cores idle at start)", "0"},
     {"json", 0, NULL, "print one JSON object", NULL},
     CLI_INPUT_NORM_OPT,
