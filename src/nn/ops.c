@@ -391,28 +391,26 @@ static void bn_dx_add(size_t m, const float *xc, const float *dyc, struct bn_gat
 }
 
 /* sum(dy) and sum(dy * xhat) of one channel, dy through the gate where g.on: blocks
- * of 1024 in 16 float lanes (vectorised), blocks added in double, as sgi_sum. */
+ * of 1024 in 16 float lanes, blocks added in double, as sgi_sum. The lanes are one
+ * vector each (vector types: written as arrays, the compiler kept them on the stack,
+ * a store and a reload in every iteration's chain; the same operations lane by lane) */
+typedef float bn_v16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t bn_v16i __attribute__((vector_size(64), aligned(4), may_alias));
+
 static void bn_sums(size_t m, const float *restrict xc, const float *restrict dyc,
                     struct bn_gate g, float mu, float is, double *sdy, double *sdyx) {
     double t1 = 0, t2 = 0;
+    const bn_v16 zero = {0}, va = zero + g.a, vbb = zero + g.bb, vmu = zero + mu, vis = zero + is;
     for (size_t i = 0; i < m; i += 1024) {
         const size_t end = i + 1024 < m ? i + 1024 : m;
-        float a1[16] = {0}, a2[16] = {0};
+        bn_v16 a1 = {0}, a2 = {0};
         size_t j = i;
-        if (g.on) {
-            for (; j + 16 <= end; j += 16)
-                for (int k = 0; k < 16; k++) {
-                    const float d = bn_open(g, xc[j + k]) ? dyc[j + k] : 0.0f;
-                    a1[k] += d;
-                    a2[k] += d * ((xc[j + k] - mu) * is);
-                }
-        } else {
-            for (; j + 16 <= end; j += 16)
-                for (int k = 0; k < 16; k++) {
-                    const float d = dyc[j + k];
-                    a1[k] += d;
-                    a2[k] += d * ((xc[j + k] - mu) * is);
-                }
+        for (; j + 16 <= end; j += 16) {
+            const bn_v16 x = *(const bn_v16 *)(xc + j);
+            bn_v16 d = *(const bn_v16 *)(dyc + j);
+            if (g.on) d = (bn_v16)((bn_v16i)d & (x * va + vbb > 0)); /* bn_open, lane by lane */
+            a1 += d;
+            a2 += d * ((x - vmu) * vis);
         }
         float p1 = 0, p2 = 0;
         for (; j < end; j++) {
