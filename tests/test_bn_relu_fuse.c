@@ -57,6 +57,24 @@ static void check_arch(const char *arch) {
 }
 
 SG_TEST(bn_relu_fused_equals_unfused_vgg7) { check_arch("vgg7"); }
+
+/* Gradients written by their only reader (exec.c's gset_plan: BN, pools, flatten,
+ * conv, ReLU, and an add for each addend it alone reads) give the bits of zeroing
+ * every gradient and adding to it: a few steps, so stale buffers would show. */
+SG_TEST(gradients_written_by_their_reader_equal_zeroed) {
+    const char *archs[] = {"lenet5", "vgg7", "resnet8"};
+    for (int a = 0; a < 3; a++)
+        for (int threads = 1; threads <= 2; threads++) {
+            struct sg_model *on = trained(archs[a], 1, threads, 32);
+            sgi_grad_set_enable(0);
+            struct sg_model *off = trained(archs[a], 1, threads, 32);
+            sgi_grad_set_enable(1);
+            CHECK_MSG(memcmp(on->arena, off->arena, on->arena_len * sizeof(float)) == 0,
+                      "%s, %d threads: gradients written by their reader differ from zeroed ones",
+                      archs[a], threads);
+            sg_model_free(on), sg_model_free(off);
+        }
+}
 SG_TEST(bn_relu_fused_equals_unfused_resnet8) { check_arch("resnet8"); }
 
 /* Dead channels: a filter-pruned VGG-7 whose pruned filters' biases and BN shifts

@@ -326,6 +326,14 @@ static int32_t g_residual(struct sg_model *m, int32_t x) {
     m->nodes[s].in[1] = a; /* a feeds two consumers: gradients must add up */
     return s;
 }
+/* an add of one tensor to itself: its gradient written at the first input, added at the second */
+static int32_t g_add_self(struct sg_model *m, int32_t x) {
+    int32_t a = conv_node(m, "a", x, 4, 3, 1, 1, 1);
+    int32_t s = node(m, SG_OP_ADD, "add", a);
+    m->nodes[s].n_in = 2;
+    m->nodes[s].in[1] = a;
+    return node(m, SG_OP_RELU, "r", s);
+}
 static int32_t g_concat(struct sg_model *m, int32_t x) {
     int32_t a = conv_node(m, "a", x, 3, 3, 1, 1, 1);
     int32_t b = conv_node(m, "b", x, 2, 1, 1, 0, 1);
@@ -353,6 +361,7 @@ SG_TEST(grad_batchnorm) { gradcheck("bn", 2, 4, 4, g_bn, 8); }
 SG_TEST(grad_batchnorm_relu_fused) { gradcheck("bn_relu", 2, 5, 5, g_bn_relu, 12); }
 SG_TEST(grad_batchnorm_two_uses) { gradcheck("bn_two_uses", 2, 5, 4, g_bn_two_uses, 13); }
 SG_TEST(grad_residual_add) { gradcheck("residual", 2, 5, 5, g_residual, 9); }
+SG_TEST(grad_add_self) { gradcheck("add_self", 2, 5, 5, g_add_self, 15); }
 SG_TEST(grad_concat) { gradcheck("concat", 2, 5, 5, g_concat, 10); }
 SG_TEST(grad_fc_softmax) { gradcheck("fc_softmax", 1, 6, 6, g_fc_stack, 11); }
 

@@ -59,6 +59,8 @@ static double prof_now(const struct sg_exec *e) {
 static int g_fuse_on = 1, g_pool_fuse_on = 1;
 
 void sgi_bn_relu_fuse_enable(int on) { g_fuse_on = on; }
+static int g_gset_on = 1;
+void sgi_grad_set_enable(int on) { g_gset_on = on; }
 void sgi_bn_pool_fuse_enable(int on) { g_pool_fuse_on = on; }
 
 /* BN nodes whose only consumer is a ReLU (conv-BN-ReLU): fuse[bn] = relu,
@@ -98,35 +100,47 @@ static int fuse_plan(const struct sg_model *m, int32_t **fuse, int32_t **pfuse) 
     return 1;
 }
 
-/* Which backward steps write their input's gradient instead of adding to it: a
- * BN, max pool, flatten or conv node whose one input is read by it alone (and not the
- * network input) and whose backward runs (at or before the loss node). The zeroing
- * of that gradient, a pass over memory as large as the activation, then goes; the
- * ops write 0 + v where they added v to 0, so the bits are the same. NULL when out
+/* Which backward steps write their input's gradient instead of adding to it. The
+ * backward walks the nodes from the loss node down, so a tensor's reader with the
+ * highest index (at or before the loss node) is the first to touch its gradient:
+ * where that reader is a BN, max pool, flatten, conv or ReLU (one input) or a
+ * two-input add, it writes 0 + v where it would have added v to the zeroed
+ * gradient (the same bits), and the zeroing, a pass over memory as large as the
+ * activation, goes; the other readers add to it as before. An add reading one
+ * tensor twice writes it at its first input and adds at its second. NULL when out
  * of memory. */
 static uint8_t *gset_plan(const struct sg_model *m, int32_t loss_node) {
     uint8_t *f = calloc((size_t)m->n_nodes, 1);
-    int32_t *uses = calloc((size_t)m->n_nodes, sizeof *uses);
-    if (!f || !uses) {
-        free(f), free(uses);
+    int32_t *first = calloc((size_t)m->n_nodes, sizeof *first); /* 0: no reader runs */
+    if (!f || !first) {
+        free(f), free(first);
         return NULL;
     }
-    for (int32_t j = 1; j < m->n_nodes; j++)
+    for (int32_t j = 1; j <= loss_node && j < m->n_nodes; j++)
         for (int k = 0; k < m->nodes[j].n_in; k++) {
             const int32_t i = m->nodes[j].in[k];
-            if (i >= 0 && i < m->n_nodes) uses[i]++;
+            if (i > 0 && i < j) first[i] = j;
         }
     for (int32_t j = 1; j <= loss_node && j < m->n_nodes; j++) {
         const struct sg_node *nd = &m->nodes[j];
+        if (nd->op == SG_OP_ADD && nd->n_in == 2) {
+            for (int k = 0; k < 2; k++) {
+                const int32_t a = nd->in[k];
+                if (a <= 0 || a >= j || first[a] != j || (k == 1 && nd->in[0] == a)) continue;
+                f[j] |= k ? SGI_SETS_DX1 : SGI_SETS_DX;
+                f[a] |= SGI_NO_CLEAR;
+            }
+            continue;
+        }
         const int32_t i = nd->in[0];
-        if (nd->n_in != 1 || i <= 0 || i >= j || uses[i] != 1) continue;
+        if (nd->n_in != 1 || i <= 0 || i >= j || first[i] != j) continue;
         if (nd->op != SG_OP_BN && nd->op != SG_OP_MAXPOOL && nd->op != SG_OP_FLATTEN &&
-            nd->op != SG_OP_CONV)
+            nd->op != SG_OP_CONV && nd->op != SG_OP_RELU)
             continue;
         f[j] |= SGI_SETS_DX;
         f[i] |= SGI_NO_CLEAR;
     }
-    free(uses);
+    free(first);
     return f;
 }
 
@@ -171,7 +185,7 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
         }
     }
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
-    if (train && !hook && !(e->gset = gset_plan(m, e->loss_node))) goto nomem;
+    if (train && !hook && g_gset_on && !(e->gset = gset_plan(m, e->loss_node))) goto nomem;
     if (train && fuse && !hook) {
         if (!fuse_plan(m, &e->fuse, &e->pfuse)) goto nomem;
         e->dead = calloc(nn, sizeof *e->dead);

@@ -199,7 +199,8 @@ static enum sg_status relu_forward(const struct sgi_step *s) {
 }
 
 static void relu_backward(const struct sgi_step *s) {
-    if (s->dx && !fused_relu(s)) sgi_relu_backward(s->sz, s->e->out[s->i], s->dy, s->dx);
+    if (s->dx && !fused_relu(s))
+        sgi_relu_backward(s->sz, s->e->out[s->i], s->dy, s->dx, s->set_dx);
 }
 
 /* The dead channels of a pool's input: those of the BN whose fused ReLU feeds it
@@ -374,10 +375,14 @@ static enum sg_status add_forward(const struct sgi_step *s) {
 }
 
 static void add_backward(const struct sgi_step *s) {
+    const uint8_t gs = s->e->gset ? s->e->gset[s->i] : 0;
     for (int j = 0; j < s->nd->n_in; j++) {
         if (s->nd->in[j] == 0) continue;
         float *dxj = s->e->grad[s->nd->in[j]];
-        for (size_t t = 0; t < s->sz; t++) dxj[t] += s->dy[t];
+        if (j < 2 && (gs & (j ? SGI_SETS_DX1 : SGI_SETS_DX))) /* the bits of adding to 0 */
+            for (size_t t = 0; t < s->sz; t++) dxj[t] = 0.0f + s->dy[t];
+        else
+            for (size_t t = 0; t < s->sz; t++) dxj[t] += s->dy[t];
     }
 }
 

@@ -40,12 +40,13 @@ struct sg_exec {
     struct sgi_bn_sync *sync;
     int loss_div; /* > 0: the loss gradient is divided by this batch, not the shard's */
     /* training: gset[j] & SGI_SETS_DX: node j's backward writes its input's gradient
-     * (it is that tensor's only reader and the op can), so sg_backward does not zero
+     * (the first to touch it in the backward, and the op can), so sg_backward does not zero
      * that gradient first (gset[i] & SGI_NO_CLEAR); NULL: every gradient added to */
     uint8_t *gset;
 };
 #define SGI_SETS_DX 1
 #define SGI_NO_CLEAR 2
+#define SGI_SETS_DX1 4 /* an add: its second input's gradient written too */
 
 /* A training executor for sg_train's own loop: BN + ReLU fused and dead channels
  * skipped (see fuse and dead above), so a fused BN's own output is never stored

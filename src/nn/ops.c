@@ -547,7 +547,12 @@ void sgi_relu_forward(size_t n, const float *x, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
-void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx) {
+void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx, int set) {
+    if (set) { /* dx written: the bits of adding to a zeroed dx */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0 ? 0.0f + dy[i] : 0.0f;
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
         if (y[i] > 0) dx[i] += dy[i];

@@ -218,10 +218,12 @@ void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, be
 void sgi_batch_parallel_bn_enable(int on);
 
 void sgi_bn_relu_fuse_enable(int on); /* 0: BN and ReLU as two nodes (tests, benchmarks) */
+/* 0: every gradient zeroed and added to, none written by its only reader (tests) */
+void sgi_grad_set_enable(int on);
 /* 0: a max pool after a fused BN + ReLU runs as its own node (tests, benchmarks) */
 void sgi_bn_pool_fuse_enable(int on);
 void sgi_relu_forward(size_t n, const float *x, float *y);
-void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx);
+void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx, int set);
 /* [C][N][HW] <-> [C*HW][N] */
 void sgi_flatten_forward(int c, int n, int hw, const float *x, float *y);
 void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx, int set);
