@@ -57,10 +57,12 @@ static void check_arch(const char *arch) {
 }
 
 SG_TEST(bn_relu_fused_equals_unfused_vgg7) { check_arch("vgg7"); }
+SG_TEST(bn_relu_fused_equals_unfused_resnet8) { check_arch("resnet8"); }
 
-/* Gradients written by their only reader (exec.c's gset_plan: BN, pools, flatten,
- * conv, ReLU, and an add for each addend it alone reads) give the bits of zeroing
- * every gradient and adding to it: a few steps, so stale buffers would show. */
+/* Gradients written by the first reader to touch them in the backward (exec.c's
+ * gset_plan: a BN, pool, flatten, conv or ReLU, or an add for each addend) give the
+ * bits of zeroing every gradient and adding to it: a few steps, so stale buffers
+ * would show. */
 SG_TEST(gradients_written_by_their_reader_equal_zeroed) {
     const char *archs[] = {"lenet5", "vgg7", "resnet8"};
     for (int a = 0; a < 3; a++)
@@ -75,7 +77,6 @@ SG_TEST(gradients_written_by_their_reader_equal_zeroed) {
             sg_model_free(on), sg_model_free(off);
         }
 }
-SG_TEST(bn_relu_fused_equals_unfused_resnet8) { check_arch("resnet8"); }
 
 /* Dead channels: a filter-pruned VGG-7 whose pruned filters' biases and BN shifts
  * are 0 and masked (what pruning does to an empty filter) has channels that are

@@ -218,7 +218,7 @@ void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, be
 void sgi_batch_parallel_bn_enable(int on);
 
 void sgi_bn_relu_fuse_enable(int on); /* 0: BN and ReLU as two nodes (tests, benchmarks) */
-/* 0: every gradient zeroed and added to, none written by its only reader (tests) */
+/* 0: every gradient zeroed and added to, none written by its first reader (tests) */
 void sgi_grad_set_enable(int on);
 /* 0: a max pool after a fused BN + ReLU runs as its own node (tests, benchmarks) */
 void sgi_bn_pool_fuse_enable(int on);
