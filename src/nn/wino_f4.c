@@ -536,7 +536,32 @@ static void g_kernel(const float f[3][3], float *u, size_t us) {
  * [1/4 -1/6 -1/6 1/24 1/24 0], [0 -1/6 1/6 1/12 -1/12 0], [0 -1/6 -1/6 1/6 1/6 1]. */
 static void weight_grad_out(const float *m, int k, int c, float *dw) {
     const size_t ms = (size_t)k * c;
-    for (size_t kc = 0; kc < ms; kc++) {
+    size_t kc0 = 0;
+    /* 16 kernels at a time (their points are contiguous in m), the same operations
+     * lane by lane: one kernel at a time its 45 divisions took 3% of a VGG-7 step */
+    for (; kc0 + VW <= ms; kc0 += VW) {
+        const float *a = m + kc0;
+        v16f t[3][6];
+        for (int j = 0; j < 6; j++) {
+            const v16f a0 = *(const v16f *)(a + (0 * 6 + j) * ms), a1 = *(const v16f *)(a + (1 * 6 + j) * ms);
+            const v16f a2 = *(const v16f *)(a + (2 * 6 + j) * ms), a3 = *(const v16f *)(a + (3 * 6 + j) * ms);
+            const v16f a4 = *(const v16f *)(a + (4 * 6 + j) * ms), a5 = *(const v16f *)(a + (5 * 6 + j) * ms);
+            t[0][j] = 0.25f * a0 - (a1 + a2) / 6.0f + (a3 + a4) / 24.0f;
+            t[1][j] = (a2 - a1) / 6.0f + (a3 - a4) / 12.0f;
+            t[2][j] = (a3 + a4 - a1 - a2) / 6.0f + a5;
+        }
+        float o[9][VW] __attribute__((aligned(64)));
+        for (int r = 0; r < 3; r++) {
+            const v16f *q = t[r];
+            *(v16f *)o[r * 3 + 0] = 0.25f * q[0] - (q[1] + q[2]) / 6.0f + (q[3] + q[4]) / 24.0f;
+            *(v16f *)o[r * 3 + 1] = (q[2] - q[1]) / 6.0f + (q[3] - q[4]) / 12.0f;
+            *(v16f *)o[r * 3 + 2] = (q[3] + q[4] - q[1] - q[2]) / 6.0f + q[5];
+        }
+        float *d = dw + kc0 * 9;
+        for (int u = 0; u < VW; u++)
+            for (int rs = 0; rs < 9; rs++) d[u * 9 + rs] = o[rs][u];
+    }
+    for (size_t kc = kc0; kc < ms; kc++) {
         const float *a = m + kc;
         float t[3][6];
         for (int j = 0; j < 6; j++) {

@@ -98,7 +98,10 @@ void sgi_wino_weights(const struct sgi_wino_tf *tf, const float *w, int k, int c
                 tf->kernel16((const float(*)[16])f, o);
                 for (int p = 0; p < pts; p++) {
                     float *up = u + (size_t)p * us + (size_t)ko * ki_n + ki0;
-                    for (int j = 0; j < nk; j++) up[j] = o[p][j];
+                    if (nk == 16) /* one vector move (the loop became a rep movs per point) */
+                        memcpy(up, o[p], sizeof o[p]);
+                    else
+                        for (int j = 0; j < nk; j++) up[j] = o[p][j];
                 }
             }
         return;
