@@ -30,6 +30,11 @@ enum sg_status sgi_error(enum sg_status st, const char *fmt, ...) {
     return st;
 }
 
+void sgi_error_keep(char *keep, size_t n) {
+#pragma omp critical(sgi_error_keep)
+    if (!keep[0]) snprintf(keep, n, "%s", g_msg);
+}
+
 enum sg_status sgi_error_prefix(enum sg_status st, const char *prefix) {
     char tmp[sizeof g_msg];
     memcpy(tmp, g_msg, sizeof tmp);

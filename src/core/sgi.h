@@ -28,6 +28,9 @@
 enum sg_status sgi_error(enum sg_status st, const char *fmt, ...) SGI_PRINTF(2, 3);
 /* Prefixes the current message with "<prefix>: " (adds context on the way up). */
 enum sg_status sgi_error_prefix(enum sg_status st, const char *prefix);
+/* Threads of a team that may fail: this thread's (thread-local) message copied into
+ * keep[n] unless another's is there already, so that the caller can report it. */
+void sgi_error_keep(char *keep, size_t n);
 
 /* Bugs only: prints file:line and aborts. Never for input validation. */
 #define SG_ASSERT(x)                                                                   \

@@ -259,10 +259,7 @@ static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const floa
                     ls[t] = sg_exec_loss(b->e[t], y + lo, &cs[t], NULL);
                     st[t] = sg_backward(m, b->e[t], b->grad[t]);
                 }
-                if (st[t] != SG_OK) {
-#pragma omp critical(bp_step_error)
-                    if (!why[0]) snprintf(why, sizeof why, "%s", sg_last_error());
-                }
+                if (st[t] != SG_OK) sgi_error_keep(why, sizeof why);
             }
     }
     if (!whole_team && b->sync) return SG_ERR_UNSUPPORTED; /* sg_train runs it another way */
@@ -514,9 +511,7 @@ enum sg_status sg_evaluate(struct sg_model *m, const struct sg_dataset *d, int b
             for (int i = 0; i < nb; i++) idx[me][i] = (uint32_t)(b0 + i);
             sg_dataset_batch(d, &m->preproc, idx[me], nb, SG_AUG_NONE, NULL, x[me], y[me]);
             if ((sts[me] = sg_forward(m, e[me], x[me], nb, 0, NULL)) != SG_OK) {
-                /* the message is the failing thread's own: hand it to the caller's */
-#pragma omp critical(sg_evaluate_error)
-                if (!why[0]) snprintf(why, sizeof why, "%s", sg_last_error());
+                sgi_error_keep(why, sizeof why); /* the caller reports it */
                 break;
             }
             int t1, t5;

@@ -532,52 +532,45 @@ static void g_kernel(const float f[3][3], float *u, size_t us) {
     }
 }
 
-/* dw[k][c][3][3] = G^T m G of the summed points m[36][k][c]; G^T rows
- * [1/4 -1/6 -1/6 1/24 1/24 0], [0 -1/6 1/6 1/12 -1/12 0], [0 -1/6 -1/6 1/6 1/6 1]. */
+/* G^T m G of 16 kernels whose point p is a[p * stride .. + 16), into o[r * 3 + s][kernel];
+ * G^T rows [1/4 -1/6 -1/6 1/24 1/24 0], [0 -1/6 1/6 1/12 -1/12 0], [0 -1/6 -1/6 1/6 1/6 1]. */
+static void gtmg16(const float *a, size_t stride, float o[9][VW]) {
+    v16f t[3][6];
+    for (int j = 0; j < 6; j++) {
+        const v16f a0 = *(const v16f *)(a + (0 * 6 + j) * stride), a1 = *(const v16f *)(a + (1 * 6 + j) * stride);
+        const v16f a2 = *(const v16f *)(a + (2 * 6 + j) * stride), a3 = *(const v16f *)(a + (3 * 6 + j) * stride);
+        const v16f a4 = *(const v16f *)(a + (4 * 6 + j) * stride), a5 = *(const v16f *)(a + (5 * 6 + j) * stride);
+        t[0][j] = 0.25f * a0 - (a1 + a2) / 6.0f + (a3 + a4) / 24.0f;
+        t[1][j] = (a2 - a1) / 6.0f + (a3 - a4) / 12.0f;
+        t[2][j] = (a3 + a4 - a1 - a2) / 6.0f + a5;
+    }
+    for (int r = 0; r < 3; r++) {
+        const v16f *q = t[r];
+        *(v16f *)o[r * 3 + 0] = 0.25f * q[0] - (q[1] + q[2]) / 6.0f + (q[3] + q[4]) / 24.0f;
+        *(v16f *)o[r * 3 + 1] = (q[2] - q[1]) / 6.0f + (q[3] - q[4]) / 12.0f;
+        *(v16f *)o[r * 3 + 2] = (q[3] + q[4] - q[1] - q[2]) / 6.0f + q[5];
+    }
+}
+
+/* dw[k][c][3][3] = G^T m G of the summed points m[36][k][c], 16 kernels at a time
+ * (their points are contiguous in m; one kernel at a time its 45 divisions took 3%
+ * of a VGG-7 step); the last K C mod 16 through a zero-padded copy of their points. */
 static void weight_grad_out(const float *m, int k, int c, float *dw) {
     const size_t ms = (size_t)k * c;
-    size_t kc0 = 0;
-    /* 16 kernels at a time (their points are contiguous in m), the same operations
-     * lane by lane: one kernel at a time its 45 divisions took 3% of a VGG-7 step */
-    for (; kc0 + VW <= ms; kc0 += VW) {
-        const float *a = m + kc0;
-        v16f t[3][6];
-        for (int j = 0; j < 6; j++) {
-            const v16f a0 = *(const v16f *)(a + (0 * 6 + j) * ms), a1 = *(const v16f *)(a + (1 * 6 + j) * ms);
-            const v16f a2 = *(const v16f *)(a + (2 * 6 + j) * ms), a3 = *(const v16f *)(a + (3 * 6 + j) * ms);
-            const v16f a4 = *(const v16f *)(a + (4 * 6 + j) * ms), a5 = *(const v16f *)(a + (5 * 6 + j) * ms);
-            t[0][j] = 0.25f * a0 - (a1 + a2) / 6.0f + (a3 + a4) / 24.0f;
-            t[1][j] = (a2 - a1) / 6.0f + (a3 - a4) / 12.0f;
-            t[2][j] = (a3 + a4 - a1 - a2) / 6.0f + a5;
-        }
+    for (size_t kc0 = 0; kc0 < ms; kc0 += VW) {
+        const int nk = ms - kc0 < VW ? (int)(ms - kc0) : VW;
         float o[9][VW] __attribute__((aligned(64)));
-        for (int r = 0; r < 3; r++) {
-            const v16f *q = t[r];
-            *(v16f *)o[r * 3 + 0] = 0.25f * q[0] - (q[1] + q[2]) / 6.0f + (q[3] + q[4]) / 24.0f;
-            *(v16f *)o[r * 3 + 1] = (q[2] - q[1]) / 6.0f + (q[3] - q[4]) / 12.0f;
-            *(v16f *)o[r * 3 + 2] = (q[3] + q[4] - q[1] - q[2]) / 6.0f + q[5];
+        if (nk == VW) {
+            gtmg16(m + kc0, ms, o);
+        } else {
+            float tail[36][VW] __attribute__((aligned(64))) = {{0}};
+            for (int p = 0; p < 36; p++)
+                for (int u = 0; u < nk; u++) tail[p][u] = m[(size_t)p * ms + kc0 + u];
+            gtmg16(tail[0], VW, o);
         }
         float *d = dw + kc0 * 9;
-        for (int u = 0; u < VW; u++)
+        for (int u = 0; u < nk; u++)
             for (int rs = 0; rs < 9; rs++) d[u * 9 + rs] = o[rs][u];
-    }
-    for (size_t kc = kc0; kc < ms; kc++) {
-        const float *a = m + kc;
-        float t[3][6];
-        for (int j = 0; j < 6; j++) {
-            const float a0 = a[(0 * 6 + j) * ms], a1 = a[(1 * 6 + j) * ms], a2 = a[(2 * 6 + j) * ms];
-            const float a3 = a[(3 * 6 + j) * ms], a4 = a[(4 * 6 + j) * ms], a5 = a[(5 * 6 + j) * ms];
-            t[0][j] = 0.25f * a0 - (a1 + a2) / 6.0f + (a3 + a4) / 24.0f;
-            t[1][j] = (a2 - a1) / 6.0f + (a3 - a4) / 12.0f;
-            t[2][j] = (a3 + a4 - a1 - a2) / 6.0f + a5;
-        }
-        float *o = dw + kc * 9;
-        for (int r = 0; r < 3; r++) {
-            const float *q = t[r];
-            o[r * 3 + 0] = 0.25f * q[0] - (q[1] + q[2]) / 6.0f + (q[3] + q[4]) / 24.0f;
-            o[r * 3 + 1] = (q[2] - q[1]) / 6.0f + (q[3] - q[4]) / 12.0f;
-            o[r * 3 + 2] = (q[3] + q[4] - q[1] - q[2]) / 6.0f + q[5];
-        }
     }
 }
 
