@@ -26,102 +26,107 @@ void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const 
         for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
 }
 
-/* 2x2 windows with stride 2 and no padding (the common case): branch-free. */
-static void maxpool_2x2(const struct sgi_pool *g, const float *restrict x, float *restrict y,
-                        int32_t *restrict arg, int par) {
-    const int P = g->p, Q = g->q, W = g->w, planes = g->planes;
-    const size_t in_sz = (size_t)g->h * W, out_sz = (size_t)P * Q;
-#pragma omp parallel for schedule(static) if (par)
-    for (int pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * in_sz;
-        float *yp = y + pl * out_sz;
-        int32_t *ap = arg + pl * out_sz;
-        for (int p = 0; p < P; p++) {
-            const float *r0 = xp + (size_t)(2 * p) * W, *r1 = r0 + W;
-            const int32_t base = 2 * p * W;
-            int q = 0;
+/* One plane of 2x2 windows with stride 2 and no padding (the common case):
+ * branch-free. */
+static void maxpool_2x2_plane(const struct sgi_pool *g, const float *restrict xp,
+                              float *restrict yp, int32_t *restrict ap) {
+    const int P = g->p, Q = g->q, W = g->w;
+    for (int p = 0; p < P; p++) {
+        const float *r0 = xp + (size_t)(2 * p) * W, *r1 = r0 + W;
+        const int32_t base = 2 * p * W;
+        int q = 0;
 #ifdef __AVX512F__
-            /* 16 windows at a time: the even and odd columns of both rows picked
-             * by permutes from 32-float masked loads; the same comparisons (so the
-             * same maxima and argmax ties) as the scalar loop below */
-            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
-                                                   26, 28, 30);
-            const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-            const __m512i lane2 = _mm512_add_epi32(even, _mm512_set1_epi32(base));
-            for (; q < Q; q += 16) {
-                const int n = Q - q < 16 ? Q - q : 16;
-                const __mmask16 lo = 2 * n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (2 * n)) - 1);
-                const __mmask16 hi = 2 * n <= 16 ? (__mmask16)0 : (__mmask16)((1u << (2 * n - 16)) - 1);
-                const __mmask16 out = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-                const __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * q);
-                const __m512 x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * q + 16);
-                const __m512 x2 = _mm512_maskz_loadu_ps(lo, r1 + 2 * q);
-                const __m512 x3 = _mm512_maskz_loadu_ps(hi, r1 + 2 * q + 16);
-                const __m512 a = _mm512_permutex2var_ps(x0, even, x1);
-                const __m512 b = _mm512_permutex2var_ps(x0, odd, x1);
-                const __m512 c = _mm512_permutex2var_ps(x2, even, x3);
-                const __m512 d = _mm512_permutex2var_ps(x2, odd, x3);
-                const __mmask16 ab = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
-                const __mmask16 cd = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
-                const __m512 m0 = _mm512_mask_blend_ps(ab, a, b), m1 = _mm512_mask_blend_ps(cd, c, d);
-                const __mmask16 top = _mm512_cmp_ps_mask(m1, m0, _CMP_GT_OQ);
-                const __m512i i00 = _mm512_add_epi32(lane2, _mm512_set1_epi32(2 * q));
-                const __m512i one = _mm512_set1_epi32(1);
-                const __m512i i0 = _mm512_mask_add_epi32(i00, ab, i00, one);
-                const __m512i i10 = _mm512_add_epi32(i00, _mm512_set1_epi32(W));
-                const __m512i i1 = _mm512_mask_add_epi32(i10, cd, i10, one);
-                _mm512_mask_storeu_ps(yp + p * Q + q, out, _mm512_mask_blend_ps(top, m0, m1));
-                _mm512_mask_storeu_epi32(ap + p * Q + q, out, _mm512_mask_blend_epi32(top, i0, i1));
-            }
+        /* 16 windows at a time: the even and odd columns of both rows picked
+         * by permutes from 32-float masked loads; the same comparisons (so the
+         * same maxima and argmax ties) as the scalar loop below */
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                               26, 28, 30);
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        const __m512i lane2 = _mm512_add_epi32(even, _mm512_set1_epi32(base));
+        for (; q < Q; q += 16) {
+            const int n = Q - q < 16 ? Q - q : 16;
+            const __mmask16 lo = 2 * n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (2 * n)) - 1);
+            const __mmask16 hi = 2 * n <= 16 ? (__mmask16)0 : (__mmask16)((1u << (2 * n - 16)) - 1);
+            const __mmask16 out = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+            const __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * q);
+            const __m512 x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * q + 16);
+            const __m512 x2 = _mm512_maskz_loadu_ps(lo, r1 + 2 * q);
+            const __m512 x3 = _mm512_maskz_loadu_ps(hi, r1 + 2 * q + 16);
+            const __m512 a = _mm512_permutex2var_ps(x0, even, x1);
+            const __m512 b = _mm512_permutex2var_ps(x0, odd, x1);
+            const __m512 c = _mm512_permutex2var_ps(x2, even, x3);
+            const __m512 d = _mm512_permutex2var_ps(x2, odd, x3);
+            const __mmask16 ab = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
+            const __mmask16 cd = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+            const __m512 m0 = _mm512_mask_blend_ps(ab, a, b), m1 = _mm512_mask_blend_ps(cd, c, d);
+            const __mmask16 top = _mm512_cmp_ps_mask(m1, m0, _CMP_GT_OQ);
+            const __m512i i00 = _mm512_add_epi32(lane2, _mm512_set1_epi32(2 * q));
+            const __m512i one = _mm512_set1_epi32(1);
+            const __m512i i0 = _mm512_mask_add_epi32(i00, ab, i00, one);
+            const __m512i i10 = _mm512_add_epi32(i00, _mm512_set1_epi32(W));
+            const __m512i i1 = _mm512_mask_add_epi32(i10, cd, i10, one);
+            _mm512_mask_storeu_ps(yp + p * Q + q, out, _mm512_mask_blend_ps(top, m0, m1));
+            _mm512_mask_storeu_epi32(ap + p * Q + q, out, _mm512_mask_blend_epi32(top, i0, i1));
+        }
 #endif
-            for (; q < Q; q++) {
-                const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
-                /* arithmetic selects: a branch here mispredicts half the time */
-                const int32_t ab = b > a, cd = d > c;
-                const float m0 = b > a ? b : a, m1 = d > c ? d : c;
-                const int32_t i0 = base + 2 * q + ab, i1 = base + W + 2 * q + cd;
-                const int32_t top = m1 > m0;
-                yp[p * Q + q] = m1 > m0 ? m1 : m0;
-                ap[p * Q + q] = i0 + top * (i1 - i0);
-            }
+        for (; q < Q; q++) {
+            const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
+            /* arithmetic selects: a branch here mispredicts half the time */
+            const int32_t ab = b > a, cd = d > c;
+            const float m0 = b > a ? b : a, m1 = d > c ? d : c;
+            const int32_t i0 = base + 2 * q + ab, i1 = base + W + 2 * q + cd;
+            const int32_t top = m1 > m0;
+            yp[p * Q + q] = m1 > m0 ? m1 : m0;
+            ap[p * Q + q] = i0 + top * (i1 - i0);
         }
     }
 }
 
-/* par: the planes shared by the threads (0: in the calling thread alone) */
-static void maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg,
-                            int par) {
-    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pt && !g->pl &&
-        2 * g->p <= g->h && 2 * g->q <= g->w) {
-        maxpool_2x2(g, x, y, arg, par);
-        return;
-    }
-    const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
-#pragma omp parallel for schedule(static) if (par)
-    for (int pl = 0; pl < g->planes; pl++) {
-        const float *xp = x + pl * in_sz;
-        float *yp = y + pl * out_sz;
-        int32_t *ap = arg + pl * out_sz;
-        for (int p = 0; p < g->p; p++) {
-            const int h0 = p * g->sh - g->pt;
-            const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
-            for (int q = 0; q < g->q; q++) {
-                const int w0 = q * g->sw - g->pl;
-                const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
-                float best = xp[ha * g->w + wa];
-                int32_t bi = ha * g->w + wa;
-                for (int i = ha; i < hb; i++)
-                    for (int j = wa; j < wb; j++) {
-                        const float v = xp[i * g->w + j];
-                        const int32_t gt = v > best;
-                        best = v > best ? v : best;
-                        bi += gt * (i * g->w + j - bi);
-                    }
-                yp[p * g->q + q] = best;
-                ap[p * g->q + q] = bi;
-            }
+static int pool_is_2x2(const struct sgi_pool *g) {
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pt && !g->pl &&
+           2 * g->p <= g->h && 2 * g->q <= g->w;
+}
+
+/* One plane of any max pool. */
+static void maxpool_any_plane(const struct sgi_pool *g, const float *xp, float *yp, int32_t *ap) {
+    for (int p = 0; p < g->p; p++) {
+        const int h0 = p * g->sh - g->pt;
+        const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
+        for (int q = 0; q < g->q; q++) {
+            const int w0 = q * g->sw - g->pl;
+            const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
+            float best = xp[ha * g->w + wa];
+            int32_t bi = ha * g->w + wa;
+            for (int i = ha; i < hb; i++)
+                for (int j = wa; j < wb; j++) {
+                    const float v = xp[i * g->w + j];
+                    const int32_t gt = v > best;
+                    best = v > best ? v : best;
+                    bi += gt * (i * g->w + j - bi);
+                }
+            yp[p * g->q + q] = best;
+            ap[p * g->q + q] = bi;
         }
     }
+}
+
+/* par: the planes shared by the threads; 0: in the calling thread alone, with no
+ * parallel region (BN's fused pool calls this once a channel from inside its own
+ * team: a nested region, even one that runs on one thread, cost more than the
+ * pool itself on VGG-7's 7x7 and 14x14 planes). */
+static void maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg,
+                            int par) {
+    const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+    void (*plane)(const struct sgi_pool *, const float *, float *, int32_t *) =
+        pool_is_2x2(g) ? maxpool_2x2_plane : maxpool_any_plane;
+    if (!par) {
+        for (int pl = 0; pl < g->planes; pl++)
+            plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < g->planes; pl++)
+        plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz);
 }
 
 void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg) {
@@ -166,26 +171,38 @@ static void maxpool_2x2_set_plane(const struct sgi_pool *g, const float *dyp, co
 }
 #endif
 
-static void maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
-                             float *dx, int set, int par) {
+/* One plane's input gradient through any max pool: dx += dy at the argmax (dx
+ * zeroed first where set). */
+static void maxpool_any_back_plane(const struct sgi_pool *g, const float *dyp, const int32_t *ap,
+                                   float *dxp, int set) {
     const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+    if (set) memset(dxp, 0, in_sz * sizeof *dxp); /* in cache for the adds */
+    for (size_t i = 0; i < out_sz; i++) dxp[ap[i]] += dyp[i];
+}
+
+static void maxpool_back_plane(const struct sgi_pool *g, const float *dyp, const int32_t *ap,
+                               float *dxp, int set) {
 #ifdef __AVX512F__
-    if (set && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pt && !g->pl &&
-        2 * g->p <= g->h && 2 * g->q <= g->w) {
-#pragma omp parallel for schedule(static) if (par)
-        for (int pl = 0; pl < g->planes; pl++)
-            maxpool_2x2_set_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz);
+    if (set && pool_is_2x2(g)) {
+        maxpool_2x2_set_plane(g, dyp, ap, dxp);
         return;
     }
 #endif
-#pragma omp parallel for schedule(static) if (par)
-    for (int pl = 0; pl < g->planes; pl++) {
-        float *dxp = dx + pl * in_sz;
-        if (set) memset(dxp, 0, in_sz * sizeof *dxp); /* in cache for the adds */
-        const float *dyp = dy + pl * out_sz;
-        const int32_t *ap = arg + pl * out_sz;
-        for (size_t i = 0; i < out_sz; i++) dxp[ap[i]] += dyp[i];
+    maxpool_any_back_plane(g, dyp, ap, dxp, set);
+}
+
+/* par as maxpool_forward's */
+static void maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
+                             float *dx, int set, int par) {
+    const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
+    if (!par) {
+        for (int pl = 0; pl < g->planes; pl++)
+            maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < g->planes; pl++)
+        maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
 }
 
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
