@@ -441,6 +441,12 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
         {2, 3, 6, 20, 4, 3, 3, 2, 2, 2, 4, 1, 3, 1, 2, 1, 0, 0},
         {2, 2, 7, 9, 3, 2, 3, 2, 2, 0, 0, 2, 5, 1, 1, 1, 0, 0},
         {3, 4, 13, 13, 5, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        /* stride 2, 3 wide with left padding 1 (a kernel row's taps added at once):
+         * rows of more than 32 input columns, no right padding on an odd row; a 1x1
+         * projection on a row of more than 32 */
+        {2, 3, 6, 66, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+        {2, 2, 9, 9, 3, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, 0, 0},
+        {2, 3, 5, 67, 2, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0},
         /* stride 1 with output rows as wide as the input's (the plane path): ResNet's
          * 7x7, uneven and tall padding, 5x5, 1x3, groups */
         {20, 64, 7, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},

@@ -151,6 +151,42 @@ static void scatter_add_row_s2(float *restrict xr, const float *restrict sr, int
     for (int q = qa; q < qb; q++) xr[2 * q + off] += sr[q];
 }
 
+#ifdef __AVX512F__
+/* One input row's share of col2im for a stride-2 3x3 layer with left padding 1
+ * (ResNets' downsampling convolutions): a kernel row's taps c0, c1, c2 fall at
+ * columns 2q - 1, 2q and 2q + 1, so the even columns get c1[q], the odd ones
+ * c0[q + 1] and then c2[q], the order of the taps (s) in which the row by row loop
+ * adds them: every entry gets the same additions in the same order. 32 columns at
+ * a time: loaded once, split into even and odd lanes by two permutes, masked adds
+ * (lanes without a tap untouched), joined and stored. ResNet-8's block2 and block3
+ * conv1 input gradients (one thread, batch 32): 0.89 -> 0.69 and 0.76 -> 0.52 ms.
+ * The 1x1 projections' single tap (only the even columns) measured slower this
+ * way (0.43 -> 0.57 ms) and keeps scatter_add_row_s2. */
+static void s2_taps_row(float *restrict xr, const float *c0, const float *c1, const float *c2,
+                        int W, int Q) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    for (int q0 = 0; 2 * q0 < W; q0 += 16) {
+        /* columns past the row are neither loaded nor stored, so the adds need
+         * only stop at the last output column */
+        const int left = W - 2 * q0, nq = Q - q0;
+        const __mmask16 m0 = lanes_below(left), m1 = lanes_below(left - 16);
+        const __m512 x0 = _mm512_maskz_loadu_ps(m0, xr + 2 * q0);
+        const __m512 x1 = _mm512_maskz_loadu_ps(m1, xr + 2 * q0 + 16);
+        __m512 e = _mm512_permutex2var_ps(x0, even, x1), o = _mm512_permutex2var_ps(x0, odd, x1);
+        const __mmask16 kq = lanes_below(nq);
+        const __mmask16 k0 = lanes_below(nq - 1);
+        e = _mm512_mask_add_ps(e, kq, e, _mm512_maskz_loadu_ps(kq, c1 + q0));
+        o = _mm512_mask_add_ps(o, k0, o, _mm512_maskz_loadu_ps(k0, c0 + q0 + 1));
+        o = _mm512_mask_add_ps(o, kq, o, _mm512_maskz_loadu_ps(kq, c2 + q0));
+        _mm512_mask_storeu_ps(xr + 2 * q0, m0, _mm512_permutex2var_ps(e, lo, o));
+        _mm512_mask_storeu_ps(xr + 2 * q0 + 16, m1, _mm512_permutex2var_ps(e, hi, o));
+    }
+}
+#endif
+
 /* Stride 1, dilation 1, output rows as wide as the input's (Q == W, "same" padding
  * across): column row (r, s) of one sample is the input plane shifted by
  * d = (r - pt) W + (s - pl), so it is one contiguous copy over the entries i with
@@ -303,6 +339,22 @@ static void col2im_task(const struct sg_conv_geom *g, float *col, int grp, int n
     const size_t hw = (size_t)H * W, cols = (size_t)nb * P * Q;
     float *xs = dx + (size_t)(grp * cg + cc) * g->n * hw + (size_t)(n0 + b) * hw;
     const int plane = plane_ok(g);
+#ifdef __AVX512F__
+    /* ResNets' stride-2 3x3 layers: a kernel row's three taps at once */
+    if (g->sw == 2 && g->dw == 1 && S == 3 && g->pl == 1) {
+        for (int r = 0; r < R; r++) {
+            const float *c0 = col + (size_t)((cc * R + r) * S) * cols + (size_t)b * P * Q;
+            const float *c1 = c0 + cols, *c2 = c1 + cols;
+            for (int p = 0; p < P; p++) {
+                const int ih = p * g->sh - g->pt + r * g->dh;
+                if (ih < 0 || ih >= H) continue;
+                const size_t o = (size_t)p * Q;
+                s2_taps_row(xs + (size_t)ih * W, c0 + o, c1 + o, c2 + o, W, Q);
+            }
+        }
+        return;
+    }
+#endif
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
             float *src = col + (size_t)((cc * R + r) * S + s) * cols + (size_t)b * P * Q;
