@@ -32,6 +32,8 @@ int sgi_wino_train_shape_ok(const struct sg_conv_geom *g);
 void sgi_wino_train_enable(int on);
 void sgi_wino_train_tile(int m);
 int sgi_wino_train_tile_of(const struct sg_conv_geom *g);
+/* Images per slice of the forward pass (benchmarks: bench/wino_split.c). */
+int sgi_wino_train_slice_images(const struct sg_conv_geom *g, int threads);
 size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads);
 void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                             float *y, float *ws, int threads);

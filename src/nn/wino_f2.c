@@ -30,7 +30,7 @@ NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int 
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = x + ((size_t)(map ? map[c] : c) * n + n0 + b) * h * w;
-            float *vc = v + (size_t)c * T + (size_t)b * ti;
+            float *vc = v + (size_t)c * sgi_wino_ld(T) + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
                 const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nr = 2 * nbnd + 2, nt = nbnd * L;
                 for (int rr = 0; rr < nr; rr++) {
@@ -101,7 +101,7 @@ NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, in
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             float *plane = y + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
-            const float *mc = mt + (size_t)c * T + (size_t)b * ti;
+            const float *mc = mt + (size_t)c * sgi_wino_ld(T) + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
                 const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
                 const float *m = mc + (size_t)ty0 * L;
@@ -171,7 +171,7 @@ NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n
     for (int c = 0; c < k; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = dy + ((size_t)(map ? map[c] : c) * n + n0 + b) * op * oq;
-            float *dc = dt + (size_t)c * T + (size_t)b * ti;
+            float *dc = dt + (size_t)c * sgi_wino_ld(T) + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
                 const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nt = nbnd * L;
                 for (int bd = 0; bd < nbnd; bd++)

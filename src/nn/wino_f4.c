@@ -41,6 +41,19 @@ static int ck_bands(int bc, int per) {
     return b < 1 ? 1 : b < bc ? b : bc;
 }
 
+/* ck_bands for the transforms that read or write whole 16-tile blocks of a
+ * channel's row (dy's and the output's: tq tiles a band, no padding tile): the
+ * count rounded down to a multiple of 16 / gcd(tq, 16) bands where that leaves
+ * one, so that every chunk, and so every block, starts on a cache line of the
+ * row (VGG-7's 28x28 layers: 16 bands of 7 tiles instead of 18). */
+static int ck_bands_aligned(int bc, int tq) {
+    int u = 16;
+    while (tq % u) u /= 2; /* gcd(tq, 16) */
+    u = 16 / u;
+    const int b = ck_bands(bc, tq);
+    return b >= u ? b / u * u : b;
+}
+
 /* A slice's planes of one channel are a few KiB (x is [C][N][H][W]): too short
  * for the hardware prefetcher to follow from one channel to the next. While
  * channel c is worked on, the planes of channel c + PF_AHEAD are fetched in
@@ -154,7 +167,7 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
     for (int c = 0; c < ch; c++) {
         const float *cplane = x + ((size_t)(map ? map[c] : c) * n + n0) * h * w;
         const float *nplane = ahead_planes(x, map, c, ch, n, n0, (size_t)h * w);
-        float *vc = v + (size_t)c * T;
+        float *vc = v + (size_t)c * sgi_wino_ld(T);
         for (int g0 = 0; g0 < nbands; g0 += bc) {
             const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * L;
             for (int bd = 0; bd < nbnd; bd++) {
@@ -242,7 +255,7 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
     for (int c = 0; c < ch; c++)
         for (int b = 0; b < nb; b++) {
             const float *plane = x + ((size_t)(map ? map[c] : c) * n + n0 + b) * h * w;
-            float *vc = v + (size_t)c * T + (size_t)b * ti;
+            float *vc = v + (size_t)c * sgi_wino_ld(T) + (size_t)b * ti;
             for (int ty0 = 0; ty0 < tp; ty0 += bc) {
                 const int nbnd = tp - ty0 < bc ? tp - ty0 : bc, nr = 4 * nbnd + 2, nt = nbnd * L;
                 for (int rr = 0; rr < nr; rr++) {
@@ -306,7 +319,7 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
 SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch, int n, int n0,
                                          int nb, int op, int oq, int accumulate, float *y) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc0 = sgi_wino_bands(tq);
-    const int bc = ck_bands(bc0, tq);
+    const int bc = ck_bands_aligned(bc0, tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ms = sgi_wino_pstride(ch, T);
     const int full = oq / 4, rem = oq % 4;
     float o[4][4][RCAP + VW];
@@ -326,7 +339,7 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
     for (int c = 0; c < ch; c++) {
         float *cplane = y + ((size_t)(map ? map[c] : c) * n + n0) * op * oq;
         const float *nplane = ahead_planes(y, map, c, ch, n, n0, (size_t)op * oq);
-        const float *mc = mt + (size_t)c * T;
+        const float *mc = mt + (size_t)c * sgi_wino_ld(T);
         for (int g0 = 0; g0 < nbands; g0 += bc) {
             const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * tq;
             const float *m = mc + (size_t)g0 * tq;
@@ -422,7 +435,7 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
 SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, int n, int op,
                                        int oq, int n0, int nb, float *dt) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc0 = sgi_wino_bands(tq);
-    const int bc = ck_bands(bc0, tq);
+    const int bc = ck_bands_aligned(bc0, tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ds = sgi_wino_pstride(k, T);
     const int full = oq / 4, rem = oq % 4;
     float g[4][4][RCAP + VW];
@@ -442,7 +455,7 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
     for (int c = 0; c < k; c++) {
         const float *cplane = dy + ((size_t)(map ? map[c] : c) * n + n0) * op * oq;
         const float *nplane = ahead_planes(dy, map, c, k, n, n0, (size_t)op * oq);
-        float *dc = dt + (size_t)c * T;
+        float *dc = dt + (size_t)c * sgi_wino_ld(T);
         for (int g0 = 0; g0 < nbands; g0 += bc) {
             const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * tq;
             for (int bd = 0; bd < nbnd; bd++) {

@@ -135,6 +135,10 @@ static int slice_images(const struct sgi_wino_tf *tf, int n, int op, int oq, int
     return nb;
 }
 
+int sgi_wino_train_slice_images(const struct sg_conv_geom *g, int threads) {
+    return slice_images(tf_of(g), g->n, g->p, g->q, g->c, g->k, threads < 1 ? 1 : threads);
+}
+
 /* The slice layout of one transform-GEMM-transform pass. */
 struct pass {
     const struct sgi_wino_tf *tf;
@@ -315,13 +319,13 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
 static inline __attribute__((always_inline)) void mm_block(const int nv, __mmask16 last,
                                                            const float *uk, const int32_t *li,
                                                            int32_t j0, int32_t j1,
-                                                           const float *v, size_t T, float *mk) {
+                                                           const float *v, size_t ld, float *mk) {
     __m512 a[8];
 #pragma GCC unroll 8
     for (int q = 0; q < nv; q++) a[q] = _mm512_setzero_ps();
     for (int32_t j = j0; j < j1; j++) {
         const __m512 w = _mm512_set1_ps(uk[li[j]]);
-        const float *vr = v + (size_t)li[j] * T;
+        const float *vr = v + (size_t)li[j] * ld;
 #pragma GCC unroll 8
         for (int q = 0; q < nv - 1; q++) a[q] = _mm512_fmadd_ps(w, _mm512_loadu_ps(vr + 16 * q), a[q]);
         a[nv - 1] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(last, vr + 16 * (nv - 1)), a[nv - 1]);
@@ -334,9 +338,10 @@ static inline __attribute__((always_inline)) void mm_block(const int nv, __mmask
 
 static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *lp,
                       const int32_t *li, const float *v, float *m) {
+    const size_t ld = sgi_wino_ld((size_t)T); /* rows of v and m */
     for (int ko = 0; ko < cout; ko++) {
         const float *uk = u + (size_t)ko * cin;
-        float *mk = m + (size_t)ko * T;
+        float *mk = m + (size_t)ko * ld;
         const int32_t j0 = lp[ko], j1 = lp[ko + 1];
 #ifdef __AVX512F__
         /* blocks of up to 128 tiles, the last one's last vector masked: at least
@@ -347,14 +352,14 @@ static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *l
             const float *vt = v + t;
             float *mt = mk + t;
             switch (nv) {
-            case 1: mm_block(1, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
-            case 2: mm_block(2, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
-            case 3: mm_block(3, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
-            case 4: mm_block(4, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
-            case 5: mm_block(5, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
-            case 6: mm_block(6, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
-            case 7: mm_block(7, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
-            default: mm_block(8, last, uk, li, j0, j1, vt, (size_t)T, mt); break;
+            case 1: mm_block(1, last, uk, li, j0, j1, vt, ld, mt); break;
+            case 2: mm_block(2, last, uk, li, j0, j1, vt, ld, mt); break;
+            case 3: mm_block(3, last, uk, li, j0, j1, vt, ld, mt); break;
+            case 4: mm_block(4, last, uk, li, j0, j1, vt, ld, mt); break;
+            case 5: mm_block(5, last, uk, li, j0, j1, vt, ld, mt); break;
+            case 6: mm_block(6, last, uk, li, j0, j1, vt, ld, mt); break;
+            case 7: mm_block(7, last, uk, li, j0, j1, vt, ld, mt); break;
+            default: mm_block(8, last, uk, li, j0, j1, vt, ld, mt); break;
             }
         }
 #else
@@ -363,7 +368,7 @@ static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *l
             v16f a[8] = {0};
             for (int32_t j = j0; j < j1; j++) {
                 const float w = uk[li[j]];
-                const float *vr = v + (size_t)li[j] * T + t;
+                const float *vr = v + (size_t)li[j] * ld + t;
                 for (int q = 0; q < 8; q++) a[q] += w * *(const v16f *)(vr + 16 * q);
             }
             for (int q = 0; q < 8; q++) *(v16f *)(mk + t + 16 * q) = a[q];
@@ -371,12 +376,12 @@ static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *l
         for (; t + 16 <= T; t += 16) {
             v16f a = {0};
             for (int32_t j = j0; j < j1; j++)
-                a += uk[li[j]] * *(const v16f *)(v + (size_t)li[j] * T + t);
+                a += uk[li[j]] * *(const v16f *)(v + (size_t)li[j] * ld + t);
             *(v16f *)(mk + t) = a;
         }
         for (; t < T; t++) {
             float a = 0;
-            for (int32_t j = j0; j < j1; j++) a += uk[li[j]] * v[(size_t)li[j] * T + t];
+            for (int32_t j = j0; j < j1; j++) a += uk[li[j]] * v[(size_t)li[j] * ld + t];
             mk[t] = a;
         }
 #endif
@@ -398,10 +403,11 @@ static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *l
 static void sparse_wgrad(int k, int c, int T, const float *d, const float *v, const int32_t *lp,
                          const int32_t *li, int first, float *acc) {
     if (first) memset(acc, 0, (size_t)k * c * sizeof *acc);
+    const size_t ld = sgi_wino_ld((size_t)T); /* rows of d and v */
     for (int kk = 0; kk < k; kk++) {
-        const float *dr = d + (size_t)kk * T;
+        const float *dr = d + (size_t)kk * ld;
         for (int32_t j = lp[kk]; j < lp[kk + 1]; j++) {
-            const float *vr = v + (size_t)li[j] * T;
+            const float *vr = v + (size_t)li[j] * ld;
             v16f a[4] = {0};
             int t = 0;
             for (; t + 64 <= T; t += 64)
@@ -437,7 +443,7 @@ static void slice_pass(const struct pass *p, const float *x, const float *u, flo
     const struct sgi_wino_tf *tf = p->tf;
     const int pts = tf->a * tf->a;
     const int n0 = sl * p->nb, nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
-    const int T = nb * (int)sgi_wino_tiles(p->op, p->oq, tf->m, tf->pad);
+    const int T = nb * (int)sgi_wino_tiles(p->op, p->oq, tf->m, tf->pad), ld = (int)sgi_wino_ld(T);
     tf->input(x, p->imap, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
     for (int e = 0; e < pts; e++)
         if (lp)
@@ -446,11 +452,11 @@ static void slice_pass(const struct pass *p, const float *x, const float *u, flo
         else
 #ifdef __AVX512F__
             wgemm(p->cout, T, p->cin, u + (size_t)e * p->cout * p->cin, p->cin,
-                  v + e * sgi_wino_pstride(p->cin, T), T, 0, mm + e * sgi_wino_pstride(p->cout, T), T);
+                  v + e * sgi_wino_pstride(p->cin, T), ld, 0, mm + e * sgi_wino_pstride(p->cout, T), ld);
 #else
             sgi_sgemm(0, 0, p->cout, T, p->cin, 1.0f, u + (size_t)e * p->cout * p->cin, p->cin,
-                      v + e * sgi_wino_pstride(p->cin, T), T, 0.0f,
-                      mm + e * sgi_wino_pstride(p->cout, T), T);
+                      v + e * sgi_wino_pstride(p->cin, T), ld, 0.0f,
+                      mm + e * sgi_wino_pstride(p->cout, T), ld);
 #endif
     tf->output(mm, p->omap, p->cout, p->n, n0, nb, p->op, p->oq, accumulate, y);
 }
@@ -549,7 +555,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
 #pragma omp for schedule(static)
         for (int sl = 0; sl < f.nslices; sl++) {
             const int n0 = sl * f.nb, nb = g->n - n0 < f.nb ? g->n - n0 : f.nb;
-            const int T = nb * (int)sgi_wino_tiles(g->p, g->q, tf->m, tf->pad);
+            const int T = nb * (int)sgi_wino_tiles(g->p, g->q, tf->m, tf->pad), ld = (int)sgi_wino_ld(T);
             tf->input(x, cmap, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
             tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, dd);
             for (int e = 0; e < pts; e++)
@@ -559,12 +565,12 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
                 else {
 #ifdef __AVX512F__
                     /* D V^T as D (V^T): V's point transposed to [T][C] */
-                    transpose(v + e * sgi_wino_pstride(g->c, T), g->c, T, (size_t)T, vt);
-                    wgemm(g->k, g->c, T, dd + e * sgi_wino_pstride(g->k, T), T, vt, g->c, !first,
+                    transpose(v + e * sgi_wino_pstride(g->c, T), g->c, T, (size_t)ld, vt);
+                    wgemm(g->k, g->c, T, dd + e * sgi_wino_pstride(g->k, T), ld, vt, g->c, !first,
                           acc + (size_t)e * g->k * g->c, g->c);
 #else
-                    sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, dd + e * sgi_wino_pstride(g->k, T), T,
-                              v + e * sgi_wino_pstride(g->c, T), T, first ? 0.0f : 1.0f,
+                    sgi_sgemm(0, 1, g->k, g->c, T, 1.0f, dd + e * sgi_wino_pstride(g->k, T), ld,
+                              v + e * sgi_wino_pstride(g->c, T), ld, first ? 0.0f : 1.0f,
                               acc + (size_t)e * g->k * g->c, g->c);
 #endif
                 }
