@@ -2,7 +2,9 @@
  * (the per-point products, the weight transforms and, in the backward, the
  * transposes of V and the weight gradient's way back), for VGG-7's four 3x3 layers
  * on one thread at a thread's share of the batch.
- * Usage: wino_split [BATCH [REPS]]   (defaults 32 and 20)
+ * Usage: wino_split [BATCH [REPS]]   (defaults 32 and 20); built as bench/train_profile.c:
+ *   make build/libsparsegrain.a && cc -O2 -fopenmp -Iinclude -Isrc bench/wino_split.c \
+ *     build/libsparsegrain.a -lprotobuf-c -lcjson -lz -lpng -lm -ldl -o build/wino_split
  * Each pass is timed whole (sgi_wino_train_forward / _backward) and each
  * transform alone over the same slices (the library's slice rule), best of REPS
  * sweeps, everything warm (repeated); "rest" = whole - transforms, with its rate

@@ -23,9 +23,9 @@ static inline size_t sgi_wino_tiles(int op, int oq, int m, int pad) {
 
 /* Floats from one channel's row of T tiles to the next: T rounded up to 16. The
  * entries past T are never read. Misaligned rows (T = 147 on VGG-7's conv2 at
- * the usual slice) cost the Intel Xeon much more than the AMD EPYC: the dy
- * transform of that slice 56.5 -> 34.7 us there (19.3 -> 22.2 here) and the
- * products about a tenth. */
+ * the usual slice) cost the Intel Xeon much more than the AMD EPYC: aligned, the
+ * dy transform of that slice went 56.5 -> 34.7 us there (22.2 -> 19.3 on the AMD
+ * EPYC) and the products about a tenth faster (bench/wino_split). */
 static inline size_t sgi_wino_ld(size_t T) { return (T + 15) & ~(size_t)15; }
 
 /* Floats from one point's [ch][T] array to the next: a cache line more than

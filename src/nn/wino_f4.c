@@ -60,9 +60,10 @@ static int ck_bands_aligned(int bc, int tq) {
  * order, line by line, one share of them with each of the channel's bands
  * (share gb of parts): a plane read from memory then arrives in L1 in time.
  * Measured on an AMD EPYC (Zen 5) with the input transform of VGG-7's conv2 at a
- * slice of 3 images and x in memory: 108-117 us without prefetching, 90-102
- * fetching the same rows of the next channel (the way before), 53-57 this way
- * with two channels ahead. */
+ * slice of 3 images and x in memory: 89-117 us without prefetching, 94-103
+ * fetching the same rows of the next channel (the way before), 47-57 this way
+ * with two channels ahead (55-65 one ahead); 30-32 with x in cache. No change on
+ * an Intel Xeon with 2 MB of L2 a core (docs/performance.md, "Eighth pass"). */
 #define PF_AHEAD 2
 static inline void prefetch_share(const float *p, size_t nfl, int gb, int parts, int write) {
     if (!p) return;
