@@ -63,6 +63,9 @@ SG_TEST(pool_forward_matches_reference) {
         {4, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 4, 5, 1},
         {4, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 4, 5, 0},
         {3, 5, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+        /* windows and strides unlike across and down, padding on two sides */
+        {3, 7, 10, 2, 3, 1, 2, 1, 0, 0, 1, 7, 5, 1},
+        {2, 9, 6, 3, 2, 2, 1, 0, 1, 1, 0, 4, 6, 0},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         struct sgi_pool g = cases[t];

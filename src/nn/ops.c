@@ -87,18 +87,28 @@ static int pool_is_2x2(const struct sgi_pool *g) {
            2 * g->p <= g->h && 2 * g->q <= g->w;
 }
 
+/* Window (p, q) of a pool: its corner (h0, w0), which may lie in the padding, and
+ * the rows [ha, hb) and columns [wa, wb) of it inside the input. */
+struct pool_win {
+    int h0, w0, ha, hb, wa, wb;
+};
+static inline struct pool_win pool_window(const struct sgi_pool *g, int p, int q) {
+    struct pool_win r;
+    r.h0 = p * g->sh - g->pt, r.w0 = q * g->sw - g->pl;
+    r.ha = r.h0 < 0 ? 0 : r.h0, r.hb = r.h0 + g->kh > g->h ? g->h : r.h0 + g->kh;
+    r.wa = r.w0 < 0 ? 0 : r.w0, r.wb = r.w0 + g->kw > g->w ? g->w : r.w0 + g->kw;
+    return r;
+}
+
 /* One plane of any max pool. */
 static void maxpool_any_plane(const struct sgi_pool *g, const float *xp, float *yp, int32_t *ap) {
-    for (int p = 0; p < g->p; p++) {
-        const int h0 = p * g->sh - g->pt;
-        const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
+    for (int p = 0; p < g->p; p++)
         for (int q = 0; q < g->q; q++) {
-            const int w0 = q * g->sw - g->pl;
-            const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
-            float best = xp[ha * g->w + wa];
-            int32_t bi = ha * g->w + wa;
-            for (int i = ha; i < hb; i++)
-                for (int j = wa; j < wb; j++) {
+            const struct pool_win b = pool_window(g, p, q);
+            float best = xp[b.ha * g->w + b.wa];
+            int32_t bi = b.ha * g->w + b.wa;
+            for (int i = b.ha; i < b.hb; i++)
+                for (int j = b.wa; j < b.wb; j++) {
                     const float v = xp[i * g->w + j];
                     const int32_t gt = v > best;
                     best = v > best ? v : best;
@@ -107,7 +117,6 @@ static void maxpool_any_plane(const struct sgi_pool *g, const float *xp, float *
             yp[p * g->q + q] = best;
             ap[p * g->q + q] = bi;
         }
-    }
 }
 
 /* par: the planes shared by the threads; 0: in the calling thread alone, with no
@@ -225,19 +234,15 @@ void sgi_avgpool_forward(const struct sgi_pool *g, const float *x, float *y) {
     for (int pl = 0; pl < g->planes; pl++) {
         const float *xp = x + pl * in_sz;
         float *yp = y + pl * out_sz;
-        for (int p = 0; p < g->p; p++) {
-            const int h0 = p * g->sh - g->pt;
-            const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
+        for (int p = 0; p < g->p; p++)
             for (int q = 0; q < g->q; q++) {
-                const int w0 = q * g->sw - g->pl;
-                const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
+                const struct pool_win b = pool_window(g, p, q);
                 float s = 0;
-                for (int i = ha; i < hb; i++)
-                    for (int j = wa; j < wb; j++) s += xp[i * g->w + j];
-                int d = avg_div(g, h0, w0, ha, hb, wa, wb);
+                for (int i = b.ha; i < b.hb; i++)
+                    for (int j = b.wa; j < b.wb; j++) s += xp[i * g->w + j];
+                int d = avg_div(g, b.h0, b.w0, b.ha, b.hb, b.wa, b.wb);
                 yp[p * g->q + q] = d > 0 ? s / (float)d : 0.0f;
             }
-        }
     }
 }
 
@@ -247,19 +252,15 @@ void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx) 
     for (int pl = 0; pl < g->planes; pl++) {
         float *dxp = dx + pl * in_sz;
         const float *dyp = dy + pl * out_sz;
-        for (int p = 0; p < g->p; p++) {
-            const int h0 = p * g->sh - g->pt;
-            const int ha = h0 < 0 ? 0 : h0, hb = h0 + g->kh > g->h ? g->h : h0 + g->kh;
+        for (int p = 0; p < g->p; p++)
             for (int q = 0; q < g->q; q++) {
-                const int w0 = q * g->sw - g->pl;
-                const int wa = w0 < 0 ? 0 : w0, wb = w0 + g->kw > g->w ? g->w : w0 + g->kw;
-                int d = avg_div(g, h0, w0, ha, hb, wa, wb);
+                const struct pool_win b = pool_window(g, p, q);
+                int d = avg_div(g, b.h0, b.w0, b.ha, b.hb, b.wa, b.wb);
                 if (d <= 0) continue;
                 const float v = dyp[p * g->q + q] / (float)d;
-                for (int i = ha; i < hb; i++)
-                    for (int j = wa; j < wb; j++) dxp[i * g->w + j] += v;
+                for (int i = b.ha; i < b.hb; i++)
+                    for (int j = b.wa; j < b.wb; j++) dxp[i * g->w + j] += v;
             }
-        }
     }
 }
 
