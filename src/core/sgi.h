@@ -47,6 +47,9 @@ static inline int sgi_add(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* n rounded up to a multiple of 16 (of floats: whole 64-byte cache lines). */
+static inline size_t sgi_round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
 /* 1 when n * size bytes neither overflow nor exceed sg_alloc_limit(); else 0 with
  * the SG_ERR_NOMEM message set. For sizes a file claims, before allocating them. */
 int sgi_alloc_ok(size_t n, size_t size);

@@ -25,7 +25,6 @@
 
 #define AI static inline __attribute__((always_inline))
 
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 struct seg { /* one output row's run of columns inside a tile */
     int32_t l0, len, img, p, q;
@@ -33,8 +32,8 @@ struct seg { /* one output row's run of columns inside a tile */
 
 size_t sgi_blk_scratch(const struct sg_conv_plan *p, int tw) {
     const size_t C = (size_t)p->g.c, RS = (size_t)p->g.r * p->g.s;
-    return round16(C * RS * tw) + round16((size_t)SGI_KC * tw) + round16(2 * C) +
-           round16(10 * (size_t)tw + 5); /* segments of this tile and the next */
+    return sgi_round16(C * RS * tw) + sgi_round16((size_t)SGI_KC * tw) + sgi_round16(2 * C) +
+           sgi_round16(10 * (size_t)tw + 5); /* segments of this tile and the next */
 }
 
 void sgi_blk_free(struct sgi_blk *b) {
@@ -422,7 +421,7 @@ void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, 
     const int64_t C = g->c, K = g->k, RS = (int64_t)g->r * g->s;
     const int TW = sgi_tile_width(L), T = TW / SGV_W;
     const size_t per = sgi_blk_scratch(p, TW);
-    const size_t xb_len = round16((size_t)C * RS * TW), yt_len = round16((size_t)SGI_KC * TW);
+    const size_t xb_len = sgi_round16((size_t)C * RS * TW), yt_len = sgi_round16((size_t)SGI_KC * TW);
     grp_fn fn;
     switch (p->kind) {
     case SG_KIND_KERNEL:
@@ -461,7 +460,7 @@ void sgi_blk_run(const struct sg_conv_plan *p, int n, const float *x, float *y, 
         float *xbuf = scratch + (size_t)tid * per, *yt = xbuf + xb_len;
         /* stamp[slot] = task * C + channel whose rows the slot holds */
         int64_t *stamp = (int64_t *)(void *)(yt + yt_len);
-        struct seg *sg = (struct seg *)(void *)(yt + yt_len + round16(2 * (size_t)C));
+        struct seg *sg = (struct seg *)(void *)(yt + yt_len + sgi_round16(2 * (size_t)C));
         struct seg *sg_next = sg + TW;
         for (int64_t c = 0; c < C; c++) stamp[c] = -1;
         struct grp a;

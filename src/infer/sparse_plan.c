@@ -416,8 +416,6 @@ static enum sg_status ws_need(struct sg_conv_plan *p, size_t floats) {
     return SG_OK;
 }
 
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
-
 static void fill_rows(float *y, int64_t k, size_t len, const float *bias) {
     const float v = bias ? bias[k] : 0.0f;
     float *yr = y + (size_t)k * len;
@@ -444,7 +442,7 @@ static enum sg_status run_thin_shifted(struct sg_conv_plan *p, int n, const floa
     if (!sgi_mul((size_t)p->cc, (size_t)cs, &nxp) || !sgi_add(nxp, (size_t)slack, &nxp) ||
         !sgi_mul((size_t)p->kk, (size_t)ncols, &nout))
         return sgi_error(SG_ERR_LIMIT, "thin: scratch size overflows");
-    nxp = round16(nxp);
+    nxp = sgi_round16(nxp);
     enum sg_status st = ws_need(p, nxp + nout + 16);
     if (st != SG_OK) return st;
     float *xp = p->ws, *out = p->ws + nxp;
@@ -503,8 +501,8 @@ static enum sg_status run_thin(struct sg_conv_plan *p, int n, const float *x, fl
     const int gather = p->cc != g0->c, scatter = p->kk != g0->k;
     const int nt = max_threads();
     const size_t col = p->is_fc ? 0 : sg_conv_workspace(&g, nt);
-    const size_t nx = gather ? round16((size_t)p->cc * lin) : 0;
-    const size_t ny = scatter ? round16((size_t)p->kk * lout) : 0;
+    const size_t nx = gather ? sgi_round16((size_t)p->cc * lin) : 0;
+    const size_t ny = scatter ? sgi_round16((size_t)p->kk * lout) : 0;
     enum sg_status st = ws_need(p, nx + ny + col + 16);
     if (st != SG_OK) return st;
     float *xs = gather ? p->ws : (float *)x, *ys = scatter ? p->ws + nx : y;

@@ -30,7 +30,6 @@
 
 #define AI static inline __attribute__((always_inline))
 
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 void sgi_wino_free(struct sgi_wino *w) {
     free(w->rp);
@@ -544,8 +543,8 @@ static int max_vectors(int64_t nch) {
 
 size_t sgi_wino_scratch(const struct sg_conv_plan *p) {
     const size_t TL = (size_t)max_vectors(p->wino.nch) * SGV_W;
-    return round16((size_t)36 * sgi_wino_pad(p->wino.nch * TL)) + round16((size_t)36 * sgi_wino_pad(FBS * TL)) +
-           round16(sizeof(struct lanes) / sizeof(float) + 1);
+    return sgi_round16((size_t)36 * sgi_wino_pad(p->wino.nch * TL)) + sgi_round16((size_t)36 * sgi_wino_pad(FBS * TL)) +
+           sgi_round16(sizeof(struct lanes) / sizeof(float) + 1);
 }
 
 /* Rows of the plan's products: dense rows (the kept filters, padded to SGI_WRB)
@@ -628,12 +627,12 @@ static struct chunks chunks_of(const struct sg_conv_plan *p, int n, int nthreads
 /* The shared mode's M (every row of a chunk at the 36 points), then the tail's
  * windows. */
 static size_t shared_m(const struct sg_conv_plan *p, struct chunks c) {
-    return c.whole ? 0 : round16((size_t)36 * sgi_wino_pad(stored_rows(p) * max_vectors(p->wino.nch) * SGV_W));
+    return c.whole ? 0 : sgi_round16((size_t)36 * sgi_wino_pad(stored_rows(p) * max_vectors(p->wino.nch) * SGV_W));
 }
 
 size_t sgi_wino_shared(const struct sg_conv_plan *p, int n, int nthreads) {
     const struct chunks c = chunks_of(p, n, nthreads);
-    return shared_m(p, c) + (c.ntail ? round16((size_t)p->wino.nch * c.ntail * 9 * SGV_W) : 0);
+    return shared_m(p, c) + (c.ntail ? sgi_round16((size_t)p->wino.nch * c.ntail * 9 * SGV_W) : 0);
 }
 
 /* Floats [i0, i1) of the output planes of the pruned filters (bias only), the
@@ -710,8 +709,8 @@ void sgi_wino_run(const struct sg_conv_plan *p, int n, const float *x, float *y,
     const int64_t lin = (int64_t)n * g->h * g->w, lout = (int64_t)n * g->p * g->q;
     const struct chunks c = chunks_of(p, n, nthreads);
     const int64_t nvec = c.nvec, nchunk = c.nchunk, tmax = max_vectors(w->nch);
-    const size_t per = sgi_wino_scratch(p), vlen = round16((size_t)36 * sgi_wino_pad(w->nch * tmax * SGV_W)),
-                 mlen = round16((size_t)36 * sgi_wino_pad(FBS * tmax * SGV_W));
+    const size_t per = sgi_wino_scratch(p), vlen = sgi_round16((size_t)36 * sgi_wino_pad(w->nch * tmax * SGV_W)),
+                 mlen = sgi_round16((size_t)36 * sgi_wino_pad(FBS * tmax * SGV_W));
     int64_t npruned = 0;
     for (int64_t k = 0; k < g->k; k++) npruned += w->rp[k] == w->rp[k + 1];
     uint64_t own[c.nt]; /* whole chunks: thread i's range [i*nchunk/nt, (i+1)*nchunk/nt) */

@@ -40,7 +40,6 @@ static int chunk_of(const struct sg_conv_geom *g) {
     return (int)nb;
 }
 
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Threads take whole slices of the batch when there are enough slices: im2col and
  * a single-threaded GEMM then run on one core, in its own L2, with no hand-offs
@@ -52,11 +51,11 @@ static int by_slices(const struct sg_conv_geom *g, int threads) {
 }
 
 static size_t col_floats(const struct sg_conv_geom *g) {
-    return is_pointwise(g) ? 0 : round16(rows_of(g) * (size_t)chunk_of(g) * g->p * g->q);
+    return is_pointwise(g) ? 0 : sgi_round16(rows_of(g) * (size_t)chunk_of(g) * g->p * g->q);
 }
 
 static size_t dw_floats(const struct sg_conv_geom *g) {
-    return round16((size_t)g->k * rows_of(g));
+    return sgi_round16((size_t)g->k * rows_of(g));
 }
 
 static size_t im2col_workspace(const struct sg_conv_geom *g, int threads) {
@@ -509,12 +508,12 @@ static size_t c1_wp(const struct sg_conv_geom *g) { return (size_t)g->q + g->s -
 static size_t c1_t64(const struct sg_conv_geom *g) { return ((size_t)g->p * c1_wp(g) + 63) & ~(size_t)63; }
 /* the padded plane, with room for the reads of the last block past its end */
 static size_t c1_plane(const struct sg_conv_geom *g) {
-    return round16(c1_t64(g) + (size_t)(g->r - 1) * c1_wp(g) + g->s + 16);
+    return sgi_round16(c1_t64(g) + (size_t)(g->r - 1) * c1_wp(g) + g->s + 16);
 }
 #define C1_G 8 /* samples a group: their planes padded once, then every block of filters */
 static size_t c1_per_thread(const struct sg_conv_geom *g) {
     const size_t rs = (size_t)g->r * g->s;
-    return C1_G * c1_plane(g) + C1_FB * c1_t64(g) + round16((size_t)g->k * rs * 16) + 64;
+    return C1_G * c1_plane(g) + C1_FB * c1_t64(g) + sgi_round16((size_t)g->k * rs * 16) + 64;
 }
 /* a thread's area: the group's planes, the wide rows of a block of filters, the sums */
 static size_t c1_wide_at(const struct sg_conv_geom *g) { return C1_G * c1_plane(g); }

@@ -234,7 +234,7 @@ static enum sg_status finalize(struct sg_model *m, int init) {
         }
         p->offset = off;
         /* keep each tensor 64-byte aligned */
-        size_t padded = (p->count + 15) & ~(size_t)15;
+        size_t padded = sgi_round16(p->count);
         if (!sgi_add(off, padded, &off)) return sgi_error(SG_ERR_LIMIT, "parameters overflow");
     }
     if (!m->arena) {

@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "core/sgi.h"
+
 /* Tiles of one image for an op x oq output and m x m output tiles, with (pad 1)
  * or without (pad 0) a padding tile a band. */
 static inline size_t sgi_wino_tiles(int op, int oq, int m, int pad) {
@@ -26,7 +28,7 @@ static inline size_t sgi_wino_tiles(int op, int oq, int m, int pad) {
  * the usual slice) cost the Intel Xeon much more than the AMD EPYC: aligned, the
  * dy transform of that slice went 56.5 -> 34.7 us there (22.2 -> 19.3 on the AMD
  * EPYC) and the products about a tenth faster (bench/wino_split). */
-static inline size_t sgi_wino_ld(size_t T) { return (T + 15) & ~(size_t)15; }
+static inline size_t sgi_wino_ld(size_t T) { return sgi_round16(T); }
 
 /* Floats from one point's [ch][T] array to the next: a cache line more than
  * ch * ld(T), so that the 16 or 36 points of a tile, written and read together,

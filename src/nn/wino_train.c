@@ -117,7 +117,6 @@ void sgi_wino_weights(const struct sgi_wino_tf *tf, const float *w, int k, int c
         }
 }
 
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Images per slice for a transform over an output of op x oq with cin input and
  * cout output channels, at most n / threads (rounded up) so that every thread
@@ -154,19 +153,19 @@ static struct pass pass_of(const struct sgi_wino_tf *tf, int n, int cin, int cou
     p.nb = slice_images(tf, n, op, oq, cin, cout, threads);
     p.nslices = (n + p.nb - 1) / p.nb;
     p.T = (size_t)p.nb * sgi_wino_tiles(op, oq, tf->m, tf->pad);
-    p.vlen = round16(pts * sgi_wino_pstride(cin, p.T));
-    p.mlen = round16(pts * sgi_wino_pstride(cout, p.T));
+    p.vlen = sgi_round16(pts * sgi_wino_pstride(cin, p.T));
+    p.mlen = sgi_round16(pts * sgi_wino_pstride(cout, p.T));
     return p;
 }
 
 static size_t kc_len(const struct sgi_wino_tf *tf, const struct sg_conv_geom *g) {
-    return round16((size_t)tf->a * tf->a * g->k * g->c);
+    return sgi_round16((size_t)tf->a * tf->a * g->k * g->c);
 }
 
 /* The weight gradient's transposed point of V (AVX-512 builds). */
 static size_t vt_len(const struct pass *p) {
 #ifdef __AVX512F__
-    return round16((size_t)p->cin * p->T);
+    return sgi_round16((size_t)p->cin * p->T);
 #else
     (void)p;
     return 0;
