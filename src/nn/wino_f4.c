@@ -14,8 +14,10 @@
  * (column mod 4), so that entry (i, j) of every tile of the chunk is one array
  * read at a fixed shift; the 2-D transforms then run on 16 tiles at a time
  * with all their points in registers (one load and one store per point). The
- * stored tiles have no padding tile (wino.h): the input transform drops it as it
- * writes V (AVX-512 compress and masked store), the others never make it. With
+ * stored tiles have no padding tile (wino.h): with AVX-512 the input transform
+ * never makes it (a band's column past its last tile is kept aside and blended
+ * into the shifted reads), other builds drop it as they write V; the others
+ * never make it. With
  * AVX-512 the phase splits of input and dy rows and the interleaving of output
  * rows take one permutation per 4 tiles; other builds run plain loops there
  * (slower: src/nn/wino_train.c's tile rule uses F(4x4) less without AVX-512). */
@@ -42,10 +44,11 @@ static int ck_bands(int bc, int per) {
 }
 
 /* ck_bands for the transforms that read or write whole 16-tile blocks of a
- * channel's row (dy's and the output's: tq tiles a band, no padding tile): the
- * count rounded down to a multiple of 16 / gcd(tq, 16) bands where that leaves
- * one, so that every chunk, and so every block, starts on a cache line of the
- * row (VGG-7's 28x28 layers: 16 bands of 7 tiles instead of 18). */
+ * channel's row (dy's, the output's and with AVX-512 the input's: tq tiles a
+ * band, no padding tile): the count rounded down to a multiple of
+ * 16 / gcd(tq, 16) bands where that leaves one, so that every chunk, and so
+ * every block, starts on a cache line of the row (VGG-7's 28x28 layers: 16
+ * bands of 7 tiles instead of 18). */
 static int ck_bands_aligned(int bc, int tq) {
     int u = 16;
     while (tq % u) u /= 2; /* gcd(tq, 16) */
@@ -136,97 +139,126 @@ static inline void drop_padding(const float *restrict src, int L, int nbnd, floa
 #ifdef __AVX512F__
 /* V[36][ch][T] of images n0..n0+nb (AVX-512). The slice's bands of a channel
  * (image b's band bd is band b tp + bd, its tiles contiguous in V) go in chunks
- * of bc bands, across images: per band its six input rows are split into the
- * four column phases, ph[i][j & 3] (L = tq + 1 entries a band, the last one the
- * padding tile), so that entry (i, j) of the tiles of the chunk is ph[i][j & 3]
- * read from (j >> 2) on. Rows are read with masked loads (zero outside the
- * image, no padded copy); 16 slots at a time are transformed with all 36
- * points in registers and stored without the padding tiles (compress and
- * masked store). Rows shared by two bands are split twice. */
+ * of bc bands, across images (bc tq a multiple of 16 where ck_bands_aligned
+ * finds one). Per band its six input rows are split into the four column
+ * phases, ph[i][j][t] = entry (i, j) of the band's tile t (column 4t + j - pl),
+ * tq entries a band and no padding slot, so that entries 0-3 of 16 tiles of the
+ * chunk are one aligned load; entries 4 and 5 are phases 0 and 1 read one
+ * entry on, except at a band's last tile, whose are the column tile past the
+ * band, kept aside in ph[i][4] and ph[i][5] and blended in with a mask. Each
+ * point of 16 transformed tiles is one aligned store. Rows are read with
+ * masked loads (zero outside the image, no padded copy), 4 tiles (16 columns)
+ * at a time split by one permutation; the stores may run 4 entries into the
+ * next band (written after) or the slack. Rows shared by two bands are split
+ * twice. (Before, the arrays kept a padding slot a band and each block dropped
+ * its padding tiles with a compress and a masked, unaligned store a point;
+ * docs/performance.md, "Ninth pass".) */
 SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, int n, int h, int w,
                                         int n0, int nb, int op, int oq, int pt, int pl, float *v) {
     const int tp = (op + 3) / 4, tq = (oq + 3) / 4, L = tq + 1, bc0 = sgi_wino_bands(tq);
-    const int bc = ck_bands(bc0, L);
+    const int bc = ck_bands_aligned(bc0, tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, vs = sgi_wino_pstride(ch, T);
-    /* a chunk's slots, a vector for the last block's reads and one entry of shift */
-    float ph[6][4][RCAP + VW + 8];
+    /* a chunk's entries, 4 of spill, the last block's reads (one entry on);
+     * a multiple of 16: every array starts on a cache line */
+    enum { PH = RCAP + 2 * VW + 8 };
+    float ph[6][6][PH] __attribute__((aligned(64)));
     SG_ASSERT(bc * L <= RCAP && w + pl <= 4 * L);
+    const int used = sgi_round16((size_t)bc * tq) + VW;
     for (int i = 0; i < 6; i++)
-        for (int b = 0; b < 4; b++)
-            for (int t = 0; t < RCAP + VW + 8; t++) ph[i][b][t] = 0;
-    /* which of 16 slots from slot t are tiles, not the padding tile: the same
-     * for every chunk (chunks start at a band) */
-    __mmask16 keep_of[RCAP / VW + 2];
-    for (int blk = 0; blk * VW < bc * L; blk++) {
+        for (int j = 0; j < 6; j++)
+            for (int t = 0; t < used; t++) ph[i][j][t] = 0;
+    /* which of 16 tiles from tile t end a band: the same for every chunk
+     * (chunks start at a band) */
+    __mmask16 end_of[RCAP / VW + 2];
+    for (int blk = 0; blk * VW < bc * tq; blk++) {
         __mmask16 k = 0;
-        for (int u = 0; u < VW; u++) k |= (__mmask16)(((blk * VW + u) % L != L - 1) << u);
-        keep_of[blk] = k;
+        for (int u = 0; u < VW; u++) k |= (__mmask16)(((blk * VW + u) % tq == tq - 1) << u);
+        end_of[blk] = k;
+    }
+    /* which of the 16 columns 4t - pl .. 4t - pl + 15 are inside a row */
+    __mmask16 in_of[RCAP / 4 + 1];
+    for (int t = 0; t < L; t += 4) {
+        __mmask16 k = 0;
+        for (int u = 0; u < VW; u++) k |= (__mmask16)((4 * t - pl + u >= 0 && 4 * t - pl + u < w) << u);
+        in_of[t / 4] = k;
     }
     const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int nbands = nb * tp;
     for (int c = 0; c < ch; c++) {
         const float *cplane = x + ((size_t)(map ? map[c] : c) * n + n0) * h * w;
         const float *nplane = ahead_planes(x, map, c, ch, n, n0, (size_t)h * w);
         float *vc = v + (size_t)c * sgi_wino_ld(T);
         for (int g0 = 0; g0 < nbands; g0 += bc) {
-            const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * L;
+            const int nbnd = nbands - g0 < bc ? nbands - g0 : bc, nt = nbnd * tq;
             for (int bd = 0; bd < nbnd; bd++) {
                 const int gb = g0 + bd, img = gb / tp, band = gb % tp;
                 const float *plane = cplane + (size_t)img * h * w;
                 prefetch_share(nplane, (size_t)nb * h * w, gb, nbands, 0);
                 for (int i = 0; i < 6; i++) {
-                    const int ih = 4 * band - pt + i, off = bd * L;
+                    const int ih = 4 * band - pt + i, off = bd * tq;
                     float *e0 = ph[i][0] + off, *e1 = ph[i][1] + off;
                     float *e2 = ph[i][2] + off, *e3 = ph[i][3] + off;
                     if (ih < 0 || ih >= h) {
-                        for (int t = 0; t < L; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                        for (int t = 0; t < tq; t++) e0[t] = e1[t] = e2[t] = e3[t] = 0;
+                        ph[i][4][off + tq - 1] = ph[i][5][off + tq - 1] = 0;
                         continue;
                     }
-                    /* columns 4t - pl .. 4t - pl + 15 (zero outside the row), 4
-                     * tiles at a time split into the phases by one permutation;
-                     * the stores may run 3 entries into the next band (written
-                     * after) or the slack */
+                    /* columns 4t - pl .. 4t - pl + 15 (zero outside the row):
+                     * phases 0-3 of tiles t .. t + 3, phases 4 and 5 of tiles
+                     * t - 1 .. t + 2 */
                     const float *src = plane + (size_t)ih * w - pl;
                     for (int t = 0; t < L; t += 4) {
-                        const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(4 * t - pl));
-                        const __mmask16 in = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
-                                             _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w));
-                        const __m512 q = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(in, src + 4 * t));
+                        const __m512 q = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(in_of[t / 4], src + 4 * t));
                         _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(q));
                         _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(q, 1));
                         _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(q, 2));
                         _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(q, 3));
                     }
+                    /* phases 0 and 1 of the column tile past the band, before
+                     * the next band's split overwrites them */
+                    ph[i][4][off + tq - 1] = e0[tq];
+                    ph[i][5][off + tq - 1] = e1[tq];
                 }
             }
             float *vt = vc + (size_t)g0 * tq;
             for (int t = 0; t < nt; t += VW) {
+                const __mmask16 end = end_of[t / VW];
                 v16f r[6][6];
 #pragma GCC unroll 6
                 for (int j = 0; j < 6; j++) {
                     v16f d[6], o6[6];
 #pragma GCC unroll 6
-                    for (int i = 0; i < 6; i++) d[i] = *(const v16f *)(ph[i][j & 3] + (j >> 2) + t);
+                    for (int i = 0; i < 6; i++) {
+                        if (j < 4) {
+                            d[i] = *(const v16f *)(ph[i][j] + t);
+                        } else {
+                            const __m512 z = _mm512_mask_loadu_ps(_mm512_loadu_ps(ph[i][j - 4] + t + 1), end,
+                                                                  ph[i][j] + t);
+                            memcpy(&d[i], &z, sizeof z);
+                        }
+                    }
                     bt6(d, o6);
                     for (int i = 0; i < 6; i++) r[i][j] = o6[i];
                 }
-                /* the block's tiles without its padding tiles, compressed in a
-                 * register and stored with a mask: nothing written past them */
-                __mmask16 keep = keep_of[t / VW];
-                if (nt - t < VW) keep &= (__mmask16)((1u << (nt - t)) - 1);
-                const __mmask16 low = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
-                float *vd = vt + (t - t / L);
+                float *vd = vt + t;
+                if (nt - t >= VW) {
 #pragma GCC unroll 6
-                for (int i = 0; i < 6; i++) {
-                    v16f o6[6];
-                    bt6(r[i], o6);
+                    for (int i = 0; i < 6; i++) {
+                        v16f o6[6];
+                        bt6(r[i], o6);
 #pragma GCC unroll 6
-                    for (int j = 0; j < 6; j++) {
-                        __m512 z;
-                        memcpy(&z, &o6[j], sizeof z);
-                        _mm512_mask_storeu_ps(vd + (size_t)(i * 6 + j) * vs, low,
-                                              _mm512_maskz_compress_ps(keep, z));
+                        for (int j = 0; j < 6; j++) *(v16f *)(vd + (size_t)(i * 6 + j) * vs) = o6[j];
+                    }
+                } else {
+                    const __mmask16 low = (__mmask16)((1u << (nt - t)) - 1);
+                    for (int i = 0; i < 6; i++) {
+                        v16f o6[6];
+                        bt6(r[i], o6);
+                        for (int j = 0; j < 6; j++) {
+                            __m512 z;
+                            memcpy(&z, &o6[j], sizeof z);
+                            _mm512_mask_storeu_ps(vd + (size_t)(i * 6 + j) * vs, low, z);
+                        }
                     }
                 }
             }
