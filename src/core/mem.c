@@ -7,7 +7,6 @@
 #include "sgi.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
-#define HUGE_MIN HUGE_PAGE
 
 static size_t g_alloc_limit; /* 0: not set yet (the default) */
 
@@ -51,7 +50,7 @@ void *sgi_alloc(size_t n, size_t size) {
     if (bytes == 0) bytes = 1;
     size_t rounded = (bytes + 63) & ~(size_t)63;
     void *p;
-    if (rounded >= HUGE_MIN) {
+    if (rounded >= HUGE_PAGE) {
         /* large blocks (weights, activations, gradients, file images) on 2 MB pages
          * where the kernel allows it, rounded up to whole pages (under 2 MB more,
          * at most the block again): first touch then costs one fault per 2 MB

@@ -25,7 +25,6 @@
 
 #define AI static inline __attribute__((always_inline))
 
-
 struct seg { /* one output row's run of columns inside a tile */
     int32_t l0, len, img, p, q;
 };

@@ -30,7 +30,6 @@
 
 #define AI static inline __attribute__((always_inline))
 
-
 void sgi_wino_free(struct sgi_wino *w) {
     free(w->rp);
     free(w->col);

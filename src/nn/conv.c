@@ -40,7 +40,6 @@ static int chunk_of(const struct sg_conv_geom *g) {
     return (int)nb;
 }
 
-
 /* Threads take whole slices of the batch when there are enough slices: im2col and
  * a single-threaded GEMM then run on one core, in its own L2, with no hand-offs
  * inside the GEMM. With fewer slices than threads (small batches), one slice at a
@@ -482,7 +481,6 @@ static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
         for (size_t i = 0; i < len; i++) yk[i] += bk;
     }
 }
-
 
 /* ---- one input channel: direct convolution on a padded plane ----
  * A layer with one input channel (the first layer of LeNet-5 and VGG-7 on

@@ -117,7 +117,6 @@ void sgi_wino_weights(const struct sgi_wino_tf *tf, const float *w, int k, int c
         }
 }
 
-
 /* Images per slice for a transform over an output of op x oq with cin input and
  * cout output channels, at most n / threads (rounded up) so that every thread
  * gets work. */
