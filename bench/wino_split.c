@@ -8,7 +8,10 @@
  * Each pass is timed whole (sgi_wino_train_forward / _backward) and each
  * transform alone over the same slices (the library's slice rule), best of REPS
  * sweeps, everything warm (repeated); "rest" = whole - transforms, with its rate
- * in GFLOP/s of the transformed-domain products (36 K C multiply-adds a tile). */
+ * in GFLOP/s of the transformed-domain products (36 K C multiply-adds a tile).
+ * DENSITY (third argument, default 1): below 1, the passes run kernel-masked
+ * (sgi_wino_train_*_kept) with that share of the (filter, channel) pairs kept at
+ * random; GF/s then counts the kept pairs' products only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +37,9 @@ static double best_of(int reps, double *acc) {
 
 int main(int argc, char **argv) {
     const int n = argc > 1 ? atoi(argv[1]) : 32, reps = argc > 2 ? atoi(argv[2]) : 20;
-    if (n < 1 || reps < 1 || reps > 1000) {
-        fprintf(stderr, "usage: wino_split [BATCH [REPS]]\n");
+    const double dens = argc > 3 ? atof(argv[3]) : 1.0;
+    if (n < 1 || reps < 1 || reps > 1000 || !(dens > 0 && dens <= 1)) {
+        fprintf(stderr, "usage: wino_split [BATCH [REPS [DENSITY]]]\n");
         return 2;
     }
     sg_set_threads(1);
@@ -43,7 +47,8 @@ int main(int argc, char **argv) {
     const char *names[4] = {"conv2", "conv3", "conv4", "conv5"};
     sg_rng r;
     sg_rng_seed(&r, 3);
-    printf("VGG-7 Winograd layers, batch %d, one thread, ms (best of %d)\n", n, reps);
+    printf("VGG-7 Winograd layers, batch %d, one thread, kernel density %.2f, ms (best of %d)\n", n, dens,
+           reps);
     printf("%-6s %4s | %7s %7s %7s %7s %6s | %7s %7s %7s %7s %7s %7s %6s\n", "layer", "tile", "fwd",
            "in(x)", "out(y)", "rest", "GF/s", "bwd", "grad", "in(x)", "in(dy)", "out(dx)", "rest",
            "GF/s");
@@ -61,13 +66,34 @@ int main(int argc, char **argv) {
         float *dx = rnd((size_t)n * g.c * g.h * g.w, &r), *dw = rnd((size_t)g.k * g.c * 9, &r);
         float *ws = rnd(sgi_wino_train_workspace(&g, 1), &r);
         float *v = rnd(pts * sgi_wino_pstride(cmax, T), &r);
+        /* the kept pairs: forward lists by filter, backward lists by channel */
+        int32_t *fp = calloc((size_t)g.k + 1, 4), *fi = calloc((size_t)g.k * g.c + 1, 4);
+        int32_t *bp = calloc((size_t)g.c + 1, 4), *bi = calloc((size_t)g.k * g.c + 1, 4);
+        unsigned char *keep = calloc((size_t)g.k * g.c, 1);
+        size_t kept = 0;
+        for (int k = 0; k < g.k; k++) {
+            fp[k] = (int32_t)kept;
+            for (int c = 0; c < g.c; c++)
+                if (sg_rng_uniform(&r) < dens) keep[(size_t)k * g.c + c] = 1, fi[kept++] = c;
+        }
+        fp[g.k] = (int32_t)kept;
+        size_t b = 0;
+        for (int c = 0; c < g.c; c++) {
+            bp[c] = (int32_t)b;
+            for (int k = 0; k < g.k; k++)
+                if (keep[(size_t)k * g.c + c]) bi[b++] = k;
+        }
+        bp[g.c] = (int32_t)b;
+        for (size_t i = 0; i < (size_t)g.k * g.c; i++)
+            if (!keep[i]) memset(w + i * 9, 0, 9 * sizeof *w);
+        const struct sgi_kept kps = {fp, fi, bp, bi}, *kp = dens < 1 ? &kps : NULL;
         double t[8][1000];
         for (int rep = 0; rep < reps; rep++) {
             double a = sg_now();
-            sgi_wino_train_forward(&g, x, w, y, ws, 1);
+            sgi_wino_train_forward_kept(&g, x, w, kp, y, ws, 1);
             t[0][rep] = sg_now() - a;
             a = sg_now();
-            sgi_wino_train_backward(&g, x, w, dy, dx, dw, ws, 1);
+            sgi_wino_train_backward_kept(&g, x, w, kp, dy, dx, 0, dw, ws, 1);
             t[1][rep] = sg_now() - a;
             for (int k = 2; k < 8; k++) t[k][rep] = 0;
             for (int sl = 0; sl < ns; sl++) {
@@ -93,12 +119,14 @@ int main(int argc, char **argv) {
         const double out = best_of(reps, t[3]), gr = best_of(reps, t[4]), indy = best_of(reps, t[5]);
         const double outdx = best_of(reps, t[6]);
         const double tiles = (double)n * sgi_wino_tiles(g.p, g.q, tf->m, tf->pad);
-        const double flop = 2.0 * pts * g.k * g.c * tiles; /* one pass of products */
+        const double flop = 2.0 * pts * (double)kept * tiles; /* one pass of products */
         const double frest = fw - in - out, brest = bw - gr - in - indy - outdx;
         printf("%-6s %4d | %7.3f %7.3f %7.3f %7.3f %6.0f | %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %6.0f\n",
                names[li], tf->m, fw, in, out, frest, flop / frest / 1e6, bw, gr, in, indy, outdx, brest,
                2 * flop / brest / 1e6);
         free(x), free(w), free(y), free(dy), free(dx), free(dw), free(ws), free(v);
+        free(fp), free(fi), free(bp), free(bi), free(keep);
+        if (getenv("SHOW_T")) printf("  T %zu nb %d\n", T, nb);
     }
     return 0;
 }

@@ -386,22 +386,85 @@ static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *l
     }
 }
 
-/* With the AVX-512 products (wgemm at 180-240 GFLOP/s), a kernel-masked weight
- * gradient computes every pair densely and zeroes the removed ones: the
- * kept pairs' dot products below ran slower than that at 0.3 of the kernels
- * kept (a horizontal sum per pair, point and slice, two loads per multiply-add). */
+/* A kernel-masked weight gradient: the kept pairs' sums over the slice's tiles,
+ * acc[j] += sum over t of d[k][t] v[li[j]][t] for the kept j of every row k
+ * (li[lp[k]..lp[k+1])), acc compact (the kept pairs in list order, per point);
+ * expanded to K x C once the slices are summed (expand_kept). On AVX-512 builds
+ * this runs only where few enough pairs are kept (WGRAD_SPARSE_MAX): the dense
+ * products (wgemm, 180-240 GFLOP/s one thread) and zeroing are faster above it. */
 #ifdef __AVX512F__
-#define WGRAD_DENSE 1
-#else
-#define WGRAD_DENSE 0
+/* 8 vectors' horizontal sums as 8 floats: unpack-adds within 128-bit lanes, then
+ * across them */
+static inline __m256 hsum8x16(const __m512 *a) {
+    __m512 t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
+                             _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    __m512 u[2]; /* lane L: the partial sums of 4 of the vectors */
+    for (int i = 0; i < 2; i++) {
+        const __m512d x = _mm512_castps_pd(t[2 * i]), y = _mm512_castps_pd(t[2 * i + 1]);
+        u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    const __m512 w = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88),
+                                   _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+    const __m512 z = _mm512_add_ps(w, _mm512_shuffle_f32x4(w, w, 0xB1));
+    return _mm512_castps512_ps256(_mm512_shuffle_f32x4(z, z, 0x08));
+}
+
+/* acc[0 .. np) += the sums of np (<= 8) kept pairs of one row dr: 8 chains (a
+ * missing pair repeats the first one's channel, its sum dropped), one load of dr
+ * per 8 multiply-adds, nfull blocks of 128 tiles then NVT vectors (the last
+ * masked by `last`) */
+WINL void wg_pairs(const int NVT, int nfull, int np, const float *dr, const float *v, size_t ld,
+                   const int32_t *li, __mmask16 last, float *acc) {
+    __m512 a[8];
+    const float *vr[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_ps(), vr[i] = v + (size_t)li[i < np ? i : 0] * ld;
+    for (int c = 0; c < nfull; c++) {
+        for (int q = 0; q < 8; q++) {
+            const __m512 d = _mm512_loadu_ps(dr + 16 * q);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) a[i] = _mm512_fmadd_ps(d, _mm512_loadu_ps(vr[i] + 16 * q), a[i]);
+        }
+        dr += 128;
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) vr[i] += 128;
+    }
+    for (int q = 0; q < NVT; q++) {
+        const __m512 d = q == NVT - 1 ? _mm512_maskz_loadu_ps(last, dr + 16 * q) : _mm512_loadu_ps(dr + 16 * q);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) a[i] = _mm512_fmadd_ps(d, _mm512_loadu_ps(vr[i] + 16 * q), a[i]);
+    }
+    const __mmask8 mk = (__mmask8)((1u << np) - 1);
+    _mm256_mask_storeu_ps(acc, mk, _mm256_add_ps(_mm256_maskz_loadu_ps(mk, acc), hsum8x16(a)));
+}
 #endif
 
-/* acc[k][c] (= when first, else +=) sum over t of d[k][t] v[c][t], for the kept
- * pairs only (the others stay 0): the kernel-masked weight gradient. */
-static void sparse_wgrad(int k, int c, int T, const float *d, const float *v, const int32_t *lp,
-                         const int32_t *li, int first, float *acc) {
-    if (first) memset(acc, 0, (size_t)k * c * sizeof *acc);
+static void sparse_wgrad(int k, int T, const float *d, const float *v, const int32_t *lp,
+                         const int32_t *li, float *acc) {
     const size_t ld = sgi_wino_ld((size_t)T); /* rows of d and v */
+#ifdef __AVX512F__
+    const int nfull = (T - 1) / 128, tl = T - 128 * nfull, nvt = (tl + 15) / 16;
+    const __mmask16 last = (__mmask16)(tl % 16 ? (1u << (tl % 16)) - 1 : 0xFFFF);
+    for (int kk = 0; kk < k; kk++) {
+        const float *dr = d + (size_t)kk * ld;
+        for (int32_t j = lp[kk]; j < lp[kk + 1]; j += 8) {
+            const int np = lp[kk + 1] - j < 8 ? lp[kk + 1] - j : 8;
+            switch (nvt) {
+            case 1: wg_pairs(1, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            case 2: wg_pairs(2, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            case 3: wg_pairs(3, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            case 4: wg_pairs(4, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            case 5: wg_pairs(5, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            case 6: wg_pairs(6, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            case 7: wg_pairs(7, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            default: wg_pairs(8, nfull, np, dr, v, ld, li + j, last, acc + j); break;
+            }
+        }
+    }
+#else
     for (int kk = 0; kk < k; kk++) {
         const float *dr = d + (size_t)kk * ld;
         for (int32_t j = lp[kk]; j < lp[kk + 1]; j++) {
@@ -412,21 +475,41 @@ static void sparse_wgrad(int k, int c, int T, const float *d, const float *v, co
                 for (int q = 0; q < 4; q++)
                     a[q] += *(const v16f *)(dr + t + 16 * q) * *(const v16f *)(vr + t + 16 * q);
             for (; t + 16 <= T; t += 16) a[0] += *(const v16f *)(dr + t) * *(const v16f *)(vr + t);
-#ifdef __AVX512F__
-            if (t < T) {
-                const __mmask16 mt = (__mmask16)((1u << (T - t)) - 1);
-                __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, dr + t),
-                                         _mm512_maskz_loadu_ps(mt, vr + t));
-                v16f pv;
-                memcpy(&pv, &p, sizeof pv);
-                a[1] += pv;
-            }
-            const float s = hsum16((a[0] + a[1]) + (a[2] + a[3]));
-#else
             float s = hsum16((a[0] + a[1]) + (a[2] + a[3]));
             for (; t < T; t++) s += dr[t] * vr[t];
+            acc[j] += s;
+        }
+    }
 #endif
-            acc[(size_t)kk * c + li[j]] += s;
+}
+
+/* The kept share of the pairs up to which a kernel-masked weight gradient takes
+ * sparse_wgrad. AVX-512, the weight-gradient products of VGG-7's four Winograd
+ * layers on their one-thread slices (AMD EPYC Zen 5; docs/performance.md, "Tenth
+ * pass"): at 0.3 kept 0.64-0.77 of the dense products' time (transpose and
+ * wgemm), at 0.1 0.29-0.46, at 0.5 0.91-1.22. */
+#ifdef __AVX512F__
+#define WGRAD_SPARSE_MAX 0.4
+#else
+#define WGRAD_SPARSE_MAX 1.0
+#endif
+
+/* acc: pts points of n kept pairs each (list order) -> pts points of k x c
+ * (the removed pairs 0), in place: from the end backwards, every entry lands at
+ * or after where it was read from, past the entries still to be read. */
+static void expand_kept(int pts, int k, int c, const int32_t *lp, const int32_t *li, float *acc) {
+    const int32_t n = lp[k];
+    for (int e = pts - 1; e >= 0; e--) {
+        const float *src = acc + (size_t)e * n;
+        float *dst = acc + (size_t)e * k * c;
+        for (int kk = k - 1; kk >= 0; kk--) {
+            float *row = dst + (size_t)kk * c;
+            int cc = c - 1;
+            for (int32_t j = lp[kk + 1] - 1; j >= lp[kk]; j--) {
+                for (; cc > li[j]; cc--) row[cc] = 0.0f;
+                row[cc--] = src[j];
+            }
+            for (; cc >= 0; cc--) row[cc] = 0.0f;
         }
     }
 }
@@ -538,6 +621,9 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
     float *base = ws + kc;
     if (fused) sgi_wino_weights(tf, w, g->k, g->c, 1, ws);
     const int32_t *blp = kp ? kp->bp : NULL, *bli = kp ? kp->bi : NULL;
+    /* the weight gradient's sums: compact (the kept pairs only) or K x C a point */
+    const int wsparse = kp && (double)kp->fp[g->k] <= WGRAD_SPARSE_MAX * g->k * g->c;
+    const size_t alen = (size_t)pts * (wsparse ? (size_t)kp->fp[g->k] : (size_t)g->k * g->c);
     int used = 1;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -556,10 +642,11 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
             const int T = nb * (int)sgi_wino_tiles(g->p, g->q, tf->m, tf->pad), ld = (int)sgi_wino_ld(T);
             tf->input(x, cmap, g->c, g->n, g->h, g->w, n0, nb, g->p, g->q, g->pt, g->pl, v);
             tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, dd);
+            if (wsparse && first) memset(acc, 0, alen * sizeof *acc);
             for (int e = 0; e < pts; e++)
-                if (kp && !WGRAD_DENSE)
-                    sparse_wgrad(g->k, g->c, T, dd + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
-                                 kp->fp, kp->fi, first, acc + (size_t)e * g->k * g->c);
+                if (wsparse)
+                    sparse_wgrad(g->k, T, dd + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
+                                 kp->fp, kp->fi, acc + (size_t)e * kp->fp[g->k]);
                 else {
 #ifdef __AVX512F__
                     /* D V^T as D (V^T): V's point transposed to [T][C] */
@@ -575,16 +662,17 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
             first = 0;
             if (fused) slice_pass(&d, dy, ws, dx, how, blp, bli, sl, dd, v);
         }
-        if (first) memset(acc, 0, (size_t)pts *g->k * g->c * sizeof *acc);
+        if (first) memset(acc, 0, alen * sizeof *acc);
     }
     /* the threads' sums in thread order, into the first one's */
-    const size_t len = (size_t)pts * g->k * g->c;
     for (int t = 1; t < used; t++) {
         float *a0 = base + f.vlen + f.mlen;
         const float *at = base + (size_t)t * per + f.vlen + f.mlen;
-        for (size_t i = 0; i < len; i++) a0[i] += at[i];
+        for (size_t i = 0; i < alen; i++) a0[i] += at[i];
     }
-    if (kp && WGRAD_DENSE) /* the pairs the mask removes: 0, as sparse_wgrad leaves them */
+    if (wsparse)
+        expand_kept(pts, g->k, g->c, kp->fp, kp->fi, base + f.vlen + f.mlen);
+    else if (kp) /* the pairs the mask removes: 0, as with sparse_wgrad */
         for (int e = 0; e < pts; e++)
             for (int k = 0; k < g->k; k++) {
                 float *row = base + f.vlen + f.mlen + ((size_t)e * g->k + k) * g->c;
