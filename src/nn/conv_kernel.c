@@ -14,11 +14,12 @@
 
 /* The sparse products run at about half the dense products' rate (one load per
  * multiply-add against the AVX-512 product kernel of wino_train.c; on AVX-512
- * builds the weight gradient runs dense and zeroes the removed pairs), so they
- * pay below a share of kept kernels. Measured on VGG-7's layers with
- * bench/kernel_mask_bench.c (batch 64, one thread, AMD EPYC; docs/performance.md):
- * forward faster on every layer at 0.45, slower on two at 0.6; backward faster or
- * even at 0.3, slower on the 7x7 layer at 0.45. */
+ * builds the weight gradient takes the kept pairs only up to 0.4 kept and runs
+ * dense above), so they pay below a share of kept kernels. Measured on VGG-7's
+ * layers with bench/kernel_mask_bench.c (batch 64, one thread, AMD EPYC;
+ * docs/performance.md): forward faster on every layer at 0.45, slower on two at
+ * 0.6; backward faster or even at 0.3, slower on the 7x7 layer at 0.45 (and, with
+ * the kept-pair weight gradient, at 0.4: 3.16-4.58 ms against 2.92-3.81). */
 #define KEPT_MAX_FWD 0.5
 #define KEPT_MAX_BWD 0.35
 static double g_max_fwd = KEPT_MAX_FWD, g_max_bwd = KEPT_MAX_BWD;

@@ -486,7 +486,7 @@ static void sparse_wgrad(int k, int T, const float *d, const float *v, const int
 /* The kept share of the pairs up to which a kernel-masked weight gradient takes
  * sparse_wgrad. AVX-512, the weight-gradient products of VGG-7's four Winograd
  * layers on their one-thread slices (AMD EPYC Zen 5; docs/performance.md, "Tenth
- * pass"): at 0.3 kept 0.64-0.77 of the dense products' time (transpose and
+ * pass"): at 0.3 kept 0.64-0.80 of the dense products' time (transpose and
  * wgemm), at 0.1 0.29-0.46, at 0.5 0.91-1.22. */
 #ifdef __AVX512F__
 #define WGRAD_SPARSE_MAX 0.4
