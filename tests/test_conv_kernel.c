@@ -35,7 +35,11 @@ static void check_case1(int n, int c, int h, int w, int k, int pad, double keep,
         }
     }
     float *y[2], *dx[2], *dw[2], *db[2];
-    float *ws = malloc((sgi_conv_workspace(&g, threads) + 16) * 4);
+    /* the workspace starts as NaN: no padding of a row may reach a result (a masked
+     * load's zeros times a NaN would) */
+    const size_t nws = sgi_conv_workspace(&g, threads) + 16;
+    float *ws = malloc(nws * 4);
+    for (size_t i = 0; i < nws; i++) ws[i] = NAN;
     struct sgi_thin_buf tb = {0};
     for (int i = 0; i < 2; i++) {
         y[i] = malloc(ny * 4), dx[i] = malloc(nx * 4), dw[i] = malloc(nw * 4), db[i] = malloc(k * 4);

@@ -432,10 +432,14 @@ WINL void wg_pairs(const int NVT, int nfull, int np, const float *dr, const floa
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) vr[i] += 128;
     }
+    /* the last vector's loads masked on both sides: the rows' padding past T may
+     * hold anything, and 0 times an infinity would be a NaN */
     for (int q = 0; q < NVT; q++) {
-        const __m512 d = q == NVT - 1 ? _mm512_maskz_loadu_ps(last, dr + 16 * q) : _mm512_loadu_ps(dr + 16 * q);
+        const __mmask16 mq = q == NVT - 1 ? last : (__mmask16)0xFFFF;
+        const __m512 d = _mm512_maskz_loadu_ps(mq, dr + 16 * q);
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) a[i] = _mm512_fmadd_ps(d, _mm512_loadu_ps(vr[i] + 16 * q), a[i]);
+        for (int i = 0; i < 8; i++)
+            a[i] = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(mq, vr[i] + 16 * q), a[i]);
     }
     const __mmask8 mk = (__mmask8)((1u << np) - 1);
     _mm256_mask_storeu_ps(acc, mk, _mm256_add_ps(_mm256_maskz_loadu_ps(mk, acc), hsum8x16(a)));
