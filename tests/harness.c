@@ -61,6 +61,13 @@ double sgt_max_rel_err(const float *a, const float *b, size_t n) {
     return md / mb;
 }
 
+float *sgt_nan_floats(size_t n) {
+    float *b = malloc((n ? n : 1) * sizeof *b);
+    if (!b) abort();
+    for (size_t i = 0; i < n; i++) b[i] = NAN;
+    return b;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -65,4 +65,8 @@ const char *sgt_tmpdir(void);
 /* Max relative error between two arrays: max |a-b| / max(1e-6, max |b|). */
 double sgt_max_rel_err(const float *a, const float *b, size_t n);
 
+/* n floats (malloc'd), every one a NaN: a workspace whose stale contents must not
+ * reach a result (a padding lane read as 0 times a NaN would). */
+float *sgt_nan_floats(size_t n);
+
 #endif

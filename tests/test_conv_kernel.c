@@ -37,9 +37,7 @@ static void check_case1(int n, int c, int h, int w, int k, int pad, double keep,
     float *y[2], *dx[2], *dw[2], *db[2];
     /* the workspace starts as NaN: no padding of a row may reach a result (a masked
      * load's zeros times a NaN would) */
-    const size_t nws = sgi_conv_workspace(&g, threads) + 16;
-    float *ws = malloc(nws * 4);
-    for (size_t i = 0; i < nws; i++) ws[i] = NAN;
+    float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 16);
     struct sgi_thin_buf tb = {0};
     for (int i = 0; i < 2; i++) {
         y[i] = malloc(ny * 4), dx[i] = malloc(nx * 4), dw[i] = malloc(nw * 4), db[i] = malloc(k * 4);
@@ -111,7 +109,7 @@ SG_TEST(conv_kernel_declines_dense_masks_and_other_shapes) {
     const size_t nw = (size_t)g.k * g.c * 9;
     uint8_t *mk = malloc(nw);
     float *x = calloc((size_t)2 * 8 * 12 * 12, 4), *w = calloc(nw, 4), *y = malloc(2 * 4 * 144 * 4);
-    float *ws = malloc((sgi_conv_workspace(&g, 1) + 16) * 4);
+    float *ws = sgt_nan_floats(sgi_conv_workspace(&g, 1) + 16);
     for (size_t i = 0; i < nw; i++) mk[i] = (i % 9) == 4; /* one tap of every kernel */
     CHECK(!sgi_conv_kernel_forward(&g, x, w, mk, NULL, y, ws, 1, &tb));
     memset(mk, 0, nw);

@@ -137,7 +137,7 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
                 CHECK(memcmp(ds, dx[0], nx * 4) == 0);
                 free(ds);
             } else {
-                float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
+                float *ws = sgt_nan_floats(sgi_conv_workspace(&g, 2) + 1);
                 sgi_conv_forward(&g, x, w, b, y[1], ws, 2);
                 sgi_conv_backward(&g, x, w, dy, dx[1], dw[1], db[1], ws, 2);
                 for (size_t t = 0; t < nw; t++) dw[1][t] *= mk[t];

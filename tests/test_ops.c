@@ -25,7 +25,7 @@ static void check_conv(struct sg_conv_geom g, uint64_t seed) {
            ny = (size_t)g.n * g.k * g.p * g.q;
     float *x = malloc(nx * 4), *xc = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(g.k * 4);
     float *yref = malloc(ny * 4), *yc = malloc(ny * 4), *y = malloc(ny * 4);
-    float *col = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
+    float *col = sgt_nan_floats(sgi_conv_workspace(&g, 2) + 1);
     fill(&r, x, nx, 1);
     fill(&r, w, nw, 0.5f);
     fill(&r, b, g.k, 1);
@@ -489,7 +489,7 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
         conv_backward_ref(&g, x, w, dy, dxref, dwref, dbref);
         to_cnhw(dxref, dxrefc, g.n, g.c, g.h * g.w);
         for (int threads = 1; threads <= 2; threads++) {
-            float *ws = malloc((sgi_conv_workspace(&g, threads) + 16) * 4);
+            float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 16);
             sgi_conv_forward(&g, xc, w, NULL, y, ws, threads);
             CHECK_MSG(sgt_max_rel_err(y, yrefc, ny) < 1e-5, "case %zu threads %d: forward", ci, threads);
             memset(dx, 0, nx * 4);
@@ -542,7 +542,7 @@ SG_TEST(conv_one_channel_direct_matches_reference) {
         to_cnhw(yref, yrefc, g.n, g.k, g.p * g.q);
         conv_backward_ref(&g, x, w, dy, dxref, dwref, dbref);
         for (int threads = 1; threads <= 3; threads++) {
-            float *ws = malloc((sgi_conv_workspace(&g, threads) + 16) * 4);
+            float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 16);
             sgi_conv_forward(&g, x, w, b, y, ws, threads);
             CHECK_MSG(sgt_max_rel_err(y, yrefc, ny) < 1e-5, "case %zu threads %d: forward", ci,
                       threads);

@@ -68,7 +68,7 @@ static void check_case(struct sg_conv_geom g, int m, int threads, uint64_t seed)
     float *y = malloc(ny * 4), *dx = malloc(nx * 4), *dw = malloc(nw * 4);
     float *ry = malloc(ny * 4), *rdx = malloc(nx * 4), *rdw = malloc(nw * 4);
     float *y2 = malloc(ny * 4), *dx2 = malloc(nx * 4), *dw2 = malloc(nw * 4);
-    float *ws = malloc((sgi_conv_workspace(&g, threads) + 1) * 4);
+    float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 1);
     fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny);
     ref_all(&g, x, w, dy, ry, rdx, rdw);
     for (int rep = 0; rep < 2; rep++) {
@@ -172,7 +172,7 @@ SG_TEST(wino_train_equals_im2col_path) {
     for (int i = 0; i < 2; i++) {
         memset(dx[i], 0, nx * 4);
         sgi_wino_train_enable(i == 0 ? 2 : 0);
-        float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
+        float *ws = sgt_nan_floats(sgi_conv_workspace(&g, 2) + 1);
         sgi_conv_forward(&g, x, w, b, y[i], ws, 2);
         sgi_conv_backward(&g, x, w, dy, dx[i], dw[i], db[i], ws, 2);
         free(ws);
@@ -186,7 +186,7 @@ SG_TEST(wino_train_equals_im2col_path) {
     }
     /* the im2col path with dx written (set_dx: zeroed first) */
     sgi_wino_train_enable(0);
-    float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4), *dxs = malloc(nx * 4);
+    float *ws = sgt_nan_floats(sgi_conv_workspace(&g, 2) + 1), *dxs = malloc(nx * 4);
     memset(dx[0], 0, nx * 4);
     sgi_conv_backward(&g, x, w, dy, dx[0], dw[0], NULL, ws, 2);
     for (size_t i = 0; i < nx; i++) dxs[i] = NAN;
@@ -213,7 +213,7 @@ SG_TEST(wino_train_grad_finite_differences) {
     fill(&r, x, nx), fill(&r, w, nw), fill(&r, dy, ny);
     for (int m = 2; m <= 4; m += 2) {
     sgi_wino_train_tile(m);
-    float *ws = malloc((sgi_conv_workspace(&g, 2) + 1) * 4);
+    float *ws = sgt_nan_floats(sgi_conv_workspace(&g, 2) + 1);
     memset(dx, 0, nx * 4);
     sgi_conv_backward(&g, x, w, dy, dx, dw, NULL, ws, 2);
     for (int probe = 0; probe < 40; probe++) {
