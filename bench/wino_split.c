@@ -66,27 +66,19 @@ int main(int argc, char **argv) {
         float *dx = rnd((size_t)n * g.c * g.h * g.w, &r), *dw = rnd((size_t)g.k * g.c * 9, &r);
         float *ws = rnd(sgi_wino_train_workspace(&g, 1), &r);
         float *v = rnd(pts * sgi_wino_pstride(cmax, T), &r);
-        /* the kept pairs: forward lists by filter, backward lists by channel */
-        int32_t *fp = calloc((size_t)g.k + 1, 4), *fi = calloc((size_t)g.k * g.c + 1, 4);
-        int32_t *bp = calloc((size_t)g.c + 1, 4), *bi = calloc((size_t)g.k * g.c + 1, 4);
-        unsigned char *keep = calloc((size_t)g.k * g.c, 1);
-        size_t kept = 0;
-        for (int k = 0; k < g.k; k++) {
-            fp[k] = (int32_t)kept;
-            for (int c = 0; c < g.c; c++)
-                if (sg_rng_uniform(&r) < dens) keep[(size_t)k * g.c + c] = 1, fi[kept++] = c;
+        /* the kept kernels at random, their weights 0 elsewhere; the lists as training
+         * makes them (sgi_conv_kernel_lists) */
+        uint8_t *mask = calloc((size_t)g.k * g.c * 9, 1);
+        for (size_t i = 0; i < (size_t)g.k * g.c; i++) {
+            const int on = sg_rng_uniform(&r) < dens;
+            memset(mask + i * 9, on, 9);
+            if (!on) memset(w + i * 9, 0, 9 * sizeof *w);
         }
-        fp[g.k] = (int32_t)kept;
-        size_t b = 0;
-        for (int c = 0; c < g.c; c++) {
-            bp[c] = (int32_t)b;
-            for (int k = 0; k < g.k; k++)
-                if (keep[(size_t)k * g.c + c]) bi[b++] = k;
-        }
-        bp[g.c] = (int32_t)b;
-        for (size_t i = 0; i < (size_t)g.k * g.c; i++)
-            if (!keep[i]) memset(w + i * 9, 0, 9 * sizeof *w);
-        const struct sgi_kept kps = {fp, fi, bp, bi}, *kp = dens < 1 ? &kps : NULL;
+        struct sgi_thin_buf tb = {0};
+        struct sgi_kept kps = {0};
+        if (dens < 1 && !sgi_conv_kernel_lists(&g, mask, 1.0, &tb, &kps)) return 1;
+        const struct sgi_kept *kp = dens < 1 ? &kps : NULL;
+        const size_t kept = dens < 1 ? (size_t)kps.fp[g.k] : (size_t)g.k * g.c;
         double t[8][1000];
         for (int rep = 0; rep < reps; rep++) {
             double a = sg_now();
@@ -125,7 +117,8 @@ int main(int argc, char **argv) {
                names[li], tf->m, fw, in, out, frest, flop / frest / 1e6, bw, gr, in, indy, outdx, brest,
                2 * flop / brest / 1e6);
         free(x), free(w), free(y), free(dy), free(dx), free(dw), free(ws), free(v);
-        free(fp), free(fi), free(bp), free(bi), free(keep);
+        sgi_thin_buf_free(&tb);
+        free(mask);
         if (getenv("SHOW_T")) printf("  T %zu nb %d\n", T, nb);
     }
     return 0;

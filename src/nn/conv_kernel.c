@@ -29,10 +29,8 @@ void sgi_conv_kernel_shares(double fwd, double bwd) {
     g_max_bwd = bwd >= 0 ? bwd : KEPT_MAX_BWD;
 }
 
-/* The kept-kernel lists of a mask in tb->lists; 1 when the sparse path applies. */
-static int plan(const struct sg_conv_geom *g, const uint8_t *mask, double kept_max,
-                struct sgi_thin_buf *tb, struct sgi_kept *kp) {
-    if (!sgi_conv_thin_is_on() || !mask || !sgi_wino_train_shape_ok(g)) return 0;
+int sgi_conv_kernel_lists(const struct sg_conv_geom *g, const uint8_t *mask, double kept_max,
+                          struct sgi_thin_buf *tb, struct sgi_kept *kp) {
     const int K = g->k, C = g->c;
     size_t kept = 0;
     for (size_t i = 0; i < (size_t)K * C; i++) {
@@ -68,6 +66,13 @@ static int plan(const struct sg_conv_geom *g, const uint8_t *mask, double kept_m
     bp[0] = 0;
     kp->fp = fp, kp->fi = fi, kp->bp = bp, kp->bi = bi;
     return 1;
+}
+
+/* The kept-kernel lists of a mask in tb->lists; 1 when the sparse path applies. */
+static int plan(const struct sg_conv_geom *g, const uint8_t *mask, double kept_max,
+                struct sgi_thin_buf *tb, struct sgi_kept *kp) {
+    if (!sgi_conv_thin_is_on() || !mask || !sgi_wino_train_shape_ok(g)) return 0;
+    return sgi_conv_kernel_lists(g, mask, kept_max, tb, kp);
 }
 
 int sgi_conv_kernel_forward(const struct sg_conv_geom *g, const float *x, const float *w,

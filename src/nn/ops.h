@@ -117,6 +117,11 @@ int sgi_conv_kernel_backward(const struct sg_conv_geom *g, const float *x, const
                              const uint8_t *mask, const float *dy, float *dx, int set_dx,
                              float *dw, float *db, float *ws, int threads,
                              struct sgi_thin_buf *tb); /* set_dx as sgi_conv_thin_backward */
+/* The kept-kernel lists of a K x C x 3 x 3 mask (a kernel is kept when any of its 9
+ * entries is) into kp, held in tb->lists: 0 when more than kept_max of the kernels
+ * are kept (or the lists cannot be allocated). */
+int sgi_conv_kernel_lists(const struct sg_conv_geom *g, const uint8_t *mask, double kept_max,
+                          struct sgi_thin_buf *tb, struct sgi_kept *kp);
 /* The largest shares of kept kernels the forward and the backward take the
  * kernel-masked path at (benchmarks; negative: the defaults). */
 void sgi_conv_kernel_shares(double fwd, double bwd);
