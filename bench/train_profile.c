@@ -2,7 +2,8 @@
  * every convolution its three passes separately (forward, weight gradient alone,
  * weight + input gradient), on random data at a batch.
  * Usage: train_profile MODEL C H W BATCH STEPS THREADS [WINOGRAD 0|1 [GRANULARITY DENSITY [THIN 0|1]]]
- * (SG_WINO_TILE=2 or 4 forces the Winograd tile size; GRANULARITY DENSITY: prune the model first, as `sparsegrain prune` does by default,
+ * (SG_WINO_TILE=2 or 4 forces the Winograd tile size; SG_FREE_KEPT=1 skips the
+ * kernel-masked layers' kept-pair products, the step's time with them free; GRANULARITY DENSITY: prune the model first, as `sparsegrain prune` does by default,
  * and time masked retraining steps.)
  * Prints one row per node: name, op, forward ms, backward ms (per step, min over
  * rounds), and for convolutions fwd / wgrad / dgrad ms and direct-conv GFLOP/s. */
@@ -35,6 +36,10 @@ int main(int argc, char **argv) {
     sg_set_threads(atoi(argv[7]));
     if (argc > 8) sgi_wino_train_enable(atoi(argv[8]));
     if (getenv("SG_WINO_TILE")) sgi_wino_train_tile(atoi(getenv("SG_WINO_TILE"))); /* 2 or 4 */
+    if (getenv("SG_FREE_KEPT") && atoi(getenv("SG_FREE_KEPT"))) {
+        sgi_wino_train_free_kept(1);
+        fprintf(stderr, "SG_FREE_KEPT: kept-pair products skipped (wrong outputs; a timing bound)\n");
+    }
     g_cpu = sg_get_threads() == 1;
     struct sg_model *m = NULL;
     if (sg_model_build(argv[1], c, h, w, 10, 1, &m) != SG_OK) {

@@ -32,6 +32,11 @@ int sgi_wino_train_shape_ok(const struct sg_conv_geom *g);
 void sgi_wino_train_enable(int on);
 void sgi_wino_train_tile(int m);
 int sgi_wino_train_tile_of(const struct sg_conv_geom *g);
+/* Benchmarks only (bench/train_profile.c SG_FREE_KEPT=1): on, the kernel-masked
+ * passes skip their kept-pair products (the transforms, output transforms and the
+ * rest of the step run as usual, the outputs are wrong): the step's time with
+ * those products at no cost, the bound of what any product kernel could save. */
+void sgi_wino_train_free_kept(int on);
 /* Images per slice of the forward pass (benchmarks: bench/wino_split.c). */
 int sgi_wino_train_slice_images(const struct sg_conv_geom *g, int threads);
 size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads);

@@ -30,11 +30,12 @@
  * the GEMMs then read and write them from L2/L3 rather than memory. */
 #define SLICE_FLOATS ((size_t)384 << 10)
 
-static int g_wino_on = 1, g_tile = 0, g_fuse_bwd = 1;
+static int g_wino_on = 1, g_tile = 0, g_fuse_bwd = 1, g_free_kept = 0;
 
 void sgi_wino_train_enable(int on) { g_wino_on = on; }
 void sgi_wino_train_fuse_backward(int on) { g_fuse_bwd = on; }
 void sgi_wino_train_tile(int m) { g_tile = m == 2 || m == 4 ? m : 0; }
+void sgi_wino_train_free_kept(int on) { g_free_kept = on; }
 
 static int tile_of(const struct sg_conv_geom *g);
 
@@ -531,10 +532,11 @@ static void slice_pass(const struct pass *p, const float *x, const float *u, flo
     const int T = nb * (int)sgi_wino_tiles(p->op, p->oq, tf->m, tf->pad), ld = (int)sgi_wino_ld(T);
     tf->input(x, p->imap, p->cin, p->n, p->h, p->w, n0, nb, p->op, p->oq, p->pt, p->pl, v);
     for (int e = 0; e < pts; e++)
-        if (lp)
-            sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
-                      v + e * sgi_wino_pstride(p->cin, T), mm + e * sgi_wino_pstride(p->cout, T));
-        else
+        if (lp) {
+            if (!g_free_kept)
+                sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
+                          v + e * sgi_wino_pstride(p->cin, T), mm + e * sgi_wino_pstride(p->cout, T));
+        } else
 #ifdef __AVX512F__
             wgemm(p->cout, T, p->cin, u + (size_t)e * p->cout * p->cin, p->cin,
                   v + e * sgi_wino_pstride(p->cin, T), ld, 0, mm + e * sgi_wino_pstride(p->cout, T), ld);
@@ -648,10 +650,11 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
             tf->grad(dy, kmap, g->k, g->n, g->p, g->q, n0, nb, dd);
             if (wsparse && first) memset(acc, 0, alen * sizeof *acc);
             for (int e = 0; e < pts; e++)
-                if (wsparse)
-                    sparse_wgrad(g->k, T, dd + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
-                                 kp->fp, kp->fi, acc + (size_t)e * kp->fp[g->k]);
-                else {
+                if (wsparse) {
+                    if (!g_free_kept)
+                        sparse_wgrad(g->k, T, dd + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
+                                     kp->fp, kp->fi, acc + (size_t)e * kp->fp[g->k]);
+                } else {
 #ifdef __AVX512F__
                     /* D V^T as D (V^T): V's point transposed to [T][C] */
                     transpose(v + e * sgi_wino_pstride(g->c, T), g->c, T, (size_t)ld, vt);
