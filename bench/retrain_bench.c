@@ -11,7 +11,9 @@
  * Prints CSV: gran,density,path,seconds_min,seconds_max (dense rows: gran dense).
  * BENCH_CPU=1 times process CPU time instead of wall time: with one thread on a
  * machine shared with other work, that leaves out the waits for a core.
- * BENCH_BN_PARALLEL=0: BN models share each layer between the threads (see main). */
+ * BENCH_BN_PARALLEL=0: BN models share each layer between the threads (see main).
+ * SG_FREE_KEPT=1: kernel-masked layers skip their kept-pair products (wrong models):
+ * the epoch with those products at no cost, the bound of any product kernel. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,10 @@ int main(int argc, char **argv) {
     /* BENCH_BN_PARALLEL=0: models with BN share every layer between the threads
      * (the code before BN's statistics were shared between the threads' shards) */
     if (getenv("BENCH_BN_PARALLEL")) sgi_batch_parallel_bn_enable(atoi(getenv("BENCH_BN_PARALLEL")));
+    if (getenv("SG_FREE_KEPT") && atoi(getenv("SG_FREE_KEPT"))) {
+        sgi_wino_train_free_kept(1); /* a timing bound: the models it trains are wrong */
+        fprintf(stderr, "SG_FREE_KEPT: kept-pair products skipped (wrong models; a timing bound)\n");
+    }
     struct sg_dataset *d = NULL;
     if (sg_dataset_load(argv[2], NULL, 1, &d) != SG_OK) {
         fprintf(stderr, "%s\n", sg_last_error());
