@@ -53,6 +53,21 @@ void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const
 struct sgi_kept {
     const int32_t *fp, *fi, *bp, *bi;
 };
+/* The kept-pair products (src/nn/kept_mm.c); lists as struct sgi_kept's forward
+ * pair: row r keeps the columns li[lp[r] .. lp[r+1]), ascending.
+ * sgi_kept_row:   mk[0..T) = sum over j in [j0, j1) of uk[li[j]] v[li[j] ldv + 0..T)
+ * sgi_kept_mm:    that for rows 0..rows of u (ldu apart) into m (ldm apart)
+ * sgi_kept_wgrad: acc[j] += sum over t < T of d[r ldd + t] v[li[j] ldv + t], every
+ *                 row r and its kept j (acc compact, in list order)
+ * sgi_kept_expand: pts blocks of lp[k] compact sums -> pts blocks of k x c, in place
+ *                 (the removed pairs 0; acc holds pts * k * c floats) */
+void sgi_kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t j1,
+                  const float *v, size_t ldv, float *mk);
+void sgi_kept_mm(int rows, int T, const float *u, size_t ldu, const int32_t *lp,
+                 const int32_t *li, const float *v, size_t ldv, float *m, size_t ldm);
+void sgi_kept_wgrad(int rows, int T, const float *d, size_t ldd, const int32_t *lp,
+                    const int32_t *li, const float *v, size_t ldv, float *acc);
+void sgi_kept_expand(int pts, int k, int c, const int32_t *lp, const int32_t *li, float *acc);
 void sgi_wino_train_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                  const struct sgi_kept *kp, float *y, float *ws, int threads);
 /* set_dx: dx written (with the bits of adding to zeros), not added to */

@@ -186,21 +186,6 @@ size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads) {
     return kc_len(tf, g) + (size_t)threads * per;
 }
 
-/* Sixteen floats as one unaligned vector (two on AVX2, one on AVX-512). */
-typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
-
-static inline float hsum16(v16f a) {
-#ifdef __AVX512F__
-    __m512 r;
-    memcpy(&r, &a, sizeof r);
-    return _mm512_reduce_add_ps(r);
-#else
-    float s = 0;
-    for (int i = 0; i < 16; i++) s += a[i];
-    return s;
-#endif
-}
-
 #ifdef __AVX512F__
 /* The per-point products of a slice on AVX-512 builds: C[m][n] (=, or += when
  * beta) = A[m][k] B[k][n] (rows lda, ldb, ldc apart), 8 rows x 48 columns of C
@@ -309,187 +294,8 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
 }
 #endif
 
-/* m[ko][T] = sum over the kept ki of ko (li[lp[ko]..lp[ko+1])) of u[ko][ki] v[ki][T]:
- * the kernel-masked product, one broadcast weight times 128 tiles held in 8
- * vectors (8 independent chains), then 16 tiles, then single tiles. */
-#ifdef __AVX512F__
-/* mk[0 .. 16 nv) (the last vector masked by `last`) = sum over the kept j of
- * uk[li[j]] v[li[j]][...]: nv independent chains of broadcast-multiply-adds. */
-static inline __attribute__((always_inline)) void mm_block(const int nv, __mmask16 last,
-                                                           const float *uk, const int32_t *li,
-                                                           int32_t j0, int32_t j1,
-                                                           const float *v, size_t ld, float *mk) {
-    __m512 a[8];
-#pragma GCC unroll 8
-    for (int q = 0; q < nv; q++) a[q] = _mm512_setzero_ps();
-    for (int32_t j = j0; j < j1; j++) {
-        const __m512 w = _mm512_set1_ps(uk[li[j]]);
-        const float *vr = v + (size_t)li[j] * ld;
-#pragma GCC unroll 8
-        for (int q = 0; q < nv - 1; q++) a[q] = _mm512_fmadd_ps(w, _mm512_loadu_ps(vr + 16 * q), a[q]);
-        a[nv - 1] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(last, vr + 16 * (nv - 1)), a[nv - 1]);
-    }
-#pragma GCC unroll 8
-    for (int q = 0; q < nv - 1; q++) _mm512_storeu_ps(mk + 16 * q, a[q]);
-    _mm512_mask_storeu_ps(mk + 16 * (nv - 1), last, a[nv - 1]);
-}
-#endif
-
-static void sparse_mm(int cout, int cin, int T, const float *u, const int32_t *lp,
-                      const int32_t *li, const float *v, float *m) {
-    const size_t ld = sgi_wino_ld((size_t)T); /* rows of v and m */
-    for (int ko = 0; ko < cout; ko++) {
-        const float *uk = u + (size_t)ko * cin;
-        float *mk = m + (size_t)ko * ld;
-        const int32_t j0 = lp[ko], j1 = lp[ko + 1];
-#ifdef __AVX512F__
-        /* blocks of up to 128 tiles, the last one's last vector masked: at least
-         * as many chains as vectors, however short T is */
-        for (int t = 0; t < T; t += 128) {
-            const int left = T - t < 128 ? T - t : 128, nv = (left + 15) / 16;
-            const __mmask16 last = (__mmask16)(left % 16 ? (1u << (left % 16)) - 1 : 0xFFFF);
-            const float *vt = v + t;
-            float *mt = mk + t;
-            switch (nv) {
-            case 1: mm_block(1, last, uk, li, j0, j1, vt, ld, mt); break;
-            case 2: mm_block(2, last, uk, li, j0, j1, vt, ld, mt); break;
-            case 3: mm_block(3, last, uk, li, j0, j1, vt, ld, mt); break;
-            case 4: mm_block(4, last, uk, li, j0, j1, vt, ld, mt); break;
-            case 5: mm_block(5, last, uk, li, j0, j1, vt, ld, mt); break;
-            case 6: mm_block(6, last, uk, li, j0, j1, vt, ld, mt); break;
-            case 7: mm_block(7, last, uk, li, j0, j1, vt, ld, mt); break;
-            default: mm_block(8, last, uk, li, j0, j1, vt, ld, mt); break;
-            }
-        }
-#else
-        int t = 0;
-        for (; t + 128 <= T; t += 128) {
-            v16f a[8] = {0};
-            for (int32_t j = j0; j < j1; j++) {
-                const float w = uk[li[j]];
-                const float *vr = v + (size_t)li[j] * ld + t;
-                for (int q = 0; q < 8; q++) a[q] += w * *(const v16f *)(vr + 16 * q);
-            }
-            for (int q = 0; q < 8; q++) *(v16f *)(mk + t + 16 * q) = a[q];
-        }
-        for (; t + 16 <= T; t += 16) {
-            v16f a = {0};
-            for (int32_t j = j0; j < j1; j++)
-                a += uk[li[j]] * *(const v16f *)(v + (size_t)li[j] * ld + t);
-            *(v16f *)(mk + t) = a;
-        }
-        for (; t < T; t++) {
-            float a = 0;
-            for (int32_t j = j0; j < j1; j++) a += uk[li[j]] * v[(size_t)li[j] * ld + t];
-            mk[t] = a;
-        }
-#endif
-    }
-}
-
-/* A kernel-masked weight gradient: the kept pairs' sums over the slice's tiles,
- * acc[j] += sum over t of d[k][t] v[li[j]][t] for the kept j of every row k
- * (li[lp[k]..lp[k+1])), acc compact (the kept pairs in list order, per point);
- * expanded to K x C once the slices are summed (expand_kept). On AVX-512 builds
- * this runs only where few enough pairs are kept (WGRAD_SPARSE_MAX): the dense
- * products (wgemm, 180-240 GFLOP/s one thread) and zeroing are faster above it. */
-#ifdef __AVX512F__
-/* 8 vectors' horizontal sums as 8 floats: unpack-adds within 128-bit lanes, then
- * across them */
-static inline __m256 hsum8x16(const __m512 *a) {
-    __m512 t[4];
-    for (int i = 0; i < 4; i++)
-        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
-                             _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
-    __m512 u[2]; /* lane L: the partial sums of 4 of the vectors */
-    for (int i = 0; i < 2; i++) {
-        const __m512d x = _mm512_castps_pd(t[2 * i]), y = _mm512_castps_pd(t[2 * i + 1]);
-        u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
-                             _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-    }
-    const __m512 w = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88),
-                                   _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
-    const __m512 z = _mm512_add_ps(w, _mm512_shuffle_f32x4(w, w, 0xB1));
-    return _mm512_castps512_ps256(_mm512_shuffle_f32x4(z, z, 0x08));
-}
-
-/* acc[0 .. np) += the sums of np (<= 8) kept pairs of one row dr: 8 chains (a
- * missing pair repeats the first one's channel, its sum dropped), one load of dr
- * per 8 multiply-adds, nfull blocks of 128 tiles then NVT vectors (the last
- * masked by `last`) */
-WINL void wg_pairs(const int NVT, int nfull, int np, const float *dr, const float *v, size_t ld,
-                   const int32_t *li, __mmask16 last, float *acc) {
-    __m512 a[8];
-    const float *vr[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_ps(), vr[i] = v + (size_t)li[i < np ? i : 0] * ld;
-    for (int c = 0; c < nfull; c++) {
-        for (int q = 0; q < 8; q++) {
-            const __m512 d = _mm512_loadu_ps(dr + 16 * q);
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) a[i] = _mm512_fmadd_ps(d, _mm512_loadu_ps(vr[i] + 16 * q), a[i]);
-        }
-        dr += 128;
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) vr[i] += 128;
-    }
-    /* the last vector's loads masked on both sides: the rows' padding past T may
-     * hold anything, and 0 times an infinity would be a NaN */
-    for (int q = 0; q < NVT; q++) {
-        const __mmask16 mq = q == NVT - 1 ? last : (__mmask16)0xFFFF;
-        const __m512 d = _mm512_maskz_loadu_ps(mq, dr + 16 * q);
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++)
-            a[i] = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(mq, vr[i] + 16 * q), a[i]);
-    }
-    const __mmask8 mk = (__mmask8)((1u << np) - 1);
-    _mm256_mask_storeu_ps(acc, mk, _mm256_add_ps(_mm256_maskz_loadu_ps(mk, acc), hsum8x16(a)));
-}
-#endif
-
-static void sparse_wgrad(int k, int T, const float *d, const float *v, const int32_t *lp,
-                         const int32_t *li, float *acc) {
-    const size_t ld = sgi_wino_ld((size_t)T); /* rows of d and v */
-#ifdef __AVX512F__
-    const int nfull = (T - 1) / 128, tl = T - 128 * nfull, nvt = (tl + 15) / 16;
-    const __mmask16 last = (__mmask16)(tl % 16 ? (1u << (tl % 16)) - 1 : 0xFFFF);
-    for (int kk = 0; kk < k; kk++) {
-        const float *dr = d + (size_t)kk * ld;
-        for (int32_t j = lp[kk]; j < lp[kk + 1]; j += 8) {
-            const int np = lp[kk + 1] - j < 8 ? lp[kk + 1] - j : 8;
-            switch (nvt) {
-            case 1: wg_pairs(1, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            case 2: wg_pairs(2, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            case 3: wg_pairs(3, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            case 4: wg_pairs(4, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            case 5: wg_pairs(5, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            case 6: wg_pairs(6, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            case 7: wg_pairs(7, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            default: wg_pairs(8, nfull, np, dr, v, ld, li + j, last, acc + j); break;
-            }
-        }
-    }
-#else
-    for (int kk = 0; kk < k; kk++) {
-        const float *dr = d + (size_t)kk * ld;
-        for (int32_t j = lp[kk]; j < lp[kk + 1]; j++) {
-            const float *vr = v + (size_t)li[j] * ld;
-            v16f a[4] = {0};
-            int t = 0;
-            for (; t + 64 <= T; t += 64)
-                for (int q = 0; q < 4; q++)
-                    a[q] += *(const v16f *)(dr + t + 16 * q) * *(const v16f *)(vr + t + 16 * q);
-            for (; t + 16 <= T; t += 16) a[0] += *(const v16f *)(dr + t) * *(const v16f *)(vr + t);
-            float s = hsum16((a[0] + a[1]) + (a[2] + a[3]));
-            for (; t < T; t++) s += dr[t] * vr[t];
-            acc[j] += s;
-        }
-    }
-#endif
-}
-
 /* The kept share of the pairs up to which a kernel-masked weight gradient takes
- * sparse_wgrad. AVX-512, the weight-gradient products of VGG-7's four Winograd
+ * sgi_kept_wgrad (src/nn/kept_mm.c). AVX-512, the weight-gradient products of VGG-7's four Winograd
  * layers on their one-thread slices (AMD EPYC Zen 5; docs/performance.md, "Tenth
  * pass"): at 0.3 kept 0.64-0.80 of the dense products' time (transpose and
  * wgemm), at 0.1 0.29-0.46, at 0.5 0.91-1.22. */
@@ -498,26 +304,6 @@ static void sparse_wgrad(int k, int T, const float *d, const float *v, const int
 #else
 #define WGRAD_SPARSE_MAX 1.0
 #endif
-
-/* acc: pts points of n kept pairs each (list order) -> pts points of k x c
- * (the removed pairs 0), in place: from the end backwards, every entry lands at
- * or after where it was read from, past the entries still to be read. */
-static void expand_kept(int pts, int k, int c, const int32_t *lp, const int32_t *li, float *acc) {
-    const int32_t n = lp[k];
-    for (int e = pts - 1; e >= 0; e--) {
-        const float *src = acc + (size_t)e * n;
-        float *dst = acc + (size_t)e * k * c;
-        for (int kk = k - 1; kk >= 0; kk--) {
-            float *row = dst + (size_t)kk * c;
-            int cc = c - 1;
-            for (int32_t j = lp[kk + 1] - 1; j >= lp[kk]; j--) {
-                for (; cc > li[j]; cc--) row[cc] = 0.0f;
-                row[cc--] = src[j];
-            }
-            for (; cc >= 0; cc--) row[cc] = 0.0f;
-        }
-    }
-}
 
 /* Slice sl of a pass: y[cout][images of sl][op][oq] (=, or += when accumulate) =
  * the Winograd correlation of those images of x[cin][n][h][w] with the
@@ -534,8 +320,9 @@ static void slice_pass(const struct pass *p, const float *x, const float *u, flo
     for (int e = 0; e < pts; e++)
         if (lp) {
             if (!g_free_kept)
-                sparse_mm(p->cout, p->cin, T, u + (size_t)e * p->cout * p->cin, lp, li,
-                          v + e * sgi_wino_pstride(p->cin, T), mm + e * sgi_wino_pstride(p->cout, T));
+                sgi_kept_mm(p->cout, T, u + (size_t)e * p->cout * p->cin, (size_t)p->cin, lp, li,
+                            v + e * sgi_wino_pstride(p->cin, T), (size_t)ld,
+                            mm + e * sgi_wino_pstride(p->cout, T), (size_t)ld);
         } else
 #ifdef __AVX512F__
             wgemm(p->cout, T, p->cin, u + (size_t)e * p->cout * p->cin, p->cin,
@@ -652,8 +439,9 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
             for (int e = 0; e < pts; e++)
                 if (wsparse) {
                     if (!g_free_kept)
-                        sparse_wgrad(g->k, T, dd + e * sgi_wino_pstride(g->k, T), v + e * sgi_wino_pstride(g->c, T),
-                                     kp->fp, kp->fi, acc + (size_t)e * kp->fp[g->k]);
+                        sgi_kept_wgrad(g->k, T, dd + e * sgi_wino_pstride(g->k, T), (size_t)ld, kp->fp,
+                                       kp->fi, v + e * sgi_wino_pstride(g->c, T), (size_t)ld,
+                                       acc + (size_t)e * kp->fp[g->k]);
                 } else {
 #ifdef __AVX512F__
                     /* D V^T as D (V^T): V's point transposed to [T][C] */
@@ -678,8 +466,8 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
         for (size_t i = 0; i < alen; i++) a0[i] += at[i];
     }
     if (wsparse)
-        expand_kept(pts, g->k, g->c, kp->fp, kp->fi, base + f.vlen + f.mlen);
-    else if (kp) /* the pairs the mask removes: 0, as with sparse_wgrad */
+        sgi_kept_expand(pts, g->k, g->c, kp->fp, kp->fi, base + f.vlen + f.mlen);
+    else if (kp) /* the pairs the mask removes: 0, as with sgi_kept_wgrad */
         for (int e = 0; e < pts; e++)
             for (int k = 0; k < g->k; k++) {
                 float *row = base + f.vlen + f.mlen + ((size_t)e * g->k + k) * g->c;

@@ -1,0 +1,217 @@
+/* The kept-pair products of kernel-masked layers, shared by the Winograd passes
+ * (src/nn/wino_train.c: at each transform point, a kept kernel is one weight of
+ * the K x C point matrix) and the im2col passes (src/nn/conv.c: a kept kernel is
+ * R*S consecutive rows of the C*R*S column matrix). A list pair (lp, li) names,
+ * for each row r, the kept columns li[lp[r] .. lp[r+1]) in ascending order.
+ *
+ *   sgi_kept_mm      m[r][0..T) = sum over the kept j of u[r][li[j]] v[li[j]][0..T)
+ *   sgi_kept_wgrad   acc[j] += sum over t < T of d[r][t] v[li[j]][t]  (compact: list order)
+ *   sgi_kept_expand  the compact sums to full rows, removed pairs 0
+ *
+ * Every sum is one chain in list order (sgi_kept_mm) or in a fixed order of tile
+ * blocks (sgi_kept_wgrad): the same bits whatever the thread. Checked against the
+ * dense masked kernels in tests/test_conv_kernel.c. */
+#include "core/sgi.h"
+#include "nn/ops.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+/* Sixteen floats as one unaligned vector (two on AVX2, one on AVX-512). */
+typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
+
+#ifdef __AVX512F__
+#define KINL static inline __attribute__((always_inline))
+
+/* mk[0 .. 16 nv) (the last vector masked by `last`) = sum over the kept j of
+ * uk[li[j]] v[li[j]][...]: nv independent chains of broadcast-multiply-adds. */
+KINL void mm_block(const int nv, __mmask16 last, const float *uk, const int32_t *li, int32_t j0,
+                   int32_t j1, const float *v, size_t ld, float *mk) {
+    __m512 a[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < nv; q++) a[q] = _mm512_setzero_ps();
+    for (int32_t j = j0; j < j1; j++) {
+        const __m512 w = _mm512_set1_ps(uk[li[j]]);
+        const float *vr = v + (size_t)li[j] * ld;
+#pragma GCC unroll 8
+        for (int q = 0; q < nv - 1; q++) a[q] = _mm512_fmadd_ps(w, _mm512_loadu_ps(vr + 16 * q), a[q]);
+        a[nv - 1] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(last, vr + 16 * (nv - 1)), a[nv - 1]);
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < nv - 1; q++) _mm512_storeu_ps(mk + 16 * q, a[q]);
+    _mm512_mask_storeu_ps(mk + 16 * (nv - 1), last, a[nv - 1]);
+}
+#endif
+
+void sgi_kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t j1,
+                  const float *v, size_t ldv, float *mk) {
+#ifdef __AVX512F__
+    /* blocks of up to 128 tiles, the last one's last vector masked: at least
+     * as many chains as vectors, however short T is */
+    for (int t = 0; t < T; t += 128) {
+        const int left = T - t < 128 ? T - t : 128, nv = (left + 15) / 16;
+        const __mmask16 last = (__mmask16)(left % 16 ? (1u << (left % 16)) - 1 : 0xFFFF);
+        const float *vt = v + t;
+        float *mt = mk + t;
+        switch (nv) {
+        case 1: mm_block(1, last, uk, li, j0, j1, vt, ldv, mt); break;
+        case 2: mm_block(2, last, uk, li, j0, j1, vt, ldv, mt); break;
+        case 3: mm_block(3, last, uk, li, j0, j1, vt, ldv, mt); break;
+        case 4: mm_block(4, last, uk, li, j0, j1, vt, ldv, mt); break;
+        case 5: mm_block(5, last, uk, li, j0, j1, vt, ldv, mt); break;
+        case 6: mm_block(6, last, uk, li, j0, j1, vt, ldv, mt); break;
+        case 7: mm_block(7, last, uk, li, j0, j1, vt, ldv, mt); break;
+        default: mm_block(8, last, uk, li, j0, j1, vt, ldv, mt); break;
+        }
+    }
+#else
+    int t = 0;
+    for (; t + 128 <= T; t += 128) {
+        v16f a[8] = {0};
+        for (int32_t j = j0; j < j1; j++) {
+            const float w = uk[li[j]];
+            const float *vr = v + (size_t)li[j] * ldv + t;
+            for (int q = 0; q < 8; q++) a[q] += w * *(const v16f *)(vr + 16 * q);
+        }
+        for (int q = 0; q < 8; q++) *(v16f *)(mk + t + 16 * q) = a[q];
+    }
+    for (; t + 16 <= T; t += 16) {
+        v16f a = {0};
+        for (int32_t j = j0; j < j1; j++) a += uk[li[j]] * *(const v16f *)(v + (size_t)li[j] * ldv + t);
+        *(v16f *)(mk + t) = a;
+    }
+    for (; t < T; t++) {
+        float a = 0;
+        for (int32_t j = j0; j < j1; j++) a += uk[li[j]] * v[(size_t)li[j] * ldv + t];
+        mk[t] = a;
+    }
+#endif
+}
+
+void sgi_kept_mm(int rows, int T, const float *u, size_t ldu, const int32_t *lp,
+                 const int32_t *li, const float *v, size_t ldv, float *m, size_t ldm) {
+    for (int r = 0; r < rows; r++)
+        sgi_kept_row(T, u + (size_t)r * ldu, li, lp[r], lp[r + 1], v, ldv, m + (size_t)r * ldm);
+}
+
+#ifdef __AVX512F__
+/* 8 vectors' horizontal sums as 8 floats: unpack-adds within 128-bit lanes, then
+ * across them */
+static inline __m256 hsum8x16(const __m512 *a) {
+    __m512 t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
+                             _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    __m512 u[2]; /* lane L: the partial sums of 4 of the vectors */
+    for (int i = 0; i < 2; i++) {
+        const __m512d x = _mm512_castps_pd(t[2 * i]), y = _mm512_castps_pd(t[2 * i + 1]);
+        u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    const __m512 w = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88),
+                                   _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+    const __m512 z = _mm512_add_ps(w, _mm512_shuffle_f32x4(w, w, 0xB1));
+    return _mm512_castps512_ps256(_mm512_shuffle_f32x4(z, z, 0x08));
+}
+
+/* acc[0 .. np) += the sums of np (<= 8) kept pairs of one row dr: 8 chains (a
+ * missing pair repeats the first one's column, its sum dropped), one load of dr
+ * per 8 multiply-adds, nfull blocks of 128 tiles then NVT vectors (the last
+ * masked by `last`) */
+KINL void wg_pairs(const int NVT, int nfull, int np, const float *dr, const float *v, size_t ldv,
+                   const int32_t *li, __mmask16 last, float *acc) {
+    __m512 a[8];
+    const float *vr[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_ps(), vr[i] = v + (size_t)li[i < np ? i : 0] * ldv;
+    for (int c = 0; c < nfull; c++) {
+        for (int q = 0; q < 8; q++) {
+            const __m512 d = _mm512_loadu_ps(dr + 16 * q);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) a[i] = _mm512_fmadd_ps(d, _mm512_loadu_ps(vr[i] + 16 * q), a[i]);
+        }
+        dr += 128;
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) vr[i] += 128;
+    }
+    /* the last vector's loads masked on both sides: the rows' padding past T may
+     * hold anything, and 0 times an infinity would be a NaN */
+    for (int q = 0; q < NVT; q++) {
+        const __mmask16 mq = q == NVT - 1 ? last : (__mmask16)0xFFFF;
+        const __m512 d = _mm512_maskz_loadu_ps(mq, dr + 16 * q);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++)
+            a[i] = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(mq, vr[i] + 16 * q), a[i]);
+    }
+    const __mmask8 mk = (__mmask8)((1u << np) - 1);
+    _mm256_mask_storeu_ps(acc, mk, _mm256_add_ps(_mm256_maskz_loadu_ps(mk, acc), hsum8x16(a)));
+}
+#else
+static inline float hsum16(v16f a) {
+    float s = 0;
+    for (int i = 0; i < 16; i++) s += a[i];
+    return s;
+}
+#endif
+
+void sgi_kept_wgrad(int rows, int T, const float *d, size_t ldd, const int32_t *lp,
+                    const int32_t *li, const float *v, size_t ldv, float *acc) {
+    if (T <= 0) return;
+#ifdef __AVX512F__
+    const int nfull = (T - 1) / 128, tl = T - 128 * nfull, nvt = (tl + 15) / 16;
+    const __mmask16 last = (__mmask16)(tl % 16 ? (1u << (tl % 16)) - 1 : 0xFFFF);
+    for (int kk = 0; kk < rows; kk++) {
+        const float *dr = d + (size_t)kk * ldd;
+        for (int32_t j = lp[kk]; j < lp[kk + 1]; j += 8) {
+            const int np = lp[kk + 1] - j < 8 ? lp[kk + 1] - j : 8;
+            switch (nvt) {
+            case 1: wg_pairs(1, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            case 2: wg_pairs(2, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            case 3: wg_pairs(3, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            case 4: wg_pairs(4, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            case 5: wg_pairs(5, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            case 6: wg_pairs(6, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            case 7: wg_pairs(7, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            default: wg_pairs(8, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            }
+        }
+    }
+#else
+    for (int kk = 0; kk < rows; kk++) {
+        const float *dr = d + (size_t)kk * ldd;
+        for (int32_t j = lp[kk]; j < lp[kk + 1]; j++) {
+            const float *vr = v + (size_t)li[j] * ldv;
+            v16f a[4] = {0};
+            int t = 0;
+            for (; t + 64 <= T; t += 64)
+                for (int q = 0; q < 4; q++)
+                    a[q] += *(const v16f *)(dr + t + 16 * q) * *(const v16f *)(vr + t + 16 * q);
+            for (; t + 16 <= T; t += 16) a[0] += *(const v16f *)(dr + t) * *(const v16f *)(vr + t);
+            float s = hsum16((a[0] + a[1]) + (a[2] + a[3]));
+            for (; t < T; t++) s += dr[t] * vr[t];
+            acc[j] += s;
+        }
+    }
+#endif
+}
+
+/* acc: pts points of n kept pairs each (list order) -> pts points of k x c
+ * (the removed pairs 0), in place: from the end backwards, every entry lands at
+ * or after where it was read from, past the entries still to be read. */
+void sgi_kept_expand(int pts, int k, int c, const int32_t *lp, const int32_t *li, float *acc) {
+    const int32_t n = lp[k];
+    for (int e = pts - 1; e >= 0; e--) {
+        const float *src = acc + (size_t)e * n;
+        float *dst = acc + (size_t)e * k * c;
+        for (int kk = k - 1; kk >= 0; kk--) {
+            float *row = dst + (size_t)kk * c;
+            int cc = c - 1;
+            for (int32_t j = lp[kk + 1] - 1; j >= lp[kk]; j--) {
+                for (; cc > li[j]; cc--) row[cc] = 0.0f;
+                row[cc--] = src[j];
+            }
+            for (; cc >= 0; cc--) row[cc] = 0.0f;
+        }
+    }
+}
