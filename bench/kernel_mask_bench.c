@@ -1,5 +1,6 @@
-/* Kernel-masked Winograd training passes (src/nn/conv_kernel.c) against the
- * dense ones on VGG-7's 3x3 layers at batch 64: one thread, CPU time, fastest
+/* Kernel-masked training passes (src/nn/conv_kernel.c) against the dense ones
+ * on VGG-7's 3x3 layers at batch 64 (Winograd) and two layers that run through
+ * im2col (LeNet-5's 5x5 layer, a 3x3 stride-2 layer): one thread, CPU time, fastest
  * of R rounds with the two alternating, at several shares of kept kernels
  * (random kernel masks). Prints forward and backward (both gradients) ms.
  * Usage: kernel_mask_bench [ROUNDS [SHARE...]]  (default 5; 0.2 0.3 0.45 0.6)
@@ -29,13 +30,20 @@ int main(int argc, char **argv) {
     }
     sg_set_threads(1);
     sgi_conv_kernel_shares(1.0, 1.0); /* the kernel path at every share */
-    const int L[4][3] = {{32, 32, 28}, {32, 64, 14}, {64, 64, 14}, {64, 128, 7}};
-    printf("layer            share  fwd_dense fwd_kernel  bwd_dense bwd_kernel (ms)\n");
-    for (int l = 0; l < 4; l++) {
-        struct sg_conv_geom g = {64, L[l][0], L[l][2], L[l][2], L[l][1], 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    /* batch, in, out, input side, kernel side, stride, pad: VGG-7's four Winograd
+     * layers; LeNet-5's 5x5 layer at the one-thread shard of a batch of 64 and a
+     * 3x3 stride-2 layer (ResNet-8's shape), which run through im2col */
+    const int L[6][7] = {{64, 32, 32, 28, 3, 1, 1}, {64, 32, 64, 14, 3, 1, 1}, {64, 64, 64, 14, 3, 1, 1},
+                         {64, 64, 128, 7, 3, 1, 1}, {32, 20, 50, 12, 5, 1, 0}, {32, 16, 32, 28, 3, 2, 1}};
+    printf("layer                share  fwd_dense fwd_kernel  bwd_dense bwd_kernel (ms)\n");
+    for (int l = 0; l < 6; l++) {
+        const int pd = L[l][6];
+        struct sg_conv_geom g = {L[l][0], L[l][1], L[l][3], L[l][3], L[l][2], L[l][4], L[l][4], L[l][5], L[l][5],
+                                 pd, pd, pd, pd, 1, 1, 1, 0, 0};
         if (sg_conv_geom_finish(&g) != SG_OK) return 1;
+        const int rs = g.r * g.s;
         const size_t nx = (size_t)g.n * g.c * g.h * g.w, ny = (size_t)g.n * g.k * g.p * g.q;
-        const size_t nw = (size_t)g.k * g.c * 9;
+        const size_t nw = (size_t)g.k * g.c * rs;
         float *x = sgi_alloc(nx, 4), *w = sgi_alloc(nw, 4), *y = sgi_alloc(ny, 4), *dy = sgi_alloc(ny, 4);
         float *dx = sgi_alloc(nx, 4), *dw = sgi_alloc(nw, 4), *b = sgi_alloc((size_t)g.k, 4);
         float *db = sgi_alloc((size_t)g.k, 4), *ws = sgi_alloc(sgi_conv_workspace(&g, 1) + 16, 4);
@@ -49,9 +57,9 @@ int main(int argc, char **argv) {
         for (int s = 0; s < ns; s++) {
             for (size_t kc = 0; kc < (size_t)g.k * g.c; kc++) {
                 const uint8_t keep = sg_rng_uniform(&r) < shares[s];
-                for (int j = 0; j < 9; j++) {
-                    mask[kc * 9 + j] = keep;
-                    w[kc * 9 + j] = keep ? sg_rng_uniform(&r) - 0.5f : 0.0f;
+                for (int j = 0; j < rs; j++) {
+                    mask[kc * rs + j] = keep;
+                    w[kc * rs + j] = keep ? sg_rng_uniform(&r) - 0.5f : 0.0f;
                 }
             }
             double best[4] = {1e9, 1e9, 1e9, 1e9};
@@ -69,8 +77,8 @@ int main(int argc, char **argv) {
                 for (int i = 0; i < 4; i++)
                     if (d[i] < best[i]) best[i] = d[i];
             }
-            printf("%3d->%-3d %2dx%-2d  %5.2f  %9.3f %10.3f  %9.3f %10.3f\n", g.c, g.k, g.p, g.q,
-                   shares[s], best[0] * 1e3, best[1] * 1e3, best[2] * 1e3, best[3] * 1e3);
+            printf("%3d->%-3d %dx%d/%d %2dx%-2d  %5.2f  %9.3f %10.3f  %9.3f %10.3f\n", g.c, g.k, g.r, g.s,
+                   g.sh, g.p, g.q, shares[s], best[0] * 1e3, best[1] * 1e3, best[2] * 1e3, best[3] * 1e3);
         }
         sgi_thin_buf_free(&tb);
         free(x), free(w), free(y), free(dy), free(dx), free(dw), free(b), free(db), free(ws), free(mask);

@@ -1,10 +1,12 @@
-/* Kernel-masked Winograd passes (src/nn/conv_kernel.c, the _kept products of
- * src/nn/wino_train.c) against the dense kernels on the masked weights: forward,
+/* Kernel-masked passes (src/nn/conv_kernel.c, the kept-pair products of
+ * src/nn/kept_mm.c in the Winograd passes of src/nn/wino_train.c and the im2col
+ * passes of src/nn/conv.c) against the dense kernels on the masked weights: forward,
  * input gradient (added to what dx holds), weight gradient (0 for dropped kernels)
  * and bias gradient, on tail shapes (tile counts that are not multiples of the
  * 16- and 128-tile blocks), paddings 0..2, batches 1..5, one and two threads, and
  * masks with empty filters and channels, with F(2x2) and F(4x4) tiles each, and
- * on a 7x7 layer that runs through im2col when dense. Whole training steps under kernel masks
+ * on a 7x7 layer that runs through im2col when dense; and on layers that run
+ * through im2col (5x5, strided, 3x1; slices of one image). Whole training steps under kernel masks
  * are checked against the dense masked path in tests/test_conv_thin.c. */
 #include <math.h>
 
@@ -12,14 +14,12 @@
 #include "nn/ops.h"
 #include "nn/wino.h"
 
-static void check_case1(int n, int c, int h, int w, int k, int pad, double keep, int threads,
-                        uint64_t seed) {
-    struct sg_conv_geom g = {n, c, h, w, k, 3, 3, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
-    CHECK_OK(sg_conv_geom_finish(&g));
-    if (!sgi_wino_train_shape_ok(&g)) return;
+/* One layer: the kernel-masked passes against the dense ones on the masked weights. */
+static void check_geom(struct sg_conv_geom g, double keep, int threads, uint64_t seed) {
+    const int n = g.n, c = g.c, h = g.h, w = g.w, k = g.k, pad = g.pt, rs = g.r * g.s;
     sg_rng r;
     sg_rng_seed(&r, seed);
-    const size_t nw = (size_t)k * c * 9, nx = (size_t)n * c * h * w, ny = (size_t)n * k * g.p * g.q;
+    const size_t nw = (size_t)k * c * rs, nx = (size_t)n * c * h * w, ny = (size_t)n * k * g.p * g.q;
     float *x = malloc(nx * 4), *wt = malloc(nw * 4), *dy = malloc(ny * 4), *b = malloc(k * 4);
     uint8_t *mk = malloc(nw);
     for (size_t i = 0; i < nx; i++) x[i] = sg_rng_normal(&r);
@@ -29,9 +29,9 @@ static void check_case1(int n, int c, int h, int w, int k, int pad, double keep,
         /* filter 0 and channel 1 empty; a kept kernel keeps a few of its taps */
         const int kk = (int)(kc / c), cc = (int)(kc % c);
         const int on = kk != 0 && cc != 1 && sg_rng_uniform(&r) < keep;
-        for (int t = 0; t < 9; t++) {
-            mk[kc * 9 + t] = on && (t % 4 != 3);
-            wt[kc * 9 + t] = mk[kc * 9 + t] ? sg_rng_normal(&r) : 0.0f;
+        for (int t = 0; t < rs; t++) {
+            mk[kc * rs + t] = on && (t % 4 != 3);
+            wt[kc * rs + t] = mk[kc * rs + t] ? sg_rng_normal(&r) : 0.0f;
         }
     }
     float *y[2], *dx[2], *dw[2], *db[2];
@@ -65,17 +65,27 @@ static void check_case1(int n, int c, int h, int w, int k, int pad, double keep,
     sgi_conv_forward(&g, x, wt, b, y[1], ws, threads);
     sgi_conv_backward(&g, x, wt, dy, dx[1], dw[1], db[1], ws, threads);
     for (size_t t = 0; t < nw; t++) {
-        if (!mk[t - t % 9] && !mk[t - t % 9 + 1] && !mk[t - t % 9 + 2]) /* dropped kernel */
+        const uint8_t *m0 = mk + (t - t % rs);
+        int any = 0;
+        for (int i = 0; i < rs; i++) any |= m0[i];
+        if (!any) /* dropped kernel */
             CHECK(dw[0][t] == 0.0f);
         dw[0][t] *= mk[t], dw[1][t] *= mk[t];
     }
-    CHECK_MSG(sgt_max_rel_err(y[0], y[1], ny) < 1e-5, "y %dx%dx%dx%d k %d pad %d", n, c, h, w, k, pad);
-    CHECK_MSG(sgt_max_rel_err(dx[0], dx[1], nx) < 1e-5, "dx %dx%dx%dx%d k %d pad %d", n, c, h, w, k, pad);
-    CHECK_MSG(sgt_max_rel_err(dw[0], dw[1], nw) < 1e-4, "dw %dx%dx%dx%d k %d pad %d", n, c, h, w, k, pad);
+    CHECK_MSG(sgt_max_rel_err(y[0], y[1], ny) < 1e-5, "y %dx%dx%dx%d k %d %dx%d pad %d", n, c, h, w, k, g.r, g.s, pad);
+    CHECK_MSG(sgt_max_rel_err(dx[0], dx[1], nx) < 1e-5, "dx %dx%dx%dx%d k %d %dx%d pad %d", n, c, h, w, k, g.r, g.s, pad);
+    CHECK_MSG(sgt_max_rel_err(dw[0], dw[1], nw) < 1e-4, "dw %dx%dx%dx%d k %d %dx%d pad %d", n, c, h, w, k, g.r, g.s, pad);
     CHECK(sgt_max_rel_err(db[0], db[1], k) < 1e-6);
     sgi_thin_buf_free(&tb);
     for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]), free(db[i]);
     free(x), free(wt), free(dy), free(b), free(mk), free(ws);
+}
+
+static void check_case1(int n, int c, int h, int w, int k, int pad, double keep, int threads,
+                        uint64_t seed) {
+    struct sg_conv_geom g = {n, c, h, w, k, 3, 3, 1, 1, pad, pad, pad, pad, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    if (sgi_wino_train_shape_ok(&g)) check_geom(g, keep, threads, seed);
 }
 
 static void check_case(int n, int c, int h, int w, int k, int pad, double keep, int threads,
@@ -102,6 +112,31 @@ SG_TEST(conv_kernel_masked_matches_dense) {
     sgi_conv_kernel_shares(-1, -1);
 }
 
+/* Layers that run through im2col: the kept rows of the column matrix */
+static void check_cols(int n, int c, int h, int w, int k, int r, int s, int stride, int pad,
+                       double keep, int threads, uint64_t seed) {
+    struct sg_conv_geom g = {n, c, h, w, k, r, s, stride, stride, pad, pad, pad, pad, 1, 1, 1, 0, 0};
+    CHECK_OK(sg_conv_geom_finish(&g));
+    CHECK(!sgi_wino_train_shape_ok(&g));
+    if (sgi_conv_kept_cols_ok(&g)) /* AVX-512 builds */
+        check_geom(g, keep, threads, seed);
+}
+
+SG_TEST(conv_kernel_masked_im2col_matches_dense) {
+    uint64_t seed = 100;
+    sgi_conv_kernel_shares(1.0, 1.0);
+    for (int threads = 1; threads <= 2; threads++) {
+        check_cols(3, 20, 12, 12, 50, 5, 5, 1, 0, 0.3, threads, seed++); /* LeNet-5's conv2 */
+        check_cols(3, 20, 28, 28, 10, 5, 5, 1, 0, 0.3, threads, seed++); /* a slice an image */
+        check_cols(2, 6, 13, 11, 7, 5, 5, 1, 2, 0.4, threads, seed++);
+        check_cols(3, 8, 15, 15, 9, 3, 3, 2, 1, 0.3, threads, seed++); /* strided */
+        check_cols(2, 5, 10, 9, 6, 3, 1, 1, 1, 0.5, threads, seed++);
+        check_cols(2, 7, 9, 9, 5, 5, 5, 1, 1, 0.0, threads, seed++); /* nothing kept */
+        check_cols(1, 9, 11, 11, 12, 5, 5, 1, 2, 0.8, threads, seed++);
+    }
+    sgi_conv_kernel_shares(-1, -1);
+}
+
 SG_TEST(conv_kernel_declines_dense_masks_and_other_shapes) {
     struct sgi_thin_buf tb = {0};
     struct sg_conv_geom g = {2, 8, 12, 12, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
@@ -117,7 +152,7 @@ SG_TEST(conv_kernel_declines_dense_masks_and_other_shapes) {
     sgi_conv_thin_enable(0);
     CHECK(!sgi_conv_kernel_forward(&g, x, w, mk, NULL, y, ws, 1, &tb));
     sgi_conv_thin_enable(1);
-    g.sh = g.sw = 2; /* not a Winograd layer */
+    g.r = g.s = 1, g.pt = g.pl = g.pb = g.pr = 0; /* 1x1: a kernel is one weight */
     CHECK_OK(sg_conv_geom_finish(&g));
     CHECK(!sgi_conv_kernel_forward(&g, x, w, mk, NULL, y, ws, 1, &tb));
     sgi_thin_buf_free(&tb);

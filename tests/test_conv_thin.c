@@ -1,6 +1,6 @@
 /* Masked retraining on the thinned path (src/nn/conv_thin.c) equals the dense
  * masked path: a few SGD steps of a small VGG-7 under filter, channel and kernel
- * masks give the same weights within fp tolerance, the same masks, pruned weights
+ * masks (and of LeNet-5, whose 5x5 layer runs through im2col, under kernel masks) give the same weights within fp tolerance, the same masks, pruned weights
  * exactly zero; and the same seed and thread count give bit-identical models.
  * Two steps: the two paths sum in different orders (differences of 1e-6), and
  * after a few more steps one ReLU or max-pool tie may go the other way on one
@@ -20,9 +20,11 @@
 #include "sparsegrain/nn.h"
 #include "sparsegrain/prune.h"
 
+static const char *g_arch = "vgg7";
+
 static struct sg_model *pruned_vgg(enum sg_granularity gran, double density) {
     struct sg_model *m = NULL;
-    CHECK_OK(sg_model_build("vgg7", 1, 16, 16, 10, 5, &m));
+    CHECK_OK(sg_model_build(g_arch, 1, 16, 16, 10, 5, &m));
     struct sg_prune_cfg pc;
     sg_prune_cfg_default(&pc);
     pc.spec.gran = gran;
@@ -53,8 +55,10 @@ static void train_few(struct sg_model *m, int thin, int threads) {
     sgi_conv_thin_enable(1);
 }
 
+static double g_density = 0.3;
+
 static void check_gran1(enum sg_granularity gran) {
-    struct sg_model *a = pruned_vgg(gran, 0.3), *b = pruned_vgg(gran, 0.3);
+    struct sg_model *a = pruned_vgg(gran, g_density), *b = pruned_vgg(gran, g_density);
     uint8_t *mask0 = malloc(a->arena_len);
     memcpy(mask0, a->mask, a->arena_len);
     train_few(a, 1, 2);
@@ -71,7 +75,7 @@ static void check_gran1(enum sg_granularity gran) {
                   sg_granularity_name(gran), g_tile, g_tile, p, pp->name, err);
     }
     /* the same seed and threads: bit-identical */
-    struct sg_model *c = pruned_vgg(gran, 0.3);
+    struct sg_model *c = pruned_vgg(gran, g_density);
     train_few(c, 1, 2);
     CHECK(memcmp(a->arena, c->arena, a->arena_len * sizeof(float)) == 0);
     sg_model_free(a), sg_model_free(b), sg_model_free(c);
@@ -93,14 +97,28 @@ SG_TEST(thin_retrain_filter_equals_dense_masked) { check_gran(SG_GRAN_FILTER); }
 SG_TEST(thin_retrain_channel_equals_dense_masked) { check_gran(SG_GRAN_CHANNEL); }
 SG_TEST(thin_retrain_kernel_equals_dense_masked) { check_gran(SG_GRAN_KERNEL); }
 
+/* LeNet-5's 5x5 layer under a kernel mask: the kept rows of its im2col columns
+ * (no BN: batch-parallel threads, each with its own one-thread executor) */
+SG_TEST(thin_retrain_kernel_im2col_equals_dense_masked) {
+    g_arch = "lenet5";
+    check_gran1(SG_GRAN_KERNEL);
+    g_density = 0.1; /* whole filters empty too: thinned, then kernel-masked */
+    check_gran1(SG_GRAN_KERNEL);
+    g_density = 0.3;
+    g_arch = "vgg7";
+}
+
 SG_TEST(thin_conv_matches_masked_dense_kernels) {
     /* one layer, odd shapes, 5x5 and 3x3; masked: filters 1 and 3 and channel 2
      * (mode 0), filters 1 and 3 only (1: x and dx in place), channels 2 and 4 only
      * (2: y and dy in place) */
-    for (int mode = 0; mode < 5; mode++)
+    for (int mode = 0; mode < 6; mode++)
     for (int ks = 3; ks <= 7; ks += 2) {
-        /* modes 3 and 4: mode 0 with F(2x2), then F(4x4) tiles */
-        sgi_wino_train_tile(mode < 3 ? 0 : mode == 3 ? 2 : 4);
+        /* modes 3 and 4: mode 0 with F(2x2), then F(4x4) tiles; 5: mode 0 with about
+         * half the kernels of the thinned layer dropped too (the thinned layer's
+         * kernel path: Winograd, Winograd on small outputs, im2col columns) */
+        sgi_wino_train_tile(mode < 3 || mode == 5 ? 0 : mode == 3 ? 2 : 4);
+        sgi_conv_kernel_shares(mode == 5 ? 1.0 : -1, mode == 5 ? 1.0 : -1);
         /* ks 7: a 3x3 layer wide enough for Winograd (12 wide, 7 channels, 5 kept
          * in mode 0): the kept planes read and written in place through channel maps */
         struct sg_conv_geom g = {3, ks == 7 ? 7 : 5, 9, ks == 7 ? 12 : 7, 6, ks == 7 ? 3 : ks,
@@ -116,10 +134,13 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
         for (size_t i = 0; i < nx; i++) x[i] = sg_rng_normal(&r);
         for (size_t i = 0; i < ny; i++) dy[i] = sg_rng_normal(&r);
         for (int k = 0; k < 6; k++) b[k] = sg_rng_normal(&r);
+        int drop = 0;
         for (size_t i = 0; i < nw; i++) {
             const int k = (int)(i / (g.c * rs)), c = (int)(i / rs % g.c);
             const int fk = k == 1 || k == 3;
+            if (i % rs == 0) drop = mode == 5 && sg_rng_uniform(&r) < 0.5;
             mk[i] = mode == 0 || mode > 2 ? !(fk || c == 2) : mode == 1 ? !fk : !(c == 2 || c == 4);
+            mk[i] &= !drop;
             w[i] = mk[i] ? sg_rng_normal(&r) : 0.0f;
         }
         float *y[2], *dx[2], *dw[2], db[2][6];
@@ -155,5 +176,6 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
         for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]);
         free(x), free(w), free(dy), free(mk);
         sgi_wino_train_tile(0);
+        sgi_conv_kernel_shares(-1, -1);
     }
 }

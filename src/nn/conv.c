@@ -68,9 +68,13 @@ static int c1_ok(const struct sg_conv_geom *g);
 static size_t c1_per_thread(const struct sg_conv_geom *g);
 #endif
 
+static size_t kept_cols_workspace(const struct sg_conv_geom *g, int threads);
+
 size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
     if (threads < 1) threads = 1;
     size_t a = im2col_workspace(g, threads);
+    if (sgi_conv_kept_cols_ok(g) && kept_cols_workspace(g, threads) > a)
+        a = kept_cols_workspace(g, threads);
 #ifdef __AVX512F__
     if (c1_ok(g) && (size_t)threads * c1_per_thread(g) > a) a = (size_t)threads * c1_per_thread(g);
 #endif
@@ -472,6 +476,83 @@ static void backward_slice(const struct sg_conv_geom *g, const float *x, const f
     }
 }
 
+/* ---- kernel masks on im2col layers ----
+ * A kernel-masked layer whose shape is not a Winograd one (LeNet-5's 5x5 layer,
+ * strided layers) keeps the im2col of every slice as it is and multiplies only
+ * the kept kernels, each R*S consecutive rows of the column matrix, channel by
+ * channel over the filters that keep it (src/nn/kept_mm.c): forward Y[k] = the
+ * sum over its kept kernels; input gradient dcol[c, i] = the sum over the filters
+ * that keep c, then col2im; weight gradient only the kept kernels' sums over the
+ * slice, per thread in slice order, the threads in order (the removed kernels'
+ * entries stay 0). Threads take whole slices. AVX-512 builds only (elsewhere the
+ * dense masked kernels run). Checked against the dense masked kernels in
+ * tests/test_conv_kernel.c. */
+int sgi_conv_kept_cols_ok(const struct sg_conv_geom *g) {
+#ifdef __AVX512F__
+    return g->groups == 1 && g->c > 1 && !is_pointwise(g);
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
+/* per thread a column slice and a weight-gradient sum */
+static size_t kept_cols_workspace(const struct sg_conv_geom *g, int threads) {
+    return (size_t)threads * (col_floats(g) + dw_floats(g));
+}
+
+#ifdef __AVX512F__
+static void kept_cols_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                              const struct sgi_kept *kp, float *y, float *ws, int threads) {
+    const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb, rs = g->r * g->s;
+    const size_t pq = (size_t)g->p * g->q, per = col_floats(g) + dw_floats(g);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int sl = 0; sl < nslices; sl++) {
+        int t = 0, team = 1;
+        sgi_omp_team(&t, &team);
+        float *col = ws + (size_t)t * per;
+        const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb, T = bsz * (int)pq;
+        im2col(g, x, 0, n0, bsz, col, 0);
+        sgi_kept_cols_forward(g->k, g->c, rs, T, w, kp->bp, kp->bi, col, y + (size_t)n0 * pq,
+                              (size_t)g->n * pq);
+    }
+}
+
+static void kept_cols_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                               const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
+                               float *ws, int threads) {
+    const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb, rs = g->r * g->s;
+    const size_t pq = (size_t)g->p * g->q, crs = rows_of(g), ldy = (size_t)g->n * pq;
+    const size_t cf = col_floats(g), per = cf + dw_floats(g), ndw = (size_t)g->k * crs;
+    int used = 1;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int t = 0, team = 1;
+        sgi_omp_team(&t, &team);
+#pragma omp single
+        used = team;
+        float *col = ws + (size_t)t * per, *acc = col + cf;
+        memset(acc, 0, ndw * sizeof *acc);
+#pragma omp for schedule(static)
+        for (int sl = 0; sl < nslices; sl++) {
+            const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb, T = bsz * (int)pq;
+            const float *dys = dy + (size_t)n0 * pq;
+            im2col(g, x, 0, n0, bsz, col, 0);
+            sgi_kept_cols_wgrad(g->c, rs, T, dys, ldy, kp->bp, kp->bi, col, acc, crs);
+            if (!dx) continue;
+            sgi_kept_cols_dgrad(g->c, rs, T, w, crs, kp->bp, kp->bi, dys, ldy, col);
+            col2im(g, col, 0, n0, bsz, dx, 0);
+        }
+    }
+    /* the threads' sums in thread order */
+    for (size_t i = 0; i < ndw; i++) {
+        float s = ws[cf + i];
+        for (int t = 1; t < used; t++) s += ws[(size_t)t * per + cf + i];
+        dw[i] = s;
+    }
+}
+#endif
+
 static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
     const size_t len = (size_t)g->n * g->p * g->q;
 #pragma omp parallel for schedule(static) if (len * g->k > 65536)
@@ -721,6 +802,8 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_forward_kept(g, x, w, kp, y, ws, threads);
 #ifdef __AVX512F__
+    } else if (kp && sgi_conv_kept_cols_ok(g)) {
+        kept_cols_forward(g, x, w, kp, y, ws, threads);
     } else if (c1_ok(g)) {
         c1_forward(g, x, w, b, y, ws, threads); /* bias included */
         return;
@@ -762,6 +845,8 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
     if (wino) {
         sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, set_dx, dw, ws, threads);
 #ifdef __AVX512F__
+    } else if (kp && sgi_conv_kept_cols_ok(g)) {
+        kept_cols_backward(g, x, w, kp, dy, dx, dw, ws, threads);
     } else if (c1_ok(g) && !dx) {
         c1_wgrad(g, x, dy, dw, ws, threads);
 #endif

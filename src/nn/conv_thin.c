@@ -131,8 +131,10 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
         if (!p) return 0;
         fill_bias(g, b, y, yp);
         compact_w(g, w, kk, nk, cc, nc, p);
-        sgi_wino_train_forward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, p, NULL, 1, y,
-                                   p + (size_t)nk * nc * rs, threads);
+        struct sgi_kept kp;
+        const int kern = sgi_conv_kernel_thin_lists(g, &t, mask, kk, cc, 0, tb, &kp);
+        sgi_wino_train_forward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, p,
+                                   kern ? &kp : NULL, 1, y, p + (size_t)nk * nc * rs, threads);
         return 1;
     }
     float *p = room(tb, (all_c ? 0 : nc * xp) + (all_k ? 0 : nk * yp) + (size_t)nk * nc * rs +
@@ -140,17 +142,21 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
     if (!p) return 0;
     float *xt = all_c ? NULL : p, *yt = p + (all_c ? 0 : nc * xp);
     float *wt = yt + (all_k ? 0 : nk * yp), *wsp = wt + (size_t)nk * nc * rs;
+    /* the thinned layer's own kernel mask, where it keeps few enough kernels */
+    struct sgi_kept kp;
+    const struct sgi_kept *kpp =
+        nk && nc && sgi_conv_kernel_thin_lists(g, &t, mask, kk, cc, 0, tb, &kp) ? &kp : NULL;
     if (all_k && nc) {
         compact_w(g, w, kk, nk, cc, nc, wt);
         if (!all_c) gather_planes(x, xp, cc, nc, xt);
-        sgi_conv_forward(&t, all_c ? x : xt, wt, b, y, wsp, threads);
+        sgi_conv_forward_kept(&t, all_c ? x : xt, wt, kpp, b, y, wsp, threads);
         return 1;
     }
     fill_bias(g, b, y, yp);
     if (!nk || !nc) return 1;
     if (!all_c) gather_planes(x, xp, cc, nc, xt);
     compact_w(g, w, kk, nk, cc, nc, wt);
-    sgi_conv_forward(&t, all_c ? x : xt, wt, NULL, yt, wsp, threads);
+    sgi_conv_forward_kept(&t, all_c ? x : xt, wt, kpp, NULL, yt, wsp, threads);
 #pragma omp parallel for schedule(static) if (yp * nk > 65536)
     for (int a = 0; a < nk; a++) {
         float *yk = y + (size_t)kk[a] * yp;
@@ -191,9 +197,12 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     const int wino_sets = set_dx && wino && all_c;
     if (dx && set_dx && !wino_sets) memset(dx, 0, (size_t)g->c * xp * sizeof *dx);
     if (!nk || !nc) return 1;
+    /* the thinned layer's own kernel mask, where it keeps few enough kernels */
+    struct sgi_kept kp;
+    const struct sgi_kept *kpp = sgi_conv_kernel_thin_lists(g, &t, mask, kk, cc, 1, tb, &kp) ? &kp : NULL;
     if (wino) { /* the kept planes read and added to where they are: no copies */
         compact_w(g, w, kk, nk, cc, nc, wt);
-        sgi_wino_train_backward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, wt, NULL, dy, dx,
+        sgi_wino_train_backward_map(&t, all_c ? NULL : cc, all_k ? NULL : kk, x, wt, kpp, dy, dx,
                                     wino_sets, dwt, wsp, threads);
         scatter_dw(g, dwt, kk, nk, cc, nc, dw);
         return 1;
@@ -202,8 +211,8 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     if (!all_k) gather_planes(dy, yp, kk, nk, dyt);
     compact_w(g, w, kk, nk, cc, nc, wt);
     if (dx && !all_c) memset(dxt, 0, nc * xp * sizeof *dxt);
-    sgi_conv_backward(&t, all_c ? x : xt, wt, all_k ? dy : dyt, dx ? (all_c ? dx : dxt) : NULL,
-                      dwt, NULL, wsp, threads);
+    sgi_conv_backward_kept(&t, all_c ? x : xt, wt, kpp, all_k ? dy : dyt,
+                           dx ? (all_c ? dx : dxt) : NULL, 0, dwt, NULL, wsp, threads);
     scatter_dw(g, dwt, kk, nk, cc, nc, dw);
     if (dx && !all_c) {
 #pragma omp parallel for schedule(static) if (xp * nc > 65536)

@@ -215,3 +215,205 @@ void sgi_kept_expand(int pts, int k, int c, const int32_t *lp, const int32_t *li
         }
     }
 }
+
+/* ---- kernel masks on im2col columns (AVX-512 builds) ----
+ * A kept kernel (k, c) is R*S consecutive rows of the C*R*S column matrix, so
+ * the products go channel by channel, each a small dense product over the
+ * filters that keep the channel (bi[bp[c] .. bp[c+1])): forward, 8 filters x 48
+ * columns in 24 registers, R*S rows of the channel's columns (3 loads, 8
+ * broadcasts per 24 multiply-adds, as the dense product kernel); input gradient,
+ * 8 rows of the channel's columns x 48 columns over the kept filters' dY rows;
+ * weight gradient, 3 filters x 5 rows of sums over the slice's columns (8 loads
+ * per 15 multiply-adds). Every sum is in a fixed order (channels, rows and
+ * filters ascending; the columns' lanes then one reduction). */
+#ifdef __AVX512F__
+KINL __m512 ld_mask(const float *p, int q, int nv, __mmask16 last) {
+    return q == nv - 1 ? _mm512_maskz_loadu_ps(last, p) : _mm512_loadu_ps(p);
+}
+
+KINL void st_mask(float *p, __m512 v, int q, int nv, __mmask16 last) {
+    if (q == nv - 1)
+        _mm512_mask_storeu_ps(p, last, v);
+    else
+        _mm512_storeu_ps(p, v);
+}
+
+/* yk[g][0 .. 16 NV) += sum over i < rs of wk[g][i] x[i ldx + ...], g < G */
+KINL void cf_block(const int G, const int NV, int rs, const float *const *wk, const float *x,
+                   size_t ldx, float *const *yk, __mmask16 last) {
+    __m512 a[8][3];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 3
+        for (int q = 0; q < NV; q++) a[g][q] = ld_mask(yk[g] + 16 * q, q, NV, last);
+    for (int i = 0; i < rs; i++) {
+        const float *xr = x + (size_t)i * ldx;
+        __m512 b[3];
+#pragma GCC unroll 3
+        for (int q = 0; q < NV; q++) b[q] = ld_mask(xr + 16 * q, q, NV, last);
+#pragma GCC unroll 8
+        for (int g = 0; g < G; g++) {
+            const __m512 w = _mm512_set1_ps(wk[g][i]);
+#pragma GCC unroll 3
+            for (int q = 0; q < NV; q++) a[g][q] = _mm512_fmadd_ps(w, b[q], a[g][q]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 3
+        for (int q = 0; q < NV; q++) st_mask(yk[g] + 16 * q, a[g][q], q, NV, last);
+}
+
+/* dc[g ldc + 0 .. 16 NV) = sum over j < n of w[kl[j] ldw + g] dy[kl[j] ldy + ...], g < G */
+KINL void cd_block(const int G, const int NV, const float *w, size_t ldw, const int32_t *kl,
+                   int32_t n, const float *dy, size_t ldy, float *dc, size_t ldc, __mmask16 last) {
+    __m512 a[8][3];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 3
+        for (int q = 0; q < NV; q++) a[g][q] = _mm512_setzero_ps();
+    for (int32_t j = 0; j < n; j++) {
+        const float *dr = dy + (size_t)kl[j] * ldy, *wr = w + (size_t)kl[j] * ldw;
+        __m512 b[3];
+#pragma GCC unroll 3
+        for (int q = 0; q < NV; q++) b[q] = ld_mask(dr + 16 * q, q, NV, last);
+#pragma GCC unroll 8
+        for (int g = 0; g < G; g++) {
+            const __m512 v = _mm512_set1_ps(wr[g]);
+#pragma GCC unroll 3
+            for (int q = 0; q < NV; q++) a[g][q] = _mm512_fmadd_ps(v, b[q], a[g][q]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 3
+        for (int q = 0; q < NV; q++) st_mask(dc + (size_t)g * ldc + 16 * q, a[g][q], q, NV, last);
+}
+
+#define CG_NV(BLOCK, G, ...)                                                            \
+    switch (nv) {                                                                       \
+    case 1: BLOCK(G, 1, __VA_ARGS__); break;                                            \
+    case 2: BLOCK(G, 2, __VA_ARGS__); break;                                            \
+    default: BLOCK(G, 3, __VA_ARGS__); break;                                           \
+    }
+#define CG_G(BLOCK, ...)                                                                \
+    switch (gn) {                                                                       \
+    case 1: CG_NV(BLOCK, 1, __VA_ARGS__) break;                                         \
+    case 2: CG_NV(BLOCK, 2, __VA_ARGS__) break;                                         \
+    case 3: CG_NV(BLOCK, 3, __VA_ARGS__) break;                                         \
+    case 4: CG_NV(BLOCK, 4, __VA_ARGS__) break;                                         \
+    case 5: CG_NV(BLOCK, 5, __VA_ARGS__) break;                                         \
+    case 6: CG_NV(BLOCK, 6, __VA_ARGS__) break;                                         \
+    case 7: CG_NV(BLOCK, 7, __VA_ARGS__) break;                                         \
+    default: CG_NV(BLOCK, 8, __VA_ARGS__) break;                                        \
+    }
+
+static inline __mmask16 tail_mask(int left, int nv) {
+    const int r = left - 16 * (nv - 1);
+    return (__mmask16)(r == 16 ? 0xFFFF : (1u << r) - 1);
+}
+
+void sgi_kept_cols_forward(int k, int c, int rs, int T, const float *w, const int32_t *bp,
+                           const int32_t *bi, const float *col, float *y, size_t ldy) {
+    const size_t crs = (size_t)c * rs;
+    for (int kk = 0; kk < k; kk++) memset(y + (size_t)kk * ldy, 0, (size_t)T * sizeof *y);
+    for (int t0 = 0; t0 < T; t0 += 48) {
+        const int left = T - t0 < 48 ? T - t0 : 48, nv = (left + 15) / 16;
+        const __mmask16 last = tail_mask(left, nv);
+        for (int cc = 0; cc < c; cc++) {
+            const float *x = col + (size_t)cc * rs * T + t0;
+            for (int32_t j = bp[cc]; j < bp[cc + 1]; j += 8) {
+                const int gn = bp[cc + 1] - j < 8 ? bp[cc + 1] - j : 8;
+                const float *wk[8];
+                float *yk[8];
+                for (int g = 0; g < gn; g++) {
+                    wk[g] = w + (size_t)bi[j + g] * crs + (size_t)cc * rs;
+                    yk[g] = y + (size_t)bi[j + g] * ldy + t0;
+                }
+#define CF(G, NV, ...) cf_block(G, NV, rs, wk, x, (size_t)T, yk, last)
+                CG_G(CF, 0)
+#undef CF
+            }
+        }
+    }
+}
+
+void sgi_kept_cols_dgrad(int c, int rs, int T, const float *w, size_t ldw, const int32_t *bp,
+                         const int32_t *bi, const float *dy, size_t ldy, float *dcol) {
+    /* a channel's rows in groups of at most 8, as even as can be (9: 5 and 4) */
+    const int step = (rs + (rs + 7) / 8 - 1) / ((rs + 7) / 8);
+    for (int t0 = 0; t0 < T; t0 += 48) {
+        const int left = T - t0 < 48 ? T - t0 : 48, nv = (left + 15) / 16;
+        const __mmask16 last = tail_mask(left, nv);
+        for (int cc = 0; cc < c; cc++)
+            for (int i0 = 0; i0 < rs; i0 += step) {
+                const int gn = rs - i0 < step ? rs - i0 : step;
+                const float *wc = w + (size_t)cc * rs + i0;
+                float *dc = dcol + ((size_t)cc * rs + i0) * T + t0;
+#define CD(G, NV, ...) cd_block(G, NV, wc, ldw, bi + bp[cc], bp[cc + 1] - bp[cc], dy + t0, ldy, dc, (size_t)T, last)
+                CG_G(CD, 0)
+#undef CD
+            }
+    }
+}
+
+/* dwk[g][i] += sum over t < T of dyk[g][t] x[i ldx + t], g < 3, i < 5 (pointers
+ * past gn or in repeat the first ones; their sums are dropped) */
+static void cw_block(int T, int gn, int in, const float *const *dyk, const float *const *xk,
+                     float *const *dwk) {
+    __m512 a[3][5];
+#pragma GCC unroll 3
+    for (int g = 0; g < 3; g++)
+#pragma GCC unroll 5
+        for (int i = 0; i < 5; i++) a[g][i] = _mm512_setzero_ps();
+    int t = 0;
+    for (; t + 16 <= T; t += 16) {
+        __m512 d[3], e[5];
+#pragma GCC unroll 3
+        for (int g = 0; g < 3; g++) d[g] = _mm512_loadu_ps(dyk[g] + t);
+#pragma GCC unroll 5
+        for (int i = 0; i < 5; i++) e[i] = _mm512_loadu_ps(xk[i] + t);
+#pragma GCC unroll 3
+        for (int g = 0; g < 3; g++)
+#pragma GCC unroll 5
+            for (int i = 0; i < 5; i++) a[g][i] = _mm512_fmadd_ps(d[g], e[i], a[g][i]);
+    }
+    if (t < T) { /* the last vector masked on both sides */
+        const __mmask16 m = (__mmask16)((1u << (T - t)) - 1);
+        __m512 d[3], e[5];
+#pragma GCC unroll 3
+        for (int g = 0; g < 3; g++) d[g] = _mm512_maskz_loadu_ps(m, dyk[g] + t);
+#pragma GCC unroll 5
+        for (int i = 0; i < 5; i++) e[i] = _mm512_maskz_loadu_ps(m, xk[i] + t);
+#pragma GCC unroll 3
+        for (int g = 0; g < 3; g++)
+#pragma GCC unroll 5
+            for (int i = 0; i < 5; i++) a[g][i] = _mm512_fmadd_ps(d[g], e[i], a[g][i]);
+    }
+    for (int g = 0; g < gn; g++)
+        for (int i = 0; i < in; i++) dwk[g][i] += _mm512_reduce_add_ps(a[g][i]);
+}
+
+void sgi_kept_cols_wgrad(int c, int rs, int T, const float *dy, size_t ldy, const int32_t *bp,
+                         const int32_t *bi, const float *col, float *dw, size_t ldw) {
+    for (int cc = 0; cc < c; cc++)
+        for (int32_t j = bp[cc]; j < bp[cc + 1]; j += 3) {
+            const int gn = bp[cc + 1] - j < 3 ? bp[cc + 1] - j : 3;
+            const float *dyk[3];
+            float *dwk[3];
+            for (int g = 0; g < 3; g++) {
+                const int32_t kk = bi[j + (g < gn ? g : 0)];
+                dyk[g] = dy + (size_t)kk * ldy;
+                dwk[g] = dw + (size_t)kk * ldw + (size_t)cc * rs;
+            }
+            for (int i0 = 0; i0 < rs; i0 += 5) {
+                const int in = rs - i0 < 5 ? rs - i0 : 5;
+                const float *xk[5];
+                float *dwi[3];
+                for (int i = 0; i < 5; i++) xk[i] = col + ((size_t)cc * rs + i0 + (i < in ? i : 0)) * T;
+                for (int g = 0; g < 3; g++) dwi[g] = dwk[g] + i0;
+                cw_block(T, gn, in, dyk, xk, dwi);
+            }
+        }
+}
+#endif

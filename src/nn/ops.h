@@ -45,11 +45,11 @@ void sgi_wino_train_forward(const struct sg_conv_geom *g, const float *x, const 
 /* dw = the weight gradient; dx (may be NULL) += the input gradient */
 void sgi_wino_train_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *ws, int threads);
-/* The kept 3x3 kernels of a kernel-masked layer, both ways: filter k keeps the
+/* The kept kernels of a kernel-masked layer, both ways: filter k keeps the
  * input channels fi[fp[k]..fp[k+1]) (ascending), channel c feeds the filters
- * bi[bp[c]..bp[c+1]). The _kept passes multiply only those kernels in the
- * Winograd domain (forward and input gradient) and sum weight gradients only for
- * them (the others come out 0); kp NULL: the dense passes. */
+ * bi[bp[c]..bp[c+1]) (ascending). The _kept passes multiply only those kernels
+ * (in the Winograd domain, or on the im2col columns) and sum weight gradients
+ * only for them (the others come out 0); kp NULL: the dense passes. */
 struct sgi_kept {
     const int32_t *fp, *fi, *bp, *bi;
 };
@@ -68,6 +68,20 @@ void sgi_kept_mm(int rows, int T, const float *u, size_t ldu, const int32_t *lp,
 void sgi_kept_wgrad(int rows, int T, const float *d, size_t ldd, const int32_t *lp,
                     const int32_t *li, const float *v, size_t ldv, float *acc);
 void sgi_kept_expand(int pts, int k, int c, const int32_t *lp, const int32_t *li, float *acc);
+/* Kernel masks on im2col columns (AVX-512 builds; kept_mm.c): col holds the
+ * c*rs rows (T columns, T apart) of a slice, w the k x c*rs weights (rows c*rs
+ * apart), (bp, bi) the filters that keep each channel (struct sgi_kept).
+ * forward: y[k][0..T) (rows ldy apart) = the kept kernels' products (written)
+ * dgrad:   dcol[c rs + i][0..T) = sum over the filters kk keeping c of
+ *          w[kk ldw + c rs + i] dy[kk ldy + ...] (written, every row)
+ * wgrad:   dw[kk ldw + c rs + i] += sum over t of dy[kk ldy + t] col[c rs + i][t],
+ *          the kept kernels only */
+void sgi_kept_cols_forward(int k, int c, int rs, int T, const float *w, const int32_t *bp,
+                           const int32_t *bi, const float *col, float *y, size_t ldy);
+void sgi_kept_cols_dgrad(int c, int rs, int T, const float *w, size_t ldw, const int32_t *bp,
+                         const int32_t *bi, const float *dy, size_t ldy, float *dcol);
+void sgi_kept_cols_wgrad(int c, int rs, int T, const float *dy, size_t ldy, const int32_t *bp,
+                         const int32_t *bi, const float *col, float *dw, size_t ldw);
 void sgi_wino_train_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                                  const struct sgi_kept *kp, float *y, float *ws, int threads);
 /* set_dx: dx written (with the bits of adding to zeros), not added to */
@@ -87,7 +101,10 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
                                  int threads); /* set_dx only with cmap NULL */
 /* sgi_conv_forward/backward with the kept kernels kp (NULL: dense); with kp the
  * layer runs through Winograd wherever its shape allows (sgi_wino_train_shape_ok,
- * small outputs included), else kp is ignored (dense kernels). */
+ * small outputs included), else through im2col on the kept kernels' rows where
+ * sgi_conv_kept_cols_ok (AVX-512 builds; one group, more than one input channel,
+ * not 1x1); otherwise kp is ignored (dense kernels). */
+int sgi_conv_kept_cols_ok(const struct sg_conv_geom *g);
 void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                            const struct sgi_kept *kp, const float *b, float *y, float *ws,
                            int threads);
@@ -122,11 +139,12 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
                            const uint8_t *mask, const float *dy, float *dx, int set_dx, float *dw,
                            float *db, int threads, struct sgi_thin_buf *tb);
 
-/* Kernel-masked convolutions (src/nn/conv_kernel.c): a 3x3 stride-1 Winograd
- * layer whose mask keeps at most a fixed share of its K x C kernels (0.5 forward,
- * 0.35 backward; a kernel is kept when any of its 9 weights is) multiplies only the kept kernels in the
- * Winograd domain, forward and input gradient, and sums weight gradients only
- * for them; return 1, or 0 (nothing done) where that does not apply. ws: the
+/* Kernel-masked convolutions (src/nn/conv_kernel.c): a layer whose mask keeps at
+ * most a fixed share of its K x C kernels (0.5 forward, 0.35 backward; a kernel is
+ * kept when any of its R*S weights is) multiplies only the kept kernels, in the
+ * Winograd domain (3x3 stride-1 layers) or on the im2col columns (other shapes
+ * with sgi_conv_kept_cols_ok), forward and input gradient, and sums weight
+ * gradients only for them; return 1, or 0 (nothing done) where that does not apply. ws: the
  * dense workspace (sgi_conv_workspace). Same contract as sgi_conv_forward/backward;
  * the weight gradient of a dropped kernel is 0. sgi_conv_thin_enable(0) turns
  * this off too. */
@@ -137,13 +155,20 @@ int sgi_conv_kernel_backward(const struct sg_conv_geom *g, const float *x, const
                              const uint8_t *mask, const float *dy, float *dx, int set_dx,
                              float *dw, float *db, float *ws, int threads,
                              struct sgi_thin_buf *tb); /* set_dx as sgi_conv_thin_backward */
-/* The kept-kernel lists of a K x C x 3 x 3 mask (a kernel is kept when any of its 9
- * entries is) into kp, held in tb->lists: 0 when more than kept_max of the kernels
- * are kept (or the lists cannot be allocated). */
+/* The kept-kernel lists of a K x C x R x S mask (a kernel is kept when any of its
+ * R*S entries is) into kp, held in tb->lists: 0 when more than kept_max of the
+ * kernels are kept (or the lists cannot be allocated). */
 int sgi_conv_kernel_lists(const struct sg_conv_geom *g, const uint8_t *mask, double kept_max,
                           struct sgi_thin_buf *tb, struct sgi_kept *kp);
+/* The lists of the thinned layer t of layer g (its filter a is g's kk[a], its
+ * channel b is g's cc[b]) where a kernel path runs t's shape and keeps few enough
+ * kernels for the forward (bwd 0) or backward (1) pass; 0 otherwise. */
+int sgi_conv_kernel_thin_lists(const struct sg_conv_geom *g, const struct sg_conv_geom *t,
+                               const uint8_t *mask, const int *kk, const int *cc, int bwd,
+                               struct sgi_thin_buf *tb, struct sgi_kept *kp);
 /* The largest shares of kept kernels the forward and the backward take the
- * kernel-masked path at (benchmarks; negative: the defaults). */
+ * kernel-masked path at, every shape (benchmarks, tests; negative: the defaults,
+ * which depend on the path). */
 void sgi_conv_kernel_shares(double fwd, double bwd);
 int sgi_conv_thin_is_on(void);
 
