@@ -140,8 +140,9 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
                            float *db, int threads, struct sgi_thin_buf *tb);
 
 /* Kernel-masked convolutions (src/nn/conv_kernel.c): a layer whose mask keeps at
- * most a fixed share of its K x C kernels (0.5 forward, 0.35 backward; a kernel is
- * kept when any of its R*S weights is) multiplies only the kept kernels, in the
+ * most a fixed share of its K x C kernels (Winograd layers 0.5 forward, 0.35
+ * backward; im2col layers 0.7, backward 0.35 for kernels of under 16 weights; a
+ * kernel is kept when any of its R*S weights is) multiplies only the kept kernels, in the
  * Winograd domain (3x3 stride-1 layers) or on the im2col columns (other shapes
  * with sgi_conv_kept_cols_ok), forward and input gradient, and sums weight
  * gradients only for them; return 1, or 0 (nothing done) where that does not apply. ws: the
