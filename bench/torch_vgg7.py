@@ -5,7 +5,8 @@ momentum 0.9, weight decay 5e-4, constant lr 0.01, shuffled, no augmentation).
 With GRAN@DENSITY, masked retraining the PyTorch way (torch.nn.utils.prune masks
 on conv2-conv5 at that granularity: filter, channel, kernel, or fine for any other
 granularity; PyTorch computes the dense layers whatever the mask). Prints the best
-epoch seconds over ROUNDS and the worst. Usage:
+epoch seconds over ROUNDS and the worst. MODEL=resnet8 or MODEL=lenet5 (DATA_DIR then
+MNIST's) trains that network instead, its conv layers after the first masked. Usage:
 /usr/bin/python3 bench/torch_vgg7.py DATA_DIR THREADS IMAGES ROUNDS [GRAN@DENSITY]"""
 import gzip, os, sys, time
 import numpy as np
@@ -60,8 +61,15 @@ def resnet8():
     return nn.Sequential(*cbr(1, 16), Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
+def lenet5():
+    # sparsegrain's LeNet-5 (Caffe's): conv 5x5 20, pool, conv 5x5 50, pool, fc 500, fc 10
+    return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
+
 if os.environ.get("MODEL") == "resnet8":
     net = resnet8
+elif os.environ.get("MODEL") == "lenet5":
+    net = lenet5
 
 def masked(model, gran, density):
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)][1:]
