@@ -6,7 +6,7 @@
  * 16- and 128-tile blocks), paddings 0..2, batches 1..5, one and two threads, and
  * masks with empty filters and channels, with F(2x2) and F(4x4) tiles each, and
  * on a 7x7 layer that runs through im2col when dense; and on layers that run
- * through im2col (5x5, strided, 3x1; slices of one image). Whole training steps under kernel masks
+ * through im2col (5x5, strided, 3x1, 1x1 stride 2; slices of one image). Whole training steps under kernel masks
  * are checked against the dense masked path in tests/test_conv_thin.c. */
 #include <math.h>
 
@@ -133,6 +133,7 @@ SG_TEST(conv_kernel_masked_im2col_matches_dense) {
         check_cols(2, 5, 10, 9, 6, 3, 1, 1, 1, 0.5, threads, seed++);
         check_cols(2, 7, 9, 9, 5, 5, 5, 1, 1, 0.0, threads, seed++); /* nothing kept */
         check_cols(1, 9, 11, 11, 12, 5, 5, 1, 2, 0.8, threads, seed++);
+        check_cols(3, 12, 14, 14, 10, 1, 1, 2, 0, 0.4, threads, seed++); /* ResNet's 1x1 shortcut */
     }
     sgi_conv_kernel_shares(-1, -1);
 }
