@@ -63,10 +63,13 @@ static int lists_of(const struct sg_conv_geom *g, const uint8_t *mask, int cfull
                     struct sgi_kept *kp) {
     const int K = g->k, C = g->c, rs = g->r * g->s;
 #define MASK_AT(k, c) (mask + ((size_t)(kk ? kk[k] : (k)) * cfull + (size_t)(cc ? cc[c] : (c))) * rs)
+    /* counted filter by filter, stopping once too many are kept (a thinned layer
+     * with no kernel mask inside it: after kept_max of its filters) */
+    const double most = kept_max * (double)K * C;
     size_t kept = 0;
-    for (int k = 0; k < K; k++)
+    for (int k = 0; k < K && (double)kept <= most; k++)
         for (int c = 0; c < C; c++) kept += kernel_kept(MASK_AT(k, c), rs);
-    if ((double)kept > kept_max * (double)K * C) return 0;
+    if ((double)kept > most) return 0;
     const size_t need = 2 * kept + (size_t)K + C + 2;
     if (need > tb->lists_cap) {
         int32_t *p = realloc(tb->lists, need * sizeof *p);

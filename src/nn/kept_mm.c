@@ -44,8 +44,9 @@ KINL void mm_block(const int nv, __mmask16 last, const float *uk, const int32_t 
 }
 #endif
 
-void sgi_kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t j1,
-                  const float *v, size_t ldv, float *mk) {
+/* mk[0..T) = sum over j in [j0, j1) of uk[li[j]] v[li[j] ldv + 0..T) */
+static void kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t j1,
+                     const float *v, size_t ldv, float *mk) {
 #ifdef __AVX512F__
     /* blocks of up to 128 tiles, the last one's last vector masked: at least
      * as many chains as vectors, however short T is */
@@ -92,7 +93,7 @@ void sgi_kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t
 void sgi_kept_mm(int rows, int T, const float *u, size_t ldu, const int32_t *lp,
                  const int32_t *li, const float *v, size_t ldv, float *m, size_t ldm) {
     for (int r = 0; r < rows; r++)
-        sgi_kept_row(T, u + (size_t)r * ldu, li, lp[r], lp[r + 1], v, ldv, m + (size_t)r * ldm);
+        kept_row(T, u + (size_t)r * ldu, li, lp[r], lp[r + 1], v, ldv, m + (size_t)r * ldm);
 }
 
 #ifdef __AVX512F__

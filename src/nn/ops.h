@@ -55,14 +55,12 @@ struct sgi_kept {
 };
 /* The kept-pair products (src/nn/kept_mm.c); lists as struct sgi_kept's forward
  * pair: row r keeps the columns li[lp[r] .. lp[r+1]), ascending.
- * sgi_kept_row:   mk[0..T) = sum over j in [j0, j1) of uk[li[j]] v[li[j] ldv + 0..T)
- * sgi_kept_mm:    that for rows 0..rows of u (ldu apart) into m (ldm apart)
+ * sgi_kept_mm:    m[r ldm + 0..T) = sum over the kept j of row r of u[r ldu + li[j]]
+ *                 v[li[j] ldv + 0..T), rows 0..rows
  * sgi_kept_wgrad: acc[j] += sum over t < T of d[r ldd + t] v[li[j] ldv + t], every
  *                 row r and its kept j (acc compact, in list order)
  * sgi_kept_expand: pts blocks of lp[k] compact sums -> pts blocks of k x c, in place
  *                 (the removed pairs 0; acc holds pts * k * c floats) */
-void sgi_kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t j1,
-                  const float *v, size_t ldv, float *mk);
 void sgi_kept_mm(int rows, int T, const float *u, size_t ldu, const int32_t *lp,
                  const int32_t *li, const float *v, size_t ldv, float *m, size_t ldm);
 void sgi_kept_wgrad(int rows, int T, const float *d, size_t ldd, const int32_t *lp,
