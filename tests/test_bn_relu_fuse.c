@@ -151,6 +151,90 @@ SG_TEST(dead_channels_skipped_exactly) {
     }
 }
 
+/* Without BN (LeNet-5: conv -> max pool), a filter whose every weight and bias is
+ * masked outputs exactly 0, and the pool reading it skips the channel forward and
+ * backward (graph.c, pool_dead). Filter-pruned at 0.3 with the first layer too, the
+ * biases set first (a freshly built model's are 0) so that pruning's masks, not
+ * chance, make them 0; one dead filter of conv2 gets its bias back (unmasked,
+ * 0.5) with fc1's weights that read its channel: not dead, its output the constant
+ * bias, whose gradient the pool must carry. Thinned layers and the dense masked kernels, one and two threads: the
+ * same bits with the skipping on and off. */
+static struct sg_model *lenet_dead_trained(int dead_on, int thin, int threads, int *found) {
+    static uint8_t px[100 * 256], lab[100];
+    struct sg_dataset d = synthetic(px, lab, 2246822519u);
+    struct sg_model *m = NULL;
+    CHECK_OK(sg_model_build("lenet5", 1, 16, 16, 10, 9, &m));
+    for (int32_t p = 0; p < m->n_params; p++)
+        if (m->params[p].kind == SG_PARAM_BIAS)
+            for (size_t i = 0; i < m->params[p].count; i++)
+                m->arena[m->params[p].offset + i] = 0.01f * (float)((i % 7) + 1);
+    struct sg_prune_cfg pc;
+    sg_prune_cfg_default(&pc);
+    pc.spec.gran = SG_GRAN_FILTER;
+    pc.include_first = 1;
+    struct sg_prune_result pr;
+    CHECK_OK(sg_prune_model(m, &pc, 0.3, &pr));
+    const struct sg_node *c2 = NULL;
+    for (int32_t i = 0; i < m->n_nodes; i++)
+        if (!strcmp(m->nodes[i].name, "conv2")) c2 = &m->nodes[i];
+    const struct sg_param *bp = &m->params[c2->param[1]];
+    int revived = -1;
+    for (int c = 0; c < c2->k && revived < 0; c++)
+        if (!m->mask[bp->offset + c]) revived = c;
+    CHECK(revived >= 0);
+    m->mask[bp->offset + revived] = 1;
+    m->arena[bp->offset + revived] = 0.5f;
+    for (int32_t i = 0; i < m->n_nodes; i++) /* and fc1's weights that read it (1x1 after pool2) */
+        if (!strcmp(m->nodes[i].name, "fc1")) {
+            const struct sg_param *wp = &m->params[m->nodes[i].param[0]];
+            const size_t in = wp->count / (size_t)m->nodes[i].k;
+            for (int k = 0; k < m->nodes[i].k; k++) {
+                m->mask[wp->offset + (size_t)k * in + revived] = 1;
+                m->arena[wp->offset + (size_t)k * in + revived] = 0.01f * (float)((k % 5) - 2);
+            }
+        }
+    if (found) { /* one training forward: the dead channels found */
+        struct sg_exec *e = NULL;
+        CHECK_OK(sgi_exec_new_train(m, 4, &e));
+        float *x = calloc(4 * 256, sizeof *x);
+        for (int i = 0; i < 4 * 256; i++) x[i] = (float)(i % 7) - 3;
+        CHECK_OK(sg_forward(m, e, x, 4, 1, NULL));
+        *found = 0;
+        for (int32_t i = 0; i < m->n_nodes; i++) *found += e->ndead ? e->ndead[i] : 0;
+        const float *y2 = e->out[c2 - m->nodes]; /* the revived filter's output: its bias */
+        for (int t = 0; t < 4 * c2->h * c2->w; t++)
+            CHECK(y2[(size_t)revived * 4 * c2->h * c2->w + t] == 0.5f);
+        sg_exec_free(e);
+        free(x);
+    }
+    struct sg_train_cfg tc = one_epoch(32, threads);
+    sgi_dead_channels_enable(dead_on);
+    sgi_conv_thin_enable(thin);
+    CHECK_OK(sg_train(m, &d, &tc, NULL));
+    sgi_dead_channels_enable(1);
+    sgi_conv_thin_enable(1);
+    CHECK_MSG(m->arena[bp->offset + revived] != 0.5f, "the revived bias did not train");
+    return m;
+}
+
+SG_TEST(dead_conv_channels_before_pools_skipped_exactly) {
+    int found = 0;
+    sg_model_free(lenet_dead_trained(1, 1, 1, &found));
+    /* conv1 keeps 6 of 20 filters, conv2 15 of 50 (one of the 35 revived) */
+    CHECK_MSG(found == 14 + 34, "%d dead channels found", found);
+    for (int threads = 1; threads <= 2; threads++)
+        for (int thin = 0; thin <= 1; thin++) {
+            struct sg_model *a = lenet_dead_trained(1, thin, threads, NULL);
+            struct sg_model *b = lenet_dead_trained(0, thin, threads, NULL);
+            CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
+                      "%d threads, thin %d: skipping dead channels changed the model", threads,
+                      thin);
+            for (size_t i = 0; i < a->arena_len; i++)
+                if (!a->mask[i]) CHECK(a->arena[i] == 0.0f);
+            sg_model_free(a), sg_model_free(b);
+        }
+}
+
 /* The max pool after a fused BN + ReLU runs inside the BN (ops.h, struct
  * sgi_bn_pool: the ReLU's output never stored, the pool's gradient turned back into
  * the ReLU's channel by channel): VGG-7 on 16x16 and 14x14 images (pools 14 -> 7 ->

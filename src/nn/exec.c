@@ -193,6 +193,12 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
         if (!e->dead || !e->ndead) goto nomem;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->fuse[i] > 0 && !(e->dead[i] = calloc((size_t)m->nodes[i].c, 1))) goto nomem;
+        for (int32_t i = 0; i < m->n_nodes; i++) { /* convs that a max pool reads */
+            const int32_t in = m->nodes[i].in[0];
+            if (m->nodes[i].op == SG_OP_MAXPOOL && in > 0 && m->nodes[in].op == SG_OP_CONV &&
+                !e->dead[in] && !(e->dead[in] = calloc((size_t)m->nodes[in].c, 1)))
+                goto nomem;
+        }
         size_t pm = 0;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->pfuse[i] > 0) {
@@ -290,10 +296,33 @@ double sg_exec_loss(struct sg_exec *e, const uint8_t *labels, int *top1, int *to
     return loss / n;
 }
 
+/* The gradient zeroed before a backward, but for the parameters that their
+ * node's backward writes in full whatever it reads: a fully connected layer's
+ * weights and bias (products with beta 0, sums stored), below the loss node. At
+ * LeNet-5's size the whole arena's clearing cost as much as a pool's pass. */
+static void clear_grad(const struct sg_model *m, const struct sg_exec *e, float *grad) {
+    size_t at = 0; /* cleared or skipped up to here; parameters lie in order, padded */
+    for (int32_t p = 0; p < m->n_params; p++) {
+        const size_t off = m->params[p].offset, cnt = m->params[p].count;
+        if (off < at || off + cnt > m->arena_len) { /* not the arena's layout: all of it */
+            memset(grad, 0, m->arena_len * sizeof *grad);
+            return;
+        }
+        int full = 0;
+        for (int32_t i = 1; i <= e->loss_node && !full; i++)
+            full = m->nodes[i].op == SG_OP_FC &&
+                   (m->nodes[i].param[0] == p || m->nodes[i].param[1] == p);
+        const size_t end = full ? off : off + cnt;
+        memset(grad + at, 0, (end - at) * sizeof *grad);
+        at = off + cnt;
+    }
+    memset(grad + at, 0, (m->arena_len - at) * sizeof *grad);
+}
+
 enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
     if (!e->train) return sgi_error(SG_ERR_ARG, "backward on an inference executor");
     const int n = e->n;
-    memset(grad, 0, m->arena_len * sizeof *grad);
+    clear_grad(m, e, grad);
     for (int32_t i = 1; i < e->loss_node; i++)
         if (!(e->fuse && e->fuse[i] > 0) && /* a fused BN's own gradient is never used */
             !(e->gset && (e->gset[i] & SGI_NO_CLEAR))) /* its reader writes it */
@@ -323,6 +352,7 @@ enum sg_status sg_backward(struct sg_model *m, struct sg_exec *e, float *grad) {
             continue;
         float *g = grad + pp->offset;
         const uint8_t *mk = m->mask + pp->offset;
+        if (!memchr(mk, 0, pp->count)) continue; /* nothing masked (a byte scan, no pass over g) */
         for (size_t t = 0; t < pp->count; t++) g[t] = mk[t] ? g[t] : 0.0f;
     }
     return SG_OK;

@@ -203,21 +203,52 @@ static void relu_backward(const struct sgi_step *s) {
         sgi_relu_backward(s->sz, s->e->out[s->i], s->dy, s->dx, s->set_dx);
 }
 
+static int g_dead_on = 1;
+
+void sgi_dead_channels_enable(int on) { g_dead_on = on; }
+
+/* Filters of a conv (run by the training kernels) whose every weight and bias is
+ * masked: their output channel is exactly 0 (masked entries are 0), and no
+ * gradient that reaches it is ever used (the filter's weight and bias gradients
+ * are masked; its zero weights carry nothing to the input). */
+static int conv_dead(const struct sgi_step *s, const struct sg_node *cn, uint8_t *dead) {
+    if (!g_dead_on || s->e->hook.forward || cn->groups != 1) return 0;
+    const struct sg_model *m = s->m;
+    const struct sg_param *wp = &m->params[cn->param[0]];
+    const struct sg_param *bp = cn->param[1] >= 0 ? &m->params[cn->param[1]] : NULL;
+    const size_t per = wp->count / (size_t)cn->k;
+    int nd = 0;
+    for (int c = 0; c < cn->k; c++) {
+        dead[c] = 0;
+        if (bp && (m->mask[bp->offset + c] || m->arena[bp->offset + c] != 0.0f)) continue;
+        const uint8_t *mk = m->mask + wp->offset + (size_t)c * per;
+        size_t t = 0;
+        while (t < per && !mk[t]) t++;
+        if (t == per) dead[c] = 1, nd++;
+    }
+    return nd;
+}
+
 /* The dead channels of a pool's input: those of the BN whose fused ReLU feeds it
- * (their gradient is never read: the fused BN gates it by the ReLU's 0 output). */
-static const uint8_t *pool_dead(const struct sgi_step *s) {
+ * (their gradient is never read: the fused BN gates it by the ReLU's 0 output), or
+ * those of the conv it reads (found at the forward, kept for the backward). */
+static const uint8_t *pool_dead(const struct sgi_step *s, int backward) {
     const struct sg_exec *e = s->e;
     const int32_t in = s->nd->in[0];
-    if (!e->fuse || e->fuse[in] >= 0) return NULL;
-    const int32_t bn = -e->fuse[in];
-    return e->ndead[bn] ? e->dead[bn] : NULL;
+    if (e->fuse && e->fuse[in] < 0) {
+        const int32_t bn = -e->fuse[in];
+        return e->ndead[bn] ? e->dead[bn] : NULL;
+    }
+    if (!e->dead || !e->dead[in] || s->xn->op != SG_OP_CONV) return NULL;
+    if (!backward) e->ndead[in] = s->train ? conv_dead(s, s->xn, e->dead[in]) : 0;
+    return e->ndead[in] ? e->dead[in] : NULL;
 }
 
 /* Runs of live channels [c0, c1) of a pool, the dead ones between them: forward
  * writes 0 (a dead channel's max), backward skips them. */
 static void maxpool_runs(const struct sgi_step *s, int backward) {
     struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
-    const uint8_t *dead = pool_dead(s);
+    const uint8_t *dead = pool_dead(s, backward);
     int32_t *arg = s->e->arg[s->i];
     if (!dead) {
         if (backward)
@@ -271,10 +302,6 @@ static void avgpool_backward(const struct sgi_step *s) {
     struct sgi_pool g = sgi_pool_of(s->m, s->nd, s->n);
     sgi_avgpool_backward(&g, s->dy, s->dx);
 }
-
-static int g_dead_on = 1;
-
-void sgi_dead_channels_enable(int on) { g_dead_on = on; }
 
 /* Channels of a fused BN that are exactly 0 in this training step: its input is a
  * conv (run by the training kernels) whose filter c has no kept weight and a zero

@@ -26,7 +26,9 @@ struct sg_exec {
     /* fused BN nodes: dead[bn][c] = 1 where channel c is exactly 0 in this training
      * step (a conv filter with every weight masked, its bias and the BN shift 0),
      * so BN, ReLU and a max pool after them skip it; ndead[bn] of them (0 outside
-     * a training forward) */
+     * a training forward). Conv nodes that a max pool reads directly (LeNet-5):
+     * dead[conv][c] = 1 where filter c has every weight and its bias masked, which
+     * the pool skips (graph.c, pool_dead) */
     uint8_t **dead;
     int *ndead;
     /* a max pool that is the fused ReLU's only reader runs inside the BN in training

@@ -72,25 +72,53 @@ void sg_train_state_free(struct sg_train_state *st) {
     free(st);
 }
 
-/* v = mu v + g + wd w; w -= lr v; pruned entries of weights stay exactly 0. */
-static void sgd_step(struct sg_model *m, const float *grad, float *vel, float lr, float mu,
-                     float wd) {
+/* v = mu v + g + wd w; w -= lr v; pruned entries of weights stay exactly 0.
+ * g is the sum over T gradients grads[t] weighted by share[t], added in thread
+ * order (T 1: grads[0] itself), computed where it is used: the batch-parallel
+ * threads' gradients are never added into one array first (that took a write and
+ * a read of the whole arena per step, and a parallel region of its own), but chunk
+ * by chunk on the stack. One parallel region; each parameter split between the
+ * threads. */
+#define SGD_CHUNK 512
+
+static void add_scaled(float *restrict sum, const float *restrict g, float share, int len) {
+    for (int j = 0; j < len; j++) sum[j] += g[j] * share;
+}
+
+static void update(float *restrict w, float *restrict v, const float *restrict g,
+                   const uint8_t *restrict mk, int len, float lr, float mu, float decay) {
+    for (int i = 0; i < len; i++) {
+        const float keep = mk[i] ? 1.0f : 0.0f;
+        const float vi = (mu * v[i] + g[i] + decay * w[i]) * keep;
+        v[i] = vi;
+        w[i] = (w[i] - lr * vi) * keep;
+    }
+}
+
+static void sgd_step(struct sg_model *m, const float *const *grads, const float *share, int T,
+                     float *vel, float lr, float mu, float wd) {
+    const ptrdiff_t total = (ptrdiff_t)m->arena_len;
+#pragma omp parallel if (total > 65536)
     for (int32_t p = 0; p < m->n_params; p++) {
         const struct sg_param *pp = &m->params[p];
         if (pp->kind == SG_PARAM_BN_MEAN || pp->kind == SG_PARAM_BN_VAR ||
             pp->kind == SG_PARAM_OTHER)
             continue;
         float *w = m->arena + pp->offset, *v = vel + pp->offset;
-        const float *g = grad + pp->offset;
         const uint8_t *mk = m->mask + pp->offset;
         const float decay = pp->kind == SG_PARAM_WEIGHT ? wd : 0.0f;
         const ptrdiff_t cnt = (ptrdiff_t)pp->count;
-#pragma omp parallel for schedule(static) if (cnt > 65536)
-        for (ptrdiff_t i = 0; i < cnt; i++) {
-            const float keep = mk[i] ? 1.0f : 0.0f;
-            const float vi = (mu * v[i] + g[i] + decay * w[i]) * keep;
-            v[i] = vi;
-            w[i] = (w[i] - lr * vi) * keep;
+#pragma omp for schedule(static) nowait
+        for (ptrdiff_t i0 = 0; i0 < cnt; i0 += SGD_CHUNK) {
+            const int len = (int)(cnt - i0 < SGD_CHUNK ? cnt - i0 : SGD_CHUNK);
+            const float *g = grads[0] + pp->offset + i0;
+            float sum[SGD_CHUNK];
+            if (T > 1) { /* the threads' gradients added in thread order */
+                for (int j = 0; j < len; j++) sum[j] = 0;
+                for (int t = 0; t < T; t++) add_scaled(sum, grads[t] + pp->offset + i0, share[t], len);
+                g = sum;
+            }
+            update(w + i0, v + i0, g, mk + i0, len, lr, mu, decay);
         }
     }
 }
@@ -215,10 +243,11 @@ static enum sg_status bp_new(const struct sg_model *m, int threads, int bs, int 
     return SG_OK;
 }
 
-/* One step on x[nb]: the mean loss and correct count; grad = the batch's mean
- * gradient (masked entries 0, as sg_backward gives). */
+/* One step on x[nb]: the mean loss and correct count; the batch's mean gradient
+ * is the sum of the threads' gradients b->grad[t] (masked entries 0, as
+ * sg_backward gives) weighted by share[t], which sgd_step adds. */
 static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const float *x,
-                              const uint8_t *y, int nb, size_t img, float *grad, double *loss,
+                              const uint8_t *y, int nb, size_t img, float *share, double *loss,
                               int *top1) {
     const int T = b->t;
     double ls[T];
@@ -270,15 +299,7 @@ static enum sg_status bp_step(struct sg_model *m, struct bp_state *b, const floa
         l += ls[t] * cnt[t];
         c += cs[t];
     }
-    float share[T];
     for (int t = 0; t < T; t++) share[t] = b->sync ? 1.0f : (float)cnt[t] / (float)nb;
-    const ptrdiff_t len = (ptrdiff_t)m->arena_len;
-#pragma omp parallel for schedule(static) num_threads(T) if (len > 65536)
-    for (ptrdiff_t i = 0; i < len; i++) {
-        float g = 0;
-        for (int t = 0; t < T; t++) g += b->grad[t][i] * share[t];
-        grad[i] = g;
-    }
     *loss = l / nb;
     *top1 = c;
     return SG_OK;
@@ -334,6 +355,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     const size_t img = (size_t)d->c * d->h * d->w;
     struct sg_exec *e = NULL;
     struct bp_state bp = {0};
+    float *bp_share = NULL; /* the threads' shares of a batch-parallel step */
     uint32_t *idx = sgi_alloc((size_t)n_all, sizeof *idx);
     float *x = sgi_alloc((size_t)bs * img, sizeof *x);
     /* data parallel: three more floats ride along with the gradient (see nn.h) */
@@ -347,6 +369,10 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
     const int bp_kind = dp ? 0 : batch_parallel_ok(m, sg_get_threads(), bs);
     if (bp_kind) {
         if ((status = bp_new(m, sg_get_threads(), bs, bp_kind == 2, &bp)) != SG_OK) goto done;
+        if (!(bp_share = calloc((size_t)bp.t, sizeof *bp_share))) {
+            status = SG_ERR_NOMEM;
+            goto done;
+        }
     } else if ((status = sgi_exec_new_train(m, bs, &e)) != SG_OK) {
         goto done;
     }
@@ -376,7 +402,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
              * shared by the threads instead */
             int use_bp = bp_kind && (!bp.sync || nb >= bp.t);
             if (use_bp) {
-                status = bp_step(m, &bp, x, y, nb, img, grad, &loss, &top1);
+                status = bp_step(m, &bp, x, y, nb, img, bp_share, &loss, &top1);
                 if (status == SG_ERR_UNSUPPORTED && bp.sync)
                     use_bp = 0, status = SG_OK;
                 else if (status != SG_OK)
@@ -400,7 +426,12 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
             }
             if (!dp && !use_bp && (status = sg_backward(m, e, grad)) != SG_OK) goto done;
             const float lr = sg_train_lr(cfg, epoch + (double)b / nbatches);
-            sgd_step(m, grad, st->velocity, lr, cfg->momentum, cfg->weight_decay);
+            if (use_bp)
+                sgd_step(m, (const float *const *)bp.grad, bp_share, bp.t, st->velocity, lr,
+                         cfg->momentum, cfg->weight_decay);
+            else
+                sgd_step(m, (const float *const *)&grad, NULL, 1, st->velocity, lr,
+                         cfg->momentum, cfg->weight_decay);
             loss_sum += loss * nb;
             correct += top1;
             seen += nb;
@@ -431,6 +462,7 @@ enum sg_status sg_train(struct sg_model *m, const struct sg_dataset *d,
 done:
     sg_exec_free(e);
     bp_free(&bp);
+    free(bp_share);
     free(idx);
     free(x);
     free(grad);
