@@ -205,3 +205,43 @@ SG_TEST(sgemm_own_matches_reference_and_slices) {
                     free(a), free(b), free(c), free(cr), free(cs);
                 }
 }
+
+/* sgi_mean_m2 (one pass over memory, blocks joined by Chan's formula) against the
+ * two-pass sums in double: lengths with tails of every kind (under a block, a block
+ * and a vector's tail, several blocks), data with a mean far above its spread
+ * (where E[x^2] - E[x]^2 in float would lose every digit), and constant data (the
+ * sum of squares exactly 0). Joining parts with sgi_moments_join equals the whole. */
+SG_TEST(mean_m2_matches_two_pass_double) {
+    const size_t lens[] = {1, 15, 17, 100, 4096, 4113, 9000, 25088};
+    sg_rng r;
+    sg_rng_seed(&r, 11);
+    static float x[25088];
+    for (int kind = 0; kind < 3; kind++)
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            const size_t n = lens[li];
+            for (size_t i = 0; i < n; i++)
+                x[i] = kind == 0 ? sg_rng_normal(&r) : kind == 1 ? 1000.0f + 0.5f * sg_rng_normal(&r) : 3.25f;
+            double s = 0, q = 0;
+            for (size_t i = 0; i < n; i++) s += x[i];
+            const double mu = s / (double)n;
+            for (size_t i = 0; i < n; i++) q += ((double)x[i] - mu) * ((double)x[i] - mu);
+            double gm, gq;
+            sgi_mean_m2(x, n, &gm, &gq);
+            CHECK_MSG(fabs(gm - mu) <= 1e-6 * (fabs(mu) + 1), "kind %d n %zu: mean %.9g, %.9g", kind,
+                      n, gm, mu);
+            if (kind == 2) CHECK_MSG(gq == 0.0, "constant data: m2 %g", gq);
+            else
+                CHECK_MSG(fabs(gq - q) <= 1e-5 * q + 1e-12, "kind %d n %zu: m2 %.9g, two-pass %.9g",
+                          kind, n, gq, q);
+            /* two parts joined */
+            const size_t h = n / 3;
+            double pn = 0, pm = 0, pq = 0, am, aq, bm, bq;
+            sgi_mean_m2(x, h ? h : 1, &am, &aq);
+            if (h) sgi_moments_join(&pn, &pm, &pq, (double)h, am, aq);
+            sgi_mean_m2(x + h, n - h, &bm, &bq);
+            sgi_moments_join(&pn, &pm, &pq, (double)(n - h), bm, bq);
+            CHECK(pn == (double)n);
+            CHECK_MSG(fabs(pm - mu) <= 1e-6 * (fabs(mu) + 1) && fabs(pq - q) <= 1e-5 * q + 1e-12,
+                      "kind %d n %zu joined: %.9g %.9g against %.9g %.9g", kind, n, pm, pq, mu, q);
+        }
+}

@@ -254,6 +254,65 @@ double sgi_sum(const float *x, size_t n) {
     return total;
 }
 
+/* Chan et al.'s update: (n, mean, m2) of a set joined by a block's (nb, mb, m2b). */
+void sgi_moments_join(double *n, double *mean, double *m2, double nb, double mb, double m2b) {
+    const double t = *n + nb;
+    if (t <= 0) return;
+    const double delta = mb - *mean;
+    *mean += delta * nb / t;
+    *m2 += m2b + delta * delta * *n * nb / t;
+    *n = t;
+}
+
+void sgi_mean_m2(const float *x, size_t n, double *mean, double *m2) {
+    double cn = 0, cmean = 0, cm2 = 0;
+    for (size_t i = 0; i < n; i += 4096) {
+        const size_t end = i + 4096 < n ? i + 4096 : n, nb = end - i;
+        /* the block's sum (from memory), then its squared deviations (from L1); four
+         * and two vectors of lanes, so that the additions do not wait on each other */
+        sum_v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        size_t j = i;
+        for (; j + 64 <= end; j += 64) {
+            s0 += *(const sum_v16 *)(x + j);
+            s1 += *(const sum_v16 *)(x + j + 16);
+            s2 += *(const sum_v16 *)(x + j + 32);
+            s3 += *(const sum_v16 *)(x + j + 48);
+        }
+        for (; j + 16 <= end; j += 16) s0 += *(const sum_v16 *)(x + j);
+        const size_t tail = j;
+        s0 += s1 + (s2 + s3);
+        float part = 0;
+        for (; j < end; j++) part += x[j];
+        for (int k = 0; k < 16; k++) part += s0[k];
+        /* deviations d from the rounded block mean mb; their sum d1 corrects it (the
+         * block's mean is mb + d1 / nb, its squared deviations d2 - d1^2 / nb), which
+         * matters where the mean is large against the spread */
+        const float mb = part / (float)nb;
+        const sum_v16 vmb = (sum_v16){0} + mb;
+        sum_v16 a0 = {0}, a1 = {0}, q0 = {0}, q1 = {0};
+        for (j = i; j + 32 <= end; j += 32) {
+            const sum_v16 d0 = *(const sum_v16 *)(x + j) - vmb, e0 = *(const sum_v16 *)(x + j + 16) - vmb;
+            a0 += d0, a1 += e0;
+            q0 += d0 * d0, q1 += e0 * e0;
+        }
+        for (; j < tail; j += 16) {
+            const sum_v16 d0 = *(const sum_v16 *)(x + j) - vmb;
+            a0 += d0;
+            q0 += d0 * d0;
+        }
+        a0 += a1, q0 += q1;
+        float d1 = 0, d2 = 0;
+        for (; j < end; j++) d1 += x[j] - mb, d2 += (x[j] - mb) * (x[j] - mb);
+        for (int k = 0; k < 16; k++) d1 += a0[k], d2 += q0[k];
+        const double c1 = (double)d1 / (double)nb;
+        double m2b = (double)d2 - (double)d1 * c1;
+        if (m2b < 0) m2b = 0;
+        sgi_moments_join(&cn, &cmean, &cm2, (double)nb, (double)mb + c1, m2b);
+    }
+    *mean = cmean;
+    *m2 = cm2;
+}
+
 double sgi_sum_sqdev(const float *x, size_t n, float mu) {
     double total = 0;
     const sum_v16 vmu = (sum_v16){0} + mu;

@@ -166,6 +166,13 @@ void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, c
 double sgi_sum(const float *x, size_t n);
 /* Sum of (x[i] - mu)^2 likewise. */
 double sgi_sum_sqdev(const float *x, size_t n, float mu);
+/* The mean of x[0..n) and the sum of squared deviations from it, in one pass over
+ * memory: blocks of 4096 summed, then their deviations from the block's mean read
+ * again from L1, the blocks joined in double (sgi_moments_join). As accurate as two
+ * passes over the whole (each block's deviations are about its own mean). */
+void sgi_mean_m2(const float *x, size_t n, double *mean, double *m2);
+/* (n, mean, m2) of a set joined with a part's (nb, mb, m2b) (Chan et al., 1979). */
+void sgi_moments_join(double *n, double *mean, double *m2, double nb, double mb, double m2b);
 
 /* Path helpers. */
 int sgi_has_suffix(const char *s, const char *suffix); /* case-insensitive */

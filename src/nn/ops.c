@@ -339,8 +339,8 @@ void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const floa
             rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * 0.0f;
             continue;
         }
-        const double mu = sgi_sum(xc, m) / (double)m;
-        const double s2 = sgi_sum_sqdev(xc, m, (float)mu);
+        double mu, s2;
+        sgi_mean_m2(xc, m, &mu, &s2);
         const double var = s2 / (double)m;
         const float is = (float)(1.0 / sqrt(var + eps));
         mean[ch] = (float)mu;
@@ -472,7 +472,7 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
 
 /* This thread's slot of the buffer set of the current phase, or thread t's. */
 static double *sync_slot(const struct sgi_bn_sync *sy, int t) {
-    return sy->part + ((size_t)(sy->seq & 1) * sy->T + t) * 2 * (size_t)sy->cmax;
+    return sy->part + ((size_t)(sy->seq & 1) * sy->T + t) * SGI_BN_SLOT(sy->cmax);
 }
 
 /* Every thread's values of the current phase are in the buffer after this. */
@@ -484,19 +484,13 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
                          float momentum, const float *x, const float *gamma, const float *beta,
                          float *rmean, float *rvar, float *mean, float *invstd, float *y,
                          int relu, const uint8_t *dead, const struct sgi_bn_pool *pool) {
+    /* one phase: each shard's mean and squared deviations, joined in thread order */
     double *mine = sync_slot(sy, sy->t);
-    for (int ch = 0; ch < c; ch++)
-        mine[ch] = dead && dead[ch] ? 0.0 : sgi_sum(x + (size_t)ch * m, m);
-    sync_wait();
+    mine[2 * (size_t)sy->cmax] = (double)m;
     for (int ch = 0; ch < c; ch++) {
-        double s = 0;
-        for (int t = 0; t < sy->T; t++) s += sync_slot(sy, t)[ch];
-        mean[ch] = (float)(s / (double)m_all);
+        mine[2 * ch] = mine[2 * ch + 1] = 0.0;
+        if (!(dead && dead[ch])) sgi_mean_m2(x + (size_t)ch * m, m, &mine[2 * ch], &mine[2 * ch + 1]);
     }
-    sy->seq++;
-    mine = sync_slot(sy, sy->t);
-    for (int ch = 0; ch < c; ch++)
-        mine[ch] = dead && dead[ch] ? 0.0 : sgi_sum_sqdev(x + (size_t)ch * m, m, mean[ch]);
     sync_wait();
     for (int ch = 0; ch < c; ch++) {
         if (dead && dead[ch]) { /* x is 0: mean and variance 0, output 0 */
@@ -509,10 +503,14 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
             }
             continue;
         }
-        double s2 = 0;
-        for (int t = 0; t < sy->T; t++) s2 += sync_slot(sy, t)[ch];
+        double nn = 0, mu_d = 0, s2 = 0;
+        for (int t = 0; t < sy->T; t++) {
+            const double *sl = sync_slot(sy, t);
+            sgi_moments_join(&nn, &mu_d, &s2, sl[2 * (size_t)sy->cmax], sl[2 * ch], sl[2 * ch + 1]);
+        }
         const double var = s2 / (double)m_all;
-        const float is = (float)(1.0 / sqrt(var + eps)), mu = mean[ch];
+        const float is = (float)(1.0 / sqrt(var + eps)), mu = (float)mu_d;
+        mean[ch] = mu;
         invstd[ch] = is;
         const float a = gamma[ch] * is, bb = beta[ch] - mu * a;
         bn_out(pool, ch, x + (size_t)ch * m, y, m, a, bb, relu);

@@ -231,14 +231,17 @@ void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const floa
  * (so the result depends on the thread count, never on timing). Called by every
  * thread of the OpenMP team, BN node after BN node in the same order: each phase
  * writes this thread's partial sums into the shared buffer, meets the others at a
- * barrier and reads all of them. Two buffer sets used in turn make one barrier per
- * phase enough (a thread writes a set again only after every thread has passed
+ * barrier and reads all of them (forward one phase, each shard's mean and squared
+ * deviations joined by Chan's formula; backward one). Two buffer sets used in turn
+ * make one barrier per phase enough (a thread writes a set again only after every thread has passed
  * the barrier that follows its last read). */
+/* A thread's slot: two values per channel and the shard's size. */
+#define SGI_BN_SLOT(cmax) (2 * (size_t)(cmax) + 1)
 struct sgi_bn_sync {
     int t, T;       /* this thread, threads in the team */
     int n_all;      /* images in the whole batch (the shards' sum) */
     int cmax;       /* channels per thread in each buffer set */
-    double *part;   /* shared by the team: [2][T][2 cmax] */
+    double *part;   /* shared by the team: [2][T][SGI_BN_SLOT(cmax)] */
     unsigned seq;   /* phases so far (the same on every thread) */
 };
 /* Forward: m of this shard, m_all of the whole batch (n_all * H * W); the running

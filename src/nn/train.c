@@ -182,7 +182,7 @@ static enum sg_status shard_step(struct sg_model *m, struct sg_exec *e,
  * parallel region costs a synchronisation, and on a shared machine a thread
  * waiting for its core stalls the other at every one of them. */
 /* Models with BN share its batch statistics between the threads' shards instead
- * (struct sgi_bn_sync: two barriers per BN forward, one per backward, where
+ * (struct sgi_bn_sync: one barrier per BN forward, one per backward, where
  * sharing every layer between the threads meets at every node). Returns 0 (the
  * threads share each layer), 1 (no BN) or 2 (BN statistics over the team). */
 static int g_bp_bn = 1;
@@ -226,7 +226,7 @@ static enum sg_status bp_new(const struct sg_model *m, int threads, int bs, int 
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (m->nodes[i].op == SG_OP_BN && m->nodes[i].c > cmax) cmax = m->nodes[i].c;
         b->sync = calloc((size_t)threads, sizeof *b->sync);
-        b->part = sgi_zalloc((size_t)2 * threads * 2 * cmax, sizeof *b->part);
+        b->part = sgi_zalloc((size_t)2 * threads * SGI_BN_SLOT(cmax), sizeof *b->part);
         if (!b->sync || !b->part) return sgi_error(SG_ERR_NOMEM, "out of memory");
         for (int i = 0; i < threads; i++)
             b->sync[i] = (struct sgi_bn_sync){.t = i, .T = threads, .cmax = cmax, .part = b->part};
