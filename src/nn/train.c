@@ -81,8 +81,15 @@ void sg_train_state_free(struct sg_train_state *st) {
  * threads. */
 #define SGD_CHUNK 512
 
-static void add_scaled(float *restrict sum, const float *restrict g, float share, int len) {
-    for (int j = 0; j < len; j++) sum[j] += g[j] * share;
+/* sum (=, +=) g * share; "0 + g * share" is the first term of the sum as the
+ * threads' gradients were once added (one multiply-add onto +0), so a -0 product
+ * still gives +0 */
+static void add_scaled(float *restrict sum, const float *restrict g, float share, int len,
+                       int first) {
+    if (first)
+        for (int j = 0; j < len; j++) sum[j] = 0.0f + g[j] * share;
+    else
+        for (int j = 0; j < len; j++) sum[j] += g[j] * share;
 }
 
 static void update(float *restrict w, float *restrict v, const float *restrict g,
@@ -114,8 +121,8 @@ static void sgd_step(struct sg_model *m, const float *const *grads, const float 
             const float *g = grads[0] + pp->offset + i0;
             float sum[SGD_CHUNK];
             if (T > 1) { /* the threads' gradients added in thread order */
-                for (int j = 0; j < len; j++) sum[j] = 0;
-                for (int t = 0; t < T; t++) add_scaled(sum, grads[t] + pp->offset + i0, share[t], len);
+                for (int t = 0; t < T; t++)
+                    add_scaled(sum, grads[t] + pp->offset + i0, share[t], len, t == 0);
                 g = sum;
             }
             update(w + i0, v + i0, g, mk + i0, len, lr, mu, decay);
