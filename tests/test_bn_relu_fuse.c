@@ -157,8 +157,8 @@ SG_TEST(dead_channels_skipped_exactly) {
  * biases set first (a freshly built model's are 0) so that pruning's masks, not
  * chance, make them 0; one dead filter of conv2 gets its bias back (unmasked,
  * 0.5) with fc1's weights that read its channel: not dead, its output the constant
- * bias, whose gradient the pool must carry. Thinned layers and the dense masked kernels, one and two threads: the
- * same bits with the skipping on and off. */
+ * bias, whose gradient the pool must carry. Thinned layers and the dense masked
+ * kernels, one and two threads: the same bits with the skipping on and off. */
 static struct sg_model *lenet_dead_trained(int dead_on, int thin, int threads, int *found) {
     static uint8_t px[100 * 256], lab[100];
     struct sg_dataset d = synthetic(px, lab, 2246822519u);

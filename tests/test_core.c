@@ -220,15 +220,17 @@ SG_TEST(mean_m2_matches_two_pass_double) {
         for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
             const size_t n = lens[li];
             for (size_t i = 0; i < n; i++)
-                x[i] = kind == 0 ? sg_rng_normal(&r) : kind == 1 ? 1000.0f + 0.5f * sg_rng_normal(&r) : 3.25f;
+                x[i] = kind == 0   ? sg_rng_normal(&r)
+                       : kind == 1 ? 1000.0f + 0.5f * sg_rng_normal(&r)
+                                   : 3.25f;
             double s = 0, q = 0;
             for (size_t i = 0; i < n; i++) s += x[i];
             const double mu = s / (double)n;
             for (size_t i = 0; i < n; i++) q += ((double)x[i] - mu) * ((double)x[i] - mu);
             double gm, gq;
             sgi_mean_m2(x, n, &gm, &gq);
-            CHECK_MSG(fabs(gm - mu) <= 1e-6 * (fabs(mu) + 1), "kind %d n %zu: mean %.9g, %.9g", kind,
-                      n, gm, mu);
+            CHECK_MSG(fabs(gm - mu) <= 1e-6 * (fabs(mu) + 1), "kind %d n %zu: mean %.9g, %.9g",
+                      kind, n, gm, mu);
             if (kind == 2) CHECK_MSG(gq == 0.0, "constant data: m2 %g", gq);
             else
                 CHECK_MSG(fabs(gq - q) <= 1e-5 * q + 1e-12, "kind %d n %zu: m2 %.9g, two-pass %.9g",

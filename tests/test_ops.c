@@ -238,7 +238,8 @@ static void gradcheck(const char *what, int c, int h, int w, graph_fn body, uint
     loss_at(m, e, xin, n, y, &base);
     for (size_t i = 0; i < m->arena_len; i++) grad[i] = NAN; /* every entry written or cleared */
     CHECK_OK(sg_backward(m, e, grad));
-    for (size_t i = 0; i < m->arena_len; i++) CHECK_MSG(isfinite(grad[i]), "%s: gradient %zu unset", what, i);
+    for (size_t i = 0; i < m->arena_len; i++)
+        CHECK_MSG(isfinite(grad[i]), "%s: gradient %zu unset", what, i);
     int checked = 0, bad = 0, skipped = 0;
     for (int32_t p = 0; p < m->n_params; p++) {
         const struct sg_param *pp = &m->params[p];

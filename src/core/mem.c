@@ -291,7 +291,8 @@ void sgi_mean_m2(const float *x, size_t n, double *mean, double *m2) {
         const sum_v16 vmb = (sum_v16){0} + mb;
         sum_v16 a0 = {0}, a1 = {0}, q0 = {0}, q1 = {0};
         for (j = i; j + 32 <= end; j += 32) {
-            const sum_v16 d0 = *(const sum_v16 *)(x + j) - vmb, e0 = *(const sum_v16 *)(x + j + 16) - vmb;
+            const sum_v16 d0 = *(const sum_v16 *)(x + j) - vmb;
+            const sum_v16 e0 = *(const sum_v16 *)(x + j + 16) - vmb;
             a0 += d0, a1 += e0;
             q0 += d0 * d0, q1 += e0 * e0;
         }

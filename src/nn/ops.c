@@ -489,7 +489,8 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
     mine[2 * (size_t)sy->cmax] = (double)m;
     for (int ch = 0; ch < c; ch++) {
         mine[2 * ch] = mine[2 * ch + 1] = 0.0;
-        if (!(dead && dead[ch])) sgi_mean_m2(x + (size_t)ch * m, m, &mine[2 * ch], &mine[2 * ch + 1]);
+        if (!(dead && dead[ch]))
+            sgi_mean_m2(x + (size_t)ch * m, m, &mine[2 * ch], &mine[2 * ch + 1]);
     }
     sync_wait();
     for (int ch = 0; ch < c; ch++) {
@@ -506,7 +507,8 @@ void sgi_bn_forward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all, 
         double nn = 0, mu_d = 0, s2 = 0;
         for (int t = 0; t < sy->T; t++) {
             const double *sl = sync_slot(sy, t);
-            sgi_moments_join(&nn, &mu_d, &s2, sl[2 * (size_t)sy->cmax], sl[2 * ch], sl[2 * ch + 1]);
+            sgi_moments_join(&nn, &mu_d, &s2, sl[2 * (size_t)sy->cmax], sl[2 * ch],
+                             sl[2 * ch + 1]);
         }
         const double var = s2 / (double)m_all;
         const float is = (float)(1.0 / sqrt(var + eps)), mu = (float)mu_d;

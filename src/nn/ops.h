@@ -233,8 +233,8 @@ void sgi_bn_forward_train(int c, size_t m, float eps, float momentum, const floa
  * writes this thread's partial sums into the shared buffer, meets the others at a
  * barrier and reads all of them (forward one phase, each shard's mean and squared
  * deviations joined by Chan's formula; backward one). Two buffer sets used in turn
- * make one barrier per phase enough (a thread writes a set again only after every thread has passed
- * the barrier that follows its last read). */
+ * make one barrier per phase enough (a thread writes a set again only after every
+ * thread has passed the barrier that follows its last read). */
 /* A thread's slot: two values per channel and the shard's size. */
 #define SGI_BN_SLOT(cmax) (2 * (size_t)(cmax) + 1)
 struct sgi_bn_sync {
