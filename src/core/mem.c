@@ -313,22 +313,3 @@ void sgi_mean_m2(const float *x, size_t n, double *mean, double *m2) {
     *mean = cmean;
     *m2 = cm2;
 }
-
-double sgi_sum_sqdev(const float *x, size_t n, float mu) {
-    double total = 0;
-    const sum_v16 vmu = (sum_v16){0} + mu;
-    for (size_t i = 0; i < n; i += 1024) {
-        const size_t end = i + 1024 < n ? i + 1024 : n;
-        sum_v16 acc = {0};
-        size_t j = i;
-        for (; j + 16 <= end; j += 16) {
-            const sum_v16 d = *(const sum_v16 *)(x + j) - vmu;
-            acc += d * d;
-        }
-        float part = 0;
-        for (; j < end; j++) part += (x[j] - mu) * (x[j] - mu);
-        for (int k = 0; k < 16; k++) part += acc[k];
-        total += part;
-    }
-    return total;
-}

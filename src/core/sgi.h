@@ -164,8 +164,6 @@ void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, c
 
 /* Sum of x[0..n) accumulated in double, fast (independent partial sums). */
 double sgi_sum(const float *x, size_t n);
-/* Sum of (x[i] - mu)^2 likewise. */
-double sgi_sum_sqdev(const float *x, size_t n, float mu);
 /* The mean of x[0..n) and the sum of squared deviations from it, in one pass over
  * memory: blocks of 4096 summed, then their deviations from the block's mean read
  * again from L1, the blocks joined in double (sgi_moments_join). As accurate as two

@@ -207,6 +207,14 @@ static int g_dead_on = 1;
 
 void sgi_dead_channels_enable(int on) { g_dead_on = on; }
 
+/* Filter c of a conv's weights wp (per weights a filter) has no kept weight. */
+static int filter_pruned(const struct sg_model *m, const struct sg_param *wp, size_t per, int c) {
+    const uint8_t *mk = m->mask + wp->offset + (size_t)c * per;
+    size_t t = 0;
+    while (t < per && !mk[t]) t++;
+    return t == per;
+}
+
 /* Filters of a conv (run by the training kernels) whose every weight and bias is
  * masked: their output channel is exactly 0 (masked entries are 0), and no
  * gradient that reaches it is ever used (the filter's weight and bias gradients
@@ -221,10 +229,7 @@ static int conv_dead(const struct sgi_step *s, const struct sg_node *cn, uint8_t
     for (int c = 0; c < cn->k; c++) {
         dead[c] = 0;
         if (bp && (m->mask[bp->offset + c] || m->arena[bp->offset + c] != 0.0f)) continue;
-        const uint8_t *mk = m->mask + wp->offset + (size_t)c * per;
-        size_t t = 0;
-        while (t < per && !mk[t]) t++;
-        if (t == per) dead[c] = 1, nd++;
+        if (filter_pruned(m, wp, per, c)) dead[c] = 1, nd++;
     }
     return nd;
 }
@@ -319,10 +324,7 @@ static int find_dead(const struct sgi_step *s, const float *beta, uint8_t *dead)
     for (int c = 0; c < s->nd->c; c++) {
         dead[c] = 0;
         if (beta[c] != 0.0f || (bias && bias[c] != 0.0f)) continue;
-        const uint8_t *mk = m->mask + wp->offset + (size_t)c * per;
-        size_t t = 0;
-        while (t < per && !mk[t]) t++;
-        if (t == per) dead[c] = 1, nd++;
+        if (filter_pruned(m, wp, per, c)) dead[c] = 1, nd++;
     }
     return nd;
 }
