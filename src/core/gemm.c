@@ -38,16 +38,17 @@ INL __mmask16 below(int n) {
 /* C[MR][32 columns] (=, +=) alpha * sum_k A[r][k] B[k][0..32), A's entry (r, k) at
  * a[r * ars + k * acs], B's rows ldb apart. m0, m1: the columns of the panel that
  * exist (all of them but in the last panel). */
-INL void kern_nn(const int MR, const int full, int K, const float *a, size_t ars, size_t acs,
-                 const float *b, size_t ldb, float *c, size_t ldc, __mmask16 m0, __mmask16 m1,
-                 float alpha, float beta) {
+INL void kern_nn(const int MR, const int full, int K, const int *ks, const float *a, size_t ars,
+                 size_t acs, const float *b, size_t ldb, float *c, size_t ldc, __mmask16 m0,
+                 __mmask16 m1, float alpha, float beta) {
     __m512 c0[6], c1[6];
     for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        const float *bk = b + (size_t)k * ldb;
+    for (int kk = 0; kk < K; kk++) {
+        const size_t k = ks ? (size_t)ks[kk] : (size_t)kk;
+        const float *bk = b + k * ldb;
         const __m512 b0 = full ? _mm512_loadu_ps(bk) : _mm512_maskz_loadu_ps(m0, bk);
         const __m512 b1 = full ? _mm512_loadu_ps(bk + 16) : _mm512_maskz_loadu_ps(m1, bk + 16);
-        const float *ak = a + (size_t)k * acs;
+        const float *ak = a + k * acs;
         for (int r = 0; r < MR; r++) {
             const __m512 ar = _mm512_set1_ps(ak[(size_t)r * ars]);
             c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
@@ -72,32 +73,88 @@ INL void kern_nn(const int MR, const int full, int K, const float *a, size_t ars
     }
 }
 
-/* Column panel p (32 columns, fewer in the last) of C = alpha op(A) B + beta C. */
-static void gemm_nn_panel(int m, int n, int k, float alpha, const float *a, size_t ars,
-                          size_t acs, const float *b, size_t ldb, float beta, float *c,
-                          size_t ldc, int p) {
+/* The same for a panel of at most 16 columns (one vector a row): kern_nn on such a
+ * panel would multiply a second, empty vector at every step. */
+INL void kern_n16(const int MR, int K, const int *ks, const float *a, size_t ars, size_t acs,
+                  const float *b, size_t ldb, float *c, size_t ldc, __mmask16 m0, float alpha,
+                  float beta) {
+    __m512 c0[12];
+    for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps();
+    for (int kk = 0; kk < K; kk++) {
+        const size_t k = ks ? (size_t)ks[kk] : (size_t)kk;
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb);
+        const float *ak = a + k * acs;
+        for (int r = 0; r < MR; r++)
+            c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(ak[(size_t)r * ars]), b0, c0[r]);
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < MR; r++) {
+        float *cr = c + (size_t)r * ldc;
+        __m512 y0 = _mm512_mul_ps(va, c0[r]);
+        if (beta != 0.0f) y0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), y0);
+        _mm512_mask_storeu_ps(cr, m0, y0);
+    }
+}
+
+INL void gemm_n16_panel(int m, int k, const int *ks, float alpha, const float *a, size_t ars,
+                        size_t acs, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                        int nj) {
+    const __mmask16 m0 = below(nj);
+    int i = 0;
+    for (; i + 12 <= m; i += 12)
+        kern_n16(12, k, ks, a + i * ars, ars, acs, b, ldb, c + (size_t)i * ldc, ldc, m0, alpha,
+                 beta);
+    const float *ai = a + i * ars;
+    float *ci = c + (size_t)i * ldc;
+    switch (m - i) {
+#define N16(R) case R: kern_n16(R, k, ks, ai, ars, acs, b, ldb, ci, ldc, m0, alpha, beta); break;
+    N16(11) N16(10) N16(9) N16(8) N16(7) N16(6) N16(5) N16(4) N16(3) N16(2) N16(1)
+#undef N16
+    default: break;
+    }
+}
+
+/* Column panel p (32 columns, fewer in the last) of C = alpha op(A) B + beta C; ks:
+ * NULL, or the k of A's columns and B's rows to sum over (k of them, in order). */
+INL void gemm_panel(int m, int n, int k, const int *ks, float alpha, const float *a, size_t ars,
+                    size_t acs, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                    int p) {
     const int j = p * 32, nj = n - j < 32 ? n - j : 32, full = nj == 32;
+    if (nj <= 16) {
+        gemm_n16_panel(m, k, ks, alpha, a, ars, acs, b + j, ldb, beta, c + j, ldc, nj);
+        return;
+    }
     const __mmask16 m0 = below(nj), m1 = below(nj - 16);
     const float *bj = b + j;
     float *cj = c + j;
     int i = 0;
     if (full)
         for (; i + 6 <= m; i += 6)
-            kern_nn(6, 1, k, a + i * ars, ars, acs, bj, ldb, cj + (size_t)i * ldc, ldc, m0, m1,
-                    alpha, beta);
+            kern_nn(6, 1, k, ks, a + i * ars, ars, acs, bj, ldb, cj + (size_t)i * ldc, ldc, m0,
+                    m1, alpha, beta);
     for (; i + 6 <= m; i += 6)
-        kern_nn(6, 0, k, a + i * ars, ars, acs, bj, ldb, cj + (size_t)i * ldc, ldc, m0, m1,
+        kern_nn(6, 0, k, ks, a + i * ars, ars, acs, bj, ldb, cj + (size_t)i * ldc, ldc, m0, m1,
                 alpha, beta);
     const float *ai = a + i * ars;
     float *ci = cj + (size_t)i * ldc;
     switch (m - i) {
-    case 5: kern_nn(5, 0, k, ai, ars, acs, bj, ldb, ci, ldc, m0, m1, alpha, beta); break;
-    case 4: kern_nn(4, 0, k, ai, ars, acs, bj, ldb, ci, ldc, m0, m1, alpha, beta); break;
-    case 3: kern_nn(3, 0, k, ai, ars, acs, bj, ldb, ci, ldc, m0, m1, alpha, beta); break;
-    case 2: kern_nn(2, 0, k, ai, ars, acs, bj, ldb, ci, ldc, m0, m1, alpha, beta); break;
-    case 1: kern_nn(1, 0, k, ai, ars, acs, bj, ldb, ci, ldc, m0, m1, alpha, beta); break;
+#define NN(R) case R: kern_nn(R, 0, k, ks, ai, ars, acs, bj, ldb, ci, ldc, m0, m1, alpha, beta); break;
+    NN(5) NN(4) NN(3) NN(2) NN(1)
+#undef NN
     default: break;
     }
+}
+
+static void gemm_nn_panel(int m, int n, int k, float alpha, const float *a, size_t ars,
+                          size_t acs, const float *b, size_t ldb, float beta, float *c,
+                          size_t ldc, int p) {
+    gemm_panel(m, n, k, NULL, alpha, a, ars, acs, b, ldb, beta, c, ldc, p);
+}
+
+static void gemm_ks_panel(int m, int n, const int *ks, int nk, float alpha, const float *a,
+                          size_t ars, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                          int p) {
+    gemm_panel(m, n, nk, ks, alpha, a, ars, 1, b, ldb, beta, c, ldc, p);
 }
 
 /* t[j][i] = x[i][j] for an r x c matrix x with rows ld apart (t is c x r). */
@@ -179,3 +236,29 @@ void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, c
 #endif
     sgi_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+
+void sgi_sgemm_own_ks(int m, int n, const int *ks, int nk, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+#ifdef __AVX512F__
+    if (nk > 0) {
+        const int nt = team(2.0 * m * n * nk), panels = (n + 31) / 32;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int p = 0; p < panels; p++)
+            gemm_ks_panel(m, n, ks, nk, alpha, a, (size_t)lda, b, (size_t)ldb, beta, c,
+                          (size_t)ldc, p);
+        return;
+    }
+#endif
+    /* the same sums in the same order, one entry at a time */
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int t = 0; t < nk; t++)
+                acc = fmaf(a[(size_t)i * lda + ks[t]], b[(size_t)ks[t] * ldb + j], acc);
+            float *cij = c + (size_t)i * ldc + j;
+            const float y = alpha * acc;
+            *cij = beta != 0.0f ? fmaf(beta, *cij, y) : y;
+        }
+}
+

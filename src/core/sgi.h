@@ -161,6 +161,13 @@ void sgi_blas_threads(int n);
  * of C is one sum in a fixed order, whatever the shapes, slices and thread count. */
 void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* C = alpha sum over t < nk of A[:, ks[t]] B[ks[t], :] + beta C (A m x K, B K x n,
+ * both row-major, not transposed): the product over the rows of B in ks (fully
+ * connected layers skip the input features that dead channels hold at 0). The
+ * kernels of sgi_sgemm_own with the k they visit read from ks: where the rows left
+ * out of B are 0, the same bits as the whole product. */
+void sgi_sgemm_own_ks(int m, int n, const int *ks, int nk, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc);
 
 /* Sum of x[0..n) accumulated in double, fast (independent partial sums). */
 double sgi_sum(const float *x, size_t n);

@@ -27,6 +27,7 @@ void sg_exec_free(struct sg_exec *e) {
         for (int32_t i = 0; i < e->m->n_nodes; i++) free(e->dead[i]);
     free(e->dead);
     free(e->ndead);
+    free(e->live);
     free(e->fuse);
     free(e->pfuse);
     free(e->pscr);
@@ -199,6 +200,10 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
                 !e->dead[in] && !(e->dead[in] = calloc((size_t)m->nodes[in].c, 1)))
                 goto nomem;
         }
+        for (int32_t i = 0; i < m->n_nodes; i++) /* fc layers reading a flatten */
+            if (m->nodes[i].op == SG_OP_FC && m->nodes[m->nodes[i].in[0]].c > e->live_cap)
+                e->live_cap = m->nodes[m->nodes[i].in[0]].c;
+        if (e->live_cap && !(e->live = malloc((size_t)e->live_cap * sizeof *e->live))) goto nomem;
         size_t pm = 0;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->pfuse[i] > 0) {

@@ -177,19 +177,6 @@ static void conv_backward(const struct sgi_step *s) {
     sgi_conv_backward_kept(&g, s->x, w, NULL, s->dy, s->dx, set, dw, db, s->e->col, s->e->threads);
 }
 
-static enum sg_status fc_forward(const struct sgi_step *s) {
-    const struct sg_exec *e = s->e;
-    if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);
-    sgi_fc_forward(s->n, s->xn->c, s->nd->k, s->x, sg_param_data(s->m, s->nd->param[0]),
-                   param_of(s->m, s->nd->param[1]), s->y);
-    return SG_OK;
-}
-
-static void fc_backward(const struct sgi_step *s) {
-    sgi_fc_backward(s->n, s->xn->c, s->nd->k, s->x, sg_param_data(s->m, s->nd->param[0]), s->dy,
-                    s->dx, grad_of(s, s->nd->param[0]), grad_of(s, s->nd->param[1]));
-}
-
 /* a ReLU fused into the BN before it (fuse -1) has nothing left to do */
 static int fused_relu(const struct sgi_step *s) { return s->e->fuse && s->e->fuse[s->i] < 0; }
 
@@ -234,19 +221,71 @@ static int conv_dead(const struct sgi_step *s, const struct sg_node *cn, uint8_t
     return nd;
 }
 
-/* The dead channels of a pool's input: those of the BN whose fused ReLU feeds it
- * (their gradient is never read: the fused BN gates it by the ReLU's 0 output), or
- * those of the conv it reads (found at the forward, kept for the backward). */
-static const uint8_t *pool_dead(const struct sgi_step *s, int backward) {
-    const struct sg_exec *e = s->e;
-    const int32_t in = s->nd->in[0];
+/* The dead channels of max pool `pool`'s input: those of the BN whose fused ReLU
+ * feeds it (their gradient is never read: the fused BN gates it by the ReLU's 0
+ * output), or those of the conv it reads (found at the pool's forward, kept for the
+ * backward); NULL when none is known. */
+static const uint8_t *dead_before_pool(const struct sg_exec *e, int32_t pool) {
+    const int32_t in = e->m->nodes[pool].in[0];
     if (e->fuse && e->fuse[in] < 0) {
         const int32_t bn = -e->fuse[in];
         return e->ndead[bn] ? e->dead[bn] : NULL;
     }
-    if (!e->dead || !e->dead[in] || s->xn->op != SG_OP_CONV) return NULL;
-    if (!backward) e->ndead[in] = s->train ? conv_dead(s, s->xn, e->dead[in]) : 0;
+    if (!e->dead || !e->dead[in] || e->m->nodes[in].op != SG_OP_CONV) return NULL;
     return e->ndead[in] ? e->dead[in] : NULL;
+}
+
+static const uint8_t *pool_dead(const struct sgi_step *s, int backward) {
+    const struct sg_exec *e = s->e;
+    const int32_t in = s->nd->in[0];
+    if (!backward && !(e->fuse && e->fuse[in] < 0) && e->dead && e->dead[in] &&
+        s->xn->op == SG_OP_CONV)
+        e->ndead[in] = s->train ? conv_dead(s, s->xn, e->dead[in]) : 0;
+    return dead_before_pool(e, s->i);
+}
+
+/* Fully connected layers reading a flatten of such a pool: its dead channels' features
+ * are 0 (the pool writes 0 there), so the products skip them (ops.c, the _live
+ * kernels). The live features go to e->live; their count, or -1 to run the whole
+ * layer (nothing dead, or too little to pay). */
+#define FC_LIVE_SHARE 0.8
+static int fc_live(const struct sgi_step *s) {
+    struct sg_exec *e = s->e;
+    if (!g_dead_on || !e->live || e->hook.forward || s->xn->op != SG_OP_FLATTEN) return -1;
+    const int32_t pool = s->xn->in[0];
+    const struct sg_node *pn = &s->m->nodes[pool];
+    if (pn->op != SG_OP_MAXPOOL) return -1;
+    const uint8_t *dead = dead_before_pool(e, pool);
+    const int f = pn->h * pn->w;
+    if (!dead || (int64_t)pn->c * f != s->xn->c || s->xn->c > e->live_cap) return -1;
+    int nl = 0;
+    for (int c = 0; c < pn->c; c++)
+        if (!dead[c])
+            for (int j = 0; j < f; j++) e->live[nl++] = c * f + j;
+    return nl <= FC_LIVE_SHARE * s->xn->c ? nl : -1;
+}
+
+static enum sg_status fc_forward(const struct sgi_step *s) {
+    const struct sg_exec *e = s->e;
+    if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);
+    const float *w = sg_param_data(s->m, s->nd->param[0]), *b = param_of(s->m, s->nd->param[1]);
+    const int nl = s->train ? fc_live(s) : -1;
+    if (nl >= 0)
+        sgi_fc_forward_live(s->n, s->xn->c, s->nd->k, e->live, nl, s->x, w, b, s->y);
+    else
+        sgi_fc_forward(s->n, s->xn->c, s->nd->k, s->x, w, b, s->y);
+    return SG_OK;
+}
+
+static void fc_backward(const struct sgi_step *s) {
+    const float *w = sg_param_data(s->m, s->nd->param[0]);
+    float *dw = grad_of(s, s->nd->param[0]), *db = grad_of(s, s->nd->param[1]);
+    const int nl = fc_live(s);
+    if (nl >= 0)
+        sgi_fc_backward_live(s->n, s->xn->c, s->nd->k, s->e->live, nl, s->x, w, s->dy, s->dx, dw,
+                             db);
+    else
+        sgi_fc_backward(s->n, s->xn->c, s->nd->k, s->x, w, s->dy, s->dx, dw, db);
 }
 
 /* Runs of live channels [c0, c1) of a pool, the dead ones between them: forward

@@ -31,6 +31,9 @@ struct sg_exec {
      * the pool skips (graph.c, pool_dead) */
     uint8_t **dead;
     int *ndead;
+    /* the live input features of the fc layer running (graph.c, fc_live), live_cap long */
+    int *live;
+    int live_cap;
     /* a max pool that is the fused ReLU's only reader runs inside the BN in training
      * (ops.h, struct sgi_bn_pool): pfuse[bn] = the pool, pfuse[pool] = -bn; the ReLU's
      * output then is never written. pscr: pslots rows of the largest such BN's m */

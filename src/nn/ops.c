@@ -26,6 +26,57 @@ void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const 
         for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
 }
 
+/* Fully connected layers on their live input features live[0..nl) (ascending; the
+ * others exactly 0: the flattened channels of dead filters, graph.c). The forward sums
+ * over the live features only; the weight gradient's columns of the others are 0 and
+ * written so, the input gradient's rows of the others are left as they are (nothing
+ * reads them). The same bits as sgi_fc_forward and sgi_fc_backward on the same x:
+ * every entry is the same chain of multiply-adds less the products with 0, which
+ * leave a sum that starts at +0 unchanged. */
+void sgi_fc_forward_live(int n, int c, int k, const int *live, int nl, const float *x,
+                         const float *w, const float *b, float *y) {
+    sgi_sgemm_own_ks(k, n, live, nl, 1.0f, w, c, x, n, 0.0f, y, n);
+    if (b)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < n; j++) y[(size_t)i * n + j] += b[i];
+}
+
+/* columns [a, b) of a k x c matrix set to 0 */
+static void zero_cols(float *m, int k, int c, int a, int b) {
+    if (b > a)
+        for (int i = 0; i < k; i++) memset(m + (size_t)i * c + a, 0, (size_t)(b - a) * sizeof *m);
+}
+
+void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const float *x,
+                          const float *w, const float *dy, float *dx, float *dw, float *db) {
+    /* x's live rows transposed (n x nl), then dW's columns run by run of
+     * consecutive live features, as the whole product's A B^T through a
+     * transposed B (sgi_sgemm_own) */
+    float *xt = malloc(((size_t)n * nl + 1) * sizeof *xt);
+    if (!xt) {
+        sgi_fc_backward(n, c, k, x, w, dy, dx, dw, db);
+        return;
+    }
+    for (int t = 0; t < nl; t++)
+        for (int j = 0; j < n; j++) xt[(size_t)j * nl + t] = x[(size_t)live[t] * n + j];
+    int prev = 0; /* features [prev, the next run) are dead */
+    for (int t0 = 0; t0 < nl;) {
+        int t1 = t0 + 1;
+        while (t1 < nl && live[t1] == live[t0] + (t1 - t0)) t1++;
+        const int f0 = live[t0], len = t1 - t0;
+        zero_cols(dw, k, c, prev, f0);
+        sgi_sgemm_own(0, 0, k, len, n, 1.0f, dy, n, xt + t0, nl, 0.0f, dw + f0, c);
+        if (dx)
+            sgi_sgemm_own(1, 0, len, n, k, 1.0f, w + f0, c, dy, n, 1.0f, dx + (size_t)f0 * n, n);
+        prev = f0 + len;
+        t0 = t1;
+    }
+    zero_cols(dw, k, c, prev, c);
+    free(xt);
+    if (db)
+        for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
+}
+
 /* One plane of 2x2 windows with stride 2 and no padding (the common case):
  * branch-free. */
 static void maxpool_2x2_plane(const struct sgi_pool *g, const float *restrict xp,

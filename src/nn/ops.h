@@ -176,6 +176,13 @@ void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const f
                     float *y);
 void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db);
+/* The same where only the input features live[0..nl) (ascending) may be nonzero:
+ * products over those alone; dW's other columns set to 0, dx's other rows untouched.
+ * With AVX-512, the same bits as the two above. */
+void sgi_fc_forward_live(int n, int c, int k, const int *live, int nl, const float *x,
+                         const float *w, const float *b, float *y);
+void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const float *x,
+                          const float *w, const float *dy, float *dx, float *dw, float *db);
 
 struct sgi_pool {
     int planes, h, w;          /* planes = C * N */
