@@ -37,6 +37,7 @@ int sgi_wino_train_tile_of(const struct sg_conv_geom *g);
  * rest of the step run as usual, the outputs are wrong): the step's time with
  * those products at no cost, the bound of what any product kernel could save. */
 void sgi_wino_train_free_kept(int on);
+int sgi_kept_products_free(void); /* the im2col kernel-mask passes too (conv.c) */
 /* Images per slice of the forward pass (benchmarks: bench/wino_split.c). */
 int sgi_wino_train_slice_images(const struct sg_conv_geom *g, int threads);
 size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads);

@@ -36,6 +36,7 @@ void sgi_wino_train_enable(int on) { g_wino_on = on; }
 void sgi_wino_train_fuse_backward(int on) { g_fuse_bwd = on; }
 void sgi_wino_train_tile(int m) { g_tile = m == 2 || m == 4 ? m : 0; }
 void sgi_wino_train_free_kept(int on) { g_free_kept = on; }
+int sgi_kept_products_free(void) { return g_free_kept; }
 
 static int tile_of(const struct sg_conv_geom *g);
 
