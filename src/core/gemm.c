@@ -261,4 +261,3 @@ void sgi_sgemm_own_ks(int m, int n, const int *ks, int nk, float alpha, const fl
             *cij = beta != 0.0f ? fmaf(beta, *cij, y) : y;
         }
 }
-

@@ -251,6 +251,9 @@ static const uint8_t *pool_dead(const struct sgi_step *s, int backward) {
 #define FC_LIVE_SHARE 0.8
 #define FC_LIVE_RUN 16
 static int fc_live(const struct sgi_step *s) {
+#ifndef __AVX512F__
+    return -1; /* the live kernels are AVX-512's (sgi_sgemm_own_ks) */
+#endif
     struct sg_exec *e = s->e;
     if (!g_dead_on || !e->live || e->hook.forward || s->xn->op != SG_OP_FLATTEN) return -1;
     const int32_t pool = s->xn->in[0];

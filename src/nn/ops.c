@@ -9,12 +9,22 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 
-void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
-                    float *y) {
-    sgi_sgemm_own(0, 0, k, n, c, 1.0f, w, c, x, n, 0.0f, y, n);
+/* y[K][N] += b; db[K] = the sums of dy's rows */
+static void fc_add_bias(int n, int k, const float *b, float *y) {
     if (b)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < n; j++) y[(size_t)i * n + j] += b[i];
+}
+
+static void fc_bias_grad(int n, int k, const float *dy, float *db) {
+    if (db)
+        for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
+}
+
+void sgi_fc_forward(int n, int c, int k, const float *x, const float *w, const float *b,
+                    float *y) {
+    sgi_sgemm_own(0, 0, k, n, c, 1.0f, w, c, x, n, 0.0f, y, n);
+    fc_add_bias(n, k, b, y);
 }
 
 void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const float *dy,
@@ -22,8 +32,7 @@ void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const 
     sgi_sgemm_own(0, 1, k, c, n, 1.0f, dy, n, x, n, 0.0f, dw, c);
     if (dx)
         sgi_sgemm_own(1, 0, c, n, k, 1.0f, w, c, dy, n, 1.0f, dx, n);
-    if (db)
-        for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
+    fc_bias_grad(n, k, dy, db);
 }
 
 /* Fully connected layers on their live input features live[0..nl) (ascending; the
@@ -36,9 +45,7 @@ void sgi_fc_backward(int n, int c, int k, const float *x, const float *w, const 
 void sgi_fc_forward_live(int n, int c, int k, const int *live, int nl, const float *x,
                          const float *w, const float *b, float *y) {
     sgi_sgemm_own_ks(k, n, live, nl, 1.0f, w, c, x, n, 0.0f, y, n);
-    if (b)
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < n; j++) y[(size_t)i * n + j] += b[i];
+    fc_add_bias(n, k, b, y);
 }
 
 /* columns [a, b) of a k x c matrix set to 0 */
@@ -73,8 +80,7 @@ void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const fl
     }
     zero_cols(dw, k, c, prev, c);
     free(xt);
-    if (db)
-        for (int i = 0; i < k; i++) db[i] = (float)sgi_sum(dy + (size_t)i * n, (size_t)n);
+    fc_bias_grad(n, k, dy, db);
 }
 
 /* One plane of 2x2 windows with stride 2 and no padding (the common case):
