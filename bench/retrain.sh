@@ -10,7 +10,9 @@
 # Usage: bench/retrain.sh [BUILD_DIR]; env IMAGES (per epoch, default 3200),
 # ROUNDS (default 3), THREADS (default 2), GRANS (default "filter channel kernel
 # vector fine"), DENSITIES (default "0.5 0.3 0.1"), BENCH_CPU=1 (process CPU time
-# instead of wall time, for THREADS=1 on a machine shared with other work), PYTHON
+# instead of wall time, for THREADS=1 on a machine shared with other work), BENCH_STEADY=1
+# (every row times the second of two epochs, PyTorch's too, leaving out sg_train's setup and
+# PyTorch's first-iteration warm-up: the clock column then reads wall-steady or cpu-steady), PYTHON
 # (the interpreter that has PyTorch; default /usr/bin/python3), PREBUILT=1 (use
 # build/retrain_bench as it is), COMMIT (the commit column, when the binaries are not the checkout's HEAD or there is no .git),
 # MODEL (vgg7, the default, or lenet5; the last column of every row).
@@ -35,6 +37,7 @@ esac
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 clock=wall
 [ "${BENCH_CPU:-0}" = 1 ] && clock=cpu
+[ "${BENCH_STEADY:-0}" = 1 ] && clock=$clock-steady
 cfgs=()
 for g in $grans; do for d in $densities; do cfgs+=("$g@$d"); done; done
 load0=$(cut -d' ' -f1 /proc/loadavg)
