@@ -15,10 +15,14 @@
 # some machines preset to an older kernel family (this AMD EPYC presets Haswell: AVX2, half the
 # AVX-512 sgemm rate) because old OpenBLAS builds misbehave on them; never in tests or CI. The
 # row's blas column says which OpenBLAS core family both peers ran.
+# An AVX2 machine on an AVX-512 one: build with OPT="-O3 -march=x86-64-v3" into BUILD_DIR and
+# set ONEDNN_MAX_CPU_ISA=AVX2 (PyTorch's convolutions; its own kernels run AVX2 unless
+# ATEN_CPU_CAPABILITY says otherwise); the blas column then also names both limits.
 set -euo pipefail
 py=${PYTHON:-/usr/bin/python3}
 if [ "${NATIVE_BLAS:-0}" = 1 ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
 blas=${OPENBLAS_CORETYPE:-native}
+[ -n "${ONEDNN_MAX_CPU_ISA:-}" ] && blas="$blas onednn:$ONEDNN_MAX_CPU_ISA"
 cd "$(dirname "$0")/.."
 commit=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 build=${1:-build}
@@ -44,6 +48,10 @@ f=bench/results/train_vs_torch.csv
 [ -s $f ] || echo "date,commit,machine,threads,sparsegrain_s,pytorch_s,ratio,sgemm_gflops,model,sparsegrain_max_s,pytorch_max_s,rounds,load1,blas" > $f
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 peak=$($rt "$build/sgemm_peak" 2048 $threads)
+# a build without AVX-512 (no zmm register in its code) says so in the blas column
+if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/sparsegrain" | grep -q zmm; then
+    blas="$blas build:no-avx512"
+fi
 load1() { cut -d' ' -f1 /proc/loadavg; }
 sg_train() { # MODEL DATA [extra args]: training seconds of one epoch
     local model=$1 data=$2; shift 2
