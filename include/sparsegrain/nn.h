@@ -247,7 +247,9 @@ struct sg_train_cfg {
     void *progress_ctx;
     const char *stage;        /* label passed to progress, default "train" */
     /* Called before every batch with the position in epochs (e.g. to prune on a
-     * schedule; the trainer itself knows nothing of pruning). */
+     * schedule; the trainer itself knows nothing of pruning). A callback that masks
+     * an entry sets its weight to +0, as sg_prune_model does: the update skips
+     * blocks of masked entries without touching them. */
     enum sg_status (*on_batch)(void *ctx, struct sg_model *m, double epoch_pos);
     void *on_batch_ctx;
     /* Called after each finished epoch (e.g. to write a checkpoint). */

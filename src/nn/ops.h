@@ -278,6 +278,8 @@ void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, be
 /* 0: models with BN train with the threads sharing every layer, not the batch (train.c;
  * tests, benchmarks) */
 void sgi_batch_parallel_bn_enable(int on);
+/* 0: the SGD update runs its plain loop over every entry, no blocks skipped (train.c; tests) */
+void sgi_sgd_skip_enable(int on);
 
 void sgi_bn_relu_fuse_enable(int on); /* 0: BN and ReLU as two nodes (tests, benchmarks) */
 /* 0: every gradient zeroed and added to, none written by its first reader (tests) */
