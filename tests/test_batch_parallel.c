@@ -13,16 +13,23 @@
 #include "sparsegrain/nn.h"
 #include "sparsegrain/prune.h"
 
+/* n synthetic 28x28 images in px[n * 784] (pixels from the multiplier mul), label
+ * (i * lstep) % 10 in lab[n] */
+static struct sg_dataset synthetic28(uint8_t *px, uint8_t *lab, int n, uint32_t mul, int lstep) {
+    for (int i = 0; i < n * 784; i++) px[i] = (uint8_t)((i * mul) >> 24);
+    for (int i = 0; i < n; i++) lab[i] = (uint8_t)((i * lstep) % 10);
+    struct sg_dataset d = {.name = "synthetic", .n = n, .c = 1, .h = 28, .w = 28, .classes = 10,
+                           .mean = 120, .std = 70};
+    d.pixels = px;
+    d.labels = lab;
+    return d;
+}
+
 static struct sg_model *trained_as(const char *arch, int threads, int batch, int last, int prune) {
     enum { MAXN = 64 };
     const int N = batch + last; /* two steps, the second of `last` images */
     static uint8_t px[MAXN * 784], lab[MAXN];
-    for (int i = 0; i < N * 784; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
-    for (int i = 0; i < N; i++) lab[i] = (uint8_t)(i % 10);
-    struct sg_dataset d = {.name = "synthetic", .n = N, .c = 1, .h = 28, .w = 28, .classes = 10,
-                           .mean = 120, .std = 70};
-    d.pixels = px;
-    d.labels = lab;
+    struct sg_dataset d = synthetic28(px, lab, N, 2654435761u, 1);
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build(arch, 1, 28, 28, 10, 3, &m));
     if (prune) {
@@ -124,12 +131,7 @@ SG_TEST(batch_parallel_bn_equals_one_thread) {
 static void skip_trained(int skip, int threads, struct sg_model **out, struct sg_train_state **sto) {
     enum { N = 48 };
     static uint8_t px[N * 784], lab[N];
-    for (int i = 0; i < N * 784; i++) px[i] = (uint8_t)((i * 2246822519u) >> 24);
-    for (int i = 0; i < N; i++) lab[i] = (uint8_t)((i * 3) % 10);
-    struct sg_dataset d = {.name = "synthetic", .n = N, .c = 1, .h = 28, .w = 28, .classes = 10,
-                           .mean = 120, .std = 70};
-    d.pixels = px;
-    d.labels = lab;
+    struct sg_dataset d = synthetic28(px, lab, N, 2246822519u, 3);
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build("lenet5", 1, 28, 28, 10, 7, &m));
     struct sg_train_state *st = NULL;
@@ -203,12 +205,7 @@ SG_TEST(sgd_skipping_masked_blocks_keeps_the_bits) {
 SG_TEST(evaluate_same_for_any_threads_and_chunk) {
     enum { N = 75 };
     static uint8_t px[N * 784], lab[N];
-    for (int i = 0; i < N * 784; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
-    for (int i = 0; i < N; i++) lab[i] = (uint8_t)((i * 7) % 10);
-    struct sg_dataset d = {.name = "synthetic", .n = N, .c = 1, .h = 28, .w = 28, .classes = 10,
-                           .mean = 120, .std = 70};
-    d.pixels = px;
-    d.labels = lab;
+    struct sg_dataset d = synthetic28(px, lab, N, 2654435761u, 7);
     const char *archs[] = {"lenet5", "vgg7", "resnet8"};
     for (int ai = 0; ai < 3; ai++) {
         struct sg_model *m = NULL;
