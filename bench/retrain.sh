@@ -26,7 +26,7 @@ grans=${GRANS:-filter channel kernel vector fine}
 densities=${DENSITIES:-0.5 0.3 0.1}
 py=${PYTHON:-/usr/bin/python3}
 commit=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
-[ "${PREBUILT:-0}" = 1 ] || make -s "$build/libsparsegrain.a"
+[ "${PREBUILT:-0}" = 1 ] || make -s BUILD="$build" "$build/libsparsegrain.a"
 [ "${PREBUILT:-0}" = 1 ] || cc -O2 -fopenmp -Iinclude -Isrc bench/retrain_bench.c "$build/libsparsegrain.a" -lprotobuf-c -lcjson -lz -lpng -lm -ldl -o "$build/retrain_bench"
 model=${MODEL:-vgg7}
 case $model in

