@@ -167,8 +167,8 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
 }
 
 int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const uint8_t *mask, const float *dy, float *dx, int set_dx, float *dw,
-                           float *db, int threads, struct sgi_thin_buf *tb) {
+                           const uint8_t *mask, const uint8_t *dead, const float *dy, float *dx,
+                           int set_dx, float *dw, float *db, int threads, struct sgi_thin_buf *tb) {
     int nk, nc;
     if (!plan(g, mask, tb, &nk, &nc)) return 0;
     const int *kk = tb->kept, *cc = tb->kept + g->k;
@@ -190,7 +190,8 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     memset(dw, 0, (size_t)g->k * g->c * rs * sizeof *dw);
     if (db) {
 #pragma omp parallel for schedule(static) if (yp * g->k > 65536)
-        for (int k = 0; k < g->k; k++) db[k] = (float)sgi_sum(dy + (size_t)k * yp, yp);
+        for (int k = 0; k < g->k; k++)
+            db[k] = dead && dead[k] ? 0.0f : (float)sgi_sum(dy + (size_t)k * yp, yp);
     }
     /* dx written (set_dx): by the Winograd pass where it covers every channel, else
      * zeroed here and added to */

@@ -27,6 +27,7 @@ void sg_exec_free(struct sg_exec *e) {
         for (int32_t i = 0; i < e->m->n_nodes; i++) free(e->dead[i]);
     free(e->dead);
     free(e->ndead);
+    free(e->thinned);
     free(e->live);
     free(e->fuse);
     free(e->pfuse);
@@ -191,7 +192,8 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
         if (!fuse_plan(m, &e->fuse, &e->pfuse)) goto nomem;
         e->dead = calloc(nn, sizeof *e->dead);
         e->ndead = calloc(nn, sizeof *e->ndead);
-        if (!e->dead || !e->ndead) goto nomem;
+        e->thinned = calloc(nn, 1);
+        if (!e->dead || !e->ndead || !e->thinned) goto nomem;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->fuse[i] > 0 && !(e->dead[i] = calloc((size_t)m->nodes[i].c, 1))) goto nomem;
         for (int32_t i = 0; i < m->n_nodes; i++) { /* convs that a max pool reads */

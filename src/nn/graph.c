@@ -149,9 +149,10 @@ static enum sg_status conv_forward(const struct sgi_step *s) {
     struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
     const float *w = sg_param_data(s->m, s->nd->param[0]);
     const uint8_t *mask = s->m->mask + s->m->params[s->nd->param[0]].offset;
-    if (sgi_conv_thin_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]), s->y,
-                              e->threads, &s->e->thin))
-        return SG_OK;
+    const int thin = sgi_conv_thin_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]),
+                                           s->y, e->threads, &s->e->thin);
+    if (e->thinned) e->thinned[s->i] = (uint8_t)thin;
+    if (thin) return SG_OK;
     if (sgi_conv_kernel_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]), s->y, e->col,
                                 e->threads, &s->e->thin))
         return SG_OK;
@@ -168,9 +169,17 @@ static void conv_backward(const struct sgi_step *s) {
     /* dx written, not added to, where this node is its only reader (exec.c's gset_plan):
      * each path writes it or zeroes it first */
     const int set = s->set_dx && s->dx;
-    if (sgi_conv_thin_backward(&g, s->x, w, mask, s->dy, s->dx, set, dw, db, s->e->threads,
+    /* a dead filter's output gradient (its channel skipped by the pool after it) */
+    const struct sg_exec *e = s->e;
+    const uint8_t *dead = e->dead && e->dead[s->i] && e->ndead[s->i] ? e->dead[s->i] : NULL;
+    if (sgi_conv_thin_backward(&g, s->x, w, mask, dead, s->dy, s->dx, set, dw, db, e->threads,
                                &s->e->thin))
         return;
+    if (dead && e->thinned && e->thinned[s->i]) { /* out of memory there: the pool left them */
+        const size_t yp = (size_t)g.n * g.p * g.q;
+        for (int k = 0; k < g.k; k++)
+            if (dead[k]) memset((float *)s->dy + (size_t)k * yp, 0, yp * sizeof *s->dy);
+    }
     if (sgi_conv_kernel_backward(&g, s->x, w, mask, s->dy, s->dx, set, dw, db, s->e->col,
                                  s->e->threads, &s->e->thin))
         return;
@@ -312,6 +321,11 @@ static void maxpool_runs(const struct sgi_step *s, int backward) {
     }
     const int C = s->nd->c, n = s->n;
     const size_t in_pl = (size_t)g.h * g.w, out_pl = (size_t)g.p * g.q;
+    /* a dead channel's input gradient is left alone where only a thinned conv reads it
+     * (it reads kept filters' gradients only: conv_thin.c, dead) */
+    const int32_t in = s->nd->in[0];
+    const int skip_clear = backward && s->e->thinned && s->xn->op == SG_OP_CONV &&
+                           !(s->e->fuse && s->e->fuse[in] < 0) && s->e->thinned[in];
     for (int c0 = 0; c0 < C;) {
         int c1 = c0;
         const int d = dead[c0];
@@ -321,7 +335,8 @@ static void maxpool_runs(const struct sgi_step *s, int backward) {
         r.planes = (c1 - c0) * n;
         if (d) {
             if (!backward) memset(s->y + oo, 0, (size_t)r.planes * out_pl * sizeof *s->y);
-            else if (s->set_dx) memset(s->dx + ii, 0, (size_t)r.planes * in_pl * sizeof *s->dx);
+            else if (s->set_dx && !skip_clear)
+                memset(s->dx + ii, 0, (size_t)r.planes * in_pl * sizeof *s->dx);
         } else if (backward) {
             sgi_maxpool_backward(&r, s->dy + oo, arg + oo, s->dx + ii, s->set_dx);
         } else {

@@ -31,6 +31,10 @@ struct sg_exec {
      * the pool skips (graph.c, pool_dead) */
     uint8_t **dead;
     int *ndead;
+    /* thinned[conv] = 1 where this step's forward ran the conv thinned (conv_thin.c): its
+     * backward then reads the output gradient of kept filters only (and sums none for a
+     * dead filter's bias), so a max pool after it need not clear a dead channel's */
+    uint8_t *thinned;
     /* the live input features of the fc layer running (graph.c, fc_live), live_cap long */
     int *live;
     int live_cap;

@@ -133,10 +133,14 @@ void sgi_conv_thin_enable(int on); /* 0: always dense (tests, benchmarks) */
 int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                           const uint8_t *mask, const float *b, float *y, int threads,
                           struct sgi_thin_buf *tb);
-/* set_dx: dx written (the bits of adding to zeros), not added to */
+/* set_dx: dx written (the bits of adding to zeros), not added to. dead (NULL: none):
+ * filters whose every weight and bias is masked and whose output gradient is all 0,
+ * or left unwritten by the pool after the layer (graph.c): their bias gradient is
+ * written 0 without reading dy there (the other dead filters' dy is never read:
+ * they are not kept) */
 int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const uint8_t *mask, const float *dy, float *dx, int set_dx, float *dw,
-                           float *db, int threads, struct sgi_thin_buf *tb);
+                           const uint8_t *mask, const uint8_t *dead, const float *dy, float *dx,
+                           int set_dx, float *dw, float *db, int threads, struct sgi_thin_buf *tb);
 
 /* Kernel-masked convolutions (src/nn/conv_kernel.c): a layer whose mask keeps at
  * most a fixed share of its K x C kernels (Winograd layers 0.5 forward, 0.35
