@@ -156,6 +156,21 @@ SG_TEST(thin_conv_matches_masked_dense_kernels) {
                 CHECK(nw <= sizeof dws / sizeof dws[0]);
                 CHECK(sgi_conv_thin_backward(&g, x, w, mk, NULL, dy, ds, 1, dws, dbs, 2, &tb));
                 CHECK(memcmp(ds, dx[0], nx * 4) == 0);
+                /* filters 1 and 3 dead (modes 0 and 1: every weight masked), their output
+                 * gradient never written (NaN): the same dx and dw, their db 0 */
+                if (mode <= 1) {
+                    const size_t yp = (size_t)g.n * g.p * g.q;
+                    float *dyn = malloc(ny * 4), *dxn = calloc(nx, 4), dbn[6];
+                    memcpy(dyn, dy, ny * 4);
+                    for (size_t t = 0; t < yp; t++) dyn[1 * yp + t] = dyn[3 * yp + t] = NAN;
+                    const uint8_t dead[6] = {0, 1, 0, 1, 0, 0};
+                    CHECK(sgi_conv_thin_backward(&g, x, w, mk, dead, dyn, dxn, 0, dws, dbn, 2, &tb));
+                    CHECK(memcmp(dxn, dx[0], nx * 4) == 0);
+                    CHECK(memcmp(dws, dw[0], nw * 4) == 0);
+                    for (int k = 0; k < 6; k++)
+                        CHECK(k == 1 || k == 3 ? dbn[k] == 0.0f : dbn[k] == db[0][k]);
+                    free(dyn), free(dxn);
+                }
                 free(ds);
             } else {
                 float *ws = sgt_nan_floats(sgi_conv_workspace(&g, 2) + 1);

@@ -64,6 +64,8 @@ void sgi_bn_relu_fuse_enable(int on) { g_fuse_on = on; }
 static int g_gset_on = 1;
 void sgi_grad_set_enable(int on) { g_gset_on = on; }
 void sgi_bn_pool_fuse_enable(int on) { g_pool_fuse_on = on; }
+static int g_poison;
+void sgi_exec_poison(int on) { g_poison = on; }
 
 /* BN nodes whose only consumer is a ReLU (conv-BN-ReLU): fuse[bn] = relu,
  * fuse[relu] = -bn; of those, the ones whose ReLU is read by one max pool alone:
@@ -175,6 +177,11 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
         const size_t sz = sgi_node_size(n, batch);
         if (!(e->out[i] = sgi_alloc(sz, sizeof(float)))) goto nomem;
         if (train && i > 0 && !(e->grad[i] = sgi_alloc(sz, sizeof(float)))) goto nomem;
+        if (g_poison) /* tests: what is read before it is written shows as NaN */
+            for (size_t j = 0; j < sz; j++) {
+                e->out[i][j] = NAN;
+                if (e->grad[i]) e->grad[i][j] = NAN;
+            }
         if (n->op == SG_OP_MAXPOOL && !(e->arg[i] = sgi_alloc(sz, sizeof(int32_t)))) goto nomem;
         if (n->op == SG_OP_BN && !(e->aux[i] = sgi_alloc(2 * (size_t)n->c, sizeof(float))))
             goto nomem;

@@ -288,6 +288,9 @@ void sgi_sgd_skip_enable(int on);
 void sgi_bn_relu_fuse_enable(int on); /* 0: BN and ReLU as two nodes (tests, benchmarks) */
 /* 0: every gradient zeroed and added to, none written by its first reader (tests) */
 void sgi_grad_set_enable(int on);
+/* 1: executors made from now on fill every output and gradient buffer with NaN first, so
+ * that a kernel reading what no one wrote shows (exec.c; tests) */
+void sgi_exec_poison(int on);
 /* 0: a max pool after a fused BN + ReLU runs as its own node (tests, benchmarks) */
 void sgi_bn_pool_fuse_enable(int on);
 void sgi_relu_forward(size_t n, const float *x, float *y);
