@@ -173,16 +173,19 @@ static void update_block(float *w, float *v, __mmask16 k, const float *const *gr
 static void prefetch_chunk(const float *w, const float *v, const uint8_t *mk,
                            const float *const *grads, size_t off, int T, ptrdiff_t a, int len,
                            ptrdiff_t cnt) {
+    const int blocks = SGD_BLOCKS && g_sgd_skip; /* sgd_step's loop over blocks runs */
     for (int q = 0; q < len; q += 16) {
 #if SGD_BLOCKS
-        if (g_sgd_skip && len - q >= 16 && !kept16(mk + a + q)) continue;
+        if (blocks && len - q >= 16 && !kept16(mk + a + q)) continue;
 #endif
         __builtin_prefetch(w + a + q, 1);
         __builtin_prefetch(v + a + q, 1);
         for (int t = 0; t < T; t++) __builtin_prefetch(grads[t] + off + a + q, 0);
     }
-    const ptrdiff_t m1 = SGD_BLOCKS ? a + 2 * SGD_CHUNK : a + len;
-    for (ptrdiff_t q = SGD_BLOCKS ? a + SGD_CHUNK : a; q < m1 && q < cnt; q += 64)
+    /* the mask of this chunk (plain loop) or of the chunk after it (blocks: this one's
+     * was requested a chunk earlier, for the test above) */
+    const ptrdiff_t m0 = blocks ? a + SGD_CHUNK : a, m1 = m0 + (blocks ? SGD_CHUNK : len);
+    for (ptrdiff_t q = m0; q < m1 && q < cnt; q += 64)
         __builtin_prefetch(mk + q, 0);
 }
 
