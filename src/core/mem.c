@@ -233,22 +233,23 @@ const char *sgi_basename(const char *path) {
     return s ? s + 1 : path;
 }
 
-/* Blocks of 1024 summed in 16 float lanes, blocks added in double: error stays at
- * float rounding of a 1024-term sum, not of n terms. The lanes are one vector (as a
- * float array GCC 12 unrolled them into 16 scalar chains); lane k's sum, then the
- * tail, then the lanes 0..15 added in order, as the array version did. */
-typedef float sum_v16 __attribute__((vector_size(64), aligned(4), may_alias));
-
+/* Blocks of 1024 summed in 16 float lanes (sgi_vf: one or two vectors), blocks
+ * added in double: error stays at float rounding of a 1024-term sum, not of n terms.
+ * Lane k's sum, then the tail, then the lanes 0..15 added in order. (As a float
+ * array GCC 12 unrolled the lanes into 16 scalar chains.) */
 double sgi_sum(const float *x, size_t n) {
     double total = 0;
     for (size_t i = 0; i < n; i += 1024) {
         const size_t end = i + 1024 < n ? i + 1024 : n;
-        sum_v16 acc = {0};
+        sgi_vf acc[SGI_VH] = {{0}};
         size_t j = i;
-        for (; j + 16 <= end; j += 16) acc += *(const sum_v16 *)(x + j);
+        for (; j + 16 <= end; j += 16)
+#pragma GCC unroll 2
+            for (int h = 0; h < SGI_VH; h++) acc[h] += *(const sgi_vf *)(x + j + h * SGI_VL);
         float part = 0;
         for (; j < end; j++) part += x[j];
-        for (int k = 0; k < 16; k++) part += acc[k];
+        for (int h = 0; h < SGI_VH; h++)
+            for (int k = 0; k < SGI_VL; k++) part += acc[h][k];
         total += part;
     }
     return total;
@@ -270,41 +271,54 @@ void sgi_mean_m2(const float *x, size_t n, double *mean, double *m2) {
         const size_t end = i + 4096 < n ? i + 4096 : n, nb = end - i;
         /* the block's sum (from memory), then its squared deviations (from L1); four
          * and two vectors of lanes, so that the additions do not wait on each other */
-        sum_v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        sgi_vf s0[SGI_VH] = {{0}}, s1[SGI_VH] = {{0}}, s2[SGI_VH] = {{0}}, s3[SGI_VH] = {{0}};
         size_t j = i;
-        for (; j + 64 <= end; j += 64) {
-            s0 += *(const sum_v16 *)(x + j);
-            s1 += *(const sum_v16 *)(x + j + 16);
-            s2 += *(const sum_v16 *)(x + j + 32);
-            s3 += *(const sum_v16 *)(x + j + 48);
-        }
-        for (; j + 16 <= end; j += 16) s0 += *(const sum_v16 *)(x + j);
+        for (; j + 64 <= end; j += 64)
+#pragma GCC unroll 2
+            for (int h = 0; h < SGI_VH; h++) {
+                const float *xj = x + j + h * SGI_VL;
+                s0[h] += *(const sgi_vf *)xj;
+                s1[h] += *(const sgi_vf *)(xj + 16);
+                s2[h] += *(const sgi_vf *)(xj + 32);
+                s3[h] += *(const sgi_vf *)(xj + 48);
+            }
+        for (; j + 16 <= end; j += 16)
+#pragma GCC unroll 2
+            for (int h = 0; h < SGI_VH; h++) s0[h] += *(const sgi_vf *)(x + j + h * SGI_VL);
         const size_t tail = j;
-        s0 += s1 + (s2 + s3);
         float part = 0;
         for (; j < end; j++) part += x[j];
-        for (int k = 0; k < 16; k++) part += s0[k];
+        for (int h = 0; h < SGI_VH; h++) {
+            s0[h] += s1[h] + (s2[h] + s3[h]);
+            for (int k = 0; k < SGI_VL; k++) part += s0[h][k];
+        }
         /* deviations d from the rounded block mean mb; their sum d1 corrects it (the
          * block's mean is mb + d1 / nb, its squared deviations d2 - d1^2 / nb), which
          * matters where the mean is large against the spread */
         const float mb = part / (float)nb;
-        const sum_v16 vmb = (sum_v16){0} + mb;
-        sum_v16 a0 = {0}, a1 = {0}, q0 = {0}, q1 = {0};
-        for (j = i; j + 32 <= end; j += 32) {
-            const sum_v16 d0 = *(const sum_v16 *)(x + j) - vmb;
-            const sum_v16 e0 = *(const sum_v16 *)(x + j + 16) - vmb;
-            a0 += d0, a1 += e0;
-            q0 += d0 * d0, q1 += e0 * e0;
-        }
-        for (; j < tail; j += 16) {
-            const sum_v16 d0 = *(const sum_v16 *)(x + j) - vmb;
-            a0 += d0;
-            q0 += d0 * d0;
-        }
-        a0 += a1, q0 += q1;
+        const sgi_vf vmb = (sgi_vf){0} + mb;
+        sgi_vf a0[SGI_VH] = {{0}}, a1[SGI_VH] = {{0}}, q0[SGI_VH] = {{0}}, q1[SGI_VH] = {{0}};
+        for (j = i; j + 32 <= end; j += 32)
+#pragma GCC unroll 2
+            for (int h = 0; h < SGI_VH; h++) {
+                const sgi_vf d0 = *(const sgi_vf *)(x + j + h * SGI_VL) - vmb;
+                const sgi_vf e0 = *(const sgi_vf *)(x + j + 16 + h * SGI_VL) - vmb;
+                a0[h] += d0, a1[h] += e0;
+                q0[h] += d0 * d0, q1[h] += e0 * e0;
+            }
+        for (; j < tail; j += 16)
+#pragma GCC unroll 2
+            for (int h = 0; h < SGI_VH; h++) {
+                const sgi_vf d0 = *(const sgi_vf *)(x + j + h * SGI_VL) - vmb;
+                a0[h] += d0;
+                q0[h] += d0 * d0;
+            }
         float d1 = 0, d2 = 0;
         for (; j < end; j++) d1 += x[j] - mb, d2 += (x[j] - mb) * (x[j] - mb);
-        for (int k = 0; k < 16; k++) d1 += a0[k], d2 += q0[k];
+        for (int h = 0; h < SGI_VH; h++) {
+            a0[h] += a1[h], q0[h] += q1[h];
+            for (int k = 0; k < SGI_VL; k++) d1 += a0[h][k], d2 += q0[h][k];
+        }
         const double c1 = (double)d1 / (double)nb;
         double m2b = (double)d2 - (double)d1 * c1;
         if (m2b < 0) m2b = 0;

@@ -466,34 +466,34 @@ static void bn_dx_add(size_t m, const float *xc, const float *dyc, struct bn_gat
 }
 
 /* sum(dy) and sum(dy * xhat) of one channel, dy through the gate where g.on: blocks
- * of 1024 in 16 float lanes, blocks added in double, as sgi_sum. The lanes are one
- * vector each (vector types: written as arrays, the compiler kept them on the stack,
- * a store and a reload in every iteration's chain; the same operations lane by lane) */
-typedef float bn_v16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int32_t bn_v16i __attribute__((vector_size(64), aligned(4), may_alias));
-
+ * of 1024 in 16 float lanes (sgi_vf: one vector, or two without AVX-512), blocks
+ * added in double, as sgi_sum. (Written as arrays of floats, the compiler kept the
+ * lanes on the stack, a store and a reload in every iteration's chain.) */
 static void bn_sums(size_t m, const float *restrict xc, const float *restrict dyc,
                     struct bn_gate g, float mu, float is, double *sdy, double *sdyx) {
     double t1 = 0, t2 = 0;
-    const bn_v16 zero = {0}, va = zero + g.a, vbb = zero + g.bb, vmu = zero + mu, vis = zero + is;
+    const sgi_vf zero = {0}, va = zero + g.a, vbb = zero + g.bb, vmu = zero + mu, vis = zero + is;
     for (size_t i = 0; i < m; i += 1024) {
         const size_t end = i + 1024 < m ? i + 1024 : m;
-        bn_v16 a1 = {0}, a2 = {0};
+        sgi_vf a1[SGI_VH] = {{0}}, a2[SGI_VH] = {{0}};
         size_t j = i;
-        for (; j + 16 <= end; j += 16) {
-            const bn_v16 x = *(const bn_v16 *)(xc + j);
-            bn_v16 d = *(const bn_v16 *)(dyc + j);
-            if (g.on) d = (bn_v16)((bn_v16i)d & (x * va + vbb > 0)); /* bn_open, lane by lane */
-            a1 += d;
-            a2 += d * ((x - vmu) * vis);
-        }
+        for (; j + 16 <= end; j += 16)
+#pragma GCC unroll 2
+            for (int h = 0; h < SGI_VH; h++) {
+                const sgi_vf x = *(const sgi_vf *)(xc + j + h * SGI_VL);
+                sgi_vf d = *(const sgi_vf *)(dyc + j + h * SGI_VL);
+                if (g.on) d = (sgi_vf)((sgi_vi)d & (x * va + vbb > 0)); /* bn_open, lane by lane */
+                a1[h] += d;
+                a2[h] += d * ((x - vmu) * vis);
+            }
         float p1 = 0, p2 = 0;
         for (; j < end; j++) {
             const float d = !g.on || bn_open(g, xc[j]) ? dyc[j] : 0.0f;
             p1 += d;
             p2 += d * ((xc[j] - mu) * is);
         }
-        for (int k = 0; k < 16; k++) p1 += a1[k], p2 += a2[k];
+        for (int h = 0; h < SGI_VH; h++)
+            for (int k = 0; k < SGI_VL; k++) p1 += a1[h][k], p2 += a2[h][k];
         t1 += p1, t2 += p2;
     }
     *sdy = t1, *sdyx = t2;

@@ -19,13 +19,18 @@
  * into the shifted reads), other builds drop it as they write V; the others
  * never make it. With
  * AVX-512 the phase splits of input and dy rows and the interleaving of output
- * rows take one permutation per 4 tiles; other builds run plain loops there
- * (slower: src/nn/wino_train.c's tile rule uses F(4x4) less without AVX-512). */
+ * rows take one permutation per 4 tiles, with AVX2 two permutations and two
+ * unpacks per 4 tiles (the helpers below); other builds run plain loops there
+ * (slower: src/nn/wino_train.c's tile rule uses F(4x4) less without them). */
 #include "core/sgi.h"
 #include "nn/wino.h"
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
+/* the vector forms of the phase splits, the blends and the masked ends */
+#define F4_VEC 1
+#else
+#define F4_VEC 0
 #endif
 
 /* Longest band-chunk row of temporaries: bands * (tq + 1) <= SGI_WINO_CHUNK, or
@@ -127,7 +132,131 @@ static inline void a4(const v16f s[4], v16f o[6]) {
     o[5] = s[3];
 }
 
-#ifndef __AVX512F__
+#if F4_VEC
+/* (v16f values cross these inline helpers: GCC warns that, without AVX-512, such
+ * a function would pass them differently from an AVX-512 build's) */
+#pragma GCC diagnostic ignored "-Wpsabi"
+/* Which of 16 lanes (bit u: lane u); __mmask16 on AVX-512. */
+typedef uint16_t m16;
+static inline m16 m16_below(int n) { return n >= 16 ? (m16)0xFFFF : n <= 0 ? (m16)0 : (m16)((1u << n) - 1); }
+
+#ifdef __AVX512F__
+static inline v16f from512(__m512 z) { v16f r; memcpy(&r, &z, sizeof r); return r; }
+static inline __m512 to512(v16f v) { __m512 z; memcpy(&z, &v, sizeof z); return z; }
+/* the 16 lanes at p, 0 outside k (nothing read there) */
+static inline v16f load16_m(const float *p, m16 k) { return from512(_mm512_maskz_loadu_ps(k, p)); }
+/* the lanes k of v stored at p (nothing written elsewhere) */
+static inline void store16_m(float *p, v16f v, m16 k) { _mm512_mask_storeu_ps(p, k, to512(v)); }
+/* lanes k from b, the others from a (all of a is read, of b only lanes k) */
+static inline v16f blend16(const float *a, const float *b, m16 k) {
+    return from512(_mm512_mask_loadu_ps(_mm512_loadu_ps(a), k, b));
+}
+/* the 16 columns at src (0 outside k), 4 tiles of 4, split into their column
+ * phases: e_j[0..4) = column j of each tile; the stores write 4 floats each */
+static inline void split16(const float *src, m16 k, float *e0, float *e1, float *e2, float *e3) {
+    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512 q = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(k, src));
+    _mm_storeu_ps(e0, _mm512_castps512_ps128(q));
+    _mm_storeu_ps(e1, _mm512_extractf32x4_ps(q, 1));
+    _mm_storeu_ps(e2, _mm512_extractf32x4_ps(q, 2));
+    _mm_storeu_ps(e3, _mm512_extractf32x4_ps(q, 3));
+}
+/* split16's inverse: 4 tiles' phases e_j[0..4) interleaved into the 16 columns at
+ * dst, lanes k only (=, += when accumulate is 1, = 0 + v when 2) */
+static inline void join16(const float *e0, const float *e1, const float *e2, const float *e3,
+                          float *dst, m16 k, int accumulate) {
+    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512 z = _mm512_castps128_ps512(_mm_loadu_ps(e0));
+    z = _mm512_insertf32x4(z, _mm_loadu_ps(e1), 1);
+    z = _mm512_insertf32x4(z, _mm_loadu_ps(e2), 2);
+    z = _mm512_insertf32x4(z, _mm_loadu_ps(e3), 3);
+    z = _mm512_permutexvar_ps(split4, z);
+    if (accumulate == 1) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, dst));
+    else if (accumulate == 2) z = _mm512_add_ps(z, _mm512_setzero_ps());
+    _mm512_mask_storeu_ps(dst, k, z);
+}
+#else
+/* AVX2: the 16 lanes as two vectors of 8, the masks as two vectors of lanes. */
+static inline __m256i m8(unsigned bits) {
+    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), sel), sel);
+}
+static inline v16f from256(__m256 lo, __m256 hi) {
+    v16f r;
+    memcpy(&r, &lo, sizeof lo);
+    memcpy((char *)&r + sizeof lo, &hi, sizeof hi);
+    return r;
+}
+static inline v16f load16_m(const float *p, m16 k) {
+    return from256(_mm256_maskload_ps(p, m8(k & 255u)), _mm256_maskload_ps(p + 8, m8(k >> 8)));
+}
+static inline void store16_m(float *p, v16f v, m16 k) {
+    __m256 h[2];
+    memcpy(h, &v, sizeof h);
+    _mm256_maskstore_ps(p, m8(k & 255u), h[0]);
+    _mm256_maskstore_ps(p + 8, m8(k >> 8), h[1]);
+}
+static inline v16f blend16(const float *a, const float *b, m16 k) {
+    const __m256i lo = m8(k & 255u), hi = m8(k >> 8);
+    return from256(_mm256_blendv_ps(_mm256_loadu_ps(a), _mm256_maskload_ps(b, lo), _mm256_castsi256_ps(lo)),
+                   _mm256_blendv_ps(_mm256_loadu_ps(a + 8), _mm256_maskload_ps(b + 8, hi), _mm256_castsi256_ps(hi)));
+}
+/* tiles t0 t1 in a, t2 t3 in b: one permutation each puts a tile pair's phases
+ * side by side ([t0.0 t1.0 t0.1 t1.1 | t0.2 t1.2 t0.3 t1.3]), unpacking their
+ * 64-bit pairs gives [phase 0 | phase 2] and [phase 1 | phase 3] */
+static inline void split16(const float *src, m16 k, float *e0, float *e1, float *e2, float *e3) {
+    const __m256i pair = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256 a, b;
+    if (k == 0xFFFF) { /* plain loads inside the row */
+        a = _mm256_loadu_ps(src);
+        b = _mm256_loadu_ps(src + 8);
+    } else {
+        a = _mm256_maskload_ps(src, m8(k & 255u));
+        b = _mm256_maskload_ps(src + 8, m8(k >> 8));
+    }
+    a = _mm256_permutevar8x32_ps(a, pair);
+    b = _mm256_permutevar8x32_ps(b, pair);
+    const __m256 p02 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)));
+    const __m256 p13 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)));
+    _mm_storeu_ps(e0, _mm256_castps256_ps128(p02));
+    _mm_storeu_ps(e2, _mm256_extractf128_ps(p02, 1));
+    _mm_storeu_ps(e1, _mm256_castps256_ps128(p13));
+    _mm_storeu_ps(e3, _mm256_extractf128_ps(p13, 1));
+}
+static inline void join16(const float *e0, const float *e1, const float *e2, const float *e3,
+                          float *dst, m16 k, int accumulate) {
+    const __m256i unpair = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256 p02 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(e0)), _mm_loadu_ps(e2), 1);
+    const __m256 p13 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(e1)), _mm_loadu_ps(e3), 1);
+    __m256 a = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(p02), _mm256_castps_pd(p13)));
+    __m256 b = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(p02), _mm256_castps_pd(p13)));
+    a = _mm256_permutevar8x32_ps(a, unpair);
+    b = _mm256_permutevar8x32_ps(b, unpair);
+    if (accumulate == 2) {
+        a = _mm256_add_ps(a, _mm256_setzero_ps());
+        b = _mm256_add_ps(b, _mm256_setzero_ps());
+    }
+    if (k == 0xFFFF) { /* plain stores where they can (a masked store takes many uops on some AMD cores) */
+        if (accumulate == 1) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(dst));
+            b = _mm256_add_ps(b, _mm256_loadu_ps(dst + 8));
+        }
+        _mm256_storeu_ps(dst, a);
+        _mm256_storeu_ps(dst + 8, b);
+        return;
+    }
+    const __m256i lo = m8(k & 255u), hi = m8(k >> 8);
+    if (accumulate == 1) {
+        a = _mm256_add_ps(a, _mm256_maskload_ps(dst, lo));
+        b = _mm256_add_ps(b, _mm256_maskload_ps(dst + 8, hi));
+    }
+    _mm256_maskstore_ps(dst, lo, a);
+    _mm256_maskstore_ps(dst + 8, hi, b);
+}
+#endif
+#endif
+
+#if !F4_VEC
 /* dst = src without the last of every L entries (nbnd bands of L - 1 tiles). */
 static inline void drop_padding(const float *restrict src, int L, int nbnd, float *restrict dst) {
     const int tq = L - 1;
@@ -136,8 +265,8 @@ static inline void drop_padding(const float *restrict src, int L, int nbnd, floa
 }
 #endif
 
-#ifdef __AVX512F__
-/* V[36][ch][T] of images n0..n0+nb (AVX-512). The slice's bands of a channel
+#if F4_VEC
+/* V[36][ch][T] of images n0..n0+nb (AVX-512 or AVX2). The slice's bands of a channel
  * (image b's band bd is band b tp + bd, its tiles contiguous in V) go in chunks
  * of bc bands, across images (bc tq a multiple of 16 where ck_bands_aligned
  * finds one). Per band its six input rows are split into the four column
@@ -169,20 +298,19 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
             for (int t = 0; t < used; t++) ph[i][j][t] = 0;
     /* which of 16 tiles from tile t end a band: the same for every chunk
      * (chunks start at a band) */
-    __mmask16 end_of[RCAP / VW + 2];
+    m16 end_of[RCAP / VW + 2];
     for (int blk = 0; blk * VW < bc * tq; blk++) {
-        __mmask16 k = 0;
-        for (int u = 0; u < VW; u++) k |= (__mmask16)(((blk * VW + u) % tq == tq - 1) << u);
+        m16 k = 0;
+        for (int u = 0; u < VW; u++) k |= (m16)(((blk * VW + u) % tq == tq - 1) << u);
         end_of[blk] = k;
     }
     /* which of the 16 columns 4t - pl .. 4t - pl + 15 are inside a row */
-    __mmask16 in_of[RCAP / 4 + 1];
+    m16 in_of[RCAP / 4 + 1];
     for (int t = 0; t < L; t += 4) {
-        __mmask16 k = 0;
-        for (int u = 0; u < VW; u++) k |= (__mmask16)((4 * t - pl + u >= 0 && 4 * t - pl + u < w) << u);
+        m16 k = 0;
+        for (int u = 0; u < VW; u++) k |= (m16)((4 * t - pl + u >= 0 && 4 * t - pl + u < w) << u);
         in_of[t / 4] = k;
     }
-    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const int nbands = nb * tp;
     for (int c = 0; c < ch; c++) {
         const float *cplane = x + ((size_t)(map ? map[c] : c) * n + n0) * h * w;
@@ -207,13 +335,8 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                      * phases 0-3 of tiles t .. t + 3, phases 4 and 5 of tiles
                      * t - 1 .. t + 2 */
                     const float *src = plane + (size_t)ih * w - pl;
-                    for (int t = 0; t < L; t += 4) {
-                        const __m512 q = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(in_of[t / 4], src + 4 * t));
-                        _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(q));
-                        _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(q, 1));
-                        _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(q, 2));
-                        _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(q, 3));
-                    }
+                    for (int t = 0; t < L; t += 4)
+                        split16(src + 4 * t, in_of[t / 4], e0 + t, e1 + t, e2 + t, e3 + t);
                     /* phases 0 and 1 of the column tile past the band, before
                      * the next band's split overwrites them */
                     ph[i][4][off + tq - 1] = e0[tq];
@@ -222,7 +345,7 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
             }
             float *vt = vc + (size_t)g0 * tq;
             for (int t = 0; t < nt; t += VW) {
-                const __mmask16 end = end_of[t / VW];
+                const m16 end = end_of[t / VW];
                 v16f r[6][6];
 #pragma GCC unroll 6
                 for (int j = 0; j < 6; j++) {
@@ -232,9 +355,7 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         if (j < 4) {
                             d[i] = *(const v16f *)(ph[i][j] + t);
                         } else {
-                            const __m512 z = _mm512_mask_loadu_ps(_mm512_loadu_ps(ph[i][j - 4] + t + 1), end,
-                                                                  ph[i][j] + t);
-                            memcpy(&d[i], &z, sizeof z);
+                            d[i] = blend16(ph[i][j - 4] + t + 1, ph[i][j] + t, end);
                         }
                     }
                     bt6(d, o6);
@@ -250,15 +371,11 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
                         for (int j = 0; j < 6; j++) *(v16f *)(vd + (size_t)(i * 6 + j) * vs) = o6[j];
                     }
                 } else {
-                    const __mmask16 low = (__mmask16)((1u << (nt - t)) - 1);
+                    const m16 low = m16_below(nt - t);
                     for (int i = 0; i < 6; i++) {
                         v16f o6[6];
                         bt6(r[i], o6);
-                        for (int j = 0; j < 6; j++) {
-                            __m512 z;
-                            memcpy(&z, &o6[j], sizeof z);
-                            _mm512_mask_storeu_ps(vd + (size_t)(i * 6 + j) * vs, low, z);
-                        }
+                        for (int j = 0; j < 6; j++) store16_m(vd + (size_t)(i * 6 + j) * vs, o6[j], low);
                     }
                 }
             }
@@ -360,8 +477,7 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
     float tail[36][VW];
 #endif
     (void)L;
-#ifdef __AVX512F__
-    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+#if F4_VEC
     (void)full, (void)rem;
 #endif
     SG_ASSERT(bc * L <= RCAP);
@@ -381,8 +497,8 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
                 for (int e = 0; e < 36; e++) mp[e] = m + (size_t)e * ms + t;
 #ifdef __AVX512F__
                 /* the last block's reads masked: nothing read past the chunk */
-                const __mmask16 lk = nt - t >= VW ? (__mmask16)0xFFFF : (__mmask16)((1u << (nt - t)) - 1);
-#define LOADM(e) ({ __m512 z_ = _mm512_maskz_loadu_ps(lk, mp[e]); v16f r_; memcpy(&r_, &z_, sizeof r_); r_; })
+                const m16 lk = m16_below(nt - t);
+#define LOADM(e) load16_m(mp[e], lk)
 #else
                 /* the last block through a zero-padded copy: no reads past M */
                 if (t + VW > nt) {
@@ -417,21 +533,11 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
                     float *dst = plane + (size_t)p * oq;
                     const float *o0 = o[a][0] + bd * tq, *o1 = o[a][1] + bd * tq;
                     const float *o2 = o[a][2] + bd * tq, *o3 = o[a][3] + bd * tq;
-#ifdef __AVX512F__
-                    /* 4 tiles at a time: their 4 phases interleaved by one
-                     * permutation (a 4x4 transpose), the row's end masked */
-                    for (int t = 0; 4 * t < oq; t += 4) {
-                        __m512 z = _mm512_castps128_ps512(_mm_loadu_ps(o0 + t));
-                        z = _mm512_insertf32x4(z, _mm_loadu_ps(o1 + t), 1);
-                        z = _mm512_insertf32x4(z, _mm_loadu_ps(o2 + t), 2);
-                        z = _mm512_insertf32x4(z, _mm_loadu_ps(o3 + t), 3);
-                        z = _mm512_permutexvar_ps(split4, z);
-                        const int left = oq - 4 * t;
-                        const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-                        if (accumulate == 1) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(mk, dst + 4 * t));
-                        else if (accumulate == 2) z = _mm512_add_ps(z, _mm512_setzero_ps());
-                        _mm512_mask_storeu_ps(dst + 4 * t, mk, z);
-                    }
+#if F4_VEC
+                    /* 4 tiles at a time: their 4 phases interleaved (a 4x4
+                     * transpose), the row's end masked */
+                    for (int t = 0; 4 * t < oq; t += 4)
+                        join16(o0 + t, o1 + t, o2 + t, o3 + t, dst + 4 * t, m16_below(oq - 4 * t), accumulate);
                     continue;
 #endif
                     if (accumulate == 2) { /* 0 + v */
@@ -472,8 +578,7 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ds = sgi_wino_pstride(k, T);
     const int full = oq / 4, rem = oq % 4;
     float g[4][4][RCAP + VW];
-#ifdef __AVX512F__
-    const __m512i split4 = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+#if F4_VEC
     (void)full, (void)rem;
 #endif
     for (int a = 0; a < 4; a++) /* entries past a chunk are read (and dropped) by its last block */
@@ -504,19 +609,12 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
                         continue;
                     }
                     const float *src = plane + (size_t)p * oq;
-#ifdef __AVX512F__
-                    /* 4 tiles at a time split into phases by one permutation,
-                     * zeros past the row's end; the stores may run 3 entries
-                     * into the next band (written after) or past the chunk */
-                    for (int t = 0; t < tq; t += 4) {
-                        const int left = oq - 4 * t;
-                        const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-                        const __m512 z = _mm512_permutexvar_ps(split4, _mm512_maskz_loadu_ps(mk, src + 4 * t));
-                        _mm_storeu_ps(e0 + t, _mm512_castps512_ps128(z));
-                        _mm_storeu_ps(e1 + t, _mm512_extractf32x4_ps(z, 1));
-                        _mm_storeu_ps(e2 + t, _mm512_extractf32x4_ps(z, 2));
-                        _mm_storeu_ps(e3 + t, _mm512_extractf32x4_ps(z, 3));
-                    }
+#if F4_VEC
+                    /* 4 tiles at a time split into phases, zeros past the
+                     * row's end; the stores may run 3 entries into the next
+                     * band (written after) or past the chunk */
+                    for (int t = 0; t < tq; t += 4)
+                        split16(src + 4 * t, m16_below(oq - 4 * t), e0 + t, e1 + t, e2 + t, e3 + t);
                     continue;
 #endif
                     for (int t = 0; t < full; t++)
@@ -538,8 +636,8 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
                     for (int e = 0; e < 6; e++) r[e][j] = o6[e];
                 }
                 const int full_block = t + VW <= nt;
-#ifdef __AVX512F__
-                const __mmask16 lk = full_block ? (__mmask16)0xFFFF : (__mmask16)((1u << (nt - t)) - 1);
+#if F4_VEC
+                const m16 lk = m16_below(nt - t);
 #endif
                 for (int e = 0; e < 6; e++) {
                     v16f o6[6];
@@ -549,10 +647,8 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
                         if (full_block) {
                             *(v16f *)dst = o6[f];
                         } else { /* no writes past the chunk */
-#ifdef __AVX512F__
-                            __m512 z;
-                            memcpy(&z, &o6[f], sizeof z);
-                            _mm512_mask_storeu_ps(dst, lk, z);
+#if F4_VEC
+                            store16_m(dst, o6[f], lk);
 #else
                             float tmp[VW];
                             memcpy(tmp, &o6[f], sizeof tmp);

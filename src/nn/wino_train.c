@@ -22,8 +22,13 @@
 #include "nn/ops.h"
 #include "nn/wino.h"
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+/* the library's own kernels for the products (wgemm) and the transposes: AVX-512,
+ * or AVX2 with FMA; other builds call OpenBLAS */
+#define WGEMM 1
+#else
+#define WGEMM 0
 #endif
 
 /* Floats the transformed input and output of one slice may take (per thread):
@@ -61,9 +66,12 @@ int sgi_wino_train_shape_ok(const struct sg_conv_geom *g) {
  * a time, and with AVX-512 (compress-stores, one-permutation phase splits) they
  * cost about F(2x2)'s, so F(4x4) wins from 7x7 up (VGG-7, batch 64, one thread,
  * AMD EPYC: 28x28 0.71 of F(2x2)'s time, 14x14 0.87-0.92, 7x7 0.99 and 0.89 of
- * im2col; docs/performance.md). Without AVX-512 its scalar phase splits and
- * copies make the transforms 1.5-3x F(2x2)'s: F(4x4) only on large outputs. */
-#ifdef __AVX512F__
+ * im2col; docs/performance.md). With AVX2 (two permutations and two unpacks a
+ * split, src/nn/wino_f4.c) the same rule: VGG-7's one-thread step 0.83 of its time
+ * with F(2x2) on the 14x14 layers and im2col on the 7x7 one (AMD EPYC, an
+ * x86-64-v3 build). Elsewhere its scalar phase splits and copies make the
+ * transforms 1.5-3x F(2x2)'s: F(4x4) only on large outputs. */
+#if defined(__AVX512F__) || defined(__AVX2__)
 #define F4_MIN_SIDE 7
 #else
 #define F4_MIN_SIDE 20
@@ -163,9 +171,9 @@ static size_t kc_len(const struct sgi_wino_tf *tf, const struct sg_conv_geom *g)
     return sgi_round16((size_t)tf->a * tf->a * g->k * g->c);
 }
 
-/* The weight gradient's transposed point of V (AVX-512 builds). */
+/* The weight gradient's transposed point of V (builds with wgemm). */
 static size_t vt_len(const struct pass *p) {
-#ifdef __AVX512F__
+#if WGEMM
     return sgi_round16((size_t)p->cin * p->T);
 #else
     (void)p;
@@ -293,6 +301,113 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
             for (int j = 0; j < nj; j++) _mm512_mask_storeu_ps(t + (size_t)(j0 + j) * r + i0, mi, a[j]);
         }
 }
+#elif WGEMM
+/* The same products on AVX2 with FMA: 4 rows x 24 columns of C in 12 registers of
+ * 8 lanes, 4 broadcasts of A and 3 loads of B per 12 multiply-adds (16 registers
+ * in all), the last vector of the last panel through masked loads and stores. The
+ * same sums as the AVX-512 kernel: one fused multiply-add chain in k order, then +
+ * C when beta. OpenBLAS's Haswell kernel, which these products went to before, ran
+ * them at about half its large-matrix rate: they are short (K = C_in, 16-256) and
+ * it zeroes C (beta 0) and packs both operands for each one. */
+#define WINL static inline __attribute__((always_inline))
+static inline __m256i lanes8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+WINL void wkern(const int MR, const int NV, const int BETA, const int TAIL, int k, const float *a,
+                size_t lda, const float *b, size_t ldb, float *c, size_t ldc, __m256i last) {
+    __m256 acc[4][3];
+    for (int r = 0; r < MR; r++)
+        for (int q = 0; q < NV; q++) acc[r][q] = _mm256_setzero_ps();
+    for (int kk = 0; kk < k; kk++) {
+        const float *bk = b + (size_t)kk * ldb;
+        __m256 bv[3];
+        for (int q = 0; q < NV; q++)
+            bv[q] = TAIL && q == NV - 1 ? _mm256_maskload_ps(bk + 8 * q, last) : _mm256_loadu_ps(bk + 8 * q);
+        for (int r = 0; r < MR; r++) {
+            const __m256 av = _mm256_broadcast_ss(a + (size_t)r * lda + kk);
+            for (int q = 0; q < NV; q++) acc[r][q] = _mm256_fmadd_ps(av, bv[q], acc[r][q]);
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int q = 0; q < NV; q++) {
+            float *cr = c + (size_t)r * ldc + 8 * q;
+            __m256 z = acc[r][q];
+            if (TAIL && q == NV - 1) {
+                if (BETA) z = _mm256_add_ps(z, _mm256_maskload_ps(cr, last));
+                _mm256_maskstore_ps(cr, last, z);
+            } else {
+                if (BETA) z = _mm256_add_ps(z, _mm256_loadu_ps(cr));
+                _mm256_storeu_ps(cr, z);
+            }
+        }
+}
+
+#define WK_NV(MR, BETA, TAIL)                                                          \
+    switch (nv) {                                                                      \
+    case 1: wkern(MR, 1, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
+    case 2: wkern(MR, 2, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
+    default: wkern(MR, 3, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
+    }
+#define WK_MR(BETA, TAIL)                                                              \
+    switch (mi) {                                                                      \
+    case 4: WK_NV(4, BETA, TAIL) break;                                                \
+    case 3: WK_NV(3, BETA, TAIL) break;                                                \
+    case 2: WK_NV(2, BETA, TAIL) break;                                                \
+    default: WK_NV(1, BETA, TAIL) break;                                               \
+    }
+
+static void wgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, int beta,
+                  float *c, int ldc) {
+    for (int j = 0; j < n; j += 24) {
+        const int nj = n - j < 24 ? n - j : 24, nv = (nj + 7) / 8, tail = nj % 8 != 0;
+        const __m256i last = lanes8(tail ? nj % 8 : 8);
+        const float *bj = b + j;
+        for (int i = 0; i < m; i += 4) {
+            const int mi = m - i < 4 ? m - i : 4;
+            const float *ai = a + (size_t)i * lda;
+            float *ci = c + (size_t)i * ldc + j;
+            if (tail) {
+                if (beta) {
+                    WK_MR(1, 1)
+                } else {
+                    WK_MR(0, 1)
+                }
+            } else if (beta) {
+                WK_MR(1, 0)
+            } else {
+                WK_MR(0, 0)
+            }
+        }
+    }
+}
+
+/* t[j][i] = x[i][j] for an r x c matrix x with rows ld apart (t is c x r): 8 x 8
+ * blocks in registers (unpack, shuffle, lane permute), the edges entry by entry. */
+static void transpose(const float *restrict x, int r, int c, size_t ld, float *restrict t) {
+    const int r8 = r / 8 * 8, c8 = c / 8 * 8;
+    for (int i0 = 0; i0 < r8; i0 += 8)
+        for (int j0 = 0; j0 < c8; j0 += 8) {
+            __m256 a[8], b[8];
+            for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps(x + (size_t)(i0 + i) * ld + j0);
+            for (int i = 0; i < 8; i += 2) {
+                b[i] = _mm256_unpacklo_ps(a[i], a[i + 1]);
+                b[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                a[i] = _mm256_shuffle_ps(b[i], b[i + 2], 0x44);
+                a[i + 1] = _mm256_shuffle_ps(b[i], b[i + 2], 0xEE);
+                a[i + 2] = _mm256_shuffle_ps(b[i + 1], b[i + 3], 0x44);
+                a[i + 3] = _mm256_shuffle_ps(b[i + 1], b[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                b[i] = _mm256_permute2f128_ps(a[i], a[i + 4], 0x20);
+                b[i + 4] = _mm256_permute2f128_ps(a[i], a[i + 4], 0x31);
+            }
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(t + (size_t)(j0 + j) * r + i0, b[j]);
+        }
+    for (int i = 0; i < r; i++)
+        for (int j = i < r8 ? c8 : 0; j < c; j++) t[(size_t)j * r + i] = x[(size_t)i * ld + j];
+}
 #endif
 
 /* The kept share of the pairs up to which a kernel-masked weight gradient takes
@@ -325,7 +440,7 @@ static void slice_pass(const struct pass *p, const float *x, const float *u, flo
                             v + e * sgi_wino_pstride(p->cin, T), (size_t)ld,
                             mm + e * sgi_wino_pstride(p->cout, T), (size_t)ld);
         } else
-#ifdef __AVX512F__
+#if WGEMM
             wgemm(p->cout, T, p->cin, u + (size_t)e * p->cout * p->cin, p->cin,
                   v + e * sgi_wino_pstride(p->cin, T), ld, 0, mm + e * sgi_wino_pstride(p->cout, T), ld);
 #else
@@ -426,7 +541,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
 #pragma omp single
         used = team;
         float *v = base + (size_t)t * per, *dd = v + f.vlen, *acc = dd + f.mlen;
-#ifdef __AVX512F__
+#if WGEMM
         float *vt = acc + kc;
 #endif
         int first = 1;
@@ -444,7 +559,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
                                        kp->fi, v + e * sgi_wino_pstride(g->c, T), (size_t)ld,
                                        acc + (size_t)e * kp->fp[g->k]);
                 } else {
-#ifdef __AVX512F__
+#if WGEMM
                     /* D V^T as D (V^T): V's point transposed to [T][C] */
                     transpose(v + e * sgi_wino_pstride(g->c, T), g->c, T, (size_t)ld, vt);
                     wgemm(g->k, g->c, T, dd + e * sgi_wino_pstride(g->k, T), ld, vt, g->c, !first,
