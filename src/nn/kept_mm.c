@@ -14,11 +14,17 @@
 #include "core/sgi.h"
 #include "nn/ops.h"
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
+/* the Winograd kept-pair kernels in AVX2 form (AVX-512 builds have their own) */
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#define KEPT_AVX2 1
+#else
+#define KEPT_AVX2 0
+#endif
 
-/* Sixteen floats as one unaligned vector (two on AVX2, one on AVX-512). */
+/* Sixteen floats as one unaligned vector (the portable kernels). */
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 
 #ifdef __AVX512F__
@@ -41,6 +47,34 @@ KINL void mm_block(const int nv, __mmask16 last, const float *uk, const int32_t 
 #pragma GCC unroll 8
     for (int q = 0; q < nv - 1; q++) _mm512_storeu_ps(mk + 16 * q, a[q]);
     _mm512_mask_storeu_ps(mk + 16 * (nv - 1), last, a[nv - 1]);
+}
+#elif KEPT_AVX2
+#define KINL static inline __attribute__((always_inline))
+/* the first n of 8 lanes */
+static inline __m256i lanes8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+/* mm_block on AVX2: mk[0 .. 8 nv) over vectors of 8 (the last one through masked
+ * loads and a masked store where TAIL), the same chains in the same order */
+KINL void mm_block8(const int nv, const int TAIL, __m256i last, const float *uk, const int32_t *li,
+                    int32_t j0, int32_t j1, const float *v, size_t ld, float *mk) {
+    __m256 a[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < nv; q++) a[q] = _mm256_setzero_ps();
+    for (int32_t j = j0; j < j1; j++) {
+        const __m256 w = _mm256_broadcast_ss(uk + li[j]);
+        const float *vr = v + (size_t)li[j] * ld;
+#pragma GCC unroll 8
+        for (int q = 0; q < nv - 1; q++) a[q] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vr + 8 * q), a[q]);
+        const float *vl = vr + 8 * (nv - 1);
+        a[nv - 1] = _mm256_fmadd_ps(w, TAIL ? _mm256_maskload_ps(vl, last) : _mm256_loadu_ps(vl), a[nv - 1]);
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < nv - 1; q++) _mm256_storeu_ps(mk + 8 * q, a[q]);
+    if (TAIL)
+        _mm256_maskstore_ps(mk + 8 * (nv - 1), last, a[nv - 1]);
+    else
+        _mm256_storeu_ps(mk + 8 * (nv - 1), a[nv - 1]);
 }
 #endif
 
@@ -65,6 +99,23 @@ static void kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int3
         case 7: mm_block(7, last, uk, li, j0, j1, vt, ldv, mt); break;
         default: mm_block(8, last, uk, li, j0, j1, vt, ldv, mt); break;
         }
+    }
+#elif KEPT_AVX2
+    /* blocks of up to 64 tiles (8 accumulators of 8 lanes) */
+    for (int t = 0; t < T; t += 64) {
+        const int left = T - t < 64 ? T - t : 64, nv = (left + 7) / 8;
+        const __m256i last = lanes8(left % 8);
+        const float *vt = v + t;
+        float *mt = mk + t;
+#define MB(NV) \
+    case NV: \
+        if (left % 8) \
+            mm_block8(NV, 1, last, uk, li, j0, j1, vt, ldv, mt); \
+        else \
+            mm_block8(NV, 0, last, uk, li, j0, j1, vt, ldv, mt); \
+        break;
+        switch (nv) { MB(1) MB(2) MB(3) MB(4) MB(5) MB(6) MB(7) default: MB(8) }
+#undef MB
     }
 #else
     int t = 0;
@@ -148,6 +199,51 @@ KINL void wg_pairs(const int NVT, int nfull, int np, const float *dr, const floa
     const __mmask8 mk = (__mmask8)((1u << np) - 1);
     _mm256_mask_storeu_ps(acc, mk, _mm256_add_ps(_mm256_maskz_loadu_ps(mk, acc), hsum8x16(a)));
 }
+#elif KEPT_AVX2
+/* 8 vectors' horizontal sums as 8 floats: unpack-adds within 128-bit lanes, then
+ * the two lanes added */
+static inline __m256 hsum8x8(const __m256 *a) {
+    __m256 t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]),
+                             _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    __m256 u[2]; /* per 128-bit lane: the partial sums of 4 of the vectors */
+    for (int i = 0; i < 2; i++) {
+        const __m256d x = _mm256_castps_pd(t[2 * i]), y = _mm256_castps_pd(t[2 * i + 1]);
+        u[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(x, y)),
+                             _mm256_castpd_ps(_mm256_unpackhi_pd(x, y)));
+    }
+    return _mm256_add_ps(_mm256_permute2f128_ps(u[0], u[1], 0x20), _mm256_permute2f128_ps(u[0], u[1], 0x31));
+}
+
+/* wg_pairs on AVX2: blocks of 64 tiles, NVT vectors of 8 at the end (the last
+ * through masked loads on both sides) */
+KINL void wg_pairs8(const int NVT, int nfull, int np, const float *dr, const float *v, size_t ldv,
+                    const int32_t *li, __m256i last, float *acc) {
+    __m256 a[8];
+    const float *vr[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps(), vr[i] = v + (size_t)li[i < np ? i : 0] * ldv;
+    for (int c = 0; c < nfull; c++) {
+        for (int q = 0; q < 8; q++) {
+            const __m256 d = _mm256_loadu_ps(dr + 8 * q);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(d, _mm256_loadu_ps(vr[i] + 8 * q), a[i]);
+        }
+        dr += 64;
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) vr[i] += 64;
+    }
+    const __m256i all = _mm256_set1_epi32(-1);
+    for (int q = 0; q < NVT; q++) {
+        const __m256i mq = q == NVT - 1 ? last : all;
+        const __m256 d = _mm256_maskload_ps(dr + 8 * q, mq);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(d, _mm256_maskload_ps(vr[i] + 8 * q, mq), a[i]);
+    }
+    const __m256i mk = lanes8(np);
+    _mm256_maskstore_ps(acc, mk, _mm256_add_ps(_mm256_maskload_ps(acc, mk), hsum8x8(a)));
+}
 #else
 static inline float hsum16(v16f a) {
     float s = 0;
@@ -176,6 +272,19 @@ void sgi_kept_wgrad(int rows, int T, const float *d, size_t ldd, const int32_t *
             case 7: wg_pairs(7, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
             default: wg_pairs(8, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
             }
+        }
+    }
+#elif KEPT_AVX2
+    const int nfull = (T - 1) / 64, tl = T - 64 * nfull, nvt = (tl + 7) / 8;
+    const __m256i last = lanes8(tl % 8 ? tl % 8 : 8);
+    for (int kk = 0; kk < rows; kk++) {
+        const float *dr = d + (size_t)kk * ldd;
+        for (int32_t j = lp[kk]; j < lp[kk + 1]; j += 8) {
+            const int np = lp[kk + 1] - j < 8 ? lp[kk + 1] - j : 8;
+#define WG(NV) \
+    case NV: wg_pairs8(NV, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+            switch (nvt) { WG(1) WG(2) WG(3) WG(4) WG(5) WG(6) WG(7) default: WG(8) }
+#undef WG
         }
     }
 #else

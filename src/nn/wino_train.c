@@ -414,7 +414,10 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
  * sgi_kept_wgrad (src/nn/kept_mm.c). AVX-512, the weight-gradient products of VGG-7's four Winograd
  * layers on their one-thread slices (AMD EPYC Zen 5; docs/performance.md, "Tenth
  * pass"): at 0.3 kept 0.64-0.80 of the dense products' time (transpose and
- * wgemm), at 0.1 0.29-0.46, at 0.5 0.91-1.22. */
+ * wgemm), at 0.1 0.29-0.46, at 0.5 0.91-1.22. AVX2 (kept_mm.c's AVX2 kernels against
+ * the AVX2 wgemm, bench/kernel_mask_bench.c): the kept pairs as fast or faster up to
+ * 0.45 (the 28x28 layer's backward 9.7-10.3 ms against 11.1-11.4 with the dense
+ * weight gradient), so always where the kernel path runs. */
 #ifdef __AVX512F__
 #define WGRAD_SPARSE_MAX 0.4
 #else
