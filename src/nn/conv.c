@@ -8,6 +8,12 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
+/* kernel masks on im2col layers: src/nn/kept_mm.c's kernels, AVX-512 or AVX2 */
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define KEPT_COLS 1
+#else
+#define KEPT_COLS 0
+#endif
 
 #include "core/sgi.h"
 #include "nn/ops.h"
@@ -484,11 +490,11 @@ static void backward_slice(const struct sg_conv_geom *g, const float *x, const f
  * sum over its kept kernels; input gradient dcol[c, i] = the sum over the filters
  * that keep c, then col2im; weight gradient only the kept kernels' sums over the
  * slice, per thread in slice order, the threads in order (the removed kernels'
- * entries stay 0). Threads take whole slices. AVX-512 builds only (elsewhere the
- * dense masked kernels run). Checked against the dense masked kernels in
+ * entries stay 0). Threads take whole slices. AVX-512 and AVX2 builds (elsewhere
+ * the dense masked kernels run). Checked against the dense masked kernels in
  * tests/test_conv_kernel.c. */
 int sgi_conv_kept_cols_ok(const struct sg_conv_geom *g) {
-#ifdef __AVX512F__
+#if KEPT_COLS
     return g->groups == 1 && g->c > 1 && !is_pointwise(g);
 #else
     (void)g;
@@ -501,7 +507,7 @@ static size_t kept_cols_workspace(const struct sg_conv_geom *g, int threads) {
     return (size_t)threads * (col_floats(g) + dw_floats(g));
 }
 
-#ifdef __AVX512F__
+#if KEPT_COLS
 static void kept_cols_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                               const struct sgi_kept *kp, float *y, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb, rs = g->r * g->s;
@@ -807,9 +813,11 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_forward_kept(g, x, w, kp, y, ws, threads);
-#ifdef __AVX512F__
+#if KEPT_COLS
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_forward(g, x, w, kp, y, ws, threads);
+#endif
+#ifdef __AVX512F__
     } else if (c1_ok(g)) {
         c1_forward(g, x, w, b, y, ws, threads); /* bias included */
         return;
@@ -850,9 +858,11 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
         memset(dx, 0, (size_t)g->n * g->c * g->h * g->w * sizeof *dx);
     if (wino) {
         sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, set_dx, dw, ws, threads);
-#ifdef __AVX512F__
+#if KEPT_COLS
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_backward(g, x, w, kp, dy, dx, dw, ws, threads);
+#endif
+#ifdef __AVX512F__
     } else if (c1_ok(g) && !dx) {
         c1_wgrad(g, x, dy, dw, ws, threads);
 #endif

@@ -326,78 +326,118 @@ void sgi_kept_expand(int pts, int k, int c, const int32_t *lp, const int32_t *li
     }
 }
 
-/* ---- kernel masks on im2col columns (AVX-512 builds) ----
+/* ---- kernel masks on im2col columns (AVX-512 and AVX2 builds) ----
  * A kept kernel (k, c) is R*S consecutive rows of the C*R*S column matrix, so
  * the products go channel by channel, each a small dense product over the
- * filters that keep the channel (bi[bp[c] .. bp[c+1])): forward, 8 filters x 48
- * columns in 24 registers, R*S rows of the channel's columns (3 loads, 8
- * broadcasts per 24 multiply-adds, as the dense product kernel); input gradient,
- * 8 rows of the channel's columns x 48 columns over the kept filters' dY rows;
- * weight gradient, 3 filters x 5 rows of sums over the slice's columns (8 loads
- * per 15 multiply-adds). Every sum is in a fixed order (channels, rows and
- * filters ascending; the columns' lanes then one reduction). */
+ * filters that keep the channel (bi[bp[c] .. bp[c+1])): forward, KG filters x 3
+ * vectors of columns in registers, R*S rows of the channel's columns (3 loads, KG
+ * broadcasts per 3 KG multiply-adds, as the dense product kernel); input
+ * gradient, KG rows of the channel's columns x 3 vectors over the kept filters'
+ * dY rows; weight gradient, 3 filters x KI rows of sums over the slice's columns
+ * (3 + KI loads per 3 KI multiply-adds). AVX-512: KG = 8, KI = 5 (24 and 15 of its
+ * 32 registers); AVX2: KG = 4, KI = 3 (12 and 9 of 16). Every sum is in a fixed
+ * order (channels, rows and filters ascending; the columns' lanes then one
+ * reduction). */
+#if defined(__AVX512F__) || KEPT_AVX2
 #ifdef __AVX512F__
-KINL __m512 ld_mask(const float *p, int q, int nv, __mmask16 last) {
-    return q == nv - 1 ? _mm512_maskz_loadu_ps(last, p) : _mm512_loadu_ps(p);
+typedef __m512 kv;
+typedef __mmask16 kmask;
+#define KW 16 /* lanes */
+#define KG 8
+#define KI 5
+KINL kv kv_zero(void) { return _mm512_setzero_ps(); }
+KINL kv kv_set1(float a) { return _mm512_set1_ps(a); }
+KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm512_fmadd_ps(a, b, c); }
+KINL kv kv_loadu(const float *p) { return _mm512_loadu_ps(p); }
+KINL void kv_storeu(float *p, kv v) { _mm512_storeu_ps(p, v); }
+KINL kv kv_maskz(kmask m, const float *p) { return _mm512_maskz_loadu_ps(m, p); }
+KINL void kv_mstore(float *p, kmask m, kv v) { _mm512_mask_storeu_ps(p, m, v); }
+KINL float kv_sum(kv v) { return _mm512_reduce_add_ps(v); }
+/* the first n lanes */
+KINL kmask kv_below(int n) { return (kmask)(n >= 16 ? 0xFFFF : (1u << n) - 1); }
+#else
+typedef __m256 kv;
+typedef __m256i kmask;
+#define KW 8
+#define KG 4
+#define KI 3
+KINL kv kv_zero(void) { return _mm256_setzero_ps(); }
+KINL kv kv_set1(float a) { return _mm256_set1_ps(a); }
+KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm256_fmadd_ps(a, b, c); }
+KINL kv kv_loadu(const float *p) { return _mm256_loadu_ps(p); }
+KINL void kv_storeu(float *p, kv v) { _mm256_storeu_ps(p, v); }
+KINL kv kv_maskz(kmask m, const float *p) { return _mm256_maskload_ps(p, m); }
+KINL void kv_mstore(float *p, kmask m, kv v) { _mm256_maskstore_ps(p, m, v); }
+KINL float kv_sum(kv v) {
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+KINL kmask kv_below(int n) { return lanes8(n); }
+#endif
+#define KCOLS (3 * KW) /* columns a block */
+
+KINL kv ld_mask(const float *p, int q, int nv, kmask last) {
+    return q == nv - 1 ? kv_maskz(last, p) : kv_loadu(p);
 }
 
-KINL void st_mask(float *p, __m512 v, int q, int nv, __mmask16 last) {
+KINL void st_mask(float *p, kv v, int q, int nv, kmask last) {
     if (q == nv - 1)
-        _mm512_mask_storeu_ps(p, last, v);
+        kv_mstore(p, last, v);
     else
-        _mm512_storeu_ps(p, v);
+        kv_storeu(p, v);
 }
 
-/* yk[g][0 .. 16 NV) += sum over i < rs of wk[g][i] x[i ldx + ...], g < G */
+/* yk[g][0 .. KW NV) += sum over i < rs of wk[g][i] x[i ldx + ...], g < G */
 KINL void cf_block(const int G, const int NV, int rs, const float *const *wk, const float *x,
-                   size_t ldx, float *const *yk, __mmask16 last) {
-    __m512 a[8][3];
+                   size_t ldx, float *const *yk, kmask last) {
+    kv a[KG][3];
 #pragma GCC unroll 8
     for (int g = 0; g < G; g++)
 #pragma GCC unroll 3
-        for (int q = 0; q < NV; q++) a[g][q] = ld_mask(yk[g] + 16 * q, q, NV, last);
+        for (int q = 0; q < NV; q++) a[g][q] = ld_mask(yk[g] + KW * q, q, NV, last);
     for (int i = 0; i < rs; i++) {
         const float *xr = x + (size_t)i * ldx;
-        __m512 b[3];
+        kv b[3];
 #pragma GCC unroll 3
-        for (int q = 0; q < NV; q++) b[q] = ld_mask(xr + 16 * q, q, NV, last);
+        for (int q = 0; q < NV; q++) b[q] = ld_mask(xr + KW * q, q, NV, last);
 #pragma GCC unroll 8
         for (int g = 0; g < G; g++) {
-            const __m512 w = _mm512_set1_ps(wk[g][i]);
+            const kv w = kv_set1(wk[g][i]);
 #pragma GCC unroll 3
-            for (int q = 0; q < NV; q++) a[g][q] = _mm512_fmadd_ps(w, b[q], a[g][q]);
+            for (int q = 0; q < NV; q++) a[g][q] = kv_fmadd(w, b[q], a[g][q]);
         }
     }
 #pragma GCC unroll 8
     for (int g = 0; g < G; g++)
 #pragma GCC unroll 3
-        for (int q = 0; q < NV; q++) st_mask(yk[g] + 16 * q, a[g][q], q, NV, last);
+        for (int q = 0; q < NV; q++) st_mask(yk[g] + KW * q, a[g][q], q, NV, last);
 }
 
-/* dc[g ldc + 0 .. 16 NV) = sum over j < n of w[kl[j] ldw + g] dy[kl[j] ldy + ...], g < G */
+/* dc[g ldc + 0 .. KW NV) = sum over j < n of w[kl[j] ldw + g] dy[kl[j] ldy + ...], g < G */
 KINL void cd_block(const int G, const int NV, const float *w, size_t ldw, const int32_t *kl,
-                   int32_t n, const float *dy, size_t ldy, float *dc, size_t ldc, __mmask16 last) {
-    __m512 a[8][3];
+                   int32_t n, const float *dy, size_t ldy, float *dc, size_t ldc, kmask last) {
+    kv a[KG][3];
 #pragma GCC unroll 8
     for (int g = 0; g < G; g++)
 #pragma GCC unroll 3
-        for (int q = 0; q < NV; q++) a[g][q] = _mm512_setzero_ps();
+        for (int q = 0; q < NV; q++) a[g][q] = kv_zero();
     for (int32_t j = 0; j < n; j++) {
         const float *dr = dy + (size_t)kl[j] * ldy, *wr = w + (size_t)kl[j] * ldw;
-        __m512 b[3];
+        kv b[3];
 #pragma GCC unroll 3
-        for (int q = 0; q < NV; q++) b[q] = ld_mask(dr + 16 * q, q, NV, last);
+        for (int q = 0; q < NV; q++) b[q] = ld_mask(dr + KW * q, q, NV, last);
 #pragma GCC unroll 8
         for (int g = 0; g < G; g++) {
-            const __m512 v = _mm512_set1_ps(wr[g]);
+            const kv v = kv_set1(wr[g]);
 #pragma GCC unroll 3
-            for (int q = 0; q < NV; q++) a[g][q] = _mm512_fmadd_ps(v, b[q], a[g][q]);
+            for (int q = 0; q < NV; q++) a[g][q] = kv_fmadd(v, b[q], a[g][q]);
         }
     }
 #pragma GCC unroll 8
     for (int g = 0; g < G; g++)
 #pragma GCC unroll 3
-        for (int q = 0; q < NV; q++) st_mask(dc + (size_t)g * ldc + 16 * q, a[g][q], q, NV, last);
+        for (int q = 0; q < NV; q++) st_mask(dc + (size_t)g * ldc + KW * q, a[g][q], q, NV, last);
 }
 
 #define CG_NV(BLOCK, G, ...)                                                            \
@@ -406,6 +446,7 @@ KINL void cd_block(const int G, const int NV, const float *w, size_t ldw, const 
     case 2: BLOCK(G, 2, __VA_ARGS__); break;                                            \
     default: BLOCK(G, 3, __VA_ARGS__); break;                                           \
     }
+#if KG == 8
 #define CG_G(BLOCK, ...)                                                                \
     switch (gn) {                                                                       \
     case 1: CG_NV(BLOCK, 1, __VA_ARGS__) break;                                         \
@@ -417,25 +458,31 @@ KINL void cd_block(const int G, const int NV, const float *w, size_t ldw, const 
     case 7: CG_NV(BLOCK, 7, __VA_ARGS__) break;                                         \
     default: CG_NV(BLOCK, 8, __VA_ARGS__) break;                                        \
     }
+#else
+#define CG_G(BLOCK, ...)                                                                \
+    switch (gn) {                                                                       \
+    case 1: CG_NV(BLOCK, 1, __VA_ARGS__) break;                                         \
+    case 2: CG_NV(BLOCK, 2, __VA_ARGS__) break;                                         \
+    case 3: CG_NV(BLOCK, 3, __VA_ARGS__) break;                                         \
+    default: CG_NV(BLOCK, 4, __VA_ARGS__) break;                                        \
+    }
+#endif
 
-static inline __mmask16 tail_mask(int left, int nv) {
-    const int r = left - 16 * (nv - 1);
-    return (__mmask16)(r == 16 ? 0xFFFF : (1u << r) - 1);
-}
+static inline kmask tail_mask(int left, int nv) { return kv_below(left - KW * (nv - 1)); }
 
 void sgi_kept_cols_forward(int k, int c, int rs, int T, const float *w, const int32_t *bp,
                            const int32_t *bi, const float *col, float *y, size_t ldy) {
     const size_t crs = (size_t)c * rs;
     for (int kk = 0; kk < k; kk++) memset(y + (size_t)kk * ldy, 0, (size_t)T * sizeof *y);
-    for (int t0 = 0; t0 < T; t0 += 48) {
-        const int left = T - t0 < 48 ? T - t0 : 48, nv = (left + 15) / 16;
-        const __mmask16 last = tail_mask(left, nv);
+    for (int t0 = 0; t0 < T; t0 += KCOLS) {
+        const int left = T - t0 < KCOLS ? T - t0 : KCOLS, nv = (left + KW - 1) / KW;
+        const kmask last = tail_mask(left, nv);
         for (int cc = 0; cc < c; cc++) {
             const float *x = col + (size_t)cc * rs * T + t0;
-            for (int32_t j = bp[cc]; j < bp[cc + 1]; j += 8) {
-                const int gn = bp[cc + 1] - j < 8 ? bp[cc + 1] - j : 8;
-                const float *wk[8];
-                float *yk[8];
+            for (int32_t j = bp[cc]; j < bp[cc + 1]; j += KG) {
+                const int gn = bp[cc + 1] - j < KG ? bp[cc + 1] - j : KG;
+                const float *wk[KG];
+                float *yk[KG];
                 for (int g = 0; g < gn; g++) {
                     wk[g] = w + (size_t)bi[j + g] * crs + (size_t)cc * rs;
                     yk[g] = y + (size_t)bi[j + g] * ldy + t0;
@@ -450,11 +497,11 @@ void sgi_kept_cols_forward(int k, int c, int rs, int T, const float *w, const in
 
 void sgi_kept_cols_dgrad(int c, int rs, int T, const float *w, size_t ldw, const int32_t *bp,
                          const int32_t *bi, const float *dy, size_t ldy, float *dcol) {
-    /* a channel's rows in groups of at most 8, as even as can be (9: 5 and 4) */
-    const int step = (rs + (rs + 7) / 8 - 1) / ((rs + 7) / 8);
-    for (int t0 = 0; t0 < T; t0 += 48) {
-        const int left = T - t0 < 48 ? T - t0 : 48, nv = (left + 15) / 16;
-        const __mmask16 last = tail_mask(left, nv);
+    /* a channel's rows in groups of at most KG, as even as can be (9 by 8: 5 and 4) */
+    const int step = (rs + (rs + KG - 1) / KG - 1) / ((rs + KG - 1) / KG);
+    for (int t0 = 0; t0 < T; t0 += KCOLS) {
+        const int left = T - t0 < KCOLS ? T - t0 : KCOLS, nv = (left + KW - 1) / KW;
+        const kmask last = tail_mask(left, nv);
         for (int cc = 0; cc < c; cc++)
             for (int i0 = 0; i0 < rs; i0 += step) {
                 const int gn = rs - i0 < step ? rs - i0 : step;
@@ -467,41 +514,41 @@ void sgi_kept_cols_dgrad(int c, int rs, int T, const float *w, size_t ldw, const
     }
 }
 
-/* dwk[g][i] += sum over t < T of dyk[g][t] x[i ldx + t], g < 3, i < 5 (pointers
+/* dwk[g][i] += sum over t < T of dyk[g][t] x[i ldx + t], g < 3, i < KI (pointers
  * past gn or in repeat the first ones; their sums are dropped) */
 static void cw_block(int T, int gn, int in, const float *const *dyk, const float *const *xk,
                      float *const *dwk) {
-    __m512 a[3][5];
+    kv a[3][KI];
 #pragma GCC unroll 3
     for (int g = 0; g < 3; g++)
 #pragma GCC unroll 5
-        for (int i = 0; i < 5; i++) a[g][i] = _mm512_setzero_ps();
+        for (int i = 0; i < KI; i++) a[g][i] = kv_zero();
     int t = 0;
-    for (; t + 16 <= T; t += 16) {
-        __m512 d[3], e[5];
+    for (; t + KW <= T; t += KW) {
+        kv d[3], e[KI];
 #pragma GCC unroll 3
-        for (int g = 0; g < 3; g++) d[g] = _mm512_loadu_ps(dyk[g] + t);
+        for (int g = 0; g < 3; g++) d[g] = kv_loadu(dyk[g] + t);
 #pragma GCC unroll 5
-        for (int i = 0; i < 5; i++) e[i] = _mm512_loadu_ps(xk[i] + t);
+        for (int i = 0; i < KI; i++) e[i] = kv_loadu(xk[i] + t);
 #pragma GCC unroll 3
         for (int g = 0; g < 3; g++)
 #pragma GCC unroll 5
-            for (int i = 0; i < 5; i++) a[g][i] = _mm512_fmadd_ps(d[g], e[i], a[g][i]);
+            for (int i = 0; i < KI; i++) a[g][i] = kv_fmadd(d[g], e[i], a[g][i]);
     }
     if (t < T) { /* the last vector masked on both sides */
-        const __mmask16 m = (__mmask16)((1u << (T - t)) - 1);
-        __m512 d[3], e[5];
+        const kmask m = kv_below(T - t);
+        kv d[3], e[KI];
 #pragma GCC unroll 3
-        for (int g = 0; g < 3; g++) d[g] = _mm512_maskz_loadu_ps(m, dyk[g] + t);
+        for (int g = 0; g < 3; g++) d[g] = kv_maskz(m, dyk[g] + t);
 #pragma GCC unroll 5
-        for (int i = 0; i < 5; i++) e[i] = _mm512_maskz_loadu_ps(m, xk[i] + t);
+        for (int i = 0; i < KI; i++) e[i] = kv_maskz(m, xk[i] + t);
 #pragma GCC unroll 3
         for (int g = 0; g < 3; g++)
 #pragma GCC unroll 5
-            for (int i = 0; i < 5; i++) a[g][i] = _mm512_fmadd_ps(d[g], e[i], a[g][i]);
+            for (int i = 0; i < KI; i++) a[g][i] = kv_fmadd(d[g], e[i], a[g][i]);
     }
     for (int g = 0; g < gn; g++)
-        for (int i = 0; i < in; i++) dwk[g][i] += _mm512_reduce_add_ps(a[g][i]);
+        for (int i = 0; i < in; i++) dwk[g][i] += kv_sum(a[g][i]);
 }
 
 void sgi_kept_cols_wgrad(int c, int rs, int T, const float *dy, size_t ldy, const int32_t *bp,
@@ -516,11 +563,11 @@ void sgi_kept_cols_wgrad(int c, int rs, int T, const float *dy, size_t ldy, cons
                 dyk[g] = dy + (size_t)kk * ldy;
                 dwk[g] = dw + (size_t)kk * ldw + (size_t)cc * rs;
             }
-            for (int i0 = 0; i0 < rs; i0 += 5) {
-                const int in = rs - i0 < 5 ? rs - i0 : 5;
-                const float *xk[5];
+            for (int i0 = 0; i0 < rs; i0 += KI) {
+                const int in = rs - i0 < KI ? rs - i0 : KI;
+                const float *xk[KI];
                 float *dwi[3];
-                for (int i = 0; i < 5; i++) xk[i] = col + ((size_t)cc * rs + i0 + (i < in ? i : 0)) * T;
+                for (int i = 0; i < KI; i++) xk[i] = col + ((size_t)cc * rs + i0 + (i < in ? i : 0)) * T;
                 for (int g = 0; g < 3; g++) dwi[g] = dwk[g] + i0;
                 cw_block(T, gn, in, dyk, xk, dwi);
             }

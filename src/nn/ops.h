@@ -101,7 +101,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
 /* sgi_conv_forward/backward with the kept kernels kp (NULL: dense); with kp the
  * layer runs through Winograd wherever its shape allows (sgi_wino_train_shape_ok,
  * small outputs included), else through im2col on the kept kernels' rows where
- * sgi_conv_kept_cols_ok (AVX-512 builds; one group, more than one input channel,
+ * sgi_conv_kept_cols_ok (AVX-512 and AVX2 builds; one group, more than one input channel,
  * not 1x1); otherwise kp is ignored (dense kernels). */
 int sgi_conv_kept_cols_ok(const struct sg_conv_geom *g);
 void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
