@@ -16,103 +16,104 @@
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
-#endif
-/* the Winograd kept-pair kernels in AVX2 form (AVX-512 builds have their own) */
-#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
-#define KEPT_AVX2 1
+/* the vector kernels, AVX-512 or AVX2 (with FMA); other builds run portable loops */
+#define KEPT_VEC 1
 #else
-#define KEPT_AVX2 0
+#define KEPT_VEC 0
 #endif
 
 /* Sixteen floats as one unaligned vector (the portable kernels). */
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 
-#ifdef __AVX512F__
+#if KEPT_VEC
 #define KINL static inline __attribute__((always_inline))
-
-/* mk[0 .. 16 nv) (the last vector masked by `last`) = sum over the kept j of
- * uk[li[j]] v[li[j]][...]: nv independent chains of broadcast-multiply-adds. */
-KINL void mm_block(const int nv, __mmask16 last, const float *uk, const int32_t *li, int32_t j0,
-                   int32_t j1, const float *v, size_t ld, float *mk) {
-    __m512 a[8];
-#pragma GCC unroll 8
-    for (int q = 0; q < nv; q++) a[q] = _mm512_setzero_ps();
-    for (int32_t j = j0; j < j1; j++) {
-        const __m512 w = _mm512_set1_ps(uk[li[j]]);
-        const float *vr = v + (size_t)li[j] * ld;
-#pragma GCC unroll 8
-        for (int q = 0; q < nv - 1; q++) a[q] = _mm512_fmadd_ps(w, _mm512_loadu_ps(vr + 16 * q), a[q]);
-        a[nv - 1] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(last, vr + 16 * (nv - 1)), a[nv - 1]);
-    }
-#pragma GCC unroll 8
-    for (int q = 0; q < nv - 1; q++) _mm512_storeu_ps(mk + 16 * q, a[q]);
-    _mm512_mask_storeu_ps(mk + 16 * (nv - 1), last, a[nv - 1]);
-}
-#elif KEPT_AVX2
-#define KINL static inline __attribute__((always_inline))
-/* the first n of 8 lanes */
+/* the first n of 8 lanes, as an AVX2 mask */
 static inline __m256i lanes8(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-/* mm_block on AVX2: mk[0 .. 8 nv) over vectors of 8 (the last one through masked
- * loads and a masked store where TAIL), the same chains in the same order */
-KINL void mm_block8(const int nv, const int TAIL, __m256i last, const float *uk, const int32_t *li,
-                    int32_t j0, int32_t j1, const float *v, size_t ld, float *mk) {
-    __m256 a[8];
+/* One vector of KW lanes (kv) and a mask of its lanes (kmask), with the few
+ * operations the kernels below take. KG, KI: the block sizes of the im2col
+ * kernels (filters, rows), from the register count. */
+#ifdef __AVX512F__
+typedef __m512 kv;
+typedef __mmask16 kmask;
+#define KW 16 /* lanes */
+#define KG 8
+#define KI 5
+KINL kv kv_zero(void) { return _mm512_setzero_ps(); }
+KINL kv kv_set1(float a) { return _mm512_set1_ps(a); }
+KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm512_fmadd_ps(a, b, c); }
+KINL kv kv_loadu(const float *p) { return _mm512_loadu_ps(p); }
+KINL void kv_storeu(float *p, kv v) { _mm512_storeu_ps(p, v); }
+KINL kv kv_maskz(kmask m, const float *p) { return _mm512_maskz_loadu_ps(m, p); }
+KINL void kv_mstore(float *p, kmask m, kv v) { _mm512_mask_storeu_ps(p, m, v); }
+KINL float kv_sum(kv v) { return _mm512_reduce_add_ps(v); }
+/* the first n lanes */
+KINL kmask kv_below(int n) { return (kmask)(n >= 16 ? 0xFFFF : (1u << n) - 1); }
+#else
+typedef __m256 kv;
+typedef __m256i kmask;
+#define KW 8
+#define KG 4
+#define KI 3
+KINL kv kv_zero(void) { return _mm256_setzero_ps(); }
+KINL kv kv_set1(float a) { return _mm256_set1_ps(a); }
+KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm256_fmadd_ps(a, b, c); }
+KINL kv kv_loadu(const float *p) { return _mm256_loadu_ps(p); }
+KINL void kv_storeu(float *p, kv v) { _mm256_storeu_ps(p, v); }
+KINL kv kv_maskz(kmask m, const float *p) { return _mm256_maskload_ps(p, m); }
+KINL void kv_mstore(float *p, kmask m, kv v) { _mm256_maskstore_ps(p, m, v); }
+KINL float kv_sum(kv v) {
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+KINL kmask kv_below(int n) { return lanes8(n); }
+#endif
+
+/* mk[0 .. KW nv) (the last vector through masked loads and a masked store where
+ * TAIL) = sum over the kept j of uk[li[j]] v[li[j]][...]: nv independent chains of
+ * broadcast-multiply-adds. */
+KINL void mm_block(const int nv, const int TAIL, kmask last, const float *uk, const int32_t *li,
+                   int32_t j0, int32_t j1, const float *v, size_t ld, float *mk) {
+    kv a[8];
 #pragma GCC unroll 8
-    for (int q = 0; q < nv; q++) a[q] = _mm256_setzero_ps();
+    for (int q = 0; q < nv; q++) a[q] = kv_zero();
     for (int32_t j = j0; j < j1; j++) {
-        const __m256 w = _mm256_broadcast_ss(uk + li[j]);
+        const kv w = kv_set1(uk[li[j]]);
         const float *vr = v + (size_t)li[j] * ld;
 #pragma GCC unroll 8
-        for (int q = 0; q < nv - 1; q++) a[q] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vr + 8 * q), a[q]);
-        const float *vl = vr + 8 * (nv - 1);
-        a[nv - 1] = _mm256_fmadd_ps(w, TAIL ? _mm256_maskload_ps(vl, last) : _mm256_loadu_ps(vl), a[nv - 1]);
+        for (int q = 0; q < nv - 1; q++) a[q] = kv_fmadd(w, kv_loadu(vr + KW * q), a[q]);
+        const float *vl = vr + KW * (nv - 1);
+        a[nv - 1] = kv_fmadd(w, TAIL ? kv_maskz(last, vl) : kv_loadu(vl), a[nv - 1]);
     }
 #pragma GCC unroll 8
-    for (int q = 0; q < nv - 1; q++) _mm256_storeu_ps(mk + 8 * q, a[q]);
+    for (int q = 0; q < nv - 1; q++) kv_storeu(mk + KW * q, a[q]);
     if (TAIL)
-        _mm256_maskstore_ps(mk + 8 * (nv - 1), last, a[nv - 1]);
+        kv_mstore(mk + KW * (nv - 1), last, a[nv - 1]);
     else
-        _mm256_storeu_ps(mk + 8 * (nv - 1), a[nv - 1]);
+        kv_storeu(mk + KW * (nv - 1), a[nv - 1]);
 }
 #endif
 
 /* mk[0..T) = sum over j in [j0, j1) of uk[li[j]] v[li[j] ldv + 0..T) */
 static void kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t j1,
                      const float *v, size_t ldv, float *mk) {
-#ifdef __AVX512F__
-    /* blocks of up to 128 tiles, the last one's last vector masked: at least
-     * as many chains as vectors, however short T is */
-    for (int t = 0; t < T; t += 128) {
-        const int left = T - t < 128 ? T - t : 128, nv = (left + 15) / 16;
-        const __mmask16 last = (__mmask16)(left % 16 ? (1u << (left % 16)) - 1 : 0xFFFF);
-        const float *vt = v + t;
-        float *mt = mk + t;
-        switch (nv) {
-        case 1: mm_block(1, last, uk, li, j0, j1, vt, ldv, mt); break;
-        case 2: mm_block(2, last, uk, li, j0, j1, vt, ldv, mt); break;
-        case 3: mm_block(3, last, uk, li, j0, j1, vt, ldv, mt); break;
-        case 4: mm_block(4, last, uk, li, j0, j1, vt, ldv, mt); break;
-        case 5: mm_block(5, last, uk, li, j0, j1, vt, ldv, mt); break;
-        case 6: mm_block(6, last, uk, li, j0, j1, vt, ldv, mt); break;
-        case 7: mm_block(7, last, uk, li, j0, j1, vt, ldv, mt); break;
-        default: mm_block(8, last, uk, li, j0, j1, vt, ldv, mt); break;
-        }
-    }
-#elif KEPT_AVX2
-    /* blocks of up to 64 tiles (8 accumulators of 8 lanes) */
-    for (int t = 0; t < T; t += 64) {
-        const int left = T - t < 64 ? T - t : 64, nv = (left + 7) / 8;
-        const __m256i last = lanes8(left % 8);
+#if KEPT_VEC
+    /* blocks of up to 8 vectors (128 tiles with AVX-512, 64 with AVX2), the last
+     * one's last vector masked: at least as many chains as vectors, however short
+     * T is */
+    for (int t = 0; t < T; t += 8 * KW) {
+        const int left = T - t < 8 * KW ? T - t : 8 * KW, nv = (left + KW - 1) / KW;
+        const kmask last = kv_below(left % KW);
         const float *vt = v + t;
         float *mt = mk + t;
 #define MB(NV) \
     case NV: \
-        if (left % 8) \
-            mm_block8(NV, 1, last, uk, li, j0, j1, vt, ldv, mt); \
+        if (left % KW) \
+            mm_block(NV, 1, last, uk, li, j0, j1, vt, ldv, mt); \
         else \
-            mm_block8(NV, 0, last, uk, li, j0, j1, vt, ldv, mt); \
+            mm_block(NV, 0, last, uk, li, j0, j1, vt, ldv, mt); \
         break;
         switch (nv) { MB(1) MB(2) MB(3) MB(4) MB(5) MB(6) MB(7) default: MB(8) }
 #undef MB
@@ -147,10 +148,11 @@ void sgi_kept_mm(int rows, int T, const float *u, size_t ldu, const int32_t *lp,
         kept_row(T, u + (size_t)r * ldu, li, lp[r], lp[r + 1], v, ldv, m + (size_t)r * ldm);
 }
 
+#if KEPT_VEC
 #ifdef __AVX512F__
 /* 8 vectors' horizontal sums as 8 floats: unpack-adds within 128-bit lanes, then
  * across them */
-static inline __m256 hsum8x16(const __m512 *a) {
+static inline __m256 hsum8(const kv *a) {
     __m512 t[4];
     for (int i = 0; i < 4; i++)
         t[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
@@ -167,42 +169,15 @@ static inline __m256 hsum8x16(const __m512 *a) {
     return _mm512_castps512_ps256(_mm512_shuffle_f32x4(z, z, 0x08));
 }
 
-/* acc[0 .. np) += the sums of np (<= 8) kept pairs of one row dr: 8 chains (a
- * missing pair repeats the first one's column, its sum dropped), one load of dr
- * per 8 multiply-adds, nfull blocks of 128 tiles then NVT vectors (the last
- * masked by `last`) */
-KINL void wg_pairs(const int NVT, int nfull, int np, const float *dr, const float *v, size_t ldv,
-                   const int32_t *li, __mmask16 last, float *acc) {
-    __m512 a[8];
-    const float *vr[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_ps(), vr[i] = v + (size_t)li[i < np ? i : 0] * ldv;
-    for (int c = 0; c < nfull; c++) {
-        for (int q = 0; q < 8; q++) {
-            const __m512 d = _mm512_loadu_ps(dr + 16 * q);
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) a[i] = _mm512_fmadd_ps(d, _mm512_loadu_ps(vr[i] + 16 * q), a[i]);
-        }
-        dr += 128;
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) vr[i] += 128;
-    }
-    /* the last vector's loads masked on both sides: the rows' padding past T may
-     * hold anything, and 0 times an infinity would be a NaN */
-    for (int q = 0; q < NVT; q++) {
-        const __mmask16 mq = q == NVT - 1 ? last : (__mmask16)0xFFFF;
-        const __m512 d = _mm512_maskz_loadu_ps(mq, dr + 16 * q);
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++)
-            a[i] = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(mq, vr[i] + 16 * q), a[i]);
-    }
+/* acc[0 .. np) += s[0 .. np) */
+static inline void add8(float *acc, int np, __m256 s) {
     const __mmask8 mk = (__mmask8)((1u << np) - 1);
-    _mm256_mask_storeu_ps(acc, mk, _mm256_add_ps(_mm256_maskz_loadu_ps(mk, acc), hsum8x16(a)));
+    _mm256_mask_storeu_ps(acc, mk, _mm256_add_ps(_mm256_maskz_loadu_ps(mk, acc), s));
 }
-#elif KEPT_AVX2
+#else
 /* 8 vectors' horizontal sums as 8 floats: unpack-adds within 128-bit lanes, then
  * the two lanes added */
-static inline __m256 hsum8x8(const __m256 *a) {
+static inline __m256 hsum8(const kv *a) {
     __m256 t[4];
     for (int i = 0; i < 4; i++)
         t[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]),
@@ -216,33 +191,42 @@ static inline __m256 hsum8x8(const __m256 *a) {
     return _mm256_add_ps(_mm256_permute2f128_ps(u[0], u[1], 0x20), _mm256_permute2f128_ps(u[0], u[1], 0x31));
 }
 
-/* wg_pairs on AVX2: blocks of 64 tiles, NVT vectors of 8 at the end (the last
- * through masked loads on both sides) */
-KINL void wg_pairs8(const int NVT, int nfull, int np, const float *dr, const float *v, size_t ldv,
-                    const int32_t *li, __m256i last, float *acc) {
-    __m256 a[8];
+static inline void add8(float *acc, int np, __m256 s) {
+    const __m256i mk = lanes8(np);
+    _mm256_maskstore_ps(acc, mk, _mm256_add_ps(_mm256_maskload_ps(acc, mk), s));
+}
+#endif
+
+/* acc[0 .. np) += the sums of np (<= 8) kept pairs of one row dr: 8 chains (a
+ * missing pair repeats the first one's column, its sum dropped), one load of dr
+ * per 8 multiply-adds, nfull blocks of 8 vectors then NVT vectors (the last
+ * masked by `last`) */
+KINL void wg_pairs(const int NVT, int nfull, int np, const float *dr, const float *v, size_t ldv,
+                   const int32_t *li, kmask last, float *acc) {
+    kv a[8];
     const float *vr[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps(), vr[i] = v + (size_t)li[i < np ? i : 0] * ldv;
+    for (int i = 0; i < 8; i++) a[i] = kv_zero(), vr[i] = v + (size_t)li[i < np ? i : 0] * ldv;
     for (int c = 0; c < nfull; c++) {
         for (int q = 0; q < 8; q++) {
-            const __m256 d = _mm256_loadu_ps(dr + 8 * q);
+            const kv d = kv_loadu(dr + KW * q);
 #pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(d, _mm256_loadu_ps(vr[i] + 8 * q), a[i]);
+            for (int i = 0; i < 8; i++) a[i] = kv_fmadd(d, kv_loadu(vr[i] + KW * q), a[i]);
         }
-        dr += 64;
+        dr += 8 * KW;
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) vr[i] += 64;
+        for (int i = 0; i < 8; i++) vr[i] += 8 * KW;
     }
-    const __m256i all = _mm256_set1_epi32(-1);
+    /* the last vector's loads masked on both sides: the rows' padding past T may
+     * hold anything, and 0 times an infinity would be a NaN */
+    const kmask all = kv_below(KW);
     for (int q = 0; q < NVT; q++) {
-        const __m256i mq = q == NVT - 1 ? last : all;
-        const __m256 d = _mm256_maskload_ps(dr + 8 * q, mq);
+        const kmask mq = q == NVT - 1 ? last : all;
+        const kv d = kv_maskz(mq, dr + KW * q);
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(d, _mm256_maskload_ps(vr[i] + 8 * q, mq), a[i]);
+        for (int i = 0; i < 8; i++) a[i] = kv_fmadd(d, kv_maskz(mq, vr[i] + KW * q), a[i]);
     }
-    const __m256i mk = lanes8(np);
-    _mm256_maskstore_ps(acc, mk, _mm256_add_ps(_mm256_maskload_ps(acc, mk), hsum8x8(a)));
+    add8(acc, np, hsum8(a));
 }
 #else
 static inline float hsum16(v16f a) {
@@ -255,34 +239,15 @@ static inline float hsum16(v16f a) {
 void sgi_kept_wgrad(int rows, int T, const float *d, size_t ldd, const int32_t *lp,
                     const int32_t *li, const float *v, size_t ldv, float *acc) {
     if (T <= 0) return;
-#ifdef __AVX512F__
-    const int nfull = (T - 1) / 128, tl = T - 128 * nfull, nvt = (tl + 15) / 16;
-    const __mmask16 last = (__mmask16)(tl % 16 ? (1u << (tl % 16)) - 1 : 0xFFFF);
-    for (int kk = 0; kk < rows; kk++) {
-        const float *dr = d + (size_t)kk * ldd;
-        for (int32_t j = lp[kk]; j < lp[kk + 1]; j += 8) {
-            const int np = lp[kk + 1] - j < 8 ? lp[kk + 1] - j : 8;
-            switch (nvt) {
-            case 1: wg_pairs(1, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            case 2: wg_pairs(2, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            case 3: wg_pairs(3, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            case 4: wg_pairs(4, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            case 5: wg_pairs(5, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            case 6: wg_pairs(6, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            case 7: wg_pairs(7, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            default: wg_pairs(8, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
-            }
-        }
-    }
-#elif KEPT_AVX2
-    const int nfull = (T - 1) / 64, tl = T - 64 * nfull, nvt = (tl + 7) / 8;
-    const __m256i last = lanes8(tl % 8 ? tl % 8 : 8);
+#if KEPT_VEC
+    const int nfull = (T - 1) / (8 * KW), tl = T - 8 * KW * nfull, nvt = (tl + KW - 1) / KW;
+    const kmask last = kv_below(tl % KW ? tl % KW : KW);
     for (int kk = 0; kk < rows; kk++) {
         const float *dr = d + (size_t)kk * ldd;
         for (int32_t j = lp[kk]; j < lp[kk + 1]; j += 8) {
             const int np = lp[kk + 1] - j < 8 ? lp[kk + 1] - j : 8;
 #define WG(NV) \
-    case NV: wg_pairs8(NV, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
+    case NV: wg_pairs(NV, nfull, np, dr, v, ldv, li + j, last, acc + j); break;
             switch (nvt) { WG(1) WG(2) WG(3) WG(4) WG(5) WG(6) WG(7) default: WG(8) }
 #undef WG
         }
@@ -338,43 +303,7 @@ void sgi_kept_expand(int pts, int k, int c, const int32_t *lp, const int32_t *li
  * 32 registers); AVX2: KG = 4, KI = 3 (12 and 9 of 16). Every sum is in a fixed
  * order (channels, rows and filters ascending; the columns' lanes then one
  * reduction). */
-#if defined(__AVX512F__) || KEPT_AVX2
-#ifdef __AVX512F__
-typedef __m512 kv;
-typedef __mmask16 kmask;
-#define KW 16 /* lanes */
-#define KG 8
-#define KI 5
-KINL kv kv_zero(void) { return _mm512_setzero_ps(); }
-KINL kv kv_set1(float a) { return _mm512_set1_ps(a); }
-KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm512_fmadd_ps(a, b, c); }
-KINL kv kv_loadu(const float *p) { return _mm512_loadu_ps(p); }
-KINL void kv_storeu(float *p, kv v) { _mm512_storeu_ps(p, v); }
-KINL kv kv_maskz(kmask m, const float *p) { return _mm512_maskz_loadu_ps(m, p); }
-KINL void kv_mstore(float *p, kmask m, kv v) { _mm512_mask_storeu_ps(p, m, v); }
-KINL float kv_sum(kv v) { return _mm512_reduce_add_ps(v); }
-/* the first n lanes */
-KINL kmask kv_below(int n) { return (kmask)(n >= 16 ? 0xFFFF : (1u << n) - 1); }
-#else
-typedef __m256 kv;
-typedef __m256i kmask;
-#define KW 8
-#define KG 4
-#define KI 3
-KINL kv kv_zero(void) { return _mm256_setzero_ps(); }
-KINL kv kv_set1(float a) { return _mm256_set1_ps(a); }
-KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm256_fmadd_ps(a, b, c); }
-KINL kv kv_loadu(const float *p) { return _mm256_loadu_ps(p); }
-KINL void kv_storeu(float *p, kv v) { _mm256_storeu_ps(p, v); }
-KINL kv kv_maskz(kmask m, const float *p) { return _mm256_maskload_ps(p, m); }
-KINL void kv_mstore(float *p, kmask m, kv v) { _mm256_maskstore_ps(p, m, v); }
-KINL float kv_sum(kv v) {
-    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
-}
-KINL kmask kv_below(int n) { return lanes8(n); }
-#endif
+#if KEPT_VEC
 #define KCOLS (3 * KW) /* columns a block */
 
 KINL kv ld_mask(const float *p, int q, int nv, kmask last) {
