@@ -64,6 +64,15 @@ static inline size_t sgi_round16(size_t n) { return (n + 15) & ~(size_t)15; }
 typedef float sgi_vf __attribute__((vector_size(SGI_VL * 4), aligned(4), may_alias));
 typedef int32_t sgi_vi __attribute__((vector_size(SGI_VL * 4), aligned(4), may_alias));
 
+#ifdef __AVX2__
+#include <immintrin.h>
+/* The first n of 8 float lanes as an AVX2 mask (every bit of lane i set where i < n),
+ * for masked loads and stores of a vector's tail. */
+static inline __m256i sgi_lanes8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
+
 /* 1 when n * size bytes neither overflow nor exceed sg_alloc_limit(); else 0 with
  * the SG_ERR_NOMEM message set. For sizes a file claims, before allocating them. */
 int sgi_alloc_ok(size_t n, size_t size);

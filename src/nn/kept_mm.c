@@ -27,10 +27,6 @@ typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 
 #if KEPT_VEC
 #define KINL static inline __attribute__((always_inline))
-/* the first n of 8 lanes, as an AVX2 mask */
-static inline __m256i lanes8(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 /* One vector of KW lanes (kv) and a mask of its lanes (kmask), with the few
  * operations the kernels below take. KG, KI: the block sizes of the im2col
  * kernels (filters, rows), from the register count. */
@@ -68,7 +64,7 @@ KINL float kv_sum(kv v) {
     const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
     return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
 }
-KINL kmask kv_below(int n) { return lanes8(n); }
+KINL kmask kv_below(int n) { return sgi_lanes8(n); }
 #endif
 
 /* mk[0 .. KW nv) (the last vector through masked loads and a masked store where
@@ -192,7 +188,7 @@ static inline __m256 hsum8(const kv *a) {
 }
 
 static inline void add8(float *acc, int np, __m256 s) {
-    const __m256i mk = lanes8(np);
+    const __m256i mk = sgi_lanes8(np);
     _mm256_maskstore_ps(acc, mk, _mm256_add_ps(_mm256_maskload_ps(acc, mk), s));
 }
 #endif

@@ -310,9 +310,6 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
  * them at about half its large-matrix rate: they are short (K = C_in, 16-256) and
  * it zeroes C (beta 0) and packs both operands for each one. */
 #define WINL static inline __attribute__((always_inline))
-static inline __m256i lanes8(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 WINL void wkern(const int MR, const int NV, const int BETA, const int TAIL, int k, const float *a,
                 size_t lda, const float *b, size_t ldb, float *c, size_t ldc, __m256i last) {
     __m256 acc[4][3];
@@ -360,7 +357,7 @@ static void wgemm(int m, int n, int k, const float *a, int lda, const float *b, 
                   float *c, int ldc) {
     for (int j = 0; j < n; j += 24) {
         const int nj = n - j < 24 ? n - j : 24, nv = (nj + 7) / 8, tail = nj % 8 != 0;
-        const __m256i last = lanes8(tail ? nj % 8 : 8);
+        const __m256i last = sgi_lanes8(tail ? nj % 8 : 8);
         const float *bj = b + j;
         for (int i = 0; i < m; i += 4) {
             const int mi = m - i < 4 ? m - i : 4;
