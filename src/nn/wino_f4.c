@@ -99,38 +99,59 @@ static inline const float *ahead_planes(const float *a, const int *map, int c, i
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 #define VW 16
 
+/* The 1-D transforms as statement macros over any vector type: v16f, or vnf
+ * (below) where a 16-lane vector is not a register. */
 /* r = B^T d (6 points), with the shared terms of the rows. */
-static inline void bt6(const v16f d[6], v16f r[6]) {
-    const v16f a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
-    const v16f c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
-    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
-    r[1] = a + b;
-    r[2] = a - b;
-    r[3] = c + e;
-    r[4] = c - e;
-    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
-}
-
+#define BT6(d, r)                                                                        \
+    do {                                                                                 \
+        const __typeof__((d)[0]) a_ = (d)[4] - 4.0f * (d)[2], b_ = (d)[3] - 4.0f * (d)[1]; \
+        const __typeof__((d)[0]) c_ = (d)[4] - (d)[2], e_ = 2.0f * ((d)[3] - (d)[1]);    \
+        (r)[0] = 4.0f * (d)[0] - 5.0f * (d)[2] + (d)[4];                                 \
+        (r)[1] = a_ + b_;                                                                \
+        (r)[2] = a_ - b_;                                                                \
+        (r)[3] = c_ + e_;                                                                \
+        (r)[4] = c_ - e_;                                                                \
+        (r)[5] = 4.0f * (d)[1] - 5.0f * (d)[3] + (d)[5];                                 \
+    } while (0)
 /* o = A^T s (6 points to 4 outputs). */
-static inline void at6(const v16f s[6], v16f o[4]) {
-    const v16f a = s[1] + s[2], b = s[1] - s[2], c = s[3] + s[4], d = s[3] - s[4];
-    o[0] = s[0] + a + c;
-    o[1] = b + 2.0f * d;
-    o[2] = a + 4.0f * c;
-    o[3] = b + 8.0f * d + s[5];
-}
-
+#define AT6(s, o)                                                                        \
+    do {                                                                                 \
+        const __typeof__((s)[0]) a_ = (s)[1] + (s)[2], b_ = (s)[1] - (s)[2];             \
+        const __typeof__((s)[0]) c_ = (s)[3] + (s)[4], d_ = (s)[3] - (s)[4];             \
+        (o)[0] = (s)[0] + a_ + c_;                                                       \
+        (o)[1] = b_ + 2.0f * d_;                                                         \
+        (o)[2] = a_ + 4.0f * c_;                                                         \
+        (o)[3] = b_ + 8.0f * d_ + (s)[5];                                                \
+    } while (0)
 /* o = A s (4 outputs' gradients to 6 points). */
-static inline void a4(const v16f s[4], v16f o[6]) {
-    const v16f p = s[0] + s[2], q = s[1] + s[3];
-    const v16f p2 = s[0] + 4.0f * s[2], q2 = 2.0f * s[1] + 8.0f * s[3];
-    o[0] = s[0];
-    o[1] = p + q;
-    o[2] = p - q;
-    o[3] = p2 + q2;
-    o[4] = p2 - q2;
-    o[5] = s[3];
-}
+#define A4(s, o)                                                                         \
+    do {                                                                                 \
+        const __typeof__((s)[0]) p_ = (s)[0] + (s)[2], q_ = (s)[1] + (s)[3];             \
+        const __typeof__((s)[0]) p2_ = (s)[0] + 4.0f * (s)[2];                           \
+        const __typeof__((s)[0]) q2_ = 2.0f * (s)[1] + 8.0f * (s)[3];                    \
+        (o)[0] = (s)[0];                                                                 \
+        (o)[1] = p_ + q_;                                                                \
+        (o)[2] = p_ - q_;                                                                \
+        (o)[3] = p2_ + q2_;                                                              \
+        (o)[4] = p2_ - q2_;                                                              \
+        (o)[5] = (s)[3];                                                                 \
+    } while (0)
+static inline void bt6(const v16f d[6], v16f r[6]) { BT6(d, r); }
+static inline void at6(const v16f s[6], v16f o[4]) { AT6(s, o); }
+static inline void a4(const v16f s[4], v16f o[6]) { A4(s, o); }
+
+/* The machine's own vector: on AVX2 a v16f is no register, and GCC moves one it
+ * must keep in memory (an array of them, as a transform's second stage reads)
+ * in 16-byte pieces that 32-byte loads then read back, where store forwarding
+ * fails. Full blocks of 16 tiles therefore go as VW / VN blocks of vnf; every
+ * lane gets the same operations (the same bits). */
+#if defined(__AVX2__) && !defined(__AVX512F__)
+typedef float vnf __attribute__((vector_size(32), aligned(4), may_alias));
+#define VN 8
+#else
+typedef v16f vnf;
+#define VN VW
+#endif
 
 #if F4_VEC
 /* (v16f values cross these inline helpers: GCC warns that, without AVX-512, such
@@ -254,6 +275,22 @@ static inline void join16(const float *e0, const float *e1, const float *e2, con
     _mm256_maskstore_ps(dst + 8, hi, b);
 }
 #endif
+/* blend16 and store16_m on the machine's vector (vnf): lanes of k from its low bits */
+#ifdef __AVX512F__
+#define blendn blend16
+#define storen_m store16_m
+#else
+static inline vnf from8(__m256 z) { vnf r; memcpy(&r, &z, sizeof r); return r; }
+static inline vnf blendn(const float *a, const float *b, m16 k) {
+    const __m256i lo = m8(k & 255u);
+    return from8(_mm256_blendv_ps(_mm256_loadu_ps(a), _mm256_maskload_ps(b, lo), _mm256_castsi256_ps(lo)));
+}
+static inline void storen_m(float *p, vnf v, m16 k) {
+    __m256 z;
+    memcpy(&z, &v, sizeof z);
+    _mm256_maskstore_ps(p, m8(k & 255u), z);
+}
+#endif
 #endif
 
 #if !F4_VEC
@@ -345,37 +382,41 @@ SGI_NO_LIBCALLS static void input_tiles(const float *x, const int *map, int ch, 
             }
             float *vt = vc + (size_t)g0 * tq;
             for (int t = 0; t < nt; t += VW) {
-                const m16 end = end_of[t / VW];
-                v16f r[6][6];
-#pragma GCC unroll 6
-                for (int j = 0; j < 6; j++) {
-                    v16f d[6], o6[6];
-#pragma GCC unroll 6
-                    for (int i = 0; i < 6; i++) {
-                        if (j < 4) {
-                            d[i] = *(const v16f *)(ph[i][j] + t);
-                        } else {
-                            d[i] = blend16(ph[i][j - 4] + t + 1, ph[i][j] + t, end);
-                        }
-                    }
-                    bt6(d, o6);
-                    for (int i = 0; i < 6; i++) r[i][j] = o6[i];
-                }
+                const m16 end = end_of[t / VW], low = m16_below(nt - t);
                 float *vd = vt + t;
-                if (nt - t >= VW) {
+                /* VW / VN blocks of the machine's vectors; on AVX2 a half past
+                 * the chunk's end is skipped (its stores would write nothing) */
+                for (int hh = 0; hh < VW && hh < nt - t; hh += VN) {
+                    const m16 eh = (m16)(end >> hh), lh = (m16)(low >> hh);
+                    vnf r[6][6];
 #pragma GCC unroll 6
-                    for (int i = 0; i < 6; i++) {
-                        v16f o6[6];
-                        bt6(r[i], o6);
+                    for (int j = 0; j < 6; j++) {
+                        vnf d[6], o6[6];
 #pragma GCC unroll 6
-                        for (int j = 0; j < 6; j++) *(v16f *)(vd + (size_t)(i * 6 + j) * vs) = o6[j];
+                        for (int i = 0; i < 6; i++) {
+                            if (j < 4) {
+                                d[i] = *(const vnf *)(ph[i][j] + t + hh);
+                            } else {
+                                d[i] = blendn(ph[i][j - 4] + t + hh + 1, ph[i][j] + t + hh, eh);
+                            }
+                        }
+                        BT6(d, o6);
+                        for (int i = 0; i < 6; i++) r[i][j] = o6[i];
                     }
-                } else {
-                    const m16 low = m16_below(nt - t);
-                    for (int i = 0; i < 6; i++) {
-                        v16f o6[6];
-                        bt6(r[i], o6);
-                        for (int j = 0; j < 6; j++) store16_m(vd + (size_t)(i * 6 + j) * vs, o6[j], low);
+                    if (nt - t - hh >= VN) {
+#pragma GCC unroll 6
+                        for (int i = 0; i < 6; i++) {
+                            vnf o6[6];
+                            BT6(r[i], o6);
+#pragma GCC unroll 6
+                            for (int j = 0; j < 6; j++) *(vnf *)(vd + (size_t)(i * 6 + j) * vs + hh) = o6[j];
+                        }
+                    } else {
+                        for (int i = 0; i < 6; i++) {
+                            vnf o6[6];
+                            BT6(r[i], o6);
+                            for (int j = 0; j < 6; j++) storen_m(vd + (size_t)(i * 6 + j) * vs + hh, o6[j], lh);
+                        }
                     }
                 }
             }
@@ -472,7 +513,7 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
     const int bc = ck_bands_aligned(bc0, tq);
     const size_t ti = sgi_wino_tiles(op, oq, 4, 0), T = (size_t)nb * ti, ms = sgi_wino_pstride(ch, T);
     const int full = oq / 4, rem = oq % 4;
-    float o[4][4][RCAP + VW];
+    float o[4][4][RCAP + VW] __attribute__((aligned(64)));
 #ifndef __AVX512F__
     float tail[36][VW];
 #endif
@@ -498,7 +539,7 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
 #ifdef __AVX512F__
                 /* the last block's reads masked: nothing read past the chunk */
                 const m16 lk = m16_below(nt - t);
-#define LOADM(e) load16_m(mp[e], lk)
+#define LOADM(e, hh) load16_m(mp[e], lk)
 #else
                 /* the last block through a zero-padded copy: no reads past M */
                 if (t + VW > nt) {
@@ -507,21 +548,23 @@ SGI_NO_LIBCALLS static void output_tiles(const float *mt, const int *map, int ch
                         mp[e] = tail[e];
                     }
                 }
-#define LOADM(e) (*(const v16f *)mp[e])
+#define LOADM(e, hh) (*(const vnf *)(mp[e] + (hh)))
 #endif
-                v16f t2[4][6];
-                for (int j = 0; j < 6; j++) {
-                    v16f s6[6], o4[4];
-                    for (int i = 0; i < 6; i++) s6[i] = LOADM(i * 6 + j);
-                    at6(s6, o4);
-                    for (int a = 0; a < 4; a++) t2[a][j] = o4[a];
+                for (int hh = 0; hh < VW; hh += VN) { /* VW / VN blocks of the machine's vectors */
+                    vnf t2[4][6];
+                    for (int j = 0; j < 6; j++) {
+                        vnf s6[6], o4[4];
+                        for (int i = 0; i < 6; i++) s6[i] = LOADM(i * 6 + j, hh);
+                        AT6(s6, o4);
+                        for (int a = 0; a < 4; a++) t2[a][j] = o4[a];
+                    }
+                    for (int a = 0; a < 4; a++) {
+                        vnf o4[4];
+                        AT6(t2[a], o4);
+                        for (int q = 0; q < 4; q++) *(vnf *)(o[a][q] + t + hh) = o4[q];
+                    }
                 }
 #undef LOADM
-                for (int a = 0; a < 4; a++) {
-                    v16f o4[4];
-                    at6(t2[a], o4);
-                    for (int q = 0; q < 4; q++) *(v16f *)(o[a][q] + t) = o4[q];
-                }
             }
             for (int bd = 0; bd < nbnd; bd++) {
                 const int gb = g0 + bd, img = gb / tp, band = gb % tp;
@@ -628,6 +671,25 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
             }
             float *dtt = dc + (size_t)g0 * tq;
             for (int t = 0; t < nt; t += VW) {
+                if (t + VW <= nt) {
+                    for (int hh = 0; hh < VW; hh += VN) {
+                        vnf r[6][4];
+                        for (int j = 0; j < 4; j++) {
+                            vnf s4[4], o6[6];
+                            for (int a = 0; a < 4; a++) s4[a] = *(const vnf *)(g[a][j] + t + hh);
+                            A4(s4, o6);
+                            for (int e = 0; e < 6; e++) r[e][j] = o6[e];
+                        }
+                        for (int e = 0; e < 6; e++) {
+                            vnf o6[6];
+                            A4(r[e], o6);
+                            for (int f = 0; f < 6; f++)
+                                *(vnf *)(dtt + (size_t)(e * 6 + f) * ds + t + hh) = o6[f];
+                        }
+                    }
+                    continue;
+                }
+                /* the chunk's last, partial block: no writes past the chunk */
                 v16f r[6][4];
                 for (int j = 0; j < 4; j++) {
                     v16f s4[4], o6[6];
@@ -635,7 +697,6 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
                     a4(s4, o6);
                     for (int e = 0; e < 6; e++) r[e][j] = o6[e];
                 }
-                const int full_block = t + VW <= nt;
 #if F4_VEC
                 const m16 lk = m16_below(nt - t);
 #endif
@@ -644,17 +705,13 @@ SGI_NO_LIBCALLS static void grad_tiles(const float *dy, const int *map, int k, i
                     a4(r[e], o6);
                     for (int f = 0; f < 6; f++) {
                         float *dst = dtt + (size_t)(e * 6 + f) * ds + t;
-                        if (full_block) {
-                            *(v16f *)dst = o6[f];
-                        } else { /* no writes past the chunk */
 #if F4_VEC
-                            store16_m(dst, o6[f], lk);
+                        store16_m(dst, o6[f], lk);
 #else
-                            float tmp[VW];
-                            memcpy(tmp, &o6[f], sizeof tmp);
-                            for (int u = 0; t + u < nt; u++) dst[u] = tmp[u];
+                        float tmp[VW];
+                        memcpy(tmp, &o6[f], sizeof tmp);
+                        for (int u = 0; t + u < nt; u++) dst[u] = tmp[u];
 #endif
-                        }
                     }
                 }
             }
