@@ -11,60 +11,23 @@
  * Every sum is one chain in list order (sgi_kept_mm) or in a fixed order of tile
  * blocks (sgi_kept_wgrad): the same bits whatever the thread. Checked against the
  * dense masked kernels in tests/test_conv_kernel.c. */
-#include "core/sgi.h"
+#include "core/sgi_kv.h"
 #include "nn/ops.h"
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-/* the vector kernels, AVX-512 or AVX2 (with FMA); other builds run portable loops */
-#define KEPT_VEC 1
-#else
-#define KEPT_VEC 0
-#endif
+/* the vector kernels over kv (AVX-512, or AVX2 with FMA); other builds run portable loops */
+#define KEPT_VEC SGI_KV
 
 /* Sixteen floats as one unaligned vector (the portable kernels). */
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 
 #if KEPT_VEC
-#define KINL static inline __attribute__((always_inline))
-/* One vector of KW lanes (kv) and a mask of its lanes (kmask), with the few
- * operations the kernels below take. KG, KI: the block sizes of the im2col
- * kernels (filters, rows), from the register count. */
+/* KG, KI: the block sizes of the im2col kernels (filters, rows), from the register count. */
 #ifdef __AVX512F__
-typedef __m512 kv;
-typedef __mmask16 kmask;
-#define KW 16 /* lanes */
 #define KG 8
 #define KI 5
-KINL kv kv_zero(void) { return _mm512_setzero_ps(); }
-KINL kv kv_set1(float a) { return _mm512_set1_ps(a); }
-KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm512_fmadd_ps(a, b, c); }
-KINL kv kv_loadu(const float *p) { return _mm512_loadu_ps(p); }
-KINL void kv_storeu(float *p, kv v) { _mm512_storeu_ps(p, v); }
-KINL kv kv_maskz(kmask m, const float *p) { return _mm512_maskz_loadu_ps(m, p); }
-KINL void kv_mstore(float *p, kmask m, kv v) { _mm512_mask_storeu_ps(p, m, v); }
-KINL float kv_sum(kv v) { return _mm512_reduce_add_ps(v); }
-/* the first n lanes */
-KINL kmask kv_below(int n) { return (kmask)(n >= 16 ? 0xFFFF : (1u << n) - 1); }
 #else
-typedef __m256 kv;
-typedef __m256i kmask;
-#define KW 8
 #define KG 4
 #define KI 3
-KINL kv kv_zero(void) { return _mm256_setzero_ps(); }
-KINL kv kv_set1(float a) { return _mm256_set1_ps(a); }
-KINL kv kv_fmadd(kv a, kv b, kv c) { return _mm256_fmadd_ps(a, b, c); }
-KINL kv kv_loadu(const float *p) { return _mm256_loadu_ps(p); }
-KINL void kv_storeu(float *p, kv v) { _mm256_storeu_ps(p, v); }
-KINL kv kv_maskz(kmask m, const float *p) { return _mm256_maskload_ps(p, m); }
-KINL void kv_mstore(float *p, kmask m, kv v) { _mm256_maskstore_ps(p, m, v); }
-KINL float kv_sum(kv v) {
-    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
-}
-KINL kmask kv_below(int n) { return sgi_lanes8(n); }
 #endif
 
 /* mk[0 .. KW nv) (the last vector through masked loads and a masked store where

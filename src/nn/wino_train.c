@@ -22,14 +22,11 @@
 #include "nn/ops.h"
 #include "nn/wino.h"
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-/* the library's own kernels for the products (wgemm) and the transposes: AVX-512,
- * or AVX2 with FMA; other builds call OpenBLAS */
-#define WGEMM 1
-#else
-#define WGEMM 0
-#endif
+#include "core/sgi_kv.h"
+
+/* the library's own kernels for the products (wgemm, over kv) and the transposes:
+ * AVX-512, or AVX2 with FMA; other builds call OpenBLAS */
+#define WGEMM SGI_KV
 
 /* Floats the transformed input and output of one slice may take (per thread):
  * the GEMMs then read and write them from L2/L3 rather than memory. */
@@ -195,79 +192,105 @@ size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads) {
     return kc_len(tf, g) + (size_t)threads * per;
 }
 
+#if WGEMM
+/* The per-point products of a slice: C[m][n] (=, or += when beta) = A[m][k] B[k][n]
+ * (rows lda, ldb, ldc apart), WR rows x 3 vectors of C in 3 WR registers (8 x 48
+ * columns with AVX-512, 4 x 24 with AVX2: 24 or 12 accumulators), WR broadcasts of
+ * A and 3 loads of B per 3 WR multiply-adds, the last vector of the last panel
+ * through masked loads and stores, row tails by smaller blocks. Every entry is one
+ * fused multiply-add chain in k order (then + C when beta): the same bits whatever
+ * the slice, thread or vector width. On the shapes of VGG-7's layers (one thread,
+ * AMD EPYC) 180-240 GFLOP/s with AVX-512, against 90-105 for OpenBLAS under the
+ * machine's Haswell preset and 95-125 for the library's general kernel
+ * (src/core/gemm.c, 6 x 32, whose last panel wastes more of these short rows); with
+ * AVX2 85-115, where OpenBLAS's Haswell kernel ran them at about half its
+ * large-matrix rate (short K = C_in, 16-256; it zeroes C and packs both operands
+ * for each one); docs/performance.md. */
 #ifdef __AVX512F__
-/* The per-point products of a slice on AVX-512 builds: C[m][n] (=, or += when
- * beta) = A[m][k] B[k][n] (rows lda, ldb, ldc apart), 8 rows x 48 columns of C
- * in 24 registers, 8 broadcasts of A and 3 loads of B per 24 multiply-adds,
- * the last panel's columns masked, row tails by smaller blocks. Every entry is
- * one fused multiply-add chain in k order (then + C when beta): the same bits
- * whatever the slice or thread. On the shapes of VGG-7's layers (one thread, AMD
- * EPYC) 180-240 GFLOP/s, against 90-105 for OpenBLAS under the machine's
- * Haswell preset and 95-125 for the library's general kernel (src/core/gemm.c,
- * 6 x 32, whose last panel wastes more of these short rows); docs/performance.md. */
-#define WINL static inline __attribute__((always_inline))
-WINL void wkern(const int MR, const int NV, const int BETA, int k, const float *a, size_t lda,
-                const float *b, size_t ldb, float *c, size_t ldc, __mmask16 last) {
-    __m512 acc[8][3];
+#define WR 8
+#else
+#define WR 4
+#endif
+#define WN (3 * KW) /* a panel's columns */
+KINL void wkern(const int MR, const int NV, const int BETA, const int TAIL, int k, const float *a,
+                size_t lda, const float *b, size_t ldb, float *c, size_t ldc, kmask last) {
+    kv acc[WR][3];
     for (int r = 0; r < MR; r++)
-        for (int q = 0; q < NV; q++) acc[r][q] = _mm512_setzero_ps();
+        for (int q = 0; q < NV; q++) acc[r][q] = kv_zero();
     for (int kk = 0; kk < k; kk++) {
         const float *bk = b + (size_t)kk * ldb;
-        __m512 bv[3];
+        kv bv[3];
         for (int q = 0; q < NV; q++)
-            bv[q] = q == NV - 1 ? _mm512_maskz_loadu_ps(last, bk + 16 * q) : _mm512_loadu_ps(bk + 16 * q);
+            bv[q] = TAIL && q == NV - 1 ? kv_maskz(last, bk + KW * q) : kv_loadu(bk + KW * q);
         for (int r = 0; r < MR; r++) {
-            const __m512 av = _mm512_set1_ps(a[(size_t)r * lda + kk]);
-            for (int q = 0; q < NV; q++) acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+            const kv av = kv_set1(a[(size_t)r * lda + kk]);
+            for (int q = 0; q < NV; q++) acc[r][q] = kv_fmadd(av, bv[q], acc[r][q]);
         }
     }
     for (int r = 0; r < MR; r++)
         for (int q = 0; q < NV; q++) {
-            float *cr = c + (size_t)r * ldc + 16 * q;
-            const __mmask16 mk = q == NV - 1 ? last : (__mmask16)0xFFFF;
-            __m512 z = acc[r][q];
-            if (BETA) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(mk, cr));
-            _mm512_mask_storeu_ps(cr, mk, z);
+            float *cr = c + (size_t)r * ldc + KW * q;
+            kv z = acc[r][q];
+            if (TAIL && q == NV - 1) {
+                if (BETA) z = kv_add(z, kv_maskz(last, cr));
+                kv_mstore(cr, last, z);
+            } else {
+                if (BETA) z = kv_add(z, kv_loadu(cr));
+                kv_storeu(cr, z);
+            }
         }
 }
 
-#define WK_NV(MR, BETA)                                                                \
+#define WK_NV(MR, BETA, TAIL)                                                          \
     switch (nv) {                                                                      \
-    case 1: wkern(MR, 1, BETA, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
-    case 2: wkern(MR, 2, BETA, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
-    default: wkern(MR, 3, BETA, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
+    case 1: wkern(MR, 1, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
+    case 2: wkern(MR, 2, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
+    default: wkern(MR, 3, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
     }
-#define WK_MR(BETA)                                                                    \
+#if WR == 8
+#define WK_MR8(BETA, TAIL)                                                             \
+    case 8: WK_NV(8, BETA, TAIL) break;                                                \
+    case 7: WK_NV(7, BETA, TAIL) break;                                                \
+    case 6: WK_NV(6, BETA, TAIL) break;                                                \
+    case 5: WK_NV(5, BETA, TAIL) break;
+#else
+#define WK_MR8(BETA, TAIL)
+#endif
+#define WK_MR(BETA, TAIL)                                                              \
     switch (mi) {                                                                      \
-    case 8: WK_NV(8, BETA) break;                                                      \
-    case 7: WK_NV(7, BETA) break;                                                      \
-    case 6: WK_NV(6, BETA) break;                                                      \
-    case 5: WK_NV(5, BETA) break;                                                      \
-    case 4: WK_NV(4, BETA) break;                                                      \
-    case 3: WK_NV(3, BETA) break;                                                      \
-    case 2: WK_NV(2, BETA) break;                                                      \
-    default: WK_NV(1, BETA) break;                                                     \
+    WK_MR8(BETA, TAIL)                                                                 \
+    case 4: WK_NV(4, BETA, TAIL) break;                                                \
+    case 3: WK_NV(3, BETA, TAIL) break;                                                \
+    case 2: WK_NV(2, BETA, TAIL) break;                                                \
+    default: WK_NV(1, BETA, TAIL) break;                                               \
     }
 
 static void wgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, int beta,
                   float *c, int ldc) {
-    for (int j = 0; j < n; j += 48) {
-        const int nj = n - j < 48 ? n - j : 48, nv = (nj + 15) / 16;
-        const __mmask16 last = nj % 16 ? (__mmask16)((1u << (nj % 16)) - 1) : (__mmask16)0xFFFF;
+    for (int j = 0; j < n; j += WN) {
+        const int nj = n - j < WN ? n - j : WN, nv = (nj + KW - 1) / KW, tail = nj % KW != 0;
+        const kmask last = kv_below(tail ? nj % KW : KW);
         const float *bj = b + j;
-        for (int i = 0; i < m; i += 8) {
-            const int mi = m - i < 8 ? m - i : 8;
+        for (int i = 0; i < m; i += WR) {
+            const int mi = m - i < WR ? m - i : WR;
             const float *ai = a + (size_t)i * lda;
             float *ci = c + (size_t)i * ldc + j;
-            if (beta) {
-                WK_MR(1)
+            if (tail) {
+                if (beta) {
+                    WK_MR(1, 1)
+                } else {
+                    WK_MR(0, 1)
+                }
+            } else if (beta) {
+                WK_MR(1, 0)
             } else {
-                WK_MR(0)
+                WK_MR(0, 0)
             }
         }
     }
 }
 
+#ifdef __AVX512F__
 /* t[j][i] = x[i][j] for an r x c matrix x with rows ld apart (t is c x r): 16 x 16
  * blocks in registers (unpack, shuffle, two lane shuffles), edges masked. */
 static void transpose(const float *restrict x, int r, int c, size_t ld, float *restrict t) {
@@ -301,83 +324,7 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
             for (int j = 0; j < nj; j++) _mm512_mask_storeu_ps(t + (size_t)(j0 + j) * r + i0, mi, a[j]);
         }
 }
-#elif WGEMM
-/* The same products on AVX2 with FMA: 4 rows x 24 columns of C in 12 registers of
- * 8 lanes, 4 broadcasts of A and 3 loads of B per 12 multiply-adds (16 registers
- * in all), the last vector of the last panel through masked loads and stores. The
- * same sums as the AVX-512 kernel: one fused multiply-add chain in k order, then +
- * C when beta. OpenBLAS's Haswell kernel, which these products went to before, ran
- * them at about half its large-matrix rate: they are short (K = C_in, 16-256) and
- * it zeroes C (beta 0) and packs both operands for each one. */
-#define WINL static inline __attribute__((always_inline))
-WINL void wkern(const int MR, const int NV, const int BETA, const int TAIL, int k, const float *a,
-                size_t lda, const float *b, size_t ldb, float *c, size_t ldc, __m256i last) {
-    __m256 acc[4][3];
-    for (int r = 0; r < MR; r++)
-        for (int q = 0; q < NV; q++) acc[r][q] = _mm256_setzero_ps();
-    for (int kk = 0; kk < k; kk++) {
-        const float *bk = b + (size_t)kk * ldb;
-        __m256 bv[3];
-        for (int q = 0; q < NV; q++)
-            bv[q] = TAIL && q == NV - 1 ? _mm256_maskload_ps(bk + 8 * q, last) : _mm256_loadu_ps(bk + 8 * q);
-        for (int r = 0; r < MR; r++) {
-            const __m256 av = _mm256_broadcast_ss(a + (size_t)r * lda + kk);
-            for (int q = 0; q < NV; q++) acc[r][q] = _mm256_fmadd_ps(av, bv[q], acc[r][q]);
-        }
-    }
-    for (int r = 0; r < MR; r++)
-        for (int q = 0; q < NV; q++) {
-            float *cr = c + (size_t)r * ldc + 8 * q;
-            __m256 z = acc[r][q];
-            if (TAIL && q == NV - 1) {
-                if (BETA) z = _mm256_add_ps(z, _mm256_maskload_ps(cr, last));
-                _mm256_maskstore_ps(cr, last, z);
-            } else {
-                if (BETA) z = _mm256_add_ps(z, _mm256_loadu_ps(cr));
-                _mm256_storeu_ps(cr, z);
-            }
-        }
-}
-
-#define WK_NV(MR, BETA, TAIL)                                                          \
-    switch (nv) {                                                                      \
-    case 1: wkern(MR, 1, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
-    case 2: wkern(MR, 2, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
-    default: wkern(MR, 3, BETA, TAIL, k, ai, (size_t)lda, bj, (size_t)ldb, ci, (size_t)ldc, last); break; \
-    }
-#define WK_MR(BETA, TAIL)                                                              \
-    switch (mi) {                                                                      \
-    case 4: WK_NV(4, BETA, TAIL) break;                                                \
-    case 3: WK_NV(3, BETA, TAIL) break;                                                \
-    case 2: WK_NV(2, BETA, TAIL) break;                                                \
-    default: WK_NV(1, BETA, TAIL) break;                                               \
-    }
-
-static void wgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, int beta,
-                  float *c, int ldc) {
-    for (int j = 0; j < n; j += 24) {
-        const int nj = n - j < 24 ? n - j : 24, nv = (nj + 7) / 8, tail = nj % 8 != 0;
-        const __m256i last = sgi_lanes8(tail ? nj % 8 : 8);
-        const float *bj = b + j;
-        for (int i = 0; i < m; i += 4) {
-            const int mi = m - i < 4 ? m - i : 4;
-            const float *ai = a + (size_t)i * lda;
-            float *ci = c + (size_t)i * ldc + j;
-            if (tail) {
-                if (beta) {
-                    WK_MR(1, 1)
-                } else {
-                    WK_MR(0, 1)
-                }
-            } else if (beta) {
-                WK_MR(1, 0)
-            } else {
-                WK_MR(0, 0)
-            }
-        }
-    }
-}
-
+#else
 /* t[j][i] = x[i][j] for an r x c matrix x with rows ld apart (t is c x r): 8 x 8
  * blocks in registers (unpack, shuffle, lane permute), the edges entry by entry. */
 static void transpose(const float *restrict x, int r, int c, size_t ld, float *restrict t) {
@@ -405,6 +352,7 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
     for (int i = 0; i < r; i++)
         for (int j = i < r8 ? c8 : 0; j < c; j++) t[(size_t)j * r + i] = x[(size_t)i * ld + j];
 }
+#endif
 #endif
 
 /* The kept share of the pairs up to which a kernel-masked weight gradient takes
