@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include "core/sgi.h"
+#include "core/sgi_kv.h"
 #include "harness.h"
 
 SG_TEST(rng_is_deterministic_and_uniform) {
@@ -151,12 +152,12 @@ static void gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const flo
         }
 }
 
-/* The own GEMM (AVX-512 kernels, transposed copies for A B^T) against double loops:
+/* The own GEMM (vector kernels, transposed copies for A B^T) against double loops:
  * every transpose pair, tail rows and columns (m not a multiple of 6, n not of 32),
  * padded leading dimensions, alpha and beta; and a product computed in column
  * slices gives the bits of the whole (each entry one sum in a fixed order). The
- * slice check holds for the own kernels only: a build without AVX-512 (the ASan and
- * valgrind builds, no -march=native) runs OpenBLAS, whose blocking follows n. */
+ * slice check holds for the own kernels only (AVX-512, or AVX2 with FMA): a build
+ * without them runs OpenBLAS, whose blocking follows n. */
 SG_TEST(sgemm_own_matches_reference_and_slices) {
     static const int shapes[][3] = {{1, 1, 1},   {5, 7, 3},    {6, 32, 16},  {13, 70, 37},
                                     {7, 33, 64}, {50, 64, 25}, {32, 100, 200}, {19, 17, 300}};
@@ -188,11 +189,7 @@ SG_TEST(sgemm_own_matches_reference_and_slices) {
                             CHECK(c[(size_t)i * ldc + j] == cr[(size_t)i * ldc + j]);
                     }
                     CHECK_MSG(err < 1e-5 * (1 + sqrt((double)k)), "op %d%d %dx%dx%d: err %g", ta, tb, m, n, k, err);
-#ifdef __AVX512F__
-                    const int own = 1;
-#else
-                    const int own = 0;
-#endif
+                    const int own = SGI_KV; /* every shape here is narrow (src/core/gemm.c) */
                     if (own && !ta) { /* column slices of 11 (B's columns, C's columns) */
                         for (int j0 = 0; j0 < n; j0 += 11) {
                             const int nj = n - j0 < 11 ? n - j0 : 11;

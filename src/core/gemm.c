@@ -1,18 +1,22 @@
 /* The library's own single-precision GEMM for the small products of training
- * (convolution columns, fully connected layers): AVX-512 register-blocked kernels
- * that read A and B where they lie (no packing). OpenBLAS runs the kernel family
+ * (convolution columns, fully connected layers): register-blocked kernels over the
+ * machine's vector (core/sgi_kv.h: AVX-512, or AVX2 with FMA) that read A and B
+ * where they lie (no packing). OpenBLAS runs the kernel family
  * the machine names in OPENBLAS_CORETYPE, which some machines preset to an AVX2
  * one (older OpenBLAS builds miscompute with their AVX-512 kernels); these kernels
  * are compiled for the CPU the library is built for (-march=native), so an AVX-512
- * machine multiplies at its AVX-512 rate whatever OpenBLAS was told.
+ * machine multiplies at its AVX-512 rate whatever OpenBLAS was told. On an AVX2
+ * machine OpenBLAS's kernel is the native rate, and the own kernels run only the
+ * narrow products (OWN_NARROW below) and the live-feature ones (sgi_sgemm_own_ks),
+ * which OpenBLAS cannot do without copies.
  *
  * op(A)·B directly; A·B^T (weight gradients) through a transposed copy of its
  * smaller side (a dot-product kernel over rows of A and B ran at 0.5-0.9x
  * OpenBLAS's AVX2 rate here). Every entry of C is one sum in a fixed order
  * whatever its position, the shapes and the thread count: the K products added in
  * order, k = 0, 1, ... (one fused multiply-add chain), then alpha and beta. So a
- * product split into slices or threads gives the same bits as the whole. Without
- * AVX-512 it is sgi_sgemm.
+ * product split into slices or threads gives the same bits as the whole (on AVX2
+ * builds, a narrow one), and the vector width changes no result. Builds without AVX2 and FMA run sgi_sgemm.
  *
  * Measured on the 2-core AMD EPYC (AVX-512; OpenBLAS preset to Haswell), one
  * thread, CPU time (docs/performance.md, "Own GEMM"): 153-184 GFLOP/s against
@@ -24,107 +28,102 @@
 #include <omp.h>
 #endif
 
-#include "sgi.h"
+#include "sgi_kv.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
+#if SGI_KV
+/* A panel's columns: two vectors a row (32 with AVX-512, 16 with AVX2). */
+#define GP (2 * KW)
 
-#define INL static inline __attribute__((always_inline))
-
-INL __mmask16 below(int n) {
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
-}
-
-/* C[MR][32 columns] (=, +=) alpha * sum_k A[r][k] B[k][0..32), A's entry (r, k) at
- * a[r * ars + k * acs], B's rows ldb apart. m0, m1: the columns of the panel that
+/* C[MR][GP columns] (=, +=) alpha * sum_k A[r][k] B[k][0..GP), A's entry (r, k) at
+ * a[r * ars + k * acs], B's rows ldb apart: 2 MR accumulators, 2 loads of B and MR
+ * broadcasts of A per 2 MR multiply-adds. m0, m1: the columns of the panel that
  * exist (all of them but in the last panel). */
-INL void kern_nn(const int MR, const int full, int K, const int *ks, const float *a, size_t ars,
-                 size_t acs, const float *b, size_t ldb, float *c, size_t ldc, __mmask16 m0,
-                 __mmask16 m1, float alpha, float beta) {
-    __m512 c0[6], c1[6];
-    for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+KINL void kern_nn(const int MR, const int full, int K, const int *ks, const float *a, size_t ars,
+                  size_t acs, const float *b, size_t ldb, float *c, size_t ldc, kmask m0,
+                  kmask m1, float alpha, float beta) {
+    kv c0[6], c1[6];
+    for (int r = 0; r < MR; r++) c0[r] = c1[r] = kv_zero();
     for (int kk = 0; kk < K; kk++) {
         const size_t k = ks ? (size_t)ks[kk] : (size_t)kk;
         const float *bk = b + k * ldb;
-        const __m512 b0 = full ? _mm512_loadu_ps(bk) : _mm512_maskz_loadu_ps(m0, bk);
-        const __m512 b1 = full ? _mm512_loadu_ps(bk + 16) : _mm512_maskz_loadu_ps(m1, bk + 16);
+        const kv b0 = full ? kv_loadu(bk) : kv_maskz(m0, bk);
+        const kv b1 = full ? kv_loadu(bk + KW) : kv_maskz(m1, bk + KW);
         const float *ak = a + k * acs;
         for (int r = 0; r < MR; r++) {
-            const __m512 ar = _mm512_set1_ps(ak[(size_t)r * ars]);
-            c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
+            const kv ar = kv_set1(ak[(size_t)r * ars]);
+            c0[r] = kv_fmadd(ar, b0, c0[r]);
+            c1[r] = kv_fmadd(ar, b1, c1[r]);
         }
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const kv va = kv_set1(alpha), vb = kv_set1(beta);
     for (int r = 0; r < MR; r++) {
         float *cr = c + (size_t)r * ldc;
-        __m512 y0 = _mm512_mul_ps(va, c0[r]), y1 = _mm512_mul_ps(va, c1[r]);
+        kv y0 = kv_mul(va, c0[r]), y1 = kv_mul(va, c1[r]);
         if (beta != 0.0f) {
-            y0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), y0);
-            y1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), y1);
+            y0 = kv_fmadd(vb, full ? kv_loadu(cr) : kv_maskz(m0, cr), y0);
+            y1 = kv_fmadd(vb, full ? kv_loadu(cr + KW) : kv_maskz(m1, cr + KW), y1);
         }
         if (full) {
-            _mm512_storeu_ps(cr, y0);
-            _mm512_storeu_ps(cr + 16, y1);
+            kv_storeu(cr, y0);
+            kv_storeu(cr + KW, y1);
         } else {
-            _mm512_mask_storeu_ps(cr, m0, y0);
-            _mm512_mask_storeu_ps(cr + 16, m1, y1);
+            kv_mstore(cr, m0, y0);
+            kv_mstore(cr + KW, m1, y1);
         }
     }
 }
 
-/* The same for a panel of at most 16 columns (one vector a row): kern_nn on such a
+/* The same for a panel of at most KW columns (one vector a row): kern_nn on such a
  * panel would multiply a second, empty vector at every step. */
-INL void kern_n16(const int MR, int K, const int *ks, const float *a, size_t ars, size_t acs,
-                  const float *b, size_t ldb, float *c, size_t ldc, __mmask16 m0, float alpha,
+KINL void kern_n1(const int MR, int K, const int *ks, const float *a, size_t ars, size_t acs,
+                  const float *b, size_t ldb, float *c, size_t ldc, kmask m0, float alpha,
                   float beta) {
-    __m512 c0[12];
-    for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps();
+    kv c0[12];
+    for (int r = 0; r < MR; r++) c0[r] = kv_zero();
     for (int kk = 0; kk < K; kk++) {
         const size_t k = ks ? (size_t)ks[kk] : (size_t)kk;
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb);
+        const kv b0 = kv_maskz(m0, b + k * ldb);
         const float *ak = a + k * acs;
-        for (int r = 0; r < MR; r++)
-            c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(ak[(size_t)r * ars]), b0, c0[r]);
+        for (int r = 0; r < MR; r++) c0[r] = kv_fmadd(kv_set1(ak[(size_t)r * ars]), b0, c0[r]);
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const kv va = kv_set1(alpha), vb = kv_set1(beta);
     for (int r = 0; r < MR; r++) {
         float *cr = c + (size_t)r * ldc;
-        __m512 y0 = _mm512_mul_ps(va, c0[r]);
-        if (beta != 0.0f) y0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), y0);
-        _mm512_mask_storeu_ps(cr, m0, y0);
+        kv y0 = kv_mul(va, c0[r]);
+        if (beta != 0.0f) y0 = kv_fmadd(vb, kv_maskz(m0, cr), y0);
+        kv_mstore(cr, m0, y0);
     }
 }
 
-INL void gemm_n16_panel(int m, int k, const int *ks, float alpha, const float *a, size_t ars,
+KINL void gemm_n1_panel(int m, int k, const int *ks, float alpha, const float *a, size_t ars,
                         size_t acs, const float *b, size_t ldb, float beta, float *c, size_t ldc,
                         int nj) {
-    const __mmask16 m0 = below(nj);
+    const kmask m0 = kv_below(nj);
     int i = 0;
     for (; i + 12 <= m; i += 12)
-        kern_n16(12, k, ks, a + i * ars, ars, acs, b, ldb, c + (size_t)i * ldc, ldc, m0, alpha,
-                 beta);
+        kern_n1(12, k, ks, a + i * ars, ars, acs, b, ldb, c + (size_t)i * ldc, ldc, m0, alpha,
+                beta);
     const float *ai = a + i * ars;
     float *ci = c + (size_t)i * ldc;
     switch (m - i) {
-#define N16(R) case R: kern_n16(R, k, ks, ai, ars, acs, b, ldb, ci, ldc, m0, alpha, beta); break;
-    N16(11) N16(10) N16(9) N16(8) N16(7) N16(6) N16(5) N16(4) N16(3) N16(2) N16(1)
-#undef N16
+#define N1(R) case R: kern_n1(R, k, ks, ai, ars, acs, b, ldb, ci, ldc, m0, alpha, beta); break;
+    N1(11) N1(10) N1(9) N1(8) N1(7) N1(6) N1(5) N1(4) N1(3) N1(2) N1(1)
+#undef N1
     default: break;
     }
 }
 
-/* Column panel p (32 columns, fewer in the last) of C = alpha op(A) B + beta C; ks:
+/* Column panel p (GP columns, fewer in the last) of C = alpha op(A) B + beta C; ks:
  * NULL, or the k of A's columns and B's rows to sum over (k of them, in order). */
-INL void gemm_panel(int m, int n, int k, const int *ks, float alpha, const float *a, size_t ars,
-                    size_t acs, const float *b, size_t ldb, float beta, float *c, size_t ldc,
-                    int p) {
-    const int j = p * 32, nj = n - j < 32 ? n - j : 32, full = nj == 32;
-    if (nj <= 16) {
-        gemm_n16_panel(m, k, ks, alpha, a, ars, acs, b + j, ldb, beta, c + j, ldc, nj);
+KINL void gemm_panel(int m, int n, int k, const int *ks, float alpha, const float *a, size_t ars,
+                     size_t acs, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                     int p) {
+    const int j = p * GP, nj = n - j < GP ? n - j : GP, full = nj == GP;
+    if (nj <= KW) {
+        gemm_n1_panel(m, k, ks, alpha, a, ars, acs, b + j, ldb, beta, c + j, ldc, nj);
         return;
     }
-    const __mmask16 m0 = below(nj), m1 = below(nj - 16);
+    const kmask m0 = kv_below(nj), m1 = kv_below(nj - KW);
     const float *bj = b + j;
     float *cj = c + j;
     int i = 0;
@@ -182,9 +181,23 @@ static int team(double flops) {
 }
 #endif
 
+/* Without AVX-512 the own kernels take only products of at most this many columns
+ * (fc layers: a batch): OpenBLAS's AVX2 kernel, which packs, is then the native rate,
+ * and on wide products (convolution columns, thousands of columns) it is faster:
+ * one thread of the AMD EPYC, AVX2 build, 500 x 4096 x 50 (LeNet-5's conv2 input
+ * gradient) 58-61 GFLOP/s own against 97-101, 50 x 4096 x 500 64 against 82-85;
+ * on fc1's shapes (500 x 64 x 800 and its transposes) a tie, 94-107 against 99-105. */
+#define OWN_NARROW 256
+
 void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-#ifdef __AVX512F__
+#if SGI_KV
+#ifndef __AVX512F__
+    if (n > OWN_NARROW) {
+        sgi_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#endif
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++)
@@ -197,7 +210,7 @@ void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, c
     if (!trans_b) {
         const int nt = team(2.0 * m * n * k);
         const size_t ars = trans_a ? 1 : (size_t)lda, acs = trans_a ? (size_t)lda : 1;
-        const int panels = (n + 31) / 32;
+        const int panels = (n + GP - 1) / GP;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int p = 0; p < panels; p++)
             gemm_nn_panel(m, n, k, alpha, a, ars, acs, b, (size_t)ldb, beta, c, (size_t)ldc, p);
@@ -240,9 +253,9 @@ void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, c
 void sgi_sgemm_own_ks(int m, int n, const int *ks, int nk, float alpha, const float *a, int lda,
                       const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
-#ifdef __AVX512F__
+#if SGI_KV
     if (nk > 0) {
-        const int nt = team(2.0 * m * n * nk), panels = (n + 31) / 32;
+        const int nt = team(2.0 * m * n * nk), panels = (n + GP - 1) / GP;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int p = 0; p < panels; p++)
             gemm_ks_panel(m, n, ks, nk, alpha, a, (size_t)lda, b, (size_t)ldb, beta, c,

@@ -4,6 +4,7 @@
  * when it has one (the sparse inference engine, src/infer/), else through the
  * training kernels of nn/ops.h. */
 #include "nn/graph.h"
+#include "core/sgi_kv.h"
 
 /* ---- shapes ---- */
 
@@ -260,8 +261,8 @@ static const uint8_t *pool_dead(const struct sgi_step *s, int backward) {
 #define FC_LIVE_SHARE 0.8
 #define FC_LIVE_RUN 16
 static int fc_live(const struct sgi_step *s) {
-#ifndef __AVX512F__
-    return -1; /* the live kernels are AVX-512's (sgi_sgemm_own_ks) */
+#if !SGI_KV
+    return -1; /* the live kernels are the own GEMM's vector ones (sgi_sgemm_own_ks) */
 #endif
     struct sg_exec *e = s->e;
     if (!g_dead_on || !e->live || e->hook.forward || s->xn->op != SG_OP_FLATTEN) return -1;
