@@ -192,13 +192,13 @@ static int team(double flops) {
 void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc) {
 #if SGI_KV
+    if (m <= 0 || n <= 0) return;
 #ifndef __AVX512F__
     if (n > OWN_NARROW) {
         sgi_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
 #endif
-    if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
