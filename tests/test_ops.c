@@ -509,7 +509,7 @@ SG_TEST(conv_paths_match_reference_forward_and_backward) {
 }
 
 /* One input channel (the direct path of nn/conv.c: a padded plane, wide rows,
- * four filters by 64 outputs a block): forward with and without bias, the weight
+ * four filters by 64 outputs a block, 16 on AVX2): forward with and without bias, the weight
  * gradient alone (dx NULL, as for a first layer: the direct path) and with the
  * input gradient (im2col), on 1, 2 and 3 threads (a thread with no sample), against
  * the naive loops; K and R*S not multiples of the blocks, padding on any side,

@@ -16,6 +16,7 @@
 #endif
 
 #include "core/sgi.h"
+#include "core/sgi_kv.h"
 #include "nn/ops.h"
 
 /* GCC's loop-idiom pass turns copy_row's and the zeroing loops into libc memmove and
@@ -69,7 +70,7 @@ static size_t im2col_workspace(const struct sg_conv_geom *g, int threads) {
     return (size_t)threads * (col_floats(g) + (threads > 1 ? dw_floats(g) : 0));
 }
 
-#ifdef __AVX512F__
+#if SGI_KV
 static int c1_ok(const struct sg_conv_geom *g);
 static size_t c1_per_thread(const struct sg_conv_geom *g);
 #endif
@@ -81,7 +82,7 @@ size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
     size_t a = im2col_workspace(g, threads);
     if (sgi_conv_kept_cols_ok(g) && kept_cols_workspace(g, threads) > a)
         a = kept_cols_workspace(g, threads);
-#ifdef __AVX512F__
+#if SGI_KV
     if (c1_ok(g) && (size_t)threads * c1_per_thread(g) > a) a = (size_t)threads * c1_per_thread(g);
 #endif
     if (!sgi_wino_train_shape_ok(g)) return a; /* kernel masks take Winograd on small outputs */
@@ -582,18 +583,25 @@ static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
  * 11 ms step). Here each sample's plane is copied once, zero-padded to
  * Wp = Q + S - 1 columns, and the output is computed "wide": entry t = p*Wp + q of
  * a row-major P x Wp plane is sum_{r,s} w[r][s] xp[t + r*Wp + s], so the R*S
- * terms are contiguous loads at fixed offsets and 64 consecutive t (four AVX-512
- * vectors) times four filters are one register block; the Q of every Wp columns
+ * terms are contiguous loads at fixed offsets and C1_V vectors of consecutive t
+ * (four AVX-512 ones, 64 t; two AVX2 ones, 16 t) times four filters are one
+ * register block (kv, core/sgi_kv.h); the Q of every Wp columns
  * that are outputs are copied out. The sum is the GEMM's: the R*S products added
  * in (r, s) order in one fused multiply-add chain from 0, then the bias, so the
  * forward gives the im2col path's bits. The weight gradient (when no input
  * gradient is asked, as for a first layer) is the same wide plane turned around:
  * dw[k][r][s] = sum over samples and t of dyw[k][t] xp[t + r*Wp + s], with dyw
- * zero off the outputs, in 16-lane partial sums per (k, r, s) summed at the end
+ * zero off the outputs, in KW-lane partial sums per (k, r, s) summed at the end
  * (an order of its own; per thread, then the threads in order). */
-#ifdef __AVX512F__
+#if SGI_KV
 #define C1_FB 4  /* filters per register block */
+#ifdef __AVX512F__
+#define C1_V 4   /* vectors of t per forward block */
 #define C1_RB 5  /* (r, s) taps per weight-gradient block */
+#else            /* 16 registers */
+#define C1_V 2
+#define C1_RB 2
+#endif
 
 static size_t c1_wp(const struct sg_conv_geom *g) { return (size_t)g->q + g->s - 1; }
 static size_t c1_t64(const struct sg_conv_geom *g) { return ((size_t)g->p * c1_wp(g) + 63) & ~(size_t)63; }
@@ -631,26 +639,25 @@ static void c1_pad(const struct sg_conv_geom *g, const float *x, int n, float *r
 
 #define INL1 static inline __attribute__((always_inline))
 
-/* yw[f][t..t+64) = sum_j w[f][j] xp[off[j] + t ..] for FB filters (rows rs floats apart) */
+/* yw[f][t..t+t64) = sum_j w[f][j] xp[off[j] + t ..] for FB filters (rows rs floats
+ * apart), C1_V vectors of t a block (t64 is a multiple of 64, so of any block) */
 INL1 void c1_fwd_block(const int FB, const float *xp, const float *w, int rs, const int *off,
                        size_t t64, float *yw) {
-    for (size_t t = 0; t < t64; t += 64) {
-        __m512 a[C1_FB][4];
-        for (int f = 0; f < FB; f++) a[f][0] = a[f][1] = a[f][2] = a[f][3] = _mm512_setzero_ps();
+    for (size_t t = 0; t < t64; t += C1_V * KW) {
+        kv a[C1_FB][C1_V];
+        for (int f = 0; f < FB; f++)
+            for (int v = 0; v < C1_V; v++) a[f][v] = kv_zero();
         for (int j = 0; j < rs; j++) {
             const float *xj = xp + off[j] + t;
-            const __m512 x0 = _mm512_loadu_ps(xj), x1 = _mm512_loadu_ps(xj + 16);
-            const __m512 x2 = _mm512_loadu_ps(xj + 32), x3 = _mm512_loadu_ps(xj + 48);
+            kv xv[C1_V];
+            for (int v = 0; v < C1_V; v++) xv[v] = kv_loadu(xj + KW * v);
             for (int f = 0; f < FB; f++) {
-                const __m512 wv = _mm512_set1_ps(w[(size_t)f * rs + j]);
-                a[f][0] = _mm512_fmadd_ps(wv, x0, a[f][0]);
-                a[f][1] = _mm512_fmadd_ps(wv, x1, a[f][1]);
-                a[f][2] = _mm512_fmadd_ps(wv, x2, a[f][2]);
-                a[f][3] = _mm512_fmadd_ps(wv, x3, a[f][3]);
+                const kv wv = kv_set1(w[(size_t)f * rs + j]);
+                for (int v = 0; v < C1_V; v++) a[f][v] = kv_fmadd(wv, xv[v], a[f][v]);
             }
         }
         for (int f = 0; f < FB; f++)
-            for (int v = 0; v < 4; v++) _mm512_storeu_ps(yw + (size_t)f * t64 + t + 16 * v, a[f][v]);
+            for (int v = 0; v < C1_V; v++) kv_storeu(yw + (size_t)f * t64 + t + KW * v, a[f][v]);
     }
 }
 
@@ -711,23 +718,23 @@ static void c1_forward(const struct sg_conv_geom *g, const float *x, const float
     }
 }
 
-/* acc[f][j] (16 lanes each, in memory) += sum over t of dyw[f][t] xp[off[j] + t],
- * FB filters x RB taps */
+/* acc[f][j] (KW lanes each, in memory, 16 floats apart) += sum over t of dyw[f][t]
+ * xp[off[j] + t], FB filters x RB taps */
 INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int *off,
                          const float *dyw, size_t t64, float *acc, int rs) {
-    __m512 a[C1_FB][C1_RB];
+    kv a[C1_FB][5]; /* RB <= C1_RB <= 5 (C1_RB_CASES instantiates 1-5) */
     for (int f = 0; f < FB; f++)
-        for (int j = 0; j < RB; j++) a[f][j] = _mm512_loadu_ps(acc + ((size_t)f * rs + j) * 16);
-    for (size_t t = 0; t < t64; t += 16) {
-        __m512 d[C1_FB];
-        for (int f = 0; f < FB; f++) d[f] = _mm512_loadu_ps(dyw + (size_t)f * t64 + t);
+        for (int j = 0; j < RB; j++) a[f][j] = kv_loadu(acc + ((size_t)f * rs + j) * 16);
+    for (size_t t = 0; t < t64; t += KW) {
+        kv d[C1_FB];
+        for (int f = 0; f < FB; f++) d[f] = kv_loadu(dyw + (size_t)f * t64 + t);
         for (int j = 0; j < RB; j++) {
-            const __m512 xv = _mm512_loadu_ps(xp + off[j] + t);
-            for (int f = 0; f < FB; f++) a[f][j] = _mm512_fmadd_ps(d[f], xv, a[f][j]);
+            const kv xv = kv_loadu(xp + off[j] + t);
+            for (int f = 0; f < FB; f++) a[f][j] = kv_fmadd(d[f], xv, a[f][j]);
         }
     }
     for (int f = 0; f < FB; f++)
-        for (int j = 0; j < RB; j++) _mm512_storeu_ps(acc + ((size_t)f * rs + j) * 16, a[f][j]);
+        for (int j = 0; j < RB; j++) kv_storeu(acc + ((size_t)f * rs + j) * 16, a[f][j]);
 }
 
 #define C1_RB_CASES(FB)                                                                     \
@@ -792,12 +799,12 @@ static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *
             }
         }
     }
-    /* every thread's 16 lanes per weight, the threads in order */
+    /* every thread's KW lanes per weight, the threads in order */
     for (size_t i = 0; i < (size_t)K * rs; i++) {
-        __m512 s = _mm512_loadu_ps(ws + c1_acc_at(g) + i * 16);
+        kv s = kv_loadu(ws + c1_acc_at(g) + i * 16);
         for (int t = 1; t < used; t++)
-            s = _mm512_add_ps(s, _mm512_loadu_ps(ws + (size_t)t * per + c1_acc_at(g) + i * 16));
-        dw[i] = _mm512_reduce_add_ps(s);
+            s = kv_add(s, kv_loadu(ws + (size_t)t * per + c1_acc_at(g) + i * 16));
+        dw[i] = kv_sum(s);
     }
 }
 #endif
@@ -817,7 +824,7 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_forward(g, x, w, kp, y, ws, threads);
 #endif
-#ifdef __AVX512F__
+#if SGI_KV
     } else if (c1_ok(g)) {
         c1_forward(g, x, w, b, y, ws, threads); /* bias included */
         return;
@@ -862,7 +869,7 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_backward(g, x, w, kp, dy, dx, dw, ws, threads);
 #endif
-#ifdef __AVX512F__
+#if SGI_KV
     } else if (c1_ok(g) && !dx) {
         c1_wgrad(g, x, dy, dw, ws, threads);
 #endif
