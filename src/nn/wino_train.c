@@ -10,9 +10,9 @@
  * bilinear form). The sum over tiles runs in the transformed domain: (m + 2)^2
  * GEMMs K x C x tiles, one transform at the end. The transforms of each tile size
  * are in src/nn/wino_f2.c and src/nn/wino_f4.c; this file picks the tile size of
- * a layer, slices the batch, runs the products (dense ones through wgemm, an
- * AVX-512 kernel for these short products, or OpenBLAS without AVX-512; or
- * kernel-masked products) and the threads. Every product of a point is one
+ * a layer, slices the batch, runs the products (dense ones through wgemm, the
+ * library's kernel for these short products over core/sgi_kv.h's vector, AVX-512
+ * or AVX2, or OpenBLAS on other builds; or kernel-masked products) and the threads. Every product of a point is one
  * product over a slice of the batch; threads take whole slices (single-threaded
  * products in their own cache), and the weight gradient sums per thread are
  * added in thread order:
