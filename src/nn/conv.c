@@ -8,14 +8,10 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
-/* kernel masks on im2col layers: src/nn/kept_mm.c's kernels, AVX-512 or AVX2 */
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#define KEPT_COLS 1
-#else
-#define KEPT_COLS 0
-#endif
 
 #include "core/sgi.h"
+/* SGI_KV: kernel masks on im2col layers (src/nn/kept_mm.c's kernels) and the
+ * one-channel direct path run their vector kernels, AVX-512 or AVX2 with FMA */
 #include "core/sgi_kv.h"
 #include "nn/ops.h"
 
@@ -495,7 +491,7 @@ static void backward_slice(const struct sg_conv_geom *g, const float *x, const f
  * the dense masked kernels run). Checked against the dense masked kernels in
  * tests/test_conv_kernel.c. */
 int sgi_conv_kept_cols_ok(const struct sg_conv_geom *g) {
-#if KEPT_COLS
+#if SGI_KV
     return g->groups == 1 && g->c > 1 && !is_pointwise(g);
 #else
     (void)g;
@@ -508,7 +504,7 @@ static size_t kept_cols_workspace(const struct sg_conv_geom *g, int threads) {
     return (size_t)threads * (col_floats(g) + dw_floats(g));
 }
 
-#if KEPT_COLS
+#if SGI_KV
 static void kept_cols_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                               const struct sgi_kept *kp, float *y, float *ws, int threads) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb, rs = g->r * g->s;
@@ -820,7 +816,7 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_forward_kept(g, x, w, kp, y, ws, threads);
-#if KEPT_COLS
+#if SGI_KV
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_forward(g, x, w, kp, y, ws, threads);
 #endif
@@ -865,7 +861,7 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
         memset(dx, 0, (size_t)g->n * g->c * g->h * g->w * sizeof *dx);
     if (wino) {
         sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, set_dx, dw, ws, threads);
-#if KEPT_COLS
+#if SGI_KV
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_backward(g, x, w, kp, dy, dx, dw, ws, threads);
 #endif

@@ -14,13 +14,13 @@
 #include "core/sgi_kv.h"
 #include "nn/ops.h"
 
-/* the vector kernels over kv (AVX-512, or AVX2 with FMA); other builds run portable loops */
-#define KEPT_VEC SGI_KV
+/* SGI_KV: the vector kernels over kv (AVX-512, or AVX2 with FMA); other builds run
+ * portable loops */
 
 /* Sixteen floats as one unaligned vector (the portable kernels). */
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 
-#if KEPT_VEC
+#if SGI_KV
 /* KG, KI: the block sizes of the im2col kernels (filters, rows), from the register count. */
 #ifdef __AVX512F__
 #define KG 8
@@ -58,7 +58,7 @@ KINL void mm_block(const int nv, const int TAIL, kmask last, const float *uk, co
 /* mk[0..T) = sum over j in [j0, j1) of uk[li[j]] v[li[j] ldv + 0..T) */
 static void kept_row(int T, const float *uk, const int32_t *li, int32_t j0, int32_t j1,
                      const float *v, size_t ldv, float *mk) {
-#if KEPT_VEC
+#if SGI_KV
     /* blocks of up to 8 vectors (128 tiles with AVX-512, 64 with AVX2), the last
      * one's last vector masked: at least as many chains as vectors, however short
      * T is */
@@ -107,7 +107,7 @@ void sgi_kept_mm(int rows, int T, const float *u, size_t ldu, const int32_t *lp,
         kept_row(T, u + (size_t)r * ldu, li, lp[r], lp[r + 1], v, ldv, m + (size_t)r * ldm);
 }
 
-#if KEPT_VEC
+#if SGI_KV
 #ifdef __AVX512F__
 /* 8 vectors' horizontal sums as 8 floats: unpack-adds within 128-bit lanes, then
  * across them */
@@ -198,7 +198,7 @@ static inline float hsum16(v16f a) {
 void sgi_kept_wgrad(int rows, int T, const float *d, size_t ldd, const int32_t *lp,
                     const int32_t *li, const float *v, size_t ldv, float *acc) {
     if (T <= 0) return;
-#if KEPT_VEC
+#if SGI_KV
     const int nfull = (T - 1) / (8 * KW), tl = T - 8 * KW * nfull, nvt = (tl + KW - 1) / KW;
     const kmask last = kv_below(tl % KW ? tl % KW : KW);
     for (int kk = 0; kk < rows; kk++) {
@@ -262,7 +262,7 @@ void sgi_kept_expand(int pts, int k, int c, const int32_t *lp, const int32_t *li
  * 32 registers); AVX2: KG = 4, KI = 3 (12 and 9 of 16). Every sum is in a fixed
  * order (channels, rows and filters ascending; the columns' lanes then one
  * reduction). */
-#if KEPT_VEC
+#if SGI_KV
 #define KCOLS (3 * KW) /* columns a block */
 
 KINL kv ld_mask(const float *p, int q, int nv, kmask last) {
