@@ -22,11 +22,9 @@
 #include "nn/ops.h"
 #include "nn/wino.h"
 
+/* SGI_KV: the library's own kernels for the products (wgemm, over kv) and the
+ * transposes, AVX-512 or AVX2 with FMA; other builds call OpenBLAS */
 #include "core/sgi_kv.h"
-
-/* the library's own kernels for the products (wgemm, over kv) and the transposes:
- * AVX-512, or AVX2 with FMA; other builds call OpenBLAS */
-#define WGEMM SGI_KV
 
 /* Floats the transformed input and output of one slice may take (per thread):
  * the GEMMs then read and write them from L2/L3 rather than memory. */
@@ -170,7 +168,7 @@ static size_t kc_len(const struct sgi_wino_tf *tf, const struct sg_conv_geom *g)
 
 /* The weight gradient's transposed point of V (builds with wgemm). */
 static size_t vt_len(const struct pass *p) {
-#if WGEMM
+#if SGI_KV
     return sgi_round16((size_t)p->cin * p->T);
 #else
     (void)p;
@@ -192,7 +190,7 @@ size_t sgi_wino_train_workspace(const struct sg_conv_geom *g, int threads) {
     return kc_len(tf, g) + (size_t)threads * per;
 }
 
-#if WGEMM
+#if SGI_KV
 /* The per-point products of a slice: C[m][n] (=, or += when beta) = A[m][k] B[k][n]
  * (rows lda, ldb, ldc apart), WR rows x 3 vectors of C in 3 WR registers (8 x 48
  * columns with AVX-512, 4 x 24 with AVX2: 24 or 12 accumulators), WR broadcasts of
@@ -388,7 +386,7 @@ static void slice_pass(const struct pass *p, const float *x, const float *u, flo
                             v + e * sgi_wino_pstride(p->cin, T), (size_t)ld,
                             mm + e * sgi_wino_pstride(p->cout, T), (size_t)ld);
         } else
-#if WGEMM
+#if SGI_KV
             wgemm(p->cout, T, p->cin, u + (size_t)e * p->cout * p->cin, p->cin,
                   v + e * sgi_wino_pstride(p->cin, T), ld, 0, mm + e * sgi_wino_pstride(p->cout, T), ld);
 #else
@@ -489,7 +487,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
 #pragma omp single
         used = team;
         float *v = base + (size_t)t * per, *dd = v + f.vlen, *acc = dd + f.mlen;
-#if WGEMM
+#if SGI_KV
         float *vt = acc + kc;
 #endif
         int first = 1;
@@ -507,7 +505,7 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
                                        kp->fi, v + e * sgi_wino_pstride(g->c, T), (size_t)ld,
                                        acc + (size_t)e * kp->fp[g->k]);
                 } else {
-#if WGEMM
+#if SGI_KV
                     /* D V^T as D (V^T): V's point transposed to [T][C] */
                     transpose(v + e * sgi_wino_pstride(g->c, T), g->c, T, (size_t)ld, vt);
                     wgemm(g->k, g->c, T, dd + e * sgi_wino_pstride(g->k, T), ld, vt, g->c, !first,
