@@ -56,6 +56,10 @@ export SG_NO_PROGRESS=1
 date=$(date -u +%F)
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src cli include || echo "+")
 machine="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+# a build without AVX-512 (no zmm register in its code) says so in the machine column
+if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/sparsegrain" | grep -q zmm; then
+    machine="$machine, build without AVX-512"
+fi
 mkdir -p bench/results
 csv=bench/results/conv_speedup.csv
 [ -s $csv ] || echo "date,commit,machine,threads,clock,layer,granularity,density,onednn_ms,dense_ms,sparse_ms,speedup_vs_best_dense,speedup_vs_onednn,speedup_vs_dense,kernel,onednn_impl" > $csv

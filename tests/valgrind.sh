@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short train / prune / storage / encode / decode / export / scnn pipeline under
+# A short train / prune / infer / storage / encode / decode / export / scnn pipeline under
 # valgrind (memcheck): fails on any invalid read or write, use of an uninitialised
 # value, or leak (definite or indirect). "Possibly lost" blocks are not errors: the
 # OpenMP and OpenBLAS thread pools keep theirs until exit.
@@ -47,6 +47,9 @@ vg prune m.sgm -g filter -D 0.5 -r 1 -t 2 "${D[@]}" -o pr.sgm
 vg quantize p.sgm --bits 4 -t 2 "${D[@]}" -o q.sgm
 vg info q.sgm
 vg stats p.sgm
+# the sparse inference kernels (masked loads and stores, gathers on AVX2 builds)
+vg infer p.sgm --engine sparse -b 32 -t 2 "${D[@]}"
+vg bench-conv -l conv5_3 -g kernel -D 0.3 --kind winograd -r 1 -t 2
 vg storage p.sgm
 vg encode p.sgm --format relidx -o p.sgz
 vg decode p.sgz -o d.sgm

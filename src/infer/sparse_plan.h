@@ -7,8 +7,8 @@
 #include "core/sgi.h"
 #include "sparsegrain/infer.h"
 
-/* ---- 16-float vectors: AVX-512 intrinsics when the compiler targets them,
- * else GCC vector extensions (same results up to rounding: no fused multiply-add,
+/* ---- 16-float vectors: AVX-512 intrinsics when the compiler targets them, two
+ * AVX2 registers on AVX2 builds, else GCC vector extensions (same results up to rounding: no fused multiply-add,
  * since ISO C mode turns contraction off) ---- */
 #define SGV_W 16
 #if defined(__AVX512F__)
@@ -22,6 +22,8 @@ static inline void sgv_store(float *p, sgv v) { _mm512_store_ps(p, v); }
 static inline void sgv_storeu(float *p, sgv v) { _mm512_storeu_ps(p, v); }
 static inline sgv sgv_fma(sgv a, sgv b, sgv c) { return _mm512_fmadd_ps(a, b, c); }
 static inline sgv sgv_add(sgv a, sgv b) { return _mm512_add_ps(a, b); }
+static inline sgv sgv_sub(sgv a, sgv b) { return _mm512_sub_ps(a, b); }
+static inline sgv sgv_mul(sgv a, sgv b) { return _mm512_mul_ps(a, b); }
 /* First n lanes (0 <= n <= 16); the others read nothing and are 0. */
 static inline sgv sgv_loadu_n(const float *p, int n) {
     return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
@@ -36,6 +38,44 @@ static inline sgv sgv_load_range(uintptr_t a, int lo, int hi) {
     const __mmask16 m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
     return _mm512_maskz_loadu_ps(m, (const void *)a);
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+#define SGV_AVX2 1
+/* Two 8-float halves (one AVX2 register each): the packed weights and tiles keep the
+ * 16-float layout. A 64-byte GCC vector type here went through the stack (GCC has no
+ * machine mode for it on AVX2): 2-20x slower than dense. */
+#include <immintrin.h>
+typedef struct {
+    __m256 lo, hi;
+} sgv;
+static inline sgv sgv_zero(void) { return (sgv){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+static inline sgv sgv_set1(float a) {
+    const __m256 v = _mm256_set1_ps(a);
+    return (sgv){v, v};
+}
+static inline sgv sgv_load(const float *p) { return (sgv){_mm256_load_ps(p), _mm256_load_ps(p + 8)}; }
+static inline sgv sgv_loadu(const float *p) { return (sgv){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+static inline void sgv_store(float *p, sgv v) { _mm256_store_ps(p, v.lo), _mm256_store_ps(p + 8, v.hi); }
+static inline void sgv_storeu(float *p, sgv v) { _mm256_storeu_ps(p, v.lo), _mm256_storeu_ps(p + 8, v.hi); }
+static inline sgv sgv_fma(sgv a, sgv b, sgv c) {
+    return (sgv){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+static inline sgv sgv_add(sgv a, sgv b) { return (sgv){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+static inline sgv sgv_sub(sgv a, sgv b) { return (sgv){_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+static inline sgv sgv_mul(sgv a, sgv b) { return (sgv){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+/* Lanes [lo, hi) of the 8 at index base (masks of sgi_lanes8; a masked-off lane is
+ * neither read nor written, so the address may lie outside the array) */
+static inline __m256i sgv_mask8(int base, int lo, int hi) {
+    return _mm256_andnot_si256(sgi_lanes8(lo - base), sgi_lanes8(hi - base));
+}
+static inline sgv sgv_load_range(uintptr_t a, int lo, int hi) {
+    return (sgv){_mm256_maskload_ps((const float *)a, sgv_mask8(0, lo, hi)),
+                 _mm256_maskload_ps((const float *)(a + 32), sgv_mask8(8, lo, hi))};
+}
+static inline sgv sgv_loadu_n(const float *p, int n) { return sgv_load_range((uintptr_t)p, 0, n); }
+static inline void sgv_storeu_n(float *p, sgv v, int n) {
+    _mm256_maskstore_ps(p, sgv_mask8(0, 0, n), v.lo);
+    _mm256_maskstore_ps((float *)((uintptr_t)p + 32), sgv_mask8(8, 0, n), v.hi);
+}
 #else
 typedef float sgv __attribute__((vector_size(64)));
 static inline sgv sgv_zero(void) { return (sgv){0}; }
@@ -46,6 +86,8 @@ static inline void sgv_store(float *p, sgv v) { memcpy(p, &v, sizeof v); }
 static inline void sgv_storeu(float *p, sgv v) { memcpy(p, &v, sizeof v); }
 static inline sgv sgv_fma(sgv a, sgv b, sgv c) { return a * b + c; }
 static inline sgv sgv_add(sgv a, sgv b) { return a + b; }
+static inline sgv sgv_sub(sgv a, sgv b) { return a - b; }
+static inline sgv sgv_mul(sgv a, sgv b) { return a * b; }
 static inline sgv sgv_loadu_n(const float *p, int n) {
     float t[SGV_W] = {0};
     memcpy(t, p, (size_t)n * sizeof *t);

@@ -182,8 +182,8 @@ AI void bt6(const sgv *d, int s, sgv *t, int ts) {
     const sgv d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
     t[0] = sgv_fma(four, d0, sgv_fma(sgv_set1(-5.0f), d2, d4));
     t[1 * ts] = sgv_fma(sgv_set1(-4.0f), sgv_add(d1, d2), sgv_add(d3, d4));
-    t[2 * ts] = sgv_fma(four, d1 - d2, d4 - d3);
-    const sgv d31 = d3 - d1, d42 = d4 - d2; /* t4 = -2 (d3 - d1) + d42: 2 (d1 - d3) + d42 exactly */
+    t[2 * ts] = sgv_fma(four, sgv_sub(d1, d2), sgv_sub(d4, d3));
+    const sgv d31 = sgv_sub(d3, d1), d42 = sgv_sub(d4, d2); /* t4 = -2 (d3 - d1) + d42: 2 (d1 - d3) + d42 exactly */
     t[3 * ts] = sgv_fma(two, d31, d42);
     t[4 * ts] = sgv_fma(sgv_set1(-2.0f), d31, d42);
     t[5 * ts] = sgv_fma(four, d1, sgv_fma(sgv_set1(-5.0f), d3, d5));
@@ -192,7 +192,7 @@ AI void bt6(const sgv *d, int s, sgv *t, int ts) {
 /* y = A^T m along one axis: six inputs, four outputs */
 AI void at6(const sgv *m, int s, sgv *y, int ys) {
     const sgv m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
-    const sgv a = sgv_add(m1, m2), b = m1 - m2, c = sgv_add(m3, m4), d = m3 - m4;
+    const sgv a = sgv_add(m1, m2), b = sgv_sub(m1, m2), c = sgv_add(m3, m4), d = sgv_sub(m3, m4);
     y[0] = sgv_add(sgv_add(m0, a), c);
     y[1 * ys] = sgv_fma(sgv_set1(2.0f), d, b);
     y[2 * ys] = sgv_fma(sgv_set1(4.0f), c, a);
@@ -338,6 +338,17 @@ static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, str
 /* Without AVX-512 the patches are gathered and the outputs scattered lane by lane
  * (with it, segments_input and segments_output read and write runs of floats). */
 static inline sgv gather16(const float *base, const int32_t *off, int32_t add, uint32_t m) {
+#if defined(SGV_AVX2)
+    /* two hardware gathers (masked-off lanes are not read); a vector built lane by
+     * lane in memory stalled every load on store forwarding */
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128), a = _mm256_set1_epi32(add);
+    const __m256i mlo = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(m & 255)), bits), bits);
+    const __m256i mhi = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(m >> 8 & 255)), bits), bits);
+    const __m256i ilo = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)off), a);
+    const __m256i ihi = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(off + 8)), a);
+    return (sgv){_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, ilo, _mm256_castsi256_ps(mlo), 4),
+                 _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, ihi, _mm256_castsi256_ps(mhi), 4)};
+#endif
     float t[SGV_W];
     for (int l = 0; l < SGV_W; l++) t[l] = (m >> l) & 1 ? base[off[l] + add] : 0.0f;
     return sgv_loadu(t);

@@ -97,7 +97,7 @@ AI void tail_block(const struct sgi_wino *w, int64_t rb, const float *W, const i
             float *a = A + (int64_t)w->trow[e] * R * SGV_W;
             for (int t = 0; t < R; t++) {
                 sgv s[3];
-                for (int q = 0; q < 3; q++) s[q] = sgv_set1(g[q]) * x[t][q];
+                for (int q = 0; q < 3; q++) s[q] = sgv_mul(sgv_set1(g[q]), x[t][q]);
                 for (int rs = 3; rs < 9; rs++) s[rs % 3] = sgv_fma(sgv_set1(g[rs]), x[t][rs], s[rs % 3]);
                 sgv_store(a + t * SGV_W, sgv_add(sgv_load(a + t * SGV_W), sgv_add(sgv_add(s[0], s[1]), s[2])));
             }
