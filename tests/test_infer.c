@@ -323,6 +323,17 @@ SG_TEST(infer_auto_cache_is_written_read_and_invalidated) {
         sg_infer_layer_get(inf, i, &l);
         engines[i] = l.engine;
         CHECK(l.auto_dense_s > 0 && l.auto_sparse_s > 0);
+        CHECK(l.calls == 0 && l.seconds == 0); /* the measuring passes leave no layer time */
+    }
+    /* the layers' times are the forward passes' after it */
+    float *x = calloc(8 * 28 * 28, sizeof *x);
+    CHECK(x != NULL);
+    CHECK_OK(sg_infer_forward(inf, x, 8));
+    free(x);
+    for (int i = 0; i < nl; i++) {
+        struct sg_infer_layer l;
+        sg_infer_layer_get(inf, i, &l);
+        CHECK(l.calls == 1 && l.seconds > 0);
     }
     sg_infer_free(inf);
     /* read back: the same choices, from the file */
