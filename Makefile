@@ -129,10 +129,10 @@ bench: deps $(BIN)
 # kernels (Winograd products and transforms, BN's sums) under ASan and UBSan, as
 # make test runs the AVX-512 ones on an AVX-512 machine.
 check-asan:
-	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-asan OPT="-O1 -march=x86-64-v3 -fno-omit-frame-pointer \
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-asan OPT="-O2 -march=x86-64-v3 -fno-omit-frame-pointer \
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" build-asan/sparsegrain build-asan/sg_tests tools
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -march=x86-64-v3 -fno-omit-frame-pointer \
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O2 -march=x86-64-v3 -fno-omit-frame-pointer \
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" unit
 
