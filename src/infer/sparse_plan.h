@@ -8,8 +8,8 @@
 #include "sparsegrain/infer.h"
 
 /* ---- 16-float vectors: AVX-512 intrinsics when the compiler targets them, two
- * AVX2 registers on AVX2 builds, else GCC vector extensions (same results up to rounding: no fused multiply-add,
- * since ISO C mode turns contraction off) ---- */
+ * AVX2 registers on AVX2 builds, else GCC vector extensions (same results up to
+ * rounding: no fused multiply-add, since ISO C mode turns contraction off) ---- */
 #define SGV_W 16
 #if defined(__AVX512F__)
 #include <immintrin.h>

@@ -348,10 +348,11 @@ static inline sgv gather16(const float *base, const int32_t *off, int32_t add, u
     const __m256i ihi = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(off + 8)), a);
     return (sgv){_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, ilo, _mm256_castsi256_ps(mlo), 4),
                  _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, ihi, _mm256_castsi256_ps(mhi), 4)};
-#endif
+#else
     float t[SGV_W];
     for (int l = 0; l < SGV_W; l++) t[l] = (m >> l) & 1 ? base[off[l] + add] : 0.0f;
     return sgv_loadu(t);
+#endif
 }
 static inline void scatter16(float *base, const int32_t *off, int32_t add, uint32_t m, sgv v) {
     float t[SGV_W];
