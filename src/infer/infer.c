@@ -33,6 +33,7 @@ void sg_infer_cfg_default(struct sg_infer_cfg *c) {
 struct layer {
     int32_t node;
     struct sg_conv_plan *plan;
+    struct sg_conv_plan *dense; /* auto: the dense plan measured against plan, until settle */
     struct sg_infer_layer info;
 };
 
@@ -66,7 +67,10 @@ static struct sg_conv_geom layer_geom(const struct sg_model *m, const struct sg_
 void sg_infer_free(struct sg_infer *inf) {
     if (!inf) return;
     sg_exec_free(inf->e);
-    for (int32_t i = 0; i < inf->nl; i++) sg_conv_plan_free(inf->layers[i].plan);
+    for (int32_t i = 0; i < inf->nl; i++) {
+        sg_conv_plan_free(inf->layers[i].plan);
+        sg_conv_plan_free(inf->layers[i].dense);
+    }
     free(inf->layers);
     free(inf->layer_of);
     free(inf);
@@ -207,33 +211,34 @@ static enum sg_status cache_write(const struct sg_infer *inf, const char *path,
     return st;
 }
 
-/* Swaps the plans of the layers that have an alternative (alt[i] != NULL). */
-static void swap_plans(struct sg_infer *inf, struct sg_conv_plan **alt) {
-    for (int32_t i = 0; i < inf->nl; i++)
-        if (alt[i]) {
-            struct sg_conv_plan *t = inf->layers[i].plan;
-            inf->layers[i].plan = alt[i];
-            alt[i] = t;
-        }
+/* Swaps plan and dense in the layers measured against a dense plan. */
+static void swap_plans(struct sg_infer *inf) {
+    for (int32_t i = 0; i < inf->nl; i++) {
+        struct layer *l = &inf->layers[i];
+        if (!l->dense) continue;
+        struct sg_conv_plan *t = l->plan;
+        l->plan = l->dense;
+        l->dense = t;
+    }
 }
 
 /* Measures dense against sparse for every layer whose sparse plan is not dense
  * itself, inside the network: forward passes of a random batch at the configured
  * size, every such layer dense in one pass and sparse in the next (alternating, so
  * that both meet the machine's same moments), after a warm-up pass of each; a
- * layer's time is its fastest over the passes, and it keeps the faster plan.
+ * layer's time is its fastest over the passes, and it keeps the faster plan (the
+ * dense one waits in l->dense for settle).
  * Timed alone on a warm input a layer can look faster sparse than it runs between
  * the layers around it: on an AVX2 build VGG-7's conv3 and conv4 did, and the
  * network auto chose that way was no faster than dense. */
 static enum sg_status measure(struct sg_infer *inf) {
     const struct sg_model *m = inf->m;
     const int B = inf->cfg.batch, rep = inf->cfg.auto_repeats > 0 ? inf->cfg.auto_repeats : 1;
-    struct sg_conv_plan **alt = calloc((size_t)inf->nl, sizeof *alt);
     double *td = sgi_alloc((size_t)inf->nl * 2, sizeof *td), *ts = td ? td + inf->nl : NULL;
     const size_t nx = (size_t)B * m->in_c * m->in_h * m->in_w;
     float *x = sgi_alloc(nx, sizeof *x);
     enum sg_status st = SG_OK;
-    if (!alt || !td || !x) {
+    if (!td || !x) {
         st = SG_ERR_NOMEM;
         goto done;
     }
@@ -242,7 +247,7 @@ static enum sg_status measure(struct sg_infer *inf) {
         struct layer *l = &inf->layers[i];
         td[i] = ts[i] = INFINITY;
         if (l->info.plan.kind == SG_KIND_DENSE) continue;
-        st = build_plan(m, &m->nodes[l->node], SG_KIND_DENSE, &alt[i]);
+        st = build_plan(m, &m->nodes[l->node], SG_KIND_DENSE, &l->dense);
         any = 1;
     }
     if (st != SG_OK || !any) goto done;
@@ -251,10 +256,10 @@ static enum sg_status measure(struct sg_infer *inf) {
     for (size_t i = 0; i < nx; i++) x[i] = sg_rng_normal(&r);
     for (int pass = 0; pass <= rep && st == SG_OK; pass++) /* pass 0: the warm-up */
         for (int dense = 1; dense >= 0 && st == SG_OK; dense--) {
-            if (dense) swap_plans(inf, alt);
+            if (dense) swap_plans(inf);
             for (int32_t i = 0; i < inf->nl; i++) inf->layers[i].info.seconds = 0;
             st = sg_infer_forward(inf, x, B);
-            if (dense) swap_plans(inf, alt);
+            if (dense) swap_plans(inf);
             for (int32_t i = 0; i < inf->nl && pass > 0; i++) {
                 double *t = dense ? &td[i] : &ts[i];
                 if (inf->layers[i].info.seconds < *t) *t = inf->layers[i].info.seconds;
@@ -262,7 +267,7 @@ static enum sg_status measure(struct sg_infer *inf) {
         }
     for (int32_t i = 0; i < inf->nl && st == SG_OK; i++) {
         struct layer *l = &inf->layers[i];
-        if (!alt[i]) continue;
+        if (!l->dense) continue;
         l->info.auto_dense_s = td[i];
         l->info.auto_sparse_s = ts[i];
         l->info.engine = ts[i] < td[i] ? SG_ENGINE_SPARSE : SG_ENGINE_DENSE;
@@ -271,25 +276,30 @@ done:
     for (int32_t i = 0; i < inf->nl; i++) {
         inf->layers[i].info.seconds = 0; /* the layer times -v shows are the evaluation's */
         inf->layers[i].info.calls = 0;
-        if (alt) sg_conv_plan_free(alt[i]);
     }
-    free(alt);
     free(td);
     free(x);
     return st;
 }
 
-/* After the choice: layers that run dense get a dense plan. */
+/* After the choice: layers that run dense get a dense plan (the one measure built,
+ * or a new one when the choice came from the cache); unused dense plans go. */
 static enum sg_status settle(struct sg_infer *inf) {
     for (int32_t i = 0; i < inf->nl; i++) {
         struct layer *l = &inf->layers[i];
-        if (l->info.engine != SG_ENGINE_DENSE || l->info.plan.kind == SG_KIND_DENSE) continue;
-        struct sg_conv_plan *d = NULL;
-        enum sg_status st = build_plan(inf->m, &inf->m->nodes[l->node], SG_KIND_DENSE, &d);
-        if (st != SG_OK) return st;
-        sg_conv_plan_free(l->plan);
-        l->plan = d;
-        sg_conv_plan_get_info(d, &l->info.plan);
+        if (l->info.engine == SG_ENGINE_DENSE && l->info.plan.kind != SG_KIND_DENSE) {
+            struct sg_conv_plan *d = l->dense;
+            l->dense = NULL;
+            if (!d) {
+                enum sg_status st = build_plan(inf->m, &inf->m->nodes[l->node], SG_KIND_DENSE, &d);
+                if (st != SG_OK) return st;
+            }
+            sg_conv_plan_free(l->plan);
+            l->plan = d;
+            sg_conv_plan_get_info(d, &l->info.plan);
+        }
+        sg_conv_plan_free(l->dense);
+        l->dense = NULL;
     }
     return SG_OK;
 }
