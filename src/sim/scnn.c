@@ -1,6 +1,6 @@
 /* The fast SCNN simulator: PT-IS-CP-sparse, one layer, one image.
  *
- * Plan (built once per layer): the input plane is split evenly over the PE grid,
+ * Plan (built once per layer, src/sim/scnn_plan.c): the input plane is split evenly over the PE grid,
  * the output plane likewise (a PE owns the outputs it will hold as the next
  * layer's input); each PE's accumulator region is the bounding box of the outputs
  * its inputs reach plus the outputs it owns, and every PE uses one layout RH x RW
@@ -15,620 +15,15 @@
  * Three paths give the same counts (the tests compare each with ref.c): scalar
  * steps that add every product at its accumulator address; vector steps (AVX-512,
  * stride 1) whose bank loads come from conflict detection, with the layer's output
- * from a direct convolution (layer_values); and, for the row and kernel windows,
+ * from a direct convolution (src/sim/scnn_values.c); and, for the row and kernel windows,
  * bitmap windows that count each distinct kernel pattern of a channel once per PE
  * (run_pe_kbits, PEs in parallel). docs/scnn-model.md defines every count;
  * src/sim/ref.c recomputes them slowly. */
-#include "sim/simi.h"
-
-#if defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512BW__) && \
-    defined(__AVX512VL__)
-#include <immintrin.h>
-#define SCNN_SIMD 1
-#else
-#define SCNN_SIMD 0
-#endif
+#include "sim/scnn_plan.h"
 
 /* 0 makes every layer take the scalar steps (the tests compare both paths). */
 int sgi_scnn_simd = 1;
 const int sgi_scnn_vector_build = SCNN_SIMD;
-
-struct act {
-    int32_t hh, ww; /* input row + top pad, column + left pad */
-    int32_t base;   /* stride 1: address part of the activation */
-    float v;
-};
-struct wt {
-    int32_t rr, ss; /* r * dil_h, s * dil_w */
-    int32_t base;   /* stride 1: kk*area - rr*RW - ss */
-    int32_t kbase;  /* kk*area */
-    int32_t r;      /* kernel row (the row window's key) */
-    int32_t went, ient; /* value and index entries of the stream charged to this weight
-                         * (itself, fillers before it; --index group: its whole group) */
-    float v;
-};
-struct pe {
-    int h0, h1, w0, w1;     /* input tile */
-    int p0, p1, q0, q1;     /* owned outputs */
-    int rp0, rp1, rq0, rq1; /* accumulator region (bounding box) */
-    int64_t halo_area;      /* reached outputs owned by another PE, per output channel */
-};
-struct plan {
-    const struct sg_scnn_config *c;
-    const struct sg_conv_geom *g;
-    int npe, kc, ngroups, RH, RW, area;
-    int kmode;                 /* row or kernel window: kernel-major loop, psum buffer */
-    int dense;                 /* --arch dcnn */
-    struct pe *pe;
-    int64_t *aoff, *a_entries; /* per (pe, c) */
-    int *maxnav;               /* per c: the most activation vectors of any PE */
-    struct act *acts;
-    int64_t *woff, *w_entries, *wi_entries, *voff; /* per (group, c) */
-    struct wt *wts;
-    int32_t *vstart;            /* vector starts relative to woff, nv + 1 per (group, c) */
-    uint16_t *bank_of;          /* per address */
-    /* the vector steps: per weight (parallel to wts) rr, ss, base, kbase */
-    int32_t *w_rr, *w_ss, *w_base, *w_kb;
-    int simd;  /* this layer takes the vector steps */
-    int kbits; /* and counts the row/kernel windows from bitmaps */
-    /* kbits: the distinct kernel patterns of each channel [pat_off[c], pat_off[c + 1]);
-     * per stream (group, channel) the patterns it holds (relative to the channel's
-     * first) and how often: ent_len[gc] entries from ent_off[gc] on */
-    int64_t *pat_off, *ent_off; /* ent_off: start of each stream's list, ent_len its length */
-    /* each pattern's weights (rr, ss, local base -rr RW - ss, kernel row) from
-     * pat_w[p] on, and its vector starts (relative) from pat_vs[p] on, nvec pat_nv[p] */
-    int32_t *c_rr, *c_ss, *c_lb, *c_r, *c_vs, *pat_w, *pat_vs, *pat_nv;
-    int32_t *ent_len, *ent_pat, *ent_cnt;
-    const float *x; /* the layer's input (the vector steps' values) */
-};
-
-/* Entries of a compressed stream: non-zeros plus fillers for zero runs that do not
- * fit the index (a run z needs z >> index_bits fillers; trailing zeros are free). */
-struct runc {
-    int64_t z, nnz, fill;
-};
-static inline void run_push(struct runc *r, int nonzero, int bits) {
-    if (nonzero) {
-        r->fill += r->z >> bits;
-        r->z = 0;
-        r->nnz++;
-    } else {
-        r->z++;
-    }
-}
-
-static void reach(int lo, int hi, int pad, int r, int dil, int stride, int n_out, uint8_t *out) {
-    memset(out, 0, (size_t)n_out);
-    for (int h = lo; h < hi; h++)
-        for (int k = 0; k < r; k++) {
-            int num = h + pad - k * dil;
-            if (num >= 0 && num % stride == 0 && num / stride < n_out) out[num / stride] = 1;
-        }
-}
-
-/* Bounding box of reached and owned positions; count of reached and reached-owned. */
-static void span(const uint8_t *re, int n, int own0, int own1, int *lo, int *hi, int64_t *nre,
-                 int64_t *nown) {
-    int a = own0 < own1 ? own0 : n, b = own0 < own1 ? own1 : 0;
-    *nre = *nown = 0;
-    for (int p = 0; p < n; p++)
-        if (re[p]) {
-            a = p < a ? p : a;
-            b = p + 1 > b ? p + 1 : b;
-            ++*nre;
-            *nown += p >= own0 && p < own1;
-        }
-    if (a >= b) a = b = 0;
-    *lo = a;
-    *hi = b;
-}
-
-static void split(int n, int parts, int i, int *lo, int *hi) {
-    *lo = (int)((int64_t)i * n / parts);
-    *hi = (int)((int64_t)(i + 1) * n / parts);
-}
-
-/* PE tiles, regions and the layout RH x RW. */
-static enum sg_status plan_tiles(struct plan *pl) {
-    const struct sg_scnn_config *c = pl->c;
-    const struct sg_conv_geom *g = pl->g;
-    pl->npe = c->pe_rows * c->pe_cols;
-    pl->pe = sgi_zalloc((size_t)pl->npe, sizeof *pl->pe);
-    uint8_t *rr = sgi_alloc((size_t)g->p + 1, 1), *rc = sgi_alloc((size_t)g->q + 1, 1);
-    if (!pl->pe || !rr || !rc) {
-        free(rr), free(rc);
-        return SG_ERR_NOMEM;
-    }
-    pl->RH = pl->RW = 0;
-    for (int i = 0; i < c->pe_rows; i++)
-        for (int j = 0; j < c->pe_cols; j++) {
-            struct pe *e = &pl->pe[i * c->pe_cols + j];
-            split(g->h, c->pe_rows, i, &e->h0, &e->h1);
-            split(g->w, c->pe_cols, j, &e->w0, &e->w1);
-            split(g->p, c->pe_rows, i, &e->p0, &e->p1);
-            split(g->q, c->pe_cols, j, &e->q0, &e->q1);
-            reach(e->h0, e->h1, g->pt, g->r, g->dh, g->sh, g->p, rr);
-            reach(e->w0, e->w1, g->pl, g->s, g->dw, g->sw, g->q, rc);
-            int64_t nr, nro, nc, nco;
-            span(rr, g->p, e->p0, e->p1, &e->rp0, &e->rp1, &nr, &nro);
-            span(rc, g->q, e->q0, e->q1, &e->rq0, &e->rq1, &nc, &nco);
-            e->halo_area = nr * nc - nro * nco;
-            if (e->rp1 - e->rp0 > pl->RH) pl->RH = e->rp1 - e->rp0;
-            if (e->rq1 - e->rq0 > pl->RW) pl->RW = e->rq1 - e->rq0;
-        }
-    free(rr), free(rc);
-    if (pl->RH < 1) pl->RH = 1;
-    if (pl->RW < 1) pl->RW = 1;
-    return SG_OK;
-}
-
-static enum sg_status choose_kc(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
-                                int RH, int RW, int *kc) {
-    const int64_t cap = (int64_t)c->banks * c->bank_entries, area = (int64_t)RH * RW;
-    if (area > cap)
-        return sgi_error(SG_ERR_LIMIT,
-                         "the partial sums of one output channel of a PE (%dx%d) do not fit "
-                         "the accumulator (%d banks x %d entries); use a larger PE grid or "
-                         "more entries per bank",
-                         RH, RW, c->banks, c->bank_entries);
-    if (c->kc > 0) {
-        *kc = c->kc < g->k ? c->kc : g->k;
-        if (*kc * area > cap)
-            return sgi_error(SG_ERR_ARG,
-                             "Kc = %d output channels x %dx%d partial sums exceed the "
-                             "accumulator (%lld entries); at most Kc = %lld fits",
-                             c->kc, RH, RW, (long long)cap, (long long)(cap / area));
-        return SG_OK;
-    }
-    int64_t k = cap / area;
-    *kc = (int)(k < g->k ? k : g->k);
-    return SG_OK;
-}
-
-enum sg_status sg_scnn_pick_kc(const struct sg_scnn_config *c, const struct sg_conv_geom *g,
-                               int *kc) {
-    enum sg_status st = sgi_scnn_check_layer(c, g);
-    if (st != SG_OK) return st;
-    struct plan pl = {.c = c, .g = g};
-    st = plan_tiles(&pl);
-    if (st == SG_OK) st = choose_kc(c, g, pl.RH, pl.RW, kc);
-    free(pl.pe);
-    return st;
-}
-
-/* Activation streams of every PE and channel: the streams' lengths (PEs in
- * parallel), their offsets, then the streams (PEs in parallel). */
-static enum sg_status plan_acts(struct plan *pl, const float *x, struct sg_scnn_stats *st) {
-    const struct sg_conv_geom *g = pl->g;
-    const size_t npc = (size_t)pl->npe * g->c;
-    pl->x = x;
-    pl->aoff = sgi_alloc(npc + 1, sizeof *pl->aoff);
-    pl->a_entries = sgi_alloc(npc, sizeof *pl->a_entries);
-    pl->maxnav = sgi_zalloc((size_t)g->c + 1, sizeof *pl->maxnav);
-    int64_t *pe_nnz = sgi_alloc((size_t)pl->npe, sizeof *pe_nnz);
-    int64_t *pe_fill = sgi_alloc((size_t)pl->npe, sizeof *pe_fill);
-    int64_t *pe_bits = sgi_alloc((size_t)pl->npe, sizeof *pe_bits);
-    enum sg_status s = SG_OK;
-    if (!pl->aoff || !pl->a_entries || !pl->maxnav || !pe_nnz || !pe_fill || !pe_bits) {
-        s = SG_ERR_NOMEM;
-        goto done;
-    }
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int e = 0; e < pl->npe; e++) {
-        const struct pe *t = &pl->pe[e];
-        int64_t nz = 0;
-        for (int ch = 0; ch < g->c; ch++) {
-            int64_t m = 0, mz = 0;
-            for (int h = t->h0; h < t->h1; h++)
-                for (int w = t->w0; w < t->w1; w++) mz += x[((size_t)ch * g->h + h) * g->w + w] != 0.0f;
-            m = pl->dense ? (int64_t)(t->h1 - t->h0) * (t->w1 - t->w0) : mz;
-            pl->aoff[(size_t)e * g->c + ch] = m;
-            nz += mz;
-        }
-        pe_nnz[e] = nz; /* the tiles cover the plane: the non-zeros of x */
-    }
-    int64_t n = 0;
-    for (size_t i = 0; i < npc; i++) {
-        const int64_t m = pl->aoff[i];
-        pl->aoff[i] = n;
-        n += m;
-    }
-    pl->aoff[npc] = n;
-    pl->acts = sgi_alloc((size_t)n + 1, sizeof *pl->acts);
-    if (!pl->acts) {
-        s = SG_ERR_NOMEM;
-        goto done;
-    }
-    const int64_t ebits = pl->c->value_bits + (pl->dense ? 0 : pl->c->index_bits);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int e = 0; e < pl->npe; e++) {
-        const struct pe *t = &pl->pe[e];
-        int64_t bits = 0, fill = 0;
-        for (int ch = 0; ch < g->c; ch++) {
-            size_t k = (size_t)pl->aoff[(size_t)e * g->c + ch];
-            struct runc rc = {0, 0, 0};
-            for (int h = t->h0; h < t->h1; h++)
-                for (int w = t->w0; w < t->w1; w++) {
-                    float v = x[((size_t)ch * g->h + h) * g->w + w];
-                    run_push(&rc, pl->dense || v != 0.0f, pl->c->index_bits);
-                    if (v == 0.0f && !pl->dense) continue;
-                    struct act *a = &pl->acts[k++];
-                    a->hh = h + g->pt;
-                    a->ww = w + g->pl;
-                    a->base = (a->hh - t->rp0) * pl->RW + (a->ww - t->rq0);
-                    a->v = v;
-                }
-            pl->a_entries[(size_t)e * g->c + ch] = rc.nnz + rc.fill;
-            fill += rc.fill;
-            bits += (rc.nnz + rc.fill) * ebits;
-        }
-        pe_fill[e] = fill;
-        pe_bits[e] = bits;
-    }
-    const int64_t cap = pl->c->iaram_bytes * 8;
-    for (int e = 0; e < pl->npe; e++) {
-        for (int ch = 0; ch < g->c; ch++) {
-            const size_t pc = (size_t)e * g->c + ch;
-            const int nav = (int)((pl->aoff[pc + 1] - pl->aoff[pc] + pl->c->i - 1) / pl->c->i);
-            if (nav > pl->maxnav[ch]) pl->maxnav[ch] = nav;
-        }
-        const int64_t bits = pe_bits[e];
-        st->act_fillers += pe_fill[e];
-        st->dram_act_in_bits += pl->c->act_in_dram ? bits : (bits > cap ? bits - cap : 0);
-        st->iaram_overflow += bits > cap;
-        st->act_nnz += pe_nnz[e];
-    }
-done:
-    free(pe_nnz), free(pe_fill), free(pe_bits);
-    return s;
-}
-
-/* Cuts the non-zeros [0, n) of one (group, channel) stream into vectors. */
-static int32_t cut_vectors(const struct plan *pl, const int32_t *row_of, const int32_t *kern_of,
-                           int32_t n, int32_t *starts) {
-    const int f = pl->c->f;
-    int32_t nv = 0;
-    if (pl->c->fetch == SG_SCNN_FETCH_STREAM) {
-        /* kernel-major windows: a vector never straddles two kernels */
-        for (int32_t i = 0, fill = f; i < n; i++) {
-            if (fill == f || (pl->kmode && kern_of[i] != kern_of[i - 1])) {
-                starts[nv++] = i;
-                fill = 0;
-            }
-            fill++;
-        }
-    } else { /* aligned: a row's pieces (at most F non-zeros) never straddle vectors */
-        int fill = f;
-        for (int32_t i = 0; i < n;) {
-            int32_t j = i;
-            while (j < n && row_of[j] == row_of[i]) j++;
-            for (int32_t p = i; p < j; p += f) {
-                int piece = j - p < f ? (int)(j - p) : f;
-                if (fill + piece > f || (pl->kmode && p == i && i > 0 && kern_of[i] != kern_of[i - 1])) {
-                    starts[nv++] = p;
-                    fill = 0;
-                }
-                fill += piece;
-            }
-            i = j;
-        }
-    }
-    starts[nv] = n;
-    return nv;
-}
-
-/* FIFO check of one block of nvec vectors and `bits` bits: a block longer than
- * the FIFO is fetched again from the weight source for every further activation
- * vector of the PE that has the most (all PEs take the same broadcast). */
-static void fifo_block(const struct plan *pl, int64_t nvec, int64_t bits, int ch,
-                       struct sg_scnn_stats *st) {
-    if (nvec > st->wfifo_vectors) st->wfifo_vectors = nvec;
-    if (nvec <= pl->c->wfifo_entries) return;
-    st->wfifo_overflow++;
-    if (pl->maxnav[ch] > 1) st->dram_weight_refetch_bits += (int64_t)(pl->maxnav[ch] - 1) * bits;
-}
-
-/* Weight streams of every (group, channel): the streams' lengths, their
- * offsets, then the streams in parallel, each cutting its vectors into room for
- * as many as it has weights (+1); the vector starts are then moved together. */
-static enum sg_status plan_weights(struct plan *pl, const float *w, struct sg_scnn_stats *st) {
-    const struct sg_conv_geom *g = pl->g;
-    const struct sg_scnn_config *c = pl->c;
-    const size_t ngc = (size_t)pl->ngroups * g->c, rs = (size_t)g->r * g->s;
-    pl->woff = sgi_alloc(ngc + 1, sizeof *pl->woff);
-    pl->w_entries = sgi_alloc(ngc, sizeof *pl->w_entries);
-    pl->wi_entries = sgi_alloc(ngc, sizeof *pl->wi_entries);
-    pl->voff = sgi_alloc(ngc + 1, sizeof *pl->voff);
-    int64_t *gc_nnz = sgi_alloc(ngc + 1, sizeof *gc_nnz);
-    if (!pl->woff || !pl->w_entries || !pl->wi_entries || !pl->voff || !gc_nnz) {
-        free(gc_nnz);
-        return SG_ERR_NOMEM;
-    }
-#pragma omp parallel for schedule(dynamic, 64)
-    for (size_t gc = 0; gc < ngc; gc++) {
-        const int gi = (int)(gc / (size_t)g->c), ch = (int)(gc % (size_t)g->c);
-        const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
-        int64_t nz = 0;
-        for (int kk = 0; kk < kcg; kk++) {
-            const float *wk = w + ((size_t)(k0 + kk) * g->c + ch) * rs;
-            for (size_t j = 0; j < rs; j++) nz += wk[j] != 0.0f;
-        }
-        gc_nnz[gc] = nz;
-        pl->woff[gc] = pl->dense ? (int64_t)kcg * (int64_t)rs : nz;
-    }
-    size_t nnz = 0;
-    for (size_t gc = 0; gc < ngc; gc++) {
-        const int64_t m = pl->woff[gc];
-        pl->woff[gc] = (int64_t)nnz;
-        nnz += (size_t)m;
-        st->weight_nnz += gc_nnz[gc];
-    }
-    pl->woff[ngc] = (int64_t)nnz;
-    free(gc_nnz);
-    pl->wts = sgi_alloc(nnz + 1, sizeof *pl->wts);
-    pl->vstart = sgi_alloc(nnz + ngc + 1, sizeof *pl->vstart);
-    pl->w_rr = sgi_alloc(nnz + 16, sizeof *pl->w_rr);
-    pl->w_ss = sgi_alloc(nnz + 16, sizeof *pl->w_ss);
-    pl->w_base = sgi_alloc(nnz + 16, sizeof *pl->w_base);
-    pl->w_kb = sgi_alloc(nnz + 16, sizeof *pl->w_kb);
-    if (!pl->wts || !pl->vstart || !pl->w_rr || !pl->w_ss || !pl->w_base || !pl->w_kb)
-        return SG_ERR_NOMEM;
-    const int vb = c->value_bits, ib = pl->dense ? 0 : c->index_bits;
-    /* --index group: one index per kept group of `gsize` weights in stream order */
-    const int grouped = !pl->dense && c->index == SG_SCNN_INDEX_GROUP &&
-                        c->index_unit != SG_SCNN_UNIT_WEIGHT;
-    const int gsize = c->index_unit == SG_SCNN_UNIT_ROW ? g->s : (int)rs;
-    int failed = 0;
-#pragma omp parallel
-    {
-        int32_t *row_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *row_of);
-        int32_t *kern_of = sgi_alloc((size_t)pl->kc * rs + 1, sizeof *kern_of);
-        struct sg_scnn_stats ls; /* this thread's streams' counts (integers: any order) */
-        memset(&ls, 0, sizeof ls);
-        if (!row_of || !kern_of) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(dynamic, 16)
-        for (size_t gc = 0; gc < ngc; gc++) {
-            if (!row_of || !kern_of) continue;
-            const int gi = (int)(gc / (size_t)g->c), ch = (int)(gc % (size_t)g->c);
-            const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
-            const size_t n = (size_t)pl->woff[gc], nv = (size_t)pl->woff[gc] + gc;
-            struct runc rc = {0, 0, 0};
-            int64_t zgroups = 0, vent = 0, ient = 0;
-            int32_t m = 0;
-            for (int kk = 0; kk < kcg; kk++) {
-                const float *wk = w + ((size_t)(k0 + kk) * g->c + ch) * rs;
-                for (size_t j0 = 0; j0 < rs; j0 += (size_t)gsize) {
-                    int kept = 0; /* the group (when grouped) has a non-zero */
-                    if (grouped)
-                        for (int j = 0; j < gsize; j++) kept |= wk[j0 + (size_t)j] != 0.0f;
-                    int first = 1;
-                    for (int j = 0; j < gsize && j0 + (size_t)j < rs; j++) {
-                        const int r = (int)((j0 + (size_t)j) / (size_t)g->s);
-                        const int s2 = (int)((j0 + (size_t)j) % (size_t)g->s);
-                        float v = wk[j0 + (size_t)j];
-                        const int64_t fill0 = rc.fill;
-                        run_push(&rc, pl->dense || v != 0.0f, c->index_bits);
-                        if (v == 0.0f && !pl->dense) continue;
-                        struct wt *t = &pl->wts[n + m];
-                        t->rr = r * g->dh;
-                        t->ss = s2 * g->dw;
-                        t->r = r;
-                        t->kbase = kk * pl->area;
-                        t->base = t->kbase - t->rr * pl->RW - t->ss;
-                        t->v = v;
-                        pl->w_rr[n + m] = t->rr;
-                        pl->w_ss[n + m] = t->ss;
-                        pl->w_base[n + m] = t->base;
-                        pl->w_kb[n + m] = t->kbase;
-                        if (pl->dense) {
-                            t->went = 1, t->ient = 0;
-                        } else if (!grouped) {
-                            t->went = t->ient = 1 + (int32_t)(rc.fill - fill0);
-                        } else if (first) { /* the group's index, its fillers, its values */
-                            t->ient = 1 + (int32_t)(zgroups >> c->index_bits);
-                            t->went = gsize;
-                            zgroups = 0;
-                        } else {
-                            t->went = t->ient = 0;
-                        }
-                        first = 0;
-                        vent += t->went, ient += t->ient;
-                        row_of[m] = kk * g->r + r;
-                        kern_of[m] = kk;
-                        m++;
-                    }
-                    if (grouped && !kept) zgroups++;
-                }
-            }
-            const int32_t nvec = cut_vectors(pl, row_of, kern_of, m, pl->vstart + nv);
-            /* the FIFO holds F-wide vectors: a (group, channel) block, or with a
-             * kernel-major window one kernel's vectors */
-            if (!pl->kmode) {
-                fifo_block(pl, nvec, vent * vb + ient * ib, ch, &ls);
-            } else {
-                const int32_t *vs = pl->vstart + nv;
-                for (int32_t v = 0; v < nvec;) {
-                    int32_t v1 = v;
-                    int64_t bits = 0;
-                    while (v1 < nvec && pl->wts[n + vs[v1]].kbase == pl->wts[n + vs[v]].kbase) v1++;
-                    for (int32_t x = vs[v]; x < vs[v1]; x++)
-                        bits += (int64_t)pl->wts[n + x].went * vb + (int64_t)pl->wts[n + x].ient * ib;
-                    fifo_block(pl, v1 - v, bits, ch, &ls);
-                    v = v1;
-                }
-            }
-            pl->voff[gc] = nvec; /* for now: the stream's vector count */
-            pl->w_entries[gc] = vent;
-            pl->wi_entries[gc] = ient;
-            ls.weight_fillers += rc.fill;
-            ls.dram_weight_bits += vent * vb + ient * ib;
-        }
-#pragma omp critical(sgi_scnn_plan_weights)
-        {
-            if (ls.wfifo_vectors > st->wfifo_vectors) st->wfifo_vectors = ls.wfifo_vectors;
-            st->wfifo_overflow += ls.wfifo_overflow;
-            st->dram_weight_refetch_bits += ls.dram_weight_refetch_bits;
-            st->weight_fillers += ls.weight_fillers;
-            st->dram_weight_bits += ls.dram_weight_bits;
-        }
-        free(row_of), free(kern_of);
-    }
-    if (failed) return SG_ERR_NOMEM;
-    /* the vector starts together: stream gc's nvec + 1 starts from its room on */
-    size_t nv = 0;
-    for (size_t gc = 0; gc < ngc; gc++) {
-        const size_t cnt = (size_t)pl->voff[gc] + 1, from = (size_t)pl->woff[gc] + gc;
-        if (from != nv) memmove(pl->vstart + nv, pl->vstart + from, cnt * sizeof *pl->vstart);
-        pl->voff[gc] = (int64_t)nv;
-        nv += cnt;
-    }
-    pl->voff[ngc] = (int64_t)nv;
-    return SG_OK;
-}
-
-/* kbits: the distinct kernel patterns (positions that hold weights) of each
- * channel over all groups, and each stream's (pattern, count) list. Channels in
- * parallel: each writes from offsets that bound what it can need (a pattern and a
- * list entry per kernel at most), then the per-pattern arrays are moved together. */
-static enum sg_status plan_patterns(struct plan *pl) {
-    const struct sg_conv_geom *g = pl->g;
-    const size_t ngc = (size_t)pl->ngroups * g->c;
-    /* per channel: kernels with weights, weights, vector starts (+1 per kernel) */
-    int64_t *k0 = sgi_alloc((size_t)g->c + 1, sizeof *k0), *w0 = sgi_alloc((size_t)g->c + 1, sizeof *w0),
-            *v0s = sgi_alloc((size_t)g->c + 1, sizeof *v0s);
-    enum sg_status st = SG_OK;
-    if (!k0 || !w0 || !v0s) {
-        st = SG_ERR_NOMEM;
-        goto done;
-    }
-#pragma omp parallel for schedule(dynamic, 16)
-    for (int ch = 0; ch < g->c; ch++) {
-        int64_t nk = 0, nw = 0, nvv = 0;
-        for (int gi = 0; gi < pl->ngroups; gi++) {
-            const size_t gc = (size_t)gi * g->c + ch;
-            const struct wt *w = pl->wts + pl->woff[gc];
-            const int32_t *vs = pl->vstart + pl->voff[gc];
-            const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
-            for (int v = 0; v < nv; v++) nk += v == 0 || w[vs[v]].kbase != w[vs[v - 1]].kbase;
-            nw += pl->woff[gc + 1] - pl->woff[gc];
-            nvv += nv;
-        }
-        k0[ch] = nk, w0[ch] = nw, v0s[ch] = nvv + nk;
-    }
-    int64_t tk = 0, tw = 0, tv = 0;
-    for (int ch = 0; ch <= g->c; ch++) {
-        const int64_t a = ch < g->c ? k0[ch] : 0, b = ch < g->c ? w0[ch] : 0, c = ch < g->c ? v0s[ch] : 0;
-        k0[ch] = tk, w0[ch] = tw, v0s[ch] = tv;
-        tk += a, tw += b, tv += c;
-    }
-    const size_t nk = (size_t)tk; /* kernels with weights, in all */
-    size_t hn = 16;
-    while (hn < 2 * (size_t)g->k) hn *= 2;
-    pl->pat_off = sgi_alloc((size_t)g->c + 1, sizeof *pl->pat_off);
-    pl->ent_off = sgi_alloc(ngc + 1, sizeof *pl->ent_off);
-    pl->ent_len = sgi_alloc(ngc + 1, sizeof *pl->ent_len);
-    pl->ent_pat = sgi_alloc(nk + 1, sizeof *pl->ent_pat);
-    pl->ent_cnt = sgi_alloc(nk + 1, sizeof *pl->ent_cnt);
-    pl->c_rr = sgi_alloc((size_t)tw + 1, sizeof *pl->c_rr);
-    pl->c_ss = sgi_alloc((size_t)tw + 1, sizeof *pl->c_ss);
-    pl->c_lb = sgi_alloc((size_t)tw + 1, sizeof *pl->c_lb);
-    pl->c_r = sgi_alloc((size_t)tw + 1, sizeof *pl->c_r);
-    pl->c_vs = sgi_alloc((size_t)tv + 1, sizeof *pl->c_vs);
-    pl->pat_w = sgi_alloc(nk + 1, sizeof *pl->pat_w);
-    pl->pat_vs = sgi_alloc(nk + 1, sizeof *pl->pat_vs);
-    pl->pat_nv = sgi_alloc(nk + 1, sizeof *pl->pat_nv);
-    if (!pl->pat_off || !pl->ent_off || !pl->ent_len || !pl->ent_pat || !pl->ent_cnt || !pl->c_rr ||
-        !pl->c_ss || !pl->c_lb || !pl->c_r || !pl->c_vs || !pl->pat_w || !pl->pat_vs ||
-        !pl->pat_nv) {
-        st = SG_ERR_NOMEM;
-        goto done;
-    }
-    int failed = 0;
-#pragma omp parallel
-    {
-        uint64_t *pats = sgi_alloc((size_t)g->k + 1, sizeof *pats);
-        int32_t *hval = sgi_alloc(hn, sizeof *hval), *cnt = sgi_zalloc((size_t)g->k + 1, sizeof *cnt);
-        int32_t *seen = sgi_alloc((size_t)g->k + 1, sizeof *seen);
-        const int ok = pats && hval && cnt && seen;
-        if (!ok) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(dynamic, 4)
-        for (int ch = 0; ch < g->c; ch++) {
-            if (!ok) continue;
-            const int64_t pbase = k0[ch]; /* this channel's patterns from here */
-            int64_t np = 0, ne = k0[ch], cw = w0[ch], cv = v0s[ch];
-            for (size_t i = 0; i < hn; i++) hval[i] = -1;
-            for (int gi = 0; gi < pl->ngroups; gi++) {
-                const size_t gc = (size_t)gi * g->c + ch;
-                pl->ent_off[gc] = ne;
-                const struct wt *w = pl->wts + pl->woff[gc];
-                const int32_t *vs = pl->vstart + pl->voff[gc];
-                const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
-                int nseen = 0;
-                for (int v0 = 0; v0 < nv;) {
-                    int v1 = v0 + 1;
-                    while (v1 < nv && w[vs[v1]].kbase == w[vs[v0]].kbase) v1++;
-                    uint64_t pat = 0;
-                    for (int j = vs[v0]; j < vs[v1]; j++) pat |= 1ull << (w[j].r * g->s + w[j].ss / g->dw);
-                    size_t h = (size_t)((pat * 0x9E3779B97F4A7C15ull) >> 20) & (hn - 1);
-                    while (hval[h] >= 0 && pats[hval[h]] != pat) h = (h + 1) & (hn - 1);
-                    if (hval[h] < 0) { /* a new pattern of this channel */
-                        hval[h] = (int32_t)np;
-                        pats[np] = pat;
-                        pl->pat_w[pbase + np] = (int32_t)cw;
-                        pl->pat_vs[pbase + np] = (int32_t)cv;
-                        pl->pat_nv[pbase + np] = v1 - v0;
-                        for (int j = vs[v0]; j < vs[v1]; j++, cw++) {
-                            pl->c_rr[cw] = w[j].rr;
-                            pl->c_ss[cw] = w[j].ss;
-                            pl->c_lb[cw] = -w[j].rr * pl->RW - w[j].ss;
-                            pl->c_r[cw] = w[j].r;
-                        }
-                        for (int v = v0; v <= v1; v++) pl->c_vs[cv++] = vs[v] - vs[v0];
-                        np++;
-                    }
-                    const int32_t id = hval[h];
-                    if (cnt[id]++ == 0) seen[nseen++] = id;
-                    v0 = v1;
-                }
-                for (int i = 0; i < nseen; i++) {
-                    pl->ent_pat[ne] = seen[i];
-                    pl->ent_cnt[ne++] = cnt[seen[i]];
-                    cnt[seen[i]] = 0;
-                }
-                pl->ent_len[gc] = nseen;
-            }
-            pl->pat_off[ch] = np; /* for now: the channel's pattern count */
-        }
-        free(pats), free(hval), free(cnt), free(seen);
-    }
-    if (failed) {
-        st = SG_ERR_NOMEM;
-        goto done;
-    }
-    /* the channels' patterns together: [pat_off[c], pat_off[c + 1]) */
-    int64_t np = 0;
-    for (int ch = 0; ch < g->c; ch++) {
-        const int64_t n = pl->pat_off[ch], from = k0[ch];
-        if (from != np) {
-            memmove(pl->pat_w + np, pl->pat_w + from, (size_t)n * sizeof *pl->pat_w);
-            memmove(pl->pat_vs + np, pl->pat_vs + from, (size_t)n * sizeof *pl->pat_vs);
-            memmove(pl->pat_nv + np, pl->pat_nv + from, (size_t)n * sizeof *pl->pat_nv);
-        }
-        pl->pat_off[ch] = np;
-        np += n;
-    }
-    pl->pat_off[g->c] = np;
-    pl->ent_off[ngc] = tk;
-done:
-    free(k0), free(w0), free(v0s);
-    return st;
-}
 
 /* What one PE does for one group. */
 struct pe_out {
@@ -678,7 +73,7 @@ struct avec {
 };
 
 /* A <- the n activations at a (one activation vector). */
-static inline void avec_fill(struct avec *A, const struct act *a, int n) {
+static inline void avec_fill(struct avec *A, const struct sgi_scnn_act *a, int n) {
     A->n = n;
     for (int i = 0; i < n; i++) {
         A->hh[i] = a[i].hh;
@@ -710,7 +105,7 @@ out_addr(const struct avec *A, int i, int32_t rr, int32_t ss, int32_t wb, int32_
  * compiler emits four specialised loops. Returns the step's cycles. Products are
  * visited weight by weight; the counts do not depend on the order. */
 static inline __attribute__((always_inline)) int64_t
-step(const struct plan *pl, const struct pe *t, const struct avec *A, const struct wt *wv,
+step(const struct sgi_scnn_plan *pl, const struct sgi_scnn_pe *t, const struct avec *A, const struct sgi_scnn_wt *wv,
      int nw, double *restrict acc, struct scratch *sc, struct pe_out *o, const int unit,
      const int merged, const int full4) {
     const uint32_t P = (uint32_t)pl->g->p, Q = (uint32_t)pl->g->q;
@@ -763,7 +158,7 @@ step(const struct plan *pl, const struct pe *t, const struct avec *A, const stru
  * A window's first product on an output appends its accumulator address to
  * sc->touched. Returns the step's cycles. */
 static inline __attribute__((always_inline)) int64_t
-step_psum(const struct plan *pl, const struct pe *t, const struct avec *A, const struct wt *wv,
+step_psum(const struct sgi_scnn_plan *pl, const struct sgi_scnn_pe *t, const struct avec *A, const struct sgi_scnn_wt *wv,
           int nw, double *restrict acc, struct scratch *sc, struct pe_out *o, int *ntouched,
           const int unit, const int rowwin) {
     const uint32_t P = (uint32_t)pl->g->p, Q = (uint32_t)pl->g->q;
@@ -826,7 +221,7 @@ struct vctx {
     uint8_t li[16], lj[16];
 };
 
-static void vctx_init(const struct plan *pl, struct vctx *vc) {
+static void vctx_init(const struct sgi_scnn_plan *pl, struct vctx *vc) {
     const int F = pl->c->f, I = pl->c->i;
     int32_t ia[16], iw[16], sent[16];
     for (int l = 0; l < 16; l++) {
@@ -887,7 +282,7 @@ static inline __attribute__((always_inline)) void vact_load(const struct vctx *v
 }
 
 /* A channel's na activations as ceil(na / I) vectors in lanes, into va[0..). */
-static void vact_load_all(const struct vctx *vc, struct avec *A, const struct act *a, int na, int I,
+static void vact_load_all(const struct vctx *vc, struct avec *A, const struct sgi_scnn_act *a, int na, int I,
                           struct vact *va) {
     for (int x = 0; x * I < na; x++) {
         avec_fill(A, a + x * I, na - x * I < I ? na - x * I : I);
@@ -897,7 +292,7 @@ static void vact_load_all(const struct vctx *vc, struct avec *A, const struct ac
 
 /* Valid lanes and their accumulator addresses for weights [w0, w0 + nw). */
 static inline __attribute__((always_inline)) __mmask16
-vaddr(const struct plan *pl, const struct vctx *vc, const struct vact *va, int32_t w0, int nw,
+vaddr(const struct sgi_scnn_plan *pl, const struct vctx *vc, const struct vact *va, int32_t w0, int nw,
       __m512i *addr, __m512i *kb) {
     const __mmask16 lm = (__mmask16)((1u << nw) - 1);
     const __m512i rr = _mm512_permutexvar_epi32(vc->iw, _mm512_maskz_loadu_epi32(lm, pl->w_rr + w0));
@@ -913,8 +308,8 @@ vaddr(const struct plan *pl, const struct vctx *vc, const struct vact *va, int32
 
 /* step() in lanes (stride 1). */
 static inline __attribute__((always_inline)) int64_t
-vstep(const struct plan *pl, const struct vctx *vc, const struct vact *va, const struct avec *A,
-      const struct wt *wv, int32_t w0, int nw, double *restrict acc, struct pe_out *o,
+vstep(const struct sgi_scnn_plan *pl, const struct vctx *vc, const struct vact *va, const struct avec *A,
+      const struct sgi_scnn_wt *wv, int32_t w0, int nw, double *restrict acc, struct pe_out *o,
       const int merged) {
     __m512i addr;
     const __mmask16 valid = vaddr(pl, vc, va, w0, nw, &addr, NULL);
@@ -935,8 +330,8 @@ vstep(const struct plan *pl, const struct vctx *vc, const struct vact *va, const
 
 /* step_psum() in lanes (stride 1), with window stamps (no bitmaps). */
 static inline __attribute__((always_inline)) int64_t
-vstep_psum(const struct plan *pl, const struct vctx *vc, const struct vact *va,
-           const struct act *ap, int an, const struct wt *wv, int32_t w0, int nw,
+vstep_psum(const struct sgi_scnn_plan *pl, const struct vctx *vc, const struct vact *va,
+           const struct sgi_scnn_act *ap, int an, const struct sgi_scnn_wt *wv, int32_t w0, int nw,
            double *restrict acc, struct scratch *sc, struct pe_out *o, int *ntouched,
            const int rowwin) {
     __m512i addr, kb;
@@ -950,7 +345,7 @@ vstep_psum(const struct plan *pl, const struct vctx *vc, const struct vact *va,
     int64_t distinct = 0;
     for (unsigned m = valid; m; m &= m - 1) {
         const int l = __builtin_ctz(m), i = vc->li[l], j = vc->lj[l];
-        const struct wt *w = &wv[j];
+        const struct sgi_scnn_wt *w = &wv[j];
         const int32_t a = ap[i].base + wb[j], key = (rowwin ? w->r * region : 0) + a;
         const uint32_t fresh = wst[key] != win;
         wst[key] = win;
@@ -986,7 +381,7 @@ struct wbits {
 };
 
 static inline __attribute__((always_inline)) void
-wbits_or(const struct plan *pl, const struct pe *t, struct wbits *b, int rr, int ss) {
+wbits_or(const struct sgi_scnn_plan *pl, const struct sgi_scnn_pe *t, struct wbits *b, int rr, int ss) {
     const struct sg_conv_geom *g = pl->g;
     const int d = b->d0 - ss, pofs = g->pt - rr - t->rp0; /* region row of tile row h */
     if (d >= 64 || d <= -64) return; /* every product falls outside the region */
@@ -1002,7 +397,7 @@ wbits_or(const struct plan *pl, const struct pe *t, struct wbits *b, int rr, int
 /* Adds the union's sums to the window count and to the per-bit counters
  * (rotated so that bit position mod banks is the bank); clears the union. */
 static inline __attribute__((always_inline)) int64_t
-wbits_take(const struct plan *pl, struct wbits *b, int32_t kbase) {
+wbits_take(const struct sgi_scnn_plan *pl, struct wbits *b, int32_t kbase) {
     const int RH = pl->RH, RW = pl->RW, nbm = pl->c->banks - 1;
     int64_t n = 0;
     for (int lr = 0; lr < RH; lr++) {
@@ -1019,7 +414,7 @@ wbits_take(const struct plan *pl, struct wbits *b, int32_t kbase) {
 }
 
 /* The most sums one bank received (counters folded mod banks); clears them. */
-static inline __attribute__((always_inline)) int64_t wbits_most(const struct plan *pl,
+static inline __attribute__((always_inline)) int64_t wbits_most(const struct sgi_scnn_plan *pl,
                                                                 struct wbits *b) {
     const int nb = pl->c->banks;
     if (nb >= 32) { /* one bank per lane (64: two registers), or pairs of lanes (32) */
@@ -1054,10 +449,10 @@ static inline __attribute__((always_inline)) int64_t wbits_most(const struct pla
  * activation vector > that kernel's weight vectors; the window sums are written
  * into the accumulator banks when the kernel is done (one access each; the flush
  * takes as many cycles as the most sums one bank receives). */
-static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
+static void run_pe_kmajor(const struct sgi_scnn_plan *pl, int gi, int e, double *acc, struct scratch *sc,
                           struct pe_out *out, const int unit, const int rowwin, const int simd) {
     const struct sg_conv_geom *g = pl->g;
-    const struct pe *t = &pl->pe[e];
+    const struct sgi_scnn_pe *t = &pl->pe[e];
     const int I = pl->c->i, nb = pl->c->banks;
     const size_t nws = sc->n_wstamp;
     const uint16_t *bank_of = pl->bank_of;
@@ -1071,9 +466,9 @@ static void run_pe_kmajor(const struct plan *pl, int gi, int e, double *acc, str
 #endif
     for (int ch = 0; ch < g->c; ch++) {
         const size_t pc = (size_t)e * g->c + ch, gc = (size_t)gi * g->c + ch;
-        const struct act *a = pl->acts + pl->aoff[pc];
+        const struct sgi_scnn_act *a = pl->acts + pl->aoff[pc];
         const int na = (int)(pl->aoff[pc + 1] - pl->aoff[pc]);
-        const struct wt *w = pl->wts + pl->woff[gc];
+        const struct sgi_scnn_wt *w = pl->wts + pl->woff[gc];
         const int32_t *vs = pl->vstart + pl->voff[gc];
         const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
         if (na == 0 || nv == 0) continue;
@@ -1158,7 +553,7 @@ struct rowmemo {
  * activation vector of the channel, its window sums and its flush, into *o.
  * memo (row window only, or NULL): the channel's row patterns, stamp id. */
 static inline __attribute__((always_inline)) void
-kbits_kernel(const struct plan *pl, const struct pe *t, const struct vctx *vc,
+kbits_kernel(const struct sgi_scnn_plan *pl, const struct sgi_scnn_pe *t, const struct vctx *vc,
              const struct vact *va, int na, int64_t p, struct wbits *wb, struct kpat *o,
              struct rowmemo *memo, uint32_t id, const int rowwin) {
     const struct sg_conv_geom *g = pl->g;
@@ -1236,10 +631,10 @@ kbits_kernel(const struct plan *pl, const struct pe *t, const struct vctx *vc,
  * (plan_patterns) is counted once and added as often as a group holds it. The
  * counts are run_pe_kmajor's (the tests compare them); outs[gi * npe + e]
  * receives group gi's. */
-static void run_pe_kbits(const struct plan *pl, int e, struct scratch *sc, struct pe_out *outs,
+static void run_pe_kbits(const struct sgi_scnn_plan *pl, int e, struct scratch *sc, struct pe_out *outs,
                          const int rowwin) {
     const struct sg_conv_geom *g = pl->g;
-    const struct pe *t = &pl->pe[e];
+    const struct sgi_scnn_pe *t = &pl->pe[e];
     const int I = pl->c->i;
     struct avec A;
     memset(&A, 0, sizeof A);
@@ -1256,7 +651,7 @@ static void run_pe_kbits(const struct plan *pl, int e, struct scratch *sc, struc
     for (int gi = 0; gi < pl->ngroups; gi++) memset(&outs[(size_t)gi * pl->npe + e], 0, sizeof *outs);
     for (int ch = 0; ch < g->c; ch++) {
         const size_t pc = (size_t)e * g->c + ch;
-        const struct act *a = pl->acts + pl->aoff[pc];
+        const struct sgi_scnn_act *a = pl->acts + pl->aoff[pc];
         const int na = (int)(pl->aoff[pc + 1] - pl->aoff[pc]);
         if (na == 0) continue;
         const int nav = (na + I - 1) / I;
@@ -1312,10 +707,10 @@ static void run_pe_kbits(const struct plan *pl, int e, struct scratch *sc, struc
 }
 #endif
 
-static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
+static void run_pe(const struct sgi_scnn_plan *pl, int gi, int e, double *acc, struct scratch *sc,
                    struct pe_out *out, const int unit, const int merged, const int simd) {
     const struct sg_conv_geom *g = pl->g;
-    const struct pe *t = &pl->pe[e];
+    const struct sgi_scnn_pe *t = &pl->pe[e];
     const int I = pl->c->i;
     /* counted locally: neighbouring PEs' results share cache lines */
     struct pe_out o;
@@ -1329,9 +724,9 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
 #endif
     for (int ch = 0; ch < g->c; ch++) {
         const size_t pc = (size_t)e * g->c + ch, gc = (size_t)gi * g->c + ch;
-        const struct act *a = pl->acts + pl->aoff[pc];
+        const struct sgi_scnn_act *a = pl->acts + pl->aoff[pc];
         const int na = (int)(pl->aoff[pc + 1] - pl->aoff[pc]);
-        const struct wt *w = pl->wts + pl->woff[gc];
+        const struct sgi_scnn_wt *w = pl->wts + pl->woff[gc];
         const int32_t *vs = pl->vstart + pl->voff[gc];
         const int nv = (int)(pl->voff[gc + 1] - pl->voff[gc]) - 1;
         if (na == 0 || nv == 0) continue; /* nothing to multiply: the channel is skipped */
@@ -1373,7 +768,7 @@ static void run_pe(const struct plan *pl, int gi, int e, double *acc, struct scr
     *out = o;
 }
 
-static void run_pe_any(const struct plan *pl, int gi, int e, double *acc, struct scratch *sc,
+static void run_pe_any(const struct sgi_scnn_plan *pl, int gi, int e, double *acc, struct scratch *sc,
                        struct pe_out *o) {
     const int unit = pl->g->sh == 1 && pl->g->sw == 1;
     const int merged = pl->c->accumulate == SG_SCNN_ACC_MERGED;
@@ -1393,197 +788,12 @@ static void run_pe_any(const struct plan *pl, int gi, int e, double *acc, struct
     else run_pe(pl, gi, e, acc, sc, o, 0, 0, 0);
 }
 
-static void plan_free(struct plan *pl) {
-    free(pl->pe), free(pl->aoff), free(pl->a_entries), free(pl->acts), free(pl->woff);
-    free(pl->w_entries), free(pl->voff), free(pl->wts), free(pl->vstart), free(pl->bank_of);
-    free(pl->wi_entries), free(pl->maxnav);
-    free(pl->w_rr), free(pl->w_ss), free(pl->w_base), free(pl->w_kb);
-    free(pl->pat_off), free(pl->ent_off), free(pl->ent_len);
-    free(pl->ent_pat), free(pl->ent_cnt);
-    free(pl->c_rr), free(pl->c_ss), free(pl->c_lb), free(pl->c_r), free(pl->c_vs), free(pl->pat_w);
-    free(pl->pat_vs), free(pl->pat_nv);
-}
-
-#if SCNN_SIMD
-/* The outputs of a layer whose steps do not add values (the vector steps): the
- * direct convolution in double, each output the sum of its products in one fixed
- * order (input channel, kernel row, kernel column: the nonzero weights of its
- * filter in storage order), whatever the thread count. They equal the dataflow's
- * sums up to the order of the additions; the scalar steps add every product at its
- * accumulator address and the tests check both against the reference convolution.
- * Output-stationary: nr rows x nz 8-wide column blocks of one filter stay in
- * registers while its weights go by; the input is zero padded (a product with a
- * padding zero adds +-0, which leaves every sum as it is: a sum that starts at +0
- * is never -0). Each product of two floats is exact in double, so a fused
- * multiply-add rounds as the separate add does. Stride 1 only. */
-static inline __attribute__((always_inline)) void
-lv_block(const float *xp, const int32_t *off, const float *wv, int n, int WP, float *yo, int Q,
-         int nq, const int nr, const int nz) {
-    __m512d acc[8];
-    for (int i = 0; i < nr * nz; i++) acc[i] = _mm512_setzero_pd();
-    for (int j = 0; j < n; j++) {
-        const float *px = xp + off[j];
-        const __m512d wj = _mm512_set1_pd((double)wv[j]);
-        for (int r = 0; r < nr; r++)
-            for (int i = 0; i < nz; i++)
-                acc[r * nz + i] = _mm512_fmadd_pd(
-                    wj, _mm512_cvtps_pd(_mm256_loadu_ps(px + (size_t)r * WP + 8 * i)), acc[r * nz + i]);
-    }
-    for (int r = 0; r < nr; r++)
-        for (int i = 0; i < nz; i++) {
-            const int m = nq - 8 * i;
-            const __mmask8 mk = m >= 8 ? (__mmask8)0xff : (__mmask8)((1u << m) - 1);
-            _mm256_mask_storeu_ps(yo + (size_t)r * Q + 8 * i, mk, _mm512_cvtpd_ps(acc[r * nz + i]));
-        }
-}
-
-static enum sg_status layer_values(const struct sg_conv_geom *g, const float *w, const float *x,
-                                   float *y) {
-    const int P = g->p, Q = g->q, QB = (Q + 31) & ~31;
-    const int HP = P + (g->r - 1) * g->dh, WP = QB + (g->s - 1) * g->dw;
-    const size_t crs = (size_t)g->c * g->r * g->s;
-    if ((int64_t)g->c * HP * WP > INT32_MAX)
-        return sgi_error(SG_ERR_LIMIT, "layer input of %lld padded values (at most %d)",
-                         (long long)g->c * HP * WP, INT32_MAX);
-    float *xp = sgi_alloc((size_t)g->c * HP * WP, sizeof *xp);
-    int64_t *koff = sgi_alloc((size_t)g->k + 1, sizeof *koff);
-    int32_t *off = NULL; /* offsets into xp: 8 bytes a weight with its value */
-    float *wv = NULL;
-    if (!xp || !koff) {
-        free(xp), free(koff);
-        return SG_ERR_NOMEM;
-    }
-    /* padded row i holds input row i - pt, padded column j input column j - pl */
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < g->c; c++)
-        for (int i = 0; i < HP; i++) {
-            float *row = xp + ((size_t)c * HP + i) * WP;
-            const int h = i - g->pt;
-            memset(row, 0, (size_t)WP * sizeof *row);
-            if (h < 0 || h >= g->h) continue;
-            const int j0 = g->pl, j1 = g->pl + g->w < WP ? g->pl + g->w : WP;
-            if (j1 > j0) memcpy(row + j0, x + ((size_t)c * g->h + h) * g->w, (size_t)(j1 - j0) * sizeof *row);
-        }
-    /* each filter's nonzero weights in storage order: value and input offset */
-#pragma omp parallel for schedule(static)
-    for (int k = 0; k < g->k; k++) {
-        int64_t n = 0;
-        for (size_t i = 0; i < crs; i++) n += w[(size_t)k * crs + i] != 0.0f;
-        koff[k] = n;
-    }
-    int64_t nnz = 0;
-    for (int k = 0; k <= g->k; k++) {
-        const int64_t n = k < g->k ? koff[k] : 0;
-        koff[k] = nnz;
-        nnz += n;
-    }
-    off = sgi_alloc((size_t)nnz + 1, sizeof *off);
-    wv = sgi_alloc((size_t)nnz + 1, sizeof *wv);
-    if (!off || !wv) {
-        free(xp), free(koff), free(off), free(wv);
-        return SG_ERR_NOMEM;
-    }
-    const int C = g->c, R = g->r, S = g->s, dh = g->dh, dw = g->dw;
-#pragma omp parallel for schedule(static)
-    for (int k = 0; k < g->k; k++) {
-        int64_t n = koff[k];
-        const float *wk = w + (size_t)k * crs;
-        int32_t *restrict ko = off;
-        float *restrict kw = wv;
-        for (int c = 0; c < C; c++)
-            for (int r = 0; r < R; r++)
-                for (int s = 0; s < S; s++) {
-                    const float v = *wk++;
-                    if (v == 0.0f) continue;
-                    ko[n] = (int32_t)(((int64_t)c * HP + (int64_t)r * dh) * WP + (int64_t)s * dw);
-                    kw[n++] = v;
-                }
-    }
-    /* tasks: a block of rows and columns for a chunk of filters (filters inside, so
-     * the input rows of a block stay in cache while the filters go by) */
-    const int nqb = (Q + 31) / 32, QL = Q - (nqb - 1) * 32; /* the last block's width */
-    const int nzl = (QL + 7) / 8, nz0 = nqb > 1 ? 4 : nzl;
-    const int nr = nz0 == 1 ? 8 : nz0 == 2 ? 4 : 2; /* 6 to 8 accumulators */
-    const int npb = (P + nr - 1) / nr, KCH = 32, nkc = (g->k + KCH - 1) / KCH;
-    const int64_t ntask = (int64_t)npb * nqb * nkc;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t task = 0; task < ntask; task++) {
-        const int kc = (int)(task % nkc), qb = (int)(task / nkc % nqb), pb = (int)(task / nkc / nqb);
-        const int q0 = qb * 32, nq = Q - q0 < 32 ? Q - q0 : 32, nz = (nq + 7) / 8;
-        const int p0 = pb * nr, p1 = p0 + nr < P ? p0 + nr : P;
-        const int k1 = (kc + 1) * KCH < g->k ? (kc + 1) * KCH : g->k;
-        for (int k = kc * KCH; k < k1; k++) {
-            const int32_t *ko = off + koff[k];
-            const float *kw = wv + koff[k];
-            const int n = (int)(koff[k + 1] - koff[k]);
-            float *yk = y + (size_t)k * P * Q;
-            for (int p = p0; p < p1;) {
-                const float *b = xp + (size_t)p * WP + q0;
-                float *yo = yk + (size_t)p * Q + q0;
-                const int left = p1 - p;
-                if (nz == 1 && left >= 8) lv_block(b, ko, kw, n, WP, yo, Q, nq, 8, 1), p += 8;
-                else if (nz == 2 && left >= 4) lv_block(b, ko, kw, n, WP, yo, Q, nq, 4, 2), p += 4;
-                else if (nz == 3 && left >= 2) lv_block(b, ko, kw, n, WP, yo, Q, nq, 2, 3), p += 2;
-                else if (nz == 4 && left >= 2) lv_block(b, ko, kw, n, WP, yo, Q, nq, 2, 4), p += 2;
-                else {
-                    if (nz == 1) lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 1);
-                    else if (nz == 2) lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 2);
-                    else if (nz == 3) lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 3);
-                    else lv_block(b, ko, kw, n, WP, yo, Q, nq, 1, 4);
-                    p++;
-                }
-            }
-        }
-    }
-    free(xp), free(koff), free(off), free(wv);
-    return SG_OK;
-}
-#endif
-
-/* Post-processing: each PE compresses the outputs it owns (after ReLU if asked).
- * PEs in parallel; their counts are added in PE order. */
-static enum sg_status count_outputs(const struct plan *pl, const float *y, struct sg_scnn_stats *st) {
-    const struct sg_conv_geom *g = pl->g;
-    const int64_t ebits = pl->c->value_bits + (pl->dense ? 0 : pl->c->index_bits);
-    int64_t *pc = sgi_alloc((size_t)pl->npe * 3, sizeof *pc); /* per PE: nnz, fillers, bits */
-    if (!pc) return SG_ERR_NOMEM;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int e = 0; e < pl->npe; e++) {
-        const struct pe *t = &pl->pe[e];
-        int64_t bits = 0, nnz = 0, fill = 0;
-        for (int k = 0; k < g->k; k++) {
-            struct runc rc = {0, 0, 0};
-            for (int p = t->p0; p < t->p1; p++)
-                for (int q = t->q0; q < t->q1; q++) {
-                    float v = y[((size_t)k * g->p + p) * g->q + q];
-                    const int nz = pl->c->relu ? v > 0.0f : v != 0.0f;
-                    nnz += nz;
-                    run_push(&rc, pl->dense || nz, pl->c->index_bits);
-                }
-            fill += rc.fill;
-            bits += (rc.nnz + rc.fill) * ebits;
-        }
-        pc[3 * e] = nnz, pc[3 * e + 1] = fill, pc[3 * e + 2] = bits;
-    }
-    const int64_t cap = pl->c->oaram_bytes * 8;
-    for (int e = 0; e < pl->npe; e++) {
-        const int64_t bits = pc[3 * e + 2];
-        st->out_nnz += pc[3 * e];
-        st->out_fillers += pc[3 * e + 1];
-        st->out_writes += bits / ebits;
-        st->dram_act_out_bits += pl->c->act_out_dram ? bits : (bits > cap ? bits - cap : 0);
-        st->oaram_overflow += bits > cap;
-    }
-    free(pc);
-    return SG_OK;
-}
-
 /* Adds a PE's partial sums of group gi into the layer output and clears them.
  * Callers go through the PEs of a group in order, so the sums do not depend on
  * the thread count; different groups write different output channels. */
-static void fold_pe(const struct plan *pl, int gi, int e, double *acc, double *ysum) {
+static void fold_pe(const struct sgi_scnn_plan *pl, int gi, int e, double *acc, double *ysum) {
     const struct sg_conv_geom *g = pl->g;
-    const struct pe *t = &pl->pe[e];
+    const struct sgi_scnn_pe *t = &pl->pe[e];
     const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
     for (int kk = 0; kk < kcg; kk++)
         for (int p = t->rp0; p < t->rp1; p++)
@@ -1595,7 +805,7 @@ static void fold_pe(const struct plan *pl, int gi, int e, double *acc, double *y
 }
 
 /* The counts of group gi from its PEs' results. */
-static void group_stats(const struct plan *pl, int gi, const struct pe_out *outs,
+static void group_stats(const struct sgi_scnn_plan *pl, int gi, const struct pe_out *outs,
                         struct sg_scnn_stats *st) {
     const struct sg_conv_geom *g = pl->g;
     const int k0 = gi * pl->kc, kcg = g->k - k0 < pl->kc ? g->k - k0 : pl->kc;
@@ -1626,7 +836,7 @@ static void group_stats(const struct plan *pl, int gi, const struct pe_out *outs
     st->halo_cycles += halo_max;
 }
 
-static void scratch_init(const struct plan *pl, size_t region, struct scratch *sc) {
+static void scratch_init(const struct sgi_scnn_plan *pl, size_t region, struct scratch *sc) {
     memset(sc, 0, sizeof *sc);
     sc->n_stamp = region;
     sc->stamp = sgi_zalloc(region, sizeof(uint32_t));
@@ -1662,7 +872,7 @@ static void scratch_init(const struct plan *pl, size_t region, struct scratch *s
     }
 #endif
 }
-static int scratch_ok(const struct plan *pl, const struct scratch *sc) {
+static int scratch_ok(const struct sgi_scnn_plan *pl, const struct scratch *sc) {
     return sc->stamp && sc->bank_stamp && sc->bank && sc->wstamp && sc->touched && sc->flush_bank &&
            sc->flush_kmax && (sc->vacts || !(pl->simd && pl->kmode)) &&
            ((sc->abits && sc->ubits && sc->pst) || !pl->kbits);
@@ -1675,7 +885,7 @@ static void scratch_free(struct scratch *sc) {
 
 /* Many groups: one task per group (its PEs in order); no barrier between groups,
  * which matters when the machine is shared and a waiting thread loses its core. */
-static int run_by_group(const struct plan *pl, size_t region, double *ysum,
+static int run_by_group(const struct sgi_scnn_plan *pl, size_t region, double *ysum,
                         struct sg_scnn_stats *gst) {
     int failed = 0;
 #pragma omp parallel
@@ -1704,7 +914,7 @@ static int run_by_group(const struct plan *pl, size_t region, double *ysum,
 }
 
 /* Few groups: the PEs of each group in parallel, then a serial fold in PE order. */
-static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct pe_out *outs,
+static int run_by_pe(const struct sgi_scnn_plan *pl, size_t region, double *accs, struct pe_out *outs,
                      double *ysum, struct sg_scnn_stats *gst) {
     int failed = 0;
 #pragma omp parallel
@@ -1735,7 +945,7 @@ static int run_by_pe(const struct plan *pl, size_t region, double *accs, struct 
 #if SCNN_SIMD
 /* Bitmap windows: the PEs in parallel, each over all groups (run_pe_kbits), then
  * the groups' counts in group order. */
-static int run_kbits(const struct plan *pl, size_t region, struct sg_scnn_stats *gst) {
+static int run_kbits(const struct sgi_scnn_plan *pl, size_t region, struct sg_scnn_stats *gst) {
     int failed = 0;
     struct pe_out *outs = sgi_zalloc((size_t)pl->ngroups * pl->npe, sizeof *outs);
     if (!outs) return 1;
@@ -1769,12 +979,12 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     memset(st, 0, sizeof *st);
     enum sg_status s = sgi_scnn_check_layer(c, g);
     if (s != SG_OK) return s;
-    struct plan pl = {.c = c, .g = g};
+    struct sgi_scnn_plan pl = {.c = c, .g = g};
     double *ysum = NULL, *accs = NULL;
     float *yown = NULL;
     struct pe_out *outs = NULL;
     struct sg_scnn_stats *gst = NULL;
-    if ((s = plan_tiles(&pl)) != SG_OK || (s = choose_kc(c, g, pl.RH, pl.RW, &pl.kc)) != SG_OK)
+    if ((s = sgi_scnn_plan_tiles(&pl)) != SG_OK || (s = sgi_scnn_choose_kc(c, g, pl.RH, pl.RW, &pl.kc)) != SG_OK)
         goto done;
     pl.area = pl.RH * pl.RW;
     pl.ngroups = (g->k + pl.kc - 1) / pl.kc;
@@ -1817,8 +1027,8 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
         for (size_t i = 0; i < ny; i++) ysum[i] = 0.0;
     }
     for (size_t i = 0; i < region; i++) pl.bank_of[i] = (uint16_t)(i % (size_t)c->banks);
-    if ((s = plan_acts(&pl, x, st)) != SG_OK || (s = plan_weights(&pl, w, st)) != SG_OK) goto done;
-    if (pl.kbits && (s = plan_patterns(&pl)) != SG_OK) goto done;
+    if ((s = sgi_scnn_plan_acts(&pl, x, st)) != SG_OK || (s = sgi_scnn_plan_weights(&pl, w, st)) != SG_OK) goto done;
+    if (pl.kbits && (s = sgi_scnn_plan_patterns(&pl)) != SG_OK) goto done;
 
     /* per-group counts, summed in group order below */
     gst = sgi_zalloc((size_t)pl.ngroups, sizeof *gst);
@@ -1839,7 +1049,7 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
         goto done;
     }
 #if SCNN_SIMD
-    if (pl.simd && (s = layer_values(g, w, x, y)) != SG_OK) goto done; /* no values added */
+    if (pl.simd && (s = sgi_scnn_layer_values(g, w, x, y)) != SG_OK) goto done; /* no values added */
 #endif
     if (!pl.simd) {
 #pragma omp parallel for schedule(static)
@@ -1856,10 +1066,10 @@ enum sg_status sg_scnn_layer(const struct sg_scnn_config *c, const struct sg_con
     st->weights = (int64_t)g->k * g->c * g->r * g->s;
     st->acts = (int64_t)g->c * g->h * g->w;
     st->outs = (int64_t)ny;
-    if ((s = count_outputs(&pl, y, st)) != SG_OK) goto done;
+    if ((s = sgi_scnn_count_outputs(&pl, y, st)) != SG_OK) goto done;
     sg_scnn_energy_of(c, st);
 done:
-    plan_free(&pl);
+    sgi_scnn_plan_free(&pl);
     free(ysum), free(accs), free(outs), free(yown), free(gst);
     return s;
 }
