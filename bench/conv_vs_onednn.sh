@@ -57,7 +57,7 @@ date=$(date -u +%F)
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src cli include || echo "+")
 machine="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 # a build without AVX-512 (no zmm register in its code) says so in the machine column
-if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/sparsegrain" | grep -q zmm; then
+if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/sparsegrain" | grep -c zmm > /dev/null; then
     machine="$machine, build without AVX-512"
 fi
 mkdir -p bench/results

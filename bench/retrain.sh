@@ -37,7 +37,7 @@ esac
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 # a library built without AVX-512 (an AVX2 machine emulated: OPT="-O3 -march=x86-64-v3"
 # bench/retrain.sh build-avx2) and PyTorch held to an instruction set say so in the machine column
-if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/retrain_bench" | grep -q zmm; then
+if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/retrain_bench" | grep -c zmm > /dev/null; then
     cpu="$cpu (build without AVX-512)"
 fi
 [ -n "${ONEDNN_MAX_CPU_ISA:-}" ] && cpu="$cpu (PyTorch oneDNN:$ONEDNN_MAX_CPU_ISA)"

@@ -50,7 +50,7 @@ f=bench/results/train_vs_torch.csv
 cpu="$(nproc)x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 peak=$($rt "$build/sgemm_peak" 2048 $threads)
 # a build without AVX-512 (no zmm register in its code) says so in the blas column
-if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/sparsegrain" | grep -q zmm; then
+if command -v objdump >/dev/null && ! objdump -d --no-show-raw-insn "$build/sparsegrain" | grep -c zmm > /dev/null; then
     blas="$blas build:no-avx512"
 fi
 load1() { cut -d' ' -f1 /proc/loadavg; }
