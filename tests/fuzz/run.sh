@@ -54,7 +54,6 @@ one() {
 }
 
 printf "%-22s %8s %12s %10s  %s\n" target seconds executions exec/s result
-declare -A status_of
 running=0
 for t in "${targets[@]}"; do
     rm -f "$build/fuzz-work/$t.result" "$build/fuzz-work/$t.execs"
