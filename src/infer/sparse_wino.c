@@ -30,6 +30,15 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* SEG_IN: the input patches are read in segments (runs of contiguous floats) on
+ * AVX-512 and AVX2 builds; portable builds gather them lane by lane. The outputs
+ * are written in segments with AVX-512 only (AVX2: scattered lane by lane). */
+#if defined(__AVX512F__) || defined(SGV_AVX2)
+#define SEG_IN 1
+#else
+#define SEG_IN 0
+#endif
+
 void sgi_wino_free(struct sgi_wino *w) {
     free(w->rp);
     free(w->col);
@@ -200,16 +209,19 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
 }
 
 /* Tiles to lanes: tiles numbered across images (image, tile row, tile column),
- * 16 per vector. With AVX-512 a vector's tiles are read and written as runs of
+ * 16 per vector. With AVX-512 and AVX2 a vector's tiles are read as runs of
  * side-by-side tiles (segments: one per tile row it touches, usually one or two):
  * its patch rows laid side by side are one virtual row in which lane j reads
- * floats 4j..4j+5, each segment's floats read as masked contiguous pieces, and
- * its outputs are written back likewise, with no gathers or scatters. Without
- * AVX-512, by rows (images 12 tiles wide or more: each vector holds side-by-side
- * tiles of one tile row, the lanes past the row's end empty) or packed, the
- * patches gathered per lane. */
+ * floats 4j..4j+5, each segment's floats read as masked contiguous pieces (AVX2:
+ * two masked 8-float loads a piece), with no gathers; with AVX-512 its outputs are
+ * written back likewise, AVX2 scatters them lane by lane. Portable builds go by
+ * rows (images 12 tiles wide or more: each vector holds side-by-side tiles of one
+ * tile row, the lanes past the row's end empty) or packed, the patches gathered
+ * per lane. Segments on AVX2 (2026-12-07; before, two hardware gathers per patch
+ * column): VGG-16's conv1_2 at kernel density 0.3 2.0x faster, conv2_1 1.35x,
+ * conv3_1 1.2x (docs/performance.md). */
 static int by_rows(const struct sg_conv_geom *g) {
-#if defined(__AVX512F__)
+#if SEG_IN
     (void)g;
     return 0;
 #else
@@ -222,9 +234,10 @@ static int64_t vectors_of(const struct sg_conv_geom *g, int n) {
     return by_rows(g) ? (int64_t)n * th * ((tw + SGV_W - 1) / SGV_W) : ((int64_t)n * th * tw + SGV_W - 1) / SGV_W;
 }
 
-/* Geometry of a chunk of tiles: per lane (without AVX-512), or in segments. */
+/* Geometry of a chunk of tiles: in segments (AVX-512, AVX2), per lane (AVX2: the
+ * outputs; portable builds: inputs and outputs). */
 struct lanes {
-#if defined(__AVX512F__)
+#if SEG_IN
     /* Segment s of vector v holds lanes [l0[s], l0[s+1]) (the last one up to the
      * vector's last tile), side-by-side tiles of one tile row, and owns floats
      * [4 l0[s], 4 l0[s+1]) of the virtual row (the last one two more); the two
@@ -239,7 +252,8 @@ struct lanes {
     uint16_t sstore[4][4][SGV_W]; /* floats of output vector q that segment s writes */
     uint16_t fix[4], fix4[4], fix5[4]; /* lanes ending a segment that is not the vector's last;
                                           those whose patch column 4, 5 is inside the image */
-#else
+#endif
+#if !defined(__AVX512F__) /* per lane: the outputs (AVX2), the inputs too (portable) */
     int32_t in[SGV_W * 4];   /* offset of the patch's top-left in its channel plane (may be < 0) */
     int32_t out[SGV_W * 4];  /* offset of the tile's top-left in the output plane */
     uint32_t rmask[6][4], cmask[6][4]; /* lanes whose patch row i / column j is inside the image */
@@ -248,7 +262,7 @@ struct lanes {
 #endif
 };
 
-#if defined(__AVX512F__)
+#if SEG_IN
 /* Bits [a, b) of a 16-lane mask, clipped to 0..16. */
 static uint16_t bits16(int a, int b) {
     a = a < 0 ? 0 : a > 16 ? 16 : a;
@@ -256,10 +270,9 @@ static uint16_t bits16(int a, int b) {
     return (uint16_t)(((1u << b) - 1u) & ~((1u << a) - 1u));
 }
 
-/* The segments of vectors v0..v0+T-1. */
-static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
+/* The segments of vectors v0..v0+T-1 (ln cleared by the caller). */
+static void segments_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw, ntile = (int64_t)n * per;
-    memset(ln, 0, sizeof *ln);
     for (int v = 0; v < T; v++) {
         int S = 0, nl = 0, tx0[SGV_W];
         for (int l = 0; l < SGV_W; l++) {
@@ -298,14 +311,15 @@ static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, str
         }
     }
 }
+#endif
 
-#else
-static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
+#if !defined(__AVX512F__)
+/* Each lane's patch and output offsets and masks (ln cleared by the caller). */
+static void lanes_each(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw;
     const int64_t vpr = (tw + SGV_W - 1) / SGV_W, ntile = (int64_t)n * per;
     int64_t img[SGV_W * 4], ty[SGV_W * 4], tx[SGV_W * 4];
     uint8_t ok[SGV_W * 4];
-    memset(ln, 0, sizeof *ln);
     ln->rows = by_rows(g);
     for (int l = 0; l < T * SGV_W; l++) {
         const int v = l / SGV_W;
@@ -334,26 +348,28 @@ static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, str
 }
 #endif
 
+/* The geometry of vectors v0..v0+T-1 of tiles. */
+static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
+    memset(ln, 0, sizeof *ln);
+#if SEG_IN
+    segments_of(g, n, v0, T, ln);
+#endif
 #if !defined(__AVX512F__)
-/* Without AVX-512 the patches are gathered and the outputs scattered lane by lane
- * (with it, segments_input and segments_output read and write runs of floats). */
+    lanes_each(g, n, v0, T, ln);
+#endif
+}
+
+#if !SEG_IN
+/* Portable builds gather the patches lane by lane (the others read segments). */
 static inline sgv gather16(const float *base, const int32_t *off, int32_t add, uint32_t m) {
-#if defined(SGV_AVX2)
-    /* two hardware gathers (masked-off lanes are not read); a vector built lane by
-     * lane in memory stalled every load on store forwarding */
-    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128), a = _mm256_set1_epi32(add);
-    const __m256i mlo = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(m & 255)), bits), bits);
-    const __m256i mhi = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(m >> 8 & 255)), bits), bits);
-    const __m256i ilo = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)off), a);
-    const __m256i ihi = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(off + 8)), a);
-    return (sgv){_mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, ilo, _mm256_castsi256_ps(mlo), 4),
-                 _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, ihi, _mm256_castsi256_ps(mhi), 4)};
-#else
     float t[SGV_W];
     for (int l = 0; l < SGV_W; l++) t[l] = (m >> l) & 1 ? base[off[l] + add] : 0.0f;
     return sgv_loadu(t);
-#endif
 }
+#endif
+#if !defined(__AVX512F__)
+/* Without AVX-512 the outputs are scattered lane by lane (with it, segments_output
+ * writes runs of floats). */
 static inline void scatter16(float *base, const int32_t *off, int32_t add, uint32_t m, sgv v) {
     float t[SGV_W];
     sgv_storeu(t, v);
@@ -362,7 +378,13 @@ static inline void scatter16(float *base, const int32_t *off, int32_t add, uint3
 }
 #endif
 
+#if SEG_IN
 #if defined(__AVX512F__)
+/* x with the lanes of m loaded from p (only those are read) */
+AI sgv seg_load(sgv x, uint16_t m, const float *p) { return _mm512_mask_loadu_ps(x, (__mmask16)m, p); }
+/* a with the lanes of m taken from b */
+AI sgv seg_take(sgv a, uint16_t m, sgv b) { return _mm512_mask_mov_ps(a, (__mmask16)m, b); }
+
 /* Lanes 0..15 of d[c], c = 0..5, from the transformed virtual row r[5]: lane j
  * takes float 4j + c (two-table permutes). */
 AI void deal_out(const sgv *r, sgv *d) {
@@ -377,6 +399,58 @@ AI void deal_out(const sgv *r, sgv *d) {
     d[4] = _mm512_permutex2var_ps(d[0], sh0, r[4]);
     d[5] = _mm512_permutex2var_ps(d[1], sh1, r[4]);
 }
+#else
+/* The 8 lanes of a 16-lane mask's half (bits 8h..8h+7) as an AVX2 lane mask. */
+AI __m256i seg_half(uint16_t m, int h) {
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(m >> (8 * h) & 255)), bits), bits);
+}
+AI sgv seg_load(sgv x, uint16_t m, const float *p) {
+    const __m256i lo = seg_half(m, 0), hi = seg_half(m, 1);
+    /* masked-off lanes are not read (the address may lie outside the array) */
+    return (sgv){_mm256_blendv_ps(x.lo, _mm256_maskload_ps(p, lo), _mm256_castsi256_ps(lo)),
+                 _mm256_blendv_ps(x.hi, _mm256_maskload_ps((const float *)((uintptr_t)p + 32), hi),
+                                  _mm256_castsi256_ps(hi))};
+}
+AI sgv seg_take(sgv a, uint16_t m, sgv b) {
+    return (sgv){_mm256_blendv_ps(a.lo, b.lo, _mm256_castsi256_ps(seg_half(m, 0))),
+                 _mm256_blendv_ps(a.hi, b.hi, _mm256_castsi256_ps(seg_half(m, 1)))};
+}
+
+/* Components 0..3 of tiles 8h..8h+7 from the 32 floats y[0..3] (tile t's patch
+ * row at floats 4t..4t+3 of the virtual row): 4x4 transposes within the 128-bit
+ * lanes (tiles 8h, 8h+2, 8h+4, 8h+6 in the low lanes, the odd ones in the high),
+ * then the lanes interleaved into tile order. */
+AI void deal8(const __m256 *y, __m256 *d) {
+    const __m256 t0 = _mm256_unpacklo_ps(y[0], y[1]), t1 = _mm256_unpackhi_ps(y[0], y[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(y[2], y[3]), t3 = _mm256_unpackhi_ps(y[2], y[3]);
+    const __m256 c[4] = {_mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))),
+                         _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))),
+                         _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))),
+                         _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)))};
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int k = 0; k < 4; k++) d[k] = _mm256_permutevar8x32_ps(c[k], order);
+}
+
+/* Lanes 0..15 of d[c], c = 0..5, from the transformed virtual row r[5]: lane j
+ * takes float 4j + c; c = 4, 5 are c = 0, 1 one lane on (the last lane from
+ * floats 64, 65). */
+AI void deal_out(const sgv *r, sgv *d) {
+    const __m256 y0[4] = {r[0].lo, r[0].hi, r[1].lo, r[1].hi}, y1[4] = {r[2].lo, r[2].hi, r[3].lo, r[3].hi};
+    __m256 lo[4], hi[4];
+    deal8(y0, lo);
+    deal8(y1, hi);
+    for (int k = 0; k < 4; k++) d[k] = (sgv){lo[k], hi[k]};
+    const __m256i up = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+    for (int k = 0; k < 2; k++) {
+        /* lane j of the low half: lane j+1 of lo[k], lane 7: lane 0 of hi[k]; of the
+         * high half: lane j+1 of hi[k], lane 7: float 64 + k of the row */
+        const __m256 a = _mm256_permutevar8x32_ps(lo[k], up), b = _mm256_permutevar8x32_ps(hi[k], up);
+        const __m256 e = _mm256_permutevar8x32_ps(r[4].lo, _mm256_set1_epi32(k));
+        d[4 + k] = (sgv){_mm256_blend_ps(a, b, 0x80), _mm256_blend_ps(b, e, 0x80)};
+    }
+}
+#endif
 
 /* V of vector v, its 36 points xs floats apart. The patch rows of its 16 tiles,
  * laid side by side, are one virtual row of 66 floats in which lane j's patch
@@ -397,27 +471,27 @@ AI void segments_input(const struct sg_conv_geom *g, const float *xc, const stru
         sgv X[6], t[6];
         for (int i = 0; i < 6; i++) X[i] = sgv_zero();
         for (int s = 0; s < S; s++) {
-            const __mmask16 m = ln->sload[v][k][s];
+            const uint16_t m = ln->sload[v][k][s];
             if (!m) continue;
             const float *b = xc + ln->sin[v][s] + 16 * k - 4 * ln->l0[v][s];
             for (int i = 0; i < 6; i++)
-                if (ln->srows[v][s] >> i & 1) X[i] = _mm512_mask_loadu_ps(X[i], m, b + (int64_t)i * g->w);
+                if (ln->srows[v][s] >> i & 1) X[i] = seg_load(X[i], m, b + (int64_t)i * g->w);
         }
         bt6(X, 1, t, 1);
         for (int a = 0; a < 6; a++) R[a][k] = t[a];
     }
-    const __mmask16 fix = ln->fix[v];
+    const uint16_t fix = ln->fix[v];
     if (fix) {
         sgv X4[6], X5[6];
         for (int i = 0; i < 6; i++) X4[i] = X5[i] = sgv_zero();
         for (int s = 0; s + 1 < S; s++) {
             const int e = ln->l0[v][s + 1] - 1, len = e + 1 - ln->l0[v][s];
-            const __mmask16 m4 = ln->fix4[v] & (1u << e), m5 = ln->fix5[v] & (1u << e);
+            const uint16_t m4 = (uint16_t)(ln->fix4[v] & (1u << e)), m5 = (uint16_t)(ln->fix5[v] & (1u << e));
             const float *b = xc + ln->sin[v][s] + 4 * len - e; /* lane e: patch column 4 of the last tile */
             for (int i = 0; i < 6; i++)
                 if (ln->srows[v][s] >> i & 1) {
-                    X4[i] = _mm512_mask_loadu_ps(X4[i], m4, b + (int64_t)i * g->w);
-                    X5[i] = _mm512_mask_loadu_ps(X5[i], m5, b + (int64_t)i * g->w + 1);
+                    X4[i] = seg_load(X4[i], m4, b + (int64_t)i * g->w);
+                    X5[i] = seg_load(X5[i], m5, b + (int64_t)i * g->w + 1);
                 }
         }
         bt6(X4, 1, F4, 1);
@@ -427,8 +501,8 @@ AI void segments_input(const struct sg_conv_geom *g, const float *xc, const stru
         sgv d[6], o[6];
         deal_out(R[a], d);
         if (fix) {
-            d[4] = _mm512_mask_mov_ps(d[4], fix, F4[a]);
-            d[5] = _mm512_mask_mov_ps(d[5], fix, F5[a]);
+            d[4] = seg_take(d[4], fix, F4[a]);
+            d[5] = seg_take(d[5], fix, F5[a]);
         }
         bt6(d, 1, o, 1);
         for (int b = 0; b < 6; b++) sgv_store(Vv + (a * 6 + b) * xs, o[b]);
@@ -442,7 +516,7 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
     const int64_t xs = sgi_wino_pad(nch * T * SGV_W);
     for (int v = 0; v < T; v++) {
         float *Vv = V + j * (T * SGV_W) + v * SGV_W;
-#if defined(__AVX512F__)
+#if SEG_IN
         if (xn) /* the next channel's patch rows under these tiles, a plane ahead */
             for (int s = 0; s < ln->nseg[v]; s++) {
                 const int len = 4 * (ln->l0[v][s + 1] - ln->l0[v][s]) + 2;
