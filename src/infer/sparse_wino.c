@@ -30,9 +30,9 @@
 
 #define AI static inline __attribute__((always_inline))
 
-/* SEG_IN: the input patches are read in segments (runs of contiguous floats) on
- * AVX-512 and AVX2 builds; portable builds gather them lane by lane. The outputs
- * are written in segments with AVX-512 only (AVX2: scattered lane by lane). */
+/* SEG_IN: the input patches are read and the outputs written in segments (runs
+ * of contiguous floats) on AVX-512 and AVX2 builds; portable builds gather and
+ * scatter them lane by lane. */
 #if defined(__AVX512F__) || defined(SGV_AVX2)
 #define SEG_IN 1
 #else
@@ -209,17 +209,16 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
 }
 
 /* Tiles to lanes: tiles numbered across images (image, tile row, tile column),
- * 16 per vector. With AVX-512 and AVX2 a vector's tiles are read as runs of
- * side-by-side tiles (segments: one per tile row it touches, usually one or two):
- * its patch rows laid side by side are one virtual row in which lane j reads
- * floats 4j..4j+5, each segment's floats read as masked contiguous pieces (AVX2:
- * two masked 8-float loads a piece), with no gathers; with AVX-512 its outputs are
- * written back likewise, AVX2 scatters them lane by lane. Portable builds go by
- * rows (images 12 tiles wide or more: each vector holds side-by-side tiles of one
+ * 16 per vector. With AVX-512 and AVX2 a vector's tiles are read and written as
+ * runs of side-by-side tiles (segments: one per tile row it touches, usually one
+ * or two): its patch rows laid side by side are one virtual row in which lane j
+ * reads floats 4j..4j+5, each segment's floats read as masked contiguous pieces
+ * (AVX2: two masked 8-float loads a piece), and its outputs are written back
+ * likewise, with no gathers or scatters. Portable builds go by rows (images 12 tiles wide or more: each vector holds side-by-side tiles of one
  * tile row, the lanes past the row's end empty) or packed, the patches gathered
  * per lane. Segments on AVX2 (2026-12-07; before, two hardware gathers per patch
- * column): VGG-16's conv1_2 at kernel density 0.3 2.0x faster, conv2_1 1.35x,
- * conv3_1 1.2x (docs/performance.md). */
+ * column and the outputs scattered lane by lane): VGG-16's conv1_2 at kernel
+ * density 0.3 2.0x faster, conv2_1 1.35x, conv3_1 1.2x (docs/performance.md). */
 static int by_rows(const struct sg_conv_geom *g) {
 #if SEG_IN
     (void)g;
@@ -252,8 +251,7 @@ struct lanes {
     uint16_t sstore[4][4][SGV_W]; /* floats of output vector q that segment s writes */
     uint16_t fix[4], fix4[4], fix5[4]; /* lanes ending a segment that is not the vector's last;
                                           those whose patch column 4, 5 is inside the image */
-#endif
-#if !defined(__AVX512F__) /* per lane: the outputs (AVX2), the inputs too (portable) */
+#else
     int32_t in[SGV_W * 4];   /* offset of the patch's top-left in its channel plane (may be < 0) */
     int32_t out[SGV_W * 4];  /* offset of the tile's top-left in the output plane */
     uint32_t rmask[6][4], cmask[6][4]; /* lanes whose patch row i / column j is inside the image */
@@ -311,9 +309,7 @@ static void segments_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, 
         }
     }
 }
-#endif
-
-#if !defined(__AVX512F__)
+#else
 /* Each lane's patch and output offsets and masks (ln cleared by the caller). */
 static void lanes_each(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     const int64_t th = (g->p + 3) / 4, tw = (g->q + 3) / 4, per = th * tw;
@@ -353,23 +349,19 @@ static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, str
     memset(ln, 0, sizeof *ln);
 #if SEG_IN
     segments_of(g, n, v0, T, ln);
-#endif
-#if !defined(__AVX512F__)
+#else
     lanes_each(g, n, v0, T, ln);
 #endif
 }
 
 #if !SEG_IN
-/* Portable builds gather the patches lane by lane (the others read segments). */
+/* Portable builds gather the patches and scatter the outputs lane by lane (the
+ * others read and write segments). */
 static inline sgv gather16(const float *base, const int32_t *off, int32_t add, uint32_t m) {
     float t[SGV_W];
     for (int l = 0; l < SGV_W; l++) t[l] = (m >> l) & 1 ? base[off[l] + add] : 0.0f;
     return sgv_loadu(t);
 }
-#endif
-#if !defined(__AVX512F__)
-/* Without AVX-512 the outputs are scattered lane by lane (with it, segments_output
- * writes runs of floats). */
 static inline void scatter16(float *base, const int32_t *off, int32_t add, uint32_t m, sgv v) {
     float t[SGV_W];
     sgv_storeu(t, v);
@@ -384,6 +376,8 @@ static inline void scatter16(float *base, const int32_t *off, int32_t add, uint3
 AI sgv seg_load(sgv x, uint16_t m, const float *p) { return _mm512_mask_loadu_ps(x, (__mmask16)m, p); }
 /* a with the lanes of m taken from b */
 AI sgv seg_take(sgv a, uint16_t m, sgv b) { return _mm512_mask_mov_ps(a, (__mmask16)m, b); }
+/* the lanes of m of v to p (nothing written elsewhere) */
+AI void seg_store(float *p, uint16_t m, sgv v) { _mm512_mask_storeu_ps(p, (__mmask16)m, v); }
 
 /* Lanes 0..15 of d[c], c = 0..5, from the transformed virtual row r[5]: lane j
  * takes float 4j + c (two-table permutes). */
@@ -415,6 +409,10 @@ AI sgv seg_load(sgv x, uint16_t m, const float *p) {
 AI sgv seg_take(sgv a, uint16_t m, sgv b) {
     return (sgv){_mm256_blendv_ps(a.lo, b.lo, _mm256_castsi256_ps(seg_half(m, 0))),
                  _mm256_blendv_ps(a.hi, b.hi, _mm256_castsi256_ps(seg_half(m, 1)))};
+}
+AI void seg_store(float *p, uint16_t m, sgv v) {
+    if (m & 255) _mm256_maskstore_ps(p, seg_half(m, 0), v.lo);
+    if (m >> 8) _mm256_maskstore_ps((float *)((uintptr_t)p + 32), seg_half(m, 1), v.hi);
 }
 
 /* Components 0..3 of tiles 8h..8h+7 from the 32 floats y[0..3] (tile t's patch
@@ -541,9 +539,10 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
     }
 }
 
-#if defined(__AVX512F__)
+#if SEG_IN
 /* Row i of the 16 tiles' outputs (a, b, c, d: columns 0..3, one tile per lane)
  * interleaved: o[q] holds tiles 4q..4q+3, each as its 4 columns. */
+#if defined(__AVX512F__)
 static inline void interleave4(sgv a, sgv b, sgv c, sgv d, sgv o[4]) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -556,6 +555,29 @@ static inline void interleave4(sgv a, sgv b, sgv c, sgv d, sgv o[4]) {
     o[2] = _mm512_permutex2var_ps(ab1, q0, cd1);
     o[3] = _mm512_permutex2var_ps(ab1, q1, cd1);
 }
+#else
+/* deal8 undone: the columns of tiles 0..7 (x[0..3], tile j in lane j) to the
+ * tiles' 4 floats each, in tile order (y[0]: tiles 0 and 1, ... y[3]: 6 and 7). */
+AI void undeal8(const __m256 *x, __m256 *y) {
+    const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7); /* even tiles low, odd high */
+    __m256 c[4];
+    for (int k = 0; k < 4; k++) c[k] = _mm256_permutevar8x32_ps(x[k], order);
+    const __m256 t0 = _mm256_unpacklo_ps(c[0], c[1]), t1 = _mm256_unpackhi_ps(c[0], c[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(c[2], c[3]), t3 = _mm256_unpackhi_ps(c[2], c[3]);
+    y[0] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    y[1] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    y[2] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    y[3] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+}
+static inline void interleave4(sgv a, sgv b, sgv c, sgv d, sgv o[4]) {
+    const __m256 xl[4] = {a.lo, b.lo, c.lo, d.lo}, xh[4] = {a.hi, b.hi, c.hi, d.hi};
+    __m256 yl[4], yh[4];
+    undeal8(xl, yl);
+    undeal8(xh, yh);
+    o[0] = (sgv){yl[0], yl[1]}, o[1] = (sgv){yl[2], yl[3]};
+    o[2] = (sgv){yh[0], yh[1]}, o[3] = (sgv){yh[2], yh[3]};
+}
+#endif
 
 /* The column transform of vector v's 36 points (ms floats apart): t = A^T m. */
 AI void out_columns(const float *M, int64_t ms, int v, sgv t[4][6]) {
@@ -585,7 +607,7 @@ AI void segments_output(const struct sg_conv_geom *g, const float *M, int64_t ms
             if (!(ln->sorows[v][s] >> i & 1)) continue;
             float *d = yk + ln->sout[v][s] + (int64_t)i * g->q - 4 * ln->l0[v][s]; /* virtual float 0 */
             for (int q = 0; q < 4; q++)
-                if (ln->sstore[v][q][s]) _mm512_mask_storeu_ps(d + 16 * q, (__mmask16)ln->sstore[v][q][s], o[q]);
+                if (ln->sstore[v][q][s]) seg_store(d + 16 * q, ln->sstore[v][q][s], o[q]);
         }
     }
 }
@@ -594,7 +616,7 @@ AI void segments_output(const struct sg_conv_geom *g, const float *M, int64_t ms
 static void output_tile(const struct sg_conv_geom *g, const float *M, int64_t ms, int T,
                         const struct lanes *ln, float bias, float *yk) {
     for (int v = 0; v < T; v++) {
-#if defined(__AVX512F__)
+#if SEG_IN
         segments_output(g, M, ms, ln, v, bias, yk);
 #else
         sgv m[36], t[24], y[16];
