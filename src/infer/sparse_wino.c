@@ -30,13 +30,13 @@
 
 #define AI static inline __attribute__((always_inline))
 
-/* SEG_IN: the input patches are read and the outputs written in segments (runs
+/* SEGMENTS: the input patches are read and the outputs written in segments (runs
  * of contiguous floats) on AVX-512 and AVX2 builds; portable builds gather and
  * scatter them lane by lane. */
 #if defined(__AVX512F__) || defined(SGV_AVX2)
-#define SEG_IN 1
+#define SEGMENTS 1
 #else
-#define SEG_IN 0
+#define SEGMENTS 0
 #endif
 
 void sgi_wino_free(struct sgi_wino *w) {
@@ -214,13 +214,14 @@ AI void at6(const sgv *m, int s, sgv *y, int ys) {
  * or two): its patch rows laid side by side are one virtual row in which lane j
  * reads floats 4j..4j+5, each segment's floats read as masked contiguous pieces
  * (AVX2: two masked 8-float loads a piece), and its outputs are written back
- * likewise, with no gathers or scatters. Portable builds go by rows (images 12 tiles wide or more: each vector holds side-by-side tiles of one
- * tile row, the lanes past the row's end empty) or packed, the patches gathered
- * per lane. Segments on AVX2 (2026-12-07; before, two hardware gathers per patch
+ * likewise, with no gathers or scatters. Portable builds go by rows (images 12
+ * tiles wide or more: each vector holds side-by-side tiles of one tile row, the
+ * lanes past the row's end empty) or packed, the patches gathered per lane.
+ * Segments on AVX2 (2026-12-07; before, two hardware gathers per patch
  * column and the outputs scattered lane by lane): VGG-16's conv1_2 at kernel
  * density 0.3 2.0x faster, conv2_1 1.35x, conv3_1 1.2x (docs/performance.md). */
 static int by_rows(const struct sg_conv_geom *g) {
-#if SEG_IN
+#if SEGMENTS
     (void)g;
     return 0;
 #else
@@ -233,10 +234,10 @@ static int64_t vectors_of(const struct sg_conv_geom *g, int n) {
     return by_rows(g) ? (int64_t)n * th * ((tw + SGV_W - 1) / SGV_W) : ((int64_t)n * th * tw + SGV_W - 1) / SGV_W;
 }
 
-/* Geometry of a chunk of tiles: in segments (AVX-512, AVX2), per lane (AVX2: the
- * outputs; portable builds: inputs and outputs). */
+/* Geometry of a chunk of tiles: in segments (AVX-512, AVX2), or per lane (portable
+ * builds). */
 struct lanes {
-#if SEG_IN
+#if SEGMENTS
     /* Segment s of vector v holds lanes [l0[s], l0[s+1]) (the last one up to the
      * vector's last tile), side-by-side tiles of one tile row, and owns floats
      * [4 l0[s], 4 l0[s+1]) of the virtual row (the last one two more); the two
@@ -260,7 +261,7 @@ struct lanes {
 #endif
 };
 
-#if SEG_IN
+#if SEGMENTS
 /* Bits [a, b) of a 16-lane mask, clipped to 0..16. */
 static uint16_t bits16(int a, int b) {
     a = a < 0 ? 0 : a > 16 ? 16 : a;
@@ -347,14 +348,14 @@ static void lanes_each(const struct sg_conv_geom *g, int n, int64_t v0, int T, s
 /* The geometry of vectors v0..v0+T-1 of tiles. */
 static void lanes_of(const struct sg_conv_geom *g, int n, int64_t v0, int T, struct lanes *ln) {
     memset(ln, 0, sizeof *ln);
-#if SEG_IN
+#if SEGMENTS
     segments_of(g, n, v0, T, ln);
 #else
     lanes_each(g, n, v0, T, ln);
 #endif
 }
 
-#if !SEG_IN
+#if !SEGMENTS
 /* Portable builds gather the patches and scatter the outputs lane by lane (the
  * others read and write segments). */
 static inline sgv gather16(const float *base, const int32_t *off, int32_t add, uint32_t m) {
@@ -370,7 +371,7 @@ static inline void scatter16(float *base, const int32_t *off, int32_t add, uint3
 }
 #endif
 
-#if SEG_IN
+#if SEGMENTS
 #if defined(__AVX512F__)
 /* x with the lanes of m loaded from p (only those are read) */
 AI sgv seg_load(sgv x, uint16_t m, const float *p) { return _mm512_mask_loadu_ps(x, (__mmask16)m, p); }
@@ -514,7 +515,7 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
     const int64_t xs = sgi_wino_pad(nch * T * SGV_W);
     for (int v = 0; v < T; v++) {
         float *Vv = V + j * (T * SGV_W) + v * SGV_W;
-#if SEG_IN
+#if SEGMENTS
         if (xn) /* the next channel's patch rows under these tiles, a plane ahead */
             for (int s = 0; s < ln->nseg[v]; s++) {
                 const int len = 4 * (ln->l0[v][s + 1] - ln->l0[v][s]) + 2;
@@ -539,7 +540,7 @@ static void input_tile(const struct sg_conv_geom *g, const float *xc, const stru
     }
 }
 
-#if SEG_IN
+#if SEGMENTS
 /* Row i of the 16 tiles' outputs (a, b, c, d: columns 0..3, one tile per lane)
  * interleaved: o[q] holds tiles 4q..4q+3, each as its 4 columns. */
 #if defined(__AVX512F__)
@@ -616,7 +617,7 @@ AI void segments_output(const struct sg_conv_geom *g, const float *M, int64_t ms
 static void output_tile(const struct sg_conv_geom *g, const float *M, int64_t ms, int T,
                         const struct lanes *ln, float bias, float *yk) {
     for (int v = 0; v < T; v++) {
-#if SEG_IN
+#if SEGMENTS
         segments_output(g, M, ms, ln, v, bias, yk);
 #else
         sgv m[36], t[24], y[16];
