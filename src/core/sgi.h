@@ -71,6 +71,12 @@ typedef int32_t sgi_vi __attribute__((vector_size(SGI_VL * 4), aligned(4), may_a
 static inline __m256i sgi_lanes8(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+/* Lane i of 8 set where bit i of bits is (bits above 7 ignored): a 16-lane mask's
+ * halves as AVX2 masks, bits & 255 and bits >> 8. */
+static inline __m256i sgi_bits8(unsigned bits) {
+    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(bits & 255u)), sel), sel);
+}
 #endif
 
 /* 1 when n * size bytes neither overflow nor exceed sg_alloc_limit(); else 0 with

@@ -396,10 +396,7 @@ AI void deal_out(const sgv *r, sgv *d) {
 }
 #else
 /* The 8 lanes of a 16-lane mask's half (bits 8h..8h+7) as an AVX2 lane mask. */
-AI __m256i seg_half(uint16_t m, int h) {
-    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(m >> (8 * h) & 255)), bits), bits);
-}
+AI __m256i seg_half(uint16_t m, int h) { return sgi_bits8((unsigned)m >> (8 * h)); }
 AI sgv seg_load(sgv x, uint16_t m, const float *p) {
     const __m256i lo = seg_half(m, 0), hi = seg_half(m, 1);
     /* masked-off lanes are not read (the address may lie outside the array) */
@@ -416,17 +413,24 @@ AI void seg_store(float *p, uint16_t m, sgv v) {
     if (m >> 8) _mm256_maskstore_ps((float *)((uintptr_t)p + 32), seg_half(m, 1), v.hi);
 }
 
+/* Two 4x4 float blocks transposed, one in each 128-bit lane of a[0..3]: lane h of
+ * b[i] holds float i of lane h of a[0], a[1], a[2], a[3]. Its own inverse. */
+AI void transpose4x4(const __m256 *a, __m256 *b) {
+    const __m256 t0 = _mm256_unpacklo_ps(a[0], a[1]), t1 = _mm256_unpackhi_ps(a[0], a[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(a[2], a[3]), t3 = _mm256_unpackhi_ps(a[2], a[3]);
+    b[0] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    b[1] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    b[2] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    b[3] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+}
+
 /* Components 0..3 of tiles 8h..8h+7 from the 32 floats y[0..3] (tile t's patch
  * row at floats 4t..4t+3 of the virtual row): 4x4 transposes within the 128-bit
  * lanes (tiles 8h, 8h+2, 8h+4, 8h+6 in the low lanes, the odd ones in the high),
  * then the lanes interleaved into tile order. */
 AI void deal8(const __m256 *y, __m256 *d) {
-    const __m256 t0 = _mm256_unpacklo_ps(y[0], y[1]), t1 = _mm256_unpackhi_ps(y[0], y[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(y[2], y[3]), t3 = _mm256_unpackhi_ps(y[2], y[3]);
-    const __m256 c[4] = {_mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))),
-                         _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))),
-                         _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))),
-                         _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)))};
+    __m256 c[4];
+    transpose4x4(y, c);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int k = 0; k < 4; k++) d[k] = _mm256_permutevar8x32_ps(c[k], order);
 }
@@ -563,12 +567,7 @@ AI void undeal8(const __m256 *x, __m256 *y) {
     const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7); /* even tiles low, odd high */
     __m256 c[4];
     for (int k = 0; k < 4; k++) c[k] = _mm256_permutevar8x32_ps(x[k], order);
-    const __m256 t0 = _mm256_unpacklo_ps(c[0], c[1]), t1 = _mm256_unpackhi_ps(c[0], c[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(c[2], c[3]), t3 = _mm256_unpackhi_ps(c[2], c[3]);
-    y[0] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
-    y[1] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
-    y[2] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
-    y[3] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    transpose4x4(c, y);
 }
 static inline void interleave4(sgv a, sgv b, sgv c, sgv d, sgv o[4]) {
     const __m256 xl[4] = {a.lo, b.lo, c.lo, d.lo}, xh[4] = {a.hi, b.hi, c.hi, d.hi};

@@ -197,11 +197,8 @@ static inline void join16(const float *e0, const float *e1, const float *e2, con
     _mm512_mask_storeu_ps(dst, k, z);
 }
 #else
-/* AVX2: the 16 lanes as two vectors of 8, the masks as two vectors of lanes. */
-static inline __m256i m8(unsigned bits) {
-    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), sel), sel);
-}
+/* AVX2: the 16 lanes as two vectors of 8, the masks as two vectors of lanes
+ * (sgi_bits8 of each half). */
 static inline v16f from256(__m256 lo, __m256 hi) {
     v16f r;
     memcpy(&r, &lo, sizeof lo);
@@ -209,16 +206,16 @@ static inline v16f from256(__m256 lo, __m256 hi) {
     return r;
 }
 static inline v16f load16_m(const float *p, m16 k) {
-    return from256(_mm256_maskload_ps(p, m8(k & 255u)), _mm256_maskload_ps(p + 8, m8(k >> 8)));
+    return from256(_mm256_maskload_ps(p, sgi_bits8(k)), _mm256_maskload_ps(p + 8, sgi_bits8(k >> 8)));
 }
 static inline void store16_m(float *p, v16f v, m16 k) {
     __m256 h[2];
     memcpy(h, &v, sizeof h);
-    _mm256_maskstore_ps(p, m8(k & 255u), h[0]);
-    _mm256_maskstore_ps(p + 8, m8(k >> 8), h[1]);
+    _mm256_maskstore_ps(p, sgi_bits8(k), h[0]);
+    _mm256_maskstore_ps(p + 8, sgi_bits8(k >> 8), h[1]);
 }
 static inline v16f blend16(const float *a, const float *b, m16 k) {
-    const __m256i lo = m8(k & 255u), hi = m8(k >> 8);
+    const __m256i lo = sgi_bits8(k), hi = sgi_bits8(k >> 8);
     return from256(_mm256_blendv_ps(_mm256_loadu_ps(a), _mm256_maskload_ps(b, lo), _mm256_castsi256_ps(lo)),
                    _mm256_blendv_ps(_mm256_loadu_ps(a + 8), _mm256_maskload_ps(b + 8, hi), _mm256_castsi256_ps(hi)));
 }
@@ -232,8 +229,8 @@ static inline void split16(const float *src, m16 k, float *e0, float *e1, float 
         a = _mm256_loadu_ps(src);
         b = _mm256_loadu_ps(src + 8);
     } else {
-        a = _mm256_maskload_ps(src, m8(k & 255u));
-        b = _mm256_maskload_ps(src + 8, m8(k >> 8));
+        a = _mm256_maskload_ps(src, sgi_bits8(k));
+        b = _mm256_maskload_ps(src + 8, sgi_bits8(k >> 8));
     }
     a = _mm256_permutevar8x32_ps(a, pair);
     b = _mm256_permutevar8x32_ps(b, pair);
@@ -266,7 +263,7 @@ static inline void join16(const float *e0, const float *e1, const float *e2, con
         _mm256_storeu_ps(dst + 8, b);
         return;
     }
-    const __m256i lo = m8(k & 255u), hi = m8(k >> 8);
+    const __m256i lo = sgi_bits8(k), hi = sgi_bits8(k >> 8);
     if (accumulate == 1) {
         a = _mm256_add_ps(a, _mm256_maskload_ps(dst, lo));
         b = _mm256_add_ps(b, _mm256_maskload_ps(dst + 8, hi));
@@ -282,13 +279,13 @@ static inline void join16(const float *e0, const float *e1, const float *e2, con
 #else
 static inline vnf from8(__m256 z) { vnf r; memcpy(&r, &z, sizeof r); return r; }
 static inline vnf blendn(const float *a, const float *b, m16 k) {
-    const __m256i lo = m8(k & 255u);
+    const __m256i lo = sgi_bits8(k);
     return from8(_mm256_blendv_ps(_mm256_loadu_ps(a), _mm256_maskload_ps(b, lo), _mm256_castsi256_ps(lo)));
 }
 static inline void storen_m(float *p, vnf v, m16 k) {
     __m256 z;
     memcpy(&z, &v, sizeof z);
-    _mm256_maskstore_ps(p, m8(k & 255u), z);
+    _mm256_maskstore_ps(p, sgi_bits8(k), z);
 }
 #endif
 #endif
