@@ -3,7 +3,8 @@
  * weight + input gradient), on random data at a batch.
  * Usage: train_profile MODEL C H W BATCH STEPS THREADS [WINOGRAD 0|1 [GRANULARITY DENSITY [THIN 0|1]]]
  * (SG_WINO_TILE=2 or 4 forces the Winograd tile size; SG_FREE_KEPT=1 skips the
- * kernel-masked layers' kept-pair products, the step's time with them free; GRANULARITY DENSITY: prune the model first, as `sparsegrain prune` does by default,
+ * kernel-masked layers' kept-pair products, the step's time with them free; SG_FC_SAME=1 prunes the
+ * fc layers at the granularity of the convolutions, not fine-grained; GRANULARITY DENSITY: prune the model first, as `sparsegrain prune` does by default,
  * and time masked retraining steps.)
  * Prints one row per node: name, op, forward ms, backward ms (per step, min over
  * rounds), and for convolutions fwd / wgrad / dgrad ms and direct-conv GFLOP/s. */
@@ -49,6 +50,8 @@ int main(int argc, char **argv) {
     if (argc > 10) {
         struct sg_prune_cfg pc;
         sg_prune_cfg_default(&pc);
+        if (getenv("SG_FC_SAME") && atoi(getenv("SG_FC_SAME"))) pc.fc = SG_FC_SAME;
+        if (getenv("SG_FC_ROWS")) sgi_fc_rows_enable(atoi(getenv("SG_FC_ROWS")));
         if (sg_prune_spec_parse(argv[9], &pc.spec) != SG_OK) {
             fprintf(stderr, "%s\n", sg_last_error());
             return 1;

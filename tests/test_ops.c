@@ -688,3 +688,79 @@ SG_TEST(fc_live_features_match_whole_layer) {
             free(dx0), free(dx1), free(dxi), free(live);
         }
 }
+
+/* Fully connected layers on their kept rows (ops.h, sgi_fc_*_thin): the other rows of W
+ * exactly 0, with all input features live or some dead (0 in x). The same bits as the
+ * whole layer where its products are the own kernels' (AVX-512), within rounding
+ * otherwise (dW on the kept rows: the whole layer computes the dead rows' too, which
+ * training masks); y's dead rows = the bias, dW's other entries written 0 (over NaN), dx's
+ * dead rows left as they were. Kept rows at the start, the end, in runs and alone. */
+SG_TEST(fc_thin_rows_match_whole_layer) {
+    static const int dims[][3] = {{32, 800, 500}, {7, 90, 13}, {16, 41, 40}, {1, 5, 3}, {64, 300, 100}};
+    sg_rng r;
+    sg_rng_seed(&r, 23);
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+        for (int pat = 0; pat < 4; pat++) {
+            const int n = dims[di][0], c = dims[di][1], k = dims[di][2], all = pat >= 2;
+            float *x = malloc(sizeof(float) * (size_t)c * n), *w = malloc(sizeof(float) * (size_t)k * c);
+            float *b = malloc(sizeof(float) * (size_t)k), *dy = malloc(sizeof(float) * (size_t)k * n);
+            float *y0 = malloc(sizeof(float) * (size_t)k * n), *y1 = malloc(sizeof(float) * (size_t)k * n);
+            float *dw0 = malloc(sizeof(float) * (size_t)k * c), *dw1 = malloc(sizeof(float) * (size_t)k * c);
+            float *dx0 = malloc(sizeof(float) * (size_t)c * n), *dx1 = malloc(sizeof(float) * (size_t)c * n);
+            float *dxi = malloc(sizeof(float) * (size_t)c * n);
+            float *db0 = malloc(sizeof(float) * (size_t)k), *db1 = malloc(sizeof(float) * (size_t)k);
+            int *live = malloc(sizeof(int) * (size_t)c), *rows = malloc(sizeof(int) * (size_t)k);
+            int nl = 0, nr = 0;
+            for (int f = 0; f < c; f++)
+                if (all || (f / (1 + f % 3) + pat) % 3 != 1) live[nl++] = f;
+            for (int i = 0; i < k; i++) /* every third row kept, or runs of two of five */
+                if (pat % 2 ? i % 5 < 2 : i % 3 == (int)(di % 3)) rows[nr++] = i;
+            if (nr == 0) rows[nr++] = k - 1;
+            for (int i = 0; i < c * n; i++) x[i] = 0.0f;
+            for (int t = 0; t < nl; t++)
+                for (int j = 0; j < n; j++) x[(size_t)live[t] * n + j] = (float)sg_rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < k * c; i++) w[i] = 0.0f, dw1[i] = NAN;
+            for (int t = 0; t < nr; t++)
+                for (int f = 0; f < c; f++) w[(size_t)rows[t] * c + f] = (float)sg_rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < k; i++) b[i] = (float)sg_rng_uniform(&r);
+            for (int i = 0; i < k * n; i++) dy[i] = (float)sg_rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < c * n; i++) dx0[i] = dx1[i] = dxi[i] = (float)sg_rng_uniform(&r);
+            float *ws = malloc(sizeof(float) * sgi_fc_thin_ws(n, nr, all ? c : nl));
+            sgi_fc_forward(n, c, k, x, w, b, y0);
+            sgi_fc_forward_thin(n, c, k, rows, nr, all ? NULL : live, nl, x, w, b, y1, ws);
+            sgi_fc_backward(n, c, k, x, w, dy, dx0, dw0, db0);
+            sgi_fc_backward_thin(n, c, k, rows, nr, all ? NULL : live, nl, x, w, dy, dx1, dw1, db1, ws);
+            int bad = 0;
+#ifdef __AVX512F__
+            bad += memcmp(y0, y1, sizeof(float) * (size_t)k * n) != 0;
+            for (int t = 0; t < nr; t++) /* kept rows (the dead rows' are masked in training) */
+                bad += memcmp(dw0 + (size_t)rows[t] * c, dw1 + (size_t)rows[t] * c, sizeof(float) * c) != 0;
+            for (int t = 0; t < nl; t++)
+                bad += memcmp(dx0 + (size_t)live[t] * n, dx1 + (size_t)live[t] * n, sizeof(float) * n) != 0;
+#else
+            for (int i = 0; i < k * n; i++) bad += !(fabsf(y0[i] - y1[i]) < 1e-4f);
+            for (int t = 0; t < nr; t++)
+                for (int f = 0; f < c; f++)
+                    bad += !(fabsf(dw0[(size_t)rows[t] * c + f] - dw1[(size_t)rows[t] * c + f]) < 1e-4f);
+            for (int t = 0; t < nl; t++)
+                for (int j = 0; j < n; j++)
+                    bad += !(fabsf(dx0[(size_t)live[t] * n + j] - dx1[(size_t)live[t] * n + j]) < 1e-4f);
+#endif
+            CHECK_MSG(bad == 0, "%dx%dx%d pattern %d: %d differences", n, c, k, pat, bad);
+            for (int t = 0, i = 0; i < k; i++) { /* dead rows: y = b, dW = 0 */
+                const int kept = t < nr && rows[t] == i;
+                t += kept;
+                for (int j = 0; j < n && !kept; j++) CHECK(y1[(size_t)i * n + j] == b[i]);
+                for (int f = 0; f < c && !kept; f++) CHECK(dw1[(size_t)i * c + f] == 0.0f);
+            }
+            for (int f = 0, t = 0; f < c; f++) { /* dead features: dW 0, dx untouched */
+                const int is_live = t < nl && live[t] == f;
+                t += is_live;
+                for (int i = 0; i < k && !is_live; i++) CHECK(dw1[(size_t)i * c + f] == 0.0f);
+                for (int j = 0; j < n && !is_live; j++) CHECK(dx1[(size_t)f * n + j] == dxi[(size_t)f * n + j]);
+            }
+            CHECK(memcmp(db0, db1, sizeof(float) * (size_t)k) == 0);
+            free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dw0), free(dw1);
+            free(dx0), free(dx1), free(dxi), free(db0), free(db1), free(live), free(rows), free(ws);
+        }
+}

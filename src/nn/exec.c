@@ -29,6 +29,8 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->ndead);
     free(e->thinned);
     free(e->live);
+    free(e->rows);
+    free(e->fc_ws);
     free(e->fuse);
     free(e->pfuse);
     free(e->pscr);
@@ -213,6 +215,10 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
             if (m->nodes[i].op == SG_OP_FC && m->nodes[m->nodes[i].in[0]].c > e->live_cap)
                 e->live_cap = m->nodes[m->nodes[i].in[0]].c;
         if (e->live_cap && !(e->live = malloc((size_t)e->live_cap * sizeof *e->live))) goto nomem;
+        int rows_cap = 0;
+        for (int32_t i = 0; i < m->n_nodes; i++)
+            if (m->nodes[i].op == SG_OP_FC && m->nodes[i].k > rows_cap) rows_cap = m->nodes[i].k;
+        if (rows_cap && !(e->rows = malloc((size_t)rows_cap * sizeof *e->rows))) goto nomem;
         size_t pm = 0;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->pfuse[i] > 0) {

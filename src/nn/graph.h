@@ -38,6 +38,11 @@ struct sg_exec {
     /* the live input features of the fc layer running (graph.c, fc_live), live_cap long */
     int *live;
     int live_cap;
+    /* its outputs with a kept weight (graph.c, fc_rows), as long as the widest fc layer
+     * (NULL: not a training executor), and the compact copies' workspace (grown as needed) */
+    int *rows;
+    float *fc_ws;
+    size_t fc_ws_len;
     /* a max pool that is the fused ReLU's only reader runs inside the BN in training
      * (ops.h, struct sgi_bn_pool): pfuse[bn] = the pool, pfuse[pool] = -bn; the ReLU's
      * output then is never written. pscr: pslots rows of the largest such BN's m */

@@ -83,6 +83,97 @@ void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const fl
     fc_bias_grad(n, k, dy, db);
 }
 
+/* Fully connected layers on their live outputs rows[0..nr) (ascending; every other
+ * row of W has no kept weight, so is exactly 0) and live inputs live[0..nl) (as
+ * above; NULL: all c of them, nl = c). The kept block of W, the live rows of x and
+ * the kept rows of dy are gathered into compact matrices in ws (sgi_fc_thin_ws
+ * floats), each product runs once on them, and the results are scattered back: y's
+ * other rows are 0 + b, dW's other entries 0, dx's live rows added to (its others
+ * untouched). Every entry is the same chain of multiply-adds as in sgi_fc_forward
+ * and sgi_fc_backward less the products with 0 (which leave a sum that starts at +0
+ * unchanged): with AVX-512, the same bits. */
+size_t sgi_fc_thin_ws(int n, int nr, int nl) {
+    const size_t a = (size_t)nr * nl, b = (size_t)nl * n;
+    return a + b + (size_t)nr * n + (a > b ? a : b);
+}
+
+static inline int live_at(const int *live, int t) { return live ? live[t] : t; }
+
+/* ac[i][t] = W[rows[i]][live[t]] */
+static void fc_gather_w(int c, const int *rows, int nr, const int *live, int nl, const float *w,
+                        float *restrict ac) {
+    for (int i = 0; i < nr; i++) {
+        const float *wr = w + (size_t)rows[i] * c;
+        float *ar = ac + (size_t)i * nl;
+        if (!live)
+            memcpy(ar, wr, (size_t)c * sizeof *ar);
+        else
+            for (int t = 0; t < nl; t++) ar[t] = wr[live[t]];
+    }
+}
+
+void sgi_fc_forward_thin(int n, int c, int k, const int *rows, int nr, const int *live, int nl,
+                         const float *x, const float *w, const float *b, float *y, float *ws) {
+    if (!live) nl = c;
+    float *ac = ws, *xl = ac + (size_t)nr * nl, *yc = xl + (size_t)nl * n;
+    fc_gather_w(c, rows, nr, live, nl, w, ac);
+    const float *xb = x;
+    if (live) {
+        for (int t = 0; t < nl; t++) memcpy(xl + (size_t)t * n, x + (size_t)live[t] * n, (size_t)n * sizeof *xl);
+        xb = xl;
+    }
+    sgi_sgemm_own(0, 0, nr, n, nl, 1.0f, ac, nl, xb, n, 0.0f, yc, n);
+    int i = 0;
+    for (int r = 0; r < k; r++) {
+        float *yr = y + (size_t)r * n;
+        if (i < nr && rows[i] == r)
+            memcpy(yr, yc + (size_t)i++ * n, (size_t)n * sizeof *yr);
+        else
+            memset(yr, 0, (size_t)n * sizeof *yr);
+    }
+    fc_add_bias(n, k, b, y);
+}
+
+void sgi_fc_backward_thin(int n, int c, int k, const int *rows, int nr, const int *live, int nl,
+                          const float *x, const float *w, const float *dy, float *dx, float *dw,
+                          float *db, float *ws) {
+    if (!live) nl = c;
+    float *ac = ws, *xt = ac + (size_t)nr * nl, *dyc = xt + (size_t)nl * n,
+          *out = dyc + (size_t)nr * n;
+    for (int i = 0; i < nr; i++)
+        memcpy(dyc + (size_t)i * n, dy + (size_t)rows[i] * n, (size_t)n * sizeof *dyc);
+    /* dW's kept block = dy's kept rows times x's live rows transposed (n x nl) */
+    for (int t = 0; t < nl; t++) {
+        const float *xr = x + (size_t)live_at(live, t) * n;
+        for (int j = 0; j < n; j++) xt[(size_t)j * nl + t] = xr[j];
+    }
+    sgi_sgemm_own(0, 0, nr, nl, n, 1.0f, dyc, n, xt, nl, 0.0f, out, nl);
+    int i = 0;
+    for (int r = 0; r < k; r++) {
+        float *dr = dw + (size_t)r * c;
+        if (i < nr && rows[i] == r) {
+            const float *o = out + (size_t)i++ * nl;
+            if (!live) {
+                memcpy(dr, o, (size_t)c * sizeof *dr);
+                continue;
+            }
+            memset(dr, 0, (size_t)c * sizeof *dr);
+            for (int t = 0; t < nl; t++) dr[live[t]] = o[t];
+        } else
+            memset(dr, 0, (size_t)c * sizeof *dr);
+    }
+    fc_bias_grad(n, k, dy, db);
+    if (!dx) return;
+    /* dx's live rows += W's kept block transposed times dy's kept rows */
+    fc_gather_w(c, rows, nr, live, nl, w, ac);
+    sgi_sgemm_own(1, 0, nl, n, nr, 1.0f, ac, nl, dyc, n, 0.0f, out, n);
+    for (int t = 0; t < nl; t++) {
+        float *dr = dx + (size_t)live_at(live, t) * n;
+        const float *o = out + (size_t)t * n;
+        for (int j = 0; j < n; j++) dr[j] += o[j];
+    }
+}
+
 /* One plane of 2x2 windows with stride 2 and no padding (the common case):
  * branch-free. */
 static void maxpool_2x2_plane(const struct sgi_pool *g, const float *restrict xp,

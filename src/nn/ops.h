@@ -189,6 +189,17 @@ void sgi_fc_forward_live(int n, int c, int k, const int *live, int nl, const flo
 void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const float *x,
                           const float *w, const float *dy, float *dx, float *dw, float *db);
 
+/* The same on the live outputs rows[0..nr) (ascending: the other rows of W have no
+ * kept weight) and live inputs live[0..nl) (NULL: all c): y's other rows 0 + b, dW's
+ * other entries 0, dx's live rows added to. ws: sgi_fc_thin_ws(n, nr, nl) floats (nl = c
+ * when live is NULL). With AVX-512, the same bits as sgi_fc_forward and sgi_fc_backward. */
+size_t sgi_fc_thin_ws(int n, int nr, int nl);
+void sgi_fc_forward_thin(int n, int c, int k, const int *rows, int nr, const int *live, int nl,
+                         const float *x, const float *w, const float *b, float *y, float *ws);
+void sgi_fc_backward_thin(int n, int c, int k, const int *rows, int nr, const int *live, int nl,
+                          const float *x, const float *w, const float *dy, float *dx, float *dw,
+                          float *db, float *ws);
+
 struct sgi_pool {
     int planes, h, w;          /* planes = C * N */
     int kh, kw, sh, sw, pt, pl, pb, pr;
@@ -279,6 +290,7 @@ void sgi_bn_backward(int c, size_t m, const float *x, const float *gamma, const 
                      float *dx, float *dgamma, float *dbeta, const uint8_t *dead, int set,
                      const struct sgi_bn_pool *pool); /* dy unused when pool */
 void sgi_dead_channels_enable(int on); /* 0: never skip dead channels (tests, benchmarks) */
+void sgi_fc_rows_enable(int on); /* 0: fc layers never run on their kept rows alone (graph.c) */
 /* 0: models with BN train with the threads sharing every layer, not the batch (train.c;
  * tests, benchmarks) */
 void sgi_batch_parallel_bn_enable(int on);
