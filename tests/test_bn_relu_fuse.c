@@ -283,9 +283,9 @@ SG_TEST(bn_pool_fused_equals_unfused_vgg7) {
 }
 
 /* Filter-pruned fc layers (the fc layers pruned at the convolutions' granularity:
- * whole outputs of fc1 and fc2 gone) run on their kept rows (graph.c, fc_rows): one
- * epoch of LeNet-5 with that on and off, one and two threads, gives the same bits
- * (AVX-512; within rounding on AVX2 builds, whose whole layers go to OpenBLAS). */
+ * whole outputs of fc1 gone; fc2's are the classes, never pruned) run on their kept
+ * rows (graph.c, fc_rows): one epoch of LeNet-5 with that on and off, one and two
+ * threads, gives the same bits (fc1's 50 inputs at 16x16: the own kernels on AVX2 too). */
 static struct sg_model *lenet_fc_rows_trained(int rows_on, int threads) {
     static uint8_t px[100 * 256], lab[100];
     struct sg_dataset d = synthetic(px, lab, 2246822519u);
@@ -321,16 +321,8 @@ static struct sg_model *lenet_fc_rows_trained(int rows_on, int threads) {
 SG_TEST(fc_kept_rows_train_exactly) {
     for (int threads = 1; threads <= 2; threads++) {
         struct sg_model *a = lenet_fc_rows_trained(1, threads), *b = lenet_fc_rows_trained(0, threads);
-#ifdef __AVX512F__
         CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
                   "%d threads: fc1 on its kept rows changed the model", threads);
-#else /* the whole fc2's weight gradient (500 columns) goes to OpenBLAS there */
-        double worst = 0;
-        for (size_t i = 0; i < a->arena_len; i++)
-            worst = fmax(worst, fabs((double)a->arena[i] - b->arena[i]));
-        CHECK_MSG(worst < 1e-4, "%d threads: fc layers on their kept rows moved a weight by %g",
-                  threads, worst);
-#endif
         for (size_t i = 0; i < a->arena_len; i++)
             if (!a->mask[i]) CHECK(a->arena[i] == 0.0f);
         sg_model_free(a), sg_model_free(b);

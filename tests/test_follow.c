@@ -338,6 +338,22 @@ SG_TEST(follow_fc_rows_and_fine) {
     for (int64_t k = 0; k < 500; k++)
         if (filter_empty(m, f1, k))
             for (int64_t j = 0; j < 10; j++) CHECK(!sg_param_mask(m, f2)[j * 500 + k]);
+    /* fc2's filters are the classes: out of scope, it keeps every one and loses only the
+     * columns that read fc1's removed rows */
+    struct sg_prune_cfg pc;
+    sg_prune_cfg_default(&pc);
+    pc.spec.gran = SG_GRAN_FILTER;
+    pc.fc = SG_FC_SAME;
+    struct sg_prune_spec buf;
+    CHECK(sg_prune_scope(m, &pc, f1, &buf) != NULL);
+    CHECK(sg_prune_scope(m, &pc, f2, &buf) == NULL);
+    pc.spec.gran = SG_GRAN_CHANNEL; /* input neurons of the classifier may go */
+    CHECK(sg_prune_scope(m, &pc, f2, &buf) != NULL);
+    for (int64_t j = 0; j < 10; j++) {
+        CHECK(!filter_empty(m, f2, j));
+        for (int64_t k = 0; k < 500; k++)
+            CHECK(sg_param_mask(m, f2)[j * 500 + k] == !filter_empty(m, f1, k));
+    }
     sg_model_free(m);
     sg_model_free(s);
     /* fine pruning: outputs with the implied zeros restored agree too */

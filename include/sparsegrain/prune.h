@@ -117,7 +117,9 @@ struct sg_prune_cfg {
 };
 void sg_prune_cfg_default(struct sg_prune_cfg *c);
 
-/* The spec that applies to weight parameter p, or NULL when p stays dense. */
+/* The spec that applies to weight parameter p, or NULL when p stays dense (the first
+ * conv layer unless include_first, fc layers as fc says, and under filter granularity
+ * the output layer, whose filters are the network's outputs). */
 const struct sg_prune_spec *sg_prune_scope(const struct sg_model *m, const struct sg_prune_cfg *c,
                                            int32_t p, struct sg_prune_spec *fine_buf);
 

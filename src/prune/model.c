@@ -15,13 +15,27 @@ static int is_weight(const struct sg_param *p) {
     return p->kind == SG_PARAM_WEIGHT && p->layer != SG_LAYER_NONE;
 }
 
+/* Weight p is the output layer's: the conv or fc node that the network's output reads
+ * through single-input ops (softmax, flatten, pooling, ...); its filters are the classes. */
+static int is_output_layer(const struct sg_model *m, int32_t p) {
+    int32_t i = m->output;
+    while (i > 0 && m->nodes[i].op != SG_OP_CONV && m->nodes[i].op != SG_OP_FC &&
+           m->nodes[i].n_in == 1)
+        i = m->nodes[i].in[0];
+    return i > 0 && (m->nodes[i].op == SG_OP_CONV || m->nodes[i].op == SG_OP_FC) &&
+           m->nodes[i].param[0] == p;
+}
+
 const struct sg_prune_spec *sg_prune_scope(const struct sg_model *m, const struct sg_prune_cfg *c,
                                            int32_t p, struct sg_prune_spec *fine_buf) {
     const struct sg_param *pp = &m->params[p];
     if (!is_weight(pp)) return NULL;
+    /* filter pruning removes output units: never the network's outputs (the classes);
+     * the output layer stays dense but for the weights that read pruned units (follow.c) */
+    const int whole_filters = c->spec.gran == SG_GRAN_FILTER && is_output_layer(m, p);
     if (pp->layer == SG_LAYER_FC) {
         if (c->fc == SG_FC_DENSE) return NULL;
-        if (c->fc == SG_FC_SAME) return &c->spec;
+        if (c->fc == SG_FC_SAME) return whole_filters ? NULL : &c->spec;
         *fine_buf = c->spec;
         fine_buf->gran = SG_GRAN_FINE;
         return fine_buf;
@@ -33,7 +47,7 @@ const struct sg_prune_spec *sg_prune_scope(const struct sg_model *m, const struc
                 break;
             }
     }
-    return &c->spec;
+    return whole_filters ? NULL : &c->spec;
 }
 
 void sg_prune_measure(const struct sg_model *m, const struct sg_prune_cfg *c,
