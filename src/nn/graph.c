@@ -303,15 +303,15 @@ static int fc_rows(const struct sgi_step *s, int nl) {
     const struct sg_param *wp = &s->m->params[s->nd->param[0]];
     const int k = s->nd->k, c = s->xn->c;
     const uint8_t *mk = s->m->mask + wp->offset;
-    if (!memchr(mk, 0, wp->count)) return -1; /* nothing masked */
     int nr = 0;
-    for (int r = 0; r < k; r++) {
+    for (int r = 0; r < k; r++) { /* a row ends at its first kept weight; the scan, at too many */
         const uint8_t *mr = mk + (size_t)r * c;
-        uint8_t any = 0;
-        for (int t = 0; t < c; t++) any |= mr[t];
-        if (any) e->rows[nr++] = r;
+        int t = 0;
+        while (t < c && !mr[t]) t++;
+        if (t == c) continue;
+        if (nr + 1 > FC_LIVE_SHARE * k) return -1;
+        e->rows[nr++] = r;
     }
-    if (nr > FC_LIVE_SHARE * k) return -1;
     const size_t need = sgi_fc_thin_ws(s->n, nr, nl >= 0 ? nl : c);
     if (need > e->fc_ws_len) {
         free(e->fc_ws);
