@@ -140,16 +140,22 @@ static struct sg_model *pruned_trained(int dead_on, int threads, int *found) {
     return m;
 }
 
+/* a and b (trained with a fast path on and off) hold the same bits, and a's pruned
+ * weights are exactly 0; frees both. */
+static void check_same_pruned(struct sg_model *a, struct sg_model *b, const char *what, int threads) {
+    CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
+              "%d threads: %s changed the model", threads, what);
+    for (size_t i = 0; i < a->arena_len; i++)
+        if (!a->mask[i]) CHECK(a->arena[i] == 0.0f);
+    sg_model_free(a), sg_model_free(b);
+}
+
 SG_TEST(dead_channels_skipped_exactly) {
     for (int threads = 1; threads <= 2; threads++) {
         int found = 0;
         struct sg_model *a = pruned_trained(1, threads, &found), *b = pruned_trained(0, threads, NULL);
         CHECK_MSG(found > 10, "%d dead channels found", found);
-        CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
-                  "%d threads: skipping dead channels changed the model", threads);
-        for (size_t i = 0; i < a->arena_len; i++)
-            if (!a->mask[i]) CHECK(a->arena[i] == 0.0f);
-        sg_model_free(a), sg_model_free(b);
+        check_same_pruned(a, b, "skipping dead channels", threads);
     }
 }
 
@@ -230,12 +236,9 @@ SG_TEST(dead_conv_channels_before_pools_skipped_exactly) {
         for (int thin = 0; thin <= 1; thin++) {
             struct sg_model *a = lenet_dead_trained(1, thin, threads, NULL);
             struct sg_model *b = lenet_dead_trained(0, thin, threads, NULL);
-            CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
-                      "%d threads, thin %d: skipping dead channels changed the model", threads,
-                      thin);
-            for (size_t i = 0; i < a->arena_len; i++)
-                if (!a->mask[i]) CHECK(a->arena[i] == 0.0f);
-            sg_model_free(a), sg_model_free(b);
+            check_same_pruned(a, b, thin ? "skipping dead channels (thinned layers)"
+                                         : "skipping dead channels (dense masked layers)",
+                              threads);
         }
 }
 
@@ -321,10 +324,6 @@ static struct sg_model *lenet_fc_rows_trained(int rows_on, int threads) {
 SG_TEST(fc_kept_rows_train_exactly) {
     for (int threads = 1; threads <= 2; threads++) {
         struct sg_model *a = lenet_fc_rows_trained(1, threads), *b = lenet_fc_rows_trained(0, threads);
-        CHECK_MSG(memcmp(a->arena, b->arena, a->arena_len * sizeof(float)) == 0,
-                  "%d threads: fc1 on its kept rows changed the model", threads);
-        for (size_t i = 0; i < a->arena_len; i++)
-            if (!a->mask[i]) CHECK(a->arena[i] == 0.0f);
-        sg_model_free(a), sg_model_free(b);
+        check_same_pruned(a, b, "fc1 on its kept rows", threads);
     }
 }
