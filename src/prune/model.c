@@ -32,10 +32,10 @@ const struct sg_prune_spec *sg_prune_scope(const struct sg_model *m, const struc
     if (!is_weight(pp)) return NULL;
     /* filter pruning removes output units: never the network's outputs (the classes);
      * the output layer stays dense but for the weights that read pruned units (follow.c) */
-    const int whole_filters = c->spec.gran == SG_GRAN_FILTER && is_output_layer(m, p);
+    const int prunes_classes = c->spec.gran == SG_GRAN_FILTER && is_output_layer(m, p);
     if (pp->layer == SG_LAYER_FC) {
         if (c->fc == SG_FC_DENSE) return NULL;
-        if (c->fc == SG_FC_SAME) return whole_filters ? NULL : &c->spec;
+        if (c->fc == SG_FC_SAME) return prunes_classes ? NULL : &c->spec;
         *fine_buf = c->spec;
         fine_buf->gran = SG_GRAN_FINE;
         return fine_buf;
@@ -47,7 +47,7 @@ const struct sg_prune_spec *sg_prune_scope(const struct sg_model *m, const struc
                 break;
             }
     }
-    return whole_filters ? NULL : &c->spec;
+    return prunes_classes ? NULL : &c->spec;
 }
 
 void sg_prune_measure(const struct sg_model *m, const struct sg_prune_cfg *c,
