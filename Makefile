@@ -14,6 +14,10 @@ BUILD    ?= build-cuda
 endif
 BUILD    ?= build
 CC       ?= cc
+# -O3: the kernels lean on GCC's -O3 unrolling and vectorisation; at -O2 a one-thread
+# training step ran 1.3x (LeNet-5) to 3x (VGG-7: the Winograd layers, BN's backward)
+# slower on the AMD EPYC (docs/performance.md, "Eighteenth pass"). make does not rebuild
+# when OPT changes: use a fresh BUILD folder.
 OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Wshadow -fopenmp \
