@@ -626,6 +626,14 @@ SG_TEST(maxpool_backward_set_and_add) {
     }
 }
 
+/* The buffers of an n x c -> k fully connected test, in the order x, w, b, dy, y0, y1,
+ * dw0, dw1, dx0, dx1, dxi, db0, db1 (sizes from their roles). */
+static void fc_bufs(int n, int c, int k, float **bufs[13]) {
+    const size_t nc = (size_t)n * c, kc = (size_t)k * c, kn = (size_t)k * n;
+    const size_t len[13] = {nc, kc, (size_t)k, kn, kn, kn, kc, kc, nc, nc, nc, (size_t)k, (size_t)k};
+    for (int i = 0; i < 13; i++) *bufs[i] = malloc(sizeof(float) * len[i]);
+}
+
 /* Fully connected layers on their live input features (ops.h, sgi_fc_*_live): with
  * the other features 0, the same bits as the whole layer; dW's dead columns written 0
  * (over NaN), dx's dead rows left as they were. Runs of live features of 1 to 40
@@ -637,13 +645,9 @@ SG_TEST(fc_live_features_match_whole_layer) {
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
         for (int pat = 0; pat < 3; pat++) {
             const int n = dims[di][0], c = dims[di][1], k = dims[di][2];
-            float *x = malloc(sizeof(float) * (size_t)c * n), *w = malloc(sizeof(float) * (size_t)k * c);
-            float *b = malloc(sizeof(float) * (size_t)k), *dy = malloc(sizeof(float) * (size_t)k * n);
-            float *y0 = malloc(sizeof(float) * (size_t)k * n), *y1 = malloc(sizeof(float) * (size_t)k * n);
-            float *dw0 = malloc(sizeof(float) * (size_t)k * c), *dw1 = malloc(sizeof(float) * (size_t)k * c);
-            float *dx0 = malloc(sizeof(float) * (size_t)c * n), *dx1 = malloc(sizeof(float) * (size_t)c * n);
-            float *dxi = malloc(sizeof(float) * (size_t)c * n);
-            float db0[500], db1[500];
+            float *x, *w, *b, *dy, *y0, *y1, *dw0, *dw1, *dx0, *dx1, *dxi, *db0, *db1;
+            float **bufs[] = {&x, &w, &b, &dy, &y0, &y1, &dw0, &dw1, &dx0, &dx1, &dxi, &db0, &db1};
+            fc_bufs(n, c, k, bufs);
             int *live = malloc(sizeof(int) * (size_t)c), nl = 0;
             for (int f = 0; f < c; f++) { /* runs of dead and live features */
                 const int run = pat == 0 ? 16 : pat == 1 ? 1 + f / 7 % 5 : 3 + f % 40 / 13;
@@ -684,8 +688,8 @@ SG_TEST(fc_live_features_match_whole_layer) {
                     CHECK(dx1[(size_t)f * n + j] == dxi[(size_t)f * n + j]);
             }
             CHECK(memcmp(db0, db1, sizeof(float) * (size_t)k) == 0);
-            free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dw0), free(dw1);
-            free(dx0), free(dx1), free(dxi), free(live);
+            for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+            free(live);
         }
 }
 
@@ -702,13 +706,9 @@ SG_TEST(fc_thin_rows_match_whole_layer) {
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
         for (int pat = 0; pat < 4; pat++) {
             const int n = dims[di][0], c = dims[di][1], k = dims[di][2], all = pat >= 2;
-            float *x = malloc(sizeof(float) * (size_t)c * n), *w = malloc(sizeof(float) * (size_t)k * c);
-            float *b = malloc(sizeof(float) * (size_t)k), *dy = malloc(sizeof(float) * (size_t)k * n);
-            float *y0 = malloc(sizeof(float) * (size_t)k * n), *y1 = malloc(sizeof(float) * (size_t)k * n);
-            float *dw0 = malloc(sizeof(float) * (size_t)k * c), *dw1 = malloc(sizeof(float) * (size_t)k * c);
-            float *dx0 = malloc(sizeof(float) * (size_t)c * n), *dx1 = malloc(sizeof(float) * (size_t)c * n);
-            float *dxi = malloc(sizeof(float) * (size_t)c * n);
-            float *db0 = malloc(sizeof(float) * (size_t)k), *db1 = malloc(sizeof(float) * (size_t)k);
+            float *x, *w, *b, *dy, *y0, *y1, *dw0, *dw1, *dx0, *dx1, *dxi, *db0, *db1;
+            float **bufs[] = {&x, &w, &b, &dy, &y0, &y1, &dw0, &dw1, &dx0, &dx1, &dxi, &db0, &db1};
+            fc_bufs(n, c, k, bufs);
             int *live = malloc(sizeof(int) * (size_t)c), *rows = malloc(sizeof(int) * (size_t)k);
             int nl = 0, nr = 0;
             for (int f = 0; f < c; f++)
@@ -760,7 +760,7 @@ SG_TEST(fc_thin_rows_match_whole_layer) {
                 for (int j = 0; j < n && !is_live; j++) CHECK(dx1[(size_t)f * n + j] == dxi[(size_t)f * n + j]);
             }
             CHECK(memcmp(db0, db1, sizeof(float) * (size_t)k) == 0);
-            free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dw0), free(dw1);
-            free(dx0), free(dx1), free(dxi), free(db0), free(db1), free(live), free(rows), free(ws);
+            for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+            free(live), free(rows), free(ws);
         }
 }
