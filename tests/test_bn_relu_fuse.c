@@ -104,16 +104,24 @@ static void zero_dead_filters(struct sg_model *m) {
     }
 }
 
+/* m pruned by whole filters to 0.3 by L1, as `sparsegrain prune` does (first layer
+ * with include_first; fc layers as fc says). */
+static void filter_pruned(struct sg_model *m, int include_first, enum sg_fc_mode fc) {
+    struct sg_prune_cfg pc;
+    sg_prune_cfg_default(&pc);
+    pc.spec.gran = SG_GRAN_FILTER;
+    pc.include_first = include_first;
+    pc.fc = fc;
+    struct sg_prune_result pr;
+    CHECK_OK(sg_prune_model(m, &pc, 0.3, &pr));
+}
+
 static struct sg_model *pruned_trained(int dead_on, int threads, int *found) {
     static uint8_t px[100 * 256], lab[100];
     struct sg_dataset d = synthetic(px, lab, 2246822519u);
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build("vgg7", 1, 16, 16, 10, 9, &m));
-    struct sg_prune_cfg pc;
-    sg_prune_cfg_default(&pc);
-    pc.spec.gran = SG_GRAN_FILTER;
-    struct sg_prune_result pr;
-    CHECK_OK(sg_prune_model(m, &pc, 0.3, &pr));
+    filter_pruned(m, 0, SG_FC_FINE);
     zero_dead_filters(m);
     if (found) { /* one training forward: how many channels are found dead */
         struct sg_exec *e = NULL;
@@ -176,12 +184,7 @@ static struct sg_model *lenet_dead_trained(int dead_on, int thin, int threads, i
         if (m->params[p].kind == SG_PARAM_BIAS)
             for (size_t i = 0; i < m->params[p].count; i++)
                 m->arena[m->params[p].offset + i] = 0.01f * (float)((i % 7) + 1);
-    struct sg_prune_cfg pc;
-    sg_prune_cfg_default(&pc);
-    pc.spec.gran = SG_GRAN_FILTER;
-    pc.include_first = 1;
-    struct sg_prune_result pr;
-    CHECK_OK(sg_prune_model(m, &pc, 0.3, &pr));
+    filter_pruned(m, 1, SG_FC_FINE);
     const struct sg_node *c2 = NULL;
     for (int32_t i = 0; i < m->n_nodes; i++)
         if (!strcmp(m->nodes[i].name, "conv2")) c2 = &m->nodes[i];
@@ -294,12 +297,7 @@ static struct sg_model *lenet_fc_rows_trained(int rows_on, int threads) {
     struct sg_dataset d = synthetic(px, lab, 2246822519u);
     struct sg_model *m = NULL;
     CHECK_OK(sg_model_build("lenet5", 1, 16, 16, 10, 9, &m));
-    struct sg_prune_cfg pc;
-    sg_prune_cfg_default(&pc);
-    pc.spec.gran = SG_GRAN_FILTER;
-    pc.fc = SG_FC_SAME;
-    struct sg_prune_result pr;
-    CHECK_OK(sg_prune_model(m, &pc, 0.3, &pr));
+    filter_pruned(m, 0, SG_FC_SAME);
     int dead_rows = 0; /* fc1's outputs with no kept weight */
     for (int32_t i = 0; i < m->n_nodes; i++)
         if (!strcmp(m->nodes[i].name, "fc1")) {

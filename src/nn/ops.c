@@ -54,6 +54,15 @@ static void zero_cols(float *m, int k, int c, int a, int b) {
         for (int i = 0; i < k; i++) memset(m + (size_t)i * c + a, 0, (size_t)(b - a) * sizeof *m);
 }
 
+/* xt[j][t] = x[live[t]][j]: x's live rows (live NULL: its first nl) transposed, n x nl */
+static void fc_live_transposed(int n, const int *live, int nl, const float *restrict x,
+                               float *restrict xt) {
+    for (int t = 0; t < nl; t++) {
+        const float *xr = x + (size_t)(live ? live[t] : t) * n;
+        for (int j = 0; j < n; j++) xt[(size_t)j * nl + t] = xr[j];
+    }
+}
+
 void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const float *x,
                           const float *w, const float *dy, float *dx, float *dw, float *db) {
     /* x's live rows transposed (n x nl), then dW's columns run by run of
@@ -64,8 +73,7 @@ void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const fl
         sgi_fc_backward(n, c, k, x, w, dy, dx, dw, db);
         return;
     }
-    for (int t = 0; t < nl; t++)
-        for (int j = 0; j < n; j++) xt[(size_t)j * nl + t] = x[(size_t)live[t] * n + j];
+    fc_live_transposed(n, live, nl, x, xt);
     int prev = 0; /* features [prev, the next run) are dead */
     for (int t0 = 0; t0 < nl;) {
         int t1 = t0 + 1;
@@ -96,8 +104,6 @@ size_t sgi_fc_thin_ws(int n, int nr, int nl) {
     const size_t a = (size_t)nr * nl, b = (size_t)nl * n;
     return a + b + (size_t)nr * n + (a > b ? a : b);
 }
-
-static inline int live_at(const int *live, int t) { return live ? live[t] : t; }
 
 /* ac[i][t] = W[rows[i]][live[t]] */
 static void fc_gather_w(int c, const int *rows, int nr, const int *live, int nl, const float *w,
@@ -143,10 +149,7 @@ void sgi_fc_backward_thin(int n, int c, int k, const int *rows, int nr, const in
     for (int i = 0; i < nr; i++)
         memcpy(dyc + (size_t)i * n, dy + (size_t)rows[i] * n, (size_t)n * sizeof *dyc);
     /* dW's kept block = dy's kept rows times x's live rows transposed (n x nl) */
-    for (int t = 0; t < nl; t++) {
-        const float *xr = x + (size_t)live_at(live, t) * n;
-        for (int j = 0; j < n; j++) xt[(size_t)j * nl + t] = xr[j];
-    }
+    fc_live_transposed(n, live, nl, x, xt);
     sgi_sgemm_own(0, 0, nr, nl, n, 1.0f, dyc, n, xt, nl, 0.0f, out, nl);
     int i = 0;
     for (int r = 0; r < k; r++) {
@@ -168,7 +171,7 @@ void sgi_fc_backward_thin(int n, int c, int k, const int *rows, int nr, const in
     fc_gather_w(c, rows, nr, live, nl, w, ac);
     sgi_sgemm_own(1, 0, nl, n, nr, 1.0f, ac, nl, dyc, n, 0.0f, out, n);
     for (int t = 0; t < nl; t++) {
-        float *dr = dx + (size_t)live_at(live, t) * n;
+        float *dr = dx + (size_t)(live ? live[t] : t) * n;
         const float *o = out + (size_t)t * n;
         for (int j = 0; j < n; j++) dr[j] += o[j];
     }
