@@ -637,60 +637,63 @@ static void fc_bufs(int n, int c, int k, float **bufs[13]) {
 /* Fully connected layers on their live input features (ops.h, sgi_fc_*_live): with
  * the other features 0, the same bits as the whole layer; dW's dead columns written 0
  * (over NaN), dx's dead rows left as they were. Runs of live features of 1 to 40
- * (panels of 32, tails of 16 and less), the first and last features dead or live. */
+ * (panels of 32, tails of 16 and less), the first and last features dead or live; one
+ * thread, and two (the backward's runs shared by the threads). */
 SG_TEST(fc_live_features_match_whole_layer) {
     static const int dims[][3] = {{32, 800, 500}, {7, 90, 13}, {16, 41, 40}, {1, 5, 3}};
     sg_rng r;
     sg_rng_seed(&r, 17);
-    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
-        for (int pat = 0; pat < 3; pat++) {
-            const int n = dims[di][0], c = dims[di][1], k = dims[di][2];
-            float *x, *w, *b, *dy, *y0, *y1, *dw0, *dw1, *dx0, *dx1, *dxi, *db0, *db1;
-            float **bufs[] = {&x, &w, &b, &dy, &y0, &y1, &dw0, &dw1, &dx0, &dx1, &dxi, &db0, &db1};
-            fc_bufs(n, c, k, bufs);
-            int *live = malloc(sizeof(int) * (size_t)c), nl = 0;
-            for (int f = 0; f < c; f++) { /* runs of dead and live features */
-                const int run = pat == 0 ? 16 : pat == 1 ? 1 + f / 7 % 5 : 3 + f % 40 / 13;
-                if ((f / run + pat) % 3 != 1) live[nl++] = f;
+    for (int th = 1; th <= 2; th++)
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+            for (int pat = 0; pat < 3; pat++) {
+                sg_set_threads(th);
+                const int n = dims[di][0], c = dims[di][1], k = dims[di][2];
+                float *x, *w, *b, *dy, *y0, *y1, *dw0, *dw1, *dx0, *dx1, *dxi, *db0, *db1;
+                float **bufs[] = {&x, &w, &b, &dy, &y0, &y1, &dw0, &dw1, &dx0, &dx1, &dxi, &db0, &db1};
+                fc_bufs(n, c, k, bufs);
+                int *live = malloc(sizeof(int) * (size_t)c), nl = 0;
+                for (int f = 0; f < c; f++) { /* runs of dead and live features */
+                    const int run = pat == 0 ? 16 : pat == 1 ? 1 + f / 7 % 5 : 3 + f % 40 / 13;
+                    if ((f / run + pat) % 3 != 1) live[nl++] = f;
+                }
+                for (int i = 0; i < c * n; i++) x[i] = 0.0f;
+                for (int t = 0; t < nl; t++)
+                    for (int j = 0; j < n; j++) x[(size_t)live[t] * n + j] = (float)sg_rng_uniform(&r) - 0.5f;
+                for (int i = 0; i < k * c; i++) w[i] = (float)sg_rng_uniform(&r) - 0.5f, dw1[i] = NAN;
+                for (int i = 0; i < k; i++) b[i] = (float)sg_rng_uniform(&r);
+                for (int i = 0; i < k * n; i++) dy[i] = (float)sg_rng_uniform(&r) - 0.5f;
+                for (int i = 0; i < c * n; i++) dx0[i] = dx1[i] = dxi[i] = (float)sg_rng_uniform(&r);
+                sgi_fc_forward(n, c, k, x, w, b, y0);
+                sgi_fc_forward_live(n, c, k, live, nl, x, w, b, y1);
+                sgi_fc_backward(n, c, k, x, w, dy, dx0, dw0, db0);
+                sgi_fc_backward_live(n, c, k, live, nl, x, w, dy, dx1, dw1, db1);
+    #if SGI_KV /* the own kernels: the same bits (the whole layer's dW on AVX2 goes to OpenBLAS) */
+                CHECK_MSG(memcmp(y0, y1, sizeof(float) * (size_t)k * n) == 0, "%dx%dx%d: forward", n, c, k);
+                for (int t = 0; t < nl; t++)
+                    CHECK_MSG(memcmp(dx0 + (size_t)live[t] * n, dx1 + (size_t)live[t] * n, sizeof(float) * n) == 0,
+                              "%dx%dx%d: dx of feature %d", n, c, k, live[t]);
+    #else
+                for (int i = 0; i < k * n; i++) CHECK(fabsf(y0[i] - y1[i]) < 1e-4f);
+                for (int t = 0; t < nl; t++)
+                    for (int j = 0; j < n; j++)
+                        CHECK(fabsf(dx0[(size_t)live[t] * n + j] - dx1[(size_t)live[t] * n + j]) < 1e-4f);
+    #endif
+    #ifdef __AVX512F__
+                CHECK_MSG(memcmp(dw0, dw1, sizeof(float) * (size_t)k * c) == 0, "%dx%dx%d: dW", n, c, k);
+    #else
+                for (int i = 0; i < k * c; i++) CHECK(fabsf(dw0[i] - dw1[i]) < 1e-4f);
+    #endif
+                for (int f = 0, t = 0; f < c; f++) {
+                    const int is_live = t < nl && live[t] == f;
+                    t += is_live;
+                    for (int i = 0; i < k && !is_live; i++) CHECK(dw1[(size_t)i * c + f] == 0.0f);
+                    for (int j = 0; j < n && !is_live; j++) /* untouched */
+                        CHECK(dx1[(size_t)f * n + j] == dxi[(size_t)f * n + j]);
+                }
+                CHECK(memcmp(db0, db1, sizeof(float) * (size_t)k) == 0);
+                for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+                free(live);
             }
-            for (int i = 0; i < c * n; i++) x[i] = 0.0f;
-            for (int t = 0; t < nl; t++)
-                for (int j = 0; j < n; j++) x[(size_t)live[t] * n + j] = (float)sg_rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < k * c; i++) w[i] = (float)sg_rng_uniform(&r) - 0.5f, dw1[i] = NAN;
-            for (int i = 0; i < k; i++) b[i] = (float)sg_rng_uniform(&r);
-            for (int i = 0; i < k * n; i++) dy[i] = (float)sg_rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < c * n; i++) dx0[i] = dx1[i] = dxi[i] = (float)sg_rng_uniform(&r);
-            sgi_fc_forward(n, c, k, x, w, b, y0);
-            sgi_fc_forward_live(n, c, k, live, nl, x, w, b, y1);
-            sgi_fc_backward(n, c, k, x, w, dy, dx0, dw0, db0);
-            sgi_fc_backward_live(n, c, k, live, nl, x, w, dy, dx1, dw1, db1);
-#if SGI_KV /* the own kernels: the same bits (the whole layer's dW on AVX2 goes to OpenBLAS) */
-            CHECK_MSG(memcmp(y0, y1, sizeof(float) * (size_t)k * n) == 0, "%dx%dx%d: forward", n, c, k);
-            for (int t = 0; t < nl; t++)
-                CHECK_MSG(memcmp(dx0 + (size_t)live[t] * n, dx1 + (size_t)live[t] * n, sizeof(float) * n) == 0,
-                          "%dx%dx%d: dx of feature %d", n, c, k, live[t]);
-#else
-            for (int i = 0; i < k * n; i++) CHECK(fabsf(y0[i] - y1[i]) < 1e-4f);
-            for (int t = 0; t < nl; t++)
-                for (int j = 0; j < n; j++)
-                    CHECK(fabsf(dx0[(size_t)live[t] * n + j] - dx1[(size_t)live[t] * n + j]) < 1e-4f);
-#endif
-#ifdef __AVX512F__
-            CHECK_MSG(memcmp(dw0, dw1, sizeof(float) * (size_t)k * c) == 0, "%dx%dx%d: dW", n, c, k);
-#else
-            for (int i = 0; i < k * c; i++) CHECK(fabsf(dw0[i] - dw1[i]) < 1e-4f);
-#endif
-            for (int f = 0, t = 0; f < c; f++) {
-                const int is_live = t < nl && live[t] == f;
-                t += is_live;
-                for (int i = 0; i < k && !is_live; i++) CHECK(dw1[(size_t)i * c + f] == 0.0f);
-                for (int j = 0; j < n && !is_live; j++) /* untouched */
-                    CHECK(dx1[(size_t)f * n + j] == dxi[(size_t)f * n + j]);
-            }
-            CHECK(memcmp(db0, db1, sizeof(float) * (size_t)k) == 0);
-            for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
-            free(live);
-        }
 }
 
 /* Fully connected layers on their kept rows (ops.h, sgi_fc_*_thin): the other rows of W

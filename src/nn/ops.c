@@ -48,12 +48,6 @@ void sgi_fc_forward_live(int n, int c, int k, const int *live, int nl, const flo
     fc_add_bias(n, k, b, y);
 }
 
-/* columns [a, b) of a k x c matrix set to 0 */
-static void zero_cols(float *m, int k, int c, int a, int b) {
-    if (b > a)
-        for (int i = 0; i < k; i++) memset(m + (size_t)i * c + a, 0, (size_t)(b - a) * sizeof *m);
-}
-
 /* xt[j][t] = x[live[t]][j]: x's live rows (live NULL: its first nl) transposed, n x nl */
 static void fc_live_transposed(int n, const int *live, int nl, const float *restrict x,
                                float *restrict xt) {
@@ -63,30 +57,48 @@ static void fc_live_transposed(int n, const int *live, int nl, const float *rest
     }
 }
 
+/* columns [a, b) of a k x c matrix set to 0 */
+static void zero_cols(float *m, int k, int c, int a, int b) {
+    if (b > a)
+        for (int i = 0; i < k; i++) memset(m + (size_t)i * c + a, 0, (size_t)(b - a) * sizeof *m);
+}
+
+/* run r of sgi_fc_backward_live: its dW columns (the dead ones before it set to 0) and dx rows */
+static void fc_live_run(int n, int c, int k, const int *live, int nl, const int *run, int r,
+                        const float *xt, const float *w, const float *dy, float *dx, float *dw) {
+    const int t0 = run[r], f0 = live[t0], len = run[r + 1] - t0;
+    zero_cols(dw, k, c, r ? live[t0 - 1] + 1 : 0, f0);
+    sgi_sgemm_own(0, 0, k, len, n, 1.0f, dy, n, xt + t0, nl, 0.0f, dw + f0, c);
+    if (dx) sgi_sgemm_own(1, 0, len, n, k, 1.0f, w + f0, c, dy, n, 1.0f, dx + (size_t)f0 * n, n);
+}
+
 void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const float *x,
                           const float *w, const float *dy, float *dx, float *dw, float *db) {
-    /* x's live rows transposed (n x nl), then dW's columns run by run of
-     * consecutive live features, as the whole product's A B^T through a
-     * transposed B (sgi_sgemm_own) */
+    /* x's live rows transposed (n x nl), then run by run of consecutive live features
+     * dW's columns (as the whole product's A B^T through a transposed B, sgi_sgemm_own;
+     * the dead columns before the run set to 0) and dx's rows, the runs shared by the
+     * threads (each run's products are too small to split) */
     float *xt = malloc(((size_t)n * nl + 1) * sizeof *xt);
-    if (!xt) {
+    int *run = malloc(((size_t)nl + 1) * sizeof *run);
+    if (!xt || !run) {
+        free(xt);
+        free(run);
         sgi_fc_backward(n, c, k, x, w, dy, dx, dw, db);
         return;
     }
     fc_live_transposed(n, live, nl, x, xt);
-    int prev = 0; /* features [prev, the next run) are dead */
-    for (int t0 = 0; t0 < nl;) {
-        int t1 = t0 + 1;
-        while (t1 < nl && live[t1] == live[t0] + (t1 - t0)) t1++;
-        const int f0 = live[t0], len = t1 - t0;
-        zero_cols(dw, k, c, prev, f0);
-        sgi_sgemm_own(0, 0, k, len, n, 1.0f, dy, n, xt + t0, nl, 0.0f, dw + f0, c);
-        if (dx)
-            sgi_sgemm_own(1, 0, len, n, k, 1.0f, w + f0, c, dy, n, 1.0f, dx + (size_t)f0 * n, n);
-        prev = f0 + len;
-        t0 = t1;
-    }
-    zero_cols(dw, k, c, prev, c);
+    int runs = 0; /* run r: live features live[run[r]] .. live[run[r + 1] - 1] */
+    for (int t = 0; t < nl; t++)
+        if (t == 0 || live[t] != live[t - 1] + 1) run[runs++] = t;
+    run[runs] = nl;
+    const int nt = sg_get_threads();
+    if (nt > 1 && runs > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int r = 0; r < runs; r++) fc_live_run(n, c, k, live, nl, run, r, xt, w, dy, dx, dw);
+    } else
+        for (int r = 0; r < runs; r++) fc_live_run(n, c, k, live, nl, run, r, xt, w, dy, dx, dw);
+    zero_cols(dw, k, c, nl ? live[nl - 1] + 1 : 0, c);
+    free(run);
     free(xt);
     fc_bias_grad(n, k, dy, db);
 }
@@ -108,6 +120,8 @@ size_t sgi_fc_thin_ws(int n, int nr, int nl) {
 /* ac[i][t] = W[rows[i]][live[t]] */
 static void fc_gather_w(int c, const int *rows, int nr, const int *live, int nl, const float *w,
                         float *restrict ac) {
+    const int nt = sg_get_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && (size_t)nr * nl > 65536)
     for (int i = 0; i < nr; i++) {
         const float *wr = w + (size_t)rows[i] * c;
         float *ar = ac + (size_t)i * nl;
