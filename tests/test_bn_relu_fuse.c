@@ -5,6 +5,7 @@
  * unfused, on one and two threads. The gradients themselves are checked against
  * finite differences in tests/test_ops.c (grad_batchnorm_relu_fused). */
 #include "harness.h"
+#include "core/sgi_kv.h"
 #include "nn/ops.h"
 #include "sparsegrain/data.h"
 #include "nn/graph.h"
@@ -324,4 +325,51 @@ SG_TEST(fc_kept_rows_train_exactly) {
         struct sg_model *a = lenet_fc_rows_trained(1, threads), *b = lenet_fc_rows_trained(0, threads);
         check_same_pruned(a, b, "fc1 on its kept rows", threads);
     }
+}
+
+/* LeNet-5's conv1 and pool1 in one pass (exec.c's cpool, conv.c's sgi_conv_pool_*):
+ * one epoch with the fusion on and off gives the same bits, dense, with conv2
+ * filter-pruned (conv1 untouched: fused) and with conv2 channel-pruned (conv1 loses the
+ * filters conv2 stopped reading: that layer then runs thinned, not fused); one thread,
+ * two sharing the batch (batch 32), and two sharing each layer (batch 3). */
+static struct sg_model *lenet_conv_pool_trained(int on, int threads, int batch, int gran) {
+    static uint8_t px[100 * 256], lab[100];
+    struct sg_dataset d = synthetic(px, lab, 2246822519u);
+    struct sg_model *m = NULL;
+    CHECK_OK(sg_model_build("lenet5", 1, 16, 16, 10, 9, &m));
+    if (gran >= 0) {
+        struct sg_prune_cfg pc;
+        sg_prune_cfg_default(&pc);
+        pc.spec.gran = (enum sg_granularity)gran;
+        struct sg_prune_result pr;
+        CHECK_OK(sg_prune_model(m, &pc, 0.3, &pr));
+    }
+    struct sg_train_cfg tc = one_epoch(batch, threads);
+    if (batch < 8) tc.lr = 0.002f; /* steps on 3 images at 0.02 diverge, fused or not */
+    sgi_conv_pool_fuse_enable(on);
+    CHECK_OK(sg_train(m, &d, &tc, NULL));
+    sgi_conv_pool_fuse_enable(1);
+    return m;
+}
+
+SG_TEST(conv_pool_fused_equals_unfused_lenet5) {
+    struct sg_model *m = NULL; /* the fusion does happen: conv1 and pool1 */
+    CHECK_OK(sg_model_build("lenet5", 1, 16, 16, 10, 9, &m));
+    struct sg_exec *e = NULL;
+    CHECK_OK(sgi_exec_new_train(m, 4, &e));
+    int fused = 0;
+    for (int32_t i = 0; i < m->n_nodes; i++) fused += e->cpool && e->cpool[i] > 0;
+    CHECK_MSG(fused == SGI_KV, "%d convolutions fused with their pool", fused);
+    sg_exec_free(e), sg_model_free(m);
+    const int grans[] = {-1, SG_GRAN_FILTER, SG_GRAN_CHANNEL};
+    const int runs[][2] = {{1, 32}, {2, 32}, {2, 3}}; /* threads, batch */
+    for (int gi = 0; gi < 3; gi++)
+        for (int r = 0; r < 3; r++) {
+            struct sg_model *a = lenet_conv_pool_trained(1, runs[r][0], runs[r][1], grans[gi]);
+            struct sg_model *b = lenet_conv_pool_trained(0, runs[r][0], runs[r][1], grans[gi]);
+            char what[96];
+            snprintf(what, sizeof what, "fusing conv1 and pool1 (granularity %d, batch %d)",
+                     grans[gi], runs[r][1]);
+            check_same_pruned(a, b, what, runs[r][0]);
+        }
 }

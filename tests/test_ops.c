@@ -626,6 +626,63 @@ SG_TEST(maxpool_backward_set_and_add) {
     }
 }
 
+/* A one-channel convolution with its 2x2 max pool in one pass (ops.h,
+ * sgi_conv_pool_*): the pool's output and argmax, dW and db with the bits of the two
+ * ops one after the other (conv forward, pool forward; pool backward written, conv
+ * weight gradient); ties in the pooled windows (integer inputs and weights), a -0
+ * output gradient, odd outputs whose last row and column no window covers, padding,
+ * batches not a multiple of the sample groups and filters not of the filter blocks;
+ * 1, 2 and 3 threads. */
+SG_TEST(conv_pool_fused_matches_the_two_ops) {
+    struct sg_conv_geom cases[] = {
+        {9, 1, 28, 28, 20, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* LeNet-5 conv1 */
+        {3, 1, 9, 12, 7, 3, 2, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0},    /* 9 x 11 outputs */
+        {17, 1, 6, 6, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        struct sg_conv_geom g = cases[ci];
+        CHECK_OK(sg_conv_geom_finish(&g));
+        struct sgi_pool pg = {g.k * g.n, g.p, g.q, 2, 2, 2, 2, 0, 0, 0, 0, g.p / 2, g.q / 2, 1};
+        if (!sgi_conv_pool_ok(&g, &pg)) { /* a build without the direct path */
+            CHECK(!SGI_KV);
+            continue;
+        }
+        sg_rng r;
+        sg_rng_seed(&r, 300 + ci);
+        const size_t nx = (size_t)g.n * g.h * g.w, nw = (size_t)g.k * g.r * g.s,
+                     ny = (size_t)g.n * g.k * g.p * g.q, np = (size_t)pg.planes * pg.p * pg.q;
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(g.k * 4), *y = malloc(ny * 4),
+              *dyc = malloc(ny * 4), *py0 = malloc(np * 4), *py1 = malloc(np * 4),
+              *pdy = malloc(np * 4), *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4),
+              *db0 = malloc(g.k * 4), *db1 = malloc(g.k * 4);
+        int32_t *arg0 = malloc(np * 4), *arg1 = malloc(np * 4);
+        for (size_t i = 0; i < nx; i++) x[i] = (float)(int)(sg_rng_uniform(&r) * 3);
+        for (size_t i = 0; i < nw; i++) w[i] = (float)(int)(sg_rng_uniform(&r) * 3) - 1.0f;
+        fill(&r, b, g.k, 1), fill(&r, pdy, np, 1);
+        pdy[0] = -0.0f; /* 0 + -0 is +0 */
+        for (int threads = 1; threads <= 3; threads++) {
+            float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 16);
+            sgi_conv_forward(&g, x, w, b, y, ws, threads);
+            sgi_maxpool_forward(&pg, y, py0, arg0);
+            sgi_maxpool_backward(&pg, pdy, arg0, dyc, 1);
+            sgi_conv_backward(&g, x, w, dyc, NULL, dw0, db0, ws, threads);
+            for (size_t i = 0; i < np; i++) py1[i] = NAN, arg1[i] = -1;
+            sgi_conv_pool_forward(&g, x, w, b, &pg, py1, arg1, ws, threads);
+            CHECK_MSG(memcmp(py0, py1, np * 4) == 0 && memcmp(arg0, arg1, np * 4) == 0,
+                      "case %zu threads %d: pooled output", ci, threads);
+            for (size_t i = 0; i < nw; i++) dw1[i] = NAN;
+            for (int k = 0; k < g.k; k++) db1[k] = NAN;
+            sgi_conv_pool_wgrad(&g, x, &pg, pdy, arg1, dw1, db1, ws, threads);
+            CHECK_MSG(memcmp(dw0, dw1, nw * 4) == 0, "case %zu threads %d: dw", ci, threads);
+            CHECK_MSG(memcmp(db0, db1, (size_t)g.k * 4) == 0, "case %zu threads %d: db", ci, threads);
+            free(ws);
+        }
+        free(x), free(w), free(b), free(y), free(dyc), free(py0), free(py1), free(pdy);
+        free(dw0), free(dw1), free(db0), free(db1), free(arg0), free(arg1);
+    }
+}
+
 /* The buffers of an n x c -> k fully connected test, in the order x, w, b, dy, y0, y1,
  * dw0, dw1, dx0, dx1, dxi, db0, db1 (sizes from their roles). */
 static void fc_bufs(int n, int c, int k, float **bufs[13]) {

@@ -608,11 +608,20 @@ static size_t c1_plane(const struct sg_conv_geom *g) {
 #define C1_G 8 /* samples a group: their planes padded once, then every block of filters */
 static size_t c1_per_thread(const struct sg_conv_geom *g) {
     const size_t rs = (size_t)g->r * g->s;
-    return C1_G * c1_plane(g) + C1_FB * c1_t64(g) + sgi_round16((size_t)g->k * rs * 16) + 64;
+    return C1_G * c1_plane(g) + C1_FB * c1_t64(g) + sgi_round16((size_t)g->k * rs * 16) +
+           sgi_round16((size_t)C1_FB * g->p * g->q) + sgi_round16((size_t)g->n * g->p * g->q) + 64;
 }
-/* a thread's area: the group's planes, the wide rows of a block of filters, the sums */
+/* a thread's area: the group's planes, the wide rows of a block of filters, the sums,
+ * the block's output planes on their way to a fused pool, and one filter's output
+ * gradient under a fused pool (c1_pool_db) */
 static size_t c1_wide_at(const struct sg_conv_geom *g) { return C1_G * c1_plane(g); }
 static size_t c1_acc_at(const struct sg_conv_geom *g) { return c1_wide_at(g) + C1_FB * c1_t64(g); }
+static size_t c1_tmp_at(const struct sg_conv_geom *g) {
+    return c1_acc_at(g) + sgi_round16((size_t)g->k * g->r * g->s * 16);
+}
+static size_t c1_db_at(const struct sg_conv_geom *g) {
+    return c1_tmp_at(g) + sgi_round16((size_t)C1_FB * g->p * g->q);
+}
 
 static int c1_ok(const struct sg_conv_geom *g) {
     return g->c == 1 && g->groups == 1 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
@@ -663,17 +672,21 @@ static void c1_offsets(const struct sg_conv_geom *g, int *off) {
         for (int s = 0; s < g->s; s++) off[r * g->s + s] = r * wp + s;
 }
 
+/* pg NULL: y = the convolution; otherwise y is not written and each output plane goes
+ * through the max pool pg on its way out, into py and parg (sgi_conv_pool_forward) */
 static void c1_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                       const float *b, float *y, float *ws, int threads) {
+                       const float *b, float *y, float *ws, int threads,
+                       const struct sgi_pool *pg, float *py, int32_t *parg) {
     const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
     const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
+    const size_t ppq = pg ? (size_t)pg->p * pg->q : 0;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *xg = ws + (size_t)tid * per, *yw = xg + c1_wide_at(g);
+        float *xg = ws + (size_t)tid * per, *yw = xg + c1_wide_at(g), *tmp = xg + c1_tmp_at(g);
         const size_t pl = c1_plane(g);
         int off[1024];
         c1_offsets(g, off);
@@ -696,7 +709,8 @@ static void c1_forward(const struct sg_conv_geom *g, const float *x, const float
                     default: c1_fwd_block(1, xp, wk, rs, off, t64, yw); break;
                     }
                     for (int f = 0; f < fb; f++) {
-                        float *yk = y + ((size_t)(k + f) * g->n + n) * pq;
+                        const size_t plane = (size_t)(k + f) * g->n + n;
+                        float *yk = pg ? tmp + (size_t)f * pq : y + plane * pq;
                         const float *src = yw + (size_t)f * t64;
                         const float bk = b ? b[k + f] : 0.0f;
                         for (int p = 0; p < P; p++) {
@@ -707,6 +721,7 @@ static void c1_forward(const struct sg_conv_geom *g, const float *x, const float
                             else
                                 for (int q = 0; q < Q; q++) d[q] = sr[q];
                         }
+                        if (pg) sgi_maxpool_plane(pg, yk, py + plane * ppq, parg + plane * ppq);
                     }
                 }
             }
@@ -742,10 +757,15 @@ INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int 
     default: c1_wgrad_block(FB, 1, xp, off + j, dk, t64, ak + (size_t)j * 16, rs); break;   \
     }
 
+/* pg NULL: dy is the output gradient; otherwise it is the gradient of the 2x2 max pool
+ * pg after the layer, parg that pool's argmax (sgi_conv_pool_wgrad), and each output
+ * plane's gradient is the pool's backward of one plane, written in cache just before
+ * it is widened */
 static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy, float *dw,
-                     float *ws, int threads) {
+                     float *ws, int threads, const struct sgi_pool *pg, const int32_t *parg) {
     const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
     const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
+    const size_t ppq = pg ? (size_t)pg->p * pg->q : 0;
     const size_t accn = (size_t)K * rs * 16;
     int used = 1;
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -757,7 +777,7 @@ static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *
         used = omp_get_num_threads();
 #endif
         float *xg = ws + (size_t)tid * per, *dyw = xg + c1_wide_at(g);
-        float *acc = xg + c1_acc_at(g);
+        float *acc = xg + c1_acc_at(g), *tmp = xg + c1_tmp_at(g);
         const size_t pl = c1_plane(g);
         int off[1024];
         c1_offsets(g, off);
@@ -774,7 +794,10 @@ static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *
                     const float *xp = xg + (size_t)(n - n0) * pl;
                     /* this block's dy rows, widened */
                     for (int f = 0; f < fb; f++) {
-                        const float *dk = dy + ((size_t)(k + f) * g->n + n) * pq;
+                        const size_t plane = (size_t)(k + f) * g->n + n;
+                        if (pg) /* the pool's backward of this plane, in cache */
+                            sgi_maxpool_back_plane(pg, dy + plane * ppq, parg + plane * ppq, tmp, 1);
+                        const float *dk = pg ? tmp : dy + plane * pq;
                         for (int p = 0; p < P; p++) {
                             float *restrict d = dyw + (size_t)f * t64 + (size_t)p * wp;
                             const float *restrict sr = dk + (size_t)p * Q;
@@ -803,7 +826,65 @@ static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *
         dw[i] = kv_sum(s);
     }
 }
+
+/* db[k] = the sum of filter k's output gradient under a fused 2x2 pool: its [N][P][Q]
+ * plane rebuilt in a scratch plane (0 + dy at the argmax, 0 elsewhere, as the pool's
+ * backward writes it) and summed by sgi_sum, so the bits of the two ops; one filter at
+ * a time, so the plane stays in cache. */
+static void c1_pool_db(const struct sg_conv_geom *g, const struct sgi_pool *pg,
+                       const float *pdy, const int32_t *parg, float *db, float *ws, int threads) {
+    const size_t pq = (size_t)g->p * g->q, len = (size_t)g->n * pq, ppq = (size_t)pg->p * pg->q;
+#pragma omp parallel num_threads(threads) if (threads > 1 && len * g->k > 65536)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
 #endif
+        float *plane = ws + (size_t)tid * c1_per_thread(g) + c1_db_at(g);
+#pragma omp for schedule(static)
+        for (int k = 0; k < g->k; k++) {
+            memset(plane, 0, len * sizeof *plane);
+            for (int n = 0; n < g->n; n++) {
+                const size_t po = ((size_t)k * g->n + n) * ppq;
+                float *pl = plane + (size_t)n * pq;
+                for (size_t j = 0; j < ppq; j++) pl[parg[po + j]] = 0.0f + pdy[po + j];
+            }
+            db[k] = (float)sgi_sum(plane, len);
+        }
+    }
+}
+#endif
+
+int sgi_conv_pool_ok(const struct sg_conv_geom *g, const struct sgi_pool *pg) {
+#if SGI_KV
+    return c1_ok(g) && sgi_pool_is_2x2(pg) && pg->h == g->p && pg->w == g->q &&
+           (int64_t)pg->planes == (int64_t)g->k * g->n;
+#else
+    (void)g, (void)pg;
+    return 0;
+#endif
+}
+
+void sgi_conv_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const float *b, const struct sgi_pool *pg, float *py, int32_t *parg,
+                           float *ws, int threads) {
+#if SGI_KV
+    c1_forward(g, x, w, b, NULL, ws, threads, pg, py, parg);
+#else
+    (void)g, (void)x, (void)w, (void)b, (void)pg, (void)py, (void)parg, (void)ws, (void)threads;
+#endif
+}
+
+void sgi_conv_pool_wgrad(const struct sg_conv_geom *g, const float *x, const struct sgi_pool *pg,
+                         const float *pdy, const int32_t *parg, float *dw, float *db, float *ws,
+                         int threads) {
+#if SGI_KV
+    c1_wgrad(g, x, pdy, dw, ws, threads, pg, parg);
+    if (db) c1_pool_db(g, pg, pdy, parg, db, ws, threads);
+#else
+    (void)g, (void)x, (void)pg, (void)pdy, (void)parg, (void)dw, (void)db, (void)ws, (void)threads;
+#endif
+}
 
 void sgi_conv_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                       const float *b, float *y, float *ws, int threads) {
@@ -822,7 +903,7 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
 #endif
 #if SGI_KV
     } else if (c1_ok(g)) {
-        c1_forward(g, x, w, b, y, ws, threads); /* bias included */
+        c1_forward(g, x, w, b, y, ws, threads, NULL, NULL, NULL); /* bias included */
         return;
 #endif
     } else if (by_slices(g, threads)) {
@@ -867,7 +948,7 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
 #endif
 #if SGI_KV
     } else if (c1_ok(g) && !dx) {
-        c1_wgrad(g, x, dy, dw, ws, threads);
+        c1_wgrad(g, x, dy, dw, ws, threads, NULL, NULL);
 #endif
     } else if (by_slices(g, threads) && threads > 1) {
         /* every thread sums its slices' weight gradients in its own buffer; the

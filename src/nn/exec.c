@@ -33,6 +33,8 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->fc_ws);
     free(e->fuse);
     free(e->pfuse);
+    free(e->cpool);
+    free(e->cpooled);
     free(e->pscr);
     free(e->gset);
     sgi_thin_buf_free(&e->thin);
@@ -60,24 +62,29 @@ static double prof_now(const struct sg_exec *e) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int g_fuse_on = 1, g_pool_fuse_on = 1;
+static int g_fuse_on = 1, g_pool_fuse_on = 1, g_conv_pool_on = 1;
 
 void sgi_bn_relu_fuse_enable(int on) { g_fuse_on = on; }
 static int g_gset_on = 1;
 void sgi_grad_set_enable(int on) { g_gset_on = on; }
 void sgi_bn_pool_fuse_enable(int on) { g_pool_fuse_on = on; }
+void sgi_conv_pool_fuse_enable(int on) { g_conv_pool_on = on; }
 static int g_poison;
 void sgi_exec_poison(int on) { g_poison = on; }
 
 /* BN nodes whose only consumer is a ReLU (conv-BN-ReLU): fuse[bn] = relu,
  * fuse[relu] = -bn; of those, the ones whose ReLU is read by one max pool alone:
- * pfuse[bn] = pool, pfuse[pool] = -bn. 0 when out of memory. */
-static int fuse_plan(const struct sg_model *m, int32_t **fuse, int32_t **pfuse) {
+ * pfuse[bn] = pool, pfuse[pool] = -bn. Convolutions on the network input read by one
+ * 2x2 max pool alone, of a shape that conv.c runs with the pool (sgi_conv_pool_ok at
+ * this batch: LeNet-5's conv1 and pool1): cpool[conv] = pool, cpool[pool] = -conv.
+ * 0 when out of memory. */
+static int fuse_plan(const struct sg_model *m, int batch, int32_t **fuse, int32_t **pfuse,
+                     int32_t **cpool) {
     const size_t nn = (size_t)m->n_nodes;
-    int32_t *f = calloc(nn, sizeof *f), *pf = calloc(nn, sizeof *pf);
+    int32_t *f = calloc(nn, sizeof *f), *pf = calloc(nn, sizeof *pf), *cp = calloc(nn, sizeof *cp);
     int32_t *uses = calloc(nn, sizeof *uses), *last = calloc(nn, sizeof *last);
-    if (!f || !pf || !uses || !last) {
-        free(f), free(pf), free(uses), free(last);
+    if (!f || !pf || !cp || !uses || !last) {
+        free(f), free(pf), free(cp), free(uses), free(last);
         return 0;
     }
     for (int32_t j = 1; j < m->n_nodes; j++)
@@ -101,8 +108,20 @@ static int fuse_plan(const struct sg_model *m, int32_t **fuse, int32_t **pfuse) 
         pf[i] = p;
         pf[p] = -i;
     }
+    for (int32_t i = 1; g_conv_pool_on && i < m->n_nodes; i++) {
+        const struct sg_node *c = &m->nodes[i];
+        const int32_t p = last[i];
+        if (c->op != SG_OP_CONV || c->in[0] != 0 || uses[i] != 1 || i == m->output || p <= i)
+            continue;
+        if (m->nodes[p].op != SG_OP_MAXPOOL || m->nodes[p].n_in != 1) continue;
+        const struct sg_conv_geom g = sgi_conv_geom_of(m, c, batch);
+        const struct sgi_pool pg = sgi_pool_of(m, &m->nodes[p], batch);
+        if (!sgi_conv_pool_ok(&g, &pg)) continue;
+        cp[i] = p;
+        cp[p] = -i;
+    }
     free(uses), free(last);
-    *fuse = f, *pfuse = pf;
+    *fuse = f, *pfuse = pf, *cpool = cp;
     return 1;
 }
 
@@ -198,11 +217,12 @@ static enum sg_status exec_new(const struct sg_model *m, int batch, int train, i
     if (e->col_len && !(e->col = sgi_alloc(e->col_len, sizeof(float)))) goto nomem;
     if (train && !hook && g_gset_on && !(e->gset = gset_plan(m, e->loss_node))) goto nomem;
     if (train && fuse && !hook) {
-        if (!fuse_plan(m, &e->fuse, &e->pfuse)) goto nomem;
+        if (!fuse_plan(m, batch, &e->fuse, &e->pfuse, &e->cpool)) goto nomem;
         e->dead = calloc(nn, sizeof *e->dead);
         e->ndead = calloc(nn, sizeof *e->ndead);
         e->thinned = calloc(nn, 1);
-        if (!e->dead || !e->ndead || !e->thinned) goto nomem;
+        e->cpooled = calloc(nn, 1);
+        if (!e->dead || !e->ndead || !e->thinned || !e->cpooled) goto nomem;
         for (int32_t i = 0; i < m->n_nodes; i++)
             if (e->fuse[i] > 0 && !(e->dead[i] = calloc((size_t)m->nodes[i].c, 1))) goto nomem;
         for (int32_t i = 0; i < m->n_nodes; i++) { /* convs that a max pool reads */

@@ -144,12 +144,46 @@ static float *grad_of(const struct sgi_step *s, int32_t p) {
 }
 
 /* conv and fc: the hook's kernel when the executor has one, else the training kernel */
+/* A convolution run with the max pool after it (exec.c's cpool) in this training
+ * step: when every filter keeps a weight, the layer takes the dense direct path that
+ * conv.c fuses with the pool (no filter or kernel mask thins it: with one input
+ * channel a kernel is a filter). The pool's output and argmax are written, the
+ * layer's own output is not. 1 when it ran. */
+static int conv_pool_forward(const struct sgi_step *s, const struct sg_conv_geom *g,
+                             const float *w, const uint8_t *mask) {
+    struct sg_exec *e = s->e;
+    const int32_t pool = e->cpool ? e->cpool[s->i] : 0;
+    if (e->cpooled) e->cpooled[s->i] = 0;
+    if (pool <= 0 || !s->train) return 0;
+    const size_t per = (size_t)g->c * g->r * g->s;
+    for (int k = 0; k < g->k; k++) {
+        const uint8_t *mk = mask + (size_t)k * per;
+        size_t t = 0;
+        while (t < per && !mk[t]) t++;
+        if (t == per) return 0;
+    }
+    const struct sgi_pool pg = sgi_pool_of(s->m, &s->m->nodes[pool], s->n);
+    sgi_conv_pool_forward(g, s->x, w, param_of(s->m, s->nd->param[1]), &pg, e->out[pool],
+                          e->arg[pool], e->col, e->threads);
+    e->cpooled[s->i] = 1;
+    if (e->thinned) e->thinned[s->i] = 0;
+    if (e->ndead) e->ndead[s->i] = 0;
+    return 1;
+}
+
+/* a max pool that its convolution ran (conv_pool_forward) has nothing left to do */
+static int conv_pooled(const struct sgi_step *s) {
+    const struct sg_exec *e = s->e;
+    return e->cpool && e->cpool[s->i] < 0 && e->cpooled[-e->cpool[s->i]];
+}
+
 static enum sg_status conv_forward(const struct sgi_step *s) {
     const struct sg_exec *e = s->e;
     if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);
     struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
     const float *w = sg_param_data(s->m, s->nd->param[0]);
     const uint8_t *mask = s->m->mask + s->m->params[s->nd->param[0]].offset;
+    if (conv_pool_forward(s, &g, w, mask)) return SG_OK;
     const int thin = sgi_conv_thin_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]),
                                            s->y, e->threads, &s->e->thin);
     if (e->thinned) e->thinned[s->i] = (uint8_t)thin;
@@ -172,6 +206,13 @@ static void conv_backward(const struct sgi_step *s) {
     const int set = s->set_dx && s->dx;
     /* a dead filter's output gradient (its channel skipped by the pool after it) */
     const struct sg_exec *e = s->e;
+    if (e->cpooled && e->cpooled[s->i]) { /* on the network input: no dx */
+        const int32_t pool = e->cpool[s->i];
+        const struct sgi_pool pg = sgi_pool_of(s->m, &s->m->nodes[pool], s->n);
+        sgi_conv_pool_wgrad(&g, s->x, &pg, e->grad[pool], e->arg[pool], dw, db, e->col,
+                            e->threads);
+        return;
+    }
     const uint8_t *dead = e->dead && e->dead[s->i] && e->ndead[s->i] ? e->dead[s->i] : NULL;
     if (sgi_conv_thin_backward(&g, s->x, w, mask, dead, s->dy, s->dx, set, dw, db, e->threads,
                                &s->e->thin))
@@ -395,12 +436,12 @@ static void maxpool_runs(const struct sgi_step *s, int backward) {
 static int pool_fused(const struct sgi_step *s) { return s->e->pfuse && s->e->pfuse[s->i] < 0; }
 
 static enum sg_status maxpool_forward(const struct sgi_step *s) {
-    if (!(s->train && pool_fused(s))) maxpool_runs(s, 0);
+    if (!(s->train && (pool_fused(s) || conv_pooled(s)))) maxpool_runs(s, 0);
     return SG_OK;
 }
 
 static void maxpool_backward(const struct sgi_step *s) {
-    if (s->dx && !pool_fused(s)) maxpool_runs(s, 1);
+    if (s->dx && !pool_fused(s) && !conv_pooled(s)) maxpool_runs(s, 1);
 }
 
 /* average pool and global average pool */

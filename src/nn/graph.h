@@ -47,6 +47,12 @@ struct sg_exec {
      * (ops.h, struct sgi_bn_pool): pfuse[bn] = the pool, pfuse[pool] = -bn; the ReLU's
      * output then is never written. pscr: pslots rows of the largest such BN's m */
     int32_t *pfuse;
+    /* a convolution on the network input whose only reader is a 2x2 max pool runs with the
+     * pool in training (conv.c, sgi_conv_pool_*): cpool[conv] = the pool, cpool[pool] =
+     * -conv; cpooled[conv] = 1 where this step's forward did (the conv's own output and
+     * gradient are then never written: the pool's are) */
+    int32_t *cpool;
+    uint8_t *cpooled;
     float *pscr;
     int pslots;
     /* sg_train's batch-level parallelism with BN: this executor holds one thread's

@@ -284,6 +284,12 @@ static void maxpool_any_plane(const struct sgi_pool *g, const float *xp, float *
         }
 }
 
+int sgi_pool_is_2x2(const struct sgi_pool *g) { return pool_is_2x2(g); }
+
+void sgi_maxpool_plane(const struct sgi_pool *g, const float *x, float *y, int32_t *arg) {
+    (pool_is_2x2(g) ? maxpool_2x2_plane : maxpool_any_plane)(g, x, y, arg);
+}
+
 /* par: the planes shared by the threads; 0: in the calling thread alone, with no
  * parallel region (BN's fused pool calls this once a channel from inside its own
  * team: a nested region, even one that runs on one thread, cost more than the
@@ -354,8 +360,8 @@ static void maxpool_any_back_plane(const struct sgi_pool *g, const float *dyp, c
     for (size_t i = 0; i < out_sz; i++) dxp[ap[i]] += dyp[i];
 }
 
-static void maxpool_back_plane(const struct sgi_pool *g, const float *dyp, const int32_t *ap,
-                               float *dxp, int set) {
+void sgi_maxpool_back_plane(const struct sgi_pool *g, const float *dyp, const int32_t *ap,
+                            float *dxp, int set) {
 #ifdef __AVX512F__
     if (set && pool_is_2x2(g)) {
         maxpool_2x2_set_plane(g, dyp, ap, dxp);
@@ -371,12 +377,12 @@ static void maxpool_backward(const struct sgi_pool *g, const float *dy, const in
     const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
     if (!par) {
         for (int pl = 0; pl < g->planes; pl++)
-            maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
+            sgi_maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int pl = 0; pl < g->planes; pl++)
-        maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
+        sgi_maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
 }
 
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,

@@ -113,6 +113,24 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
 /* (set_dx: dx written, not added to, with the bits of adding to a zeroed dx: the
  * Winograd pass writes it, the other paths zero it first) */
 
+struct sgi_pool;
+/* A convolution on the network input with a 2x2 max pool as its only reader (LeNet-5's
+ * conv1 and pool1), in one pass (training executors, graph.c): where
+ * sgi_conv_pool_ok (one input channel, stride 1, AVX-512 or AVX2 build; pg the pool's
+ * geometry at g's batch), sgi_conv_pool_forward writes the pool's output py and argmax
+ * parg, as sgi_conv_forward and sgi_maxpool_forward would, and never the layer's
+ * output; each plane is pooled while it is in cache. sgi_conv_pool_wgrad takes the
+ * pool's output gradient pdy and gives dw and db (NULL: none) as sgi_maxpool_backward
+ * (set) and sgi_conv_backward (no dx) would, each plane's gradient built where the
+ * weight gradient reads it. The same bits as the two ops. ws: sgi_conv_workspace. */
+int sgi_conv_pool_ok(const struct sg_conv_geom *g, const struct sgi_pool *pg);
+void sgi_conv_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const float *b, const struct sgi_pool *pg, float *py, int32_t *parg,
+                           float *ws, int threads);
+void sgi_conv_pool_wgrad(const struct sg_conv_geom *g, const float *x, const struct sgi_pool *pg,
+                         const float *pdy, const int32_t *parg, float *dw, float *db, float *ws,
+                         int threads);
+
 /* Masked convolutions on the kept filters and channels only (src/nn/conv_thin.c):
  * when the mask removes whole filters W[k,:,:,:] or input channels W[:,c,:,:] and
  * so at least a fifth of the work, these run a thinner dense layer and return 1;
@@ -219,6 +237,13 @@ struct sgi_pool sgi_pool_of(const struct sg_model *m, const struct sg_node *n, i
 void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg);
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
                           float *dx, int set);
+/* One plane of a max pool (x: g->h x g->w, y and arg: g->p x g->q), in the calling
+ * thread: what sgi_maxpool_forward does to each plane. */
+void sgi_maxpool_plane(const struct sgi_pool *g, const float *x, float *y, int32_t *arg);
+/* One plane of sgi_maxpool_backward (set: dx written), in the calling thread. */
+void sgi_maxpool_back_plane(const struct sgi_pool *g, const float *dy, const int32_t *arg,
+                            float *dx, int set);
+int sgi_pool_is_2x2(const struct sgi_pool *g); /* 2x2 windows, stride 2, no padding */
 void sgi_avgpool_forward(const struct sgi_pool *g, const float *x, float *y);
 void sgi_avgpool_backward(const struct sgi_pool *g, const float *dy, float *dx);
 
@@ -305,6 +330,8 @@ void sgi_grad_set_enable(int on);
 void sgi_exec_poison(int on);
 /* 0: a max pool after a fused BN + ReLU runs as its own node (tests, benchmarks) */
 void sgi_bn_pool_fuse_enable(int on);
+/* 0: a convolution and the max pool after it run as two nodes (tests, benchmarks) */
+void sgi_conv_pool_fuse_enable(int on);
 void sgi_relu_forward(size_t n, const float *x, float *y);
 void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx, int set);
 /* [C][N][HW] <-> [C*HW][N] */
