@@ -579,6 +579,60 @@ SG_TEST(conv_one_channel_direct_matches_reference) {
     }
 }
 
+/* The input gradient of stride-1 layers without padding (im2col's col2im: LeNet-5's
+ * conv2 takes a path of its own for 8-float rows) has the bits of its definition: each
+ * dx entry is what it held plus, in (r, s) order, the column entries dcol = W^T dy
+ * (each one fused multiply-add chain over the filters in order, as the GEMM computes
+ * them) of the taps that cover it. Added to a dx holding
+ * values and -0 (-0 plus a tap's -0 stays -0: no +0 may be added in between), 1 and 2
+ * threads, rows of 12, 16 and 17, kernels not square. */
+SG_TEST(conv_input_gradient_adds_taps_in_order) {
+    struct sg_conv_geom cases[] = {
+        {3, 4, 12, 12, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* LeNet-5's conv2, thinner */
+        {2, 3, 9, 16, 4, 3, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {2, 2, 6, 17, 3, 2, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        struct sg_conv_geom g = cases[ci];
+        CHECK_OK(sg_conv_geom_finish(&g));
+        sg_rng r;
+        sg_rng_seed(&r, 510 + ci);
+        const int C = g.c, K = g.k, R = g.r, S = g.s, P = g.p, Q = g.q, H = g.h, W = g.w, N = g.n;
+        const size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * S, ny = (size_t)N * K * P * Q;
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4), *d0 = malloc(nx * 4),
+              *dx = malloc(nx * 4), *want = malloc(nx * 4), *dw = malloc(nw * 4);
+        fill(&r, x, nx, 1), fill(&r, w, nw, 0.5f), fill(&r, dy, ny, 1), fill(&r, d0, nx, 1);
+        for (size_t i = 0; i < nx; i += 7) d0[i] = -0.0f;
+        /* [C][N][H][W] and [K][N][P][Q]: the layouts the kernels take */
+        memcpy(want, d0, nx * 4);
+        for (int c = 0; c < C; c++)
+            for (int n = 0; n < N; n++)
+                for (int ih = 0; ih < H; ih++)
+                    for (int iw = 0; iw < W; iw++) {
+                        float v = want[(((size_t)c * N + n) * H + ih) * W + iw];
+                        for (int rr = 0; rr < R; rr++)
+                            for (int ss = 0; ss < S; ss++) {
+                                const int p = ih - rr, q = iw - ss;
+                                if (p < 0 || p >= P || q < 0 || q >= Q) continue;
+                                float acc = 0.0f;
+                                for (int k = 0; k < K; k++)
+                                    acc = fmaf(w[(((size_t)k * C + c) * R + rr) * S + ss],
+                                               dy[(((size_t)k * N + n) * P + p) * Q + q], acc);
+                                v += acc;
+                            }
+                        want[(((size_t)c * N + n) * H + ih) * W + iw] = v;
+                    }
+        for (int threads = 1; threads <= 2; threads++) {
+            float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 16);
+            memcpy(dx, d0, nx * 4);
+            sgi_conv_backward(&g, x, w, dy, dx, dw, NULL, ws, threads);
+            CHECK_MSG(memcmp(dx, want, nx * 4) == 0, "case %zu, %d threads: dx", ci, threads);
+            free(ws);
+        }
+        free(x), free(w), free(dy), free(d0), free(dx), free(want), free(dw);
+    }
+}
+
 SG_TEST(grad_conv_one_channel) { gradcheck("conv_c1", 1, 6, 5, g_conv, 14); }
 
 /* Max-pool backward, 2x2 stride 2: written (set: dx filled with junk first; the
