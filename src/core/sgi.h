@@ -177,6 +177,16 @@ static inline void sgi_omp_team(int *id, int *team) {
 #endif
 }
 
+/* The threads for a parallel region started here: sg_get_threads(), or 1 inside one
+ * already (sg_train's batch-parallel threads, each with a one-thread executor): a
+ * nested region runs on one thread and still costs its start. */
+static inline int sgi_region_threads(void) {
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1;
+#endif
+    return sg_get_threads();
+}
+
 /* CRC-32 (zlib polynomial), incremental: crc = sgi_crc32(crc, p, n), start at 0. */
 uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);
 

@@ -143,7 +143,6 @@ static float *grad_of(const struct sgi_step *s, int32_t p) {
     return p >= 0 ? s->grad + s->m->params[p].offset : NULL;
 }
 
-/* conv and fc: the hook's kernel when the executor has one, else the training kernel */
 /* A convolution run with the max pool after it (exec.c's cpool) in this training
  * step: when every filter keeps a weight, the layer takes the dense direct path that
  * conv.c fuses with the pool (no filter or kernel mask thins it: with one input
@@ -177,6 +176,7 @@ static int conv_pooled(const struct sgi_step *s) {
     return e->cpool && e->cpool[s->i] < 0 && e->cpooled[-e->cpool[s->i]];
 }
 
+/* conv and fc: the hook's kernel when the executor has one, else the training kernel */
 static enum sg_status conv_forward(const struct sgi_step *s) {
     const struct sg_exec *e = s->e;
     if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);

@@ -91,7 +91,7 @@ void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const fl
     for (int t = 0; t < nl; t++)
         if (t == 0 || live[t] != live[t - 1] + 1) run[runs++] = t;
     run[runs] = nl;
-    const int nt = sg_get_threads();
+    const int nt = sgi_region_threads();
     if (nt > 1 && runs > 1) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (int r = 0; r < runs; r++) fc_live_run(n, c, k, live, nl, run, r, xt, w, dy, dx, dw);
@@ -120,7 +120,7 @@ size_t sgi_fc_thin_ws(int n, int nr, int nl) {
 /* ac[i][t] = W[rows[i]][live[t]] */
 static void fc_gather_w(int c, const int *rows, int nr, const int *live, int nl, const float *w,
                         float *restrict ac) {
-    const int nt = sg_get_threads();
+    const int nt = sgi_region_threads();
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && (size_t)nr * nl > 65536)
     for (int i = 0; i < nr; i++) {
         const float *wr = w + (size_t)rows[i] * c;
