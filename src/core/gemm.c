@@ -219,9 +219,8 @@ void sgi_sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, c
         const int nt = team(2.0 * m * n * k);
         const size_t ars = trans_a ? 1 : (size_t)lda, acs = trans_a ? (size_t)lda : 1;
         const int panels = (n + GP - 1) / GP;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int p = 0; p < panels; p++)
-            gemm_nn_panel(m, n, k, alpha, a, ars, acs, b, (size_t)ldb, beta, c, (size_t)ldc, p);
+        SGI_PAR_FOR(nt, for (int p = 0; p < panels; p++) gemm_nn_panel(
+                            m, n, k, alpha, a, ars, acs, b, (size_t)ldb, beta, c, (size_t)ldc, p););
         return;
     }
     if (!trans_a) {
@@ -264,10 +263,9 @@ void sgi_sgemm_own_ks(int m, int n, const int *ks, int nk, float alpha, const fl
 #if SGI_KV
     if (nk > 0) {
         const int nt = team(2.0 * m * n * nk), panels = (n + GP - 1) / GP;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int p = 0; p < panels; p++)
-            gemm_ks_panel(m, n, ks, nk, alpha, a, (size_t)lda, b, (size_t)ldb, beta, c,
-                          (size_t)ldc, p);
+        SGI_PAR_FOR(nt, for (int p = 0; p < panels; p++) gemm_ks_panel(
+                            m, n, ks, nk, alpha, a, (size_t)lda, b, (size_t)ldb, beta, c,
+                            (size_t)ldc, p););
         return;
     }
 #endif

@@ -414,16 +414,16 @@ static void im2col(const struct sg_conv_geom *g, const float *x, int grp, int n0
                    float *col, int parallel) {
     const int rows = (int)rows_of(g);
     const size_t cols = (size_t)nb * g->p * g->q;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int row = 0; row < rows; row++) im2col_row(g, x, grp, n0, nb, row, col + (size_t)row * cols);
+    SGI_PAR_FOR(parallel ? sg_get_threads() : 1, for (int row = 0; row < rows; row++)
+                    im2col_row(g, x, grp, n0, nb, row, col + (size_t)row * cols););
 }
 
 static void col2im(const struct sg_conv_geom *g, float *col, int grp, int n0, int nb,
                    float *dx, int parallel) {
     const int cg = g->c / g->groups, tasks = cg * nb;
     /* one task per (channel, sample): no two tasks write the same dx */
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int t = 0; t < tasks; t++) col2im_task(g, col, grp, n0, nb, t / nb, t % nb, dx);
+    SGI_PAR_FOR(parallel ? sg_get_threads() : 1, for (int t = 0; t < tasks; t++)
+                    col2im_task(g, col, grp, n0, nb, t / nb, t % nb, dx););
 }
 
 /* The slice [n0, n0 + bsz) of one group: columns, then y = W col. */
@@ -564,12 +564,11 @@ static void kept_cols_backward(const struct sg_conv_geom *g, const float *x, con
 
 static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
     const size_t len = (size_t)g->n * g->p * g->q;
-#pragma omp parallel for schedule(static) if (len * g->k > 65536)
-    for (int k = 0; k < g->k; k++) {
+    SGI_PAR_FOR(len * g->k > 65536 ? sg_get_threads() : 1, for (int k = 0; k < g->k; k++) {
         float *yk = y + (size_t)k * len;
         const float bk = b[k];
         for (size_t i = 0; i < len; i++) yk[i] += bk;
-    }
+    });
 }
 
 /* ---- one input channel: direct convolution on a padded plane ----
@@ -993,8 +992,8 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
     }
     if (db) {
         const size_t len = (size_t)g->n * g->p * g->q;
-#pragma omp parallel for schedule(static) if (len * g->k > 65536)
-        for (int k = 0; k < g->k; k++) db[k] = (float)sgi_sum(dy + (size_t)k * len, len);
+        SGI_PAR_FOR(len * g->k > 65536 ? sg_get_threads() : 1, for (int k = 0; k < g->k; k++)
+                        db[k] = (float)sgi_sum(dy + (size_t)k * len, len););
     }
 }
 

@@ -304,9 +304,8 @@ static void maxpool_forward(const struct sgi_pool *g, const float *x, float *y, 
             plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz);
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < g->planes; pl++)
-        plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz);
+    SGI_PAR_FOR(sg_get_threads(), for (int pl = 0; pl < g->planes; pl++)
+                                      plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz););
 }
 
 void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg) {
@@ -380,9 +379,8 @@ static void maxpool_backward(const struct sgi_pool *g, const float *dy, const in
             sgi_maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < g->planes; pl++)
-        sgi_maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
+    SGI_PAR_FOR(sg_get_threads(), for (int pl = 0; pl < g->planes; pl++) sgi_maxpool_back_plane(
+                                      g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set););
 }
 
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
@@ -732,33 +730,29 @@ void sgi_bn_backward_sync(struct sgi_bn_sync *sy, int c, size_t m, size_t m_all,
 }
 
 void sgi_relu_forward(size_t n, const float *x, float *y) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+    SGI_PAR_FOR(sg_get_threads(), for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;);
 }
 
 void sgi_relu_backward(size_t n, const float *y, const float *dy, float *dx, int set) {
     if (set) { /* dx written: the bits of adding to a zeroed dx */
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0 ? 0.0f + dy[i] : 0.0f;
+        SGI_PAR_FOR(sg_get_threads(),
+                    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0 ? 0.0f + dy[i] : 0.0f;);
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        if (y[i] > 0) dx[i] += dy[i];
+    SGI_PAR_FOR(sg_get_threads(), for (size_t i = 0; i < n; i++) if (y[i] > 0) dx[i] += dy[i];);
 }
 
 void sgi_flatten_forward(int c, int n, int hw, const float *x, float *y) {
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++)
+    SGI_PAR_FOR(sg_get_threads(), for (int ch = 0; ch < c; ch++) {
         for (int b = 0; b < n; b++) {
             const float *src = x + ((size_t)ch * n + b) * hw;
             for (int i = 0; i < hw; i++) y[((size_t)ch * hw + i) * n + b] = src[i];
         }
+    });
 }
 
 void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx, int set) {
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++)
+    SGI_PAR_FOR(sg_get_threads(), for (int ch = 0; ch < c; ch++) {
         for (int b = 0; b < n; b++) {
             float *dst = dx + ((size_t)ch * n + b) * hw;
             if (set)
@@ -766,6 +760,7 @@ void sgi_flatten_backward(int c, int n, int hw, const float *dy, float *dx, int 
             else
                 for (int i = 0; i < hw; i++) dst[i] += dy[((size_t)ch * hw + i) * n + b];
         }
+    });
 }
 
 void sgi_softmax_forward(int k, int n, const float *x, float *y) {
