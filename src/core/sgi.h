@@ -206,6 +206,15 @@ static inline int sgi_region_threads(void) {
         }                                                                                  \
     } while (0)
 
+/* [*a, *b): the iterations of [0, n) that thread t of a team of T takes under
+ * `schedule(static)` (libgomp's split: the first n % T threads one more), for a loop
+ * run in a region or, t 0 of 1, without one. */
+static inline void sgi_static_range(int n, int t, int T, int *a, int *b) {
+    const int q = n / T, r = n % T;
+    *a = t * q + (t < r ? t : r);
+    *b = *a + q + (t < r);
+}
+
 /* CRC-32 (zlib polynomial), incremental: crc = sgi_crc32(crc, p, n), start at 0. */
 uint32_t sgi_crc32(uint32_t crc, const void *p, size_t n);
 

@@ -505,54 +505,74 @@ static size_t kept_cols_workspace(const struct sg_conv_geom *g, int threads) {
 }
 
 #if SGI_KV
+/* slice sl of kept_cols_forward in thread t's area */
+static void kept_cols_fwd_slice(const struct sg_conv_geom *g, const float *x, const float *w,
+                                const struct sgi_kept *kp, float *y, float *ws, int sl, int t) {
+    const int nb = chunk_of(g), rs = g->r * g->s;
+    const size_t pq = (size_t)g->p * g->q, per = col_floats(g) + dw_floats(g);
+    float *col = ws + (size_t)t * per;
+    const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb, T = bsz * (int)pq;
+    im2col(g, x, 0, n0, bsz, col, 0);
+    if (sgi_kept_products_free()) { /* a timing bound (benchmarks): outputs 0 */
+        for (int k = 0; k < g->k; k++)
+            memset(y + (size_t)k * g->n * pq + (size_t)n0 * pq, 0, (size_t)T * sizeof *y);
+        return;
+    }
+    sgi_kept_cols_forward(g->k, g->c, rs, T, w, kp->bp, kp->bi, col, y + (size_t)n0 * pq,
+                          (size_t)g->n * pq);
+}
+
 static void kept_cols_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                               const struct sgi_kept *kp, float *y, float *ws, int threads) {
+    const int nslices = (g->n + chunk_of(g) - 1) / chunk_of(g);
+    if (threads > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int sl = 0; sl < nslices; sl++)
+            kept_cols_fwd_slice(g, x, w, kp, y, ws, sl, omp_get_thread_num());
+    } else /* no region (sgi.h, SGI_PAR_FOR) */
+        for (int sl = 0; sl < nslices; sl++) kept_cols_fwd_slice(g, x, w, kp, y, ws, sl, 0);
+}
+
+/* thread t of a team of T (0 of 1: no region) of kept_cols_backward: its share of the
+ * slices, its weight-gradient sums in its area */
+static void kept_cols_bwd_thread(const struct sg_conv_geom *g, const float *x, const float *w,
+                                 const struct sgi_kept *kp, const float *dy, float *dx,
+                                 float *ws, int t, int team) {
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb, rs = g->r * g->s;
-    const size_t pq = (size_t)g->p * g->q, per = col_floats(g) + dw_floats(g);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int sl = 0; sl < nslices; sl++) {
-        int t = 0, team = 1;
-        sgi_omp_team(&t, &team);
-        float *col = ws + (size_t)t * per;
+    const size_t pq = (size_t)g->p * g->q, crs = rows_of(g), ldy = (size_t)g->n * pq;
+    const size_t cf = col_floats(g), per = cf + dw_floats(g), ndw = (size_t)g->k * crs;
+    float *col = ws + (size_t)t * per, *acc = col + cf;
+    memset(acc, 0, ndw * sizeof *acc);
+    int sa, sb;
+    sgi_static_range(nslices, t, team, &sa, &sb);
+    for (int sl = sa; sl < sb; sl++) {
         const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb, T = bsz * (int)pq;
+        const float *dys = dy + (size_t)n0 * pq;
         im2col(g, x, 0, n0, bsz, col, 0);
-        if (sgi_kept_products_free()) { /* a timing bound (benchmarks): outputs 0 */
-            for (int k = 0; k < g->k; k++)
-                memset(y + (size_t)k * g->n * pq + (size_t)n0 * pq, 0, (size_t)T * sizeof *y);
-            continue;
-        }
-        sgi_kept_cols_forward(g->k, g->c, rs, T, w, kp->bp, kp->bi, col, y + (size_t)n0 * pq,
-                              (size_t)g->n * pq);
+        const int free_kept = sgi_kept_products_free(); /* a timing bound (benchmarks) */
+        if (!free_kept) sgi_kept_cols_wgrad(g->c, rs, T, dys, ldy, kp->bp, kp->bi, col, acc, crs);
+        if (!dx) continue;
+        if (!free_kept) sgi_kept_cols_dgrad(g->c, rs, T, w, crs, kp->bp, kp->bi, dys, ldy, col);
+        col2im(g, col, 0, n0, bsz, dx, 0);
     }
 }
 
 static void kept_cols_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                                const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
                                float *ws, int threads) {
-    const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb, rs = g->r * g->s;
-    const size_t pq = (size_t)g->p * g->q, crs = rows_of(g), ldy = (size_t)g->n * pq;
-    const size_t cf = col_floats(g), per = cf + dw_floats(g), ndw = (size_t)g->k * crs;
+    const size_t crs = rows_of(g), cf = col_floats(g), per = cf + dw_floats(g);
+    const size_t ndw = (size_t)g->k * crs;
     int used = 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int t = 0, team = 1;
-        sgi_omp_team(&t, &team);
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        {
 #pragma omp single
-        used = team;
-        float *col = ws + (size_t)t * per, *acc = col + cf;
-        memset(acc, 0, ndw * sizeof *acc);
-#pragma omp for schedule(static)
-        for (int sl = 0; sl < nslices; sl++) {
-            const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb, T = bsz * (int)pq;
-            const float *dys = dy + (size_t)n0 * pq;
-            im2col(g, x, 0, n0, bsz, col, 0);
-            const int free_kept = sgi_kept_products_free(); /* a timing bound (benchmarks) */
-            if (!free_kept) sgi_kept_cols_wgrad(g->c, rs, T, dys, ldy, kp->bp, kp->bi, col, acc, crs);
-            if (!dx) continue;
-            if (!free_kept) sgi_kept_cols_dgrad(g->c, rs, T, w, crs, kp->bp, kp->bi, dys, ldy, col);
-            col2im(g, col, 0, n0, bsz, dx, 0);
+            used = omp_get_num_threads();
+            kept_cols_bwd_thread(g, x, w, kp, dy, dx, ws, omp_get_thread_num(),
+                                 omp_get_num_threads());
         }
-    }
+    } else /* no region (sgi.h, SGI_PAR_FOR) */
+        kept_cols_bwd_thread(g, x, w, kp, dy, dx, ws, 0, 1);
     /* the threads' sums in thread order */
     for (size_t i = 0; i < ndw; i++) {
         float s = ws[cf + i];
@@ -673,59 +693,65 @@ static void c1_offsets(const struct sg_conv_geom *g, int *off) {
 
 /* pg NULL: y = the convolution; otherwise y is not written and each output plane goes
  * through the max pool pg on its way out, into py and parg (sgi_conv_pool_forward) */
-static void c1_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                       const float *b, float *y, float *ws, int threads,
-                       const struct sgi_pool *pg, float *py, int32_t *parg) {
+/* Thread tid of a team of `team` (0 of 1: the caller alone, no region) of c1_forward */
+static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, const float *w,
+                              const float *b, float *y, float *ws, const struct sgi_pool *pg,
+                              float *py, int32_t *parg, int tid, int team) {
     const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
     const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
     const size_t ppq = pg ? (size_t)pg->p * pg->q : 0;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *xg = ws + (size_t)tid * per, *yw = xg + c1_wide_at(g), *tmp = xg + c1_tmp_at(g);
-        const size_t pl = c1_plane(g);
-        int off[1024];
-        c1_offsets(g, off);
-        /* groups of samples, each filter block over the group: y is written in
-         * runs of the group's planes, a few at a time (one sample with every
-         * filter wrote K planes far apart, slower than the columns' GEMM) */
-#pragma omp for schedule(static)
-        for (int n0 = 0; n0 < g->n; n0 += C1_G) {
-            const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
-            for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
-            for (int k = 0; k < K; k += C1_FB) {
-                const int fb = K - k < C1_FB ? K - k : C1_FB;
-                const float *wk = w + (size_t)k * rs;
-                for (int n = n0; n < n1; n++) {
-                    const float *xp = xg + (size_t)(n - n0) * pl;
-                    switch (fb) {
-                    case 4: c1_fwd_block(4, xp, wk, rs, off, t64, yw); break;
-                    case 3: c1_fwd_block(3, xp, wk, rs, off, t64, yw); break;
-                    case 2: c1_fwd_block(2, xp, wk, rs, off, t64, yw); break;
-                    default: c1_fwd_block(1, xp, wk, rs, off, t64, yw); break;
+    float *xg = ws + (size_t)tid * per, *yw = xg + c1_wide_at(g), *tmp = xg + c1_tmp_at(g);
+    const size_t pl = c1_plane(g);
+    int off[1024];
+    c1_offsets(g, off);
+    /* groups of samples, each filter block over the group: y is written in
+     * runs of the group's planes, a few at a time (one sample with every
+     * filter wrote K planes far apart, slower than the columns' GEMM) */
+    int ga, gb;
+    sgi_static_range((g->n + C1_G - 1) / C1_G, tid, team, &ga, &gb);
+    for (int n0 = ga * C1_G; n0 < gb * C1_G && n0 < g->n; n0 += C1_G) {
+        const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
+        for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
+        for (int k = 0; k < K; k += C1_FB) {
+            const int fb = K - k < C1_FB ? K - k : C1_FB;
+            const float *wk = w + (size_t)k * rs;
+            for (int n = n0; n < n1; n++) {
+                const float *xp = xg + (size_t)(n - n0) * pl;
+                switch (fb) {
+                case 4: c1_fwd_block(4, xp, wk, rs, off, t64, yw); break;
+                case 3: c1_fwd_block(3, xp, wk, rs, off, t64, yw); break;
+                case 2: c1_fwd_block(2, xp, wk, rs, off, t64, yw); break;
+                default: c1_fwd_block(1, xp, wk, rs, off, t64, yw); break;
+                }
+                for (int f = 0; f < fb; f++) {
+                    const size_t plane = (size_t)(k + f) * g->n + n;
+                    float *yk = pg ? tmp + (size_t)f * pq : y + plane * pq;
+                    const float *src = yw + (size_t)f * t64;
+                    const float bk = b ? b[k + f] : 0.0f;
+                    for (int p = 0; p < P; p++) {
+                        float *restrict d = yk + (size_t)p * Q;
+                        const float *restrict sr = src + (size_t)p * wp;
+                        if (b)
+                            for (int q = 0; q < Q; q++) d[q] = sr[q] + bk;
+                        else
+                            for (int q = 0; q < Q; q++) d[q] = sr[q];
                     }
-                    for (int f = 0; f < fb; f++) {
-                        const size_t plane = (size_t)(k + f) * g->n + n;
-                        float *yk = pg ? tmp + (size_t)f * pq : y + plane * pq;
-                        const float *src = yw + (size_t)f * t64;
-                        const float bk = b ? b[k + f] : 0.0f;
-                        for (int p = 0; p < P; p++) {
-                            float *restrict d = yk + (size_t)p * Q;
-                            const float *restrict sr = src + (size_t)p * wp;
-                            if (b)
-                                for (int q = 0; q < Q; q++) d[q] = sr[q] + bk;
-                            else
-                                for (int q = 0; q < Q; q++) d[q] = sr[q];
-                        }
-                        if (pg) sgi_maxpool_plane(pg, yk, py + plane * ppq, parg + plane * ppq);
-                    }
+                    if (pg) sgi_maxpool_plane(pg, yk, py + plane * ppq, parg + plane * ppq);
                 }
             }
         }
     }
+}
+
+static void c1_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                       const float *b, float *y, float *ws, int threads,
+                       const struct sgi_pool *pg, float *py, int32_t *parg) {
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        c1_forward_thread(g, x, w, b, y, ws, pg, py, parg, omp_get_thread_num(),
+                          omp_get_num_threads());
+    } else /* no region (sgi.h, SGI_PAR_FOR) */
+        c1_forward_thread(g, x, w, b, y, ws, pg, py, parg, 0, 1);
 }
 
 /* acc[f][j] (KW lanes each, in memory, 16 floats apart) += sum over t of dyw[f][t]
@@ -760,63 +786,71 @@ INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int 
  * pg after the layer, parg that pool's argmax (sgi_conv_pool_wgrad), and each output
  * plane's gradient is the pool's backward of one plane, written in cache just before
  * it is widened */
-static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy, float *dw,
-                     float *ws, int threads, const struct sgi_pool *pg, const int32_t *parg) {
+static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const float *dy,
+                            float *ws, const struct sgi_pool *pg, const int32_t *parg, int tid,
+                            int team) {
     const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
     const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
     const size_t ppq = pg ? (size_t)pg->p * pg->q : 0;
     const size_t accn = (size_t)K * rs * 16;
-    int used = 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#pragma omp single
-        used = omp_get_num_threads();
-#endif
-        float *xg = ws + (size_t)tid * per, *dyw = xg + c1_wide_at(g);
-        float *acc = xg + c1_acc_at(g), *tmp = xg + c1_tmp_at(g);
-        const size_t pl = c1_plane(g);
-        int off[1024];
-        c1_offsets(g, off);
-        for (size_t i = 0; i < accn; i++) acc[i] = 0;
-        for (size_t i = 0; i < (size_t)C1_FB * t64; i++) dyw[i] = 0; /* off-output entries stay 0 */
-#pragma omp for schedule(static)
-        for (int n0 = 0; n0 < g->n; n0 += C1_G) {
-            const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
-            for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
-            for (int k = 0; k < K; k += C1_FB) {
-                const int fb = K - k < C1_FB ? K - k : C1_FB;
-                float *ak = acc + (size_t)k * rs * 16;
-                for (int n = n0; n < n1; n++) {
-                    const float *xp = xg + (size_t)(n - n0) * pl;
-                    /* this block's dy rows, widened */
-                    for (int f = 0; f < fb; f++) {
-                        const size_t plane = (size_t)(k + f) * g->n + n;
-                        if (pg) /* the pool's backward of this plane, in cache */
-                            sgi_maxpool_back_plane(pg, dy + plane * ppq, parg + plane * ppq, tmp, 1);
-                        const float *dk = pg ? tmp : dy + plane * pq;
-                        for (int p = 0; p < P; p++) {
-                            float *restrict d = dyw + (size_t)f * t64 + (size_t)p * wp;
-                            const float *restrict sr = dk + (size_t)p * Q;
-                            for (int q = 0; q < Q; q++) d[q] = sr[q];
-                        }
+    float *xg = ws + (size_t)tid * per, *dyw = xg + c1_wide_at(g);
+    float *acc = xg + c1_acc_at(g), *tmp = xg + c1_tmp_at(g);
+    const size_t pl = c1_plane(g);
+    int off[1024];
+    c1_offsets(g, off);
+    for (size_t i = 0; i < accn; i++) acc[i] = 0;
+    for (size_t i = 0; i < (size_t)C1_FB * t64; i++) dyw[i] = 0; /* off-output entries stay 0 */
+    int ga, gb;
+    sgi_static_range((g->n + C1_G - 1) / C1_G, tid, team, &ga, &gb);
+    for (int n0 = ga * C1_G; n0 < gb * C1_G && n0 < g->n; n0 += C1_G) {
+        const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
+        for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
+        for (int k = 0; k < K; k += C1_FB) {
+            const int fb = K - k < C1_FB ? K - k : C1_FB;
+            float *ak = acc + (size_t)k * rs * 16;
+            for (int n = n0; n < n1; n++) {
+                const float *xp = xg + (size_t)(n - n0) * pl;
+                /* this block's dy rows, widened */
+                for (int f = 0; f < fb; f++) {
+                    const size_t plane = (size_t)(k + f) * g->n + n;
+                    if (pg) /* the pool's backward of this plane, in cache */
+                        sgi_maxpool_back_plane(pg, dy + plane * ppq, parg + plane * ppq, tmp, 1);
+                    const float *dk = pg ? tmp : dy + plane * pq;
+                    for (int p = 0; p < P; p++) {
+                        float *restrict d = dyw + (size_t)f * t64 + (size_t)p * wp;
+                        const float *restrict sr = dk + (size_t)p * Q;
+                        for (int q = 0; q < Q; q++) d[q] = sr[q];
                     }
-                    const float *dk = dyw;
-                    for (int j = 0; j < rs; j += C1_RB) {
-                        const int rb = rs - j < C1_RB ? rs - j : C1_RB;
-                        switch (fb) {
-                        case 4: C1_RB_CASES(4) break;
-                        case 3: C1_RB_CASES(3) break;
-                        case 2: C1_RB_CASES(2) break;
-                        default: C1_RB_CASES(1) break;
-                        }
+                }
+                const float *dk = dyw;
+                for (int j = 0; j < rs; j += C1_RB) {
+                    const int rb = rs - j < C1_RB ? rs - j : C1_RB;
+                    switch (fb) {
+                    case 4: C1_RB_CASES(4) break;
+                    case 3: C1_RB_CASES(3) break;
+                    case 2: C1_RB_CASES(2) break;
+                    default: C1_RB_CASES(1) break;
                     }
                 }
             }
         }
     }
+}
+
+static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy, float *dw,
+                     float *ws, int threads, const struct sgi_pool *pg, const int32_t *parg) {
+    const int rs = g->r * g->s, K = g->k;
+    const size_t per = c1_per_thread(g);
+    int used = 1;
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        {
+#pragma omp single
+            used = omp_get_num_threads();
+            c1_wgrad_thread(g, x, dy, ws, pg, parg, omp_get_thread_num(), omp_get_num_threads());
+        }
+    } else /* no region (sgi.h, SGI_PAR_FOR) */
+        c1_wgrad_thread(g, x, dy, ws, pg, parg, 0, 1);
     /* every thread's KW lanes per weight, the threads in order */
     for (size_t i = 0; i < (size_t)K * rs; i++) {
         kv s = kv_loadu(ws + c1_acc_at(g) + i * 16);
@@ -833,24 +867,24 @@ static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *
 static void c1_pool_db(const struct sg_conv_geom *g, const struct sgi_pool *pg,
                        const float *pdy, const int32_t *parg, float *db, float *ws, int threads) {
     const size_t pq = (size_t)g->p * g->q, len = (size_t)g->n * pq, ppq = (size_t)pg->p * pg->q;
-#pragma omp parallel num_threads(threads) if (threads > 1 && len * g->k > 65536)
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *plane = ws + (size_t)tid * c1_per_thread(g) + c1_db_at(g);
-#pragma omp for schedule(static)
-        for (int k = 0; k < g->k; k++) {
-            memset(plane, 0, len * sizeof *plane);
-            for (int n = 0; n < g->n; n++) {
-                const size_t po = ((size_t)k * g->n + n) * ppq;
-                float *pl = plane + (size_t)n * pq;
-                for (size_t j = 0; j < ppq; j++) pl[parg[po + j]] = 0.0f + pdy[po + j];
-            }
-            db[k] = (float)sgi_sum(plane, len);
-        }
-    }
+    /* filter k's plane in thread t's area, t its thread's number or 0 (no region) */
+#define C1_POOL_DB(t)                                                                       \
+    do {                                                                                    \
+        float *plane = ws + (size_t)(t) * c1_per_thread(g) + c1_db_at(g);                   \
+        memset(plane, 0, len * sizeof *plane);                                              \
+        for (int n = 0; n < g->n; n++) {                                                    \
+            const size_t po = ((size_t)k * g->n + n) * ppq;                                 \
+            float *pl = plane + (size_t)n * pq;                                             \
+            for (size_t j = 0; j < ppq; j++) pl[parg[po + j]] = 0.0f + pdy[po + j];         \
+        }                                                                                   \
+        db[k] = (float)sgi_sum(plane, len);                                                 \
+    } while (0)
+    if (threads > 1 && len * g->k > 65536) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int k = 0; k < g->k; k++) C1_POOL_DB(omp_get_thread_num());
+    } else
+        for (int k = 0; k < g->k; k++) C1_POOL_DB(0);
+#undef C1_POOL_DB
 }
 #endif
 
@@ -905,9 +939,9 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
         c1_forward(g, x, w, b, y, ws, threads, NULL, NULL, NULL); /* bias included */
         return;
 #endif
-    } else if (by_slices(g, threads)) {
+    } else if (by_slices(g, threads) && threads > 1) {
         const size_t per = col_floats(g);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (int sl = 0; sl < nslices; sl++) {
             int t = 0;
 #ifdef _OPENMP
@@ -917,10 +951,11 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
             for (int grp = 0; grp < g->groups; grp++)
                 forward_slice(g, x, w, y, ws + (size_t)t * per, n0, bsz, grp, 0);
         }
-    } else {
+    } else { /* one slice at a time: its im2col and product shared by the threads, or one */
+        const int par = !by_slices(g, threads);
         for (int sl = 0; sl < nslices; sl++) {
             const int n0 = sl * nb, bsz = g->n - n0 < nb ? g->n - n0 : nb;
-            for (int grp = 0; grp < g->groups; grp++) forward_slice(g, x, w, y, ws, n0, bsz, grp, 1);
+            for (int grp = 0; grp < g->groups; grp++) forward_slice(g, x, w, y, ws, n0, bsz, grp, par);
         }
     }
     if (b) add_bias(g, b, y);

@@ -88,12 +88,11 @@ static void compact_w(const struct sg_conv_geom *g, const float *w, const int *k
 
 /* every filter starts at its bias (all a pruned filter gives) */
 static void fill_bias(const struct sg_conv_geom *g, const float *b, float *y, size_t yp) {
-#pragma omp parallel for schedule(static) if (yp * g->k > 65536)
-    for (int k = 0; k < g->k; k++) {
+    SGI_PAR_FOR(yp * g->k > 65536 ? sg_get_threads() : 1, for (int k = 0; k < g->k; k++) {
         const float bk = b ? b[k] : 0.0f;
         float *yk = y + (size_t)k * yp;
         for (size_t i = 0; i < yp; i++) yk[i] = bk;
-    }
+    });
 }
 
 static void scatter_dw(const struct sg_conv_geom *g, const float *dwt, const int *kk, int nk,
@@ -106,8 +105,9 @@ static void scatter_dw(const struct sg_conv_geom *g, const float *dwt, const int
 }
 
 static void gather_planes(const float *x, size_t plane, const int *idx, int n, float *xt) {
-#pragma omp parallel for schedule(static) if ((size_t)n * plane > 65536)
-    for (int i = 0; i < n; i++) memcpy(xt + (size_t)i * plane, x + (size_t)idx[i] * plane, plane * sizeof *xt);
+    SGI_PAR_FOR((size_t)n * plane > 65536 ? sg_get_threads() : 1,
+                for (int i = 0; i < n; i++)
+                    memcpy(xt + (size_t)i * plane, x + (size_t)idx[i] * plane, plane * sizeof *xt););
 }
 
 int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const float *w,
@@ -157,12 +157,11 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
     if (!all_c) gather_planes(x, xp, cc, nc, xt);
     compact_w(g, w, kk, nk, cc, nc, wt);
     sgi_conv_forward_kept(&t, all_c ? x : xt, wt, kpp, NULL, yt, wsp, threads);
-#pragma omp parallel for schedule(static) if (yp * nk > 65536)
-    for (int a = 0; a < nk; a++) {
+    SGI_PAR_FOR(yp * nk > 65536 ? sg_get_threads() : 1, for (int a = 0; a < nk; a++) {
         float *yk = y + (size_t)kk[a] * yp;
         const float *src = yt + (size_t)a * yp;
         for (size_t i = 0; i < yp; i++) yk[i] += src[i];
-    }
+    });
     return 1;
 }
 
@@ -189,9 +188,9 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     float *dwt = wt + nw, *wsp = dwt + nw;
     memset(dw, 0, (size_t)g->k * g->c * rs * sizeof *dw);
     if (db) {
-#pragma omp parallel for schedule(static) if (yp * g->k > 65536)
-        for (int k = 0; k < g->k; k++)
-            db[k] = dead && dead[k] ? 0.0f : (float)sgi_sum(dy + (size_t)k * yp, yp);
+        SGI_PAR_FOR(yp * g->k > 65536 ? sg_get_threads() : 1,
+                    for (int k = 0; k < g->k; k++) db[k] =
+                        dead && dead[k] ? 0.0f : (float)sgi_sum(dy + (size_t)k * yp, yp););
     }
     /* dx written (set_dx): by the Winograd pass where it covers every channel, else
      * zeroed here and added to */
@@ -216,12 +215,11 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
                            dx ? (all_c ? dx : dxt) : NULL, 0, dwt, NULL, wsp, threads);
     scatter_dw(g, dwt, kk, nk, cc, nc, dw);
     if (dx && !all_c) {
-#pragma omp parallel for schedule(static) if (xp * nc > 65536)
-        for (int bb = 0; bb < nc; bb++) {
+        SGI_PAR_FOR(xp * nc > 65536 ? sg_get_threads() : 1, for (int bb = 0; bb < nc; bb++) {
             float *d = dx + (size_t)cc[bb] * xp;
             const float *s = dxt + (size_t)bb * xp;
             for (size_t i = 0; i < xp; i++) d[i] += s[i];
-        }
+        });
     }
     return 1;
 }
