@@ -765,10 +765,7 @@ INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int 
         kv d[C1_FB];
         for (int f = 0; f < FB; f++) d[f] = kv_loadu(dyw + (size_t)f * t64 + t);
         for (int j = 0; j < RB; j++) {
-            kv xv = kv_loadu(xp + off[j] + t);
-            /* in a register: GCC otherwise folded the load into each of the FB
-             * multiply-adds, FB loads of one vector (the loop bound by loads) */
-            __asm__("" : "+v"(xv));
+            const kv xv = kv_reg(kv_loadu(xp + off[j] + t)); /* one load for FB filters */
             for (int f = 0; f < FB; f++) a[f][j] = kv_fmadd(d[f], xv, a[f][j]);
         }
     }

@@ -417,7 +417,7 @@ static void cw_block(int T, int gn, int in, const float *const *dyk, const float
 #pragma GCC unroll 3
         for (int g = 0; g < 3; g++) d[g] = kv_loadu(dyk[g] + t);
 #pragma GCC unroll 5
-        for (int i = 0; i < KI; i++) e[i] = kv_loadu(xk[i] + t);
+        for (int i = 0; i < KI; i++) e[i] = kv_reg(kv_loadu(xk[i] + t)); /* one load, 3 uses */
 #pragma GCC unroll 3
         for (int g = 0; g < 3; g++)
 #pragma GCC unroll 5
