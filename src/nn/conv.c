@@ -693,6 +693,15 @@ static void c1_offsets(const struct sg_conv_geom *g, int *off) {
 
 /* pg NULL: y = the convolution; otherwise y is not written and each output plane goes
  * through the max pool pg on its way out, into py and parg (sgi_conv_pool_forward) */
+/* [*na, *nb): the samples of thread tid of a team of `team`, whole groups of C1_G in
+ * the static schedule's split of the groups */
+static void c1_samples(const struct sg_conv_geom *g, int tid, int team, int *na, int *nb) {
+    int ga, gb;
+    sgi_static_range((g->n + C1_G - 1) / C1_G, tid, team, &ga, &gb);
+    *na = ga * C1_G;
+    *nb = gb * C1_G < g->n ? gb * C1_G : g->n;
+}
+
 /* Thread tid of a team of `team` (0 of 1: the caller alone, no region) of c1_forward */
 static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, const float *w,
                               const float *b, float *y, float *ws, const struct sgi_pool *pg,
@@ -707,9 +716,9 @@ static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, cons
     /* groups of samples, each filter block over the group: y is written in
      * runs of the group's planes, a few at a time (one sample with every
      * filter wrote K planes far apart, slower than the columns' GEMM) */
-    int ga, gb;
-    sgi_static_range((g->n + C1_G - 1) / C1_G, tid, team, &ga, &gb);
-    for (int n0 = ga * C1_G; n0 < gb * C1_G && n0 < g->n; n0 += C1_G) {
+    int na, nb;
+    c1_samples(g, tid, team, &na, &nb);
+    for (int n0 = na; n0 < nb; n0 += C1_G) {
         const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
         for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
         for (int k = 0; k < K; k += C1_FB) {
@@ -800,9 +809,9 @@ static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const 
     c1_offsets(g, off);
     for (size_t i = 0; i < accn; i++) acc[i] = 0;
     for (size_t i = 0; i < (size_t)C1_FB * t64; i++) dyw[i] = 0; /* off-output entries stay 0 */
-    int ga, gb;
-    sgi_static_range((g->n + C1_G - 1) / C1_G, tid, team, &ga, &gb);
-    for (int n0 = ga * C1_G; n0 < gb * C1_G && n0 < g->n; n0 += C1_G) {
+    int na, nb;
+    c1_samples(g, tid, team, &na, &nb);
+    for (int n0 = na; n0 < nb; n0 += C1_G) {
         const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
         for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
         for (int k = 0; k < K; k += C1_FB) {
