@@ -691,8 +691,6 @@ static void c1_offsets(const struct sg_conv_geom *g, int *off) {
         for (int s = 0; s < g->s; s++) off[r * g->s + s] = r * wp + s;
 }
 
-/* pg NULL: y = the convolution; otherwise y is not written and each output plane goes
- * through the max pool pg on its way out, into py and parg (sgi_conv_pool_forward) */
 /* [*na, *nb): the samples of thread tid of a team of `team`, whole groups of C1_G in
  * the static schedule's split of the groups */
 static void c1_samples(const struct sg_conv_geom *g, int tid, int team, int *na, int *nb) {
@@ -752,6 +750,8 @@ static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, cons
     }
 }
 
+/* pg NULL: y = the convolution; otherwise y is not written and each output plane goes
+ * through the max pool pg on its way out, into py and parg (sgi_conv_pool_forward) */
 static void c1_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                        const float *b, float *y, float *ws, int threads,
                        const struct sgi_pool *pg, float *py, int32_t *parg) {
@@ -794,7 +794,8 @@ INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int 
 /* pg NULL: dy is the output gradient; otherwise it is the gradient of the 2x2 max pool
  * pg after the layer, parg that pool's argmax (sgi_conv_pool_wgrad), and each output
  * plane's gradient is the pool's backward of one plane, written in cache just before
- * it is widened */
+ * it is widened. Thread tid of a team of `team` (0 of 1: no region): its samples' sums
+ * in its area. */
 static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const float *dy,
                             float *ws, const struct sgi_pool *pg, const int32_t *parg, int tid,
                             int team) {
