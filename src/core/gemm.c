@@ -24,9 +24,6 @@
  * fc1; 70-102 against 54-96 where B's rows are 4 or 8 KiB apart (they share L1 sets:
  * no packing). */
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "sgi_kv.h"
 
@@ -177,16 +174,7 @@ static void transpose(const float *restrict x, int r, int c, size_t ld, float *r
 /* Threads share a product only when called outside a parallel region and the
  * product is large enough to pay for it; each entry of C is computed by one
  * thread in the same order either way. */
-static int team(double flops) {
-#ifdef _OPENMP
-    if (omp_in_parallel()) return 1;
-    const int t = sg_get_threads();
-    return flops >= 4e6 && t > 1 ? t : 1;
-#else
-    (void)flops;
-    return 1;
-#endif
-}
+static int team(double flops) { return flops >= 4e6 ? sgi_region_threads() : 1; }
 #endif
 
 /* Without AVX-512 the own kernels take only products of at most this many columns

@@ -691,6 +691,13 @@ static void c1_offsets(const struct sg_conv_geom *g, int *off) {
         for (int s = 0; s < g->s; s++) off[r * g->s + s] = r * wp + s;
 }
 
+/* The planes of samples [n0, the returned end) padded into xg, one group */
+static int c1_pad_group(const struct sg_conv_geom *g, const float *x, int n0, float *xg) {
+    const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
+    for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * c1_plane(g));
+    return n1;
+}
+
 /* [*na, *nb): the samples of thread tid of a team of `team`, whole groups of C1_G in
  * the static schedule's split of the groups */
 static void c1_samples(const struct sg_conv_geom *g, int tid, int team, int *na, int *nb) {
@@ -717,8 +724,7 @@ static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, cons
     int na, nb;
     c1_samples(g, tid, team, &na, &nb);
     for (int n0 = na; n0 < nb; n0 += C1_G) {
-        const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
-        for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
+        const int n1 = c1_pad_group(g, x, n0, xg);
         for (int k = 0; k < K; k += C1_FB) {
             const int fb = K - k < C1_FB ? K - k : C1_FB;
             const float *wk = w + (size_t)k * rs;
@@ -813,8 +819,7 @@ static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const 
     int na, nb;
     c1_samples(g, tid, team, &na, &nb);
     for (int n0 = na; n0 < nb; n0 += C1_G) {
-        const int n1 = g->n - n0 < C1_G ? g->n : n0 + C1_G;
-        for (int n = n0; n < n1; n++) c1_pad(g, x, n, xg + (size_t)(n - n0) * pl);
+        const int n1 = c1_pad_group(g, x, n0, xg);
         for (int k = 0; k < K; k += C1_FB) {
             const int fb = K - k < C1_FB ? K - k : C1_FB;
             float *ak = acc + (size_t)k * rs * 16;
@@ -874,27 +879,28 @@ static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *
  * plane rebuilt in a scratch plane (0 + dy at the argmax, 0 elsewhere, as the pool's
  * backward writes it) and summed by sgi_sum, so the bits of the two ops; one filter at
  * a time, so the plane stays in cache. */
+static void c1_pool_db_filter(const struct sg_conv_geom *g, const struct sgi_pool *pg,
+                              const float *pdy, const int32_t *parg, int k, float *plane,
+                              float *db) {
+    const size_t pq = (size_t)g->p * g->q, len = (size_t)g->n * pq, ppq = (size_t)pg->p * pg->q;
+    memset(plane, 0, len * sizeof *plane);
+    for (int n = 0; n < g->n; n++) {
+        const size_t po = ((size_t)k * g->n + n) * ppq;
+        float *pl = plane + (size_t)n * pq;
+        for (size_t j = 0; j < ppq; j++) pl[parg[po + j]] = 0.0f + pdy[po + j];
+    }
+    db[k] = (float)sgi_sum(plane, len);
+}
+
 static void c1_pool_db(const struct sg_conv_geom *g, const struct sgi_pool *pg,
                        const float *pdy, const int32_t *parg, float *db, float *ws, int threads) {
-    const size_t pq = (size_t)g->p * g->q, len = (size_t)g->n * pq, ppq = (size_t)pg->p * pg->q;
-    /* filter k's plane in thread t's area, t its thread's number or 0 (no region) */
-#define C1_POOL_DB(t)                                                                       \
-    do {                                                                                    \
-        float *plane = ws + (size_t)(t) * c1_per_thread(g) + c1_db_at(g);                   \
-        memset(plane, 0, len * sizeof *plane);                                              \
-        for (int n = 0; n < g->n; n++) {                                                    \
-            const size_t po = ((size_t)k * g->n + n) * ppq;                                 \
-            float *pl = plane + (size_t)n * pq;                                             \
-            for (size_t j = 0; j < ppq; j++) pl[parg[po + j]] = 0.0f + pdy[po + j];         \
-        }                                                                                   \
-        db[k] = (float)sgi_sum(plane, len);                                                 \
-    } while (0)
-    if (threads > 1 && len * g->k > 65536) {
+    const size_t len = (size_t)g->n * g->p * g->q, per = c1_per_thread(g), at = c1_db_at(g);
+    if (threads > 1 && len * g->k > 65536) { /* filter k's plane in its thread's area */
 #pragma omp parallel for schedule(static) num_threads(threads)
-        for (int k = 0; k < g->k; k++) C1_POOL_DB(omp_get_thread_num());
-    } else
-        for (int k = 0; k < g->k; k++) C1_POOL_DB(0);
-#undef C1_POOL_DB
+        for (int k = 0; k < g->k; k++)
+            c1_pool_db_filter(g, pg, pdy, parg, k, ws + (size_t)omp_get_thread_num() * per + at, db);
+    } else /* no region (sgi.h, SGI_PAR_FOR) */
+        for (int k = 0; k < g->k; k++) c1_pool_db_filter(g, pg, pdy, parg, k, ws + at, db);
 }
 #endif
 

@@ -143,24 +143,28 @@ static float *grad_of(const struct sgi_step *s, int32_t p) {
     return p >= 0 ? s->grad + s->m->params[p].offset : NULL;
 }
 
+/* Filter c of a conv's weights wp (per weights a filter) has no kept weight. */
+static int filter_pruned(const struct sg_model *m, const struct sg_param *wp, size_t per, int c) {
+    const uint8_t *mk = m->mask + wp->offset + (size_t)c * per;
+    size_t t = 0;
+    while (t < per && !mk[t]) t++;
+    return t == per;
+}
+
 /* A convolution run with the max pool after it (exec.c's cpool) in this training
  * step: when every filter keeps a weight, the layer takes the dense direct path that
  * conv.c fuses with the pool (no filter or kernel mask thins it: with one input
  * channel a kernel is a filter). The pool's output and argmax are written, the
  * layer's own output is not. 1 when it ran. */
 static int conv_pool_forward(const struct sgi_step *s, const struct sg_conv_geom *g,
-                             const float *w, const uint8_t *mask) {
+                             const float *w) {
     struct sg_exec *e = s->e;
     const int32_t pool = e->cpool ? e->cpool[s->i] : 0;
     if (e->cpooled) e->cpooled[s->i] = 0;
     if (pool <= 0 || !s->train) return 0;
-    const size_t per = (size_t)g->c * g->r * g->s;
-    for (int k = 0; k < g->k; k++) {
-        const uint8_t *mk = mask + (size_t)k * per;
-        size_t t = 0;
-        while (t < per && !mk[t]) t++;
-        if (t == per) return 0;
-    }
+    const struct sg_param *wp = &s->m->params[s->nd->param[0]];
+    for (int k = 0; k < g->k; k++)
+        if (filter_pruned(s->m, wp, (size_t)g->c * g->r * g->s, k)) return 0;
     const struct sgi_pool pg = sgi_pool_of(s->m, &s->m->nodes[pool], s->n);
     sgi_conv_pool_forward(g, s->x, w, param_of(s->m, s->nd->param[1]), &pg, e->out[pool],
                           e->arg[pool], e->col, e->threads);
@@ -183,7 +187,7 @@ static enum sg_status conv_forward(const struct sgi_step *s) {
     struct sg_conv_geom g = sgi_conv_geom_of(s->m, s->nd, s->n);
     const float *w = sg_param_data(s->m, s->nd->param[0]);
     const uint8_t *mask = s->m->mask + s->m->params[s->nd->param[0]].offset;
-    if (conv_pool_forward(s, &g, w, mask)) return SG_OK;
+    if (conv_pool_forward(s, &g, w)) return SG_OK;
     const int thin = sgi_conv_thin_forward(&g, s->x, w, mask, param_of(s->m, s->nd->param[1]),
                                            s->y, e->threads, &s->e->thin);
     if (e->thinned) e->thinned[s->i] = (uint8_t)thin;
@@ -244,14 +248,6 @@ static void relu_backward(const struct sgi_step *s) {
 static int g_dead_on = 1;
 
 void sgi_dead_channels_enable(int on) { g_dead_on = on; }
-
-/* Filter c of a conv's weights wp (per weights a filter) has no kept weight. */
-static int filter_pruned(const struct sg_model *m, const struct sg_param *wp, size_t per, int c) {
-    const uint8_t *mk = m->mask + wp->offset + (size_t)c * per;
-    size_t t = 0;
-    while (t < per && !mk[t]) t++;
-    return t == per;
-}
 
 /* Filters of a conv (run by the training kernels) whose every weight and bias is
  * masked: their output channel is exactly 0 (masked entries are 0), and no

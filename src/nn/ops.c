@@ -120,16 +120,14 @@ size_t sgi_fc_thin_ws(int n, int nr, int nl) {
 /* ac[i][t] = W[rows[i]][live[t]] */
 static void fc_gather_w(int c, const int *rows, int nr, const int *live, int nl, const float *w,
                         float *restrict ac) {
-    const int nt = sgi_region_threads();
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && (size_t)nr * nl > 65536)
-    for (int i = 0; i < nr; i++) {
+    SGI_PAR_FOR((size_t)nr * nl > 65536 ? sg_get_threads() : 1, for (int i = 0; i < nr; i++) {
         const float *wr = w + (size_t)rows[i] * c;
         float *ar = ac + (size_t)i * nl;
         if (!live)
             memcpy(ar, wr, (size_t)c * sizeof *ar);
         else
             for (int t = 0; t < nl; t++) ar[t] = wr[live[t]];
-    }
+    });
 }
 
 void sgi_fc_forward_thin(int n, int c, int k, const int *rows, int nr, const int *live, int nl,
@@ -297,15 +295,9 @@ void sgi_maxpool_plane(const struct sgi_pool *g, const float *x, float *y, int32
 static void maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg,
                             int par) {
     const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
-    void (*plane)(const struct sgi_pool *, const float *, float *, int32_t *) =
-        pool_is_2x2(g) ? maxpool_2x2_plane : maxpool_any_plane;
-    if (!par) {
-        for (int pl = 0; pl < g->planes; pl++)
-            plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz);
-        return;
-    }
-    SGI_PAR_FOR(sg_get_threads(), for (int pl = 0; pl < g->planes; pl++)
-                                      plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz););
+    SGI_PAR_FOR(par ? sg_get_threads() : 1,
+                for (int pl = 0; pl < g->planes; pl++)
+                    sgi_maxpool_plane(g, x + pl * in_sz, y + pl * out_sz, arg + pl * out_sz););
 }
 
 void sgi_maxpool_forward(const struct sgi_pool *g, const float *x, float *y, int32_t *arg) {
@@ -374,13 +366,9 @@ void sgi_maxpool_back_plane(const struct sgi_pool *g, const float *dyp, const in
 static void maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
                              float *dx, int set, int par) {
     const size_t in_sz = (size_t)g->h * g->w, out_sz = (size_t)g->p * g->q;
-    if (!par) {
-        for (int pl = 0; pl < g->planes; pl++)
-            sgi_maxpool_back_plane(g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set);
-        return;
-    }
-    SGI_PAR_FOR(sg_get_threads(), for (int pl = 0; pl < g->planes; pl++) sgi_maxpool_back_plane(
-                                      g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set););
+    SGI_PAR_FOR(par ? sg_get_threads() : 1,
+                for (int pl = 0; pl < g->planes; pl++) sgi_maxpool_back_plane(
+                    g, dy + pl * out_sz, arg + pl * out_sz, dx + pl * in_sz, set););
 }
 
 void sgi_maxpool_backward(const struct sgi_pool *g, const float *dy, const int32_t *arg,
