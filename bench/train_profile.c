@@ -4,7 +4,8 @@
  * Usage: train_profile MODEL C H W BATCH STEPS THREADS [WINOGRAD 0|1 [GRANULARITY DENSITY [THIN 0|1]]]
  * (SG_WINO_TILE=2 or 4 forces the Winograd tile size; SG_FREE_KEPT=1 skips the
  * kernel-masked layers' kept-pair products, the step's time with them free; SG_FC_SAME=1 prunes the
- * fc layers at the granularity of the convolutions, not fine-grained; GRANULARITY DENSITY: prune the model first, as `sparsegrain prune` does by default,
+ * fc layers at the granularity of the convolutions, not fine-grained; SG_LANES=0 runs the
+ * stride-1 layers that take image lanes through im2col, as before; GRANULARITY DENSITY: prune the model first, as `sparsegrain prune` does by default,
  * and time masked retraining steps.)
  * Prints one row per node: name, op, forward ms, backward ms (per step, min over
  * rounds), and for convolutions fwd / wgrad / dgrad ms and direct-conv GFLOP/s. */
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
         sgi_wino_train_free_kept(1);
         fprintf(stderr, "SG_FREE_KEPT: kept-pair products skipped (wrong outputs; a timing bound)\n");
     }
+    if (getenv("SG_LANES")) sgi_conv_lanes_enable(atoi(getenv("SG_LANES"))); /* 0: im2col */
     g_cpu = sg_get_threads() == 1;
     struct sg_model *m = NULL;
     if (sg_model_build(argv[1], c, h, w, 10, 1, &m) != SG_OK) {

@@ -579,8 +579,9 @@ SG_TEST(conv_one_channel_direct_matches_reference) {
     }
 }
 
-/* The input gradient of stride-1 layers without padding (im2col's col2im: LeNet-5's
- * conv2 takes a path of its own for 8-float rows) has the bits of its definition: each
+/* The input gradient of stride-1 layers without padding through im2col (col2im: LeNet-5's
+ * conv2 takes a path of its own for 8-float rows; AVX-512 builds run such layers in
+ * image lanes unless told not to) has the bits of its definition: each
  * dx entry is what it held plus, in (r, s) order, the column entries dcol = W^T dy
  * (each one fused multiply-add chain over the filters in order, as the GEMM computes
  * them) of the taps that cover it. Added to a dx holding
@@ -622,6 +623,7 @@ SG_TEST(conv_input_gradient_adds_taps_in_order) {
                             }
                         want[(((size_t)c * N + n) * H + ih) * W + iw] = v;
                     }
+        sgi_conv_lanes_enable(0); /* im2col's bits (the lanes path: test_conv_lanes.c) */
         for (int threads = 1; threads <= 2; threads++) {
             float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 16);
             memcpy(dx, d0, nx * 4);
@@ -629,6 +631,7 @@ SG_TEST(conv_input_gradient_adds_taps_in_order) {
             CHECK_MSG(memcmp(dx, want, nx * 4) == 0, "case %zu, %d threads: dx", ci, threads);
             free(ws);
         }
+        sgi_conv_lanes_enable(1);
         free(x), free(w), free(dy), free(d0), free(dx), free(want), free(dw);
     }
 }

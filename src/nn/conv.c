@@ -78,6 +78,7 @@ size_t sgi_conv_workspace(const struct sg_conv_geom *g, int threads) {
     size_t a = im2col_workspace(g, threads);
     if (sgi_conv_kept_cols_ok(g) && kept_cols_workspace(g, threads) > a)
         a = kept_cols_workspace(g, threads);
+    if (sgi_conv_lanes_workspace(g, threads) > a) a = sgi_conv_lanes_workspace(g, threads);
 #if SGI_KV
     if (c1_ok(g) && (size_t)threads * c1_per_thread(g) > a) a = (size_t)threads * c1_per_thread(g);
 #endif
@@ -946,6 +947,8 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
     const int nb = chunk_of(g), nslices = (g->n + nb - 1) / nb;
     if (sgi_wino_train_ok(g) || (kp && sgi_wino_train_shape_ok(g))) {
         sgi_wino_train_forward_kept(g, x, w, kp, y, ws, threads);
+    } else if (sgi_conv_lanes_ok(g)) {
+        sgi_conv_lanes_forward(g, x, w, kp, y, ws, threads);
 #if SGI_KV
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_forward(g, x, w, kp, y, ws, threads);
@@ -992,6 +995,8 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
         memset(dx, 0, (size_t)g->n * g->c * g->h * g->w * sizeof *dx);
     if (wino) {
         sgi_wino_train_backward_kept(g, x, w, kp, dy, dx, set_dx, dw, ws, threads);
+    } else if (sgi_conv_lanes_ok(g)) {
+        sgi_conv_lanes_backward(g, x, w, kp, dy, dx, dw, ws, threads);
 #if SGI_KV
     } else if (kp && sgi_conv_kept_cols_ok(g)) {
         kept_cols_backward(g, x, w, kp, dy, dx, dw, ws, threads);

@@ -104,6 +104,19 @@ void sgi_wino_train_backward_map(const struct sg_conv_geom *g, const int *cmap, 
  * sgi_conv_kept_cols_ok (AVX-512 and AVX2 builds; one group, more than one input channel,
  * not 1x1); otherwise kp is ignored (dense kernels). */
 int sgi_conv_kept_cols_ok(const struct sg_conv_geom *g);
+/* Kept-kernel passes in image lanes (src/nn/conv_lanes.c): stride-1 layers of 3, 5
+ * or 7 columns a kernel, one group, more than one channel (AVX-512 builds), where
+ * sgi_conv_lanes_ok and sgi_conv_lanes_is_on; sgi_conv_forward_kept and
+ * sgi_conv_backward_kept take them for kept lists on shapes Winograd does not run.
+ * forward: y written (no bias); backward: dw written, dx added to (NULL: none). */
+int sgi_conv_lanes_ok(const struct sg_conv_geom *g);
+void sgi_conv_lanes_enable(int on); /* 0: the im2col kept path (tests, benchmarks) */
+size_t sgi_conv_lanes_workspace(const struct sg_conv_geom *g, int threads);
+void sgi_conv_lanes_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                            const struct sgi_kept *kp, float *y, float *ws, int threads);
+void sgi_conv_lanes_backward(const struct sg_conv_geom *g, const float *x, const float *w,
+                             const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
+                             float *ws, int threads);
 void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                            const struct sgi_kept *kp, const float *b, float *y, float *ws,
                            int threads);
