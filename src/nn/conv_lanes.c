@@ -193,10 +193,12 @@ static void x_cells(const struct sg_conv_geom *g, const struct lay *l, const flo
 
 /* ---- the products ---- */
 
-/* Forward block: rows p (and p + 1 where two) of an output plane, cells [0, QB) from
+/* Forward block: rows p (and p + 1 where TWO) of an output plane, cells [0, QB) from
  * out; the input planes at in + idx[e] ipl, rows WI cells apart; the weights of entry
- * e at w + idx[e] wst. Each output cell: one chain over the entries, r, s. */
-KINL void fwd_block(const int QB, const int S, int R, int two, const float *in, size_t ipl,
+ * e at w + idx[e] wst. Each output cell: one chain over the entries, r, s. Input row
+ * rr feeds tap row rr of row p and tap row rr - 1 of row p + 1: one load, two
+ * multiply-adds. */
+KINL void fwd_block(const int QB, const int S, const int TWO, int R, const float *in, size_t ipl,
                     int wi, const int32_t *idx, int32_t e0, int32_t e1, const float *w,
                     size_t wst, float *out, int wo) {
     kv a0[8], a1[8];
@@ -204,34 +206,45 @@ KINL void fwd_block(const int QB, const int S, int R, int two, const float *in, 
     for (int j = 0; j < QB; j++) a0[j] = kv_zero(), a1[j] = kv_zero();
     for (int32_t e = e0; e < e1; e++) {
         const float *ip = in + (size_t)idx[e] * ipl, *wp = w + (size_t)idx[e] * wst;
-        for (int rr = 0; rr < R + two; rr++) {
+#pragma GCC unroll 7
+        for (int s = 0; s < S; s++) { /* input row 0: row p's first tap row */
+            const kv w0 = kv_set1(wp[s]);
+#pragma GCC unroll 8
+            for (int j = 0; j < QB; j++) a0[j] = kv_fmadd(w0, kv_loadu(ip + 16 * (j + s)), a0[j]);
+        }
+        for (int rr = 1; rr < R; rr++) {
             const float *row = ip + (size_t)rr * wi * 16;
-            const int u0 = rr < R, u1 = two && rr >= 1;
 #pragma GCC unroll 7
             for (int s = 0; s < S; s++) {
-                const kv w0 = kv_set1(u0 ? wp[rr * S + s] : 0.0f);
-                const kv w1 = kv_set1(u1 ? wp[(rr - 1) * S + s] : 0.0f);
-                if (u0 && u1) {
+                const kv w0 = kv_set1(wp[rr * S + s]);
+                if (TWO) {
+                    const kv w1 = kv_set1(wp[(rr - 1) * S + s]);
 #pragma GCC unroll 8
                     for (int j = 0; j < QB; j++) {
                         const kv v = kv_reg(kv_loadu(row + 16 * (j + s)));
                         a0[j] = kv_fmadd(w0, v, a0[j]);
                         a1[j] = kv_fmadd(w1, v, a1[j]);
                     }
-                } else if (u0) {
-#pragma GCC unroll 8
-                    for (int j = 0; j < QB; j++) a0[j] = kv_fmadd(w0, kv_loadu(row + 16 * (j + s)), a0[j]);
                 } else {
 #pragma GCC unroll 8
-                    for (int j = 0; j < QB; j++) a1[j] = kv_fmadd(w1, kv_loadu(row + 16 * (j + s)), a1[j]);
+                    for (int j = 0; j < QB; j++) a0[j] = kv_fmadd(w0, kv_loadu(row + 16 * (j + s)), a0[j]);
                 }
+            }
+        }
+        if (TWO) { /* input row R: row p + 1's last tap row */
+            const float *row = ip + (size_t)R * wi * 16;
+#pragma GCC unroll 7
+            for (int s = 0; s < S; s++) {
+                const kv w1 = kv_set1(wp[(R - 1) * S + s]);
+#pragma GCC unroll 8
+                for (int j = 0; j < QB; j++) a1[j] = kv_fmadd(w1, kv_loadu(row + 16 * (j + s)), a1[j]);
             }
         }
     }
 #pragma GCC unroll 8
     for (int j = 0; j < QB; j++) {
         kv_storeu(out + 16 * j, a0[j]);
-        if (two) kv_storeu(out + 16 * ((size_t)wo + j), a1[j]);
+        if (TWO) kv_storeu(out + 16 * ((size_t)wo + j), a1[j]);
     }
 }
 
@@ -240,9 +253,14 @@ KINL void fwd_plane_t(const int QB, const int S, int R, int P, int qf, const flo
                       size_t ipl, int wi, const int32_t *idx, int32_t e0, int32_t e1,
                       const float *w, size_t wst, float *out) {
     for (int p = 0; p < P; p += 2)
-        for (int q0 = 0; q0 < qf; q0 += QB)
-            fwd_block(QB, S, R, p + 1 < P, in + 16 * ((size_t)p * wi + q0), ipl, wi, idx, e0, e1, w,
-                      wst, out + 16 * ((size_t)p * qf + q0), qf);
+        for (int q0 = 0; q0 < qf; q0 += QB) {
+            const float *ib = in + 16 * ((size_t)p * wi + q0);
+            float *ob = out + 16 * ((size_t)p * qf + q0);
+            if (p + 1 < P)
+                fwd_block(QB, S, 1, R, ib, ipl, wi, idx, e0, e1, w, wst, ob, qf);
+            else
+                fwd_block(QB, S, 0, R, ib, ipl, wi, idx, e0, e1, w, wst, ob, qf);
+        }
 }
 
 #define FWD_CASE(QB, S)                                                                    \
