@@ -31,6 +31,11 @@ void sg_exec_free(struct sg_exec *e) {
     free(e->live);
     free(e->rows);
     free(e->fc_ws);
+    if (e->fcs)
+        for (int32_t i = 0; i < e->m->n_nodes; i++) free(e->fcs[i]);
+    free(e->fcs);
+    free(e->fcs_len);
+    free(e->fcs_on);
     free(e->fuse);
     free(e->pfuse);
     free(e->cpool);

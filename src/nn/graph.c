@@ -359,12 +359,51 @@ static int fc_rows(const struct sgi_step *s, int nl) {
     return nr;
 }
 
+/* A fine-masked fc layer whose kept weights are few enough (ops.h, sgi_fc_sparse_plan)
+ * on a one-thread training executor (sg_train's batch-parallel threads; the dense product
+ * shares a layer between threads, the sparse one does not): the forward lists them and
+ * returns the lists, which the backward of the same step takes again; NULL: run the dense
+ * kernels. The same bits either way. */
+static const void *fc_sparse(const struct sgi_step *s, int nl, int nr, int backward) {
+    struct sg_exec *e = s->e;
+    if (backward) return e->fcs && e->fcs_on[s->i] ? e->fcs[s->i] : NULL;
+    if (e->fcs) e->fcs_on[s->i] = 0;
+    if (nr >= 0 || !s->train || !g_dead_on || !s->m->mask || e->threads > 1 || e->hook.forward)
+        return NULL;
+    const int32_t nn = s->m->n_nodes;
+    if (!e->fcs) {
+        e->fcs = calloc((size_t)nn, sizeof *e->fcs);
+        e->fcs_len = calloc((size_t)nn, sizeof *e->fcs_len);
+        e->fcs_on = calloc((size_t)nn, 1);
+        if (!e->fcs || !e->fcs_len || !e->fcs_on) {
+            free(e->fcs), free(e->fcs_len), free(e->fcs_on);
+            e->fcs = NULL, e->fcs_len = NULL, e->fcs_on = NULL;
+            return NULL;
+        }
+    }
+    const int k = s->nd->k, c = s->xn->c;
+    const size_t need = sgi_fc_sparse_ws(s->n, c, k);
+    if (need > e->fcs_len[s->i]) {
+        free(e->fcs[s->i]);
+        e->fcs_len[s->i] = 0;
+        if (!(e->fcs[s->i] = sgi_alloc(need, sizeof(float)))) return NULL;
+        e->fcs_len[s->i] = need;
+    }
+    const uint8_t *mk = s->m->mask + s->m->params[s->nd->param[0]].offset;
+    if (!sgi_fc_sparse_plan(s->n, c, k, mk, nl >= 0 ? e->live : NULL, nl, e->fcs[s->i])) return NULL;
+    e->fcs_on[s->i] = 1;
+    return e->fcs[s->i];
+}
+
 static enum sg_status fc_forward(const struct sgi_step *s) {
     struct sg_exec *e = s->e;
     if (e->hook.forward) return e->hook.forward(e->hook.ctx, s->i, s->n, s->x, s->y);
     const float *w = sg_param_data(s->m, s->nd->param[0]), *b = param_of(s->m, s->nd->param[1]);
     const int nl = s->train ? fc_live(s) : -1, nr = fc_rows(s, nl);
-    if (nr >= 0)
+    const void *ls = fc_sparse(s, nl, nr, 0);
+    if (ls)
+        sgi_fc_forward_sparse(s->n, s->xn->c, s->nd->k, s->x, w, b, s->y, ls);
+    else if (nr >= 0)
         sgi_fc_forward_thin(s->n, s->xn->c, s->nd->k, e->rows, nr, nl >= 0 ? e->live : NULL, nl,
                             s->x, w, b, s->y, e->fc_ws);
     else if (nl >= 0)
@@ -378,7 +417,16 @@ static void fc_backward(const struct sgi_step *s) {
     const float *w = sg_param_data(s->m, s->nd->param[0]);
     float *dw = grad_of(s, s->nd->param[0]), *db = grad_of(s, s->nd->param[1]);
     const int nl = fc_live(s), nr = fc_rows(s, nl);
-    if (nr >= 0)
+    void *ls = (void *)fc_sparse(s, nl, nr, 1);
+    if (ls) { /* the weight gradient dense (on the live features), the input gradient sparse */
+        const int *live = nl >= 0 ? s->e->live : NULL;
+        if (live)
+            sgi_fc_backward_live(s->n, s->xn->c, s->nd->k, live, nl, s->x, w, s->dy, NULL, dw, db);
+        else
+            sgi_fc_backward(s->n, s->xn->c, s->nd->k, s->x, w, s->dy, NULL, dw, db);
+        if (s->dx)
+            sgi_fc_dx_sparse(s->n, s->xn->c, s->nd->k, live, nl, w, s->dy, s->dx, ls);
+    } else if (nr >= 0)
         sgi_fc_backward_thin(s->n, s->xn->c, s->nd->k, s->e->rows, nr, nl >= 0 ? s->e->live : NULL,
                              nl, s->x, w, s->dy, s->dx, dw, db, s->e->fc_ws);
     else if (nl >= 0)

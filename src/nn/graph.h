@@ -43,6 +43,11 @@ struct sg_exec {
     int *rows;
     float *fc_ws;
     size_t fc_ws_len;
+    /* fine-masked fc layers on their kept weights (graph.c, fc_sparse): fcs[fc] holds the
+     * lists this step's forward made (fcs_on[fc] = 1) for its backward; NULL until one runs */
+    float **fcs;
+    size_t *fcs_len;
+    uint8_t *fcs_on;
     /* a max pool that is the fused ReLU's only reader runs inside the BN in training
      * (ops.h, struct sgi_bn_pool): pfuse[bn] = the pool, pfuse[pool] = -bn; the ReLU's
      * output then is never written. pscr: pslots rows of the largest such BN's m */

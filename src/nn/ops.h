@@ -224,6 +224,21 @@ void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const fl
  * kept weight) and live inputs live[0..nl) (NULL: all c): y's other rows 0 + b, dW's
  * other entries 0, dx's live rows added to. ws: sgi_fc_thin_ws(n, nr, nl) floats (nl = c
  * when live is NULL). With AVX-512, the same bits as sgi_fc_forward and sgi_fc_backward. */
+/* Fine-masked fc layers on their kept weights (src/nn/fc_sparse.c; AVX-512 builds):
+ * sgi_fc_sparse_plan lists the kept (and live) weights of the mask in ws
+ * (sgi_fc_sparse_ws(n, c, k) floats) and returns 1 where their share is low enough to
+ * pay and n is at most 64 (0: run the dense kernels). Then, with the same ws and mask,
+ * the forward writes y = W x + b and sgi_fc_dx_sparse adds W^T dy to dx's (live) rows,
+ * with the bits of the dense kernels (the weight gradient is theirs). */
+size_t sgi_fc_sparse_ws(int n, int c, int k);
+int sgi_fc_sparse_plan(int n, int c, int k, const uint8_t *mask, const int *live, int nl,
+                       void *ws);
+void sgi_fc_sparse_enable(int on); /* 0: never (tests, benchmarks) */
+void sgi_fc_sparse_share(double most); /* the largest kept share taken (tests; < 0: the default) */
+void sgi_fc_forward_sparse(int n, int c, int k, const float *x, const float *w, const float *b,
+                           float *y, const void *ws);
+void sgi_fc_dx_sparse(int n, int c, int k, const int *live, int nl, const float *w,
+                      const float *dy, float *dx, void *ws);
 size_t sgi_fc_thin_ws(int n, int nr, int nl);
 void sgi_fc_forward_thin(int n, int c, int k, const int *rows, int nr, const int *live, int nl,
                          const float *x, const float *w, const float *b, float *y, float *ws);
