@@ -3,8 +3,9 @@
  * each of the 16 or 36 transform points, only the kept kernels: forward
  * M[k] = sum over kept c of U[k][c] V[c], input gradient the same with the
  * lists turned around, weight gradient only the kept (k, c) pairs' dot products
- * over the tiles. Other layers (5x5, strided; AVX-512 builds) keep their im2col
- * columns and multiply only the kept kernels' rows (nn/conv.c, nn/kept_mm.c). A
+ * over the tiles. Other stride-1 layers (5x5, 7x7; AVX-512 builds) run in image lanes
+ * on the kept kernels only (nn/conv_lanes.c); the rest (strided; AVX2 builds) keep their
+ * im2col columns and multiply only the kept kernels' rows (nn/conv.c, nn/kept_mm.c). A
  * kernel is kept when any of its R*S mask entries is (vector and fine masks keep
  * most kernels and stay dense). The transforms, im2col and col2im are the dense
  * path's; only the products shrink. A layer that a filter or channel mask thins
@@ -26,9 +27,10 @@
  * against 2.92-3.81). */
 #define KEPT_MAX_FWD 0.5
 #define KEPT_MAX_BWD 0.35
-/* The im2col layers' kept kernels run channel by channel as small dense products
- * (kept_mm.c), near the dense product's rate: the same benchmark (AMD EPYC Zen 5)
- * gave LeNet-5's 5x5 layer faster both ways up to 0.7 kept (0.9: a tie), a 3x3
+/* The im2col layers' kept kernels (strided layers; any on AVX2 builds) run channel by
+ * channel as small dense products (kept_mm.c), near the dense product's rate: the same
+ * benchmark (AMD EPYC Zen 5) gave LeNet-5's 5x5 layer through im2col faster both ways up
+ * to 0.7 kept (0.9: a tie), a 3x3
  * stride-2 layer faster forward up to 0.7 and backward up to 0.3 (0.5: a tie; its
  * im2col and col2im are a larger share of 9 rows a kernel than of 25). */
 #define KEPT_MAX_COLS_FWD 0.7
@@ -46,6 +48,10 @@ static double kept_max_of(const struct sg_conv_geom *g, int bwd) {
     if (bwd && g_share_bwd >= 0) return g_share_bwd;
     if (!bwd && g_share_fwd >= 0) return g_share_fwd;
     if (wino) return bwd ? KEPT_MAX_BWD : KEPT_MAX_FWD;
+    /* image lanes: a removed kernel's products skipped at any share, with the bits of
+     * the dense lanes pass (every sum starts at 0, and a product with a masked weight,
+     * exactly 0, leaves it as it is; removed kernels' gradients 0) */
+    if (sgi_conv_lanes_ok(g)) return 1.0;
     if (!bwd) return KEPT_MAX_COLS_FWD;
     return g->r * g->s >= 16 ? KEPT_MAX_COLS_BWD : KEPT_MAX_COLS_BWD_SMALL;
 }
