@@ -1,14 +1,13 @@
-/* Kept-kernel convolutions in image lanes: stride-1 layers whose kernels do not
- * go through Winograd (LeNet-5's 5x5 layer) and whose mask keeps a list of
- * kernels (a kernel mask, or every kernel of a layer that a filter or channel
- * mask thinned). im2col copies each input value R*S times and col2im adds the
- * copies back; on a small layer that traffic, not the products, bounds the kept
- * kernels' passes. Here the batch is cut into groups of KW samples (16 on
- * AVX-512) and each group's planes are turned so that one vector holds one pixel
- * of KW samples ("cells": x[c][h][w][lane]). A convolution is then a direct one
- * on cells: every multiply-add uses all lanes, needs no copy of the input and no
- * border test, and a kept kernel costs its R*S*P*Q multiply-adds per group, a
- * removed one nothing.
+/* Stride-1 convolutions in image lanes, dense or on a list of kept kernels (a kernel
+ * mask, or every kernel of a layer that a filter or channel mask thinned): the layers
+ * whose kernels do not go through Winograd (LeNet-5's 5x5 conv2, any 5x5 or 7x7 layer).
+ * im2col copies each input value R*S times and col2im adds the copies back; on a
+ * small layer that traffic, not the products, bounded the passes. Here the batch is
+ * cut into groups of 16 samples and each group's planes are turned (16x16 register
+ * transposes) so that one AVX-512 vector holds one pixel of the 16 samples ("cells":
+ * x[c][h][w][lane]). A convolution is then a direct one on cells: every multiply-add
+ * uses all lanes, needs no copy of the input and no border test, and a kept kernel
+ * costs its R*S*P*Q multiply-adds per group, a removed one nothing.
  *
  *   forward  y[k][p][q]  = sum over c kept by k (ascending), r, s of
  *                          w[k][c][r][s] x[c][p+r][q+s]     (x zero-padded)
@@ -16,10 +15,12 @@
  *                          (i-r, j-s) an output: w[k][c][r][s] dy[k][i-r][j-s]
  *   wgrad    dw[k][c][r][s] = sum over groups, p, q, lanes of dy[k][p][q] x[c][p+r][q+s]
  *
- * Every output cell is one multiply-add chain in a fixed order, and every weight
- * gradient is summed group by group in its own vector and then across the lanes:
- * the same bits whatever the thread count (threads take whole planes or kernels).
- * The order differs from the im2col path's: equal within rounding (checked in
+ * Every output cell is one multiply-add chain from 0 in a fixed order, and every
+ * weight gradient is summed group by group in its own vectors and then across the
+ * lanes: the same bits whatever the thread count (threads take whole planes or
+ * kernels), and a removed kernel's products (exact zeros) change no sum, so the kept
+ * lists give the dense pass's bits. The order differs from the im2col path's: equal
+ * within rounding (tests/test_conv_lanes.c against plain loops in double,
  * tests/test_conv_kernel.c against the dense masked kernels). AVX-512 builds. */
 #include "core/sgi_kv.h"
 #include "nn/ops.h"
