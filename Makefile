@@ -71,7 +71,7 @@ LIB  := $(BUILD)/libsparsegrain.a
 BIN  := $(BUILD)/sparsegrain
 TBIN := $(BUILD)/sg_tests
 
-.PHONY: all test unit deps deps-check study bench check-asan check-valgrind fuzz fuzz-build fuzz-bins fuzz-corpus clean tools
+.PHONY: all test unit deps deps-check study bench check-asan check-asan-native check-valgrind fuzz fuzz-build fuzz-bins fuzz-corpus clean tools
 all: $(BIN) $(TOOLS)
 tools: $(TOOLS)
 
@@ -141,6 +141,19 @@ check-asan:
 	@SG_TEST_SKIP=report_browser $(MAKE) --no-print-directory BUILD=build-asan OPT="-O2 -march=x86-64-v3 -fno-omit-frame-pointer \
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" unit
+
+# check-asan builds for AVX2 (x86-64-v3), so the AVX-512 forms of the training and inference
+# kernels (image lanes, sparse fc, the Winograd passes, the own GEMM, the sparse inference
+# kernels) never ran under the sanitizers there: on a machine with AVX-512 this builds
+# natively with ASan + UBSan and runs those kernels' tests; elsewhere it says so.
+NATIVE_ASAN_TESTS := test_conv test_fc_sparse test_wino test_ops test_bn_relu test_batch_parallel test_infer
+check-asan-native:
+	@if grep -qw avx512f /proc/cpuinfo; then \
+	  $(MAKE) --no-print-directory -j$$(nproc) BUILD=build-asan-native OPT="-O2 -march=native \
+	    -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fopenmp -fsanitize=address,undefined" build-asan-native/sg_tests && \
+	  build-asan-native/sg_tests $(NATIVE_ASAN_TESTS); \
+	else echo "check-asan-native: no AVX-512 on this machine (check-asan covers the AVX2 build)"; fi
 
 # valgrind cannot run AVX-512 code: this build targets AVX2 (x86-64-v3).
 check-valgrind: deps-check
