@@ -364,7 +364,7 @@ static int fc_rows(const struct sgi_step *s, int nl) {
  * shares a layer between threads, the sparse one does not): the forward lists them and
  * returns the lists, which the backward of the same step takes again; NULL: run the dense
  * kernels. The same bits either way. */
-static const void *fc_sparse(const struct sgi_step *s, int nl, int nr, int backward) {
+static float *fc_sparse(const struct sgi_step *s, int nl, int nr, int backward) {
     struct sg_exec *e = s->e;
     if (backward) return e->fcs && e->fcs_on[s->i] ? e->fcs[s->i] : NULL;
     if (e->fcs) e->fcs_on[s->i] = 0;
@@ -417,7 +417,7 @@ static void fc_backward(const struct sgi_step *s) {
     const float *w = sg_param_data(s->m, s->nd->param[0]);
     float *dw = grad_of(s, s->nd->param[0]), *db = grad_of(s, s->nd->param[1]);
     const int nl = fc_live(s), nr = fc_rows(s, nl);
-    void *ls = (void *)fc_sparse(s, nl, nr, 1);
+    float *ls = fc_sparse(s, nl, nr, 1);
     if (ls) { /* the weight gradient dense (on the live features), the input gradient sparse */
         const int *live = nl >= 0 ? s->e->live : NULL;
         if (live)
