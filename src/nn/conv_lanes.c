@@ -388,8 +388,6 @@ static struct sgi_kept full_lists(const struct sg_conv_geom *g, const struct lay
     return (struct sgi_kept){fp, fi, bp, bi};
 }
 
-/* the threads of a pass: one where a region runs here already (sgi.h) */
-static int team_of(int threads) { return threads > 1 && sgi_region_threads() > 1 ? threads : 1; }
 
 /* item it = (group, filter) of the forward: the plane in thread t's buffer, then out */
 static void fwd_item(const struct sg_conv_geom *g, const struct lay *l, const float *w,
@@ -418,7 +416,31 @@ static void dgrad_item(const struct sg_conv_geom *g, const struct lay *l, const 
     cells_out(o, l->wo, g->pt, g->pl, g->h, g->w, dx + (size_t)c * g->n * hw + (size_t)n0 * hw, hw,
               nl, 1);
 }
+/* Items 0 .. n of a pass, each writing its own planes with thread t's buffer: shared by
+ * the threads (static shares) unless a region runs here already (sgi.h) */
+typedef void item_fn(const struct sg_conv_geom *g, const struct lay *l, const float *w,
+                     const struct sgi_kept *kp, float *out, float *ws, int it, int t);
+static void run_items(item_fn *f, int n, int threads, const struct sg_conv_geom *g,
+                      const struct lay *l, const float *w, const struct sgi_kept *kp, float *out,
+                      float *ws) {
+    if (threads > 1 && sgi_region_threads() > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int it = 0; it < n; it++) f(g, l, w, kp, out, ws, it, omp_get_thread_num());
+    } else
+        for (int it = 0; it < n; it++) f(g, l, w, kp, out, ws, it, 0);
+}
+
+/* the filter of kept entry e (the forward lists' row holding it) */
+static int filter_of(const struct sgi_kept *kp, int K, int32_t e) {
+    int lo = 0, hi = K - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (kp->fp[mid] <= e) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
 #endif
+
 
 void sgi_conv_lanes_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                             const struct sgi_kept *kp, float *y, float *ws, int threads) {
@@ -427,12 +449,7 @@ void sgi_conv_lanes_forward(const struct sg_conv_geom *g, const float *x, const 
     struct sgi_kept full;
     if (!kp) full = full_lists(g, &l, ws, threads), kp = &full;
     x_cells(g, &l, x, ws, threads);
-    const int nt = team_of(threads);
-    if (nt > 1) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int it = 0; it < l.ng * g->k; it++) fwd_item(g, &l, w, kp, y, ws, it, omp_get_thread_num());
-    } else
-        for (int it = 0; it < l.ng * g->k; it++) fwd_item(g, &l, w, kp, y, ws, it, 0);
+    run_items(fwd_item, l.ng * g->k, threads, g, &l, w, kp, y, ws);
 #else
     (void)g, (void)x, (void)w, (void)kp, (void)y, (void)ws, (void)threads;
 #endif
@@ -462,16 +479,7 @@ void sgi_conv_lanes_backward(const struct sg_conv_geom *g, const float *x, const
     memset(dw, 0, (size_t)g->k * g->c * rs * sizeof *dw);
     const int32_t nkept = kp->fp[g->k];
     SGI_PAR_FOR(threads, for (int32_t e = 0; e < nkept; e++) {
-        int k = 0; /* the filter of entry e */
-        {
-            int lo = 0, hi = g->k - 1;
-            while (lo < hi) {
-                const int mid = (lo + hi + 1) / 2;
-                if (kp->fp[mid] <= e) lo = mid; else hi = mid - 1;
-            }
-            k = lo;
-        }
-        const int c = kp->fi[e];
+        const int k = filter_of(kp, g->k, e), c = kp->fi[e];
         for (int r = 0; r < g->r; r++)
             wgrad_row(g->s, l.ng, g->p, l.qd, l.wi, r, dc + (size_t)k * l.dplane,
                       (size_t)g->k * l.dplane, xc + (size_t)c * l.xplane, (size_t)g->c * l.xplane,
@@ -479,12 +487,7 @@ void sgi_conv_lanes_backward(const struct sg_conv_geom *g, const float *x, const
     });
     if (!dx) return;
     /* input gradient: channel c's padded rows pt .. pt + h, added to dx */
-    const int nt = team_of(threads);
-    if (nt > 1) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int it = 0; it < l.ng * g->c; it++) dgrad_item(g, &l, w, kp, dx, ws, it, omp_get_thread_num());
-    } else
-        for (int it = 0; it < l.ng * g->c; it++) dgrad_item(g, &l, w, kp, dx, ws, it, 0);
+    run_items(dgrad_item, l.ng * g->c, threads, g, &l, w, kp, dx, ws);
 #else
     (void)g, (void)x, (void)w, (void)kp, (void)dy, (void)dx, (void)dw, (void)ws, (void)threads;
 #endif
