@@ -78,3 +78,56 @@ SG_TEST(fc_sparse_same_bits_as_dense) {
     check_fc(5, 3000, 9, 0.2, 0, seed++); /* tiles of 1,600 */
     sgi_fc_sparse_share(-1);
 }
+
+/* The lists are made once per mask and taken again while the mask (and the live set)
+ * is the one listed: a plan in the same workspace after the mask changed, after the
+ * live set changed, or at another batch size lists again, and the products follow the
+ * new mask bit for bit; a plan after a declined one (too many kept) lists too. */
+SG_TEST(fc_sparse_plan_follows_the_mask) {
+    float probe[64];
+    if (!sgi_fc_sparse_plan(1, 1, 1, (const uint8_t[]){0}, NULL, 0, probe)) return; /* AVX-512 builds */
+    enum { C = 90, K = 21, N = 33 };
+    sg_rng r;
+    sg_rng_seed(&r, 4242);
+    static float x[C * N], w[K * C], dy[K * N], y0[K * N], y1[K * N], dx0[C * N], dx1[C * N], dw[K * C];
+    static uint8_t mk[K * C];
+    int live[C], nl = 0;
+    for (int i = 0; i < C; i++)
+        if (i % 4 != 1) live[nl++] = i;
+    for (size_t i = 0; i < (size_t)C * N; i++) x[i] = (i / N) % 4 == 1 ? 0.0f : sg_rng_normal(&r);
+    for (size_t i = 0; i < (size_t)K * N; i++) dy[i] = sg_rng_normal(&r);
+    const size_t wsn = sgi_fc_sparse_ws(N, C, K) > sgi_fc_sparse_ws(16, C, K) ? sgi_fc_sparse_ws(N, C, K)
+                                                                           : sgi_fc_sparse_ws(16, C, K);
+    float *ws = sgt_nan_floats(wsn);
+    memset(ws, 0, 64);
+    sgi_fc_sparse_share(0.3);
+    /* rounds: 0 a mask; 1 the same (taken again); 2 changed; 3 the live set on; 4 batch 16;
+     * 5 too dense (declined); 6 sparse again */
+    for (int round = 0; round < 7; round++) {
+        const double keep = round == 5 ? 0.6 : 0.2;
+        if (round != 1 && round != 3 && round != 4)
+            for (size_t i = 0; i < (size_t)K * C; i++) {
+                mk[i] = sg_rng_uniform(&r) < keep;
+                w[i] = mk[i] ? sg_rng_normal(&r) : 0.0f;
+            }
+        const int n = round == 4 ? 16 : N, with_live = round >= 3;
+        const int *lv = with_live ? live : NULL;
+        for (size_t i = 0; i < (size_t)C * N; i++) dx0[i] = dx1[i] = (float)(i % 5);
+        const int planned = sgi_fc_sparse_plan(n, C, K, mk, lv, nl, ws);
+        CHECK_MSG(planned == (round != 5), "round %d planned %d", round, planned);
+        if (!planned) continue;
+        if (with_live) {
+            sgi_fc_forward_live(n, C, K, live, nl, x, w, NULL, y0);
+            sgi_fc_backward_live(n, C, K, live, nl, x, w, dy, dx0, dw, NULL);
+        } else {
+            sgi_fc_forward(n, C, K, x, w, NULL, y0);
+            sgi_fc_backward(n, C, K, x, w, dy, dx0, dw, NULL);
+        }
+        sgi_fc_forward_sparse(n, C, K, x, w, NULL, y1, ws);
+        sgi_fc_dx_sparse(n, C, K, lv, nl, w, dy, dx1, ws);
+        CHECK_MSG(memcmp(y0, y1, (size_t)K * n * 4) == 0, "round %d: y", round);
+        CHECK_MSG(memcmp(dx0, dx1, (size_t)C * n * 4) == 0, "round %d: dx", round);
+    }
+    sgi_fc_sparse_share(-1);
+    free(ws);
+}

@@ -12,8 +12,10 @@
  * entry of dx is its old value plus one chain over the rows in ascending order from
  * 0. A masked weight is exactly 0, and a product with 0 leaves such a chain
  * unchanged (a sum that starts at +0 never becomes -0), so skipping it changes
- * nothing. The chains are kept whole, so four rows run side by side to hide the
- * multiply-add latency. Checked bit for bit in tests/test_fc_sparse.c. */
+ * nothing. The chains are kept whole, so four rows (of W for y, of W^T for dx: the
+ * lists by columns) run side by side in registers to hide the multiply-add latency.
+ * The lists are made once per mask: a training step checks the mask against the copy
+ * it listed and takes them again. Checked bit for bit in tests/test_fc_sparse.c. */
 #include "core/sgi_kv.h"
 #include "nn/ops.h"
 
@@ -24,13 +26,17 @@
 #endif
 
 /* The sparse products pay where the kept share of the (live) weights is at most this.
- * LeNet-5's fc1 (500 x 800, a batch of 32, one thread, AMD EPYC Zen 5, CPU time, fastest
- * of 200), listing + forward + input gradient against the dense forward + input gradient
- * (0.23 ms): 0.31 ms at 0.3 kept, 0.27 at 0.25, 0.23 at 0.2 (a tie), 0.20 at 0.15, 0.11 at
- * 0.05. A kept weight costs about 3 cycles forward (its index, a broadcast, two row loads
- * and two multiply-adds on four rows at once) and more in the input gradient (each a load
- * and a store of a row of dx's sums), where the dense product runs near the core's peak. */
-#define FC_SPARSE_MAX 0.15
+ * LeNet-5's fc1 (500 x 800, a batch of 32, one thread, fastest of 300), plan + forward +
+ * input gradient against the dense forward + input gradient. Intel Xeon (AVX-512; dense
+ * 0.37-0.39 ms): 0.26 ms at 0.2 kept, 0.31 at 0.25, 0.33 at 0.3, 0.39 at 0.35 (a tie),
+ * 0.42 at 0.4; a check of the mask against the one listed (0.02 ms) stands for the plan
+ * once made. A kept weight costs 2.5-3 cycles: its index, its weight, a row of x (or
+ * dy) of one or two vectors and their multiply-adds, against a dense product near the
+ * core's peak; the loads bound it. On the AMD EPYC (Zen 5), whose dense product is faster
+ * (0.23 ms), the first form of this code (lists made at every step, the input gradient
+ * through stored rows of sums) tied at 0.2 and lost 0.31 ms to 0.23 at 0.3; 0.25 is the
+ * share below which both machines gain (the AMD side not measured again). */
+#define FC_SPARSE_MAX 0.25
 static int g_fcs_on = 1;
 static double g_fcs_max = -1;
 
@@ -164,61 +170,140 @@ KINL void fwd_all(const int NV, int n, int c, int k, int T, const int32_t *ptr, 
     }
 }
 
-/* dxt[i][0 .. n) += w[j][i] dy[j][0 .. n), tile by tile, the rows j in order */
-KINL void dx_all(const int NV, int n, int c, int k, int T, const int32_t *ptr, const int32_t *idx,
-                 const float *dy, const float *w, float *dxt) {
+/* Columns i[0 .. NR) (NR 4, or 1) of the input gradient over row tile t: dxt[i] holds
+ * each column's chain (0 at the first tile), continued over the tile's kept rows j
+ * ascending by w[j][i] dy[j]: the chains side by side in registers, as the forward's. */
+KINL void dx_cols(const int NV, const int NR, const int FULL, int n_, int c, int ntj, int t,
+                  const int *col, const int32_t *cptr, const int32_t *ridx, const float *dy,
+                  const float *w, float *dxt) {
+    const int n = FULL ? 16 * NV : n_;
     const kmask last = kv_below(n - 16 * (NV - 1));
-    const int nt = (c + T - 1) / T;
-    for (int t = 0; t < nt; t++)
-        for (int j = 0; j < k; j++) {
-            const int32_t *pj = ptr + (size_t)j * (nt + 1);
-            if (pj[t] == pj[t + 1]) continue;
-            kv d[4];
-            const float *dj = dy + (size_t)j * n;
+    kv a[4][4];
+    int32_t e[4], end[4];
+    int len = 1 << 30;
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) d[v] = v == NV - 1 ? kv_maskz(last, dj + 16 * v) : kv_loadu(dj + 16 * v);
-            const float *wj = w + (size_t)j * c;
-            for (int32_t q = pj[t]; q < pj[t + 1]; q++) {
-                const int32_t i = idx[q];
-                const kv wv = kv_set1(wj[i]);
-                float *di = dxt + (size_t)i * n;
+    for (int r = 0; r < NR; r++) {
+        const int32_t *pc = cptr + (size_t)col[r] * (ntj + 1);
+        e[r] = pc[t], end[r] = pc[t + 1];
+        if (end[r] - e[r] < len) len = end[r] - e[r];
+        const float *dr = dxt + (size_t)col[r] * n;
 #pragma GCC unroll 4
-                for (int v = 0; v < NV - 1; v++) kv_storeu(di + 16 * v, kv_fmadd(wv, d[v], kv_loadu(di + 16 * v)));
-                float *dl = di + 16 * (NV - 1);
-                kv_mstore(dl, last, kv_fmadd(wv, d[NV - 1], kv_maskz(last, dl)));
-            }
+        for (int v = 0; v < NV; v++)
+            a[r][v] = t == 0 ? kv_zero() : v == NV - 1 ? kv_maskz(last, dr + 16 * v) : kv_loadu(dr + 16 * v);
+    }
+    for (int q = 0; q < len; q++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; r++) {
+            const int32_t j = ridx[e[r] + q];
+            madd(NV, FULL, last, a[r], w[(size_t)j * c + col[r]], dy + (size_t)j * n);
         }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) {
+        for (int32_t q = e[r] + len; q < end[r]; q++) {
+            const int32_t j = ridx[q];
+            madd(NV, FULL, last, a[r], w[(size_t)j * c + col[r]], dy + (size_t)j * n);
+        }
+        float *dr = dxt + (size_t)col[r] * n;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV - 1; v++) kv_storeu(dr + 16 * v, a[r][v]);
+        kv_mstore(dr + 16 * (NV - 1), last, a[r][NV - 1]);
+    }
 }
 
-/* The lists' place in the workspace: row-tile starts, columns, the live map, dx's sums */
-struct fcs_lists {
-    int32_t *ptr, *idx;
-    uint8_t *map;
-    float *dxt;
-    int T;
+/* dxt[i] = the chain over the kept rows of every column i of cols[0 .. nc), tile by
+ * tile of TJ rows (their dy rows stay in L1 while the columns run over them) */
+KINL void dx_all(const int NV, int n, int c, int k, int TJ, const int *cols, int nc,
+                 const int32_t *cptr, const int32_t *ridx, const float *dy, const float *w,
+                 float *dxt) {
+    const int ntj = (k + TJ - 1) / TJ;
+    for (int t = 0; t < ntj; t++) {
+        int q = 0;
+        if (n == 16 * NV) {
+            for (; q + 4 <= nc; q += 4) dx_cols(NV, 4, 1, n, c, ntj, t, cols + q, cptr, ridx, dy, w, dxt);
+            for (; q < nc; q++) dx_cols(NV, 1, 1, n, c, ntj, t, cols + q, cptr, ridx, dy, w, dxt);
+        } else {
+            for (; q + 4 <= nc; q += 4) dx_cols(NV, 4, 0, n, c, ntj, t, cols + q, cptr, ridx, dy, w, dxt);
+            for (; q < nc; q++) dx_cols(NV, 1, 0, n, c, ntj, t, cols + q, cptr, ridx, dy, w, dxt);
+        }
+    }
+}
+
+/* The plan's place in the workspace: a header (the shape it was made for), the lists
+ * by rows (row-tile starts, columns) and by columns (column-tile starts, rows), the
+ * active columns, the live map and the mask it was made from, dx's sums. */
+#define FCS_MAGIC 0x53474643u /* "SGFC" */
+struct fcs_head {
+    uint32_t magic, n, c, k, nl;
+    uint64_t most;
 };
+
+struct fcs_lists {
+    struct fcs_head *head;
+    int32_t *ptr, *idx, *cptr, *ridx, *cols;
+    uint8_t *map, *seen;
+    float *dxt;
+    int T, TJ;
+};
+
+/* rows of dy a tile of the input gradient: 16 KB of them */
+static int row_tile_of(int n) {
+    int t = (4096 / n) & ~15;
+    return t < 16 ? 16 : t;
+}
 
 static struct fcs_lists lists_at(int n, int c, int k, void *ws) {
     struct fcs_lists l;
-    l.T = tile_of(n);
-    const int nt = (c + l.T - 1) / l.T;
-    l.ptr = ws;
+    l.T = tile_of(n), l.TJ = row_tile_of(n);
+    const int nt = (c + l.T - 1) / l.T, ntj = (k + l.TJ - 1) / l.TJ;
+    l.head = ws;
+    l.ptr = (int32_t *)((char *)ws + 64);
     l.idx = l.ptr + (size_t)k * (nt + 1);
-    l.map = (uint8_t *)(l.idx + (size_t)k * c + 16);
-    l.dxt = (float *)(((uintptr_t)(l.map + c) + 63) & ~(uintptr_t)63);
+    l.cptr = l.idx + (size_t)k * c + 16;
+    l.ridx = l.cptr + (size_t)c * (ntj + 1) + 1;
+    l.cols = l.ridx + (size_t)k * c;
+    l.map = (uint8_t *)(l.cols + c);
+    l.seen = l.map + c;
+    l.dxt = (float *)(((uintptr_t)(l.seen + (size_t)k * c + c) + 63) & ~(uintptr_t)63);
     return l;
+}
+
+/* The lists by columns from those by rows: column i's kept rows of row tile t are
+ * ridx[cptr[i (ntj + 1) + t] .. cptr[i (ntj + 1) + t + 1]), ascending. */
+static void columns_of(int c, int k, int nt, int TJ, const int32_t *ptr, const int32_t *idx,
+                       int32_t *cptr, int32_t *ridx) {
+    const int ntj = (k + TJ - 1) / TJ;
+    const size_t nb = (size_t)c * (ntj + 1);
+    memset(cptr, 0, (nb + 1) * sizeof *cptr);
+    for (int j = 0; j < k; j++) { /* counts, one past their bucket */
+        const int tj = j / TJ;
+        for (int32_t q = ptr[(size_t)j * (nt + 1)]; q < ptr[(size_t)j * (nt + 1) + nt]; q++)
+            cptr[(size_t)idx[q] * (ntj + 1) + tj + 1]++;
+    }
+    for (size_t b = 0; b < nb; b++) cptr[b + 1] += cptr[b]; /* bucket starts, then ends */
+    for (int j = 0; j < k; j++) {
+        const int tj = j / TJ;
+        for (int32_t q = ptr[(size_t)j * (nt + 1)]; q < ptr[(size_t)j * (nt + 1) + nt]; q++)
+            ridx[cptr[(size_t)idx[q] * (ntj + 1) + tj]++] = j;
+    }
+    for (size_t b = nb; b > 0; b--) cptr[b] = cptr[b - 1];
+    cptr[0] = 0;
 }
 #endif
 
-/* ints: row-tile starts, columns (k c + 16), the live map (c bytes), alignment, dx's
- * sums (c n floats) */
+/* bytes: the header, row-tile starts and columns (k c + 16 ints), column-tile starts and
+ * rows (k c ints), the active columns, the live map, the mask copy, alignment, dx's sums */
 size_t sgi_fc_sparse_ws(int n, int c, int k) {
 #if FCS
     const size_t nt = n >= 1 ? ((size_t)c + tile_of(n) - 1) / tile_of(n) : 1;
+    const size_t ntj = n >= 1 ? ((size_t)k + row_tile_of(n) - 1) / row_tile_of(n) : 1;
 #else
-    const size_t nt = 1;
+    const size_t nt = 1, ntj = 1;
 #endif
-    return (size_t)k * (nt + 1) + (size_t)k * c + 16 + ((size_t)c + 3) / 4 + 16 + (size_t)c * n + 16;
+    const size_t kc = (size_t)k * c;
+    const size_t bytes = 64 + 4 * ((size_t)k * (nt + 1) + kc + 16 + (size_t)c * (ntj + 1) + 1 + kc + c) +
+                         2 * (size_t)c + kc + 64 + 4 * (size_t)c * n + 64;
+    return (bytes + 3) / 4;
 }
 
 int sgi_fc_sparse_plan(int n, int c, int k, const uint8_t *mask, const int *live, int nl,
@@ -226,14 +311,32 @@ int sgi_fc_sparse_plan(int n, int c, int k, const uint8_t *mask, const int *live
 #if FCS
     if (!g_fcs_on || !mask || n < 1 || n > 64) return 0;
     const struct fcs_lists l = lists_at(n, c, k, ws);
+    const size_t kc = (size_t)k * c;
     if (live) {
         memset(l.map, 0, (size_t)c);
         for (int t = 0; t < nl; t++) l.map[live[t]] = 1;
     }
+    /* the lists of the last plan, where it was made from this mask (retraining keeps
+     * the masks: listing them again at every step cost more than the check) */
     const double share = g_fcs_max >= 0 ? g_fcs_max : FC_SPARSE_MAX;
     const size_t most = (size_t)(share * (double)k * (live ? nl : c));
+    const struct fcs_head h = {FCS_MAGIC, (uint32_t)n, (uint32_t)c, (uint32_t)k,
+                               live ? (uint32_t)nl : UINT32_MAX, most};
+    struct fcs_head *ph = l.head;
+    if (ph->magic == FCS_MAGIC && ph->n == h.n && ph->c == h.c && ph->k == h.k && ph->nl == h.nl &&
+        ph->most == h.most && memcmp(l.seen, mask, kc) == 0 &&
+        (!live || memcmp(l.seen + kc, l.map, (size_t)c) == 0))
+        return 1;
+    ph->magic = 0;
     if (!kept_at_most(c, k, mask, live ? l.map : NULL, most)) return 0;
     lists_of(c, k, l.T, mask, live ? l.map : NULL, l.ptr, l.idx);
+    const int nt = (c + l.T - 1) / l.T;
+    columns_of(c, k, nt, l.TJ, l.ptr, l.idx, l.cptr, l.ridx);
+    const int nr = live ? nl : c;
+    for (int t = 0; t < nr; t++) l.cols[t] = live ? live[t] : t;
+    memcpy(l.seen, mask, kc);
+    if (live) memcpy(l.seen + kc, l.map, (size_t)c);
+    *ph = h;
     return 1;
 #else
     (void)n, (void)c, (void)k, (void)mask, (void)live, (void)nl, (void)ws;
@@ -266,15 +369,14 @@ void sgi_fc_dx_sparse(int n, int c, int k, const int *live, int nl, const float 
 #if FCS
     const struct fcs_lists l = lists_at(n, c, k, ws);
     const int nr = live ? nl : c;
-    for (int t = 0; t < nr; t++) memset(l.dxt + (size_t)(live ? live[t] : t) * n, 0, (size_t)n * 4);
     switch ((n + 15) / 16) {
-    case 1: dx_all(1, n, c, k, l.T, l.ptr, l.idx, dy, w, l.dxt); break;
-    case 2: dx_all(2, n, c, k, l.T, l.ptr, l.idx, dy, w, l.dxt); break;
-    case 3: dx_all(3, n, c, k, l.T, l.ptr, l.idx, dy, w, l.dxt); break;
-    default: dx_all(4, n, c, k, l.T, l.ptr, l.idx, dy, w, l.dxt); break;
+    case 1: dx_all(1, n, c, k, l.TJ, l.cols, nr, l.cptr, l.ridx, dy, w, l.dxt); break;
+    case 2: dx_all(2, n, c, k, l.TJ, l.cols, nr, l.cptr, l.ridx, dy, w, l.dxt); break;
+    case 3: dx_all(3, n, c, k, l.TJ, l.cols, nr, l.cptr, l.ridx, dy, w, l.dxt); break;
+    default: dx_all(4, n, c, k, l.TJ, l.cols, nr, l.cptr, l.ridx, dy, w, l.dxt); break;
     }
     for (int t = 0; t < nr; t++) {
-        const size_t r = (size_t)(live ? live[t] : t) * n;
+        const size_t r = (size_t)l.cols[t] * n;
         float *d = dx + r;
         const float *s = l.dxt + r;
         for (int q = 0; q < n; q++) d[q] += s[q];

@@ -387,6 +387,7 @@ static float *fc_sparse(const struct sgi_step *s, int nl, int nr, int backward) 
         free(e->fcs[s->i]);
         e->fcs_len[s->i] = 0;
         if (!(e->fcs[s->i] = sgi_alloc(need, sizeof(float)))) return NULL;
+        memset(e->fcs[s->i], 0, 64); /* no plan made yet (the lists are reused across steps) */
         e->fcs_len[s->i] = need;
     }
     const uint8_t *mk = s->m->mask + s->m->params[s->nd->param[0]].offset;

@@ -229,7 +229,9 @@ void sgi_fc_backward_live(int n, int c, int k, const int *live, int nl, const fl
  * (sgi_fc_sparse_ws(n, c, k) floats) and returns 1 where their share is low enough to
  * pay and n is at most 64 (0: run the dense kernels). Then, with the same ws and mask,
  * the forward writes y = W x + b and sgi_fc_dx_sparse adds W^T dy to dx's (live) rows,
- * with the bits of the dense kernels (the weight gradient is theirs). */
+ * with the bits of the dense kernels (the weight gradient is theirs). The lists stay in
+ * ws with a copy of the mask: a later plan in the same ws with the same mask, live set,
+ * n and share takes them again (zero ws's first 64 bytes before its first plan). */
 size_t sgi_fc_sparse_ws(int n, int c, int k);
 int sgi_fc_sparse_plan(int n, int c, int k, const uint8_t *mask, const int *live, int nl,
                        void *ws);
