@@ -798,6 +798,30 @@ INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int 
     default: c1_wgrad_block(FB, 1, xp, off + j, dk, t64, ak + (size_t)j * 16, rs); break;   \
     }
 
+/* A filter's bias gradient summed as sgi_sum sums its [N][P][Q] output gradient, one
+ * plane of it at a time in sample order (P Q a multiple of 16): sixteen lane sums over
+ * each block of 1,024 entries (lane = position mod 16), then a block's lanes in order
+ * into a float and the blocks' floats into a double. The planes are those the weight
+ * gradient builds anyway (under a fused pool, its backward), so the sum reads them in
+ * cache and the bits are those of summing the whole gradient afterwards. */
+struct c1_dbsum {
+    float lane[16];
+    double total;
+};
+
+static void c1_db_flush(struct c1_dbsum *d) {
+    float part = 0;
+    for (int l = 0; l < 16; l++) part += d->lane[l], d->lane[l] = 0;
+    d->total += part;
+}
+
+static void c1_db_plane(struct c1_dbsum *d, const float *v, size_t len, size_t pos) {
+    for (size_t t = 0; t < len; t += 16) {
+        for (int l = 0; l < 16; l++) d->lane[l] += v[t + l];
+        if ((pos + t + 16) % 1024 == 0) c1_db_flush(d);
+    }
+}
+
 /* pg NULL: dy is the output gradient; otherwise it is the gradient of the 2x2 max pool
  * pg after the layer, parg that pool's argmax (sgi_conv_pool_wgrad), and each output
  * plane's gradient is the pool's backward of one plane, written in cache just before
@@ -805,7 +829,7 @@ INL1 void c1_wgrad_block(const int FB, const int RB, const float *xp, const int 
  * in its area. */
 static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const float *dy,
                             float *ws, const struct sgi_pool *pg, const int32_t *parg, int tid,
-                            int team) {
+                            int team, struct c1_dbsum *dbs) {
     const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
     const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
     const size_t ppq = pg ? (size_t)pg->p * pg->q : 0;
@@ -832,6 +856,7 @@ static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const 
                     if (pg) /* the pool's backward of this plane, in cache */
                         sgi_maxpool_back_plane(pg, dy + plane * ppq, parg + plane * ppq, tmp, 1);
                     const float *dk = pg ? tmp : dy + plane * pq;
+                    if (dbs) c1_db_plane(dbs + k + f, dk, pq, (size_t)n * pq);
                     for (int p = 0; p < P; p++) {
                         float *restrict d = dyw + (size_t)f * t64 + (size_t)p * wp;
                         const float *restrict sr = dk + (size_t)p * Q;
@@ -853,20 +878,28 @@ static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const 
     }
 }
 
-static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy, float *dw,
-                     float *ws, int threads, const struct sgi_pool *pg, const int32_t *parg) {
+/* db (NULL: none) summed on the way where one thread runs it all and its sums fit
+ * (c1_db_plane); returns 0 where the caller sums it afterwards */
+#define C1_DB_MAX_K 64
+static int c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy, float *dw,
+                    float *db, float *ws, int threads, const struct sgi_pool *pg,
+                    const int32_t *parg) {
     const int rs = g->r * g->s, K = g->k;
-    const size_t per = c1_per_thread(g);
+    const size_t per = c1_per_thread(g), pq = (size_t)g->p * g->q;
     int used = 1;
+    struct c1_dbsum dbs[C1_DB_MAX_K];
+    const int inline_db = db && threads <= 1 && pq % 16 == 0 && K <= C1_DB_MAX_K;
+    if (inline_db) memset(dbs, 0, (size_t)K * sizeof *dbs);
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)
         {
 #pragma omp single
             used = omp_get_num_threads();
-            c1_wgrad_thread(g, x, dy, ws, pg, parg, omp_get_thread_num(), omp_get_num_threads());
+            c1_wgrad_thread(g, x, dy, ws, pg, parg, omp_get_thread_num(), omp_get_num_threads(),
+                            NULL);
         }
     } else /* no region (sgi.h, SGI_PAR_FOR) */
-        c1_wgrad_thread(g, x, dy, ws, pg, parg, 0, 1);
+        c1_wgrad_thread(g, x, dy, ws, pg, parg, 0, 1, inline_db ? dbs : NULL);
     /* every thread's KW lanes per weight, the threads in order */
     for (size_t i = 0; i < (size_t)K * rs; i++) {
         kv s = kv_loadu(ws + c1_acc_at(g) + i * 16);
@@ -874,6 +907,12 @@ static void c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *
             s = kv_add(s, kv_loadu(ws + (size_t)t * per + c1_acc_at(g) + i * 16));
         dw[i] = kv_sum(s);
     }
+    if (!inline_db) return 0;
+    for (int k = 0; k < K; k++) {
+        if (((size_t)g->n * pq) % 1024) c1_db_flush(&dbs[k]); /* the last, partial block */
+        db[k] = (float)dbs[k].total;
+    }
+    return 1;
 }
 
 /* db[k] = the sum of filter k's output gradient under a fused 2x2 pool: its [N][P][Q]
@@ -929,8 +968,8 @@ void sgi_conv_pool_wgrad(const struct sg_conv_geom *g, const float *x, const str
                          const float *pdy, const int32_t *parg, float *dw, float *db, float *ws,
                          int threads) {
 #if SGI_KV
-    c1_wgrad(g, x, pdy, dw, ws, threads, pg, parg);
-    if (db) c1_pool_db(g, pg, pdy, parg, db, ws, threads);
+    if (!c1_wgrad(g, x, pdy, dw, db, ws, threads, pg, parg) && db)
+        c1_pool_db(g, pg, pdy, parg, db, ws, threads);
 #else
     (void)g, (void)x, (void)pg, (void)pdy, (void)parg, (void)dw, (void)db, (void)ws, (void)threads;
 #endif
@@ -1003,7 +1042,7 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
 #endif
 #if SGI_KV
     } else if (c1_ok(g) && !dx) {
-        c1_wgrad(g, x, dy, dw, ws, threads, NULL, NULL);
+        c1_wgrad(g, x, dy, dw, NULL, ws, threads, NULL, NULL);
 #endif
     } else if (by_slices(g, threads) && threads > 1) {
         /* every thread sums its slices' weight gradients in its own buffer; the
