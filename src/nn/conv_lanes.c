@@ -183,12 +183,14 @@ static void x_plane_in(const struct sg_conv_geom *g, const struct lay *l, const 
     cells_in(x + (size_t)c * g->n * hw + (size_t)n0 * hw, hw, nl, g->h, g->w, in, l->wi, 0, g->pl);
 }
 
-static void x_cells(const struct sg_conv_geom *g, const struct lay *l, const float *x, float *xc,
-                    int threads) {
+/* the input's cells, channels that no kept kernel reads left out */
+static void x_cells(const struct sg_conv_geom *g, const struct lay *l, const float *x,
+                    const struct sgi_kept *kp, float *xc, int threads) {
     const int items = l->ng * g->c;
     SGI_PAR_FOR(threads, for (int it = 0; it < items; it++) {
         const int gi = it / g->c, c = it % g->c;
-        x_plane_in(g, l, x, gi, c, xc + ((size_t)gi * g->c + c) * l->xplane);
+        if (kp->bp[c] < kp->bp[c + 1])
+            x_plane_in(g, l, x, gi, c, xc + ((size_t)gi * g->c + c) * l->xplane);
     });
 }
 
@@ -395,6 +397,10 @@ static void fwd_item(const struct sg_conv_geom *g, const struct lay *l, const fl
     const int gi = it / g->k, k = it % g->k, rs = g->r * g->s;
     const int n0 = gi * 16, nl = g->n - n0 < 16 ? g->n - n0 : 16;
     const size_t pq = (size_t)g->p * g->q;
+    if (kp->fp[k] == kp->fp[k + 1]) { /* no kernel kept: 0 */
+        memset(y + (size_t)k * g->n * pq + (size_t)n0 * pq, 0, (size_t)nl * pq * sizeof *y);
+        return;
+    }
     float *o = tbuf_of(l, ws, t);
     fwd_plane(l->qb, g->s, g->r, g->p, l->qf, ws + (size_t)gi * g->c * l->xplane, l->xplane, l->wi,
               kp->fi, kp->fp[k], kp->fp[k + 1], w + (size_t)k * g->c * rs, (size_t)rs, o);
@@ -409,6 +415,7 @@ static void dgrad_item(const struct sg_conv_geom *g, const struct lay *l, const 
     const int n0 = gi * 16, nl = g->n - n0 < 16 ? g->n - n0 : 16;
     const size_t hw = (size_t)g->h * g->w;
     const float *dc = ws + l->xsize + (size_t)gi * g->k * l->dplane;
+    if (kp->bp[c] == kp->bp[c + 1]) return; /* no kernel reads channel c: nothing to add */
     float *o = tbuf_of(l, ws, t);
     for (int i = g->pt; i < g->pt + g->h; i++)
         dgrad_row(l->qb, g->s, g->r, g->p, l->qf, i, dc, l->dplane, l->qd, kp->bi, kp->bp[c],
@@ -448,7 +455,7 @@ void sgi_conv_lanes_forward(const struct sg_conv_geom *g, const float *x, const 
     const struct lay l = lay_of(g);
     struct sgi_kept full;
     if (!kp) full = full_lists(g, &l, ws, threads), kp = &full;
-    x_cells(g, &l, x, ws, threads);
+    x_cells(g, &l, x, kp, ws, threads);
     run_items(fwd_item, l.ng * g->k, threads, g, &l, w, kp, y, ws);
 #else
     (void)g, (void)x, (void)w, (void)kp, (void)y, (void)ws, (void)threads;
@@ -464,12 +471,14 @@ void sgi_conv_lanes_backward(const struct sg_conv_geom *g, const float *x, const
     float *xc = ws, *dc = ws + l.xsize;
     struct sgi_kept full;
     if (!kp) full = full_lists(g, &l, ws, threads), kp = &full;
-    x_cells(g, &l, x, xc, threads);
+    x_cells(g, &l, x, kp, xc, threads);
     const size_t pq = (size_t)g->p * g->q;
-    /* the output gradient's cells: rows qd cells, zeros past q */
+    /* the output gradient's cells: rows qd cells, zeros past q; filters with no kept
+     * kernel left out (nothing reads them: a dead filter's gradient may be unset) */
     const int ditems = l.ng * g->k;
     SGI_PAR_FOR(threads, for (int it = 0; it < ditems; it++) {
         const int gi = it / g->k, k = it % g->k, n0 = gi * 16;
+        if (kp->fp[k] == kp->fp[k + 1]) continue;
         const int nl = g->n - n0 < 16 ? g->n - n0 : 16;
         float *dp = dc + ((size_t)gi * g->k + k) * l.dplane;
         zero_cols(dp, g->p, l.qd, g->q, l.qd);

@@ -95,6 +95,15 @@ static void fill_bias(const struct sg_conv_geom *g, const float *b, float *y, si
     });
 }
 
+/* y[k] += b[k] (the order of the dense pass's bias: the sum, then the bias) */
+static void add_bias(const struct sg_conv_geom *g, const float *b, float *y, size_t yp) {
+    SGI_PAR_FOR(yp * g->k > 65536 ? sg_get_threads() : 1, for (int k = 0; k < g->k; k++) {
+        const float bk = b[k];
+        float *yk = y + (size_t)k * yp;
+        for (size_t i = 0; i < yp; i++) yk[i] += bk;
+    });
+}
+
 static void scatter_dw(const struct sg_conv_geom *g, const float *dwt, const int *kk, int nk,
                        const int *cc, int nc, float *dw) {
     const size_t rs = (size_t)g->r * g->s;
@@ -110,6 +119,20 @@ static void gather_planes(const float *x, size_t plane, const int *idx, int n, f
                     memcpy(xt + (size_t)i * plane, x + (size_t)idx[i] * plane, plane * sizeof *xt););
 }
 
+/* A thinned layer that would run in image lanes runs there on the whole layer instead,
+ * on the lists of its kept kernels (nn/conv_lanes.c: removed filters give 0 planes and
+ * channels no kept kernel reads are never turned): the same chains in the same order
+ * as on the compacted layer, so the same bits, without the copies in and out. 1 with
+ * the lists in *kp and room for the lanes' workspace, 0 to thin as usual. */
+static int whole_lanes(const struct sg_conv_geom *g, const struct sg_conv_geom *t,
+                       const uint8_t *mask, int threads, struct sgi_thin_buf *tb,
+                       struct sgi_kept *kp, float **ws) {
+    if (!sgi_conv_lanes_ok(t) || sgi_wino_train_shape_ok(t)) return 0;
+    if (!room(tb, sgi_conv_lanes_workspace(g, threads) + 64)) return 0;
+    *ws = tb->p;
+    return sgi_conv_kernel_lists(g, mask, 1.0, tb, kp);
+}
+
 int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                           const uint8_t *mask, const float *b, float *y, int threads,
                           struct sgi_thin_buf *tb) {
@@ -123,6 +146,13 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
      * place, bias included (channel pruning and filter pruning alone copy only
      * what they must) */
     const int all_c = nc == g->c, all_k = nk == g->k;
+    struct sgi_kept kl;
+    float *lws;
+    if (nk && nc && whole_lanes(g, &t, mask, threads, tb, &kl, &lws)) {
+        sgi_conv_lanes_forward(g, x, w, &kl, y, lws, threads);
+        if (b) add_bias(g, b, y, yp);
+        return 1;
+    }
     const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;
     if (nk && nc && sgi_wino_train_ok(&t)) {
         /* Winograd reads the kept planes of x and adds into the kept planes of y
@@ -197,6 +227,12 @@ int sgi_conv_thin_backward(const struct sg_conv_geom *g, const float *x, const f
     const int wino_sets = set_dx && wino && all_c;
     if (dx && set_dx && !wino_sets) memset(dx, 0, (size_t)g->c * xp * sizeof *dx);
     if (!nk || !nc) return 1;
+    struct sgi_kept kl;
+    float *lws;
+    if (whole_lanes(g, &t, mask, threads, tb, &kl, &lws)) { /* dw and dx as zeroed above */
+        sgi_conv_lanes_backward(g, x, w, &kl, dy, dx, dw, lws, threads);
+        return 1;
+    }
     /* the thinned layer's own kernel mask, where it keeps few enough kernels */
     struct sgi_kept kp;
     const struct sgi_kept *kpp = sgi_conv_kernel_thin_lists(g, &t, mask, kk, cc, 1, tb, &kp) ? &kp : NULL;
