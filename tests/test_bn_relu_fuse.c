@@ -330,8 +330,9 @@ SG_TEST(fc_kept_rows_train_exactly) {
 /* LeNet-5's conv1 and pool1 in one pass (exec.c's cpool, conv.c's sgi_conv_pool_*):
  * one epoch with the fusion on and off gives the same bits, dense, with conv2
  * filter-pruned (conv1 untouched: fused) and with conv2 channel-pruned (conv1 loses the
- * filters conv2 stopped reading: that layer then runs thinned, not fused); one thread,
- * two sharing the batch (batch 32), and two sharing each layer (batch 3). */
+ * filters conv2 stopped reading, dead: fused with those filters skipped, against the
+ * thinned layer and the pool); one thread, two sharing the batch (batch 32), and two
+ * sharing each layer (batch 3: the bias gradient summed after the weight gradient). */
 static struct sg_model *lenet_conv_pool_trained(int on, int threads, int batch, int gran) {
     static uint8_t px[100 * 256], lab[100];
     struct sg_dataset d = synthetic(px, lab, 2246822519u);

@@ -725,12 +725,12 @@ SG_TEST(conv_pool_fused_matches_the_two_ops) {
             sgi_maxpool_backward(&pg, pdy, arg0, dyc, 1);
             sgi_conv_backward(&g, x, w, dyc, NULL, dw0, db0, ws, threads);
             for (size_t i = 0; i < np; i++) py1[i] = NAN, arg1[i] = -1;
-            sgi_conv_pool_forward(&g, x, w, b, &pg, py1, arg1, ws, threads);
+            sgi_conv_pool_forward(&g, x, w, b, NULL, &pg, py1, arg1, ws, threads);
             CHECK_MSG(memcmp(py0, py1, np * 4) == 0 && memcmp(arg0, arg1, np * 4) == 0,
                       "case %zu threads %d: pooled output", ci, threads);
             for (size_t i = 0; i < nw; i++) dw1[i] = NAN;
             for (int k = 0; k < g.k; k++) db1[k] = NAN;
-            sgi_conv_pool_wgrad(&g, x, &pg, pdy, arg1, dw1, db1, ws, threads);
+            sgi_conv_pool_wgrad(&g, x, NULL, &pg, pdy, arg1, dw1, db1, ws, threads);
             CHECK_MSG(memcmp(dw0, dw1, nw * 4) == 0, "case %zu threads %d: dw", ci, threads);
             CHECK_MSG(memcmp(db0, db1, (size_t)g.k * 4) == 0, "case %zu threads %d: db", ci, threads);
             free(ws);

@@ -708,11 +708,22 @@ static void c1_samples(const struct sg_conv_geom *g, int tid, int team, int *na,
     *nb = gb * C1_G < g->n ? gb * C1_G : g->n;
 }
 
+/* The filters a first layer runs: all K (kk NULL, w the layer's weights) or, under a
+ * fused pool with dead filters (sgi_conv_pool_*), the live ones kk[0 .. nk) with their
+ * weights compacted in w. A filter's sums do not depend on which others run beside it. */
+struct c1_fs {
+    const int *kk;
+    int nk;
+    const float *w;
+};
+
+static int c1_filter(const struct c1_fs *fs, int i) { return fs->kk ? fs->kk[i] : i; }
+
 /* Thread tid of a team of `team` (0 of 1: the caller alone, no region) of c1_forward */
-static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, const float *w,
+static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, const struct c1_fs *fs,
                               const float *b, float *y, float *ws, const struct sgi_pool *pg,
                               float *py, int32_t *parg, int tid, int team) {
-    const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
+    const int rs = g->r * g->s, K = fs->nk, P = g->p, Q = g->q;
     const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
     const size_t ppq = pg ? (size_t)pg->p * pg->q : 0;
     float *xg = ws + (size_t)tid * per, *yw = xg + c1_wide_at(g), *tmp = xg + c1_tmp_at(g);
@@ -728,7 +739,7 @@ static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, cons
         const int n1 = c1_pad_group(g, x, n0, xg);
         for (int k = 0; k < K; k += C1_FB) {
             const int fb = K - k < C1_FB ? K - k : C1_FB;
-            const float *wk = w + (size_t)k * rs;
+            const float *wk = fs->w + (size_t)k * rs;
             for (int n = n0; n < n1; n++) {
                 const float *xp = xg + (size_t)(n - n0) * pl;
                 switch (fb) {
@@ -738,10 +749,11 @@ static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, cons
                 default: c1_fwd_block(1, xp, wk, rs, off, t64, yw); break;
                 }
                 for (int f = 0; f < fb; f++) {
-                    const size_t plane = (size_t)(k + f) * g->n + n;
+                    const int kf = c1_filter(fs, k + f);
+                    const size_t plane = (size_t)kf * g->n + n;
                     float *yk = pg ? tmp + (size_t)f * pq : y + plane * pq;
                     const float *src = yw + (size_t)f * t64;
-                    const float bk = b ? b[k + f] : 0.0f;
+                    const float bk = b ? b[kf] : 0.0f;
                     for (int p = 0; p < P; p++) {
                         float *restrict d = yk + (size_t)p * Q;
                         const float *restrict sr = src + (size_t)p * wp;
@@ -759,15 +771,15 @@ static void c1_forward_thread(const struct sg_conv_geom *g, const float *x, cons
 
 /* pg NULL: y = the convolution; otherwise y is not written and each output plane goes
  * through the max pool pg on its way out, into py and parg (sgi_conv_pool_forward) */
-static void c1_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+static void c1_forward(const struct sg_conv_geom *g, const float *x, const struct c1_fs *fs,
                        const float *b, float *y, float *ws, int threads,
                        const struct sgi_pool *pg, float *py, int32_t *parg) {
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)
-        c1_forward_thread(g, x, w, b, y, ws, pg, py, parg, omp_get_thread_num(),
+        c1_forward_thread(g, x, fs, b, y, ws, pg, py, parg, omp_get_thread_num(),
                           omp_get_num_threads());
     } else /* no region (sgi.h, SGI_PAR_FOR) */
-        c1_forward_thread(g, x, w, b, y, ws, pg, py, parg, 0, 1);
+        c1_forward_thread(g, x, fs, b, y, ws, pg, py, parg, 0, 1);
 }
 
 /* acc[f][j] (KW lanes each, in memory, 16 floats apart) += sum over t of dyw[f][t]
@@ -828,9 +840,9 @@ static void c1_db_plane(struct c1_dbsum *d, const float *v, size_t len, size_t p
  * it is widened. Thread tid of a team of `team` (0 of 1: no region): its samples' sums
  * in its area. */
 static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const float *dy,
-                            float *ws, const struct sgi_pool *pg, const int32_t *parg, int tid,
-                            int team, struct c1_dbsum *dbs) {
-    const int rs = g->r * g->s, K = g->k, P = g->p, Q = g->q;
+                            const struct c1_fs *fs, float *ws, const struct sgi_pool *pg,
+                            const int32_t *parg, int tid, int team, struct c1_dbsum *dbs) {
+    const int rs = g->r * g->s, K = fs->nk, P = g->p, Q = g->q;
     const size_t wp = c1_wp(g), t64 = c1_t64(g), per = c1_per_thread(g), pq = (size_t)P * Q;
     const size_t ppq = pg ? (size_t)pg->p * pg->q : 0;
     const size_t accn = (size_t)K * rs * 16;
@@ -852,7 +864,7 @@ static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const 
                 const float *xp = xg + (size_t)(n - n0) * pl;
                 /* this block's dy rows, widened */
                 for (int f = 0; f < fb; f++) {
-                    const size_t plane = (size_t)(k + f) * g->n + n;
+                    const size_t plane = (size_t)c1_filter(fs, k + f) * g->n + n;
                     if (pg) /* the pool's backward of this plane, in cache */
                         sgi_maxpool_back_plane(pg, dy + plane * ppq, parg + plane * ppq, tmp, 1);
                     const float *dk = pg ? tmp : dy + plane * pq;
@@ -881,10 +893,10 @@ static void c1_wgrad_thread(const struct sg_conv_geom *g, const float *x, const 
 /* db (NULL: none) summed on the way where one thread runs it all and its sums fit
  * (c1_db_plane); returns 0 where the caller sums it afterwards */
 #define C1_DB_MAX_K 64
-static int c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy, float *dw,
-                    float *db, float *ws, int threads, const struct sgi_pool *pg,
-                    const int32_t *parg) {
-    const int rs = g->r * g->s, K = g->k;
+static int c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *dy,
+                    const struct c1_fs *fs, float *dw, float *db, float *ws, int threads,
+                    const struct sgi_pool *pg, const int32_t *parg) {
+    const int rs = g->r * g->s, K = fs->nk;
     const size_t per = c1_per_thread(g), pq = (size_t)g->p * g->q;
     int used = 1;
     struct c1_dbsum dbs[C1_DB_MAX_K];
@@ -895,22 +907,28 @@ static int c1_wgrad(const struct sg_conv_geom *g, const float *x, const float *d
         {
 #pragma omp single
             used = omp_get_num_threads();
-            c1_wgrad_thread(g, x, dy, ws, pg, parg, omp_get_thread_num(), omp_get_num_threads(),
-                            NULL);
+            c1_wgrad_thread(g, x, dy, fs, ws, pg, parg, omp_get_thread_num(),
+                            omp_get_num_threads(), NULL);
         }
     } else /* no region (sgi.h, SGI_PAR_FOR) */
-        c1_wgrad_thread(g, x, dy, ws, pg, parg, 0, 1, inline_db ? dbs : NULL);
-    /* every thread's KW lanes per weight, the threads in order */
-    for (size_t i = 0; i < (size_t)K * rs; i++) {
-        kv s = kv_loadu(ws + c1_acc_at(g) + i * 16);
-        for (int t = 1; t < used; t++)
-            s = kv_add(s, kv_loadu(ws + (size_t)t * per + c1_acc_at(g) + i * 16));
-        dw[i] = kv_sum(s);
+        c1_wgrad_thread(g, x, dy, fs, ws, pg, parg, 0, 1, inline_db ? dbs : NULL);
+    /* every thread's KW lanes per weight, the threads in order; filters not run 0 */
+    if (fs->kk) memset(dw, 0, (size_t)g->k * rs * sizeof *dw);
+    for (int f = 0; f < K; f++) {
+        float *dwk = dw + (size_t)c1_filter(fs, f) * rs;
+        for (int j = 0; j < rs; j++) {
+            const size_t i = (size_t)f * rs + j;
+            kv s = kv_loadu(ws + c1_acc_at(g) + i * 16);
+            for (int t = 1; t < used; t++)
+                s = kv_add(s, kv_loadu(ws + (size_t)t * per + c1_acc_at(g) + i * 16));
+            dwk[j] = kv_sum(s);
+        }
     }
     if (!inline_db) return 0;
-    for (int k = 0; k < K; k++) {
-        if (((size_t)g->n * pq) % 1024) c1_db_flush(&dbs[k]); /* the last, partial block */
-        db[k] = (float)dbs[k].total;
+    if (fs->kk) memset(db, 0, (size_t)g->k * sizeof *db);
+    for (int f = 0; f < K; f++) {
+        if (((size_t)g->n * pq) % 1024) c1_db_flush(&dbs[f]); /* the last, partial block */
+        db[c1_filter(fs, f)] = (float)dbs[f].total;
     }
     return 1;
 }
@@ -954,24 +972,67 @@ int sgi_conv_pool_ok(const struct sg_conv_geom *g, const struct sgi_pool *pg) {
 #endif
 }
 
-void sgi_conv_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const float *b, const struct sgi_pool *pg, float *py, int32_t *parg,
-                           float *ws, int threads) {
+#define C1_DEAD_K 1024 /* dead filters skipped up to this many filters, */
+#define C1_DEAD_W 8192 /* and this many weights (their live ones compacted on the stack) */
 #if SGI_KV
-    c1_forward(g, x, w, b, NULL, ws, threads, pg, py, parg);
+/* The live filters of a fused layer (dead NULL: all) in kk, their weights compacted into
+ * wc (w NULL: the list alone) */
+static struct c1_fs c1_live(const struct sg_conv_geom *g, const float *w, const uint8_t *dead,
+                            int *kk, float *wc) {
+    if (!dead) return (struct c1_fs){NULL, g->k, w};
+    const size_t rs = (size_t)g->r * g->s;
+    int nk = 0;
+    for (int k = 0; k < g->k; k++)
+        if (!dead[k]) {
+            if (w) memcpy(wc + (size_t)nk * rs, w + (size_t)k * rs, rs * sizeof *wc);
+            kk[nk++] = k;
+        }
+    return (struct c1_fs){kk, nk, w ? wc : NULL};
+}
+#endif
+
+int sgi_conv_pool_dead_ok(const struct sg_conv_geom *g) {
+    return g->k <= C1_DEAD_K && (size_t)g->k * g->r * g->s <= C1_DEAD_W;
+}
+
+void sgi_conv_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                           const float *b, const uint8_t *dead, const struct sgi_pool *pg,
+                           float *py, int32_t *parg, float *ws, int threads) {
+#if SGI_KV
+    int kk[C1_DEAD_K];
+    float wc[C1_DEAD_W];
+    if (dead && !sgi_conv_pool_dead_ok(g)) dead = NULL; /* dead filters run: 0 all the same */
+    const struct c1_fs fs = c1_live(g, w, dead, kk, wc);
+    const size_t run = (size_t)g->n * pg->p * pg->q;
+    if (dead) /* a dead filter's channel is 0, as the pool writes it (graph.c) */
+        for (int k = 0; k < g->k; k++)
+            if (dead[k]) {
+                memset(py + (size_t)k * run, 0, run * sizeof *py);
+                memset(parg + (size_t)k * run, 0, run * sizeof *parg);
+            }
+    c1_forward(g, x, &fs, b, NULL, ws, threads, pg, py, parg);
 #else
-    (void)g, (void)x, (void)w, (void)b, (void)pg, (void)py, (void)parg, (void)ws, (void)threads;
+    (void)g, (void)x, (void)w, (void)b, (void)dead, (void)pg, (void)py, (void)parg, (void)ws;
+    (void)threads;
 #endif
 }
 
-void sgi_conv_pool_wgrad(const struct sg_conv_geom *g, const float *x, const struct sgi_pool *pg,
-                         const float *pdy, const int32_t *parg, float *dw, float *db, float *ws,
-                         int threads) {
+void sgi_conv_pool_wgrad(const struct sg_conv_geom *g, const float *x, const uint8_t *dead,
+                         const struct sgi_pool *pg, const float *pdy, const int32_t *parg,
+                         float *dw, float *db, float *ws, int threads) {
 #if SGI_KV
-    if (!c1_wgrad(g, x, pdy, dw, db, ws, threads, pg, parg) && db)
+    int kk[C1_DEAD_K];
+    if (dead && !sgi_conv_pool_dead_ok(g)) dead = NULL;
+    const struct c1_fs fs = c1_live(g, NULL, dead, kk, NULL);
+    if (!c1_wgrad(g, x, pdy, &fs, dw, db, ws, threads, pg, parg) && db) {
         c1_pool_db(g, pg, pdy, parg, db, ws, threads);
+        if (dead)
+            for (int k = 0; k < g->k; k++)
+                if (dead[k]) db[k] = 0.0f;
+    }
 #else
-    (void)g, (void)x, (void)pg, (void)pdy, (void)parg, (void)dw, (void)db, (void)ws, (void)threads;
+    (void)g, (void)x, (void)dead, (void)pg, (void)pdy, (void)parg, (void)dw, (void)db, (void)ws;
+    (void)threads;
 #endif
 }
 
@@ -994,7 +1055,8 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
 #endif
 #if SGI_KV
     } else if (c1_ok(g)) {
-        c1_forward(g, x, w, b, y, ws, threads, NULL, NULL, NULL); /* bias included */
+        const struct c1_fs fs = {NULL, g->k, w};
+        c1_forward(g, x, &fs, b, y, ws, threads, NULL, NULL, NULL); /* bias included */
         return;
 #endif
     } else if (by_slices(g, threads) && threads > 1) {
@@ -1042,7 +1104,8 @@ void sgi_conv_backward_kept(const struct sg_conv_geom *g, const float *x, const 
 #endif
 #if SGI_KV
     } else if (c1_ok(g) && !dx) {
-        c1_wgrad(g, x, dy, dw, NULL, ws, threads, NULL, NULL);
+        const struct c1_fs fs = {NULL, g->k, NULL};
+        c1_wgrad(g, x, dy, &fs, dw, NULL, ws, threads, NULL, NULL);
 #endif
     } else if (by_slices(g, threads) && threads > 1) {
         /* every thread sums its slices' weight gradients in its own buffer; the

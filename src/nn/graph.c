@@ -152,10 +152,13 @@ static int filter_pruned(const struct sg_model *m, const struct sg_param *wp, si
 }
 
 /* A convolution run with the max pool after it (exec.c's cpool) in this training
- * step: when every filter keeps a weight, the layer takes the dense direct path that
- * conv.c fuses with the pool (no filter or kernel mask thins it: with one input
- * channel a kernel is a filter). The pool's output and argmax are written, the
- * layer's own output is not. 1 when it ran. */
+ * step: the layer takes the direct path that conv.c fuses with the pool, where every
+ * filter keeps a weight or is dead (weights and bias masked: conv_dead; with one input
+ * channel a kernel is a filter, so no kernel mask thins it). The dead filters (LeNet-5's
+ * conv1 under a channel mask on conv2) are not run: their pooled channel is 0, as
+ * maxpool_runs writes it. The pool's output and argmax are written, the layer's own
+ * output is not. 1 when it ran. */
+static int conv_dead(const struct sgi_step *s, const struct sg_node *cn, uint8_t *dead);
 static int conv_pool_forward(const struct sgi_step *s, const struct sg_conv_geom *g,
                              const float *w) {
     struct sg_exec *e = s->e;
@@ -163,14 +166,19 @@ static int conv_pool_forward(const struct sgi_step *s, const struct sg_conv_geom
     if (e->cpooled) e->cpooled[s->i] = 0;
     if (pool <= 0 || !s->train) return 0;
     const struct sg_param *wp = &s->m->params[s->nd->param[0]];
-    for (int k = 0; k < g->k; k++)
-        if (filter_pruned(s->m, wp, (size_t)g->c * g->r * g->s, k)) return 0;
+    int pruned = 0, nd = 0;
+    for (int k = 0; k < g->k; k++) pruned += filter_pruned(s->m, wp, (size_t)g->c * g->r * g->s, k);
+    if (pruned) { /* every pruned filter dead, or the layer runs thinned */
+        if (!e->dead || !e->dead[s->i] || !sgi_conv_pool_dead_ok(g)) return 0;
+        nd = conv_dead(s, s->nd, e->dead[s->i]);
+        if (nd != pruned) return 0;
+    }
     const struct sgi_pool pg = sgi_pool_of(s->m, &s->m->nodes[pool], s->n);
-    sgi_conv_pool_forward(g, s->x, w, param_of(s->m, s->nd->param[1]), &pg, e->out[pool],
-                          e->arg[pool], e->col, e->threads);
+    sgi_conv_pool_forward(g, s->x, w, param_of(s->m, s->nd->param[1]), nd ? e->dead[s->i] : NULL,
+                          &pg, e->out[pool], e->arg[pool], e->col, e->threads);
     e->cpooled[s->i] = 1;
     if (e->thinned) e->thinned[s->i] = 0;
-    if (e->ndead) e->ndead[s->i] = 0;
+    if (e->ndead) e->ndead[s->i] = nd;
     return 1;
 }
 
@@ -213,8 +221,8 @@ static void conv_backward(const struct sgi_step *s) {
     if (e->cpooled && e->cpooled[s->i]) { /* on the network input: no dx */
         const int32_t pool = e->cpool[s->i];
         const struct sgi_pool pg = sgi_pool_of(s->m, &s->m->nodes[pool], s->n);
-        sgi_conv_pool_wgrad(&g, s->x, &pg, e->grad[pool], e->arg[pool], dw, db, e->col,
-                            e->threads);
+        sgi_conv_pool_wgrad(&g, s->x, e->ndead && e->ndead[s->i] ? e->dead[s->i] : NULL, &pg,
+                            e->grad[pool], e->arg[pool], dw, db, e->col, e->threads);
         return;
     }
     const uint8_t *dead = e->dead && e->dead[s->i] && e->ndead[s->i] ? e->dead[s->i] : NULL;

@@ -135,14 +135,19 @@ struct sgi_pool;
  * output; each plane is pooled while it is in cache. sgi_conv_pool_wgrad takes the
  * pool's output gradient pdy and gives dw and db (NULL: none) as sgi_maxpool_backward
  * (set) and sgi_conv_backward (no dx) would, each plane's gradient built where the
- * weight gradient reads it. The same bits as the two ops. ws: sgi_conv_workspace. */
+ * weight gradient reads it. The same bits as the two ops. dead (NULL: none; K flags,
+ * where sgi_conv_pool_dead_ok): filters whose weights and bias are all masked (zero),
+ * which are not run: their pooled channel is written 0 (argmax 0), as the pool writes a
+ * dead channel, and their dw and db are 0, as the thinned layer gives them
+ * (conv_thin.c). ws: sgi_conv_workspace. */
 int sgi_conv_pool_ok(const struct sg_conv_geom *g, const struct sgi_pool *pg);
+int sgi_conv_pool_dead_ok(const struct sg_conv_geom *g);
 void sgi_conv_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
-                           const float *b, const struct sgi_pool *pg, float *py, int32_t *parg,
-                           float *ws, int threads);
-void sgi_conv_pool_wgrad(const struct sg_conv_geom *g, const float *x, const struct sgi_pool *pg,
-                         const float *pdy, const int32_t *parg, float *dw, float *db, float *ws,
-                         int threads);
+                           const float *b, const uint8_t *dead, const struct sgi_pool *pg,
+                           float *py, int32_t *parg, float *ws, int threads);
+void sgi_conv_pool_wgrad(const struct sg_conv_geom *g, const float *x, const uint8_t *dead,
+                         const struct sgi_pool *pg, const float *pdy, const int32_t *parg,
+                         float *dw, float *db, float *ws, int threads);
 
 /* Masked convolutions on the kept filters and channels only (src/nn/conv_thin.c):
  * when the mask removes whole filters W[k,:,:,:] or input channels W[:,c,:,:] and
