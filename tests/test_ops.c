@@ -688,14 +688,20 @@ SG_TEST(maxpool_backward_set_and_add) {
  * ops one after the other (conv forward, pool forward; pool backward written, conv
  * weight gradient); ties in the pooled windows (integer inputs and weights), a -0
  * output gradient, odd outputs whose last row and column no window covers, padding,
- * batches not a multiple of the sample groups and filters not of the filter blocks;
- * 1, 2 and 3 threads. */
+ * batches not a multiple of the sample groups (8 for the direct path, 16 for the image
+ * lanes' forward: 3x3, 5x5, 7x7 kernels) and filters not of the filter blocks; 1, 2
+ * and 3 threads; and, in every other case, dead filters (weights and bias 0, flagged):
+ * not run, their pooled channel 0, dw and db 0, the live filters' results unchanged. */
 SG_TEST(conv_pool_fused_matches_the_two_ops) {
     struct sg_conv_geom cases[] = {
         {9, 1, 28, 28, 20, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},  /* LeNet-5 conv1 */
         {3, 1, 9, 12, 7, 3, 2, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0},    /* 9 x 11 outputs */
         {17, 1, 6, 6, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
         {1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
+        {20, 1, 13, 13, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* 13 x 13: lanes, two groups */
+        {33, 1, 12, 11, 6, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, 0, 0}, /* 12 x 11, 7x7 padded */
+        {16, 1, 10, 10, 9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0}, /* 10 x 10: 25 pooled */
+        {32, 1, 28, 28, 20, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0}, /* LeNet-5 at its batch */
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         struct sg_conv_geom g = cases[ci];
@@ -707,17 +713,27 @@ SG_TEST(conv_pool_fused_matches_the_two_ops) {
         }
         sg_rng r;
         sg_rng_seed(&r, 300 + ci);
-        const size_t nx = (size_t)g.n * g.h * g.w, nw = (size_t)g.k * g.r * g.s,
-                     ny = (size_t)g.n * g.k * g.p * g.q, np = (size_t)pg.planes * pg.p * pg.q;
+        const size_t nx = (size_t)g.n * g.h * g.w, rs = (size_t)g.r * g.s, nw = (size_t)g.k * rs,
+                     ny = (size_t)g.n * g.k * g.p * g.q, np = (size_t)pg.planes * pg.p * pg.q,
+                     run = (size_t)g.n * pg.p * pg.q;
         float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(g.k * 4), *y = malloc(ny * 4),
               *dyc = malloc(ny * 4), *py0 = malloc(np * 4), *py1 = malloc(np * 4),
               *pdy = malloc(np * 4), *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4),
               *db0 = malloc(g.k * 4), *db1 = malloc(g.k * 4);
         int32_t *arg0 = malloc(np * 4), *arg1 = malloc(np * 4);
+        uint8_t *dead = malloc((size_t)g.k);
         for (size_t i = 0; i < nx; i++) x[i] = (float)(int)(sg_rng_uniform(&r) * 3);
         for (size_t i = 0; i < nw; i++) w[i] = (float)(int)(sg_rng_uniform(&r) * 3) - 1.0f;
         fill(&r, b, g.k, 1), fill(&r, pdy, np, 1);
         pdy[0] = -0.0f; /* 0 + -0 is +0 */
+        const int with_dead = ci % 2 == 1 && g.k > 1;
+        for (int k = 0; k < g.k; k++) {
+            dead[k] = with_dead && k % 3 == 1;
+            if (dead[k]) {
+                b[k] = 0.0f;
+                memset(w + (size_t)k * rs, 0, rs * 4);
+            }
+        }
         for (int threads = 1; threads <= 3; threads++) {
             float *ws = sgt_nan_floats(sgi_conv_workspace(&g, threads) + 16);
             sgi_conv_forward(&g, x, w, b, y, ws, threads);
@@ -725,18 +741,32 @@ SG_TEST(conv_pool_fused_matches_the_two_ops) {
             sgi_maxpool_backward(&pg, pdy, arg0, dyc, 1);
             sgi_conv_backward(&g, x, w, dyc, NULL, dw0, db0, ws, threads);
             for (size_t i = 0; i < np; i++) py1[i] = NAN, arg1[i] = -1;
-            sgi_conv_pool_forward(&g, x, w, b, NULL, &pg, py1, arg1, ws, threads);
-            CHECK_MSG(memcmp(py0, py1, np * 4) == 0 && memcmp(arg0, arg1, np * 4) == 0,
-                      "case %zu threads %d: pooled output", ci, threads);
+            sgi_conv_pool_forward(&g, x, w, b, with_dead ? dead : NULL, &pg, py1, arg1, ws, threads);
             for (size_t i = 0; i < nw; i++) dw1[i] = NAN;
             for (int k = 0; k < g.k; k++) db1[k] = NAN;
-            sgi_conv_pool_wgrad(&g, x, NULL, &pg, pdy, arg1, dw1, db1, ws, threads);
-            CHECK_MSG(memcmp(dw0, dw1, nw * 4) == 0, "case %zu threads %d: dw", ci, threads);
-            CHECK_MSG(memcmp(db0, db1, (size_t)g.k * 4) == 0, "case %zu threads %d: db", ci, threads);
+            sgi_conv_pool_wgrad(&g, x, with_dead ? dead : NULL, &pg, pdy, arg1, dw1, db1, ws, threads);
+            for (int k = 0; k < g.k; k++) {
+                const float *a = py1 + (size_t)k * run;
+                const int32_t *ai = arg1 + (size_t)k * run;
+                if (dead[k]) {
+                    int zero = db1[k] == 0.0f;
+                    for (size_t i = 0; i < run; i++) zero &= a[i] == 0.0f && ai[i] == 0;
+                    for (size_t i = 0; i < rs; i++) zero &= dw1[(size_t)k * rs + i] == 0.0f;
+                    CHECK_MSG(zero, "case %zu threads %d: dead filter %d", ci, threads, k);
+                    continue;
+                }
+                CHECK_MSG(memcmp(py0 + (size_t)k * run, a, run * 4) == 0 &&
+                              memcmp(arg0 + (size_t)k * run, ai, run * 4) == 0,
+                          "case %zu threads %d: pooled output of filter %d", ci, threads, k);
+                CHECK_MSG(memcmp(dw0 + (size_t)k * rs, dw1 + (size_t)k * rs, rs * 4) == 0,
+                          "case %zu threads %d: dw of filter %d", ci, threads, k);
+                CHECK_MSG(memcmp(db0 + k, db1 + k, 4) == 0, "case %zu threads %d: db of filter %d",
+                          ci, threads, k);
+            }
             free(ws);
         }
         free(x), free(w), free(b), free(y), free(dyc), free(py0), free(py1), free(pdy);
-        free(dw0), free(dw1), free(db0), free(db1), free(arg0), free(arg1);
+        free(dw0), free(dw1), free(db0), free(db1), free(arg0), free(arg1), free(dead);
     }
 }
 

@@ -1002,7 +1002,8 @@ void sgi_conv_pool_forward(const struct sg_conv_geom *g, const float *x, const f
     int kk[C1_DEAD_K];
     float wc[C1_DEAD_W];
     if (dead && !sgi_conv_pool_dead_ok(g)) dead = NULL; /* dead filters run: 0 all the same */
-    const struct c1_fs fs = c1_live(g, w, dead, kk, wc);
+    const int lanes = sgi_conv_lanes_pool_ok(g);
+    const struct c1_fs fs = c1_live(g, lanes ? NULL : w, dead, kk, wc);
     const size_t run = (size_t)g->n * pg->p * pg->q;
     if (dead) /* a dead filter's channel is 0, as the pool writes it (graph.c) */
         for (int k = 0; k < g->k; k++)
@@ -1010,7 +1011,12 @@ void sgi_conv_pool_forward(const struct sg_conv_geom *g, const float *x, const f
                 memset(py + (size_t)k * run, 0, run * sizeof *py);
                 memset(parg + (size_t)k * run, 0, run * sizeof *parg);
             }
-    c1_forward(g, x, &fs, b, NULL, ws, threads, pg, py, parg);
+    /* image lanes where they take the shape (AVX-512: 3, 5, 7 columns): the same chains
+     * (one per output, the taps in order from 0, then the bias), no wide rows to waste */
+    if (lanes)
+        sgi_conv_lanes_pool_forward(g, x, w, b, fs.kk, fs.nk, pg, py, parg, ws, threads);
+    else
+        c1_forward(g, x, &fs, b, NULL, ws, threads, pg, py, parg);
 #else
     (void)g, (void)x, (void)w, (void)b, (void)dead, (void)pg, (void)py, (void)parg, (void)ws;
     (void)threads;

@@ -21,7 +21,14 @@
  * kernels), and a removed kernel's products (exact zeros) change no sum, so the kept
  * lists give the dense pass's bits. The order differs from the im2col path's: equal
  * within rounding (tests/test_conv_lanes.c against plain loops in double,
- * tests/test_conv_kernel.c against the dense masked kernels). AVX-512 builds. */
+ * tests/test_conv_kernel.c against the dense masked kernels). AVX-512 builds.
+ *
+ * A one-channel layer on the network input with a 2x2 max pool after it (LeNet-5's
+ * conv1; sgi_conv_pool_forward) runs its forward here too, each output plane pooled in
+ * cells (a vector max over 16 samples at once) and only the pooled plane and its argmax
+ * turned back: the direct path's chains in its order (taps from 0, then the bias), so
+ * its bits, without its wide rows (Q + S - 1 columns computed for Q) or a pass over the
+ * output plane for the pool. Its weight gradient stays on the direct path (conv.c). */
 #include "core/sgi_kv.h"
 #include "nn/ops.h"
 
@@ -65,7 +72,8 @@ static struct lay lay_of(const struct sg_conv_geom *g) {
     l.xsize = (size_t)l.ng * g->c * l.xplane;
     l.dsize = (size_t)l.ng * g->k * l.dplane;
     const size_t o = (size_t)g->p * l.qf, d = (size_t)l.hp * l.wo;
-    l.tbuf = (o > d ? o : d) * 16 + 64;
+    /* and room for a 2x2 pool's cells (values and argmax) after an output plane */
+    l.tbuf = (o > d ? o : d) * 16 + (size_t)(g->p / 2) * (g->q / 2) * 32 + 64;
     l.lists = 2 * (size_t)g->k * g->c + g->k + g->c + 2 + 16;
     return l;
 }
@@ -74,9 +82,10 @@ static int g_lanes_on = 1;
 
 void sgi_conv_lanes_enable(int on) { g_lanes_on = on; }
 
-int sgi_conv_lanes_ok(const struct sg_conv_geom *g) {
+/* the shapes the lanes' kernels take (any number of channels) */
+static int shape_ok(const struct sg_conv_geom *g) {
 #if LANES
-    return g_lanes_on && g->groups == 1 && g->c > 1 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+    return g_lanes_on && g->groups == 1 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
            (g->s == 3 || g->s == 5 || g->s == 7) && g->r >= 1 && g->r <= 7 && g->pt < g->r &&
            g->pb < g->r && g->pl < g->s && g->pr < g->s && g->p >= 1 && g->q >= 1;
 #else
@@ -85,8 +94,12 @@ int sgi_conv_lanes_ok(const struct sg_conv_geom *g) {
 #endif
 }
 
+int sgi_conv_lanes_ok(const struct sg_conv_geom *g) { return g->c > 1 && shape_ok(g); }
+
+int sgi_conv_lanes_pool_ok(const struct sg_conv_geom *g) { return g->c == 1 && shape_ok(g); }
+
 size_t sgi_conv_lanes_workspace(const struct sg_conv_geom *g, int threads) {
-    if (!sgi_conv_lanes_ok(g)) return 0;
+    if (!shape_ok(g)) return 0;
     const struct lay l = lay_of(g);
     return l.xsize + l.dsize + (size_t)(threads < 1 ? 1 : threads) * l.tbuf + l.lists + 64;
 }
@@ -437,6 +450,76 @@ static void run_items(item_fn *f, int n, int threads, const struct sg_conv_geom 
         for (int it = 0; it < n; it++) f(g, l, w, kp, out, ws, it, 0);
 }
 
+/* ---- a one-channel layer with the 2x2 max pool after it (sgi_conv_pool_forward) ---- */
+
+/* Output plane o (P x qf cells) plus bias bk (none where !b) through a 2x2 stride-2 pool:
+ * cells of the pooled values and their argmax (positions in the P x Q plane) at v and a,
+ * rows pq cells; the comparisons of ops.c's pool, lane by lane. */
+static void pool_cells(const struct sg_conv_geom *g, const struct lay *l, const float *o, int b,
+                       float bk, int pp, int pq, float *v, float *a) {
+    const __m512 vb = _mm512_set1_ps(bk);
+    const __m512i one = _mm512_set1_epi32(1);
+    for (int i = 0; i < pp; i++)
+        for (int j = 0; j < pq; j++) {
+            const float *c0 = o + 16 * ((size_t)(2 * i) * l->qf + 2 * j), *c1 = c0 + 16 * (size_t)l->qf;
+            __m512 x0 = _mm512_loadu_ps(c0), x1 = _mm512_loadu_ps(c0 + 16);
+            __m512 x2 = _mm512_loadu_ps(c1), x3 = _mm512_loadu_ps(c1 + 16);
+            if (b) {
+                x0 = _mm512_add_ps(x0, vb), x1 = _mm512_add_ps(x1, vb);
+                x2 = _mm512_add_ps(x2, vb), x3 = _mm512_add_ps(x3, vb);
+            }
+            const __mmask16 ab = _mm512_cmp_ps_mask(x1, x0, _CMP_GT_OQ);
+            const __mmask16 cd = _mm512_cmp_ps_mask(x3, x2, _CMP_GT_OQ);
+            const __m512 m0 = _mm512_mask_blend_ps(ab, x0, x1), m1 = _mm512_mask_blend_ps(cd, x2, x3);
+            const __mmask16 top = _mm512_cmp_ps_mask(m1, m0, _CMP_GT_OQ);
+            const __m512i i00 = _mm512_set1_epi32(2 * i * g->q + 2 * j);
+            const __m512i i10 = _mm512_set1_epi32((2 * i + 1) * g->q + 2 * j);
+            const __m512i i0 = _mm512_mask_add_epi32(i00, ab, i00, one);
+            const __m512i i1 = _mm512_mask_add_epi32(i10, cd, i10, one);
+            _mm512_storeu_ps(v + 16 * ((size_t)i * pq + j), _mm512_mask_blend_ps(top, m0, m1));
+            _mm512_storeu_si512(a + 16 * ((size_t)i * pq + j), _mm512_mask_blend_epi32(top, i0, i1));
+        }
+}
+
+/* item it = (group, live filter) of the pooled forward: the plane, its pool, out */
+static void pool_item(const struct sg_conv_geom *g, const struct lay *l, const float *w,
+                      const float *b, const int *kk, int nk, const struct sgi_pool *pg, float *py,
+                      int32_t *parg, float *ws, int it, int t) {
+    static const int32_t entry0[1] = {0}; /* the one channel */
+    const int rs = g->r * g->s, pp = pg->p, pq = pg->q;
+    const size_t ppq = (size_t)pp * pq;
+    const int gi = it / nk, k = kk ? kk[it % nk] : it % nk;
+    const int n0 = gi * 16, nl = g->n - n0 < 16 ? g->n - n0 : 16;
+    float *o = tbuf_of(l, ws, t), *v = o + 16 * (size_t)g->p * l->qf, *a = v + 16 * ppq;
+    fwd_plane(l->qb, g->s, g->r, g->p, l->qf, ws + (size_t)gi * l->xplane, l->xplane, l->wi, entry0,
+              0, 1, w + (size_t)k * rs, (size_t)rs, o);
+    pool_cells(g, l, o, b != NULL, b ? b[k] : 0.0f, pp, pq, v, a);
+    const size_t at = ((size_t)k * g->n + n0) * ppq;
+    cells_out(v, pq, 0, 0, pp, pq, py + at, ppq, nl, 0);
+    cells_out(a, pq, 0, 0, pp, pq, (float *)(parg + at), ppq, nl, 0); /* bits moved, not summed */
+}
+#endif
+
+void sgi_conv_lanes_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                                 const float *b, const int *kk, int nk, const struct sgi_pool *pg,
+                                 float *py, int32_t *parg, float *ws, int threads) {
+#if LANES
+    const struct lay l = lay_of(g);
+    for (int gi = 0; gi < l.ng; gi++) x_plane_in(g, &l, x, gi, 0, ws + (size_t)gi * l.xplane);
+    const int items = l.ng * nk;
+    if (threads > 1 && sgi_region_threads() > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int it = 0; it < items; it++)
+            pool_item(g, &l, w, b, kk, nk, pg, py, parg, ws, it, omp_get_thread_num());
+    } else
+        for (int it = 0; it < items; it++) pool_item(g, &l, w, b, kk, nk, pg, py, parg, ws, it, 0);
+#else
+    (void)g, (void)x, (void)w, (void)b, (void)kk, (void)nk, (void)pg, (void)py, (void)parg, (void)ws;
+    (void)threads;
+#endif
+}
+
+#if LANES
 /* the filter of kept entry e (the forward lists' row holding it) */
 static int filter_of(const struct sgi_kept *kp, int K, int32_t e) {
     int lo = 0, hi = K - 1;

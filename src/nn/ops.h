@@ -117,6 +117,15 @@ void sgi_conv_lanes_forward(const struct sg_conv_geom *g, const float *x, const 
 void sgi_conv_lanes_backward(const struct sg_conv_geom *g, const float *x, const float *w,
                              const struct sgi_kept *kp, const float *dy, float *dx, float *dw,
                              float *ws, int threads);
+struct sgi_pool;
+/* A one-channel layer of those shapes with a 2x2 max pool after it (sgi_conv_pool_forward;
+ * where sgi_conv_lanes_pool_ok): filters kk[0 .. nk) (kk NULL: 0 .. nk), bias b (NULL:
+ * none), each output plane pooled in cells into py and parg, the rest not written.
+ * ws: sgi_conv_lanes_workspace. */
+int sgi_conv_lanes_pool_ok(const struct sg_conv_geom *g);
+void sgi_conv_lanes_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
+                                 const float *b, const int *kk, int nk, const struct sgi_pool *pg,
+                                 float *py, int32_t *parg, float *ws, int threads);
 void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                            const struct sgi_kept *kp, const float *b, float *y, float *ws,
                            int threads);
