@@ -9,6 +9,22 @@
 #include "harness.h"
 #include "nn/ops.h"
 
+/* The dense kernels (the whole layer, or its live features) into y0 and dx0, then the
+ * sparse ones planned in ws into y1 and dx1 */
+static void both_ways(int n, int c, int k, const int *lv, int nl, const float *x, const float *w,
+                      const float *b, const float *dy, float *y0, float *y1, float *dx0,
+                      float *dx1, float *dw, void *ws) {
+    if (lv) {
+        sgi_fc_forward_live(n, c, k, lv, nl, x, w, b, y0);
+        sgi_fc_backward_live(n, c, k, lv, nl, x, w, dy, dx0, dw, NULL);
+    } else {
+        sgi_fc_forward(n, c, k, x, w, b, y0);
+        sgi_fc_backward(n, c, k, x, w, dy, dx0, dw, NULL);
+    }
+    sgi_fc_forward_sparse(n, c, k, x, w, b, y1, ws);
+    sgi_fc_dx_sparse(n, c, k, lv, nl, w, dy, dx1, ws);
+}
+
 static void check_fc(int n, int c, int k, double keep, int with_live, uint64_t seed) {
     float probe[64];
     if (!sgi_fc_sparse_plan(1, 1, 1, (const uint8_t[]){0}, NULL, 0, probe)) return; /* AVX-512 builds */
@@ -38,15 +54,7 @@ static void check_fc(int n, int c, int k, double keep, int with_live, uint64_t s
     const int *lv = with_live ? live : NULL;
     float *ws = sgt_nan_floats(sgi_fc_sparse_ws(n, c, k));
     CHECK(sgi_fc_sparse_plan(n, c, k, mk, lv, nl, ws) == (n <= 64));
-    if (with_live) {
-        sgi_fc_forward_live(n, c, k, live, nl, x, w, b, y0);
-        sgi_fc_backward_live(n, c, k, live, nl, x, w, dy, dx0, dw, NULL);
-    } else {
-        sgi_fc_forward(n, c, k, x, w, b, y0);
-        sgi_fc_backward(n, c, k, x, w, dy, dx0, dw, NULL);
-    }
-    sgi_fc_forward_sparse(n, c, k, x, w, b, y1, ws);
-    sgi_fc_dx_sparse(n, c, k, lv, nl, w, dy, dx1, ws);
+    both_ways(n, c, k, lv, nl, x, w, b, dy, y0, y1, dx0, dx1, dw, ws);
     CHECK_MSG(memcmp(y0, y1, (size_t)k * n * 4) == 0, "y: n %d c %d k %d keep %.2f live %d", n, c, k,
               keep, with_live);
     CHECK_MSG(memcmp(dx0, dx1, (size_t)c * n * 4) == 0, "dx: n %d c %d k %d keep %.2f live %d", n, c,
@@ -116,15 +124,7 @@ SG_TEST(fc_sparse_plan_follows_the_mask) {
         const int planned = sgi_fc_sparse_plan(n, C, K, mk, lv, nl, ws);
         CHECK_MSG(planned == (round != 5), "round %d planned %d", round, planned);
         if (!planned) continue;
-        if (with_live) {
-            sgi_fc_forward_live(n, C, K, live, nl, x, w, NULL, y0);
-            sgi_fc_backward_live(n, C, K, live, nl, x, w, dy, dx0, dw, NULL);
-        } else {
-            sgi_fc_forward(n, C, K, x, w, NULL, y0);
-            sgi_fc_backward(n, C, K, x, w, dy, dx0, dw, NULL);
-        }
-        sgi_fc_forward_sparse(n, C, K, x, w, NULL, y1, ws);
-        sgi_fc_dx_sparse(n, C, K, lv, nl, w, dy, dx1, ws);
+        both_ways(n, C, K, lv, nl, x, w, NULL, dy, y0, y1, dx0, dx1, dw, ws);
         CHECK_MSG(memcmp(y0, y1, (size_t)K * n * 4) == 0, "round %d: y", round);
         CHECK_MSG(memcmp(dx0, dx1, (size_t)C * n * 4) == 0, "round %d: dx", round);
     }
