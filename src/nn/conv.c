@@ -583,7 +583,7 @@ static void kept_cols_backward(const struct sg_conv_geom *g, const float *x, con
 }
 #endif
 
-static void add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
+void sgi_conv_add_bias(const struct sg_conv_geom *g, const float *b, float *y) {
     const size_t len = (size_t)g->n * g->p * g->q;
     SGI_PAR_FOR(len * g->k > 65536 ? sg_get_threads() : 1, for (int k = 0; k < g->k; k++) {
         float *yk = y + (size_t)k * len;
@@ -1084,7 +1084,7 @@ void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const f
             for (int grp = 0; grp < g->groups; grp++) forward_slice(g, x, w, y, ws, n0, bsz, grp, par);
         }
     }
-    if (b) add_bias(g, b, y);
+    if (b) sgi_conv_add_bias(g, b, y);
 }
 
 void sgi_conv_backward(const struct sg_conv_geom *g, const float *x, const float *w,

@@ -95,15 +95,6 @@ static void fill_bias(const struct sg_conv_geom *g, const float *b, float *y, si
     });
 }
 
-/* y[k] += b[k] (the order of the dense pass's bias: the sum, then the bias) */
-static void add_bias(const struct sg_conv_geom *g, const float *b, float *y, size_t yp) {
-    SGI_PAR_FOR(yp * g->k > 65536 ? sg_get_threads() : 1, for (int k = 0; k < g->k; k++) {
-        const float bk = b[k];
-        float *yk = y + (size_t)k * yp;
-        for (size_t i = 0; i < yp; i++) yk[i] += bk;
-    });
-}
-
 static void scatter_dw(const struct sg_conv_geom *g, const float *dwt, const int *kk, int nk,
                        const int *cc, int nc, float *dw) {
     const size_t rs = (size_t)g->r * g->s;
@@ -150,7 +141,7 @@ int sgi_conv_thin_forward(const struct sg_conv_geom *g, const float *x, const fl
     float *lws;
     if (nk && nc && whole_lanes(g, &t, mask, threads, tb, &kl, &lws)) {
         sgi_conv_lanes_forward(g, x, w, &kl, y, lws, threads);
-        if (b) add_bias(g, b, y, yp);
+        if (b) sgi_conv_add_bias(g, b, y); /* the sum, then the bias: the dense pass's order */
         return 1;
     }
     const size_t ws = nk && nc ? sgi_conv_workspace(&t, threads) : 0;

@@ -126,6 +126,7 @@ int sgi_conv_lanes_pool_ok(const struct sg_conv_geom *g);
 void sgi_conv_lanes_pool_forward(const struct sg_conv_geom *g, const float *x, const float *w,
                                  const float *b, const int *kk, int nk, const struct sgi_pool *pg,
                                  float *py, int32_t *parg, float *ws, int threads);
+void sgi_conv_add_bias(const struct sg_conv_geom *g, const float *b, float *y); /* y[k] += b[k] */
 void sgi_conv_forward_kept(const struct sg_conv_geom *g, const float *x, const float *w,
                            const struct sgi_kept *kp, const float *b, float *y, float *ws,
                            int threads);
